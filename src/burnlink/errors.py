@@ -1,0 +1,106 @@
+"""The exceptions burnlink raises, independent of HTTP and of any storage driver.
+
+Callers see only these; driver and library exceptions are translated where they occur.
+Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
+
+    BurnlinkError
+    ├── ConfigError
+    ├── InvalidInput(field, reason)
+    │   ├── EnvelopeError
+    │   └── PayloadTooLarge(limit)
+    ├── SecretUnavailable
+    ├── AccessDenied(attempts_left)
+    │   ├── PassphraseRequired
+    │   └── WrongPassphrase
+    └── StorageError
+        ├── StorageUnavailable
+        └── DuplicateId
+
+Messages never contain ids, tokens, keys or content.
+"""
+
+from __future__ import annotations
+
+
+class BurnlinkError(Exception):
+    """Root of every error burnlink raises on purpose."""
+
+
+class ConfigError(BurnlinkError):
+    """Raised at start-up when a setting is missing or invalid."""
+
+
+class InvalidInput(BurnlinkError):
+    """Raised when a request or envelope field fails validation."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class EnvelopeError(InvalidInput):
+    """Raised when an envelope is malformed, of an unknown version, or fails to decrypt."""
+
+    def __init__(self, reason: str, field: str = "envelope") -> None:
+        super().__init__(field, reason)
+
+
+class PayloadTooLarge(InvalidInput):
+    """Raised when a secret or request body exceeds the configured size limit."""
+
+    def __init__(self, limit: int, field: str = "body") -> None:
+        super().__init__(field, f"larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class SecretUnavailable(BurnlinkError):
+    """Raised for a secret that never existed, expired, was used up or burned, or a wrong key.
+
+    All of these look the same on purpose, so that an id alone reveals nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("This secret does not exist, has expired, or has already been viewed.")
+
+
+class AccessDenied(BurnlinkError):
+    """Raised when the link is right but an access rule refused the reveal."""
+
+    def __init__(self, message: str, attempts_left: int) -> None:
+        super().__init__(message)
+        self.attempts_left = attempts_left
+
+
+class PassphraseRequired(AccessDenied):
+    """Raised when a passphrase-protected secret is revealed without a passphrase (not counted)."""
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__("This secret is protected by a passphrase.", attempts_left)
+
+
+class WrongPassphrase(AccessDenied):
+    """Raised when the passphrase is wrong; the attempt counted, and at zero the secret burned."""
+
+    def __init__(self, attempts_left: int) -> None:
+        message = (
+            "Wrong passphrase."
+            if attempts_left
+            else "Wrong passphrase. No attempts are left: the secret has been destroyed."
+        )
+        super().__init__(message, attempts_left)
+
+
+class StorageError(BurnlinkError):
+    """Raised when the store fails."""
+
+
+class StorageUnavailable(StorageError):
+    """Raised when the store cannot be reached or timed out; the operation did not happen."""
+
+    def __init__(self, message: str = "The secret store is unavailable.") -> None:
+        super().__init__(message)
+
+
+class DuplicateId(StorageError):
+    """Raised by ``create`` when the id is taken; the existing secret is untouched."""

@@ -1,0 +1,76 @@
+"""Random ids and tokens, their text form, and how tokens are kept at rest.
+
+Ids are public (they appear in URLs and logs) and prove nothing. Tokens (link keys, access
+tokens, manage tokens, passphrase proofs) are 256-bit secrets: only their SHA-256 digest is
+stored, and digests are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+
+from burnlink.errors import InvalidInput
+
+ID_BYTES = 16
+TOKEN_BYTES = 32
+SECRET_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"  # noqa: S105 - a regex, not a password
+_SECRET_ID_RE = re.compile(SECRET_ID_PATTERN)
+_B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def new_secret_id() -> str:
+    """A fresh public id: 128 random bits, base64url without padding (22 characters)."""
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+def new_token() -> bytes:
+    """A fresh 256-bit token from the operating system's CSPRNG."""
+    return secrets.token_bytes(TOKEN_BYTES)
+
+
+def is_secret_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a secret id (anything else cannot exist)."""
+    return _SECRET_ID_RE.fullmatch(value) is not None
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding, as used everywhere in links, envelopes and the API."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str, *, field: str, length: int | None = None) -> bytes:
+    """Strictly decode unpadded base64url; raise ``InvalidInput(field)`` on any deviation."""
+    if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
+        raise InvalidInput(field, "is not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (
+        binascii.Error,
+        ValueError,
+    ) as exc:  # pragma: no cover - the regex admits only valid text
+        raise InvalidInput(field, "is not unpadded base64url") from exc
+    if b64url_encode(data) != text:
+        raise InvalidInput(field, "is not canonical base64url")
+    if length is not None and len(data) != length:
+        raise InvalidInput(field, f"must encode exactly {length} bytes")
+    return data
+
+
+def token_digest(token: bytes) -> bytes:
+    """The at-rest form of a token: its SHA-256 digest."""
+    return hashlib.sha256(token).digest()
+
+
+def digest_matches(token: bytes, stored_digest: bytes) -> bool:
+    """Whether ``token`` hashes to ``stored_digest``, compared in constant time."""
+    return hmac.compare_digest(token_digest(token), stored_digest)
+
+
+def digests_equal(left: bytes, right: bytes) -> bool:
+    """Constant-time equality of two digests."""
+    return hmac.compare_digest(left, right)

@@ -1,0 +1,72 @@
+"""The storage interface every backend implements, and the contract it must keep.
+
+The contract is checked by one suite, ``tests/store/test_contract.py``, on every backend.
+
+- Time is never read by a store: every call that depends on it takes ``now``.
+- A secret whose ``expires_at <= now`` is treated as gone by every call, before any sweep.
+- Each multi-step rule is one atomic statement, transaction or script inside the backend:
+  never read-then-write across two round trips.
+- Driver exceptions are translated into ``StorageUnavailable`` inside the backend.
+- A store keeps each receipt until ``retention`` after the secret ended (or expired).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from burnlink.models import Consumed, Event, ReceiptRecord, SecretMeta, SecretRecord
+
+MAX_EVENTS_PER_SECRET = 200
+"""Receipts keep at most this many events; later ones are dropped, so a flood cannot grow a row."""
+
+
+class SecretStore(Protocol):
+    """An async store of encrypted secrets and their receipts."""
+
+    async def create(self, record: SecretRecord) -> None:
+        """Insert a secret with ``views_left = max_views`` and its receipt.
+
+        Never overwrites: an existing id (live or in a kept receipt) raises ``DuplicateId``.
+        """
+
+    async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
+        """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
+
+    async def consume(
+        self, secret_id: str, access_digest: bytes, *, now: datetime
+    ) -> Consumed | None:
+        """Atomically take one view.
+
+        Succeeds only if the secret exists, ``expires_at > now``, ``views_left > 0`` and the
+        access digest matches. It decrements ``views_left``, counts the view on the receipt, and
+        at zero deletes the secret and ends the receipt as ``viewed``. With K concurrent callers
+        and V views left, exactly ``min(K, V)`` get the envelope, across processes too.
+        """
+
+    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
+        """Atomically count one wrong passphrase; return the attempts left, ``None`` if gone.
+
+        At zero the secret is deleted and its receipt ends as ``locked``.
+        """
+
+    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+        """Delete a live secret and end its receipt as ``burned``; return whether one existed."""
+
+    async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
+        """The receipt with its events, or ``None`` once retention has passed."""
+
+    async def add_event(self, secret_id: str, event: Event) -> None:
+        """Append an event to a kept receipt (ignored if there is none, or it is full)."""
+
+    async def purge_expired(self, *, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``) and
+        receipts past retention; return how many secrets were deleted. The work done grows
+        with the number of expired rows, not with the size of the store.
+        """
+
+    async def ping(self) -> None:
+        """Return if the store answers, else raise ``StorageUnavailable``."""
+
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,149 @@
+"""The reference store, in process memory: for tests and ``burnlink serve --store memory://``.
+
+Every method runs without awaiting, so on one event loop each is atomic. It keeps nothing
+across restarts and is not shared between processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from burnlink.errors import DuplicateId
+from burnlink.ids import digests_equal
+from burnlink.models import (
+    Consumed,
+    EndReason,
+    Event,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
+from burnlink.store.base import MAX_EVENTS_PER_SECRET
+
+
+@dataclasses.dataclass(slots=True)
+class _Live:
+    record: SecretRecord
+    views_left: int
+    attempts_left: int
+
+
+class MemoryStore:
+    """A ``SecretStore`` in a dict."""
+
+    def __init__(self, *, retention: timedelta) -> None:
+        self._retention = retention
+        self._live: dict[str, _Live] = {}
+        self._receipts: dict[str, ReceiptRecord] = {}
+
+    async def create(self, record: SecretRecord) -> None:
+        """See ``SecretStore.create``."""
+        if record.secret_id in self._live or record.secret_id in self._receipts:
+            raise DuplicateId("secret id already taken")
+        self._live[record.secret_id] = _Live(record, record.max_views, record.max_attempts)
+        self._receipts[record.secret_id] = ReceiptRecord(
+            secret_id=record.secret_id,
+            manage_digest=record.manage_digest,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            max_views=record.max_views,
+            views_used=0,
+            ended_at=None,
+            end_reason=None,
+        )
+
+    def _alive(self, secret_id: str, now: datetime) -> _Live | None:
+        live = self._live.get(secret_id)
+        if live is None or live.record.expires_at <= now:
+            return None
+        return live
+
+    async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
+        """See ``SecretStore.peek``."""
+        live = self._alive(secret_id, now)
+        if live is None:
+            return None
+        record = live.record
+        return SecretMeta(
+            secret_id=record.secret_id,
+            access_digest=record.access_digest,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            max_views=record.max_views,
+            views_left=live.views_left,
+            attempts_left=live.attempts_left,
+            passphrase=record.passphrase,
+        )
+
+    async def consume(
+        self, secret_id: str, access_digest: bytes, *, now: datetime
+    ) -> Consumed | None:
+        """See ``SecretStore.consume``."""
+        live = self._alive(secret_id, now)
+        if live is None or not digests_equal(access_digest, live.record.access_digest):
+            return None
+        live.views_left -= 1
+        receipt = self._receipts[secret_id]
+        receipt = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
+        if live.views_left == 0:
+            del self._live[secret_id]
+            receipt = dataclasses.replace(receipt, ended_at=now, end_reason=EndReason.VIEWED)
+        self._receipts[secret_id] = receipt
+        return Consumed(envelope=live.record.envelope, views_left=live.views_left)
+
+    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
+        """See ``SecretStore.record_failure``."""
+        live = self._alive(secret_id, now)
+        if live is None:
+            return None
+        live.attempts_left -= 1
+        if live.attempts_left == 0:
+            self._end(secret_id, now, EndReason.LOCKED)
+        return live.attempts_left
+
+    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+        """See ``SecretStore.burn``."""
+        if self._alive(secret_id, now) is None:
+            return False
+        self._end(secret_id, now, EndReason.BURNED)
+        return True
+
+    def _end(self, secret_id: str, at: datetime, reason: EndReason) -> None:
+        del self._live[secret_id]
+        receipt = self._receipts[secret_id]
+        self._receipts[secret_id] = dataclasses.replace(receipt, ended_at=at, end_reason=reason)
+
+    def _kept_until(self, receipt: ReceiptRecord) -> datetime:
+        return (receipt.ended_at or receipt.expires_at) + self._retention
+
+    async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
+        """See ``SecretStore.receipt``."""
+        receipt = self._receipts.get(secret_id)
+        if receipt is None or self._kept_until(receipt) <= now:
+            return None
+        return receipt
+
+    async def add_event(self, secret_id: str, event: Event) -> None:
+        """See ``SecretStore.add_event``."""
+        receipt = self._receipts.get(secret_id)
+        if receipt is None or len(receipt.events) >= MAX_EVENTS_PER_SECRET:
+            return
+        self._receipts[secret_id] = dataclasses.replace(receipt, events=(*receipt.events, event))
+
+    async def purge_expired(self, *, now: datetime, limit: int) -> int:
+        """See ``SecretStore.purge_expired``."""
+        expired = [sid for sid, live in self._live.items() if live.record.expires_at <= now][:limit]
+        for secret_id in expired:
+            self._end(secret_id, self._live[secret_id].record.expires_at, EndReason.EXPIRED)
+        for secret_id in [s for s, r in self._receipts.items() if self._kept_until(r) <= now]:
+            del self._receipts[secret_id]
+        return len(expired)
+
+    async def ping(self) -> None:
+        """Always answers."""
+
+    async def aclose(self) -> None:
+        """Forget everything."""
+        self._live.clear()
+        self._receipts.clear()

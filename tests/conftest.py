@@ -1,0 +1,103 @@
+"""Shared fixtures: a frozen clock, and the ``store`` fixture over every backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from burnlink.clock import FrozenClock
+from burnlink.store import SecretStore, open_store
+from tests import services
+
+RETENTION = timedelta(days=30)
+BACKENDS = ["memory", "sqlite", "redis", "postgres"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    services.require("postgres")
+    import psycopg
+
+    name = f"burnlink_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = services.POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+
+
+def _delete_redis_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(services.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL for ``backend``; cleanup is registered on ``request``."""
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite://{tmp_path / 'burnlink.db'}"
+    if backend == "redis":
+        services.require("redis")
+        prefix = f"burnlink-test-{uuid.uuid4().hex[:12]}:"
+        request.addfinalizer(lambda: _delete_redis_prefix(prefix))
+        return f"{services.REDIS_URL}?prefix={prefix}"
+    if backend == "postgres":
+        url: str = request.getfixturevalue("postgres_database")
+        _truncate_postgres(url)
+        return url
+    raise AssertionError(backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SecretStore]:
+    """An empty store of each backend, closed after the test."""
+    opened = await open_store(store_url(backend, request, tmp_path), retention=RETENTION)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

@@ -1,0 +1,42 @@
+"""Reaching the PostgreSQL and Redis servers the backend tests need.
+
+With ``CI=true`` a missing server fails the run; elsewhere the tests that need it skip and
+say what to start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+REDIS_URL = os.environ.get("BURNLINK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get(
+    "BURNLINK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+_HOW_TO_START = {
+    "redis": "start Redis on 127.0.0.1:6379 (redis-server --daemonize yes) "
+    "or set BURNLINK_TEST_REDIS",
+    "postgres": "start PostgreSQL on 127.0.0.1:5432 with trust auth or set BURNLINK_TEST_POSTGRES",
+}
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, host: str = "127.0.0.1", port: int | None = None) -> None:
+    """Skip (or, on CI, fail) the calling test when ``service`` does not answer."""
+    port = port or {"redis": 6379, "postgres": 5432}[service]
+    if _port_open(host, port):
+        return
+    message = f"{service} is not reachable: {_HOW_TO_START[service]}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)

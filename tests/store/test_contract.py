@@ -1,0 +1,368 @@
+"""The storage contract (``burnlink.store.base``), run on every backend through ``store``."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from burnlink.clock import FrozenClock
+from burnlink.errors import DuplicateId
+from burnlink.ids import new_secret_id, token_digest
+from burnlink.models import EndReason, Event, EventKind, PassphraseGate, SecretRecord
+from burnlink.store import SecretStore
+from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from tests.conftest import RETENTION
+
+pytestmark = pytest.mark.anyio
+
+ACCESS = token_digest(b"access token")
+MANAGE = token_digest(b"manage token")
+
+
+def make_record(
+    clock: FrozenClock,
+    *,
+    views: int = 1,
+    attempts: int = 5,
+    ttl: float = 3600,
+    envelope: bytes = b'{"v":1,"ct":"opaque"}',
+    passphrase: PassphraseGate | None = None,
+) -> SecretRecord:
+    now = clock.now()
+    return SecretRecord(
+        secret_id=new_secret_id(),
+        envelope=envelope,
+        access_digest=ACCESS,
+        manage_digest=MANAGE,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+        max_views=views,
+        max_attempts=attempts,
+        passphrase=passphrase,
+    )
+
+
+async def test_create_then_peek_returns_metadata(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=3, attempts=4)
+    await store.create(record)
+
+    meta = await store.peek(record.secret_id, now=clock.now())
+
+    assert meta is not None
+    assert meta.secret_id == record.secret_id
+    assert meta.access_digest == ACCESS
+    assert meta.created_at == record.created_at
+    assert meta.expires_at == record.expires_at
+    assert (meta.max_views, meta.views_left, meta.attempts_left) == (3, 3, 4)
+    assert meta.passphrase is None
+
+
+async def test_create_keeps_passphrase_gate(store: SecretStore, clock: FrozenClock) -> None:
+    gate = PassphraseGate(
+        kdf="pbkdf2-sha256", iterations=600_000, salt=b"\x00salt\xff" * 2, proof_digest=MANAGE
+    )
+    record = make_record(clock, passphrase=gate)
+    await store.create(record)
+
+    meta = await store.peek(record.secret_id, now=clock.now())
+
+    assert meta is not None
+    assert meta.passphrase == gate
+
+
+async def test_create_refuses_a_taken_id(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, envelope=b"first")
+    await store.create(record)
+
+    with pytest.raises(DuplicateId):
+        await store.create(dataclasses.replace(record, envelope=b"second"))
+
+    consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+    assert consumed is not None
+    assert consumed.envelope == b"first"
+
+
+async def test_peek_unknown_id_is_none(store: SecretStore, clock: FrozenClock) -> None:
+    assert await store.peek(new_secret_id(), now=clock.now()) is None
+
+
+async def test_peek_does_not_consume(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+
+    for _ in range(3):
+        assert await store.peek(record.secret_id, now=clock.now()) is not None
+
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+
+
+async def test_consume_returns_exact_envelope_bytes(store: SecretStore, clock: FrozenClock) -> None:
+    envelope = bytes(range(256)) * 40
+    record = make_record(clock, envelope=envelope)
+    await store.create(record)
+
+    consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+
+    assert consumed is not None
+    assert consumed.envelope == envelope
+    assert consumed.views_left == 0
+
+
+async def test_consume_counts_down_and_ends_at_zero(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=3)
+    await store.create(record)
+
+    left = []
+    for _ in range(3):
+        consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+        assert consumed is not None
+        left.append(consumed.views_left)
+
+    assert left == [2, 1, 0]
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
+    assert await store.peek(record.secret_id, now=clock.now()) is None
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.views_used == 3
+    assert receipt.end_reason is EndReason.VIEWED
+    assert receipt.ended_at == clock.now()
+
+
+async def test_consume_with_wrong_access_digest_counts_nothing(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=1)
+    await store.create(record)
+
+    assert await store.consume(record.secret_id, token_digest(b"wrong"), now=clock.now()) is None
+
+    meta = await store.peek(record.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.views_left == 1
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+
+
+async def test_consume_unknown_id_is_none(store: SecretStore, clock: FrozenClock) -> None:
+    assert await store.consume(new_secret_id(), ACCESS, now=clock.now()) is None
+
+
+async def test_expired_secret_is_gone_before_any_sweep(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, ttl=60, views=5)
+    await store.create(record)
+    clock.advance(59.999)
+    assert await store.peek(record.secret_id, now=clock.now()) is not None
+
+    clock.advance(0.001)
+
+    assert await store.peek(record.secret_id, now=clock.now()) is None
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
+    assert await store.record_failure(record.secret_id, now=clock.now()) is None
+    assert await store.burn(record.secret_id, now=clock.now()) is False
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.state(clock.now()) == "expired"
+
+
+async def test_record_failure_counts_down_and_locks_at_zero(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=3)
+    await store.create(record)
+
+    results = [await store.record_failure(record.secret_id, now=clock.now()) for _ in range(3)]
+
+    assert results == [2, 1, 0]
+    assert await store.peek(record.secret_id, now=clock.now()) is None
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
+    assert await store.record_failure(record.secret_id, now=clock.now()) is None
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
+    assert receipt.views_used == 0
+
+
+async def test_burn_deletes_and_ends_receipt(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=2)
+    await store.create(record)
+    clock.advance(5)
+
+    assert await store.burn(record.secret_id, now=clock.now()) is True
+
+    assert await store.peek(record.secret_id, now=clock.now()) is None
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
+    assert await store.burn(record.secret_id, now=clock.now()) is False
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert (receipt.end_reason, receipt.ended_at) == (EndReason.BURNED, clock.now())
+
+
+async def test_burn_unknown_id_is_false(store: SecretStore, clock: FrozenClock) -> None:
+    assert await store.burn(new_secret_id(), now=clock.now()) is False
+
+
+async def test_receipt_of_live_secret(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=4)
+    await store.create(record)
+    await store.consume(record.secret_id, ACCESS, now=clock.now())
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+
+    assert receipt is not None
+    assert receipt.manage_digest == MANAGE
+    assert (receipt.created_at, receipt.expires_at) == (record.created_at, record.expires_at)
+    assert (receipt.max_views, receipt.views_used) == (4, 1)
+    assert (receipt.ended_at, receipt.end_reason) == (None, None)
+    assert receipt.state(clock.now()) == "active"
+
+
+async def test_receipt_unknown_id_is_none(store: SecretStore, clock: FrozenClock) -> None:
+    assert await store.receipt(new_secret_id(), now=clock.now()) is None
+
+
+async def test_receipt_kept_for_retention_after_end(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await store.burn(record.secret_id, now=clock.now())
+
+    clock.advance(RETENTION.total_seconds() - 1)
+    assert await store.receipt(record.secret_id, now=clock.now()) is not None
+
+    clock.advance(1)
+    assert await store.receipt(record.secret_id, now=clock.now()) is None
+
+
+async def test_receipt_of_expired_secret_kept_for_retention_after_expiry(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, ttl=60)
+    await store.create(record)
+
+    clock.advance(60 + RETENTION.total_seconds() - 1)
+    assert await store.receipt(record.secret_id, now=clock.now()) is not None
+
+    clock.advance(1)
+    assert await store.receipt(record.secret_id, now=clock.now()) is None
+
+
+async def test_add_event_keeps_order_and_fields(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    first = Event(at=clock.now(), kind=EventKind.CREATED, ip="2001:db8::1", user_agent="curl/8 ü")
+    clock.advance(1.5)
+    second = Event(at=clock.now(), kind=EventKind.VIEWED, ip=None, user_agent=None)
+
+    await store.add_event(record.secret_id, first)
+    await store.add_event(record.secret_id, second)
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (first, second)
+
+
+async def test_add_event_is_capped(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+
+    for _ in range(MAX_EVENTS_PER_SECRET + 5):
+        await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.VIEWED))
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert len(receipt.events) == MAX_EVENTS_PER_SECRET
+
+
+async def test_add_event_to_unknown_id_is_ignored(store: SecretStore, clock: FrozenClock) -> None:
+    await store.add_event(new_secret_id(), Event(at=clock.now(), kind=EventKind.VIEWED))
+
+
+async def test_purge_expired_deletes_only_expired(store: SecretStore, clock: FrozenClock) -> None:
+    short = make_record(clock, ttl=60)
+    long = make_record(clock, ttl=3600)
+    await store.create(short)
+    await store.create(long)
+    clock.advance(120)
+
+    assert await store.purge_expired(now=clock.now(), limit=100) == 1
+
+    assert await store.peek(long.secret_id, now=clock.now()) is not None
+    receipt = await store.receipt(short.secret_id, now=clock.now())
+    assert receipt is not None
+    assert (receipt.end_reason, receipt.ended_at) == (EndReason.EXPIRED, short.expires_at)
+    assert await store.purge_expired(now=clock.now(), limit=100) == 0
+
+
+async def test_purge_expired_respects_limit(store: SecretStore, clock: FrozenClock) -> None:
+    for _ in range(5):
+        await store.create(make_record(clock, ttl=60))
+    clock.advance(61)
+
+    assert await store.purge_expired(now=clock.now(), limit=3) == 3
+    assert await store.purge_expired(now=clock.now(), limit=3) == 2
+    assert await store.purge_expired(now=clock.now(), limit=3) == 0
+
+
+async def test_purge_expired_drops_receipts_past_retention(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await store.burn(record.secret_id, now=clock.now())
+    clock.advance(RETENTION.total_seconds() + 1)
+
+    await store.purge_expired(now=clock.now(), limit=100)
+
+    assert await store.receipt(record.secret_id, now=clock.now()) is None
+
+
+@pytest.mark.parametrize(
+    ("readers", "views"),
+    [pytest.param(32, 1, id="32-readers-1-view"), pytest.param(40, 7, id="40-readers-7-views")],
+)
+async def test_consume_is_exactly_once_under_concurrency(
+    store: SecretStore, clock: FrozenClock, readers: int, views: int
+) -> None:
+    record = make_record(clock, views=views)
+    await store.create(record)
+    winners: list[int] = []
+
+    async def read() -> None:
+        consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+        if consumed is not None:
+            winners.append(consumed.views_left)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(readers):
+            group.start_soon(read)
+
+    assert len(winners) == min(readers, views)
+    assert sorted(winners) == list(range(views))
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.views_used == views
+
+
+async def test_record_failure_is_atomic_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=5)
+    await store.create(record)
+    results: list[int | None] = []
+
+    async def fail() -> None:
+        results.append(await store.record_failure(record.secret_id, now=clock.now()))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(fail)
+
+    assert sorted(r for r in results if r is not None) == [0, 1, 2, 3, 4]
+    assert results.count(None) == 15
+
+
+async def test_ping_answers(store: SecretStore) -> None:
+    await store.ping()
