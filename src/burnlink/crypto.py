@@ -1,0 +1,178 @@
+"""Client-side cryptography of envelope v1: key derivation, sealing and opening.
+
+Used by the CLI, the tests, and the server only in its curl convenience mode (where it makes
+the link key itself and forgets it after answering). The normative text is docs/crypto.md::
+
+    P                = PBKDF2-HMAC-SHA256(NFC(passphrase), salt, iter, 32)   (passphrase only)
+    ikm              = K            without a passphrase
+                     = K || P       with one
+    access_token     = HKDF-SHA256(K,   salt="", info="burnlink v1 access",     32)
+    passphrase_proof = HKDF-SHA256(ikm, salt="", info="burnlink v1 passphrase", 32)
+    encryption_key   = HKDF-SHA256(ikm, salt="", info="burnlink v1 encrypt",    32)
+    ct               = AES-256-GCM(encryption_key, nonce, payload, aad=envelope.aad())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from burnlink.envelope import (
+    KDF_NONE,
+    KDF_PBKDF2,
+    MIN_ITERATIONS,
+    NONCE_BYTES,
+    SALT_BYTES,
+    Envelope,
+)
+from burnlink.errors import EnvelopeError
+
+KEY_BYTES = 32
+MAX_NAME_CHARS = 255
+MAX_MIME_CHARS = 255
+
+_INFO_ACCESS = b"burnlink v1 access"
+_INFO_PASSPHRASE = b"burnlink v1 passphrase"
+_INFO_ENCRYPT = b"burnlink v1 encrypt"
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """What an envelope carries: text, or a file with its name and media type."""
+
+    content: bytes = field(repr=False)
+    is_file: bool = False
+    name: str | None = None
+    mime: str | None = None
+
+    def text(self) -> str:
+        """The content as text; raises ``EnvelopeError`` if it is not UTF-8."""
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError("text payload is not UTF-8") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LinkKeys:
+    """The keys derived from a link key (and passphrase)."""
+
+    access_token: bytes = field(repr=False)
+    encryption_key: bytes = field(repr=False)
+    passphrase_proof: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A freshly sealed secret: the envelope for the server, the keys for the link."""
+
+    envelope: Envelope
+    keys: LinkKeys
+
+
+def _hkdf(ikm: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(ikm)
+
+
+def access_token(link_key: bytes) -> bytes:
+    """The token that proves possession of the link; the server keeps only its digest."""
+    return _hkdf(link_key, _INFO_ACCESS)
+
+
+def stretch_passphrase(passphrase: str, salt: bytes, iterations: int) -> bytes:
+    """PBKDF2-HMAC-SHA256 of the NFC-normalised passphrase: slow on purpose."""
+    secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
+    return hashlib.pbkdf2_hmac("sha256", secret, salt, iterations, KEY_BYTES)
+
+
+def derive_keys(
+    link_key: bytes, *, passphrase: str | None = None, salt: bytes = b"", iterations: int = 0
+) -> LinkKeys:
+    """Every key of envelope v1 from the link key and, when set, the passphrase."""
+    if len(link_key) != KEY_BYTES:
+        raise EnvelopeError(f"must be {KEY_BYTES} bytes", "key")
+    if passphrase is None:
+        return LinkKeys(access_token(link_key), _hkdf(link_key, _INFO_ENCRYPT))
+    ikm = link_key + stretch_passphrase(passphrase, salt, iterations)
+    return LinkKeys(
+        access_token=access_token(link_key),
+        encryption_key=_hkdf(ikm, _INFO_ENCRYPT),
+        passphrase_proof=_hkdf(ikm, _INFO_PASSPHRASE),
+    )
+
+
+def new_link_key() -> bytes:
+    """A fresh 256-bit link key."""
+    return os.urandom(KEY_BYTES)
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Frame a payload: one line of compact JSON header, a newline, then the raw content."""
+    header: dict[str, str] = {"type": "file" if payload.is_file else "text"}
+    if payload.name is not None:
+        header["name"] = payload.name
+    if payload.mime is not None:
+        header["mime"] = payload.mime
+    return json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + payload.content
+
+
+def decode_payload(data: bytes) -> Payload:
+    """Undo ``encode_payload``; raise ``EnvelopeError`` if the framing is wrong."""
+    head, newline, content = data.partition(b"\n")
+    try:
+        header = json.loads(head) if newline else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("type") not in ("text", "file"):
+        raise EnvelopeError("payload header is malformed")
+    if header["type"] == "text":
+        return Payload(content)
+    name, mime = header.get("name"), header.get("mime")
+    if not isinstance(name, str | None) or not isinstance(mime, str | None):
+        raise EnvelopeError("payload header is malformed")
+    return Payload(content, is_file=True, name=name, mime=mime)
+
+
+def seal(
+    payload: Payload,
+    link_key: bytes,
+    *,
+    passphrase: str | None = None,
+    iterations: int = MIN_ITERATIONS,
+    salt: bytes | None = None,
+    nonce: bytes | None = None,
+) -> Sealed:
+    """Encrypt ``payload`` into a v1 envelope. ``salt`` and ``nonce`` are fixed only by tests."""
+    salt = (salt or os.urandom(SALT_BYTES)) if passphrase is not None else b""
+    keys = derive_keys(link_key, passphrase=passphrase, salt=salt, iterations=iterations)
+    header = Envelope(
+        kdf=KDF_NONE if passphrase is None else KDF_PBKDF2,
+        iterations=0 if passphrase is None else iterations,
+        salt=salt,
+        nonce=nonce or os.urandom(NONCE_BYTES),
+        ciphertext=b"",
+    )
+    ciphertext = AESGCM(keys.encryption_key).encrypt(
+        header.nonce, encode_payload(payload), header.aad()
+    )
+    envelope = Envelope(header.kdf, header.iterations, header.salt, header.nonce, ciphertext)
+    return Sealed(envelope, keys)
+
+
+def open_envelope(envelope: Envelope, keys: LinkKeys) -> Payload:
+    """Decrypt with keys from ``derive_keys``; raise ``EnvelopeError`` if it does not open."""
+    try:
+        plain = AESGCM(keys.encryption_key).decrypt(
+            envelope.nonce, envelope.ciphertext, envelope.aad()
+        )
+    except InvalidTag as exc:
+        raise EnvelopeError("does not decrypt with this key and passphrase") from exc
+    return decode_payload(plain)
