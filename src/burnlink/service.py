@@ -1,0 +1,312 @@
+"""SecretService: the only home of burnlink's rules for creating, revealing and burning secrets.
+
+The web API and the CLI's server side call this; it calls a ``SecretStore``. It sees link keys
+and passphrases only in the curl convenience mode (``create_plaintext``/``reveal_plaintext``)
+and forgets them when the call returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import anyio
+
+from burnlink.clock import Clock
+from burnlink.config import Settings
+from burnlink.crypto import LinkKeys, Payload, derive_keys, new_link_key, open_envelope, seal
+from burnlink.envelope import Envelope
+from burnlink.errors import (
+    DuplicateId,
+    InvalidInput,
+    PassphraseRequired,
+    SecretUnavailable,
+    WrongPassphrase,
+)
+from burnlink.ids import (
+    TOKEN_BYTES,
+    digest_matches,
+    is_secret_id,
+    new_secret_id,
+    new_token,
+    token_digest,
+)
+from burnlink.models import (
+    ClientInfo,
+    Consumed,
+    Event,
+    EventKind,
+    PassphraseGate,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
+from burnlink.store import SecretStore
+
+MAX_PASSPHRASE_CHARS = 1024
+MAX_USER_AGENT_CHARS = 256
+SWEEP_BATCH = 500
+_CREATE_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedSecret:
+    """A stored secret, as its sender learns it once."""
+
+    secret_id: str
+    manage_token: bytes = field(repr=False)
+    expires_at: datetime
+    max_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The sender's view of a secret at one moment."""
+
+    record: ReceiptRecord
+    state: str
+    views_left: int
+    events: tuple[Event, ...]
+
+
+class SecretService:
+    """Create, peek, consume, reveal, burn and sweep secrets under the configured limits."""
+
+    def __init__(self, store: SecretStore, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
+        self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
+
+    # -- creating -------------------------------------------------------------------------
+
+    def check_limits(self, ttl: int | None, max_views: int | None) -> tuple[int, int]:
+        """Apply defaults and the server's bounds; raise ``InvalidInput`` naming the field."""
+        s = self.settings
+        ttl = s.default_ttl if ttl is None else ttl
+        views = 1 if max_views is None else max_views
+        if not s.min_ttl <= ttl <= s.max_ttl:
+            raise InvalidInput("ttl", f"must be from {s.min_ttl} to {s.max_ttl} seconds")
+        if not 1 <= views <= s.max_views:
+            raise InvalidInput("max_views", f"must be from 1 to {s.max_views}")
+        return ttl, views
+
+    async def create(
+        self,
+        envelope: Envelope,
+        access_token: bytes,
+        passphrase_proof: bytes | None,
+        *,
+        ttl: int | None,
+        max_views: int | None,
+        client: ClientInfo,
+    ) -> CreatedSecret:
+        """Store an envelope sealed by the client (end-to-end mode)."""
+        ttl, views = self.check_limits(ttl, max_views)
+        if len(access_token) != TOKEN_BYTES:
+            raise InvalidInput("access_token", f"must be {TOKEN_BYTES} bytes")
+        if envelope.has_passphrase != (passphrase_proof is not None):
+            raise InvalidInput(
+                "passphrase_proof", "is required exactly when the envelope uses a passphrase"
+            )
+        gate = None
+        if passphrase_proof is not None:
+            if len(passphrase_proof) != TOKEN_BYTES:
+                raise InvalidInput("passphrase_proof", f"must be {TOKEN_BYTES} bytes")
+            gate = PassphraseGate(
+                kdf=envelope.kdf,
+                iterations=envelope.iterations,
+                salt=envelope.salt,
+                proof_digest=token_digest(passphrase_proof),
+            )
+        manage_token = new_token()
+        now = self.clock.now()
+        for _ in range(_CREATE_TRIES):
+            record = SecretRecord(
+                secret_id=new_secret_id(),
+                envelope=envelope.to_bytes(),
+                access_digest=token_digest(access_token),
+                manage_digest=token_digest(manage_token),
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl),
+                max_views=views,
+                max_attempts=self.settings.passphrase_attempts,
+                passphrase=gate,
+            )
+            try:
+                await self.store.create(record)
+                break
+            except DuplicateId:  # 128 random bits: in practice never, but never overwrite
+                continue
+        else:
+            raise DuplicateId("could not allocate a fresh id")
+        await self._record(record.secret_id, EventKind.CREATED, client, now)
+        return CreatedSecret(record.secret_id, manage_token, record.expires_at, views)
+
+    async def create_plaintext(
+        self,
+        payload: Payload,
+        *,
+        passphrase: str | None,
+        ttl: int | None,
+        max_views: int | None,
+        client: ClientInfo,
+    ) -> tuple[CreatedSecret, bytes]:
+        """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
+
+        The key is not kept anywhere: losing the returned value loses the secret.
+        """
+        self.check_limits(ttl, max_views)
+        if not payload.content:
+            raise InvalidInput("secret", "must not be empty")
+        _check_passphrase(passphrase)
+        link_key = new_link_key()
+        iterations = self.settings.pbkdf2_iterations
+        async with self._kdf_limiter:
+            sealed = await anyio.to_thread.run_sync(
+                lambda: seal(payload, link_key, passphrase=passphrase, iterations=iterations)
+            )
+        created = await self.create(
+            sealed.envelope,
+            sealed.keys.access_token,
+            sealed.keys.passphrase_proof,
+            ttl=ttl,
+            max_views=max_views,
+            client=client,
+        )
+        return created, link_key
+
+    # -- revealing ------------------------------------------------------------------------
+
+    async def peek(self, secret_id: str, access_token: bytes) -> SecretMeta:
+        """Metadata for the holder of the link; consumes nothing.
+
+        A wrong token, a malformed or unknown id and a gone secret all raise
+        ``SecretUnavailable``.
+        """
+        meta = (
+            await self.store.peek(secret_id, now=self.clock.now())
+            if is_secret_id(secret_id)
+            else None
+        )
+        if meta is None or not digest_matches(access_token, meta.access_digest):
+            raise SecretUnavailable
+        return meta
+
+    async def consume(
+        self,
+        secret_id: str,
+        access_token: bytes,
+        passphrase_proof: bytes | None,
+        *,
+        client: ClientInfo,
+    ) -> Consumed:
+        """Take one view and return the envelope (end-to-end mode).
+
+        Raises ``SecretUnavailable``, ``PassphraseRequired`` (not counted) or
+        ``WrongPassphrase`` (counted; the last one burns the secret).
+        """
+        meta = await self.peek(secret_id, access_token)
+        if meta.passphrase is not None:
+            if passphrase_proof is None:
+                raise PassphraseRequired(meta.attempts_left)
+            if not digest_matches(passphrase_proof, meta.passphrase.proof_digest):
+                await self._wrong_passphrase(secret_id, client)
+        now = self.clock.now()
+        consumed = await self.store.consume(secret_id, meta.access_digest, now=now)
+        if consumed is None:
+            raise SecretUnavailable
+        await self._record(secret_id, EventKind.VIEWED, client, now)
+        return consumed
+
+    async def reveal_plaintext(
+        self, secret_id: str, link_key: bytes, passphrase: str | None, *, client: ClientInfo
+    ) -> tuple[Payload, int]:
+        """Take one view and decrypt it on the server (curl mode); return it and views left."""
+        keys = derive_keys(link_key)
+        meta = await self.peek(secret_id, keys.access_token)
+        if meta.passphrase is not None:
+            if not passphrase:
+                raise PassphraseRequired(meta.attempts_left)
+            _check_passphrase(passphrase)
+            gate = meta.passphrase
+            async with self._kdf_limiter:
+                keys = await anyio.to_thread.run_sync(
+                    lambda: derive_keys(
+                        link_key, passphrase=passphrase, salt=gate.salt, iterations=gate.iterations
+                    )
+                )
+        consumed = await self.consume(
+            secret_id, keys.access_token, keys.passphrase_proof, client=client
+        )
+        return _open(consumed.envelope, keys), consumed.views_left
+
+    async def _wrong_passphrase(self, secret_id: str, client: ClientInfo) -> None:
+        now = self.clock.now()
+        left = await self.store.record_failure(secret_id, now=now)
+        if left is None:
+            raise SecretUnavailable
+        await self._record(secret_id, EventKind.WRONG_PASSPHRASE, client, now)
+        if left == 0:
+            await self._record(secret_id, EventKind.LOCKED, client, now)
+        raise WrongPassphrase(left)
+
+    # -- the sender's side ----------------------------------------------------------------
+
+    async def receipt(self, secret_id: str, manage_token: bytes) -> Receipt:
+        """The receipt for the holder of the manage token; else ``SecretUnavailable``."""
+        record = await self._owned(secret_id, manage_token)
+        now = self.clock.now()
+        state = record.state(now)
+        events = record.events
+        if state == "expired" and all(e.kind != EventKind.EXPIRED for e in events):
+            events = (*events, Event(at=record.expires_at, kind=EventKind.EXPIRED))
+        views_left = record.max_views - record.views_used if state == "active" else 0
+        return Receipt(record, state, views_left, events)
+
+    async def burn(self, secret_id: str, manage_token: bytes, *, client: ClientInfo) -> None:
+        """Destroy the secret now. Burning an already ended secret is not an error."""
+        await self._owned(secret_id, manage_token)
+        now = self.clock.now()
+        if await self.store.burn(secret_id, now=now):
+            await self._record(secret_id, EventKind.BURNED, client, now)
+
+    async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
+        record = (
+            await self.store.receipt(secret_id, now=self.clock.now())
+            if is_secret_id(secret_id)
+            else None
+        )
+        if record is None or not digest_matches(manage_token, record.manage_digest):
+            raise SecretUnavailable
+        return record
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Delete every expired secret and stale receipt now; return how many secrets went."""
+        total = 0
+        while True:
+            purged = await self.store.purge_expired(now=self.clock.now(), limit=SWEEP_BATCH)
+            total += purged
+            if purged < SWEEP_BATCH:
+                return total
+
+    async def _record(
+        self, secret_id: str, kind: EventKind, client: ClientInfo, at: datetime
+    ) -> None:
+        agent = client.user_agent[:MAX_USER_AGENT_CHARS] if client.user_agent else None
+        await self.store.add_event(
+            secret_id, Event(at=at, kind=kind, ip=client.ip, user_agent=agent)
+        )
+
+
+def _check_passphrase(passphrase: str | None) -> None:
+    if passphrase is not None and not 1 <= len(passphrase) <= MAX_PASSPHRASE_CHARS:
+        raise InvalidInput("passphrase", f"must be 1 to {MAX_PASSPHRASE_CHARS} characters")
+
+
+def _open(stored: bytes, keys: LinkKeys) -> Payload:
+    # Raises EnvelopeError only for an envelope a broken end-to-end client stored.
+    return open_envelope(Envelope.from_bytes(stored), keys)

@@ -1,0 +1,205 @@
+"""JSON API v1 routes: parse the request, call ``SecretService``, shape the answer (docs/api.md)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from burnlink.crypto import KEY_BYTES, Payload
+from burnlink.envelope import TAG_BYTES, Envelope
+from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
+from burnlink.ids import b64url_decode, b64url_encode
+from burnlink.models import ClientInfo
+from burnlink.service import SecretService
+from burnlink.web.schemas import (
+    ConsumeRequest,
+    ConsumeResponse,
+    CreateSecretRequest,
+    CreateSecretResponse,
+    EventBody,
+    FileBody,
+    PassphraseParams,
+    ReceiptResponse,
+    RevealRequest,
+    RevealResponse,
+    SecretInfoResponse,
+)
+
+# Room for the payload's header line (file name and type) inside an envelope.
+PAYLOAD_HEADER_ALLOWANCE = 1024
+
+router = APIRouter(prefix="/api/v1", tags=["secrets"])
+_bearer = HTTPBearer(auto_error=False, description="An access token or a manage token.")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def get_service(request: Request) -> SecretService:
+    """The app's one ``SecretService``."""
+    service: SecretService = request.app.state.service
+    return service
+
+
+Service = Annotated[SecretService, Depends(get_service)]
+
+
+def client_of(request: Request) -> ClientInfo:
+    """Who sent the request, for the receipt."""
+    peer = request.client.host if request.client else None
+    return ClientInfo(ip=peer, user_agent=request.headers.get("user-agent"))
+
+
+def public_base(request: Request, service: SecretService) -> str:
+    """``BURNLINK_BASE_URL``, else the base of the request."""
+    return service.settings.public_base() or str(request.base_url).rstrip("/")
+
+
+def token_of(credentials: HTTPAuthorizationCredentials | None) -> bytes:
+    """The 32-byte token in ``Authorization: Bearer``; a missing or malformed one is a 404."""
+    try:
+        if credentials is None:
+            raise SecretUnavailable
+        return b64url_decode(credentials.credentials, field="token", length=KEY_BYTES)
+    except InvalidInput:
+        raise SecretUnavailable from None
+
+
+@router.post("/secrets", status_code=201, response_model=CreateSecretResponse)
+async def create_secret(
+    body: CreateSecretRequest, request: Request, service: Service
+) -> CreateSecretResponse:
+    """Create a secret from plaintext (curl mode) or from a client-sealed envelope."""
+    limit = service.settings.max_bytes
+    client = client_of(request)
+    fragment = ""
+    if body.secret is not None:
+        content = body.secret.encode("utf-8")
+        if len(content) > limit:
+            raise PayloadTooLarge(limit, field="secret")
+        created, link_key = await service.create_plaintext(
+            Payload(content),
+            passphrase=body.passphrase,
+            ttl=body.ttl,
+            max_views=body.max_views,
+            client=client,
+        )
+        fragment = "#" + b64url_encode(link_key)
+    else:
+        if body.envelope is None or body.access_token is None:  # pragma: no cover - schema
+            raise InvalidInput("envelope", "needs access_token")
+        envelope = Envelope.from_json(
+            body.envelope.model_dump(exclude_none=True),
+            min_iterations=service.settings.pbkdf2_iterations,
+        )
+        if len(envelope.ciphertext) - TAG_BYTES > limit + PAYLOAD_HEADER_ALLOWANCE:
+            raise PayloadTooLarge(limit, field="envelope.ct")
+        proof = body.passphrase_proof
+        created = await service.create(
+            envelope,
+            b64url_decode(body.access_token, field="access_token", length=KEY_BYTES),
+            b64url_decode(proof, field="passphrase_proof", length=KEY_BYTES) if proof else None,
+            ttl=body.ttl,
+            max_views=body.max_views,
+            client=client,
+        )
+    base = public_base(request, service)
+    return CreateSecretResponse(
+        id=created.secret_id,
+        url=f"{base}/s/{created.secret_id}{fragment}",
+        manage_url=f"{base}/m/{created.secret_id}#{b64url_encode(created.manage_token)}",
+        expires_at=created.expires_at,
+        max_views=created.max_views,
+    )
+
+
+@router.post("/secrets/{secret_id}/reveal", response_model=RevealResponse)
+async def reveal_secret(
+    secret_id: str, body: RevealRequest, request: Request, service: Service
+) -> RevealResponse:
+    """Take one view and decrypt it on the server (for curl; other clients use ``consume``)."""
+    try:
+        link_key = b64url_decode(body.key, field="key", length=KEY_BYTES)
+    except InvalidInput:
+        raise SecretUnavailable from None
+    payload, views_left = await service.reveal_plaintext(
+        secret_id, link_key, body.passphrase, client=client_of(request)
+    )
+    if payload.is_file:
+        file = FileBody(
+            name=payload.name,
+            mime=payload.mime,
+            content_base64=base64.b64encode(payload.content).decode("ascii"),
+        )
+        return RevealResponse(secret=None, file=file, views_left=views_left)
+    return RevealResponse(secret=payload.text(), views_left=views_left)
+
+
+@router.get("/secrets/{secret_id}", response_model=SecretInfoResponse)
+async def secret_info(secret_id: str, credentials: Bearer, service: Service) -> SecretInfoResponse:
+    """Metadata for the holder of the link (access token as bearer). Consumes nothing."""
+    meta = await service.peek(secret_id, token_of(credentials))
+    gate = meta.passphrase
+    return SecretInfoResponse(
+        id=meta.secret_id,
+        created_at=meta.created_at,
+        expires_at=meta.expires_at,
+        max_views=meta.max_views,
+        views_left=meta.views_left,
+        attempts_left=meta.attempts_left,
+        passphrase=PassphraseParams(
+            kdf=gate.kdf, iterations=gate.iterations, salt=b64url_encode(gate.salt)
+        )
+        if gate
+        else None,
+    )
+
+
+@router.post("/secrets/{secret_id}/consume", response_model=ConsumeResponse)
+async def consume_secret(
+    secret_id: str,
+    credentials: Bearer,
+    request: Request,
+    service: Service,
+    body: ConsumeRequest | None = None,
+) -> ConsumeResponse:
+    """Take one view and return its envelope, to decrypt on the client (end-to-end mode)."""
+    token = token_of(credentials)
+    proof_text = body.passphrase_proof if body else None
+    proof = b64url_decode(proof_text, field="passphrase_proof") if proof_text else None
+    consumed = await service.consume(secret_id, token, proof, client=client_of(request))
+    return ConsumeResponse(
+        envelope=Envelope.from_bytes(consumed.envelope).to_json(),
+        views_left=consumed.views_left,
+    )
+
+
+@router.get("/secrets/{secret_id}/receipt", response_model=ReceiptResponse)
+async def secret_receipt(secret_id: str, credentials: Bearer, service: Service) -> ReceiptResponse:
+    """The sender's receipt (manage token as bearer): state, counts and events, never content."""
+    receipt = await service.receipt(secret_id, token_of(credentials))
+    record = receipt.record
+    return ReceiptResponse(
+        id=record.secret_id,
+        state=receipt.state,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        ended_at=record.ended_at,
+        max_views=record.max_views,
+        views_used=record.views_used,
+        views_left=receipt.views_left,
+        events=[
+            EventBody(at=e.at, type=e.kind.value, ip=e.ip, user_agent=e.user_agent)
+            for e in receipt.events
+        ],
+    )
+
+
+@router.delete("/secrets/{secret_id}", status_code=204, response_class=Response)
+async def burn_secret(
+    secret_id: str, credentials: Bearer, request: Request, service: Service
+) -> Response:
+    """Burn the secret now (manage token as bearer). Burning an ended secret is not an error."""
+    await service.burn(secret_id, token_of(credentials), client=client_of(request))
+    return Response(status_code=204)

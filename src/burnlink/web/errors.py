@@ -1,0 +1,117 @@
+"""The one error shape of the HTTP API, and the one table that maps exceptions onto it.
+
+Every error body is ``{"error": {"code": str, "message": str, ...}}``; extra members carry data
+(``field``, ``attempts_left``, ``limit``). Codes are a public contract (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from burnlink.errors import (
+    AccessDenied,
+    BurnlinkError,
+    EnvelopeError,
+    InvalidInput,
+    PassphraseRequired,
+    PayloadTooLarge,
+    SecretUnavailable,
+    StorageError,
+    WrongPassphrase,
+)
+
+log = logging.getLogger("burnlink.web")
+
+# Most specific class first: the first match wins.
+_TABLE: list[tuple[type[BurnlinkError], int, str]] = [
+    (SecretUnavailable, 404, "not_found"),
+    (PassphraseRequired, 403, "passphrase_required"),
+    (WrongPassphrase, 403, "wrong_passphrase"),
+    (AccessDenied, 403, "access_denied"),
+    (PayloadTooLarge, 413, "payload_too_large"),
+    (EnvelopeError, 422, "invalid_envelope"),
+    (InvalidInput, 422, "invalid_field"),
+    (StorageError, 503, "store_unavailable"),
+]
+
+_HTTP_CODES = {
+    400: ("bad_request", "The request is malformed."),
+    404: ("not_found", "No such route."),
+    405: ("method_not_allowed", "This method is not allowed on this route."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "The request body must be application/json."),
+}
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A response in the API's one error shape."""
+    body = {"error": {"code": code, "message": message, **extra}}
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+def _status_and_code(exc: Exception) -> tuple[int, str]:
+    for cls, status, code in _TABLE:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal_error"  # pragma: no cover - ConfigError is raised only at start-up
+
+
+def _burnlink_error(_: Request, exc: Exception) -> JSONResponse:
+    status, code = _status_and_code(exc)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput):
+        extra["field"] = exc.field
+    if isinstance(exc, PayloadTooLarge):
+        extra["limit"] = exc.limit
+    if isinstance(exc, AccessDenied):
+        extra["attempts_left"] = exc.attempts_left
+    if isinstance(exc, StorageError):
+        log.warning("store error: %s", type(exc).__name__)
+    return error_response(status, code, str(exc), **extra)
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(HTTPException, exc)
+    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    errors = cast(RequestValidationError, exc).errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "malformed_json", "The request body is not valid JSON.")
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    field = ".".join(loc) or "body"
+    # pydantic's messages name the rule, never echo the value.
+    message = str(first.get("msg", "is invalid"))
+    return error_response(422, "invalid_field", f"{field}: {message}", field=field)
+
+
+def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    # The exception's text could hold anything; log only its type.
+    log.error("unexpected error: %s", type(exc).__name__)
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the one error shape."""
+    app.add_exception_handler(BurnlinkError, _burnlink_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,117 @@
+"""ASGI middleware: security headers on every response, and guards on request bodies.
+
+Both are plain ASGI (no per-request framework objects) because they sit on every request.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from burnlink.web.errors import error_response
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+_SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SecurityHeaders:
+    """Add the security headers to every response; ``no-store`` on all but static files.
+
+    A route may set its own value for any of them (the API docs page relaxes the CSP).
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.headers = dict(_SECURITY_HEADERS)
+        if hsts:
+            self.headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+                if not cacheable:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyGuard:
+    """Refuse oversized bodies (declared or streamed) with 413 and non-JSON API bodies with 415.
+
+    A chunked body is counted as it arrives and refused once past the limit, so it is never
+    held whole in memory.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and not declared.isdigit():
+            await error_response(400, "bad_request", "Content-Length is invalid.")(
+                scope, receive, send
+            )
+            return
+        if declared is not None and int(declared) > self.max_body:
+            await _too_large(self.max_body)(scope, receive, send)
+            return
+        has_body = declared not in (None, "0") or "transfer-encoding" in headers
+        if has_body and scope["path"].startswith("/api/") and not _is_json(headers):
+            await error_response(
+                415, "unsupported_media_type", "The request body must be application/json."
+            )(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return error_response(
+        413, "payload_too_large", f"The request body is larger than {limit} bytes.", limit=limit
+    )
+
+
+def _is_json(headers: Headers) -> bool:
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )

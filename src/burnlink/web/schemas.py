@@ -1,0 +1,164 @@
+"""Request and response bodies of the JSON API v1, with their limits (docs/api.md).
+
+Requests forbid unknown fields, so a client cannot set ids, counters or timestamps, and take
+integers strictly (``"60"`` is not a TTL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
+
+from burnlink.service import MAX_PASSPHRASE_CHARS
+
+
+def _iso_millis(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Instant = Annotated[datetime, PlainSerializer(_iso_millis, return_type=str, when_used="json")]
+"""An aware UTC time, written as ISO 8601 with milliseconds and ``Z``."""
+
+B64Token = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvelopeBody(_Request):
+    """An envelope v1 (docs/crypto.md); checked in full by ``burnlink.envelope``."""
+
+    v: StrictInt
+    alg: Literal["A256GCM"]
+    kdf: Literal["none", "pbkdf2-sha256"]
+    iter: StrictInt | None = None
+    salt: str | None = Field(default=None, max_length=64)
+    nonce: str = Field(max_length=64)
+    ct: str
+
+
+class CreateSecretRequest(_Request):
+    """Create a secret: either ``secret`` (the server encrypts) or ``envelope`` (end-to-end)."""
+
+    secret: str | None = Field(default=None, description="Plaintext; the server encrypts it.")
+    passphrase: str | None = Field(default=None, min_length=1, max_length=MAX_PASSPHRASE_CHARS)
+    envelope: EnvelopeBody | None = Field(
+        default=None, description="An envelope sealed by the client (end-to-end mode)."
+    )
+    access_token: B64Token | None = Field(default=None, description="With ``envelope``.")
+    passphrase_proof: B64Token | None = Field(
+        default=None, description="With a passphrase-protected ``envelope``."
+    )
+    ttl: StrictInt | None = Field(default=None, description="Seconds until the secret expires.")
+    max_views: StrictInt | None = Field(default=None, description="Views before it burns.")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Self:
+        if (self.secret is None) == (self.envelope is None):
+            raise ValueError("give exactly one of 'secret' and 'envelope'")
+        if self.secret is not None and (self.access_token or self.passphrase_proof):
+            raise ValueError("'access_token' and 'passphrase_proof' go with 'envelope' only")
+        if self.envelope is not None:
+            if self.passphrase is not None:
+                raise ValueError("'passphrase' never goes with 'envelope'; send the proof")
+            if self.access_token is None:
+                raise ValueError("'envelope' needs 'access_token'")
+        return self
+
+
+class CreateSecretResponse(BaseModel):
+    """A created secret. ``manage_url`` is shown once: only its holder can see the receipt."""
+
+    id: str
+    url: str = Field(description="The link; in end-to-end mode without the #key fragment.")
+    manage_url: str
+    expires_at: Instant
+    max_views: int
+
+
+class RevealRequest(_Request):
+    """Reveal with the link key (the server decrypts: curl mode)."""
+
+    key: str = Field(max_length=128)
+    passphrase: str | None = Field(default=None, max_length=MAX_PASSPHRASE_CHARS)
+
+
+class FileBody(BaseModel):
+    """A revealed file."""
+
+    name: str | None
+    mime: str | None
+    content_base64: str
+
+
+class RevealResponse(BaseModel):
+    """A revealed secret: ``secret`` for text, ``file`` for a file."""
+
+    secret: str | None
+    file: FileBody | None = None
+    views_left: int
+
+
+class ConsumeRequest(_Request):
+    """Take one view (end-to-end mode); the access token goes in ``Authorization``."""
+
+    passphrase_proof: B64Token | None = None
+
+
+class ConsumeResponse(BaseModel):
+    """The envelope of one view, to decrypt on the client."""
+
+    envelope: dict[str, object]
+    views_left: int
+
+
+class PassphraseParams(BaseModel):
+    """What a client needs to derive the passphrase proof."""
+
+    kdf: str
+    iterations: int
+    salt: str
+
+
+class SecretInfoResponse(BaseModel):
+    """A live secret's metadata, for the holder of the link. Consumes nothing."""
+
+    id: str
+    created_at: Instant
+    expires_at: Instant
+    max_views: int
+    views_left: int
+    attempts_left: int
+    passphrase: PassphraseParams | None
+
+
+class EventBody(BaseModel):
+    """One event of a receipt."""
+
+    at: Instant
+    type: str
+    ip: str | None
+    user_agent: str | None
+
+
+class ReceiptResponse(BaseModel):
+    """The sender's receipt. Never holds content."""
+
+    id: str
+    state: str = Field(description="active, viewed, burned, locked or expired")
+    created_at: Instant
+    expires_at: Instant
+    ended_at: Instant | None
+    max_views: int
+    views_used: int
+    views_left: int
+    events: list[EventBody]
+
+
+class HealthResponse(BaseModel):
+    """Liveness of the server and its store."""
+
+    status: Literal["ok", "unavailable"]
