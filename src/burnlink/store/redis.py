@@ -1,0 +1,493 @@
+"""The Redis store: ``redis://host:6379/0?prefix=burnlink:`` (``rediss://`` for TLS).
+
+Keys
+    Every key starts with the URL's ``prefix`` (default ``burnlink:``; the parameter is
+    removed before the URL reaches redis-py). One secret owns three keys, all hash-tagged
+    with its id so that a Redis Cluster keeps them on one shard::
+
+        {prefix}s:{<id>}   hash   the live secret (envelope, digests, counters, expiry)
+        {prefix}r:{<id>}   hash   its receipt (manage digest, views used, how it ended)
+        {prefix}e:{<id>}   list   the receipt's events, compact JSON, capped
+
+    and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
+    ``expires_at`` for the sweeper.
+
+Atomicity
+    Every rule that reads and writes (create, consume, record_failure, burn, add_event, and
+    the sweeper's expiry of one secret) is one Lua script that touches only that secret's
+    three keys, so Redis runs it without interleaving and a cluster can route it to one
+    shard. Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in
+    as integer milliseconds and every script checks ``expires_at > now`` itself. Scripts are
+    never retried by the client, because a reply lost after a committed view must not take a
+    second view; a lost connection surfaces as ``StorageUnavailable``.
+
+Expiry
+    The live key is given ``PEXPIREAT expires_at`` and the receipt and events keys
+    ``PEXPIREAT (ended_at or expires_at) + retention``, so Redis frees them natively even if
+    no sweeper ever runs. Native expiry uses the Redis server's clock, so it is only a
+    garbage collector: correctness comes from the checks against ``now`` (``receipt`` hides a
+    receipt past retention even while Redis still holds it). Keep the server's clock in sync
+    with the application's, or secrets may be freed early by the skew.
+
+    The expiry index is a separate key outside the hash tags, so it is best-effort: it is
+    written next to the create script (``ZADD NX``, not in it), ended secrets stay in it
+    until the sweeper meets them, and the sweeper re-scores an entry whose secret turns out
+    to be alive. On a single node this costs nothing; on a cluster the index lives on one
+    shard and the per-secret scripts still stay on theirs. A secret missing from the index
+    is still deleted by native expiry, and its receipt then reads as expired.
+
+Durability and residue
+    Redis acknowledges a write before it reaches disk. Without the append-only file a
+    restart loses every secret created since the last snapshot, and a failover to an
+    asynchronous replica can bring back a secret that was already viewed. Run Redis with
+    ``appendonly yes`` and ``appendfsync everysec`` (or ``always`` to lose nothing), with
+    ``maxmemory-policy noeviction`` (every key here has a TTL, so ``volatile-*`` policies
+    would evict live secrets), and prefer a single primary to asynchronous failover. Freed
+    memory is not zeroed, and AOF and RDB files keep deleted envelopes until they are
+    rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, cast
+from urllib.parse import unquote_plus
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
+from burnlink.models import (
+    Consumed,
+    EndReason,
+    Event,
+    EventKind,
+    PassphraseGate,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
+from burnlink.store.base import MAX_EVENTS_PER_SECRET
+
+DEFAULT_PREFIX: Final = "burnlink:"
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+COMMAND_TIMEOUT_SECONDS: Final = 2.0
+_SWEEP_BATCH: Final = 500
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+# Helpers shared by the scripts. Lua numbers are doubles: integers below 2**53 (every
+# millisecond timestamp) are exact, and ``ms`` prints them without an exponent.
+_LUA_PRELUDE = """
+local function ms(x) return string.format('%.0f', x) end
+
+local function same(a, b)
+  if not a or not b or #a ~= #b then return false end
+  local diff = 0
+  for i = 1, #a do
+    diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i)))
+  end
+  return diff == 0
+end
+
+local function end_receipt(receipt, events, at, reason, retention)
+  if redis.call('EXISTS', receipt) == 1 then
+    redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
+    local keep = ms(at + retention)
+    redis.call('PEXPIREAT', receipt, keep)
+    redis.call('PEXPIREAT', events, keep)
+  end
+end
+"""
+
+# KEYS: live, receipt, events. ARGV: live expiry, receipt expiry, number of live field pairs,
+# live pairs, receipt pairs. Returns 1 when created, 0 when the id is taken.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+local pairs = tonumber(ARGV[3])
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * pairs))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4 + 2 * pairs, #ARGV))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: live, receipt, events. ARGV: access digest, now, retention (ms).
+# Returns {envelope, views_left} or nil.
+_CONSUME = (
+    _LUA_PRELUDE
+    + """
+local now = tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
+if not f[1] or tonumber(f[1]) <= now then return false end
+if not same(f[2], ARGV[1]) then return false end
+if tonumber(f[3]) <= 0 then return false end
+local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
+if left <= 0 then
+  redis.call('DEL', KEYS[1])
+  end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
+end
+return {f[4], left}
+"""
+)
+
+# KEYS: live, receipt, events. ARGV: now, retention. Returns the attempts left or nil.
+_RECORD_FAILURE = (
+    _LUA_PRELUDE
+    + """
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return false end
+local left = redis.call('HINCRBY', KEYS[1], 'al', -1)
+if left == 0 then
+  redis.call('DEL', KEYS[1])
+  end_receipt(KEYS[2], KEYS[3], now, 'locked', tonumber(ARGV[2]))
+end
+return left
+"""
+)
+
+# KEYS: live, receipt, events. ARGV: now, retention. Returns 1 if a live secret was burned.
+_BURN = (
+    _LUA_PRELUDE
+    + """
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return 0 end
+redis.call('DEL', KEYS[1])
+end_receipt(KEYS[2], KEYS[3], now, 'burned', tonumber(ARGV[2]))
+return 1
+"""
+)
+
+# KEYS: live, receipt, events. ARGV: now, retention.
+# Returns {0, 0} if there is no live secret, {1, expires_at} if it was expired and ended now,
+# {2, expires_at} if it is still alive.
+_EXPIRE = (
+    _LUA_PRELUDE
+    + """
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp then return {0, 0} end
+exp = tonumber(exp)
+if exp > now then return {2, exp} end
+redis.call('DEL', KEYS[1])
+end_receipt(KEYS[2], KEYS[3], exp, 'expired', tonumber(ARGV[2]))
+return {1, exp}
+"""
+)
+
+# KEYS: receipt, events. ARGV: encoded event, cap, retention. Returns 1 if appended.
+_ADD_EVENT = (
+    _LUA_PRELUDE
+    + """
+local r = redis.call('HMGET', KEYS[1], 'exp', 'end')
+if not r[1] then return 0 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ms(tonumber(r[2] or r[1]) + tonumber(ARGV[3])))
+return 1
+"""
+)
+
+_PEEK_FIELDS: Final = (b"exp", b"acc", b"cat", b"mv", b"vl", b"al", b"pk", b"pi", b"ps", b"pd")
+
+
+def _to_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch (floored, exactly, without float rounding)."""
+    return (moment - _EPOCH) // _MS
+
+
+def _from_ms(value: bytes | int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=int(value))
+
+
+def _encode_id(secret_id: str) -> bytes:
+    return secret_id.encode("utf-8", "surrogatepass")
+
+
+def _split_prefix(url: str) -> tuple[str, str]:
+    """``url`` without its ``prefix`` query parameters, and the key prefix they named."""
+    base, question, query = url.partition("?")
+    prefix = DEFAULT_PREFIX
+    kept: list[str] = []
+    for part in query.split("&") if question else []:
+        name, _, value = part.partition("=")
+        if unquote_plus(name) == "prefix":
+            prefix = unquote_plus(value)
+        elif part:
+            kept.append(part)
+    if "{" in prefix or "}" in prefix:
+        raise ConfigError("BURNLINK_STORE: the Redis key prefix must not contain { or }")
+    return (f"{base}?{'&'.join(kept)}" if kept else base), prefix
+
+
+def _encode_event(event: Event) -> bytes:
+    # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
+    row = [_to_ms(event.at), event.kind.value, event.ip, event.user_agent]
+    return json.dumps(row, separators=(",", ":")).encode("ascii")
+
+
+def _decode_event(raw: bytes) -> Event:
+    at, kind, ip, user_agent = json.loads(raw)
+    return Event(at=_from_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn driver and socket errors into ``StorageUnavailable`` (messages carry no data)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StorageUnavailable() from exc
+
+
+class RedisStore:
+    """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
+
+    def __init__(self, client: Redis, *, prefix: str, retention: timedelta) -> None:
+        self._client = client
+        self._prefix = prefix.encode("utf-8")
+        self._retention = retention
+        self._retention_ms = retention // _MS
+        self._index = self._prefix + b"index:expiry"
+        self._create = client.register_script(_CREATE)
+        self._consume = client.register_script(_CONSUME)
+        self._record_failure = client.register_script(_RECORD_FAILURE)
+        self._burn = client.register_script(_BURN)
+        self._expire = client.register_script(_EXPIRE)
+        self._add_event = client.register_script(_ADD_EVENT)
+
+    @classmethod
+    async def open(cls, url: str, *, retention: timedelta) -> RedisStore:
+        """Connect to the Redis named by ``url`` and check that it answers.
+
+        Raises ``ConfigError`` for a malformed URL and ``StorageUnavailable`` when Redis
+        cannot be reached within a few seconds.
+        """
+        client_url, prefix = _split_prefix(url)
+        try:
+            client = Redis.from_url(
+                client_url,
+                socket_timeout=COMMAND_TIMEOUT_SECONDS,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=False,
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
+        store = cls(client, prefix=prefix, retention=retention)
+        try:
+            await store.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        return store
+
+    def _keys(self, secret_id: str) -> list[bytes]:
+        tag = b"{" + _encode_id(secret_id) + b"}"
+        return [self._prefix + b"s:" + tag, self._prefix + b"r:" + tag, self._prefix + b"e:" + tag]
+
+    async def create(self, record: SecretRecord) -> None:
+        """See ``SecretStore.create``."""
+        expires_ms = _to_ms(record.expires_at)
+        live: list[bytes | str | int] = [
+            b"env", record.envelope,
+            b"acc", record.access_digest,
+            b"cat", _to_ms(record.created_at),
+            b"exp", expires_ms,
+            b"mv", record.max_views,
+            b"vl", record.max_views,
+            b"al", record.max_attempts,
+        ]  # fmt: skip
+        gate = record.passphrase
+        if gate is not None:
+            live += [
+                b"pk", gate.kdf,
+                b"pi", gate.iterations,
+                b"ps", gate.salt,
+                b"pd", gate.proof_digest,
+            ]  # fmt: skip
+        if record.owner is not None:
+            live += [b"own", record.owner]
+        receipt: list[bytes | str | int] = [
+            b"mng", record.manage_digest,
+            b"cat", _to_ms(record.created_at),
+            b"exp", expires_ms,
+            b"mv", record.max_views,
+            b"vu", 0,
+        ]  # fmt: skip
+        args = [expires_ms, expires_ms + self._retention_ms, len(live) // 2, *live, *receipt]
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                await self._create(keys=self._keys(record.secret_id), args=args, client=pipe)
+                await pipe.zadd(self._index, {_encode_id(record.secret_id): expires_ms}, nx=True)
+                created, _ = await pipe.execute()
+        if not created:
+            raise DuplicateId("secret id already taken")
+
+    async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
+        """See ``SecretStore.peek``."""
+        with _translated():
+            values = cast(
+                "list[bytes | None]",
+                await self._client.hmget(self._keys(secret_id)[0], list(_PEEK_FIELDS)),
+            )
+        fields = dict(zip(_PEEK_FIELDS, values, strict=True))
+        exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
+        if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
+            return None
+        expires_at = _from_ms(exp)
+        if expires_at <= now:
+            return None
+        gate = None
+        kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
+        if kdf is not None and iterations is not None and salt is not None and proof is not None:
+            gate = PassphraseGate(
+                kdf=kdf.decode("utf-8"),
+                iterations=int(iterations),
+                salt=salt,
+                proof_digest=proof,
+            )
+        return SecretMeta(
+            secret_id=secret_id,
+            access_digest=acc,
+            created_at=_from_ms(cat),
+            expires_at=expires_at,
+            max_views=int(mv),
+            views_left=int(vl),
+            attempts_left=int(al),
+            passphrase=gate,
+        )
+
+    async def consume(
+        self, secret_id: str, access_digest: bytes, *, now: datetime
+    ) -> Consumed | None:
+        """See ``SecretStore.consume``."""
+        with _translated():
+            result: Any = await self._consume(
+                keys=self._keys(secret_id),
+                args=[access_digest, _to_ms(now), self._retention_ms],
+            )
+        if result is None:
+            return None
+        envelope, views_left = result
+        return Consumed(envelope=bytes(envelope), views_left=int(views_left))
+
+    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
+        """See ``SecretStore.record_failure``."""
+        with _translated():
+            result: Any = await self._record_failure(
+                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms]
+            )
+        return None if result is None else int(result)
+
+    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+        """See ``SecretStore.burn``."""
+        with _translated():
+            result: Any = await self._burn(
+                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms]
+            )
+        return bool(result)
+
+    async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
+        """See ``SecretStore.receipt``."""
+        _, receipt_key, events_key = self._keys(secret_id)
+        with _translated():
+            async with self._client.pipeline(transaction=True) as pipe:
+                await pipe.hgetall(receipt_key)
+                await pipe.lrange(events_key, 0, -1)
+                fields, rows = await pipe.execute()
+        if not fields:
+            return None
+        expires_at = _from_ms(fields[b"exp"])
+        ended_raw = fields.get(b"end")
+        ended_at = None if ended_raw is None else _from_ms(ended_raw)
+        if (ended_at or expires_at) + self._retention <= now:
+            return None
+        reason_raw = fields.get(b"why")
+        return ReceiptRecord(
+            secret_id=secret_id,
+            manage_digest=fields[b"mng"],
+            created_at=_from_ms(fields[b"cat"]),
+            expires_at=expires_at,
+            max_views=int(fields[b"mv"]),
+            views_used=int(fields[b"vu"]),
+            ended_at=ended_at,
+            end_reason=None if reason_raw is None else EndReason(reason_raw.decode("ascii")),
+            events=tuple(_decode_event(row) for row in rows),
+        )
+
+    async def add_event(self, secret_id: str, event: Event) -> None:
+        """See ``SecretStore.add_event``."""
+        _, receipt_key, events_key = self._keys(secret_id)
+        with _translated():
+            await self._add_event(
+                keys=[receipt_key, events_key],
+                args=[_encode_event(event), MAX_EVENTS_PER_SECRET, self._retention_ms],
+            )
+
+    async def purge_expired(self, *, now: datetime, limit: int) -> int:
+        """See ``SecretStore.purge_expired``.
+
+        Walks the expiry index up to ``now``, ending each secret with its own atomic script.
+        Receipts past retention are freed by Redis's native expiry (and hidden by ``receipt``
+        as soon as ``now`` passes their retention).
+        """
+        now_ms = _to_ms(now)
+        ended = 0
+        with _translated():
+            while ended < limit:
+                members = cast(
+                    "list[bytes]",
+                    await self._client.zrangebyscore(
+                        self._index, "-inf", now_ms, start=0, num=min(limit - ended, _SWEEP_BATCH)
+                    ),
+                )
+                if not members:
+                    break
+                ended += await self._expire_batch(members, now_ms)
+        return ended
+
+    async def _expire_batch(self, members: Sequence[bytes], now_ms: int) -> int:
+        """Run the expiry script on each indexed id; drop done ids from the index, re-score live."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for member in members:
+                secret_id = member.decode("utf-8", "surrogatepass")
+                await self._expire(
+                    keys=self._keys(secret_id), args=[now_ms, self._retention_ms], client=pipe
+                )
+            results: list[Any] = await pipe.execute()
+        ended = 0
+        done: list[bytes] = []
+        alive: dict[bytes, int] = {}
+        for member, (status, expires_ms) in zip(members, results, strict=True):
+            if int(status) == 2:
+                alive[member] = int(expires_ms)
+            else:
+                ended += int(status)
+                done.append(member)
+        async with self._client.pipeline(transaction=False) as pipe:
+            if done:
+                await pipe.zrem(self._index, *done)
+            if alive:
+                await pipe.zadd(self._index, alive, xx=True)
+            await pipe.execute()
+        return ended
+
+    async def ping(self) -> None:
+        """Return if Redis answers, else raise ``StorageUnavailable``."""
+        with _translated():
+            await self._client.ping()
+
+    async def aclose(self) -> None:
+        """Close the client and its connections."""
+        with _translated():
+            await self._client.aclose()
