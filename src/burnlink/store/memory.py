@@ -136,7 +136,12 @@ class MemoryStore:
         expired = [sid for sid, live in self._live.items() if live.record.expires_at <= now][:limit]
         for secret_id in expired:
             self._end(secret_id, self._live[secret_id].record.expires_at, EndReason.EXPIRED)
-        for secret_id in [s for s, r in self._receipts.items() if self._kept_until(r) <= now]:
+        stale = [
+            s
+            for s, r in self._receipts.items()
+            if s not in self._live and self._kept_until(r) <= now
+        ]
+        for secret_id in stale:
             del self._receipts[secret_id]
         return len(expired)
 

@@ -1,0 +1,519 @@
+"""The PostgreSQL store: ``postgresql://user@host:5432/db`` (``postgres://`` too).
+
+Design
+------
+Three tables, created on ``open`` inside one transaction that first takes
+``pg_advisory_xact_lock``, so several processes starting together never race on the DDL;
+``burnlink_schema_version`` records which schema is in place.
+
+- ``burnlink_secrets``: live secrets (envelope, access digest, counters, passphrase gate).
+- ``burnlink_receipts``: one row per secret, kept until ``keep_until`` (``retention`` after
+  the secret ended, or after it expired).
+- ``burnlink_events``: a receipt's history, deleted with it (``ON DELETE CASCADE``).
+
+``expires_at`` and ``keep_until`` are indexed, so ``purge_expired`` walks only the rows it
+deletes; its batch is chosen with ``FOR UPDATE SKIP LOCKED`` so several sweepers, or a sweeper
+and a reader, never wait on one another.
+
+Atomicity
+---------
+Each rule is one statement or one transaction, never a read followed by a write in another
+round trip. ``consume`` is ``UPDATE … SET views_left = views_left - 1 WHERE id = … AND
+access_digest = … AND expires_at > now AND views_left > 0 RETURNING …`` with the receipt update
+in the same statement; the row lock it takes serialises concurrent readers in every process
+(under READ COMMITTED a waiting reader re-checks ``views_left > 0`` on the row its predecessor
+committed), so K readers of V views get exactly ``min(K, V)`` envelopes. At zero the row is
+deleted by a second statement of the same transaction, still under that lock.
+``record_failure`` works the same way; ``burn`` and ``create`` are single statements; and
+``add_event`` locks the receipt row before counting its events. ``now`` always comes from the
+caller: SQL ``now()`` is never used, so one clock decides expiry everywhere.
+
+Errors
+------
+Every driver and pool error is translated into ``StorageUnavailable`` here, with ``from None``
+and a log line that names only the error class and SQLSTATE: server messages can quote
+parameter values (a duplicate key quotes the id), and ids, tokens and envelopes must never
+reach a log.
+
+Residue
+-------
+PostgreSQL is an MVCC database: a ``DELETE`` (or the ``UPDATE`` of a view counter, which writes
+a new version of the whole row, envelope included) leaves the old row version in the table
+file as a dead tuple until VACUUM reclaims the space, and VACUUM marks that space free without
+zeroing it; the bytes survive until overwritten, and they are also in the WAL, in WAL archives,
+in base backups and on replicas. The envelope is ciphertext under a key the server never
+holds, so this matters only to someone holding both a copy of the disk and the link. Keep
+autovacuum on (it is by default), put the data directory, WAL archives and backups on encrypted
+storage, and keep backup retention short.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import psycopg
+import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
+from burnlink.models import (
+    Consumed,
+    EndReason,
+    Event,
+    EventKind,
+    PassphraseGate,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
+from burnlink.store.base import MAX_EVENTS_PER_SECRET
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 1
+"""The schema this module creates and expects."""
+
+CONNECT_TIMEOUT: Final = 2
+"""Seconds to wait for one connection attempt, unless the URL sets ``connect_timeout``."""
+
+POOL_MIN_SIZE: Final = 1
+POOL_MAX_SIZE: Final = 10
+POOL_TIMEOUT: Final = 5.0
+"""Seconds an operation waits for a pooled connection before ``StorageUnavailable``."""
+
+_SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
+
+_Connection = psycopg.AsyncConnection[TupleRow]
+
+_SCHEMA_V1: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_secrets (
+        id text PRIMARY KEY,
+        envelope bytea NOT NULL,
+        access_digest bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        max_views integer NOT NULL,
+        views_left integer NOT NULL,
+        attempts_left integer NOT NULL,
+        passphrase_kdf text,
+        passphrase_iterations integer,
+        passphrase_salt bytea,
+        passphrase_proof_digest bytea,
+        owner text,
+        CONSTRAINT burnlink_secrets_passphrase_complete CHECK (
+            (passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)
+        )
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_secrets_expires_at ON burnlink_secrets (expires_at)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_receipts (
+        id text PRIMARY KEY,
+        manage_digest bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        max_views integer NOT NULL,
+        views_used integer NOT NULL DEFAULT 0,
+        ended_at timestamptz,
+        end_reason text,
+        keep_until timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_receipts_keep_until ON burnlink_receipts (keep_until)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_events (
+        receipt_id text NOT NULL REFERENCES burnlink_receipts (id) ON DELETE CASCADE,
+        seq bigserial,
+        at timestamptz NOT NULL,
+        kind text NOT NULL,
+        ip text,
+        user_agent text,
+        PRIMARY KEY (receipt_id, seq)
+    )
+    """,
+)
+
+_CREATE: Final = """
+WITH receipt AS (
+    INSERT INTO burnlink_receipts
+        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
+    VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
+            %(keep_until)s)
+    RETURNING id
+)
+INSERT INTO burnlink_secrets
+    (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
+     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner)
+SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
+       %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
+       %(proof_digest)s, %(owner)s
+FROM receipt
+"""
+
+_PEEK: Final = """
+SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
+       passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest
+FROM burnlink_secrets
+WHERE id = %(id)s AND expires_at > %(now)s
+"""
+
+_CONSUME: Final = """
+WITH taken AS (
+    UPDATE burnlink_secrets
+    SET views_left = views_left - 1
+    WHERE id = %(id)s AND access_digest = %(access_digest)s AND expires_at > %(now)s
+      AND views_left > 0
+    RETURNING id, envelope, views_left
+), counted AS (
+    UPDATE burnlink_receipts AS r
+    SET views_used = r.views_used + 1,
+        ended_at = CASE WHEN taken.views_left = 0 THEN %(now)s ELSE r.ended_at END,
+        end_reason = CASE WHEN taken.views_left = 0 THEN 'viewed' ELSE r.end_reason END,
+        keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
+    FROM taken
+    WHERE r.id = taken.id
+)
+SELECT envelope, views_left FROM taken
+"""
+
+_DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
+
+_RECORD_FAILURE: Final = """
+WITH failed AS (
+    UPDATE burnlink_secrets
+    SET attempts_left = attempts_left - 1
+    WHERE id = %(id)s AND expires_at > %(now)s
+    RETURNING id, attempts_left
+), locked AS (
+    UPDATE burnlink_receipts AS r
+    SET ended_at = %(now)s, end_reason = 'locked', keep_until = %(keep_until)s
+    FROM failed
+    WHERE r.id = failed.id AND failed.attempts_left = 0
+)
+SELECT attempts_left FROM failed
+"""
+
+_DELETE_LOCKED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND attempts_left = 0"
+
+_BURN: Final = """
+WITH gone AS (
+    DELETE FROM burnlink_secrets
+    WHERE id = %(id)s AND expires_at > %(now)s
+    RETURNING id
+), burned AS (
+    UPDATE burnlink_receipts AS r
+    SET ended_at = %(now)s, end_reason = 'burned', keep_until = %(keep_until)s
+    FROM gone
+    WHERE r.id = gone.id
+)
+SELECT count(*) FROM gone
+"""
+
+_RECEIPT: Final = """
+SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used, r.ended_at,
+       r.end_reason, e.at, e.kind, e.ip, e.user_agent
+FROM burnlink_receipts AS r
+LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
+WHERE r.id = %(id)s AND r.keep_until > %(now)s
+ORDER BY e.seq
+"""
+
+_LOCK_RECEIPT: Final = "SELECT 1 FROM burnlink_receipts WHERE id = %(id)s FOR UPDATE"
+
+_ADD_EVENT: Final = """
+INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
+SELECT %(id)s, %(at)s, %(kind)s, %(ip)s, %(user_agent)s
+WHERE (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
+"""
+
+_PURGE_EXPIRED: Final = """
+WITH batch AS MATERIALIZED (
+    SELECT id FROM burnlink_secrets
+    WHERE expires_at <= %(now)s
+    ORDER BY expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM burnlink_secrets AS s
+    USING batch
+    WHERE s.id = batch.id
+    RETURNING s.id, s.expires_at
+), ended AS (
+    UPDATE burnlink_receipts AS r
+    SET ended_at = gone.expires_at, end_reason = 'expired',
+        keep_until = gone.expires_at + %(retention)s
+    FROM gone
+    WHERE r.id = gone.id AND r.end_reason IS NULL
+)
+SELECT count(*) FROM gone
+"""
+
+_PURGE_RECEIPTS: Final = "DELETE FROM burnlink_receipts WHERE keep_until <= %(now)s"
+
+
+def _utc(moment: datetime) -> datetime:
+    """A timestamptz as read back (in the session's time zone) as an aware UTC datetime."""
+    return moment.astimezone(UTC)
+
+
+def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
+    """Log a driver error without its message (which may quote values) and translate it."""
+    logger.warning(
+        "PostgreSQL store unavailable: %s (SQLSTATE %s)",
+        type(exc).__name__,
+        exc.sqlstate or "none",
+    )
+    return StorageUnavailable()
+
+
+def _connect_kwargs(url: str) -> dict[str, Any]:
+    """Connection options: autocommit, and a connect timeout unless the URL sets one."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError("BURNLINK_STORE: not a valid PostgreSQL URL") from None
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if not params.get("connect_timeout"):
+        kwargs["connect_timeout"] = CONNECT_TIMEOUT
+    return kwargs
+
+
+async def _create_schema(conn: _Connection) -> None:
+    """Create or check the schema in one transaction, serialised by an advisory lock."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS burnlink_schema_version (version integer PRIMARY KEY)"
+        )
+        cursor = await conn.execute("SELECT max(version) FROM burnlink_schema_version")
+        row = await cursor.fetchone()
+        version = 0 if row is None or row[0] is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The database schema is newer than this version of burnlink; upgrade burnlink."
+            )
+        if version < 1:
+            for statement in _SCHEMA_V1:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO burnlink_schema_version (version) VALUES (%s) ON CONFLICT DO NOTHING",
+                (SCHEMA_VERSION,),
+            )
+
+
+class PostgresStore:
+    """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
+
+    def __init__(self, pool: AsyncConnectionPool[_Connection], *, retention: timedelta) -> None:
+        """Wrap an open pool; use ``PostgresStore.open`` instead."""
+        self._pool = pool
+        self._retention = retention
+
+    @classmethod
+    async def open(cls, url: str, *, retention: timedelta) -> PostgresStore:
+        """Connect, create the schema if needed, and open a small connection pool.
+
+        Raises ``StorageUnavailable`` within a few seconds if the server cannot be reached,
+        and ``ConfigError`` if ``url`` cannot be parsed.
+        """
+        kwargs = _connect_kwargs(url)
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, **kwargs)
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+        try:
+            async with conn:
+                await _create_schema(conn)
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+
+        pool: AsyncConnectionPool[_Connection] = AsyncConnectionPool(
+            url,
+            kwargs=kwargs,
+            min_size=POOL_MIN_SIZE,
+            max_size=POOL_MAX_SIZE,
+            timeout=POOL_TIMEOUT,
+            check=AsyncConnectionPool.check_connection,
+            name="burnlink",
+            open=False,
+        )
+        try:
+            await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise _unavailable(exc) from None
+        except BaseException:  # cancelled while waiting: do not leak the pool's workers
+            await pool.close()
+            raise
+        return cls(pool, retention=retention)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Connection]:
+        """A pooled connection (autocommit); driver errors leave as ``StorageUnavailable``."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+
+    async def create(self, record: SecretRecord) -> None:
+        """Insert the secret and its receipt in one statement; ``DuplicateId`` if taken."""
+        gate = record.passphrase
+        params = {
+            "id": record.secret_id,
+            "envelope": record.envelope,
+            "access_digest": record.access_digest,
+            "manage_digest": record.manage_digest,
+            "created_at": record.created_at,
+            "expires_at": record.expires_at,
+            "keep_until": record.expires_at + self._retention,
+            "max_views": record.max_views,
+            "max_attempts": record.max_attempts,
+            "kdf": gate.kdf if gate else None,
+            "iterations": gate.iterations if gate else None,
+            "salt": gate.salt if gate else None,
+            "proof_digest": gate.proof_digest if gate else None,
+            "owner": record.owner,
+        }
+        async with self._connection() as conn:
+            try:
+                await conn.execute(_CREATE, params)
+            except psycopg.errors.UniqueViolation:
+                raise DuplicateId("secret id already taken") from None
+
+    async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
+        """Metadata of a live secret, or ``None``; one read-only statement."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(_PEEK, {"id": secret_id, "now": now})
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        access, created, expires, max_views, views_left, attempts_left, kdf, it, salt, proof = row
+        gate = (
+            None
+            if kdf is None
+            else PassphraseGate(kdf=kdf, iterations=it, salt=salt, proof_digest=proof)
+        )
+        return SecretMeta(
+            secret_id=secret_id,
+            access_digest=access,
+            created_at=_utc(created),
+            expires_at=_utc(expires),
+            max_views=max_views,
+            views_left=views_left,
+            attempts_left=attempts_left,
+            passphrase=gate,
+        )
+
+    async def consume(
+        self, secret_id: str, access_digest: bytes, *, now: datetime
+    ) -> Consumed | None:
+        """Take one view under the row lock; at zero delete the secret in the same transaction."""
+        params = {
+            "id": secret_id,
+            "access_digest": access_digest,
+            "now": now,
+            "keep_until": now + self._retention,
+        }
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(_CONSUME, params)
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            envelope, views_left = row
+            if views_left == 0:
+                await conn.execute(_DELETE_VIEWED, {"id": secret_id})
+        return Consumed(envelope=envelope, views_left=views_left)
+
+    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
+        """Count one wrong passphrase under the row lock; at zero delete and end as ``locked``."""
+        params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(_RECORD_FAILURE, params)
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            attempts_left: int = row[0]
+            if attempts_left == 0:
+                await conn.execute(_DELETE_LOCKED, {"id": secret_id})
+        return attempts_left
+
+    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+        """Delete a live secret and end its receipt as ``burned``, in one statement."""
+        params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
+        async with self._connection() as conn:
+            cursor = await conn.execute(_BURN, params)
+            row = await cursor.fetchone()
+        return row is not None and row[0] > 0
+
+    async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
+        """The kept receipt with its events in order, read in one statement."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(_RECEIPT, {"id": secret_id, "now": now})
+            rows = await cursor.fetchall()
+        if not rows:
+            return None
+        manage, created, expires, max_views, views_used, ended_at, end_reason = rows[0][:7]
+        events = tuple(
+            Event(at=_utc(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+            for *_, at, kind, ip, user_agent in rows
+            if at is not None
+        )
+        return ReceiptRecord(
+            secret_id=secret_id,
+            manage_digest=manage,
+            created_at=_utc(created),
+            expires_at=_utc(expires),
+            max_views=max_views,
+            views_used=views_used,
+            ended_at=None if ended_at is None else _utc(ended_at),
+            end_reason=None if end_reason is None else EndReason(end_reason),
+            events=events,
+        )
+
+    async def add_event(self, secret_id: str, event: Event) -> None:
+        """Append an event while holding the receipt's row lock, so the cap holds."""
+        params = {
+            "id": secret_id,
+            "at": event.at,
+            "kind": event.kind.value,
+            "ip": event.ip,
+            "user_agent": event.user_agent,
+            "cap": MAX_EVENTS_PER_SECRET,
+        }
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(_LOCK_RECEIPT, {"id": secret_id})
+            if await cursor.fetchone() is None:
+                return
+            await conn.execute(_ADD_EVENT, params)
+
+    async def purge_expired(self, *, now: datetime, limit: int) -> int:
+        """Delete a batch of expired secrets (``SKIP LOCKED``) and receipts past retention."""
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                _PURGE_EXPIRED,
+                {"now": now, "limit": max(limit, 0), "retention": self._retention},
+            )
+            row = await cursor.fetchone()
+            await conn.execute(_PURGE_RECEIPTS, {"now": now})
+        return 0 if row is None else int(row[0])
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``; raise ``StorageUnavailable`` if the server does not answer."""
+        async with self._connection() as conn:
+            await conn.execute("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Close the pool; the store is unusable afterwards."""
+        await self._pool.close()
