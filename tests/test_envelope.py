@@ -1,0 +1,123 @@
+"""Parsing and validating envelope v1: every malformation is refused, naming its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
+from burnlink.envelope import MAX_ITERATIONS, Envelope
+from burnlink.errors import EnvelopeError
+from burnlink.ids import b64url_encode
+
+LINK_KEY = bytes(32)
+PLAIN = seal(Payload(b"s3cret"), LINK_KEY, nonce=bytes(12)).envelope.to_json()
+WITH_PASSPHRASE = seal(
+    Payload(b"s3cret"), LINK_KEY, passphrase="pw", salt=bytes(16), nonce=bytes(12)
+).envelope.to_json()
+
+
+def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    result = {**base, **changes}
+    return {k: v for k, v in result.items() if v is not ...}
+
+
+@pytest.mark.parametrize(
+    ("obj", "field"),
+    [
+        pytest.param([], "envelope", id="not-an-object"),
+        pytest.param(_with(PLAIN, v=2), "envelope.v", id="future-version"),
+        pytest.param(_with(PLAIN, v="1"), "envelope.v", id="version-as-string"),
+        pytest.param(_with(PLAIN, alg="A128GCM"), "envelope.alg", id="other-alg"),
+        pytest.param(_with(PLAIN, kdf="argon2"), "envelope.kdf", id="unknown-kdf"),
+        pytest.param(_with(PLAIN, extra=1), "envelope", id="extra-field"),
+        pytest.param(_with(PLAIN, nonce=...), "envelope", id="missing-nonce"),
+        pytest.param(_with(PLAIN, iter=600_000), "envelope", id="iter-without-kdf"),
+        pytest.param(_with(WITH_PASSPHRASE, iter=1000), "envelope.iter", id="too-few-iterations"),
+        pytest.param(
+            _with(WITH_PASSPHRASE, iter=MAX_ITERATIONS + 1), "envelope.iter", id="too-many"
+        ),
+        pytest.param(_with(WITH_PASSPHRASE, iter=6e5), "envelope.iter", id="float-iterations"),
+        pytest.param(_with(WITH_PASSPHRASE, iter=True), "envelope.iter", id="bool-iterations"),
+        pytest.param(
+            _with(WITH_PASSPHRASE, salt=b64url_encode(bytes(8))), "envelope.salt", id="short-salt"
+        ),
+        pytest.param(_with(PLAIN, nonce=b64url_encode(bytes(16))), "envelope.nonce", id="nonce"),
+        pytest.param(_with(PLAIN, ct="not base64!"), "envelope.ct", id="ct-not-base64"),
+        pytest.param(_with(PLAIN, ct=PLAIN["ct"] + "=="), "envelope.ct", id="ct-padded"),
+        pytest.param(_with(PLAIN, ct=b64url_encode(bytes(15))), "envelope.ct", id="ct-short"),
+        pytest.param(_with(PLAIN, ct=12), "envelope.ct", id="ct-not-string"),
+    ],
+)
+def test_envelope_from_json_refuses_malformed(obj: Any, field: str) -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        Envelope.from_json(obj)
+    assert caught.value.field == field
+
+
+def test_envelope_round_trips_through_bytes() -> None:
+    envelope = Envelope.from_json(WITH_PASSPHRASE)
+
+    assert Envelope.from_bytes(envelope.to_bytes()) == envelope
+    assert envelope.has_passphrase
+
+
+def test_envelope_from_bytes_refuses_garbage() -> None:
+    with pytest.raises(EnvelopeError):
+        Envelope.from_bytes(b"\xff not json")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"iter": 600_001}, id="iterations-swapped"),
+        pytest.param({"salt": b64url_encode(b"\x01" * 16)}, id="salt-swapped"),
+    ],
+)
+def test_header_fields_are_bound_to_the_ciphertext(change: dict[str, Any]) -> None:
+    """An attacker who edits a header field (say, to weaken the KDF) breaks decryption."""
+    tampered = Envelope.from_json({**WITH_PASSPHRASE, **change})
+    keys = derive_keys(LINK_KEY, passphrase="pw", salt=bytes(16), iterations=600_000)
+
+    with pytest.raises(EnvelopeError):
+        open_envelope(tampered, keys)
+
+
+def test_open_with_wrong_key_or_passphrase_fails() -> None:
+    sealed = seal(Payload(b"x"), LINK_KEY, passphrase="right", salt=bytes(16))
+    env = sealed.envelope
+
+    with pytest.raises(EnvelopeError):
+        open_envelope(
+            env,
+            derive_keys(
+                new_link_key(), passphrase="right", salt=env.salt, iterations=env.iterations
+            ),
+        )
+    with pytest.raises(EnvelopeError):
+        open_envelope(
+            env, derive_keys(LINK_KEY, passphrase="wrong", salt=env.salt, iterations=env.iterations)
+        )
+
+
+def test_seal_uses_fresh_key_material_each_time() -> None:
+    first = seal(Payload(b"same"), LINK_KEY, passphrase="pw")
+    second = seal(Payload(b"same"), LINK_KEY, passphrase="pw")
+
+    assert first.envelope.nonce != second.envelope.nonce
+    assert first.envelope.salt != second.envelope.salt
+    assert first.envelope.ciphertext != second.envelope.ciphertext
+
+
+def test_passphrase_proof_and_access_token_are_independent() -> None:
+    keys = derive_keys(LINK_KEY, passphrase="pw", salt=bytes(16), iterations=600_000)
+
+    assert keys.passphrase_proof is not None
+    assert len({keys.access_token, keys.passphrase_proof, keys.encryption_key}) == 3
+    assert derive_keys(LINK_KEY).access_token == keys.access_token
+
+
+def test_derive_keys_refuses_a_short_key() -> None:
+    with pytest.raises(EnvelopeError):
+        derive_keys(bytes(16))

@@ -1,0 +1,209 @@
+"""Every failure answers in the one error shape, with the right status, and never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from burnlink.ids import new_secret_id
+
+pytestmark = pytest.mark.anyio
+
+SID = new_secret_id()
+ROUTES = [
+    ("POST", "/api/v1/secrets"),
+    ("POST", f"/api/v1/secrets/{SID}/reveal"),
+    ("GET", f"/api/v1/secrets/{SID}"),
+    ("POST", f"/api/v1/secrets/{SID}/consume"),
+    ("GET", f"/api/v1/secrets/{SID}/receipt"),
+    ("DELETE", f"/api/v1/secrets/{SID}"),
+]
+
+
+def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+def test_every_api_route_is_walked(app: FastAPI) -> None:
+    """The walk below covers every API route the OpenAPI document lists."""
+    listed = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith("/api/")
+        for method in operations
+    }
+    walked = {(m, p.replace(SID, "{secret_id}")) for m, p in ROUTES}
+
+    assert listed == walked
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+async def test_every_route_answers_unknown_secrets_in_the_error_shape(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    body = {"key": "A" * 43} if path.endswith("/reveal") else None
+    response = await client.request(
+        method, path, json=body, headers={"authorization": "Bearer " + "A" * 43}
+    )
+
+    if path == "/api/v1/secrets":
+        assert_error_shape(response, 422, "invalid_field")
+    else:
+        assert_error_shape(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[0] == "POST"])
+async def test_malformed_json_is_400(client: httpx.AsyncClient, method: str, path: str) -> None:
+    response = await client.request(
+        method, path, content=b'{"secret": ', headers={"content-type": "application/json"}
+    )
+
+    assert_error_shape(response, 400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+async def test_non_json_body_is_415(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post(
+        "/api/v1/secrets", content=b'{"secret": "x"}', headers={"content-type": content_type}
+    )
+
+    assert_error_shape(response, 415, "unsupported_media_type")
+
+
+async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/secrets",
+        content=b'{"secret": "x"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+
+    assert response.status_code == 201
+
+
+async def test_declared_oversize_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/secrets",
+        content=b"x" * (200 * 1024),
+        headers={"content-type": "application/json"},
+    )
+
+    error = assert_error_shape(response, 413, "payload_too_large")
+    assert "x" * 20 not in error["message"]
+
+
+async def test_chunked_oversize_body_is_413_without_reading_it_all(
+    client: httpx.AsyncClient,
+) -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"secret": "'
+        for _ in range(10_000):
+            sent += 16 * 1024
+            yield b"y" * (16 * 1024)
+        yield b'"}'
+
+    response = await client.post(
+        "/api/v1/secrets", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert_error_shape(response, 413, "payload_too_large")
+    assert sent < 1024 * 1024  # stopped long before the 160 MiB the client offered
+
+
+async def test_invalid_content_length_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/secrets",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": "nope"},
+    )
+
+    assert_error_shape(response, 400, "bad_request")
+
+
+async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:
+    assert_error_shape(await client.get("/api/v2/secrets"), 404, "not_found")
+
+
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    assert_error_shape(await client.put("/api/v1/secrets", json={}), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param([], id="array"),
+        pytest.param("secret", id="string"),
+        pytest.param(None, id="null"),
+        pytest.param({"secret": {"nested": True}}, id="nested-secret"),
+        pytest.param({"secret": ["a"]}, id="list-secret"),
+        pytest.param({"secret": "x", "ttl": None, "max_views": True}, id="bool-views"),
+        pytest.param({"secret": "x", "ttl": -(10**30)}, id="huge-negative"),
+        pytest.param({"envelope": "nope", "access_token": "A" * 43}, id="envelope-string"),
+        pytest.param(
+            {
+                "envelope": {"v": 1, "alg": "A256GCM", "kdf": "none", "nonce": "", "ct": ""},
+                "access_token": "A" * 43,
+            },
+            id="envelope-empty-fields",
+        ),
+        pytest.param({"secret": "x", "passphrase": "p" * 5000}, id="long-passphrase"),
+    ],
+)
+async def test_garbage_bodies_get_4xx_never_500(client: httpx.AsyncClient, body: object) -> None:
+    response = await client.post("/api/v1/secrets", json=body)
+
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"error"}
+
+
+async def test_error_messages_never_echo_ids_keys_or_content(client: httpx.AsyncClient) -> None:
+    marker = "MARKER-" + "z" * 10
+    created = await client.post("/api/v1/secrets", json={"secret": marker, "passphrase": "pw"})
+    key = created.json()["url"].split("#")[1]
+    secret_id = created.json()["id"]
+    responses = [
+        await client.post(f"/api/v1/secrets/{secret_id}/reveal", json={"key": key}),
+        await client.post(
+            f"/api/v1/secrets/{secret_id}/reveal", json={"key": key, "passphrase": "wrong-pw"}
+        ),
+        await client.post(f"/api/v1/secrets/{secret_id}/reveal", json={"key": key + "x"}),
+        await client.post("/api/v1/secrets", json={"secret": marker, "ttl": 1}),
+        await client.post("/api/v1/secrets", json={"secret": marker, "max_views": 10_000}),
+    ]
+
+    for response in responses:
+        assert response.status_code >= 400
+        for needle in (marker, key, secret_id, "wrong-pw"):
+            assert needle not in response.text
+
+
+async def test_store_failure_is_503(client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        from burnlink.errors import StorageUnavailable
+
+        raise StorageUnavailable
+
+    app.state.service.store.create = broken
+    app.state.service.store.ping = broken
+
+    created = await client.post("/api/v1/secrets", json={"secret": "x"})
+    health = await client.get("/healthz")
+
+    assert_error_shape(created, 503, "store_unavailable")
+    assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
