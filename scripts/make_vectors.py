@@ -33,7 +33,9 @@ CASES = [
         "file with name and media type, binary content, passphrase",
         _key(0x80),
         "correct horse battery staple",
-        Payload(bytes(range(256)), is_file=True, name="id_ed25519", mime="application/octet-stream"),
+        Payload(
+            bytes(range(256)), is_file=True, name="id_ed25519", mime="application/octet-stream"
+        ),
     ),
     ("empty-named file without passphrase", _key(0xC0), None, Payload(b"\x00\xff", is_file=True)),
 ]

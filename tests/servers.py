@@ -1,0 +1,79 @@
+"""Real ``burnlink`` server processes for tests that need more than one process or a real port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    store: str, log_path: Path, *, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Start ``burnlink serve`` on ``store`` in its own process; yield its base URL.
+
+    Its stdout and stderr go to ``log_path``, so a test can read what it logged.
+    """
+    port = free_port()
+    environment = {
+        **os.environ,
+        "BURNLINK_STORE": store,
+        "BURNLINK_LOG_LEVEL": "debug",
+        **(env or {}),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "burnlink.web.app:app_from_environment",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "debug",
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server did not become healthy in 20 s")

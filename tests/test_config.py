@@ -1,0 +1,79 @@
+"""Settings: defaults, validation with one clear line, and documentation of every field."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from burnlink.config import Settings, load_settings
+from burnlink.errors import ConfigError
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def test_settings_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("BURNLINK_")]:
+        monkeypatch.delenv(name)
+
+    settings = load_settings()
+
+    assert settings.store.startswith("sqlite://")
+    assert settings.store.endswith("burnlink.db")
+    assert (settings.min_ttl, settings.default_ttl, settings.max_ttl) == (60, 86400, 2592000)
+    assert (settings.max_views, settings.passphrase_attempts) == (100, 5)
+    assert (settings.max_bytes, settings.receipt_days) == (1048576, 30)
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BURNLINK_MAX_VIEWS", "7")
+    monkeypatch.setenv("BURNLINK_STORE", "memory://")
+
+    settings = load_settings()
+
+    assert (settings.max_views, settings.store) == (7, "memory://")
+
+
+def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BURNLINK_PORT", "9000")
+
+    assert load_settings(port=9001).port == 9001
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        pytest.param("BURNLINK_MAX_TTL", "10", "BURNLINK_MAX_TTL", id="ttl-order"),
+        pytest.param("BURNLINK_MAX_VIEWS", "zero", "BURNLINK_MAX_VIEWS", id="not-a-number"),
+        pytest.param("BURNLINK_PORT", "70000", "BURNLINK_PORT", id="port-range"),
+        pytest.param("BURNLINK_PBKDF2_ITERATIONS", "1000", "BURNLINK_PBKDF2_ITERATIONS", id="kdf"),
+        pytest.param("BURNLINK_BASE_URL", "ftp://x", "BURNLINK_BASE_URL", id="base-url"),
+        pytest.param("BURNLINK_LOG_LEVEL", "loud", "BURNLINK_LOG_LEVEL", id="log-level"),
+    ],
+)
+def test_invalid_settings_raise_one_clear_config_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings(store="memory://")
+
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 1  # type: ignore[misc]  # the point: assignment must fail
+
+
+def test_every_setting_is_documented() -> None:
+    documented = set(re.findall(r"`(BURNLINK_[A-Z0-9_]+)`", DOCS.read_text(encoding="utf-8")))
+    fields = {f"BURNLINK_{name.upper()}" for name in Settings.model_fields}
+
+    assert fields <= documented, fields - documented

@@ -1,0 +1,59 @@
+"""Exactly-once across two server processes sharing one store, on every persistent backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.conftest import store_url
+from tests.servers import running_server
+
+pytestmark = pytest.mark.anyio
+
+READERS = 40
+
+
+async def race(servers: list[str], views: int) -> list[int]:
+    """Create a secret with ``views`` views, reveal it from READERS clients over all servers."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = (
+            await http.post(
+                f"{servers[0]}/api/v1/secrets", json={"secret": "race", "max_views": views}
+            )
+        ).json()
+        key = created["url"].split("#")[1]
+        statuses: list[int] = []
+        start = anyio.Event()
+
+        async def reader(number: int) -> None:
+            await start.wait()
+            base = servers[number % len(servers)]
+            response = await http.post(
+                f"{base}/api/v1/secrets/{created['id']}/reveal", json={"key": key}
+            )
+            statuses.append(response.status_code)
+
+        async with anyio.create_task_group() as group:
+            for number in range(READERS):
+                group.start_soon(reader, number)
+            await anyio.sleep(0.05)
+            start.set()
+        return statuses
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+async def test_two_server_processes_reveal_exactly_min_k_v(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = store_url(backend, request, tmp_path)
+    with (
+        running_server(url, tmp_path / "a.log") as first,
+        running_server(url, tmp_path / "b.log") as second,
+    ):
+        for views in (1, 3, 100):
+            statuses = await race([first, second], views)
+            assert statuses.count(200) == min(READERS, views), (views, statuses)
+            assert set(statuses) <= {200, 404}
