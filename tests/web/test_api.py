@@ -491,3 +491,18 @@ async def test_delete_needs_the_manage_token(client: httpx.AsyncClient) -> None:
         assert (response.status_code, response.json()) == (404, GONE)
 
     assert (await reveal(client, created)).status_code == 200
+
+
+async def test_reveal_of_an_e2e_file_answers_the_file(client: httpx.AsyncClient) -> None:
+    created, key = await e2e_create(client)
+
+    response = await client.post(
+        f"/api/v1/secrets/{created['id']}/reveal", json={"key": b64url_encode(key)}
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "secret": None,
+        "file": {"name": "k.bin", "mime": None, "content_base64": "AGJpbmFyef8="},
+        "views_left": 0,
+    }

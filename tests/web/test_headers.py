@@ -85,3 +85,22 @@ async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
 
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_hsts_is_sent_when_the_base_url_is_https() -> None:
+    from datetime import timedelta
+
+    from burnlink.config import load_settings
+    from burnlink.store.memory import MemoryStore
+    from burnlink.web.app import create_app
+
+    settings = load_settings(store="memory://", base_url="https://secrets.example.com")
+    app = create_app(settings, MemoryStore(retention=timedelta(days=1)))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        response = await client.get("/")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
