@@ -8,7 +8,7 @@ import pytest
 
 from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import MAX_ITERATIONS, Envelope
-from burnlink.errors import EnvelopeError
+from burnlink.errors import EnvelopeError, InvalidInput
 from burnlink.ids import b64url_encode
 
 LINK_KEY = bytes(32)
@@ -29,6 +29,7 @@ def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
         pytest.param([], "envelope", id="not-an-object"),
         pytest.param(_with(PLAIN, v=2), "envelope.v", id="future-version"),
         pytest.param(_with(PLAIN, v="1"), "envelope.v", id="version-as-string"),
+        pytest.param(_with(PLAIN, v=True), "envelope.v", id="version-as-bool"),
         pytest.param(_with(PLAIN, alg="A128GCM"), "envelope.alg", id="other-alg"),
         pytest.param(_with(PLAIN, kdf="argon2"), "envelope.kdf", id="unknown-kdf"),
         pytest.param(_with(PLAIN, extra=1), "envelope", id="extra-field"),
@@ -121,3 +122,16 @@ def test_passphrase_proof_and_access_token_are_independent() -> None:
 def test_derive_keys_refuses_a_short_key() -> None:
     with pytest.raises(EnvelopeError):
         derive_keys(bytes(16))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(Payload(b"x", is_file=True, name="n" * 256), id="long-name"),
+        pytest.param(Payload(b"x", is_file=True, name=""), id="empty-name"),
+        pytest.param(Payload(b"x", is_file=True, mime="m" * 256), id="long-mime"),
+    ],
+)
+def test_seal_refuses_file_names_and_types_out_of_bounds(payload: Payload) -> None:
+    with pytest.raises(InvalidInput):
+        seal(payload, LINK_KEY)

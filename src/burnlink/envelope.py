@@ -75,7 +75,7 @@ class Envelope:
         """Validate a decoded JSON value; raise ``EnvelopeError`` naming what is wrong."""
         if not isinstance(obj, dict):
             raise EnvelopeError("must be a JSON object")
-        if obj.get("v") != VERSION:
+        if type(obj.get("v")) is not int or obj["v"] != VERSION:
             raise EnvelopeError(f"unsupported version; this server speaks v{VERSION}", "envelope.v")
         if obj.get("alg") != ALG:
             raise EnvelopeError(f"alg must be {ALG!r}", "envelope.alg")

@@ -7,7 +7,7 @@ and forgets them when the call returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import anyio
@@ -231,6 +231,13 @@ class SecretService:
                 raise PassphraseRequired(meta.attempts_left)
             _check_passphrase(passphrase)
             gate = meta.passphrase
+            if gate.iterations > self.settings.pbkdf2_iterations:
+                # Only end-to-end clients choose more; they derive on their own CPU.
+                raise InvalidInput(
+                    "passphrase",
+                    "this secret's passphrase is too costly to check on the server; "
+                    "reveal it with an end-to-end client (burnlink get, or the web page)",
+                )
             async with self._kdf_limiter:
                 keys = await anyio.to_thread.run_sync(
                     lambda: derive_keys(
@@ -260,7 +267,8 @@ class SecretService:
         now = self.clock.now()
         state = record.state(now)
         events = record.events
-        if state == "expired" and all(e.kind != EventKind.EXPIRED for e in events):
+        if state == "expired" and record.ended_at is None:  # not swept yet
+            record = replace(record, ended_at=record.expires_at)
             events = (*events, Event(at=record.expires_at, kind=EventKind.EXPIRED))
         views_left = record.max_views - record.views_used if state == "active" else 0
         return Receipt(record, state, views_left, events)

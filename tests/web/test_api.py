@@ -454,6 +454,7 @@ async def test_receipt_survives_the_secret(client: httpx.AsyncClient, clock: Fro
     forgotten = await client.get(url, headers=bearer(manage_token(created)))
 
     assert expired["state"] == "expired"
+    assert expired["ended_at"] == created["expires_at"]
     assert expired["views_left"] == 0
     assert [e["type"] for e in expired["events"]] == ["created", "expired"]
     assert forgotten.status_code == 404
@@ -506,3 +507,65 @@ async def test_reveal_of_an_e2e_file_answers_the_file(client: httpx.AsyncClient)
         "file": {"name": "k.bin", "mime": None, "content_base64": "AGJpbmFyef8="},
         "views_left": 0,
     }
+
+
+async def test_e2e_envelope_fields_must_be_exact(client: httpx.AsyncClient) -> None:
+    sealed = seal(Payload(b"x"), bytes(32))
+    envelope = {**sealed.envelope.to_json(), "iter": None, "salt": None}
+
+    response = await client.post(
+        "/api/v1/secrets",
+        json={"envelope": envelope, "access_token": b64url_encode(sealed.keys.access_token)},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_envelope"
+
+
+async def test_curl_reveal_refuses_a_kdf_costlier_than_the_servers(
+    client: httpx.AsyncClient,
+) -> None:
+    """Server-side PBKDF2 is capped, so uploaded envelopes cannot make the server burn CPU."""
+    key = bytes(32)
+    sealed = seal(Payload(b"x"), key, passphrase="pw", iterations=5_000_000)
+    created = await client.post(
+        "/api/v1/secrets",
+        json={
+            "envelope": sealed.envelope.to_json(),
+            "access_token": b64url_encode(sealed.keys.access_token),
+            "passphrase_proof": b64url_encode(sealed.keys.passphrase_proof or b""),
+        },
+    )
+
+    response = await client.post(
+        f"/api/v1/secrets/{created.json()['id']}/reveal",
+        json={"key": b64url_encode(key), "passphrase": "pw"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "passphrase"
+    token = b64url_encode(sealed.keys.access_token)
+    info = await client.get(f"/api/v1/secrets/{created.json()['id']}", headers=bearer(token))
+    assert info.json()["views_left"] == 1
+
+
+async def test_curl_reveal_of_non_utf8_text_answers_it_as_a_file(
+    client: httpx.AsyncClient,
+) -> None:
+    key = bytes(32)
+    sealed = seal(Payload(b"\xff\xfe not utf-8"), key)
+    created = await client.post(
+        "/api/v1/secrets",
+        json={
+            "envelope": sealed.envelope.to_json(),
+            "access_token": b64url_encode(sealed.keys.access_token),
+        },
+    )
+
+    response = await client.post(
+        f"/api/v1/secrets/{created.json()['id']}/reveal", json={"key": b64url_encode(key)}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["secret"] is None
+    assert response.json()["file"]["content_base64"] == "//4gbm90IHV0Zi04"

@@ -207,3 +207,46 @@ async def test_store_failure_is_503(client: httpx.AsyncClient, app: FastAPI) -> 
 
     assert_error_shape(created, 503, "store_unavailable")
     assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
+
+
+async def test_unexpected_errors_are_bare_500s_with_headers_and_no_detail_logged(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = "MARKER-" + "detail-that-could-be-a-secret"
+
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(marker)
+
+    app.state.service.store.create = explode
+
+    response = await client.post("/api/v1/secrets", json={"secret": "x"})
+
+    assert_error_shape(response, 500, "internal_error")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert marker not in response.text
+    assert "RuntimeError" in caplog.text
+    assert marker not in caplog.text
+
+
+async def test_lone_surrogate_secret_is_422_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/secrets",
+        content=b'{"secret": "\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert assert_error_shape(response, 422, "invalid_field")["field"] == "secret"
+
+
+async def test_streamed_413_names_the_limit(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield b"z" * (16 * 1024)
+
+    response = await client.post(
+        "/api/v1/secrets", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    error = assert_error_shape(response, 413, "payload_too_large")
+    assert error["limit"] == 64 * 1024 * 4 // 3 + 64 * 1024

@@ -75,7 +75,10 @@ async def create_secret(
     client = client_of(request)
     fragment = ""
     if body.secret is not None:
-        content = body.secret.encode("utf-8")
+        try:
+            content = body.secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("secret", "contains an unpaired surrogate") from None
         if len(content) > limit:
             raise PayloadTooLarge(limit, field="secret")
         created, link_key = await service.create_plaintext(
@@ -90,7 +93,7 @@ async def create_secret(
         if body.envelope is None or body.access_token is None:  # pragma: no cover - schema
             raise InvalidInput("envelope", "needs access_token")
         envelope = Envelope.from_json(
-            body.envelope.model_dump(exclude_none=True),
+            body.envelope.model_dump(exclude_unset=True),
             min_iterations=service.settings.pbkdf2_iterations,
         )
         if len(envelope.ciphertext) - TAG_BYTES > limit + PAYLOAD_HEADER_ALLOWANCE:
@@ -126,14 +129,15 @@ async def reveal_secret(
     payload, views_left = await service.reveal_plaintext(
         secret_id, link_key, body.passphrase, client=client_of(request)
     )
-    if payload.is_file:
+    text = payload.text_or_none()
+    if text is None:
         file = FileBody(
             name=payload.name,
             mime=payload.mime,
             content_base64=base64.b64encode(payload.content).decode("ascii"),
         )
         return RevealResponse(secret=None, file=file, views_left=views_left)
-    return RevealResponse(secret=payload.text(), views_left=views_left)
+    return RevealResponse(secret=text, views_left=views_left)
 
 
 @router.get("/secrets/{secret_id}", response_model=SecretInfoResponse)

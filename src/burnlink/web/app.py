@@ -19,7 +19,7 @@ from burnlink.service import SecretService
 from burnlink.store import SecretStore, open_store
 from burnlink.sweeper import run_sweeper
 from burnlink.web import api, errors, pages
-from burnlink.web.middleware import BodyGuard, SecurityHeaders
+from burnlink.web.middleware import BodyGuard, CatchAll, SecurityHeaders
 from burnlink.web.schemas import HealthResponse
 
 log = logging.getLogger("burnlink.web")
@@ -79,6 +79,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     app.add_middleware(BodyGuard, max_body=max_body(settings))
+    app.add_middleware(CatchAll)
     https = (settings.base_url or "").startswith("https://")
     app.add_middleware(SecurityHeaders, hsts=https)
     return app

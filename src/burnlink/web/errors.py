@@ -88,7 +88,10 @@ def _burnlink_error(_: Request, exc: Exception) -> JSONResponse:
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     exc = cast(HTTPException, exc)
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    extra: dict[str, Any] = {}
+    if exc.status_code == 413 and str(exc.detail).isdigit():
+        extra["limit"] = int(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers, **extra)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -100,18 +103,20 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     field = ".".join(loc) or "body"
     # pydantic's messages name the rule, never echo the value.
     message = str(first.get("msg", "is invalid"))
-    return error_response(422, "invalid_field", f"{field}: {message}", field=field)
+    code = "invalid_envelope" if field.startswith("envelope") else "invalid_field"
+    return error_response(422, code, f"{field}: {message}", field=field)
 
 
-def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    # The exception's text could hold anything; log only its type.
-    log.error("unexpected error: %s", type(exc).__name__)
+def internal_error() -> JSONResponse:
+    """The answer to an unexpected failure: no detail, since it could hold anything."""
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every failure into the one error shape."""
+    """Register the handlers that turn expected failures into the one error shape.
+
+    Unexpected exceptions are caught by ``middleware.CatchAll``, inside the security headers.
+    """
     app.add_exception_handler(BurnlinkError, _burnlink_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected_error)

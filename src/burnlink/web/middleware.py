@@ -5,12 +5,17 @@ Both are plain ASGI (no per-request framework objects) because they sit on every
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from burnlink.web.errors import error_response
+from burnlink.web.errors import error_response, internal_error
+
+log = logging.getLogger("burnlink.web")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -98,7 +103,7 @@ class BodyGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise HTTPException(413)
+                    raise HTTPException(413, detail=str(self.max_body))
             return message
 
         await self.app(scope, counting_receive, send)
@@ -115,3 +120,33 @@ def _is_json(headers: Headers) -> bool:
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
+
+
+class CatchAll:
+    """Answer an unexpected exception with a bare 500 in the one error shape.
+
+    It logs the exception's type and stack, never its message or locals: either could quote
+    a secret. It sits inside ``SecurityHeaders``, so a 500 carries the same headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, logged below
+            stack = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unexpected error %s\n%s", type(exc).__name__, stack)
+            if not started:
+                await internal_error()(scope, receive, send)
