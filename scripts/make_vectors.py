@@ -37,7 +37,18 @@ CASES = [
             bytes(range(256)), is_file=True, name="id_ed25519", mime="application/octet-stream"
         ),
     ),
-    ("empty-named file without passphrase", _key(0xC0), None, Payload(b"\x00\xff", is_file=True)),
+    (
+        "file without name or type, no passphrase",
+        _key(0xC0),
+        None,
+        Payload(b"\x00\xff", is_file=True),
+    ),
+    (
+        "file with a non-ASCII name, no passphrase",
+        _key(0xE0),
+        None,
+        Payload(b"API_KEY=abc\n", is_file=True, name="clé ✓.env", mime="text/plain"),
+    ),
 ]
 
 

@@ -33,7 +33,7 @@ from burnlink.envelope import (
     SALT_BYTES,
     Envelope,
 )
-from burnlink.errors import EnvelopeError
+from burnlink.errors import EnvelopeError, InvalidInput
 
 KEY_BYTES = 32
 MAX_NAME_CHARS = 255
@@ -59,6 +59,15 @@ class Payload:
             return self.content.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise EnvelopeError("text payload is not UTF-8") from exc
+
+    def text_or_none(self) -> str | None:
+        """The content as text, or ``None`` for a file or for text that is not UTF-8."""
+        if self.is_file:
+            return None
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +125,17 @@ def new_link_key() -> bytes:
 
 def encode_payload(payload: Payload) -> bytes:
     """Frame a payload: one line of compact JSON header, a newline, then the raw content."""
+    if payload.name is not None and not 1 <= len(payload.name) <= MAX_NAME_CHARS:
+        raise InvalidInput("name", f"must be 1 to {MAX_NAME_CHARS} characters")
+    if payload.mime is not None and not 1 <= len(payload.mime) <= MAX_MIME_CHARS:
+        raise InvalidInput("mime", f"must be 1 to {MAX_MIME_CHARS} characters")
     header: dict[str, str] = {"type": "file" if payload.is_file else "text"}
     if payload.name is not None:
         header["name"] = payload.name
     if payload.mime is not None:
         header["mime"] = payload.mime
-    return json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + payload.content
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8") + b"\n" + payload.content
 
 
 def decode_payload(data: bytes) -> Payload:
