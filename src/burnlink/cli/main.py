@@ -1,1 +1,192 @@
-def main() -> None: ...
+"""The ``burnlink`` command: ``serve``, ``share``, ``get``, ``status`` and ``burn`` (docs/cli.md).
+
+This module holds only the command line (options, help, exit codes through ``output``); the
+work is in ``burnlink.cli.actions``, imported inside each command so that ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from burnlink import __version__
+from burnlink.cli.output import reporting
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+_EPILOG = """\b
+Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 secret unavailable
+(gone, expired, already viewed, wrong key), 4 access denied (passphrase),
+5 server or store unreachable, 6 invalid input, 7 configuration error.
+"""
+
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result, or the error, as JSON."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+@click.version_option(__version__, prog_name="burnlink", message="%(prog)s %(version)s")
+def main() -> None:
+    """Share secrets through self-destructing, end-to-end encrypted links.
+
+    The secret is encrypted on this machine; its key travels only in the link's #fragment,
+    which is never sent to the server.
+    """
+
+
+@main.command(epilog=_EPILOG)
+@click.option("--host", help="Address to listen on (BURNLINK_HOST; default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (BURNLINK_PORT; default 8000).")
+@click.option(
+    "--store",
+    metavar="URL",
+    help="sqlite:///path, redis://host, postgresql://host or memory:// (BURNLINK_STORE).",
+)
+@click.option("--workers", type=int, metavar="N", help="Worker processes (BURNLINK_WORKERS).")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Public base of links, e.g. https://secrets.example.com (BURNLINK_BASE_URL).",
+)
+def serve(
+    host: str | None, port: int | None, store: str | None, workers: int | None, base_url: str | None
+) -> None:
+    """Run the burnlink server.
+
+    Options override the BURNLINK_* environment (docs/configuration.md). An invalid setting
+    or an unusable store stops it at once with one line on stderr.
+    """
+    with reporting(as_json=False):
+        from burnlink.cli import actions
+
+        actions.serve(host=host, port=port, store=store, workers=workers, base_url=base_url)
+
+
+@main.command(epilog=_EPILOG)
+@click.option(
+    "--ttl",
+    metavar="DURATION",
+    help="How long the link lives: seconds, or 30s, 10m, 1h, 7d, 1w. Default: the server's.",
+)
+@click.option(
+    "--views",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="How many times the secret can be read (default 1).",
+)
+@click.option(
+    "--passphrase",
+    "ask_passphrase",
+    is_flag=True,
+    help="Also protect it with a passphrase, asked twice on the terminal.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Protect it with the passphrase in this file (one trailing newline is ignored).",
+)
+@click.option(
+    "--file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Share this file, with its name and type, instead of standard input.",
+)
+@click.option(
+    "--server",
+    envvar="BURNLINK_SERVER",
+    default=DEFAULT_SERVER,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
+    help="The burnlink server.",
+)
+@_json_option
+def share(
+    ttl: str | None,
+    views: int | None,
+    ask_passphrase: bool,
+    passphrase_file: Path | None,
+    file: Path | None,
+    server: str,
+    as_json: bool,
+) -> None:
+    """Encrypt a secret here and print its link.
+
+    The secret is read from --file, else from standard input when it is piped (the exact
+    bytes), else from a prompt that does not echo. Only the link goes to stdout; the manage
+    link (status, burn) goes to stderr. If BURNLINK_PASSPHRASE is set, the secret is
+    protected with it.
+
+    \b
+      burnlink share < key.txt
+      echo -n "$TOKEN" | burnlink share --ttl 1h --views 2 --json
+    """
+    with reporting(as_json):
+        from burnlink.cli import actions
+
+        actions.share(
+            server=server,
+            ttl=ttl,
+            views=views,
+            ask_passphrase=ask_passphrase,
+            passphrase_file=passphrase_file,
+            file=file,
+            as_json=as_json,
+        )
+
+
+@main.command(epilog=_EPILOG)
+@click.argument("link")
+@click.option("--key", metavar="KEY", help="The key, for a link that was sent without its #KEY.")
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the secret to this file (mode 600) instead of stdout.",
+)
+@_json_option
+def get(link: str, key: str | None, output_path: Path | None, as_json: bool) -> None:
+    """Read a secret: this uses up one of its views.
+
+    Writes the exact bytes to stdout (or --output). For a passphrase-protected secret the
+    passphrase comes from BURNLINK_PASSPHRASE, else it is asked on the terminal.
+
+    \b
+      burnlink get "$LINK" > key.txt
+    """
+    if as_json and output_path is not None:
+        raise click.UsageError("--json and --output cannot be used together")
+    with reporting(as_json):
+        from burnlink.cli import actions
+
+        actions.get(link=link, key=key, output_path=output_path, as_json=as_json)
+
+
+@main.command(epilog=_EPILOG)
+@click.argument("manage_link", metavar="MANAGE_LINK")
+@_json_option
+def status(manage_link: str, as_json: bool) -> None:
+    """Show a secret's receipt: state, times, views and who opened it.
+
+    Needs the manage link that `burnlink share` printed.
+    """
+    with reporting(as_json):
+        from burnlink.cli import actions
+
+        actions.status(link=manage_link, as_json=as_json)
+
+
+@main.command(epilog=_EPILOG)
+@click.argument("manage_link", metavar="MANAGE_LINK")
+def burn(manage_link: str) -> None:
+    """Destroy a secret now, whatever views or time it had left.
+
+    Needs the manage link that `burnlink share` printed. Burning an ended secret is not an
+    error.
+    """
+    with reporting(as_json=False):
+        from burnlink.cli import actions
+
+        actions.burn(link=manage_link)

@@ -1,0 +1,334 @@
+"""The CLI's HTTP client for API v1 (docs/api.md): one method per call, typed answers.
+
+This is the one boundary where httpx's exceptions, the server's error bodies and malformed
+answers become ``burnlink.errors`` (plus ``ServerUnavailable``): callers see nothing else.
+
+    404                                    -> SecretUnavailable
+    403 passphrase_required / wrong_...    -> PassphraseRequired / WrongPassphrase (attempts_left)
+    403 (other)                            -> AccessDenied
+    413                                    -> PayloadTooLarge
+    400, 415, 422                          -> InvalidInput, with the server's message
+    503 store_unavailable                  -> StorageUnavailable
+    other statuses, no answer, bad answers -> ServerUnavailable
+
+httpx is imported when a client is made, so that ``burnlink --help`` does not pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from burnlink import __version__
+from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, SALT_BYTES, Envelope
+from burnlink.errors import (
+    AccessDenied,
+    BurnlinkError,
+    InvalidInput,
+    PassphraseRequired,
+    PayloadTooLarge,
+    SecretUnavailable,
+    StorageUnavailable,
+    WrongPassphrase,
+)
+from burnlink.ids import b64url_decode, b64url_encode
+
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT = 10.0
+USER_AGENT = f"burnlink-cli/{__version__}"
+
+_T = TypeVar("_T")
+
+
+class ServerUnavailable(BurnlinkError):
+    """Raised when the server cannot be reached, fails, or answers outside API v1."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A created secret. ``url`` has no key; ``manage_url`` carries the manage token."""
+
+    id: str
+    url: str
+    manage_url: str = field(repr=False)
+    expires_at: str
+    max_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class PassphraseParams:
+    """How to stretch the passphrase of a protected secret."""
+
+    kdf: str
+    iterations: int
+    salt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """What the holder of a link learns before taking a view."""
+
+    attempts_left: int
+    passphrase: PassphraseParams | None
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One view: the envelope to open on this machine, and the views left after it."""
+
+    envelope: dict[str, Any] = field(repr=False)
+    views_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event of a receipt. ``ip`` and ``user_agent`` come from whoever made the request."""
+
+    at: str
+    type: str
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The sender's receipt: state, counts and events, never content."""
+
+    id: str
+    state: str
+    created_at: str
+    expires_at: str
+    ended_at: str | None
+    max_views: int
+    views_used: int
+    views_left: int
+    events: tuple[Event, ...]
+
+
+class ApiClient:
+    """A client of one burnlink server, given by its base URL. Use it as a context manager."""
+
+    def __init__(
+        self, base: str, *, timeout: float = TIMEOUT, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        import httpx
+
+        self.base = base
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=f"{base}/api/v1",
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            transport=transport,
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def create(
+        self,
+        envelope: Envelope,
+        access_token: bytes,
+        passphrase_proof: bytes | None,
+        *,
+        ttl: int | None,
+        max_views: int | None,
+    ) -> Created:
+        """Store a sealed envelope (``POST /secrets``)."""
+        body: dict[str, Any] = {
+            "envelope": envelope.to_json(),
+            "access_token": b64url_encode(access_token),
+        }
+        if passphrase_proof is not None:
+            body["passphrase_proof"] = b64url_encode(passphrase_proof)
+        if ttl is not None:
+            body["ttl"] = ttl
+        if max_views is not None:
+            body["max_views"] = max_views
+        answer = self._call("POST", "/secrets", body=body)
+        return Created(
+            id=_get(answer, "id", str),
+            url=_get(answer, "url", str),
+            manage_url=_get(answer, "manage_url", str),
+            expires_at=_get(answer, "expires_at", str),
+            max_views=_get(answer, "max_views", int),
+        )
+
+    def info(self, secret_id: str, access_token: bytes) -> SecretInfo:
+        """A secret's metadata (``GET /secrets/{id}``); takes no view."""
+        answer = self._call("GET", f"/secrets/{secret_id}", token=access_token)
+        gate = answer.get("passphrase")
+        params = None
+        if gate is not None:
+            if not isinstance(gate, dict):
+                raise _malformed("passphrase")
+            params = _passphrase_params(gate)
+        return SecretInfo(
+            attempts_left=_get(answer, "attempts_left", int),
+            passphrase=params,
+        )
+
+    def consume(
+        self, secret_id: str, access_token: bytes, passphrase_proof: bytes | None
+    ) -> Consumed:
+        """Take one view (``POST /secrets/{id}/consume``) and return its envelope."""
+        body = (
+            {}
+            if passphrase_proof is None
+            else {"passphrase_proof": b64url_encode(passphrase_proof)}
+        )
+        answer = self._call("POST", f"/secrets/{secret_id}/consume", token=access_token, body=body)
+        return Consumed(
+            envelope=_get(answer, "envelope", dict),
+            views_left=_get(answer, "views_left", int),
+        )
+
+    def receipt(self, secret_id: str, manage_token: bytes) -> Receipt:
+        """The sender's receipt (``GET /secrets/{id}/receipt``)."""
+        answer = self._call("GET", f"/secrets/{secret_id}/receipt", token=manage_token)
+        events = _get(answer, "events", list)
+        if not all(isinstance(event, dict) for event in events):
+            raise _malformed("events")
+        return Receipt(
+            id=_get(answer, "id", str),
+            state=_get(answer, "state", str),
+            created_at=_get(answer, "created_at", str),
+            expires_at=_get(answer, "expires_at", str),
+            ended_at=_optional(answer, "ended_at", str),
+            max_views=_get(answer, "max_views", int),
+            views_used=_get(answer, "views_used", int),
+            views_left=_get(answer, "views_left", int),
+            events=tuple(
+                Event(
+                    at=_get(event, "at", str),
+                    type=_get(event, "type", str),
+                    ip=_optional(event, "ip", str),
+                    user_agent=_optional(event, "user_agent", str),
+                )
+                for event in events
+            ),
+        )
+
+    def burn(self, secret_id: str, manage_token: bytes) -> None:
+        """Destroy the secret now (``DELETE /secrets/{id}``)."""
+        self._call("DELETE", f"/secrets/{secret_id}", token=manage_token)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: bytes | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {b64url_encode(token)}"} if token else {}
+        try:
+            response = self._http.request(method, path, headers=headers, json=body)
+        except httpx.TimeoutException:
+            raise ServerUnavailable(
+                f"the server at {self.base} did not answer within {self.timeout:g} seconds"
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ServerUnavailable(f"cannot reach the server at {self.base} ({exc})") from None
+        if response.status_code == 204:
+            return {}
+        answer = _json_object(response)
+        if response.is_success:
+            if answer is None:
+                raise ServerUnavailable(
+                    f"the answer from {self.base} is not burnlink's API; is it a burnlink server?"
+                )
+            return answer
+        raise self._error(response.status_code, answer)
+
+    def _error(self, status: int, answer: dict[str, Any] | None) -> BurnlinkError:
+        error = answer.get("error") if answer else None
+        if not isinstance(error, dict):
+            if status >= 500:
+                return ServerUnavailable(f"the server at {self.base} failed (HTTP {status})")
+            return ServerUnavailable(
+                f"unexpected answer from {self.base} (HTTP {status}); is it a burnlink server?"
+            )
+        code = error.get("code")
+        message = str(error.get("message") or "no reason given")
+        attempts = error.get("attempts_left")
+        attempts_left = attempts if type(attempts) is int else 0
+        if status == 404:
+            return SecretUnavailable()
+        if status == 403:
+            if code == "passphrase_required":
+                return PassphraseRequired(attempts_left)
+            if code == "wrong_passphrase":
+                return WrongPassphrase(attempts_left)
+            return AccessDenied(message, attempts_left)
+        if status == 413:
+            limit = error.get("limit")
+            if type(limit) is int:
+                return PayloadTooLarge(limit, field="secret" if "field" in error else "request")
+            return InvalidInput("request", "is larger than the server accepts")
+        if status in (400, 415, 422):
+            name = str(error.get("field") or "request")
+            return InvalidInput(name, message.removeprefix(f"{name}: "))
+        if status == 503 and code == "store_unavailable":
+            return StorageUnavailable(message)
+        return ServerUnavailable(f"the server at {self.base} failed (HTTP {status}): {message}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _passphrase_params(gate: Mapping[str, Any]) -> PassphraseParams:
+    kdf = _get(gate, "kdf", str)
+    iterations = _get(gate, "iterations", int)
+    if kdf != KDF_PBKDF2:
+        raise ServerUnavailable(f"the server asks for an unknown passphrase KDF ({kdf[:40]!r})")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ServerUnavailable(
+            f"the server asks for {iterations} PBKDF2 iterations; refusing more than "
+            f"{MAX_ITERATIONS}"
+        )
+    try:
+        salt = b64url_decode(_get(gate, "salt", str), field="salt", length=SALT_BYTES)
+    except InvalidInput:
+        raise _malformed("passphrase.salt") from None
+    return PassphraseParams(kdf=kdf, iterations=iterations, salt=salt)
+
+
+def _get(obj: Mapping[str, Any], name: str, kind: type[_T]) -> _T:
+    value = obj.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _malformed(name)
+    return value
+
+
+def _optional(obj: Mapping[str, Any], name: str, kind: type[_T]) -> _T | None:
+    return None if obj.get(name) is None else _get(obj, name, kind)
+
+
+def _malformed(name: str) -> ServerUnavailable:
+    return ServerUnavailable(
+        f"the server's answer is malformed ({name!r}); is it a burnlink server?"
+    )

@@ -1,0 +1,158 @@
+"""What the CLI prints: results for people or as JSON, errors as one line, and exit codes.
+
+One table maps each error class to its exit code and JSON code (docs/cli.md). An error is one
+line on stderr, ``burnlink: <message>``, or with ``--json`` the object
+``{"error": {"code", "message", ...}}``. Messages never hold a key, token, passphrase or content:
+the errors are built that way, and an unexpected exception shows only its type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import Any
+
+import click
+
+from burnlink.cli.client import Receipt, ServerUnavailable
+from burnlink.errors import (
+    AccessDenied,
+    BurnlinkError,
+    ConfigError,
+    EnvelopeError,
+    InvalidInput,
+    PassphraseRequired,
+    PayloadTooLarge,
+    SecretUnavailable,
+    StorageError,
+    WrongPassphrase,
+)
+
+
+class ExitCode(IntEnum):
+    """The CLI's exit codes; a public contract."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    """Click's own: an unknown option, a missing argument, a value of the wrong type."""
+    UNAVAILABLE = 3
+    """The secret does not exist, expired, was used up or burned, or the key is wrong."""
+    ACCESS_DENIED = 4
+    """A passphrase is required or wrong, or no attempts are left."""
+    SERVER = 5
+    """The server or its store cannot be reached or failed."""
+    INVALID_INPUT = 6
+    """A bad link, TTL, file or empty secret, a secret too large, or a value the server refused."""
+    CONFIG = 7
+    """``burnlink serve`` was given an invalid setting."""
+
+
+# Most specific class first: the first match wins.
+ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
+    (SecretUnavailable, ExitCode.UNAVAILABLE, "not_found"),
+    (PassphraseRequired, ExitCode.ACCESS_DENIED, "passphrase_required"),
+    (WrongPassphrase, ExitCode.ACCESS_DENIED, "wrong_passphrase"),
+    (AccessDenied, ExitCode.ACCESS_DENIED, "access_denied"),
+    (ServerUnavailable, ExitCode.SERVER, "server_unavailable"),
+    (StorageError, ExitCode.SERVER, "store_unavailable"),
+    (PayloadTooLarge, ExitCode.INVALID_INPUT, "payload_too_large"),
+    (EnvelopeError, ExitCode.INVALID_INPUT, "invalid_envelope"),
+    (InvalidInput, ExitCode.INVALID_INPUT, "invalid_input"),
+    (ConfigError, ExitCode.CONFIG, "config_error"),
+)
+
+
+def classify(exc: BaseException) -> tuple[ExitCode, str]:
+    """The exit code and JSON error code for ``exc``."""
+    for cls, exit_code, code in ERRORS:
+        if isinstance(exc, cls):
+            return exit_code, code
+    return ExitCode.UNEXPECTED, "internal_error"
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line message for ``exc``, with the hint a CLI user needs."""
+    if not isinstance(exc, BurnlinkError):
+        return f"unexpected error ({type(exc).__name__}); please report it"
+    message = str(exc)
+    if isinstance(exc, PassphraseRequired):
+        message += " Set BURNLINK_PASSPHRASE, or run on a terminal to be asked for it."
+    elif isinstance(exc, AccessDenied) and exc.attempts_left:
+        plural = "s" if exc.attempts_left != 1 else ""
+        message += f" {exc.attempts_left} attempt{plural} left."
+    return clean(message)
+
+
+@contextmanager
+def reporting(as_json: bool) -> Iterator[None]:
+    """Turn an error in the block into its report on stderr and its exit code."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI's last boundary; see error_message
+        exit_code, code = classify(exc)
+        message = error_message(exc)
+        if as_json:
+            body: dict[str, Any] = {"code": code, "message": message}
+            if isinstance(exc, InvalidInput):
+                body["field"] = exc.field
+            if isinstance(exc, AccessDenied):
+                body["attempts_left"] = exc.attempts_left
+            click.echo(json.dumps({"error": body}), err=True)
+        else:
+            click.echo(f"burnlink: {message}", err=True)
+        raise click.exceptions.Exit(exit_code) from None
+
+
+def print_json(value: object) -> None:
+    """One JSON document on stdout (ASCII, so any terminal or pipe encoding takes it)."""
+    click.echo(json.dumps(value))
+
+
+def receipt_json(receipt: Receipt) -> dict[str, Any]:
+    """The receipt as ``status --json`` prints it: the API's receipt fields."""
+    return {
+        "id": receipt.id,
+        "state": receipt.state,
+        "created_at": receipt.created_at,
+        "expires_at": receipt.expires_at,
+        "ended_at": receipt.ended_at,
+        "max_views": receipt.max_views,
+        "views_used": receipt.views_used,
+        "views_left": receipt.views_left,
+        "events": [
+            {"at": e.at, "type": e.type, "ip": e.ip, "user_agent": e.user_agent}
+            for e in receipt.events
+        ],
+    }
+
+
+def receipt_text(receipt: Receipt) -> str:
+    """The receipt for people: state, times, views, and one line per event."""
+    lines = [
+        f"State:    {clean(receipt.state)}",
+        f"Created:  {clean(receipt.created_at)}",
+        f"Expires:  {clean(receipt.expires_at)}",
+    ]
+    if receipt.ended_at:
+        lines.append(f"Ended:    {clean(receipt.ended_at)}")
+    lines.append(
+        f"Views:    {receipt.views_used} used, {receipt.views_left} left (of {receipt.max_views})"
+    )
+    lines.append("Events:")
+    width = max((len(e.type) for e in receipt.events), default=0)
+    for e in receipt.events:
+        fields = [e.at, e.type.ljust(width), e.ip or "-", e.user_agent or "-"]
+        lines.append("  " + "  ".join(clean(f) for f in fields).rstrip())
+    if not receipt.events:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def clean(text: str) -> str:
+    """``text`` with control characters replaced: a user agent must not drive the terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
