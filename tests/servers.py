@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(
+def server_process(
     store: str, log_path: Path, *, env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """Start ``burnlink serve`` on ``store`` in its own process; yield its base URL.

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import store_url
-from tests.servers import running_server
+from tests.servers import server_process
 
 pytestmark = pytest.mark.anyio
 
@@ -50,8 +50,8 @@ async def test_two_server_processes_reveal_exactly_min_k_v(
 ) -> None:
     url = store_url(backend, request, tmp_path)
     with (
-        running_server(url, tmp_path / "a.log") as first,
-        running_server(url, tmp_path / "b.log") as second,
+        server_process(url, tmp_path / "a.log") as first,
+        server_process(url, tmp_path / "b.log") as second,
     ):
         for views in (1, 3, 100):
             statuses = await race([first, second], views)
