@@ -569,3 +569,17 @@ async def test_curl_reveal_of_non_utf8_text_answers_it_as_a_file(
     assert response.status_code == 200
     assert response.json()["secret"] is None
     assert response.json()["file"]["content_base64"] == "//4gbm90IHV0Zi04"
+
+
+async def test_policy_answers_the_servers_limits(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/policy")
+
+    assert response.json() == {
+        "min_ttl": 60,
+        "max_ttl": 2592000,
+        "default_ttl": 86400,
+        "max_views": 100,
+        "max_bytes": 64 * 1024,
+        "passphrase_attempts": 5,
+        "pbkdf2_iterations": 600000,
+    }

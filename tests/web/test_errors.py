@@ -15,6 +15,7 @@ pytestmark = pytest.mark.anyio
 
 SID = new_secret_id()
 ROUTES = [
+    ("GET", "/api/v1/policy"),
     ("POST", "/api/v1/secrets"),
     ("POST", f"/api/v1/secrets/{SID}/reveal"),
     ("GET", f"/api/v1/secrets/{SID}"),
@@ -58,7 +59,9 @@ async def test_every_route_answers_unknown_secrets_in_the_error_shape(
         method, path, json=body, headers={"authorization": "Bearer " + "A" * 43}
     )
 
-    if path == "/api/v1/secrets":
+    if path == "/api/v1/policy":
+        assert response.status_code == 200
+    elif path == "/api/v1/secrets":
         assert_error_shape(response, 422, "invalid_field")
     else:
         assert_error_shape(response, 404, "not_found")

@@ -22,6 +22,7 @@ from burnlink.web.schemas import (
     EventBody,
     FileBody,
     PassphraseParams,
+    PolicyResponse,
     ReceiptResponse,
     RevealRequest,
     RevealResponse,
@@ -64,6 +65,21 @@ def token_of(credentials: HTTPAuthorizationCredentials | None) -> bytes:
         return b64url_decode(credentials.credentials, field="token", length=KEY_BYTES)
     except InvalidInput:
         raise SecretUnavailable from None
+
+
+@router.get("/policy", response_model=PolicyResponse, tags=["server"])
+async def server_policy(service: Service) -> PolicyResponse:
+    """The limits this server enforces on every secret. Public; holds nothing secret."""
+    s = service.settings
+    return PolicyResponse(
+        min_ttl=s.min_ttl,
+        max_ttl=s.max_ttl,
+        default_ttl=s.default_ttl,
+        max_views=s.max_views,
+        max_bytes=s.max_bytes,
+        passphrase_attempts=s.passphrase_attempts,
+        pbkdf2_iterations=s.pbkdf2_iterations,
+    )
 
 
 @router.post("/secrets", status_code=201, response_model=CreateSecretResponse)

@@ -158,6 +158,18 @@ class ReceiptResponse(BaseModel):
     events: list[EventBody]
 
 
+class PolicyResponse(BaseModel):
+    """The server's limits, for clients to check input before sending it."""
+
+    min_ttl: int
+    max_ttl: int
+    default_ttl: int
+    max_views: int
+    max_bytes: int
+    passphrase_attempts: int
+    pbkdf2_iterations: int = Field(description="Least PBKDF2 iterations the server accepts.")
+
+
 class HealthResponse(BaseModel):
     """Liveness of the server and its store."""
 
