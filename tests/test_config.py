@@ -77,3 +77,65 @@ def test_every_setting_is_documented() -> None:
     fields = {f"BURNLINK_{name.upper()}" for name in Settings.model_fields}
 
     assert fields <= documented, fields - documented
+
+
+def test_config_file_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "burnlink.toml"
+    config.write_text(
+        "max_ttl = 3600\ndefault_ttl = 600\nrequire_passphrase = true\n"
+        'trusted_proxies = ["10.0.0.0/8"]\nrate_limit_reveal = "60/minute"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BURNLINK_CONFIG", str(config))
+    monkeypatch.setenv("BURNLINK_RATE_LIMIT_REVEAL", "10/minute")
+
+    settings = load_settings(store="memory://")
+
+    assert settings.max_ttl == 3600
+    assert settings.require_passphrase is True
+    assert settings.trusted_proxies == ["10.0.0.0/8"]
+    assert settings.rate_limit_reveal == "10/minute"
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("nonsense_key = 1\n", "NONSENSE_KEY"),
+        ("max_views = 0\n", "BURNLINK_MAX_VIEWS"),
+        ('trusted_proxies = ["not a network"]\n', "BURNLINK_TRUSTED_PROXIES"),
+    ],
+)
+def test_config_file_errors_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, named: str
+) -> None:
+    config = tmp_path / "burnlink.toml"
+    config.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("BURNLINK_CONFIG", str(config))
+
+    with pytest.raises(ConfigError, match=named):
+        load_settings(store="memory://")
+
+
+def test_missing_config_file_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURNLINK_CONFIG", str(tmp_path / "nope.toml"))
+
+    with pytest.raises(ConfigError, match="BURNLINK_CONFIG"):
+        load_settings()
+
+
+def test_masked_settings_hide_passwords() -> None:
+    settings = load_settings(
+        store="postgresql://app:hunter2@db/burn",
+        smtp_url="smtp://mailer:s3cr3t@mail:587",
+        smtp_from="burnlink@example.org",
+    )
+
+    shown = str(settings.masked())
+
+    assert "hunter2" not in shown
+    assert "s3cr3t" not in shown
+    assert "mailer:***@mail:587" in shown

@@ -1,4 +1,6 @@
-"""Settings: read once from ``BURNLINK_*`` environment variables into a frozen, validated object.
+"""Settings: read once from ``BURNLINK_*`` environment variables (and, optionally, a TOML file
+named by ``BURNLINK_CONFIG``) into a frozen, validated object. The environment wins over the
+file.
 
 Every field is documented in docs/configuration.md (a test keeps the two in step). Nothing
 else in burnlink reads the environment.
@@ -6,15 +8,29 @@ else in burnlink reads the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
+from burnlink.access import parse_countries, parse_networks
 from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
-from burnlink.errors import ConfigError
+from burnlink.errors import ConfigError, InvalidInput
+from burnlink.ratelimit import Limit
+
+CONFIG_FILE_VARIABLE = "BURNLINK_CONFIG"
+
+# Lists read from the environment as comma-separated values ("10.0.0.0/8, 192.168.0.0/16").
+CommaList = Annotated[list[str], NoDecode]
 
 
 def default_store_url() -> str:
@@ -45,6 +61,71 @@ class Settings(BaseSettings):
     pbkdf2_iterations: int = Field(default=MIN_ITERATIONS, ge=MIN_ITERATIONS, le=MAX_ITERATIONS)
     kdf_concurrency: int = Field(default=2, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    trusted_proxies: CommaList = Field(default_factory=list)
+    require_passphrase: bool = False
+    allowed_countries: CommaList = Field(default_factory=list)
+    create_allowed_ips: CommaList = Field(default_factory=list)
+    rate_limit_create: str = "30/minute"
+    rate_limit_reveal: str = "120/minute"
+    rate_limit_verify: str = "5/hour"
+    rate_limit_failures: str = "20/hour"
+    geoip_db: str | None = None
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file named by ``BURNLINK_CONFIG``."""
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
+        if not path:
+            return init_settings, env_settings
+        if not Path(path).is_file():
+            raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {path}")
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path)
+
+    @field_validator("trusted_proxies", "allowed_countries", "create_allowed_ips", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", "create_allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(n) for n in parse_networks(value, field="networks")]
+        except InvalidInput:
+            raise ValueError("each entry must be an IP address or CIDR network") from None
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        try:
+            return list(parse_countries(value, field="countries"))
+        except InvalidInput:
+            raise ValueError("each entry must be an ISO 3166 alpha-2 country code") from None
+
+    @field_validator(
+        "rate_limit_create", "rate_limit_reveal", "rate_limit_verify", "rate_limit_failures"
+    )
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        Limit.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Self:
+        if self.smtp_url is not None and not self.smtp_from:
+            raise ValueError("BURNLINK_SMTP_FROM is required when BURNLINK_SMTP_URL is set")
+        return self
 
     @model_validator(mode="after")
     def _ttl_bounds_are_ordered(self) -> Self:
@@ -58,9 +139,24 @@ class Settings(BaseSettings):
         """``base_url`` without a trailing slash."""
         return self.base_url.rstrip("/") if self.base_url else None
 
+    def limit(self, name: Literal["create", "reveal", "verify", "failures"]) -> Limit | None:
+        """The parsed rate limit ``rate_limit_<name>``; ``None`` when off."""
+        return Limit.parse(str(getattr(self, f"rate_limit_{name}")))
+
+    def masked(self) -> dict[str, object]:
+        """Every setting, with secrets masked, for ``burnlink config check``."""
+        from burnlink.store import redact_url
+
+        values = self.model_dump()
+        values["store"] = redact_url(self.store)
+        if self.smtp_url is not None:
+            values["smtp_url"] = redact_url(self.smtp_url.get_secret_value())
+        return values
+
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment plus ``overrides``; raise ``ConfigError`` if invalid."""
+    """Build settings from ``overrides``, the environment and the config file (in that order of
+    precedence); raise ``ConfigError`` with one line naming each bad value."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -12,6 +12,13 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── AccessDenied(attempts_left)
     │   ├── PassphraseRequired
     │   └── WrongPassphrase
+    ├── AddressDenied
+    │   ├── IpDenied
+    │   └── GeoDenied
+    ├── VerificationRequired(hint)
+    │   └── VerificationFailed(attempts_left)
+    ├── RateLimited(retry_after)
+    ├── MailUnavailable
     └── StorageError
         ├── StorageUnavailable
         └── DuplicateId
@@ -89,6 +96,61 @@ class WrongPassphrase(AccessDenied):
             else "Wrong passphrase. No attempts are left: the secret has been destroyed."
         )
         super().__init__(message, attempts_left)
+
+
+class AddressDenied(BurnlinkError):
+    """Raised when the client's address is refused by an access rule; nothing was consumed."""
+
+
+class IpDenied(AddressDenied):
+    """Raised when the client's IP is outside the secret's (or the server's) allowed networks."""
+
+    def __init__(self) -> None:
+        super().__init__("Your network address is not allowed to do this.")
+
+
+class GeoDenied(AddressDenied):
+    """Raised when the client's country is refused by the secret's or the server's rules."""
+
+    def __init__(self) -> None:
+        super().__init__("This secret cannot be opened from your location.")
+
+
+class VerificationRequired(BurnlinkError):
+    """Raised when the recipient must prove control of an email address; a code was sent."""
+
+    def __init__(self, hint: str, message: str | None = None) -> None:
+        super().__init__(message or f"A verification code was sent to {hint}. Send it as 'otp'.")
+        self.hint = hint
+
+
+class VerificationFailed(VerificationRequired):
+    """Raised when the one-time code is wrong; at zero attempts a new code must be requested."""
+
+    def __init__(self, hint: str, attempts_left: int) -> None:
+        message = (
+            "Wrong verification code."
+            if attempts_left
+            else "Wrong verification code. Request a new code by revealing without one."
+        )
+        super().__init__(hint, message)
+        self.attempts_left = attempts_left
+
+
+class RateLimited(BurnlinkError):
+    """Raised when a client made too many requests; it may retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests. Try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+class MailUnavailable(BurnlinkError):
+    """Raised when a verification mail could not be sent."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__("The verification code could not be sent. Try again in a minute.")
+        self.reason = reason
 
 
 class StorageError(BurnlinkError):

@@ -5,6 +5,7 @@ They hold digests of tokens, never tokens, and opaque envelopes, never plaintext
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +20,11 @@ class EventKind(StrEnum):
     BURNED = "burned"
     LOCKED = "locked"
     EXPIRED = "expired"
+    IP_DENIED = "ip_denied"
+    GEO_DENIED = "geo_denied"
+    VERIFICATION_SENT = "verification_sent"
+    VERIFICATION_FAILED = "verification_failed"
+    VERIFIED = "verified"
 
 
 class EndReason(StrEnum):
@@ -45,6 +51,49 @@ class PassphraseGate:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    """Who may reveal a secret, beyond holding its link. Empty fields impose nothing.
+
+    Values are already validated and normalised (``burnlink.access``).
+    """
+
+    allowed_ips: tuple[str, ...] = ()
+    """Networks in CIDR form (``203.0.113.0/24``, ``2001:db8::/32``)."""
+    allowed_countries: tuple[str, ...] = ()
+    """ISO 3166 alpha-2 codes; a reveal from anywhere else, or from an unknown place, is refused."""
+    denied_countries: tuple[str, ...] = ()
+    recipient_email: str | None = None
+    """Whoever reveals must first prove control of this address with a one-time code."""
+
+    def is_empty(self) -> bool:
+        """Whether the policy imposes nothing."""
+        return self == AccessPolicy()
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON, the form stores keep."""
+        return json.dumps(
+            {
+                "allowed_ips": list(self.allowed_ips),
+                "allowed_countries": list(self.allowed_countries),
+                "denied_countries": list(self.denied_countries),
+                "recipient_email": self.recipient_email,
+            },
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> AccessPolicy:
+        """Undo ``to_bytes``."""
+        obj = json.loads(data)
+        return cls(
+            allowed_ips=tuple(obj["allowed_ips"]),
+            allowed_countries=tuple(obj["allowed_countries"]),
+            denied_countries=tuple(obj["denied_countries"]),
+            recipient_email=obj["recipient_email"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     """A new secret as the store keeps it."""
 
@@ -57,6 +106,7 @@ class SecretRecord:
     max_views: int
     max_attempts: int
     passphrase: PassphraseGate | None = None
+    policy: AccessPolicy = AccessPolicy()
     owner: str | None = None
     """Reserved for teams: who owns the secret. ``None`` for anonymous shares."""
 
@@ -73,6 +123,16 @@ class SecretMeta:
     views_left: int
     attempts_left: int
     passphrase: PassphraseGate | None = None
+    policy: AccessPolicy = AccessPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCheck:
+    """The outcome of checking a one-time code against the live one."""
+
+    matched: bool
+    tries_left: int
+    """Wrong codes the live code still tolerates (0: it is gone, a new one must be sent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +182,5 @@ class ClientInfo:
 
     ip: str | None = None
     user_agent: str | None = None
+    country: str | None = None
+    """ISO 3166 alpha-2 code of ``ip``, when known."""

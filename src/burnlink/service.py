@@ -23,6 +23,9 @@ from burnlink.errors import (
     SecretUnavailable,
     WrongPassphrase,
 )
+from burnlink.gate import AccessGate
+from burnlink.geo import CountryResolver, open_resolver
+from burnlink.history import record
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -31,7 +34,9 @@ from burnlink.ids import (
     new_token,
     token_digest,
 )
+from burnlink.mailer import Mailer
 from burnlink.models import (
+    AccessPolicy,
     ClientInfo,
     Consumed,
     Event,
@@ -44,9 +49,9 @@ from burnlink.models import (
 from burnlink.store import SecretStore
 
 MAX_PASSPHRASE_CHARS = 1024
-MAX_USER_AGENT_CHARS = 256
 SWEEP_BATCH = 500
 _CREATE_TRIES = 3
+NO_RULES = AccessPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +77,21 @@ class Receipt:
 class SecretService:
     """Create, peek, consume, reveal, burn and sweep secrets under the configured limits."""
 
-    def __init__(self, store: SecretStore, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: SecretStore,
+        settings: Settings,
+        clock: Clock,
+        *,
+        geo: CountryResolver | None = None,
+        mailer: Mailer | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.gate = AccessGate(
+            store, settings, geo=geo or open_resolver(settings.geoip_db), mailer=mailer
+        )
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
 
@@ -101,6 +117,7 @@ class SecretService:
         ttl: int | None,
         max_views: int | None,
         client: ClientInfo,
+        policy: AccessPolicy = NO_RULES,
     ) -> CreatedSecret:
         """Store an envelope sealed by the client (end-to-end mode)."""
         ttl, views = self.check_limits(ttl, max_views)
@@ -110,6 +127,8 @@ class SecretService:
             raise InvalidInput(
                 "passphrase_proof", "is required exactly when the envelope uses a passphrase"
             )
+        now = self.clock.now()
+        await self.gate.before_create(policy, envelope.has_passphrase, client, now=now)
         gate = None
         if passphrase_proof is not None:
             if len(passphrase_proof) != TOKEN_BYTES:
@@ -121,9 +140,8 @@ class SecretService:
                 proof_digest=token_digest(passphrase_proof),
             )
         manage_token = new_token()
-        now = self.clock.now()
         for _ in range(_CREATE_TRIES):
-            record = SecretRecord(
+            stored = SecretRecord(
                 secret_id=new_secret_id(),
                 envelope=envelope.to_bytes(),
                 access_digest=token_digest(access_token),
@@ -133,16 +151,17 @@ class SecretService:
                 max_views=views,
                 max_attempts=self.settings.passphrase_attempts,
                 passphrase=gate,
+                policy=policy,
             )
             try:
-                await self.store.create(record)
+                await self.store.create(stored)
                 break
             except DuplicateId:  # 128 random bits: in practice never, but never overwrite
                 continue
         else:
             raise DuplicateId("could not allocate a fresh id")
-        await self._record(record.secret_id, EventKind.CREATED, client, now)
-        return CreatedSecret(record.secret_id, manage_token, record.expires_at, views)
+        await record(self.store, stored.secret_id, EventKind.CREATED, client, now)
+        return CreatedSecret(stored.secret_id, manage_token, stored.expires_at, views)
 
     async def create_plaintext(
         self,
@@ -152,6 +171,7 @@ class SecretService:
         ttl: int | None,
         max_views: int | None,
         client: ClientInfo,
+        policy: AccessPolicy = NO_RULES,
     ) -> tuple[CreatedSecret, bytes]:
         """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
 
@@ -161,6 +181,8 @@ class SecretService:
         if not payload.content:
             raise InvalidInput("secret", "must not be empty")
         _check_passphrase(passphrase)
+        if self.settings.require_passphrase and passphrase is None:
+            raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
         link_key = new_link_key()
         iterations = self.settings.pbkdf2_iterations
         async with self._kdf_limiter:
@@ -174,24 +196,25 @@ class SecretService:
             ttl=ttl,
             max_views=max_views,
             client=client,
+            policy=policy,
         )
         return created, link_key
 
     # -- revealing ------------------------------------------------------------------------
 
-    async def peek(self, secret_id: str, access_token: bytes) -> SecretMeta:
+    async def peek(self, secret_id: str, access_token: bytes, *, client: ClientInfo) -> SecretMeta:
         """Metadata for the holder of the link; consumes nothing.
 
         A wrong token, a malformed or unknown id and a gone secret all raise
-        ``SecretUnavailable``.
+        ``SecretUnavailable``; a refused address raises ``IpDenied`` or ``GeoDenied``.
         """
-        meta = (
-            await self.store.peek(secret_id, now=self.clock.now())
-            if is_secret_id(secret_id)
-            else None
-        )
+        now = self.clock.now()
+        await self.gate.before_lookup(client, now=now)
+        meta = await self.store.peek(secret_id, now=now) if is_secret_id(secret_id) else None
         if meta is None or not digest_matches(access_token, meta.access_digest):
+            await self.gate.failed(client, now=now)
             raise SecretUnavailable
+        await self.gate.check_address(meta, client, now=now)
         return meta
 
     async def consume(
@@ -200,32 +223,33 @@ class SecretService:
         access_token: bytes,
         passphrase_proof: bytes | None,
         *,
+        otp: str | None = None,
         client: ClientInfo,
     ) -> Consumed:
         """Take one view and return the envelope (end-to-end mode).
 
-        Raises ``SecretUnavailable``, ``PassphraseRequired`` (not counted) or
-        ``WrongPassphrase`` (counted; the last one burns the secret).
+        Checks, in order: rate limits, the access token (``SecretUnavailable``), address rules,
+        the recipient's one-time code (``VerificationRequired``/``VerificationFailed``), the
+        passphrase proof (``PassphraseRequired``, not counted; ``WrongPassphrase``, counted:
+        the last one burns the secret).
         """
-        meta = await self.peek(secret_id, access_token)
-        if meta.passphrase is not None:
-            if passphrase_proof is None:
-                raise PassphraseRequired(meta.attempts_left)
-            if not digest_matches(passphrase_proof, meta.passphrase.proof_digest):
-                await self._wrong_passphrase(secret_id, client)
-        now = self.clock.now()
-        consumed = await self.store.consume(secret_id, meta.access_digest, now=now)
-        if consumed is None:
-            raise SecretUnavailable
-        await self._record(secret_id, EventKind.VIEWED, client, now)
-        return consumed
+        meta = await self.peek(secret_id, access_token, client=client)
+        await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
+        return await self._take(meta, passphrase_proof, client)
 
     async def reveal_plaintext(
-        self, secret_id: str, link_key: bytes, passphrase: str | None, *, client: ClientInfo
+        self,
+        secret_id: str,
+        link_key: bytes,
+        passphrase: str | None,
+        *,
+        otp: str | None = None,
+        client: ClientInfo,
     ) -> tuple[Payload, int]:
         """Take one view and decrypt it on the server (curl mode); return it and views left."""
         keys = derive_keys(link_key)
-        meta = await self.peek(secret_id, keys.access_token)
+        meta = await self.peek(secret_id, keys.access_token, client=client)
+        await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
         if meta.passphrase is not None:
             if not passphrase:
                 raise PassphraseRequired(meta.attempts_left)
@@ -244,19 +268,34 @@ class SecretService:
                         link_key, passphrase=passphrase, salt=gate.salt, iterations=gate.iterations
                     )
                 )
-        consumed = await self.consume(
-            secret_id, keys.access_token, keys.passphrase_proof, client=client
-        )
+        consumed = await self._take(meta, keys.passphrase_proof, client)
         return _open(consumed.envelope, keys), consumed.views_left
+
+    async def _take(
+        self, meta: SecretMeta, passphrase_proof: bytes | None, client: ClientInfo
+    ) -> Consumed:
+        """Check the passphrase proof, then atomically take one view."""
+        if meta.passphrase is not None:
+            if passphrase_proof is None:
+                raise PassphraseRequired(meta.attempts_left)
+            if not digest_matches(passphrase_proof, meta.passphrase.proof_digest):
+                await self._wrong_passphrase(meta.secret_id, client)
+        now = self.clock.now()
+        consumed = await self.store.consume(meta.secret_id, meta.access_digest, now=now)
+        if consumed is None:
+            raise SecretUnavailable
+        await record(self.store, meta.secret_id, EventKind.VIEWED, client, now)
+        return consumed
 
     async def _wrong_passphrase(self, secret_id: str, client: ClientInfo) -> None:
         now = self.clock.now()
+        await self.gate.failed(client, now=now)
         left = await self.store.record_failure(secret_id, now=now)
         if left is None:
             raise SecretUnavailable
-        await self._record(secret_id, EventKind.WRONG_PASSPHRASE, client, now)
+        await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
         if left == 0:
-            await self._record(secret_id, EventKind.LOCKED, client, now)
+            await record(self.store, secret_id, EventKind.LOCKED, client, now)
         raise WrongPassphrase(left)
 
     # -- the sender's side ----------------------------------------------------------------
@@ -278,7 +317,7 @@ class SecretService:
         await self._owned(secret_id, manage_token)
         now = self.clock.now()
         if await self.store.burn(secret_id, now=now):
-            await self._record(secret_id, EventKind.BURNED, client, now)
+            await record(self.store, secret_id, EventKind.BURNED, client, now)
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
         record = (
@@ -300,14 +339,6 @@ class SecretService:
             total += purged
             if purged < SWEEP_BATCH:
                 return total
-
-    async def _record(
-        self, secret_id: str, kind: EventKind, client: ClientInfo, at: datetime
-    ) -> None:
-        agent = client.user_agent[:MAX_USER_AGENT_CHARS] if client.user_agent else None
-        await self.store.add_event(
-            secret_id, Event(at=at, kind=kind, ip=client.ip, user_agent=agent)
-        )
 
 
 def _check_passphrase(passphrase: str | None) -> None:

@@ -11,7 +11,14 @@ import pytest
 from burnlink.clock import FrozenClock
 from burnlink.errors import DuplicateId
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import EndReason, Event, EventKind, PassphraseGate, SecretRecord
+from burnlink.models import (
+    AccessPolicy,
+    EndReason,
+    Event,
+    EventKind,
+    PassphraseGate,
+    SecretRecord,
+)
 from burnlink.store import SecretStore
 from burnlink.store.base import MAX_EVENTS_PER_SECRET
 from tests.conftest import RETENTION
@@ -366,3 +373,194 @@ async def test_record_failure_is_atomic_under_concurrency(
 
 async def test_ping_answers(store: SecretStore) -> None:
     await store.ping()
+
+
+# -- access policy, one-time codes, rate counters ------------------------------------------
+
+
+async def test_create_keeps_access_policy(store: SecretStore, clock: FrozenClock) -> None:
+    policy = AccessPolicy(
+        allowed_ips=("203.0.113.0/24", "2001:db8::/32"),
+        allowed_countries=("DE", "FR"),
+        denied_countries=("KP",),
+        recipient_email="bob+ops@example.com",
+    )
+    record = dataclasses.replace(make_record(clock), policy=policy)
+    await store.create(record)
+
+    meta = await store.peek(record.secret_id, now=clock.now())
+
+    assert meta is not None
+    assert meta.policy == policy
+
+
+async def test_default_access_policy_is_empty(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+
+    meta = await store.peek(record.secret_id, now=clock.now())
+
+    assert meta is not None
+    assert meta.policy.is_empty()
+
+
+CODE = token_digest(b"123456")
+
+
+async def put_code(
+    store: SecretStore, clock: FrozenClock, secret_id: str, *, digest: bytes = CODE, tries: int = 3
+) -> bool:
+    now = clock.now()
+    return await store.put_code(
+        secret_id,
+        digest,
+        now=now,
+        expires_at=now + timedelta(minutes=10),
+        tries=tries,
+        resend_after=now - timedelta(seconds=60),
+    )
+
+
+async def test_code_matches_once(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    assert await put_code(store, clock, record.secret_id)
+
+    first = await store.check_code(record.secret_id, CODE, now=clock.now())
+    second = await store.check_code(record.secret_id, CODE, now=clock.now())
+
+    assert first is not None
+    assert first.matched
+    assert second is None
+
+
+async def test_wrong_codes_use_up_tries(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id, tries=3)
+    wrong = token_digest(b"000000")
+
+    results = [await store.check_code(record.secret_id, wrong, now=clock.now()) for _ in range(3)]
+
+    assert [(r.matched, r.tries_left) for r in results if r is not None] == [
+        (False, 2),
+        (False, 1),
+        (False, 0),
+    ]
+    assert await store.check_code(record.secret_id, CODE, now=clock.now()) is None
+
+
+async def test_code_expires(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id)
+
+    clock.advance(600)
+
+    assert await store.check_code(record.secret_id, CODE, now=clock.now()) is None
+
+
+async def test_put_code_refuses_a_resend_too_soon(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    assert await put_code(store, clock, record.secret_id)
+    clock.advance(30)
+
+    assert not await put_code(store, clock, record.secret_id, digest=token_digest(b"999999"))
+    check = await store.check_code(record.secret_id, CODE, now=clock.now())
+    assert check is not None
+    assert check.matched
+
+
+async def test_put_code_replaces_after_the_gap(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id)
+    clock.advance(61)
+    fresh = token_digest(b"999999")
+
+    assert await put_code(store, clock, record.secret_id, digest=fresh)
+    old = await store.check_code(record.secret_id, CODE, now=clock.now())
+    new = await store.check_code(record.secret_id, fresh, now=clock.now())
+
+    assert old is not None
+    assert not old.matched
+    assert new is not None
+    assert new.matched
+
+
+async def test_put_code_for_a_gone_secret_is_refused(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await store.burn(record.secret_id, now=clock.now())
+
+    assert not await put_code(store, clock, new_secret_id())
+    assert not await put_code(store, clock, record.secret_id)
+
+
+async def test_code_of_a_consumed_secret_is_gone(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id)
+    await store.consume(record.secret_id, ACCESS, now=clock.now())
+
+    assert await store.check_code(record.secret_id, CODE, now=clock.now()) is None
+
+
+async def test_check_code_is_atomic_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id, tries=5)
+    matches: list[bool] = []
+
+    async def check() -> None:
+        result = await store.check_code(record.secret_id, CODE, now=clock.now())
+        matches.append(result is not None and result.matched)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(check)
+
+    assert matches.count(True) == 1
+
+
+async def test_hit_counts_per_bucket_and_window(store: SecretStore, clock: FrozenClock) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+
+    counts = [await store.hit("create:203.0.113.7", window=60, now=clock.now()) for _ in range(3)]
+    other = await store.hit("create:198.51.100.1", window=60, now=clock.now())
+    clock.advance(59.999)
+    late = await store.hit("create:203.0.113.7", window=60, now=clock.now())
+    clock.advance(0.001)
+    next_window = await store.hit("create:203.0.113.7", window=60, now=clock.now())
+
+    assert counts == [1, 2, 3]
+    assert other == 1
+    assert late == 4
+    assert next_window == 1
+
+
+async def test_hit_is_atomic_under_concurrency(store: SecretStore, clock: FrozenClock) -> None:
+    counts: list[int] = []
+
+    async def hit() -> None:
+        counts.append(await store.hit("reveal:2001:db8::/64", window=3600, now=clock.now()))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(30):
+            group.start_soon(hit)
+
+    assert sorted(counts) == list(range(1, 31))
+
+
+async def test_hit_with_cost_zero_reads_and_cost_adds(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=0) == 0
+    assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=5) == 5
+    assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=0) == 5
+    assert await store.hit("fail:192.0.2.1", window=900, now=clock.now()) == 6

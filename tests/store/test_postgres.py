@@ -1,7 +1,9 @@
-"""PostgreSQL-specific behaviour beyond the contract: processes, outages, schema, restarts."""
+"""PostgreSQL-specific behaviour beyond the contract: processes, outages, schema, migration,
+restarts, and where codes and counters live."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -9,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -19,13 +21,13 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from burnlink.clock import FrozenClock
 from burnlink.errors import DuplicateId, StorageUnavailable
-from burnlink.ids import new_secret_id
-from burnlink.models import EndReason, Event, EventKind
+from burnlink.ids import new_secret_id, token_digest
+from burnlink.models import AccessPolicy, EndReason, Event, EventKind, SecretRecord
 from burnlink.store import SecretStore
 from burnlink.store.postgres import SCHEMA_VERSION, PostgresStore
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, make_record
+from tests.store.test_contract import ACCESS, CODE, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -64,6 +66,101 @@ async def main() -> None:
 asyncio.run(main())
 """
 
+# One counting process: like a reader, but it runs ``hits`` concurrent ``hit`` calls on one
+# bucket and prints every count it got back.
+_HITTER = """
+import asyncio, json, sys
+from datetime import datetime, timedelta
+
+from burnlink.store.postgres import PostgresStore
+
+
+async def main() -> None:
+    url, bucket, now, hits = sys.argv[1:]
+    store = await PostgresStore.open(url, retention=timedelta(days=1))
+    try:
+        await asyncio.gather(*(store.ping() for _ in range(int(hits))))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        counts = await asyncio.gather(
+            *(
+                store.hit(bucket, window=3600, now=datetime.fromisoformat(now))
+                for _ in range(int(hits))
+            )
+        )
+        print(json.dumps(counts), flush=True)
+    finally:
+        await store.aclose()
+
+
+asyncio.run(main())
+"""
+
+# The schema of burnlink releases before access rules (schema version 1), frozen here as those
+# releases created it, and the statement with which they stored a secret.
+_SCHEMA_V1 = """
+CREATE TABLE burnlink_schema_version (version integer PRIMARY KEY);
+INSERT INTO burnlink_schema_version (version) VALUES (1);
+CREATE TABLE burnlink_secrets (
+    id text PRIMARY KEY,
+    envelope bytea NOT NULL,
+    access_digest bytea NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    max_views integer NOT NULL,
+    views_left integer NOT NULL,
+    attempts_left integer NOT NULL,
+    passphrase_kdf text,
+    passphrase_iterations integer,
+    passphrase_salt bytea,
+    passphrase_proof_digest bytea,
+    owner text,
+    CONSTRAINT burnlink_secrets_passphrase_complete CHECK (
+        (passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
+        AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
+        AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)
+    )
+);
+CREATE INDEX burnlink_secrets_expires_at ON burnlink_secrets (expires_at);
+CREATE TABLE burnlink_receipts (
+    id text PRIMARY KEY,
+    manage_digest bytea NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    max_views integer NOT NULL,
+    views_used integer NOT NULL DEFAULT 0,
+    ended_at timestamptz,
+    end_reason text,
+    keep_until timestamptz NOT NULL
+);
+CREATE INDEX burnlink_receipts_keep_until ON burnlink_receipts (keep_until);
+CREATE TABLE burnlink_events (
+    receipt_id text NOT NULL REFERENCES burnlink_receipts (id) ON DELETE CASCADE,
+    seq bigserial,
+    at timestamptz NOT NULL,
+    kind text NOT NULL,
+    ip text,
+    user_agent text,
+    PRIMARY KEY (receipt_id, seq)
+);
+"""
+
+_CREATE_V1 = """
+WITH receipt AS (
+    INSERT INTO burnlink_receipts
+        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
+    VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
+            %(keep_until)s)
+    RETURNING id
+)
+INSERT INTO burnlink_secrets
+    (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
+     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner)
+SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
+       %(max_views)s, %(max_views)s, %(max_attempts)s, NULL, NULL, NULL, NULL, NULL
+FROM receipt
+"""
+
 
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -94,6 +191,32 @@ def _query(url: str, sql: str) -> list[tuple[object, ...]]:
         return list(conn.execute(sql).fetchall())
 
 
+def _execute(url: str, sql: str, params: tuple[object, ...] | None = None) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql, params)
+
+
+def _create_v1(url: str, record: SecretRecord) -> None:
+    """Store ``record`` as a burnlink release of schema version 1 did."""
+    import psycopg
+
+    params = {
+        "id": record.secret_id,
+        "manage_digest": record.manage_digest,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "max_views": record.max_views,
+        "keep_until": record.expires_at + RETENTION,
+        "envelope": record.envelope,
+        "access_digest": record.access_digest,
+        "max_attempts": record.max_attempts,
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_CREATE_V1, params)
+
+
 async def _read_line(stream: BufferedByteReceiveStream) -> str:
     return (await stream.receive_until(b"\n", 65536)).decode()
 
@@ -102,6 +225,41 @@ async def _stderr_of(process: Process) -> str:
     assert process.stderr is not None
     chunks = [chunk async for chunk in process.stderr]
     return b"".join(chunks).decode(errors="replace")
+
+
+async def _run_in_processes(script: str, args: list[str], processes: int) -> list[list[int]]:
+    """Start ``processes`` copies of ``script``; once all say "ready", send "go" to each at
+    once and collect the JSON list each prints."""
+    argv = [sys.executable, "-c", script, *args]
+    children = [
+        await anyio.open_process(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(processes)
+    ]
+    results: list[list[int]] = []
+    try:
+        with anyio.fail_after(20):
+            outputs = []
+            for child in children:
+                assert child.stdout is not None
+                outputs.append(BufferedByteReceiveStream(child.stdout))
+            for child, output in zip(children, outputs, strict=True):
+                if await _read_line(output) != "ready":
+                    pytest.fail(await _stderr_of(child))
+            for child in children:
+                assert child.stdin is not None
+                await child.stdin.send(b"go\n")
+            for output in outputs:
+                results.append(json.loads(await _read_line(output)))
+            for child in children:
+                assert await child.wait() == 0, await _stderr_of(child)
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+            await child.aclose()
+    return results
 
 
 @pytest.mark.parametrize("views", [1, 3])
@@ -113,44 +271,16 @@ async def test_consume_is_exactly_once_across_processes(
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         await store.create(record)
-        argv = [
-            sys.executable,
-            "-c",
-            _READER,
+        args = [
             postgres_url,
             record.secret_id,
             ACCESS.hex(),
             clock.now().isoformat(),
             str(per_process),
         ]
-        children = [
-            await anyio.open_process(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            for _ in range(processes)
+        winners = [
+            left for output in await _run_in_processes(_READER, args, processes) for left in output
         ]
-        winners: list[int] = []
-        try:
-            with anyio.fail_after(10):
-                outputs = []
-                for child in children:
-                    assert child.stdout is not None
-                    outputs.append(BufferedByteReceiveStream(child.stdout))
-                for child, output in zip(children, outputs, strict=True):
-                    if await _read_line(output) != "ready":
-                        pytest.fail(await _stderr_of(child))
-                for child in children:
-                    assert child.stdin is not None
-                    await child.stdin.send(b"go\n")
-                for output in outputs:
-                    winners.extend(json.loads(await _read_line(output)))
-                for child in children:
-                    assert await child.wait() == 0, await _stderr_of(child)
-        finally:
-            for child in children:
-                if child.returncode is None:
-                    child.kill()
-                await child.aclose()
 
         assert len(winners) == min(processes * per_process, views)
         assert sorted(winners) == list(range(views))
@@ -313,3 +443,208 @@ async def test_purge_expired_cascades_events_and_keeps_nothing(
 
     for table in ("burnlink_secrets", "burnlink_receipts", "burnlink_events"):
         assert _query(postgres_url, f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
+
+
+# -- schema 2: migration, access policy, one-time codes, rate counters ----------------------
+
+
+async def test_open_migrates_a_version_1_database(fresh_database: str, clock: FrozenClock) -> None:
+    _execute(fresh_database, _SCHEMA_V1)
+    old = make_record(clock, views=2)
+    _create_v1(fresh_database, old)
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        meta = await store.peek(old.secret_id, now=clock.now())
+        assert meta is not None
+        assert (meta.views_left, meta.expires_at, meta.policy) == (
+            2,
+            old.expires_at,
+            AccessPolicy(),
+        )
+        assert await put_code(store, clock, old.secret_id)
+        check = await store.check_code(old.secret_id, CODE, now=clock.now())
+        assert check is not None
+        assert check.matched
+        consumed = await store.consume(old.secret_id, ACCESS, now=clock.now())
+        assert consumed is not None
+        assert (consumed.envelope, consumed.views_left) == (old.envelope, 1)
+
+        # A process of the previous release still writes secrets the new one reads.
+        written_by_old = make_record(clock)
+        _create_v1(fresh_database, written_by_old)
+        meta = await store.peek(written_by_old.secret_id, now=clock.now())
+        assert meta is not None
+        assert meta.policy.is_empty()
+
+        new = dataclasses.replace(
+            make_record(clock), policy=AccessPolicy(recipient_email="bob@example.com")
+        )
+        await store.create(new)
+        meta = await store.peek(new.secret_id, now=clock.now())
+        assert meta is not None
+        assert meta.policy == new.policy
+        assert await store.hit("create:192.0.2.1", window=60, now=clock.now()) == 1
+    finally:
+        await store.aclose()
+
+    # Opening again finds schema 2 and changes nothing.
+    again = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        receipt = await again.receipt(old.secret_id, now=clock.now())
+        assert receipt is not None
+        assert (receipt.views_used, receipt.end_reason) == (1, None)
+    finally:
+        await again.aclose()
+    assert _query(
+        fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
+    ) == [(1,), (SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 2
+
+
+async def test_open_refuses_a_newer_schema(fresh_database: str) -> None:
+    _execute(fresh_database, "CREATE TABLE burnlink_schema_version (version integer PRIMARY KEY)")
+    _execute(
+        fresh_database,
+        "INSERT INTO burnlink_schema_version (version) VALUES (%s)",
+        (SCHEMA_VERSION + 1,),
+    )
+
+    with pytest.raises(StorageUnavailable):
+        await PostgresStore.open(fresh_database, retention=RETENTION)
+
+
+async def test_policy_is_stored_as_its_bytes(postgres_url: str, clock: FrozenClock) -> None:
+    policy = AccessPolicy(allowed_ips=("203.0.113.0/24",), denied_countries=("KP",))
+    record = dataclasses.replace(make_record(clock), policy=policy)
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        await store.create(record)
+    finally:
+        await store.aclose()
+
+    assert _query(postgres_url, "SELECT policy FROM burnlink_secrets") == [(policy.to_bytes(),)]
+
+
+def _codes(url: str) -> int:
+    [(count,)] = _query(url, "SELECT count(*) FROM burnlink_codes")
+    assert isinstance(count, int)
+    return count
+
+
+async def test_codes_go_with_their_secret(postgres_url: str, clock: FrozenClock) -> None:
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        consumed, burned, locked, expired = (make_record(clock, attempts=1) for _ in range(4))
+        expired = dataclasses.replace(expired, expires_at=clock.now() + timedelta(seconds=60))
+        for record in (consumed, burned, locked, expired):
+            await store.create(record)
+            assert await put_code(store, clock, record.secret_id)
+        assert _codes(postgres_url) == 4
+
+        await store.consume(consumed.secret_id, ACCESS, now=clock.now())
+        await store.burn(burned.secret_id, now=clock.now())
+        assert await store.record_failure(locked.secret_id, now=clock.now()) == 0
+        assert _codes(postgres_url) == 1
+
+        clock.advance(60)
+        # Expired but not yet swept: the code is still a row, yet no call can use it.
+        assert await store.check_code(expired.secret_id, CODE, now=clock.now()) is None
+        assert not await put_code(store, clock, expired.secret_id)
+        assert await store.purge_expired(now=clock.now(), limit=10) == 1
+        assert _codes(postgres_url) == 0
+    finally:
+        await store.aclose()
+
+
+async def test_put_code_is_atomic_under_concurrency(postgres_url: str, clock: FrozenClock) -> None:
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        await store.create(record)
+        digests = [token_digest(str(n).encode()) for n in range(20)]
+        accepted: list[bytes] = []
+
+        async def put(digest: bytes) -> None:
+            if await put_code(store, clock, record.secret_id, digest=digest):
+                accepted.append(digest)
+
+        async with anyio.create_task_group() as group:
+            for digest in digests:
+                group.start_soon(put, digest)
+
+        assert len(accepted) == 1
+        check = await store.check_code(record.secret_id, accepted[0], now=clock.now())
+        assert check is not None
+        assert check.matched
+    finally:
+        await store.aclose()
+
+
+async def test_put_code_racing_the_end_of_its_secret_leaves_no_code(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        for round_ in range(20):
+            record = make_record(clock)
+            await store.create(record)
+
+            async def end(secret_id: str, burn: bool) -> None:
+                if burn:
+                    assert await store.burn(secret_id, now=clock.now())
+                else:
+                    assert await store.consume(secret_id, ACCESS, now=clock.now()) is not None
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(put_code, store, clock, record.secret_id)
+                group.start_soon(end, record.secret_id, round_ % 2 == 1)
+        assert _codes(postgres_url) == 0
+    finally:
+        await store.aclose()
+
+
+async def test_purge_expired_drops_ended_counter_windows(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    clock.advance(3600 - clock.now().timestamp() % 3600)  # the start of an hour
+    start = int(clock.now().timestamp())
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        assert await store.hit("minute", window=60, now=clock.now()) == 1
+        assert await store.hit("hour", window=3600, now=clock.now()) == 1
+        assert await store.hit("unread", window=60, now=clock.now(), cost=0) == 0
+        assert sorted(
+            _query(postgres_url, "SELECT bucket, window_start, ends_at FROM burnlink_counters")
+        ) == [
+            ("hour", start, datetime.fromtimestamp(start + 3600, UTC)),
+            ("minute", start, datetime.fromtimestamp(start + 60, UTC)),
+        ]
+
+        clock.advance(59.999)
+        await store.purge_expired(now=clock.now(), limit=10)
+        assert len(_query(postgres_url, "SELECT 1 FROM burnlink_counters")) == 2
+        clock.advance(0.001)
+        await store.purge_expired(now=clock.now(), limit=10)
+        assert _query(postgres_url, "SELECT bucket FROM burnlink_counters") == [("hour",)]
+
+        assert await store.hit("minute", window=60, now=clock.now()) == 1
+        assert await store.hit("hour", window=3600, now=clock.now()) == 2
+    finally:
+        await store.aclose()
+
+
+async def test_hit_counts_exactly_across_processes(postgres_url: str, clock: FrozenClock) -> None:
+    processes, per_process = 2, 25
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        args = [postgres_url, "reveal:198.51.100.0/24", clock.now().isoformat(), str(per_process)]
+        counts = [c for output in await _run_in_processes(_HITTER, args, processes) for c in output]
+
+        assert sorted(counts) == list(range(1, processes * per_process + 1))
+        assert (
+            await store.hit("reveal:198.51.100.0/24", window=3600, now=clock.now(), cost=0)
+            == processes * per_process
+        )
+    finally:
+        await store.aclose()

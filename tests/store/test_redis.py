@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -17,13 +18,13 @@ from redis.crc import key_slot
 
 from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
-from burnlink.ids import new_secret_id
-from burnlink.models import EndReason, Event, EventKind
+from burnlink.ids import new_secret_id, token_digest
+from burnlink.models import AccessPolicy, EndReason, Event, EventKind
 from burnlink.store import SecretStore
-from burnlink.store.redis import DEFAULT_PREFIX, RedisStore, _split_prefix
+from burnlink.store.redis import COUNTER_GRACE, DEFAULT_PREFIX, RedisStore, _split_prefix
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, make_record
+from tests.store.test_contract import ACCESS, CODE, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -93,14 +94,16 @@ async def test_keys_of_one_secret_share_one_hash_slot(
         await redis_store.create(record)
         await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
         await redis_store.consume(record.secret_id, ACCESS, now=clock.now())
+        assert await put_code(redis_store, clock, record.secret_id)
 
     keys = await _keys_under(raw, prefix)
 
     for record in records:
         own = [key for key in keys if f"{{{record.secret_id}}}".encode() in key]
-        assert {key[len(prefix) : len(prefix) + 2] for key in own} == {b"s:", b"r:", b"e:"}
-        assert len({key_slot(key) for key in own}) == 1
-    assert len(keys) == 3 * 3 + 1  # three keys per secret and the expiry index
+        kinds = {key[len(prefix) : len(prefix) + 2] for key in own}
+        assert kinds == {b"s:", b"r:", b"e:", b"o:"}
+        assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
+    assert len(keys) == 4 * 3 + 1  # four keys per secret and the expiry index
 
 
 async def test_create_sets_native_expiry_and_end_moves_it(
@@ -231,6 +234,9 @@ _CALLS: dict[str, Callable[[RedisStore, FrozenClock], Awaitable[object]]] = {
     "burn": lambda s, c: s.burn(new_secret_id(), now=c.now()),
     "receipt": lambda s, c: s.receipt(new_secret_id(), now=c.now()),
     "add_event": lambda s, c: s.add_event(new_secret_id(), Event(c.now(), EventKind.VIEWED)),
+    "put_code": lambda s, c: put_code(s, c, new_secret_id()),
+    "check_code": lambda s, c: s.check_code(new_secret_id(), CODE, now=c.now()),
+    "hit": lambda s, c: s.hit("create:192.0.2.1", window=60, now=c.now()),
     "purge_expired": lambda s, c: s.purge_expired(now=c.now(), limit=10),
     "ping": lambda s, c: s.ping(),
 }
@@ -251,11 +257,17 @@ async def test_consume_to_zero_leaves_no_envelope_in_any_key(
     redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
 ) -> None:
     marker = b"ENVELOPE-MARKER-" + secrets.token_hex(8).encode()
-    record = make_record(clock, views=2, envelope=b'{"v":1,"ct":"' + marker + b'"}')
+    email = "recipient-" + secrets.token_hex(8) + "@example.com"
+    record = dataclasses.replace(
+        make_record(clock, views=2, envelope=b'{"v":1,"ct":"' + marker + b'"}'),
+        policy=AccessPolicy(recipient_email=email),
+    )
     await redis_store.create(record)
     await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED, "::1"))
+    assert await put_code(redis_store, clock, record.secret_id)
     before = [v for key in await _keys_under(raw, prefix) for v in await _values_of(raw, key)]
-    assert any(marker in value for value in before)
+    for needle in (marker, email.encode(), CODE):
+        assert any(needle in value for value in before)
 
     for _ in range(2):
         assert await redis_store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
@@ -263,7 +275,10 @@ async def test_consume_to_zero_leaves_no_envelope_in_any_key(
     keys = await _keys_under(raw, prefix)
     assert keys  # the receipt, its events and the index remain
     for key in keys:
-        assert all(marker not in value for value in await _values_of(raw, key))
+        for value in await _values_of(raw, key):
+            assert marker not in value
+            assert email.encode() not in value
+            assert CODE not in value
     assert await redis_store.receipt(record.secret_id, now=clock.now()) is not None
 
 
@@ -321,3 +336,236 @@ async def test_open_accepts_the_full_store_url(redis_url: str, clock: FrozenCloc
         assert await store.peek(record.secret_id, now=clock.now()) is not None
     finally:
         await store.aclose()
+
+
+def _secret_key(prefix: bytes, kind: bytes, secret_id: str) -> bytes:
+    return prefix + kind + b"{" + secret_id.encode() + b"}"
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+async def test_policy_is_kept_in_the_live_hash_and_absent_reads_empty(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    policy = AccessPolicy(allowed_countries=("NL",), recipient_email="a@example.com")
+    record = dataclasses.replace(make_record(clock), policy=policy)
+    await redis_store.create(record)
+    live = _secret_key(prefix, b"s:", record.secret_id)
+    assert await raw.hget(live, "pol") == policy.to_bytes()
+
+    await raw.hdel(live, "pol")  # a secret written before access policies existed
+
+    meta = await redis_store.peek(record.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.policy == AccessPolicy()
+
+
+@pytest.mark.parametrize(("code_ttl", "secret_ttl"), [(600, 3600), (600, 300)])
+async def test_code_key_expires_with_the_code_or_its_secret(
+    redis_store: RedisStore,
+    raw: Redis,
+    prefix: bytes,
+    clock: FrozenClock,
+    code_ttl: int,
+    secret_ttl: int,
+) -> None:
+    record = make_record(clock, ttl=secret_ttl)
+    await redis_store.create(record)
+    now = clock.now()
+    expires_at = now + timedelta(seconds=code_ttl)
+
+    assert await redis_store.put_code(
+        record.secret_id, CODE, now=now, expires_at=expires_at, tries=3, resend_after=now
+    )
+
+    code_key = _secret_key(prefix, b"o:", record.secret_id)
+    assert await raw.pexpiretime(code_key.decode()) == _ms(min(expires_at, record.expires_at))
+
+
+async def _lock(store: RedisStore, secret_id: str, clock: FrozenClock) -> None:
+    while await store.record_failure(secret_id, now=clock.now()):
+        pass
+
+
+async def _expire(store: RedisStore, secret_id: str, clock: FrozenClock) -> None:
+    clock.advance(3601)
+    assert await store.purge_expired(now=clock.now(), limit=10) == 1
+
+
+_ENDINGS: dict[str, Callable[[RedisStore, str, FrozenClock], Awaitable[object]]] = {
+    "consume": lambda s, i, c: s.consume(i, ACCESS, now=c.now()),
+    "burn": lambda s, i, c: s.burn(i, now=c.now()),
+    "lock": _lock,
+    "expire": _expire,
+}
+
+
+@pytest.mark.parametrize("ending", list(_ENDINGS))
+async def test_ending_a_secret_deletes_its_code_key(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock, ending: str
+) -> None:
+    record = make_record(clock, ttl=3600, attempts=3)
+    await redis_store.create(record)
+    assert await put_code(redis_store, clock, record.secret_id)
+    code_key = _secret_key(prefix, b"o:", record.secret_id)
+    assert await raw.exists(code_key) == 1
+
+    await _ENDINGS[ending](redis_store, record.secret_id, clock)
+
+    assert await raw.exists(code_key) == 0
+    assert await raw.exists(_secret_key(prefix, b"s:", record.secret_id)) == 0
+
+
+async def test_a_code_left_by_an_older_process_is_dead_with_its_secret(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record)
+    assert await put_code(redis_store, clock, record.secret_id)
+    await raw.delete(_secret_key(prefix, b"s:", record.secret_id))  # ended, code left behind
+
+    assert await redis_store.check_code(record.secret_id, CODE, now=clock.now()) is None
+    assert not await put_code(redis_store, clock, record.secret_id)
+
+
+async def test_counter_keys_are_hash_tagged_per_window_and_expire_after_it(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60 + 15)  # 15 s into a minute
+    start = int(clock.now().timestamp()) // 60 * 60
+    bucket = "reveal:2001:db8::/64"
+
+    assert await redis_store.hit(bucket, window=60, now=clock.now(), cost=0) == 0
+    assert await _keys_under(raw, prefix) == []  # reading creates nothing
+    assert await redis_store.hit(bucket, window=60, now=clock.now()) == 1
+    clock.advance(60)
+    assert await redis_store.hit(bucket, window=60, now=clock.now(), cost=2) == 2
+
+    tags = [f"{bucket}:{start}".encode(), f"{bucket}:{start + 60}".encode()]
+    keys = [prefix + b"c:{" + tag + b"}" for tag in tags]
+    assert await _keys_under(raw, prefix) == sorted(keys)
+    for key, tag in zip(keys, tags, strict=True):
+        assert key_slot(key) == key_slot(tag)
+        ttl = await raw.pttl(key)
+        grace = COUNTER_GRACE // timedelta(milliseconds=1)
+        assert 45_000 + grace - 1_000 < ttl <= 45_000 + grace  # the rest of the window
+
+
+async def test_counters_do_not_depend_on_the_server_clock(
+    redis_store: RedisStore, raw: Redis, prefix: bytes
+) -> None:
+    past = FrozenClock(datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC))  # long before the server's
+
+    counts = [
+        await redis_store.hit("create:192.0.2.1", window=60, now=past.now()) for _ in range(3)
+    ]
+
+    assert counts == [1, 2, 3]
+    (key,) = await _keys_under(raw, prefix)
+    assert await raw.pttl(key) > 0
+
+
+async def test_a_stale_counter_key_is_harmless(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    start = int(now.timestamp()) // 60 * 60
+    stale = prefix + f"c:{{create:192.0.2.1:{start - 60}}}".encode()
+    await raw.set(stale, 1000)  # a window Redis has not freed yet, without any TTL
+
+    assert await redis_store.hit("create:192.0.2.1", window=60, now=now) == 1
+    assert await raw.get(stale) == b"1000"
+
+
+async def test_buckets_with_braces_colons_and_non_ascii_stay_apart(
+    redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    buckets = ["x", "x}", "{x", "x:0", "x:", "ü"]
+
+    for n in (1, 2):
+        counts = [await redis_store.hit(b, window=60, now=clock.now()) for b in buckets]
+        assert counts == [n] * len(buckets)
+
+
+_HITTER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from burnlink.store.redis import RedisStore
+
+async def main() -> None:
+    url, bucket, now_ms, hits = sys.argv[1:5]
+    now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(now_ms))
+    store = await RedisStore.open(url, retention=timedelta(days=30))
+    try:
+        await asyncio.gather(*(store.ping() for _ in range(int(hits))))
+        sys.stdout.write("ready\\n")
+        sys.stdout.flush()
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        results = await asyncio.gather(
+            *(store.hit(bucket, window=3600, now=now) for _ in range(int(hits)))
+        )
+        sys.stdout.write(" ".join(str(r) for r in results) + "\\n")
+        sys.stdout.flush()
+    finally:
+        await store.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_hit_counts_distinctly_across_processes(
+    redis_store: RedisStore, redis_url: str, clock: FrozenClock
+) -> None:
+    processes, hits = 2, 25
+    args = [redis_url, "reveal:198.51.100.0/24", str(_ms(clock.now())), str(hits)]
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _HITTER,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        async with asyncio.timeout(8):
+            for child in children:
+                assert child.stdout is not None
+                assert await child.stdout.readline() == b"ready\n"
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write(b"go\n")
+                await child.stdin.drain()
+            outputs = [(await child.communicate())[0] for child in children]
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+
+    assert [child.returncode for child in children] == [0] * processes
+    counts = sorted(int(n) for output in outputs for n in output.split())
+    assert counts == list(range(1, processes * hits + 1))
+    assert await redis_store.hit(
+        "reveal:198.51.100.0/24", window=3600, now=clock.now(), cost=0
+    ) == (processes * hits)
+
+
+async def test_check_code_compares_the_whole_digest(
+    redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record)
+    assert await put_code(redis_store, clock, record.secret_id, tries=5)
+
+    for wrong in (CODE[:-1], CODE + b"\x00", token_digest(b"123457"), b""):
+        check = await redis_store.check_code(record.secret_id, wrong, now=clock.now())
+        assert check is not None
+        assert not check.matched
+    check = await redis_store.check_code(record.secret_id, CODE, now=clock.now())
+    assert check is not None
+    assert (check.matched, check.tries_left) == (True, 1)

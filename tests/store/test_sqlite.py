@@ -1,12 +1,14 @@
 """What the SQLite store guarantees beyond the shared contract (``test_contract.py``).
 
 No residue of ended secrets in the database or WAL file after a sweep, exactly-once consume
-across OS processes sharing one file, clear errors for bad paths and a locked file, and
-durability across a reopen.
+and distinct rate counts across OS processes sharing one file, clear errors for bad paths and
+a locked file, durability across a reopen, migration of a file from schema version 1, codes
+deleted with their secrets and ended counter windows dropped by the sweep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -15,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -24,11 +27,11 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id
-from burnlink.models import EndReason, Event, EventKind, SecretRecord
+from burnlink.models import AccessPolicy, EndReason, Event, EventKind, PassphraseGate, SecretRecord
 from burnlink.store import SecretStore, open_store
 from burnlink.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.conftest import RETENTION
-from tests.store.test_contract import ACCESS, make_record
+from tests.store.test_contract import ACCESS, CODE, MANAGE, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -109,35 +112,94 @@ async def test_purge_expired_leaves_no_ciphertext_of_ended_secrets_on_disk(
     assert meta is not None
 
 
-_READER_SCRIPT = """
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _rows(db_file: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Read the file through a connection of its own, as another process would."""
+    raw = sqlite3.connect(db_file)
+    try:
+        return raw.execute(sql).fetchall()
+    finally:
+        raw.close()
+
+
+_WORKER_SCRIPT = """
 import asyncio, json, sys
 from datetime import UTC, datetime, timedelta
 from burnlink.store.sqlite import SqliteStore
 
-async def main(path, secret_id, access_hex, now_ms, readers, connections):
+async def main(path, connections, calls, now_ms, op, *args):
     stores = [
         await SqliteStore.open(path, retention=timedelta(days=30)) for _ in range(connections)
     ]
     now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=now_ms)
-    access = bytes.fromhex(access_hex)
+
+    async def call(store):
+        if op == "consume":
+            consumed = await store.consume(args[0], bytes.fromhex(args[1]), now=now)
+            return None if consumed is None else consumed.views_left
+        return await store.hit(args[0], window=int(args[1]), now=now)
+
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     try:
-        results = await asyncio.gather(
-            *(stores[i % connections].consume(secret_id, access, now=now) for i in range(readers))
-        )
+        results = await asyncio.gather(*(call(stores[i % connections]) for i in range(calls)))
     finally:
         for store in stores:
             await store.aclose()
-    print(json.dumps([r.views_left for r in results if r is not None]), flush=True)
+    print(json.dumps([r for r in results if r is not None]), flush=True)
 
-path, secret_id, access_hex, now_ms, readers, connections = sys.argv[1:]
-asyncio.run(main(path, secret_id, access_hex, int(now_ms), int(readers), int(connections)))
+path, connections, calls, now_ms, op, *args = sys.argv[1:]
+asyncio.run(main(path, int(connections), int(calls), int(now_ms), op, *args))
 """
 
 
 async def _read_line(stream: BufferedByteReceiveStream) -> str:
     return (await stream.receive_until(b"\n", 1 << 16)).decode()
+
+
+async def _race_in_processes(
+    db_file: Path, now: datetime, calls_per_process: int, *call: str
+) -> list[Any]:
+    """Run ``calls_per_process`` concurrent store calls in each of two OS processes, released
+    at once, and return every non-``None`` result.
+
+    Each process spreads its calls over 4 connections, so they contend at the SQLite lock,
+    not only in-process.
+    """
+    argv = [
+        sys.executable,
+        "-c",
+        _WORKER_SCRIPT,
+        str(db_file),
+        "4",
+        str(calls_per_process),
+        str(_ms(now)),
+        *call,
+    ]
+    results: list[Any] = []
+    with anyio.fail_after(30):
+        processes: list[Process] = [await anyio.open_process(argv) for _ in range(2)]
+        try:
+            outputs = []
+            for process in processes:
+                assert process.stdout is not None
+                outputs.append(BufferedByteReceiveStream(process.stdout))
+                assert await _read_line(outputs[-1]) == "ready"
+            for process in processes:
+                assert process.stdin is not None
+                await process.stdin.send(b"go\n")
+            for process, output in zip(processes, outputs, strict=True):
+                results.extend(json.loads(await _read_line(output)))
+                assert await process.wait() == 0
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    process.kill()
+                await process.aclose()
+    return results
 
 
 @pytest.mark.parametrize(
@@ -153,38 +215,10 @@ async def test_consume_is_exactly_once_across_processes(
 ) -> None:
     record = make_record(clock, views=views)
     await sqlite_store.create(record)
-    now_ms = (clock.now() - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
-    argv = [
-        sys.executable,
-        "-c",
-        _READER_SCRIPT,
-        str(db_file),
-        record.secret_id,
-        ACCESS.hex(),
-        str(now_ms),
-        str(readers_per_process),
-        "4",  # connections per process: contention at the SQLite lock, not only in-process
-    ]
-    winners: list[int] = []
-    with anyio.fail_after(30):
-        processes: list[Process] = [await anyio.open_process(argv) for _ in range(2)]
-        try:
-            outputs = []
-            for process in processes:
-                assert process.stdout is not None
-                outputs.append(BufferedByteReceiveStream(process.stdout))
-                assert await _read_line(outputs[-1]) == "ready"
-            for process in processes:
-                assert process.stdin is not None
-                await process.stdin.send(b"go\n")
-            for process, output in zip(processes, outputs, strict=True):
-                winners.extend(json.loads(await _read_line(output)))
-                assert await process.wait() == 0
-        finally:
-            for process in processes:
-                if process.returncode is None:
-                    process.kill()
-                await process.aclose()
+
+    winners = await _race_in_processes(
+        db_file, clock.now(), readers_per_process, "consume", record.secret_id, ACCESS.hex()
+    )
 
     assert len(winners) == min(2 * readers_per_process, views)
     assert sorted(winners) == list(range(views))
@@ -192,6 +226,17 @@ async def test_consume_is_exactly_once_across_processes(
     receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
+
+
+async def test_hit_counts_distinctly_across_processes(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    await sqlite_store.hit("create:203.0.113.7", window=3600, now=clock.now())
+
+    counts = await _race_in_processes(db_file, clock.now(), 25, "hit", "create:203.0.113.7", "3600")
+
+    assert sorted(counts) == list(range(2, 52))
+    assert await sqlite_store.hit("create:203.0.113.7", window=3600, now=clock.now()) == 52
 
 
 async def test_open_path_under_a_file_raises_storage_unavailable(tmp_path: Path) -> None:
@@ -225,7 +270,7 @@ async def test_open_creates_missing_directories_and_schema(db_file: Path) -> Non
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     finally:
         raw.close()
-    assert {"secrets", "receipts", "events"} <= tables
+    assert {"secrets", "receipts", "events", "codes", "counters", "counters_window_end"} <= tables
 
 
 async def test_open_refuses_a_newer_schema_version(db_file: Path) -> None:
@@ -321,3 +366,197 @@ async def test_aclose_makes_calls_raise_storage_unavailable(
         await store.peek(new_secret_id(), now=clock.now())
     with pytest.raises(StorageUnavailable, match="closed"):
         await store.ping()
+
+
+# -- schema version 1 files, codes and counters --------------------------------------------
+
+_V1_DDL = (
+    """CREATE TABLE receipts (
+        id TEXT NOT NULL PRIMARY KEY, manage_digest BLOB NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, max_views INTEGER NOT NULL,
+        views_used INTEGER NOT NULL DEFAULT 0, ended_at INTEGER,
+        end_reason TEXT CHECK (end_reason IN ('viewed', 'burned', 'locked', 'expired')),
+        keep_until INTEGER NOT NULL)""",
+    "CREATE INDEX receipts_keep_until ON receipts (keep_until)",
+    """CREATE TABLE secrets (
+        id TEXT NOT NULL PRIMARY KEY REFERENCES receipts (id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL, access_digest BLOB NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, max_views INTEGER NOT NULL, views_left INTEGER NOT NULL,
+        attempts_left INTEGER NOT NULL, passphrase_kdf TEXT, passphrase_iterations INTEGER,
+        passphrase_salt BLOB, passphrase_proof_digest BLOB, owner TEXT,
+        CHECK ((passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)))""",
+    "CREATE INDEX secrets_expires_at ON secrets (expires_at)",
+    """CREATE TABLE events (
+        receipt_id TEXT NOT NULL REFERENCES receipts (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL, ip TEXT, user_agent TEXT,
+        PRIMARY KEY (receipt_id, seq)) WITHOUT ROWID""",
+)
+"""The tables of schema version 1 (before access rules), frozen here as such files hold them."""
+
+
+def _write_v1_file(db_file: Path, record: SecretRecord, event: Event) -> None:
+    """A schema version 1 file holding ``record`` and one event, as the old ``create`` left it."""
+    gate = record.passphrase
+    assert gate is not None
+    db_file.parent.mkdir(parents=True)
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        raw.execute("PRAGMA journal_mode = WAL")
+        for statement in _V1_DDL:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO receipts VALUES (?, ?, ?, ?, ?, 0, NULL, NULL, ?)",
+            (
+                record.secret_id,
+                record.manage_digest,
+                _ms(record.created_at),
+                _ms(record.expires_at),
+                record.max_views,
+                _ms(record.expires_at + RETENTION),
+            ),
+        )
+        raw.execute(
+            "INSERT INTO secrets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            (
+                record.secret_id,
+                record.envelope,
+                record.access_digest,
+                _ms(record.created_at),
+                _ms(record.expires_at),
+                record.max_views,
+                record.max_views,
+                record.max_attempts,
+                gate.kdf,
+                gate.iterations,
+                gate.salt,
+                gate.proof_digest,
+            ),
+        )
+        raw.execute(
+            "INSERT INTO events VALUES (?, 0, ?, ?, ?, ?)",
+            (record.secret_id, _ms(event.at), event.kind.value, event.ip, event.user_agent),
+        )
+        raw.execute("PRAGMA user_version = 1")
+    finally:
+        raw.close()
+
+
+def _layout(db_file: Path) -> dict[str, Any]:
+    """Every table's columns, indexes and foreign keys, as SQLite reports them."""
+    names = [
+        row[0] for row in _rows(db_file, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+    ]
+    return {
+        name: (
+            _rows(db_file, f"PRAGMA table_info({name})"),
+            sorted(_rows(db_file, f"PRAGMA index_list({name})")),
+            _rows(db_file, f"PRAGMA foreign_key_list({name})"),
+        )
+        for name in sorted(names)
+    }
+
+
+async def test_open_migrates_a_version_1_file(db_file: Path, clock: FrozenClock) -> None:
+    gate = PassphraseGate(
+        kdf="pbkdf2-sha256", iterations=600_000, salt=b"\x00salt\xff", proof_digest=MANAGE
+    )
+    old = make_record(clock, views=2, passphrase=gate)
+    event = Event(at=clock.now(), kind=EventKind.CREATED, ip="192.0.2.1", user_agent="test")
+    _write_v1_file(db_file, old, event)
+    opened: list[SqliteStore] = []
+
+    async def open_one() -> None:
+        opened.append(await SqliteStore.open(str(db_file), retention=RETENTION))
+
+    try:
+        async with anyio.create_task_group() as group:  # two openers: the file migrates once
+            for _ in range(2):
+                group.start_soon(open_one)
+        store = opened[0]
+        meta = await store.peek(old.secret_id, now=clock.now())
+        assert meta is not None
+        assert (meta.views_left, meta.attempts_left) == (2, old.max_attempts)
+        assert meta.passphrase == gate
+        assert meta.policy == AccessPolicy()
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+        assert receipt is not None
+        assert (receipt.views_used, receipt.events) == (0, (event,))
+
+        assert await put_code(store, clock, old.secret_id)
+        check = await store.check_code(old.secret_id, CODE, now=clock.now())
+        assert check is not None
+        assert check.matched
+        assert await store.hit("reveal:192.0.2.1", window=60, now=clock.now()) == 1
+        policy = AccessPolicy(allowed_countries=("DE",), recipient_email="bob@example.com")
+        new = dataclasses.replace(make_record(clock), policy=policy)
+        await store.create(new)
+        new_meta = await store.peek(new.secret_id, now=clock.now())
+        assert new_meta is not None
+        assert new_meta.policy == policy
+
+        consumed = await store.consume(old.secret_id, ACCESS, now=clock.now())
+        assert consumed is not None
+        assert consumed.envelope == old.envelope
+    finally:
+        for opened_store in opened:
+            await opened_store.aclose()
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_migrated_file_has_the_layout_of_a_new_file(
+    db_file: Path, tmp_path: Path, clock: FrozenClock
+) -> None:
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    _write_v1_file(
+        db_file, make_record(clock, passphrase=gate), Event(clock.now(), EventKind.CREATED)
+    )
+    new_file = tmp_path / "new.db"
+    for file in (db_file, new_file):
+        await (await SqliteStore.open(str(file), retention=RETENTION)).aclose()
+
+    assert _layout(db_file) == _layout(new_file)
+
+
+async def test_codes_are_deleted_with_their_secret(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    ended = {
+        "viewed": make_record(clock),
+        "burned": make_record(clock),
+        "locked": make_record(clock, attempts=1),
+        "expired": make_record(clock, ttl=30),
+    }
+    live = make_record(clock)
+    for record in (*ended.values(), live):
+        await sqlite_store.create(record)
+        assert await put_code(sqlite_store, clock, record.secret_id)
+    now = clock.now()
+
+    assert await sqlite_store.consume(ended["viewed"].secret_id, ACCESS, now=now) is not None
+    assert await sqlite_store.burn(ended["burned"].secret_id, now=now)
+    assert await sqlite_store.record_failure(ended["locked"].secret_id, now=now) == 0
+    clock.advance(60)
+    assert await sqlite_store.purge_expired(now=clock.now(), limit=100) == 1
+
+    assert _rows(db_file, "SELECT secret_id FROM codes") == [(live.secret_id,)]
+
+
+async def test_purge_expired_drops_ended_counter_windows(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+    hour = _ms(clock.now()) // 3_600_000 * 3_600_000
+    await sqlite_store.hit("create:203.0.113.7", window=60, now=clock.now())
+    await sqlite_store.hit("reveal:203.0.113.7", window=3600, now=clock.now())
+    assert await sqlite_store.hit("fail:203.0.113.7", window=60, now=clock.now(), cost=0) == 0
+    clock.advance(60)
+    await sqlite_store.hit("create:203.0.113.7", window=60, now=clock.now())
+
+    await sqlite_store.purge_expired(now=clock.now(), limit=100)
+
+    assert _rows(db_file, "SELECT bucket, window_start, hits FROM counters ORDER BY bucket") == [
+        ("create:203.0.113.7", _ms(clock.now()), 1),  # the minute before was dropped
+        ("reveal:203.0.113.7", hour, 1),  # its hour still runs
+    ]

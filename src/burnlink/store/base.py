@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from burnlink.models import Consumed, Event, ReceiptRecord, SecretMeta, SecretRecord
+from burnlink.models import CodeCheck, Consumed, Event, ReceiptRecord, SecretMeta, SecretRecord
 
 MAX_EVENTS_PER_SECRET = 200
 """Receipts keep at most this many events; later ones are dropped, so a flood cannot grow a row."""
@@ -25,7 +25,7 @@ class SecretStore(Protocol):
     """An async store of encrypted secrets and their receipts."""
 
     async def create(self, record: SecretRecord) -> None:
-        """Insert a secret with ``views_left = max_views`` and its receipt.
+        """Insert a secret with ``views_left = max_views``, its access policy and its receipt.
 
         Never overwrites: an existing id (live or in a kept receipt) raises ``DuplicateId``.
         """
@@ -59,10 +59,43 @@ class SecretStore(Protocol):
     async def add_event(self, secret_id: str, event: Event) -> None:
         """Append an event to a kept receipt (ignored if there is none, or it is full)."""
 
+    async def put_code(
+        self,
+        secret_id: str,
+        code_digest: bytes,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        tries: int,
+        resend_after: datetime,
+    ) -> bool:
+        """Atomically replace the secret's one-time code; return ``False`` (and change nothing)
+        if the secret is gone, or if a live code was put after ``resend_after`` (too soon).
+
+        A code is live while ``now < expires_at`` and it has tries left.
+        """
+
+    async def check_code(
+        self, secret_id: str, code_digest: bytes, *, now: datetime
+    ) -> CodeCheck | None:
+        """Atomically check a one-time code; ``None`` if there is no live code.
+
+        A match deletes the code (it is single-use). A mismatch takes one try; at zero tries
+        the code is deleted.
+        """
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        """Atomically add ``cost`` to ``bucket``'s current fixed window of ``window`` seconds
+        (windows start at multiples of ``window`` since the epoch); return the total so far in
+        that window, this one included. ``cost=0`` reads without counting. Shared by every
+        process using the store.
+        """
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
-        """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``) and
-        receipts past retention; return how many secrets were deleted. The work done grows
-        with the number of expired rows, not with the size of the store.
+        """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``),
+        receipts past retention, and counter windows that have ended; return how many secrets
+        were deleted. The work done grows with the number of expired rows, not with the size
+        of the store.
         """
 
     async def ping(self) -> None:

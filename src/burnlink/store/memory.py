@@ -7,11 +7,12 @@ across restarts and is not shared between processes.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from burnlink.errors import DuplicateId
 from burnlink.ids import digests_equal
 from burnlink.models import (
+    CodeCheck,
     Consumed,
     EndReason,
     Event,
@@ -29,6 +30,14 @@ class _Live:
     attempts_left: int
 
 
+@dataclasses.dataclass(slots=True)
+class _Code:
+    digest: bytes
+    put_at: datetime
+    expires_at: datetime
+    tries_left: int
+
+
 class MemoryStore:
     """A ``SecretStore`` in a dict."""
 
@@ -36,6 +45,8 @@ class MemoryStore:
         self._retention = retention
         self._live: dict[str, _Live] = {}
         self._receipts: dict[str, ReceiptRecord] = {}
+        self._codes: dict[str, _Code] = {}
+        self._counters: dict[tuple[str, int], tuple[int, datetime]] = {}
 
     async def create(self, record: SecretRecord) -> None:
         """See ``SecretStore.create``."""
@@ -74,6 +85,7 @@ class MemoryStore:
             views_left=live.views_left,
             attempts_left=live.attempts_left,
             passphrase=record.passphrase,
+            policy=record.policy,
         )
 
     async def consume(
@@ -88,6 +100,7 @@ class MemoryStore:
         receipt = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
         if live.views_left == 0:
             del self._live[secret_id]
+            self._codes.pop(secret_id, None)
             receipt = dataclasses.replace(receipt, ended_at=now, end_reason=EndReason.VIEWED)
         self._receipts[secret_id] = receipt
         return Consumed(envelope=live.record.envelope, views_left=live.views_left)
@@ -111,6 +124,7 @@ class MemoryStore:
 
     def _end(self, secret_id: str, at: datetime, reason: EndReason) -> None:
         del self._live[secret_id]
+        self._codes.pop(secret_id, None)
         receipt = self._receipts[secret_id]
         self._receipts[secret_id] = dataclasses.replace(receipt, ended_at=at, end_reason=reason)
 
@@ -131,6 +145,53 @@ class MemoryStore:
             return
         self._receipts[secret_id] = dataclasses.replace(receipt, events=(*receipt.events, event))
 
+    async def put_code(
+        self,
+        secret_id: str,
+        code_digest: bytes,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        tries: int,
+        resend_after: datetime,
+    ) -> bool:
+        """See ``SecretStore.put_code``."""
+        if self._alive(secret_id, now) is None:
+            return False
+        current = self._codes.get(secret_id)
+        if current is not None and self._code_live(current, now) and current.put_at > resend_after:
+            return False
+        self._codes[secret_id] = _Code(code_digest, now, expires_at, tries)
+        return True
+
+    @staticmethod
+    def _code_live(code: _Code, now: datetime) -> bool:
+        return code.expires_at > now and code.tries_left > 0
+
+    async def check_code(
+        self, secret_id: str, code_digest: bytes, *, now: datetime
+    ) -> CodeCheck | None:
+        """See ``SecretStore.check_code``."""
+        code = self._codes.get(secret_id)
+        if code is None or not self._code_live(code, now) or self._alive(secret_id, now) is None:
+            return None
+        if digests_equal(code.digest, code_digest):
+            del self._codes[secret_id]
+            return CodeCheck(matched=True, tries_left=code.tries_left)
+        code.tries_left -= 1
+        if code.tries_left == 0:
+            del self._codes[secret_id]
+        return CodeCheck(matched=False, tries_left=code.tries_left)
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        """See ``SecretStore.hit``."""
+        start = int(now.timestamp()) // window * window
+        ends = datetime.fromtimestamp(start + window, UTC)
+        count, ends = self._counters.get((bucket, start), (0, ends))
+        if cost:
+            self._counters[(bucket, start)] = (count + cost, ends)
+        return count + cost
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``."""
         expired = [sid for sid, live in self._live.items() if live.record.expires_at <= now][:limit]
@@ -143,6 +204,8 @@ class MemoryStore:
         ]
         for secret_id in stale:
             del self._receipts[secret_id]
+        for key in [k for k, (_, ends) in self._counters.items() if ends <= now]:
+            del self._counters[key]
         return len(expired)
 
     async def ping(self) -> None:
@@ -152,3 +215,5 @@ class MemoryStore:
         """Forget everything."""
         self._live.clear()
         self._receipts.clear()
+        self._codes.clear()
+        self._counters.clear()

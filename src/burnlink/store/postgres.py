@@ -2,18 +2,27 @@
 
 Design
 ------
-Three tables, created on ``open`` inside one transaction that first takes
+The schema lives in ``burnlink.store.postgres_schema`` (DDL, versions, migration). ``open``
+creates it, or migrates an older one forward, inside one transaction that first takes
 ``pg_advisory_xact_lock``, so several processes starting together never race on the DDL;
 ``burnlink_schema_version`` records which schema is in place.
 
-- ``burnlink_secrets``: live secrets (envelope, access digest, counters, passphrase gate).
+- ``burnlink_secrets``: live secrets (envelope, access digest, counters, passphrase gate, and
+  the access policy as ``AccessPolicy.to_bytes()``; ``NULL`` for secrets written before
+  schema 2, read back as the empty policy).
 - ``burnlink_receipts``: one row per secret, kept until ``keep_until`` (``retention`` after
   the secret ended, or after it expired).
 - ``burnlink_events``: a receipt's history, deleted with it (``ON DELETE CASCADE``).
+- ``burnlink_codes``: at most one one-time code per secret (digest, ``put_at``,
+  ``expires_at``, ``tries_left``), deleted with its secret (``ON DELETE CASCADE``), so a code
+  never outlives a consumed, burned, locked or purged secret.
+- ``burnlink_counters``: rate-limit windows, one row per ``(bucket, window_start)`` with its
+  hit count and ``ends_at``; a window is only ever addressed by its start, so a row left after
+  its end is harmless until ``purge_expired`` deletes it.
 
-``expires_at`` and ``keep_until`` are indexed, so ``purge_expired`` walks only the rows it
-deletes; its batch is chosen with ``FOR UPDATE SKIP LOCKED`` so several sweepers, or a sweeper
-and a reader, never wait on one another.
+``expires_at``, ``keep_until`` and ``ends_at`` are indexed, so ``purge_expired`` walks only the
+rows it deletes; its batch of secrets is chosen with ``FOR UPDATE SKIP LOCKED`` so several
+sweepers, or a sweeper and a reader, never wait on one another.
 
 Atomicity
 ---------
@@ -25,8 +34,21 @@ in the same statement; the row lock it takes serialises concurrent readers in ev
 committed), so K readers of V views get exactly ``min(K, V)`` envelopes. At zero the row is
 deleted by a second statement of the same transaction, still under that lock.
 ``record_failure`` works the same way; ``burn`` and ``create`` are single statements; and
-``add_event`` locks the receipt row before counting its events. ``now`` always comes from the
-caller: SQL ``now()`` is never used, so one clock decides expiry everywhere.
+``add_event`` locks the receipt row before counting its events.
+
+``put_code`` is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` (the old code is replaced only
+if it is no longer live or was put before ``resend_after``) fed by a ``FOR KEY SHARE`` read of
+the live secret, which holds off a concurrent delete of the secret until the code is in.
+``check_code`` is an ``UPDATE`` that takes the code's row lock, re-checks liveness on the
+newest row version and takes a try unless the digest matches; a match, or the last try, then
+deletes the code in the same transaction, still under that lock, so of concurrent checkers
+only one can match. ``hit`` is one ``INSERT … ON CONFLICT DO UPDATE SET hits = hits + cost
+RETURNING hits``, which PostgreSQL makes atomic across every connection (``cost=0`` is a plain
+read). Locks are always taken secret first, then code, so these never deadlock with
+``consume`` or ``burn``.
+
+``now`` always comes from the caller, and window starts are computed from it here: SQL
+``now()`` is never used, so one clock decides expiry everywhere.
 
 Errors
 ------
@@ -63,6 +85,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
 from burnlink.models import (
+    AccessPolicy,
+    CodeCheck,
     Consumed,
     EndReason,
     Event,
@@ -73,13 +97,11 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_VERSION: Final = 1
-"""The schema this module creates and expects."""
 
 CONNECT_TIMEOUT: Final = 2
 """Seconds to wait for one connection attempt, unless the URL sets ``connect_timeout``."""
@@ -89,60 +111,7 @@ POOL_MAX_SIZE: Final = 10
 POOL_TIMEOUT: Final = 5.0
 """Seconds an operation waits for a pooled connection before ``StorageUnavailable``."""
 
-_SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
-
 _Connection = psycopg.AsyncConnection[TupleRow]
-
-_SCHEMA_V1: Final = (
-    """
-    CREATE TABLE IF NOT EXISTS burnlink_secrets (
-        id text PRIMARY KEY,
-        envelope bytea NOT NULL,
-        access_digest bytea NOT NULL,
-        created_at timestamptz NOT NULL,
-        expires_at timestamptz NOT NULL,
-        max_views integer NOT NULL,
-        views_left integer NOT NULL,
-        attempts_left integer NOT NULL,
-        passphrase_kdf text,
-        passphrase_iterations integer,
-        passphrase_salt bytea,
-        passphrase_proof_digest bytea,
-        owner text,
-        CONSTRAINT burnlink_secrets_passphrase_complete CHECK (
-            (passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
-            AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
-            AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)
-        )
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS burnlink_secrets_expires_at ON burnlink_secrets (expires_at)",
-    """
-    CREATE TABLE IF NOT EXISTS burnlink_receipts (
-        id text PRIMARY KEY,
-        manage_digest bytea NOT NULL,
-        created_at timestamptz NOT NULL,
-        expires_at timestamptz NOT NULL,
-        max_views integer NOT NULL,
-        views_used integer NOT NULL DEFAULT 0,
-        ended_at timestamptz,
-        end_reason text,
-        keep_until timestamptz NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS burnlink_receipts_keep_until ON burnlink_receipts (keep_until)",
-    """
-    CREATE TABLE IF NOT EXISTS burnlink_events (
-        receipt_id text NOT NULL REFERENCES burnlink_receipts (id) ON DELETE CASCADE,
-        seq bigserial,
-        at timestamptz NOT NULL,
-        kind text NOT NULL,
-        ip text,
-        user_agent text,
-        PRIMARY KEY (receipt_id, seq)
-    )
-    """,
-)
 
 _CREATE: Final = """
 WITH receipt AS (
@@ -154,16 +123,17 @@ WITH receipt AS (
 )
 INSERT INTO burnlink_secrets
     (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner)
+     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner,
+     policy)
 SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
        %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
-       %(proof_digest)s, %(owner)s
+       %(proof_digest)s, %(owner)s, %(policy)s
 FROM receipt
 """
 
 _PEEK: Final = """
 SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-       passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest
+       passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, policy
 FROM burnlink_secrets
 WHERE id = %(id)s AND expires_at > %(now)s
 """
@@ -261,6 +231,46 @@ SELECT count(*) FROM gone
 
 _PURGE_RECEIPTS: Final = "DELETE FROM burnlink_receipts WHERE keep_until <= %(now)s"
 
+_PURGE_COUNTERS: Final = "DELETE FROM burnlink_counters WHERE ends_at <= %(now)s"
+
+_PUT_CODE: Final = """
+WITH live AS (
+    SELECT id FROM burnlink_secrets
+    WHERE id = %(id)s AND expires_at > %(now)s
+    FOR KEY SHARE
+)
+INSERT INTO burnlink_codes AS c (secret_id, digest, put_at, expires_at, tries_left)
+SELECT live.id, %(digest)s, %(now)s, %(expires_at)s, %(tries)s FROM live
+ON CONFLICT (secret_id) DO UPDATE
+SET digest = excluded.digest, put_at = excluded.put_at, expires_at = excluded.expires_at,
+    tries_left = excluded.tries_left
+WHERE NOT (c.expires_at > %(now)s AND c.tries_left > 0 AND c.put_at > %(resend_after)s)
+RETURNING c.secret_id
+"""
+
+_CHECK_CODE: Final = """
+UPDATE burnlink_codes AS c
+SET tries_left = c.tries_left - CASE WHEN c.digest = %(digest)s THEN 0 ELSE 1 END
+WHERE c.secret_id = %(id)s AND c.expires_at > %(now)s AND c.tries_left > 0
+  AND EXISTS (
+      SELECT 1 FROM burnlink_secrets AS s WHERE s.id = c.secret_id AND s.expires_at > %(now)s
+  )
+RETURNING c.digest = %(digest)s, c.tries_left
+"""
+
+_DELETE_CODE: Final = "DELETE FROM burnlink_codes WHERE secret_id = %(id)s"
+
+_HIT: Final = """
+INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
+VALUES (%(bucket)s, %(start)s, %(ends_at)s, %(cost)s)
+ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
+RETURNING k.hits
+"""
+
+_READ_HITS: Final = """
+SELECT hits FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
+"""
+
 
 def _utc(moment: datetime) -> datetime:
     """A timestamptz as read back (in the session's time zone) as an aware UTC datetime."""
@@ -289,29 +299,6 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
     return kwargs
 
 
-async def _create_schema(conn: _Connection) -> None:
-    """Create or check the schema in one transaction, serialised by an advisory lock."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS burnlink_schema_version (version integer PRIMARY KEY)"
-        )
-        cursor = await conn.execute("SELECT max(version) FROM burnlink_schema_version")
-        row = await cursor.fetchone()
-        version = 0 if row is None or row[0] is None else int(row[0])
-        if version > SCHEMA_VERSION:
-            raise StorageUnavailable(
-                "The database schema is newer than this version of burnlink; upgrade burnlink."
-            )
-        if version < 1:
-            for statement in _SCHEMA_V1:
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO burnlink_schema_version (version) VALUES (%s) ON CONFLICT DO NOTHING",
-                (SCHEMA_VERSION,),
-            )
-
-
 class PostgresStore:
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
@@ -322,7 +309,7 @@ class PostgresStore:
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> PostgresStore:
-        """Connect, create the schema if needed, and open a small connection pool.
+        """Connect, create the schema or migrate it forward, and open a small connection pool.
 
         Raises ``StorageUnavailable`` within a few seconds if the server cannot be reached,
         and ``ConfigError`` if ``url`` cannot be parsed.
@@ -334,7 +321,7 @@ class PostgresStore:
             raise _unavailable(exc) from None
         try:
             async with conn:
-                await _create_schema(conn)
+                await create_schema(conn)
         except psycopg.Error as exc:
             raise _unavailable(exc) from None
 
@@ -368,7 +355,10 @@ class PostgresStore:
             raise _unavailable(exc) from None
 
     async def create(self, record: SecretRecord) -> None:
-        """Insert the secret and its receipt in one statement; ``DuplicateId`` if taken."""
+        """Insert the secret (its access policy included) and its receipt in one statement.
+
+        ``DuplicateId`` if the id is taken, by a live secret or a kept receipt.
+        """
         gate = record.passphrase
         params = {
             "id": record.secret_id,
@@ -385,6 +375,7 @@ class PostgresStore:
             "salt": gate.salt if gate else None,
             "proof_digest": gate.proof_digest if gate else None,
             "owner": record.owner,
+            "policy": record.policy.to_bytes(),
         }
         async with self._connection() as conn:
             try:
@@ -399,7 +390,19 @@ class PostgresStore:
             row = await cursor.fetchone()
         if row is None:
             return None
-        access, created, expires, max_views, views_left, attempts_left, kdf, it, salt, proof = row
+        (
+            access,
+            created,
+            expires,
+            max_views,
+            views_left,
+            attempts_left,
+            kdf,
+            it,
+            salt,
+            proof,
+            policy,
+        ) = row
         gate = (
             None
             if kdf is None
@@ -414,6 +417,7 @@ class PostgresStore:
             views_left=views_left,
             attempts_left=attempts_left,
             passphrase=gate,
+            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
         )
 
     async def consume(
@@ -498,8 +502,75 @@ class PostgresStore:
                 return
             await conn.execute(_ADD_EVENT, params)
 
+    async def put_code(
+        self,
+        secret_id: str,
+        code_digest: bytes,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        tries: int,
+        resend_after: datetime,
+    ) -> bool:
+        """Insert or replace the secret's one-time code in one statement.
+
+        ``False`` (nothing changed) if the secret is gone or expired, or if its live code was
+        put after ``resend_after``. The secret's row is share-locked for the statement, so a
+        concurrent ``consume``, ``burn`` or sweep deletes it (and the new code) only after.
+        """
+        params = {
+            "id": secret_id,
+            "digest": code_digest,
+            "now": now,
+            "expires_at": expires_at,
+            "tries": tries,
+            "resend_after": resend_after,
+        }
+        async with self._connection() as conn:
+            cursor = await conn.execute(_PUT_CODE, params)
+            row = await cursor.fetchone()
+        return row is not None
+
+    async def check_code(
+        self, secret_id: str, code_digest: bytes, *, now: datetime
+    ) -> CodeCheck | None:
+        """Check the live code under its row lock; a match or the last try deletes it.
+
+        ``None`` if there is no code, it expired or has no tries left, or its secret is gone.
+        """
+        params = {"id": secret_id, "digest": code_digest, "now": now}
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(_CHECK_CODE, params)
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            matched, tries_left = bool(row[0]), int(row[1])
+            if matched or tries_left == 0:
+                await conn.execute(_DELETE_CODE, {"id": secret_id})
+        return CodeCheck(matched=matched, tries_left=tries_left)
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        """Add ``cost`` to the fixed window holding ``now`` in one upsert; return its total.
+
+        The window starts at ``floor(epoch seconds / window) * window``; its row records when
+        it ends, for ``purge_expired``. ``cost=0`` only reads (one ``SELECT``, no row made).
+        """
+        start = int(now.timestamp()) // window * window
+        params = {
+            "bucket": bucket,
+            "start": start,
+            "ends_at": datetime.fromtimestamp(start + window, UTC),
+            "cost": cost,
+        }
+        async with self._connection() as conn:
+            cursor = await conn.execute(_HIT if cost else _READ_HITS, params)
+            row = await cursor.fetchone()
+        return 0 if row is None else int(row[0])
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
-        """Delete a batch of expired secrets (``SKIP LOCKED``) and receipts past retention."""
+        """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),
+        receipts past retention and counter windows that have ended, in one transaction.
+        """
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 _PURGE_EXPIRED,
@@ -507,6 +578,7 @@ class PostgresStore:
             )
             row = await cursor.fetchone()
             await conn.execute(_PURGE_RECEIPTS, {"now": now})
+            await conn.execute(_PURGE_COUNTERS, {"now": now})
         return 0 if row is None else int(row[0])
 
     async def ping(self) -> None:

@@ -2,32 +2,54 @@
 
 Keys
     Every key starts with the URL's ``prefix`` (default ``burnlink:``; the parameter is
-    removed before the URL reaches redis-py). One secret owns three keys, all hash-tagged
+    removed before the URL reaches redis-py). One secret owns four keys, all hash-tagged
     with its id so that a Redis Cluster keeps them on one shard::
 
-        {prefix}s:{<id>}   hash   the live secret (envelope, digests, counters, expiry)
+        {prefix}s:{<id>}   hash   the live secret (envelope, digests, counters, expiry, and
+                                  ``pol``, the access policy as ``AccessPolicy.to_bytes``)
         {prefix}r:{<id>}   hash   its receipt (manage digest, views used, how it ended)
         {prefix}e:{<id>}   list   the receipt's events, compact JSON, capped
+        {prefix}o:{<id>}   hash   its one-time code, if one was sent (digest, put at, expiry,
+                                  tries left)
 
     and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
-    ``expires_at`` for the sweeper.
+    ``expires_at`` for the sweeper. Rate counters are plain integer keys, one per bucket and
+    fixed window, each hash-tagged with itself (so a cluster spreads them over shards; a
+    ``}`` in a bucket only shortens the tag)::
+
+        {prefix}c:{<bucket>:<window start, epoch seconds>}
+
+    A live hash written before access policies existed has no ``pol`` field and reads as the
+    empty policy, so an upgrade needs no migration. During a rolling upgrade, older
+    processes end secrets without deleting their code keys; such a code is harmless (a code
+    is only checked while its secret is alive) and expires natively with its secret.
 
 Atomicity
-    Every rule that reads and writes (create, consume, record_failure, burn, add_event, and
-    the sweeper's expiry of one secret) is one Lua script that touches only that secret's
-    three keys, so Redis runs it without interleaving and a cluster can route it to one
-    shard. Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in
-    as integer milliseconds and every script checks ``expires_at > now`` itself. Scripts are
-    never retried by the client, because a reply lost after a committed view must not take a
-    second view; a lost connection surfaces as ``StorageUnavailable``.
+    Every rule that reads and writes (create, consume, record_failure, burn, add_event,
+    put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
+    (``burnlink.store.redis_scripts``) that touches only that secret's keys, so Redis runs it
+    without interleaving and a cluster can route it to one shard; ``hit`` is one script on
+    one counter key. Time never comes from Redis (no ``TIME``): the application's ``now`` is
+    passed in as integer milliseconds and every script checks ``expires_at > now`` itself.
+    Scripts are never retried by the client, because a reply lost after a committed view must
+    not take a second view; a lost connection surfaces as ``StorageUnavailable``.
 
 Expiry
-    The live key is given ``PEXPIREAT expires_at`` and the receipt and events keys
+    The live key is given ``PEXPIREAT expires_at``, the code key ``PEXPIREAT`` at the code's
+    expiry or its secret's, whichever comes first, and the receipt and events keys
     ``PEXPIREAT (ended_at or expires_at) + retention``, so Redis frees them natively even if
     no sweeper ever runs. Native expiry uses the Redis server's clock, so it is only a
     garbage collector: correctness comes from the checks against ``now`` (``receipt`` hides a
     receipt past retention even while Redis still holds it). Keep the server's clock in sync
-    with the application's, or secrets may be freed early by the skew.
+    with the application's, or secrets may be freed early by the skew. Every script that
+    ends a secret deletes its code key with it.
+
+    A counter key is given a relative TTL (``PEXPIRE``) when first written: the time left in
+    its window by the application's clock, plus ``COUNTER_GRACE``. Being relative, it does not
+    depend on the two clocks agreeing, so a skewed server cannot reset a window that is still
+    running. A window's key is only ever addressed by its start, so a key outliving its window
+    is harmless: the next window counts in a new key. ``purge_expired`` leaves counters to
+    this native expiry.
 
     The expiry index is a separate key outside the hash tags, so it is best-effort: it is
     written next to the create script (``ZADD NX``, not in it), ended secrets stay in it
@@ -43,8 +65,8 @@ Durability and residue
     ``appendonly yes`` and ``appendfsync everysec`` (or ``always`` to lose nothing), with
     ``maxmemory-policy noeviction`` (every key here has a TTL, so ``volatile-*`` policies
     would evict live secrets), and prefer a single primary to asynchronous failover. Freed
-    memory is not zeroed, and AOF and RDB files keep deleted envelopes until they are
-    rewritten.
+    memory is not zeroed, and AOF and RDB files keep deleted envelopes (and access policies,
+    which may name a recipient's address) until they are rewritten.
 """
 
 from __future__ import annotations
@@ -63,6 +85,8 @@ from redis.exceptions import RedisError
 
 from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
 from burnlink.models import (
+    AccessPolicy,
+    CodeCheck,
     Consumed,
     EndReason,
     Event,
@@ -72,6 +96,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.store import redis_scripts as lua
 from burnlink.store.base import MAX_EVENTS_PER_SECRET
 
 DEFAULT_PREFIX: Final = "burnlink:"
@@ -80,124 +105,12 @@ COMMAND_TIMEOUT_SECONDS: Final = 2.0
 _SWEEP_BATCH: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
+COUNTER_GRACE: Final = timedelta(seconds=5)
+"""How long a counter key outlives its window, for the latency between ``now`` and Redis."""
 
-# Helpers shared by the scripts. Lua numbers are doubles: integers below 2**53 (every
-# millisecond timestamp) are exact, and ``ms`` prints them without an exponent.
-_LUA_PRELUDE = """
-local function ms(x) return string.format('%.0f', x) end
-
-local function same(a, b)
-  if not a or not b or #a ~= #b then return false end
-  local diff = 0
-  for i = 1, #a do
-    diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i)))
-  end
-  return diff == 0
-end
-
-local function end_receipt(receipt, events, at, reason, retention)
-  if redis.call('EXISTS', receipt) == 1 then
-    redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
-    local keep = ms(at + retention)
-    redis.call('PEXPIREAT', receipt, keep)
-    redis.call('PEXPIREAT', events, keep)
-  end
-end
-"""
-
-# KEYS: live, receipt, events. ARGV: live expiry, receipt expiry, number of live field pairs,
-# live pairs, receipt pairs. Returns 1 when created, 0 when the id is taken.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-local pairs = tonumber(ARGV[3])
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * pairs))
-redis.call('HSET', KEYS[2], unpack(ARGV, 4 + 2 * pairs, #ARGV))
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-return 1
-"""
-
-# KEYS: live, receipt, events. ARGV: access digest, now, retention (ms).
-# Returns {envelope, views_left} or nil.
-_CONSUME = (
-    _LUA_PRELUDE
-    + """
-local now = tonumber(ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
-if not f[1] or tonumber(f[1]) <= now then return false end
-if not same(f[2], ARGV[1]) then return false end
-if tonumber(f[3]) <= 0 then return false end
-local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
-if left <= 0 then
-  redis.call('DEL', KEYS[1])
-  end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
-end
-return {f[4], left}
-"""
-)
-
-# KEYS: live, receipt, events. ARGV: now, retention. Returns the attempts left or nil.
-_RECORD_FAILURE = (
-    _LUA_PRELUDE
-    + """
-local now = tonumber(ARGV[1])
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if not exp or tonumber(exp) <= now then return false end
-local left = redis.call('HINCRBY', KEYS[1], 'al', -1)
-if left == 0 then
-  redis.call('DEL', KEYS[1])
-  end_receipt(KEYS[2], KEYS[3], now, 'locked', tonumber(ARGV[2]))
-end
-return left
-"""
-)
-
-# KEYS: live, receipt, events. ARGV: now, retention. Returns 1 if a live secret was burned.
-_BURN = (
-    _LUA_PRELUDE
-    + """
-local now = tonumber(ARGV[1])
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if not exp or tonumber(exp) <= now then return 0 end
-redis.call('DEL', KEYS[1])
-end_receipt(KEYS[2], KEYS[3], now, 'burned', tonumber(ARGV[2]))
-return 1
-"""
-)
-
-# KEYS: live, receipt, events. ARGV: now, retention.
-# Returns {0, 0} if there is no live secret, {1, expires_at} if it was expired and ended now,
-# {2, expires_at} if it is still alive.
-_EXPIRE = (
-    _LUA_PRELUDE
-    + """
-local now = tonumber(ARGV[1])
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if not exp then return {0, 0} end
-exp = tonumber(exp)
-if exp > now then return {2, exp} end
-redis.call('DEL', KEYS[1])
-end_receipt(KEYS[2], KEYS[3], exp, 'expired', tonumber(ARGV[2]))
-return {1, exp}
-"""
-)
-
-# KEYS: receipt, events. ARGV: encoded event, cap, retention. Returns 1 if appended.
-_ADD_EVENT = (
-    _LUA_PRELUDE
-    + """
-local r = redis.call('HMGET', KEYS[1], 'exp', 'end')
-if not r[1] then return 0 end
-if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ms(tonumber(r[2] or r[1]) + tonumber(ARGV[3])))
-return 1
-"""
-)
-
-_PEEK_FIELDS: Final = (b"exp", b"acc", b"cat", b"mv", b"vl", b"al", b"pk", b"pi", b"ps", b"pd")
+_PEEK_FIELDS: Final = (
+    b"exp", b"acc", b"cat", b"mv", b"vl", b"al", b"pk", b"pi", b"ps", b"pd", b"pol"
+)  # fmt: skip
 
 
 def _to_ms(moment: datetime) -> int:
@@ -258,12 +171,15 @@ class RedisStore:
         self._retention = retention
         self._retention_ms = retention // _MS
         self._index = self._prefix + b"index:expiry"
-        self._create = client.register_script(_CREATE)
-        self._consume = client.register_script(_CONSUME)
-        self._record_failure = client.register_script(_RECORD_FAILURE)
-        self._burn = client.register_script(_BURN)
-        self._expire = client.register_script(_EXPIRE)
-        self._add_event = client.register_script(_ADD_EVENT)
+        self._create = client.register_script(lua.CREATE)
+        self._consume = client.register_script(lua.CONSUME)
+        self._record_failure = client.register_script(lua.RECORD_FAILURE)
+        self._burn = client.register_script(lua.BURN)
+        self._expire = client.register_script(lua.EXPIRE)
+        self._add_event = client.register_script(lua.ADD_EVENT)
+        self._put_code = client.register_script(lua.PUT_CODE)
+        self._check_code = client.register_script(lua.CHECK_CODE)
+        self._hit = client.register_script(lua.HIT)
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> RedisStore:
@@ -292,8 +208,9 @@ class RedisStore:
         return store
 
     def _keys(self, secret_id: str) -> list[bytes]:
+        """The secret's live, receipt, events and code keys, in the order the scripts take."""
         tag = b"{" + _encode_id(secret_id) + b"}"
-        return [self._prefix + b"s:" + tag, self._prefix + b"r:" + tag, self._prefix + b"e:" + tag]
+        return [self._prefix + kind + tag for kind in (b"s:", b"r:", b"e:", b"o:")]
 
     async def create(self, record: SecretRecord) -> None:
         """See ``SecretStore.create``."""
@@ -317,6 +234,7 @@ class RedisStore:
             ]  # fmt: skip
         if record.owner is not None:
             live += [b"own", record.owner]
+        live += [b"pol", record.policy.to_bytes()]
         receipt: list[bytes | str | int] = [
             b"mng", record.manage_digest,
             b"cat", _to_ms(record.created_at),
@@ -341,6 +259,7 @@ class RedisStore:
                 await self._client.hmget(self._keys(secret_id)[0], list(_PEEK_FIELDS)),
             )
         fields = dict(zip(_PEEK_FIELDS, values, strict=True))
+        policy = fields[b"pol"]
         exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
         if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
             return None
@@ -365,6 +284,7 @@ class RedisStore:
             views_left=int(vl),
             attempts_left=int(al),
             passphrase=gate,
+            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
         )
 
     async def consume(
@@ -399,7 +319,7 @@ class RedisStore:
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """See ``SecretStore.receipt``."""
-        _, receipt_key, events_key = self._keys(secret_id)
+        _, receipt_key, events_key, _ = self._keys(secret_id)
         with _translated():
             async with self._client.pipeline(transaction=True) as pipe:
                 await pipe.hgetall(receipt_key)
@@ -427,19 +347,80 @@ class RedisStore:
 
     async def add_event(self, secret_id: str, event: Event) -> None:
         """See ``SecretStore.add_event``."""
-        _, receipt_key, events_key = self._keys(secret_id)
+        _, receipt_key, events_key, _ = self._keys(secret_id)
         with _translated():
             await self._add_event(
                 keys=[receipt_key, events_key],
                 args=[_encode_event(event), MAX_EVENTS_PER_SECRET, self._retention_ms],
             )
 
+    async def put_code(
+        self,
+        secret_id: str,
+        code_digest: bytes,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        tries: int,
+        resend_after: datetime,
+    ) -> bool:
+        """See ``SecretStore.put_code``.
+
+        One script reads the live secret and the current code and replaces the code; the code
+        key expires natively with the code or its secret, whichever ends first.
+        """
+        live_key, _, _, code_key = self._keys(secret_id)
+        args: list[bytes | int] = [
+            code_digest,
+            _to_ms(now),
+            _to_ms(expires_at),
+            tries,
+            _to_ms(resend_after),
+        ]
+        with _translated():
+            result: Any = await self._put_code(keys=[live_key, code_key], args=args)
+        return bool(result)
+
+    async def check_code(
+        self, secret_id: str, code_digest: bytes, *, now: datetime
+    ) -> CodeCheck | None:
+        """See ``SecretStore.check_code``. One script; digests are compared in constant time."""
+        live_key, _, _, code_key = self._keys(secret_id)
+        with _translated():
+            result: Any = await self._check_code(
+                keys=[live_key, code_key], args=[code_digest, _to_ms(now)]
+            )
+        if result is None:
+            return None
+        matched, tries_left = result
+        return CodeCheck(matched=bool(matched), tries_left=int(tries_left))
+
+    def _counter_key(self, bucket: str, start: int) -> bytes:
+        tag = bucket.encode("utf-8", "surrogatepass") + b":" + str(start).encode("ascii")
+        return self._prefix + b"c:{" + tag + b"}"
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        """See ``SecretStore.hit``.
+
+        One script adds ``cost`` to the window's key (``cost=0`` only reads it). A new key
+        lives for the rest of its window by ``now`` plus ``COUNTER_GRACE``, as a relative TTL.
+        """
+        now_ms = _to_ms(now)
+        start = now_ms // 1000 // window * window
+        ttl_ms = (start + window) * 1000 - now_ms + COUNTER_GRACE // _MS
+        with _translated():
+            result: Any = await self._hit(
+                keys=[self._counter_key(bucket, start)], args=[cost, ttl_ms]
+            )
+        return int(result)
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``.
 
-        Walks the expiry index up to ``now``, ending each secret with its own atomic script.
-        Receipts past retention are freed by Redis's native expiry (and hidden by ``receipt``
-        as soon as ``now`` passes their retention).
+        Walks the expiry index up to ``now``, ending each secret (and deleting its code) with
+        its own atomic script. Receipts past retention are freed by Redis's native expiry (and
+        hidden by ``receipt`` as soon as ``now`` passes their retention), and so are counter
+        windows that have ended (never read again, since a window is addressed by its start).
         """
         now_ms = _to_ms(now)
         ended = 0

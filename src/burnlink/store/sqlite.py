@@ -3,9 +3,15 @@
 Layout
     ``receipts`` holds one row per secret ever created, until ``keep_until`` (the end of the
     secret, or its expiry, plus the retention period). ``secrets`` holds the live secrets, one
-    row each, referencing its receipt. ``events`` holds a receipt's history, keyed by
-    ``(receipt_id, seq)``. Times are INTEGER milliseconds since the Unix epoch (UTC).
-    ``PRAGMA user_version`` records the schema version.
+    row each, referencing its receipt, with its access policy (``AccessPolicy.to_bytes``;
+    NULL for secrets created before schema version 2, read as the empty policy). ``events``
+    holds a receipt's history, keyed by ``(receipt_id, seq)``. ``codes`` holds at most one
+    one-time code per live secret (its digest, when it was put, its expiry and the tries
+    left), deleted with the secret by ``ON DELETE CASCADE``. ``counters`` holds one row per
+    rate-limit bucket and fixed window, keyed by ``(bucket, window_start)``, until a sweep
+    after ``window_end``. Times are INTEGER milliseconds since the Unix epoch (UTC).
+    ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite_schema``
+    holds the DDL, and ``open`` migrates an older file forward.
 
 Atomicity
     Every rule that touches more than one row runs inside one ``BEGIN IMMEDIATE`` … ``COMMIT``
@@ -15,7 +21,9 @@ Atomicity
     other writers wait for it up to the busy timeout. ``consume`` in particular decides and
     decrements in one ``UPDATE … WHERE views_left > 0 … RETURNING``, so with K readers and V
     views exactly ``min(K, V)`` get the envelope. Expiry is checked in the same statement
-    against the caller's ``now``.
+    against the caller's ``now``. ``put_code`` and ``hit`` are each one upsert (``INSERT …
+    ON CONFLICT DO UPDATE … RETURNING``); ``check_code`` takes a try in one ``UPDATE …
+    RETURNING`` and deletes a matched or spent code in the same transaction.
 
     Inside a process all calls go through one connection (one aiosqlite worker thread) and an
     ``asyncio.Lock``, so coroutines never interleave statements of different transactions. A
@@ -50,6 +58,8 @@ import aiosqlite
 
 from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
 from burnlink.models import (
+    AccessPolicy,
+    CodeCheck,
     Consumed,
     EndReason,
     Event,
@@ -60,11 +70,9 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
-
-SCHEMA_VERSION: Final = 1
-"""Stored in ``PRAGMA user_version``; a file with a higher number is refused."""
 
 MIN_SQLITE_VERSION: Final = (3, 35, 0)
 """``UPDATE … RETURNING`` and ``DELETE … RETURNING`` first shipped in SQLite 3.35."""
@@ -75,58 +83,6 @@ LOG = logging.getLogger(__name__)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
-
-_SCHEMA: Final = (
-    """
-    CREATE TABLE IF NOT EXISTS receipts (
-        id            TEXT    NOT NULL PRIMARY KEY,
-        manage_digest BLOB    NOT NULL,
-        created_at    INTEGER NOT NULL,
-        expires_at    INTEGER NOT NULL,
-        max_views     INTEGER NOT NULL,
-        views_used    INTEGER NOT NULL DEFAULT 0,
-        ended_at      INTEGER,
-        end_reason    TEXT CHECK (end_reason IN ('viewed', 'burned', 'locked', 'expired')),
-        keep_until    INTEGER NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS receipts_keep_until ON receipts (keep_until)",
-    """
-    CREATE TABLE IF NOT EXISTS secrets (
-        id                      TEXT    NOT NULL PRIMARY KEY
-                                        REFERENCES receipts (id) ON DELETE CASCADE,
-        envelope                BLOB    NOT NULL,
-        access_digest           BLOB    NOT NULL,
-        created_at              INTEGER NOT NULL,
-        expires_at              INTEGER NOT NULL,
-        max_views               INTEGER NOT NULL,
-        views_left              INTEGER NOT NULL,
-        attempts_left           INTEGER NOT NULL,
-        passphrase_kdf          TEXT,
-        passphrase_iterations   INTEGER,
-        passphrase_salt         BLOB,
-        passphrase_proof_digest BLOB,
-        owner                   TEXT,
-        CHECK (
-            (passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
-            AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
-            AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)
-        )
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS secrets_expires_at ON secrets (expires_at)",
-    """
-    CREATE TABLE IF NOT EXISTS events (
-        receipt_id TEXT    NOT NULL REFERENCES receipts (id) ON DELETE CASCADE,
-        seq        INTEGER NOT NULL,
-        at         INTEGER NOT NULL,
-        kind       TEXT    NOT NULL,
-        ip         TEXT,
-        user_agent TEXT,
-        PRIMARY KEY (receipt_id, seq)
-    ) WITHOUT ROWID
-    """,
-)
 
 _END_RECEIPT: Final = (
     "UPDATE receipts SET views_used = views_used + ?, ended_at = ?, end_reason = ?,"
@@ -203,7 +159,8 @@ class SqliteStore:
         retention: timedelta,
         busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT,
     ) -> SqliteStore:
-        """Open (creating if needed) the database file at ``path`` and prepare its schema.
+        """Open (creating if needed) the database file at ``path`` and bring its schema to
+        ``SCHEMA_VERSION`` (a file of an older version is migrated in place).
 
         ``path`` is everything after ``sqlite://``. Raises ``ConfigError`` for a path that is
         not a file path and ``StorageUnavailable`` when the file cannot be created or opened.
@@ -242,7 +199,11 @@ class SqliteStore:
         return store
 
     async def _prepare(self, busy_timeout: timedelta) -> None:
-        """Set the connection's PRAGMAs and create or check the schema."""
+        """Set the connection's PRAGMAs, then create, migrate or check the schema.
+
+        See ``burnlink.store.sqlite_schema``: the version is read and the missing steps run in
+        one ``BEGIN IMMEDIATE`` transaction, so concurrent openers migrate a file once.
+        """
         await self._run(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
         mode = await self._run("PRAGMA journal_mode = WAL")
         if not mode or str(mode[0][0]).lower() != "wal":
@@ -266,9 +227,14 @@ class SqliteStore:
                     f"The SQLite store at {self._file} has schema version {version}, newer than "
                     f"this burnlink supports ({SCHEMA_VERSION}); upgrade burnlink."
                 )
-            for statement in _SCHEMA:
-                await self._run(statement)
             if version < SCHEMA_VERSION:
+                if version:
+                    LOG.info(
+                        "Migrating the SQLite store from schema %d to %d", version, SCHEMA_VERSION
+                    )
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        await self._run(statement)
                 await self._run(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     # -- plumbing -------------------------------------------------------------------------
@@ -356,7 +322,7 @@ class SqliteStore:
                         "INSERT INTO secrets (id, envelope, access_digest, created_at,"
                         " expires_at, max_views, views_left, attempts_left, passphrase_kdf,"
                         " passphrase_iterations, passphrase_salt, passphrase_proof_digest,"
-                        " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " owner, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.secret_id,
                             record.envelope,
@@ -371,6 +337,7 @@ class SqliteStore:
                             gate.salt if gate else None,
                             gate.proof_digest if gate else None,
                             record.owner,
+                            record.policy.to_bytes(),
                         ),
                     )
             except sqlite3.IntegrityError as exc:
@@ -379,19 +346,18 @@ class SqliteStore:
                 raise DuplicateId("secret id already taken") from exc
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
-        """See ``SecretStore.peek``."""
+        """See ``SecretStore.peek``, with the secret's access policy."""
         async with self._serialised():
             rows = await self._run(
                 "SELECT access_digest, created_at, expires_at, max_views, views_left,"
                 " attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,"
-                " passphrase_proof_digest FROM secrets WHERE id = ? AND expires_at > ?",
+                " passphrase_proof_digest, policy FROM secrets WHERE id = ? AND expires_at > ?",
                 (secret_id, _to_ms(now)),
             )
         if not rows:
             return None
-        (access, created, expires, max_views, views_left, attempts_left, kdf, its, salt, proof) = (
-            rows[0]
-        )
+        access, created, expires, max_views, views_left, attempts_left = rows[0][:6]
+        kdf, its, salt, proof, policy = rows[0][6:]
         gate = (
             None
             if kdf is None
@@ -408,6 +374,8 @@ class SqliteStore:
             views_left=int(views_left),
             attempts_left=int(attempts_left),
             passphrase=gate,
+            # NULL: a secret created before policies were stored (schema version 1).
+            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(bytes(policy)),
         )
 
     async def consume(
@@ -516,12 +484,100 @@ class SqliteStore:
                 ),
             )
 
+    async def put_code(
+        self,
+        secret_id: str,
+        code_digest: bytes,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        tries: int,
+        resend_after: datetime,
+    ) -> bool:
+        """See ``SecretStore.put_code``: one upsert decides and writes.
+
+        The ``SELECT`` yields a row only for a live secret, and the ``DO UPDATE … WHERE`` leaves
+        a live code put after ``resend_after`` alone; ``RETURNING`` tells whether a code was
+        written.
+        """
+        now_ms = _to_ms(now)
+        async with self._serialised():
+            rows = await self._run(
+                "INSERT INTO codes (secret_id, digest, put_at, expires_at, tries_left)"
+                " SELECT id, ?, ?, ?, ? FROM secrets WHERE id = ? AND expires_at > ?"
+                " ON CONFLICT (secret_id) DO UPDATE SET digest = excluded.digest,"
+                " put_at = excluded.put_at, expires_at = excluded.expires_at,"
+                " tries_left = excluded.tries_left"
+                " WHERE NOT (codes.expires_at > ? AND codes.tries_left > 0 AND codes.put_at > ?)"
+                " RETURNING secret_id",
+                (
+                    code_digest,
+                    now_ms,
+                    _to_ms(expires_at),
+                    tries,
+                    secret_id,
+                    now_ms,
+                    now_ms,
+                    _to_ms(resend_after),
+                ),
+            )
+        return bool(rows)
+
+    async def check_code(
+        self, secret_id: str, code_digest: bytes, *, now: datetime
+    ) -> CodeCheck | None:
+        """See ``SecretStore.check_code``: one transaction checks, counts and deletes.
+
+        The ``UPDATE`` finds only a live code of a live secret and takes a try only on a
+        mismatch; a match, or the last try, then deletes the row.
+        """
+        now_ms = _to_ms(now)
+        async with self._write():
+            rows = await self._run(
+                "UPDATE codes SET tries_left = tries_left - (digest <> ?)"
+                " WHERE secret_id = ? AND expires_at > ? AND tries_left > 0 AND EXISTS"
+                " (SELECT 1 FROM secrets AS s WHERE s.id = codes.secret_id AND s.expires_at > ?)"
+                " RETURNING digest = ?, tries_left",
+                (code_digest, secret_id, now_ms, now_ms, code_digest),
+            )
+            if not rows:
+                return None
+            matched, tries_left = bool(rows[0][0]), int(rows[0][1])
+            if matched or tries_left == 0:
+                await self._run("DELETE FROM codes WHERE secret_id = ?", (secret_id,))
+        return CodeCheck(matched=matched, tries_left=tries_left)
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        """See ``SecretStore.hit``: one upsert adds ``cost`` and returns the total.
+
+        The row is keyed by ``(bucket, window_start)``; ``window_end`` is only for the sweep.
+        ``cost=0`` only reads, so it creates no row.
+        """
+        window_ms = window * 1000
+        start_ms = _to_ms(now) // window_ms * window_ms
+        async with self._serialised():
+            if not cost:
+                rows = await self._run(
+                    "SELECT hits FROM counters WHERE bucket = ? AND window_start = ?",
+                    (bucket, start_ms),
+                )
+                return int(rows[0][0]) if rows else 0
+            # A single statement is atomic: it takes the write lock before it reads the count.
+            rows = await self._run(
+                "INSERT INTO counters (bucket, window_start, window_end, hits) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + excluded.hits"
+                " RETURNING hits",
+                (bucket, start_ms, start_ms + window_ms, cost),
+            )
+        return int(rows[0][0])
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``; then checkpoint and truncate the WAL.
 
-        Both deletions walk an index (``secrets.expires_at``, ``receipts.keep_until``) and
-        stop after ``limit`` rows each, so one call's transaction stays short; a receipt past
-        retention is invisible to ``receipt`` whether or not this call got to it.
+        The deletions walk an index (``secrets.expires_at``, ``receipts.keep_until``,
+        ``counters.window_end``) and stop after ``limit`` rows each, so one call's transaction
+        stays short; a receipt past retention is invisible to ``receipt``, and an ended window
+        to ``hit``, whether or not this call got to it. Codes go with their secrets.
         """
         now_ms = _to_ms(now)
         async with self._serialised():
@@ -541,6 +597,12 @@ class SqliteStore:
                     " WHERE keep_until <= ?"
                     " AND NOT EXISTS (SELECT 1 FROM secrets AS s WHERE s.id = r.id)"
                     " ORDER BY keep_until LIMIT ?)",
+                    (now_ms, max(limit, 0)),
+                )
+                await self._run(
+                    "DELETE FROM counters WHERE (bucket, window_start) IN"
+                    " (SELECT bucket, window_start FROM counters"
+                    " WHERE window_end <= ? ORDER BY window_end LIMIT ?)",
                     (now_ms, max(limit, 0)),
                 )
             checkpoint = await self._run("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from burnlink.access import build_policy, mask_email
+from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
 from burnlink.envelope import TAG_BYTES, Envelope
 from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
@@ -27,6 +29,7 @@ from burnlink.web.schemas import (
     RevealRequest,
     RevealResponse,
     SecretInfoResponse,
+    VerificationParams,
 )
 
 # Room for the payload's header line (file name and type) inside an envelope.
@@ -47,9 +50,12 @@ Service = Annotated[SecretService, Depends(get_service)]
 
 
 def client_of(request: Request) -> ClientInfo:
-    """Who sent the request, for the receipt."""
+    """Who sent the request: the peer, or what trusted proxies say (``burnlink.clientip``)."""
     peer = request.client.host if request.client else None
-    return ClientInfo(ip=peer, user_agent=request.headers.get("user-agent"))
+    headers = request.headers
+    resolver: ClientAddress = request.app.state.client_address
+    ip = resolver.resolve(peer, headers.get("forwarded"), headers.get("x-forwarded-for"))
+    return ClientInfo(ip=ip, user_agent=headers.get("user-agent"))
 
 
 def public_base(request: Request, service: SecretService) -> str:
@@ -89,6 +95,12 @@ async def create_secret(
     """Create a secret from plaintext (curl mode) or from a client-sealed envelope."""
     limit = service.settings.max_bytes
     client = client_of(request)
+    policy = build_policy(
+        allowed_ips=body.allowed_ips,
+        allowed_countries=body.allowed_countries,
+        denied_countries=body.denied_countries,
+        recipient_email=body.recipient_email,
+    )
     fragment = ""
     if body.secret is not None:
         try:
@@ -103,6 +115,7 @@ async def create_secret(
             ttl=body.ttl,
             max_views=body.max_views,
             client=client,
+            policy=policy,
         )
         fragment = "#" + b64url_encode(link_key)
     else:
@@ -122,6 +135,7 @@ async def create_secret(
             ttl=body.ttl,
             max_views=body.max_views,
             client=client,
+            policy=policy,
         )
     base = public_base(request, service)
     return CreateSecretResponse(
@@ -143,7 +157,7 @@ async def reveal_secret(
     except InvalidInput:
         raise SecretUnavailable from None
     payload, views_left = await service.reveal_plaintext(
-        secret_id, link_key, body.passphrase, client=client_of(request)
+        secret_id, link_key, body.passphrase, otp=body.otp, client=client_of(request)
     )
     text = payload.text_or_none()
     if text is None:
@@ -157,10 +171,13 @@ async def reveal_secret(
 
 
 @router.get("/secrets/{secret_id}", response_model=SecretInfoResponse)
-async def secret_info(secret_id: str, credentials: Bearer, service: Service) -> SecretInfoResponse:
+async def secret_info(
+    secret_id: str, credentials: Bearer, request: Request, service: Service
+) -> SecretInfoResponse:
     """Metadata for the holder of the link (access token as bearer). Consumes nothing."""
-    meta = await service.peek(secret_id, token_of(credentials))
+    meta = await service.peek(secret_id, token_of(credentials), client=client_of(request))
     gate = meta.passphrase
+    email = meta.policy.recipient_email
     return SecretInfoResponse(
         id=meta.secret_id,
         created_at=meta.created_at,
@@ -173,6 +190,7 @@ async def secret_info(secret_id: str, credentials: Bearer, service: Service) -> 
         )
         if gate
         else None,
+        verification=VerificationParams(method="email", hint=mask_email(email)) if email else None,
     )
 
 
@@ -188,7 +206,8 @@ async def consume_secret(
     token = token_of(credentials)
     proof_text = body.passphrase_proof if body else None
     proof = b64url_decode(proof_text, field="passphrase_proof") if proof_text else None
-    consumed = await service.consume(secret_id, token, proof, client=client_of(request))
+    otp = body.otp if body else None
+    consumed = await service.consume(secret_id, token, proof, otp=otp, client=client_of(request))
     return ConsumeResponse(
         envelope=Envelope.from_bytes(consumed.envelope).to_json(),
         views_left=consumed.views_left,

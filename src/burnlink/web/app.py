@@ -12,9 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from burnlink import __version__
+from burnlink.access import parse_networks
+from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import StorageError
+from burnlink.geo import CountryResolver
+from burnlink.mailer import Mailer, SmtpMailer
 from burnlink.service import SecretService
 from burnlink.store import SecretStore, open_store
 from burnlink.sweeper import run_sweeper
@@ -34,17 +38,27 @@ def max_body(settings: Settings) -> int:
 
 
 def create_app(
-    settings: Settings, store: SecretStore | None = None, clock: Clock | None = None
+    settings: Settings,
+    store: SecretStore | None = None,
+    clock: Clock | None = None,
+    *,
+    geo: CountryResolver | None = None,
+    mailer: Mailer | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens ``settings.store`` on start-up and closes it
     on shutdown; with one (tests) the caller owns it. The sweeper runs while the app lives.
+    ``geo`` and ``mailer`` default to what the settings name.
     """
+    if mailer is None and settings.smtp_url is not None:
+        mailer = SmtpMailer.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from or "")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = timedelta(days=settings.receipt_days)
         opened = store or await open_store(settings.store, retention=retention)
-        app.state.service = SecretService(opened, settings, clock or SystemClock())
+        app.state.service = SecretService(
+            opened, settings, clock or SystemClock(), geo=geo, mailer=mailer
+        )
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
@@ -61,6 +75,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+    )
+    app.state.client_address = ClientAddress(
+        parse_networks(settings.trusted_proxies, field="trusted_proxies")
     )
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -19,11 +19,17 @@ from burnlink.errors import (
     AccessDenied,
     BurnlinkError,
     EnvelopeError,
+    GeoDenied,
     InvalidInput,
+    IpDenied,
+    MailUnavailable,
     PassphraseRequired,
     PayloadTooLarge,
+    RateLimited,
     SecretUnavailable,
     StorageError,
+    VerificationFailed,
+    VerificationRequired,
     WrongPassphrase,
 )
 
@@ -35,6 +41,12 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (PassphraseRequired, 403, "passphrase_required"),
     (WrongPassphrase, 403, "wrong_passphrase"),
     (AccessDenied, 403, "access_denied"),
+    (IpDenied, 403, "ip_denied"),
+    (GeoDenied, 403, "geo_denied"),
+    (VerificationFailed, 401, "verification_failed"),
+    (VerificationRequired, 401, "verification_required"),
+    (RateLimited, 429, "rate_limited"),
+    (MailUnavailable, 503, "mail_unavailable"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (EnvelopeError, 422, "invalid_envelope"),
     (InvalidInput, 422, "invalid_field"),
@@ -78,11 +90,18 @@ def _burnlink_error(_: Request, exc: Exception) -> JSONResponse:
         extra["field"] = exc.field
     if isinstance(exc, PayloadTooLarge):
         extra["limit"] = exc.limit
-    if isinstance(exc, AccessDenied):
+    headers: dict[str, str] = {}
+    if isinstance(exc, AccessDenied | VerificationFailed):
         extra["attempts_left"] = exc.attempts_left
-    if isinstance(exc, StorageError):
-        log.warning("store error: %s", type(exc).__name__)
-    return error_response(status, code, str(exc), **extra)
+    if isinstance(exc, VerificationRequired):
+        extra["hint"] = exc.hint
+        headers["WWW-Authenticate"] = 'OTP realm="burnlink"'
+    if isinstance(exc, RateLimited):
+        extra["retry_after"] = exc.retry_after
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, StorageError | MailUnavailable):
+        log.warning("%s", type(exc).__name__)
+    return error_response(status, code, str(exc), headers=headers, **extra)
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,10 @@ def _iso_millis(moment: datetime) -> str:
 Instant = Annotated[datetime, PlainSerializer(_iso_millis, return_type=str, when_used="json")]
 """An aware UTC time, written as ISO 8601 with milliseconds and ``Z``."""
 
+Otp = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="A 6-digit one-time code.")]
+Networks = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)]
+Countries = Annotated[list[Annotated[str, Field(max_length=2)]], Field(max_length=250)]
+
 B64Token = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
 
 
@@ -54,6 +58,20 @@ class CreateSecretRequest(_Request):
     )
     ttl: StrictInt | None = Field(default=None, description="Seconds until the secret expires.")
     max_views: StrictInt | None = Field(default=None, description="Views before it burns.")
+    allowed_ips: Networks = Field(
+        default_factory=list, description="IPs/CIDRs (v4, v6) that may reveal; empty: anyone."
+    )
+    allowed_countries: Countries = Field(
+        default_factory=list, description="ISO 3166 alpha-2 codes that may reveal."
+    )
+    denied_countries: Countries = Field(
+        default_factory=list, description="ISO 3166 alpha-2 codes that may not reveal."
+    )
+    recipient_email: str | None = Field(
+        default=None,
+        max_length=254,
+        description="The recipient must enter a code mailed to this address before revealing.",
+    )
 
     @model_validator(mode="after")
     def _one_mode(self) -> Self:
@@ -84,6 +102,7 @@ class RevealRequest(_Request):
 
     key: str = Field(max_length=128)
     passphrase: str | None = Field(default=None, max_length=MAX_PASSPHRASE_CHARS)
+    otp: Otp | None = None
 
 
 class FileBody(BaseModel):
@@ -106,6 +125,7 @@ class ConsumeRequest(_Request):
     """Take one view (end-to-end mode); the access token goes in ``Authorization``."""
 
     passphrase_proof: B64Token | None = None
+    otp: Otp | None = None
 
 
 class ConsumeResponse(BaseModel):
@@ -123,6 +143,13 @@ class PassphraseParams(BaseModel):
     salt: str
 
 
+class VerificationParams(BaseModel):
+    """How the recipient proves who they are before a reveal."""
+
+    method: Literal["email"]
+    hint: str = Field(description="The address, masked: b***@example.com")
+
+
 class SecretInfoResponse(BaseModel):
     """A live secret's metadata, for the holder of the link. Consumes nothing."""
 
@@ -133,6 +160,9 @@ class SecretInfoResponse(BaseModel):
     views_left: int
     attempts_left: int
     passphrase: PassphraseParams | None
+    verification: VerificationParams | None = Field(
+        description="Set when a one-time code mailed to the recipient is required."
+    )
 
 
 class EventBody(BaseModel):

@@ -1,0 +1,135 @@
+"""Access rules: validating a secret's policy, and the pure decisions applied on each reveal.
+
+Nothing here does I/O: the country of an address comes from ``burnlink.geo`` and is passed in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+from burnlink.errors import InvalidInput
+from burnlink.models import AccessPolicy
+
+MAX_NETWORKS = 50
+MAX_COUNTRIES = 250
+MAX_EMAIL_CHARS = 254
+
+# ISO 3166-1 alpha-2 codes officially assigned (2024), plus XK (Kosovo), which GeoIP data uses.
+_ISO_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW XK
+"""
+ISO_COUNTRIES = frozenset(_ISO_CODES.split())
+
+# Deliberately simple: one @, a dotted domain, no spaces or controls. Deliverability is
+# proven by the code reaching the inbox, not by a pattern.
+_EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: Iterable[str], *, field: str) -> tuple[IpNetwork, ...]:
+    """Parse IPs and CIDRs (IPv4 and IPv6); host bits are dropped (``10.0.0.7/8`` is 10/8)."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise InvalidInput(field, "each entry must be an IP address or CIDR network") from None
+    if len(networks) > MAX_NETWORKS:
+        raise InvalidInput(field, f"at most {MAX_NETWORKS} entries")
+    return tuple(networks)
+
+
+def parse_countries(values: Iterable[str], *, field: str) -> tuple[str, ...]:
+    """Upper-case, de-duplicate and check ISO 3166 alpha-2 codes."""
+    codes = []
+    for value in values:
+        code = value.strip().upper()
+        if code not in ISO_COUNTRIES:
+            raise InvalidInput(field, "each entry must be an ISO 3166 alpha-2 country code")
+        if code not in codes:
+            codes.append(code)
+    if len(codes) > MAX_COUNTRIES:  # pragma: no cover - the ISO list is shorter
+        raise InvalidInput(field, f"at most {MAX_COUNTRIES} entries")
+    return tuple(codes)
+
+
+def parse_email(value: str, *, field: str = "recipient_email") -> str:
+    """Check an address's shape and lower-case its domain."""
+    value = value.strip()
+    if len(value) > MAX_EMAIL_CHARS or not _EMAIL_RE.fullmatch(value):
+        raise InvalidInput(field, "must be an email address")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def build_policy(
+    *,
+    allowed_ips: Iterable[str] = (),
+    allowed_countries: Iterable[str] = (),
+    denied_countries: Iterable[str] = (),
+    recipient_email: str | None = None,
+) -> AccessPolicy:
+    """A validated, normalised policy from request fields; raises ``InvalidInput`` naming one."""
+    allowed = parse_countries(allowed_countries, field="allowed_countries")
+    denied = parse_countries(denied_countries, field="denied_countries")
+    if set(allowed) & set(denied):
+        raise InvalidInput("denied_countries", "must not repeat a country that is allowed")
+    return AccessPolicy(
+        allowed_ips=tuple(str(n) for n in parse_networks(allowed_ips, field="allowed_ips")),
+        allowed_countries=allowed,
+        denied_countries=denied,
+        recipient_email=parse_email(recipient_email) if recipient_email is not None else None,
+    )
+
+
+def ip_allowed(ip: str | None, networks: Iterable[IpNetwork | str]) -> bool:
+    """Whether ``ip`` lies in one of ``networks``; an empty list allows everyone.
+
+    An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) is matched as the IPv4 address.
+    """
+    nets = [n if not isinstance(n, str) else ipaddress.ip_network(n) for n in networks]
+    if not nets:
+        return True
+    address = parse_ip(ip)
+    return address is not None and any(address in net for net in nets)
+
+
+def parse_ip(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``ip`` names (IPv4-mapped IPv6 unwrapped), or ``None``."""
+    if ip is None:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def country_allowed(country: str | None, allowed: Iterable[str], denied: Iterable[str]) -> bool:
+    """Whether a reveal from ``country`` passes both lists.
+
+    With an allow-list, an unknown country is refused; a deny-list refuses only what it names.
+    """
+    allowed = tuple(allowed)
+    if allowed and country not in allowed:
+        return False
+    return country is None or country not in tuple(denied)
+
+
+def mask_email(address: str) -> str:
+    """A hint that names the inbox without spelling it out: ``b***@example.com``."""
+    local, domain = address.rsplit("@", 1)
+    return f"{local[0]}***@{domain}"

@@ -1,0 +1,156 @@
+"""The gate between a request and a secret: rate limits, address rules, recipient codes.
+
+``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
+``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
+and records what it refused on the secret's receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from burnlink.access import country_allowed, ip_allowed, mask_email
+from burnlink.config import Settings
+from burnlink.errors import (
+    GeoDenied,
+    InvalidInput,
+    IpDenied,
+    MailUnavailable,
+    VerificationFailed,
+    VerificationRequired,
+)
+from burnlink.geo import CountryResolver
+from burnlink.history import record
+from burnlink.mailer import Mailer
+from burnlink.models import AccessPolicy, ClientInfo, EventKind, SecretMeta
+from burnlink.ratelimit import RateLimiter
+from burnlink.store import SecretStore
+
+CODE_DIGITS = 6
+CODE_VALID = timedelta(minutes=10)
+CODE_TRIES = 5
+CODE_RESEND_GAP = timedelta(seconds=60)
+
+
+def code_digest(secret_id: str, code: str) -> bytes:
+    """The at-rest form of a one-time code, bound to its secret."""
+    return hashlib.sha256(f"burnlink v1 code:{secret_id}:{code}".encode()).digest()
+
+
+class AccessGate:
+    """Applies the server's and each secret's access rules."""
+
+    def __init__(
+        self,
+        store: SecretStore,
+        settings: Settings,
+        *,
+        geo: CountryResolver,
+        mailer: Mailer | None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.geo = geo
+        self.mailer = mailer
+        self.limiter = RateLimiter(store, settings.limit("failures"))
+
+    # -- creating -------------------------------------------------------------------------
+
+    async def before_create(
+        self, policy: AccessPolicy, has_passphrase: bool, client: ClientInfo, *, now: datetime
+    ) -> None:
+        """Server policy for new secrets: who may create, the create rate, required fields."""
+        if not ip_allowed(client.ip, self.settings.create_allowed_ips):
+            raise IpDenied
+        await self.limiter.check("create", self.settings.limit("create"), client.ip, now=now)
+        if self.settings.require_passphrase and not has_passphrase:
+            raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
+        if policy.recipient_email is not None and self.mailer is None:
+            raise InvalidInput(
+                "recipient_email",
+                "email verification is not configured on this server (BURNLINK_SMTP_URL)",
+            )
+
+    # -- revealing ------------------------------------------------------------------------
+
+    async def before_lookup(self, client: ClientInfo, *, now: datetime) -> None:
+        """Refuse a client that failed too often or asks too fast; count this request."""
+        await self.limiter.check_failures(client.ip, now=now)
+        await self.limiter.check("reveal", self.settings.limit("reveal"), client.ip, now=now)
+
+    async def failed(self, client: ClientInfo, *, now: datetime) -> None:
+        """Count a failed reveal (wrong key, passphrase or code, refused address)."""
+        await self.limiter.record_failure(client.ip, now=now)
+
+    async def check_address(self, meta: SecretMeta, client: ClientInfo, *, now: datetime) -> None:
+        """The secret's IP and country rules and the server's country rule."""
+        policy = meta.policy
+        if not ip_allowed(client.ip, policy.allowed_ips):
+            await self._refuse(meta, EventKind.IP_DENIED, client, now)
+            raise IpDenied
+        server_countries = self.settings.allowed_countries
+        if policy.allowed_countries or policy.denied_countries or server_countries:
+            country = client.country or self.geo.country_of(client.ip)
+            allowed = country_allowed(country, policy.allowed_countries, policy.denied_countries)
+            if not allowed or not country_allowed(country, server_countries, ()):
+                await self._refuse(meta, EventKind.GEO_DENIED, client, now)
+                raise GeoDenied
+
+    async def _refuse(
+        self, meta: SecretMeta, kind: EventKind, client: ClientInfo, now: datetime
+    ) -> None:
+        await record(self.store, meta.secret_id, kind, client, now)
+        await self.failed(client, now=now)
+
+    async def verify_recipient(
+        self, meta: SecretMeta, otp: str | None, client: ClientInfo, *, now: datetime
+    ) -> None:
+        """Require a valid one-time code when the secret names a recipient.
+
+        Without ``otp`` a fresh code is mailed (at most one a minute) and
+        ``VerificationRequired`` raised. A wrong code raises ``VerificationFailed``.
+        """
+        address = meta.policy.recipient_email
+        if address is None:
+            return
+        hint = mask_email(address)
+        if otp is None:
+            await self._send_code(meta, address, hint, client, now)
+        check = await self.store.check_code(
+            meta.secret_id, code_digest(meta.secret_id, otp or ""), now=now
+        )
+        if check is None:
+            raise VerificationRequired(
+                hint, "No valid code. Reveal without 'otp' to have a new code sent."
+            )
+        if not check.matched:
+            await self._refuse(meta, EventKind.VERIFICATION_FAILED, client, now)
+            raise VerificationFailed(hint, check.tries_left)
+        await record(self.store, meta.secret_id, EventKind.VERIFIED, client, now)
+
+    async def _send_code(
+        self, meta: SecretMeta, address: str, hint: str, client: ClientInfo, now: datetime
+    ) -> None:
+        if self.mailer is None:
+            raise MailUnavailable("not configured")
+        await self.limiter.check("verify", self.settings.limit("verify"), client.ip, now=now)
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        fresh = await self.store.put_code(
+            meta.secret_id,
+            code_digest(meta.secret_id, code),
+            now=now,
+            expires_at=now + CODE_VALID,
+            tries=CODE_TRIES,
+            resend_after=now - CODE_RESEND_GAP,
+        )
+        if not fresh:
+            raise VerificationRequired(
+                hint, f"A code was sent to {hint} less than a minute ago. Send it as 'otp'."
+            )
+        await self.mailer.send_code(
+            address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
+        )
+        await record(self.store, meta.secret_id, EventKind.VERIFICATION_SENT, client, now)
+        raise VerificationRequired(hint)

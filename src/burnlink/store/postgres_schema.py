@@ -1,0 +1,147 @@
+"""The PostgreSQL store's schema: its DDL, version by version, and the migration run on open.
+
+``burnlink_schema_version`` holds one row per schema version applied; the highest is the one in
+place. ``create_schema`` runs inside one transaction that first takes ``pg_advisory_xact_lock``,
+so several processes opening one database together never race on the DDL: the first applies
+every missing step and records the new version, the others then find it and do nothing. A
+database newer than this module is refused. Every statement is idempotent (``IF NOT EXISTS``),
+so a half-emptied database (tables truncated, version row gone) is repaired, not broken.
+
+Versions
+--------
+1. ``burnlink_secrets`` (live secrets), ``burnlink_receipts`` (one per secret, kept until
+   ``keep_until``) and ``burnlink_events`` (a receipt's history, ``ON DELETE CASCADE``).
+2. Access rules: ``burnlink_secrets.policy`` (``AccessPolicy.to_bytes()``; ``NULL`` on rows
+   written before it, read back as the empty policy), ``burnlink_codes`` (at most one one-time
+   code per secret, deleted with it by ``ON DELETE CASCADE``) and ``burnlink_counters`` (fixed
+   rate-limit windows keyed by bucket and window start, indexed on the window end for the
+   sweep).
+
+Moving a version-1 database to version 2 adds a nullable column without a default, which
+PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
+brief exclusive lock on ``burnlink_secrets``), and two new tables. Processes of the previous
+release keep working against the migrated database: they never name the new column or tables,
+and their secrets read back with the empty policy.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from burnlink.errors import StorageUnavailable
+
+__all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
+
+SCHEMA_VERSION: Final = 2
+"""The schema this module creates and expects."""
+
+SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
+
+_SCHEMA_V1: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_secrets (
+        id text PRIMARY KEY,
+        envelope bytea NOT NULL,
+        access_digest bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        max_views integer NOT NULL,
+        views_left integer NOT NULL,
+        attempts_left integer NOT NULL,
+        passphrase_kdf text,
+        passphrase_iterations integer,
+        passphrase_salt bytea,
+        passphrase_proof_digest bytea,
+        owner text,
+        CONSTRAINT burnlink_secrets_passphrase_complete CHECK (
+            (passphrase_kdf IS NULL) = (passphrase_iterations IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_salt IS NULL)
+            AND (passphrase_kdf IS NULL) = (passphrase_proof_digest IS NULL)
+        )
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_secrets_expires_at ON burnlink_secrets (expires_at)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_receipts (
+        id text PRIMARY KEY,
+        manage_digest bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        max_views integer NOT NULL,
+        views_used integer NOT NULL DEFAULT 0,
+        ended_at timestamptz,
+        end_reason text,
+        keep_until timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_receipts_keep_until ON burnlink_receipts (keep_until)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_events (
+        receipt_id text NOT NULL REFERENCES burnlink_receipts (id) ON DELETE CASCADE,
+        seq bigserial,
+        at timestamptz NOT NULL,
+        kind text NOT NULL,
+        ip text,
+        user_agent text,
+        PRIMARY KEY (receipt_id, seq)
+    )
+    """,
+)
+
+_SCHEMA_V2: Final = (
+    "ALTER TABLE burnlink_secrets ADD COLUMN IF NOT EXISTS policy bytea",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_codes (
+        secret_id text PRIMARY KEY REFERENCES burnlink_secrets (id) ON DELETE CASCADE,
+        digest bytea NOT NULL,
+        put_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        tries_left integer NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_counters (
+        bucket text NOT NULL,
+        window_start bigint NOT NULL,
+        ends_at timestamptz NOT NULL,
+        hits bigint NOT NULL,
+        PRIMARY KEY (bucket, window_start)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_counters_ends_at ON burnlink_counters (ends_at)",
+)
+
+MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+"""Each version with the statements that bring the previous one to it, oldest first."""
+
+
+async def create_schema(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+    """Create the schema, or migrate it forward, in one transaction under the advisory lock.
+
+    Raises ``StorageUnavailable`` if the database was made by a newer burnlink.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS burnlink_schema_version (version integer PRIMARY KEY)"
+        )
+        cursor = await conn.execute("SELECT max(version) FROM burnlink_schema_version")
+        row = await cursor.fetchone()
+        version = 0 if row is None or row[0] is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The database schema is newer than this version of burnlink; upgrade burnlink."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        for target, statements in MIGRATIONS:
+            if version < target:
+                for statement in statements:
+                    await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO burnlink_schema_version (version) VALUES (%s) ON CONFLICT DO NOTHING",
+            (SCHEMA_VERSION,),
+        )

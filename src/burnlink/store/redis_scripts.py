@@ -1,0 +1,184 @@
+"""The Lua scripts of the Redis store (``burnlink.store.redis``), one per atomic rule.
+
+Each script touches only keys that share one hash tag: a secret's four keys (live, receipt,
+events, code; see the store's module docstring) or one counter key. Every time comparison
+uses the ``now`` the application passes in as integer milliseconds, never ``TIME``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Helpers shared by the scripts. Lua numbers are doubles: integers below 2**53 (every
+# millisecond timestamp) are exact, and ``ms`` prints them without an exponent.
+_PRELUDE: Final = """
+local function ms(x) return string.format('%.0f', x) end
+
+local function same(a, b)
+  if not a or not b or #a ~= #b then return false end
+  local diff = 0
+  for i = 1, #a do
+    diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i)))
+  end
+  return diff == 0
+end
+
+local function end_receipt(receipt, events, at, reason, retention)
+  if redis.call('EXISTS', receipt) == 1 then
+    redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
+    local keep = ms(at + retention)
+    redis.call('PEXPIREAT', receipt, keep)
+    redis.call('PEXPIREAT', events, keep)
+  end
+end
+"""
+
+CREATE: Final = """
+-- KEYS: live, receipt, events, code. ARGV: live expiry, receipt expiry, number of live field
+-- pairs, live pairs, receipt pairs. Returns 1 when created, 0 when the id is taken.
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+local pairs = tonumber(ARGV[3])
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * pairs))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4 + 2 * pairs, #ARGV))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+return 1
+"""
+
+CONSUME: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code. ARGV: access digest, now, retention (ms).
+-- Returns {envelope, views_left} or nil; the last view deletes the secret and its code.
+local now = tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
+if not f[1] or tonumber(f[1]) <= now then return false end
+if not same(f[2], ARGV[1]) then return false end
+if tonumber(f[3]) <= 0 then return false end
+local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
+if left <= 0 then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
+end
+return {f[4], left}
+"""
+)
+
+RECORD_FAILURE: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code. ARGV: now, retention. Returns the attempts left or nil;
+-- at zero the secret and its code are deleted.
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return false end
+local left = redis.call('HINCRBY', KEYS[1], 'al', -1)
+if left == 0 then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  end_receipt(KEYS[2], KEYS[3], now, 'locked', tonumber(ARGV[2]))
+end
+return left
+"""
+)
+
+BURN: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code. ARGV: now, retention.
+-- Returns 1 if a live secret was burned (with its code).
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return 0 end
+redis.call('DEL', KEYS[1], KEYS[4])
+end_receipt(KEYS[2], KEYS[3], now, 'burned', tonumber(ARGV[2]))
+return 1
+"""
+)
+
+EXPIRE: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code. ARGV: now, retention.
+-- Returns {0, 0} if there is no live secret, {1, expires_at} if it was expired and ended now,
+-- {2, expires_at} if it is still alive. A code of a secret that is not alive is deleted.
+local now = tonumber(ARGV[1])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp then
+  redis.call('DEL', KEYS[4])
+  return {0, 0}
+end
+exp = tonumber(exp)
+if exp > now then return {2, exp} end
+redis.call('DEL', KEYS[1], KEYS[4])
+end_receipt(KEYS[2], KEYS[3], exp, 'expired', tonumber(ARGV[2]))
+return {1, exp}
+"""
+)
+
+ADD_EVENT: Final = (
+    _PRELUDE
+    + """
+-- KEYS: receipt, events. ARGV: encoded event, cap, retention. Returns 1 if appended.
+local r = redis.call('HMGET', KEYS[1], 'exp', 'end')
+if not r[1] then return 0 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ms(tonumber(r[2] or r[1]) + tonumber(ARGV[3])))
+return 1
+"""
+)
+
+PUT_CODE: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, code. ARGV: code digest, now, code expiry, tries, resend after.
+-- Returns 1 if the code was (re)placed, 0 if the secret is gone or a live code is too recent.
+-- The code key expires natively with the code, or with its secret if that comes first.
+local now = tonumber(ARGV[2])
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return 0 end
+local c = redis.call('HMGET', KEYS[2], 'at', 'exp', 't')
+if c[1] and c[2] and c[3] and tonumber(c[2]) > now and tonumber(c[3]) > 0
+    and tonumber(c[1]) > tonumber(ARGV[5]) then
+  return 0
+end
+redis.call('HSET', KEYS[2], 'd', ARGV[1], 'at', ARGV[2], 'exp', ARGV[3], 't', ARGV[4])
+redis.call('PEXPIREAT', KEYS[2], ms(math.min(tonumber(ARGV[3]), tonumber(exp))))
+return 1
+"""
+)
+
+CHECK_CODE: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, code. ARGV: code digest, now.
+-- Returns nil without a live code (or a live secret), else {matched (1/0), tries left}.
+-- A match deletes the code; a mismatch takes a try and deletes the code at zero.
+local now = tonumber(ARGV[2])
+local c = redis.call('HMGET', KEYS[2], 'd', 'exp', 't')
+if not c[1] or not c[2] or not c[3] then return false end
+local left = tonumber(c[3])
+if tonumber(c[2]) <= now or left <= 0 then return false end
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if not exp or tonumber(exp) <= now then return false end
+if same(c[1], ARGV[1]) then
+  redis.call('DEL', KEYS[2])
+  return {1, left}
+end
+left = redis.call('HINCRBY', KEYS[2], 't', -1)
+if left <= 0 then redis.call('DEL', KEYS[2]) end
+return {0, left}
+"""
+)
+
+HIT: Final = """
+-- KEYS: counter. ARGV: cost, time to live (ms). Returns the window's total after adding cost.
+-- Cost 0 only reads. A counter without a TTL gets one, relative to the server's clock.
+local cost = tonumber(ARGV[1])
+if cost == 0 then return tonumber(redis.call('GET', KEYS[1]) or '0') end
+local total = redis.call('INCRBY', KEYS[1], cost)
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return total
+"""
