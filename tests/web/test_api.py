@@ -582,4 +582,7 @@ async def test_policy_answers_the_servers_limits(client: httpx.AsyncClient) -> N
         "max_bytes": 64 * 1024,
         "passphrase_attempts": 5,
         "pbkdf2_iterations": 600000,
+        "require_passphrase": False,
+        "allowed_countries": [],
+        "recipient_verification": False,
     }

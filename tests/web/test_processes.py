@@ -59,3 +59,22 @@ async def test_two_server_processes_reveal_exactly_min_k_v(
             statuses = await race([first, second], views)
             assert statuses.count(200) == min(READERS, views), (views, statuses)
             assert set(statuses) <= {200, 404}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+async def test_rate_limit_counters_are_shared_by_server_processes(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = store_url(backend, request, tmp_path)
+    limit = {"BURNLINK_RATE_LIMIT_CREATE": "6/day"}
+    with (
+        server_process(url, tmp_path / "a.log", env=limit) as first,
+        server_process(url, tmp_path / "b.log", env=limit) as second,
+    ):
+        async with httpx.AsyncClient(timeout=30) as http:
+            statuses = [
+                (await http.post(f"{base}/api/v1/secrets", json={"secret": "x"})).status_code
+                for base in [first, second] * 4
+            ]
+
+    assert statuses == [201] * 6 + [429] * 2

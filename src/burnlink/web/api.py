@@ -85,6 +85,9 @@ async def server_policy(service: Service) -> PolicyResponse:
         max_bytes=s.max_bytes,
         passphrase_attempts=s.passphrase_attempts,
         pbkdf2_iterations=s.pbkdf2_iterations,
+        require_passphrase=s.require_passphrase,
+        allowed_countries=s.allowed_countries,
+        recipient_verification=service.gate.mailer is not None,
     )
 
 

@@ -198,6 +198,13 @@ class PolicyResponse(BaseModel):
     max_bytes: int
     passphrase_attempts: int
     pbkdf2_iterations: int = Field(description="Least PBKDF2 iterations the server accepts.")
+    require_passphrase: bool = Field(description="Every secret must have a passphrase.")
+    allowed_countries: list[str] = Field(
+        description="Countries every reveal must come from (empty: anywhere)."
+    )
+    recipient_verification: bool = Field(
+        description="Whether recipient_email can be used (the server can send mail)."
+    )
 
 
 class HealthResponse(BaseModel):
