@@ -1,0 +1,493 @@
+"""The audit hash chain: MACs that make edits, deletions and reordering of entries visible.
+
+Format
+    Entry ``seq`` (1, 2, 3, …) carries ``prev_mac`` (the MAC of entry ``seq - 1``; 32 zero
+    bytes for entry 1) and ``mac = HMAC-SHA256(key, prev_mac || canonical(event) ||
+    seq as 8 bytes big-endian)``. Both ends of the MAC input have a fixed length, so the
+    concatenation is unambiguous. Without the key nobody can make a MAC, so an entry cannot be
+    changed, inserted, moved or removed (other than from the end) without ``verify`` noticing.
+
+State
+    Each store keeps one state row beside the entries: the *base* (the ``seq`` and ``mac`` of
+    the last purged entry, or ``0`` and zeros), the *head* (the last appended entry), when the
+    last purge cut off, and an id of the key. The row is authenticated by its own MAC (over a
+    distinct label), so a purge can drop the oldest entries and leave the rest verifiable from
+    the base, while deleting entries and moving the base or head to hide it needs the key.
+    What no MAC can show is a rollback of the whole database to an older copy; ship entries
+    elsewhere as they happen (``export.JsonLinesSink``) to anchor them.
+
+Keys
+    ``BURNLINK_AUDIT_KEY`` (``parse_key``) or a 0600 key file made on first start
+    (``load_or_create_key``). The key never changes for a log: a store refuses to open with a
+    key whose id differs from the one the log was started with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Protocol
+
+from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
+from burnlink.errors import ConfigError, StorageError
+
+__all__ = [
+    "GENESIS",
+    "KEY_BYTES",
+    "MAC_BYTES",
+    "AuditEntry",
+    "AuditStore",
+    "ChainHead",
+    "ChainState",
+    "CorruptEntry",
+    "Problem",
+    "VerifyResult",
+    "averify",
+    "entry_mac",
+    "key_id",
+    "load_or_create_key",
+    "next_entry",
+    "parse_key",
+    "read_or_create_private_file",
+    "seal_state",
+    "verify",
+    "verify_store",
+]
+
+MAC_BYTES: Final = 32
+KEY_BYTES: Final = 32
+"""Length of a generated key; ``parse_key`` accepts at least this many bytes."""
+
+REORDER_WINDOW: Final = 1024
+"""How far (in ``seq``) ``verify`` looks for the place an out-of-place entry belongs to."""
+
+_STATE_LABEL: Final = b"burnlink audit state v1\x00"
+_KEY_ID_LABEL: Final = b"burnlink audit key id v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """A position in the chain: an entry's ``seq`` and ``mac`` (``GENESIS`` before entry 1)."""
+
+    seq: int
+    mac: bytes
+
+
+GENESIS: Final = ChainHead(seq=0, mac=bytes(MAC_BYTES))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An event as stored: its place in the chain and the MACs that pin it there."""
+
+    seq: int
+    event: AuditEvent
+    prev_mac: bytes
+    mac: bytes
+
+    @property
+    def head(self) -> ChainHead:
+        """This entry as a chain position."""
+        return ChainHead(self.seq, self.mac)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """The state row of a store: base (last purged), head (last appended), and its MAC."""
+
+    base: ChainHead
+    head: ChainHead
+    purged_before: datetime | None
+    key_id: str
+    mac: bytes
+
+    def advanced(self, key: bytes, *, head: ChainHead) -> ChainState:
+        """This state with a new head, re-sealed."""
+        return seal_state(key, base=self.base, head=head, purged_before=self.purged_before)
+
+    def rebased(self, key: bytes, *, base: ChainHead, purged_before: datetime) -> ChainState:
+        """This state after a purge up to ``base``, re-sealed."""
+        return seal_state(key, base=base, head=self.head, purged_before=purged_before)
+
+
+class CorruptEntry(StorageError):
+    """Raised when a stored entry cannot be parsed or disagrees with its own row."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"audit entry {seq} is corrupt")
+        self.seq = seq
+
+
+def entry_mac(key: bytes, prev_mac: bytes, event: AuditEvent, seq: int) -> bytes:
+    """``HMAC-SHA256(key, prev_mac || canonical(event) || seq as 8 bytes big-endian)``."""
+    message = prev_mac + event.canonical() + seq.to_bytes(8, "big")
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def next_entry(key: bytes, head: ChainHead, event: AuditEvent) -> AuditEntry:
+    """The entry that appends ``event`` after ``head``."""
+    seq = head.seq + 1
+    return AuditEntry(
+        seq=seq, event=event, prev_mac=head.mac, mac=entry_mac(key, head.mac, event, seq)
+    )
+
+
+def key_id(key: bytes) -> str:
+    """A short public id of ``key`` (16 hex digits), to notice a key that changed."""
+    return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def _state_mac(
+    key: bytes, base: ChainHead, head: ChainHead, purged_before: datetime | None, kid: str
+) -> bytes:
+    body = canonical_json(
+        {
+            "base_seq": base.seq,
+            "base_mac": base.mac.hex(),
+            "head_seq": head.seq,
+            "head_mac": head.mac.hex(),
+            "purged_before": None if purged_before is None else format_time(purged_before),
+            "key_id": kid,
+        }
+    )
+    return hmac.new(key, _STATE_LABEL + body, hashlib.sha256).digest()
+
+
+def seal_state(
+    key: bytes,
+    *,
+    base: ChainHead = GENESIS,
+    head: ChainHead = GENESIS,
+    purged_before: datetime | None = None,
+) -> ChainState:
+    """A state row for ``key`` with its MAC (the empty log's state with the defaults)."""
+    kid = key_id(key)
+    return ChainState(
+        base=base,
+        head=head,
+        purged_before=purged_before,
+        key_id=kid,
+        mac=_state_mac(key, base, head, purged_before, kid),
+    )
+
+
+def _state_is_authentic(state: ChainState, key: bytes) -> bool:
+    expected = _state_mac(key, state.base, state.head, state.purged_before, state.key_id)
+    return hmac.compare_digest(expected, state.mac) and state.key_id == key_id(key)
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+class Problem(StrEnum):
+    """The first thing ``verify`` found wrong."""
+
+    BAD_MAC = "bad_mac"
+    """The entry's MAC does not match its content: it was edited (or the key is wrong)."""
+    MISSING = "missing"
+    """Entries are missing before this one (``seq`` names the first missing one)."""
+    REORDERED = "reordered"
+    """The entry is authentic but not in its place (``detail`` says where it belongs)."""
+    BROKEN_LINK = "broken_link"
+    """The entry is authentic but does not follow the one before it."""
+    TRUNCATED = "truncated"
+    """Entries at the end are missing: the last one is older than the recorded head."""
+    BAD_STATE = "bad_state"
+    """The state row (base/head/key id) fails its MAC or names another key."""
+    MALFORMED = "malformed"
+    """The stored event cannot be parsed, or disagrees with its row."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """What ``verify`` concluded. True when the chain is intact."""
+
+    checked: int
+    """Entries checked before stopping."""
+    last_seq: int | None = None
+    """``seq`` of the last intact entry, if any."""
+    problem: Problem | None = None
+    seq: int | None = None
+    """Where the problem is."""
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem was found."""
+        return self.problem is None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def describe(self) -> str:
+        """One line for people: ``OK: 12 entries`` or the problem and its place."""
+        if self.ok:
+            return f"OK: {self.checked} entries verified"
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"FAILED at seq {self.seq}: {self.problem}{extra}"
+
+
+class _Verifier:
+    """Checks entries one by one; ``feed`` returns the first problem, ``finish`` the result."""
+
+    def __init__(self, key: bytes, start: ChainHead | None, end: ChainHead | None) -> None:
+        self._key = key
+        self._previous = start
+        self._end = end
+        self.checked = 0
+
+    def _fail(self, problem: Problem, seq: int | None, detail: str = "") -> VerifyResult:
+        last = self._previous.seq if self._previous is not None and self.checked else None
+        return VerifyResult(self.checked, last, problem, seq, detail)
+
+    def _belongs_at(self, entry: AuditEntry) -> int | None:
+        low = max(1, entry.seq - REORDER_WINDOW)
+        for seq in range(low, entry.seq + REORDER_WINDOW + 1):
+            if seq != entry.seq and hmac.compare_digest(
+                entry_mac(self._key, entry.prev_mac, entry.event, seq), entry.mac
+            ):
+                return seq
+        return None
+
+    def feed(self, entry: AuditEntry) -> VerifyResult | None:
+        previous = self._previous
+        if previous is not None and entry.seq <= previous.seq:
+            return self._fail(Problem.REORDERED, entry.seq, f"comes after seq {previous.seq}")
+        expected_mac = entry_mac(self._key, entry.prev_mac, entry.event, entry.seq)
+        if not hmac.compare_digest(expected_mac, entry.mac):
+            place = self._belongs_at(entry)
+            if place is not None:
+                return self._fail(Problem.REORDERED, entry.seq, f"belongs at seq {place}")
+            return self._fail(Problem.BAD_MAC, entry.seq)
+        if previous is None and entry.seq == 1:
+            previous = GENESIS
+        if previous is not None:
+            if entry.seq > previous.seq + 1:
+                missing = previous.seq + 1
+                return self._fail(Problem.MISSING, missing, f"seq {missing}..{entry.seq - 1}")
+            if not hmac.compare_digest(entry.prev_mac, previous.mac):
+                return self._fail(Problem.BROKEN_LINK, entry.seq)
+        self._previous = entry.head
+        self.checked += 1
+        return None
+
+    def finish(self) -> VerifyResult:
+        last = self._previous
+        if self._end is not None and (last is None or last.seq < self._end.seq):
+            first_missing = 1 if last is None else last.seq + 1
+            return self._fail(
+                Problem.TRUNCATED, first_missing, f"the recorded head is seq {self._end.seq}"
+            )
+        if (
+            self._end is not None
+            and last is not None
+            and (last.seq != self._end.seq or not hmac.compare_digest(last.mac, self._end.mac))
+        ):
+            return self._fail(Problem.BROKEN_LINK, last.seq, "does not match the recorded head")
+        return VerifyResult(self.checked, None if last is None or not self.checked else last.seq)
+
+
+def verify(
+    entries: Iterable[AuditEntry],
+    key: bytes,
+    *,
+    start: ChainHead | None = None,
+    end: ChainHead | None = None,
+) -> VerifyResult:
+    """Check ``entries`` (in the order given) against ``key``; stop at the first problem.
+
+    ``start`` is the position before the first entry (a store's base); without it the first
+    entry is trusted as an anchor unless it is entry 1, so a slice of an export can be
+    checked on its own. ``end``, when given, is the head the last entry must be.
+    """
+    verifier = _Verifier(key, start, end)
+    for entry in entries:
+        problem = verifier.feed(entry)
+        if problem is not None:
+            return problem
+    return verifier.finish()
+
+
+async def averify(
+    entries: AsyncIterable[AuditEntry],
+    key: bytes,
+    *,
+    start: ChainHead | None = None,
+    end: ChainHead | None = None,
+) -> VerifyResult:
+    """``verify`` for an async stream (``AuditStore.iter_entries``)."""
+    verifier = _Verifier(key, start, end)
+    try:
+        async for entry in entries:
+            problem = verifier.feed(entry)
+            if problem is not None:
+                return problem
+    except CorruptEntry as exc:
+        return verifier._fail(Problem.MALFORMED, exc.seq)
+    return verifier.finish()
+
+
+async def verify_store(store: AuditStore, key: bytes) -> VerifyResult:
+    """Verify a store's state row and every entry from its base to its head.
+
+    Entries appended while this runs are left for the next run. When a purge runs at the
+    same time (the base moved), the check starts over, up to three times.
+    """
+    result = VerifyResult(0)
+    for _ in range(3):
+        state = await store.chain_state()
+        if not _state_is_authentic(state, key):
+            return VerifyResult(0, None, Problem.BAD_STATE, state.head.seq, "state MAC or key id")
+        entries = store.iter_entries(after_seq=state.base.seq, through_seq=state.head.seq)
+        result = await averify(entries, key, start=state.base, end=state.head)
+        if result.ok or (await store.chain_state()).base == state.base:
+            return result
+    return result
+
+
+# -- the storage interface ----------------------------------------------------------------
+
+
+class AuditStore(Protocol):
+    """Append-only storage of audit entries. Implementations: ``audit.sqlite``, ``audit.postgres``.
+
+    Every method raises ``StorageUnavailable`` when the backend fails.
+    """
+
+    async def append(self, event: AuditEvent) -> AuditEntry:
+        """Append ``event`` as the next entry, atomically across processes.
+
+        Reading the head, inserting the entry and moving the head happen in one transaction
+        that holds the backend's write lock, so concurrent appenders in any number of
+        processes produce one gap-free chain.
+        """
+        ...
+
+    def iter_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Sequence[AuditEventType] | None = None,
+        after_seq: int | None = None,
+        through_seq: int | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        """Stream entries in ``seq`` order, read in pages (no lock is held between pages).
+
+        ``since`` is inclusive and ``until`` exclusive (on ``event.at``); ``types`` keeps
+        only those types; ``after_seq``/``through_seq`` bound ``seq``; ``limit`` caps the
+        count. Raises ``CorruptEntry`` for an entry whose stored event cannot be read.
+        """
+        ...
+
+    async def chain_state(self) -> ChainState:
+        """The state row: base, head and their MAC."""
+        ...
+
+    async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """Remove the oldest entries whose events are before ``cutoff``; return how many.
+
+        Only a prefix of the chain is removed (it stops at the first entry at or after
+        ``cutoff``), at most ``limit`` entries per call. The base moves to the last removed
+        entry in the same transaction, so the rest stays verifiable.
+        """
+        ...
+
+    async def ping(self) -> None:
+        """Check that the backend answers."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def parse_key(text: str, *, name: str = "BURNLINK_AUDIT_KEY") -> bytes:
+    """Decode a key given as hex or base64 (standard or URL-safe, padding optional).
+
+    Raises ``ConfigError`` (naming ``name``, never the value) unless it decodes to at least
+    ``KEY_BYTES`` bytes.
+    """
+    value = text.strip()
+    decoded: bytes | None = None
+    if value and all(c in "0123456789abcdefABCDEF" for c in value):
+        # All hex digits: hex, never base64 (a base64 key is never all hex digits in practice).
+        decoded = bytes.fromhex(value) if len(value) % 2 == 0 else None
+    else:
+        try:
+            decoded = base64.b64decode(
+                value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4),
+                validate=True,
+            )
+        except (binascii.Error, ValueError):
+            decoded = None
+    if decoded is None or len(decoded) < KEY_BYTES:
+        raise ConfigError(f"{name}: must be at least {KEY_BYTES} random bytes, in hex or base64")
+    return decoded
+
+
+def read_or_create_private_file(path: Path, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+    """The content of ``path``; if missing, first write ``make()`` to it (mode 0600).
+
+    Returns the content and whether it was created now. Creation is atomic: the data goes to
+    a temporary file that is hard-linked into place, so two processes starting together end
+    up with the same content. The parent directory is created with mode 0700. Raises
+    ``ConfigError`` when the file cannot be read or written.
+    """
+    try:
+        return path.read_bytes(), False
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, make())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)
+            created = True
+        except FileExistsError:
+            created = False
+        return path.read_bytes(), created
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_or_create_key(path: Path) -> tuple[bytes, bool]:
+    """The audit key kept in ``path``, made (32 random bytes, base64url, 0600) if missing.
+
+    Returns the key and whether it was created now, so that the caller can warn that
+    ``BURNLINK_AUDIT_KEY`` is unset and where the key is. Raises ``ConfigError`` when the file
+    cannot be read or written or does not hold a valid key.
+    """
+
+    def make() -> bytes:
+        return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).rstrip(b"=") + b"\n"
+
+    content, created = read_or_create_private_file(path, make)
+    try:
+        text = content.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not an audit key file") from None
+    return parse_key(text, name=str(path)), created

@@ -1,0 +1,373 @@
+"""Audit events: what happened, to which secret (by hash), from where, and under which rule.
+
+An ``AuditEvent`` is a frozen record with a fixed set of fields, none of which can carry
+secret material: there is no field for content, envelopes, tokens or passphrases; the secret
+is named only by ``secret_hash`` (hex SHA-256 of its public id); ``policy`` and ``detail``
+accept only a few short scalar values under keys that do not name secret material (a key
+such as ``passphrase``, ``token`` or ``otp_code`` is refused), and never bytes.
+
+Why hash the id at all, when ids are not secret? Ids appear in URLs, proxy logs and receipts.
+Hashing keeps an exported audit trail from being joined to those by someone who holds only
+the export, while whoever knows an id (its sender, its recipient) can still find its entries
+and check a proof-of-burn statement: ``printf %s "$ID" | sha256sum``. Ids are 128 random
+bits, so the hash cannot be reversed by guessing.
+
+``canonical()`` is the byte form that the hash chain authenticates: JSON with sorted keys,
+no whitespace, UTF-8, every field present (``null`` when absent), times as
+``YYYY-MM-DDTHH:MM:SS.mmmZ``. ``AuditEvent.from_dict(json.loads(e.canonical()))`` gives back
+an equal event, so a stored or exported event can be re-verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+
+from burnlink.clock import to_millis
+from burnlink.useragents import MAX_USER_AGENT, classify
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AuditEvent",
+    "AuditEventType",
+    "Outcome",
+    "RequestInfo",
+    "Scalar",
+    "audit_event",
+    "canonical_json",
+    "format_time",
+    "parse_time",
+    "secret_hash",
+]
+
+FORMAT_VERSION: Final = 1
+"""The ``v`` field of every canonical event."""
+
+Scalar = str | int | bool | None
+"""What ``policy`` and ``detail`` values may be: short, and never bytes."""
+
+MAX_ITEMS: Final = 16
+MAX_KEY_LENGTH: Final = 40
+MAX_VALUE_LENGTH: Final = 200
+MAX_REQUEST_ID: Final = 128
+
+_KEY_RE: Final = re.compile(r"^[a-z][a-z0-9_.]*$")
+_HASH_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_COUNTRY_RE: Final = re.compile(r"^[A-Z]{2}$")
+_TIME_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_WORDS_RE: Final = re.compile(r"[._]")
+_FORBIDDEN_WORDS: Final = frozenset(
+    {
+        "ciphertext",
+        "code",
+        "content",
+        "envelope",
+        "key",
+        "otp",
+        "passphrase",
+        "password",
+        "pin",
+        "plaintext",
+        "proof",
+        "secret",
+        "token",
+    }
+)
+_FIELDS: Final = (
+    "agent_class",
+    "at",
+    "client_ip",
+    "country",
+    "detail",
+    "outcome",
+    "policy",
+    "request_id",
+    "secret_hash",
+    "type",
+    "user_agent",
+    "v",
+)
+
+
+class AuditEventType(StrEnum):
+    """What happened. The values are the ``type`` field of events, exports and webhooks."""
+
+    SECRET_CREATED = "secret.created"  # noqa: S105 - an event name
+    """A secret was stored."""
+    SECRET_OPENED = "secret.opened"  # noqa: S105 - an event name
+    """The link page was fetched (GET); nothing was revealed or consumed."""
+    SECRET_VIEWED = "secret.viewed"  # noqa: S105 - an event name
+    """The secret was revealed (one view used)."""
+    PASSPHRASE_FAILED = "passphrase.failed"  # noqa: S105 - an event name
+    """A wrong passphrase proof was given; one attempt counted."""
+    KEY_FAILED = "key.failed"
+    """A reveal came with a wrong access token (a wrong or truncated link)."""
+    OTP_FAILED = "otp.failed"
+    """A wrong one-time code was given."""
+    ACCESS_DENIED_IP = "access.denied_ip"
+    """The client address is outside the secret's or server's allowed networks."""
+    ACCESS_DENIED_GEO = "access.denied_geo"
+    """The client's country is not allowed."""
+    RATE_LIMITED = "rate.limited"
+    """A request was refused by a rate limit."""
+    SECRET_BURNED = "secret.burned"  # noqa: S105 - an event name
+    """The sender destroyed the secret."""
+    SECRET_LOCKED = "secret.locked"  # noqa: S105 - an event name
+    """Too many failed attempts destroyed the secret."""
+    SECRET_EXPIRED = "secret.expired"  # noqa: S105 - an event name
+    """The secret's time ran out and the sweeper removed it."""
+    ALERT = "alert"
+    """Something worth a person's attention (``detail.reason`` says what)."""
+    AUDIT_PURGED = "audit.purged"
+    """Audit entries older than the retention period were removed."""
+
+
+class Outcome(StrEnum):
+    """How the request that caused the event ended."""
+
+    OK = "ok"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+_DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
+    {
+        AuditEventType.PASSPHRASE_FAILED: Outcome.FAILED,
+        AuditEventType.KEY_FAILED: Outcome.FAILED,
+        AuditEventType.OTP_FAILED: Outcome.FAILED,
+        AuditEventType.ACCESS_DENIED_IP: Outcome.DENIED,
+        AuditEventType.ACCESS_DENIED_GEO: Outcome.DENIED,
+        AuditEventType.RATE_LIMITED: Outcome.DENIED,
+    }
+)
+
+
+def secret_hash(secret_id: str) -> str:
+    """The name of a secret in audit events and statements: hex SHA-256 of its UTF-8 id."""
+    return hashlib.sha256(secret_id.encode("utf-8")).hexdigest()
+
+
+def canonical_json(value: object) -> bytes:
+    """Sorted keys, no whitespace, UTF-8, no NaN: the byte form that is hashed and signed."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def format_time(moment: datetime) -> str:
+    """``moment`` (aware) in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """The inverse of ``format_time``; raise ``ValueError`` for any other shape."""
+    if not _TIME_RE.fullmatch(text):
+        raise ValueError("time must look like 2030-01-01T00:00:00.000Z")
+    return datetime.fromisoformat(text[:-1] + "+00:00")
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key):
+        raise ValueError("policy/detail keys are short lower-case identifiers")
+    if _FORBIDDEN_WORDS.intersection(_WORDS_RE.split(key)):
+        raise ValueError(f"policy/detail key {key!r} names secret material")
+    return key
+
+
+def _check_value(value: object) -> Scalar:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_VALUE_LENGTH:
+            raise ValueError(f"policy/detail values are at most {MAX_VALUE_LENGTH} characters")
+        return value
+    raise TypeError(f"policy/detail values are str, int, bool or None, not {type(value).__name__}")
+
+
+def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
+    if items is None:
+        items = {}
+    if not isinstance(items, Mapping):
+        raise TypeError("policy/detail must be a mapping")
+    if len(items) > MAX_ITEMS:
+        raise ValueError(f"policy/detail hold at most {MAX_ITEMS} items")
+    checked = {_check_key(k): _check_value(v) for k, v in sorted(items.items())}
+    return MappingProxyType(checked)
+
+
+def _optional_str(value: object, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+def _empty_labels() -> Mapping[str, Scalar]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """One audited happening. Validated on construction; see the module docstring."""
+
+    at: datetime
+    """When, as an aware datetime; stored in UTC, truncated to milliseconds."""
+    type: AuditEventType
+    outcome: Outcome
+    secret_hash: str | None = None
+    """``secret_hash(secret_id)``, or ``None`` for events about no single secret."""
+    client_ip: str | None = None
+    country: str | None = None
+    """ISO 3166-1 alpha-2, upper case."""
+    user_agent: str | None = None
+    agent_class: str | None = None
+    """``useragents.AgentClass`` value of ``user_agent``."""
+    request_id: str | None = None
+    policy: Mapping[str, Scalar] = field(default_factory=_empty_labels, hash=False)
+    """Which rule applied (e.g. ``{"rule": "cidr", "allowed": "10.0.0.0/8"}``)."""
+    detail: Mapping[str, Scalar] = field(default_factory=_empty_labels, hash=False)
+    """Small facts about the event (e.g. ``{"attempts_left": 2}``); never secret material."""
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError("at must be an aware datetime")
+        object.__setattr__(self, "at", to_millis(self.at.astimezone(UTC)))
+        object.__setattr__(self, "type", AuditEventType(self.type))
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+        if self.secret_hash is not None and not _HASH_RE.fullmatch(str(self.secret_hash)):
+            raise ValueError("secret_hash must be 64 lower-case hex digits (use secret_hash())")
+        if self.client_ip is not None:
+            ipaddress.ip_address(self.client_ip)  # raises ValueError
+        if self.country is not None and not _COUNTRY_RE.fullmatch(str(self.country)):
+            raise ValueError("country must be an ISO 3166-1 alpha-2 code in upper case")
+        _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
+        _optional_str(self.agent_class, "agent_class", 20)
+        _optional_str(self.request_id, "request_id", MAX_REQUEST_ID)
+        object.__setattr__(self, "policy", _frozen_labels(self.policy))
+        object.__setattr__(self, "detail", _frozen_labels(self.detail))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as a JSON-ready dict with every field present."""
+        return {
+            "v": FORMAT_VERSION,
+            "at": format_time(self.at),
+            "type": self.type.value,
+            "outcome": self.outcome.value,
+            "secret_hash": self.secret_hash,
+            "client_ip": self.client_ip,
+            "country": self.country,
+            "user_agent": self.user_agent,
+            "agent_class": self.agent_class,
+            "request_id": self.request_id,
+            "policy": dict(self.policy),
+            "detail": dict(self.detail),
+        }
+
+    def canonical(self) -> bytes:
+        """The canonical JSON bytes of ``to_dict()`` (what the chain MAC covers)."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditEvent:
+        """Rebuild an event from ``to_dict()`` output; raise ``ValueError`` if it is not one."""
+        if not isinstance(data, Mapping) or set(data) != set(_FIELDS):
+            raise ValueError("not an audit event: unexpected or missing fields")
+        if data["v"] != FORMAT_VERSION:
+            raise ValueError(f"unsupported audit event version {data['v']!r}")
+        try:
+            return cls(
+                at=parse_time(str(data["at"])),
+                type=AuditEventType(data["type"]),
+                outcome=Outcome(data["outcome"]),
+                secret_hash=data["secret_hash"],
+                client_ip=data["client_ip"],
+                country=data["country"],
+                user_agent=data["user_agent"],
+                agent_class=data["agent_class"],
+                request_id=data["request_id"],
+                policy=data["policy"],
+                detail=data["detail"],
+            )
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AuditEvent:
+        """Parse canonical (or any) JSON text of an event; raise ``ValueError`` if invalid."""
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """Who made the request, as the web layer determined it. Any field may be unknown."""
+
+    client_ip: str | None = None
+    country: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+def _clean_ip(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def _clean_country(value: str | None) -> str | None:
+    code = (value or "").strip().upper()
+    return code if _COUNTRY_RE.fullmatch(code) else None
+
+
+def _clean_text(value: str | None, limit: int) -> str | None:
+    if not value:
+        return None
+    printable = "".join(ch if ch.isprintable() else "?" for ch in value[:limit])
+    return printable or None
+
+
+def audit_event(
+    type: AuditEventType,
+    *,
+    at: datetime,
+    secret_id: str | None = None,
+    outcome: Outcome | None = None,
+    request: RequestInfo | None = None,
+    policy: Mapping[str, Scalar] | None = None,
+    detail: Mapping[str, Scalar] | None = None,
+) -> AuditEvent:
+    """Build an event from what the service knows; forgiving where ``AuditEvent`` is strict.
+
+    The secret id is hashed here; an address or country that does not parse is dropped and
+    over-long or unprintable text is cut or replaced, because request data must never make
+    auditing fail. ``outcome`` defaults by type (``failed`` for wrong credentials,
+    ``denied`` for refused access, else ``ok``). ``policy`` and ``detail`` are checked as
+    ``AuditEvent`` checks them (``ValueError``/``TypeError``): they come from our code.
+    """
+    info = request or RequestInfo()
+    user_agent = _clean_text(info.user_agent, MAX_USER_AGENT)
+    return AuditEvent(
+        at=at,
+        type=type,
+        outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
+        secret_hash=None if secret_id is None else secret_hash(secret_id),
+        client_ip=_clean_ip(info.client_ip),
+        country=_clean_country(info.country),
+        user_agent=user_agent,
+        agent_class=None if user_agent is None else classify(user_agent).kind.value,
+        request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
+        policy=policy or {},
+        detail=detail or {},
+    )

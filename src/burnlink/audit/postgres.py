@@ -1,0 +1,411 @@
+"""The audit log in PostgreSQL: ``burnlink_audit_log`` and ``burnlink_audit_state``.
+
+Layout
+    As in ``audit.sqlite``: ``event`` is the canonical JSON text the MAC covers (``text``,
+    not ``jsonb``, which would reorder it), ``at`` and ``type`` repeat two of its fields for
+    filtering and are checked against it on every read. The tables go to the first schema of
+    the connection's ``search_path`` (``?options=-csearch_path%3Daudit`` picks another).
+
+Atomicity
+    ``append`` runs in one transaction that first takes the state row with ``SELECT … FOR
+    UPDATE``: appenders in every process queue on that row lock, and each one reads the head
+    its predecessor committed (READ COMMITTED re-reads a locked row after the wait), so the
+    chain has no gaps or forks. ``purge_before`` takes the same lock.
+
+Append-only
+    A trigger function refuses ``UPDATE`` of entries, ``DELETE`` of entries not behind the
+    base, inserts that are not ``head + 1``, deleting the state row and moving it backwards.
+    ``TRUNCATE`` is not blocked (a test harness may empty every table); ``verify`` notices
+    it as long as the state row survives, and a truncated state row is a fresh log.
+
+Errors
+    Every driver and pool error becomes ``StorageUnavailable``; the log line names only the
+    error class and SQLSTATE, as in ``store.postgres``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from burnlink.audit.chain import (
+    AuditEntry,
+    ChainHead,
+    ChainState,
+    CorruptEntry,
+    key_id,
+    next_entry,
+    seal_state,
+)
+from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.errors import ConfigError, StorageUnavailable
+
+__all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 1
+CONNECT_TIMEOUT: Final = 2
+POOL_MAX_SIZE: Final = 4
+POOL_TIMEOUT: Final = 5.0
+PAGE_SIZE: Final = 500
+
+_SCHEMA_LOCK: Final = 0x6275726E61756469  # "burnaudi": guards the DDL against concurrent starts
+
+_Connection = psycopg.AsyncConnection[TupleRow]
+
+_SCHEMA: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_audit_log (
+        seq bigint PRIMARY KEY,
+        at timestamptz NOT NULL,
+        type text NOT NULL,
+        event text NOT NULL,
+        prev_mac bytea NOT NULL,
+        mac bytea NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_audit_log_at ON burnlink_audit_log (at)",
+    "CREATE INDEX IF NOT EXISTS burnlink_audit_log_type ON burnlink_audit_log (type, seq)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_audit_state (
+        id integer PRIMARY KEY CHECK (id = 1),
+        schema_version integer NOT NULL,
+        key_id text NOT NULL,
+        base_seq bigint NOT NULL,
+        base_mac bytea NOT NULL,
+        head_seq bigint NOT NULL,
+        head_mac bytea NOT NULL,
+        purged_before timestamptz,
+        state_mac bytea NOT NULL
+    )
+    """,
+    """
+    CREATE OR REPLACE FUNCTION burnlink_audit_log_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.seq IS DISTINCT FROM
+               (SELECT head_seq + 1 FROM burnlink_audit_state WHERE id = 1) THEN
+                RAISE EXCEPTION 'burnlink_audit_log entries are appended in sequence';
+            END IF;
+            RETURN NEW;
+        END IF;
+        IF TG_OP = 'DELETE'
+           AND OLD.seq <= (SELECT base_seq FROM burnlink_audit_state WHERE id = 1) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'burnlink_audit_log is append-only';
+    END
+    $$
+    """,
+    """
+    CREATE OR REPLACE TRIGGER burnlink_audit_log_guard
+    BEFORE INSERT OR UPDATE OR DELETE ON burnlink_audit_log
+    FOR EACH ROW EXECUTE FUNCTION burnlink_audit_log_guard()
+    """,
+    """
+    CREATE OR REPLACE FUNCTION burnlink_audit_state_guard() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            RAISE EXCEPTION 'burnlink_audit_state cannot be deleted';
+        END IF;
+        IF NEW.head_seq < OLD.head_seq OR NEW.base_seq < OLD.base_seq
+           OR NEW.base_seq > NEW.head_seq OR NEW.key_id <> OLD.key_id THEN
+            RAISE EXCEPTION 'burnlink_audit_state only moves forward';
+        END IF;
+        RETURN NEW;
+    END
+    $$
+    """,
+    """
+    CREATE OR REPLACE TRIGGER burnlink_audit_state_guard
+    BEFORE UPDATE OR DELETE ON burnlink_audit_state
+    FOR EACH ROW EXECUTE FUNCTION burnlink_audit_state_guard()
+    """,
+)
+
+_STATE: Final = """
+SELECT schema_version, key_id, base_seq, base_mac, head_seq, head_mac, purged_before, state_mac
+FROM burnlink_audit_state WHERE id = 1
+"""
+
+_INSERT_STATE: Final = """
+INSERT INTO burnlink_audit_state
+    (id, schema_version, key_id, base_seq, base_mac, head_seq, head_mac, purged_before,
+     state_mac)
+VALUES (1, %(version)s, %(key_id)s, %(base_seq)s, %(base_mac)s, %(head_seq)s, %(head_mac)s,
+        %(purged_before)s, %(state_mac)s)
+ON CONFLICT (id) DO NOTHING
+"""
+
+_SAVE_STATE: Final = """
+UPDATE burnlink_audit_state
+SET base_seq = %(base_seq)s, base_mac = %(base_mac)s, head_seq = %(head_seq)s,
+    head_mac = %(head_mac)s, purged_before = %(purged_before)s, state_mac = %(state_mac)s
+WHERE id = 1
+"""
+
+_INSERT_ENTRY: Final = """
+INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
+VALUES (%(seq)s, %(at)s, %(type)s, %(event)s, %(prev_mac)s, %(mac)s)
+"""
+
+_SELECT_PAGE: Final = """
+SELECT seq, at, type, event, prev_mac, mac FROM burnlink_audit_log
+WHERE seq > %(after)s
+  AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
+  AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s))
+  AND (%(through)s::bigint IS NULL OR seq <= %(through)s)
+ORDER BY seq
+LIMIT %(page)s
+"""
+
+_FIRST_KEPT: Final = """
+SELECT seq FROM burnlink_audit_log
+WHERE seq > %(base)s AND seq <= %(last)s AND at >= %(cutoff)s
+ORDER BY seq LIMIT 1
+"""
+
+
+def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
+    logger.warning(
+        "PostgreSQL audit log unavailable: %s (SQLSTATE %s)",
+        type(exc).__name__,
+        exc.sqlstate or "none",
+    )
+    return StorageUnavailable("The audit log is unavailable.")
+
+
+def _connect_kwargs(url: str) -> dict[str, Any]:
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError("BURNLINK_AUDIT_STORE: not a valid PostgreSQL URL") from None
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if not params.get("connect_timeout"):
+        kwargs["connect_timeout"] = CONNECT_TIMEOUT
+    return kwargs
+
+
+def _state_from_row(row: Sequence[Any]) -> ChainState:
+    _version, kid, base_seq, base_mac, head_seq, head_mac, purged_before, mac = row
+    return ChainState(
+        base=ChainHead(int(base_seq), bytes(base_mac)),
+        head=ChainHead(int(head_seq), bytes(head_mac)),
+        purged_before=None if purged_before is None else purged_before.astimezone(UTC),
+        key_id=str(kid),
+        mac=bytes(mac),
+    )
+
+
+def _state_params(state: ChainState) -> dict[str, object]:
+    return {
+        "version": SCHEMA_VERSION,
+        "key_id": state.key_id,
+        "base_seq": state.base.seq,
+        "base_mac": state.base.mac,
+        "head_seq": state.head.seq,
+        "head_mac": state.head.mac,
+        "purged_before": state.purged_before,
+        "state_mac": state.mac,
+    }
+
+
+def _entry(row: Sequence[Any]) -> AuditEntry:
+    seq, at, type_, event, prev, mac = row
+    try:
+        parsed = AuditEvent.from_json(event)
+    except ValueError:
+        raise CorruptEntry(int(seq)) from None
+    if type_ != parsed.type.value or at != parsed.at:
+        raise CorruptEntry(int(seq))
+    return AuditEntry(seq=int(seq), event=parsed, prev_mac=bytes(prev), mac=bytes(mac))
+
+
+async def _create_schema(conn: _Connection, key: bytes) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in _SCHEMA:
+            await conn.execute(statement)
+        await conn.execute(_INSERT_STATE, _state_params(seal_state(key)))
+        row = await (await conn.execute(_STATE)).fetchone()
+        if row is None:  # pragma: no cover - inserted just above
+            raise StorageUnavailable("The audit log's state row is missing.")
+        if int(row[0]) > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
+            )
+        if row[1] != key_id(key):
+            raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
+
+
+class PostgresAuditStore:
+    """An ``AuditStore`` in PostgreSQL, shared safely by any number of processes."""
+
+    def __init__(self, pool: AsyncConnectionPool[_Connection], *, key: bytes) -> None:
+        """Wrap an open pool; use ``PostgresAuditStore.open`` instead."""
+        self._pool = pool
+        self._key = key
+
+    @classmethod
+    async def open(cls, url: str, *, key: bytes) -> PostgresAuditStore:
+        """Connect, create the tables if needed and open a small pool.
+
+        Raises ``ConfigError`` for a URL that cannot be parsed or a key other than the one
+        the log was started with, ``StorageUnavailable`` when the server cannot be reached.
+        """
+        kwargs = _connect_kwargs(url)
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, **kwargs)
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+        try:
+            async with conn:
+                await _create_schema(conn, key)
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+        pool: AsyncConnectionPool[_Connection] = AsyncConnectionPool(
+            url,
+            kwargs=kwargs,
+            min_size=1,
+            max_size=POOL_MAX_SIZE,
+            timeout=POOL_TIMEOUT,
+            check=AsyncConnectionPool.check_connection,
+            name="burnlink-audit",
+            open=False,
+        )
+        try:
+            await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise _unavailable(exc) from None
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, key=key)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Connection]:
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+
+    @staticmethod
+    async def _locked_state(conn: _Connection) -> ChainState:
+        row = await (await conn.execute(_STATE + " FOR UPDATE")).fetchone()
+        if row is None:
+            raise StorageUnavailable("The audit log's state row is missing.")
+        return _state_from_row(row)
+
+    async def append(self, event: AuditEvent) -> AuditEntry:
+        """See ``AuditStore.append``: one transaction under the state row's lock."""
+        async with self._connection() as conn, conn.transaction():
+            state = await self._locked_state(conn)
+            entry = next_entry(self._key, state.head, event)
+            await conn.execute(
+                _INSERT_ENTRY,
+                {
+                    "seq": entry.seq,
+                    "at": event.at,
+                    "type": event.type.value,
+                    "event": event.canonical().decode("utf-8"),
+                    "prev_mac": entry.prev_mac,
+                    "mac": entry.mac,
+                },
+            )
+            await conn.execute(
+                _SAVE_STATE, _state_params(state.advanced(self._key, head=entry.head))
+            )
+        return entry
+
+    async def iter_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Sequence[AuditEventType] | None = None,
+        after_seq: int | None = None,
+        through_seq: int | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        """See ``AuditStore.iter_entries``: keyset pages, one pooled connection per page."""
+        if types is not None and not types:
+            return
+        params: dict[str, object] = {
+            "since": since,
+            "until": until,
+            "types": None if types is None else [AuditEventType(t).value for t in types],
+            "through": through_seq,
+        }
+        cursor = after_seq or 0
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            async with self._connection() as conn:
+                result = await conn.execute(_SELECT_PAGE, {**params, "after": cursor, "page": page})
+                rows = await result.fetchall()
+            for row in rows:
+                yield _entry(row)
+            if len(rows) < page:
+                return
+            cursor = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    async def chain_state(self) -> ChainState:
+        """See ``AuditStore.chain_state``."""
+        async with self._connection() as conn:
+            row = await (await conn.execute(_STATE)).fetchone()
+        if row is None:
+            raise StorageUnavailable("The audit log's state row is missing.")
+        return _state_from_row(row)
+
+    async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """See ``AuditStore.purge_before``: move the base, then delete behind it."""
+        async with self._connection() as conn, conn.transaction():
+            state = await self._locked_state(conn)
+            last = state.head.seq if limit is None else min(state.head.seq, state.base.seq + limit)
+            kept = await (
+                await conn.execute(
+                    _FIRST_KEPT, {"base": state.base.seq, "last": last, "cutoff": cutoff}
+                )
+            ).fetchone()
+            new_base = int(kept[0]) - 1 if kept is not None else last
+            if new_base <= state.base.seq:
+                return 0
+            row = await (
+                await conn.execute("SELECT mac FROM burnlink_audit_log WHERE seq = %s", (new_base,))
+            ).fetchone()
+            if row is None:
+                raise StorageUnavailable("The audit log is missing an entry it should purge.")
+            purged_before = max(cutoff, state.purged_before or cutoff)
+            rebased = state.rebased(
+                self._key, base=ChainHead(new_base, bytes(row[0])), purged_before=purged_before
+            )
+            await conn.execute(_SAVE_STATE, _state_params(rebased))
+            deleted = await conn.execute(
+                "DELETE FROM burnlink_audit_log WHERE seq <= %s", (new_base,)
+            )
+            return deleted.rowcount
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``."""
+        async with self._connection() as conn:
+            await conn.execute("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self._pool.close()

@@ -1,0 +1,428 @@
+"""The audit log in SQLite: tables ``audit_log`` and ``audit_state`` (may share the store's file).
+
+Layout
+    ``audit_log(seq, at, type, event, prev_mac, mac)``: ``event`` is the canonical JSON that
+    the MAC covers; ``at`` (INTEGER milliseconds since the epoch, UTC) and ``type`` repeat two
+    of its fields for indexed filtering and are checked against it on every read.
+    ``audit_state`` holds the one state row (see ``audit.chain``) and the schema version.
+
+Atomicity
+    ``append`` reads the state row, inserts the entry and moves the head inside one
+    ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock before reading:
+    appenders in several processes (each with its own connection) are serialised by the
+    file's lock, so they produce one chain. Inside a process one connection and an
+    ``asyncio.Lock`` serialise coroutines, as in ``store.sqlite``.
+
+Append-only
+    Triggers refuse any ``UPDATE`` of ``audit_log``, any ``DELETE`` of an entry not already
+    behind the base (``purge_before`` moves the base first, then deletes), any insert that is
+    not ``head + 1``, deleting the state row, and moving its base or head backwards. They stop
+    bugs and careless hands; someone who can drop triggers is caught by ``verify`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from burnlink.audit.chain import (
+    AuditEntry,
+    ChainHead,
+    ChainState,
+    CorruptEntry,
+    key_id,
+    next_entry,
+    seal_state,
+)
+from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.errors import ConfigError, StorageUnavailable
+
+__all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
+
+SCHEMA_VERSION: Final = 1
+DEFAULT_BUSY_TIMEOUT: Final = timedelta(seconds=5)
+PAGE_SIZE: Final = 500
+"""Entries read per statement by ``iter_entries``; the lock is released between pages."""
+
+LOG = logging.getLogger(__name__)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+_SCHEMA: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        seq      INTEGER NOT NULL PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        type     TEXT    NOT NULL,
+        event    TEXT    NOT NULL,
+        prev_mac BLOB    NOT NULL,
+        mac      BLOB    NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+    "CREATE INDEX IF NOT EXISTS audit_log_type ON audit_log (type, seq)",
+    """
+    CREATE TABLE IF NOT EXISTS audit_state (
+        id             INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        schema_version INTEGER NOT NULL,
+        key_id         TEXT    NOT NULL,
+        base_seq       INTEGER NOT NULL,
+        base_mac       BLOB    NOT NULL,
+        head_seq       INTEGER NOT NULL,
+        head_mac       BLOB    NOT NULL,
+        purged_before  INTEGER,
+        state_mac      BLOB    NOT NULL
+    )
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_log_delete_purged_only BEFORE DELETE ON audit_log
+    WHEN OLD.seq > (SELECT base_seq FROM audit_state WHERE id = 1)
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: only purged entries can go'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_log_insert_in_sequence BEFORE INSERT ON audit_log
+    WHEN NEW.seq IS NOT (SELECT head_seq + 1 FROM audit_state WHERE id = 1)
+    BEGIN SELECT RAISE(ABORT, 'audit_log entries are appended in sequence'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_state_no_delete BEFORE DELETE ON audit_state
+    BEGIN SELECT RAISE(ABORT, 'audit_state cannot be deleted'); END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS audit_state_forward_only BEFORE UPDATE ON audit_state
+    WHEN NEW.head_seq < OLD.head_seq OR NEW.base_seq < OLD.base_seq
+      OR NEW.base_seq > NEW.head_seq OR NEW.key_id IS NOT OLD.key_id
+    BEGIN SELECT RAISE(ABORT, 'audit_state only moves forward'); END
+    """,
+)
+
+_SELECT_STATE: Final = (
+    "SELECT schema_version, key_id, base_seq, base_mac, head_seq, head_mac, purged_before,"
+    " state_mac FROM audit_state WHERE id = 1"
+)
+_INSERT_STATE: Final = (
+    "INSERT INTO audit_state (id, schema_version, key_id, base_seq, base_mac, head_seq,"
+    " head_mac, purged_before, state_mac) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# One statement for every filter: a NULL parameter switches its condition off.
+_SELECT_PAGE: Final = """
+SELECT seq, at, type, event, prev_mac, mac FROM audit_log
+WHERE seq > :after
+  AND (:since IS NULL OR at >= :since)
+  AND (:until IS NULL OR at < :until)
+  AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+  AND (:through IS NULL OR seq <= :through)
+ORDER BY seq LIMIT :page
+"""
+
+Row = Sequence[Any]
+
+
+def _to_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MS
+
+
+def _from_ms(millis: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
+def _error_name(exc: sqlite3.Error) -> str:
+    name = getattr(exc, "sqlite_errorname", None)
+    return name if isinstance(name, str) else type(exc).__name__
+
+
+def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
+    LOG.warning("SQLite audit log error: %s", _error_name(exc))
+    return StorageUnavailable(f"The audit log is unavailable (SQLite: {_error_name(exc)}).")
+
+
+def _state_from_row(row: Row) -> ChainState:
+    _version, kid, base_seq, base_mac, head_seq, head_mac, purged_before, mac = row
+    return ChainState(
+        base=ChainHead(int(base_seq), bytes(base_mac)),
+        head=ChainHead(int(head_seq), bytes(head_mac)),
+        purged_before=None if purged_before is None else _from_ms(int(purged_before)),
+        key_id=str(kid),
+        mac=bytes(mac),
+    )
+
+
+def entry_from_row(
+    seq: int, at: object, type_: object, event: str, prev: bytes, mac: bytes
+) -> AuditEntry:
+    """An entry from its stored columns; ``CorruptEntry`` if the event and columns disagree."""
+    try:
+        parsed = AuditEvent.from_json(event)
+    except ValueError:
+        raise CorruptEntry(seq) from None
+    if type_ != parsed.type.value or at != parsed.at:
+        raise CorruptEntry(seq)
+    return AuditEntry(seq=seq, event=parsed, prev_mac=bytes(prev), mac=bytes(mac))
+
+
+class SqliteAuditStore:
+    """An ``AuditStore`` in a SQLite file, through one aiosqlite connection per process."""
+
+    def __init__(self, db: aiosqlite.Connection, *, key: bytes) -> None:
+        """Wrap an open connection; use ``SqliteAuditStore.open`` instead."""
+        self._db: aiosqlite.Connection | None = db
+        self._key = key
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: str, *, key: bytes, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
+    ) -> SqliteAuditStore:
+        """Open (creating if needed) the audit tables in the file at ``path``.
+
+        ``path`` is everything after ``sqlite://``, or ``:memory:`` for a log that lives as
+        long as the process (``--dev``, tests). Raises ``ConfigError`` for an empty path or a
+        key other than the one the log was started with, and ``StorageUnavailable`` when
+        the file cannot be opened.
+        """
+        if not path.strip():
+            raise ConfigError("BURNLINK_AUDIT_STORE: sqlite:// needs a file path")
+        memory = path == ":memory:"
+        try:
+            target = path if memory else await asyncio.to_thread(_prepare_file, path)
+            db = await aiosqlite.connect(
+                target, isolation_level=None, timeout=busy_timeout.total_seconds()
+            )
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"Cannot create the audit log at {path}: {exc.strerror or type(exc).__name__}."
+            ) from None
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from None
+        store = cls(db, key=key)
+        try:
+            await store._prepare(busy_timeout, wal=not memory)
+        except sqlite3.Error as exc:
+            await store._close_quietly()
+            raise _unavailable(exc) from None
+        except BaseException:
+            await store._close_quietly()
+            raise
+        return store
+
+    async def _prepare(self, busy_timeout: timedelta, *, wal: bool) -> None:
+        await self._run(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
+        if wal:
+            mode = await self._run("PRAGMA journal_mode = WAL")
+            if not mode or str(mode[0][0]).lower() != "wal":
+                raise StorageUnavailable("Cannot use WAL journal mode for the audit log.")
+        await self._run("PRAGMA synchronous = FULL")
+        async with self._transaction():
+            for statement in _SCHEMA:
+                await self._run(statement)
+            rows = await self._run(_SELECT_STATE)
+            if not rows:
+                empty = seal_state(self._key)
+                await self._run(
+                    _INSERT_STATE,
+                    (
+                        SCHEMA_VERSION,
+                        empty.key_id,
+                        empty.base.seq,
+                        empty.base.mac,
+                        empty.head.seq,
+                        empty.head.mac,
+                        None,
+                        empty.mac,
+                    ),
+                )
+                return
+            if int(rows[0][0]) > SCHEMA_VERSION:
+                raise StorageUnavailable(
+                    "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
+                )
+            if rows[0][1] != key_id(self._key):
+                raise ConfigError(
+                    "BURNLINK_AUDIT_KEY: this audit log was started with a different key"
+                )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _run(
+        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[Row]:
+        if self._db is None:
+            raise StorageUnavailable("The audit log is closed.")
+        return list(await self._db.execute_fetchall(sql, parameters))
+
+    @asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[None]:
+        if self._db is None:
+            raise StorageUnavailable("The audit log is closed.")
+        async with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise _unavailable(exc) from None
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        try:
+            await self._run("BEGIN IMMEDIATE")
+            yield
+            await self._run("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                await self._run("ROLLBACK")
+            raise
+
+    async def _state(self) -> ChainState:
+        rows = await self._run(_SELECT_STATE)
+        if not rows:
+            raise StorageUnavailable("The audit log's state row is missing.")
+        return _state_from_row(rows[0])
+
+    async def _save_state(self, state: ChainState) -> None:
+        await self._run(
+            "UPDATE audit_state SET base_seq = ?, base_mac = ?, head_seq = ?, head_mac = ?,"
+            " purged_before = ?, state_mac = ? WHERE id = 1",
+            (
+                state.base.seq,
+                state.base.mac,
+                state.head.seq,
+                state.head.mac,
+                None if state.purged_before is None else _to_ms(state.purged_before),
+                state.mac,
+            ),
+        )
+
+    async def _close_quietly(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with suppress(sqlite3.Error):
+                await db.close()
+
+    # -- AuditStore --------------------------------------------------------------------------
+
+    async def append(self, event: AuditEvent) -> AuditEntry:
+        """See ``AuditStore.append``: one ``BEGIN IMMEDIATE`` transaction."""
+        async with self._serialised(), self._transaction():
+            state = await self._state()
+            entry = next_entry(self._key, state.head, event)
+            await self._run(
+                "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.seq,
+                    _to_ms(event.at),
+                    event.type.value,
+                    event.canonical().decode("utf-8"),
+                    entry.prev_mac,
+                    entry.mac,
+                ),
+            )
+            await self._save_state(state.advanced(self._key, head=entry.head))
+        return entry
+
+    async def iter_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Sequence[AuditEventType] | None = None,
+        after_seq: int | None = None,
+        through_seq: int | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        """See ``AuditStore.iter_entries``."""
+        if types is not None and not types:
+            return
+        params: dict[str, object] = {
+            "since": None if since is None else _to_ms(since),
+            "until": None if until is None else _to_ms(until),
+            "types": None if types is None else json.dumps([AuditEventType(t) for t in types]),
+            "through": through_seq,
+        }
+        cursor = after_seq or 0
+        remaining = limit
+        while remaining is None or remaining > 0:
+            page = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            async with self._serialised():
+                rows = await self._run(_SELECT_PAGE, {**params, "after": cursor, "page": page})
+            for seq, at, type_, event, prev, mac in rows:
+                yield entry_from_row(int(seq), _from_ms(int(at)), type_, str(event), prev, mac)
+            if len(rows) < page:
+                return
+            cursor = int(rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    async def chain_state(self) -> ChainState:
+        """See ``AuditStore.chain_state``."""
+        async with self._serialised():
+            return await self._state()
+
+    async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
+        """See ``AuditStore.purge_before``: move the base, then delete behind it."""
+        async with self._serialised(), self._transaction():
+            state = await self._state()
+            last = state.head.seq if limit is None else min(state.head.seq, state.base.seq + limit)
+            kept = await self._run(
+                "SELECT seq FROM audit_log WHERE seq > ? AND seq <= ? AND at >= ?"
+                " ORDER BY seq LIMIT 1",
+                (state.base.seq, last, _to_ms(cutoff)),
+            )
+            new_base = int(kept[0][0]) - 1 if kept else last
+            if new_base <= state.base.seq:
+                return 0
+            rows = await self._run("SELECT mac FROM audit_log WHERE seq = ?", (new_base,))
+            if not rows:
+                raise StorageUnavailable("The audit log is missing an entry it should purge.")
+            purged_before = max(cutoff, state.purged_before or cutoff)
+            await self._save_state(
+                state.rebased(
+                    self._key,
+                    base=ChainHead(new_base, bytes(rows[0][0])),
+                    purged_before=purged_before,
+                )
+            )
+            deleted = await self._run(
+                "DELETE FROM audit_log WHERE seq <= ? RETURNING seq", (new_base,)
+            )
+        return len(deleted)
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``."""
+        async with self._serialised():
+            await self._run("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        if self._db is None:
+            return
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                try:
+                    await db.close()
+                except sqlite3.Error as exc:
+                    raise _unavailable(exc) from None
+
+
+def _prepare_file(path: str) -> Path:
+    """Create the parent directory (0700) and an empty file (0600) if missing."""
+    file = Path(path).expanduser()
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+    return file

@@ -1,0 +1,187 @@
+"""Prometheus metrics: one ``Metrics`` object per app, with its own registry (no global state).
+
+Every label takes its values from an enum defined here, so the number of series is fixed
+and known up front; each labelled series is created at zero when ``Metrics`` is built, so
+dashboards and alerts see it before the first event. Nothing here names a secret.
+
+Several worker processes: each keeps its own counters, and a scrape of ``/metrics`` sees only
+the process that answered it. Run one worker per scrape target, or use prometheus_client's
+multiprocess mode (not wired in yet); see docs/audit.md.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from burnlink.models import EndReason
+
+__all__ = [
+    "CONTENT_TYPE",
+    "REVEAL_BUCKETS",
+    "DeliveryResult",
+    "DeniedReason",
+    "Metrics",
+    "StoreName",
+    "WebhookFailure",
+    "render",
+]
+
+CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
+"""The ``Content-Type`` of ``render``'s output: Prometheus text format 0.0.4, which every
+Prometheus version reads (what prometheus_client itself serves when no format is asked for)."""
+
+REVEAL_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Seconds; the upper buckets cover reveals that run the passphrase KDF on the server."""
+
+
+class DeniedReason(StrEnum):
+    """Why an access was refused (``burnlink_access_denied_total{reason}``)."""
+
+    PASSPHRASE = "passphrase"  # noqa: S105 - a label value
+    KEY = "key"
+    OTP = "otp"
+    IP = "ip"
+    GEO = "geo"
+    RATE_LIMITED = "rate_limited"
+
+
+class StoreName(StrEnum):
+    """Which store failed (``burnlink_store_errors_total{store}``)."""
+
+    SECRETS = "secrets"
+    AUDIT = "audit"
+
+
+class WebhookFailure(StrEnum):
+    """Why one webhook attempt failed (``burnlink_webhook_failures_total{reason}``)."""
+
+    REFUSED = "refused"
+    """The URL or an address it resolves to is not allowed (not retried)."""
+    UNRESOLVED = "unresolved"
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    REDIRECT = "redirect"
+    """The receiver answered 3xx; redirects are never followed (not retried)."""
+    CLIENT_ERROR = "http_4xx"
+    SERVER_ERROR = "http_5xx"
+    ERROR = "error"
+    """Any other transport error."""
+    DROPPED = "dropped"
+    """Not attempted: the queue was full or the dispatcher was closing."""
+
+
+class DeliveryResult(StrEnum):
+    """How a webhook delivery ended (``burnlink_webhook_deliveries_total{result}``)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    """Every attempt failed, or a failure that is not retried."""
+    DROPPED = "dropped"
+
+
+class Metrics:
+    """The counters and histograms of one burnlink app, in their own ``CollectorRegistry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        """Create every metric in ``registry`` (a new one by default)."""
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.secrets_created = Counter("burnlink_secrets_created", "Secrets stored.", registry=r)
+        self.secrets_revealed = Counter(
+            "burnlink_secrets_revealed", "Successful reveals (views used).", registry=r
+        )
+        self.secrets_ended = Counter(
+            "burnlink_secrets_ended",
+            "Secrets that ended, by how: viewed (last view), burned (by the sender), "
+            "locked (too many failed attempts), expired.",
+            ["reason"],
+            registry=r,
+        )
+        self.access_denied = Counter(
+            "burnlink_access_denied",
+            "Refused reveals and page views, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.reveal_seconds = Histogram(
+            "burnlink_reveal_duration_seconds",
+            "Time to answer a reveal, successful or not.",
+            buckets=REVEAL_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "burnlink_store_errors",
+            "Operations that failed because a store was unavailable.",
+            ["store"],
+            registry=r,
+        )
+        self.webhook_failures = Counter(
+            "burnlink_webhook_failures",
+            "Failed webhook attempts, by reason (a delivery may fail several times).",
+            ["reason"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "burnlink_webhook_deliveries",
+            "Webhook deliveries by final result.",
+            ["result"],
+            registry=r,
+        )
+        self.alerts = Counter("burnlink_alerts", "Alert events raised.", registry=r)
+        for end in EndReason:
+            self.secrets_ended.labels(end.value)
+        for denied in DeniedReason:
+            self.access_denied.labels(denied.value)
+        for store in StoreName:
+            self.store_errors.labels(store.value)
+        for failure in WebhookFailure:
+            self.webhook_failures.labels(failure.value)
+        for result in DeliveryResult:
+            self.webhook_deliveries.labels(result.value)
+
+    def secret_created(self) -> None:
+        """Count a stored secret."""
+        self.secrets_created.inc()
+
+    def secret_revealed(self, seconds: float) -> None:
+        """Count a successful reveal and record how long it took."""
+        self.secrets_revealed.inc()
+        self.reveal_seconds.observe(seconds)
+
+    def reveal_took(self, seconds: float) -> None:
+        """Record the duration of a reveal that did not succeed."""
+        self.reveal_seconds.observe(seconds)
+
+    def secret_ended(self, reason: EndReason, count: int = 1) -> None:
+        """Count secrets that ended (``count`` at once for a sweep of expired ones)."""
+        if count > 0:
+            self.secrets_ended.labels(EndReason(reason).value).inc(count)
+
+    def denied(self, reason: DeniedReason) -> None:
+        """Count a refused access."""
+        self.access_denied.labels(DeniedReason(reason).value).inc()
+
+    def store_error(self, store: StoreName) -> None:
+        """Count an operation that failed with ``StorageUnavailable``."""
+        self.store_errors.labels(StoreName(store).value).inc()
+
+    def webhook_failed(self, reason: WebhookFailure) -> None:
+        """Count one failed webhook attempt."""
+        self.webhook_failures.labels(WebhookFailure(reason).value).inc()
+
+    def webhook_done(self, result: DeliveryResult) -> None:
+        """Count a finished webhook delivery."""
+        self.webhook_deliveries.labels(DeliveryResult(result).value).inc()
+
+    def alert(self) -> None:
+        """Count an alert event."""
+        self.alerts.inc()
+
+
+def render(metrics: Metrics) -> tuple[bytes, str]:
+    """The text exposition of ``metrics`` and its ``Content-Type``, for ``GET /metrics``."""
+    return generate_latest(metrics.registry), CONTENT_TYPE

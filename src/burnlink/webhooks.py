@@ -1,0 +1,404 @@
+"""Webhooks: tell the sender's systems (Slack, a SIEM, a script) what happened to a secret.
+
+Signing follows Standard Webhooks (https://www.standardwebhooks.com/): each request carries
+``webhook-id`` (the same on every retry), ``webhook-timestamp`` (Unix seconds of the attempt)
+and ``webhook-signature: v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>``, where
+the secret is the base64 after ``whsec_``. Any Standard Webhooks verifier checks it (the
+tests use the reference ``standardwebhooks`` package).
+
+The body is JSON: ``type``, ``timestamp``, ``data`` (secret id, client address, country,
+agent class and name, outcome) and a Slack-compatible ``text``. It never holds content,
+tokens, passphrases or the user agent string.
+
+Delivery
+    ``WebhookDispatcher.enqueue`` returns at once; a background task per delivery checks the
+    URL (``netguard.pin``: no internal addresses, no user info), connects to the pinned
+    address with ``Host`` and TLS SNI set to the URL's host, follows no redirects, and retries
+    timeouts, connection errors, 408, 429 and 5xx with exponential backoff up to a bounded
+    number of attempts. Refusals, redirects and other 4xx are not retried. Failures are
+    counted in ``metrics`` and logged with the host only (URLs may hold tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import httpx
+
+from burnlink import __version__
+from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
+from burnlink.clock import Clock, SystemClock
+from burnlink.errors import InvalidInput
+from burnlink.metrics import DeliveryResult, Metrics, WebhookFailure
+from burnlink.netguard import (
+    AllowList,
+    PinnedTarget,
+    Resolver,
+    UnresolvableHost,
+    UnsafeUrl,
+    check_url,
+    pin,
+    system_resolver,
+)
+from burnlink.useragents import classify
+
+__all__ = [
+    "SECRET_PREFIX",
+    "Delivery",
+    "RetryPolicy",
+    "WebhookDispatcher",
+    "WebhookEndpoint",
+    "WebhookMessage",
+    "new_webhook_secret",
+    "parse_webhook_secret",
+    "pinned_request",
+    "sign",
+]
+
+LOG = logging.getLogger(__name__)
+
+SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+MIN_SECRET_BYTES: Final = 24
+MAX_SECRET_BYTES: Final = 64
+USER_AGENT: Final = f"burnlink-webhooks/{__version__}"
+
+_RETRY_STATUSES: Final = frozenset({408, 429})
+_VERBS: Final = {
+    AuditEventType.SECRET_CREATED: "was created",
+    AuditEventType.SECRET_OPENED: "was opened (link page, nothing revealed)",
+    AuditEventType.SECRET_VIEWED: "was viewed",
+    AuditEventType.PASSPHRASE_FAILED: "got a wrong passphrase",
+    AuditEventType.KEY_FAILED: "got a wrong link key",
+    AuditEventType.OTP_FAILED: "got a wrong one-time code",
+    AuditEventType.ACCESS_DENIED_IP: "was refused to a client address",
+    AuditEventType.ACCESS_DENIED_GEO: "was refused to a client country",
+    AuditEventType.RATE_LIMITED: "was rate limited",
+    AuditEventType.SECRET_BURNED: "was burned by its sender",
+    AuditEventType.SECRET_LOCKED: "was destroyed after too many failed attempts",
+    AuditEventType.SECRET_EXPIRED: "expired",
+    AuditEventType.ALERT: "raised an alert",
+}
+
+
+def parse_webhook_secret(text: str) -> bytes:
+    """The key of a ``whsec_<base64>`` secret (the prefix is optional).
+
+    Raises ``InvalidInput`` unless it decodes to 24 to 64 bytes.
+    """
+    value = text.strip().removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+        raise InvalidInput("webhook_secret", "must be whsec_ followed by 24 to 64 bytes in base64")
+    return key
+
+
+def new_webhook_secret() -> str:
+    """A fresh ``whsec_`` secret of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,`` and base64 HMAC-SHA256 of ``id.timestamp.body``."""
+    message = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """Where to send, and the key to sign with. Neither appears in ``repr`` or logs."""
+
+    url: str = field(repr=False)
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def parse(cls, url: str, secret: str) -> WebhookEndpoint:
+        """Check the URL's form (``UnsafeUrl``, no DNS) and the secret (``InvalidInput``)."""
+        check_url(url)
+        return cls(url=url, key=parse_webhook_secret(secret))
+
+    @property
+    def host(self) -> str:
+        """The URL's host: what logs may name."""
+        try:
+            return check_url(self.url)[1]
+        except UnsafeUrl:
+            return "(invalid URL)"
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookMessage:
+    """What one webhook says. Build it with ``from_event``."""
+
+    id: str
+    """``webhook-id``: unique per message, the same for each retry."""
+    type: AuditEventType
+    at: datetime
+    secret_id: str | None = None
+    client_ip: str | None = None
+    country: str | None = None
+    agent_class: str | None = None
+    agent_name: str | None = None
+    outcome: str | None = None
+
+    @classmethod
+    def from_event(cls, event: AuditEvent, *, secret_id: str | None = None) -> WebhookMessage:
+        """The message for an audit event; ``secret_id`` is the id the event's hash names."""
+        agent = classify(event.user_agent) if event.user_agent else None
+        return cls(
+            id="msg_" + secrets.token_urlsafe(16),
+            type=event.type,
+            at=event.at,
+            secret_id=secret_id,
+            client_ip=event.client_ip,
+            country=event.country,
+            agent_class=None if agent is None else agent.kind.value,
+            agent_name=None if agent is None else agent.name,
+            outcome=event.outcome.value,
+        )
+
+    def text(self) -> str:
+        """One line for chat, with Slack's ``&``, ``<``, ``>`` escaped."""
+        subject = f"Secret `{self.secret_id}`" if self.secret_id else "burnlink"
+        verb = _VERBS.get(self.type, self.type.value)
+        where = ""
+        if self.client_ip:
+            where = f" from {self.client_ip}" + (f" ({self.country})" if self.country else "")
+        by = f" by {self.agent_name}" if self.agent_class not in {None, "browser"} else ""
+        return _slack_escape(f"{subject} {verb}{where}{by}.")
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body as a dict."""
+        return {
+            "type": self.type.value,
+            "timestamp": format_time(self.at),
+            "data": {
+                "secret_id": self.secret_id,
+                "client_ip": self.client_ip,
+                "country": self.country,
+                "agent": {"class": self.agent_class, "name": self.agent_name},
+                "outcome": self.outcome,
+            },
+            "text": self.text(),
+        }
+
+    def body(self) -> bytes:
+        """The exact bytes sent and signed."""
+        return canonical_json(self.payload())
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry: ``first_delay * factor**n``, capped."""
+
+    attempts: int = 5
+    first_delay: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay, self.first_delay * self.factor ** (attempt - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a delivery ended."""
+
+    result: DeliveryResult
+    attempts: int
+    status: int | None = None
+    """The last HTTP status received, if any."""
+    failure: WebhookFailure | None = None
+    """Why the last attempt failed, if it did."""
+
+
+def pinned_request(
+    client: httpx.AsyncClient, target: PinnedTarget, *, headers: dict[str, str], body: bytes
+) -> httpx.Request:
+    """A POST to the pinned address that still says ``Host: <name>`` and uses SNI ``<name>``."""
+    extensions: dict[str, Any] = {}
+    if target.sni_hostname is not None:
+        extensions["sni_hostname"] = target.sni_hostname
+    return client.build_request(
+        "POST",
+        target.connect_url,
+        headers={**headers, "Host": target.host_header},
+        content=body,
+        extensions=extensions,
+    )
+
+
+class WebhookDispatcher:
+    """Sends webhooks in the background, retrying with backoff; never blocks its caller."""
+
+    def __init__(
+        self,
+        *,
+        allow: AllowList | None = None,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 5.0,
+        max_pending: int = 1000,
+        concurrency: int = 8,
+        resolver: Resolver = system_resolver,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """Configure; nothing connects until the first delivery.
+
+        ``allow`` is ``BURNLINK_WEBHOOK_ALLOW``; ``timeout`` bounds each attempt (connect
+        is capped at 3 s); at most ``max_pending`` deliveries wait or run at once, and more
+        are dropped; ``concurrency`` requests are in flight at a time.
+        """
+        self._allow = allow or AllowList()
+        self._clock = clock or SystemClock()
+        self._metrics = metrics
+        self._retry = retry or RetryPolicy()
+        self._max_pending = max_pending
+        self._resolver = resolver
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[Delivery]] = set()
+        self._closed = False
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,  # a proxy from the environment would bypass the pinned address
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            verify=verify,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    @property
+    def pending(self) -> int:
+        """Deliveries queued or running."""
+        return len(self._tasks)
+
+    def enqueue(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> bool:
+        """Start delivering ``message`` in the background; ``False`` if dropped (full/closed).
+
+        Must be called from the event loop's thread.
+        """
+        if self._closed or len(self._tasks) >= self._max_pending:
+            self._count(WebhookFailure.DROPPED)
+            self._done(DeliveryResult.DROPPED)
+            LOG.warning("webhook to %s dropped: queue full or closing", endpoint.host)
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._run(endpoint, message), name="burnlink-webhook"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def join(self) -> None:
+        """Wait until every delivery started so far has finished."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def aclose(self, *, grace: float = 10.0) -> None:
+        """Stop accepting, give running deliveries ``grace`` seconds, cancel the rest."""
+        self._closed = True
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+                LOG.warning("%d webhook deliveries cancelled at shutdown", len(pending))
+                for _ in pending:
+                    self._done(DeliveryResult.DROPPED)
+        await self._client.aclose()
+
+    async def _run(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+        try:
+            return await self.deliver(endpoint, message)
+        except Exception as exc:  # noqa: BLE001 - a background task must log, not die silently
+            LOG.error("webhook to %s crashed: %s", endpoint.host, type(exc).__name__)
+            self._count(WebhookFailure.ERROR)
+            self._done(DeliveryResult.FAILED)
+            return Delivery(DeliveryResult.FAILED, 0, None, WebhookFailure.ERROR)
+
+    async def deliver(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+        """Deliver now, retrying as configured; return how it ended (never raises)."""
+        body = message.body()
+        attempts = max(1, self._retry.attempts)
+        for attempt in range(1, attempts + 1):
+            failure, status, retryable = await self._attempt(endpoint, message.id, body)
+            if failure is None:
+                self._done(DeliveryResult.DELIVERED)
+                return Delivery(DeliveryResult.DELIVERED, attempt, status)
+            self._count(failure)
+            LOG.warning(
+                "webhook to %s failed: %s%s (attempt %d of %d)",
+                endpoint.host,
+                failure.value,
+                f" {status}" if status else "",
+                attempt,
+                attempts,
+            )
+            if not retryable or attempt == attempts:
+                self._done(DeliveryResult.FAILED)
+                return Delivery(DeliveryResult.FAILED, attempt, status, failure)
+            await asyncio.sleep(self._retry.delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, endpoint: WebhookEndpoint, msg_id: str, body: bytes
+    ) -> tuple[WebhookFailure | None, int | None, bool]:
+        """One attempt: ``(failure or None, HTTP status, whether to retry)``."""
+        try:
+            target = await pin(endpoint.url, self._allow, resolver=self._resolver)
+        except UnsafeUrl:
+            return WebhookFailure.REFUSED, None, False
+        except UnresolvableHost:
+            return WebhookFailure.UNRESOLVED, None, True
+        timestamp = int(self._clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(endpoint.key, msg_id, timestamp, body),
+        }
+        request = pinned_request(self._client, target, headers=headers, body=body)
+        async with self._semaphore:
+            try:
+                response = await self._client.send(request, stream=True)
+                await response.aclose()  # the body is never read
+            except httpx.TimeoutException:
+                return WebhookFailure.TIMEOUT, None, True
+            except httpx.ConnectError:
+                return WebhookFailure.CONNECT, None, True
+            except httpx.HTTPError:
+                return WebhookFailure.ERROR, None, True
+        status = response.status_code
+        if 200 <= status < 300:
+            return None, status, False
+        if 300 <= status < 400:
+            return WebhookFailure.REDIRECT, status, False
+        if status >= 500:
+            return WebhookFailure.SERVER_ERROR, status, True
+        return WebhookFailure.CLIENT_ERROR, status, status in _RETRY_STATUSES
+
+    def _count(self, failure: WebhookFailure) -> None:
+        if self._metrics is not None:
+            self._metrics.webhook_failed(failure)
+
+    def _done(self, result: DeliveryResult) -> None:
+        if self._metrics is not None:
+            self._metrics.webhook_done(result)

@@ -1,0 +1,199 @@
+"""Audit events: validation, the canonical form, and that secret material has no way in."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from burnlink.audit.events import (
+    AuditEvent,
+    AuditEventType,
+    Outcome,
+    RequestInfo,
+    audit_event,
+    canonical_json,
+    format_time,
+    parse_time,
+    secret_hash,
+)
+from tests.audit.conftest import T0, make_event
+
+SECRET_WORDS = ("content", "envelope", "ciphertext", "plaintext", "passphrase", "token", "key")
+
+
+def test_secret_hash_is_hex_sha256_of_the_id() -> None:
+    assert secret_hash("abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_audit_event_canonical_form_is_sorted_compact_and_complete() -> None:
+    event = audit_event(AuditEventType.SECRET_CREATED, at=T0, detail={"views": 1})
+
+    text = event.canonical().decode()
+
+    assert text == (
+        '{"agent_class":null,"at":"2030-01-01T00:00:00.000Z","client_ip":null,"country":null,'
+        '"detail":{"views":1},"outcome":"ok","policy":{},"request_id":null,"secret_hash":null,'
+        '"type":"secret.created","user_agent":null,"v":1}'
+    )
+
+
+def test_audit_event_round_trips_through_canonical_json() -> None:
+    event = audit_event(
+        AuditEventType.ACCESS_DENIED_GEO,
+        at=T0 + timedelta(microseconds=123_456),
+        secret_id="abc",
+        request=RequestInfo("2001:db8::1", "fr", "Mozilla/5.0 Grüße ✓", "r-1"),
+        policy={"rule": "geo", "allowed": "DE,AT"},
+        detail={"attempt": 2, "final": False, "note": None},
+    )
+
+    again = AuditEvent.from_json(event.canonical())
+
+    assert again == event
+    assert again.canonical() == event.canonical()
+    assert again.at == T0 + timedelta(milliseconds=123)
+
+
+def test_audit_event_stores_time_in_utc_milliseconds() -> None:
+    local = datetime(2030, 1, 1, 2, 0, 0, 999_999, tzinfo=timezone(timedelta(hours=2)))
+
+    event = make_event(at=local)
+
+    assert event.at == datetime(2030, 1, 1, 0, 0, 0, 999_000, tzinfo=UTC)
+    assert format_time(event.at) == "2030-01-01T00:00:00.999Z"
+
+
+def test_audit_event_refuses_naive_time() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        AuditEvent(at=datetime(2030, 1, 1), type=AuditEventType.ALERT, outcome=Outcome.OK)  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"secret_hash": "abc"}, id="short-hash"),
+        pytest.param({"secret_hash": "A" * 64}, id="upper-case-hash"),
+        pytest.param({"client_ip": "not-an-ip"}, id="ip"),
+        pytest.param({"country": "de"}, id="country-lower"),
+        pytest.param({"user_agent": "x" * 600}, id="long-user-agent"),
+        pytest.param({"request_id": "x" * 200}, id="long-request-id"),
+        pytest.param({"detail": {f"k{i}": i for i in range(17)}}, id="too-many-items"),
+        pytest.param({"detail": {"Reason": 1}}, id="key-not-lower-case"),
+        pytest.param({"detail": {"note": "x" * 201}}, id="long-value"),
+    ],
+)
+def test_audit_event_refuses_invalid_fields(changes: dict[str, object]) -> None:
+    fields = {"at": T0, "type": AuditEventType.ALERT, "outcome": Outcome.OK, **changes}
+
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies by field
+        AuditEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_audit_event_has_no_field_for_secret_material() -> None:
+    names = {f.name for f in dataclasses.fields(AuditEvent)}
+    parameters = set(inspect.signature(audit_event).parameters)
+    request_fields = {f.name for f in dataclasses.fields(RequestInfo)}
+
+    for name in names | parameters | request_fields:
+        assert not any(word in name for word in SECRET_WORDS), name
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["passphrase", "otp_code", "access_token", "content", "envelope", "secret", "manage.token"],
+)
+def test_audit_event_refuses_detail_keys_that_name_secret_material(key: str) -> None:
+    with pytest.raises(ValueError, match="names secret material"):
+        audit_event(AuditEventType.ALERT, at=T0, detail={key: "x"})
+    with pytest.raises(ValueError, match="names secret material"):
+        audit_event(AuditEventType.ALERT, at=T0, policy={key: "x"})
+
+
+@pytest.mark.parametrize("value", [b"bytes", 1.5, ["list"], {"nested": 1}])
+def test_audit_event_refuses_non_scalar_detail_values(value: object) -> None:
+    with pytest.raises(TypeError):
+        audit_event(AuditEventType.ALERT, at=T0, detail={"note": value})  # type: ignore[dict-item]
+
+
+def test_audit_event_detail_is_read_only() -> None:
+    event = audit_event(AuditEventType.ALERT, at=T0, detail={"reason": "bot"})
+
+    with pytest.raises(TypeError):
+        event.detail["reason"] = "changed"  # type: ignore[index]
+
+
+def test_audit_event_builder_hashes_the_id_and_cleans_request_data() -> None:
+    event = audit_event(
+        AuditEventType.SECRET_OPENED,
+        at=T0,
+        secret_id="Ab3_x",
+        request=RequestInfo(" 203.0.113.9 ", "nl", "Slackbot-LinkExpanding 1.0\x00", "id\n1"),
+    )
+
+    assert event.secret_hash == secret_hash("Ab3_x")
+    assert "Ab3_x" not in event.canonical().decode()
+    assert event.client_ip == "203.0.113.9"
+    assert event.country == "NL"
+    assert event.user_agent == "Slackbot-LinkExpanding 1.0?"
+    assert event.agent_class == "preview"
+    assert event.request_id == "id?1"
+
+
+def test_audit_event_builder_drops_what_does_not_parse() -> None:
+    event = audit_event(
+        AuditEventType.SECRET_OPENED,
+        at=T0,
+        request=RequestInfo("unknown", "Germany", "x" * 2000, ""),
+    )
+
+    assert (event.client_ip, event.country, event.request_id) == (None, None, None)
+    assert event.user_agent is not None
+    assert len(event.user_agent) == 512
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome"),
+    [
+        (AuditEventType.SECRET_VIEWED, Outcome.OK),
+        (AuditEventType.PASSPHRASE_FAILED, Outcome.FAILED),
+        (AuditEventType.KEY_FAILED, Outcome.FAILED),
+        (AuditEventType.ACCESS_DENIED_IP, Outcome.DENIED),
+        (AuditEventType.RATE_LIMITED, Outcome.DENIED),
+    ],
+)
+def test_audit_event_builder_defaults_outcome_by_type(
+    kind: AuditEventType, outcome: Outcome
+) -> None:
+    assert audit_event(kind, at=T0).outcome is outcome
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({"v": 1}, id="missing-fields"),
+        pytest.param({**make_event().to_dict(), "v": 2}, id="version"),
+        pytest.param({**make_event().to_dict(), "type": "secret.stolen"}, id="type"),
+        pytest.param({**make_event().to_dict(), "at": "2030-01-01T00:00:00Z"}, id="time-shape"),
+        pytest.param({**make_event().to_dict(), "detail": []}, id="detail-not-mapping"),
+        pytest.param({**make_event().to_dict(), "extra": 1}, id="extra-field"),
+    ],
+)
+def test_audit_event_from_dict_refuses_what_is_not_an_event(data: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies
+        AuditEvent.from_dict(data)
+
+
+def test_parse_time_inverts_format_time() -> None:
+    assert parse_time(format_time(T0 + timedelta(milliseconds=5))) == T0 + timedelta(milliseconds=5)
+
+
+def test_canonical_json_keeps_unicode_and_refuses_nan() -> None:
+    assert canonical_json({"b": "ü", "a": 1}) == '{"a":1,"b":"ü"}'.encode()
+    with pytest.raises(ValueError):  # noqa: PT011
+        canonical_json({"x": float("nan")})
+    assert json.loads(canonical_json({"a": [1, 2]})) == {"a": [1, 2]}
