@@ -1,72 +1,286 @@
-"""HTML routes. Opening a link (``GET /s/{id}``) never consumes it: only an explicit reveal does.
+"""HTML pages of the web app (docs/web.md): compose, reveal, receipt and how it works.
 
-These pages are deliberately plain until the web app lands (it encrypts in the browser); they
-embed no ciphertext and run no inline script.
+The pages are server-rendered shells; all cryptography runs in the browser (``static/js``),
+which talks to the JSON API. Opening a link (``GET /s/{id}``, ``GET /m/{id}``) never touches
+the store and the page embeds no ciphertext, so link previews cannot consume a secret.
+
+Every script, stylesheet and message catalogue is referenced with a Subresource Integrity hash
+computed once when the app is built. A module's imports are preloaded with their own hashes
+(``<link rel=modulepreload integrity=…>``), so the browser checks the whole module graph, not
+only the entry script. ``burnlink verify-site`` compares a running server against the same
+files (``package_assets``).
+
+UI text lives in ``static/i18n/{language}.json``; a page's language is chosen from
+``Accept-Language`` among the catalogues present.
 """
 
 from __future__ import annotations
 
-from html import escape
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import jinja2
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
 from burnlink import __version__
+from burnlink.config import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+I18N_DIR = "i18n"
+DEFAULT_LANGUAGE = "en"
+TTL_PRESETS = (300, 900, 3600, 14400, 86400, 259200, 604800, 2592000)
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+STYLESHEET = "burnlink.css"
+ENTRY_COMPOSE = "js/compose.js"
+ENTRY_REVEAL = "js/reveal.js"
+ENTRY_RECEIPT = "js/receipt.js"
+
+# Static `import … from "./x.js"`, `export … from "./x.js"` and `import "./x.js"` of our own
+# modules. Dynamic import() is not used (a test keeps it so): it would escape the preloads.
+_IMPORT_RE = re.compile(r"""(?:\bfrom|\bimport)\s*["'](\.{1,2}/[^"'\s]+)["']""")
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 router = APIRouter(include_in_schema=False)
 
 
-def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · burnlink</title>"
-        '<link rel=stylesheet href="/static/burnlink.css"></head>'
-        f"<body><main><h1>{escape(title)}</h1>{body}</main>"
-        f"<footer>burnlink {escape(__version__)}</footer></body></html>"
+def sri(data: bytes) -> str:
+    """The Subresource Integrity value of ``data``: ``sha384-`` and the base64 digest."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
+
+
+def module_imports(source: str, path: str) -> tuple[str, ...]:
+    """The static relative imports of the module at ``path`` (relative to ``static/``)."""
+    found: list[str] = []
+    for specifier in _IMPORT_RE.findall(source):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier))
+        if target not in found:
+            found.append(target)
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Assets:
+    """The package's static files: integrity of each, and the imports of each module."""
+
+    integrity: Mapping[str, str]
+    imports: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def scan(cls, root: Path = STATIC_DIR) -> Assets:
+        """Hash every file under ``root``; read the imports of every ``.js`` file."""
+        integrity: dict[str, str] = {}
+        imports: dict[str, tuple[str, ...]] = {}
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = file.relative_to(root).as_posix()
+            data = file.read_bytes()
+            integrity[name] = sri(data)
+            if name.endswith(".js"):
+                imports[name] = module_imports(data.decode("utf-8"), name)
+        return cls(integrity, imports)
+
+    def dependencies(self, entry: str) -> list[str]:
+        """Every module ``entry`` imports, directly or not, each once, dependencies first."""
+        ordered: list[str] = []
+
+        def visit(module: str, trail: tuple[str, ...]) -> None:
+            for dependency in self.imports.get(module, ()):
+                if dependency in trail or dependency in ordered:
+                    continue
+                if dependency not in self.integrity:
+                    raise LookupError(f"{module} imports {dependency}, which is not a file")
+                visit(dependency, (*trail, dependency))
+                ordered.append(dependency)
+
+        visit(entry, (entry,))
+        return ordered
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The UI text of one language (``static/i18n/{language}.json``)."""
+
+    language: str
+    messages: Mapping[str, Any]
+
+    def t(self, key: str, /, count: int | None = None, **values: object) -> str:
+        """The message ``key`` with ``{name}`` placeholders filled in.
+
+        A message with plural forms (``{"one": …, "other": …}``) is chosen by ``count``; the
+        server only tells one from other, which the browser refines with ``Intl.PluralRules``.
+        """
+        message = self.messages[key]
+        if isinstance(message, dict):
+            message = message["one" if count == 1 else "other"]
+        if count is not None:
+            values["count"] = count
+        return re.sub(
+            r"\{(\w+)\}",
+            lambda m: str(values[m[1]]) if m[1] in values else m[0],
+            str(message),
+        )
+
+    def raw(self, key: str) -> Any:
+        """A structured message (a list of sections, for example) as it is in the file."""
+        return self.messages[key]
+
+
+def load_catalogues(root: Path = STATIC_DIR / I18N_DIR) -> dict[str, Catalogue]:
+    """Every catalogue under ``root``, keyed by language tag."""
+    catalogues = {}
+    for file in sorted(root.glob("*.json")):
+        catalogues[file.stem] = Catalogue(file.stem, json.loads(file.read_text("utf-8")))
+    if DEFAULT_LANGUAGE not in catalogues:
+        raise LookupError(f"the {DEFAULT_LANGUAGE} catalogue is missing from {root}")
+    return catalogues
+
+
+def negotiate(accept_language: str | None, available: Mapping[str, object]) -> str:
+    """The best of ``available`` for an ``Accept-Language`` header; the default otherwise."""
+    choices: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        tag = tag.strip().lower()
+        if quality > 0 and _LANGUAGE_RE.match(tag):
+            choices.append((-quality, position, tag))
+    for _, _, tag in sorted(choices):
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in available:
+                return candidate
+    return DEFAULT_LANGUAGE
+
+
+def duration_label(catalogue: Catalogue, seconds: int) -> str:
+    """``seconds`` in the largest whole unit: "30 days", "4 hours", "90 seconds"."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return catalogue.t(f"duration.{unit}", count=seconds // size)
+    return catalogue.t("duration.seconds", count=seconds)
+
+
+def ttl_choices(settings: Settings, catalogue: Catalogue) -> list[tuple[int, str, bool]]:
+    """The expiry choices: presets within the server's limits, its longest, and its default
+    (selected)."""
+    seconds = {p for p in TTL_PRESETS if settings.min_ttl <= p <= settings.max_ttl}
+    seconds |= {settings.default_ttl, settings.max_ttl}
+    return [
+        (value, duration_label(catalogue, value), value == settings.default_ttl)
+        for value in sorted(seconds)
+    ]
+
+
+def format_bytes(catalogue: Catalogue, size: int) -> str:
+    """A size for people, in bytes, KiB or MiB (``max_bytes`` on the compose page)."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    if size >= 1024 and size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return catalogue.t("size.bytes", count=size)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the pages need, built once per app: assets, catalogues and templates."""
+
+    assets: Assets
+    catalogues: Mapping[str, Catalogue]
+    templates: jinja2.Environment
+
+    @classmethod
+    def load(cls) -> Site:
+        """Scan the package's static files, catalogues and templates."""
+        templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        return cls(Assets.scan(), load_catalogues(), templates)
+
+
+def _render(
+    request: Request, page: str, *, entry: str | None, root: str, **context: Any
+) -> HTMLResponse:
+    site: Site = request.app.state.site
+    settings: Settings = request.app.state.service.settings
+    language = negotiate(request.headers.get("accept-language"), site.catalogues)
+    catalogue = site.catalogues[language]
+    html = site.templates.get_template(f"{page}.html").render(
+        page=page,
+        t=catalogue.t,
+        raw=catalogue.raw,
+        language=language,
+        root=root,
+        version=__version__,
+        integrity=site.assets.integrity,
+        stylesheet=STYLESHEET,
+        messages=f"{I18N_DIR}/{language}.json",
+        entry=entry,
+        preloads=site.assets.dependencies(entry) if entry else [],
+        settings=settings,
+        **context,
     )
+    return HTMLResponse(html, headers={"vary": "Accept-Language", "content-language": language})
 
 
 @router.get("/")
-async def home() -> HTMLResponse:
-    """What burnlink is and how to share from the command line."""
-    return _page(
-        "burnlink",
-        "<p>Share credentials through links that destroy themselves after reading.</p>"
-        "<pre>burnlink share &lt; key.txt</pre>"
-        '<p>See the <a href="/docs">API documentation</a>.</p>',
+async def compose_page(request: Request) -> HTMLResponse:
+    """Compose: write a secret or pick a file, encrypt it here, get the link."""
+    site: Site = request.app.state.site
+    settings: Settings = request.app.state.service.settings
+    catalogue = site.catalogues[negotiate(request.headers.get("accept-language"), site.catalogues)]
+    return _render(
+        request,
+        "compose",
+        entry=ENTRY_COMPOSE,
+        root="./",
+        ttl_choices=ttl_choices(settings, catalogue),
+        max_size=format_bytes(catalogue, settings.max_bytes),
     )
 
 
 @router.get("/s/{secret_id}")
-async def secret_page(secret_id: str) -> HTMLResponse:
-    """The page a link opens. It consumes nothing, so link previews cannot burn a secret."""
-    return _page(
-        "A secret is waiting for you",
-        "<p>Opening this page has not revealed or used up the secret. It is revealed only "
-        "when you ask for it, and then destroyed.</p>"
-        "<p>Reveal it with <code>burnlink get 'FULL-LINK'</code>.</p>",
-    )
+async def reveal_page(request: Request, secret_id: str) -> HTMLResponse:
+    """The page a link opens. It reads nothing from the store and consumes nothing: the page's
+    script asks the API about the secret, and takes a view only when the reader clicks Reveal.
+    Every id gets the same page, so the page cannot tell whether a secret exists.
+    """
+    return _render(request, "reveal", entry=ENTRY_REVEAL, root="../")
 
 
 @router.get("/m/{secret_id}")
-async def receipt_page(secret_id: str) -> HTMLResponse:
-    """The sender's receipt link."""
-    return _page(
-        "Receipt",
-        "<p>See who opened this secret, or burn it, with "
-        "<code>burnlink status 'MANAGE-LINK'</code> and "
-        "<code>burnlink burn 'MANAGE-LINK'</code>.</p>",
-    )
+async def receipt_page(request: Request, secret_id: str) -> HTMLResponse:
+    """The sender's receipt page (its script reads the receipt with the manage token)."""
+    return _render(request, "receipt", entry=ENTRY_RECEIPT, root="../")
+
+
+@router.get("/security")
+async def security_page(request: Request) -> HTMLResponse:
+    """How burnlink works and what it protects against, in plain words. No script."""
+    return _render(request, "security", entry=None, root="./")
 
 
 @router.get("/docs")
@@ -82,7 +296,32 @@ async def api_docs() -> HTMLResponse:
     )
 
 
+class RevalidatedStaticFiles(StaticFiles):
+    """Static files that browsers revalidate (by ETag) before each use.
+
+    After an upgrade a page names new integrity hashes; a stale cached script would then be
+    refused by the browser, so copies are never used without asking the server.
+    """
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.setdefault("cache-control", "no-cache")
+        return response
+
+
 def mount_static(app: FastAPI) -> None:
-    """Serve the package's static files and the vendored Swagger UI."""
+    """Serve the package's static files and the vendored Swagger UI; load the pages' site."""
+    app.state.site = Site.load()
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
+
+
+def package_assets() -> Assets:
+    """The integrity and imports of this package's own static files (for ``verify-site``)."""
+    return Assets.scan(STATIC_DIR)

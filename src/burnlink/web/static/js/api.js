@@ -1,0 +1,108 @@
+// The JSON API v1 (docs/api.md), as the pages use it. Requests carry tokens derived from the
+// key, never the key, the passphrase or the plaintext; the API's base is found relative to this
+// module, so a server under a path prefix works unchanged.
+
+import { b64urlEncode } from "./envelope.js";
+
+const API = new URL("../../api/v1/", import.meta.url);
+
+/** An error answer (or no answer: `status` 0, `code` "network") from the API. */
+export class ApiError extends Error {
+  constructor(status, error, retryAfter = null) {
+    super(error?.message ?? `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = error?.code ?? (status === 0 ? "network" : "http_error");
+    this.attemptsLeft = error?.attempts_left ?? null;
+    this.field = error?.field ?? null;
+    this.limit = error?.limit ?? null;
+    this.hint = error?.hint ?? null;
+    this.retryAfter = error?.retry_after ?? retryAfter;
+  }
+}
+
+async function call(method, path, { token = null, body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (token !== null) headers.Authorization = `Bearer ${b64urlEncode(token)}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(new URL(path, API), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const wait = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+    throw new ApiError(response.status, data?.error ?? null, Number.isNaN(wait) ? null : wait);
+  }
+  if (data === null || typeof data !== "object") throw new ApiError(response.status, null);
+  return data;
+}
+
+/**
+ * The server's limits and policy: `{min_ttl, max_ttl, default_ttl, max_views, max_bytes, …,
+ * require_passphrase, allowed_countries, recipient_verification}`.
+ */
+export function policy() {
+  return call("GET", "policy");
+}
+
+/**
+ * Store a sealed envelope; returns `{id, url, manage_url, expires_at, max_views}`. `rules` are
+ * the access rules (docs/access.md); empty ones are left out of the request.
+ */
+export function createSecret({
+  envelope,
+  accessToken,
+  passphraseProof,
+  ttl,
+  maxViews,
+  rules = {},
+}) {
+  const body = { envelope, access_token: b64urlEncode(accessToken), ttl, max_views: maxViews };
+  if (passphraseProof !== null) body.passphrase_proof = b64urlEncode(passphraseProof);
+  if (rules.allowedIps?.length) body.allowed_ips = rules.allowedIps;
+  if (rules.allowedCountries?.length) body.allowed_countries = rules.allowedCountries;
+  if (rules.deniedCountries?.length) body.denied_countries = rules.deniedCountries;
+  if (rules.recipientEmail) body.recipient_email = rules.recipientEmail;
+  return call("POST", "secrets", { body });
+}
+
+/** A live secret's metadata for the holder of the link; consumes nothing. */
+export function secretInfo(id, accessToken) {
+  return call("GET", `secrets/${encodeURIComponent(id)}`, { token: accessToken });
+}
+
+/**
+ * Take one view; returns `{envelope, views_left}`. For a secret that names a recipient, a call
+ * without `otp` has a code mailed (401 `verification_required`) and takes nothing.
+ */
+export function consumeSecret(id, accessToken, passphraseProof, otp = null) {
+  const body = passphraseProof === null ? {} : { passphrase_proof: b64urlEncode(passphraseProof) };
+  if (otp !== null) body.otp = otp;
+  return call("POST", `secrets/${encodeURIComponent(id)}/consume`, { token: accessToken, body });
+}
+
+/** The sender's receipt (manage token as bearer). */
+export function receipt(id, manageToken) {
+  return call("GET", `secrets/${encodeURIComponent(id)}/receipt`, { token: manageToken });
+}
+
+/** Burn the secret now (manage token as bearer). */
+export function burnSecret(id, manageToken) {
+  return call("DELETE", `secrets/${encodeURIComponent(id)}`, { token: manageToken });
+}

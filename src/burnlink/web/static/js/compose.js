@@ -1,0 +1,524 @@
+// The compose page (/): encrypt a text or a file in this browser, store the envelope, show the
+// link (with its key in the #fragment), its QR code, the manage link and the expiry. Under
+// "More options" the sender can add access rules (docs/access.md); the server's own policy
+// (a required passphrase, its countries, whether it can mail codes) is shown from
+// GET /api/v1/policy.
+
+import {
+  MAX_NETWORKS,
+  badCountries,
+  badNetworks,
+  looksLikeEmail,
+  normaliseCountries,
+  splitList,
+} from "./access.js";
+import * as api from "./api.js";
+import {
+  MAX_MIME_CHARS,
+  MAX_PASSPHRASE_CHARS,
+  MIN_ITERATIONS,
+  b64urlEncode,
+  newLinkKey,
+  randomBytes,
+  safeFileName,
+  seal,
+} from "./envelope.js";
+import {
+  formatBytes,
+  formatCountry,
+  formatDate,
+  formatList,
+  formatRelative,
+  formatRetry,
+  loadMessages,
+  t,
+} from "./i18n.js";
+import { qrSvg } from "./qr.js";
+import { byId, failed, setError, setText, setupCopyButtons, show, whileBusy } from "./ui.js";
+
+// 32 letters and digits without look-alikes (0/o, 1/l): 5 bits a character.
+const GENERATED_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
+const GENERATED_GROUPS = 4;
+const GENERATED_GROUP_LENGTH = 5;
+
+const form = byId("compose");
+const secretField = byId("secret");
+const fileField = byId("file");
+const passphraseField = byId("passphrase");
+const errorBox = byId("compose-error");
+const status = byId("compose-status");
+const result = byId("result");
+let generatedPassphrase = null;
+let policy = null;
+
+// The controls a refusal can point at: the API's field name and the control's id. Each
+// control has an error line `{id}-error` tied to it with aria-describedby.
+const FIELDS = [
+  ["allowed_ips", "allowed-ips"],
+  ["allowed_countries", "allowed-countries"],
+  ["denied_countries", "denied-countries"],
+  ["recipient_email", "recipient-email"],
+  ["passphrase", "passphrase"],
+  ["max_views", "views"],
+  ["ttl", "ttl"],
+];
+
+function fileChosen() {
+  return fileField.files.length > 0 ? fileField.files[0] : null;
+}
+
+function tooLargeMessage(size) {
+  return t("compose.error_too_large", {
+    size: formatBytes(size),
+    limit: formatBytes(policy.max_bytes),
+  });
+}
+
+function onFileChange() {
+  const file = fileChosen();
+  show(byId("file-chosen"), file !== null);
+  secretField.disabled = file !== null;
+  setError(errorBox, "");
+  if (file === null) return;
+  setText(
+    byId("file-chosen-text"),
+    t("compose.file_chosen", {
+      name: safeFileName(file.name) ?? "?",
+      size: formatBytes(file.size),
+    }),
+  );
+  if (policy !== null && file.size > policy.max_bytes)
+    setError(errorBox, tooLargeMessage(file.size));
+}
+
+function removeFile() {
+  fileField.value = "";
+  onFileChange();
+  fileField.focus();
+}
+
+// A run of letters counts like a dictionary word: about 11 bits (a 2,000-word list), plus
+// 2 bits a letter past the eighth. Other characters count by the classes they come from.
+const WORD_BITS = 11;
+const WORD_LETTERS = 8;
+const EXTRA_LETTER_BITS = 2;
+
+/** About how many bits of guessing a passphrase costs: a hint, not a guarantee. */
+function strengthBits(passphrase) {
+  if (passphrase === generatedPassphrase) {
+    return Math.floor(
+      GENERATED_GROUPS * GENERATED_GROUP_LENGTH * Math.log2(GENERATED_ALPHABET.length),
+    );
+  }
+  let bits = 0;
+  const rest = passphrase.replace(/\p{L}{3,}/gu, (word) => {
+    bits += WORD_BITS + Math.max(0, [...word].length - WORD_LETTERS) * EXTRA_LETTER_BITS;
+    return "";
+  });
+  const chars = [...rest];
+  let pool = 0;
+  if (/[a-z]/.test(rest)) pool += 26;
+  if (/[A-Z]/.test(rest)) pool += 26;
+  if (/[0-9]/.test(rest)) pool += 10;
+  if (/[^A-Za-z0-9]/.test(rest)) pool += 33;
+  // Repeated characters add little: count each distinct one fully, repeats at a quarter.
+  const distinct = new Set(chars).size;
+  const effective = distinct + (chars.length - distinct) / 4;
+  return Math.floor(bits + effective * Math.log2(Math.max(pool, 2)));
+}
+
+function updateStrength() {
+  const value = passphraseField.value;
+  let message;
+  if (value === "") {
+    message = t(policy?.require_passphrase ? "strength.required" : "strength.empty");
+  } else {
+    const bits = strengthBits(value);
+    const level = bits < 40 ? "weak" : bits < 60 ? "fair" : bits < 80 ? "strong" : "very_strong";
+    message = t(`strength.${level}`, { bits });
+  }
+  setText(byId("strength"), message);
+  show(byId("passphrase-copy"), value !== "" && value === generatedPassphrase);
+}
+
+function setPassphraseVisible(visible) {
+  passphraseField.type = visible ? "text" : "password";
+  const toggle = byId("passphrase-toggle");
+  toggle.setAttribute("aria-pressed", String(visible));
+  setText(toggle, t(visible ? "compose.passphrase_hide" : "compose.passphrase_show"));
+}
+
+function generatePassphrase() {
+  // Rejection sampling is not needed: 256 is a multiple of the alphabet's 32 letters.
+  const bytes = randomBytes(GENERATED_GROUPS * GENERATED_GROUP_LENGTH);
+  const letters = [...bytes].map((byte) => GENERATED_ALPHABET[byte % GENERATED_ALPHABET.length]);
+  const groups = [];
+  for (let i = 0; i < letters.length; i += GENERATED_GROUP_LENGTH) {
+    groups.push(letters.slice(i, i + GENERATED_GROUP_LENGTH).join(""));
+  }
+  generatedPassphrase = groups.join("-");
+  passphraseField.value = generatedPassphrase;
+  setPassphraseVisible(true);
+  updateStrength();
+  passphraseField.focus();
+}
+
+/** A problem with the input, whose message is for the user; `control` is the field's id. */
+class InputError extends Error {
+  constructor(message, control = null) {
+    super(message);
+    this.control = control;
+  }
+}
+
+function labelOf(control) {
+  return control.labels?.[0]?.textContent.trim() ?? control.id;
+}
+
+/** Mark the control `id` as refused with `message`, open its section and move focus to it. */
+function markField(id, message) {
+  const control = byId(id);
+  setError(byId(`${id}-error`), message);
+  control.setAttribute("aria-invalid", "true");
+  const more = byId("more-options");
+  if (more.contains(control)) more.open = true;
+  control.focus();
+  return t("compose.error_in_field", { label: labelOf(control), message });
+}
+
+function clearField(id) {
+  setError(byId(`${id}-error`), "");
+  byId(id).removeAttribute("aria-invalid");
+}
+
+function clearFields() {
+  for (const [, id] of FIELDS) clearField(id);
+}
+
+/** The control a server refusal names (`allowed_countries`, `allowed_countries.1`, …). */
+function controlFor(field) {
+  if (typeof field !== "string") return null;
+  const found = FIELDS.find(([name]) => field === name || field.startsWith(`${name}.`));
+  return found ? found[1] : null;
+}
+
+/** Apply the server's policy to the page: required passphrase, countries, mail. */
+function applyPolicy() {
+  if (policy === null) return;
+  const required = policy.require_passphrase === true;
+  setText(
+    byId("passphrase-label"),
+    t(required ? "compose.passphrase_required" : "compose.passphrase"),
+  );
+  passphraseField.required = required;
+  const countries = Array.isArray(policy.allowed_countries) ? policy.allowed_countries : [];
+  const note = byId("policy-countries");
+  show(note, countries.length > 0);
+  setText(
+    note,
+    countries.length > 0
+      ? t("compose.policy_countries", { countries: formatList(countries.map(formatCountry)) })
+      : "",
+  );
+  const mail = policy.recipient_verification === true;
+  show(byId("recipient-field"), mail);
+  show(byId("recipient-unavailable"), !mail);
+  if (!mail) byId("recipient-email").value = "";
+  updateStrength();
+}
+
+/** The access rules of "More options", or an InputError naming the control to fix. */
+function readRules() {
+  const allowedIps = splitList(byId("allowed-ips").value);
+  const badIps = badNetworks(allowedIps);
+  if (badIps.length > 0) {
+    throw new InputError(
+      t("compose.error_allowed_ips", { entries: badIps.slice(0, 3).join(", ") }),
+      "allowed-ips",
+    );
+  }
+  if (allowedIps.length > MAX_NETWORKS) {
+    throw new InputError(t("compose.error_allowed_ips_many", { max: MAX_NETWORKS }), "allowed-ips");
+  }
+  const lists = {};
+  for (const id of ["allowed-countries", "denied-countries"]) {
+    const entries = splitList(byId(id).value);
+    const bad = badCountries(entries);
+    if (bad.length > 0) {
+      throw new InputError(
+        t("compose.error_countries", { entries: bad.slice(0, 3).join(", ") }),
+        id,
+      );
+    }
+    lists[id] = normaliseCountries(entries);
+  }
+  const both = lists["denied-countries"].filter((c) => lists["allowed-countries"].includes(c));
+  if (both.length > 0) {
+    throw new InputError(
+      t("compose.error_countries_both", { entries: both.join(", ") }),
+      "denied-countries",
+    );
+  }
+  let recipientEmail = null;
+  const email = byId("recipient-email").value.trim();
+  if (policy.recipient_verification === true && email !== "") {
+    if (!looksLikeEmail(email)) {
+      throw new InputError(t("compose.error_recipient_email"), "recipient-email");
+    }
+    recipientEmail = email;
+  }
+  return {
+    allowedIps,
+    allowedCountries: lists["allowed-countries"],
+    deniedCountries: lists["denied-countries"],
+    recipientEmail,
+  };
+}
+
+/** Read the form into what to seal, or throw an InputError. */
+async function readInput() {
+  const file = fileChosen();
+  let payload;
+  if (file !== null) {
+    if (file.size > policy.max_bytes) throw new InputError(tooLargeMessage(file.size));
+    let content;
+    try {
+      content = new Uint8Array(await file.arrayBuffer());
+    } catch {
+      throw new InputError(t("compose.error_file_unreadable"));
+    }
+    if (content.length === 0) throw new InputError(t("compose.error_empty"));
+    const mime = file.type && [...file.type].length <= MAX_MIME_CHARS ? file.type : null;
+    payload = { type: "file", content, name: safeFileName(file.name), mime };
+  } else {
+    if (secretField.value === "") throw new InputError(t("compose.error_empty"));
+    const content = new TextEncoder().encode(secretField.value);
+    if (content.length > policy.max_bytes) throw new InputError(tooLargeMessage(content.length));
+    payload = { type: "text", content };
+  }
+  const views = Number(byId("views").value);
+  if (!Number.isInteger(views) || views < 1 || views > policy.max_views) {
+    throw new InputError(t("compose.error_views", { max: policy.max_views }), "views");
+  }
+  const passphrase = passphraseField.value === "" ? null : passphraseField.value;
+  if (passphrase === null && policy.require_passphrase === true) {
+    throw new InputError(t("compose.error_passphrase_required"), "passphrase");
+  }
+  if (passphrase !== null && [...passphrase].length > MAX_PASSPHRASE_CHARS) {
+    throw new InputError(
+      t("compose.error_passphrase_long", { max: MAX_PASSPHRASE_CHARS }),
+      "passphrase",
+    );
+  }
+  const rules = readRules();
+  const ttl = Number(byId("ttl").value);
+  return { payload, views, passphrase, ttl, rules, split: byId("split").checked };
+}
+
+/** What a refused field needs, in the page's words (the server's reason is in English). */
+async function fieldMessage(id) {
+  // The server's policy may have changed since the page loaded: show the current one.
+  try {
+    policy = await api.policy();
+    applyPolicy();
+  } catch {
+    // Keep the policy we had; the message below still applies.
+  }
+  switch (id) {
+    case "allowed-ips":
+      return t("compose.invalid_allowed_ips", { max: MAX_NETWORKS });
+    case "allowed-countries":
+    case "denied-countries":
+      return t("compose.invalid_countries");
+    case "recipient-email":
+      return policy?.recipient_verification === false
+        ? t("compose.error_recipient_unavailable")
+        : t("compose.error_recipient_email");
+    case "passphrase":
+      return t("compose.error_passphrase_required");
+    case "views":
+      return t("compose.error_views", { max: policy?.max_views ?? 1 });
+    default:
+      return t("compose.invalid_ttl");
+  }
+}
+
+async function apiErrorMessage(error) {
+  if (error.code === "network") return t("compose.error_network");
+  if (error.status === 413 && policy !== null) {
+    return t("compose.error_too_large", {
+      size: "?",
+      limit: formatBytes(error.limit ?? policy.max_bytes),
+    });
+  }
+  const control = error.status === 422 ? controlFor(error.field) : null;
+  if (control !== null) {
+    const message = await fieldMessage(control);
+    if (control === "recipient-email" && byId("recipient-field").hidden) {
+      return t("compose.error_recipient_unavailable");
+    }
+    return markField(control, message);
+  }
+  if (error.code === "ip_denied") return t("compose.error_create_ip_denied");
+  if (error.code === "rate_limited") {
+    return t("compose.error_rate_limited", { relative: formatRetry(error.retryAfter) });
+  }
+  return t("compose.error_server", { message: error.message });
+}
+
+function showRules(rules) {
+  const items = [];
+  if (rules.allowedIps.length > 0) {
+    items.push(t("result.rule_ips", { networks: rules.allowedIps.join(", ") }));
+  }
+  if (rules.allowedCountries.length > 0) {
+    const countries = formatList(rules.allowedCountries.map(formatCountry));
+    items.push(t("result.rule_allowed_countries", { countries }));
+  }
+  if (rules.deniedCountries.length > 0) {
+    const countries = formatList(rules.deniedCountries.map(formatCountry));
+    items.push(t("result.rule_denied_countries", { countries }));
+  }
+  if (rules.recipientEmail !== null) {
+    items.push(t("result.rule_recipient", { email: rules.recipientEmail }));
+  }
+  byId("result-rules-list").replaceChildren(
+    ...items.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }),
+  );
+  show(byId("result-rules"), items.length > 0);
+}
+
+function showResult(created, linkKey, input) {
+  const key = b64urlEncode(linkKey);
+  const keyless = created.url.split("#")[0];
+  const link = input.split ? keyless : `${keyless}#${key}`;
+  byId("result-link").value = link;
+  setText(byId("result-link-label"), t(input.split ? "result.link_split" : "result.link"));
+  byId("result-key").value = input.split ? key : "";
+  show(byId("result-key-field"), input.split);
+  show(byId("result-passphrase"), input.passphrase !== null);
+  showRules(input.rules);
+  byId("result-manage").value = created.manage_url;
+  byId("result-manage-open").href = created.manage_url;
+  setText(
+    byId("result-expires"),
+    t("result.expires", {
+      relative: formatRelative(created.expires_at),
+      date: formatDate(created.expires_at),
+      views: t("views.count", { count: created.max_views }),
+    }),
+  );
+  const qr = byId("result-qr");
+  try {
+    qr.replaceChildren(qrSvg(link, t("result.qr")));
+    setText(byId("result-qr-caption"), t("result.qr"));
+  } catch {
+    qr.replaceChildren();
+    setText(byId("result-qr-caption"), t("result.qr_too_long"));
+  }
+  show(form, false);
+  show(result, true);
+  result.focus();
+}
+
+function clearInput() {
+  form.reset();
+  fileField.value = "";
+  onFileChange();
+  generatedPassphrase = null;
+  setPassphraseVisible(false);
+  clearFields();
+  updateStrength();
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  setError(errorBox, "");
+  clearFields();
+  await whileBusy(byId("create"), form, async () => {
+    try {
+      if (policy === null) {
+        setText(status, t("compose.status_loading"));
+        policy = await api.policy();
+        applyPolicy();
+      }
+      const input = await readInput();
+      setText(
+        status,
+        t(input.passphrase === null ? "compose.status_encrypting" : "compose.status_stretching"),
+      );
+      const linkKey = newLinkKey();
+      const iterations = Math.max(MIN_ITERATIONS, policy.pbkdf2_iterations);
+      const { envelope, keys } = await seal(input.payload, linkKey, {
+        passphrase: input.passphrase,
+        iterations,
+      });
+      setText(status, t("compose.status_uploading"));
+      const created = await api.createSecret({
+        envelope,
+        accessToken: keys.accessToken,
+        passphraseProof: keys.passphraseProof,
+        ttl: input.ttl,
+        maxViews: input.views,
+        rules: input.rules,
+      });
+      clearInput();
+      setText(status, t("compose.status_done"));
+      showResult(created, linkKey, input);
+    } catch (error) {
+      setText(status, "");
+      let message;
+      if (error instanceof api.ApiError) message = await apiErrorMessage(error);
+      else if (error instanceof InputError && error.control !== null)
+        message = markField(error.control, error.message);
+      else if (error instanceof InputError) message = error.message;
+      else message = t("compose.error_unexpected", { message: String(error?.message ?? error) });
+      setError(errorBox, message);
+    }
+  });
+}
+
+function another() {
+  for (const id of ["result-link", "result-key", "result-manage"]) byId(id).value = "";
+  byId("result-manage-open").href = "#";
+  byId("result-qr").replaceChildren();
+  byId("result-rules-list").replaceChildren();
+  setText(status, "");
+  show(result, false);
+  show(form, true);
+  secretField.focus();
+}
+
+async function main() {
+  await loadMessages();
+  setupCopyButtons();
+  fileField.addEventListener("change", onFileChange);
+  byId("file-remove").addEventListener("click", removeFile);
+  passphraseField.addEventListener("input", updateStrength);
+  byId("passphrase-toggle").addEventListener("click", () =>
+    setPassphraseVisible(passphraseField.type === "password"),
+  );
+  byId("passphrase-generate").addEventListener("click", generatePassphrase);
+  for (const [, id] of FIELDS) byId(id).addEventListener("input", () => clearField(id));
+  form.addEventListener("submit", onSubmit);
+  byId("another").addEventListener("click", another);
+  if (!globalThis.crypto?.subtle) {
+    setError(errorBox, t("compose.error_crypto"));
+    byId("create").disabled = true;
+    return;
+  }
+  try {
+    policy = await api.policy();
+  } catch {
+    policy = null; // Fetched again on submit, where a failure is reported.
+  }
+  applyPolicy();
+  onFileChange();
+  document.documentElement.dataset.ready = "true";
+}
+
+main().catch(failed);

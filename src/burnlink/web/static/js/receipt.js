@@ -1,0 +1,164 @@
+// The receipt page (/m/{id}#token): the secret's state, times, views and events, refreshed
+// while the page is open and the secret is active, and a burn button with confirmation. The
+// manage token in the #fragment is sent only as a bearer token.
+
+import * as api from "./api.js";
+import { KEY_BYTES, b64urlDecode } from "./envelope.js";
+import { formatDate, formatRelative, loadMessages, t } from "./i18n.js";
+import { announce, byId, failed, fragment, pageId, setText, show } from "./ui.js";
+
+const REFRESH_SECONDS = 10;
+const STATES = new Set(["active", "viewed", "burned", "locked", "expired"]);
+
+const secretId = pageId();
+const status = byId("receipt-status");
+const section = byId("receipt");
+const dialog = byId("burn-dialog");
+let token = null;
+let timer = null;
+let lastState = null;
+
+function decodeToken(text) {
+  try {
+    return b64urlDecode(text, KEY_BYTES);
+  } catch {
+    return null;
+  }
+}
+
+function showGone() {
+  clearTimeout(timer);
+  show(section, false);
+  setText(status, "");
+  const gone = byId("receipt-gone");
+  show(gone, true);
+  gone.focus();
+}
+
+function known(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const text = t(key);
+  return text === key ? value : text;
+}
+
+function when(value) {
+  return `${formatDate(value)} (${formatRelative(value)})`;
+}
+
+function eventRow(event) {
+  const row = document.createElement("tr");
+  const cells = [
+    formatDate(event.at),
+    known("event", event.type),
+    event.ip ?? t("receipt.unknown"),
+    event.user_agent ?? t("receipt.unknown"),
+  ];
+  for (const [index, text] of cells.entries()) {
+    const cell = document.createElement(index === 0 ? "th" : "td");
+    if (index === 0) cell.scope = "row";
+    cell.textContent = text;
+    row.append(cell);
+  }
+  return row;
+}
+
+function render(receipt) {
+  const state = STATES.has(receipt.state) ? receipt.state : "unknown";
+  const badge = byId("receipt-state");
+  badge.className = `badge state-${state}`;
+  setText(badge, known("state", receipt.state));
+  setText(
+    byId("receipt-views"),
+    t("receipt.views_value", {
+      used: receipt.views_used,
+      left: receipt.views_left,
+      max: receipt.max_views,
+    }),
+  );
+  setText(byId("receipt-created"), when(receipt.created_at));
+  setText(byId("receipt-expires"), when(receipt.expires_at));
+  show(byId("receipt-ended-row"), receipt.ended_at !== null);
+  if (receipt.ended_at !== null) setText(byId("receipt-ended"), when(receipt.ended_at));
+  byId("events-body").replaceChildren(...receipt.events.map(eventRow));
+  show(byId("no-events"), receipt.events.length === 0);
+  show(byId("burn"), receipt.state === "active");
+  const time = new Intl.DateTimeFormat(document.documentElement.lang, {
+    timeStyle: "medium",
+  }).format(new Date());
+  const updated = receipt.state === "active" ? "receipt.updated" : "receipt.updated_final";
+  setText(byId("receipt-updated"), t(updated, { time, seconds: REFRESH_SECONDS }));
+  if (lastState !== null && lastState !== receipt.state) announce(known("state", receipt.state));
+  lastState = receipt.state;
+  show(section, true);
+}
+
+async function load() {
+  clearTimeout(timer);
+  let receipt;
+  try {
+    receipt = await api.receipt(secretId, token);
+  } catch (error) {
+    if (error instanceof api.ApiError && error.status === 404) return showGone();
+    setText(
+      status,
+      error.code === "network"
+        ? t("receipt.error_network")
+        : t("reveal.error_other", { message: error.message }),
+    );
+    schedule();
+    return;
+  }
+  setText(status, "");
+  render(receipt);
+  if (receipt.state === "active") schedule();
+}
+
+function schedule() {
+  clearTimeout(timer);
+  if (document.visibilityState === "visible") timer = setTimeout(load, REFRESH_SECONDS * 1000);
+}
+
+async function burn() {
+  try {
+    await api.burnSecret(secretId, token);
+  } catch (error) {
+    if (error instanceof api.ApiError && error.status === 404) return showGone();
+    setText(status, t("reveal.error_other", { message: error.message }));
+    return;
+  }
+  announce(t("receipt.burned_now"));
+  setText(status, t("receipt.burned_now"));
+  await load();
+  byId("refresh").focus();
+}
+
+function onDialogClose() {
+  if (dialog.returnValue === "burn") {
+    burn();
+  } else {
+    byId("burn").focus();
+  }
+}
+
+async function main() {
+  await loadMessages();
+  byId("refresh").addEventListener("click", load);
+  byId("burn").addEventListener("click", () => {
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+  dialog.addEventListener("close", onDialogClose);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && lastState === "active") load();
+    else clearTimeout(timer);
+  });
+  token = decodeToken(fragment());
+  if (token === null) showGone();
+  else {
+    setText(status, t("receipt.loading"));
+    await load();
+  }
+  document.documentElement.dataset.ready = "true";
+}
+
+main().catch(failed);
