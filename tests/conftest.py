@@ -12,6 +12,7 @@ import pytest
 from burnlink.clock import FrozenClock
 from burnlink.store import SecretStore, open_store
 from tests import services
+from tests.mail import outbox as outbox  # a fixture, shared by the verification tests
 
 RETENTION = timedelta(days=30)
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
@@ -42,6 +43,21 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_audit_url(postgres_database: str) -> Iterator[str]:
+    """A URL whose ``search_path`` is a fresh schema of the session database (audit logs)."""
+    import psycopg
+
+    schema = f"audit_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{postgres_database}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_database, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _truncate_postgres(url: str) -> None:

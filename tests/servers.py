@@ -35,6 +35,9 @@ def server_process(
         **os.environ,
         "BURNLINK_STORE": store,
         "BURNLINK_LOG_LEVEL": "debug",
+        # Generated audit and signing keys go beside the log, never to the user's data dir;
+        # servers started with the same log_path folder share them (and so one audit log).
+        "BURNLINK_KEY_DIR": str(log_path.parent / "keys"),
         **(env or {}),
     }
     command = [

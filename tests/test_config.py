@@ -51,6 +51,15 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         pytest.param("BURNLINK_PBKDF2_ITERATIONS", "1000", "BURNLINK_PBKDF2_ITERATIONS", id="kdf"),
         pytest.param("BURNLINK_BASE_URL", "ftp://x", "BURNLINK_BASE_URL", id="base-url"),
         pytest.param("BURNLINK_LOG_LEVEL", "loud", "BURNLINK_LOG_LEVEL", id="log-level"),
+        pytest.param("BURNLINK_AUDIT_STORE", "redis://x", "BURNLINK_AUDIT_STORE", id="audit-redis"),
+        pytest.param("BURNLINK_AUDIT_KEY", "short", "BURNLINK_AUDIT_KEY", id="audit-key"),
+        pytest.param("BURNLINK_AUDIT_DAYS", "-1", "BURNLINK_AUDIT_DAYS", id="audit-days"),
+        pytest.param("BURNLINK_WEBHOOK_SECRET", "whsec_xx", "BURNLINK_WEBHOOK_SECRET", id="whsec"),
+        pytest.param("BURNLINK_WEBHOOK_ALLOW", "a/b/c", "BURNLINK_WEBHOOK_ALLOW", id="allow"),
+        pytest.param("BURNLINK_ALERT_URL", "http://h/x", "BURNLINK_WEBHOOK_SECRET", id="unsigned"),
+        pytest.param("BURNLINK_ALERT_URL", "ftp://h/x", "BURNLINK_ALERT_URL", id="alert-url"),
+        pytest.param("BURNLINK_ADMIN_TOKEN", "short", "BURNLINK_ADMIN_TOKEN", id="admin-token"),
+        pytest.param("BURNLINK_ALERT_NOT_FOUND", "often", "BURNLINK_ALERT_NOT_FOUND", id="alert"),
     ],
 )
 def test_invalid_settings_raise_one_clear_config_error(
@@ -139,3 +148,33 @@ def test_masked_settings_hide_passwords() -> None:
     assert "hunter2" not in shown
     assert "s3cr3t" not in shown
     assert "mailer:***@mail:587" in shown
+
+
+def test_masked_settings_hide_keys_tokens_and_hook_urls() -> None:
+    settings = load_settings(
+        store="memory://",
+        audit_store="postgresql://audit:pgpass@db/audit",
+        audit_key="cd" * 32,
+        admin_token="admin-token-value-123",
+        webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        alert_url="https://hooks.slack.com/services/T0/B0/slacktoken",
+    )
+
+    shown = str(settings.masked())
+
+    for hidden in ("pgpass", "cd" * 32, "admin-token-value", "MfKQ9r8", "slacktoken"):
+        assert hidden not in shown
+
+
+@pytest.mark.parametrize(
+    ("store", "audit"),
+    [
+        pytest.param("sqlite:///var/lib/b.db", "sqlite:///var/lib/b.db", id="sqlite-same-file"),
+        pytest.param("postgresql://db/b", "postgresql://db/b", id="postgres-same-db"),
+        pytest.param("memory://", "memory://", id="memory"),
+        pytest.param("redis://r:6379/0", "sqlite:///keys/audit.db", id="redis-to-key-dir"),
+    ],
+)
+def test_the_audit_log_lives_in_the_store_database_unless_told(store: str, audit: str) -> None:
+    assert load_settings(store=store, key_dir="/keys").audit_url() == audit
+    assert load_settings(store=store, audit_store="memory://").audit_url() == "memory://"

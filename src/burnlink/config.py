@@ -38,6 +38,14 @@ def default_store_url() -> str:
     return f"sqlite://{Path(user_data_dir('burnlink')) / 'burnlink.db'}"
 
 
+def default_key_dir() -> str:
+    """Where generated keys go: the user's data directory."""
+    return user_data_dir("burnlink")
+
+
+_AUDIT_SCHEMES = ("sqlite", "postgresql", "postgres", "memory")
+
+
 class Settings(BaseSettings):
     """burnlink's configuration. Build it with ``load_settings``."""
 
@@ -72,6 +80,20 @@ class Settings(BaseSettings):
     geoip_db: str | None = None
     smtp_url: SecretStr | None = None
     smtp_from: str | None = None
+    audit_store: str | None = None
+    """Audit log URL; by default the store's own database (docs/audit.md)."""
+    audit_days: int = Field(default=365, ge=0, le=36500)
+    audit_key: SecretStr | None = None
+    audit_sink: str | None = None
+    """``-`` (stdout) or a file: every audit entry as a JSON line, for a SIEM."""
+    key_dir: str = Field(default_factory=default_key_dir, min_length=1)
+    signing_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_allow: CommaList = Field(default_factory=list)
+    alert_url: str | None = None
+    alert_failed_reveals: str = "3/hour"
+    alert_not_found: str = "10/hour"
 
     @classmethod
     def settings_customise_sources(
@@ -114,12 +136,91 @@ class Settings(BaseSettings):
             raise ValueError("each entry must be an ISO 3166 alpha-2 country code") from None
 
     @field_validator(
-        "rate_limit_create", "rate_limit_reveal", "rate_limit_verify", "rate_limit_failures"
+        "rate_limit_create",
+        "rate_limit_reveal",
+        "rate_limit_verify",
+        "rate_limit_failures",
+        "alert_failed_reveals",
+        "alert_not_found",
     )
     @classmethod
     def _limit(cls, value: str) -> str:
         Limit.parse(value)
         return value
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.replace(",", " ").split()
+        return value
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        from burnlink.netguard import AllowList
+
+        try:
+            AllowList.parse(value)
+        except ConfigError:
+            raise ValueError("each entry must be a host name, an IP address or a network") from None
+        return value
+
+    @field_validator("audit_store")
+    @classmethod
+    def _audit_scheme(cls, value: str | None) -> str | None:
+        if value is not None and value.partition("://")[0].lower() not in _AUDIT_SCHEMES:
+            raise ValueError("use sqlite:///path, postgresql://host or memory:// (not Redis)")
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from burnlink.audit.chain import parse_key
+
+            try:
+                parse_key(value.get_secret_value())
+            except ConfigError:
+                raise ValueError("must be at least 32 random bytes, in hex or base64") from None
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from burnlink.webhooks import parse_webhook_secret
+
+            try:
+                parse_webhook_secret(value.get_secret_value())
+            except InvalidInput:
+                raise ValueError("must be whsec_ followed by 24 to 64 bytes in base64") from None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (use a long random string)")
+        return value
+
+    @field_validator("alert_url")
+    @classmethod
+    def _alert_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from burnlink.netguard import UnsafeUrl, check_url
+
+            try:
+                check_url(value)
+            except UnsafeUrl as exc:
+                raise ValueError(exc.reason) from None
+        return value
+
+    @model_validator(mode="after")
+    def _alerts_are_signed(self) -> Self:
+        if self.alert_url is not None and self.webhook_secret is None:
+            raise ValueError("BURNLINK_WEBHOOK_SECRET is required when BURNLINK_ALERT_URL is set")
+        return self
 
     @model_validator(mode="after")
     def _smtp_complete(self) -> Self:
@@ -143,6 +244,17 @@ class Settings(BaseSettings):
         """The parsed rate limit ``rate_limit_<name>``; ``None`` when off."""
         return Limit.parse(str(getattr(self, f"rate_limit_{name}")))
 
+    def audit_url(self) -> str:
+        """Where the audit log lives: ``audit_store``, else the store's own SQL database (a
+        SQLite file, a PostgreSQL database, or memory), else (Redis) ``audit.db`` in
+        ``key_dir``."""
+        if self.audit_store:
+            return self.audit_store
+        scheme = self.store.partition("://")[0].lower()
+        if scheme in _AUDIT_SCHEMES:
+            return self.store
+        return f"sqlite://{Path(self.key_dir).expanduser() / 'audit.db'}"
+
     def masked(self) -> dict[str, object]:
         """Every setting, with secrets masked, for ``burnlink config check``."""
         from burnlink.store import redact_url
@@ -151,6 +263,11 @@ class Settings(BaseSettings):
         values["store"] = redact_url(self.store)
         if self.smtp_url is not None:
             values["smtp_url"] = redact_url(self.smtp_url.get_secret_value())
+        if self.audit_store is not None:
+            values["audit_store"] = redact_url(self.audit_store)
+        if self.alert_url is not None:
+            # Chat webhooks carry their token in the path.
+            values["alert_url"] = self.alert_url.split("://", 1)[0] + "://***"
         return values
 
 

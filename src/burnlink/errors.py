@@ -19,8 +19,11 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   └── VerificationFailed(attempts_left)
     ├── RateLimited(retry_after)
     ├── MailUnavailable
+    ├── AdminRequired
+    ├── IntegrityError
     └── StorageError
         ├── StorageUnavailable
+        │   └── AuditUnavailable
         └── DuplicateId
 
 Messages never contain ids, tokens, keys or content.
@@ -153,6 +156,17 @@ class MailUnavailable(BurnlinkError):
         self.reason = reason
 
 
+class AdminRequired(BurnlinkError):
+    """Raised when an admin route is called without the right ``BURNLINK_ADMIN_TOKEN``."""
+
+    def __init__(self) -> None:
+        super().__init__("This route needs the server's admin token as a bearer token.")
+
+
+class IntegrityError(BurnlinkError):
+    """Raised when an audit chain or a signed statement does not verify."""
+
+
 class StorageError(BurnlinkError):
     """Raised when the store fails."""
 
@@ -161,6 +175,14 @@ class StorageUnavailable(StorageError):
     """Raised when the store cannot be reached or timed out; the operation did not happen."""
 
     def __init__(self, message: str = "The secret store is unavailable.") -> None:
+        super().__init__(message)
+
+
+class AuditUnavailable(StorageUnavailable):
+    """Raised when an event cannot be written to the audit log; the action it records did not
+    happen (fail closed)."""
+
+    def __init__(self, message: str = "The audit log is unavailable; nothing was changed.") -> None:
         super().__init__(message)
 
 

@@ -1,23 +1,30 @@
 """The gate between a request and a secret: rate limits, address rules, recipient codes.
 
 ``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
-``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
-and records what it refused on the secret's receipt.
+``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``,
+records what it refused on the secret's receipt, and reports it to the ``Observer`` (audit
+events ``access.denied_ip``, ``access.denied_geo``, ``otp.failed``, ``rate.limited``).
+
+A client that keeps hitting a rate limit writes one ``rate.limited`` event per action and
+minute, not one per request, so a flood cannot fill the audit log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from burnlink.access import country_allowed, ip_allowed, mask_email
+from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.config import Settings
 from burnlink.errors import (
     GeoDenied,
     InvalidInput,
     IpDenied,
     MailUnavailable,
+    RateLimited,
     VerificationFailed,
     VerificationRequired,
 )
@@ -25,13 +32,20 @@ from burnlink.geo import CountryResolver
 from burnlink.history import record
 from burnlink.mailer import Mailer
 from burnlink.models import AccessPolicy, ClientInfo, EventKind, SecretMeta
-from burnlink.ratelimit import RateLimiter
+from burnlink.observe import Observer
+from burnlink.ratelimit import Limit, RateLimiter, client_key
 from burnlink.store import SecretStore
 
 CODE_DIGITS = 6
 CODE_VALID = timedelta(minutes=10)
 CODE_TRIES = 5
 CODE_RESEND_GAP = timedelta(seconds=60)
+RATE_LIMIT_AUDIT_WINDOW = 60
+_AUDITED = {
+    EventKind.IP_DENIED: AuditEventType.ACCESS_DENIED_IP,
+    EventKind.GEO_DENIED: AuditEventType.ACCESS_DENIED_GEO,
+    EventKind.VERIFICATION_FAILED: AuditEventType.OTP_FAILED,
+}
 
 
 def code_digest(secret_id: str, code: str) -> bytes:
@@ -49,12 +63,45 @@ class AccessGate:
         *,
         geo: CountryResolver,
         mailer: Mailer | None,
+        observer: Observer | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.geo = geo
         self.mailer = mailer
+        self.observer = observer or Observer()
         self.limiter = RateLimiter(store, settings.limit("failures"))
+
+    async def _limit(
+        self,
+        action: str,
+        limit: Limit | None,
+        client: ClientInfo,
+        now: datetime,
+        secret_id: str | None = None,
+    ) -> None:
+        try:
+            if action == "failures":
+                await self.limiter.check_failures(client.ip, now=now)
+            else:
+                await self.limiter.check(action, limit, client.ip, now=now)
+        except RateLimited as exc:
+            bucket = f"audited:{action}:{client_key(client.ip)}"
+            if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
+                rule = self.settings.limit("failures") if action == "failures" else limit
+                await self.observer.emit(
+                    AuditEventType.RATE_LIMITED,
+                    at=now,
+                    secret_id=secret_id,
+                    client=client,
+                    policy={
+                        "limit": action,
+                        "rule": None if rule is None else f"{rule.count}/{rule.window}s",
+                    },
+                    detail={"retry_after": exc.retry_after},
+                    required=False,
+                )
+            raise
 
     # -- creating -------------------------------------------------------------------------
 
@@ -63,8 +110,15 @@ class AccessGate:
     ) -> None:
         """Server policy for new secrets: who may create, the create rate, required fields."""
         if not ip_allowed(client.ip, self.settings.create_allowed_ips):
+            await self.observer.emit(
+                AuditEventType.ACCESS_DENIED_IP,
+                at=now,
+                client=client,
+                policy={"rule": "create_allowed_ips"},
+                required=False,
+            )
             raise IpDenied
-        await self.limiter.check("create", self.settings.limit("create"), client.ip, now=now)
+        await self._limit("create", self.settings.limit("create"), client, now)
         if self.settings.require_passphrase and not has_passphrase:
             raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
         if policy.recipient_email is not None and self.mailer is None:
@@ -75,10 +129,12 @@ class AccessGate:
 
     # -- revealing ------------------------------------------------------------------------
 
-    async def before_lookup(self, client: ClientInfo, *, now: datetime) -> None:
+    async def before_lookup(
+        self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
+    ) -> None:
         """Refuse a client that failed too often or asks too fast; count this request."""
-        await self.limiter.check_failures(client.ip, now=now)
-        await self.limiter.check("reveal", self.settings.limit("reveal"), client.ip, now=now)
+        await self._limit("failures", None, client, now, secret_id)
+        await self._limit("reveal", self.settings.limit("reveal"), client, now, secret_id)
 
     async def failed(self, client: ClientInfo, *, now: datetime) -> None:
         """Count a failed reveal (wrong key, passphrase or code, refused address)."""
@@ -88,21 +144,44 @@ class AccessGate:
         """The secret's IP and country rules and the server's country rule."""
         policy = meta.policy
         if not ip_allowed(client.ip, policy.allowed_ips):
-            await self._refuse(meta, EventKind.IP_DENIED, client, now)
+            rule = {"rule": "allowed_ips", "allowed": _listed(policy.allowed_ips)}
+            await self._refuse(meta, EventKind.IP_DENIED, client, now, rule)
             raise IpDenied
         server_countries = self.settings.allowed_countries
         if policy.allowed_countries or policy.denied_countries or server_countries:
             country = client.country or self.geo.country_of(client.ip)
             allowed = country_allowed(country, policy.allowed_countries, policy.denied_countries)
             if not allowed or not country_allowed(country, server_countries, ()):
-                await self._refuse(meta, EventKind.GEO_DENIED, client, now)
+                listed = {
+                    "rule": "countries" if not allowed else "server_countries",
+                    "allowed": _listed(policy.allowed_countries),
+                    "denied": _listed(policy.denied_countries),
+                    "server": _listed(server_countries),
+                }
+                rule = {name: value for name, value in listed.items() if value is not None}
+                await self._refuse(meta, EventKind.GEO_DENIED, client, now, rule)
                 raise GeoDenied
 
     async def _refuse(
-        self, meta: SecretMeta, kind: EventKind, client: ClientInfo, now: datetime
+        self,
+        meta: SecretMeta,
+        kind: EventKind,
+        client: ClientInfo,
+        now: datetime,
+        rule: Mapping[str, Scalar],
+        detail: Mapping[str, Scalar] | None = None,
     ) -> None:
         await record(self.store, meta.secret_id, kind, client, now)
         await self.failed(client, now=now)
+        await self.observer.emit(
+            _AUDITED[kind],
+            at=now,
+            secret_id=meta.secret_id,
+            client=client,
+            policy=rule,
+            detail=detail,
+            required=False,
+        )
 
     async def verify_recipient(
         self, meta: SecretMeta, otp: str | None, client: ClientInfo, *, now: datetime
@@ -126,7 +205,9 @@ class AccessGate:
                 hint, "No valid code. Reveal without 'otp' to have a new code sent."
             )
         if not check.matched:
-            await self._refuse(meta, EventKind.VERIFICATION_FAILED, client, now)
+            rule: dict[str, Scalar] = {"rule": "recipient_email", "recipient": hint}
+            detail: dict[str, Scalar] = {"tries_left": check.tries_left}
+            await self._refuse(meta, EventKind.VERIFICATION_FAILED, client, now, rule, detail)
             raise VerificationFailed(hint, check.tries_left)
         await record(self.store, meta.secret_id, EventKind.VERIFIED, client, now)
 
@@ -135,7 +216,7 @@ class AccessGate:
     ) -> None:
         if self.mailer is None:
             raise MailUnavailable("not configured")
-        await self.limiter.check("verify", self.settings.limit("verify"), client.ip, now=now)
+        await self._limit("verify", self.settings.limit("verify"), client, now, meta.secret_id)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         fresh = await self.store.put_code(
             meta.secret_id,
@@ -154,3 +235,11 @@ class AccessGate:
         )
         await record(self.store, meta.secret_id, EventKind.VERIFICATION_SENT, client, now)
         raise VerificationRequired(hint)
+
+
+def _listed(values: Sequence[str]) -> str | None:
+    """A short, comma-separated list for an audit event's ``policy`` (cut to fit)."""
+    if not values:
+        return None
+    text = ",".join(values)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -152,6 +152,10 @@ class Metrics:
         self.secrets_revealed.inc()
         self.reveal_seconds.observe(seconds)
 
+    def secret_viewed(self) -> None:
+        """Count a successful reveal whose duration is recorded apart (``reveal_took``)."""
+        self.secrets_revealed.inc()
+
     def reveal_took(self, seconds: float) -> None:
         """Record the duration of a reveal that did not succeed."""
         self.reveal_seconds.observe(seconds)

@@ -15,6 +15,8 @@ class EventKind(StrEnum):
     """What happened to a secret, as listed on its receipt."""
 
     CREATED = "created"
+    OPENED = "opened"
+    """The link's page was fetched (``GET /s/{id}``); nothing was revealed."""
     VIEWED = "viewed"
     WRONG_PASSPHRASE = "wrong_passphrase"  # noqa: S105 - an event name, not a password
     BURNED = "burned"
@@ -54,7 +56,9 @@ class PassphraseGate:
 class AccessPolicy:
     """Who may reveal a secret, beyond holding its link. Empty fields impose nothing.
 
-    Values are already validated and normalised (``burnlink.access``).
+    Values are already validated and normalised (``burnlink.access``). It also carries what the
+    server needs to report on the secret later (``notify_url``, ``creator_country``): stores
+    keep the policy with the secret, so these need no column of their own.
     """
 
     allowed_ips: tuple[str, ...] = ()
@@ -64,32 +68,44 @@ class AccessPolicy:
     denied_countries: tuple[str, ...] = ()
     recipient_email: str | None = None
     """Whoever reveals must first prove control of this address with a one-time code."""
+    notify_url: str | None = field(default=None, repr=False)
+    """Webhook told of each view, the burn and the expiry (may hold a token: never logged)."""
+    creator_country: str | None = None
+    """The creator's country, to notice a reveal from elsewhere (an alert, never a refusal)."""
 
     def is_empty(self) -> bool:
-        """Whether the policy imposes nothing."""
-        return self == AccessPolicy()
+        """Whether the policy imposes no access rule (``notify_url`` is not one)."""
+        rules = AccessPolicy(
+            self.allowed_ips, self.allowed_countries, self.denied_countries, self.recipient_email
+        )
+        return rules == AccessPolicy()
 
     def to_bytes(self) -> bytes:
-        """Compact JSON, the form stores keep."""
-        return json.dumps(
-            {
-                "allowed_ips": list(self.allowed_ips),
-                "allowed_countries": list(self.allowed_countries),
-                "denied_countries": list(self.denied_countries),
-                "recipient_email": self.recipient_email,
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
+        """Compact JSON, the form stores keep. The newer members appear only when set, so a
+        policy without them is byte for byte what older versions wrote."""
+        obj: dict[str, object] = {
+            "allowed_ips": list(self.allowed_ips),
+            "allowed_countries": list(self.allowed_countries),
+            "denied_countries": list(self.denied_countries),
+            "recipient_email": self.recipient_email,
+        }
+        if self.notify_url is not None:
+            obj["notify_url"] = self.notify_url
+        if self.creator_country is not None:
+            obj["creator_country"] = self.creator_country
+        return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccessPolicy:
-        """Undo ``to_bytes``."""
+        """Undo ``to_bytes``; members added later may be absent."""
         obj = json.loads(data)
         return cls(
             allowed_ips=tuple(obj["allowed_ips"]),
             allowed_countries=tuple(obj["allowed_countries"]),
             denied_countries=tuple(obj["denied_countries"]),
             recipient_email=obj["recipient_email"],
+            notify_url=obj.get("notify_url"),
+            creator_country=obj.get("creator_country"),
         )
 
 
@@ -184,3 +200,5 @@ class ClientInfo:
     user_agent: str | None = None
     country: str | None = None
     """ISO 3166 alpha-2 code of ``ip``, when known."""
+    request_id: str | None = None
+    """The request's id (``X-Request-ID``), to join audit events with request logs."""

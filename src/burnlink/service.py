@@ -3,24 +3,40 @@
 The web API and the CLI's server side call this; it calls a ``SecretStore``. It sees link keys
 and passphrases only in the curl convenience mode (``create_plaintext``/``reveal_plaintext``)
 and forgets them when the call returns.
+
+Every action is reported to the ``Observer`` (audit log, metrics, webhooks, alerts). Actions
+that change a secret fail closed: the audit event is written before the reveal, the counted
+passphrase attempt and the burn, so an audit outage changes nothing (503
+``audit_unavailable``); a create is audited right after it and undone if that fails. When a
+reveal or burn then finds the secret gone (a race), a second event with ``outcome=failed``
+corrects the first.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import anyio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from burnlink.audit import Watched
+from burnlink.audit.events import AuditEventType
 from burnlink.clock import Clock
 from burnlink.config import Settings
-from burnlink.crypto import LinkKeys, Payload, derive_keys, new_link_key, open_envelope, seal
+from burnlink.crypto import Payload, derive_keys, new_link_key
+from burnlink.endings import proof_of_burn, sweep
 from burnlink.envelope import Envelope
 from burnlink.errors import (
+    AuditUnavailable,
     DuplicateId,
     InvalidInput,
     PassphraseRequired,
     SecretUnavailable,
+    StorageError,
     WrongPassphrase,
 )
 from burnlink.gate import AccessGate
@@ -39,6 +55,7 @@ from burnlink.models import (
     AccessPolicy,
     ClientInfo,
     Consumed,
+    EndReason,
     Event,
     EventKind,
     PassphraseGate,
@@ -46,10 +63,20 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.observe import Observer, policy_labels
+from burnlink.serverside import (
+    MAX_PASSPHRASE_CHARS,
+    check_passphrase,
+    keys_for,
+    open_stored,
+    seal_payload,
+)
 from burnlink.store import SecretStore
 
-MAX_PASSPHRASE_CHARS = 1024
-SWEEP_BATCH = 500
+__all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
+
+OPENED_PER_HOUR = 20
+"""Page opens of one secret recorded per hour; more are not (a flood cannot fill the log)."""
 _CREATE_TRIES = 3
 NO_RULES = AccessPolicy()
 
@@ -72,6 +99,8 @@ class Receipt:
     state: str
     views_left: int
     events: tuple[Event, ...]
+    statement: str | None = None
+    """The signed proof of burn (``signing``), once the secret has ended."""
 
 
 class SecretService:
@@ -85,15 +114,30 @@ class SecretService:
         *,
         geo: CountryResolver | None = None,
         mailer: Mailer | None = None,
+        observer: Observer | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
+        """Without ``observer`` nothing is audited (library use, tests); without
+        ``signing_key`` receipts carry no statement."""
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.gate = AccessGate(
-            store, settings, geo=geo or open_resolver(settings.geoip_db), mailer=mailer
-        )
+        self.observer = observer or Observer()
+        self.signing_key = signing_key
+        self.geo = geo or open_resolver(settings.geoip_db)
+        self.gate = AccessGate(store, settings, geo=self.geo, mailer=mailer, observer=self.observer)
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
+
+    def locate(self, client: ClientInfo) -> ClientInfo:
+        """``client`` with its country filled in from the address (when known)."""
+        if client.country is not None:
+            return client
+        return replace(client, country=self.geo.country_of(client.ip))
+
+    def country_of(self, ip: str | None) -> str | None:
+        """The country of an address, for receipts."""
+        return self.geo.country_of(ip)
 
     # -- creating -------------------------------------------------------------------------
 
@@ -118,8 +162,13 @@ class SecretService:
         max_views: int | None,
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
+        notify_url: str | None = None,
     ) -> CreatedSecret:
-        """Store an envelope sealed by the client (end-to-end mode)."""
+        """Store an envelope sealed by the client (end-to-end mode).
+
+        ``notify_url`` gets a webhook on each view, the burn and the expiry; a URL that no
+        delivery could use is refused now (``InvalidInput``).
+        """
         ttl, views = self.check_limits(ttl, max_views)
         if len(access_token) != TOKEN_BYTES:
             raise InvalidInput("access_token", f"must be {TOKEN_BYTES} bytes")
@@ -127,8 +176,12 @@ class SecretService:
             raise InvalidInput(
                 "passphrase_proof", "is required exactly when the envelope uses a passphrase"
             )
+        client = self.locate(client)
         now = self.clock.now()
         await self.gate.before_create(policy, envelope.has_passphrase, client, now=now)
+        if notify_url is not None:
+            await self.observer.check_notify_url(notify_url)
+        policy = replace(policy, notify_url=notify_url, creator_country=client.country)
         gate = None
         if passphrase_proof is not None:
             if len(passphrase_proof) != TOKEN_BYTES:
@@ -161,7 +214,33 @@ class SecretService:
         else:
             raise DuplicateId("could not allocate a fresh id")
         await record(self.store, stored.secret_id, EventKind.CREATED, client, now)
-        return CreatedSecret(stored.secret_id, manage_token, stored.expires_at, views)
+        secret_id = stored.secret_id
+        watched = False
+        try:
+            await self.observer.watch(Watched(secret_id, stored.expires_at, notify_url))
+            watched = True
+            event = await self.observer.record(
+                AuditEventType.SECRET_CREATED,
+                at=now,
+                secret_id=secret_id,
+                client=client,
+                policy=policy_labels(policy),
+                detail={
+                    "ttl": ttl,
+                    "max_views": views,
+                    "protected": gate is not None,
+                    "notify": notify_url is not None,
+                },
+            )
+        except AuditUnavailable:
+            # Fail closed: a secret nobody audited must not exist.
+            with suppress(StorageError):
+                await self.store.burn(secret_id, now=now)
+            if watched:
+                await self.observer.forget(secret_id)
+            raise
+        await self.observer.publish(event, secret_id=secret_id)
+        return CreatedSecret(secret_id, manage_token, stored.expires_at, views)
 
     async def create_plaintext(
         self,
@@ -172,6 +251,7 @@ class SecretService:
         max_views: int | None,
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
+        notify_url: str | None = None,
     ) -> tuple[CreatedSecret, bytes]:
         """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
 
@@ -180,15 +260,17 @@ class SecretService:
         self.check_limits(ttl, max_views)
         if not payload.content:
             raise InvalidInput("secret", "must not be empty")
-        _check_passphrase(passphrase)
+        check_passphrase(passphrase)
         if self.settings.require_passphrase and passphrase is None:
             raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
         link_key = new_link_key()
-        iterations = self.settings.pbkdf2_iterations
-        async with self._kdf_limiter:
-            sealed = await anyio.to_thread.run_sync(
-                lambda: seal(payload, link_key, passphrase=passphrase, iterations=iterations)
-            )
+        sealed = await seal_payload(
+            payload,
+            link_key,
+            passphrase,
+            iterations=self.settings.pbkdf2_iterations,
+            limiter=self._kdf_limiter,
+        )
         created = await self.create(
             sealed.envelope,
             sealed.keys.access_token,
@@ -197,6 +279,7 @@ class SecretService:
             max_views=max_views,
             client=client,
             policy=policy,
+            notify_url=notify_url,
         )
         return created, link_key
 
@@ -208,11 +291,14 @@ class SecretService:
         A wrong token, a malformed or unknown id and a gone secret all raise
         ``SecretUnavailable``; a refused address raises ``IpDenied`` or ``GeoDenied``.
         """
+        client = self.locate(client)
         now = self.clock.now()
-        await self.gate.before_lookup(client, now=now)
-        meta = await self.store.peek(secret_id, now=now) if is_secret_id(secret_id) else None
+        known = is_secret_id(secret_id)
+        await self.gate.before_lookup(client, now=now, secret_id=secret_id if known else None)
+        meta = await self.store.peek(secret_id, now=now) if known else None
         if meta is None or not digest_matches(access_token, meta.access_digest):
             await self.gate.failed(client, now=now)
+            self.observer.failed_lookup(secret_id if meta else None, client, at=now)
             raise SecretUnavailable
         await self.gate.check_address(meta, client, now=now)
         return meta
@@ -233,9 +319,11 @@ class SecretService:
         passphrase proof (``PassphraseRequired``, not counted; ``WrongPassphrase``, counted:
         the last one burns the secret).
         """
-        meta = await self.peek(secret_id, access_token, client=client)
-        await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
-        return await self._take(meta, passphrase_proof, client)
+        async with self._timed():
+            client = self.locate(client)
+            meta = await self.peek(secret_id, access_token, client=client)
+            await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
+            return await self._take(meta, passphrase_proof, client)
 
     async def reveal_plaintext(
         self,
@@ -247,61 +335,125 @@ class SecretService:
         client: ClientInfo,
     ) -> tuple[Payload, int]:
         """Take one view and decrypt it on the server (curl mode); return it and views left."""
-        keys = derive_keys(link_key)
-        meta = await self.peek(secret_id, keys.access_token, client=client)
-        await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
-        if meta.passphrase is not None:
-            if not passphrase:
-                raise PassphraseRequired(meta.attempts_left)
-            _check_passphrase(passphrase)
-            gate = meta.passphrase
-            if gate.iterations > self.settings.pbkdf2_iterations:
-                # Only end-to-end clients choose more; they derive on their own CPU.
-                raise InvalidInput(
-                    "passphrase",
-                    "this secret's passphrase is too costly to check on the server; "
-                    "reveal it with an end-to-end client (burnlink get, or the web page)",
-                )
-            async with self._kdf_limiter:
-                keys = await anyio.to_thread.run_sync(
-                    lambda: derive_keys(
-                        link_key, passphrase=passphrase, salt=gate.salt, iterations=gate.iterations
-                    )
-                )
-        consumed = await self._take(meta, keys.passphrase_proof, client)
-        return _open(consumed.envelope, keys), consumed.views_left
+        async with self._timed():
+            client = self.locate(client)
+            meta = await self.peek(secret_id, derive_keys(link_key).access_token, client=client)
+            await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
+            keys = await keys_for(
+                meta,
+                link_key,
+                passphrase,
+                max_iterations=self.settings.pbkdf2_iterations,
+                limiter=self._kdf_limiter,
+            )
+            consumed = await self._take(meta, keys.passphrase_proof, client)
+            return open_stored(consumed.envelope, keys), consumed.views_left
+
+    @asynccontextmanager
+    async def _timed(self) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observer.reveal_took(time.perf_counter() - started)
 
     async def _take(
         self, meta: SecretMeta, passphrase_proof: bytes | None, client: ClientInfo
     ) -> Consumed:
-        """Check the passphrase proof, then atomically take one view."""
+        """Check the passphrase proof, then atomically take one view (audited first)."""
         if meta.passphrase is not None:
             if passphrase_proof is None:
                 raise PassphraseRequired(meta.attempts_left)
             if not digest_matches(passphrase_proof, meta.passphrase.proof_digest):
-                await self._wrong_passphrase(meta.secret_id, client)
+                await self._wrong_passphrase(meta, client)
         now = self.clock.now()
-        consumed = await self.store.consume(meta.secret_id, meta.access_digest, now=now)
+        secret_id = meta.secret_id
+        event = await self.observer.record(
+            AuditEventType.SECRET_VIEWED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            policy=policy_labels(meta.policy),
+            detail={"max_views": meta.max_views},
+        )
+        consumed = await self.store.consume(secret_id, meta.access_digest, now=now)
         if consumed is None:
+            await self.observer.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
             raise SecretUnavailable
-        await record(self.store, meta.secret_id, EventKind.VIEWED, client, now)
+        await record(self.store, secret_id, EventKind.VIEWED, client, now)
+        if consumed.views_left == 0:
+            await self.observer.forget(secret_id)
+        await self.observer.publish(
+            event,
+            secret_id=secret_id,
+            notify_url=meta.policy.notify_url,
+            creator_country=meta.policy.creator_country,
+            last_view=consumed.views_left == 0,
+        )
         return consumed
 
-    async def _wrong_passphrase(self, secret_id: str, client: ClientInfo) -> None:
+    async def _wrong_passphrase(self, meta: SecretMeta, client: ClientInfo) -> None:
         now = self.clock.now()
+        secret_id = meta.secret_id
         await self.gate.failed(client, now=now)
+        event = await self.observer.record(
+            AuditEventType.PASSPHRASE_FAILED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            policy={"max_attempts": self.settings.passphrase_attempts},
+        )
         left = await self.store.record_failure(secret_id, now=now)
         if left is None:
+            await self.observer.lost(AuditEventType.PASSPHRASE_FAILED, secret_id, client, now)
             raise SecretUnavailable
         await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
+        await self.observer.publish(event, secret_id=secret_id)
         if left == 0:
             await record(self.store, secret_id, EventKind.LOCKED, client, now)
+            await self.observer.forget(secret_id)
+            await self.observer.emit(
+                AuditEventType.SECRET_LOCKED,
+                at=now,
+                secret_id=secret_id,
+                client=client,
+                policy={"max_attempts": self.settings.passphrase_attempts},
+                notify_url=meta.policy.notify_url,
+            )
         raise WrongPassphrase(left)
+
+    async def opened(self, secret_id: str, client: ClientInfo) -> None:
+        """Record that a live secret's link page was fetched (``GET /s/{id}``).
+
+        Nothing is revealed or used, and the page looks the same whether or not the secret
+        exists, so this never raises for an unknown id or an audit outage (only logs).
+        """
+        if not is_secret_id(secret_id):
+            return
+        client = self.locate(client)
+        now = self.clock.now()
+        meta = await self.store.peek(secret_id, now=now)
+        if meta is None:
+            return
+        if await self.store.hit(f"opened:{secret_id}", window=3600, now=now) > OPENED_PER_HOUR:
+            return
+        await record(self.store, secret_id, EventKind.OPENED, client, now)
+        await self.observer.emit(
+            AuditEventType.SECRET_OPENED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            required=False,
+        )
 
     # -- the sender's side ----------------------------------------------------------------
 
-    async def receipt(self, secret_id: str, manage_token: bytes) -> Receipt:
-        """The receipt for the holder of the manage token; else ``SecretUnavailable``."""
+    async def receipt(self, secret_id: str, manage_token: bytes, *, issuer: str = "") -> Receipt:
+        """The receipt for the holder of the manage token; else ``SecretUnavailable``.
+
+        Once the secret has ended it carries a statement signed for ``issuer`` (the public
+        base URL), when the service has a signing key.
+        """
         record = await self._owned(secret_id, manage_token)
         now = self.clock.now()
         state = record.state(now)
@@ -310,14 +462,28 @@ class SecretService:
             record = replace(record, ended_at=record.expires_at)
             events = (*events, Event(at=record.expires_at, kind=EventKind.EXPIRED))
         views_left = record.max_views - record.views_used if state == "active" else 0
-        return Receipt(record, state, views_left, events)
+        statement = None
+        if state != "active" and self.signing_key is not None:
+            statement = proof_of_burn(record, EndReason(state), self.signing_key, issuer=issuer)
+        return Receipt(record, state, views_left, events, statement)
 
     async def burn(self, secret_id: str, manage_token: bytes, *, client: ClientInfo) -> None:
         """Destroy the secret now. Burning an already ended secret is not an error."""
-        await self._owned(secret_id, manage_token)
+        owned = await self._owned(secret_id, manage_token)
+        client = self.locate(client)
         now = self.clock.now()
-        if await self.store.burn(secret_id, now=now):
-            await record(self.store, secret_id, EventKind.BURNED, client, now)
+        meta = await self.store.peek(secret_id, now=now) if owned.state(now) == "active" else None
+        if meta is None:
+            return
+        event = await self.observer.record(
+            AuditEventType.SECRET_BURNED, at=now, secret_id=secret_id, client=client
+        )
+        if not await self.store.burn(secret_id, now=now):
+            await self.observer.lost(AuditEventType.SECRET_BURNED, secret_id, client, now)
+            return
+        await record(self.store, secret_id, EventKind.BURNED, client, now)
+        await self.observer.forget(secret_id)
+        await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
         record = (
@@ -332,20 +498,6 @@ class SecretService:
     # -- housekeeping ---------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Delete every expired secret and stale receipt now; return how many secrets went."""
-        total = 0
-        while True:
-            purged = await self.store.purge_expired(now=self.clock.now(), limit=SWEEP_BATCH)
-            total += purged
-            if purged < SWEEP_BATCH:
-                return total
-
-
-def _check_passphrase(passphrase: str | None) -> None:
-    if passphrase is not None and not 1 <= len(passphrase) <= MAX_PASSPHRASE_CHARS:
-        raise InvalidInput("passphrase", f"must be 1 to {MAX_PASSPHRASE_CHARS} characters")
-
-
-def _open(stored: bytes, keys: LinkKeys) -> Payload:
-    # Raises EnvelopeError only for an envelope a broken end-to-end client stored.
-    return open_envelope(Envelope.from_bytes(stored), keys)
+        """Delete every expired secret and stale receipt now, record the expiries, and drop
+        audit entries past ``BURNLINK_AUDIT_DAYS``; return how many secrets went."""
+        return await sweep(self.store, self.observer, self.settings, self.clock)

@@ -7,8 +7,7 @@ dropped afterwards, so they never meet the secret store's tables or other tests.
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,21 +75,6 @@ class Raw:
                 pg.execute(f"ALTER TABLE {self.log} DISABLE TRIGGER USER")
                 pg.execute(f"ALTER TABLE {self.state} DISABLE TRIGGER USER")
             pg.execute(sql.replace("?", "%s"), params)
-
-
-@pytest.fixture
-def pg_audit_url(postgres_database: str) -> Iterator[str]:
-    """A URL whose ``search_path`` is a fresh schema of the session database."""
-    import psycopg
-
-    schema = f"audit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{postgres_database}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(postgres_database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=AUDIT_BACKENDS)

@@ -585,4 +585,5 @@ async def test_policy_answers_the_servers_limits(client: httpx.AsyncClient) -> N
         "require_passphrase": False,
         "allowed_countries": [],
         "recipient_verification": False,
+        "notifications": False,
     }

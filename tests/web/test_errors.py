@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", f"/api/v1/secrets/{SID}/consume"),
     ("GET", f"/api/v1/secrets/{SID}/receipt"),
     ("DELETE", f"/api/v1/secrets/{SID}"),
+    ("GET", "/api/v1/audit"),
 ]
 
 
@@ -61,6 +62,8 @@ async def test_every_route_answers_unknown_secrets_in_the_error_shape(
 
     if path == "/api/v1/policy":
         assert response.status_code == 200
+    elif path == "/api/v1/audit":
+        assert_error_shape(response, 401, "unauthorized")
     elif path == "/api/v1/secrets":
         assert_error_shape(response, 422, "invalid_field")
     else:
@@ -206,10 +209,13 @@ async def test_store_failure_is_503(client: httpx.AsyncClient, app: FastAPI) -> 
     app.state.service.store.ping = broken
 
     created = await client.post("/api/v1/secrets", json={"secret": "x"})
-    health = await client.get("/healthz")
+    ready = await client.get("/readyz")
+    live = await client.get("/healthz")
 
     assert_error_shape(created, 503, "store_unavailable")
-    assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
+    assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
+    assert ready.json()["checks"] == {"store": "unavailable", "audit": "ok"}
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
 
 async def test_unexpected_errors_are_bare_500s_with_headers_and_no_detail_logged(

@@ -6,10 +6,13 @@
 ``memory://``               SQLite in memory: lives as long as the process (``--dev``, tests)
 ==========================  ===============================================================
 
-Drivers are imported only for the scheme in use. See docs/audit.md.
+Drivers are imported only for the scheme in use. See docs/audit.md. Each backend also keeps
+the expiry watch (``audit.watch``) in the same database.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from burnlink.audit.chain import (
     AuditEntry,
@@ -32,9 +35,11 @@ from burnlink.audit.events import (
     audit_event,
     secret_hash,
 )
+from burnlink.audit.watch import ExpiryWatch, Watched
 from burnlink.errors import ConfigError
 
 __all__ = [
+    "AuditBackend",
     "AuditEntry",
     "AuditEvent",
     "AuditEventType",
@@ -42,10 +47,12 @@ __all__ = [
     "ChainHead",
     "ChainState",
     "CorruptEntry",
+    "ExpiryWatch",
     "Outcome",
     "Problem",
     "RequestInfo",
     "VerifyResult",
+    "Watched",
     "audit_event",
     "load_or_create_key",
     "open_audit_store",
@@ -56,7 +63,11 @@ __all__ = [
 ]
 
 
-async def open_audit_store(url: str, *, key: bytes) -> AuditStore:
+class AuditBackend(AuditStore, ExpiryWatch, Protocol):
+    """What ``open_audit_store`` returns: the log and the expiry watch in one database."""
+
+
+async def open_audit_store(url: str, *, key: bytes) -> AuditBackend:
     """Open the audit log named by ``url`` (same schemes as ``BURNLINK_STORE``, less Redis).
 
     Raises ``ConfigError`` for an unknown scheme or a key that differs from the one the log

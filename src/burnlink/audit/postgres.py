@@ -46,6 +46,7 @@ from burnlink.audit.chain import (
     seal_state,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError, StorageUnavailable
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
@@ -88,6 +89,15 @@ _SCHEMA: Final = (
         state_mac bytea NOT NULL
     )
     """,
+    # The expiry watch (``audit.watch``): a to-do list beside the log, not part of it.
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_audit_watch (
+        secret_id text PRIMARY KEY,
+        expires_at timestamptz NOT NULL,
+        notify_url text
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_audit_watch_expires ON burnlink_audit_watch (expires_at)",
     """
     CREATE OR REPLACE FUNCTION burnlink_audit_log_guard() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -169,6 +179,13 @@ WHERE seq > %(after)s
   AND (%(through)s::bigint IS NULL OR seq <= %(through)s)
 ORDER BY seq
 LIMIT %(page)s
+"""
+
+_CLAIM_DUE: Final = """
+DELETE FROM burnlink_audit_watch WHERE secret_id IN (
+    SELECT secret_id FROM burnlink_audit_watch WHERE expires_at <= %s
+    ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING secret_id, expires_at, notify_url
 """
 
 _FIRST_KEPT: Final = """
@@ -400,6 +417,32 @@ class PostgresAuditStore:
                 "DELETE FROM burnlink_audit_log WHERE seq <= %s", (new_base,)
             )
             return deleted.rowcount
+
+    # -- ExpiryWatch -------------------------------------------------------------------------
+
+    async def watch(self, item: Watched) -> None:
+        """See ``ExpiryWatch.watch``."""
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO burnlink_audit_watch (secret_id, expires_at, notify_url)"
+                " VALUES (%s, %s, %s) ON CONFLICT (secret_id) DO UPDATE"
+                " SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url",
+                (item.secret_id, item.expires_at, item.notify_url),
+            )
+
+    async def unwatch(self, secret_id: str) -> None:
+        """See ``ExpiryWatch.unwatch``."""
+        async with self._connection() as conn:
+            await conn.execute(
+                "DELETE FROM burnlink_audit_watch WHERE secret_id = %s", (secret_id,)
+            )
+
+    async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
+        """See ``ExpiryWatch.claim_due``: ``DELETE … RETURNING`` over ``SKIP LOCKED`` rows."""
+        async with self._connection() as conn:
+            rows = await (await conn.execute(_CLAIM_DUE, (now, limit))).fetchall()
+        due = [Watched(str(i), at.astimezone(UTC), url) for i, at, url in rows]
+        return sorted(due, key=lambda w: w.expires_at)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``."""

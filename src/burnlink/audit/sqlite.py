@@ -45,6 +45,7 @@ from burnlink.audit.chain import (
     seal_state,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError, StorageUnavailable
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
@@ -85,6 +86,15 @@ _SCHEMA: Final = (
         state_mac      BLOB    NOT NULL
     )
     """,
+    # The expiry watch (``audit.watch``): a to-do list beside the log, not part of it.
+    """
+    CREATE TABLE IF NOT EXISTS audit_watch (
+        secret_id  TEXT    NOT NULL PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        notify_url TEXT
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_watch_expires ON audit_watch (expires_at)",
     """
     CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
@@ -400,6 +410,34 @@ class SqliteAuditStore:
                 "DELETE FROM audit_log WHERE seq <= ? RETURNING seq", (new_base,)
             )
         return len(deleted)
+
+    # -- ExpiryWatch -------------------------------------------------------------------------
+
+    async def watch(self, item: Watched) -> None:
+        """See ``ExpiryWatch.watch``."""
+        async with self._serialised():
+            await self._run(
+                "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
+                " VALUES (?, ?, ?)",
+                (item.secret_id, _to_ms(item.expires_at), item.notify_url),
+            )
+
+    async def unwatch(self, secret_id: str) -> None:
+        """See ``ExpiryWatch.unwatch``."""
+        async with self._serialised():
+            await self._run("DELETE FROM audit_watch WHERE secret_id = ?", (secret_id,))
+
+    async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
+        """See ``ExpiryWatch.claim_due``: one ``DELETE … RETURNING`` under the write lock."""
+        async with self._serialised(), self._transaction():
+            rows = await self._run(
+                "DELETE FROM audit_watch WHERE secret_id IN (SELECT secret_id FROM audit_watch"
+                " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
+                " RETURNING secret_id, expires_at, notify_url",
+                (_to_ms(now), limit),
+            )
+        due = [Watched(str(i), _from_ms(int(at)), url) for i, at, url in rows]
+        return sorted(due, key=lambda w: w.expires_at)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``."""

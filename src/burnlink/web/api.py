@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from burnlink.access import build_policy, mask_email
 from burnlink.clientip import ClientAddress
@@ -16,7 +18,9 @@ from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.service import SecretService
+from burnlink.useragents import classify
 from burnlink.web.schemas import (
+    AgentBody,
     ConsumeRequest,
     ConsumeResponse,
     CreateSecretRequest,
@@ -49,13 +53,22 @@ def get_service(request: Request) -> SecretService:
 Service = Annotated[SecretService, Depends(get_service)]
 
 
-def client_of(request: Request) -> ClientInfo:
-    """Who sent the request: the peer, or what trusted proxies say (``burnlink.clientip``)."""
+def client_address(scope: Scope) -> str | None:
+    """The client's address: the peer, or what trusted proxies say (``burnlink.clientip``)."""
+    request = Request(scope)
     peer = request.client.host if request.client else None
     headers = request.headers
     resolver: ClientAddress = request.app.state.client_address
-    ip = resolver.resolve(peer, headers.get("forwarded"), headers.get("x-forwarded-for"))
-    return ClientInfo(ip=ip, user_agent=headers.get("user-agent"))
+    return resolver.resolve(peer, headers.get("forwarded"), headers.get("x-forwarded-for"))
+
+
+def client_of(request: Request) -> ClientInfo:
+    """Who sent the request: address, user agent and the request's id (``RequestLog``)."""
+    return ClientInfo(
+        ip=client_address(request.scope),
+        user_agent=request.headers.get("user-agent"),
+        request_id=getattr(request.state, "request_id", None),
+    )
 
 
 def public_base(request: Request, service: SecretService) -> str:
@@ -88,6 +101,7 @@ async def server_policy(service: Service) -> PolicyResponse:
         require_passphrase=s.require_passphrase,
         allowed_countries=s.allowed_countries,
         recipient_verification=service.gate.mailer is not None,
+        notifications=service.observer.notifications,
     )
 
 
@@ -119,6 +133,7 @@ async def create_secret(
             max_views=body.max_views,
             client=client,
             policy=policy,
+            notify_url=body.notify_url,
         )
         fragment = "#" + b64url_encode(link_key)
     else:
@@ -139,6 +154,7 @@ async def create_secret(
             max_views=body.max_views,
             client=client,
             policy=policy,
+            notify_url=body.notify_url,
         )
     base = public_base(request, service)
     return CreateSecretResponse(
@@ -218,9 +234,14 @@ async def consume_secret(
 
 
 @router.get("/secrets/{secret_id}/receipt", response_model=ReceiptResponse)
-async def secret_receipt(secret_id: str, credentials: Bearer, service: Service) -> ReceiptResponse:
-    """The sender's receipt (manage token as bearer): state, counts and events, never content."""
-    receipt = await service.receipt(secret_id, token_of(credentials))
+async def secret_receipt(
+    secret_id: str, credentials: Bearer, request: Request, service: Service
+) -> ReceiptResponse:
+    """The sender's receipt (manage token as bearer): state, counts and events, never content;
+    once the secret has ended, a signed statement saying how (proof of burn)."""
+    receipt = await service.receipt(
+        secret_id, token_of(credentials), issuer=public_base(request, service)
+    )
     record = receipt.record
     return ReceiptResponse(
         id=record.secret_id,
@@ -232,9 +253,17 @@ async def secret_receipt(secret_id: str, credentials: Bearer, service: Service) 
         views_used=record.views_used,
         views_left=receipt.views_left,
         events=[
-            EventBody(at=e.at, type=e.kind.value, ip=e.ip, user_agent=e.user_agent)
+            EventBody(
+                at=e.at,
+                type=e.kind.value,
+                ip=e.ip,
+                user_agent=e.user_agent,
+                country=service.country_of(e.ip),
+                agent=AgentBody.of(classify(e.user_agent)) if e.user_agent else None,
+            )
             for e in receipt.events
         ],
+        statement=json.loads(receipt.statement) if receipt.statement else None,
     )
 
 

@@ -4,37 +4,114 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, FastAPI, Request
 
-from burnlink import __version__
+from burnlink import __version__, keys
 from burnlink.access import parse_networks
+from burnlink.alerts import AlertRules
+from burnlink.audit import AuditBackend, open_audit_store
+from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
-from burnlink.errors import StorageError
+from burnlink.errors import BurnlinkError, ConfigError
 from burnlink.geo import CountryResolver
+from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
+from burnlink.metrics import Metrics
+from burnlink.netguard import AllowList, Resolver, system_resolver
+from burnlink.observe import Observer
+from burnlink.ratelimit import Limit
 from burnlink.service import SecretService
-from burnlink.store import SecretStore, open_store
+from burnlink.store import SecretStore, open_store, redact_url
 from burnlink.sweeper import run_sweeper
-from burnlink.web import api, errors, pages
-from burnlink.web.middleware import BodyGuard, CatchAll, SecurityHeaders
-from burnlink.web.schemas import HealthResponse
+from burnlink.web import api, audit_api, errors, ops, pages
+from burnlink.web.middleware import BodyGuard, CatchAll, RequestLog, SecurityHeaders
+from burnlink.webhooks import RetryPolicy, WebhookDispatcher, parse_webhook_secret
 
 log = logging.getLogger("burnlink.web")
 
 # Room for base64 (4/3) and the JSON around a secret of BURNLINK_MAX_BYTES.
 BODY_OVERHEAD = 64 * 1024
+OPENED_PAGE = "/s/{secret_id}"
+"""The page whose fetch is recorded as ``secret.opened`` (``record_page_open``)."""
 
 
 def max_body(settings: Settings) -> int:
     """The largest request body accepted: an envelope for a secret of ``max_bytes``."""
     return settings.max_bytes * 4 // 3 + BODY_OVERHEAD
+
+
+async def open_observer(
+    settings: Settings,
+    store: SecretStore,
+    metrics: Metrics,
+    *,
+    audit: AuditBackend | None,
+    resolver: Resolver = system_resolver,
+    retry: RetryPolicy | None = None,
+) -> Observer:
+    """The observer the settings describe; with ``audit`` (tests) that log is used as is.
+
+    Raises ``ConfigError`` for a bad key or sink, ``StorageUnavailable`` for an audit log
+    that cannot be opened.
+    """
+    if audit is None:
+        url = settings.audit_url()
+        audit = await open_audit_store(url, key=keys.audit_key(settings))
+        if settings.audit_store is None and url != settings.store:
+            log.warning(
+                "BURNLINK_AUDIT_STORE is unset and the store keeps no audit log: writing it to"
+                " %s, one file per host; point every host at one SQL database instead",
+                redact_url(url),
+            )
+        log.info("audit log at %s", redact_url(url))
+    sink = None
+    if settings.audit_sink:
+        try:
+            sink = JsonLinesSink.open(settings.audit_sink)
+        except OSError as exc:
+            raise ConfigError(f"BURNLINK_AUDIT_SINK: cannot open ({exc.strerror})") from None
+    secret = settings.webhook_secret
+    allow = AllowList.parse(settings.webhook_allow)
+    return Observer(
+        audit,
+        metrics=metrics,
+        sink=sink,
+        # Signed with the wall clock, whatever the app's: receivers check it against theirs.
+        webhooks=WebhookDispatcher(
+            allow=allow, clock=SystemClock(), metrics=metrics, retry=retry, resolver=resolver
+        ),
+        webhook_key=None if secret is None else parse_webhook_secret(secret.get_secret_value()),
+        alert_url=settings.alert_url,
+        allow=allow,
+        resolver=resolver,
+        rules=AlertRules(
+            store,
+            failed_reveals=Limit.parse(settings.alert_failed_reveals),
+            not_found=Limit.parse(settings.alert_not_found),
+        ),
+    )
+
+
+async def record_page_open(request: Request) -> None:
+    """Record ``GET /s/{id}`` as ``secret.opened`` (a dependency of the page routes).
+
+    The page looks the same whatever happens here: failures are logged, never raised.
+    """
+    route = request.scope.get("route")
+    if request.method != "GET" or getattr(route, "path", None) != OPENED_PAGE:
+        return
+    service: SecretService = request.app.state.service
+    try:
+        await service.opened(str(request.path_params.get("secret_id", "")), api.client_of(request))
+    except BurnlinkError as exc:
+        log.warning("page open not recorded: %s", type(exc).__name__)
 
 
 def create_app(
@@ -44,29 +121,52 @@ def create_app(
     *,
     geo: CountryResolver | None = None,
     mailer: Mailer | None = None,
+    audit: AuditBackend | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
+    resolver: Resolver = system_resolver,
+    webhook_retry: RetryPolicy | None = None,
 ) -> FastAPI:
     """Build the app. Without ``store`` it opens ``settings.store`` on start-up and closes it
-    on shutdown; with one (tests) the caller owns it. The sweeper runs while the app lives.
-    ``geo`` and ``mailer`` default to what the settings name.
+    on shutdown; with one (tests) the caller owns it, and the same holds for ``audit``. The
+    sweeper runs while the app lives. ``geo``, ``mailer`` and ``signing_key`` default to what
+    the settings name; ``resolver`` and ``webhook_retry`` are for tests of webhooks.
     """
     if mailer is None and settings.smtp_url is not None:
         mailer = SmtpMailer.from_url(settings.smtp_url.get_secret_value(), settings.smtp_from or "")
+    metrics = Metrics()
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = timedelta(days=settings.receipt_days)
-        opened = store or await open_store(settings.store, retention=retention)
-        app.state.service = SecretService(
-            opened, settings, clock or SystemClock(), geo=geo, mailer=mailer
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            opened = store or await open_store(settings.store, retention=retention)
+            if store is None:
+                stack.push_async_callback(opened.aclose)
+            observer = await open_observer(
+                settings,
+                opened,
+                metrics,
+                audit=audit,
+                resolver=resolver,
+                retry=webhook_retry,
+            )
+            if audit is None and observer.audit is not None:
+                stack.push_async_callback(observer.audit.aclose)
+            stack.push_async_callback(observer.aclose)
+            app.state.service = SecretService(
+                opened,
+                settings,
+                clock,
+                geo=geo,
+                mailer=mailer,
+                observer=observer,
+                signing_key=signing_key or keys.signing_key(settings),
+            )
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
                 yield
                 group.cancel_scope.cancel()
-        finally:
-            if store is None:
-                await opened.aclose()
 
     app = FastAPI(
         title="burnlink",
@@ -76,32 +176,28 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = metrics
     app.state.client_address = ClientAddress(
         parse_networks(settings.trusted_proxies, field="trusted_proxies")
     )
     app.include_router(api.router)
-    app.include_router(pages.router)
+    app.include_router(audit_api.router)
+    app.include_router(ops.router)
+    app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     pages.mount_static(app)
     errors.install(app)
-
-    @app.get("/healthz", response_model=HealthResponse, tags=["operations"])
-    async def healthz(request: Request) -> JSONResponse:
-        """200 while the store answers, 503 otherwise."""
-        service: SecretService = request.app.state.service
-        try:
-            with anyio.fail_after(2):
-                await service.store.ping()
-        except (StorageError, TimeoutError):
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
 
     app.add_middleware(BodyGuard, max_body=max_body(settings))
     app.add_middleware(CatchAll)
     https = (settings.base_url or "").startswith("https://")
     app.add_middleware(SecurityHeaders, hsts=https)
+    app.add_middleware(RequestLog)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """The factory ``burnlink serve`` gives uvicorn: settings from ``BURNLINK_*``."""
-    return create_app(load_settings())
+    """The factory ``burnlink serve`` gives uvicorn: settings from ``BURNLINK_*``, and the
+    JSON logs (``burnlink.logs``) at ``BURNLINK_LOG_LEVEL``."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

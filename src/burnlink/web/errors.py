@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 
 from burnlink.errors import (
     AccessDenied,
+    AdminRequired,
+    AuditUnavailable,
     BurnlinkError,
     EnvelopeError,
     GeoDenied,
@@ -32,6 +34,7 @@ from burnlink.errors import (
     VerificationRequired,
     WrongPassphrase,
 )
+from burnlink.metrics import Metrics, StoreName
 
 log = logging.getLogger("burnlink.web")
 
@@ -47,9 +50,11 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (VerificationRequired, 401, "verification_required"),
     (RateLimited, 429, "rate_limited"),
     (MailUnavailable, 503, "mail_unavailable"),
+    (AdminRequired, 401, "unauthorized"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (EnvelopeError, 422, "invalid_envelope"),
     (InvalidInput, 422, "invalid_field"),
+    (AuditUnavailable, 503, "audit_unavailable"),
     (StorageError, 503, "store_unavailable"),
 ]
 
@@ -83,7 +88,7 @@ def _status_and_code(exc: Exception) -> tuple[int, str]:
     return 500, "internal_error"  # pragma: no cover - ConfigError is raised only at start-up
 
 
-def _burnlink_error(_: Request, exc: Exception) -> JSONResponse:
+def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = _status_and_code(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidInput):
@@ -99,8 +104,15 @@ def _burnlink_error(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RateLimited):
         extra["retry_after"] = exc.retry_after
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AdminRequired):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
     if isinstance(exc, StorageError | MailUnavailable):
         log.warning("%s", type(exc).__name__)
+    if isinstance(exc, StorageError) and not isinstance(exc, AuditUnavailable):
+        # Audit failures are counted where they happen (``observe``), refusals included.
+        metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.store_error(StoreName.SECRETS)
     return error_response(status, code, str(exc), headers=headers, **extra)
 
 

@@ -1,11 +1,15 @@
-"""ASGI middleware: security headers on every response, and guards on request bodies.
+"""ASGI middleware: security headers on every response, guards on request bodies, and the
+request id with its one log line per request.
 
-Both are plain ASGI (no per-request framework objects) because they sit on every request.
+All are plain ASGI (no per-request framework objects) because they sit on every request.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+import time
 import traceback
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -13,9 +17,15 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from burnlink.useragents import classify
+from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
 
 log = logging.getLogger("burnlink.web")
+access_log = logging.getLogger("burnlink.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -150,3 +160,71 @@ class CatchAll:
             log.error("unexpected error %s\n%s", type(exc).__name__, stack)
             if not started:
                 await internal_error()(scope, receive, send)
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The id ``RequestLog`` gave the request in ``scope``."""
+    state = scope.get("state") or {}
+    value = state.get("request_id")
+    return value if isinstance(value, str) else None
+
+
+class RequestLog:
+    """Give each request an id and log one line for it when it is answered.
+
+    The id is the client's ``X-Request-ID`` when that is a short token (a proxy's id joins
+    its logs to ours), else 16 random hex digits; it is echoed in ``X-Request-ID``, kept in
+    ``request.state.request_id`` and written into audit events. The line names the method,
+    the path (never the query string), the status, the duration, the client address (after
+    trusted proxies, from ``client_of``) and the agent class. The fragment of a link never
+    reaches a server, so no line can hold a key.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = offered if _REQUEST_ID_RE.fullmatch(offered) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._log(scope, status, time.perf_counter() - started, request_id)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        headers = Headers(scope=scope)
+        method, path = scope["method"], scope["path"]
+        level = logging.WARNING if status >= 500 else logging.INFO
+        access_log.log(
+            level,
+            "%s %s %d",
+            method,
+            path,
+            status,
+            extra={
+                "fields": {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "request_id": request_id,
+                    "client_ip": client_address(scope),
+                    "agent": classify(headers.get("user-agent")).kind.value,
+                }
+            },
+        )

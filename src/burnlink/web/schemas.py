@@ -11,7 +11,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
 
+from burnlink.netguard import MAX_URL_LENGTH
 from burnlink.service import MAX_PASSPHRASE_CHARS
+from burnlink.useragents import AgentInfo
 
 
 def _iso_millis(moment: datetime) -> str:
@@ -71,6 +73,12 @@ class CreateSecretRequest(_Request):
         default=None,
         max_length=254,
         description="The recipient must enter a code mailed to this address before revealing.",
+    )
+    notify_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="A webhook (Standard Webhooks, signed with the server's secret) told of each"
+        " view, the burn and the expiry; see docs/audit.md.",
     )
 
     @model_validator(mode="after")
@@ -165,6 +173,20 @@ class SecretInfoResponse(BaseModel):
     )
 
 
+class AgentBody(BaseModel):
+    """What kind of client made a request, from its User-Agent (a hint, not a proof)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    kind: str = Field(alias="class", description="browser, cli, preview, scanner, bot or unknown")
+    name: str = Field(description="The product: Slackbot, Firefox, curl, …")
+
+    @classmethod
+    def of(cls, info: AgentInfo) -> AgentBody:
+        """From ``useragents.classify``."""
+        return cls(kind=info.kind.value, name=info.name)
+
+
 class EventBody(BaseModel):
     """One event of a receipt."""
 
@@ -172,6 +194,8 @@ class EventBody(BaseModel):
     type: str
     ip: str | None
     user_agent: str | None
+    country: str | None = Field(default=None, description="ISO 3166 alpha-2 code of ip.")
+    agent: AgentBody | None = None
 
 
 class ReceiptResponse(BaseModel):
@@ -186,6 +210,11 @@ class ReceiptResponse(BaseModel):
     views_used: int
     views_left: int
     events: list[EventBody]
+    statement: dict[str, object] | None = Field(
+        default=None,
+        description="Once ended: the Ed25519-signed proof of burn (docs/audit.md), checked"
+        " offline with `burnlink receipt verify`.",
+    )
 
 
 class PolicyResponse(BaseModel):
@@ -205,9 +234,46 @@ class PolicyResponse(BaseModel):
     recipient_verification: bool = Field(
         description="Whether recipient_email can be used (the server can send mail)."
     )
+    notifications: bool = Field(
+        default=False, description="Whether notify_url can be used (webhooks are configured)."
+    )
 
 
 class HealthResponse(BaseModel):
-    """Liveness of the server and its store."""
+    """Liveness of the server, or readiness with each dependency's state."""
 
     status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "unavailable"]] | None = None
+
+
+class ErrorDetail(BaseModel):
+    """The ``error`` member of every error answer (docs/api.md § Errors)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape."""
+
+    error: ErrorDetail
+
+
+class AuditEntryBody(BaseModel):
+    """One audit entry, as a line of the JSON Lines export (verifiable with the key)."""
+
+    seq: int
+    prev_mac: str
+    mac: str
+    event: dict[str, object]
+
+
+class AuditPage(BaseModel):
+    """A page of the audit log, oldest first."""
+
+    entries: list[AuditEntryBody]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when this is the last."
+    )

@@ -1,0 +1,423 @@
+"""The Observer: where ``SecretService`` reports what happened, fanned out from one place.
+
+``record`` builds the audit event and appends it to the audit log (awaited), then copies the
+entry to the JSON Lines sink. ``publish`` does what follows an event that took effect:
+metrics, the secret's webhook (``notify_url``), alert rules, and for an alert the webhook to
+``BURNLINK_ALERT_URL``. ``emit`` is both.
+
+Fail closed
+    ``record(..., required=True)`` raises ``AuditUnavailable`` when the log cannot be written,
+    and the service then does not do (or undoes) the action: creates, reveals, counted
+    passphrase attempts, burns. Refusals and observations (wrong link, refused address or
+    country, rate limits, wrong code, a link page opened) pass ``required=False``: the
+    refusal stands as it is, the failure is logged and counted, and the bare event goes to
+    the sink. Turning those into 503s would add nothing and would tell an outsider which
+    ids are live.
+
+Never blocking
+    Webhooks are only enqueued (``WebhookDispatcher`` delivers in the background), and a
+    failing alert rule or counter is logged, never raised. ``later`` runs a report in the
+    background, so that answering a wrong link for a live secret takes no longer than for
+    an unknown id; ``join`` waits for those (tests, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+from burnlink.access import mask_email
+from burnlink.alerts import Alert, AlertRules
+from burnlink.audit import AuditBackend, Watched
+from burnlink.audit.events import (
+    AuditEvent,
+    AuditEventType,
+    Outcome,
+    RequestInfo,
+    Scalar,
+    audit_event,
+    format_time,
+)
+from burnlink.audit.export import JsonLinesSink
+from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
+from burnlink.metrics import DeniedReason, Metrics, StoreName
+from burnlink.models import AccessPolicy, ClientInfo, EndReason
+from burnlink.netguard import AllowList, Resolver, UnresolvableHost, UnsafeUrl, pin, system_resolver
+from burnlink.webhooks import WebhookDispatcher, WebhookEndpoint, WebhookMessage
+
+__all__ = ["NOTIFIED", "Observer", "policy_labels", "request_info"]
+
+log = logging.getLogger("burnlink.audit")
+
+NOTIFIED = frozenset(
+    {
+        AuditEventType.SECRET_VIEWED,
+        AuditEventType.SECRET_BURNED,
+        AuditEventType.SECRET_LOCKED,
+        AuditEventType.SECRET_EXPIRED,
+    }
+)
+"""Events that go to a secret's ``notify_url``."""
+
+_DENIED: Mapping[AuditEventType, DeniedReason] = {
+    AuditEventType.PASSPHRASE_FAILED: DeniedReason.PASSPHRASE,
+    AuditEventType.KEY_FAILED: DeniedReason.KEY,
+    AuditEventType.OTP_FAILED: DeniedReason.OTP,
+    AuditEventType.ACCESS_DENIED_IP: DeniedReason.IP,
+    AuditEventType.ACCESS_DENIED_GEO: DeniedReason.GEO,
+    AuditEventType.RATE_LIMITED: DeniedReason.RATE_LIMITED,
+}
+_ENDED: Mapping[AuditEventType, EndReason] = {
+    AuditEventType.SECRET_BURNED: EndReason.BURNED,
+    AuditEventType.SECRET_LOCKED: EndReason.LOCKED,
+    AuditEventType.SECRET_EXPIRED: EndReason.EXPIRED,
+}
+
+
+def policy_labels(policy: AccessPolicy) -> dict[str, Scalar]:
+    """A secret's access rules as an audit event's ``policy``: lists cut to fit, the
+    recipient's address masked, never the ``notify_url`` (it may hold a token)."""
+    labels: dict[str, Scalar] = {}
+    for name in ("allowed_ips", "allowed_countries", "denied_countries"):
+        values: tuple[str, ...] = getattr(policy, name)
+        if values:
+            text = ",".join(values)
+            labels[name] = text if len(text) <= 200 else text[:197] + "..."
+    if policy.recipient_email is not None:
+        labels["recipient"] = mask_email(policy.recipient_email)
+    return labels
+
+
+def request_info(client: ClientInfo | None) -> RequestInfo:
+    """What an audit event records of a client."""
+    if client is None:
+        return RequestInfo()
+    return RequestInfo(client.ip, client.country, client.user_agent, client.request_id)
+
+
+class Observer:
+    """Fans the service's events out; see the module docstring."""
+
+    def __init__(
+        self,
+        audit: AuditBackend | None = None,
+        *,
+        metrics: Metrics | None = None,
+        sink: JsonLinesSink | None = None,
+        webhooks: WebhookDispatcher | None = None,
+        webhook_key: bytes | None = None,
+        alert_url: str | None = None,
+        allow: AllowList | None = None,
+        resolver: Resolver = system_resolver,
+        rules: AlertRules | None = None,
+    ) -> None:
+        """Without ``audit`` nothing is written (a service used as a library, or a test);
+        without ``webhooks`` and ``webhook_key`` nothing is sent."""
+        self.audit = audit
+        self.metrics = metrics or Metrics()
+        self.sink = sink
+        self.webhooks = webhooks
+        self.webhook_key = webhook_key
+        self.alert_url = alert_url
+        self.allow = allow or AllowList()
+        self.resolver = resolver
+        self.rules = rules
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- the audit log ---------------------------------------------------------------------
+
+    async def record(
+        self,
+        type: AuditEventType,
+        *,
+        at: datetime,
+        secret_id: str | None = None,
+        client: ClientInfo | RequestInfo | None = None,
+        outcome: Outcome | None = None,
+        policy: Mapping[str, Scalar] | None = None,
+        detail: Mapping[str, Scalar] | None = None,
+        required: bool = True,
+    ) -> AuditEvent:
+        """Append an event to the audit log and the sink; see "Fail closed" above."""
+        info = client if isinstance(client, RequestInfo) else request_info(client)
+        event = audit_event(
+            type,
+            at=at,
+            secret_id=secret_id,
+            outcome=outcome,
+            request=info,
+            policy=policy,
+            detail=detail,
+        )
+        if self.audit is None:
+            return event
+        try:
+            entry = await self.audit.append(event)
+        except StorageError:
+            self.metrics.store_error(StoreName.AUDIT)
+            log.error("audit write failed: %s not recorded", type.value)
+            if required:
+                raise AuditUnavailable from None
+            if self.sink is not None:
+                self.sink.write(event)
+            return event
+        if self.sink is not None:
+            self.sink.write(entry)
+        return event
+
+    async def publish(
+        self,
+        event: AuditEvent,
+        *,
+        secret_id: str | None = None,
+        notify_url: str | None = None,
+        creator_country: str | None = None,
+        last_view: bool = False,
+    ) -> None:
+        """Metrics, the secret's webhook, alert rules. Never raises for a failing part."""
+        self._count(event, last_view=last_view)
+        if notify_url is not None and event.type in NOTIFIED:
+            self._send(notify_url, event, secret_id)
+        if event.type is AuditEventType.ALERT:
+            if self.alert_url is not None:
+                self._send(self.alert_url, event, secret_id)
+            return
+        if self.rules is None:
+            return
+        try:
+            alerts = await self.rules.check(event, secret_id, creator_country=creator_country)
+        except StorageError:
+            log.warning("alert rules skipped: the store is unavailable")
+            return
+        for alert in alerts:
+            await self._alert(alert, event.at, secret_id, _info_of(event))
+
+    async def emit(
+        self,
+        type: AuditEventType,
+        *,
+        at: datetime,
+        secret_id: str | None = None,
+        client: ClientInfo | None = None,
+        outcome: Outcome | None = None,
+        policy: Mapping[str, Scalar] | None = None,
+        detail: Mapping[str, Scalar] | None = None,
+        required: bool = True,
+        notify_url: str | None = None,
+    ) -> AuditEvent:
+        """``record`` then ``publish``."""
+        event = await self.record(
+            type,
+            at=at,
+            secret_id=secret_id,
+            client=client,
+            outcome=outcome,
+            policy=policy,
+            detail=detail,
+            required=required,
+        )
+        await self.publish(event, secret_id=secret_id, notify_url=notify_url)
+        return event
+
+    async def lost(
+        self, type: AuditEventType, secret_id: str, client: ClientInfo, now: datetime
+    ) -> None:
+        """Correct an event written before its action, whose secret then turned out gone
+        (another request won the race): the same type, ``outcome=failed``."""
+        await self.record(
+            type,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            outcome=Outcome.FAILED,
+            detail={"reason": "gone"},
+            required=False,
+        )
+
+    def failed_lookup(self, secret_id: str | None, client: ClientInfo, *, at: datetime) -> None:
+        """A wrong link for the live secret ``secret_id`` (``key.failed``), or with ``None``
+        an id that does not exist (counted towards the probing alert). Reported in the
+        background, so that both take as long to answer."""
+        if secret_id is None:
+            self.later(lambda: self.not_found(client, at=at))
+            return
+        self.later(
+            lambda: self.emit(
+                AuditEventType.KEY_FAILED,
+                at=at,
+                secret_id=secret_id,
+                client=client,
+                required=False,
+            )
+        )
+
+    async def not_found(self, client: ClientInfo, *, at: datetime) -> None:
+        """A reveal of an id that does not exist: count it towards the probing alert."""
+        if self.rules is None:
+            return
+        try:
+            alert = await self.rules.probe(client.ip, now=at)
+        except StorageError:
+            log.warning("alert rules skipped: the store is unavailable")
+            return
+        if alert is not None:
+            await self._alert(alert, at, None, request_info(client))
+
+    async def _alert(
+        self, alert: Alert, at: datetime, secret_id: str | None, info: RequestInfo
+    ) -> None:
+        log.warning("alert: %s", alert.reason.value)
+        event = await self.record(
+            AuditEventType.ALERT,
+            at=at,
+            secret_id=secret_id,
+            client=info,
+            detail=alert.detail(),
+            required=False,
+        )
+        await self.publish(event, secret_id=secret_id)
+
+    # -- the expiry watch and retention -----------------------------------------------------
+
+    async def watch(self, item: Watched) -> None:
+        """Remember a new secret's expiry; ``AuditUnavailable`` if it cannot be written."""
+        if self.audit is None:
+            return
+        try:
+            await self.audit.watch(item)
+        except StorageError:
+            self.metrics.store_error(StoreName.AUDIT)
+            raise AuditUnavailable from None
+
+    async def forget(self, secret_id: str) -> None:
+        """Drop the expiry watch of a secret that ended another way (best effort: the
+        sweeper checks the receipt before it records an expiry)."""
+        if self.audit is None:
+            return
+        try:
+            await self.audit.unwatch(secret_id)
+        except StorageError:
+            self.metrics.store_error(StoreName.AUDIT)
+            log.warning("audit watch could not be cleared; the sweeper will check the receipt")
+
+    async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
+        """Secrets whose expiry is due, each handed to one caller (``ExpiryWatch``)."""
+        if self.audit is None:
+            return []
+        try:
+            return await self.audit.claim_due(now=now, limit=limit)
+        except StorageError:
+            self.metrics.store_error(StoreName.AUDIT)
+            raise AuditUnavailable from None
+
+    async def purge(self, cutoff: datetime, *, at: datetime, batch: int) -> int:
+        """Drop audit entries before ``cutoff`` (in batches); record it if any went."""
+        if self.audit is None:
+            return 0
+        total = 0
+        while True:
+            try:
+                purged = await self.audit.purge_before(cutoff, limit=batch)
+            except StorageError:
+                self.metrics.store_error(StoreName.AUDIT)
+                raise AuditUnavailable from None
+            total += purged
+            if purged < batch:
+                break
+        if total:
+            await self.record(
+                AuditEventType.AUDIT_PURGED,
+                at=at,
+                detail={"entries": total, "before": format_time(cutoff)},
+                required=False,
+            )
+        return total
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    @property
+    def notifications(self) -> bool:
+        """Whether secrets may have a ``notify_url`` (``BURNLINK_WEBHOOK_SECRET`` is set)."""
+        return self.webhooks is not None and self.webhook_key is not None
+
+    async def check_notify_url(self, url: str) -> str:
+        """Refuse a ``notify_url`` now that no delivery could use (``InvalidInput``).
+
+        Every delivery checks it again, since what a name resolves to can change.
+        """
+        if not self.notifications:
+            raise InvalidInput(
+                "notify_url",
+                "notifications are not configured on this server (BURNLINK_WEBHOOK_SECRET)",
+            )
+        try:
+            await pin(url, self.allow, resolver=self.resolver)
+        except UnsafeUrl as exc:
+            raise InvalidInput("notify_url", exc.reason) from None
+        except UnresolvableHost:
+            raise InvalidInput("notify_url", "its host name does not resolve") from None
+        return url
+
+    def _send(self, url: str, event: AuditEvent, secret_id: str | None) -> None:
+        if self.webhooks is None or self.webhook_key is None:
+            return
+        endpoint = WebhookEndpoint(url=url, key=self.webhook_key)
+        self.webhooks.enqueue(endpoint, WebhookMessage.from_event(event, secret_id=secret_id))
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    def _count(self, event: AuditEvent, *, last_view: bool) -> None:
+        m = self.metrics
+        if event.type is AuditEventType.SECRET_CREATED:
+            m.secret_created()
+        elif event.type is AuditEventType.SECRET_VIEWED and event.outcome is Outcome.OK:
+            m.secret_viewed()
+            if last_view:
+                m.secret_ended(EndReason.VIEWED)
+        elif event.type in _ENDED:
+            m.secret_ended(_ENDED[event.type])
+        elif event.type in _DENIED:
+            m.denied(_DENIED[event.type])
+        elif event.type is AuditEventType.ALERT:
+            m.alert()
+
+    def reveal_took(self, seconds: float) -> None:
+        """Record how long a reveal took, successful or not."""
+        self.metrics.reveal_took(seconds)
+
+    # -- background reports -----------------------------------------------------------------
+
+    def later(self, report: Callable[[], Awaitable[object]]) -> None:
+        """Run ``report`` in the background; its failures are logged, never raised."""
+
+        async def run() -> None:
+            try:
+                await report()
+            except BurnlinkError as exc:
+                log.warning("background audit report failed: %s", type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(run(), name="burnlink-audit")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def join(self) -> None:
+        """Wait for background reports, then for webhook deliveries started so far."""
+        while self._background:
+            await asyncio.wait(set(self._background))
+        if self.webhooks is not None:
+            await self.webhooks.join()
+
+    async def aclose(self, *, grace: float = 10.0) -> None:
+        """Finish background reports, give webhooks ``grace`` seconds, close the sink."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=grace)
+        if self.webhooks is not None:
+            await self.webhooks.aclose(grace=grace)
+        if self.sink is not None:
+            self.sink.close()
+
+
+def _info_of(event: AuditEvent) -> RequestInfo:
+    return RequestInfo(event.client_ip, event.country, event.user_agent, event.request_id)

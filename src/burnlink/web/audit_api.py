@@ -1,0 +1,87 @@
+"""``GET /api/v1/audit``: the audit log for the operator, page by page (docs/api.md).
+
+It needs ``Authorization: Bearer <BURNLINK_ADMIN_TOKEN>``; without the setting the route
+answers every request with ``401 unauthorized``, as it does a wrong token. Pages are keyed by
+``seq`` (``after``), so entries appended while a client pages through are never skipped or
+repeated. Each entry is the JSON Lines export's object, so pages can be verified with the key.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from burnlink.audit.events import AuditEventType
+from burnlink.audit.export import entry_to_dict
+from burnlink.errors import AdminRequired, AuditUnavailable
+from burnlink.service import SecretService
+from burnlink.web.schemas import AuditEntryBody, AuditPage, ErrorBody
+
+__all__ = ["MAX_PAGE", "router"]
+
+MAX_PAGE = 1000
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+_admin = HTTPBearer(auto_error=False, description="BURNLINK_ADMIN_TOKEN")
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
+) -> SecretService:
+    """The service, for a request carrying the admin token; else ``AdminRequired``."""
+    service: SecretService = request.app.state.service
+    expected = service.settings.admin_token
+    given = credentials.credentials if credentials is not None else ""
+    if expected is None or not hmac.compare_digest(
+        given.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
+    ):
+        raise AdminRequired
+    return service
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    responses={
+        401: {"model": ErrorBody, "description": "No admin token, or the wrong one."},
+        503: {"model": ErrorBody, "description": "The audit log is unavailable."},
+    },
+)
+async def audit_log(
+    service: Annotated[SecretService, Depends(require_admin)],
+    since: Annotated[
+        datetime | None, Query(description="Entries at or after this time (ISO 8601; UTC).")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Entries before this time.")] = None,
+    type: Annotated[
+        list[AuditEventType] | None, Query(description="Only these types (repeatable).")
+    ] = None,
+    after: Annotated[int, Query(ge=0, description="Entries after this seq (paging).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> AuditPage:
+    """Audit entries in ``seq`` order, filtered by time and type (admin token as bearer)."""
+    audit = service.observer.audit
+    if audit is None:
+        raise AuditUnavailable("The audit log is not configured.")
+    entries = [
+        entry
+        async for entry in audit.iter_entries(
+            since=_utc(since), until=_utc(until), types=type, after_seq=after, limit=limit + 1
+        )
+    ]
+    page = entries[:limit]
+    return AuditPage(
+        entries=[AuditEntryBody(**entry_to_dict(entry)) for entry in page],
+        next_after=page[-1].seq if len(entries) > limit else None,
+    )

@@ -1,0 +1,83 @@
+"""Operational routes: liveness, readiness, Prometheus metrics and the proof-of-burn keys.
+
+``/healthz`` answers while the process can serve (it touches nothing); ``/readyz`` checks, side
+by side, that the secret store and the audit log answer within 2 seconds, since neither a
+create nor a reveal can succeed without both. ``/metrics`` is the Prometheus text format of
+``burnlink.metrics``. ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from burnlink.errors import StorageError
+from burnlink.metrics import Metrics, render
+from burnlink.service import SecretService
+from burnlink.signing import public_keys_document
+from burnlink.web.schemas import HealthResponse
+
+__all__ = ["KEYS_PATH", "router"]
+
+KEYS_PATH = "/.well-known/burnlink-keys"
+CHECK_SECONDS = 2
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=HealthResponse)
+async def healthz() -> JSONResponse:
+    """Liveness: 200 while the process answers. It checks nothing else (see ``/readyz``)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _check(probe: Literal["store", "audit"], service: SecretService) -> bool:
+    try:
+        with anyio.fail_after(CHECK_SECONDS):
+            if probe == "store":
+                await service.store.ping()
+            elif service.observer.audit is not None:
+                await service.observer.audit.ping()
+    except (StorageError, TimeoutError):
+        return False
+    return True
+
+
+@router.get("/readyz", response_model=HealthResponse)
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 when the store and the audit log answer, else 503 naming which fails."""
+    service: SecretService = request.app.state.service
+    checks: dict[str, bool] = {}
+
+    async def run(name: Literal["store", "audit"]) -> None:
+        checks[name] = await _check(name, service)
+
+    async with anyio.create_task_group() as group:  # side by side: one deadline for both
+        group.start_soon(run, "store")
+        group.start_soon(run, "audit")
+    checks = {name: checks[name] for name in ("store", "audit")}
+    ok = all(checks.values())
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {name: "ok" if good else "unavailable" for name, good in checks.items()},
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process (docs/audit.md lists them)."""
+    registry: Metrics = request.app.state.metrics
+    body, content_type = render(registry)
+    return Response(body, media_type=content_type)
+
+
+@router.get(KEYS_PATH)
+async def burnlink_keys(request: Request) -> JSONResponse:
+    """The public keys that check proof-of-burn statements, as a JWK set."""
+    service: SecretService = request.app.state.service
+    keys = [] if service.signing_key is None else [service.signing_key.public_key()]
+    return JSONResponse(public_keys_document(*keys))

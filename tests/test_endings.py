@@ -1,0 +1,84 @@
+"""The sweep records expiries from the audit's expiry watch; receipts carry proof of burn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from burnlink.audit import AuditBackend, Watched, open_audit_store
+from burnlink.audit.events import AuditEventType, secret_hash
+from burnlink.clock import FrozenClock
+from burnlink.config import load_settings
+from burnlink.crypto import Payload
+from burnlink.models import ClientInfo
+from burnlink.observe import Observer
+from burnlink.service import SecretService
+from burnlink.signing import verify_statement
+from burnlink.store.memory import MemoryStore
+from tests.web.audited import AUDIT_KEY
+
+pytestmark = pytest.mark.anyio
+
+CLIENT = ClientInfo(ip="203.0.113.7", user_agent="curl/8.5.0")
+
+
+@pytest.fixture
+async def audit(tmp_path: Path) -> AsyncIterator[AuditBackend]:
+    store = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
+    yield store
+    await store.aclose()
+
+
+def service(audit: AuditBackend, clock: FrozenClock) -> SecretService:
+    return SecretService(
+        MemoryStore(retention=timedelta(days=30)),
+        load_settings(store="memory://"),
+        clock,
+        observer=Observer(audit),
+        signing_key=Ed25519PrivateKey.generate(),
+    )
+
+
+async def expired_hashes(audit: AuditBackend) -> list[str | None]:
+    return [
+        e.event.secret_hash async for e in audit.iter_entries(types=[AuditEventType.SECRET_EXPIRED])
+    ]
+
+
+async def test_sweep_records_each_expiry_once(audit: AuditBackend, clock: FrozenClock) -> None:
+    svc = service(audit, clock)
+    created, _ = await svc.create_plaintext(
+        Payload(b"x"), passphrase=None, ttl=60, max_views=1, client=CLIENT
+    )
+    clock.advance(61)
+
+    await svc.sweep()
+    await svc.sweep()
+
+    assert await expired_hashes(audit) == [secret_hash(created.secret_id)]
+    receipt = await svc.receipt(created.secret_id, created.manage_token, issuer="https://b.example")
+    assert receipt.statement is not None
+    statement = verify_statement(receipt.statement, svc.signing_key.public_key())  # type: ignore[union-attr]  # set above
+    assert (statement.how.value, statement.ended_at) == ("expired", created.expires_at)
+
+
+async def test_a_secret_that_ended_otherwise_is_not_recorded_as_expired(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    svc = service(audit, clock)
+    created, key = await svc.create_plaintext(
+        Payload(b"x"), passphrase=None, ttl=60, max_views=1, client=CLIENT
+    )
+    await svc.reveal_plaintext(created.secret_id, key, None, client=CLIENT)
+    # As if clearing the watch had failed when the last view was taken:
+    await audit.watch(Watched(created.secret_id, created.expires_at))
+    clock.advance(61)
+
+    await svc.sweep()
+
+    assert await expired_hashes(audit) == []
+    assert await audit.claim_due(now=clock.now(), limit=10) == []

@@ -1,0 +1,85 @@
+"""Structured logs: one JSON object per line, exceptions by type only, libraries kept quiet."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from burnlink.logs import QUIET_LIBRARIES, JsonFormatter, configure_logging
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Put the global logging state back as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = ["uvicorn", "uvicorn.error", "uvicorn.access", *QUIET_LIBRARIES]
+    saved = {n: (logging.getLogger(n).level, logging.getLogger(n).propagate) for n in names}
+    access_disabled = logging.getLogger("uvicorn.access").disabled
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, (lvl, propagate) in saved.items():
+            logging.getLogger(name).setLevel(lvl)
+            logging.getLogger(name).propagate = propagate
+        logging.getLogger("uvicorn.access").disabled = access_disabled
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("burnlink.test", logging.WARNING, __file__, 1, message, (), None)
+
+
+def test_json_formatter_writes_one_line_with_time_level_and_fields() -> None:
+    line = record("GET /x 200")
+    line.fields = {"status": 200, "request_id": "abc", "message": "not this"}
+
+    parsed = json.loads(JsonFormatter().format(line))
+
+    assert parsed["message"] == "GET /x 200"
+    assert (parsed["level"], parsed["logger"], parsed["status"]) == (
+        "warning",
+        "burnlink.test",
+        200,
+    )
+    assert parsed["request_id"] == "abc"
+    assert parsed["time"].endswith("Z")
+
+
+def test_json_formatter_names_an_exception_by_type_only() -> None:
+    try:
+        raise ValueError("a-secret-in-the-message")
+    except ValueError:
+        import sys
+
+        line = logging.LogRecord(
+            "burnlink", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+
+    text = JsonFormatter().format(line)
+
+    assert json.loads(text)["exc_type"] == "ValueError"
+    assert "a-secret-in-the-message" not in text
+    assert "\n" not in text
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_configure_logging_sets_the_level_and_quiets_libraries() -> None:
+    stream = io.StringIO()
+    configure_logging("warning", stream=stream)
+    configure_logging("warning", stream=stream)  # replaces, never doubles
+
+    logging.getLogger("burnlink.x").info("dropped")
+    logging.getLogger("burnlink.x").warning("kept")
+    logging.getLogger("uvicorn.error").warning("routed")
+    logging.getLogger("httpx").warning("quiet but warnings pass")
+    logging.getLogger("uvicorn.access").warning("disabled")
+
+    lines = [json.loads(x)["message"] for x in stream.getvalue().splitlines()]
+    assert lines == ["kept", "routed", "quiet but warnings pass"]
+    assert logging.getLogger("httpx").level == logging.WARNING

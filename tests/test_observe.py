@@ -1,0 +1,181 @@
+"""The Observer: audit writes that fail closed (or not), the sink, metrics and webhooks."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from burnlink.audit import AuditBackend, open_audit_store
+from burnlink.audit.events import AuditEventType, Outcome
+from burnlink.audit.export import JsonLinesSink
+from burnlink.clock import FrozenClock
+from burnlink.errors import AuditUnavailable, InvalidInput, StorageUnavailable
+from burnlink.metrics import Metrics, StoreName
+from burnlink.models import AccessPolicy, ClientInfo
+from burnlink.netguard import AllowList
+from burnlink.observe import Observer, policy_labels
+from burnlink.webhooks import WebhookDispatcher, parse_webhook_secret
+from tests.hooks import webhook_receiver
+from tests.web.audited import AUDIT_KEY, FAST, WEBHOOK_SECRET
+
+pytestmark = pytest.mark.anyio
+
+CLIENT = ClientInfo(ip="203.0.113.7", user_agent="curl/8.5.0", country="DE", request_id="r-1")
+
+
+@pytest.fixture
+async def audit(tmp_path: Path) -> AsyncIterator[AuditBackend]:
+    store = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
+    yield store
+    await store.aclose()
+
+
+def errors_of(metrics: Metrics, store: StoreName) -> float:
+    value = metrics.registry.get_sample_value("burnlink_store_errors_total", {"store": store})
+    return value or 0.0
+
+
+async def test_record_appends_and_copies_the_entry_to_the_sink(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    stream = io.StringIO()
+    observer = Observer(audit, sink=JsonLinesSink(stream))
+
+    event = await observer.record(
+        AuditEventType.SECRET_CREATED, at=clock.now(), secret_id="abc", client=CLIENT
+    )
+
+    entries = [e async for e in audit.iter_entries()]
+    assert [e.event for e in entries] == [event]
+    assert (event.client_ip, event.country, event.request_id) == ("203.0.113.7", "DE", "r-1")
+    assert json.loads(stream.getvalue())["seq"] == 1
+
+
+async def test_a_required_record_fails_closed_and_is_counted(
+    audit: AuditBackend, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    metrics = Metrics()
+    observer = Observer(audit, metrics=metrics, sink=JsonLinesSink(stream))
+    await audit.aclose()
+
+    with pytest.raises(AuditUnavailable) as raised:
+        await observer.record(AuditEventType.SECRET_VIEWED, at=clock.now(), secret_id="abc")
+
+    assert isinstance(raised.value, StorageUnavailable)
+    assert stream.getvalue() == ""  # the action did not happen, so nothing is shipped
+    assert errors_of(metrics, StoreName.AUDIT) == 1
+    assert "secret.viewed not recorded" in caplog.text
+
+
+async def test_an_optional_record_survives_an_outage_and_ships_the_bare_event(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    stream = io.StringIO()
+    observer = Observer(audit, sink=JsonLinesSink(stream))
+    await audit.aclose()
+
+    event = await observer.record(
+        AuditEventType.ACCESS_DENIED_IP, at=clock.now(), client=CLIENT, required=False
+    )
+
+    assert event.outcome is Outcome.DENIED
+    assert json.loads(stream.getvalue()) == {"event": event.to_dict()}
+
+
+async def test_without_an_audit_log_nothing_is_written(clock: FrozenClock) -> None:
+    observer = Observer()
+
+    event = await observer.emit(AuditEventType.SECRET_CREATED, at=clock.now())
+
+    assert event.type is AuditEventType.SECRET_CREATED
+    assert await observer.claim_due(now=clock.now(), limit=5) == []
+
+
+async def test_publish_sends_only_notified_types_to_the_secret_url(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    metrics = Metrics()
+    with webhook_receiver() as receiver:
+        dispatcher = WebhookDispatcher(allow=AllowList.parse("127.0.0.1"), retry=FAST)
+        observer = Observer(
+            audit,
+            metrics=metrics,
+            webhooks=dispatcher,
+            webhook_key=parse_webhook_secret(WEBHOOK_SECRET),
+            alert_url=receiver.url("/alerts"),
+        )
+        for kind in (
+            AuditEventType.SECRET_OPENED,
+            AuditEventType.SECRET_VIEWED,
+            AuditEventType.PASSPHRASE_FAILED,
+            AuditEventType.SECRET_EXPIRED,
+            AuditEventType.ALERT,
+        ):
+            await observer.emit(
+                kind, at=clock.now(), secret_id="abc", notify_url=receiver.url("/secret")
+            )
+        await observer.join()
+        await dispatcher.aclose()
+
+    assert [h.json()["type"] for h in receiver.on("/secret")] == [
+        "secret.viewed",
+        "secret.expired",
+    ]
+    assert [h.json()["type"] for h in receiver.on("/alerts")] == ["alert"]
+    assert metrics.registry.get_sample_value("burnlink_alerts_total") == 1
+    denied = {"reason": "passphrase"}
+    assert metrics.registry.get_sample_value("burnlink_access_denied_total", denied) == 1
+
+
+async def test_notify_urls_are_refused_without_a_webhook_secret() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        await Observer().check_notify_url("https://hooks.example.com/x")
+
+    assert raised.value.field == "notify_url"
+
+
+async def test_background_reports_log_their_failures(
+    audit: AuditBackend, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = Observer(audit)
+    await audit.aclose()
+
+    async def failing() -> None:
+        await observer.record(AuditEventType.SECRET_CREATED, at=clock.now())
+
+    with caplog.at_level(logging.WARNING):
+        observer.later(failing)
+        await observer.join()
+
+    assert "background audit report failed: AuditUnavailable" in caplog.text
+
+
+def test_policy_labels_mask_the_recipient_and_leave_out_the_webhook() -> None:
+    policy = AccessPolicy(
+        allowed_ips=("10.0.0.0/8",),
+        recipient_email="bob@example.com",
+        notify_url="https://hooks.example.com/T0KEN",
+        creator_country="DE",
+    )
+
+    assert policy_labels(policy) == {"allowed_ips": "10.0.0.0/8", "recipient": "b***@example.com"}
+    assert policy_labels(AccessPolicy(allowed_countries=tuple(["DE"] * 90)))[
+        "allowed_countries"
+    ].endswith("...")  # type: ignore[union-attr]  # a str, cut to fit
+
+
+def test_access_policy_bytes_round_trip_and_tolerate_older_forms() -> None:
+    full = AccessPolicy(notify_url="https://h.example/x", creator_country="FR")
+    old = b'{"allowed_ips":[],"allowed_countries":[],"denied_countries":[],"recipient_email":null}'
+
+    assert AccessPolicy.from_bytes(full.to_bytes()) == full
+    assert AccessPolicy.from_bytes(old) == AccessPolicy()
+    assert AccessPolicy().to_bytes() == old
+    assert full.is_empty()
+    assert "h.example" not in repr(full)

@@ -1,0 +1,517 @@
+"""The audit trail through the API: every event type with its fields, on SQLite and PostgreSQL,
+no secret material anywhere, the admin route, fail-closed writes, receipts and metrics."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from burnlink.audit import AuditEntry, verify_store
+from burnlink.audit.events import AuditEventType, Outcome
+from burnlink.audit.export import export_lines
+from burnlink.crypto import derive_keys
+from burnlink.ids import b64url_decode, new_secret_id
+from burnlink.logs import JsonFormatter, quiet_libraries
+from burnlink.signing import verify_statement
+from tests.hooks import Receiver, webhook_receiver
+from tests.web.audited import (
+    ADMIN_TOKEN,
+    AUDIT_KEY,
+    BROWSER,
+    DE,
+    FR,
+    Audited,
+    audited_app,
+    audited_settings,
+)
+
+pytestmark = pytest.mark.anyio
+
+MARKER = "AUDIT-LEAK-MARKER-" + os.urandom(6).hex()
+PASSPHRASE = "passphrase-marker-" + os.urandom(4).hex()
+SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'audit.db'}"
+    url: str = request.getfixturevalue("pg_audit_url")
+    return url
+
+
+@pytest.fixture
+async def audited(audit_url: str, receiver: Receiver) -> AsyncIterator[Audited]:
+    async with audited_app(audit_url, audited_settings(receiver)) as harness:
+        yield harness
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def of_type(entries: list[AuditEntry], kind: AuditEventType) -> list[AuditEntry]:
+    return [e for e in entries if e.event.type is kind]
+
+
+async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/secrets", json={"secret": MARKER, **body})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    created["key"] = created["url"].split("#")[1]
+    created["manage"] = created["manage_url"].split("#")[1]
+    return created
+
+
+async def reveal(client: httpx.AsyncClient, created: dict[str, Any], **body: Any) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/secrets/{created['id']}/reveal", json={"key": created["key"], **body}
+    )
+
+
+async def play_every_event(audited: Audited, receiver: Receiver) -> dict[str, Any]:
+    """Make the app write every event type; return the ids, the entries before the audit
+    retention purge (``before``) and after it (``after``)."""
+    de, fr = audited.client(DE), audited.client(FR)
+    slack = audited.client(DE, SLACKBOT)
+    notify = receiver.url("/notify?token=hook-token-marker")
+    seen: dict[str, Any] = {}
+
+    # created, opened, key.failed, passphrase.failed, viewed (from another country), burned
+    a = await create(de, passphrase=PASSPHRASE, max_views=2, notify_url=notify)
+    assert (await slack.get(f"/s/{a['id']}")).status_code == 200
+    wrong_token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    wrong = await fr.get(
+        f"/api/v1/secrets/{a['id']}", headers={"authorization": f"Bearer {wrong_token}"}
+    )
+    assert wrong.status_code == 404
+    assert (await reveal(fr, a, passphrase="wrong")).json()["error"]["code"] == "wrong_passphrase"
+    viewed = await reveal(fr, a, passphrase=PASSPHRASE)
+    assert viewed.json()["secret"] == MARKER
+    seen["viewed_request_id"] = viewed.headers["x-request-id"]
+    burn = await de.delete(
+        f"/api/v1/secrets/{a['id']}", headers={"authorization": f"Bearer {a['manage']}"}
+    )
+    assert burn.status_code == 204
+
+    # locked: the second wrong passphrase (BURNLINK_PASSPHRASE_ATTEMPTS=2)
+    b = await create(de, passphrase=PASSPHRASE, notify_url=notify)
+    await reveal(de, b, passphrase="wrong-1")
+    assert (await reveal(de, b, passphrase="wrong-2")).json()["error"]["attempts_left"] == 0
+
+    # access.denied_ip, access.denied_geo
+    c = await create(de, allowed_ips=["192.0.2.0/24"])
+    assert (await reveal(de, c)).json()["error"]["code"] == "ip_denied"
+    d = await create(de, allowed_countries=["FR"])
+    assert (await reveal(de, d)).json()["error"]["code"] == "geo_denied"
+
+    # otp.failed, then rate.limited (BURNLINK_RATE_LIMIT_VERIFY=1/hour)
+    e = await create(de, recipient_email="bob@example.com")
+    assert (await reveal(de, e)).json()["error"]["code"] == "verification_required"
+    code = audited.mailbox.codes[-1]
+    other = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert (await reveal(de, e, otp=other)).json()["error"]["code"] == "verification_failed"
+    assert (await reveal(de, e)).json()["error"]["code"] == "rate_limited"
+    seen["codes"] = [code, other]
+
+    # reveals of ids that do not exist raise an alert (BURNLINK_ALERT_NOT_FOUND=3/hour)
+    prober = audited.client("203.0.113.99")
+    for _ in range(3):
+        assert (await reveal(prober, {"id": new_secret_id(), "key": a["key"]})).status_code == 404
+
+    # expired (the sweeper records it from the expiry watch), with its webhook
+    f = await create(de, ttl=60, notify_url=notify)
+    audited.clock.advance(61)
+    await audited.service.sweep()
+    await audited.join()
+    seen["before"] = await audited.entries()
+    seen["receipt_f"] = (
+        await de.get(
+            f"/api/v1/secrets/{f['id']}/receipt", headers={"authorization": f"Bearer {f['manage']}"}
+        )
+    ).json()
+
+    # a month later: c, d and e expire, and entries past BURNLINK_AUDIT_DAYS=30 are purged
+    audited.clock.advance(31 * 86400)
+    await audited.service.sweep()
+    await audited.join()
+    seen["after"] = await audited.entries()
+    seen.update(a=a, b=b, c=c, d=d, e=e, f=f, notify=notify)
+    return seen
+
+
+def single(entries: list[AuditEntry], kind: AuditEventType, secret: dict[str, Any]) -> Any:
+    found = [e.event for e in of_type(entries, kind) if e.event.secret_hash == sha(secret["id"])]
+    assert len(found) == 1, (kind, found)
+    return found[0]
+
+
+async def test_every_event_type_is_written_with_its_fields(
+    audited: Audited, receiver: Receiver
+) -> None:
+    seen = await play_every_event(audited, receiver)
+    before, after = seen["before"], seen["after"]
+    a, b, c, d, e, f = (seen[k] for k in "abcdef")
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+    assert {x.event.type for x in before + after} == set(AuditEventType)
+    for entry in before:
+        event = entry.event
+        assert event.at.tzinfo is UTC
+        assert event.at.microsecond % 1000 == 0
+        if event.type is not AuditEventType.SECRET_EXPIRED:
+            assert None not in (event.client_ip, event.request_id, event.user_agent)
+            assert event.agent_class is not None
+
+    created = single(before, AuditEventType.SECRET_CREATED, a)
+    assert (created.at, created.outcome, created.client_ip, created.country) == (
+        t0,
+        Outcome.OK,
+        DE,
+        "DE",
+    )
+    assert (created.user_agent, created.agent_class) == (BROWSER, "browser")
+    assert created.detail == {"ttl": 86400, "max_views": 2, "protected": True, "notify": True}
+
+    opened = single(before, AuditEventType.SECRET_OPENED, a)
+    assert (opened.agent_class, opened.user_agent, opened.outcome) == (
+        "preview",
+        SLACKBOT,
+        Outcome.OK,
+    )
+
+    key_failed = single(before, AuditEventType.KEY_FAILED, a)
+    assert (key_failed.outcome, key_failed.client_ip, key_failed.country) == (
+        Outcome.FAILED,
+        FR,
+        "FR",
+    )
+
+    wrong = single(before, AuditEventType.PASSPHRASE_FAILED, a)
+    assert (wrong.outcome, wrong.policy) == (Outcome.FAILED, {"max_attempts": 2})
+
+    viewed = single(before, AuditEventType.SECRET_VIEWED, a)
+    assert (viewed.outcome, viewed.client_ip, viewed.country) == (Outcome.OK, FR, "FR")
+    assert viewed.request_id == seen["viewed_request_id"]
+
+    burned = single(before, AuditEventType.SECRET_BURNED, a)
+    assert (burned.outcome, burned.client_ip) == (Outcome.OK, DE)
+
+    locked = single(before, AuditEventType.SECRET_LOCKED, b)
+    assert (locked.outcome, locked.policy) == (Outcome.OK, {"max_attempts": 2})
+
+    ip_denied = single(before, AuditEventType.ACCESS_DENIED_IP, c)
+    assert ip_denied.outcome is Outcome.DENIED
+    assert ip_denied.policy == {"rule": "allowed_ips", "allowed": "192.0.2.0/24"}
+
+    geo_denied = single(before, AuditEventType.ACCESS_DENIED_GEO, d)
+    assert (geo_denied.outcome, geo_denied.country) == (Outcome.DENIED, "DE")
+    assert geo_denied.policy == {"rule": "countries", "allowed": "FR"}
+
+    otp = single(before, AuditEventType.OTP_FAILED, e)
+    assert otp.outcome is Outcome.FAILED
+    assert otp.policy == {"rule": "recipient_email", "recipient": "b***@example.com"}
+
+    limited = single(before, AuditEventType.RATE_LIMITED, e)
+    assert (limited.outcome, limited.policy["limit"]) == (Outcome.DENIED, "verify")
+
+    expired = single(before, AuditEventType.SECRET_EXPIRED, f)
+    assert (expired.outcome, expired.client_ip) == (Outcome.OK, None)
+    assert expired.detail == {"expires_at": "2030-01-01T00:01:00.000Z"}
+
+    alerts = {
+        (x.event.detail["reason"], x.event.secret_hash)
+        for x in of_type(before, AuditEventType.ALERT)
+    }
+    assert alerts == {
+        ("country_mismatch", sha(a["id"])),
+        ("failed_reveals", sha(a["id"])),
+        ("failed_reveals", sha(b["id"])),
+        ("denied_ip", sha(c["id"])),
+        ("denied_geo", sha(d["id"])),
+        ("not_found_probes", None),
+    }
+
+    # A month on: c, d, e expired too, and what was older than 30 days was purged.
+    assert {x.event.secret_hash for x in of_type(after, AuditEventType.SECRET_EXPIRED)} == {
+        sha(s["id"]) for s in (c, d, e)
+    }
+    purged = of_type(after, AuditEventType.AUDIT_PURGED)[0].event
+    assert purged.detail["entries"] == len(before)
+    assert after[0].seq == len(before) + 1
+    assert (await verify_store(audited.audit, AUDIT_KEY)).ok
+
+    # Webhooks: the secret's for each view, burn, lockout and expiry; every alert to the alert URL.
+    notified = [hook.json()["type"] for hook in receiver.hooks if hook.path.startswith("/notify")]
+    assert sorted(notified) == sorted(
+        ["secret.viewed", "secret.burned", "secret.locked", "secret.expired"]
+    )
+    alerted = [hook.json()["type"] for hook in receiver.on("/alerts")]
+    assert alerted == ["alert"] * 6
+    # The receipt of the expired secret carries a statement that says so.
+    statement = verify_statement(
+        json.dumps(seen["receipt_f"]["statement"]), audited.signing_key.public_key()
+    )
+    assert (statement.how.value, statement.id_hash) == ("expired", sha(f["id"]))
+
+
+def needles(seen: dict[str, Any]) -> dict[str, bytes]:
+    """Every form in which secret material could leak: content, passphrase, link keys,
+    tokens derived from them, manage tokens, one-time codes, the webhook URL's token."""
+    found: dict[str, bytes] = {
+        "plaintext": MARKER.encode(),
+        "passphrase": PASSPHRASE.encode(),
+        "webhook token": b"hook-token-marker",
+    }
+    for name in "abcdef":
+        created = seen[name]
+        key = b64url_decode(created["key"], field="key")
+        keys = derive_keys(key)
+        found[f"{name}: link key"] = created["key"].encode()
+        found[f"{name}: manage token"] = created["manage"].encode()
+        found[f"{name}: access token"] = base64.urlsafe_b64encode(keys.access_token).rstrip(b"=")
+    for code in seen["codes"]:
+        found[f"code {code}"] = f'"{code}"'.encode()
+    return found
+
+
+def read_files(folder: Path, pattern: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.glob(pattern)}
+
+
+async def test_no_secret_material_in_audit_rows_logs_exports_or_webhooks(
+    tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    quiet_libraries()  # as the server's logging does
+    sink = tmp_path / "sink.jsonl"
+    settings = audited_settings(receiver, audit_sink=str(sink))
+    async with audited_app(f"sqlite://{tmp_path / 'audit.db'}", settings) as audited:
+        seen = await play_every_event(audited, receiver)
+        admin = audited.client()
+        page = await admin.get("/api/v1/audit", params={"limit": 1000}, headers=ADMIN)
+        exports = [
+            "".join([line async for line in export_lines(audited.audit.inner, fmt)])
+            for fmt in ("jsonl", "csv")
+        ]
+
+    haystacks = read_files(tmp_path, "audit.db*")
+    haystacks["sink"] = read_files(tmp_path, sink.name)[sink.name]
+    haystacks["audit API"] = page.content
+    haystacks["exports"] = "".join(exports).encode()
+    formatter = JsonFormatter()
+    haystacks["log"] = "\n".join(formatter.format(r) for r in caplog.records).encode()
+    haystacks["webhook bodies"] = b"\n".join(hook.body for hook in receiver.hooks)
+    assert b"secret.created" in haystacks["sink"]
+    assert b"POST /api/v1/secrets 201" in haystacks["log"]
+    assert len(receiver.hooks) >= 10
+    for name, needle in needles(seen).items():
+        for where, data in haystacks.items():
+            assert needle not in data, f"{name} found in {where}"
+
+
+async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audited) -> None:
+    client = audited.client()
+    for _ in range(3):
+        await create(client)
+    audited.clock.advance(60)
+    late = await create(client)
+    await reveal(client, late)
+
+    assert (await client.get("/api/v1/audit")).status_code == 401
+    wrong = await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "x" * 32})
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
+
+    first = (await client.get("/api/v1/audit", params={"limit": 2}, headers=ADMIN)).json()
+    second = (
+        await client.get(
+            "/api/v1/audit", params={"limit": 2, "after": first["next_after"]}, headers=ADMIN
+        )
+    ).json()
+    third = (
+        await client.get(
+            "/api/v1/audit", params={"limit": 2, "after": second["next_after"]}, headers=ADMIN
+        )
+    ).json()
+    seqs = [e["seq"] for page in (first, second, third) for e in page["entries"]]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert third["next_after"] is None
+
+    views = await client.get(
+        "/api/v1/audit", params={"type": ["secret.viewed", "alert"]}, headers=ADMIN
+    )
+    assert [e["event"]["type"] for e in views.json()["entries"]] == ["secret.viewed"]
+    recent = await client.get(
+        "/api/v1/audit", params={"since": "2030-01-01T00:00:30Z"}, headers=ADMIN
+    )
+    assert [e["event"]["secret_hash"] for e in recent.json()["entries"]] == [sha(late["id"])] * 2
+    early = await client.get(
+        "/api/v1/audit", params={"until": "2030-01-01T00:00:30"}, headers=ADMIN
+    )
+    assert len(early.json()["entries"]) == 3
+    bad = await client.get("/api/v1/audit", params={"type": "nope"}, headers=ADMIN)
+    assert bad.status_code == 422
+
+
+async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:
+    client = audited.client()
+    kept = await create(client, max_views=1)
+    audited.audit.broken = True
+
+    refused = await client.post("/api/v1/secrets", json={"secret": MARKER})
+    not_revealed = await reveal(client, kept)
+    not_burned = await client.delete(
+        f"/api/v1/secrets/{kept['id']}", headers={"authorization": f"Bearer {kept['manage']}"}
+    )
+    ready = await client.get("/readyz")
+
+    for response in (refused, not_revealed, not_burned):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "audit_unavailable"
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"store": "ok", "audit": "unavailable"},
+    }
+    assert list(audited.store._live) == [kept["id"]]  # the refused create left nothing behind
+    audited.audit.broken = False
+    revealed = await reveal(client, kept)
+    assert revealed.json() == {"secret": MARKER, "file": None, "views_left": 0}
+    types = [e.event.type for e in await audited.entries()]
+    assert types == [AuditEventType.SECRET_CREATED, AuditEventType.SECRET_VIEWED]
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_refusals_stand_when_the_audit_log_is_down(audited: Audited) -> None:
+    client = audited.client()
+    guarded = await create(client, allowed_ips=["192.0.2.0/24"])
+    audited.audit.broken = True
+
+    denied = await reveal(client, guarded)
+    page = await client.get(f"/s/{guarded['id']}")
+
+    assert denied.json()["error"]["code"] == "ip_denied"
+    assert page.status_code == 200
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
+    client = audited.client()
+    before = samples((await client.get("/metrics")).text)
+    one = await create(client, passphrase=PASSPHRASE)
+    two = await create(client)
+    await reveal(client, one, passphrase="wrong")
+    await reveal(client, one, passphrase=PASSPHRASE)
+    await client.delete(
+        f"/api/v1/secrets/{two['id']}", headers={"authorization": f"Bearer {two['manage']}"}
+    )
+    guarded = await create(client, allowed_countries=["FR"])
+    await reveal(client, guarded)
+    audited.audit.broken = True
+    await client.post("/api/v1/secrets", json={"secret": MARKER})
+    audited.audit.broken = False
+    expiring = await create(client, ttl=60)
+    audited.clock.advance(61)
+    await audited.service.sweep()
+    await audited.join()
+    response = await client.get("/metrics")
+    after = samples(response.text)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    assert response.headers["content-type"].startswith("text/plain")
+    assert delta("burnlink_secrets_created_total") == 4
+    assert delta("burnlink_secrets_revealed_total") == 1
+    assert delta("burnlink_secrets_ended_total", reason="viewed") == 1
+    assert delta("burnlink_secrets_ended_total", reason="burned") == 1
+    assert delta("burnlink_secrets_ended_total", reason="expired") == 1
+    assert delta("burnlink_access_denied_total", reason="passphrase") == 1
+    assert delta("burnlink_access_denied_total", reason="geo") == 1
+    assert delta("burnlink_store_errors_total", store="audit") == 1
+    assert delta("burnlink_reveal_duration_seconds_count") == 3
+    assert delta("burnlink_alerts_total") == 1  # the geo refusal
+    assert expiring["id"] not in response.text
+
+
+async def test_receipt_tells_opens_by_agent_and_carries_a_verifiable_statement(
+    audited: Audited,
+) -> None:
+    sender, reader = audited.client(DE), audited.client(FR)
+    secret = await create(sender)
+    for _ in range(3):
+        await audited.client(DE, SLACKBOT).get(f"/s/{secret['id']}")
+    await reveal(reader, secret)
+    receipt = (
+        await sender.get(
+            f"/api/v1/secrets/{secret['id']}/receipt",
+            headers={"authorization": f"Bearer {secret['manage']}"},
+        )
+    ).json()
+    keys = (await sender.get("/.well-known/burnlink-keys")).json()
+
+    opens = [e for e in receipt["events"] if e["type"] == "opened"]
+    assert [e["agent"] for e in opens] == [{"class": "preview", "name": "Slackbot"}] * 3
+    view = next(e for e in receipt["events"] if e["type"] == "viewed")
+    assert (view["agent"], view["country"]) == ({"class": "browser", "name": "Firefox"}, "FR")
+    statement = verify_statement(json.dumps(receipt["statement"]), keys)
+    assert statement.about(secret["id"])
+    assert (statement.how.value, statement.issuer) == ("viewed", "http://burnlink.test")
+
+
+async def test_receipt_of_a_live_secret_has_no_statement(audited: Audited) -> None:
+    client = audited.client()
+    secret = await create(client)
+    receipt = await client.get(
+        f"/api/v1/secrets/{secret['id']}/receipt",
+        headers={"authorization": f"Bearer {secret['manage']}"},
+    )
+    assert receipt.json()["statement"] is None
+
+
+async def test_liveness_and_readiness(audited: Audited) -> None:
+    client = audited.client()
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.json() == {"status": "ok", "checks": {"store": "ok", "audit": "ok"}}
+
+
+async def test_opening_an_unknown_or_malformed_id_records_nothing(audited: Audited) -> None:
+    client = audited.client()
+    for path in (f"/s/{new_secret_id()}", "/s/not-an-id", "/m/" + new_secret_id(), "/"):
+        assert (await client.get(path)).status_code == 200
+    assert await audited.entries() == []
+
+
+async def test_page_opens_are_recorded_at_most_twenty_times_an_hour(audited: Audited) -> None:
+    client = audited.client(DE, SLACKBOT)
+    secret = await create(audited.client())
+    for _ in range(25):
+        await client.get(f"/s/{secret['id']}")
+    opened = of_type(await audited.entries(), AuditEventType.SECRET_OPENED)
+    assert len(opened) == 20
