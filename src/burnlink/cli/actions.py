@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import sys
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
 
 import click
 
 from burnlink import __version__
 from burnlink.cli import inputs, links, output
-from burnlink.cli.client import ApiClient, ServerUnavailable
+from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, ServerUnavailable
 from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import MIN_ITERATIONS, Envelope
-from burnlink.errors import InvalidInput, PassphraseRequired
+from burnlink.errors import InvalidInput, PassphraseRequired, VerificationRequired
+
+if TYPE_CHECKING:
+    import httpx
 
 PBKDF2_ITERATIONS = MIN_ITERATIONS
 
@@ -32,8 +40,13 @@ def share(
     passphrase_file: Path | None,
     file: Path | None,
     as_json: bool,
+    rules: dict[str, object] | None = None,
 ) -> None:
-    """Seal the secret here, store the envelope, print the link (and the manage link)."""
+    """Seal the secret here, store the envelope, print the link (and the manage link).
+
+    ``rules`` are the access rules sent along (``allowed_ips``, ``allowed_countries``,
+    ``denied_countries``, ``recipient_email``); the server validates them.
+    """
     base = links.parse_server(server)
     seconds = inputs.parse_ttl(ttl) if ttl is not None else None
     payload = inputs.read_secret(file)
@@ -47,6 +60,7 @@ def share(
             sealed.keys.passphrase_proof,
             ttl=seconds,
             max_views=views,
+            rules=rules,
         )
     link = links.secret_link(created.url, link_key)
     if as_json:
@@ -68,8 +82,19 @@ def share(
     click.echo(f"Manage link (status, burn; keep it private): {created.manage_url}", err=True)
 
 
-def get(*, link: str, key: str | None, output_path: Path | None, as_json: bool) -> None:
-    """Take one view, open it here, and write the exact content to stdout or a file."""
+def get(
+    *,
+    link: str,
+    key: str | None,
+    output_path: Path | None,
+    as_json: bool,
+    otp: str | None = None,
+) -> None:
+    """Take one view, open it here, and write the exact content to stdout or a file.
+
+    For a secret bound to a recipient's address, the first attempt has the server mail a code
+    (unless ``otp`` or ``BURNLINK_OTP`` gives one); it is then asked on the terminal.
+    """
     parsed = links.parse_secret_link(link, key)
     if output_path is not None:
         _check_writable(output_path)
@@ -86,7 +111,21 @@ def get(*, link: str, key: str | None, output_path: Path | None, as_json: bool) 
                 salt=info.passphrase.salt,
                 iterations=info.passphrase.iterations,
             )
-        consumed = api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof)
+        if info.verification_hint is not None:
+            otp = otp or os.environ.get(inputs.OTP_ENV)
+            if otp is None:
+                try:
+                    api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof)
+                except VerificationRequired as exc:
+                    otp = inputs.verification_code(None, exc.hint)
+                    if otp is None:
+                        raise
+        consumed = api.consume(
+            parsed.secret_id,
+            keys.access_token,
+            keys.passphrase_proof,
+            otp=inputs.verification_code(otp, "") if otp else None,
+        )
     payload = open_envelope(Envelope.from_json(consumed.envelope), keys)
     if as_json:
         output.print_json(_reveal_json(payload, consumed.views_left))
@@ -176,6 +215,18 @@ def serve(
         raise
 
 
+def config_check(*, as_json: bool) -> None:
+    """Print the effective settings, secrets masked; a ConfigError reaches the exit-code table."""
+    from burnlink.config import load_settings
+
+    values = load_settings().masked()
+    if as_json:
+        output.print_json(values)
+        return
+    for name, value in values.items():
+        click.echo(f"BURNLINK_{name.upper()} = {value if value is not None else '(unset)'}")
+
+
 async def _check_store(url: str, receipt_days: int) -> None:
     # Fail here, with one line and exit code 7 or 5, rather than inside uvicorn's start-up.
     from datetime import timedelta
@@ -218,3 +269,247 @@ def _write_private(path: Path, content: bytes) -> None:
         raise InvalidInput(
             "--output", f"cannot be written ({exc.strerror}); the view was used"
         ) from None
+
+
+# --- verify-site -------------------------------------------------------------------------------
+
+# Exit status when the site differs from this package. ExitCode (cli/output.py) has no member
+# for it yet; 8 is the next free code (docs/cli.md).
+SITE_MISMATCH = output.ExitCode.INTEGRITY
+# Ids for the pages that take one; the pages never look them up, so any well-formed id works.
+_SAMPLE_ID = "AAAAAAAAAAAAAAAAAAAAAA"
+_SITE_PAGES = ("/", f"/s/{_SAMPLE_ID}", f"/m/{_SAMPLE_ID}", "/security")
+_LINK_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/(?P<kind>[sm])/(?P<id>[A-Za-z0-9_-]{22})/?")
+_CHECKED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
+
+
+@dataclass
+class _PageRefs:
+    """What one page references: assets with their integrity, and problems in the HTML."""
+
+    assets: dict[str, str | None] = field(default_factory=dict)
+    modules: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    generator: str | None = None
+
+
+class _PageParser(HTMLParser):
+    def __init__(self, page_url: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page_url = page_url
+        self.refs = _PageRefs()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {name.lower(): value or "" for name, value in attrs}
+        handlers = sorted(name for name in attr if name.startswith("on"))
+        if handlers:
+            self.refs.problems.append(f"<{tag}> has an inline event handler ({handlers[0]})")
+        if tag == "base":
+            self.refs.problems.append("has a <base> element")
+        if tag == "meta" and attr.get("name") == "generator":
+            self.refs.generator = attr.get("content")
+        if tag == "script":
+            if "src" not in attr:
+                self.refs.problems.append("has an inline script")
+                return
+            url = urljoin(self.page_url, attr["src"])
+            self.refs.assets[url] = attr.get("integrity")
+            if attr.get("type") == "module":
+                self.refs.modules.append(url)
+        elif tag == "link" and "href" in attr:
+            rels = set(attr.get("rel", "").lower().split())
+            if rels & _CHECKED_RELS:
+                url = urljoin(self.page_url, attr["href"])
+                self.refs.assets[url] = attr.get("integrity")
+                if "modulepreload" in rels:
+                    self.refs.modules.append(url)
+        elif tag == "style" or "style" in attr:
+            self.refs.problems.append(f"<{tag}> has an inline style")
+
+
+@dataclass
+class _SiteCheck:
+    """The result of ``verify_site``: files checked and one reason per mismatch."""
+
+    base: str
+    pages: list[str] = field(default_factory=list)
+    files: dict[str, bool] = field(default_factory=dict)
+    mismatches: list[tuple[str, str]] = field(default_factory=list)
+    server_version: str | None = None
+
+    def mismatch(self, url: str, reason: str) -> None:
+        if (url, reason) not in self.mismatches:
+            self.mismatches.append((url, reason))
+        if url in self.files:
+            self.files[url] = False
+
+
+def verify_site(*, url: str, as_json: bool) -> None:
+    """Check that a server sends this package's scripts and styles, with matching integrity."""
+    import httpx
+
+    base, pages = _site_pages(url)
+    check = _SiteCheck(base)
+    with httpx.Client(
+        timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+    ) as http:
+        _verify_pages(http, check, pages)
+    _report_site(check, as_json)
+
+
+def _site_pages(url: str) -> tuple[str, list[str]]:
+    # The base of the site, and the pages to check; a link's own page replaces the sample one.
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("URL", "must start with http:// or https:// and name a host")
+    match = _LINK_PATH_RE.fullmatch(parts.path)
+    prefix = match["prefix"] if match else parts.path.rstrip("/")
+    base = f"{parts.scheme}://{parts.netloc}{prefix}"
+    pages = [base + path for path in _SITE_PAGES]
+    if match:
+        own = f"{base}/{match['kind']}/{match['id']}"
+        pages = [own if f"/{match['kind']}/" in page else page for page in pages]
+    return base, pages
+
+
+def _fetch(http: httpx.Client, url: str) -> httpx.Response:
+    import httpx
+
+    try:
+        return http.get(url)
+    except httpx.TimeoutException:
+        raise ServerUnavailable(f"{url} did not answer within {TIMEOUT:g} seconds") from None
+    except httpx.HTTPError as exc:
+        raise ServerUnavailable(f"cannot fetch {url} ({type(exc).__name__})") from None
+
+
+def _verify_pages(http: httpx.Client, check: _SiteCheck, pages: list[str]) -> None:
+    from burnlink.web.pages import STATIC_DIR, module_imports, package_assets
+
+    assets = package_assets()
+    static_prefix = urlsplit(check.base).path + "/static/"
+    origin = urlsplit(check.base)[:2]
+    served: dict[str, bytes | None] = {}
+
+    def fetch_asset(asset_url: str) -> bytes | None:
+        # The served bytes, once per URL, after checking them against the package's copy.
+        if asset_url in served:
+            return served[asset_url]
+        served[asset_url] = None
+        check.files[asset_url] = True
+        parts = urlsplit(asset_url)
+        if parts[:2] != origin:
+            check.mismatch(asset_url, "is on another host")
+            return None
+        name = parts.path.removeprefix(static_prefix)
+        if not parts.path.startswith(static_prefix) or parts.query or name not in assets.integrity:
+            check.mismatch(asset_url, f"is not a file of burnlink {__version__}")
+            return None
+        response = _fetch(http, asset_url)
+        if response.status_code != 200:
+            check.mismatch(asset_url, f"answered HTTP {response.status_code}")
+            return None
+        if response.content != (STATIC_DIR / name).read_bytes():
+            check.mismatch(asset_url, "served bytes differ from this package's copy")
+        served[asset_url] = response.content
+        return response.content
+
+    for page_url in pages:
+        check.pages.append(page_url)
+        response = _fetch(http, page_url)
+        if response.status_code != 200:
+            check.mismatch(page_url, f"answered HTTP {response.status_code}")
+            continue
+        _check_csp(check, page_url, response.headers.get("content-security-policy"))
+        parser = _PageParser(page_url)
+        parser.feed(response.text)
+        refs = parser.refs
+        check.server_version = check.server_version or refs.generator
+        for problem in refs.problems:
+            check.mismatch(page_url, problem)
+        for asset_url, integrity in refs.assets.items():
+            name = urlsplit(asset_url).path.removeprefix(static_prefix)
+            expected = assets.integrity.get(name)
+            if not integrity:
+                check.mismatch(asset_url, f"has no integrity attribute on {page_url}")
+            elif expected is not None and integrity.strip() != expected:
+                check.mismatch(asset_url, f"integrity on {page_url} differs from this package's")
+            fetch_asset(asset_url)
+        # Every module the page's scripts import must be preloaded with its own integrity.
+        pending = list(refs.modules)
+        while pending:
+            module_url = pending.pop()
+            source = fetch_asset(module_url)
+            if source is None:
+                continue
+            name = urlsplit(module_url).path.removeprefix(static_prefix)
+            for imported in module_imports(source.decode("utf-8", "replace"), name):
+                imported_url = urljoin(check.base + "/static/", imported)
+                if imported_url not in refs.assets:
+                    check.mismatch(imported_url, f"is imported without integrity on {page_url}")
+                    pending.append(imported_url)
+                    refs.assets[imported_url] = None
+                elif imported_url not in served:
+                    pending.append(imported_url)
+
+
+def _check_csp(check: _SiteCheck, page_url: str, policy: str | None) -> None:
+    # Inline or evaluated code, or scripts from elsewhere, would run outside any integrity check.
+    directives: dict[str, list[str]] = {}
+    for directive in (policy or "").split(";"):
+        tokens = directive.split()
+        if tokens:
+            directives.setdefault(tokens[0].lower(), tokens[1:])
+    sources = directives.get("script-src", directives.get("default-src"))
+    if sources is None:
+        check.mismatch(page_url, "sends no Content-Security-Policy restricting scripts")
+        return
+    extra = [s for s in sources if s.lower() not in ("'self'", "'none'")]
+    if extra:
+        check.mismatch(page_url, f"its Content-Security-Policy also allows scripts from {extra[0]}")
+
+
+def _report_site(check: _SiteCheck, as_json: bool) -> None:
+    ok = not check.mismatches
+    if as_json:
+        output.print_json(
+            {
+                "ok": ok,
+                "server": check.base,
+                "version": __version__,
+                "server_version": _generator_version(check.server_version),
+                "pages": check.pages,
+                "files": [{"url": url, "ok": good} for url, good in check.files.items()],
+                "mismatches": [{"url": url, "reason": reason} for url, reason in check.mismatches],
+            }
+        )
+    else:
+        for url, reason in check.mismatches:
+            click.echo(output.clean(f"MISMATCH {url}: {reason}"))
+        if ok:
+            click.echo(
+                f"OK: {len(check.pages)} pages and {len(check.files)} files on {check.base}"
+                f" match burnlink {__version__}."
+            )
+        else:
+            server_version = _generator_version(check.server_version)
+            hint = (
+                f" The server says it runs burnlink {server_version}."
+                if server_version and server_version != __version__
+                else ""
+            )
+            click.echo(
+                output.clean(
+                    f"burnlink: {len(check.mismatches)} mismatches: {check.base} does not send"
+                    f" the code of burnlink {__version__}.{hint}"
+                ),
+                err=True,
+            )
+    if not ok:
+        raise click.exceptions.Exit(SITE_MISMATCH)
+
+
+def _generator_version(generator: str | None) -> str | None:
+    if generator and generator.startswith("burnlink "):
+        return generator.removeprefix("burnlink ").strip()
+    return None

@@ -26,11 +26,16 @@ from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, SALT_BYTES, Envelope
 from burnlink.errors import (
     AccessDenied,
     BurnlinkError,
+    GeoDenied,
     InvalidInput,
+    IpDenied,
     PassphraseRequired,
     PayloadTooLarge,
+    RateLimited,
     SecretUnavailable,
     StorageUnavailable,
+    VerificationFailed,
+    VerificationRequired,
     WrongPassphrase,
 )
 from burnlink.ids import b64url_decode, b64url_encode
@@ -74,6 +79,8 @@ class SecretInfo:
 
     attempts_left: int
     passphrase: PassphraseParams | None
+    verification_hint: str | None = None
+    """Where a one-time code goes, masked (``b***@example.com``), when one is required."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +156,14 @@ class ApiClient:
         *,
         ttl: int | None,
         max_views: int | None,
+        rules: Mapping[str, Any] | None = None,
     ) -> Created:
-        """Store a sealed envelope (``POST /secrets``)."""
+        """Store a sealed envelope (``POST /secrets``) with optional access ``rules``
+        (``allowed_ips``, ``allowed_countries``, ``denied_countries``, ``recipient_email``)."""
         body: dict[str, Any] = {
             "envelope": envelope.to_json(),
             "access_token": b64url_encode(access_token),
+            **(rules or {}),
         }
         if passphrase_proof is not None:
             body["passphrase_proof"] = b64url_encode(passphrase_proof)
@@ -179,20 +189,27 @@ class ApiClient:
             if not isinstance(gate, dict):
                 raise _malformed("passphrase")
             params = _passphrase_params(gate)
+        verification = answer.get("verification")
+        hint = verification.get("hint") if isinstance(verification, dict) else None
         return SecretInfo(
             attempts_left=_get(answer, "attempts_left", int),
             passphrase=params,
+            verification_hint=hint if isinstance(hint, str) else None,
         )
 
     def consume(
-        self, secret_id: str, access_token: bytes, passphrase_proof: bytes | None
+        self,
+        secret_id: str,
+        access_token: bytes,
+        passphrase_proof: bytes | None,
+        otp: str | None = None,
     ) -> Consumed:
         """Take one view (``POST /secrets/{id}/consume``) and return its envelope."""
-        body = (
-            {}
-            if passphrase_proof is None
-            else {"passphrase_proof": b64url_encode(passphrase_proof)}
-        )
+        body: dict[str, str] = {}
+        if passphrase_proof is not None:
+            body["passphrase_proof"] = b64url_encode(passphrase_proof)
+        if otp is not None:
+            body["otp"] = otp
         answer = self._call("POST", f"/secrets/{secret_id}/consume", token=access_token, body=body)
         return Consumed(
             envelope=_get(answer, "envelope", dict),
@@ -273,7 +290,19 @@ class ApiClient:
         attempts_left = attempts if type(attempts) is int else 0
         if status == 404:
             return SecretUnavailable()
+        if status == 401:
+            hint = str(error.get("hint") or "the recipient")
+            if code == "verification_failed":
+                return VerificationFailed(hint, attempts_left)
+            return VerificationRequired(hint, message)
+        if status == 429:
+            retry = error.get("retry_after")
+            return RateLimited(retry if type(retry) is int else 60)
         if status == 403:
+            if code == "ip_denied":
+                return IpDenied()
+            if code == "geo_denied":
+                return GeoDenied()
             if code == "passphrase_required":
                 return PassphraseRequired(attempts_left)
             if code == "wrong_passphrase":
@@ -287,7 +316,7 @@ class ApiClient:
         if status in (400, 415, 422):
             name = str(error.get("field") or "request")
             return InvalidInput(name, message.removeprefix(f"{name}: "))
-        if status == 503 and code == "store_unavailable":
+        if status == 503 and code in ("store_unavailable", "mail_unavailable"):
             return StorageUnavailable(message)
         return ServerUnavailable(f"the server at {self.base} failed (HTTP {status}): {message}")
 

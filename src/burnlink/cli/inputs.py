@@ -106,6 +106,21 @@ def receiver_passphrase() -> str | None:
     return _non_empty(_ask("Passphrase: "), "passphrase")
 
 
+OTP_ENV = "BURNLINK_OTP"
+
+
+def verification_code(given: str | None, hint: str) -> str | None:
+    """The recipient's one-time code: ``--otp``, else ``BURNLINK_OTP``, else asked on the
+    terminal (saying where it was mailed), else ``None`` when there is no terminal."""
+    code = given or os.environ.get(OTP_ENV)
+    if code is None and has_terminal():
+        click.echo(f"A verification code was mailed to {hint}.", err=True)
+        code = _ask("Code: ")
+    if code is not None and not re.fullmatch(r"[0-9]{6}", code.strip()):
+        raise InvalidInput("otp", "must be the 6 digits of the mailed code")
+    return code.strip() if code is not None else None
+
+
 def has_terminal() -> bool:
     """Whether a prompt can reach the user, even with standard input piped."""
     if os.name == "nt":  # pragma: no cover - getpass reads the console there

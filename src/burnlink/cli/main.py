@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from burnlink import __version__
+from burnlink.cli import audit as audit_commands
 from burnlink.cli.output import reporting
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -93,6 +94,37 @@ def serve(
     help="Share this file, with its name and type, instead of standard input.",
 )
 @click.option(
+    "--allow-ip",
+    "allow_ips",
+    multiple=True,
+    metavar="CIDR",
+    help="Only this IP or network may reveal it (IPv4 or IPv6; repeat for more).",
+)
+@click.option(
+    "--allow-country",
+    "allow_countries",
+    multiple=True,
+    metavar="CC",
+    help="Only reveals from this country (ISO 3166 code, e.g. DE; repeat for more).",
+)
+@click.option(
+    "--deny-country",
+    "deny_countries",
+    multiple=True,
+    metavar="CC",
+    help="No reveals from this country (repeat for more).",
+)
+@click.option(
+    "--recipient-email",
+    metavar="ADDRESS",
+    help="The recipient must first enter a code mailed to this address.",
+)
+@click.option(
+    "--notify-url",
+    metavar="URL",
+    help="Send a signed webhook to this URL when the secret is viewed, burned or expires.",
+)
+@click.option(
     "--server",
     envvar="BURNLINK_SERVER",
     default=DEFAULT_SERVER,
@@ -108,6 +140,11 @@ def share(
     ask_passphrase: bool,
     passphrase_file: Path | None,
     file: Path | None,
+    allow_ips: tuple[str, ...],
+    allow_countries: tuple[str, ...],
+    deny_countries: tuple[str, ...],
+    recipient_email: str | None,
+    notify_url: str | None,
     server: str,
     as_json: bool,
 ) -> None:
@@ -133,12 +170,28 @@ def share(
             passphrase_file=passphrase_file,
             file=file,
             as_json=as_json,
+            rules={
+                name: value
+                for name, value in {
+                    "allowed_ips": list(allow_ips),
+                    "allowed_countries": list(allow_countries),
+                    "denied_countries": list(deny_countries),
+                    "recipient_email": recipient_email,
+                    "notify_url": notify_url,
+                }.items()
+                if value
+            },
         )
 
 
 @main.command(epilog=_EPILOG)
 @click.argument("link")
 @click.option("--key", metavar="KEY", help="The key, for a link that was sent without its #KEY.")
+@click.option(
+    "--otp",
+    metavar="CODE",
+    help="The code mailed to the recipient, for a secret that asks for one (or BURNLINK_OTP).",
+)
 @click.option(
     "--output",
     "-o",
@@ -147,11 +200,15 @@ def share(
     help="Write the secret to this file (mode 600) instead of stdout.",
 )
 @_json_option
-def get(link: str, key: str | None, output_path: Path | None, as_json: bool) -> None:
+def get(
+    link: str, key: str | None, otp: str | None, output_path: Path | None, as_json: bool
+) -> None:
     """Read a secret: this uses up one of its views.
 
     Writes the exact bytes to stdout (or --output). For a passphrase-protected secret the
-    passphrase comes from BURNLINK_PASSPHRASE, else it is asked on the terminal.
+    passphrase comes from BURNLINK_PASSPHRASE, else it is asked on the terminal. For a secret
+    bound to a recipient's address, the server mails a code, asked on the terminal (or given
+    with --otp / BURNLINK_OTP).
 
     \b
       burnlink get "$LINK" > key.txt
@@ -161,7 +218,7 @@ def get(link: str, key: str | None, output_path: Path | None, as_json: bool) -> 
     with reporting(as_json):
         from burnlink.cli import actions
 
-        actions.get(link=link, key=key, output_path=output_path, as_json=as_json)
+        actions.get(link=link, key=key, output_path=output_path, as_json=as_json, otp=otp)
 
 
 @main.command(epilog=_EPILOG)
@@ -190,3 +247,47 @@ def burn(manage_link: str) -> None:
         from burnlink.cli import actions
 
         actions.burn(link=manage_link)
+
+
+@main.command(
+    "verify-site", epilog=_EPILOG + "8 the site differs from this package (verify-site).\n"
+)
+@click.argument("url")
+@_json_option
+def verify_site(url: str, as_json: bool) -> None:
+    """Check that a server sends the published code of this burnlink version.
+
+    Fetches the server's pages (compose, reveal, receipt, how it works), and every script,
+    stylesheet and message file they reference. Each must carry an integrity hash equal to
+    this package's copy, and the bytes served must be the package's own. A link may be given
+    instead of the server's address; its #fragment is never sent. Prints one line per
+    mismatch and exits 8 if there is any.
+
+    \b
+      burnlink verify-site https://secrets.example.com
+    """
+    with reporting(as_json):
+        from burnlink.cli import actions
+
+        actions.verify_site(url=url, as_json=as_json)
+
+
+@main.group()
+def config() -> None:
+    """Inspect the server's configuration."""
+
+
+@config.command("check", epilog=_EPILOG)
+@_json_option
+def config_check(as_json: bool) -> None:
+    """Validate the settings (BURNLINK_* and the BURNLINK_CONFIG file) and print them, with
+    passwords masked. Exits 7 with one line per problem when they are invalid.
+    """
+    with reporting(as_json):
+        from burnlink.cli import actions
+
+        actions.config_check(as_json=as_json)
+
+
+main.add_command(audit_commands.audit)
+main.add_command(audit_commands.receipt)

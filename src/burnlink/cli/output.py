@@ -22,11 +22,17 @@ from burnlink.errors import (
     BurnlinkError,
     ConfigError,
     EnvelopeError,
+    GeoDenied,
+    IntegrityError,
     InvalidInput,
+    IpDenied,
     PassphraseRequired,
     PayloadTooLarge,
+    RateLimited,
     SecretUnavailable,
     StorageError,
+    VerificationFailed,
+    VerificationRequired,
     WrongPassphrase,
 )
 
@@ -41,13 +47,17 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 3
     """The secret does not exist, expired, was used up or burned, or the key is wrong."""
     ACCESS_DENIED = 4
-    """A passphrase is required or wrong, or no attempts are left."""
+    """A passphrase or verification code is required or wrong, no attempts are left, or the
+    secret's rules refuse this network or country."""
     SERVER = 5
-    """The server or its store cannot be reached or failed."""
+    """The server or its store cannot be reached or failed, or it asks to retry later (429)."""
     INVALID_INPUT = 6
     """A bad link, TTL, file or empty secret, a secret too large, or a value the server refused."""
     CONFIG = 7
     """``burnlink serve`` was given an invalid setting."""
+    INTEGRITY = 8
+    """A verification failed: ``audit verify`` found the audit log altered, ``receipt verify``
+    a statement that does not verify (``verify-site``'s mismatch is this code too)."""
 
 
 # Most specific class first: the first match wins.
@@ -56,11 +66,17 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (PassphraseRequired, ExitCode.ACCESS_DENIED, "passphrase_required"),
     (WrongPassphrase, ExitCode.ACCESS_DENIED, "wrong_passphrase"),
     (AccessDenied, ExitCode.ACCESS_DENIED, "access_denied"),
+    (IpDenied, ExitCode.ACCESS_DENIED, "ip_denied"),
+    (GeoDenied, ExitCode.ACCESS_DENIED, "geo_denied"),
+    (VerificationFailed, ExitCode.ACCESS_DENIED, "verification_failed"),
+    (VerificationRequired, ExitCode.ACCESS_DENIED, "verification_required"),
+    (RateLimited, ExitCode.SERVER, "rate_limited"),
     (ServerUnavailable, ExitCode.SERVER, "server_unavailable"),
     (StorageError, ExitCode.SERVER, "store_unavailable"),
     (PayloadTooLarge, ExitCode.INVALID_INPUT, "payload_too_large"),
     (EnvelopeError, ExitCode.INVALID_INPUT, "invalid_envelope"),
     (InvalidInput, ExitCode.INVALID_INPUT, "invalid_input"),
+    (IntegrityError, ExitCode.INTEGRITY, "integrity_failed"),
     (ConfigError, ExitCode.CONFIG, "config_error"),
 )
 
@@ -80,9 +96,11 @@ def error_message(exc: BaseException) -> str:
     message = str(exc)
     if isinstance(exc, PassphraseRequired):
         message += " Set BURNLINK_PASSPHRASE, or run on a terminal to be asked for it."
-    elif isinstance(exc, AccessDenied) and exc.attempts_left:
+    elif isinstance(exc, AccessDenied | VerificationFailed) and exc.attempts_left:
         plural = "s" if exc.attempts_left != 1 else ""
         message += f" {exc.attempts_left} attempt{plural} left."
+    elif isinstance(exc, VerificationRequired):
+        message += " Pass it with --otp (or BURNLINK_OTP), or run on a terminal to be asked."
     return clean(message)
 
 
@@ -100,8 +118,10 @@ def reporting(as_json: bool) -> Iterator[None]:
             body: dict[str, Any] = {"code": code, "message": message}
             if isinstance(exc, InvalidInput):
                 body["field"] = exc.field
-            if isinstance(exc, AccessDenied):
+            if isinstance(exc, AccessDenied | VerificationFailed):
                 body["attempts_left"] = exc.attempts_left
+            if isinstance(exc, RateLimited):
+                body["retry_after"] = exc.retry_after
             click.echo(json.dumps({"error": body}), err=True)
         else:
             click.echo(f"burnlink: {message}", err=True)

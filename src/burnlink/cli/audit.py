@@ -1,0 +1,326 @@
+"""``burnlink audit verify|export`` and ``burnlink receipt verify`` (docs/cli.md).
+
+The audit commands read the audit log directly from its database, with the same settings as
+the server (``BURNLINK_AUDIT_STORE``, else ``BURNLINK_STORE``; ``BURNLINK_AUDIT_KEY``, else
+the key file in ``BURNLINK_KEY_DIR``), and never create a key or change the log.
+``receipt verify`` checks a saved proof-of-burn statement offline against a key set.
+
+Heavy modules are imported inside the commands, so that ``burnlink --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from burnlink.audit.events import AuditEventType
+from burnlink.cli.output import clean, print_json, reporting
+from burnlink.errors import ConfigError, IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    from burnlink.audit import AuditBackend, VerifyResult
+
+__all__ = ["audit", "receipt"]
+
+KEYS_PATH = "/.well-known/burnlink-keys"
+_TYPES = [t.value for t in AuditEventType]
+
+_store_option = click.option(
+    "--store",
+    metavar="URL",
+    help="The audit log's database: sqlite:///path or postgresql://host "
+    "(default: BURNLINK_AUDIT_STORE, else BURNLINK_STORE).",
+)
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result, or the error, as JSON."
+)
+
+
+@click.group()
+def audit() -> None:
+    """Check and export the tamper-evident audit log (docs/audit.md)."""
+
+
+@audit.command("verify")
+@_store_option
+@_json_option
+def audit_verify(store: str | None, as_json: bool) -> None:
+    """Check every entry's MAC chain; report OK, or the first broken, missing or reordered one.
+
+    Exits 0 when the log is intact and 8 when it is not.
+    """
+    with reporting(as_json):
+        import asyncio
+
+        result = asyncio.run(_verify(store))
+        if as_json:
+            print_json(
+                {
+                    "ok": result.ok,
+                    "checked": result.checked,
+                    "last_seq": result.last_seq,
+                    "problem": None if result.problem is None else result.problem.value,
+                    "seq": result.seq,
+                    "detail": result.detail,
+                }
+            )
+        else:
+            click.echo(result.describe())
+        if not result.ok:
+            raise IntegrityError("the audit log does not verify")
+
+
+@audit.command("export")
+@_store_option
+@click.option("--since", metavar="TIME", help="Entries at or after TIME (ISO 8601; UTC if bare).")
+@click.option("--until", metavar="TIME", help="Entries before TIME.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines (verifiable) or CSV (for reading).",
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(_TYPES),
+    metavar="TYPE",
+    help="Only events of this type; repeat for several (secret.viewed, alert, …).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (mode 600) instead of stdout.",
+)
+def audit_export(
+    store: str | None,
+    since: str | None,
+    until: str | None,
+    format_: str,
+    types: Sequence[str],
+    output_path: Path | None,
+) -> None:
+    """Write audit entries as JSON Lines or CSV, oldest first.
+
+    \b
+      burnlink audit export --since 2030-01-01 --format csv > audit.csv
+      burnlink audit export --type alert --type access.denied_ip
+    """
+    with reporting(as_json=False):
+        import asyncio
+
+        start = parse_time(since, "--since") if since else None
+        end = parse_time(until, "--until") if until else None
+        kinds = [AuditEventType(t) for t in types] or None
+        out = _open_output(output_path)
+        try:
+            count = asyncio.run(_export(store, format_, start, end, kinds, out))
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        if output_path is not None:
+            click.echo(f"Wrote {count} entries to {output_path}.", err=True)
+
+
+@click.group()
+def receipt() -> None:
+    """Check a proof-of-burn statement from a receipt."""
+
+
+@receipt.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--key",
+    metavar="URL|FILE",
+    help="The server's keys: its base URL or /.well-known/burnlink-keys URL, or a saved JWK "
+    "set, JWK or PEM public key. Default: fetched from the statement's issuer.",
+)
+@click.option("--id", "secret_id", metavar="ID", help="Also check the statement is about this id.")
+@_json_option
+def receipt_verify(file: Path, key: str | None, secret_id: str | None, as_json: bool) -> None:
+    """Check the signed statement in FILE (a saved statement or a whole receipt; - for stdin).
+
+    Exits 0 when the signature is the server's, 8 when it does not verify.
+    """
+    with reporting(as_json):
+        from burnlink.signing import verify_statement
+
+        document = _statement_document(file)
+        keys = _load_keys(key, document)
+        try:
+            statement = verify_statement(json.dumps(document), keys)
+        except InvalidInput as exc:
+            raise IntegrityError(f"the statement does not verify: {exc.reason}") from None
+        if secret_id is not None and not statement.about(secret_id):
+            raise IntegrityError("the statement is about another secret than --id")
+        facts = statement.to_dict()
+        if as_json:
+            print_json({"ok": True, **facts})
+        else:
+            click.echo(
+                clean(
+                    f"OK: {facts['issuer'] or 'the server'} signed (key {facts['kid']}) that the"
+                    f" secret with id hash {facts['id_hash']}, created {facts['created_at']},"
+                    f" ended {facts['ended_at']}: {facts['how']}."
+                )
+            )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO 8601 date or time (``2030-01-01``, ``2030-01-01T12:00Z``); bare means UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(option, "must be an ISO 8601 date or time, e.g. 2030-01-01") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def _open(store: str | None) -> tuple[AuditBackend, bytes]:
+    from burnlink import keys
+    from burnlink.audit import open_audit_store
+    from burnlink.config import load_settings
+
+    settings = load_settings(audit_store=store)
+    url = settings.audit_url()
+    if url.partition("://")[0].lower() == "memory":
+        raise ConfigError("an audit log in memory:// lives only inside its server process")
+    key = keys.audit_key(settings, create=False)
+    return await open_audit_store(url, key=key), key
+
+
+async def _verify(store: str | None) -> VerifyResult:
+    from burnlink.audit import verify_store
+
+    log, key = await _open(store)
+    try:
+        return await verify_store(log, key)
+    finally:
+        await log.aclose()
+
+
+async def _export(
+    store: str | None,
+    format_: str,
+    since: datetime | None,
+    until: datetime | None,
+    types: list[AuditEventType] | None,
+    out: IO[str],
+) -> int:
+    from burnlink.audit.export import export_lines
+
+    log, _ = await _open(store)
+    count = 0
+    try:
+        async for line in export_lines(
+            log, "csv" if format_ == "csv" else "jsonl", since=since, until=until, types=types
+        ):
+            out.write(line)
+            count += 1
+        out.flush()
+    finally:
+        await log.aclose()
+    return count - 1 if format_ == "csv" else count
+
+
+def _open_output(path: Path | None) -> IO[str]:
+    """Standard output, or ``path`` created with mode 0600 (an export names who did what)."""
+    if path is None:
+        return sys.stdout
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise InvalidInput("--output", f"cannot be written ({exc.strerror})") from None
+    return open(fd, "w", encoding="utf-8", newline="")
+
+
+def _statement_document(file: Path) -> dict[str, Any]:
+    """The signed document in ``file``: itself, or a receipt's ``statement`` member."""
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except OSError as exc:
+        raise InvalidInput("FILE", f"cannot be read ({exc.strerror})") from None
+    except ValueError:
+        raise InvalidInput("FILE", "is not JSON") from None
+    if (
+        isinstance(data, dict)
+        and "signature" not in data
+        and isinstance(data.get("statement"), dict)
+    ):
+        data = data["statement"]  # a whole receipt
+    if not isinstance(data, dict) or "signature" not in data:
+        raise InvalidInput("FILE", "holds no signed statement (an ended receipt has one)")
+    return data
+
+
+def _load_keys(key: str | None, document: dict[str, Any]) -> Any:
+    """A key set, JWK or public key from ``--key``, else from the statement's issuer."""
+    source = key
+    if source is None:
+        inner = document.get("statement")
+        issuer = inner.get("issuer") if isinstance(inner, dict) else None
+        if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
+            raise InvalidInput("--key", "is needed: the statement names no issuer URL")
+        source = issuer
+    if source.startswith(("https://", "http://")):
+        return _fetch_keys(source)
+    try:
+        content = Path(source).expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidInput("--key", f"cannot be read ({exc.strerror})") from None
+    if content.lstrip().startswith(b"-----BEGIN"):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            public = load_pem_public_key(content)
+        except ValueError:
+            raise InvalidInput("--key", "is not a PEM public key") from None
+        if not isinstance(public, Ed25519PublicKey):
+            raise InvalidInput("--key", "is not an Ed25519 key")
+        return public
+    try:
+        loaded = json.loads(content)
+    except ValueError:
+        raise InvalidInput("--key", "is neither JSON (a JWK or JWK set) nor PEM") from None
+    if not isinstance(loaded, dict):
+        raise InvalidInput("--key", "is not a JWK or JWK set")
+    return loaded
+
+
+def _fetch_keys(url: str) -> dict[str, Any]:
+    import httpx
+
+    from burnlink.cli.client import TIMEOUT, USER_AGENT, ServerUnavailable
+
+    target = url if url.rstrip("/").endswith(KEYS_PATH) else url.rstrip("/") + KEYS_PATH
+    try:
+        response = httpx.get(target, timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+    except httpx.HTTPError as exc:
+        raise ServerUnavailable(
+            f"cannot fetch the keys from {target} ({type(exc).__name__})"
+        ) from None
+    try:
+        keys = response.json() if response.is_success else None
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+        raise ServerUnavailable(
+            f"{target} did not answer with a key set (HTTP {response.status_code})"
+        )
+    return keys

@@ -1,0 +1,261 @@
+"""``burnlink audit verify|export`` on real SQLite and PostgreSQL logs, ``burnlink receipt
+verify`` on saved statements and against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from burnlink.audit import open_audit_store
+from burnlink.audit.chain import verify
+from burnlink.audit.events import AuditEventType
+from burnlink.audit.export import read_jsonl
+from burnlink.cli.main import main
+from burnlink.cli.output import ExitCode
+from burnlink.models import EndReason
+from burnlink.signing import burn_statement, public_keys_document, sign_statement
+from tests.audit.conftest import KEY, T0, Raw, make_event
+from tests.cli.harness import Cli
+
+SECRET_ID = "Qm9vb3Jvb3Jvb3Jvb3Jvbw"
+_ENV: dict[str, str | None] = {
+    "BURNLINK_AUDIT_KEY": KEY.hex(),
+    "BURNLINK_AUDIT_STORE": None,
+    "BURNLINK_STORE": None,
+    "BURNLINK_CONFIG": None,
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A log of six entries (``make_event(0..5)``, one viewed and created alternately)."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path / 'audit.db'}"
+    else:
+        url = request.getfixturevalue("pg_audit_url")
+
+    async def fill() -> None:
+        store = await open_audit_store(url, key=KEY)
+        for n in range(6):
+            kind = AuditEventType.SECRET_CREATED if n % 2 else AuditEventType.SECRET_VIEWED
+            await store.append(make_event(n, type=kind))
+        await store.aclose()
+
+    asyncio.run(fill())
+    return url
+
+
+def burnlink(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env={**_ENV, **(env or {})})
+
+
+def test_audit_verify_says_ok_for_an_intact_log(log_url: str) -> None:
+    result = burnlink("audit", "verify", "--store", log_url)
+
+    assert (result.exit_code, result.stdout) == (0, "OK: 6 entries verified\n")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        pytest.param(
+            ["UPDATE {log} SET event = replace(event, '\"n\":3', '\"n\":9') WHERE seq = 4"],
+            "FAILED at seq 4: bad_mac",
+            id="edited",
+        ),
+        pytest.param(
+            ["DELETE FROM {log} WHERE seq = 3"],
+            "FAILED at seq 3: missing (seq 3..3)",
+            id="deleted",
+        ),
+        pytest.param(
+            [
+                "UPDATE {log} SET seq = -3 WHERE seq = 3",
+                "UPDATE {log} SET seq = 3 WHERE seq = 4",
+                "UPDATE {log} SET seq = 4 WHERE seq = -3",
+            ],
+            "FAILED at seq 3: reordered (belongs at seq 4)",
+            id="reordered",
+        ),
+    ],
+)
+def test_audit_verify_names_the_first_tampered_entry_and_exits_8(
+    log_url: str, tamper: list[str], problem: str
+) -> None:
+    raw = Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url)
+    for sql in tamper:
+        raw.execute(sql)
+
+    result = burnlink("audit", "verify", "--store", log_url)
+    as_json = burnlink("audit", "verify", "--store", log_url, "--json")
+
+    assert result.exit_code == ExitCode.INTEGRITY
+    assert int(ExitCode.INTEGRITY) == 8
+    assert result.stdout == problem + "\n"
+    assert "does not verify" in result.stderr
+    assert json.loads(as_json.stdout)["ok"] is False
+    assert json.loads(as_json.stdout)["seq"] == int(problem.split()[3].rstrip(":"))
+
+
+def test_audit_verify_refuses_a_missing_key_without_creating_one(tmp_path: Path) -> None:
+    result = burnlink(
+        "audit",
+        "verify",
+        "--store",
+        f"sqlite://{tmp_path / 'audit.db'}",
+        env={"BURNLINK_AUDIT_KEY": None, "BURNLINK_KEY_DIR": str(tmp_path / "keys")},
+    )
+
+    assert result.exit_code == ExitCode.CONFIG
+    assert "BURNLINK_AUDIT_KEY" in result.stderr
+    assert not (tmp_path / "keys").exists()
+
+
+def test_audit_export_jsonl_verifies_and_filters(log_url: str, tmp_path: Path) -> None:
+    everything = burnlink("audit", "export", "--store", log_url)
+    viewed = burnlink("audit", "export", "--store", log_url, "--type", "secret.viewed")
+    window = burnlink(
+        "audit",
+        "export",
+        "--store",
+        log_url,
+        "--since",
+        (T0 + timedelta(minutes=2)).isoformat(),
+        "--until",
+        "2030-01-01T00:04:00",
+    )
+
+    assert everything.exit_code == 0, everything.stderr
+    assert verify(read_jsonl(everything.stdout.splitlines()), KEY).ok
+    assert len(everything.stdout.splitlines()) == 6
+    assert [json.loads(x)["seq"] for x in viewed.stdout.splitlines()] == [1, 3, 5]
+    assert [json.loads(x)["seq"] for x in window.stdout.splitlines()] == [3, 4]
+
+
+def test_audit_export_csv_to_a_private_file(log_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "audit.csv"
+
+    result = burnlink(
+        "audit", "export", "--store", log_url, "--format", "csv", "--output", str(target)
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert "Wrote 6 entries" in result.stderr
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("seq,at,type,outcome,secret_hash")
+    assert len(lines) == 7
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_audit_export_rejects_a_bad_time(log_url: str) -> None:
+    result = burnlink("audit", "export", "--store", log_url, "--since", "last tuesday")
+
+    assert result.exit_code == ExitCode.INVALID_INPUT
+    assert "--since" in result.stderr
+
+
+# -- receipt verify -------------------------------------------------------------------------
+
+
+def statement_files(tmp_path: Path, how: EndReason = EndReason.VIEWED) -> tuple[Path, Path]:
+    key = Ed25519PrivateKey.generate()
+    statement = burn_statement(
+        SECRET_ID,
+        created_at=datetime(2030, 1, 1, tzinfo=UTC),
+        ended_at=datetime(2030, 1, 1, 0, 5, tzinfo=UTC),
+        how=how,
+        issuer="https://secrets.example.com",
+        key=key,
+    )
+    document = tmp_path / "statement.json"
+    document.write_text(sign_statement(statement, key))
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(public_keys_document(key.public_key())))
+    return document, keys
+
+
+def test_receipt_verify_accepts_a_statement_and_a_whole_receipt(tmp_path: Path) -> None:
+    document, keys = statement_files(tmp_path)
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(json.dumps({"id": SECRET_ID, "statement": json.loads(document.read_text())}))
+
+    plain = burnlink("receipt", "verify", str(document), "--key", str(keys), "--id", SECRET_ID)
+    whole = burnlink("receipt", "verify", str(receipt), "--key", str(keys), "--json")
+
+    assert plain.exit_code == 0, plain.stderr
+    assert plain.stdout.startswith("OK: https://secrets.example.com signed")
+    assert "ended 2030-01-01T00:05:00.000Z: viewed." in plain.stdout
+    assert json.loads(whole.stdout)["how"] == "viewed"
+
+
+def test_receipt_verify_accepts_a_pem_public_key(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    statement = burn_statement(
+        SECRET_ID,
+        created_at=T0,
+        ended_at=T0,
+        how=EndReason.BURNED,
+        issuer="https://x.example",
+        key=key,
+    )
+    document = tmp_path / "statement.json"
+    document.write_text(sign_statement(statement, key))
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+    assert burnlink("receipt", "verify", str(document), "--key", str(pem)).exit_code == 0
+
+
+@pytest.mark.parametrize("change", ["how", "key", "id"])
+def test_receipt_verify_exits_8_for_a_statement_that_does_not_verify(
+    tmp_path: Path, change: str
+) -> None:
+    document, keys = statement_files(tmp_path)
+    args = ["receipt", "verify", str(document), "--key", str(keys)]
+    if change == "how":
+        document.write_text(document.read_text().replace('"viewed"', '"expired"'))
+    elif change == "key":
+        (tmp_path / "other").mkdir()
+        _, other = statement_files(tmp_path / "other")
+        args[-1] = str(other)
+    else:
+        args += ["--id", "AAAAAAAAAAAAAAAAAAAAAA"]
+
+    result = burnlink(*args)
+
+    assert result.exit_code == ExitCode.INTEGRITY
+    assert result.stderr.startswith("burnlink: ")
+
+
+def test_receipt_verify_fetches_the_keys_from_the_issuer(cli: Cli, tmp_path: Path) -> None:
+    link = cli.share_json(b"proof of burn")
+    manage = str(link["manage_url"])
+    secret_id = str(link["id"])
+    token = manage.split("#")[1]
+    http = httpx.Client(base_url=cli.server, headers={"authorization": f"Bearer {token}"})
+    with http:
+        assert http.delete(f"/api/v1/secrets/{secret_id}").status_code == 204
+        receipt = http.get(f"/api/v1/secrets/{secret_id}/receipt").json()
+    saved = tmp_path / "receipt.json"
+    saved.write_text(json.dumps(receipt))
+
+    result = burnlink("receipt", "verify", str(saved), "--id", secret_id)
+    by_url = burnlink("receipt", "verify", str(saved), "--key", cli.server)
+
+    assert result.exit_code == 0, result.stderr
+    assert ": burned." in result.stdout
+    assert by_url.exit_code == 0, by_url.stderr
