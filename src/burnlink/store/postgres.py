@@ -103,12 +103,12 @@ __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT: Final = 2
+CONNECT_TIMEOUT: Final = 1
 """Seconds to wait for one connection attempt, unless the URL sets ``connect_timeout``."""
 
 POOL_MIN_SIZE: Final = 1
 POOL_MAX_SIZE: Final = 10
-POOL_TIMEOUT: Final = 5.0
+POOL_TIMEOUT: Final = 1.5
 """Seconds an operation waits for a pooled connection before ``StorageUnavailable``."""
 
 _Connection = psycopg.AsyncConnection[TupleRow]

@@ -101,7 +101,7 @@ from burnlink.store.base import MAX_EVENTS_PER_SECRET
 
 DEFAULT_PREFIX: Final = "burnlink:"
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
-COMMAND_TIMEOUT_SECONDS: Final = 2.0
+COMMAND_TIMEOUT_SECONDS: Final = 1.5
 _SWEEP_BATCH: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)

@@ -23,7 +23,7 @@ from burnlink.web.schemas import HealthResponse
 __all__ = ["KEYS_PATH", "router"]
 
 KEYS_PATH = "/.well-known/burnlink-keys"
-CHECK_SECONDS = 2
+CHECK_SECONDS = 1.5
 
 router = APIRouter(tags=["operations"])
 

@@ -1,0 +1,222 @@
+"""The contenders: burnlink on each store, Snappass, and the bare ASGI ceiling.
+
+Each is started on 127.0.0.1 with the same number of worker processes, measured by
+``measure`` (create, then reveal of distinct secrets), and stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import load
+from bench.load import Load, Measurement, Request
+from bench.procs import free_port, machine_busy, serving
+from bench.stores import RATE_LIMITS_OFF
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENV_BIN = Path(sys.executable).parent
+SNAPPASS_VENV = BENCH / ".venv-snappass"
+
+SAMPLE_TEXT = "bench: correct horse battery staple"
+BURNLINK_CREATE = Request(
+    "POST",
+    "/api/v1/secrets",
+    "application/json",
+    json.dumps({"secret": SAMPLE_TEXT, "ttl": 3600}, separators=(",", ":")),
+)
+# Snappass answers JSON instead of its HTML page when the client accepts only JSON.
+SNAPPASS_CREATE = Request(
+    "POST",
+    "/",
+    "application/x-www-form-urlencoded",
+    "password=bench%3A+correct+horse+battery+staple&ttl=hour",
+    accept="application/json",
+)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """How to start one server and talk to it."""
+
+    name: str
+    kind: str  # "burnlink", "snappass" or "ceiling"
+    command: Callable[[int], list[str]]
+    create: Request
+    reveal_type: str
+    ready: str
+    env: dict[str, str] = field(default_factory=dict)
+    store_url: str | None = None
+
+
+@dataclass
+class Result:
+    """What one contender did."""
+
+    name: str
+    create: Measurement | None = None
+    reveal: Measurement | None = None
+    peak_rss: int = 0
+    busy_before: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "create": self.create.as_dict() if self.create else None,
+            "reveal": self.reveal.as_dict() if self.reveal else None,
+            "peak_rss_bytes": self.peak_rss,
+            "machine_busy_before": round(self.busy_before, 3),
+            "notes": self.notes,
+        }
+
+
+def burnlink(
+    name: str, store_url: str, workers: int, env: dict[str, str] | None = None
+) -> Contender:
+    """``burnlink serve --workers N`` on ``store_url``, as an operator would run it."""
+
+    def command(port: int) -> list[str]:
+        return [
+            str(VENV_BIN / "burnlink"), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--store", store_url,
+        ]  # fmt: skip
+
+    return Contender(
+        name,
+        "burnlink",
+        command,
+        BURNLINK_CREATE,
+        "application/json",
+        "/healthz",
+        env={**RATE_LIMITS_OFF, **(env or {})},
+        store_url=store_url,
+    )
+
+
+def snappass(redis_url: str, workers: int) -> Contender:
+    """Snappass under gunicorn (sync workers, its documented deployment) on the same Redis."""
+
+    def command(port: int) -> list[str]:
+        return [
+            str(SNAPPASS_VENV / "bin" / "gunicorn"), "--workers", str(workers),
+            "--bind", f"127.0.0.1:{port}", "snappass.main:app",
+        ]  # fmt: skip
+
+    env = {"REDIS_URL": redis_url, "NO_SSL": "True", "REDIS_PREFIX": "snappass-bench:"}
+    return Contender(
+        "snappass", "snappass", command, SNAPPASS_CREATE, "application/x-www-form-urlencoded", "/",
+        env=env,
+    )  # fmt: skip
+
+
+def ceiling(workers: int) -> Contender:
+    """The bare ASGI app under uvicorn with the options ``burnlink serve`` uses."""
+
+    def command(port: int) -> list[str]:
+        return [
+            str(VENV_BIN / "uvicorn"), "bench.ceiling:app", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--log-level", "info",
+            "--no-proxy-headers", "--no-server-header",
+        ]  # fmt: skip
+
+    return Contender(
+        "ceiling (bare ASGI)", "ceiling", command, BURNLINK_CREATE, "application/json", "/"
+    )
+
+
+def ensure_snappass() -> None:
+    """Create bench/.venv-snappass with the pinned Snappass and gunicorn, once."""
+    if (SNAPPASS_VENV / "bin" / "gunicorn").exists():
+        return
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(SNAPPASS_VENV)], check=True)
+    subprocess.run(
+        [
+            str(SNAPPASS_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
+            "--disable-pip-version-check", "-r", str(BENCH / "snappass-requirements.txt"),
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+def _synthetic_reveals(count: int) -> list[str]:
+    # The ceiling keeps no state: any distinct ids will do.
+    key = "A" * 43
+    return [f'/api/v1/secrets/{n:022d}/reveal {{"key":"{key}"}}' for n in range(count)]
+
+
+def measure(contender: Contender, settings: Load, work: Path, *, label: str = "") -> Result:
+    """Start ``contender``, measure creates then reveals of distinct secrets, stop it."""
+    tag = (label or contender.name).split(" ")[0]
+    result = Result(label or contender.name)
+    port = free_port()
+    out = work / tag
+    # Others' work on the machine skews every number: say how busy it was before we started.
+    result.busy_before = machine_busy()
+    if result.busy_before > 0.15:
+        result.notes.append(f"machine {result.busy_before:.0%} busy before start")
+    print(f"  {result.name}: starting on 127.0.0.1:{port}", flush=True)
+    with serving(
+        contender.name,
+        contender.command(port),
+        port=port,
+        ready_path=contender.ready,
+        log=out / "server.log",
+        env=contender.env,
+        cwd=REPO,
+    ) as server:
+        if settings.warmup:
+            load.fixed(
+                server.base,
+                contender.create,
+                settings,
+                out / "warmup.txt",
+                duration=settings.warmup,
+            )
+        result.create = load.fixed(server.base, contender.create, settings, out / "create.txt")
+        print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
+        needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
+        if contender.kind == "ceiling":
+            lines = _synthetic_reveals(max(needed * 4, 100_000))
+        else:
+            lines = load.harvest(
+                server.base,
+                contender.kind,
+                contender.create,
+                needed,
+                settings,
+                out / "harvest",
+                out / "harvest.txt",
+                limit=max(30.0, 4 * needed / max(result.create.rps, 1.0)),
+            )
+        print(f"  {result.name}: {len(lines):,} secrets to reveal", flush=True)
+        warm = min(len(lines) // 10, int(result.create.rps))
+        if warm:
+            load.replay(
+                server.base,
+                lines[:warm],
+                contender.reveal_type,
+                settings,
+                out,
+                out / "reveal-warmup.txt",
+                duration=1,
+            )
+        result.reveal = load.replay(
+            server.base, lines[warm:], contender.reveal_type, settings, out, out / "reveal.txt"
+        )
+        print(f"  {result.name}: reveal {result.reveal.rps:,.0f} req/s", flush=True)
+        if result.reveal.exhausted:
+            result.notes.append("reveal ran out of secrets: void")
+        for phase, m in (("create", result.create), ("reveal", result.reveal)):
+            if m.status_errors or m.errors:
+                result.notes.append(f"{phase}: {m.status_errors} HTTP errors, {m.errors} socket")
+    result.peak_rss = server.peak_rss
+    os.sync()
+    return result

@@ -1,0 +1,182 @@
+"""Processes the benchmark starts: each in its own process group, measured, and always stopped.
+
+Every server runs in a new session, so its workers share its process group; stopping it
+signals that group by its id (never by name), and its peak memory is the largest sum of the
+group's resident set sizes seen while it ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """The share of all CPUs busy over the next ``seconds`` (others' work, before we start)."""
+    busy0, total0 = _cpu_times()
+    time.sleep(seconds)
+    busy1, total1 = _cpu_times()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def group_rss(pgid: int) -> int:
+    """Bytes resident in every process of the process group ``pgid``."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            # The command name may hold spaces; the fields after its closing paren do not.
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            resident = int(Path(entry.path, "statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        total += resident * PAGE_SIZE
+    return total
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The ids of the processes in group ``pgid``, leader first."""
+    pids: list[int] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(entry.name))
+    return sorted(pids, key=lambda pid: (pid != pgid, pid))
+
+
+@dataclass
+class Server:
+    """A started server process group and what was measured about it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+    peak_rss: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sampler: threading.Thread | None = None
+
+    @property
+    def pgid(self) -> int:
+        return self.process.pid
+
+    def start_sampling(self, interval: float = 0.2) -> None:
+        def sample() -> None:
+            while not self._stop.is_set():
+                self.peak_rss = max(self.peak_rss, group_rss(self.pgid))
+                self._stop.wait(interval)
+
+        self._sampler = threading.Thread(target=sample, name=f"rss-{self.name}", daemon=True)
+        self._sampler.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop sampling, then SIGTERM the group, and SIGKILL it if it lingers."""
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        stop_group(self.process, timeout)
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM the process group led by ``process``; SIGKILL whatever is left after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while group_pids(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def launch(
+    command: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a new session (its own process group), output to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            list(command),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until ``url`` answers 200, or raise if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def serving(
+    name: str,
+    command: Sequence[str],
+    *,
+    port: int,
+    ready_path: str,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Server]:
+    """Run a server until the block ends, sampling its memory meanwhile."""
+    process = launch(command, log=log, env=env, cwd=cwd)
+    server = Server(name, process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_http(server.base + ready_path, process)
+        server.start_sampling()
+        yield server
+    finally:
+        server.stop()

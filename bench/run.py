@@ -1,0 +1,342 @@
+"""The benchmark's one command: ``.venv/bin/python -m bench`` (see docs/operations.md).
+
+Starts every contender on 127.0.0.1, drives it with wrk (create: a fixed POST; reveal: a
+distinct secret per request), prints the table and the ratios against Snappass and the bare
+ASGI ceiling, and writes everything to bench/results/<time>.json. Every process it starts is
+stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, contenders, size, stores
+from bench.contenders import BENCH, Result
+from bench.load import Load
+
+NAMES = ("sqlite", "redis", "postgres", "snappass", "ceiling")
+# Diagnostic variants, run only when named in --only.
+EXTRA = ("redis-audit-memory",)
+MIB = 1024 * 1024
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (-c)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=NAMES + EXTRA,
+        default=list(NAMES),
+        help="contenders to run; redis-audit-memory is burnlink on Redis with its audit log"
+        " in memory, to show what the default audit log (a SQLite file) costs",
+    )
+    parser.add_argument(
+        "--redis-url", help="use this Redis instead of a private redis-server (keys are prefixed)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "BURNLINK_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server; the benchmark creates and drops a database of its own",
+    )
+    parser.add_argument(
+        "--size", type=int, default=0, metavar="N",
+        help="also measure each burnlink backend empty and with N live secrets (e.g. 1000000)",
+    )  # fmt: skip
+    parser.add_argument("--size-only", action="store_true", help="with --size: skip the main table")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile burnlink's workers with py-spy"
+    )
+    parser.add_argument(
+        "--no-cold-start", action="store_true", help="skip the hyperfine run of burnlink share"
+    )
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _redis(args: argparse.Namespace, work: Path) -> Iterator[str]:
+    if args.redis_url:
+        yield args.redis_url
+    else:
+        with stores.private_redis(work) as url:
+            yield url
+
+
+def _check_tools(args: argparse.Namespace) -> None:
+    needed = ["wrk"]
+    if not args.redis_url:
+        needed.append("redis-server")
+    if not args.no_cold_start:
+        needed.append("hyperfine")
+    missing = [tool for tool in needed if shutil.which(tool) is None]
+    if missing:
+        sys.exit(
+            f"bench: missing {', '.join(missing)}; on Debian: apt-get install {' '.join(missing)}"
+        )
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def table(results: list[Result]) -> str:
+    """The results as a Markdown table."""
+    rows = [
+        "| contender | create req/s | create p50 / p99 ms | reveal req/s | reveal p50 / p99 ms"
+        " | peak RSS MiB | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        c, v = r.create, r.reveal
+        rows.append(
+            f"| {r.name} "
+            f"| {c.rps:,.0f} | {_ms(c.p50_ms)} / {_ms(c.p99_ms)} "
+            f"| {v.rps:,.0f} | {_ms(v.p50_ms)} / {_ms(v.p99_ms)} "
+            f"| {r.peak_rss / MIB:.0f} | {'; '.join(r.notes)} |"
+            if c and v
+            else f"| {r.name} | - | - | - | - | {r.peak_rss / MIB:.0f} | {'; '.join(r.notes)} |"
+        )
+    return "\n".join(rows)
+
+
+def targets(results: list[Result]) -> tuple[dict[str, float], list[str]]:
+    """The ratios the issue asks for, and one PASS/FAIL line per target."""
+    by_name = {r.name.split(" ")[0]: r for r in results}
+    ratios: dict[str, float] = {}
+    lines: list[str] = []
+    ceiling, snappass = by_name.get("ceiling"), by_name.get("snappass")
+    for backend in ("sqlite", "redis", "redis-audit-memory", "postgres"):
+        r = by_name.get(f"burnlink-{backend}")
+        if r is None or r.create is None or r.reveal is None:
+            continue
+        for phase in ("create", "reveal"):
+            mine = getattr(r, phase).rps
+            for other_name, other in (("snappass", snappass), ("ceiling", ceiling)):
+                if other is not None and getattr(other, phase) is not None:
+                    ratio = mine / getattr(other, phase).rps
+                    ratios[f"{backend}/{other_name} {phase}"] = round(ratio, 2)
+    redis = by_name.get("burnlink-redis")
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    for phase in ("create", "reveal"):
+        key = f"redis/snappass {phase}"
+        if key in ratios:
+            lines.append(
+                f"{verdict(ratios[key] >= 3)}  Redis {phase} >= 3x Snappass: {ratios[key]:.2f}x"
+            )
+        key = f"redis/ceiling {phase}"
+        if key in ratios:
+            lines.append(
+                f"{verdict(ratios[key] >= 0.5)}  Redis {phase} >= 50% of ceiling: {ratios[key]:.0%}"
+            )
+    for backend in ("sqlite", "redis"):
+        r = by_name.get(f"burnlink-{backend}")
+        if r is not None and r.reveal is not None:
+            p99 = r.reveal.p99_ms
+            lines.append(f"{verdict(p99 < 50)}  {backend} reveal p99 < 50 ms: {p99:.1f} ms")
+    if redis is None:
+        lines.append("(Redis not measured: no Redis targets checked)")
+    return ratios, lines
+
+
+def _source_state() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise SystemExit(128 + number)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark; see ``--help``."""
+    args = _arguments(argv)
+    _check_tools(args)
+    # Stop cleanly (every server, Redis and the database we made) on Ctrl-C or SIGTERM, even
+    # when started in the background, where the shell ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    settings = Load(args.threads, args.connections, args.duration, args.warmup)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    work = BENCH / "work" / stamp
+    work.mkdir(parents=True)
+    os.environ.update(stores.RATE_LIMITS_OFF)
+    # Generated keys, and the audit log of a Redis store, go to the run directory, never to
+    # the user's data directory.
+    os.environ["BURNLINK_KEY_DIR"] = str(work / "keys")
+    if "snappass" in args.only:
+        contenders.ensure_snappass()
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+    report: dict[str, Any] = {
+        "command": command,
+        "started": stamp,
+        "source": _source_state(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+        },
+        "load": {
+            "wrk_threads": args.threads,
+            "connections": args.connections,
+            "seconds": args.duration,
+            "workers": args.workers,
+        },
+    }
+    results: list[Result] = []
+    started = time.monotonic()
+    with _redis(args, work) as redis_url, stores.postgres_database(args.postgres_url) as pg_url:
+        redis_store, redis_prefix = stores.redis_prefix_url(redis_url)
+        sqlite_file = work / "sqlite" / "burnlink.db"
+        sqlite_file.parent.mkdir(parents=True)
+        lineup = {
+            "sqlite": contenders.burnlink(
+                "burnlink-sqlite", f"sqlite://{sqlite_file}", args.workers
+            ),
+            "redis": contenders.burnlink("burnlink-redis", redis_store, args.workers),
+            "postgres": contenders.burnlink("burnlink-postgres", pg_url, args.workers),
+            "redis-audit-memory": contenders.burnlink(
+                "burnlink-redis-audit-memory",
+                redis_store,
+                args.workers,
+                env={"BURNLINK_AUDIT_STORE": "memory://"},
+            ),
+            "snappass": contenders.snappass(redis_url, args.workers),
+            "ceiling": contenders.ceiling(args.workers),
+        }
+        try:
+            if not args.size_only:
+                print(
+                    f"bench: wrk -t{args.threads} -c{args.connections}, {args.duration:.0f} s"
+                    f" per measurement, {args.workers} workers per server",
+                    flush=True,
+                )
+                for name in NAMES[:2] + EXTRA + NAMES[2:]:
+                    if name in args.only:
+                        results.append(contenders.measure(lineup[name], settings, work))
+                report["results"] = [r.as_dict() for r in results]
+                ratios, verdicts = targets(results)
+                report["ratios"] = ratios
+                report["targets"] = verdicts
+            if not args.no_cold_start:
+                print("bench: cold start of burnlink share (hyperfine)", flush=True)
+                report["cold_start"] = coldstart.measure(work)
+            if args.size:
+                report["size"] = []
+                for name in ("sqlite", "redis", "postgres"):
+                    if name not in args.only:
+                        continue
+                    try:
+                        report["size"].append(
+                            size.run(
+                                name,
+                                args.size,
+                                settings,
+                                args.workers,
+                                work,
+                                redis_url,
+                                args.postgres_url,
+                            )
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one backend failing must not lose the others
+                        print(f"size mode, {name}: failed: {exc!r}", flush=True)
+                        report.setdefault("errors", []).append(f"size {name}: {exc!r}")
+            if args.profile:
+                from bench.profile import profile
+
+                report["profile"] = {
+                    lineup[name].name: profile(lineup[name], settings, work)
+                    for name in ("sqlite", "redis", "postgres")
+                    if name in args.only
+                }
+        finally:
+            if args.redis_url:
+                stores.delete_redis_prefix(redis_url, redis_prefix)
+                stores.delete_redis_prefix(redis_url, "snappass-bench:")
+    report["seconds"] = round(time.monotonic() - started, 1)
+    _print_report(report, results)
+    out = BENCH / "results"
+    out.mkdir(exist_ok=True)
+    text = json.dumps(report, indent=2) + "\n"
+    (out / f"{stamp}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    print(f"\nwrote bench/results/{stamp}.json (run files in bench/work/{stamp}/)")
+
+
+def _print_report(report: dict[str, Any], results: list[Result]) -> None:
+    print(f"\n$ {report['command']}")
+    if results:
+        print(table(results))
+        print()
+        for line in report.get("targets", []):
+            print(line)
+        ratios: dict[str, float] = report.get("ratios", {})
+        print("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    cold: dict[str, dict[str, float]] | None = report.get("cold_start")
+    if cold:
+        print("\ncold start (hyperfine, mean ± stddev):")
+        for name, t in cold.items():
+            flag = ""
+            if name == "burnlink share":
+                flag = "  PASS (< 300 ms)" if t["mean"] < 0.3 else "  FAIL (>= 300 ms)"
+            print(f"  {name:20s} {t['mean'] * 1000:6.0f} ms ± {t['stddev'] * 1000:.0f}{flag}")
+    for sized in report.get("size", []):
+        _print_size(sized)
+
+
+def _print_size(s: dict[str, Any]) -> None:
+    print(
+        f"\nsize mode, {s['backend']}: {s['live']:,} live secrets loaded in"
+        f" {s['load_seconds']} s, {s['bytes_per_secret']} bytes per stored secret"
+    )
+    for label in ("empty", "loaded"):
+        c, v = s[label]["create"], s[label]["reveal"]
+        if c and v:
+            print(
+                f"    {label:6s} create {c['rps']:8,.0f} req/s p99 {c['p99_ms']:6.1f} ms"
+                f" | reveal {v['rps']:8,.0f} req/s p99 {v['p99_ms']:6.1f} ms"
+            )
+    ratios = s["ratios"]
+    if ratios:
+        worst = max(ratios["create_rps_empty_over_loaded"], ratios["reveal_rps_empty_over_loaded"])
+        print(
+            f"    {'PASS' if worst <= 1.25 else 'FAIL'}  throughput within 1.25x of empty:"
+            f" create {ratios['create_rps_empty_over_loaded']:.2f}x,"
+            f" reveal {ratios['reveal_rps_empty_over_loaded']:.2f}x"
+        )
+    for label, sweep in s["sweeps"].items():
+        print(f"    sweep {label:22s}: {sweep['ended']:>6} ended in {sweep['seconds']:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
