@@ -215,7 +215,7 @@ async def test_store_failure_is_503(client: httpx.AsyncClient, app: FastAPI) -> 
     assert_error_shape(created, 503, "store_unavailable")
     assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
     assert ready.json()["checks"] == {"store": "unavailable", "audit": "ok"}
-    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert (live.status_code, live.json()) == (503, {"status": "unavailable"})
 
 
 async def test_unexpected_errors_are_bare_500s_with_headers_and_no_detail_logged(

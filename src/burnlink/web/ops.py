@@ -1,9 +1,9 @@
 """Operational routes: liveness, readiness, Prometheus metrics and the proof-of-burn keys.
 
-``/healthz`` answers while the process can serve (it touches nothing); ``/readyz`` checks, side
-by side, that the secret store and the audit log answer within 2 seconds, since neither a
-create nor a reveal can succeed without both. ``/metrics`` is the Prometheus text format of
-``burnlink.metrics``. ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
+``/healthz`` answers 200 while the process serves and its secret store answers (the core API's
+contract), else 503; ``/readyz`` checks, side by side, that the secret store and the audit log
+answer within 2 seconds, since neither a create nor a reveal can succeed without both.
+``/metrics`` is the Prometheus text format of ``burnlink.metrics``. ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=HealthResponse)
-async def healthz() -> JSONResponse:
-    """Liveness: 200 while the process answers. It checks nothing else (see ``/readyz``)."""
-    return JSONResponse({"status": "ok"})
+async def healthz(request: Request) -> JSONResponse:
+    """200 while the store answers, 503 otherwise (``/readyz`` also checks the audit log)."""
+    service: SecretService = request.app.state.service
+    if await _check("store", service):
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "unavailable"}, status_code=503)
 
 
 async def _check(probe: Literal["store", "audit"], service: SecretService) -> bool:
