@@ -3,7 +3,8 @@
 ``/healthz`` answers 200 while the process serves and its secret store answers (the core API's
 contract), else 503; ``/readyz`` checks, side by side, that the secret store and the audit log
 answer within 2 seconds, since neither a create nor a reveal can succeed without both.
-``/metrics`` is the Prometheus text format of ``burnlink.metrics``. ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
+``/metrics`` is the Prometheus text format of ``burnlink.metrics``.
+``/.well-known/burnlink-keys`` is the JWK set that checks statements.
 """
 
 from __future__ import annotations
