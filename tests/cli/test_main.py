@@ -182,6 +182,7 @@ def test_json_outputs_have_the_documented_keys(cli: Cli) -> None:
         "views_used",
         "views_left",
         "events",
+        "statement",
     }
     assert [e["type"] for e in receipt["events"]] == ["created", "viewed"]
 
@@ -276,9 +277,11 @@ def test_status_shows_state_and_events_after_a_get(cli: Cli) -> None:
     lines = result.stdout.splitlines()
     assert "State:    viewed" in lines
     assert "Views:    1 used, 0 left (of 1)" in lines
-    events = [line.split() for line in lines[lines.index("Events:") + 1 :]]
+    proof = next(i for i, line in enumerate(lines) if line.startswith("Proof of destruction"))
+    events = [line.split() for line in lines[lines.index("Events:") + 1 : proof]]
     assert [e[1] for e in events] == ["created", "viewed"]
-    assert all(e[2] == "127.0.0.1" and e[3].startswith("burnlink-cli/") for e in events)
+    assert all(e[2] == "127.0.0.1" and e[4:] == ["burnlink-cli", "(cli)"] for e in events)
+    assert '"how":"viewed"' in lines[proof + 1].replace(" ", "")
 
 
 def test_burn_then_get_exits_3(cli: Cli) -> None:

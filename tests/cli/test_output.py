@@ -76,4 +76,4 @@ def test_receipt_text_neutralises_control_characters() -> None:
 
     assert "\x1b" not in text
     assert "\x07" not in text
-    assert "viewed  -  x?]0;pwn?" in text
+    assert "viewed  -  --  x?]0;pwn?" in text

@@ -99,6 +99,9 @@ class Event:
     type: str
     ip: str | None
     user_agent: str | None
+    country: str | None = None
+    agent: str | None = None
+    """What kind of client it was, as ``Name (class)``: ``Slackbot (preview)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class Receipt:
     views_used: int
     views_left: int
     events: tuple[Event, ...]
+    statement: dict[str, Any] | None = None
+    """The server's signed proof of destruction, once the secret has ended."""
 
 
 class ApiClient:
@@ -237,9 +242,12 @@ class ApiClient:
                     type=_get(event, "type", str),
                     ip=_optional(event, "ip", str),
                     user_agent=_optional(event, "user_agent", str),
+                    country=_optional(event, "country", str),
+                    agent=_agent_text(event.get("agent")),
                 )
                 for event in events
             ),
+            statement=_optional(answer, "statement", dict),
         )
 
     def burn(self, secret_id: str, manage_token: bytes) -> None:
@@ -319,6 +327,15 @@ class ApiClient:
         if status == 503 and code in ("store_unavailable", "mail_unavailable"):
             return StorageUnavailable(message)
         return ServerUnavailable(f"the server at {self.base} failed (HTTP {status}): {message}")
+
+
+def _agent_text(agent: object) -> str | None:
+    if not isinstance(agent, dict):
+        return None
+    name, kind = agent.get("name"), agent.get("class")
+    if not isinstance(name, str) or not isinstance(kind, str):
+        return None
+    return f"{name} ({kind})"
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -145,9 +145,17 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
         "views_used": receipt.views_used,
         "views_left": receipt.views_left,
         "events": [
-            {"at": e.at, "type": e.type, "ip": e.ip, "user_agent": e.user_agent}
+            {
+                "at": e.at,
+                "type": e.type,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "country": e.country,
+                "agent": e.agent,
+            }
             for e in receipt.events
         ],
+        "statement": receipt.statement,
     }
 
 
@@ -166,10 +174,14 @@ def receipt_text(receipt: Receipt) -> str:
     lines.append("Events:")
     width = max((len(e.type) for e in receipt.events), default=0)
     for e in receipt.events:
-        fields = [e.at, e.type.ljust(width), e.ip or "-", e.user_agent or "-"]
+        who = e.agent or e.user_agent or "-"
+        fields = [e.at, e.type.ljust(width), e.ip or "-", e.country or "--", who]
         lines.append("  " + "  ".join(clean(f) for f in fields).rstrip())
     if not receipt.events:
         lines.append("  (none)")
+    if receipt.statement:
+        lines.append("Proof of destruction (signed; check with `burnlink receipt verify`):")
+        lines.append("  " + clean(json.dumps(receipt.statement, separators=(",", ":"))))
     return "\n".join(lines)
 
 
