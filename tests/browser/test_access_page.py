@@ -306,3 +306,43 @@ def test_a_server_refusal_marks_the_passphrase(contexts: Contexts, strict_server
     assert not page.is_visible("#result")
     log.assert_never_sent("refused by the server")
     assert fragment(page.url) == ""
+
+
+def test_notify_url_is_offered_only_when_the_server_notifies(
+    contexts: Contexts, server: str
+) -> None:
+    plain, _ = contexts.page()
+    plain.goto(f"{server}/")
+    wait_ready(plain)
+    open_more_options(plain)
+    assert not plain.is_visible("#notify-field")  # this server has no webhook secret
+
+    # A page told that the server notifies: the URL is checked, sent, and the server's 422
+    # (it has no webhook secret after all) is shown on the control.
+    page, log = contexts.page()
+
+    def notifying_policy(route: Route) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "notifications": True})
+
+    page.route("**/api/v1/policy", notifying_policy)
+    page.goto(f"{server}/")
+    wait_ready(page)
+    open_more_options(page)
+    assert page.is_visible("#notify-url")
+    page.fill("#secret", "tell me when")
+    page.fill("#notify-url", "ftp://example.com/hook")
+    page.click("#create")
+    assert "https://" in text_of(page, "#notify-url-error")
+    assert ("POST", "secrets") not in log.api_calls()
+
+    page.fill("#notify-url", "https://example.com/hook")
+    with page.expect_request(lambda r: r.method == "POST" and "/api/v1/secrets" in r.url) as sent:
+        page.click("#create")
+    assert (sent.value.post_data_json or {}).get("notify_url") == "https://example.com/hook"
+    page.wait_for_selector("#notify-url-error:not([hidden])")
+    assert "did not accept this webhook address" in text_of(page, "#notify-url-error")
+    assert page.get_attribute("#notify-url", "aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "notify-url"
+    assert not page.is_visible("#result")
+    log.assert_never_sent("tell me when")

@@ -370,11 +370,44 @@ def test_receipt_shows_events_and_burns(contexts: Contexts, server: str) -> None
     manage.wait_for_selector("#receipt-state:text('Burned')")
 
     assert not manage.is_visible("#burn")
+    manage.wait_for_selector("#proof:not([hidden])")  # ended: the signed statement is offered
+    assert '"burned"' in (manage.text_content("#proof-statement") or "")
     assert event_types(server, shared) == ["created", "burned"]
     reader, _ = contexts.page()
     open_link(reader, shared.link)
     reader.wait_for_selector("#gone:not([hidden])")
     log.assert_never_sent(shared.key, "to be burned")
+    assert all("/api/v1/secrets/" in url for url in log.urls() if "/api/" in url)
+
+
+def test_receipt_summarizes_opens_and_offers_the_proof(contexts: Contexts, server: str) -> None:
+    sender, _ = contexts.page()
+    shared = compose(sender, server, text="proof please", views=1)
+    reader, reader_log = contexts.page()
+    open_link(reader, shared.link)
+    reveal(reader)
+    assert event_types(server, shared) == ["created", "viewed"]
+    assert opened_by(server, shared) == ["bot"]  # headless Chrome
+
+    manage, log = contexts.page(accept_downloads=True)
+    open_link(manage, shared.manage)
+    manage.wait_for_selector("#receipt:not([hidden])")
+    summary = manage.text_content("#receipt-summary") or ""
+    assert summary == "Link opened once (1 by HeadlessChrome), viewed once."
+    rows = [row.text_content() or "" for row in manage.locator("#events-body tr").all()]
+    assert any("Opened by HeadlessChrome (robot)" in row for row in rows)
+    assert any("Viewed by HeadlessChrome (robot)" in row for row in rows)
+    manage.wait_for_selector("#proof:not([hidden])")
+    shown = json.loads(manage.text_content("#proof-statement") or "")
+    assert shown == receipt(server, shared)["statement"]
+    with manage.expect_download() as download_info:
+        manage.click("#proof-download")
+    download = download_info.value
+    secret_id = shared.manage.split("/m/")[1].split("#")[0]
+    assert download.suggested_filename == f"burnlink-{secret_id}-statement.json"
+    assert json.loads(Path(download.path()).read_text("utf-8")) == shown
+    for page_log in (log, reader_log):
+        page_log.assert_never_sent(shared.key, "proof please")
     assert all("/api/v1/secrets/" in url for url in log.urls() if "/api/" in url)
 
 

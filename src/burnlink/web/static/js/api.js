@@ -55,7 +55,7 @@ async function call(method, path, { token = null, body } = {}) {
 
 /**
  * The server's limits and policy: `{min_ttl, max_ttl, default_ttl, max_views, max_bytes, …,
- * require_passphrase, allowed_countries, recipient_verification}`.
+ * require_passphrase, allowed_countries, recipient_verification, notifications}`.
  */
 export function policy() {
   return call("GET", "policy");
@@ -79,6 +79,7 @@ export function createSecret({
   if (rules.allowedCountries?.length) body.allowed_countries = rules.allowedCountries;
   if (rules.deniedCountries?.length) body.denied_countries = rules.deniedCountries;
   if (rules.recipientEmail) body.recipient_email = rules.recipientEmail;
+  if (rules.notifyUrl) body.notify_url = rules.notifyUrl;
   return call("POST", "secrets", { body });
 }
 

@@ -58,6 +58,7 @@ const FIELDS = [
   ["allowed_countries", "allowed-countries"],
   ["denied_countries", "denied-countries"],
   ["recipient_email", "recipient-email"],
+  ["notify_url", "notify-url"],
   ["passphrase", "passphrase"],
   ["max_views", "views"],
   ["ttl", "ttl"],
@@ -224,7 +225,26 @@ function applyPolicy() {
   show(byId("recipient-field"), mail);
   show(byId("recipient-unavailable"), !mail);
   if (!mail) byId("recipient-email").value = "";
+  const notify = policy.notifications === true;
+  show(byId("notify-field"), notify);
+  if (!notify) byId("notify-url").value = "";
   updateStrength();
+}
+
+/** An absolute http(s) URL without user info, as the server accepts for notify_url. */
+function looksLikeWebUrl(text) {
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === "https:" || url.protocol === "http:") &&
+    url.hostname !== "" &&
+    url.username === "" &&
+    url.password === ""
+  );
 }
 
 /** The access rules of "More options", or an InputError naming the control to fix. */
@@ -267,11 +287,18 @@ function readRules() {
     }
     recipientEmail = email;
   }
+  let notifyUrl = null;
+  const url = byId("notify-url").value.trim();
+  if (policy.notifications === true && url !== "") {
+    if (!looksLikeWebUrl(url)) throw new InputError(t("compose.error_notify_url"), "notify-url");
+    notifyUrl = url;
+  }
   return {
     allowedIps,
     allowedCountries: lists["allowed-countries"],
     deniedCountries: lists["denied-countries"],
     recipientEmail,
+    notifyUrl,
   };
 }
 
@@ -334,6 +361,8 @@ async function fieldMessage(id) {
       return policy?.recipient_verification === false
         ? t("compose.error_recipient_unavailable")
         : t("compose.error_recipient_email");
+    case "notify-url":
+      return t("compose.invalid_notify_url");
     case "passphrase":
       return t("compose.error_passphrase_required");
     case "views":
@@ -356,6 +385,9 @@ async function apiErrorMessage(error) {
     const message = await fieldMessage(control);
     if (control === "recipient-email" && byId("recipient-field").hidden) {
       return t("compose.error_recipient_unavailable");
+    }
+    if (control === "notify-url" && byId("notify-field").hidden) {
+      return t("compose.error_notify_unavailable");
     }
     return markField(control, message);
   }
@@ -382,6 +414,7 @@ function showRules(rules) {
   if (rules.recipientEmail !== null) {
     items.push(t("result.rule_recipient", { email: rules.recipientEmail }));
   }
+  if (rules.notifyUrl !== null) items.push(t("result.rule_notify", { url: rules.notifyUrl }));
   byId("result-rules-list").replaceChildren(
     ...items.map((text) => {
       const item = document.createElement("li");

@@ -4,11 +4,20 @@
 
 import * as api from "./api.js";
 import { KEY_BYTES, b64urlDecode } from "./envelope.js";
-import { formatDate, formatRelative, loadMessages, t } from "./i18n.js";
+import {
+  formatCountry,
+  formatDate,
+  formatList,
+  formatRelative,
+  loadMessages,
+  t,
+} from "./i18n.js";
 import { announce, byId, failed, fragment, pageId, setText, show } from "./ui.js";
 
 const REFRESH_SECONDS = 10;
 const STATES = new Set(["active", "viewed", "burned", "locked", "expired"]);
+// Agent classes that open links without a person asking (useragents.AUTOMATED).
+const AUTOMATED = new Set(["preview", "scanner", "bot"]);
 
 const secretId = pageId();
 const status = byId("receipt-status");
@@ -17,6 +26,7 @@ const dialog = byId("burn-dialog");
 let token = null;
 let timer = null;
 let lastState = null;
+let statementText = null;
 
 function decodeToken(text) {
   try {
@@ -45,11 +55,40 @@ function when(value) {
   return `${formatDate(value)} (${formatRelative(value)})`;
 }
 
+/** "Opened by Slackbot (link preview)", "Viewed by Firefox in Germany (DE)". */
+function describeEvent(event) {
+  let text = known("event", event.type);
+  const agent = event.agent;
+  if (agent && typeof agent.name === "string" && agent.name !== "") {
+    const values = { event: text, agent: agent.name, class: known("agent", agent.class) };
+    text = t(agent.class === "browser" ? "receipt.by_agent" : "receipt.by_agent_class", values);
+  }
+  if (typeof event.country === "string" && event.country !== "") {
+    text = t("receipt.in_country", { text, country: formatCountry(event.country) });
+  }
+  return text;
+}
+
+/** "Link opened 3 times (2 by Slackbot), viewed once." */
+function summarize(receipt) {
+  const opened = receipt.events.filter((event) => event.type === "opened");
+  const robots = opened.filter((event) => AUTOMATED.has(event.agent?.class));
+  let text = t("receipt.summary_opened", { count: opened.length });
+  if (robots.length > 0) {
+    const names = formatList([...new Set(robots.map((event) => event.agent.name))]);
+    text = t("receipt.summary_automated", { opened: text, automated: robots.length, names });
+  }
+  const views = receipt.views_used;
+  const viewed =
+    views > 0 ? t("receipt.summary_viewed", { count: views }) : t("receipt.summary_not_viewed");
+  return t("receipt.summary", { opened: text, viewed });
+}
+
 function eventRow(event) {
   const row = document.createElement("tr");
   const cells = [
     formatDate(event.at),
-    known("event", event.type),
+    describeEvent(event),
     event.ip ?? t("receipt.unknown"),
     event.user_agent ?? t("receipt.unknown"),
   ];
@@ -81,6 +120,8 @@ function render(receipt) {
   if (receipt.ended_at !== null) setText(byId("receipt-ended"), when(receipt.ended_at));
   byId("events-body").replaceChildren(...receipt.events.map(eventRow));
   show(byId("no-events"), receipt.events.length === 0);
+  setText(byId("receipt-summary"), summarize(receipt));
+  renderProof(receipt.statement ?? null);
   show(byId("burn"), receipt.state === "active");
   const time = new Intl.DateTimeFormat(document.documentElement.lang, {
     timeStyle: "medium",
@@ -90,6 +131,33 @@ function render(receipt) {
   if (lastState !== null && lastState !== receipt.state) announce(known("state", receipt.state));
   lastState = receipt.state;
   show(section, true);
+}
+
+/** The signed statement, shown as text and offered as a file, once the secret has ended. */
+function renderProof(statement) {
+  statementText =
+    statement === null
+      ? null
+      : typeof statement === "string"
+        ? statement
+        : `${JSON.stringify(statement, null, 2)}\n`;
+  show(byId("proof"), statementText !== null);
+  setText(byId("proof-statement"), statementText ?? "");
+}
+
+function downloadStatement() {
+  if (statementText === null) return;
+  const blob = new Blob([statementText], { type: "application/json" });
+  const url = URL.createObjectURL(blob);
+  const anchor = document.createElement("a");
+  anchor.href = url;
+  anchor.download = `burnlink-${secretId}-statement.json`;
+  anchor.hidden = true;
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  announce(t("receipt.proof_saved"));
 }
 
 async function load() {
@@ -143,6 +211,7 @@ function onDialogClose() {
 async function main() {
   await loadMessages();
   byId("refresh").addEventListener("click", load);
+  byId("proof-download").addEventListener("click", downloadStatement);
   byId("burn").addEventListener("click", () => {
     dialog.returnValue = "";
     dialog.showModal();
