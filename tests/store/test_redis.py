@@ -129,6 +129,39 @@ async def test_create_sets_native_expiry_and_end_moves_it(
     assert await raw.pexpiretime((prefix + b"e:" + tag).decode()) == burned_ms + retention_ms
 
 
+async def _race_processes(script: str, args: list[str], processes: int) -> list[bytes]:
+    """Run ``processes`` copies of ``script``; release them together once all say "ready";
+    return each one's stdout. Fails if any exits non-zero or takes over 8 s."""
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        async with asyncio.timeout(8):
+            for child in children:
+                assert child.stdout is not None
+                assert await child.stdout.readline() == b"ready\n"
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write(b"go\n")
+                await child.stdin.drain()
+            outputs = [(await child.communicate())[0] for child in children]
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    assert [child.returncode for child in children] == [0] * processes
+    return outputs
+
+
 _READER = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta
@@ -164,34 +197,7 @@ async def test_consume_is_exactly_once_across_processes(
     await redis_store.create(record)
     now_ms = str(int(clock.now().timestamp() * 1000))
     args = [redis_url, record.secret_id, ACCESS.hex(), now_ms, str(readers)]
-    children = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            _READER,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for _ in range(processes)
-    ]
-    try:
-        async with asyncio.timeout(8):
-            for child in children:
-                assert child.stdout is not None
-                assert await child.stdout.readline() == b"ready\n"
-            for child in children:
-                assert child.stdin is not None
-                child.stdin.write(b"go\n")
-                await child.stdin.drain()
-            outputs = [(await child.communicate())[0] for child in children]
-    finally:
-        for child in children:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
-
-    assert [child.returncode for child in children] == [0] * processes
+    outputs = await _race_processes(_READER, args, processes)
     winners = sorted(int(left) for output in outputs for left in output.split())
     assert len(winners) == min(processes * readers, views)
     assert winners == list(range(views))
@@ -520,34 +526,7 @@ async def test_hit_counts_distinctly_across_processes(
 ) -> None:
     processes, hits = 2, 25
     args = [redis_url, "reveal:198.51.100.0/24", str(_ms(clock.now())), str(hits)]
-    children = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            _HITTER,
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for _ in range(processes)
-    ]
-    try:
-        async with asyncio.timeout(8):
-            for child in children:
-                assert child.stdout is not None
-                assert await child.stdout.readline() == b"ready\n"
-            for child in children:
-                assert child.stdin is not None
-                child.stdin.write(b"go\n")
-                await child.stdin.drain()
-            outputs = [(await child.communicate())[0] for child in children]
-    finally:
-        for child in children:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
-
-    assert [child.returncode for child in children] == [0] * processes
+    outputs = await _race_processes(_HITTER, args, processes)
     counts = sorted(int(n) for output in outputs for n in output.split())
     assert counts == list(range(1, processes * hits + 1))
     assert await redis_store.hit(
