@@ -31,6 +31,7 @@ from datetime import datetime
 from burnlink.access import mask_email
 from burnlink.alerts import Alert, AlertRules
 from burnlink.audit import AuditBackend, Watched
+from burnlink.audit.batch import GroupCommit
 from burnlink.audit.events import (
     AuditEvent,
     AuditEventType,
@@ -116,6 +117,7 @@ class Observer:
         """Without ``audit`` nothing is written (a service used as a library, or a test);
         without ``webhooks`` and ``webhook_key`` nothing is sent."""
         self.audit = audit
+        self._writes = None if audit is None else GroupCommit(audit)
         self.metrics = metrics or Metrics()
         self.sink = sink
         self.webhooks = webhooks
@@ -139,8 +141,12 @@ class Observer:
         policy: Mapping[str, Scalar] | None = None,
         detail: Mapping[str, Scalar] | None = None,
         required: bool = True,
+        watch: Watched | None = None,
     ) -> AuditEvent:
-        """Append an event to the audit log and the sink; see "Fail closed" above."""
+        """Append an event to the audit log and the sink; see "Fail closed" above.
+
+        ``watch`` (a new secret's expiry watch) is written in the same transaction.
+        """
         info = client if isinstance(client, RequestInfo) else request_info(client)
         event = audit_event(
             type,
@@ -151,10 +157,10 @@ class Observer:
             policy=policy,
             detail=detail,
         )
-        if self.audit is None:
+        if self._writes is None:
             return event
         try:
-            entry = await self.audit.append(event)
+            entry = await self._writes.append(event, watch=watch)
         except StorageError:
             self.metrics.store_error(StoreName.AUDIT)
             log.error("audit write failed: %s not recorded", type.value)
@@ -283,10 +289,10 @@ class Observer:
 
     async def watch(self, item: Watched) -> None:
         """Remember a new secret's expiry; ``AuditUnavailable`` if it cannot be written."""
-        if self.audit is None:
+        if self._writes is None:
             return
         try:
-            await self.audit.watch(item)
+            await self._writes.watch(item)
         except StorageError:
             self.metrics.store_error(StoreName.AUDIT)
             raise AuditUnavailable from None
@@ -294,10 +300,10 @@ class Observer:
     async def forget(self, secret_id: str) -> None:
         """Drop the expiry watch of a secret that ended another way (best effort: the
         sweeper checks the receipt before it records an expiry)."""
-        if self.audit is None:
+        if self._writes is None:
             return
         try:
-            await self.audit.unwatch(secret_id)
+            await self._writes.unwatch(secret_id)
         except StorageError:
             self.metrics.store_error(StoreName.AUDIT)
             log.warning("audit watch could not be cleared; the sweeper will check the receipt")
@@ -415,6 +421,8 @@ class Observer:
             await asyncio.wait(set(self._background), timeout=grace)
         if self.webhooks is not None:
             await self.webhooks.aclose(grace=grace)
+        if self._writes is not None:
+            await self._writes.aclose()
         if self.sink is not None:
             self.sink.close()
 

@@ -215,10 +215,7 @@ class SecretService:
             raise DuplicateId("could not allocate a fresh id")
         await record(self.store, stored.secret_id, EventKind.CREATED, client, now)
         secret_id = stored.secret_id
-        watched = False
         try:
-            await self.observer.watch(Watched(secret_id, stored.expires_at, notify_url))
-            watched = True
             event = await self.observer.record(
                 AuditEventType.SECRET_CREATED,
                 at=now,
@@ -231,13 +228,12 @@ class SecretService:
                     "protected": gate is not None,
                     "notify": notify_url is not None,
                 },
+                watch=Watched(secret_id, stored.expires_at, notify_url),
             )
         except AuditUnavailable:
             # Fail closed: a secret nobody audited must not exist.
             with suppress(StorageError):
                 await self.store.burn(secret_id, now=now)
-            if watched:
-                await self.observer.forget(secret_id)
             raise
         await self.observer.publish(event, secret_id=secret_id)
         return CreatedSecret(secret_id, manage_token, stored.expires_at, views)

@@ -3,7 +3,7 @@ a country table, a mailer that keeps codes, and clients from chosen addresses.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +46,16 @@ class Breakable:
     async def append(self, event: AuditEvent) -> AuditEntry:
         self._check()
         return await self.inner.append(event)
+
+    async def write(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        watch: Sequence[Watched] = (),
+        unwatch: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        self._check()
+        return await self.inner.write(events, watch=watch, unwatch=unwatch)
 
     def iter_entries(self, **filters: Any) -> AsyncIterator[AuditEntry]:
         return self.inner.iter_entries(**filters)

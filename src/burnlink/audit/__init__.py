@@ -12,6 +12,7 @@ the expiry watch (``audit.watch``) in the same database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from burnlink.audit.chain import (
@@ -65,6 +66,20 @@ __all__ = [
 
 class AuditBackend(AuditStore, ExpiryWatch, Protocol):
     """What ``open_audit_store`` returns: the log and the expiry watch in one database."""
+
+    async def write(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        watch: Sequence[Watched] = (),
+        unwatch: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """Append ``events`` (in order) and change watch rows, all in one transaction.
+
+        Returns the new entries. Either everything is written or nothing is
+        (``StorageUnavailable``). Watches are written before unwatches.
+        """
+        ...
 
 
 async def open_audit_store(url: str, *, key: bytes) -> AuditBackend:

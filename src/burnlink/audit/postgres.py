@@ -7,7 +7,7 @@ Layout
     the connection's ``search_path`` (``?options=-csearch_path%3Daudit`` picks another).
 
 Atomicity
-    ``append`` runs in one transaction that first takes the state row with ``SELECT … FOR
+    ``write`` (and ``append``, a write of one) runs in one transaction that first takes the state row with ``SELECT … FOR
     UPDATE``: appenders in every process queue on that row lock, and each one reads the head
     its predecessor committed (READ COMMITTED re-reads a locked row after the wait), so the
     chain has no gaps or forks. ``purge_before`` takes the same lock.
@@ -103,8 +103,11 @@ _SCHEMA: Final = (
     LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
+            -- The next after the head, or after the entries already inserted by this
+            -- transaction (a batch moves the head once, after its last entry).
             IF NEW.seq IS DISTINCT FROM
-               (SELECT head_seq + 1 FROM burnlink_audit_state WHERE id = 1) THEN
+               (SELECT GREATEST(head_seq, (SELECT coalesce(max(seq), 0) FROM burnlink_audit_log))
+                       + 1 FROM burnlink_audit_state WHERE id = 1) THEN
                 RAISE EXCEPTION 'burnlink_audit_log entries are appended in sequence';
             END IF;
             RETURN NEW;
@@ -165,6 +168,12 @@ SET base_seq = %(base_seq)s, base_mac = %(base_mac)s, head_seq = %(head_seq)s,
 WHERE id = 1
 """
 
+_WATCH: Final = (
+    "INSERT INTO burnlink_audit_watch (secret_id, expires_at, notify_url) VALUES (%s, %s, %s)"
+    " ON CONFLICT (secret_id) DO UPDATE"
+    " SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url"
+)
+_UNWATCH: Final = "DELETE FROM burnlink_audit_watch WHERE secret_id = %s"
 _INSERT_ENTRY: Final = """
 INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
 VALUES (%(seq)s, %(at)s, %(type)s, %(event)s, %(prev_mac)s, %(mac)s)
@@ -328,25 +337,53 @@ class PostgresAuditStore:
         return _state_from_row(row)
 
     async def append(self, event: AuditEvent) -> AuditEntry:
-        """See ``AuditStore.append``: one transaction under the state row's lock."""
-        async with self._connection() as conn, conn.transaction():
-            state = await self._locked_state(conn)
-            entry = next_entry(self._key, state.head, event)
-            await conn.execute(
-                _INSERT_ENTRY,
-                {
-                    "seq": entry.seq,
-                    "at": event.at,
-                    "type": event.type.value,
-                    "event": event.canonical().decode("utf-8"),
-                    "prev_mac": entry.prev_mac,
-                    "mac": entry.mac,
-                },
-            )
-            await conn.execute(
-                _SAVE_STATE, _state_params(state.advanced(self._key, head=entry.head))
-            )
+        """See ``AuditStore.append``."""
+        (entry,) = await self.write([event])
         return entry
+
+    async def write(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        watch: Sequence[Watched] = (),
+        unwatch: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """See ``AuditBackend.write``: one transaction under the state row's lock."""
+        entries: list[AuditEntry] = []
+        async with self._connection() as conn, conn.transaction():
+            if events:
+                state = await self._locked_state(conn)
+                head = state.head
+                for event in events:
+                    entries.append(next_entry(self._key, head, event))
+                    head = entries[-1].head
+                async with conn.cursor() as cursor:
+                    await cursor.executemany(
+                        _INSERT_ENTRY,
+                        [
+                            {
+                                "seq": entry.seq,
+                                "at": entry.event.at,
+                                "type": entry.event.type.value,
+                                "event": entry.event.canonical().decode("utf-8"),
+                                "prev_mac": entry.prev_mac,
+                                "mac": entry.mac,
+                            }
+                            for entry in entries
+                        ],
+                    )
+                    await cursor.execute(
+                        _SAVE_STATE, _state_params(state.advanced(self._key, head=head))
+                    )
+            if watch or unwatch:
+                async with conn.cursor() as cursor:
+                    if watch:
+                        await cursor.executemany(
+                            _WATCH, [(w.secret_id, w.expires_at, w.notify_url) for w in watch]
+                        )
+                    if unwatch:
+                        await cursor.executemany(_UNWATCH, [(i,) for i in unwatch])
+        return entries
 
     async def iter_entries(
         self,
@@ -422,20 +459,11 @@ class PostgresAuditStore:
 
     async def watch(self, item: Watched) -> None:
         """See ``ExpiryWatch.watch``."""
-        async with self._connection() as conn:
-            await conn.execute(
-                "INSERT INTO burnlink_audit_watch (secret_id, expires_at, notify_url)"
-                " VALUES (%s, %s, %s) ON CONFLICT (secret_id) DO UPDATE"
-                " SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url",
-                (item.secret_id, item.expires_at, item.notify_url),
-            )
+        await self.write((), watch=[item])
 
     async def unwatch(self, secret_id: str) -> None:
         """See ``ExpiryWatch.unwatch``."""
-        async with self._connection() as conn:
-            await conn.execute(
-                "DELETE FROM burnlink_audit_watch WHERE secret_id = %s", (secret_id,)
-            )
+        await self.write((), unwatch=[secret_id])
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
         """See ``ExpiryWatch.claim_due``: ``DELETE … RETURNING`` over ``SKIP LOCKED`` rows."""

@@ -7,8 +7,8 @@ Layout
     ``audit_state`` holds the one state row (see ``audit.chain``) and the schema version.
 
 Atomicity
-    ``append`` reads the state row, inserts the entry and moves the head inside one
-    ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock before reading:
+    ``write`` (and ``append``, a write of one) reads the state row, inserts the entries and
+    moves the head inside one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock before reading:
     appenders in several processes (each with its own connection) are serialised by the
     file's lock, so they produce one chain. Inside a process one connection and an
     ``asyncio.Lock`` serialise coroutines, as in ``store.sqlite``.
@@ -104,9 +104,16 @@ _SCHEMA: Final = (
     WHEN OLD.seq > (SELECT base_seq FROM audit_state WHERE id = 1)
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: only purged entries can go'); END
     """,
+    # The next after the head, or after the entries already inserted by this transaction (a
+    # batch moves the head once, after its last entry). Replaced on every start: logs made
+    # before batches had a trigger that only allowed the head's successor.
+    "DROP TRIGGER IF EXISTS audit_log_insert_in_sequence",
     """
-    CREATE TRIGGER IF NOT EXISTS audit_log_insert_in_sequence BEFORE INSERT ON audit_log
-    WHEN NEW.seq IS NOT (SELECT head_seq + 1 FROM audit_state WHERE id = 1)
+    CREATE TRIGGER audit_log_insert_in_sequence BEFORE INSERT ON audit_log
+    WHEN NEW.seq IS NOT (
+        SELECT max(head_seq, (SELECT coalesce(max(seq), 0) FROM audit_log)) + 1
+        FROM audit_state WHERE id = 1
+    )
     BEGIN SELECT RAISE(ABORT, 'audit_log entries are appended in sequence'); END
     """,
     """
@@ -271,9 +278,12 @@ class SqliteAuditStore:
     async def _run(
         self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
     ) -> list[Row]:
+        return list(await self._db_or_closed().execute_fetchall(sql, parameters))
+
+    def _db_or_closed(self) -> aiosqlite.Connection:
         if self._db is None:
             raise StorageUnavailable("The audit log is closed.")
-        return list(await self._db.execute_fetchall(sql, parameters))
+        return self._db
 
     @asynccontextmanager
     async def _serialised(self) -> AsyncIterator[None]:
@@ -325,24 +335,53 @@ class SqliteAuditStore:
     # -- AuditStore --------------------------------------------------------------------------
 
     async def append(self, event: AuditEvent) -> AuditEntry:
-        """See ``AuditStore.append``: one ``BEGIN IMMEDIATE`` transaction."""
-        async with self._serialised(), self._transaction():
-            state = await self._state()
-            entry = next_entry(self._key, state.head, event)
-            await self._run(
-                "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    entry.seq,
-                    _to_ms(event.at),
-                    event.type.value,
-                    event.canonical().decode("utf-8"),
-                    entry.prev_mac,
-                    entry.mac,
-                ),
-            )
-            await self._save_state(state.advanced(self._key, head=entry.head))
+        """See ``AuditStore.append``."""
+        (entry,) = await self.write([event])
         return entry
+
+    async def write(
+        self,
+        events: Sequence[AuditEvent],
+        *,
+        watch: Sequence[Watched] = (),
+        unwatch: Sequence[str] = (),
+    ) -> list[AuditEntry]:
+        """See ``AuditBackend.write``: one ``BEGIN IMMEDIATE`` transaction."""
+        async with self._serialised(), self._transaction():
+            entries: list[AuditEntry] = []
+            if events:
+                state = await self._state()
+                head = state.head
+                for event in events:
+                    entries.append(next_entry(self._key, head, event))
+                    head = entries[-1].head
+                await self._db_or_closed().executemany(
+                    "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            entry.seq,
+                            _to_ms(entry.event.at),
+                            entry.event.type.value,
+                            entry.event.canonical().decode("utf-8"),
+                            entry.prev_mac,
+                            entry.mac,
+                        )
+                        for entry in entries
+                    ],
+                )
+                await self._save_state(state.advanced(self._key, head=head))
+            if watch:
+                await self._db_or_closed().executemany(
+                    "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
+                    " VALUES (?, ?, ?)",
+                    [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
+                )
+            if unwatch:
+                await self._db_or_closed().executemany(
+                    "DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch]
+                )
+        return entries
 
     async def iter_entries(
         self,
@@ -415,17 +454,11 @@ class SqliteAuditStore:
 
     async def watch(self, item: Watched) -> None:
         """See ``ExpiryWatch.watch``."""
-        async with self._serialised():
-            await self._run(
-                "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
-                " VALUES (?, ?, ?)",
-                (item.secret_id, _to_ms(item.expires_at), item.notify_url),
-            )
+        await self.write((), watch=[item])
 
     async def unwatch(self, secret_id: str) -> None:
         """See ``ExpiryWatch.unwatch``."""
-        async with self._serialised():
-            await self._run("DELETE FROM audit_watch WHERE secret_id = ?", (secret_id,))
+        await self.write((), unwatch=[secret_id])
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
         """See ``ExpiryWatch.claim_due``: one ``DELETE … RETURNING`` under the write lock."""
