@@ -1,4 +1,5 @@
-"""Shared fixtures: a frozen clock, and the ``store`` fixture over every backend."""
+"""Shared fixtures: a frozen clock, and the ``store`` fixture over every backend (a Redis
+Cluster of our own among them)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from burnlink.clock import FrozenClock
 from burnlink.store import SecretStore, open_store
 from tests import services
 from tests.mail import outbox as outbox  # a fixture, shared by the verification tests
+from tests.store.redis_cluster import LocalCluster, running_cluster
 
 RETENTION = timedelta(days=30)
-BACKENDS = ["memory", "sqlite", "redis", "postgres"]
+BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgres"]
 
 
 @pytest.fixture
@@ -43,6 +45,14 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A three-master Redis Cluster of our own for this session (``tests.store.redis_cluster``);
+    skips without ``redis-server``, fails without it when ``CI=true``."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -95,6 +105,11 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
         prefix = f"burnlink-test-{uuid.uuid4().hex[:12]}:"
         request.addfinalizer(lambda: _delete_redis_prefix(prefix))
         return f"{services.REDIS_URL}?prefix={prefix}"
+    if backend == "redis-cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        prefix = f"burnlink-test-{uuid.uuid4().hex[:12]}:"
+        request.addfinalizer(lambda: cluster.delete_prefix(prefix))
+        return f"{cluster.url}?prefix={prefix}"
     if backend == "postgres":
         url: str = request.getfixturevalue("postgres_database")
         _truncate_postgres(url)

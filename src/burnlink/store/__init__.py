@@ -1,11 +1,12 @@
 """Storage backends behind one interface, chosen by the scheme of a store URL.
 
-==========================  ======================================================
-``sqlite:///var/lib/x.db``  embedded default; the path is everything after ``sqlite://``
-``redis://host:6379/0``     Redis (``rediss://`` for TLS); ``?prefix=`` namespaces keys
-``postgresql://u@host/db``  PostgreSQL (``postgres://`` too); the schema is created on start
-``memory://``               one process's memory; for tests and demos, keeps nothing
-==========================  ======================================================
+=================================  =================================================================
+``sqlite:///var/lib/x.db``         embedded default; the path is everything after ``sqlite://``
+``redis://host:6379/0``            Redis (``rediss://`` for TLS); ``?prefix=`` namespaces keys
+``redis+cluster://a:7000,b:7000``  Redis Cluster by any of its nodes (``rediss+cluster://`` for TLS)
+``postgresql://u@host/db``         PostgreSQL (``postgres://`` too); the schema is created on start
+``memory://``                      one process's memory; for tests and demos, keeps nothing
+=================================  =================================================================
 
 Drivers are imported only for the scheme in use.
 """
@@ -34,7 +35,7 @@ async def open_store(url: str, *, retention: timedelta) -> SecretStore:
         from burnlink.store.sqlite import SqliteStore
 
         return await SqliteStore.open(url.partition("://")[2], retention=retention)
-    if scheme in {"redis", "rediss"}:
+    if scheme in {"redis", "rediss", "redis+cluster", "rediss+cluster"}:
         from burnlink.store.redis import RedisStore
 
         return await RedisStore.open(url, retention=retention)
@@ -43,7 +44,8 @@ async def open_store(url: str, *, retention: timedelta) -> SecretStore:
 
         return await PostgresStore.open(url, retention=retention)
     raise ConfigError(
-        "BURNLINK_STORE: unknown scheme; use sqlite:///path, redis://host, postgresql://host or memory://"
+        "BURNLINK_STORE: unknown scheme; use sqlite:///path, redis://host, "
+        "redis+cluster://host:port,host:port, postgresql://host or memory://"
     )
 
 

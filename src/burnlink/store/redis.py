@@ -1,4 +1,5 @@
-"""The Redis store: ``redis://host:6379/0?prefix=burnlink:`` (``rediss://`` for TLS).
+"""The Redis store: ``redis://host:6379/0?prefix=burnlink:`` (``rediss://`` for TLS), or on a
+Redis Cluster ``redis+cluster://host:6379,host:6379?prefix=burnlink:`` (``rediss+cluster://``).
 
 Keys
     Every key starts with the URL's ``prefix`` (default ``burnlink:``; the parameter is
@@ -29,10 +30,60 @@ Atomicity
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
     (``burnlink.store.redis_scripts``) that touches only that secret's keys, so Redis runs it
     without interleaving and a cluster can route it to one shard; ``hit`` is one script on
-    one counter key. Time never comes from Redis (no ``TIME``): the application's ``now`` is
-    passed in as integer milliseconds and every script checks ``expires_at > now`` itself.
+    one counter key, and ``receipt`` reads a receipt and its events in one read-only script.
+    Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in as
+    integer milliseconds and every script checks ``expires_at > now`` itself.
     Scripts are never retried by the client, because a reply lost after a committed view must
-    not take a second view; a lost connection surfaces as ``StorageUnavailable``.
+    not take a second view; a lost connection surfaces as ``StorageUnavailable`` (see
+    Retries for how each client is set up to keep this).
+
+Redis Cluster
+    A ``redis+cluster://`` URL lists one or more nodes, comma-separated, as ``host:port`` or
+    ``[v6 address]:port`` (port 6379 when left out); redis-py's ``RedisCluster`` learns the
+    rest of the cluster from the first node that answers. The user, password and query options
+    are read as redis-py reads a ``redis://`` URL (``prefix`` as above); the path may only be
+    empty or ``/0``, as a cluster has only database 0, and no option naming a retry is
+    accepted.
+
+    Each script names only keys of one hash tag, so the client sends it to that slot's
+    primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is not
+    per secret is one key each: the expiry index lives on the shard its name hashes to;
+    ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
+    which the client splits by node; the sweeper reads the index on its shard and sends each
+    indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
+    same way), then updates the index; every rate counter is a tag of its own; ``ping`` asks
+    every primary. ``receipt`` is a script rather than a ``MULTI`` because redis-py's cluster
+    transactions follow no ``MOVED`` when retries are off. A cluster pipeline cannot load
+    scripts, so in a pipeline a script goes as ``EVAL`` with its text; direct calls use
+    ``EVALSHA``. Queued commands are never awaited (that would empty a cluster pipeline's
+    queue).
+
+Retries
+    For a single Redis, the client's ``Retry`` allows no retries. ``RedisCluster`` (redis-py
+    8.1) has more layers, set or relied on as follows:
+
+    - Its ``retry`` object (which replaced ``cluster_error_retry_attempts``, ignored once
+      ``retry`` is given) decides how often a whole command or pipeline is sent again after
+      ``ConnectionError``, ``TimeoutError``, ``ClusterDownError`` or ``SlotNotCoveredError``.
+      A timeout or a dropped connection can come after the script committed, so it gets
+      ``Retry(NoBackoff(), 0)``: one attempt. (``CLUSTERDOWN`` alone would be safe to retry,
+      but it shares that count, so it surfaces as ``StorageUnavailable`` too.)
+    - Each node's connections get their own ``Retry`` with no retries from redis-py,
+      whatever the client is given, so nothing is re-sent below the cluster layer either.
+    - ``MOVED``, ``ASK`` and ``TRYAGAIN`` replies are followed, up to 16 hops per command,
+      outside the retry count; a pipeline re-sends only its redirected commands. A node sends
+      these instead of running the command (it checks the keys' slot before it executes
+      anything), so following them cannot run a script twice. While a slot migrates, a
+      script on it gets ``TRYAGAIN`` whenever some of its keys are missing on the node asked
+      (a secret's events and code keys often do not exist), so until the move is done it
+      fails as ``StorageUnavailable``, having run nowhere.
+    - ``NOSCRIPT`` (a node that has not seen the script: a slot's new owner, a restart, a
+      failover) makes the client load the script on every primary and send the ``EVALSHA``
+      once more; ``NOSCRIPT`` too means that nothing ran.
+
+    ``tests/store/test_redis_cluster.py`` stalls a node past the client's timeout after it has
+    received a view's script and checks that exactly one view was taken, and follows
+    ``MOVED`` through a direct script and a pipeline.
 
 Expiry
     The live key is given ``PEXPIREAT expires_at``, the code key ``PEXPIREAT`` at the code's
@@ -64,7 +115,8 @@ Durability and residue
     asynchronous replica can bring back a secret that was already viewed. Run Redis with
     ``appendonly yes`` and ``appendfsync everysec`` (or ``always`` to lose nothing), with
     ``maxmemory-policy noeviction`` (every key here has a TTL, so ``volatile-*`` policies
-    would evict live secrets), and prefer a single primary to asynchronous failover. Freed
+    would evict live secrets), and prefer a single primary to asynchronous failover. A
+    cluster's replicas are asynchronous too, so the same holds for each of its shards. Freed
     memory is not zeroed, and AOF and RDB files keep deleted envelopes (and access policies,
     which may name a recipient's address) until they are rewritten.
 """
@@ -76,12 +128,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisClusterException, RedisError
+from redis.typing import EncodableT
 
 from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
 from burnlink.models import (
@@ -100,6 +157,8 @@ from burnlink.store import redis_scripts as lua
 from burnlink.store.base import MAX_EVENTS_PER_SECRET
 
 DEFAULT_PREFIX: Final = "burnlink:"
+CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
+DEFAULT_PORT: Final = 6379
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
 COMMAND_TIMEOUT_SECONDS: Final = 1.5
 _SWEEP_BATCH: Final = 500
@@ -142,6 +201,115 @@ def _split_prefix(url: str) -> tuple[str, str]:
     return (f"{base}?{'&'.join(kept)}" if kept else base), prefix
 
 
+def _client_options() -> dict[str, Any]:
+    """What every client gets: short timeouts, raw bytes, and no retries (module docstring)."""
+    return {
+        "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": False,
+    }
+
+
+_CLUSTER_EXAMPLE: Final = "redis+cluster://host:port,host:port"
+
+
+def _parse_node(entry: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` from a cluster URL's node list."""
+    if entry.startswith("["):
+        host, bracket, tail = entry[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ConfigError(
+                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; use [v6 address]:port"
+            )
+        has_port, port_text = bool(tail), tail[1:]
+    else:
+        host, colon, port_text = entry.partition(":")
+        has_port = bool(colon)
+        if ":" in port_text:
+            raise ConfigError(
+                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; "
+                "put an IPv6 address in brackets, as [::1]:6379"
+            )
+    if not host:
+        raise ConfigError(
+            f"BURNLINK_STORE: a Redis Cluster node has no host ({entry!r}); "
+            f"list nodes as {_CLUSTER_EXAMPLE}"
+        )
+    if not has_port:
+        return host, DEFAULT_PORT
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ConfigError(
+            f"BURNLINK_STORE: bad port in Redis Cluster node {entry!r}; "
+            "use host:port with a port from 1 to 65535"
+        )
+    return host, int(port_text)
+
+
+def _parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The startup nodes of a ``redis+cluster://`` URL (without ``prefix``) and the client
+    options of its user, password and query, parsed as redis-py parses a ``redis://`` URL."""
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not hosts:
+        raise ConfigError(
+            f"BURNLINK_STORE: a Redis Cluster URL names no nodes; use {_CLUSTER_EXAMPLE}"
+        )
+    nodes = [_parse_node(entry) for entry in hosts.split(",")]
+    tls = scheme.lower() == "rediss+cluster"
+    options: dict[str, Any] = dict(
+        parse_url(f"{'rediss' if tls else 'redis'}://{userinfo}{at}node/?{query}")
+    )
+    for name in ("host", "port", "connection_class"):
+        options.pop(name, None)
+    for db in (unquote(path) or "0", str(options.pop("db", 0))):
+        if db != "0":
+            raise ConfigError(
+                f"BURNLINK_STORE: a Redis Cluster has only database 0, not {db!r}; "
+                "end the URL with /0 or no path, and give no db option"
+            )
+    retries = sorted(name for name in options if "retry" in name)
+    if retries:
+        raise ConfigError(
+            f"BURNLINK_STORE: the Redis option {retries[0]} is not accepted: burnlink never "
+            "lets the client retry a command (see docs/storage.md)"
+        )
+    if tls:
+        options["ssl"] = True
+    return nodes, options
+
+
+def _cluster_client(url: str) -> RedisCluster:
+    nodes, options = _parse_cluster_url(url)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        **{**_client_options(), **options},
+    )
+
+
+def _queue(pipe: Pipeline | ClusterPipeline, *command: EncodableT) -> None:
+    """Add ``command`` to ``pipe`` without awaiting it: awaiting a queued command of a cluster
+    pipeline initializes the pipeline again, which empties its queue."""
+    pipe.execute_command(*command)
+
+
+async def _queue_script(
+    pipe: Pipeline | ClusterPipeline,
+    script: AsyncScript,
+    keys: Sequence[bytes],
+    args: Sequence[EncodableT],
+) -> None:
+    """Add ``script`` to ``pipe``. A single-node pipeline loads its scripts before it sends
+    them (``EVALSHA``); a cluster pipeline cannot, so there the script goes as ``EVAL`` with
+    its text, which never fails with ``NOSCRIPT`` on a node that has not seen it yet."""
+    if isinstance(pipe, ClusterPipeline):
+        _queue(pipe, "EVAL", script.script, len(keys), *keys, *args)
+    else:
+        await script(keys=keys, args=args, client=pipe)
+
+
 def _encode_event(event: Event) -> bytes:
     # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
     row = [_to_ms(event.at), event.kind.value, event.ip, event.user_agent]
@@ -158,14 +326,14 @@ def _translated() -> Iterator[None]:
     """Turn driver and socket errors into ``StorageUnavailable`` (messages carry no data)."""
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisError, RedisClusterException, OSError) as exc:
         raise StorageUnavailable() from exc
 
 
 class RedisStore:
     """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
 
-    def __init__(self, client: Redis, *, prefix: str, retention: timedelta) -> None:
+    def __init__(self, client: Redis | RedisCluster, *, prefix: str, retention: timedelta) -> None:
         self._client = client
         self._prefix = prefix.encode("utf-8")
         self._retention = retention
@@ -180,24 +348,24 @@ class RedisStore:
         self._put_code = client.register_script(lua.PUT_CODE)
         self._check_code = client.register_script(lua.CHECK_CODE)
         self._hit = client.register_script(lua.HIT)
+        self._receipt = client.register_script(lua.RECEIPT)
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> RedisStore:
-        """Connect to the Redis named by ``url`` and check that it answers.
+        """Connect to the Redis (or, for ``CLUSTER_SCHEMES``, the Redis Cluster) named by
+        ``url`` and check that it answers.
 
         Raises ``ConfigError`` for a malformed URL and ``StorageUnavailable`` when Redis
         cannot be reached within a few seconds.
         """
         client_url, prefix = _split_prefix(url)
+        client: Redis | RedisCluster
         try:
-            client = Redis.from_url(
-                client_url,
-                socket_timeout=COMMAND_TIMEOUT_SECONDS,
-                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=False,
-            )
-        except (ValueError, TypeError) as exc:
+            if client_url.partition("://")[0].lower() in CLUSTER_SCHEMES:
+                client = _cluster_client(client_url)
+            else:
+                client = Redis.from_url(client_url, **_client_options())
+        except (ValueError, TypeError, RedisClusterException) as exc:
             raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
         store = cls(client, prefix=prefix, retention=retention)
         try:
@@ -245,8 +413,8 @@ class RedisStore:
         args = [expires_ms, expires_ms + self._retention_ms, len(live) // 2, *live, *receipt]
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
-                await self._create(keys=self._keys(record.secret_id), args=args, client=pipe)
-                await pipe.zadd(self._index, {_encode_id(record.secret_id): expires_ms}, nx=True)
+                await _queue_script(pipe, self._create, self._keys(record.secret_id), args)
+                _queue(pipe, "ZADD", self._index, "NX", expires_ms, _encode_id(record.secret_id))
                 created, _ = await pipe.execute()
         if not created:
             raise DuplicateId("secret id already taken")
@@ -321,12 +489,11 @@ class RedisStore:
         """See ``SecretStore.receipt``."""
         _, receipt_key, events_key, _ = self._keys(secret_id)
         with _translated():
-            async with self._client.pipeline(transaction=True) as pipe:
-                await pipe.hgetall(receipt_key)
-                await pipe.lrange(events_key, 0, -1)
-                fields, rows = await pipe.execute()
-        if not fields:
+            result: Any = await self._receipt(keys=[receipt_key, events_key])
+        flat, rows = result
+        if not flat:
             return None
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         expires_at = _from_ms(fields[b"exp"])
         ended_raw = fields.get(b"end")
         ended_at = None if ended_raw is None else _from_ms(ended_raw)
@@ -442,8 +609,8 @@ class RedisStore:
         async with self._client.pipeline(transaction=False) as pipe:
             for member in members:
                 secret_id = member.decode("utf-8", "surrogatepass")
-                await self._expire(
-                    keys=self._keys(secret_id), args=[now_ms, self._retention_ms], client=pipe
+                await _queue_script(
+                    pipe, self._expire, self._keys(secret_id), [now_ms, self._retention_ms]
                 )
             results: list[Any] = await pipe.execute()
         ended = 0
@@ -457,16 +624,21 @@ class RedisStore:
                 done.append(member)
         async with self._client.pipeline(transaction=False) as pipe:
             if done:
-                await pipe.zrem(self._index, *done)
+                _queue(pipe, "ZREM", self._index, *done)
             if alive:
-                await pipe.zadd(self._index, alive, xx=True)
+                scored = [part for member, score in alive.items() for part in (score, member)]
+                _queue(pipe, "ZADD", self._index, "XX", *scored)
             await pipe.execute()
         return ended
 
     async def ping(self) -> None:
-        """Return if Redis answers, else raise ``StorageUnavailable``."""
+        """Return if Redis (on a cluster: every primary) answers, else raise
+        ``StorageUnavailable``."""
         with _translated():
-            await self._client.ping()
+            if isinstance(self._client, RedisCluster):
+                await self._client.ping(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await self._client.ping()
 
     async def aclose(self) -> None:
         """Close the client and its connections."""

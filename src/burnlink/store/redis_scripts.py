@@ -1,4 +1,5 @@
-"""The Lua scripts of the Redis store (``burnlink.store.redis``), one per atomic rule.
+"""The Lua scripts of the Redis store (``burnlink.store.redis``), one per atomic rule, and one
+that reads a receipt with its events.
 
 Each script touches only keys that share one hash tag: a secret's four keys (live, receipt,
 events, code; see the store's module docstring) or one counter key. Every time comparison
@@ -172,6 +173,11 @@ if left <= 0 then redis.call('DEL', KEYS[2]) end
 return {0, left}
 """
 )
+
+RECEIPT: Final = """
+-- KEYS: receipt, events. Reads only. Returns {receipt fields and values, flat; events}.
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
 
 HIT: Final = """
 -- KEYS: counter. ARGV: cost, time to live (ms). Returns the window's total after adding cost.

@@ -1,0 +1,257 @@
+"""``RedisStore`` on a Redis Cluster, beyond the shared contract suite (which runs there too):
+where keys land, redirects, lost replies, and the ``redis+cluster://`` URL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import pytest
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+from burnlink.clock import FrozenClock
+from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.ids import new_secret_id
+from burnlink.models import Event, EventKind
+from burnlink.store import open_store, redact_url
+from burnlink.store.redis import DEFAULT_PREFIX, RedisStore, _parse_cluster_url, _split_prefix
+from tests.conftest import RETENTION, store_url
+from tests.store.redis_cluster import LocalCluster
+from tests.store.test_contract import ACCESS, make_record, put_code
+from tests.store.test_redis import _CALLS
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def cluster_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL on the session's cluster with a fresh prefix, deleted after the test."""
+    return store_url("redis-cluster", request, tmp_path)
+
+
+@pytest.fixture
+def prefix(cluster_url: str) -> bytes:
+    return unquote_plus(cluster_url.rpartition("?prefix=")[2]).encode()
+
+
+@pytest.fixture
+async def cluster_store(cluster_url: str) -> AsyncIterator[RedisStore]:
+    store = await RedisStore.open(cluster_url, retention=RETENTION)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def _keys_by_node(cluster: LocalCluster, prefix: bytes) -> dict[bytes, int]:
+    """Every key under ``prefix``, with the port of the node that holds it."""
+    found: dict[bytes, int] = {}
+    for port in cluster.ports:
+        with cluster.node(port) as client:
+            for key in client.scan_iter(match=prefix + b"*", count=1000):
+                assert key not in found
+                found[key] = port
+    return found
+
+
+def _tag(secret_id: str) -> bytes:
+    return b"{" + secret_id.encode() + b"}"
+
+
+async def test_keys_of_one_secret_share_one_slot_on_one_node(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    records = [make_record(clock, views=2) for _ in range(6)]
+    for record in records:
+        await cluster_store.create(record)
+        await cluster_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+        assert await cluster_store.consume(record.secret_id, ACCESS, now=clock.now())
+        assert await put_code(cluster_store, clock, record.secret_id)
+
+    keys = _keys_by_node(redis_cluster, prefix)
+
+    for record in records:
+        own = {key: port for key, port in keys.items() if _tag(record.secret_id) in key}
+        assert {key[len(prefix) : len(prefix) + 2] for key in own} == {b"s:", b"r:", b"e:", b"o:"}
+        assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
+        assert set(own.values()) == {redis_cluster.owner(key_slot(record.secret_id.encode()))}
+    assert len(keys) == 4 * len(records) + 1  # and the expiry index, on one node
+
+
+async def test_secrets_spread_over_every_master(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    records = [make_record(clock) for _ in range(48)]  # all on one master: p < 1e-8
+    await asyncio.gather(*(cluster_store.create(record) for record in records))
+
+    keys = _keys_by_node(redis_cluster, prefix)
+
+    masters = {keys[prefix + b"s:" + _tag(record.secret_id)] for record in records}
+    assert masters == set(redis_cluster.ports)
+
+
+async def test_moved_slots_are_followed_and_each_script_runs_once(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, clock: FrozenClock
+) -> None:
+    """A store whose slot map is stale follows ``MOVED`` (the node ran nothing) and still
+    takes exactly one view per call: through a direct script, a pipeline and a read."""
+    old, new, read = (make_record(clock, views=2) for _ in range(3))
+    for record in (old, read):
+        await cluster_store.create(record)
+    for record in (old, new, read):
+        slot = key_slot(record.secret_id.encode())
+        others = [port for port in redis_cluster.ports if port != redis_cluster.owner(slot)]
+        redis_cluster.move_slot(slot, others[0])
+    for port in redis_cluster.ports:  # the new owners must also load the scripts on demand
+        with redis_cluster.node(port) as client:
+            client.script_flush()
+
+    receipt = await cluster_store.receipt(read.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.views_used == 0
+    await cluster_store.create(new)  # a pipeline: its EVAL is redirected on its own
+    for record in (old, new):
+        consumed = await cluster_store.consume(record.secret_id, ACCESS, now=clock.now())
+        assert consumed is not None
+        assert consumed.views_left == 1
+        meta = await cluster_store.peek(record.secret_id, now=clock.now())
+        assert meta is not None
+        assert meta.views_left == 1
+
+
+async def test_a_reply_lost_after_a_view_takes_no_second_view(
+    redis_cluster: LocalCluster, cluster_url: str, clock: FrozenClock
+) -> None:
+    """The node holding the secret sleeps past the client's timeout, then runs the script it
+    already received: the caller sees ``StorageUnavailable``, and one view is gone, not two
+    (a client that re-sent the script after the timeout would take both)."""
+    store = await RedisStore.open(cluster_url + "&socket_timeout=0.3", retention=RETENTION)
+    try:
+        record = make_record(clock, views=2)
+        await store.create(record)
+        await store.consume(new_secret_id(), ACCESS, now=clock.now())  # loads the script
+        port = redis_cluster.owner(key_slot(record.secret_id.encode()))
+        asleep = asyncio.create_task(asyncio.to_thread(redis_cluster.debug_sleep, port, 0.9))
+        await asyncio.to_thread(redis_cluster.wait_stalled, port)
+        with pytest.raises(StorageUnavailable):
+            await store.consume(record.secret_id, ACCESS, now=clock.now())
+        await asleep
+
+        meta = await store.peek(record.secret_id, now=clock.now())
+        assert meta is not None
+        assert meta.views_left == 1
+    finally:
+        await store.aclose()
+
+
+async def test_open_configures_a_cluster_client_without_retries(cluster_url: str) -> None:
+    store = await RedisStore.open(cluster_url, retention=RETENTION)
+    try:
+        client: Any = store._client
+        assert isinstance(client, RedisCluster)
+        assert client.retry.get_retries() == 0
+        assert len(client.get_primaries()) == 3
+    finally:
+        await store.aclose()
+
+
+async def test_open_store_opens_a_cluster_url(cluster_url: str) -> None:
+    store = await open_store(cluster_url, retention=timedelta(days=1))
+    try:
+        assert isinstance(store, RedisStore)
+        await store.ping()
+    finally:
+        await store.aclose()
+
+
+async def test_open_unreachable_cluster_fails_fast() -> None:
+    started = time.monotonic()
+
+    with pytest.raises(StorageUnavailable) as caught:
+        await open_store("redis+cluster://127.0.0.1:1,127.0.0.1:2", retention=RETENTION)
+
+    assert time.monotonic() - started < 3
+    assert "127.0.0.1" not in str(caught.value)
+
+
+@pytest.mark.parametrize("method", list(_CALLS))
+async def test_every_method_translates_cluster_errors(method: str, clock: FrozenClock) -> None:
+    client = RedisCluster(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    store = RedisStore(client, prefix="x:", retention=RETENTION)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await _CALLS[method](store, clock)
+    finally:
+        await store.aclose()
+
+
+def _parse(url: str) -> tuple[list[tuple[str, int]], dict[str, Any], str]:
+    client_url, prefix = _split_prefix(url)
+    nodes, options = _parse_cluster_url(client_url)
+    return nodes, options, prefix
+
+
+def test_cluster_url_names_nodes_options_and_prefix() -> None:
+    nodes, options, prefix = _parse(
+        "rediss+cluster://app:p%40ss@a:7000,[::1]:7001,b/0?prefix=t:&socket_timeout=3"
+    )
+
+    assert nodes == [("a", 7000), ("::1", 7001), ("b", 6379)]
+    assert options == {"username": "app", "password": "p@ss", "socket_timeout": 3.0, "ssl": True}
+    assert prefix == "t:"
+    assert _parse("redis+cluster://h:7000") == ([("h", 7000)], {}, DEFAULT_PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("redis+cluster://", "names no nodes", id="no-hosts"),
+        pytest.param("redis+cluster://?prefix=x:", "names no nodes", id="only-a-query"),
+        pytest.param("redis+cluster://u:pw@/0", "names no nodes", id="only-a-user"),
+        pytest.param("redis+cluster://a:7000,,b:7000", "has no host", id="empty-entry"),
+        pytest.param("redis+cluster://a:7000,", "has no host", id="trailing-comma"),
+        pytest.param("redis+cluster://:7000", "has no host", id="port-without-host"),
+        pytest.param("redis+cluster://a:x", "bad port", id="port-not-a-number"),
+        pytest.param("redis+cluster://a:", "bad port", id="port-empty"),
+        pytest.param("redis+cluster://a:0", "bad port", id="port-zero"),
+        pytest.param("redis+cluster://a:65536", "bad port", id="port-too-big"),
+        pytest.param("redis+cluster://a:-1", "bad port", id="port-negative"),
+        pytest.param("redis+cluster://a:7000,[::1]x", "bad Redis Cluster node", id="v6-junk"),
+        pytest.param("redis+cluster://::1:7000", "IPv6 address in brackets", id="v6-bare"),
+        pytest.param("redis+cluster://a:7000/1", "only database 0", id="db-in-path"),
+        pytest.param("redis+cluster://a:7000?db=2", "only database 0", id="db-in-query"),
+        pytest.param("redis+cluster://a:7000/x", "only database 0", id="path-not-a-db"),
+        pytest.param("redis+cluster://a:7000/0?db=1", "only database 0", id="db-in-both"),
+        pytest.param("redis+cluster://a:7000?retry_on_timeout=yes", "retry", id="retry-option"),
+        pytest.param("redis+cluster://a:7000?prefix={t}:", "must not contain {", id="tag-prefix"),
+    ],
+)
+async def test_bad_cluster_urls_are_refused_clearly(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="BURNLINK_STORE") as caught:
+        await open_store(url, retention=RETENTION)
+
+    assert message in str(caught.value)
+
+
+async def test_cluster_url_errors_do_not_show_the_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        await open_store("rediss+cluster://app:hunter2@a:99999", retention=RETENTION)
+
+    assert "hunter2" not in str(caught.value)
+
+
+def test_redact_url_masks_a_cluster_password() -> None:
+    assert redact_url("rediss+cluster://app:hunter2@a:7000,b:7000/0") == (
+        "rediss+cluster://app:***@a:7000,b:7000/0"
+    )
+
+
+async def test_unknown_cluster_url_options_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="BURNLINK_STORE"):
+        await open_store("redis+cluster://a:7000?no_such_option=1", retention=RETENTION)
