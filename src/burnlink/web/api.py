@@ -19,6 +19,7 @@ from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.service import SecretService
 from burnlink.useragents import classify
+from burnlink.web.errors import error_responses
 from burnlink.web.schemas import (
     AgentBody,
     ConsumeRequest,
@@ -105,7 +106,21 @@ async def server_policy(service: Service) -> PolicyResponse:
     )
 
 
-@router.post("/secrets", status_code=201, response_model=CreateSecretResponse)
+@router.post(
+    "/secrets",
+    status_code=201,
+    response_model=CreateSecretResponse,
+    responses=error_responses(
+        400,
+        403,
+        413,
+        415,
+        422,
+        429,
+        503,
+        notes={403: "`ip_denied`: this client's address may not create secrets."},
+    ),
+)
 async def create_secret(
     body: CreateSecretRequest, request: Request, service: Service
 ) -> CreateSecretResponse:
@@ -166,7 +181,11 @@ async def create_secret(
     )
 
 
-@router.post("/secrets/{secret_id}/reveal", response_model=RevealResponse)
+@router.post(
+    "/secrets/{secret_id}/reveal",
+    response_model=RevealResponse,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+)
 async def reveal_secret(
     secret_id: str, body: RevealRequest, request: Request, service: Service
 ) -> RevealResponse:
@@ -189,7 +208,17 @@ async def reveal_secret(
     return RevealResponse(secret=text, views_left=views_left)
 
 
-@router.get("/secrets/{secret_id}", response_model=SecretInfoResponse)
+@router.get(
+    "/secrets/{secret_id}",
+    response_model=SecretInfoResponse,
+    responses=error_responses(
+        403,
+        404,
+        429,
+        503,
+        notes={403: "The client's address or country is not allowed (`ip_denied`, `geo_denied`)."},
+    ),
+)
 async def secret_info(
     secret_id: str, credentials: Bearer, request: Request, service: Service
 ) -> SecretInfoResponse:
@@ -213,7 +242,11 @@ async def secret_info(
     )
 
 
-@router.post("/secrets/{secret_id}/consume", response_model=ConsumeResponse)
+@router.post(
+    "/secrets/{secret_id}/consume",
+    response_model=ConsumeResponse,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+)
 async def consume_secret(
     secret_id: str,
     credentials: Bearer,
@@ -233,7 +266,11 @@ async def consume_secret(
     )
 
 
-@router.get("/secrets/{secret_id}/receipt", response_model=ReceiptResponse)
+@router.get(
+    "/secrets/{secret_id}/receipt",
+    response_model=ReceiptResponse,
+    responses=error_responses(404, 503),
+)
 async def secret_receipt(
     secret_id: str, credentials: Bearer, request: Request, service: Service
 ) -> ReceiptResponse:
@@ -267,7 +304,12 @@ async def secret_receipt(
     )
 
 
-@router.delete("/secrets/{secret_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/secrets/{secret_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(400, 404, 413, 415, 503),
+)
 async def burn_secret(
     secret_id: str, credentials: Bearer, request: Request, service: Service
 ) -> Response:

@@ -19,14 +19,17 @@ from burnlink.audit.events import AuditEventType
 from burnlink.audit.export import entry_to_dict
 from burnlink.errors import AdminRequired, AuditUnavailable
 from burnlink.service import SecretService
-from burnlink.web.schemas import AuditEntryBody, AuditPage, ErrorBody
+from burnlink.web.errors import error_responses
+from burnlink.web.schemas import AuditEntryBody, AuditPage
 
 __all__ = ["MAX_PAGE", "router"]
 
 MAX_PAGE = 1000
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
-_admin = HTTPBearer(auto_error=False, description="BURNLINK_ADMIN_TOKEN")
+# Its own scheme name: under the default ("HTTPBearer") it would replace the description of
+# the secrets' access and manage tokens in the OpenAPI document.
+_admin = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="BURNLINK_ADMIN_TOKEN")
 
 
 def require_admin(
@@ -53,10 +56,19 @@ def _utc(moment: datetime | None) -> datetime | None:
 @router.get(
     "/audit",
     response_model=AuditPage,
-    responses={
-        401: {"model": ErrorBody, "description": "No admin token, or the wrong one."},
-        503: {"model": ErrorBody, "description": "The audit log is unavailable."},
-    },
+    responses=error_responses(
+        401,
+        422,
+        503,
+        notes={
+            401: "`unauthorized`: no admin token, or the wrong one (or none is configured)."
+            " `WWW-Authenticate` is set.",
+            422: "A query parameter is invalid or out of range (`invalid_field`; `field` names"
+            " it).",
+            503: "The audit log is not configured or did not answer (`audit_unavailable`,"
+            " `store_unavailable`).",
+        },
+    ),
 )
 async def audit_log(
     service: Annotated[SecretService, Depends(require_admin)],

@@ -1,13 +1,16 @@
-"""The one error shape of the HTTP API, and the one table that maps exceptions onto it.
+"""The one error shape of the HTTP API, the one table that maps exceptions onto it, and what
+the OpenAPI document says about both.
 
 Every error body is ``{"error": {"code": str, "message": str, ...}}``; extra members carry data
-(``field``, ``attempts_left``, ``limit``). Codes are a public contract (docs/api.md).
+(``field``, ``limit``, ``attempts_left``, ``hint``, ``retry_after``), as ``schemas.ErrorBody``
+describes. Codes are a public contract (docs/api.md). Routes declare the statuses they can
+answer with ``error_responses``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -35,6 +38,7 @@ from burnlink.errors import (
     WrongPassphrase,
 )
 from burnlink.metrics import Metrics, StoreName
+from burnlink.web.schemas import ErrorBody
 
 log = logging.getLogger("burnlink.web")
 
@@ -68,17 +72,93 @@ _HTTP_CODES = {
 
 NO_STORE = {"Cache-Control": "no-store"}
 
+# What each error status means, for the OpenAPI document: the codes it carries (docs/api.md).
+_STATUS_DESCRIPTIONS = {
+    400: "The body is not valid JSON (`malformed_json`), or `Content-Length` is not a decimal"
+    " number (`bad_request`).",
+    401: "A one-time code mailed to the recipient is needed (`verification_required`; one was"
+    " sent, `hint` says where) or was wrong (`verification_failed`, with `attempts_left`)."
+    " Send it as `otp`. `WWW-Authenticate` is set.",
+    403: "Refused; nothing was consumed. The client's address or country is not allowed"
+    " (`ip_denied`, `geo_denied`), or the secret needs a passphrase or proof"
+    " (`passphrase_required`, not counted) or it was wrong (`wrong_passphrase`, counted; at"
+    " `attempts_left` 0 the secret has been destroyed).",
+    404: "`not_found`, the same for every kind of gone: unknown or malformed id, missing or"
+    " wrong key or token, expired, used up, burned or locked.",
+    413: "`payload_too_large`: the request body, or the secret or ciphertext in it (`field`), is"
+    " larger than the server accepts; `limit` is the limit in bytes.",
+    415: "`unsupported_media_type`: the request has a body that is not `application/json`.",
+    422: "A member is missing, unknown, of the wrong type or out of range (`invalid_field`), or"
+    " the envelope breaks a v1 rule (`invalid_envelope`); `field` names it.",
+    429: "`rate_limited`: too many requests, or too many failed reveals, from this client."
+    " Retry after `retry_after` seconds (also the `Retry-After` header).",
+    503: "The store (`store_unavailable`) or the audit log (`audit_unavailable`) did not answer,"
+    " or a verification code could not be mailed (`mail_unavailable`). Nothing happened;"
+    " retrying is safe.",
+}
+_STATUS_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with.",
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+def error_responses(
+    *statuses: int, notes: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that can answer these error statuses, each in the one
+    error shape; ``notes`` replaces the standard description where a route narrows it.
+
+    Raises ``KeyError`` for a status the API never answers with an error body of its own.
+    """
+    notes = notes or {}
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(statuses):
+        response: dict[str, Any] = {
+            "model": ErrorBody,
+            "description": notes.get(status, _STATUS_DESCRIPTIONS[status]),
+        }
+        if status in _STATUS_HEADERS:
+            response["headers"] = _STATUS_HEADERS[status]
+        declared[status] = response
+    return declared
+
 
 def error_response(
     status: int,
     code: str,
     message: str,
     headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    *,
+    field: str | None = None,
+    limit: int | None = None,
+    attempts_left: int | None = None,
+    hint: str | None = None,
+    retry_after: int | None = None,
 ) -> JSONResponse:
-    """A response in the API's one error shape."""
-    body = {"error": {"code": code, "message": message, **extra}}
-    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+    """A response in the API's one error shape (``schemas.ErrorBody``); a member left as
+    ``None`` is left out."""
+    extra = {
+        "field": field,
+        "limit": limit,
+        "attempts_left": attempts_left,
+        "hint": hint,
+        "retry_after": retry_after,
+    }
+    error: dict[str, Any] = {"code": code, "message": message}
+    error.update((name, value) for name, value in extra.items() if value is not None)
+    return JSONResponse(
+        {"error": error}, status_code=status, headers={**NO_STORE, **(headers or {})}
+    )
 
 
 def _status_and_code(exc: Exception) -> tuple[int, str]:
@@ -90,19 +170,10 @@ def _status_and_code(exc: Exception) -> tuple[int, str]:
 
 def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = _status_and_code(exc)
-    extra: dict[str, Any] = {}
-    if isinstance(exc, InvalidInput):
-        extra["field"] = exc.field
-    if isinstance(exc, PayloadTooLarge):
-        extra["limit"] = exc.limit
     headers: dict[str, str] = {}
-    if isinstance(exc, AccessDenied | VerificationFailed):
-        extra["attempts_left"] = exc.attempts_left
     if isinstance(exc, VerificationRequired):
-        extra["hint"] = exc.hint
         headers["WWW-Authenticate"] = 'OTP realm="burnlink"'
     if isinstance(exc, RateLimited):
-        extra["retry_after"] = exc.retry_after
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
@@ -113,16 +184,27 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         metrics: Metrics | None = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.store_error(StoreName.SECRETS)
-    return error_response(status, code, str(exc), headers=headers, **extra)
+    return error_response(
+        status,
+        code,
+        str(exc),
+        headers=headers,
+        field=exc.field if isinstance(exc, InvalidInput) else None,
+        limit=exc.limit if isinstance(exc, PayloadTooLarge) else None,
+        attempts_left=(
+            exc.attempts_left if isinstance(exc, AccessDenied | VerificationFailed) else None
+        ),
+        hint=exc.hint if isinstance(exc, VerificationRequired) else None,
+        retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+    )
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     exc = cast(HTTPException, exc)
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
-    extra: dict[str, Any] = {}
-    if exc.status_code == 413 and str(exc.detail).isdigit():
-        extra["limit"] = int(exc.detail)
-    return error_response(exc.status_code, code, message, headers=exc.headers, **extra)
+    detail = str(exc.detail)
+    limit = int(detail) if exc.status_code == 413 and detail.isdigit() else None
+    return error_response(exc.status_code, code, message, headers=exc.headers, limit=limit)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -143,11 +225,44 @@ def internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
+_FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
+
+
+def _without_framework_422(document: dict[str, Any]) -> dict[str, Any]:
+    """Drop the ``422 HTTPValidationError`` FastAPI adds to every route with parameters.
+
+    This app answers validation errors in its own shape (``_validation_error``), and routes
+    that can answer 422 declare it with ``error_responses``; the rest cannot answer it.
+    """
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            schema = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if schema.get("schema", {}).get("$ref") == _FRAMEWORK_422:
+                del responses["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return document
+
+
+def _openapi_in_the_one_shape(
+    generate: Callable[[], dict[str, Any]],
+) -> Callable[[], dict[str, Any]]:
+    def openapi() -> dict[str, Any]:
+        return _without_framework_422(generate())  # idempotent on FastAPI's cached document
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn expected failures into the one error shape.
+    """Register the handlers that turn expected failures into the one error shape, and make
+    the OpenAPI document (``/openapi.json``) describe validation errors in that shape.
 
     Unexpected exceptions are caught by ``middleware.CatchAll``, inside the security headers.
     """
     app.add_exception_handler(BurnlinkError, _burnlink_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # FastAPI's documented way to change the document ("Extending OpenAPI").
+    app.openapi = _openapi_in_the_one_shape(app.openapi)  # type: ignore[method-assign]

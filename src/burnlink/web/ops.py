@@ -29,7 +29,11 @@ CHECK_SECONDS = 1.5
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthResponse)
+@router.get(
+    "/healthz",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "The store did not answer."}},
+)
 async def healthz(request: Request) -> JSONResponse:
     """200 while the store answers, 503 otherwise (``/readyz`` also checks the audit log)."""
     service: SecretService = request.app.state.service
@@ -50,7 +54,16 @@ async def _check(probe: Literal["store", "audit"], service: SecretService) -> bo
     return True
 
 
-@router.get("/readyz", response_model=HealthResponse)
+@router.get(
+    "/readyz",
+    response_model=HealthResponse,
+    responses={
+        503: {
+            "model": HealthResponse,
+            "description": "The store or the audit log did not answer; `checks` says which.",
+        }
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 when the store and the audit log answer, else 503 naming which fails."""
     service: SecretService = request.app.state.service

@@ -7,9 +7,10 @@ integers strictly (``"60"`` is not a TTL).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from burnlink.netguard import MAX_URL_LENGTH
 from burnlink.service import MAX_PASSPHRASE_CHARS
@@ -246,17 +247,64 @@ class HealthResponse(BaseModel):
     checks: dict[str, Literal["ok", "unavailable"]] | None = None
 
 
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional error member is left out, never sent as ``null``: say no default."""
+    schema.pop("default", None)
+
+
 class ErrorDetail(BaseModel):
-    """The ``error`` member of every error answer (docs/api.md § Errors)."""
+    """The ``error`` member of every error answer (docs/api.md § Errors).
 
-    model_config = ConfigDict(extra="allow")
+    ``code`` and ``message`` are always present; each other member only on the errors that
+    carry it, and never as ``null``. ``web.errors.error_response`` writes exactly these.
+    """
 
-    code: str
-    message: str
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(
+        description="Stable and machine-readable; clients branch on it and the status"
+        " (docs/api.md § Errors lists every code).",
+        examples=["not_found", "wrong_passphrase", "invalid_field"],
+    )
+    message: str = Field(
+        description="For people; may change. Never holds ids, keys, tokens or content."
+    )
+    field: str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="invalid_field, invalid_envelope, and payload_too_large for a secret or"
+        " ciphertext: the dotted path of the member at fault (`body` for the whole body).",
+        examples=["ttl", "envelope.iter"],
+    )
+    limit: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="payload_too_large: the size limit in bytes.",
+    )
+    attempts_left: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="passphrase_required, wrong_passphrase (at 0 the secret was destroyed),"
+        " access_denied: wrong passphrases still tolerated; verification_failed: wrong"
+        " codes still tolerated for the current code.",
+    )
+    hint: str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="verification_required, verification_failed: where the code was mailed,"
+        " masked (b***@example.com).",
+    )
+    retry_after: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="rate_limited: seconds to wait before retrying (also in `Retry-After`).",
+    )
 
 
 class ErrorBody(BaseModel):
-    """The one error shape."""
+    """The one error shape: ``{"error": {"code", "message", ...}}``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     error: ErrorDetail
 

@@ -1,0 +1,386 @@
+"""The OpenAPI document (``/openapi.json``) declares every error answer of the API, and only
+real ones, in the one error shape.
+
+``DECLARED`` is the list of each ``/api/`` operation's error statuses; a request below reaches
+every one of them. ``tests/test_fuzz.py`` checks the other direction: no answer is undeclared.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, params
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+
+from burnlink.audit import AuditEntry
+from burnlink.audit.sqlite import SqliteAuditStore
+from burnlink.clock import FrozenClock
+from burnlink.config import load_settings
+from burnlink.crypto import derive_keys
+from burnlink.errors import StorageUnavailable
+from burnlink.ids import b64url_decode, b64url_encode, new_secret_id
+from burnlink.models import ReceiptRecord, SecretMeta
+from burnlink.store.memory import MemoryStore
+from burnlink.web.app import create_app, max_body
+from burnlink.web.errors import error_response
+from burnlink.web.schemas import ErrorBody, ErrorDetail
+
+pytestmark = pytest.mark.anyio
+
+Operation = tuple[str, str]
+CREATE = ("POST", "/api/v1/secrets")
+REVEAL = ("POST", "/api/v1/secrets/{secret_id}/reveal")
+INFO = ("GET", "/api/v1/secrets/{secret_id}")
+CONSUME = ("POST", "/api/v1/secrets/{secret_id}/consume")
+RECEIPT = ("GET", "/api/v1/secrets/{secret_id}/receipt")
+BURN = ("DELETE", "/api/v1/secrets/{secret_id}")
+AUDIT = ("GET", "/api/v1/audit")
+POLICY = ("GET", "/api/v1/policy")
+
+# Each operation's error statuses, as docs/api.md lists them. A new route goes here, and each
+# of its statuses gets a request in SCENARIOS.
+DECLARED: dict[Operation, set[int]] = {
+    CREATE: {400, 403, 413, 415, 422, 429, 503},
+    REVEAL: {400, 401, 403, 404, 413, 415, 422, 429, 503},
+    INFO: {403, 404, 429, 503},
+    CONSUME: {400, 401, 403, 404, 413, 415, 422, 429, 503},
+    RECEIPT: {404, 503},
+    BURN: {400, 404, 413, 415, 503},
+    AUDIT: {401, 422, 503},
+    POLICY: set(),
+}
+ERROR_MODEL = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+ADMIN_TOKEN = "admin-token-for-the-openapi-tests"
+CLIENT_IP = "203.0.113.7"
+UNKNOWN = "A" * 43
+
+
+def api_operations(document: dict[str, Any]) -> dict[Operation, dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/")
+        for method, operation in operations.items()
+    }
+
+
+def error_statuses(operation: dict[str, Any]) -> set[int]:
+    return {int(status) for status in operation["responses"] if int(status) >= 400}
+
+
+# -- the document -----------------------------------------------------------------------------
+
+
+async def test_served_openapi_has_no_framework_validation_error(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    served = (await client.get("/openapi.json")).json()
+
+    assert served == app.openapi()
+    assert "ValidationError" not in json.dumps(served)
+
+
+def test_openapi_error_responses_are_the_error_model(app: FastAPI) -> None:
+    for (method, path), operation in api_operations(app.openapi()).items():
+        for status, response in operation["responses"].items():
+            assert status.isdigit(), f"{method} {path}: declare statuses, not {status}"
+            if int(status) < 400:
+                continue
+            where = f"{method} {path} {status}"
+            assert response["content"] == ERROR_MODEL, where
+            assert response["description"], where
+            headers = response.get("headers", {})
+            assert ("Retry-After" in headers) == (status == "429"), where
+            assert ("WWW-Authenticate" in headers) == (status == "401"), where
+
+
+def can_fail_validation(route: RouteContext) -> bool:
+    """Whether FastAPI can refuse a request to ``route`` (then answered as our 422): it has a
+    body or a parameter other than a bare ``str`` in the path."""
+    if route.body_field is not None:
+        return True
+    for param in get_flat_params(route.dependant):
+        info = param.field_info
+        if not (isinstance(info, params.Path) and info.annotation is str and not info.metadata):
+            return True
+    return False
+
+
+def test_openapi_declares_422_where_validation_can_fail(app: FastAPI) -> None:
+    declared = api_operations(app.openapi())
+    routes = [
+        route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute) and (route.path or "").startswith("/api/")
+    ]
+
+    walked = {(method, route.path or "") for route in routes for method in route.methods or ()}
+    assert walked == set(declared)
+    for route in routes:
+        for method in route.methods or ():
+            statuses = error_statuses(declared[(method, route.path or "")])
+            assert (422 in statuses) == can_fail_validation(route), f"{method} {route.path}"
+
+
+def test_openapi_declares_the_error_statuses_of_docs_api_md(app: FastAPI) -> None:
+    declared = {op: error_statuses(o) for op, o in api_operations(app.openapi()).items()}
+
+    assert declared == DECLARED
+
+
+def test_error_detail_has_every_member_error_response_can_write() -> None:
+    writes = {
+        name
+        for name, parameter in inspect.signature(error_response).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+    assert set(ErrorDetail.model_fields) == {"code", "message", *writes}
+
+
+# -- every declared status is answered --------------------------------------------------------
+
+
+class Outage(MemoryStore):
+    """A memory store that fails every call that reaches it while ``down``."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable
+
+    async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
+        self._check()
+        return await super().hit(bucket, window=window, now=now, cost=cost)
+
+    async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
+        self._check()
+        return await super().peek(secret_id, now=now)
+
+    async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
+        self._check()
+        return await super().receipt(secret_id, now=now)
+
+
+class UnreadableAudit(SqliteAuditStore):
+    """An audit log whose reads fail."""
+
+    def iter_entries(self, **filters: Any) -> AsyncIterator[AuditEntry]:
+        return _unavailable()
+
+
+async def _unavailable() -> AsyncIterator[AuditEntry]:
+    for _ in ():  # an async generator that raises when first read
+        yield _
+    raise StorageUnavailable
+
+
+@dataclass
+class KeptCodes:
+    """A mailer that keeps the codes it is asked to send."""
+
+    codes: list[str] = field(default_factory=list)
+
+    async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None:
+        self.codes.append(code)
+
+
+@dataclass(frozen=True)
+class Secret:
+    secret_id: str
+    key: str
+    access_token: str
+    manage_token: str
+
+
+@dataclass
+class Api:
+    """A running app on an ``Outage`` store, and a client from ``CLIENT_IP``."""
+
+    client: httpx.AsyncClient
+    store: Outage
+    body_limit: int
+
+    async def create(self, **fields: Any) -> Secret:
+        response = await self.client.post("/api/v1/secrets", json={"secret": "s3cret", **fields})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        key = body["url"].split("#", 1)[1]
+        access = b64url_encode(derive_keys(b64url_decode(key, field="key")).access_token)
+        return Secret(body["id"], key, access, body["manage_url"].split("#", 1)[1])
+
+    async def call(
+        self, op: Operation, secret: Secret | None = None, *, token: str = "", **kwargs: Any
+    ) -> httpx.Response:
+        method, path = op
+        path = path.format(secret_id=secret.secret_id if secret else new_secret_id())
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+
+OpenApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def open_api(clock: FrozenClock) -> AsyncIterator[OpenApi]:
+    """A factory of running apps with the given settings (and ``mailer``, ``audit``)."""
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            *, mailer: KeptCodes | None = None, audit: bool = False, **options: Any
+        ) -> Api:
+            settings = load_settings(
+                store="memory://", max_bytes=1024, admin_token=ADMIN_TOKEN, **options
+            )
+            store = Outage(retention=timedelta(days=30))
+            unreadable = None
+            if audit:
+                unreadable = await UnreadableAudit.open(":memory:", key=bytes(32))
+                stack.push_async_callback(unreadable.aclose)
+            app = create_app(settings, store, clock, mailer=mailer, audit=unreadable)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000)),
+                base_url="http://burnlink.test",
+            )
+            await stack.enter_async_context(client)
+            return Api(client, store, max_body(settings))
+
+        yield start
+
+
+Scenario = Callable[[OpenApi, Operation], Awaitable[httpx.Response]]
+
+
+async def bad_content_length(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    headers = {"content-type": "application/json", "content-length": "nope"}
+    return await api.call(op, token=UNKNOWN, content=b"{}", headers=headers)
+
+
+async def too_large(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    body = b"x" * (api.body_limit + 1)
+    headers = {"content-type": "application/json"}
+    return await api.call(op, token=UNKNOWN, content=body, headers=headers)
+
+
+async def not_json(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    headers = {"content-type": "text/plain"}
+    return await api.call(op, token=UNKNOWN, content=b"x", headers=headers)
+
+
+async def unknown_secret(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    return await api.call(op, token=UNKNOWN, json={"key": UNKNOWN} if op == REVEAL else None)
+
+
+async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api(rate_limit_create="1/minute", rate_limit_reveal="1/minute")
+    body = {"secret": "s3cret"} if op == CREATE else {"key": UNKNOWN} if op == REVEAL else None
+    first = await api.call(op, token=UNKNOWN, json=body)
+    assert first.status_code in {201, 404}, first.text
+    return await api.call(op, token=UNKNOWN, json=body)
+
+
+async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    secret = await api.create()
+    api.store.down = True
+    token = secret.manage_token if op in {RECEIPT, BURN} else secret.access_token
+    body = {"secret": "s3cret"} if op == CREATE else {"key": secret.key} if op == REVEAL else None
+    return await api.call(op, secret, token=token, json=body)
+
+
+async def invalid_member(open_api: OpenApi, op: Operation) -> httpx.Response:
+    api = await open_api()
+    if op == AUDIT:
+        return await api.call(op, token=ADMIN_TOKEN, params={"limit": 0})
+    body = {
+        CREATE: {"secret": "s3cret", "ttl": "60"},
+        REVEAL: {"key": UNKNOWN, "unknown": 1},
+        CONSUME: {"passphrase_proof": "short"},
+    }[op]
+    return await api.call(op, token=UNKNOWN, json=body)
+
+
+async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
+    if op == CREATE:
+        api = await open_api(create_allowed_ips=["198.51.100.0/24"])
+        return await api.call(op, json={"secret": "s3cret"})
+    api = await open_api()
+    if op == INFO:
+        secret = await api.create(allowed_ips=["198.51.100.1"])
+        return await api.call(op, secret, token=secret.access_token)
+    secret = await api.create(passphrase="correct horse")
+    if op == REVEAL:
+        return await api.call(op, secret, json={"key": secret.key})
+    return await api.call(op, secret, token=secret.access_token)
+
+
+async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
+    if op == AUDIT:
+        return await (await open_api()).call(op)
+    api = await open_api(mailer=KeptCodes())
+    secret = await api.create(recipient_email="bob@example.com")
+    if op == REVEAL:
+        return await api.call(op, secret, json={"key": secret.key})
+    return await api.call(op, secret, token=secret.access_token)
+
+
+async def audit_down(open_api: OpenApi, op: Operation) -> httpx.Response:
+    return await (await open_api(audit=True)).call(op, token=ADMIN_TOKEN)
+
+
+SCENARIOS: dict[int, Scenario] = {
+    400: bad_content_length,
+    401: unauthenticated,
+    403: refused,
+    404: unknown_secret,
+    413: too_large,
+    415: not_json,
+    422: invalid_member,
+    429: too_fast,
+    503: store_down,
+}
+
+
+@pytest.mark.parametrize(
+    ("op", "status"),
+    [
+        pytest.param(op, status, id=f"{op[0]} {op[1]} {status}")
+        for op, statuses in DECLARED.items()
+        for status in sorted(statuses)
+    ],
+)
+async def test_every_declared_error_status_is_answered(
+    app: FastAPI, open_api: OpenApi, op: Operation, status: int
+) -> None:
+    """Each declared status is a real answer, in the error model, with a code that the
+    declared description names."""
+    scenario = audit_down if (op, status) == (AUDIT, 503) else SCENARIOS[status]
+    declared = api_operations(app.openapi())[op]["responses"][str(status)]
+
+    response = await scenario(open_api, op)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    code = ErrorBody.model_validate_json(response.content).error.code
+    assert f"`{code}`" in declared["description"]
+    if status == 429:
+        assert int(response.headers["retry-after"]) >= 1
+    if status == 401:
+        assert response.headers["www-authenticate"]
