@@ -7,10 +7,10 @@ Layout
     the connection's ``search_path`` (``?options=-csearch_path%3Daudit`` picks another).
 
 Atomicity
-    ``write`` (and ``append``, a write of one) runs in one transaction that first takes the state row with ``SELECT … FOR
-    UPDATE``: appenders in every process queue on that row lock, and each one reads the head
-    its predecessor committed (READ COMMITTED re-reads a locked row after the wait), so the
-    chain has no gaps or forks. ``purge_before`` takes the same lock.
+    ``write`` (and ``append``, a write of one) runs in one transaction that first takes the
+    state row with ``SELECT … FOR UPDATE``: appenders in every process queue on that row lock,
+    and each one reads the head its predecessor committed (READ COMMITTED re-reads a locked row
+    after the wait), so the chain has no gaps or forks. ``purge_before`` takes the same lock.
 
 Append-only
     A trigger function refuses ``UPDATE`` of entries, ``DELETE`` of entries not behind the

@@ -8,10 +8,10 @@ Layout
 
 Atomicity
     ``write`` (and ``append``, a write of one) reads the state row, inserts the entries and
-    moves the head inside one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock before reading:
-    appenders in several processes (each with its own connection) are serialised by the
-    file's lock, so they produce one chain. Inside a process one connection and an
-    ``asyncio.Lock`` serialise coroutines, as in ``store.sqlite``.
+    moves the head inside one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write
+    lock before reading: appenders in several processes (each with its own connection) are
+    serialised by the file's lock, so they produce one chain. Inside a process one connection
+    and an ``asyncio.Lock`` serialise coroutines, as in ``store.sqlite``.
 
 Append-only
     Triggers refuse any ``UPDATE`` of ``audit_log``, any ``DELETE`` of an entry not already
