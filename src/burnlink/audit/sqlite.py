@@ -11,7 +11,7 @@ Atomicity
     moves the head inside one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write
     lock before reading: appenders in several processes (each with its own connection) are
     serialised by the file's lock, so they produce one chain. Inside a process one connection
-    and an ``asyncio.Lock`` serialise coroutines, as in ``store.sqlite``.
+    on its own thread (``burnlink.sqlite_worker``) runs each transaction as one unit of work.
 
 Append-only
     Triggers refuse any ``UPDATE`` of ``audit_log``, any ``DELETE`` of an entry not already
@@ -27,13 +27,12 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
-
-import aiosqlite
+from typing import Any, Final, TypeVar
 
 from burnlink.audit.chain import (
     AuditEntry,
@@ -47,6 +46,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.sqlite_worker import SqliteWorker, WorkerClosed
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
 
@@ -148,6 +148,7 @@ ORDER BY seq LIMIT :page
 """
 
 Row = Sequence[Any]
+T = TypeVar("T")
 
 
 def _to_ms(moment: datetime) -> int:
@@ -193,13 +194,12 @@ def entry_from_row(
 
 
 class SqliteAuditStore:
-    """An ``AuditStore`` in a SQLite file, through one aiosqlite connection per process."""
+    """An ``AuditStore`` in a SQLite file, through one connection on its own thread."""
 
-    def __init__(self, db: aiosqlite.Connection, *, key: bytes) -> None:
+    def __init__(self, worker: SqliteWorker, *, key: bytes) -> None:
         """Wrap an open connection; use ``SqliteAuditStore.open`` instead."""
-        self._db: aiosqlite.Connection | None = db
+        self._worker = worker
         self._key = key
-        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -216,9 +216,9 @@ class SqliteAuditStore:
             raise ConfigError("BURNLINK_AUDIT_STORE: sqlite:// needs a file path")
         memory = path == ":memory:"
         try:
-            target = path if memory else await asyncio.to_thread(_prepare_file, path)
-            db = await aiosqlite.connect(
-                target, isolation_level=None, timeout=busy_timeout.total_seconds()
+            target = path if memory else str(await asyncio.to_thread(_prepare_file, path))
+            worker = await SqliteWorker.open(
+                target, busy_timeout=busy_timeout, name="burnlink-audit"
             )
         except OSError as exc:
             raise StorageUnavailable(
@@ -226,111 +226,22 @@ class SqliteAuditStore:
             ) from None
         except sqlite3.Error as exc:
             raise _unavailable(exc) from None
-        store = cls(db, key=key)
+        store = cls(worker, key=key)
         try:
-            await store._prepare(busy_timeout, wal=not memory)
-        except sqlite3.Error as exc:
-            await store._close_quietly()
-            raise _unavailable(exc) from None
+            await store._run(lambda db: _prepare(db, key, busy_timeout, wal=not memory))
         except BaseException:
-            await store._close_quietly()
+            await worker.aclose()
             raise
         return store
 
-    async def _prepare(self, busy_timeout: timedelta, *, wal: bool) -> None:
-        await self._run(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
-        if wal:
-            mode = await self._run("PRAGMA journal_mode = WAL")
-            if not mode or str(mode[0][0]).lower() != "wal":
-                raise StorageUnavailable("Cannot use WAL journal mode for the audit log.")
-        await self._run("PRAGMA synchronous = FULL")
-        async with self._transaction():
-            for statement in _SCHEMA:
-                await self._run(statement)
-            rows = await self._run(_SELECT_STATE)
-            if not rows:
-                empty = seal_state(self._key)
-                await self._run(
-                    _INSERT_STATE,
-                    (
-                        SCHEMA_VERSION,
-                        empty.key_id,
-                        empty.base.seq,
-                        empty.base.mac,
-                        empty.head.seq,
-                        empty.head.mac,
-                        None,
-                        empty.mac,
-                    ),
-                )
-                return
-            if int(rows[0][0]) > SCHEMA_VERSION:
-                raise StorageUnavailable(
-                    "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
-                )
-            if rows[0][1] != key_id(self._key):
-                raise ConfigError(
-                    "BURNLINK_AUDIT_KEY: this audit log was started with a different key"
-                )
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    async def _run(
-        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
-    ) -> list[Row]:
-        return list(await self._db_or_closed().execute_fetchall(sql, parameters))
-
-    def _db_or_closed(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise StorageUnavailable("The audit log is closed.")
-        return self._db
-
-    @asynccontextmanager
-    async def _serialised(self) -> AsyncIterator[None]:
-        if self._db is None:
-            raise StorageUnavailable("The audit log is closed.")
-        async with self._lock:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                raise _unavailable(exc) from None
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection's thread, its SQLite errors as ``StorageUnavailable``."""
         try:
-            await self._run("BEGIN IMMEDIATE")
-            yield
-            await self._run("COMMIT")
-        except BaseException:
-            with suppress(sqlite3.Error):
-                await self._run("ROLLBACK")
-            raise
-
-    async def _state(self) -> ChainState:
-        rows = await self._run(_SELECT_STATE)
-        if not rows:
-            raise StorageUnavailable("The audit log's state row is missing.")
-        return _state_from_row(rows[0])
-
-    async def _save_state(self, state: ChainState) -> None:
-        await self._run(
-            "UPDATE audit_state SET base_seq = ?, base_mac = ?, head_seq = ?, head_mac = ?,"
-            " purged_before = ?, state_mac = ? WHERE id = 1",
-            (
-                state.base.seq,
-                state.base.mac,
-                state.head.seq,
-                state.head.mac,
-                None if state.purged_before is None else _to_ms(state.purged_before),
-                state.mac,
-            ),
-        )
-
-    async def _close_quietly(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            with suppress(sqlite3.Error):
-                await db.close()
+            return await self._worker.run(work)
+        except WorkerClosed:
+            raise StorageUnavailable("The audit log is closed.") from None
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from None
 
     # -- AuditStore --------------------------------------------------------------------------
 
@@ -347,41 +258,46 @@ class SqliteAuditStore:
         unwatch: Sequence[str] = (),
     ) -> list[AuditEntry]:
         """See ``AuditBackend.write``: one ``BEGIN IMMEDIATE`` transaction."""
-        async with self._serialised(), self._transaction():
-            entries: list[AuditEntry] = []
-            if events:
-                state = await self._state()
-                head = state.head
-                for event in events:
-                    entries.append(next_entry(self._key, head, event))
-                    head = entries[-1].head
-                await self._db_or_closed().executemany(
-                    "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            entry.seq,
-                            _to_ms(entry.event.at),
-                            entry.event.type.value,
-                            entry.event.canonical().decode("utf-8"),
-                            entry.prev_mac,
-                            entry.mac,
-                        )
-                        for entry in entries
-                    ],
-                )
-                await self._save_state(state.advanced(self._key, head=head))
-            if watch:
-                await self._db_or_closed().executemany(
-                    "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
-                    " VALUES (?, ?, ?)",
-                    [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
-                )
-            if unwatch:
-                await self._db_or_closed().executemany(
-                    "DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch]
-                )
-        return entries
+        key = self._key
+
+        def write(db: sqlite3.Connection) -> list[AuditEntry]:
+            with _transaction(db):
+                entries: list[AuditEntry] = []
+                if events:
+                    state = _state(db)
+                    head = state.head
+                    for event in events:
+                        entries.append(next_entry(key, head, event))
+                        head = entries[-1].head
+                    db.executemany(
+                        "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                entry.seq,
+                                _to_ms(entry.event.at),
+                                entry.event.type.value,
+                                entry.event.canonical().decode("utf-8"),
+                                entry.prev_mac,
+                                entry.mac,
+                            )
+                            for entry in entries
+                        ],
+                    )
+                    _save_state(db, state.advanced(key, head=head))
+                if watch:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
+                        " VALUES (?, ?, ?)",
+                        [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
+                    )
+                if unwatch:
+                    db.executemany(
+                        "DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch]
+                    )
+                return entries
+
+        return await self._run(write)
 
     async def iter_entries(
         self,
@@ -406,8 +322,8 @@ class SqliteAuditStore:
         remaining = limit
         while remaining is None or remaining > 0:
             page = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            async with self._serialised():
-                rows = await self._run(_SELECT_PAGE, {**params, "after": cursor, "page": page})
+            query = {**params, "after": cursor, "page": page}
+            rows = await self._run(partial(_select_page, query))
             for seq, at, type_, event, prev, mac in rows:
                 yield entry_from_row(int(seq), _from_ms(int(at)), type_, str(event), prev, mac)
             if len(rows) < page:
@@ -418,37 +334,42 @@ class SqliteAuditStore:
 
     async def chain_state(self) -> ChainState:
         """See ``AuditStore.chain_state``."""
-        async with self._serialised():
-            return await self._state()
+        return await self._run(_state)
 
     async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         """See ``AuditStore.purge_before``: move the base, then delete behind it."""
-        async with self._serialised(), self._transaction():
-            state = await self._state()
-            last = state.head.seq if limit is None else min(state.head.seq, state.base.seq + limit)
-            kept = await self._run(
-                "SELECT seq FROM audit_log WHERE seq > ? AND seq <= ? AND at >= ?"
-                " ORDER BY seq LIMIT 1",
-                (state.base.seq, last, _to_ms(cutoff)),
-            )
-            new_base = int(kept[0][0]) - 1 if kept else last
-            if new_base <= state.base.seq:
-                return 0
-            rows = await self._run("SELECT mac FROM audit_log WHERE seq = ?", (new_base,))
-            if not rows:
-                raise StorageUnavailable("The audit log is missing an entry it should purge.")
-            purged_before = max(cutoff, state.purged_before or cutoff)
-            await self._save_state(
-                state.rebased(
-                    self._key,
-                    base=ChainHead(new_base, bytes(rows[0][0])),
-                    purged_before=purged_before,
+        key = self._key
+
+        def purge(db: sqlite3.Connection) -> int:
+            with _transaction(db):
+                state = _state(db)
+                last = (
+                    state.head.seq if limit is None else min(state.head.seq, state.base.seq + limit)
                 )
-            )
-            deleted = await self._run(
-                "DELETE FROM audit_log WHERE seq <= ? RETURNING seq", (new_base,)
-            )
-        return len(deleted)
+                kept = db.execute(
+                    "SELECT seq FROM audit_log WHERE seq > ? AND seq <= ? AND at >= ?"
+                    " ORDER BY seq LIMIT 1",
+                    (state.base.seq, last, _to_ms(cutoff)),
+                ).fetchall()
+                new_base = int(kept[0][0]) - 1 if kept else last
+                if new_base <= state.base.seq:
+                    return 0
+                rows = db.execute("SELECT mac FROM audit_log WHERE seq = ?", (new_base,)).fetchall()
+                if not rows:
+                    raise StorageUnavailable("The audit log is missing an entry it should purge.")
+                purged_before = max(cutoff, state.purged_before or cutoff)
+                _save_state(
+                    db,
+                    state.rebased(
+                        key,
+                        base=ChainHead(new_base, bytes(rows[0][0])),
+                        purged_before=purged_before,
+                    ),
+                )
+                deleted = db.execute("DELETE FROM audit_log WHERE seq <= ?", (new_base,))
+                return deleted.rowcount
+
+        return await self._run(purge)
 
     # -- ExpiryWatch -------------------------------------------------------------------------
 
@@ -462,32 +383,104 @@ class SqliteAuditStore:
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
         """See ``ExpiryWatch.claim_due``: one ``DELETE … RETURNING`` under the write lock."""
-        async with self._serialised(), self._transaction():
-            rows = await self._run(
-                "DELETE FROM audit_watch WHERE secret_id IN (SELECT secret_id FROM audit_watch"
-                " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
-                " RETURNING secret_id, expires_at, notify_url",
-                (_to_ms(now), limit),
-            )
+
+        def claim(db: sqlite3.Connection) -> list[Row]:
+            with _transaction(db):
+                return db.execute(
+                    "DELETE FROM audit_watch WHERE secret_id IN (SELECT secret_id FROM audit_watch"
+                    " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
+                    " RETURNING secret_id, expires_at, notify_url",
+                    (_to_ms(now), limit),
+                ).fetchall()
+
+        rows = await self._run(claim)
         due = [Watched(str(i), _from_ms(int(at)), url) for i, at, url in rows]
         return sorted(due, key=lambda w: w.expires_at)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``."""
-        async with self._serialised():
-            await self._run("SELECT 1")
+        await self._run(lambda db: db.execute("SELECT 1").fetchall())
 
     async def aclose(self) -> None:
         """Close the connection."""
-        if self._db is None:
+        await self._worker.aclose()
+
+
+# -- work done on the connection's thread ----------------------------------------------------
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _select_page(query: Mapping[str, object], db: sqlite3.Connection) -> list[Row]:
+    return db.execute(_SELECT_PAGE, query).fetchall()
+
+
+def _state(db: sqlite3.Connection) -> ChainState:
+    rows = db.execute(_SELECT_STATE).fetchall()
+    if not rows:
+        raise StorageUnavailable("The audit log's state row is missing.")
+    return _state_from_row(rows[0])
+
+
+def _save_state(db: sqlite3.Connection, state: ChainState) -> None:
+    db.execute(
+        "UPDATE audit_state SET base_seq = ?, base_mac = ?, head_seq = ?, head_mac = ?,"
+        " purged_before = ?, state_mac = ? WHERE id = 1",
+        (
+            state.base.seq,
+            state.base.mac,
+            state.head.seq,
+            state.head.mac,
+            None if state.purged_before is None else _to_ms(state.purged_before),
+            state.mac,
+        ),
+    )
+
+
+def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal: bool) -> None:
+    """Pragmas, the schema, and the state row (or a check that ``key`` is the log's key)."""
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
+    if wal:
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchall()
+        if not mode or str(mode[0][0]).lower() != "wal":
+            raise StorageUnavailable("Cannot use WAL journal mode for the audit log.")
+    db.execute("PRAGMA synchronous = FULL")
+    with _transaction(db):
+        for statement in _SCHEMA:
+            db.execute(statement)
+        rows = db.execute(_SELECT_STATE).fetchall()
+        if not rows:
+            empty = seal_state(key)
+            db.execute(
+                _INSERT_STATE,
+                (
+                    SCHEMA_VERSION,
+                    empty.key_id,
+                    empty.base.seq,
+                    empty.base.mac,
+                    empty.head.seq,
+                    empty.head.mac,
+                    None,
+                    empty.mac,
+                ),
+            )
             return
-        async with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                try:
-                    await db.close()
-                except sqlite3.Error as exc:
-                    raise _unavailable(exc) from None
+        if int(rows[0][0]) > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
+            )
+        if rows[0][1] != key_id(key):
+            raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
 
 
 def _prepare_file(path: str) -> Path:
