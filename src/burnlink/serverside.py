@@ -1,7 +1,9 @@
 """The curl convenience mode's cryptography, run on the server (docs/crypto.md).
 
-The only place where the server holds a link key or a passphrase: during one call, in a
-worker thread, bounded by ``BURNLINK_KDF_CONCURRENCY`` (a PBKDF2 run costs hundreds of ms).
+The only place where the server holds a link key or a passphrase: during one call. A
+passphrase's PBKDF2 run costs hundreds of ms, so it goes to a worker thread, bounded by
+``BURNLINK_KDF_CONCURRENCY``. Without a passphrase, sealing a small payload (``INLINE_BYTES``)
+is a few HKDF and AES-GCM calls, cheaper than the hand-over to a thread, so it runs inline.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from burnlink.models import SecretMeta
 __all__ = ["MAX_PASSPHRASE_CHARS", "check_passphrase", "keys_for", "open_stored", "seal_payload"]
 
 MAX_PASSPHRASE_CHARS = 1024
+INLINE_BYTES = 64 * 1024
+"""Payloads up to this size are sealed without a passphrase on the event loop (microseconds)."""
 
 
 def check_passphrase(passphrase: str | None) -> None:
@@ -32,7 +36,10 @@ async def seal_payload(
     iterations: int,
     limiter: anyio.CapacityLimiter,
 ) -> Sealed:
-    """``crypto.seal`` in a worker thread, within ``limiter``."""
+    """``crypto.seal``: inline for a small payload without a passphrase, else in a worker
+    thread within ``limiter``."""
+    if passphrase is None and len(payload.content) <= INLINE_BYTES:
+        return seal(payload, link_key, passphrase=None, iterations=iterations)
     async with limiter:
         return await anyio.to_thread.run_sync(
             lambda: seal(payload, link_key, passphrase=passphrase, iterations=iterations)
