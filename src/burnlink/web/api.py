@@ -45,7 +45,7 @@ _bearer = HTTPBearer(auto_error=False, description="An access token or a manage 
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def get_service(request: Request) -> SecretService:
+async def get_service(request: Request) -> SecretService:
     """The app's one ``SecretService``."""
     service: SecretService = request.app.state.service
     return service
