@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import load
 from bench.load import Load, Measurement, Request
-from bench.procs import free_port, machine_busy, serving
+from bench.procs import free_port, group_cpu_seconds, machine_busy, serving
 from bench.stores import RATE_LIMITS_OFF
 
 BENCH = Path(__file__).resolve().parent
@@ -63,6 +63,9 @@ class Result:
     create: Measurement | None = None
     reveal: Measurement | None = None
     peak_rss: int = 0
+    create_cpu_us: float = 0.0
+    """Server CPU time (all its processes, user + system) per create, in microseconds."""
+    reveal_cpu_us: float = 0.0
     busy_before: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -72,6 +75,8 @@ class Result:
             "create": self.create.as_dict() if self.create else None,
             "reveal": self.reveal.as_dict() if self.reveal else None,
             "peak_rss_bytes": self.peak_rss,
+            "create_cpu_us": round(self.create_cpu_us),
+            "reveal_cpu_us": round(self.reveal_cpu_us),
             "machine_busy_before": round(self.busy_before, 3),
             "notes": self.notes,
         }
@@ -152,6 +157,10 @@ def _synthetic_reveals(count: int) -> list[str]:
     return [f'/api/v1/secrets/{n:022d}/reveal {{"key":"{key}"}}' for n in range(count)]
 
 
+def _per_request(pgid: int, cpu_before: float, requests: int) -> float:
+    return (group_cpu_seconds(pgid) - cpu_before) / max(requests, 1) * 1e6
+
+
 def measure(contender: Contender, settings: Load, work: Path, *, label: str = "") -> Result:
     """Start ``contender``, measure creates then reveals of distinct secrets, stop it."""
     tag = (label or contender.name).split(" ")[0]
@@ -180,7 +189,9 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
                 out / "warmup.txt",
                 duration=settings.warmup,
             )
+        cpu = group_cpu_seconds(server.pgid)
         result.create = load.fixed(server.base, contender.create, settings, out / "create.txt")
+        result.create_cpu_us = _per_request(server.pgid, cpu, result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
         needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
         if contender.kind == "ceiling":
@@ -208,9 +219,11 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
                 out / "reveal-warmup.txt",
                 duration=1,
             )
+        cpu = group_cpu_seconds(server.pgid)
         result.reveal = load.replay(
             server.base, lines[warm:], contender.reveal_type, settings, out, out / "reveal.txt"
         )
+        result.reveal_cpu_us = _per_request(server.pgid, cpu, result.reveal.requests)
         print(f"  {result.name}: reveal {result.reveal.rps:,.0f} req/s", flush=True)
         if result.reveal.exhausted:
             result.notes.append("reveal ran out of secrets: void")

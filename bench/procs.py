@@ -23,6 +23,9 @@ import httpx
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
@@ -62,6 +65,18 @@ def group_rss(pgid: int) -> int:
             continue  # the process ended while we looked
         total += resident * PAGE_SIZE
     return total
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group ``pgid``."""
+    ticks = 0
+    for pid in group_pids(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
 
 
 def group_pids(pgid: int) -> list[int]:
