@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.contenders import REPO, VENV_BIN
 from bench.procs import free_port, serving
-from bench.stores import RATE_LIMITS_OFF
+from bench.stores import RATE_LIMITS_WIDE
 
 
 def measure(work: Path, runs: int = 30) -> dict[str, dict[str, float]]:
@@ -34,7 +34,7 @@ def measure(work: Path, runs: int = 30) -> dict[str, dict[str, float]]:
         port=port,
         ready_path="/healthz",
         log=out / "server.log",
-        env=RATE_LIMITS_OFF,
+        env=RATE_LIMITS_WIDE,
         cwd=REPO,
     ) as server:
         subprocess.run(

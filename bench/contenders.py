@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import load
 from bench.load import Load, Measurement, Request
 from bench.procs import free_port, group_cpu_seconds, machine_busy, serving
-from bench.stores import RATE_LIMITS_OFF
+from bench.stores import RATE_LIMITS_WIDE
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -100,7 +100,7 @@ def burnlink(
         BURNLINK_CREATE,
         "application/json",
         "/healthz",
-        env={**RATE_LIMITS_OFF, **(env or {})},
+        env={**RATE_LIMITS_WIDE, **(env or {})},
         store_url=store_url,
     )
 

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     work = BENCH / "work" / stamp
     work.mkdir(parents=True)
-    os.environ.update(stores.RATE_LIMITS_OFF)
+    os.environ.update(stores.RATE_LIMITS_WIDE)
     # Generated keys, and the audit log of a Redis store, go to the run directory, never to
     # the user's data directory.
     os.environ["BURNLINK_KEY_DIR"] = str(work / "keys")
