@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 from burnlink.access import mask_email
@@ -173,6 +173,45 @@ class Observer:
             self.sink.write(entry)
         return event
 
+    async def record_all(
+        self,
+        types: Sequence[AuditEventType],
+        *,
+        at: datetime,
+        secret_id: str,
+        client: ClientInfo,
+        policy: Mapping[str, Scalar] | None = None,
+    ) -> list[AuditEvent]:
+        """``record`` one event of each of ``types`` about one action, all in one transaction:
+        all are written, or none and ``AuditUnavailable``.
+
+        One event goes through the group commit as ``record`` does. Several go to the
+        backend's ``write`` directly (a lockout: rare), since the group commit may split a
+        queue between two transactions.
+        """
+        if len(types) == 1:
+            event = await self.record(
+                types[0], at=at, secret_id=secret_id, client=client, policy=policy
+            )
+            return [event]
+        info = request_info(client)
+        events = [
+            audit_event(type, at=at, secret_id=secret_id, request=info, policy=policy)
+            for type in types
+        ]
+        if self.audit is None:
+            return events
+        try:
+            entries = await self.audit.write(events)
+        except StorageError:
+            self.metrics.store_error(StoreName.AUDIT)
+            log.error("audit write failed: %s not recorded", ", ".join(t.value for t in types))
+            raise AuditUnavailable from None
+        if self.sink is not None:
+            for entry in entries:
+                self.sink.write(entry)
+        return events
+
     async def publish(
         self,
         event: AuditEvent,
@@ -228,17 +267,24 @@ class Observer:
         return event
 
     async def lost(
-        self, type: AuditEventType, secret_id: str, client: ClientInfo, now: datetime
+        self,
+        type: AuditEventType,
+        secret_id: str,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        reason: str = "gone",
     ) -> None:
-        """Correct an event written before its action, whose secret then turned out gone
-        (another request won the race): the same type, ``outcome=failed``."""
+        """Correct an event written before its action, which then did not happen: the same
+        type, ``outcome=failed``, ``detail.reason``: ``gone`` (another request won the race
+        for the secret) or ``retried`` (the action is written again, then done)."""
         await self.record(
             type,
             at=now,
             secret_id=secret_id,
             client=client,
             outcome=Outcome.FAILED,
-            detail={"reason": "gone"},
+            detail={"reason": reason},
             required=False,
         )
 

@@ -6,10 +6,10 @@ and forgets them when the call returns.
 
 Every action is reported to the ``Observer`` (audit log, metrics, webhooks, alerts). Actions
 that change a secret fail closed: the audit event is written before the reveal, the counted
-passphrase attempt and the burn, so an audit outage changes nothing (503
-``audit_unavailable``); a create is audited right after it and undone if that fails. When a
-reveal or burn then finds the secret gone (a race), a second event with ``outcome=failed``
-corrects the first.
+passphrase attempt (with the lockout, when it is the last) and the burn, so an audit outage
+changes nothing (503 ``audit_unavailable``); a create is audited right after it and undone if
+that fails. When a reveal, attempt or burn then finds the secret gone (a race), a second event
+with ``outcome=failed`` corrects the first.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.audit import Watched
-from burnlink.audit.events import AuditEventType
+from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.crypto import Payload, derive_keys, new_link_key
@@ -37,6 +38,7 @@ from burnlink.errors import (
     PassphraseRequired,
     SecretUnavailable,
     StorageError,
+    StorageUnavailable,
     WrongPassphrase,
 )
 from burnlink.gate import AccessGate
@@ -77,6 +79,10 @@ __all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
 
 OPENED_PER_HOUR = 20
 """Page opens of one secret recorded per hour; more are not (a flood cannot fill the log)."""
+_FAILURE_ROUNDS = 2
+"""Audit-then-count rounds for one wrong passphrase. Attempts only go down, so only a round
+audited as not the last can find that it is the last, and the next round (the lockout) counts
+or finds the secret gone."""
 _CREATE_TRIES = 3
 NO_RULES = AccessPolicy()
 
@@ -388,35 +394,51 @@ class SecretService:
         )
         return consumed
 
-    async def _wrong_passphrase(self, meta: SecretMeta, client: ClientInfo) -> None:
+    async def _wrong_passphrase(self, meta: SecretMeta, client: ClientInfo) -> NoReturn:
+        """Count a wrong passphrase and raise ``WrongPassphrase``; ``SecretUnavailable`` if
+        the secret went meanwhile.
+
+        Audited first (fail closed): ``passphrase.failed``, and for the attempt that locks
+        the secret ``secret.locked`` in the same transaction, so the log calls a secret locked
+        before the store burns it. The store counts the attempt only if it locks exactly as
+        audited (``record_failure(locks=...)``); if a concurrent attempt took the last but one
+        first, this one is corrected (``detail.reason: retried``) and audited again, as the
+        lockout.
+        """
         now = self.clock.now()
         secret_id = meta.secret_id
         await self.gate.failed(client, now=now)
-        event = await self.observer.record(
-            AuditEventType.PASSPHRASE_FAILED,
-            at=now,
-            secret_id=secret_id,
-            client=client,
-            policy={"max_attempts": self.settings.passphrase_attempts},
-        )
-        left = await self.store.record_failure(secret_id, now=now)
-        if left is None:
-            await self.observer.lost(AuditEventType.PASSPHRASE_FAILED, secret_id, client, now)
-            raise SecretUnavailable
-        await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
-        await self.observer.publish(event, secret_id=secret_id)
-        if left == 0:
-            await record(self.store, secret_id, EventKind.LOCKED, client, now)
-            await self.observer.forget(secret_id)
-            await self.observer.emit(
-                AuditEventType.SECRET_LOCKED,
-                at=now,
-                secret_id=secret_id,
-                client=client,
-                policy={"max_attempts": self.settings.passphrase_attempts},
-                notify_url=meta.policy.notify_url,
+        policy: dict[str, Scalar] = {"max_attempts": self.settings.passphrase_attempts}
+        locks = meta.attempts_left <= 1
+        for _ in range(_FAILURE_ROUNDS):
+            types = (
+                (AuditEventType.PASSPHRASE_FAILED, AuditEventType.SECRET_LOCKED)
+                if locks
+                else (AuditEventType.PASSPHRASE_FAILED,)
             )
-        raise WrongPassphrase(left)
+            events = await self.observer.record_all(
+                types, at=now, secret_id=secret_id, client=client, policy=policy
+            )
+            attempt = await self.store.record_failure(secret_id, now=now, locks=locks)
+            if attempt is None or not attempt.counted:
+                reason = "gone" if attempt is None else "retried"
+                for type in types:
+                    await self.observer.lost(type, secret_id, client, now, reason=reason)
+                if attempt is None:
+                    raise SecretUnavailable
+                locks = attempt.attempts_left <= 1
+                continue
+            await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
+            await self.observer.publish(events[0], secret_id=secret_id)
+            if locks:
+                await record(self.store, secret_id, EventKind.LOCKED, client, now)
+                await self.observer.forget(secret_id)
+                await self.observer.publish(
+                    events[1], secret_id=secret_id, notify_url=meta.policy.notify_url
+                )
+            raise WrongPassphrase(attempt.attempts_left)
+        # Attempts only go down, so a store that keeps the contract never gets here.
+        raise StorageUnavailable("The passphrase attempt could not be counted.")
 
     async def opened(self, secret_id: str, client: ClientInfo) -> None:
         """Record that a live secret's link page was fetched (``GET /s/{id}``).

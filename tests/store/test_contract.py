@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 import pytest
@@ -20,7 +20,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
@@ -50,6 +50,16 @@ def make_record(
         max_attempts=attempts,
         passphrase=passphrase,
     )
+
+
+async def lock_out(store: SecretStore, secret_id: str, *, now: datetime) -> None:
+    """Count wrong passphrases as the service does (the last one with ``locks=True``) until
+    the secret is locked."""
+    meta = await store.peek(secret_id, now=now)
+    assert meta is not None
+    for left in range(meta.attempts_left, 0, -1):
+        attempt = await store.record_failure(secret_id, now=now, locks=left == 1)
+        assert attempt == Attempt(counted=True, attempts_left=left - 1)
 
 
 async def test_create_then_peek_returns_metadata(store: SecretStore, clock: FrozenClock) -> None:
@@ -168,7 +178,8 @@ async def test_expired_secret_is_gone_before_any_sweep(
 
     assert await store.peek(record.secret_id, now=clock.now()) is None
     assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
-    assert await store.record_failure(record.secret_id, now=clock.now()) is None
+    for locks in (False, True):
+        assert await store.record_failure(record.secret_id, now=clock.now(), locks=locks) is None
     assert await store.burn(record.secret_id, now=clock.now()) is False
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -181,16 +192,52 @@ async def test_record_failure_counts_down_and_locks_at_zero(
     record = make_record(clock, attempts=3)
     await store.create(record)
 
-    results = [await store.record_failure(record.secret_id, now=clock.now()) for _ in range(3)]
+    results = [
+        await store.record_failure(record.secret_id, now=clock.now(), locks=locks)
+        for locks in (False, False, True)
+    ]
 
-    assert results == [2, 1, 0]
+    assert results == [Attempt(True, 2), Attempt(True, 1), Attempt(True, 0)]
     assert await store.peek(record.secret_id, now=clock.now()) is None
     assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is None
-    assert await store.record_failure(record.secret_id, now=clock.now()) is None
+    for locks in (False, True):
+        assert await store.record_failure(record.secret_id, now=clock.now(), locks=locks) is None
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert receipt.end_reason is EndReason.LOCKED
     assert receipt.views_used == 0
+
+
+async def test_record_failure_counts_only_when_it_locks_as_told(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """An attempt said to lock is not counted while more are left; one said not to lock is
+    not counted when it would; neither changes anything then."""
+    record = make_record(clock, attempts=2)
+    await store.create(record)
+    now = clock.now()
+
+    too_early = await store.record_failure(record.secret_id, now=now, locks=True)
+    counted = await store.record_failure(record.secret_id, now=now, locks=False)
+    would_lock = await store.record_failure(record.secret_id, now=now, locks=False)
+    meta = await store.peek(record.secret_id, now=now)
+    receipt = await store.receipt(record.secret_id, now=now)
+
+    assert (too_early, counted, would_lock) == (
+        Attempt(counted=False, attempts_left=2),
+        Attempt(counted=True, attempts_left=1),
+        Attempt(counted=False, attempts_left=1),
+    )
+    assert meta is not None
+    assert meta.attempts_left == 1
+    assert receipt is not None
+    assert (receipt.state(now), receipt.end_reason) == ("active", None)
+
+    assert await store.record_failure(record.secret_id, now=now, locks=True) == Attempt(True, 0)
+    assert await store.peek(record.secret_id, now=now) is None
+    receipt = await store.receipt(record.secret_id, now=now)
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
 
 
 async def test_burn_deletes_and_ends_receipt(store: SecretStore, clock: FrozenClock) -> None:
@@ -356,19 +403,36 @@ async def test_consume_is_exactly_once_under_concurrency(
 async def test_record_failure_is_atomic_under_concurrency(
     store: SecretStore, clock: FrozenClock
 ) -> None:
+    """Of 20 concurrent attempts not to lock, 4 of 5 count and none locks; of 20 concurrent
+    attempts to lock, exactly one counts and locks."""
     record = make_record(clock, attempts=5)
     await store.create(record)
-    results: list[int | None] = []
+    results: list[Attempt | None] = []
 
-    async def fail() -> None:
-        results.append(await store.record_failure(record.secret_id, now=clock.now()))
+    async def fail(locks: bool) -> None:
+        results.append(await store.record_failure(record.secret_id, now=clock.now(), locks=locks))
 
     async with anyio.create_task_group() as group:
         for _ in range(20):
-            group.start_soon(fail)
+            group.start_soon(fail, False)
 
-    assert sorted(r for r in results if r is not None) == [0, 1, 2, 3, 4]
-    assert results.count(None) == 15
+    counted = [r for r in results if r is not None and r.counted]
+    assert sorted(r.attempts_left for r in counted) == [1, 2, 3, 4]
+    assert [r for r in results if r not in counted] == [Attempt(False, 1)] * 16
+    meta = await store.peek(record.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.attempts_left == 1
+
+    results.clear()
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(fail, True)
+
+    assert results.count(Attempt(True, 0)) == 1
+    assert results.count(None) == 19
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
 
 
 async def test_ping_answers(store: SecretStore) -> None:

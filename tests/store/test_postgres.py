@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -27,7 +28,7 @@ from burnlink.store import SecretStore
 from burnlink.store.postgres import SCHEMA_VERSION, PostgresStore
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +90,41 @@ async def main() -> None:
             )
         )
         print(json.dumps(counts), flush=True)
+    finally:
+        await store.aclose()
+
+
+asyncio.run(main())
+"""
+
+# One attempting process: like a reader, but it runs ``calls`` concurrent ``record_failure``
+# calls (``locks`` as given) and prints [counted, attempts_left] of every one that found it.
+_FAILER = """
+import asyncio, json, sys
+from datetime import datetime, timedelta
+
+from burnlink.store.postgres import PostgresStore
+
+
+async def main() -> None:
+    url, secret_id, now, calls, locks = sys.argv[1:]
+    store = await PostgresStore.open(url, retention=timedelta(days=1))
+    try:
+        await asyncio.gather(*(store.ping() for _ in range(int(calls))))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        results = await asyncio.gather(
+            *(
+                store.record_failure(
+                    secret_id, now=datetime.fromisoformat(now), locks=locks == "locks"
+                )
+                for _ in range(int(calls))
+            )
+        )
+        print(
+            json.dumps([[r.counted, r.attempts_left] for r in results if r is not None]),
+            flush=True,
+        )
     finally:
         await store.aclose()
 
@@ -288,6 +324,31 @@ async def test_consume_is_exactly_once_across_processes(
         assert receipt is not None
         assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
         assert await store.peek(record.secret_id, now=clock.now()) is None
+    finally:
+        await store.aclose()
+
+
+async def test_record_failure_locks_once_across_processes(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=5)
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        await store.create(record)
+        args = [postgres_url, record.secret_id, clock.now().isoformat(), "16"]
+
+        found: dict[str, list[Any]] = {}
+        for locks in ("spares", "locks"):
+            outputs: list[Any] = await _run_in_processes(_FAILER, [*args, locks], 2)
+            found[locks] = [tuple(r) for output in outputs for r in output]
+        spared, locked = found["spares"], found["locks"]
+
+        assert sorted(left for counted, left in spared if counted) == [1, 2, 3, 4]
+        assert [left for counted, left in spared if not counted] == [1] * 28
+        assert locked == [(True, 0)]  # the other 31 found it gone
+        receipt = await store.receipt(record.secret_id, now=clock.now())
+        assert receipt is not None
+        assert receipt.end_reason is EndReason.LOCKED
     finally:
         await store.aclose()
 
@@ -544,7 +605,7 @@ async def test_codes_go_with_their_secret(postgres_url: str, clock: FrozenClock)
 
         await store.consume(consumed.secret_id, ACCESS, now=clock.now())
         await store.burn(burned.secret_id, now=clock.now())
-        assert await store.record_failure(locked.secret_id, now=clock.now()) == 0
+        await lock_out(store, locked.secret_id, now=clock.now())
         assert _codes(postgres_url) == 1
 
         clock.advance(60)

@@ -24,7 +24,7 @@ from burnlink.store import SecretStore
 from burnlink.store.redis import COUNTER_GRACE, DEFAULT_PREFIX, RedisStore, _split_prefix
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -188,6 +188,36 @@ asyncio.run(main())
 """
 
 
+_FAILER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from burnlink.store.redis import RedisStore
+
+async def main() -> None:
+    url, secret_id, now_ms, calls, locks = sys.argv[1:6]
+    now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(now_ms))
+    store = await RedisStore.open(url, retention=timedelta(days=30))
+    try:
+        await asyncio.gather(*(store.ping() for _ in range(int(calls))))
+        sys.stdout.write("ready\\n")
+        sys.stdout.flush()
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        results = await asyncio.gather(
+            *(
+                store.record_failure(secret_id, now=now, locks=locks == "locks")
+                for _ in range(int(calls))
+            )
+        )
+        found = [f"{int(r.counted)}:{r.attempts_left}" for r in results if r is not None]
+        sys.stdout.write(" ".join(found) + "\\n")
+        sys.stdout.flush()
+    finally:
+        await store.aclose()
+
+asyncio.run(main())
+"""
+
+
 @pytest.mark.parametrize("views", [1, 3])
 async def test_consume_is_exactly_once_across_processes(
     redis_store: RedisStore, redis_url: str, clock: FrozenClock, views: int
@@ -204,6 +234,26 @@ async def test_consume_is_exactly_once_across_processes(
     receipt = await redis_store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
+
+
+async def test_record_failure_locks_once_across_processes(
+    redis_store: RedisStore, redis_url: str, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=5)
+    await redis_store.create(record)
+    args = [redis_url, record.secret_id, str(_ms(clock.now())), "20"]
+
+    spared = [
+        r for out in await _race_processes(_FAILER, [*args, "spares"], 2) for r in out.split()
+    ]
+    locked = [r for out in await _race_processes(_FAILER, [*args, "locks"], 2) for r in out.split()]
+
+    assert sorted(r for r in spared if r.startswith(b"1:")) == [b"1:1", b"1:2", b"1:3", b"1:4"]
+    assert [r for r in spared if r.startswith(b"0:")] == [b"0:1"] * 36
+    assert locked == [b"1:0"]  # the other 39 found it gone
+    receipt = await redis_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
 
 
 async def test_open_unreachable_redis_fails_fast() -> None:
@@ -236,7 +286,7 @@ _CALLS: dict[str, Callable[[RedisStore, FrozenClock], Awaitable[object]]] = {
     "create": lambda s, c: s.create(make_record(c)),
     "peek": lambda s, c: s.peek(new_secret_id(), now=c.now()),
     "consume": lambda s, c: s.consume(new_secret_id(), ACCESS, now=c.now()),
-    "record_failure": lambda s, c: s.record_failure(new_secret_id(), now=c.now()),
+    "record_failure": lambda s, c: s.record_failure(new_secret_id(), now=c.now(), locks=False),
     "burn": lambda s, c: s.burn(new_secret_id(), now=c.now()),
     "receipt": lambda s, c: s.receipt(new_secret_id(), now=c.now()),
     "add_event": lambda s, c: s.add_event(new_secret_id(), Event(c.now(), EventKind.VIEWED)),
@@ -391,8 +441,7 @@ async def test_code_key_expires_with_the_code_or_its_secret(
 
 
 async def _lock(store: RedisStore, secret_id: str, clock: FrozenClock) -> None:
-    while await store.record_failure(secret_id, now=clock.now()):
-        pass
+    await lock_out(store, secret_id, now=clock.now())
 
 
 async def _expire(store: RedisStore, secret_id: str, clock: FrozenClock) -> None:

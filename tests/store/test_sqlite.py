@@ -31,7 +31,7 @@ from burnlink.models import AccessPolicy, EndReason, Event, EventKind, Passphras
 from burnlink.store import SecretStore, open_store
 from burnlink.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.conftest import RETENTION
-from tests.store.test_contract import ACCESS, CODE, MANAGE, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, MANAGE, lock_out, make_record, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -97,8 +97,7 @@ async def test_purge_expired_leaves_no_ciphertext_of_ended_secrets_on_disk(
     for _ in range(3):
         assert await sqlite_store.consume(records["multi"].secret_id, ACCESS, now=now) is not None
     assert await sqlite_store.burn(records["burned"].secret_id, now=now) is True
-    for _ in range(2):
-        await sqlite_store.record_failure(records["locked"].secret_id, now=now)
+    await lock_out(sqlite_store, records["locked"].secret_id, now=now)
     clock.advance(60)
 
     assert await sqlite_store.purge_expired(now=clock.now(), limit=100) == 1
@@ -140,6 +139,9 @@ async def main(path, connections, calls, now_ms, op, *args):
         if op == "consume":
             consumed = await store.consume(args[0], bytes.fromhex(args[1]), now=now)
             return None if consumed is None else consumed.views_left
+        if op == "record_failure":
+            attempt = await store.record_failure(args[0], now=now, locks=args[1] == "locks")
+            return None if attempt is None else [attempt.counted, attempt.attempts_left]
         return await store.hit(args[0], window=int(args[1]), now=now)
 
     print("ready", flush=True)
@@ -226,6 +228,27 @@ async def test_consume_is_exactly_once_across_processes(
     receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
+
+
+async def test_record_failure_locks_once_across_processes(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=5)
+    await sqlite_store.create(record)
+
+    spared = await _race_in_processes(
+        db_file, clock.now(), 16, "record_failure", record.secret_id, "spares"
+    )
+    locked = await _race_in_processes(
+        db_file, clock.now(), 16, "record_failure", record.secret_id, "locks"
+    )
+
+    assert sorted(left for counted, left in spared if counted) == [1, 2, 3, 4]
+    assert [left for counted, left in spared if not counted] == [1] * 28
+    assert locked == [[True, 0]]  # the other 31 found it gone
+    receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
 
 
 async def test_hit_counts_distinctly_across_processes(
@@ -536,7 +559,7 @@ async def test_codes_are_deleted_with_their_secret(
 
     assert await sqlite_store.consume(ended["viewed"].secret_id, ACCESS, now=now) is not None
     assert await sqlite_store.burn(ended["burned"].secret_id, now=now)
-    assert await sqlite_store.record_failure(ended["locked"].secret_id, now=now) == 0
+    await lock_out(sqlite_store, ended["locked"].secret_id, now=now)
     clock.advance(60)
     assert await sqlite_store.purge_expired(now=clock.now(), limit=100) == 1
 

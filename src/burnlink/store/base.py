@@ -12,6 +12,7 @@ The contract is checked by one suite, ``tests/store/test_contract.py``, on every
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +20,16 @@ from burnlink.models import CodeCheck, Consumed, Event, ReceiptRecord, SecretMet
 
 MAX_EVENTS_PER_SECRET = 200
 """Receipts keep at most this many events; later ones are dropped, so a flood cannot grow a row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What ``record_failure`` did with one wrong passphrase."""
+
+    counted: bool
+    """Whether it was counted: ``False`` when it would not have locked as the caller said."""
+    attempts_left: int
+    """Attempts left after it (counted), or as they still are (not counted); 0: locked, gone."""
 
 
 class SecretStore(Protocol):
@@ -44,10 +55,17 @@ class SecretStore(Protocol):
         and V views left, exactly ``min(K, V)`` get the envelope, across processes too.
         """
 
-    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
-        """Atomically count one wrong passphrase; return the attempts left, ``None`` if gone.
+    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+        """Atomically count one wrong passphrase, but only if it is the attempt that locks the
+        secret (``attempts_left`` is 1) exactly when ``locks`` says so; ``None`` if gone.
 
-        At zero the secret is deleted and its receipt ends as ``locked``.
+        Counted, ``attempts_left`` goes down by one, and at zero the secret is deleted and its
+        receipt ends as ``locked``. Otherwise nothing changes, and the result says how many
+        attempts are left. The caller has audited the attempt, and the lockout with it when
+        ``locks``, before this call (fail closed): so no secret is locked that the audit log
+        does not already call locked. With K concurrent callers passing ``locks=True`` exactly
+        one counts; with A attempts left, concurrent callers passing ``locks=False`` count at
+        most A - 1 times and never lock. Across processes too.
         """
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:

@@ -20,7 +20,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 
 
 @dataclasses.dataclass(slots=True)
@@ -105,15 +105,17 @@ class MemoryStore:
         self._receipts[secret_id] = receipt
         return Consumed(envelope=live.record.envelope, views_left=live.views_left)
 
-    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
+    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
         """See ``SecretStore.record_failure``."""
         live = self._alive(secret_id, now)
         if live is None:
             return None
+        if (live.attempts_left == 1) != locks:
+            return Attempt(counted=False, attempts_left=live.attempts_left)
         live.attempts_left -= 1
         if live.attempts_left == 0:
             self._end(secret_id, now, EndReason.LOCKED)
-        return live.attempts_left
+        return Attempt(counted=True, attempts_left=live.attempts_left)
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """See ``SecretStore.burn``."""

@@ -27,14 +27,17 @@ sweepers, or a sweeper and a reader, never wait on one another.
 Atomicity
 ---------
 Each rule is one statement or one transaction, never a read followed by a write in another
-round trip. ``consume`` is ``UPDATE … SET views_left = views_left - 1 WHERE id = … AND
-access_digest = … AND expires_at > now AND views_left > 0 RETURNING …`` with the receipt update
-in the same statement; the row lock it takes serialises concurrent readers in every process
-(under READ COMMITTED a waiting reader re-checks ``views_left > 0`` on the row its predecessor
-committed), so K readers of V views get exactly ``min(K, V)`` envelopes. At zero the row is
-deleted by a second statement of the same transaction, still under that lock.
-``record_failure`` works the same way; ``burn`` and ``create`` are single statements; and
-``add_event`` locks the receipt row before counting its events.
+round trip unless that read holds the row lock. ``consume`` is ``UPDATE … SET views_left =
+views_left - 1 WHERE id = … AND access_digest = … AND expires_at > now AND views_left > 0
+RETURNING …`` with the receipt update in the same statement; the row lock it takes serialises
+concurrent readers in every process (under READ COMMITTED a waiting reader re-checks
+``views_left > 0`` on the row its predecessor committed), so K readers of V views get exactly
+``min(K, V)`` envelopes. At zero the row is deleted by a second statement of the same
+transaction, still under that lock. ``record_failure`` first locks the row (``SELECT … FOR
+UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then reads what it
+committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
+deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements;
+and ``add_event`` locks the receipt row before counting its events.
 
 ``put_code`` is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` (the old code is replaced only
 if it is no longer live or was put before ``resend_after``) fed by a ``FOR KEY SHARE`` read of
@@ -96,7 +99,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -158,6 +161,12 @@ SELECT envelope, views_left FROM taken
 """
 
 _DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
+
+_LOCK_ATTEMPTS: Final = """
+SELECT attempts_left FROM burnlink_secrets
+WHERE id = %(id)s AND expires_at > %(now)s
+FOR UPDATE
+"""
 
 _RECORD_FAILURE: Final = """
 WITH failed AS (
@@ -440,18 +449,24 @@ class PostgresStore:
                 await conn.execute(_DELETE_VIEWED, {"id": secret_id})
         return Consumed(envelope=envelope, views_left=views_left)
 
-    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
-        """Count one wrong passphrase under the row lock; at zero delete and end as ``locked``."""
+    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+        """Lock the row, then count one wrong passphrase only if ``locks`` says rightly whether
+        it is the last; at zero delete and end as ``locked``, all in one transaction."""
         params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(_RECORD_FAILURE, params)
+            cursor = await conn.execute(_LOCK_ATTEMPTS, params)
             row = await cursor.fetchone()
             if row is None:
                 return None
             attempts_left: int = row[0]
+            if (attempts_left == 1) != locks:
+                return Attempt(counted=False, attempts_left=attempts_left)
+            # The row is ours until commit, so this counts it, from exactly that value.
+            await conn.execute(_RECORD_FAILURE, params)
+            attempts_left -= 1
             if attempts_left == 0:
                 await conn.execute(_DELETE_LOCKED, {"id": secret_id})
-        return attempts_left
+        return Attempt(counted=True, attempts_left=attempts_left)
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """Delete a live secret and end its receipt as ``burned``, in one statement."""

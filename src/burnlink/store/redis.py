@@ -154,7 +154,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import redis_scripts as lua
-from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 
 DEFAULT_PREFIX: Final = "burnlink:"
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
@@ -469,13 +469,17 @@ class RedisStore:
         envelope, views_left = result
         return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
-    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
-        """See ``SecretStore.record_failure``."""
+    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+        """See ``SecretStore.record_failure``; the script decides and counts."""
         with _translated():
             result: Any = await self._record_failure(
-                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms]
+                keys=self._keys(secret_id),
+                args=[_to_ms(now), self._retention_ms, 1 if locks else 0],
             )
-        return None if result is None else int(result)
+        if result is None:
+            return None
+        counted, attempts_left = result
+        return Attempt(counted=bool(counted), attempts_left=int(attempts_left))
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """See ``SecretStore.burn``."""

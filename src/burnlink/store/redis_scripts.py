@@ -70,17 +70,20 @@ return {f[4], left}
 RECORD_FAILURE: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: now, retention. Returns the attempts left or nil;
--- at zero the secret and its code are deleted.
+-- KEYS: live, receipt, events, code. ARGV: now, retention, locks (1/0).
+-- Returns nil if gone, else {counted (1/0), attempts left}. Counts only if this attempt is
+-- the last (1 left) exactly when ARGV[3] says so; at zero the secret and its code are deleted.
 local now = tonumber(ARGV[1])
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if not exp or tonumber(exp) <= now then return false end
-local left = redis.call('HINCRBY', KEYS[1], 'al', -1)
-if left == 0 then
+local f = redis.call('HMGET', KEYS[1], 'exp', 'al')
+if not f[1] or tonumber(f[1]) <= now then return false end
+local left = tonumber(f[2])
+if (left == 1) ~= (ARGV[3] == '1') then return {0, left} end
+left = redis.call('HINCRBY', KEYS[1], 'al', -1)
+if left <= 0 then
   redis.call('DEL', KEYS[1], KEYS[4])
   end_receipt(KEYS[2], KEYS[3], now, 'locked', tonumber(ARGV[2]))
 end
-return left
+return {1, left}
 """
 )
 

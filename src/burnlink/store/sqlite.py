@@ -20,7 +20,9 @@ Atomicity
     processes (each with its own connection) share the file: the lock is the file's, and
     other writers wait for it up to the busy timeout. ``consume`` in particular decides and
     decrements in one ``UPDATE … WHERE views_left > 0 … RETURNING``, so with K readers and V
-    views exactly ``min(K, V)`` get the envelope. Expiry is checked in the same statement
+    views exactly ``min(K, V)`` get the envelope. ``record_failure`` likewise counts in one
+    ``UPDATE … WHERE (attempts_left = 1) = :locks``, so an attempt locks the secret only when
+    its caller audited it as the lockout. Expiry is checked in the same statement
     against the caller's ``now``. ``put_code`` and ``hit`` are each one upsert (``INSERT …
     ON CONFLICT DO UPDATE … RETURNING``); ``check_code`` takes a try in one ``UPDATE …
     RETURNING`` and deletes a matched or spent code in the same transaction.
@@ -69,7 +71,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 from burnlink.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -402,23 +404,30 @@ class SqliteStore:
                 )
         return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
-    async def record_failure(self, secret_id: str, *, now: datetime) -> int | None:
-        """See ``SecretStore.record_failure``."""
+    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+        """See ``SecretStore.record_failure``: one ``UPDATE … WHERE`` counts only when
+        ``locks`` matches; when it does not, the same write transaction (which holds the file's
+        write lock) reads why."""
         now_ms = _to_ms(now)
         async with self._write():
             rows = await self._run(
                 "UPDATE secrets SET attempts_left = attempts_left - 1"
                 " WHERE id = ? AND expires_at > ? AND attempts_left > 0"
+                " AND (attempts_left = 1) = ?"
                 " RETURNING attempts_left",
-                (secret_id, now_ms),
+                (secret_id, now_ms, locks),
             )
             if not rows:
-                return None
+                rows = await self._run(
+                    "SELECT attempts_left FROM secrets WHERE id = ? AND expires_at > ?",
+                    (secret_id, now_ms),
+                )
+                return Attempt(counted=False, attempts_left=int(rows[0][0])) if rows else None
             attempts_left = int(rows[0][0])
             if attempts_left == 0:
                 await self._run("DELETE FROM secrets WHERE id = ?", (secret_id,))
                 await self._end(secret_id, at_ms=now_ms, reason=EndReason.LOCKED)
-        return attempts_left
+        return Attempt(counted=True, attempts_left=attempts_left)
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """See ``SecretStore.burn``."""
