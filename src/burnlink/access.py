@@ -5,6 +5,7 @@ Nothing here does I/O: the country of an address comes from ``burnlink.geo`` and
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -98,13 +99,21 @@ def ip_allowed(ip: str | None, networks: Iterable[IpNetwork | str]) -> bool:
 
     An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) is matched as the IPv4 address.
     """
-    nets = [n if not isinstance(n, str) else ipaddress.ip_network(n) for n in networks]
+    nets = [n if not isinstance(n, str) else _network(n) for n in networks]
     if not nets:
         return True
     address = parse_ip(ip)
     return address is not None and any(address in net for net in nets)
 
 
+@functools.lru_cache(maxsize=1024)
+def _network(text: str) -> IpNetwork:
+    return ipaddress.ip_network(text)
+
+
+# Every request parses its client's address several times (rate limits, rules, country):
+# remember the latest few thousand.
+@functools.lru_cache(maxsize=4096)
 def parse_ip(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address ``ip`` names (IPv4-mapped IPv6 unwrapped), or ``None``."""
     if ip is None:

@@ -6,6 +6,7 @@ Clients are keyed by IPv4 address or IPv6 /64, since one IPv6 host usually owns 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Limit:
         return cls(int(match.group(1)), _UNITS[match.group(2).lower()])
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(ip: str | None) -> str:
     """The rate-limit identity of an address: IPv4 as is, IPv6 by its /64."""
     address = parse_ip(ip)

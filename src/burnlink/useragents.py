@@ -11,6 +11,7 @@ alerts and metrics, never an access decision. Unknown or missing agents are ``un
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import Final, NamedTuple
@@ -122,6 +123,9 @@ _COMPILED: Final = tuple((re.compile(p, re.IGNORECASE), kind, name) for p, kind,
 _UNKNOWN: Final = AgentInfo(AgentClass.UNKNOWN, "unknown")
 
 
+# Both the audit event and the request's log line classify its agent, and clients repeat
+# theirs: remember the latest few thousand.
+@functools.lru_cache(maxsize=4096)
 def classify(user_agent: str | None) -> AgentInfo:
     """The class and product name of ``user_agent``; ``unknown`` when missing or unrecognised."""
     if not user_agent:
