@@ -128,7 +128,7 @@ def ceiling(workers: int) -> Contender:
         return [
             str(VENV_BIN / "uvicorn"), "bench.ceiling:app", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "info",
-            "--no-proxy-headers", "--no-server-header",
+            "--no-proxy-headers", "--no-server-header", "--no-access-log",
         ]  # fmt: skip
 
     return Contender(
