@@ -21,7 +21,7 @@ from typing import IO, Final
 
 __all__ = ["QUIET_LIBRARIES", "JsonFormatter", "configure_logging", "quiet_libraries"]
 
-QUIET_LIBRARIES: Final = ("httpx", "httpcore", "aiosqlite", "psycopg", "redis", "aiosmtplib")
+QUIET_LIBRARIES: Final = ("httpx", "httpcore", "psycopg", "redis", "aiosmtplib")
 """Libraries that log request URLs (a webhook URL may hold a token) or SQL parameters: held
 at warning whatever ``BURNLINK_LOG_LEVEL`` says."""
 

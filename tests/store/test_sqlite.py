@@ -2,8 +2,9 @@
 
 No residue of ended secrets in the database or WAL file after a sweep, exactly-once consume
 and distinct rate counts across OS processes sharing one file, clear errors for bad paths and
-a locked file, durability across a reopen, migration of a file from schema version 1, codes
-deleted with their secrets and ended counter windows dropped by the sweep.
+a locked file, durability across a reopen, cancelled calls that run whole or not at all and
+never leave a transaction open, migration of a file from schema version 1, codes deleted with
+their secrets and ended counter windows dropped by the sweep.
 """
 
 from __future__ import annotations
@@ -376,6 +377,45 @@ async def test_cancelled_calls_leave_the_store_consistent(
     assert receipt is not None
     assert receipt.views_used == 50 - meta.views_left
     assert await sqlite_store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+
+
+async def test_cancelled_calls_run_whole_or_not_at_all_and_leave_no_transaction_open(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """A call cancelled while it waits for the file's lock still finishes its transaction on the
+    store's thread; calls cancelled while queued behind it never run."""
+    store = await SqliteStore.open(
+        str(db_file), retention=RETENTION, busy_timeout=timedelta(seconds=5)
+    )
+    record = make_record(clock, views=5)
+    try:
+        await store.create(record)
+        other = sqlite3.connect(db_file, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # the first consume waits for this lock
+            async with anyio.create_task_group() as group:
+                for _ in range(4):
+                    group.start_soon(_consume_for, store, record.secret_id, clock.now(), 0.2)
+            other.execute("ROLLBACK")
+            await store.ping()  # queued behind the consume that had started
+
+            other.execute("BEGIN IMMEDIATE")  # timeout=0: fails if the store kept the lock
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        meta = await store.peek(record.secret_id, now=clock.now())
+        receipt = await store.receipt(record.secret_id, now=clock.now())
+        assert meta is not None
+        assert receipt is not None
+        assert (meta.views_left, receipt.views_used) == (4, 1)
+    finally:
+        await store.aclose()
+
+
+async def _consume_for(store: SqliteStore, secret_id: str, now: datetime, seconds: float) -> None:
+    with anyio.move_on_after(seconds) as scope:
+        await store.consume(secret_id, ACCESS, now=now)
+    assert scope.cancelled_caught
 
 
 async def test_aclose_makes_calls_raise_storage_unavailable(

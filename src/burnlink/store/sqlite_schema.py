@@ -1,21 +1,32 @@
-"""The SQLite store's schema (``burnlink.store.sqlite``), as the ordered steps that build it.
+"""The SQLite store's file (``burnlink.store.sqlite``): its schema, as the ordered steps that
+build it, and ``prepare``, which makes a new connection ready to use.
 
 ``MIGRATIONS[n]`` takes a database file from schema version ``n`` to ``n + 1``: a new file runs
 every step, an older one only the steps it lacks, so both end with the same tables. A step that
 has shipped never changes; a schema change is a new step at the end, and ``SCHEMA_VERSION`` is
-the number of steps. ``SqliteStore.open`` reads ``PRAGMA user_version`` and runs the missing
-steps inside one ``BEGIN IMMEDIATE`` transaction (SQLite's DDL is transactional), so processes
-that open an old file at the same time migrate it exactly once, and a failed step leaves the
-file as it was.
+the number of steps. ``prepare`` (run by ``SqliteStore.open``) sets the connection's PRAGMAs,
+reads ``PRAGMA user_version`` and runs the missing steps inside one ``BEGIN IMMEDIATE``
+transaction (SQLite's DDL is transactional), so processes that open an old file at the same
+time migrate it exactly once, and a failed step leaves the file as it was.
 
 Times are INTEGER milliseconds since the Unix epoch (UTC).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
+from contextlib import suppress
+from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+from burnlink.errors import ConfigError, StorageUnavailable
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "database_file", "prepare", "prepare_file"]
+
+LOG = logging.getLogger(__name__)
 
 _V1: Final = (
     """
@@ -102,3 +113,71 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 """Stored in ``PRAGMA user_version``; a file with a higher number is refused."""
+
+
+def database_file(path: str) -> Path:
+    """The file named by the part of a ``sqlite://`` URL after the scheme."""
+    if not path.strip():
+        raise ConfigError(
+            "BURNLINK_STORE: sqlite:// needs a file path, e.g. sqlite:///var/lib/x.db"
+        )
+    if path == ":memory:" or path.startswith("file:"):
+        raise ConfigError(
+            "BURNLINK_STORE: sqlite:// takes a plain file path; use memory:// for a store in memory"
+        )
+    return Path(path).expanduser()
+
+
+def prepare_file(file: Path) -> None:
+    """Create the parent directory (0700) and an empty database file (0600) if missing.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the permissions of the database file.
+    """
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def prepare(file: Path, busy_timeout: timedelta, db: sqlite3.Connection) -> None:
+    """Set the PRAGMAs of ``db`` (a connection to ``file`` in autocommit mode), then create,
+    migrate or check the schema.
+
+    Raises ``StorageUnavailable`` for a file it cannot use (no WAL, a newer schema), and
+    ``sqlite3.Error`` when SQLite fails.
+    """
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout // timedelta(milliseconds=1):d}")
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchall()
+    if not mode or str(mode[0][0]).lower() != "wal":
+        raise StorageUnavailable(
+            f"Cannot use WAL journal mode for the SQLite store at {file} "
+            "(a network file system cannot share WAL memory between processes)."
+        )
+    # FULL: every COMMIT fsyncs the WAL before it returns. With NORMAL, a WAL commit survives
+    # an application crash but may be lost on power loss or an OS crash, and a secret whose
+    # link was already handed to the sender must not silently vanish.
+    db.execute("PRAGMA synchronous = FULL")
+    # Overwrite deleted rows and freed pages with zeros (see ``burnlink.store.sqlite``).
+    secure = db.execute("PRAGMA secure_delete = ON").fetchall()
+    if not secure or int(secure[0][0]) != 1:
+        raise StorageUnavailable("This SQLite build cannot enable secure_delete.")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchall()[0][0])
+        if version > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                f"The SQLite store at {file} has schema version {version}, newer than this "
+                f"burnlink supports ({SCHEMA_VERSION}); upgrade burnlink."
+            )
+        if version < SCHEMA_VERSION:
+            if version:
+                LOG.info("Migrating the SQLite store from schema %d to %d", version, SCHEMA_VERSION)
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise

@@ -1,0 +1,166 @@
+"""How the SQLite store (``burnlink.store.sqlite``) lays records out in rows, and back.
+
+Each statement here writes or reads whole records; the statements that decide something
+(consume, count an attempt, end a secret) stay in ``burnlink.store.sqlite`` beside the
+transactions that run them. Times are INTEGER milliseconds since the Unix epoch (UTC); an
+access policy is ``AccessPolicy.to_bytes`` (NULL, from schema version 1, is the empty policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from burnlink.models import (
+    AccessPolicy,
+    EndReason,
+    Event,
+    EventKind,
+    PassphraseGate,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
+
+__all__ = [
+    "INSERT_INTO_EVENTS",
+    "INSERT_INTO_RECEIPTS",
+    "INSERT_INTO_SECRETS",
+    "SELECT_META",
+    "SELECT_RECEIPT",
+    "Row",
+    "event_row",
+    "from_ms",
+    "meta_from_row",
+    "receipt_from_rows",
+    "receipt_row",
+    "secret_row",
+    "to_ms",
+]
+
+Row = Sequence[Any]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime (already truncated to ms)."""
+    return (moment - _EPOCH) // _MS
+
+
+def from_ms(millis: int) -> datetime:
+    """The aware UTC datetime of ``millis`` milliseconds since the epoch."""
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
+INSERT_INTO_RECEIPTS: Final = (
+    "INSERT INTO receipts (id, manage_digest, created_at, expires_at, max_views, views_used,"
+    " keep_until) VALUES (?, ?, ?, ?, ?, 0, ?)"
+)
+INSERT_INTO_SECRETS: Final = (
+    "INSERT INTO secrets (id, envelope, access_digest, created_at, expires_at, max_views,"
+    " views_left, attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,"
+    " passphrase_proof_digest, owner, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_INTO_EVENTS: Final = (
+    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)"
+)
+SELECT_META: Final = (
+    "SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,"
+    " passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, policy"
+    " FROM secrets WHERE id = ? AND expires_at > ?"
+)
+# One statement, so the receipt and its events agree; a receipt without events is one row
+# whose event columns are NULL.
+SELECT_RECEIPT: Final = (
+    "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
+    " r.ended_at, r.end_reason, e.at, e.kind, e.ip, e.user_agent"
+    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
+)
+
+
+def receipt_row(record: SecretRecord, *, keep_until_ms: int) -> tuple[object, ...]:
+    """The parameters of ``INSERT_INTO_RECEIPTS`` for a new secret's receipt."""
+    return (
+        record.secret_id,
+        record.manage_digest,
+        to_ms(record.created_at),
+        to_ms(record.expires_at),
+        record.max_views,
+        keep_until_ms,
+    )
+
+
+def secret_row(record: SecretRecord) -> tuple[object, ...]:
+    """The parameters of ``INSERT_INTO_SECRETS``: all views and attempts left."""
+    gate = record.passphrase
+    return (
+        record.secret_id,
+        record.envelope,
+        record.access_digest,
+        to_ms(record.created_at),
+        to_ms(record.expires_at),
+        record.max_views,
+        record.max_views,
+        record.max_attempts,
+        gate.kdf if gate else None,
+        gate.iterations if gate else None,
+        gate.salt if gate else None,
+        gate.proof_digest if gate else None,
+        record.owner,
+        record.policy.to_bytes(),
+    )
+
+
+def event_row(secret_id: str, seq: int, event: Event) -> tuple[object, ...]:
+    """The parameters of ``INSERT_INTO_EVENTS``."""
+    return (secret_id, seq, to_ms(event.at), event.kind.value, event.ip, event.user_agent)
+
+
+def meta_from_row(secret_id: str, row: Row) -> SecretMeta:
+    """The ``SecretMeta`` of a row of ``SELECT_META``."""
+    access, created, expires, max_views, views_left, attempts_left = row[:6]
+    kdf, its, salt, proof, policy = row[6:]
+    gate = (
+        None
+        if kdf is None
+        else PassphraseGate(
+            kdf=str(kdf), iterations=int(its), salt=bytes(salt), proof_digest=bytes(proof)
+        )
+    )
+    return SecretMeta(
+        secret_id=secret_id,
+        access_digest=bytes(access),
+        created_at=from_ms(created),
+        expires_at=from_ms(expires),
+        max_views=int(max_views),
+        views_left=int(views_left),
+        attempts_left=int(attempts_left),
+        passphrase=gate,
+        # NULL: a secret created before policies were stored (schema version 1).
+        policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(bytes(policy)),
+    )
+
+
+def receipt_from_rows(secret_id: str, rows: Sequence[Row]) -> ReceiptRecord:
+    """The ``ReceiptRecord`` of the (non-empty) rows of ``SELECT_RECEIPT``."""
+    manage, created, expires, max_views, views_used, ended, reason = rows[0][:7]
+    events = tuple(
+        Event(at=from_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+        for *_, at, kind, ip, user_agent in rows
+        if at is not None
+    )
+    return ReceiptRecord(
+        secret_id=secret_id,
+        manage_digest=bytes(manage),
+        created_at=from_ms(created),
+        expires_at=from_ms(expires),
+        max_views=int(max_views),
+        views_used=int(views_used),
+        ended_at=None if ended is None else from_ms(ended),
+        end_reason=None if reason is None else EndReason(reason),
+        events=events,
+    )
