@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import TypeVar
 
-__all__ = ["SqliteWorker", "WorkerClosed"]
+__all__ = ["SqliteWorker", "WorkerClosed", "immediate_transaction"]
 
 T = TypeVar("T")
 
@@ -86,3 +86,22 @@ class SqliteWorker:
             await asyncio.get_running_loop().run_in_executor(self._executor, close)
         finally:
             self._executor.shutdown(wait=False)
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` if the body or the ``COMMIT`` fails.
+
+    ``IMMEDIATE`` takes the file's write lock before the first read, so what the body reads
+    cannot change under it. A ``COMMIT`` that fails (``SQLITE_BUSY``, ``SQLITE_FULL``) leaves
+    the transaction open, so it is rolled back too: the connection never keeps a transaction
+    past its unit of work.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise

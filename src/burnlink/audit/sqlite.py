@@ -27,8 +27,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -46,7 +45,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError, StorageUnavailable
-from burnlink.sqlite_worker import SqliteWorker, WorkerClosed
+from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
 
@@ -261,7 +260,7 @@ class SqliteAuditStore:
         key = self._key
 
         def write(db: sqlite3.Connection) -> list[AuditEntry]:
-            with _transaction(db):
+            with immediate_transaction(db):
                 entries: list[AuditEntry] = []
                 if events:
                     state = _state(db)
@@ -341,7 +340,7 @@ class SqliteAuditStore:
         key = self._key
 
         def purge(db: sqlite3.Connection) -> int:
-            with _transaction(db):
+            with immediate_transaction(db):
                 state = _state(db)
                 last = (
                     state.head.seq if limit is None else min(state.head.seq, state.base.seq + limit)
@@ -385,7 +384,7 @@ class SqliteAuditStore:
         """See ``ExpiryWatch.claim_due``: one ``DELETE … RETURNING`` under the write lock."""
 
         def claim(db: sqlite3.Connection) -> list[Row]:
-            with _transaction(db):
+            with immediate_transaction(db):
                 return db.execute(
                     "DELETE FROM audit_watch WHERE secret_id IN (SELECT secret_id FROM audit_watch"
                     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
@@ -407,18 +406,6 @@ class SqliteAuditStore:
 
 
 # -- work done on the connection's thread ----------------------------------------------------
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        with suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _select_page(query: Mapping[str, object], db: sqlite3.Connection) -> list[Row]:
@@ -455,7 +442,7 @@ def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal
         if not mode or str(mode[0][0]).lower() != "wal":
             raise StorageUnavailable("Cannot use WAL journal mode for the audit log.")
     db.execute("PRAGMA synchronous = FULL")
-    with _transaction(db):
+    with immediate_transaction(db):
         for statement in _SCHEMA:
             db.execute(statement)
         rows = db.execute(_SELECT_STATE).fetchall()

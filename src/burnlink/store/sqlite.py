@@ -59,8 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, TypeVar
@@ -75,7 +74,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.sqlite_worker import SqliteWorker, WorkerClosed
+from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
 from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
 from burnlink.store.sqlite_rows import (
     INSERT_INTO_EVENTS,
@@ -208,7 +207,7 @@ class SqliteStore:
 
         def insert(db: sqlite3.Connection) -> None:
             try:
-                with _transaction(db):
+                with immediate_transaction(db):
                     db.execute(INSERT_INTO_RECEIPTS, receipt)
                     db.execute(INSERT_INTO_SECRETS, secret)
                     if first is not None:
@@ -234,7 +233,7 @@ class SqliteStore:
         retention_ms = self._retention_ms
 
         def take(db: sqlite3.Connection) -> Consumed | None:
-            with _transaction(db):
+            with immediate_transaction(db):
                 rows = db.execute(
                     "UPDATE secrets SET views_left = views_left - 1"
                     " WHERE id = ? AND access_digest = ? AND expires_at > ? AND views_left > 0"
@@ -266,7 +265,7 @@ class SqliteStore:
         retention_ms = self._retention_ms
 
         def count(db: sqlite3.Connection) -> Attempt | None:
-            with _transaction(db):
+            with immediate_transaction(db):
                 rows = db.execute(
                     "UPDATE secrets SET attempts_left = attempts_left - 1"
                     " WHERE id = ? AND expires_at > ? AND attempts_left > 0"
@@ -294,7 +293,7 @@ class SqliteStore:
         retention_ms = self._retention_ms
 
         def delete(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
+            with immediate_transaction(db):
                 rows = db.execute(
                     "DELETE FROM secrets WHERE id = ? AND expires_at > ? RETURNING id",
                     (secret_id, now_ms),
@@ -367,7 +366,7 @@ class SqliteStore:
         now_ms = to_ms(now)
 
         def check(db: sqlite3.Connection) -> CodeCheck | None:
-            with _transaction(db):
+            with immediate_transaction(db):
                 rows = db.execute(
                     "UPDATE codes SET tries_left = tries_left - (digest <> ?)"
                     " WHERE secret_id = ? AND expires_at > ? AND tries_left > 0 AND EXISTS"
@@ -428,7 +427,7 @@ class SqliteStore:
         retention_ms = self._retention_ms
 
         def sweep(db: sqlite3.Connection) -> int:
-            with _transaction(db):
+            with immediate_transaction(db):
                 expired = db.execute(
                     "DELETE FROM secrets WHERE id IN (SELECT id FROM secrets"
                     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
@@ -470,23 +469,6 @@ class SqliteStore:
 
 
 # -- work done on the connection's thread ----------------------------------------------------
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` if the body or the ``COMMIT`` fails.
-
-    A ``COMMIT`` that fails (``SQLITE_BUSY``, ``SQLITE_FULL``) leaves the transaction open, so
-    it is rolled back too: the connection never keeps a transaction past its call.
-    """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        with suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
 
 
 def _fetch(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> list[Row]:
