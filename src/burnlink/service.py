@@ -43,7 +43,7 @@ from burnlink.errors import (
 )
 from burnlink.gate import AccessGate
 from burnlink.geo import CountryResolver, open_resolver
-from burnlink.history import record
+from burnlink.history import history_event, record
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -213,13 +213,12 @@ class SecretService:
                 policy=policy,
             )
             try:
-                await self.store.create(stored)
+                await self.store.create(stored, event=history_event(EventKind.CREATED, client, now))
                 break
             except DuplicateId:  # 128 random bits: in practice never, but never overwrite
                 continue
         else:
             raise DuplicateId("could not allocate a fresh id")
-        await record(self.store, stored.secret_id, EventKind.CREATED, client, now)
         secret_id = stored.secret_id
         try:
             event = await self.observer.record(
@@ -378,11 +377,15 @@ class SecretService:
             policy=policy_labels(meta.policy),
             detail={"max_views": meta.max_views},
         )
-        consumed = await self.store.consume(secret_id, meta.access_digest, now=now)
+        consumed = await self.store.consume(
+            secret_id,
+            meta.access_digest,
+            now=now,
+            event=history_event(EventKind.VIEWED, client, now),
+        )
         if consumed is None:
             await self.observer.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
             raise SecretUnavailable
-        await record(self.store, secret_id, EventKind.VIEWED, client, now)
         if consumed.views_left == 0:
             await self.observer.forget(secret_id)
         await self.observer.publish(

@@ -330,6 +330,57 @@ async def test_add_event_is_capped(store: SecretStore, clock: FrozenClock) -> No
     assert len(receipt.events) == MAX_EVENTS_PER_SECRET
 
 
+async def test_create_stores_its_event_as_the_receipts_first(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=2)
+    created = Event(at=clock.now(), kind=EventKind.CREATED, ip="203.0.113.9", user_agent="cli")
+
+    await store.create(record, event=created)
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (created,)
+
+
+async def test_consume_appends_its_event_only_when_it_takes_a_view(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=2)
+    await store.create(record)
+    first = Event(at=clock.now(), kind=EventKind.VIEWED, ip="2001:db8::1", user_agent="curl/8")
+    clock.advance(1)
+    last = Event(at=clock.now(), kind=EventKind.VIEWED, ip=None, user_agent=None)
+    refused = Event(at=clock.now(), kind=EventKind.VIEWED, ip="198.51.100.7")
+
+    assert await store.consume(record.secret_id, token_digest(b"wrong"), now=clock.now(),
+                               event=refused) is None  # fmt: skip
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=first)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=last)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=refused) is None
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (first, last)
+    assert receipt.end_reason is EndReason.VIEWED
+
+
+async def test_consume_event_respects_the_cap(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=2)
+    await store.create(record)
+    for _ in range(MAX_EVENTS_PER_SECRET):
+        await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.OPENED))
+
+    viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=viewed)
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert len(receipt.events) == MAX_EVENTS_PER_SECRET
+    assert viewed not in receipt.events
+    assert receipt.views_used == 1
+
+
 async def test_add_event_to_unknown_id_is_ignored(store: SecretStore, clock: FrozenClock) -> None:
     await store.add_event(new_secret_id(), Event(at=clock.now(), kind=EventKind.VIEWED))
 

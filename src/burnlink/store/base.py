@@ -35,24 +35,28 @@ class Attempt:
 class SecretStore(Protocol):
     """An async store of encrypted secrets and their receipts."""
 
-    async def create(self, record: SecretRecord) -> None:
+    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """Insert a secret with ``views_left = max_views``, its access policy and its receipt.
 
-        Never overwrites: an existing id (live or in a kept receipt) raises ``DuplicateId``.
+        ``event`` (its ``created`` line) becomes the receipt's first event in the same atomic
+        step. Never overwrites: an existing id (live or in a kept receipt) raises
+        ``DuplicateId``.
         """
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime
+        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
     ) -> Consumed | None:
         """Atomically take one view.
 
         Succeeds only if the secret exists, ``expires_at > now``, ``views_left > 0`` and the
-        access digest matches. It decrements ``views_left``, counts the view on the receipt, and
-        at zero deletes the secret and ends the receipt as ``viewed``. With K concurrent callers
-        and V views left, exactly ``min(K, V)`` get the envelope, across processes too.
+        access digest matches. It decrements ``views_left``, counts the view on the receipt
+        (appending ``event`` to its events, as ``add_event`` would), and at zero deletes the
+        secret and ends the receipt as ``viewed``. With K concurrent callers and V views left,
+        exactly ``min(K, V)`` get the envelope, across processes too. A failed consume appends
+        nothing.
         """
 
     async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:

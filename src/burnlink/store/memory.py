@@ -48,7 +48,7 @@ class MemoryStore:
         self._codes: dict[str, _Code] = {}
         self._counters: dict[tuple[str, int], tuple[int, datetime]] = {}
 
-    async def create(self, record: SecretRecord) -> None:
+    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """See ``SecretStore.create``."""
         if record.secret_id in self._live or record.secret_id in self._receipts:
             raise DuplicateId("secret id already taken")
@@ -62,6 +62,7 @@ class MemoryStore:
             views_used=0,
             ended_at=None,
             end_reason=None,
+            events=() if event is None else (event,),
         )
 
     def _alive(self, secret_id: str, now: datetime) -> _Live | None:
@@ -89,7 +90,7 @@ class MemoryStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime
+        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
     ) -> Consumed | None:
         """See ``SecretStore.consume``."""
         live = self._alive(secret_id, now)
@@ -98,6 +99,8 @@ class MemoryStore:
         live.views_left -= 1
         receipt = self._receipts[secret_id]
         receipt = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
+        if event is not None and len(receipt.events) < MAX_EVENTS_PER_SECRET:
+            receipt = dataclasses.replace(receipt, events=(*receipt.events, event))
         if live.views_left == 0:
             del self._live[secret_id]
             self._codes.pop(secret_id, None)

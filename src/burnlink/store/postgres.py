@@ -123,6 +123,10 @@ WITH receipt AS (
     VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
             %(keep_until)s)
     RETURNING id
+), first_event AS (
+    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
+    SELECT receipt.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
+    FROM receipt WHERE %(event_kind)s::text IS NOT NULL
 )
 INSERT INTO burnlink_secrets
     (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
@@ -156,6 +160,12 @@ WITH taken AS (
         keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
     FROM taken
     WHERE r.id = taken.id
+), logged AS (
+    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
+    SELECT taken.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
+    FROM taken
+    WHERE %(event_kind)s::text IS NOT NULL
+      AND (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
 )
 SELECT envelope, views_left FROM taken
 """
@@ -308,6 +318,18 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
     return kwargs
 
 
+def _event_params(event: Event | None) -> dict[str, object]:
+    """An optional receipt event as statement parameters (all ``None`` without one)."""
+    if event is None:
+        return {"event_at": None, "event_kind": None, "event_ip": None, "event_agent": None}
+    return {
+        "event_at": event.at,
+        "event_kind": event.kind.value,
+        "event_ip": event.ip,
+        "event_agent": event.user_agent,
+    }
+
+
 class PostgresStore:
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
@@ -363,8 +385,9 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise _unavailable(exc) from None
 
-    async def create(self, record: SecretRecord) -> None:
-        """Insert the secret (its access policy included) and its receipt in one statement.
+    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
+        """Insert the secret (its access policy included), its receipt and the receipt's first
+        event in one statement.
 
         ``DuplicateId`` if the id is taken, by a live secret or a kept receipt.
         """
@@ -385,6 +408,7 @@ class PostgresStore:
             "proof_digest": gate.proof_digest if gate else None,
             "owner": record.owner,
             "policy": record.policy.to_bytes(),
+            **_event_params(event),
         }
         async with self._connection() as conn:
             try:
@@ -430,14 +454,22 @@ class PostgresStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime
+        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
     ) -> Consumed | None:
-        """Take one view under the row lock; at zero delete the secret in the same transaction."""
+        """Take one view under the row lock and log ``event`` with it; at zero delete the
+        secret in the same transaction.
+
+        The receipt's cap on events is read in the statement's snapshot, so views of one
+        secret racing each other can go past it, by at most one event per racing view
+        (``add_event`` holds the cap exactly).
+        """
         params = {
             "id": secret_id,
             "access_digest": access_digest,
             "now": now,
             "keep_until": now + self._retention,
+            "cap": MAX_EVENTS_PER_SECRET,
+            **_event_params(event),
         }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(_CONSUME, params)

@@ -380,7 +380,7 @@ class RedisStore:
         tag = b"{" + _encode_id(secret_id) + b"}"
         return [self._prefix + kind + tag for kind in (b"s:", b"r:", b"e:", b"o:")]
 
-    async def create(self, record: SecretRecord) -> None:
+    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """See ``SecretStore.create``."""
         expires_ms = _to_ms(record.expires_at)
         live: list[bytes | str | int] = [
@@ -410,7 +410,10 @@ class RedisStore:
             b"mv", record.max_views,
             b"vu", 0,
         ]  # fmt: skip
-        args = [expires_ms, expires_ms + self._retention_ms, len(live) // 2, *live, *receipt]
+        first = b"" if event is None else _encode_event(event)
+        args = [
+            expires_ms, expires_ms + self._retention_ms, len(live) // 2, first, *live, *receipt
+        ]  # fmt: skip
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
                 await _queue_script(pipe, self._create, self._keys(record.secret_id), args)
@@ -456,13 +459,14 @@ class RedisStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime
+        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
     ) -> Consumed | None:
         """See ``SecretStore.consume``."""
+        line = b"" if event is None else _encode_event(event)
         with _translated():
             result: Any = await self._consume(
                 keys=self._keys(secret_id),
-                args=[access_digest, _to_ms(now), self._retention_ms],
+                args=[access_digest, _to_ms(now), self._retention_ms, line, MAX_EVENTS_PER_SECRET],
             )
         if result is None:
             return None

@@ -36,21 +36,27 @@ end
 
 CREATE: Final = """
 -- KEYS: live, receipt, events, code. ARGV: live expiry, receipt expiry, number of live field
--- pairs, live pairs, receipt pairs. Returns 1 when created, 0 when the id is taken.
+-- pairs, the receipt's first event ('' for none), live pairs, receipt pairs. Returns 1 when
+-- created, 0 when the id is taken.
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 local pairs = tonumber(ARGV[3])
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + 2 * pairs))
-redis.call('HSET', KEYS[2], unpack(ARGV, 4 + 2 * pairs, #ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * pairs))
+redis.call('HSET', KEYS[2], unpack(ARGV, 5 + 2 * pairs, #ARGV))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[2])
+end
 return 1
 """
 
 CONSUME: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: access digest, now, retention (ms).
+-- KEYS: live, receipt, events, code. ARGV: access digest, now, retention (ms), the event to
+-- append to the receipt ('' for none), the receipt's cap on events.
 -- Returns {envelope, views_left} or nil; the last view deletes the secret and its code.
 local now = tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
@@ -58,7 +64,13 @@ if not f[1] or tonumber(f[1]) <= now then return false end
 if not same(f[2], ARGV[1]) then return false end
 if tonumber(f[3]) <= 0 then return false end
 local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'vu', 1)
+  if ARGV[4] ~= '' and redis.call('LLEN', KEYS[3]) < tonumber(ARGV[5]) then
+    redis.call('RPUSH', KEYS[3], ARGV[4])
+    redis.call('PEXPIREAT', KEYS[3], ms(tonumber(f[1]) + tonumber(ARGV[3])))
+  end
+end
 if left <= 0 then
   redis.call('DEL', KEYS[1], KEYS[4])
   end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
