@@ -7,11 +7,11 @@ work is in ``burnlink.cli.actions``, imported inside each command so that ``--he
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
 from burnlink import __version__
-from burnlink.cli import audit as audit_commands
 from burnlink.cli.output import reporting
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -27,7 +27,29 @@ _json_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
+class LazyGroup(click.Group):
+    """A group whose heavier command groups are imported only when they are asked for, so
+    that ``burnlink share`` does not load the audit log's modules (click's documented
+    lazy-loading pattern)."""
+
+    LAZY: ClassVar[dict[str, str]] = {"audit": "audit", "receipt": "receipt"}
+    """Command name -> attribute of ``burnlink.cli.audit``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.LAZY:
+            return super().get_command(ctx, cmd_name)
+        from burnlink.cli import audit
+
+        command: click.Command = getattr(audit, self.LAZY[cmd_name])
+        return command
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG
+)
 @click.version_option(__version__, prog_name="burnlink", message="%(prog)s %(version)s")
 def main() -> None:
     """Share secrets through self-destructing, end-to-end encrypted links.
@@ -287,7 +309,3 @@ def config_check(as_json: bool) -> None:
         from burnlink.cli import actions
 
         actions.config_check(as_json=as_json)
-
-
-main.add_command(audit_commands.audit)
-main.add_command(audit_commands.receipt)
