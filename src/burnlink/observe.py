@@ -343,16 +343,22 @@ class Observer:
             self.metrics.store_error(StoreName.AUDIT)
             raise AuditUnavailable from None
 
-    async def forget(self, secret_id: str) -> None:
-        """Drop the expiry watch of a secret that ended another way (best effort: the
-        sweeper checks the receipt before it records an expiry)."""
+    def forget(self, secret_id: str) -> None:
+        """Drop the expiry watch of a secret that ended another way, in the background: the
+        request that ended it does not wait for one more audit transaction. Best effort: the
+        sweeper checks the receipt before it records an expiry."""
         if self._writes is None:
             return
-        try:
-            await self._writes.unwatch(secret_id)
-        except StorageError:
-            self.metrics.store_error(StoreName.AUDIT)
-            log.warning("audit watch could not be cleared; the sweeper will check the receipt")
+        writes = self._writes
+
+        async def unwatch() -> None:
+            try:
+                await writes.unwatch(secret_id)
+            except StorageError:
+                self.metrics.store_error(StoreName.AUDIT)
+                log.warning("audit watch not cleared; the sweeper will check the receipt")
+
+        self.later(unwatch)
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
         """Secrets whose expiry is due, each handed to one caller (``ExpiryWatch``)."""

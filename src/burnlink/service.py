@@ -387,7 +387,7 @@ class SecretService:
             await self.observer.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
             raise SecretUnavailable
         if consumed.views_left == 0:
-            await self.observer.forget(secret_id)
+            self.observer.forget(secret_id)
         await self.observer.publish(
             event,
             secret_id=secret_id,
@@ -435,7 +435,7 @@ class SecretService:
             await self.observer.publish(events[0], secret_id=secret_id)
             if locks:
                 await record(self.store, secret_id, EventKind.LOCKED, client, now)
-                await self.observer.forget(secret_id)
+                self.observer.forget(secret_id)
                 await self.observer.publish(
                     events[1], secret_id=secret_id, notify_url=meta.policy.notify_url
                 )
@@ -503,7 +503,7 @@ class SecretService:
             await self.observer.lost(AuditEventType.SECRET_BURNED, secret_id, client, now)
             return
         await record(self.store, secret_id, EventKind.BURNED, client, now)
-        await self.observer.forget(secret_id)
+        self.observer.forget(secret_id)
         await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
