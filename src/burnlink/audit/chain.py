@@ -55,6 +55,7 @@ __all__ = [
     "entry_mac",
     "key_id",
     "load_or_create_key",
+    "next_entries",
     "next_entry",
     "parse_key",
     "read_or_create_private_file",
@@ -139,6 +140,15 @@ def next_entry(key: bytes, head: ChainHead, event: AuditEvent) -> AuditEntry:
     return AuditEntry(
         seq=seq, event=event, prev_mac=head.mac, mac=entry_mac(key, head.mac, event, seq)
     )
+
+
+def next_entries(key: bytes, head: ChainHead, events: Iterable[AuditEvent]) -> list[AuditEntry]:
+    """The entries that append ``events``, in order, after ``head``."""
+    entries: list[AuditEntry] = []
+    for event in events:
+        entries.append(next_entry(key, head, event))
+        head = entries[-1].head
+    return entries
 
 
 def key_id(key: bytes) -> str:

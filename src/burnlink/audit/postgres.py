@@ -42,7 +42,7 @@ from burnlink.audit.chain import (
     ChainState,
     CorruptEntry,
     key_id,
-    next_entry,
+    next_entries,
     seal_state,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
@@ -353,10 +353,7 @@ class PostgresAuditStore:
         async with self._connection() as conn, conn.transaction():
             if events:
                 state = await self._locked_state(conn)
-                head = state.head
-                for event in events:
-                    entries.append(next_entry(self._key, head, event))
-                    head = entries[-1].head
+                entries = next_entries(self._key, state.head, events)
                 async with conn.cursor() as cursor:
                     await cursor.executemany(
                         _INSERT_ENTRY,
@@ -373,7 +370,7 @@ class PostgresAuditStore:
                         ],
                     )
                     await cursor.execute(
-                        _SAVE_STATE, _state_params(state.advanced(self._key, head=head))
+                        _SAVE_STATE, _state_params(state.advanced(self._key, head=entries[-1].head))
                     )
             if watch or unwatch:
                 async with conn.cursor() as cursor:

@@ -39,7 +39,7 @@ from burnlink.audit.chain import (
     ChainState,
     CorruptEntry,
     key_id,
-    next_entry,
+    next_entries,
     seal_state,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
@@ -264,10 +264,7 @@ class SqliteAuditStore:
                 entries: list[AuditEntry] = []
                 if events:
                     state = _state(db)
-                    head = state.head
-                    for event in events:
-                        entries.append(next_entry(key, head, event))
-                        head = entries[-1].head
+                    entries = next_entries(key, state.head, events)
                     db.executemany(
                         "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -283,7 +280,7 @@ class SqliteAuditStore:
                             for entry in entries
                         ],
                     )
-                    _save_state(db, state.advanced(key, head=head))
+                    _save_state(db, state.advanced(key, head=entries[-1].head))
                 if watch:
                     db.executemany(
                         "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
