@@ -56,3 +56,65 @@ async def test_a_closed_worker_refuses_work() -> None:
     assert worker.closed
     with pytest.raises(WorkerClosed):
         await worker.run(lambda db: db.execute("SELECT 1"))
+
+
+async def _hold_writer_lock(
+    worker: SqliteWorker, entered: threading.Event, release: threading.Event
+) -> None:
+    def hold(db: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(timeout=10)
+
+    await worker.run(hold, writes=True)
+
+
+async def test_writers_of_one_file_take_turns_through_its_lock(tmp_path: Path) -> None:
+    file = str(tmp_path / "w.db")
+    first = await SqliteWorker.open(file, busy_timeout=timedelta(seconds=10), name="a")
+    second = await SqliteWorker.open(file, busy_timeout=timedelta(seconds=10), name="b")
+    entered, release = threading.Event(), threading.Event()
+    holder = asyncio.create_task(_hold_writer_lock(first, entered, release))
+    await asyncio.to_thread(entered.wait, 10)
+    order: list[str] = []
+
+    waiter = asyncio.create_task(second.run(lambda db: order.append("second"), writes=True))
+    # A reader never waits for the writer lock.
+    assert await second.run(lambda db: db.execute("SELECT 1").fetchone()) == (1,)
+    await asyncio.sleep(0.05)
+    assert order == []
+    order.append("first done")
+    release.set()
+    await asyncio.gather(holder, waiter)
+
+    assert order == ["first done", "second"]
+    assert (tmp_path / "w.db-lock").stat().st_mode & 0o777 == 0o600
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_writer_gives_up_on_a_held_lock_after_the_busy_timeout(tmp_path: Path) -> None:
+    file = str(tmp_path / "w.db")
+    first = await SqliteWorker.open(file, busy_timeout=timedelta(seconds=10), name="a")
+    second = await SqliteWorker.open(file, busy_timeout=timedelta(milliseconds=100), name="b")
+    entered, release = threading.Event(), threading.Event()
+    holder = asyncio.create_task(_hold_writer_lock(first, entered, release))
+    await asyncio.to_thread(entered.wait, 10)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await second.run(lambda db: None, writes=True)
+    finally:
+        release.set()
+        await holder
+    assert await second.run(lambda db: "written", writes=True) == "written"
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_database_in_memory_has_no_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    worker = await SqliteWorker.open(":memory:", busy_timeout=TIMEOUT, name="test")
+    assert await worker.run(lambda db: 1, writes=True) == 1
+    await worker.aclose()
+    assert list(tmp_path.iterdir()) == []

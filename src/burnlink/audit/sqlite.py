@@ -227,16 +227,19 @@ class SqliteAuditStore:
             raise _unavailable(exc) from None
         store = cls(worker, key=key)
         try:
-            await store._run(lambda db: _prepare(db, key, busy_timeout, wal=not memory))
+            await store._run(
+                lambda db: _prepare(db, key, busy_timeout, wal=not memory), writes=True
+            )
         except BaseException:
             await worker.aclose()
             raise
         return store
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` on the connection's thread, its SQLite errors as ``StorageUnavailable``."""
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
+        """``work`` on the connection's thread (holding the writer lock if it ``writes``), its
+        SQLite errors as ``StorageUnavailable``."""
         try:
-            return await self._worker.run(work)
+            return await self._worker.run(work, writes=writes)
         except WorkerClosed:
             raise StorageUnavailable("The audit log is closed.") from None
         except sqlite3.Error as exc:
@@ -293,7 +296,7 @@ class SqliteAuditStore:
                     )
                 return entries
 
-        return await self._run(write)
+        return await self._run(write, writes=True)
 
     async def iter_entries(
         self,
@@ -365,7 +368,7 @@ class SqliteAuditStore:
                 deleted = db.execute("DELETE FROM audit_log WHERE seq <= ?", (new_base,))
                 return deleted.rowcount
 
-        return await self._run(purge)
+        return await self._run(purge, writes=True)
 
     # -- ExpiryWatch -------------------------------------------------------------------------
 
@@ -389,7 +392,7 @@ class SqliteAuditStore:
                     (_to_ms(now), limit),
                 ).fetchall()
 
-        rows = await self._run(claim)
+        rows = await self._run(claim, writes=True)
         due = [Watched(str(i), _from_ms(int(at)), url) for i, at, url in rows]
         return sorted(due, key=lambda w: w.expires_at)
 

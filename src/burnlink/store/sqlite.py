@@ -176,7 +176,7 @@ class SqliteStore:
                 f"Cannot open the SQLite store at {file}: {_error_name(exc)}."
             ) from exc
         try:
-            await worker.run(partial(prepare, file, busy_timeout))
+            await worker.run(partial(prepare, file, busy_timeout), writes=True)
         except sqlite3.Error as exc:
             await worker.aclose()
             raise StorageUnavailable(
@@ -187,10 +187,11 @@ class SqliteStore:
             raise
         return cls(worker, retention=retention)
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` on the connection's thread, its SQLite errors as ``StorageUnavailable``."""
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
+        """``work`` on the connection's thread (holding the writer lock if it ``writes``), its
+        SQLite errors as ``StorageUnavailable``."""
         try:
-            return await self._worker.run(work)
+            return await self._worker.run(work, writes=writes)
         except WorkerClosed:
             raise StorageUnavailable("The SQLite store is closed.") from None
         except sqlite3.Error as exc:
@@ -217,7 +218,7 @@ class SqliteStore:
                     raise
                 raise DuplicateId("secret id already taken") from exc
 
-        await self._run(insert)
+        await self._run(insert, writes=True)
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``, with the secret's access policy."""
@@ -255,7 +256,7 @@ class SqliteStore:
                     _append_event(db, secret_id, event)
             return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
-        return await self._run(take)
+        return await self._run(take, writes=True)
 
     async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
         """See ``SecretStore.record_failure``: one ``UPDATE … WHERE`` counts only when
@@ -285,7 +286,7 @@ class SqliteStore:
                     _end(db, secret_id, now_ms, EndReason.LOCKED, retention_ms)
             return Attempt(counted=True, attempts_left=attempts_left)
 
-        return await self._run(count)
+        return await self._run(count, writes=True)
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """See ``SecretStore.burn``."""
@@ -303,7 +304,7 @@ class SqliteStore:
                 _end(db, secret_id, now_ms, EndReason.BURNED, retention_ms)
             return True
 
-        return await self._run(delete)
+        return await self._run(delete, writes=True)
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """See ``SecretStore.receipt``; one statement, so receipt and events agree."""
@@ -312,7 +313,7 @@ class SqliteStore:
 
     async def add_event(self, secret_id: str, event: Event) -> None:
         """See ``SecretStore.add_event``: check and append in one statement."""
-        await self._run(lambda db: _append_event(db, secret_id, event))
+        await self._run(lambda db: _append_event(db, secret_id, event), writes=True)
 
     async def put_code(
         self,
@@ -351,7 +352,8 @@ class SqliteStore:
                     now_ms,
                     to_ms(resend_after),
                 ),
-            )
+            ),
+            writes=True,
         )
         return bool(rows)
 
@@ -382,7 +384,7 @@ class SqliteStore:
                     db.execute("DELETE FROM codes WHERE secret_id = ?", (secret_id,))
             return CodeCheck(matched=matched, tries_left=tries_left)
 
-        return await self._run(check)
+        return await self._run(check, writes=True)
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
         """See ``SecretStore.hit``: one upsert adds ``cost`` and returns the total.
@@ -409,7 +411,8 @@ class SqliteStore:
                 " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + excluded.hits"
                 " RETURNING hits",
                 (bucket, start_ms, start_ms + window_ms, cost),
-            )
+            ),
+            writes=True,
         )
         return int(rows[0][0])
 
@@ -456,7 +459,7 @@ class SqliteStore:
                 LOG.info("SQLite WAL checkpoint incomplete (readers busy); retried next sweep")
             return len(expired)
 
-        return await self._run(sweep)
+        return await self._run(sweep, writes=True)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raise ``StorageUnavailable`` if it fails."""
