@@ -208,7 +208,7 @@ def serve(
             log_level=settings.log_level,
             proxy_headers=False,
             server_header=False,
-            access_log=False,  # RequestLog writes the one line per request
+            access_log=False,  # middleware.Edge writes the one line per request
         )
     except SystemExit as exc:
         if exc.code not in (0, None):

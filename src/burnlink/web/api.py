@@ -64,7 +64,7 @@ def client_address(scope: Scope) -> str | None:
 
 
 def client_of(request: Request) -> ClientInfo:
-    """Who sent the request: address, user agent and the request's id (``RequestLog``)."""
+    """Who sent the request: address, user agent and the request's id (``middleware.Edge``)."""
     return ClientInfo(
         ip=client_address(request.scope),
         user_agent=request.headers.get("user-agent"),

@@ -31,7 +31,7 @@ from burnlink.service import SecretService
 from burnlink.store import SecretStore, open_store, redact_url
 from burnlink.sweeper import run_sweeper
 from burnlink.web import api, audit_api, errors, ops, pages
-from burnlink.web.middleware import BodyGuard, CatchAll, RequestLog, SecurityHeaders
+from burnlink.web.middleware import Edge
 from burnlink.webhooks import RetryPolicy, WebhookDispatcher, parse_webhook_secret
 
 log = logging.getLogger("burnlink.web")
@@ -187,11 +187,8 @@ def create_app(
     pages.mount_static(app)
     errors.install(app)
 
-    app.add_middleware(BodyGuard, max_body=max_body(settings))
-    app.add_middleware(CatchAll)
     https = (settings.base_url or "").startswith("https://")
-    app.add_middleware(SecurityHeaders, hsts=https)
-    app.add_middleware(RequestLog)
+    app.add_middleware(Edge, max_body=max_body(settings), hsts=https)
     return app
 
 

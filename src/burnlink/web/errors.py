@@ -259,7 +259,8 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn expected failures into the one error shape, and make
     the OpenAPI document (``/openapi.json``) describe validation errors in that shape.
 
-    Unexpected exceptions are caught by ``middleware.CatchAll``, inside the security headers.
+    Unexpected exceptions are caught by ``middleware.Edge``, which adds the security headers
+    to that answer too.
     """
     app.add_exception_handler(BurnlinkError, _burnlink_error)
     app.add_exception_handler(HTTPException, _http_error)
