@@ -117,4 +117,4 @@ async def test_a_database_in_memory_has_no_lock_file(
     worker = await SqliteWorker.open(":memory:", busy_timeout=TIMEOUT, name="test")
     assert await worker.run(lambda db: 1, writes=True) == 1
     await worker.aclose()
-    assert list(tmp_path.iterdir()) == []
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []

@@ -143,9 +143,10 @@ class VerificationFailed(VerificationRequired):
 class RateLimited(BurnlinkError):
     """Raised when a client made too many requests; it may retry after ``retry_after`` s."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, limit: str = "") -> None:
         super().__init__(f"Too many requests. Try again in {retry_after} seconds.")
         self.retry_after = retry_after
+        self.limit = limit  # which one: create, reveal, verify or failures (for the audit)
 
 
 class MailUnavailable(BurnlinkError):

@@ -79,23 +79,23 @@ class AccessGate:
         client: ClientInfo,
         now: datetime,
         secret_id: str | None = None,
+        *,
+        failures: bool = False,
     ) -> None:
+        """``RateLimiter.check``; the first refusal per client, limit and minute is audited."""
         try:
-            if action == "failures":
-                await self.limiter.check_failures(client.ip, now=now)
-            else:
-                await self.limiter.check(action, limit, client.ip, now=now)
+            await self.limiter.check(action, limit, client.ip, now=now, failures=failures)
         except RateLimited as exc:
-            bucket = f"audited:{action}:{client_key(client.ip)}"
+            bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
             if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
-                rule = self.settings.limit("failures") if action == "failures" else limit
+                rule = self.limiter.failures if exc.limit == "failures" else limit
                 await self.observer.emit(
                     AuditEventType.RATE_LIMITED,
                     at=now,
                     secret_id=secret_id,
                     client=client,
                     policy={
-                        "limit": action,
+                        "limit": exc.limit,
                         "rule": None if rule is None else f"{rule.count}/{rule.window}s",
                     },
                     detail={"retry_after": exc.retry_after},
@@ -133,8 +133,8 @@ class AccessGate:
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
     ) -> None:
         """Refuse a client that failed too often or asks too fast; count this request."""
-        await self._limit("failures", None, client, now, secret_id)
-        await self._limit("reveal", self.settings.limit("reveal"), client, now, secret_id)
+        reveal = self.settings.limit("reveal")
+        await self._limit("reveal", reveal, client, now, secret_id, failures=True)
 
     async def failed(self, client: ClientInfo, *, now: datetime) -> None:
         """Count a failed reveal (wrong key, passphrase or code, refused address)."""

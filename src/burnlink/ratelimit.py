@@ -14,7 +14,7 @@ from datetime import datetime
 
 from burnlink.access import parse_ip
 from burnlink.errors import RateLimited
-from burnlink.store import SecretStore
+from burnlink.store import Hit, SecretStore
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
@@ -61,29 +61,43 @@ class RateLimiter:
         self.failures = failures
 
     async def check(
-        self, action: str, limit: Limit | None, ip: str | None, *, now: datetime
+        self,
+        action: str,
+        limit: Limit | None,
+        ip: str | None,
+        *,
+        now: datetime,
+        failures: bool = False,
     ) -> None:
-        """Count one ``action`` by ``ip``; raise ``RateLimited`` once past ``limit``."""
-        if limit is None:
-            return
-        count = await self.store.hit(f"{action}:{client_key(ip)}", window=limit.window, now=now)
-        if count > limit.count:
-            raise RateLimited(retry_after=_seconds_to_window_end(limit.window, now))
+        """Count one ``action`` by ``ip``; raise ``RateLimited`` once past ``limit``.
 
-    async def check_failures(self, ip: str | None, *, now: datetime) -> None:
-        """Raise ``RateLimited`` if ``ip`` already failed too often; counts nothing."""
-        if self.failures is None:
+        With ``failures``, first refuse an ``ip`` that already failed too often (that count
+        is only read). Both counters travel in one round trip to the store, so a refused
+        request still counts as an ``action``.
+        """
+        key = client_key(ip)
+        checks: list[tuple[str, Limit, Hit]] = []
+        if failures and self.failures is not None:
+            checks.append(("failures", self.failures, _failure_hit(self.failures, key, cost=0)))
+        if limit is not None:
+            checks.append((action, limit, Hit(f"{action}:{key}", limit.window)))
+        if not checks:
             return
-        bucket = f"failed:{client_key(ip)}"
-        count = await self.store.hit(bucket, window=self.failures.window, now=now, cost=0)
-        if count >= self.failures.count:
-            raise RateLimited(retry_after=_seconds_to_window_end(self.failures.window, now))
+        counts = await self.store.hits([hit for _, _, hit in checks], now=now)
+        for (name, rule, hit), count in zip(checks, counts, strict=True):
+            # A read (cost 0) refuses at the limit: the request it guards would pass it.
+            if count > rule.count or (not hit.cost and count >= rule.count):
+                retry_after = _seconds_to_window_end(rule.window, now)
+                raise RateLimited(retry_after=retry_after, limit=name)
 
     async def record_failure(self, ip: str | None, *, now: datetime) -> None:
         """Count one failed reveal by ``ip``."""
         if self.failures is not None:
-            bucket = f"failed:{client_key(ip)}"
-            await self.store.hit(bucket, window=self.failures.window, now=now)
+            await self.store.hits([_failure_hit(self.failures, client_key(ip))], now=now)
+
+
+def _failure_hit(failures: Limit, key: str, *, cost: int = 1) -> Hit:
+    return Hit(f"failed:{key}", failures.window, cost)
 
 
 def _seconds_to_window_end(window: int, now: datetime) -> int:

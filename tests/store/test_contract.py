@@ -20,7 +20,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
@@ -670,6 +670,41 @@ async def test_hit_is_atomic_under_concurrency(store: SecretStore, clock: Frozen
             group.start_soon(hit)
 
     assert sorted(counts) == list(range(1, 31))
+
+
+async def test_hits_counts_each_bucket_in_its_own_window_in_order(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(3600 - clock.now().timestamp() % 3600)  # the start of an hour
+    lookup = [Hit("failed:192.0.2.8", 3600, cost=0), Hit("reveal:192.0.2.8", 60)]
+
+    first = await store.hits(lookup, now=clock.now())
+    await store.hit("failed:192.0.2.8", window=3600, now=clock.now(), cost=2)
+    second = await store.hits(lookup, now=clock.now())
+    clock.advance(60)  # a new minute, the same hour
+    third = await store.hits([*lookup, Hit("create:192.0.2.8", 60, cost=3)], now=clock.now())
+
+    assert first == [0, 1]
+    assert second == [2, 2]
+    assert third == [2, 1, 3]
+    assert await store.hits([], now=clock.now()) == []
+
+
+async def test_hits_is_atomic_per_counter_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    counts: list[list[int]] = []
+    hits = [Hit("reveal:198.51.100.4", 3600), Hit("verify:198.51.100.4", 3600, cost=2)]
+
+    async def hit() -> None:
+        counts.append(await store.hits(hits, now=clock.now()))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(hit)
+
+    assert sorted(reveal for reveal, _ in counts) == list(range(1, 21))
+    assert sorted(verify for _, verify in counts) == list(range(2, 41, 2))
 
 
 async def test_hit_with_cost_zero_reads_and_cost_adds(

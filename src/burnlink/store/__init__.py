@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from burnlink.errors import ConfigError
-from burnlink.store.base import SecretStore
+from burnlink.store.base import Hit, SecretStore
 
-__all__ = ["SecretStore", "open_store", "redact_url"]
+__all__ = ["Hit", "SecretStore", "open_store", "redact_url"]
 
 
 async def open_store(url: str, *, retention: timedelta) -> SecretStore:

@@ -12,6 +12,7 @@ The contract is checked by one suite, ``tests/store/test_contract.py``, on every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -30,6 +31,16 @@ class Attempt:
     """Whether it was counted: ``False`` when it would not have locked as the caller said."""
     attempts_left: int
     """Attempts left after it (counted), or as they still are (not counted); 0: locked, gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rate counter for ``SecretStore.hits``: add ``cost`` to ``bucket``'s current window
+    of ``window`` seconds (``cost=0`` only reads it)."""
+
+    bucket: str
+    window: int
+    cost: int = 1
 
 
 class SecretStore(Protocol):
@@ -111,6 +122,12 @@ class SecretStore(Protocol):
         (windows start at multiples of ``window`` since the epoch); return the total so far in
         that window, this one included. ``cost=0`` reads without counting. Shared by every
         process using the store.
+        """
+
+    async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
+        """``hit`` for each of ``hits``, their totals in the same order, in one round trip to
+        the store (a request's rate limits are checked together). Each count is atomic on its
+        own; the set is not one transaction.
         """
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:

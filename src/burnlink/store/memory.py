@@ -7,6 +7,7 @@ across restarts and is not shared between processes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from burnlink.errors import DuplicateId
@@ -20,7 +21,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 
 
 @dataclasses.dataclass(slots=True)
@@ -196,6 +197,10 @@ class MemoryStore:
         if cost:
             self._counters[(bucket, start)] = (count + cost, ends)
         return count + cost
+
+    async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
+        """See ``SecretStore.hits``."""
+        return [await self.hit(h.bucket, window=h.window, now=now, cost=h.cost) for h in hits]
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``."""

@@ -75,7 +75,7 @@ storage, and keep backup retention short.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -99,7 +99,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -289,6 +289,16 @@ RETURNING k.hits
 _READ_HITS: Final = """
 SELECT hits FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
 """
+
+
+def _hit_params(hit: Hit, now_seconds: int) -> dict[str, Any]:
+    start = now_seconds // hit.window * hit.window
+    return {
+        "bucket": hit.bucket,
+        "start": start,
+        "ends_at": datetime.fromtimestamp(start + hit.window, UTC),
+        "cost": hit.cost,
+    }
 
 
 def _utc(moment: datetime) -> datetime:
@@ -597,22 +607,26 @@ class PostgresStore:
         return CodeCheck(matched=matched, tries_left=tries_left)
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
-        """Add ``cost`` to the fixed window holding ``now`` in one upsert; return its total.
+        """See ``SecretStore.hit``."""
+        (total,) = await self.hits([Hit(bucket, window, cost)], now=now)
+        return total
 
-        The window starts at ``floor(epoch seconds / window) * window``; its row records when
-        it ends, for ``purge_expired``. ``cost=0`` only reads (one ``SELECT``, no row made).
+    async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
+        """See ``SecretStore.hits``: the statements go in one pipeline (one round trip).
+
+        Each adds to the fixed window holding ``now`` in one upsert and returns its total; the
+        window starts at ``floor(epoch seconds / window) * window``, and its row records when
+        it ends, for ``purge_expired``. ``cost=0`` only reads (a ``SELECT``, no row made).
         """
-        start = int(now.timestamp()) // window * window
-        params = {
-            "bucket": bucket,
-            "start": start,
-            "ends_at": datetime.fromtimestamp(start + window, UTC),
-            "cost": cost,
-        }
+        seconds = int(now.timestamp())
         async with self._connection() as conn:
-            cursor = await conn.execute(_HIT if cost else _READ_HITS, params)
-            row = await cursor.fetchone()
-        return 0 if row is None else int(row[0])
+            async with conn.pipeline():
+                cursors = [
+                    await conn.execute(_HIT if hit.cost else _READ_HITS, _hit_params(hit, seconds))
+                    for hit in hits
+                ]
+            rows = [await cursor.fetchone() for cursor in cursors]
+        return [0 if row is None else int(row[0]) for row in rows]
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),

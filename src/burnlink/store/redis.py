@@ -54,9 +54,9 @@ Redis Cluster
     same way), then updates the index; every rate counter is a tag of its own; ``ping`` asks
     every primary. ``receipt`` is a script rather than a ``MULTI`` because redis-py's cluster
     transactions follow no ``MOVED`` when retries are off. A cluster pipeline cannot load
-    scripts, so in a pipeline a script goes as ``EVAL`` with its text; direct calls use
-    ``EVALSHA``. Queued commands are never awaited (that would empty a cluster pipeline's
-    queue).
+    scripts, so in a pipeline a script goes as ``EVAL`` with its text (on a single node too:
+    see ``_queue_script``); direct calls use ``EVALSHA``. Queued commands are never awaited
+    (that would empty a cluster pipeline's queue).
 
 Retries
     For a single Redis, the client's ``Retry`` allows no retries. ``RedisCluster`` (redis-py
@@ -154,7 +154,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import redis_scripts as lua
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 
 DEFAULT_PREFIX: Final = "burnlink:"
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
@@ -295,19 +295,17 @@ def _queue(pipe: Pipeline | ClusterPipeline, *command: EncodableT) -> None:
     pipe.execute_command(*command)
 
 
-async def _queue_script(
+def _queue_script(
     pipe: Pipeline | ClusterPipeline,
     script: AsyncScript,
     keys: Sequence[bytes],
     args: Sequence[EncodableT],
 ) -> None:
-    """Add ``script`` to ``pipe``. A single-node pipeline loads its scripts before it sends
-    them (``EVALSHA``); a cluster pipeline cannot, so there the script goes as ``EVAL`` with
-    its text, which never fails with ``NOSCRIPT`` on a node that has not seen it yet."""
-    if isinstance(pipe, ClusterPipeline):
-        _queue(pipe, "EVAL", script.script, len(keys), *keys, *args)
-    else:
-        await script(keys=keys, args=args, client=pipe)
+    """Add ``script`` to ``pipe`` as ``EVAL`` with its text. A cluster pipeline cannot load
+    scripts, and a single-node pipeline would ask ``SCRIPT EXISTS`` on every ``execute`` (one
+    more round trip per create); ``EVAL`` never fails with ``NOSCRIPT``, and Redis keeps the
+    compiled script by its hash, so the text costs only its bytes on the wire."""
+    _queue(pipe, "EVAL", script.script, len(keys), *keys, *args)
 
 
 def _encode_event(event: Event) -> bytes:
@@ -416,7 +414,7 @@ class RedisStore:
         ]  # fmt: skip
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
-                await _queue_script(pipe, self._create, self._keys(record.secret_id), args)
+                _queue_script(pipe, self._create, self._keys(record.secret_id), args)
                 _queue(pipe, "ZADD", self._index, "NX", expires_ms, _encode_id(record.secret_id))
                 created, _ = await pipe.execute()
         if not created:
@@ -575,19 +573,28 @@ class RedisStore:
         return self._prefix + b"c:{" + tag + b"}"
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
-        """See ``SecretStore.hit``.
+        """See ``SecretStore.hit``."""
+        (total,) = await self.hits([Hit(bucket, window, cost)], now=now)
+        return total
 
-        One script adds ``cost`` to the window's key (``cost=0`` only reads it). A new key
+    async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
+        """See ``SecretStore.hits``: one script per counter, all in one pipeline.
+
+        Each script adds ``cost`` to its window's key (``cost=0`` only reads it). A new key
         lives for the rest of its window by ``now`` plus ``COUNTER_GRACE``, as a relative TTL.
+        On a cluster the pipeline goes to each counter's shard.
         """
         now_ms = _to_ms(now)
-        start = now_ms // 1000 // window * window
-        ttl_ms = (start + window) * 1000 - now_ms + COUNTER_GRACE // _MS
+        grace_ms = COUNTER_GRACE // _MS
         with _translated():
-            result: Any = await self._hit(
-                keys=[self._counter_key(bucket, start)], args=[cost, ttl_ms]
-            )
-        return int(result)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for hit in hits:
+                    start = now_ms // 1000 // hit.window * hit.window
+                    ttl_ms = (start + hit.window) * 1000 - now_ms + grace_ms
+                    key = self._counter_key(hit.bucket, start)
+                    _queue_script(pipe, self._hit, [key], [hit.cost, ttl_ms])
+                results: list[Any] = await pipe.execute()
+        return [int(result) for result in results]
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``.
@@ -617,7 +624,7 @@ class RedisStore:
         async with self._client.pipeline(transaction=False) as pipe:
             for member in members:
                 secret_id = member.decode("utf-8", "surrogatepass")
-                await _queue_script(
+                _queue_script(
                     pipe, self._expire, self._keys(secret_id), [now_ms, self._retention_ms]
                 )
             results: list[Any] = await pipe.execute()

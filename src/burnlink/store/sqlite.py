@@ -59,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, TypeVar
@@ -75,7 +75,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt
+from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 from burnlink.store.sqlite_rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -387,34 +387,27 @@ class SqliteStore:
         return await self._run(check, writes=True)
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
-        """See ``SecretStore.hit``: one upsert adds ``cost`` and returns the total.
+        """See ``SecretStore.hit``."""
+        (total,) = await self.hits([Hit(bucket, window, cost)], now=now)
+        return total
 
-        The row is keyed by ``(bucket, window_start)``; ``window_end`` is only for the sweep.
-        ``cost=0`` only reads, so it creates no row.
+    async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
+        """See ``SecretStore.hits``: one hand-over to the thread and one commit.
+
+        A row is keyed by ``(bucket, window_start)``; ``window_end`` is only for the sweep.
+        Adding is one upsert, atomic on its own since it takes the write lock before it reads
+        the count; ``cost=0`` only reads, so it creates no row.
         """
-        window_ms = window * 1000
-        start_ms = to_ms(now) // window_ms * window_ms
-        if not cost:
-            rows = await self._run(
-                partial(
-                    _fetch,
-                    "SELECT hits FROM counters WHERE bucket = ? AND window_start = ?",
-                    (bucket, start_ms),
-                )
-            )
-            return int(rows[0][0]) if rows else 0
-        # A single statement is atomic: it takes the write lock before it reads the count.
-        rows = await self._run(
-            partial(
-                _fetch,
-                "INSERT INTO counters (bucket, window_start, window_end, hits) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + excluded.hits"
-                " RETURNING hits",
-                (bucket, start_ms, start_ms + window_ms, cost),
-            ),
-            writes=True,
-        )
-        return int(rows[0][0])
+        now_ms = to_ms(now)
+        writes = any(hit.cost for hit in hits)
+
+        def count(db: sqlite3.Connection) -> list[int]:
+            if not writes:
+                return [_count(db, hit, now_ms) for hit in hits]
+            with immediate_transaction(db):  # one commit for all of them
+                return [_count(db, hit, now_ms) for hit in hits]
+
+        return await self._run(count, writes=writes)
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``; then checkpoint and truncate the WAL.
@@ -472,6 +465,25 @@ class SqliteStore:
 
 
 # -- work done on the connection's thread ----------------------------------------------------
+
+
+def _count(db: sqlite3.Connection, hit: Hit, now_ms: int) -> int:
+    """Add ``hit.cost`` to its counter's current window; the window's total."""
+    window_ms = hit.window * 1000
+    start_ms = now_ms // window_ms * window_ms
+    if not hit.cost:
+        rows = db.execute(
+            "SELECT hits FROM counters WHERE bucket = ? AND window_start = ?",
+            (hit.bucket, start_ms),
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
+    rows = db.execute(
+        "INSERT INTO counters (bucket, window_start, window_end, hits) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (bucket, window_start) DO UPDATE SET hits = hits + excluded.hits"
+        " RETURNING hits",
+        (hit.bucket, start_ms, start_ms + window_ms, hit.cost),
+    ).fetchall()
+    return int(rows[0][0])
 
 
 def _fetch(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> list[Row]:
