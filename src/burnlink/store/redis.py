@@ -29,8 +29,9 @@ Atomicity
     Every rule that reads and writes (create, consume, record_failure, burn, add_event,
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
     (``burnlink.store.redis_scripts``) that touches only that secret's keys, so Redis runs it
-    without interleaving and a cluster can route it to one shard; ``hit`` is one script on
-    one counter key, and ``receipt`` reads a receipt and its events in one read-only script.
+    without interleaving and a cluster can route it to one shard; ``hits`` is one script over
+    a request's counter keys (on a cluster, one per key), and ``receipt`` reads a receipt
+    and its events in one read-only script.
     Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in as
     integer milliseconds and every script checks ``expires_at > now`` itself.
     Scripts are never retried by the client, because a reply lost after a committed view must
@@ -345,7 +346,7 @@ class RedisStore:
         self._add_event = client.register_script(lua.ADD_EVENT)
         self._put_code = client.register_script(lua.PUT_CODE)
         self._check_code = client.register_script(lua.CHECK_CODE)
-        self._hit = client.register_script(lua.HIT)
+        self._hits = client.register_script(lua.HITS)
         self._receipt = client.register_script(lua.RECEIPT)
 
     @classmethod
@@ -578,23 +579,32 @@ class RedisStore:
         return total
 
     async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
-        """See ``SecretStore.hits``: one script per counter, all in one pipeline.
+        """See ``SecretStore.hits``: one script adds each ``cost`` to its window's key
+        (``cost=0`` only reads it). A new key lives for the rest of its window by ``now`` plus
+        ``COUNTER_GRACE``, as a relative TTL.
 
-        Each script adds ``cost`` to its window's key (``cost=0`` only reads it). A new key
-        lives for the rest of its window by ``now`` plus ``COUNTER_GRACE``, as a relative TTL.
-        On a cluster the pipeline goes to each counter's shard.
+        On a cluster each counter is its own hash tag, so there the script runs once per
+        counter, in one pipeline that goes to each counter's shard.
         """
         now_ms = _to_ms(now)
         grace_ms = COUNTER_GRACE // _MS
+        keys: list[bytes] = []
+        args: list[int] = []
+        for hit in hits:
+            start = now_ms // 1000 // hit.window * hit.window
+            keys.append(self._counter_key(hit.bucket, start))
+            args += [hit.cost, (start + hit.window) * 1000 - now_ms + grace_ms]
+        if not keys:
+            return []
         with _translated():
+            if not isinstance(self._client, RedisCluster):
+                totals: list[Any] = await self._hits(keys=keys, args=args)
+                return [int(total) for total in totals]
             async with self._client.pipeline(transaction=False) as pipe:
-                for hit in hits:
-                    start = now_ms // 1000 // hit.window * hit.window
-                    ttl_ms = (start + hit.window) * 1000 - now_ms + grace_ms
-                    key = self._counter_key(hit.bucket, start)
-                    _queue_script(pipe, self._hit, [key], [hit.cost, ttl_ms])
+                for i, key in enumerate(keys):
+                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
                 results: list[Any] = await pipe.execute()
-        return [int(result) for result in results]
+        return [int(total) for (total,) in results]
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``.

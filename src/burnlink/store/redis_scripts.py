@@ -194,12 +194,19 @@ RECEIPT: Final = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
-HIT: Final = """
--- KEYS: counter. ARGV: cost, time to live (ms). Returns the window's total after adding cost.
--- Cost 0 only reads. A counter without a TTL gets one, relative to the server's clock.
-local cost = tonumber(ARGV[1])
-if cost == 0 then return tonumber(redis.call('GET', KEYS[1]) or '0') end
-local total = redis.call('INCRBY', KEYS[1], cost)
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return total
+HITS: Final = """
+-- KEYS: counters. ARGV: each counter's cost and time to live (ms), in KEYS' order. Returns
+-- each window's total after adding its cost; cost 0 only reads. A counter without a TTL gets
+-- one, relative to the server's clock.
+local totals = {}
+for i, key in ipairs(KEYS) do
+  local cost = tonumber(ARGV[2 * i - 1])
+  if cost == 0 then
+    totals[i] = tonumber(redis.call('GET', key) or '0')
+  else
+    totals[i] = redis.call('INCRBY', key, cost)
+    if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  end
+end
+return totals
 """
