@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
 from burnlink.audit.chain import (
     AuditEntry,
@@ -48,6 +45,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
 
@@ -61,7 +59,6 @@ PAGE_SIZE: Final = 500
 
 _SCHEMA_LOCK: Final = 0x6275726E61756469  # "burnaudi": guards the DDL against concurrent starts
 
-_Connection = psycopg.AsyncConnection[TupleRow]
 
 _SCHEMA: Final = (
     """
@@ -213,17 +210,6 @@ def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
     return StorageUnavailable("The audit log is unavailable.")
 
 
-def _connect_kwargs(url: str) -> dict[str, Any]:
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        raise ConfigError("BURNLINK_AUDIT_STORE: not a valid PostgreSQL URL") from None
-    kwargs: dict[str, Any] = {"autocommit": True}
-    if not params.get("connect_timeout"):
-        kwargs["connect_timeout"] = CONNECT_TIMEOUT
-    return kwargs
-
-
 def _state_from_row(row: Sequence[Any]) -> ChainState:
     _version, kid, base_seq, base_mac, head_seq, head_mac, purged_before, mac = row
     return ChainState(
@@ -259,7 +245,7 @@ def _entry(row: Sequence[Any]) -> AuditEntry:
     return AuditEntry(seq=int(seq), event=parsed, prev_mac=bytes(prev), mac=bytes(mac))
 
 
-async def _create_schema(conn: _Connection, key: bytes) -> None:
+async def _create_schema(conn: Connection, key: bytes) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for statement in _SCHEMA:
@@ -279,7 +265,7 @@ async def _create_schema(conn: _Connection, key: bytes) -> None:
 class PostgresAuditStore:
     """An ``AuditStore`` in PostgreSQL, shared safely by any number of processes."""
 
-    def __init__(self, pool: AsyncConnectionPool[_Connection], *, key: bytes) -> None:
+    def __init__(self, pool: Pool, *, key: bytes) -> None:
         """Wrap an open pool; use ``PostgresAuditStore.open`` instead."""
         self._pool = pool
         self._key = key
@@ -291,46 +277,24 @@ class PostgresAuditStore:
         Raises ``ConfigError`` for a URL that cannot be parsed or a key other than the one
         the log was started with, ``StorageUnavailable`` when the server cannot be reached.
         """
-        kwargs = _connect_kwargs(url)
-        try:
-            conn = await psycopg.AsyncConnection.connect(url, **kwargs)
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
-        try:
-            async with conn:
-                await _create_schema(conn, key)
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
-        pool: AsyncConnectionPool[_Connection] = AsyncConnectionPool(
+        pool = await open_pool(
             url,
-            kwargs=kwargs,
+            name="burnlink-audit",
+            setting="BURNLINK_AUDIT_STORE",
+            prepare=lambda conn: _create_schema(conn, key),
+            unavailable=_unavailable,
+            connect_timeout=CONNECT_TIMEOUT,
             min_size=1,
             max_size=POOL_MAX_SIZE,
-            timeout=POOL_TIMEOUT,
-            check=AsyncConnectionPool.check_connection,
-            name="burnlink-audit",
-            open=False,
+            checkout_timeout=POOL_TIMEOUT,
         )
-        try:
-            await pool.open(wait=True, timeout=POOL_TIMEOUT)
-        except psycopg.Error as exc:
-            await pool.close()
-            raise _unavailable(exc) from None
-        except BaseException:
-            await pool.close()
-            raise
         return cls(pool, key=key)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[_Connection]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        return pooled(self._pool, _unavailable)
 
     @staticmethod
-    async def _locked_state(conn: _Connection) -> ChainState:
+    async def _locked_state(conn: Connection) -> ChainState:
         row = await (await conn.execute(_STATE + " FOR UPDATE")).fetchone()
         if row is None:
             raise StorageUnavailable("The audit log's state row is missing.")

@@ -75,18 +75,15 @@ storage, and keep backup retention short.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
 import psycopg.errors
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
-from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
+from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     AccessPolicy,
     CodeCheck,
@@ -99,6 +96,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
 from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
@@ -113,8 +111,6 @@ POOL_MIN_SIZE: Final = 1
 POOL_MAX_SIZE: Final = 10
 POOL_TIMEOUT: Final = 1.5
 """Seconds an operation waits for a pooled connection before ``StorageUnavailable``."""
-
-_Connection = psycopg.AsyncConnection[TupleRow]
 
 _CREATE: Final = """
 WITH receipt AS (
@@ -316,18 +312,6 @@ def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
     return StorageUnavailable()
 
 
-def _connect_kwargs(url: str) -> dict[str, Any]:
-    """Connection options: autocommit, and a connect timeout unless the URL sets one."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        raise ConfigError("BURNLINK_STORE: not a valid PostgreSQL URL") from None
-    kwargs: dict[str, Any] = {"autocommit": True}
-    if not params.get("connect_timeout"):
-        kwargs["connect_timeout"] = CONNECT_TIMEOUT
-    return kwargs
-
-
 def _event_params(event: Event | None) -> dict[str, object]:
     """An optional receipt event as statement parameters (all ``None`` without one)."""
     if event is None:
@@ -343,7 +327,7 @@ def _event_params(event: Event | None) -> dict[str, object]:
 class PostgresStore:
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
-    def __init__(self, pool: AsyncConnectionPool[_Connection], *, retention: timedelta) -> None:
+    def __init__(self, pool: Pool, *, retention: timedelta) -> None:
         """Wrap an open pool; use ``PostgresStore.open`` instead."""
         self._pool = pool
         self._retention = retention
@@ -355,45 +339,22 @@ class PostgresStore:
         Raises ``StorageUnavailable`` within a few seconds if the server cannot be reached,
         and ``ConfigError`` if ``url`` cannot be parsed.
         """
-        kwargs = _connect_kwargs(url)
-        try:
-            conn = await psycopg.AsyncConnection.connect(url, **kwargs)
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
-        try:
-            async with conn:
-                await create_schema(conn)
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
-
-        pool: AsyncConnectionPool[_Connection] = AsyncConnectionPool(
+        pool = await open_pool(
             url,
-            kwargs=kwargs,
+            name="burnlink",
+            setting="BURNLINK_STORE",
+            prepare=create_schema,
+            unavailable=_unavailable,
+            connect_timeout=CONNECT_TIMEOUT,
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,
-            timeout=POOL_TIMEOUT,
-            check=AsyncConnectionPool.check_connection,
-            name="burnlink",
-            open=False,
+            checkout_timeout=POOL_TIMEOUT,
         )
-        try:
-            await pool.open(wait=True, timeout=POOL_TIMEOUT)
-        except psycopg.Error as exc:
-            await pool.close()
-            raise _unavailable(exc) from None
-        except BaseException:  # cancelled while waiting: do not leak the pool's workers
-            await pool.close()
-            raise
         return cls(pool, retention=retention)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[_Connection]:
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
         """A pooled connection (autocommit); driver errors leave as ``StorageUnavailable``."""
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise _unavailable(exc) from None
+        return pooled(self._pool, _unavailable)
 
     async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """Insert the secret (its access policy included), its receipt and the receipt's first
