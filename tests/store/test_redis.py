@@ -21,7 +21,8 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import AccessPolicy, EndReason, Event, EventKind
 from burnlink.store import SecretStore
-from burnlink.store.redis import COUNTER_GRACE, DEFAULT_PREFIX, RedisStore, _split_prefix
+from burnlink.store.redis import COUNTER_GRACE, RedisStore
+from burnlink.store.redis_client import DEFAULT_PREFIX, split_prefix
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
@@ -374,14 +375,14 @@ async def test_purge_expired_rescores_a_live_secret_with_a_stale_index_entry(
 
 
 def test_split_prefix_strips_only_the_prefix_parameter() -> None:
-    assert _split_prefix("redis://h:6379/0") == ("redis://h:6379/0", DEFAULT_PREFIX)
-    assert _split_prefix("redis://u:p%3F@h/1?prefix=a%3Ab:&socket_timeout=5") == (
+    assert split_prefix("redis://h:6379/0") == ("redis://h:6379/0", DEFAULT_PREFIX)
+    assert split_prefix("redis://u:p%3F@h/1?prefix=a%3Ab:&socket_timeout=5") == (
         "redis://u:p%3F@h/1?socket_timeout=5",
         "a:b:",
     )
-    assert _split_prefix("rediss://h?db=2&prefix=t:") == ("rediss://h?db=2", "t:")
+    assert split_prefix("rediss://h?db=2&prefix=t:") == ("rediss://h?db=2", "t:")
     with pytest.raises(ConfigError):
-        _split_prefix("redis://h?prefix={tag}:")
+        split_prefix("redis://h?prefix={tag}:")
 
 
 async def test_open_accepts_the_full_store_url(redis_url: str, clock: FrozenClock) -> None:

@@ -20,7 +20,8 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id
 from burnlink.models import Event, EventKind
 from burnlink.store import open_store, redact_url
-from burnlink.store.redis import DEFAULT_PREFIX, RedisStore, _parse_cluster_url, _split_prefix
+from burnlink.store.redis import RedisStore
+from burnlink.store.redis_client import DEFAULT_PREFIX, parse_cluster_url, split_prefix
 from tests.conftest import RETENTION, store_url
 from tests.store.redis_cluster import LocalCluster
 from tests.store.test_contract import ACCESS, make_record, put_code
@@ -192,8 +193,8 @@ async def test_every_method_translates_cluster_errors(method: str, clock: Frozen
 
 
 def _parse(url: str) -> tuple[list[tuple[str, int]], dict[str, Any], str]:
-    client_url, prefix = _split_prefix(url)
-    nodes, options = _parse_cluster_url(client_url)
+    client_url, prefix = split_prefix(url)
+    nodes, options = parse_cluster_url(client_url)
     return nodes, options, prefix
 
 

@@ -39,20 +39,15 @@ Atomicity
     Retries for how each client is set up to keep this).
 
 Redis Cluster
-    A ``redis+cluster://`` URL lists one or more nodes, comma-separated, as ``host:port`` or
-    ``[v6 address]:port`` (port 6379 when left out); redis-py's ``RedisCluster`` learns the
-    rest of the cluster from the first node that answers. The user, password and query options
-    are read as redis-py reads a ``redis://`` URL (``prefix`` as above); the path may only be
-    empty or ``/0``, as a cluster has only database 0, and no option naming a retry is
-    accepted.
-
-    Each script names only keys of one hash tag, so the client sends it to that slot's
-    primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is not
-    per secret is one key each: the expiry index lives on the shard its name hashes to;
-    ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
-    which the client splits by node; the sweeper reads the index on its shard and sends each
+    ``burnlink.store.redis_client`` reads a ``redis+cluster://`` URL (a list of nodes) and
+    sets the client up. Each script names only keys of one hash tag, so the client sends it
+    to that slot's primary, and Redis would refuse a script that crossed slots
+    (``CROSSSLOT``). What is not per secret is one key each: the expiry index lives on the
+    shard its name hashes to; ``create`` sends its script and the index's ``ZADD NX`` in one
+    non-transactional pipeline, which the client splits by node; the sweeper reads the index on its shard and sends each
     indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
-    same way), then updates the index; every rate counter is a tag of its own; ``ping`` asks
+    same way), then updates the index; every rate counter is a tag of its own (``hits`` sends
+    one script per counter in a pipeline); ``ping`` asks
     every primary. ``receipt`` is a script rather than a ``MULTI`` because redis-py's cluster
     transactions follow no ``MOVED`` when retries are off. A cluster pipeline cannot load
     scripts, so in a pipeline a script goes as ``EVAL`` with its text (on a single node too:
@@ -129,19 +124,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
-from urllib.parse import unquote, unquote_plus
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.asyncio.connection import parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 from redis.typing import EncodableT
 
-from burnlink.errors import ConfigError, DuplicateId, StorageUnavailable
+from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     AccessPolicy,
     CodeCheck,
@@ -156,12 +147,8 @@ from burnlink.models import (
 )
 from burnlink.store import redis_scripts as lua
 from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.redis_client import client_for
 
-DEFAULT_PREFIX: Final = "burnlink:"
-CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
-DEFAULT_PORT: Final = 6379
-CONNECT_TIMEOUT_SECONDS: Final = 2.0
-COMMAND_TIMEOUT_SECONDS: Final = 1.5
 _SWEEP_BATCH: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
@@ -184,110 +171,6 @@ def _from_ms(value: bytes | int) -> datetime:
 
 def _encode_id(secret_id: str) -> bytes:
     return secret_id.encode("utf-8", "surrogatepass")
-
-
-def _split_prefix(url: str) -> tuple[str, str]:
-    """``url`` without its ``prefix`` query parameters, and the key prefix they named."""
-    base, question, query = url.partition("?")
-    prefix = DEFAULT_PREFIX
-    kept: list[str] = []
-    for part in query.split("&") if question else []:
-        name, _, value = part.partition("=")
-        if unquote_plus(name) == "prefix":
-            prefix = unquote_plus(value)
-        elif part:
-            kept.append(part)
-    if "{" in prefix or "}" in prefix:
-        raise ConfigError("BURNLINK_STORE: the Redis key prefix must not contain { or }")
-    return (f"{base}?{'&'.join(kept)}" if kept else base), prefix
-
-
-def _client_options() -> dict[str, Any]:
-    """What every client gets: short timeouts, raw bytes, and no retries (module docstring)."""
-    return {
-        "socket_timeout": COMMAND_TIMEOUT_SECONDS,
-        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": False,
-    }
-
-
-_CLUSTER_EXAMPLE: Final = "redis+cluster://host:port,host:port"
-
-
-def _parse_node(entry: str) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` from a cluster URL's node list."""
-    if entry.startswith("["):
-        host, bracket, tail = entry[1:].partition("]")
-        if not bracket or (tail and not tail.startswith(":")):
-            raise ConfigError(
-                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; use [v6 address]:port"
-            )
-        has_port, port_text = bool(tail), tail[1:]
-    else:
-        host, colon, port_text = entry.partition(":")
-        has_port = bool(colon)
-        if ":" in port_text:
-            raise ConfigError(
-                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; "
-                "put an IPv6 address in brackets, as [::1]:6379"
-            )
-    if not host:
-        raise ConfigError(
-            f"BURNLINK_STORE: a Redis Cluster node has no host ({entry!r}); "
-            f"list nodes as {_CLUSTER_EXAMPLE}"
-        )
-    if not has_port:
-        return host, DEFAULT_PORT
-    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
-        raise ConfigError(
-            f"BURNLINK_STORE: bad port in Redis Cluster node {entry!r}; "
-            "use host:port with a port from 1 to 65535"
-        )
-    return host, int(port_text)
-
-
-def _parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
-    """The startup nodes of a ``redis+cluster://`` URL (without ``prefix``) and the client
-    options of its user, password and query, parsed as redis-py parses a ``redis://`` URL."""
-    scheme, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if not hosts:
-        raise ConfigError(
-            f"BURNLINK_STORE: a Redis Cluster URL names no nodes; use {_CLUSTER_EXAMPLE}"
-        )
-    nodes = [_parse_node(entry) for entry in hosts.split(",")]
-    tls = scheme.lower() == "rediss+cluster"
-    options: dict[str, Any] = dict(
-        parse_url(f"{'rediss' if tls else 'redis'}://{userinfo}{at}node/?{query}")
-    )
-    for name in ("host", "port", "connection_class"):
-        options.pop(name, None)
-    for db in (unquote(path) or "0", str(options.pop("db", 0))):
-        if db != "0":
-            raise ConfigError(
-                f"BURNLINK_STORE: a Redis Cluster has only database 0, not {db!r}; "
-                "end the URL with /0 or no path, and give no db option"
-            )
-    retries = sorted(name for name in options if "retry" in name)
-    if retries:
-        raise ConfigError(
-            f"BURNLINK_STORE: the Redis option {retries[0]} is not accepted: burnlink never "
-            "lets the client retry a command (see docs/storage.md)"
-        )
-    if tls:
-        options["ssl"] = True
-    return nodes, options
-
-
-def _cluster_client(url: str) -> RedisCluster:
-    nodes, options = _parse_cluster_url(url)
-    return RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-        **{**_client_options(), **options},
-    )
 
 
 def _queue(pipe: Pipeline | ClusterPipeline, *command: EncodableT) -> None:
@@ -351,21 +234,13 @@ class RedisStore:
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> RedisStore:
-        """Connect to the Redis (or, for ``CLUSTER_SCHEMES``, the Redis Cluster) named by
+        """Connect to the Redis (or, for ``redis+cluster://``, the Redis Cluster) named by
         ``url`` and check that it answers.
 
         Raises ``ConfigError`` for a malformed URL and ``StorageUnavailable`` when Redis
         cannot be reached within a few seconds.
         """
-        client_url, prefix = _split_prefix(url)
-        client: Redis | RedisCluster
-        try:
-            if client_url.partition("://")[0].lower() in CLUSTER_SCHEMES:
-                client = _cluster_client(client_url)
-            else:
-                client = Redis.from_url(client_url, **_client_options())
-        except (ValueError, TypeError, RedisClusterException) as exc:
-            raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
+        client, prefix = client_for(url)
         store = cls(client, prefix=prefix, retention=retention)
         try:
             await store.ping()

@@ -1,0 +1,151 @@
+"""Reading a Redis store URL and setting up its client: ``redis://``, ``rediss://``, and
+for a Redis Cluster ``redis+cluster://`` and ``rediss+cluster://``.
+
+The ``prefix`` query parameter names the key prefix (default ``burnlink:``) and is removed
+before the URL reaches redis-py. A ``redis+cluster://`` URL lists one or more nodes,
+comma-separated, as ``host:port`` or ``[v6 address]:port`` (port 6379 when left out);
+redis-py's ``RedisCluster`` learns the rest of the cluster from the first node that answers.
+The user, password and query options are read as redis-py reads a ``redis://`` URL; the path
+may only be empty or ``/0``, as a cluster has only database 0, and no option naming a retry is
+accepted. Errors name the bad part of the URL, never its password.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import unquote, unquote_plus
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
+
+from burnlink.errors import ConfigError
+
+DEFAULT_PREFIX: Final = "burnlink:"
+CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
+DEFAULT_PORT: Final = 6379
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+COMMAND_TIMEOUT_SECONDS: Final = 1.5
+
+
+def client_for(url: str) -> tuple[Redis | RedisCluster, str]:
+    """The client for a store URL and the key prefix it names (not yet connected).
+
+    Raises ``ConfigError`` for a malformed URL or option.
+    """
+    client_url, prefix = split_prefix(url)
+    try:
+        if client_url.partition("://")[0].lower() in CLUSTER_SCHEMES:
+            return _cluster_client(client_url), prefix
+        return Redis.from_url(client_url, **client_options()), prefix
+    except (ValueError, TypeError, RedisClusterException) as exc:
+        raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
+
+
+def split_prefix(url: str) -> tuple[str, str]:
+    """``url`` without its ``prefix`` query parameters, and the key prefix they named."""
+    base, question, query = url.partition("?")
+    prefix = DEFAULT_PREFIX
+    kept: list[str] = []
+    for part in query.split("&") if question else []:
+        name, _, value = part.partition("=")
+        if unquote_plus(name) == "prefix":
+            prefix = unquote_plus(value)
+        elif part:
+            kept.append(part)
+    if "{" in prefix or "}" in prefix:
+        raise ConfigError("BURNLINK_STORE: the Redis key prefix must not contain { or }")
+    return (f"{base}?{'&'.join(kept)}" if kept else base), prefix
+
+
+def client_options() -> dict[str, Any]:
+    """What every client gets: short timeouts, raw bytes, and no retries (see
+    ``burnlink.store.redis``, Retries)."""
+    return {
+        "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": False,
+    }
+
+
+_CLUSTER_EXAMPLE: Final = "redis+cluster://host:port,host:port"
+
+
+def _parse_node(entry: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[v6]:port`` from a cluster URL's node list."""
+    if entry.startswith("["):
+        host, bracket, tail = entry[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ConfigError(
+                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; use [v6 address]:port"
+            )
+        has_port, port_text = bool(tail), tail[1:]
+    else:
+        host, colon, port_text = entry.partition(":")
+        has_port = bool(colon)
+        if ":" in port_text:
+            raise ConfigError(
+                f"BURNLINK_STORE: bad Redis Cluster node {entry!r}; "
+                "put an IPv6 address in brackets, as [::1]:6379"
+            )
+    if not host:
+        raise ConfigError(
+            f"BURNLINK_STORE: a Redis Cluster node has no host ({entry!r}); "
+            f"list nodes as {_CLUSTER_EXAMPLE}"
+        )
+    if not has_port:
+        return host, DEFAULT_PORT
+    if not (port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ConfigError(
+            f"BURNLINK_STORE: bad port in Redis Cluster node {entry!r}; "
+            "use host:port with a port from 1 to 65535"
+        )
+    return host, int(port_text)
+
+
+def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The startup nodes of a ``redis+cluster://`` URL (without ``prefix``) and the client
+    options of its user, password and query, parsed as redis-py parses a ``redis://`` URL."""
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not hosts:
+        raise ConfigError(
+            f"BURNLINK_STORE: a Redis Cluster URL names no nodes; use {_CLUSTER_EXAMPLE}"
+        )
+    nodes = [_parse_node(entry) for entry in hosts.split(",")]
+    tls = scheme.lower() == "rediss+cluster"
+    options: dict[str, Any] = dict(
+        parse_url(f"{'rediss' if tls else 'redis'}://{userinfo}{at}node/?{query}")
+    )
+    for name in ("host", "port", "connection_class"):
+        options.pop(name, None)
+    for db in (unquote(path) or "0", str(options.pop("db", 0))):
+        if db != "0":
+            raise ConfigError(
+                f"BURNLINK_STORE: a Redis Cluster has only database 0, not {db!r}; "
+                "end the URL with /0 or no path, and give no db option"
+            )
+    retries = sorted(name for name in options if "retry" in name)
+    if retries:
+        raise ConfigError(
+            f"BURNLINK_STORE: the Redis option {retries[0]} is not accepted: burnlink never "
+            "lets the client retry a command (see docs/storage.md)"
+        )
+    if tls:
+        options["ssl"] = True
+    return nodes, options
+
+
+def _cluster_client(url: str) -> RedisCluster:
+    """A cluster client for a ``redis+cluster://`` URL (without ``prefix``)."""
+    nodes, options = parse_cluster_url(url)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        **{**client_options(), **options},
+    )
