@@ -39,20 +39,20 @@ Atomicity
     Retries for how each client is set up to keep this).
 
 Redis Cluster
-    ``burnlink.store.redis_client`` reads a ``redis+cluster://`` URL (a list of nodes) and
-    sets the client up. Each script names only keys of one hash tag, so the client sends it
-    to that slot's primary, and Redis would refuse a script that crossed slots
-    (``CROSSSLOT``). What is not per secret is one key each: the expiry index lives on the
-    shard its name hashes to; ``create`` sends its script and the index's ``ZADD NX`` in one
-    non-transactional pipeline, which the client splits by node; the sweeper reads the index on its shard and sends each
+    ``burnlink.store.redis_client`` reads a ``redis+cluster://`` URL (a list of nodes) and sets
+    the client up. Each script names only keys of one hash tag, so the client sends it to that
+    slot's primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is
+    not per secret is one key each: the expiry index lives on the shard its name hashes to;
+    ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
+    which the client splits by node; the sweeper reads the index on its shard and sends each
     indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
     same way), then updates the index; every rate counter is a tag of its own (``hits`` sends
-    one script per counter in a pipeline); ``ping`` asks
-    every primary. ``receipt`` is a script rather than a ``MULTI`` because redis-py's cluster
-    transactions follow no ``MOVED`` when retries are off. A cluster pipeline cannot load
-    scripts, so in a pipeline a script goes as ``EVAL`` with its text (on a single node too:
-    see ``_queue_script``); direct calls use ``EVALSHA``. Queued commands are never awaited
-    (that would empty a cluster pipeline's queue).
+    one script per counter in a pipeline); ``ping`` asks every primary. ``receipt`` is a script
+    rather than a ``MULTI`` because redis-py's cluster transactions follow no ``MOVED`` when
+    retries are off. A cluster pipeline cannot load scripts, so in a pipeline a script goes as
+    ``EVAL`` with its text (on a single node too: see ``_queue_script``); direct calls use
+    ``EVALSHA``. Queued commands are never awaited (that would empty a cluster pipeline's
+    queue).
 
 Retries
     For a single Redis, the client's ``Retry`` allows no retries. ``RedisCluster`` (redis-py
