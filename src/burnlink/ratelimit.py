@@ -27,15 +27,21 @@ class Limit:
     count: int
     window: int
 
-    @classmethod
-    def parse(cls, text: str) -> Limit | None:
+    @staticmethod
+    def parse(text: str) -> Limit | None:
         """``"10/minute"`` → ``Limit(10, 60)``; ``"off"`` → ``None``; else ``ValueError``."""
-        if text.strip().lower() == "off":
-            return None
-        match = _LIMIT_RE.fullmatch(text)
-        if match is None or int(match.group(1)) < 1:
-            raise ValueError("must look like 10/minute (second, minute, hour, day) or be off")
-        return cls(int(match.group(1)), _UNITS[match.group(2).lower()])
+        return _parse_limit(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_limit(text: str) -> Limit | None:
+    # Cached: the settings' limits are read on every request.
+    if text.strip().lower() == "off":
+        return None
+    match = _LIMIT_RE.fullmatch(text)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError("must look like 10/minute (second, minute, hour, day) or be off")
+    return Limit(int(match.group(1)), _UNITS[match.group(2).lower()])
 
 
 @functools.lru_cache(maxsize=4096)

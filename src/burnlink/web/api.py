@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from burnlink.access import build_policy, mask_email
@@ -53,14 +55,26 @@ async def get_service(request: Request) -> SecretService:
 
 Service = Annotated[SecretService, Depends(get_service)]
 
+_CLIENT_IP = "client_ip"
+
 
 def client_address(scope: Scope) -> str | None:
-    """The client's address: the peer, or what trusted proxies say (``burnlink.clientip``)."""
-    request = Request(scope)
-    peer = request.client.host if request.client else None
-    headers = request.headers
-    resolver: ClientAddress = request.app.state.client_address
-    return resolver.resolve(peer, headers.get("forwarded"), headers.get("x-forwarded-for"))
+    """The client's address: the peer, or what trusted proxies say (``burnlink.clientip``).
+
+    Worked out once per request and kept in its state; the headers are read only when
+    trusted proxies are configured.
+    """
+    state = scope.setdefault("state", {})
+    if _CLIENT_IP not in state:
+        peer = scope.get("client")
+        resolver: ClientAddress = scope["app"].state.client_address
+        forwarded = x_forwarded_for = None
+        if resolver.trusted:
+            headers = Headers(scope=scope)
+            forwarded, x_forwarded_for = headers.get("forwarded"), headers.get("x-forwarded-for")
+        state[_CLIENT_IP] = resolver.resolve(peer[0] if peer else None, forwarded, x_forwarded_for)
+    address: str | None = state[_CLIENT_IP]
+    return address
 
 
 def client_of(request: Request) -> ClientInfo:
@@ -74,7 +88,36 @@ def client_of(request: Request) -> ClientInfo:
 
 def public_base(request: Request, service: SecretService) -> str:
     """``BURNLINK_BASE_URL``, else the base of the request."""
-    return service.settings.public_base() or str(request.base_url).rstrip("/")
+    configured = service.settings.public_base()
+    if configured:
+        return configured
+    scope = request.scope
+    server = scope.get("server")
+    return _request_base(
+        scope.get("scheme", "http"),
+        None if server is None else (server[0], server[1]),
+        request.headers.get("host"),
+        scope.get("root_path", ""),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _request_base(
+    scheme: str, server: tuple[str, int | None] | None, host: str | None, root_path: str
+) -> str:
+    """Starlette's ``base_url`` for these parts of a request, without a trailing slash
+    (building it costs more than the rest of a create's answer)."""
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root_path,
+        "path": "/",
+        "query_string": b"",
+        "headers": headers,
+    }
+    return str(Request(scope).base_url).rstrip("/")
 
 
 def token_of(credentials: HTTPAuthorizationCredentials | None) -> bytes:
