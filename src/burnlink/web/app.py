@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -165,6 +166,10 @@ def create_app(
             )
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
+                # Everything made so far (the app, its routes and schemas, the store's
+                # clients) lives as long as the process: keep it out of every later garbage
+                # collection, which otherwise walks it again and again under load.
+                gc.freeze()
                 yield
                 group.cancel_scope.cancel()
 
