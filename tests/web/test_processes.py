@@ -44,7 +44,7 @@ async def race(servers: list[str], views: int) -> list[int]:
         return statuses
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
 async def test_two_server_processes_reveal_exactly_min_k_v(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -61,7 +61,7 @@ async def test_two_server_processes_reveal_exactly_min_k_v(
             assert set(statuses) <= {200, 404}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
 async def test_rate_limit_counters_are_shared_by_server_processes(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
