@@ -151,6 +151,39 @@ async def test_a_reply_lost_after_a_view_takes_no_second_view(
         await store.aclose()
 
 
+async def test_a_stalled_master_fails_its_own_secrets_fast_and_the_cluster_recovers(
+    redis_cluster: LocalCluster, cluster_url: str, clock: FrozenClock
+) -> None:
+    """Store down, on one shard: calls for secrets on a master that stopped answering get
+    ``StorageUnavailable`` within 2 s; once it answers again every secret is there."""
+    store = await RedisStore.open(cluster_url, retention=RETENTION)
+    try:
+        records = [make_record(clock) for _ in range(30)]
+        for record in records:
+            await store.create(record)
+        port = redis_cluster.ports[0]
+        stalled = [
+            r for r in records if redis_cluster.owner(key_slot(r.secret_id.encode())) == port
+        ]
+        assert stalled, "no secret landed on the first master"
+        asleep = asyncio.create_task(asyncio.to_thread(redis_cluster.debug_sleep, port, 3))
+        await asyncio.to_thread(redis_cluster.wait_stalled, port)
+
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await store.peek(stalled[0].secret_id, now=clock.now())
+        waited = time.monotonic() - started
+        await asleep
+
+        assert waited < 2
+        for record in records:
+            meta = await store.peek(record.secret_id, now=clock.now())
+            assert meta is not None
+            assert meta.views_left == record.max_views
+    finally:
+        await store.aclose()
+
+
 async def test_open_configures_a_cluster_client_without_retries(cluster_url: str) -> None:
     store = await RedisStore.open(cluster_url, retention=RETENTION)
     try:
