@@ -11,6 +11,7 @@ from datetime import timedelta
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, Request
+from fastapi.telemetry import TelemetryConfig
 
 from burnlink import __version__, keys
 from burnlink.access import parse_networks
@@ -39,6 +40,12 @@ log = logging.getLogger("burnlink.web")
 
 # Room for base64 (4/3) and the JSON around a secret of BURNLINK_MAX_BYTES.
 BODY_OVERHEAD = 64 * 1024
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 OPENED_PAGE = "/s/{secret_id}"
 """The page whose fetch is recorded as ``secret.opened`` (``record_page_open``)."""
 
@@ -180,6 +187,10 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # burnlink reports through /metrics and its own log line. FastAPI's native
+        # OpenTelemetry would start exporting request attributes (paths hold secret ids) as
+        # soon as some library configured a global provider, and costs a check per request.
+        telemetry=_NO_TELEMETRY,
     )
     app.state.metrics = metrics
     app.state.client_address = ClientAddress(
