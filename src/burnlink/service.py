@@ -28,7 +28,8 @@ from burnlink.audit import Watched
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.clock import Clock
 from burnlink.config import Settings
-from burnlink.crypto import Payload, derive_keys, new_link_key
+from burnlink.crypto import Payload, new_link_key
+from burnlink.crypto import access_token as token_of_link
 from burnlink.endings import proof_of_burn, sweep
 from burnlink.envelope import Envelope
 from burnlink.errors import (
@@ -338,7 +339,7 @@ class SecretService:
         """Take one view and decrypt it on the server (curl mode); return it and views left."""
         async with self._timed():
             client = self.locate(client)
-            meta = await self.peek(secret_id, derive_keys(link_key).access_token, client=client)
+            meta = await self.peek(secret_id, token_of_link(link_key), client=client)
             await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
             keys = await keys_for(
                 meta,
