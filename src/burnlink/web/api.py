@@ -106,7 +106,7 @@ def _request_base(
     scheme: str, server: tuple[str, int | None] | None, host: str | None, root_path: str
 ) -> str:
     """Starlette's ``base_url`` for these parts of a request, without a trailing slash
-    (building it costs more than the rest of a create's answer)."""
+    (built once per distinct request origin: per request it was about 4 % of a create)."""
     headers = [] if host is None else [(b"host", host.encode("latin-1"))]
     scope = {
         "type": "http",
