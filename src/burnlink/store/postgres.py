@@ -2,10 +2,11 @@
 
 Design
 ------
-The schema lives in ``burnlink.store.postgres_schema`` (DDL, versions, migration). ``open``
-creates it, or migrates an older one forward, inside one transaction that first takes
-``pg_advisory_xact_lock``, so several processes starting together never race on the DDL;
-``burnlink_schema_version`` records which schema is in place.
+The schema lives in ``burnlink.store.postgres_schema`` (DDL, versions, migration), the
+statements in ``burnlink.store.postgres_sql``. ``open`` creates the schema, or migrates an older one
+forward, inside one transaction that first takes ``pg_advisory_xact_lock``, so several processes
+starting together never race on the DDL; ``burnlink_schema_version`` records which schema is in
+place.
 
 - ``burnlink_secrets``: live secrets (envelope, access digest, counters, passphrase gate, and
   the access policy as ``AccessPolicy.to_bytes()``; ``NULL`` for secrets written before
@@ -97,6 +98,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
+from burnlink.store import postgres_sql as sql
 from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
 from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
@@ -111,180 +113,6 @@ POOL_MIN_SIZE: Final = 1
 POOL_MAX_SIZE: Final = 10
 POOL_TIMEOUT: Final = 1.5
 """Seconds an operation waits for a pooled connection before ``StorageUnavailable``."""
-
-_CREATE: Final = """
-WITH receipt AS (
-    INSERT INTO burnlink_receipts
-        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
-    VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
-            %(keep_until)s)
-    RETURNING id
-), first_event AS (
-    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-    SELECT receipt.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
-    FROM receipt WHERE %(event_kind)s::text IS NOT NULL
-)
-INSERT INTO burnlink_secrets
-    (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner,
-     policy)
-SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
-       %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
-       %(proof_digest)s, %(owner)s, %(policy)s
-FROM receipt
-"""
-
-_PEEK: Final = """
-SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-       passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, policy
-FROM burnlink_secrets
-WHERE id = %(id)s AND expires_at > %(now)s
-"""
-
-_CONSUME: Final = """
-WITH taken AS (
-    UPDATE burnlink_secrets
-    SET views_left = views_left - 1
-    WHERE id = %(id)s AND access_digest = %(access_digest)s AND expires_at > %(now)s
-      AND views_left > 0
-    RETURNING id, envelope, views_left
-), counted AS (
-    UPDATE burnlink_receipts AS r
-    SET views_used = r.views_used + 1,
-        ended_at = CASE WHEN taken.views_left = 0 THEN %(now)s ELSE r.ended_at END,
-        end_reason = CASE WHEN taken.views_left = 0 THEN 'viewed' ELSE r.end_reason END,
-        keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
-    FROM taken
-    WHERE r.id = taken.id
-), logged AS (
-    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-    SELECT taken.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
-    FROM taken
-    WHERE %(event_kind)s::text IS NOT NULL
-      AND (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
-)
-SELECT envelope, views_left FROM taken
-"""
-
-_DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
-
-_LOCK_ATTEMPTS: Final = """
-SELECT attempts_left FROM burnlink_secrets
-WHERE id = %(id)s AND expires_at > %(now)s
-FOR UPDATE
-"""
-
-_RECORD_FAILURE: Final = """
-WITH failed AS (
-    UPDATE burnlink_secrets
-    SET attempts_left = attempts_left - 1
-    WHERE id = %(id)s AND expires_at > %(now)s
-    RETURNING id, attempts_left
-), locked AS (
-    UPDATE burnlink_receipts AS r
-    SET ended_at = %(now)s, end_reason = 'locked', keep_until = %(keep_until)s
-    FROM failed
-    WHERE r.id = failed.id AND failed.attempts_left = 0
-)
-SELECT attempts_left FROM failed
-"""
-
-_DELETE_LOCKED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND attempts_left = 0"
-
-_BURN: Final = """
-WITH gone AS (
-    DELETE FROM burnlink_secrets
-    WHERE id = %(id)s AND expires_at > %(now)s
-    RETURNING id
-), burned AS (
-    UPDATE burnlink_receipts AS r
-    SET ended_at = %(now)s, end_reason = 'burned', keep_until = %(keep_until)s
-    FROM gone
-    WHERE r.id = gone.id
-)
-SELECT count(*) FROM gone
-"""
-
-_RECEIPT: Final = """
-SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used, r.ended_at,
-       r.end_reason, e.at, e.kind, e.ip, e.user_agent
-FROM burnlink_receipts AS r
-LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
-WHERE r.id = %(id)s AND r.keep_until > %(now)s
-ORDER BY e.seq
-"""
-
-_LOCK_RECEIPT: Final = "SELECT 1 FROM burnlink_receipts WHERE id = %(id)s FOR UPDATE"
-
-_ADD_EVENT: Final = """
-INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-SELECT %(id)s, %(at)s, %(kind)s, %(ip)s, %(user_agent)s
-WHERE (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
-"""
-
-_PURGE_EXPIRED: Final = """
-WITH batch AS MATERIALIZED (
-    SELECT id FROM burnlink_secrets
-    WHERE expires_at <= %(now)s
-    ORDER BY expires_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), gone AS (
-    DELETE FROM burnlink_secrets AS s
-    USING batch
-    WHERE s.id = batch.id
-    RETURNING s.id, s.expires_at
-), ended AS (
-    UPDATE burnlink_receipts AS r
-    SET ended_at = gone.expires_at, end_reason = 'expired',
-        keep_until = gone.expires_at + %(retention)s
-    FROM gone
-    WHERE r.id = gone.id AND r.end_reason IS NULL
-)
-SELECT count(*) FROM gone
-"""
-
-_PURGE_RECEIPTS: Final = "DELETE FROM burnlink_receipts WHERE keep_until <= %(now)s"
-
-_PURGE_COUNTERS: Final = "DELETE FROM burnlink_counters WHERE ends_at <= %(now)s"
-
-_PUT_CODE: Final = """
-WITH live AS (
-    SELECT id FROM burnlink_secrets
-    WHERE id = %(id)s AND expires_at > %(now)s
-    FOR KEY SHARE
-)
-INSERT INTO burnlink_codes AS c (secret_id, digest, put_at, expires_at, tries_left)
-SELECT live.id, %(digest)s, %(now)s, %(expires_at)s, %(tries)s FROM live
-ON CONFLICT (secret_id) DO UPDATE
-SET digest = excluded.digest, put_at = excluded.put_at, expires_at = excluded.expires_at,
-    tries_left = excluded.tries_left
-WHERE NOT (c.expires_at > %(now)s AND c.tries_left > 0 AND c.put_at > %(resend_after)s)
-RETURNING c.secret_id
-"""
-
-_CHECK_CODE: Final = """
-UPDATE burnlink_codes AS c
-SET tries_left = c.tries_left - CASE WHEN c.digest = %(digest)s THEN 0 ELSE 1 END
-WHERE c.secret_id = %(id)s AND c.expires_at > %(now)s AND c.tries_left > 0
-  AND EXISTS (
-      SELECT 1 FROM burnlink_secrets AS s WHERE s.id = c.secret_id AND s.expires_at > %(now)s
-  )
-RETURNING c.digest = %(digest)s, c.tries_left
-"""
-
-_DELETE_CODE: Final = "DELETE FROM burnlink_codes WHERE secret_id = %(id)s"
-
-_HIT: Final = """
-INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
-VALUES (%(bucket)s, %(start)s, %(ends_at)s, %(cost)s)
-ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
-RETURNING k.hits
-"""
-
-_READ_HITS: Final = """
-SELECT hits FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
-"""
 
 
 def _hit_params(hit: Hit, now_seconds: int) -> dict[str, Any]:
@@ -383,14 +211,14 @@ class PostgresStore:
         }
         async with self._connection() as conn:
             try:
-                await conn.execute(_CREATE, params)
+                await conn.execute(sql.CREATE, params)
             except psycopg.errors.UniqueViolation:
                 raise DuplicateId("secret id already taken") from None
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``; one read-only statement."""
         async with self._connection() as conn:
-            cursor = await conn.execute(_PEEK, {"id": secret_id, "now": now})
+            cursor = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
             row = await cursor.fetchone()
         if row is None:
             return None
@@ -443,13 +271,13 @@ class PostgresStore:
             **_event_params(event),
         }
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(_CONSUME, params)
+            cursor = await conn.execute(sql.CONSUME, params)
             row = await cursor.fetchone()
             if row is None:
                 return None
             envelope, views_left = row
             if views_left == 0:
-                await conn.execute(_DELETE_VIEWED, {"id": secret_id})
+                await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
         return Consumed(envelope=envelope, views_left=views_left)
 
     async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
@@ -457,7 +285,7 @@ class PostgresStore:
         it is the last; at zero delete and end as ``locked``, all in one transaction."""
         params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(_LOCK_ATTEMPTS, params)
+            cursor = await conn.execute(sql.LOCK_ATTEMPTS, params)
             row = await cursor.fetchone()
             if row is None:
                 return None
@@ -465,24 +293,24 @@ class PostgresStore:
             if (attempts_left == 1) != locks:
                 return Attempt(counted=False, attempts_left=attempts_left)
             # The row is ours until commit, so this counts it, from exactly that value.
-            await conn.execute(_RECORD_FAILURE, params)
+            await conn.execute(sql.RECORD_FAILURE, params)
             attempts_left -= 1
             if attempts_left == 0:
-                await conn.execute(_DELETE_LOCKED, {"id": secret_id})
+                await conn.execute(sql.DELETE_LOCKED, {"id": secret_id})
         return Attempt(counted=True, attempts_left=attempts_left)
 
     async def burn(self, secret_id: str, *, now: datetime) -> bool:
         """Delete a live secret and end its receipt as ``burned``, in one statement."""
         params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
         async with self._connection() as conn:
-            cursor = await conn.execute(_BURN, params)
+            cursor = await conn.execute(sql.BURN, params)
             row = await cursor.fetchone()
         return row is not None and row[0] > 0
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """The kept receipt with its events in order, read in one statement."""
         async with self._connection() as conn:
-            cursor = await conn.execute(_RECEIPT, {"id": secret_id, "now": now})
+            cursor = await conn.execute(sql.RECEIPT, {"id": secret_id, "now": now})
             rows = await cursor.fetchall()
         if not rows:
             return None
@@ -515,10 +343,10 @@ class PostgresStore:
             "cap": MAX_EVENTS_PER_SECRET,
         }
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(_LOCK_RECEIPT, {"id": secret_id})
+            cursor = await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})
             if await cursor.fetchone() is None:
                 return
-            await conn.execute(_ADD_EVENT, params)
+            await conn.execute(sql.ADD_EVENT, params)
 
     async def put_code(
         self,
@@ -545,7 +373,7 @@ class PostgresStore:
             "resend_after": resend_after,
         }
         async with self._connection() as conn:
-            cursor = await conn.execute(_PUT_CODE, params)
+            cursor = await conn.execute(sql.PUT_CODE, params)
             row = await cursor.fetchone()
         return row is not None
 
@@ -558,13 +386,13 @@ class PostgresStore:
         """
         params = {"id": secret_id, "digest": code_digest, "now": now}
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(_CHECK_CODE, params)
+            cursor = await conn.execute(sql.CHECK_CODE, params)
             row = await cursor.fetchone()
             if row is None:
                 return None
             matched, tries_left = bool(row[0]), int(row[1])
             if matched or tries_left == 0:
-                await conn.execute(_DELETE_CODE, {"id": secret_id})
+                await conn.execute(sql.DELETE_CODE, {"id": secret_id})
         return CodeCheck(matched=matched, tries_left=tries_left)
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
@@ -583,7 +411,9 @@ class PostgresStore:
         async with self._connection() as conn:
             async with conn.pipeline():
                 cursors = [
-                    await conn.execute(_HIT if hit.cost else _READ_HITS, _hit_params(hit, seconds))
+                    await conn.execute(
+                        sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
+                    )
                     for hit in hits
                 ]
             rows = [await cursor.fetchone() for cursor in cursors]
@@ -595,12 +425,12 @@ class PostgresStore:
         """
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                _PURGE_EXPIRED,
+                sql.PURGE_EXPIRED,
                 {"now": now, "limit": max(limit, 0), "retention": self._retention},
             )
             row = await cursor.fetchone()
-            await conn.execute(_PURGE_RECEIPTS, {"now": now})
-            await conn.execute(_PURGE_COUNTERS, {"now": now})
+            await conn.execute(sql.PURGE_RECEIPTS, {"now": now})
+            await conn.execute(sql.PURGE_COUNTERS, {"now": now})
         return 0 if row is None else int(row[0])
 
     async def ping(self) -> None:
