@@ -46,7 +46,7 @@ class Contender:
     """How to start one server and talk to it."""
 
     name: str
-    kind: str  # "burnlink", "snappass" or "ceiling"
+    kind: str  # "burnlink", "snappass", "ceiling" or "floor"
     command: Callable[[int], list[str]]
     create: Request
     reveal_type: str
@@ -121,18 +121,40 @@ def snappass(redis_url: str, workers: int) -> Contender:
     )  # fmt: skip
 
 
-def ceiling(workers: int) -> Contender:
-    """The bare ASGI app under uvicorn with the options ``burnlink serve`` uses."""
-
+def _bare_uvicorn(app: str, workers: int) -> Callable[[int], list[str]]:
+    # The options `burnlink serve` gives uvicorn, for the bare contenders.
     def command(port: int) -> list[str]:
         return [
-            str(VENV_BIN / "uvicorn"), "bench.ceiling:app", "--host", "127.0.0.1",
+            str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "info",
             "--no-proxy-headers", "--no-server-header", "--no-access-log",
         ]  # fmt: skip
 
+    return command
+
+
+def ceiling(workers: int) -> Contender:
+    """The bare ASGI app under uvicorn with the options ``burnlink serve`` uses."""
     return Contender(
-        "ceiling (bare ASGI)", "ceiling", command, BURNLINK_CREATE, "application/json", "/"
+        "ceiling (bare ASGI)",
+        "ceiling",
+        _bare_uvicorn("bench.ceiling:app", workers),
+        BURNLINK_CREATE,
+        "application/json",
+        "/",
+    )
+
+
+def floor(store_url: str, workers: int) -> Contender:
+    """The ceiling plus one Redis call per request (``bench.floor``), on the same stack."""
+    return Contender(
+        "floor (bare ASGI + 1 Redis call)",
+        "floor",
+        _bare_uvicorn("bench.floor:app", workers),
+        BURNLINK_CREATE,
+        "application/json",
+        "/",
+        env={"BURNLINK_STORE": store_url},
     )
 
 
@@ -152,7 +174,8 @@ def ensure_snappass() -> None:
 
 
 def _synthetic_reveals(count: int) -> list[str]:
-    # The ceiling keeps no state: any distinct ids will do.
+    # The ceiling keeps no state, and the floor's reveal only needs a round trip: any
+    # distinct ids will do.
     key = "A" * 43
     return [f'/api/v1/secrets/{n:022d}/reveal {{"key":"{key}"}}' for n in range(count)]
 
@@ -194,7 +217,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
         result.create_cpu_us = _per_request(server.pgid, cpu, result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
         needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
-        if contender.kind == "ceiling":
+        if contender.kind in ("ceiling", "floor"):
             lines = _synthetic_reveals(max(needed * 4, 100_000))
         else:
             lines = load.harvest(

@@ -1,9 +1,9 @@
 """The benchmark's one command: ``.venv/bin/python -m bench`` (see docs/operations.md).
 
 Starts every contender on 127.0.0.1, drives it with wrk (create: a fixed POST; reveal: a
-distinct secret per request), prints the table and the ratios against Snappass and the bare
-ASGI ceiling, and writes everything to bench/results/<time>.json. Every process it starts is
-stopped before it exits.
+distinct secret per request), prints the table, the ratios against Snappass and the bare ASGI
+ceiling, and the floor's share of the ceiling, and writes everything to
+bench/results/<time>.json. Every process it starts is stopped before it exits.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bench import coldstart, contenders, size, stores
 from bench.contenders import BENCH, Result
 from bench.load import Load
 
-NAMES = ("sqlite", "redis", "postgres", "snappass", "ceiling")
+NAMES = ("sqlite", "redis", "postgres", "snappass", "ceiling", "floor")
 # Diagnostic variants, run only when named in --only.
 EXTRA = ("redis-audit-memory",)
 MIB = 1024 * 1024
@@ -45,8 +45,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         nargs="+",
         choices=NAMES + EXTRA,
         default=list(NAMES),
-        help="contenders to run; redis-audit-memory is burnlink on Redis with its audit log"
-        " in memory, to show what the default audit log (a SQLite file) costs",
+        help="contenders to run; floor is the ceiling plus one Redis call per request;"
+        " redis-audit-memory is burnlink on Redis with its audit log in memory, to show what"
+        " the default audit log (a SQLite file) costs",
     )
     parser.add_argument(
         "--redis-url", help="use this Redis instead of a private redis-server (keys are prefixed)"
@@ -151,6 +152,17 @@ def targets(results: list[Result]) -> tuple[dict[str, float], list[str]]:
             lines.append(
                 f"{verdict(ratios[key] >= 0.5)}  Redis {phase} >= 50% of ceiling: {ratios[key]:.0%}"
             )
+    floor = by_name.get("floor")
+    if floor is not None and ceiling is not None:
+        # What one store call costs on this stack bounds every Redis-backed service.
+        for phase in ("create", "reveal"):
+            if getattr(floor, phase) is not None and getattr(ceiling, phase) is not None:
+                bound = getattr(floor, phase).rps / getattr(ceiling, phase).rps
+                ratios[f"floor/ceiling {phase}"] = round(bound, 2)
+                lines.append(
+                    f"bound  bare ASGI + 1 Redis call {phase}: {bound:.0%} of ceiling"
+                    " (the most any service that stores the secret reaches on this stack)"
+                )
     for backend in ("sqlite", "redis"):
         r = by_name.get(f"burnlink-{backend}")
         if r is not None and r.reveal is not None:
@@ -234,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             ),
             "snappass": contenders.snappass(redis_url, args.workers),
             "ceiling": contenders.ceiling(args.workers),
+            "floor": contenders.floor(redis_store, args.workers),
         }
         try:
             if not args.size_only:
