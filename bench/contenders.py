@@ -46,7 +46,7 @@ class Contender:
     """How to start one server and talk to it."""
 
     name: str
-    kind: str  # "burnlink", "snappass", "ceiling" or "floor"
+    kind: str  # "burnlink", "snappass", or "bare" (a bench/ app that takes synthetic reveals)
     command: Callable[[int], list[str]]
     create: Request
     reveal_type: str
@@ -137,7 +137,7 @@ def ceiling(workers: int) -> Contender:
     """The bare ASGI app under uvicorn with the options ``burnlink serve`` uses."""
     return Contender(
         "ceiling (bare ASGI)",
-        "ceiling",
+        "bare",
         _bare_uvicorn("bench.ceiling:app", workers),
         BURNLINK_CREATE,
         "application/json",
@@ -149,11 +149,24 @@ def floor(store_url: str, workers: int) -> Contender:
     """The ceiling plus one Redis call per request (``bench.floor``), on the same stack."""
     return Contender(
         "floor (bare ASGI + 1 Redis call)",
-        "floor",
+        "bare",
         _bare_uvicorn("bench.floor:app", workers),
         BURNLINK_CREATE,
         "application/json",
         "/",
+        env={"BURNLINK_STORE": store_url},
+    )
+
+
+def minimal(store_url: str, workers: int) -> Contender:
+    """FastAPI and pydantic around one Redis call (``bench.minimal``), on the same stack."""
+    return Contender(
+        "minimal (FastAPI + pydantic + 1 Redis call)",
+        "bare",
+        _bare_uvicorn("bench.minimal:app", workers),
+        BURNLINK_CREATE,
+        "application/json",
+        "/openapi.json",
         env={"BURNLINK_STORE": store_url},
     )
 
@@ -174,8 +187,8 @@ def ensure_snappass() -> None:
 
 
 def _synthetic_reveals(count: int) -> list[str]:
-    # The ceiling keeps no state, and the floor's reveal only needs a round trip: any
-    # distinct ids will do.
+    # The ceiling keeps no state, and the floor's and minimal's reveals only need their
+    # round trip: any distinct ids will do.
     key = "A" * 43
     return [f'/api/v1/secrets/{n:022d}/reveal {{"key":"{key}"}}' for n in range(count)]
 
@@ -217,7 +230,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
         result.create_cpu_us = _per_request(server.pgid, cpu, result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
         needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
-        if contender.kind in ("ceiling", "floor"):
+        if contender.kind == "bare":
             lines = _synthetic_reveals(max(needed * 4, 100_000))
         else:
             lines = load.harvest(
