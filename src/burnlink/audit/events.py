@@ -20,6 +20,7 @@ an equal event, so a stored or exported event can be re-verified.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -193,9 +194,12 @@ def _check_value(value: object) -> Scalar:
     raise TypeError(f"policy/detail values are str, int, bool or None, not {type(value).__name__}")
 
 
+_NO_LABELS: Final[Mapping[str, Scalar]] = MappingProxyType({})
+
+
 def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
-    if items is None:
-        items = {}
+    if items is None or items is _NO_LABELS:
+        return _NO_LABELS
     if not isinstance(items, Mapping):
         raise TypeError("policy/detail must be a mapping")
     if len(items) > MAX_ITEMS:
@@ -213,7 +217,16 @@ def _optional_str(value: object, name: str, limit: int) -> str | None:
 
 
 def _empty_labels() -> Mapping[str, Scalar]:
-    return MappingProxyType({})
+    return _NO_LABELS
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(text: str) -> str | None:
+    # Cached: the same few client addresses are parsed for every event they cause.
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,8 +259,8 @@ class AuditEvent:
         object.__setattr__(self, "outcome", Outcome(self.outcome))
         if self.secret_hash is not None and not _HASH_RE.fullmatch(str(self.secret_hash)):
             raise ValueError("secret_hash must be 64 lower-case hex digits (use secret_hash())")
-        if self.client_ip is not None:
-            ipaddress.ip_address(self.client_ip)  # raises ValueError
+        if self.client_ip is not None and _canonical_ip(str(self.client_ip)) is None:
+            raise ValueError(f"client_ip {self.client_ip!r} is not an IP address")
         if self.country is not None and not _COUNTRY_RE.fullmatch(str(self.country)):
             raise ValueError("country must be an ISO 3166-1 alpha-2 code in upper case")
         _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
@@ -318,12 +331,7 @@ class RequestInfo:
 
 
 def _clean_ip(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
+    return _canonical_ip(value.strip()) if value else None
 
 
 def _clean_country(value: str | None) -> str | None:
@@ -334,6 +342,8 @@ def _clean_country(value: str | None) -> str | None:
 def _clean_text(value: str | None, limit: int) -> str | None:
     if not value:
         return None
+    if value.isprintable():
+        return value[:limit]
     printable = "".join(ch if ch.isprintable() else "?" for ch in value[:limit])
     return printable or None
 
@@ -368,6 +378,6 @@ def audit_event(
         user_agent=user_agent,
         agent_class=None if user_agent is None else classify(user_agent).kind.value,
         request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
-        policy=policy or {},
-        detail=detail or {},
+        policy=policy or _NO_LABELS,
+        detail=detail or _NO_LABELS,
     )
