@@ -9,6 +9,7 @@ import re
 import socket
 import stat
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -400,3 +401,30 @@ def test_serve_runs_a_server_the_cli_can_use() -> None:
     assert got.stdout_bytes == b"via serve"
     assert f"listening on {base}" in log.decode()
     assert "store memory://" in log.decode()
+
+
+# What `burnlink share` must not load: the server's stack, and httpx's own command-line client
+# (rich, pygments). Each costs tens of milliseconds of the cold start (docs/operations.md).
+_NOT_FOR_SHARE = ("fastapi", "starlette", "uvicorn", "pydantic", "jinja2", "redis", "psycopg",
+                  "prometheus_client", "rich", "pygments")  # fmt: skip
+
+
+def test_share_loads_no_server_modules_nor_httpx_cli(server: str) -> None:
+    env = _environment(BURNLINK_SERVER=server)
+    shared = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "burnlink", "share"],
+        input=b"s3cr3t",
+        capture_output=True,
+        env=env,
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+
+    assert shared.returncode == 0, shared.stderr
+    assert LINK_RE.fullmatch(shared.stdout.decode())
+    loaded = {
+        line.rpartition("|")[2].strip().split(".")[0]
+        for line in shared.stderr.decode().splitlines()
+        if line.startswith("import time:")
+    }
+    assert "httpx" in loaded  # the list below is read from a real import trace
+    assert loaded.isdisjoint(_NOT_FOR_SHARE), sorted(loaded.intersection(_NOT_FOR_SHARE))
