@@ -151,6 +151,24 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        # Two routes share this path (info and burn): a 405 names both (RFC 9110, 15.5.6).
+        pytest.param("OPTIONS", "/api/v1/secrets/AAAAAAAAAAAAAAAAAAAAAA", "DELETE, GET", id="two"),
+        pytest.param("PUT", "/api/v1/secrets", "POST", id="one"),
+        pytest.param("POST", "/openapi.json", "GET, HEAD", id="framework-route"),
+    ],
+)
+async def test_405_allow_names_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+
+    assert_error_shape(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+
+
+@pytest.mark.parametrize(
     "body",
     [
         pytest.param([], id="array"),

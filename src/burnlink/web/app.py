@@ -201,7 +201,9 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     pages.mount_static(app)
-    errors.install(app)
+    included = [r for router in (api.router, audit_api.router, ops.router, pages.router)
+                for r in router.routes]  # fmt: skip
+    errors.install(app, [*app.router.routes, *included])
 
     https = (settings.base_url or "").startswith("https://")
     app.add_middleware(Edge, max_body=max_body(settings), hsts=https)

@@ -10,13 +10,14 @@ answer with ``error_responses``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from burnlink.errors import (
     AccessDenied,
@@ -199,12 +200,37 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    exc = cast(HTTPException, exc)
-    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
-    detail = str(exc.detail)
-    limit = int(detail) if exc.status_code == 413 and detail.isdigit() else None
-    return error_response(exc.status_code, code, message, headers=exc.headers, limit=limit)
+def _http_error_handler(
+    routes: Sequence[BaseRoute],
+) -> Callable[[Request, Exception], JSONResponse]:
+    def handle(request: Request, exc: Exception) -> JSONResponse:
+        exc = cast(HTTPException, exc)
+        code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
+        detail = str(exc.detail)
+        limit = int(detail) if exc.status_code == 413 and detail.isdigit() else None
+        headers = exc.headers
+        allow = allowed_methods(routes, request.scope) if exc.status_code == 405 else ""
+        if allow:
+            headers = {**(headers or {}), "Allow": allow}
+        return error_response(exc.status_code, code, message, headers=headers, limit=limit)
+
+    return handle
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Mapping[str, Any]) -> str:
+    """The ``Allow`` header of a 405: every method of every route on the request's path
+    (empty when no route with methods is on it, e.g. a static file).
+
+    Starlette names only the methods of the first route whose path matches, so on a path
+    served by two routes (``GET`` and ``DELETE /api/v1/secrets/{id}``) it left one out.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(dict(scope))
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -255,15 +281,16 @@ def _openapi_in_the_one_shape(
     return openapi
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Register the handlers that turn expected failures into the one error shape, and make
     the OpenAPI document (``/openapi.json``) describe validation errors in that shape.
 
-    Unexpected exceptions are caught by ``middleware.Edge``, which adds the security headers
-    to that answer too.
+    ``routes`` are every route of the app, for the ``Allow`` header of a 405. Unexpected
+    exceptions are caught by ``middleware.Edge``, which adds the security headers to that
+    answer too.
     """
     app.add_exception_handler(BurnlinkError, _burnlink_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(HTTPException, _http_error_handler(routes))
     app.add_exception_handler(RequestValidationError, _validation_error)
     # FastAPI's documented way to change the document ("Extending OpenAPI").
     app.openapi = _openapi_in_the_one_shape(app.openapi)  # type: ignore[method-assign]
