@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 from fastapi import FastAPI, params
 from fastapi.dependencies.utils import get_flat_params
@@ -25,7 +26,7 @@ from burnlink.audit import AuditEntry
 from burnlink.audit.sqlite import SqliteAuditStore
 from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
-from burnlink.crypto import derive_keys
+from burnlink.crypto import Payload, derive_keys, seal
 from burnlink.errors import StorageUnavailable
 from burnlink.ids import b64url_decode, b64url_encode, new_secret_id
 from burnlink.models import ReceiptRecord, SecretMeta
@@ -384,3 +385,92 @@ async def test_every_declared_error_status_is_answered(
         assert int(response.headers["retry-after"]) >= 1
     if status == 401:
         assert response.headers["www-authenticate"]
+
+
+# -- the create body's schema says what the server takes -----------------------------------
+
+_TOKEN = "A" * 43
+
+
+def _envelope() -> dict[str, Any]:
+    sealed = seal(Payload(b"s3cret"), bytes(range(32)), passphrase=None)
+    envelope: dict[str, Any] = sealed.envelope.to_json()
+    return envelope
+
+
+@pytest.mark.parametrize(
+    ("body", "taken"),
+    [
+        pytest.param({"secret": "x"}, True, id="curl"),
+        pytest.param({"secret": "x", "envelope": None, "access_token": None}, True, id="nulls"),
+        pytest.param({"secret": "x", "ttl": 60, "max_views": 100}, True, id="bounds"),
+        pytest.param({"secret": "x", "ttl": 30 * 86400}, True, id="longest-ttl"),
+        pytest.param({"envelope": "E", "access_token": _TOKEN}, True, id="e2e"),
+        pytest.param({}, False, id="empty"),
+        pytest.param({"secret": None}, False, id="null-secret"),
+        pytest.param({"secret": ""}, False, id="empty-secret"),
+        pytest.param({"secret": "x", "envelope": "E", "access_token": _TOKEN}, False, id="both"),
+        pytest.param({"secret": "x", "access_token": _TOKEN}, False, id="curl-with-token"),
+        pytest.param({"secret": "x", "passphrase_proof": _TOKEN}, False, id="curl-with-proof"),
+        pytest.param({"envelope": "E"}, False, id="e2e-without-token"),
+        pytest.param({"envelope": "E", "access_token": "A" * 42 + "B"}, False, id="token-bits"),
+        pytest.param(
+            {"envelope": "E", "access_token": _TOKEN, "passphrase": "p"}, False, id="e2e-passphrase"
+        ),
+        pytest.param({"secret": "x", "ttl": 59}, False, id="ttl-too-short"),
+        pytest.param({"secret": "x", "ttl": 30 * 86400 + 1}, False, id="ttl-too-long"),
+        pytest.param({"secret": "x", "max_views": 0}, False, id="no-views"),
+        pytest.param({"secret": "x", "max_views": 101}, False, id="too-many-views"),
+    ],
+)
+async def test_the_create_schema_takes_what_the_server_takes(
+    client: httpx.AsyncClient, body: dict[str, Any], taken: bool
+) -> None:
+    # A client that checks its body against /openapi.json learns the server's answer from it.
+    if body.get("envelope") == "E":
+        body = {**body, "envelope": _envelope()}
+    await _assert_schema_agrees(client, body, taken)
+
+
+@pytest.mark.parametrize(
+    ("change", "taken"),
+    [
+        pytest.param({}, True, id="as-sealed"),
+        pytest.param({"v": 2}, False, id="version"),
+        pytest.param({"iter": 600_000}, False, id="iter-without-passphrase"),
+        pytest.param({"salt": "A" * 22}, False, id="salt-without-passphrase"),
+        pytest.param({"nonce": "A" * 15}, False, id="short-nonce"),
+        pytest.param({"ct": "A" * 21}, False, id="short-ct"),
+        pytest.param({"ct": "A" * 22 + "B"}, False, id="non-canonical-ct"),
+        pytest.param({"ct": "A" * 25}, False, id="ct-length-1-mod-4"),
+        pytest.param({"ct": "A" * 24 + "!"}, False, id="ct-not-base64url"),
+        pytest.param({"kdf": "pbkdf2-sha256"}, False, id="passphrase-without-kdf-fields"),
+        pytest.param(
+            {"kdf": "pbkdf2-sha256", "iter": 600_000, "salt": "A" * 21 + "Q"}, True, id="passphrase"
+        ),
+        pytest.param(
+            {"kdf": "pbkdf2-sha256", "iter": 599_999, "salt": "A" * 22}, False, id="too-few-iter"
+        ),
+        pytest.param(
+            {"kdf": "pbkdf2-sha256", "iter": 600_000, "salt": "A" * 21 + "B"}, False, id="salt"
+        ),
+    ],
+)
+async def test_the_envelope_schema_takes_what_the_server_takes(
+    client: httpx.AsyncClient, change: dict[str, Any], taken: bool
+) -> None:
+    envelope = {**_envelope(), **change}
+    body: dict[str, Any] = {"envelope": envelope, "access_token": _TOKEN}
+    if envelope["kdf"] != "none":
+        body["passphrase_proof"] = _TOKEN
+    await _assert_schema_agrees(client, body, taken)
+
+
+async def _assert_schema_agrees(client: httpx.AsyncClient, body: Any, taken: bool) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schema = {"$ref": "#/components/schemas/CreateSecretRequest", **document}
+
+    response = await client.post("/api/v1/secrets", json=body)
+
+    assert jsonschema_rs.validator_for(schema).is_valid(body) is taken
+    assert response.status_code == (201 if taken else 422), response.text

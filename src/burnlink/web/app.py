@@ -34,6 +34,7 @@ from burnlink.store import SecretStore, open_store, redact_url
 from burnlink.sweeper import run_sweeper
 from burnlink.web import api, audit_api, errors, ops, pages
 from burnlink.web.middleware import Edge
+from burnlink.web.schemas import describe_limits
 from burnlink.webhooks import RetryPolicy, WebhookDispatcher, parse_webhook_secret
 
 log = logging.getLogger("burnlink.web")
@@ -204,6 +205,8 @@ def create_app(
     included = [r for router in (api.router, audit_api.router, ops.router, pages.router)
                 for r in router.routes]  # fmt: skip
     errors.install(app, [*app.router.routes, *included])
+    described = app.openapi  # FastAPI's documented way to change the document
+    app.openapi = lambda: describe_limits(described(), settings)  # type: ignore[method-assign]
 
     https = (settings.base_url or "").startswith("https://")
     app.add_middleware(Edge, max_body=max_body(settings), hsts=https)

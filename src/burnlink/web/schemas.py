@@ -7,11 +7,14 @@ integers strictly (``"60"`` is not a TTL).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from burnlink.config import Settings
+from burnlink.envelope import MAX_ITERATIONS
 from burnlink.netguard import MAX_URL_LENGTH
 from burnlink.service import MAX_PASSPHRASE_CHARS
 from burnlink.useragents import AgentInfo
@@ -28,29 +31,99 @@ Otp = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="A 6-digit one-tim
 Networks = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)]
 Countries = Annotated[list[Annotated[str, Field(max_length=2)]], Field(max_length=250)]
 
-B64Token = Annotated[str, Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{43}$")]
+B64Token = Annotated[
+    str,
+    Field(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"),
+]
+"""32 bytes in canonical unpadded base64url (the last character leaves its two spare bits 0)."""
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Unpadded canonical base64url, as ``ids.b64url_decode`` takes it: the last character of a
+# length that is 2 or 3 modulo 4 leaves its unused bits zero.
+_B64URL: Final = (
+    r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+)
+# What ``Envelope.from_json`` checks, said in the JSON schema only (the checks and their
+# messages stay there): a passphrase's KDF fields come with ``pbkdf2-sha256`` and never
+# without it; ``describe_limits`` adds the iteration counts the server takes.
+_ENVELOPE_KDFS: Final[JsonDict] = {
+    "oneOf": [
+        {
+            "title": "no passphrase",
+            "properties": {"kdf": {"const": "none"}},
+            "not": {"anyOf": [{"required": ["iter"]}, {"required": ["salt"]}]},
+        },
+        {
+            "title": "passphrase",
+            "required": ["iter", "salt"],
+            "properties": {
+                "kdf": {"const": "pbkdf2-sha256"},
+                "iter": {"type": "integer"},
+                "salt": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{21}[AQgw]$"},
+            },
+        },
+    ]
+}
+
+
 class EnvelopeBody(_Request):
     """An envelope v1 (docs/crypto.md); checked in full by ``burnlink.envelope``."""
 
-    v: StrictInt
+    model_config = ConfigDict(json_schema_extra=_ENVELOPE_KDFS)
+
+    v: StrictInt = Field(json_schema_extra={"const": 1})
     alg: Literal["A256GCM"]
     kdf: Literal["none", "pbkdf2-sha256"]
     iter: StrictInt | None = None
     salt: str | None = Field(default=None, max_length=64)
-    nonce: str = Field(max_length=64)
-    ct: str
+    nonce: str = Field(max_length=64, json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{16}$"})
+    ct: str = Field(json_schema_extra={"pattern": _B64URL, "minLength": 22})
+
+
+# The two ways to create, as the JSON schema of the body says them: ``_one_mode`` below
+# enforces the same, so a body valid against the published schema is one the server takes
+# (the server's own limits on ``ttl`` and ``max_views`` are added by ``describe_limits``).
+_CREATE_MODES: Final[JsonDict] = {
+    "oneOf": [
+        {
+            "title": "curl mode",
+            "description": "`secret` is plaintext; the server encrypts it.",
+            "required": ["secret"],
+            "properties": {
+                "secret": {"type": "string"},
+                "envelope": {"type": "null"},
+                "access_token": {"type": "null"},
+                "passphrase_proof": {"type": "null"},
+            },
+        },
+        {
+            "title": "end-to-end mode",
+            "description": "`envelope` was sealed by the client and comes with its"
+            " `access_token` (and `passphrase_proof` when it has a passphrase).",
+            "required": ["envelope", "access_token"],
+            "properties": {
+                "envelope": {"type": "object"},
+                "access_token": {"type": "string"},
+                "secret": {"type": "null"},
+                "passphrase": {"type": "null"},
+            },
+        },
+    ]
+}
 
 
 class CreateSecretRequest(_Request):
     """Create a secret: either ``secret`` (the server encrypts) or ``envelope`` (end-to-end)."""
 
-    secret: str | None = Field(default=None, description="Plaintext; the server encrypts it.")
+    model_config = ConfigDict(json_schema_extra=_CREATE_MODES)
+
+    secret: str | None = Field(
+        default=None, min_length=1, description="Plaintext; the server encrypts it."
+    )
     passphrase: str | None = Field(default=None, min_length=1, max_length=MAX_PASSPHRASE_CHARS)
     envelope: EnvelopeBody | None = Field(
         default=None, description="An envelope sealed by the client (end-to-end mode)."
@@ -325,3 +398,18 @@ class AuditPage(BaseModel):
     next_after: int | None = Field(
         description="Pass as `after` for the next page; null when this is the last."
     )
+
+
+def describe_limits(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``document`` (the OpenAPI description) with this server's bounds on a new secret's
+    ``ttl``, ``max_views`` and envelope ``iter`` in the create body's schema; idempotent."""
+    schemas = document["components"]["schemas"]
+    fields = schemas["CreateSecretRequest"]["properties"]
+    bounds = {"ttl": (settings.min_ttl, settings.max_ttl), "max_views": (1, settings.max_views)}
+    for name, (low, high) in bounds.items():
+        for branch in fields[name]["anyOf"]:
+            if branch.get("type") == "integer":
+                branch.update(minimum=low, maximum=high)
+    passphrase = schemas["EnvelopeBody"]["oneOf"][1]["properties"]
+    passphrase["iter"].update(minimum=settings.pbkdf2_iterations, maximum=MAX_ITERATIONS)
+    return document
