@@ -38,7 +38,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     while more:
         message = await receive()
         more = bool(message.get("more_body", False))
-    created = scope["method"] == "POST" and scope["path"] == "/api/v1/secrets"
+    await answer(scope, send)
+
+
+def is_create(scope: Scope) -> bool:
+    """Whether the request is a create (``POST /api/v1/secrets``); anything else is a reveal."""
+    return bool(scope["method"] == "POST" and scope["path"] == "/api/v1/secrets")
+
+
+async def answer(scope: Scope, send: Send) -> None:
+    """Send the fixed answer: 201 and a created secret, or 200 and a revealed one."""
+    created = is_create(scope)
     body = _CREATED if created else _REVEALED
     await send(
         {

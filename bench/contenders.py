@@ -121,8 +121,10 @@ def snappass(redis_url: str, workers: int) -> Contender:
     )  # fmt: skip
 
 
-def _bare_uvicorn(app: str, workers: int) -> Callable[[int], list[str]]:
-    # The options `burnlink serve` gives uvicorn, for the bare contenders.
+def _bare(
+    name: str, app: str, workers: int, *, ready: str = "/", env: dict[str, str] | None = None
+) -> Contender:
+    # A bench/ app under uvicorn with the options `burnlink serve` gives it.
     def command(port: int) -> list[str]:
         return [
             str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1",
@@ -130,43 +132,31 @@ def _bare_uvicorn(app: str, workers: int) -> Callable[[int], list[str]]:
             "--no-proxy-headers", "--no-server-header", "--no-access-log",
         ]  # fmt: skip
 
-    return command
+    return Contender(name, "bare", command, BURNLINK_CREATE, "application/json", ready, env or {})
 
 
 def ceiling(workers: int) -> Contender:
-    """The bare ASGI app under uvicorn with the options ``burnlink serve`` uses."""
-    return Contender(
-        "ceiling (bare ASGI)",
-        "bare",
-        _bare_uvicorn("bench.ceiling:app", workers),
-        BURNLINK_CREATE,
-        "application/json",
-        "/",
-    )
+    """The bare ASGI app (``bench.ceiling``) under uvicorn with ``burnlink serve``'s options."""
+    return _bare("ceiling (bare ASGI)", "bench.ceiling:app", workers)
 
 
 def floor(store_url: str, workers: int) -> Contender:
     """The ceiling plus one Redis call per request (``bench.floor``), on the same stack."""
-    return Contender(
+    return _bare(
         "floor (bare ASGI + 1 Redis call)",
-        "bare",
-        _bare_uvicorn("bench.floor:app", workers),
-        BURNLINK_CREATE,
-        "application/json",
-        "/",
+        "bench.floor:app",
+        workers,
         env={"BURNLINK_STORE": store_url},
     )
 
 
 def minimal(store_url: str, workers: int) -> Contender:
     """FastAPI and pydantic around one Redis call (``bench.minimal``), on the same stack."""
-    return Contender(
+    return _bare(
         "minimal (FastAPI + pydantic + 1 Redis call)",
-        "bare",
-        _bare_uvicorn("bench.minimal:app", workers),
-        BURNLINK_CREATE,
-        "application/json",
-        "/openapi.json",
+        "bench.minimal:app",
+        workers,
+        ready="/openapi.json",
         env={"BURNLINK_STORE": store_url},
     )
 

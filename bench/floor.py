@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bench.ceiling import _CREATED, _REVEALED, Receive, Scope, Send
+from bench.ceiling import Receive, Scope, Send, answer, is_create
 from bench.ceiling import app as ceiling
 from burnlink.store.redis_client import client_for
 
@@ -39,21 +39,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         body += message.get("body", b"")
         more = bool(message.get("more_body", False))
-    created = scope["method"] == "POST" and scope["path"] == "/api/v1/secrets"
-    if created:
+    if is_create(scope):
         await _client.set(_prefix + os.urandom(16), body, ex=3600)
     else:
         await _client.getdel(_prefix + scope["path"].encode())
-    answer = _CREATED if created else _REVEALED
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 201 if created else 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": answer})
+    await answer(scope, send)
