@@ -9,6 +9,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from burnlink.errors import InvalidInput
 from burnlink.models import AccessPolicy
@@ -33,7 +34,10 @@ ISO_COUNTRIES = frozenset(_ISO_CODES.split())
 
 # Deliberately simple: one @, a dotted domain, no spaces or controls. Deliverability is
 # proven by the code reaching the inbox, not by a pattern.
-_EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+EMAIL_PATTERN: Final = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+"""The shape of an address ``parse_email`` takes (after stripping spaces); also in the API's
+JSON schema."""
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

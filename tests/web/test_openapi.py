@@ -421,6 +421,8 @@ def _envelope() -> dict[str, Any]:
         pytest.param({"secret": "x", "ttl": 30 * 86400 + 1}, False, id="ttl-too-long"),
         pytest.param({"secret": "x", "max_views": 0}, False, id="no-views"),
         pytest.param({"secret": "x", "max_views": 101}, False, id="too-many-views"),
+        pytest.param({"secret": "x", "recipient_email": "a@b"}, False, id="email-no-dot"),
+        pytest.param({"secret": "x", "recipient_email": "a b@c.example"}, False, id="email-space"),
     ],
 )
 async def test_the_create_schema_takes_what_the_server_takes(
@@ -464,6 +466,18 @@ async def test_the_envelope_schema_takes_what_the_server_takes(
     if envelope["kdf"] != "none":
         body["passphrase_proof"] = _TOKEN
     await _assert_schema_agrees(client, body, taken)
+
+
+@pytest.mark.parametrize("with_passphrase", [True, False])
+async def test_the_passphrase_proof_comes_exactly_with_a_passphrase(
+    client: httpx.AsyncClient, with_passphrase: bool
+) -> None:
+    passphrase = {"kdf": "pbkdf2-sha256", "iter": 600_000, "salt": "A" * 22}
+    envelope = {**_envelope(), **(passphrase if with_passphrase else {})}
+    body = {"envelope": envelope, "access_token": _TOKEN}
+
+    await _assert_schema_agrees(client, body, taken=not with_passphrase)
+    await _assert_schema_agrees(client, {**body, "passphrase_proof": _TOKEN}, with_passphrase)
 
 
 async def _assert_schema_agrees(client: httpx.AsyncClient, body: Any, taken: bool) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, m
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from burnlink.access import EMAIL_PATTERN
 from burnlink.config import Settings
 from burnlink.envelope import MAX_ITERATIONS
 from burnlink.netguard import MAX_URL_LENGTH
@@ -84,9 +85,27 @@ class EnvelopeBody(_Request):
     ct: str = Field(json_schema_extra={"pattern": _B64URL, "minLength": 22})
 
 
-# The two ways to create, as the JSON schema of the body says them: ``_one_mode`` below
-# enforces the same, so a body valid against the published schema is one the server takes
-# (the server's own limits on ``ttl`` and ``max_views`` are added by ``describe_limits``).
+def _end_to_end(kdf: str, title: str, description: str) -> JsonDict:
+    # An envelope whose KDF is ``kdf`` with its access token, and the passphrase proof
+    # exactly when the envelope has a passphrase.
+    proof = kdf != "none"
+    return {
+        "title": title,
+        "description": description,
+        "required": ["envelope", "access_token", *(["passphrase_proof"] if proof else [])],
+        "properties": {
+            "envelope": {"type": "object", "properties": {"kdf": {"const": kdf}}},
+            "access_token": {"type": "string"},
+            "passphrase_proof": {"type": "string" if proof else "null"},
+            "secret": {"type": "null"},
+            "passphrase": {"type": "null"},
+        },
+    }
+
+
+# The ways to create, as the JSON schema of the body says them. The server enforces the
+# same (``_one_mode`` below; the passphrase proof in ``service``), so a body valid against
+# the published schema is one it takes; ``describe_limits`` adds the server's own bounds.
 _CREATE_MODES: Final[JsonDict] = {
     "oneOf": [
         {
@@ -100,18 +119,12 @@ _CREATE_MODES: Final[JsonDict] = {
                 "passphrase_proof": {"type": "null"},
             },
         },
-        {
-            "title": "end-to-end mode",
-            "description": "`envelope` was sealed by the client and comes with its"
-            " `access_token` (and `passphrase_proof` when it has a passphrase).",
-            "required": ["envelope", "access_token"],
-            "properties": {
-                "envelope": {"type": "object"},
-                "access_token": {"type": "string"},
-                "secret": {"type": "null"},
-                "passphrase": {"type": "null"},
-            },
-        },
+        _end_to_end("none", "end-to-end mode", "`envelope` was sealed by the client"),
+        _end_to_end(
+            "pbkdf2-sha256",
+            "end-to-end mode with a passphrase",
+            "`envelope` was sealed by the client with a passphrase; `passphrase_proof` proves it",
+        ),
     ]
 }
 
@@ -146,6 +159,7 @@ class CreateSecretRequest(_Request):
     recipient_email: str | None = Field(
         default=None,
         max_length=254,
+        json_schema_extra={"pattern": EMAIL_PATTERN},  # checked by ``access.parse_email``
         description="The recipient must enter a code mailed to this address before revealing.",
     )
     notify_url: str | None = Field(
