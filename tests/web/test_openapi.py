@@ -488,3 +488,15 @@ async def _assert_schema_agrees(client: httpx.AsyncClient, body: Any, taken: boo
 
     assert jsonschema_rs.validator_for(schema).is_valid(body) is taken
     assert response.status_code == (201 if taken else 422), response.text
+
+
+@pytest.mark.parametrize("able", [True, False])
+async def test_the_schema_offers_mail_and_webhooks_only_where_the_server_has_them(
+    open_api: OpenApi, able: bool
+) -> None:
+    options: dict[str, Any] = {"webhook_secret": "whsec_" + "A" * 43} if able else {}
+    api = await open_api(mailer=KeptCodes() if able else None, **options)
+    fields = {"recipient_email": "r@example.com", "notify_url": "https://93.184.216.34/hook"}
+
+    for name, value in fields.items():
+        await _assert_schema_agrees(api.client, {"secret": "x", name: value}, able)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -206,7 +207,17 @@ def create_app(
                 for r in router.routes]  # fmt: skip
     errors.install(app, [*app.router.routes, *included])
     described = app.openapi  # FastAPI's documented way to change the document
-    app.openapi = lambda: describe_limits(described(), settings)  # type: ignore[method-assign]
+
+    def openapi() -> dict[str, Any]:
+        service: SecretService | None = getattr(app.state, "service", None)
+        return describe_limits(
+            described(),
+            settings,
+            mail=None if service is None else service.gate.mailer is not None,
+            webhooks=None if service is None else service.observer.notifications,
+        )
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     https = (settings.base_url or "").startswith("https://")
     app.add_middleware(Edge, max_body=max_body(settings), hsts=https)

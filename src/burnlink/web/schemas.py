@@ -414,9 +414,17 @@ class AuditPage(BaseModel):
     )
 
 
-def describe_limits(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def describe_limits(
+    document: dict[str, Any],
+    settings: Settings,
+    *,
+    mail: bool | None = None,
+    webhooks: bool | None = None,
+) -> dict[str, Any]:
     """``document`` (the OpenAPI description) with this server's bounds on a new secret's
-    ``ttl``, ``max_views`` and envelope ``iter`` in the create body's schema; idempotent."""
+    ``ttl``, ``max_views`` and envelope ``iter`` in the create body's schema, and
+    ``recipient_email`` / ``notify_url`` only ``null`` where the server cannot send mail
+    (``mail=False``) or webhooks (``webhooks=False``); idempotent."""
     schemas = document["components"]["schemas"]
     fields = schemas["CreateSecretRequest"]["properties"]
     bounds = {"ttl": (settings.min_ttl, settings.max_ttl), "max_views": (1, settings.max_views)}
@@ -426,4 +434,10 @@ def describe_limits(document: dict[str, Any], settings: Settings) -> dict[str, A
                 branch.update(minimum=low, maximum=high)
     passphrase = schemas["EnvelopeBody"]["oneOf"][1]["properties"]
     passphrase["iter"].update(minimum=settings.pbkdf2_iterations, maximum=MAX_ITERATIONS)
+    for name, able, setting in (
+        ("recipient_email", mail, "BURNLINK_SMTP_URL"),
+        ("notify_url", webhooks, "BURNLINK_WEBHOOK_SECRET"),
+    ):
+        if able is False:
+            fields[name] = {"type": "null", "description": f"Off on this server ({setting})."}
     return document
