@@ -60,6 +60,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, TypeVar
@@ -402,9 +403,8 @@ class SqliteStore:
         writes = any(hit.cost for hit in hits)
 
         def count(db: sqlite3.Connection) -> list[int]:
-            if not writes:
-                return [_count(db, hit, now_ms) for hit in hits]
-            with immediate_transaction(db):  # one commit for all of them
+            # Writes share one commit; reads alone need no transaction.
+            with immediate_transaction(db) if writes else nullcontext():
                 return [_count(db, hit, now_ms) for hit in hits]
 
         return await self._run(count, writes=writes)

@@ -203,9 +203,8 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     pages.mount_static(app)
-    included = [r for router in (api.router, audit_api.router, ops.router, pages.router)
-                for r in router.routes]  # fmt: skip
-    errors.install(app, [*app.router.routes, *included])
+    routers = (api.router, audit_api.router, ops.router, pages.router)
+    errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document
 
     def openapi() -> dict[str, Any]:

@@ -224,9 +224,10 @@ def allowed_methods(routes: Sequence[BaseRoute], scope: Mapping[str, Any]) -> st
     Starlette names only the methods of the first route whose path matches, so on a path
     served by two routes (``GET`` and ``DELETE /api/v1/secrets/{id}``) it left one out.
     """
+    request = dict(scope)
     methods: set[str] = set()
     for route in routes:
-        match, _ = route.matches(dict(scope))
+        match, _ = route.matches(request)
         route_methods = getattr(route, "methods", None)
         if match is not Match.NONE and route_methods:
             methods.update(route_methods)
