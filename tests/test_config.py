@@ -60,6 +60,7 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         pytest.param("BURNLINK_ALERT_URL", "ftp://h/x", "BURNLINK_ALERT_URL", id="alert-url"),
         pytest.param("BURNLINK_ADMIN_TOKEN", "short", "BURNLINK_ADMIN_TOKEN", id="admin-token"),
         pytest.param("BURNLINK_ALERT_NOT_FOUND", "often", "BURNLINK_ALERT_NOT_FOUND", id="alert"),
+        pytest.param("BURNLINK_PROXY_HEADER", "client-ip", "BURNLINK_PROXY_HEADER", id="header"),
     ],
 )
 def test_invalid_settings_raise_one_clear_config_error(
@@ -72,6 +73,10 @@ def test_invalid_settings_raise_one_clear_config_error(
 
     assert named in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_proxy_header_is_normalised() -> None:
+    assert load_settings(proxy_header=" X-Real-IP").proxy_header == "x-real-ip"
 
 
 def test_settings_are_frozen() -> None:

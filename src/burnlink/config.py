@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from burnlink.access import parse_countries, parse_networks
+from burnlink.clientip import ProxyHeader
 from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.ratelimit import Limit
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     kdf_concurrency: int = Field(default=2, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     trusted_proxies: CommaList = Field(default_factory=list)
+    proxy_header: ProxyHeader = "x-forwarded-for"
+    """The one header the trusted proxies name the client in; every other is ignored."""
     require_passphrase: bool = False
     allowed_countries: CommaList = Field(default_factory=list)
     create_allowed_ips: CommaList = Field(default_factory=list)
@@ -126,6 +129,11 @@ class Settings(BaseSettings):
             return [str(n) for n in parse_networks(value, field="networks")]
         except InvalidInput:
             raise ValueError("each entry must be an IP address or CIDR network") from None
+
+    @field_validator("proxy_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("allowed_countries")
     @classmethod

@@ -196,7 +196,7 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.client_address = ClientAddress(
-        parse_networks(settings.trusted_proxies, field="trusted_proxies")
+        parse_networks(settings.trusted_proxies, field="trusted_proxies"), settings.proxy_header
     )
     app.include_router(api.router)
     app.include_router(audit_api.router)
