@@ -123,3 +123,35 @@ def test_behind_nginx_the_client_cannot_choose_its_address(
     assert refused.json()["error"]["code"] == "ip_denied"
     first = receipt.json()["events"][0]
     assert (first["type"], first["ip"]) == ("created", address)
+
+
+def test_behind_nginx_forged_addresses_share_the_real_clients_rate_limit(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A client that writes a new address into every request still spends one budget."""
+    require_nginx()
+    folder = tmp_path_factory.mktemp("proxy-rate-limit")
+    env = {"BURNLINK_TRUSTED_PROXIES": "127.0.0.1", "BURNLINK_RATE_LIMIT_CREATE": "3/hour"}
+    with (
+        burnlink_serve(folder, env) as upstream,
+        nginx_proxy(folder, upstream, "x-forwarded-for") as port,
+        httpx.Client(
+            transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=10,
+        ) as http,
+    ):
+        statuses = [
+            http.post(
+                "/api/v1/secrets",
+                json={"secret": "s3cret"},
+                headers=[
+                    ("X-Forwarded-For", f"203.0.113.{n}"),
+                    ("Forwarded", f"for=198.51.100.{n}"),
+                    ("X-Real-IP", f"192.0.2.{n}"),
+                ],
+            ).status_code
+            for n in range(5)
+        ]
+
+    assert statuses == [201, 201, 201, 429, 429]
