@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final, Literal, get_args
+from typing import Literal
 
 from burnlink.access import IpNetwork, parse_ip
 
 ProxyHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 """The headers a trusted proxy may name the client in (``BURNLINK_PROXY_HEADER``)."""
-
-PROXY_HEADERS: Final[tuple[str, ...]] = get_args(ProxyHeader)
 
 # RFC 7230 token and quoted-string, for Forwarded's ``name=value`` pairs (RFC 7239 §4). A
 # value may also hold ``:[]`` unquoted: proxies write ``for=192.0.2.1:80`` although the RFC

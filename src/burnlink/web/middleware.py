@@ -79,7 +79,8 @@ class Edge:
     ) -> None:
         self.app = app
         self.max_body = max_body
-        self.allowed_hosts = allowed_hosts or AllowedHosts(())
+        # None when any Host is allowed: then no request pays for reading its Host lines.
+        self.allowed_hosts = allowed_hosts if allowed_hosts and allowed_hosts.hosts else None
         headers = dict(_SECURITY_HEADERS)
         if hsts:
             headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
@@ -130,7 +131,9 @@ class Edge:
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         """The answer to a request refused before it is read (its Host is not allowed, or its
         body is refused), if it is."""
-        if not self.allowed_hosts.allows(headers.getlist("host")):
+        if self.allowed_hosts is not None and not self.allowed_hosts.allows(
+            headers.getlist("host")
+        ):
             return error_response(
                 400, "host_not_allowed", "This server does not answer to that Host."
             )
