@@ -52,6 +52,9 @@ def server_process(
         str(port),
         "--log-level",
         "debug",
+        # As `burnlink serve` does: uvicorn must not rewrite the peer from X-Forwarded-For
+        # (it would by default, for a peer on 127.0.0.1); burnlink.clientip decides alone.
+        "--no-proxy-headers",
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv

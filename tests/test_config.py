@@ -60,6 +60,11 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         pytest.param("BURNLINK_ALERT_URL", "ftp://h/x", "BURNLINK_ALERT_URL", id="alert-url"),
         pytest.param("BURNLINK_ADMIN_TOKEN", "short", "BURNLINK_ADMIN_TOKEN", id="admin-token"),
         pytest.param("BURNLINK_ALERT_NOT_FOUND", "often", "BURNLINK_ALERT_NOT_FOUND", id="alert"),
+        pytest.param("BURNLINK_PROXY_HEADER", "client-ip", "BURNLINK_PROXY_HEADER", id="header"),
+        pytest.param("BURNLINK_ALLOWED_HOSTS", "a.example/x", "BURNLINK_ALLOWED_HOSTS", id="hosts"),
+        pytest.param("BURNLINK_HOST", "0.0.0.0", "BURNLINK_BASE_URL", id="public-no-base"),  # noqa: S104 - the address under test
+        pytest.param("BURNLINK_HOST", "192.0.2.1", "BURNLINK_ALLOWED_HOSTS", id="lan-no-base"),
+        pytest.param("BURNLINK_HOST", "burnlink.internal", "BURNLINK_BASE_URL", id="name-no-base"),
     ],
 )
 def test_invalid_settings_raise_one_clear_config_error(
@@ -72,6 +77,33 @@ def test_invalid_settings_raise_one_clear_config_error(
 
     assert named in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"host": "127.0.0.1"}, id="loopback-v4"),
+        pytest.param({"host": "127.0.0.2"}, id="loopback-v4-other"),
+        pytest.param({"host": "::1"}, id="loopback-v6"),
+        pytest.param({"host": "localhost"}, id="localhost"),
+        pytest.param({"host": "0.0.0.0", "base_url": "https://s.example"}, id="base"),  # noqa: S104 - the address under test
+        pytest.param({"host": "::", "allowed_hosts": "s.example, [2001:db8::1]:8443"}, id="hosts"),
+    ],
+)
+def test_links_need_a_base_or_hosts_only_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("BURNLINK_")]:
+        monkeypatch.delenv(name)
+
+    assert load_settings(**settings).host == settings["host"]
+
+
+def test_proxy_header_and_hosts_are_normalised() -> None:
+    settings = load_settings(proxy_header="X-Real-IP", allowed_hosts="S.Example, s.example:8443")
+
+    assert settings.proxy_header == "x-real-ip"
+    assert settings.allowed_hosts == ["s.example", "s.example:8443"]
 
 
 def test_settings_are_frozen() -> None:

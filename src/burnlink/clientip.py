@@ -1,57 +1,106 @@
 """Which address a request came from: the TCP peer, unless that peer is a trusted proxy.
 
-Only when the peer is in ``BURNLINK_TRUSTED_PROXIES`` are ``Forwarded`` (RFC 7239) or
-``X-Forwarded-For`` read, and then from the right: each hop appended by a trusted proxy is
-skipped, and the first untrusted hop is the client. Anything a client wrote to the left of
-that is ignored, so a spoofed header changes nothing.
+Only when the peer is in ``BURNLINK_TRUSTED_PROXIES`` is one header read: the one the
+operator's proxy sets, named by ``BURNLINK_PROXY_HEADER`` (``X-Forwarded-For``, ``Forwarded``
+(RFC 7239) or ``X-Real-IP``). Every line of that header is joined in the order received, so a
+client cannot hide the proxy's line behind a line of its own, and the list is walked from
+the right: each hop appended by a trusted proxy is skipped, and the first untrusted hop is the
+client. Anything a client wrote to the left of that, and every other header, is ignored, so
+a spoofed header changes nothing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from burnlink.access import IpNetwork, parse_ip
 
-_FOR_RE = re.compile(r'(?:^|[;,\s])for=("?)([^;,"]*)\1', re.IGNORECASE)
+ProxyHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
+"""The headers a trusted proxy may name the client in (``BURNLINK_PROXY_HEADER``)."""
+
+# RFC 7230 token and quoted-string, for Forwarded's ``name=value`` pairs (RFC 7239 §4). A
+# value may also hold ``:[]`` unquoted: proxies write ``for=192.0.2.1:80`` although the RFC
+# asks for quotes, and the node is checked as an address afterwards anyway.
+_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_VALUE = r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+"
+_PAIR_RE = re.compile(rf'\s*({_NAME})=({_VALUE}|"(?:[^"\\]|\\.)*")\s*')
+_ESCAPE_RE = re.compile(r"\\(.)")
 
 
 class ClientAddress:
-    """Resolves the client address of a request given the trusted proxy networks."""
+    """Resolves the client address of a request given the trusted proxy networks and the
+    one header those proxies set."""
 
-    def __init__(self, trusted: Sequence[IpNetwork]) -> None:
+    def __init__(
+        self, trusted: Sequence[IpNetwork], header: ProxyHeader = "x-forwarded-for"
+    ) -> None:
         self.trusted = tuple(trusted)
+        self.header: ProxyHeader = header
 
     def _trusted(self, ip: str) -> bool:
         address = parse_ip(ip)
         return address is not None and any(address in net for net in self.trusted)
 
-    def resolve(
-        self, peer: str | None, forwarded: str | None, x_forwarded_for: str | None
-    ) -> str | None:
-        """The client's address. ``forwarded`` wins over ``x_forwarded_for`` when both are set."""
+    def resolve(self, peer: str | None, lines: Sequence[str]) -> str | None:
+        """The client's address, given the peer and every line of ``self.header`` in the
+        order received (read them only when ``self.trusted`` is not empty)."""
         if peer is None or not self.trusted or not self._trusted(peer):
             return _canonical(peer)
-        if forwarded:
-            hops = [_strip_port(m.group(2)) for m in _FOR_RE.finditer(forwarded)]
-        elif x_forwarded_for:
-            hops = [hop.strip() for hop in x_forwarded_for.split(",")]
-        else:
+        if not lines:
             return _canonical(peer)
+        joined = ",".join(lines)
+        if self.header == "forwarded":
+            hops = [_forwarded_for(element) for element in joined.split(",")]
+        else:
+            hops = [_strip_port(hop.strip()) for hop in joined.split(",")]
         client = peer
         for hop in reversed(hops):
-            if parse_ip(hop) is None:
-                break  # an obfuscated or malformed hop: trust nothing further left
+            if hop is None or "%" in hop or parse_ip(hop) is None:
+                break  # obfuscated, scoped or malformed: trust nothing further left
             client = hop
             if not self._trusted(hop):
                 break
         return _canonical(client)
 
 
+def _forwarded_for(element: str) -> str | None:
+    """The node of one ``Forwarded`` element's ``for`` parameter, port stripped; ``None``
+    when the element is malformed, repeats a parameter or names no ``for``.
+
+    Elements are split on every comma, even one inside a quoted string: a node never holds a
+    comma, and a quoted comma can only come from a client, to the left of the trusted hops,
+    where it turns into malformed elements that end the walk.
+    """
+    seen: dict[str, str] = {}
+    position = 0
+    while True:
+        match = _PAIR_RE.match(element, position)
+        if match is None:
+            return None
+        name, value = match.group(1).lower(), match.group(2)
+        if name in seen:
+            return None
+        if value.startswith('"'):
+            value = _ESCAPE_RE.sub(r"\1", value[1:-1])
+        seen[name] = value
+        position = match.end()
+        if position == len(element):
+            break
+        if element[position] != ";":
+            return None
+        position += 1
+    node = seen.get("for")
+    return None if node is None else _strip_port(node)
+
+
 def _strip_port(node: str) -> str:
     """``[2001:db8::1]:443`` → ``2001:db8::1``; ``192.0.2.1:80`` → ``192.0.2.1``."""
     if node.startswith("["):
-        return node[1:].split("]", 1)[0]
+        inside, bracket, rest = node[1:].partition("]")
+        # Anything after the bracket but a port makes the node malformed.
+        return inside if bracket and (not rest or rest[:1] == ":") else ""
     if node.count(":") == 1:
         return node.split(":", 1)[0]
     return node

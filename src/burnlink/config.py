@@ -23,8 +23,10 @@ from pydantic_settings import (
 )
 
 from burnlink.access import parse_countries, parse_networks
+from burnlink.clientip import ProxyHeader
 from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
 from burnlink.errors import ConfigError, InvalidInput
+from burnlink.hosts import is_loopback, normalise_host
 from burnlink.ratelimit import Limit
 
 CONFIG_FILE_VARIABLE = "BURNLINK_CONFIG"
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     """Store URL: ``sqlite:///path``, ``redis://…``, ``postgresql://…`` or ``memory://``."""
     base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     """Public base of links (``https://secrets.example.com``); else taken from each request."""
+    allowed_hosts: CommaList = Field(default_factory=list, max_length=100)
+    """``Host`` values the server answers to (``secrets.example.com``); empty: any."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -70,6 +74,8 @@ class Settings(BaseSettings):
     kdf_concurrency: int = Field(default=2, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     trusted_proxies: CommaList = Field(default_factory=list)
+    proxy_header: ProxyHeader = "x-forwarded-for"
+    """The one header the trusted proxies name the client in; every other is ignored."""
     require_passphrase: bool = False
     allowed_countries: CommaList = Field(default_factory=list)
     create_allowed_ips: CommaList = Field(default_factory=list)
@@ -112,7 +118,9 @@ class Settings(BaseSettings):
             raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {path}")
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path)
 
-    @field_validator("trusted_proxies", "allowed_countries", "create_allowed_ips", mode="before")
+    @field_validator(
+        "trusted_proxies", "allowed_countries", "create_allowed_ips", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -126,6 +134,22 @@ class Settings(BaseSettings):
             return [str(n) for n in parse_networks(value, field="networks")]
         except InvalidInput:
             raise ValueError("each entry must be an IP address or CIDR network") from None
+
+    @field_validator("proxy_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        hosts = [normalise_host(entry) for entry in value]
+        if None in hosts:
+            raise ValueError(
+                "each entry must be a host name or IP address as sent in Host, with its port"
+                " when that is not the scheme's default (secrets.example.com, [2001:db8::1]:8443)"
+            )
+        return [host for host in hosts if host is not None]
 
     @field_validator("allowed_countries")
     @classmethod
@@ -233,6 +257,18 @@ class Settings(BaseSettings):
         if not self.min_ttl <= self.default_ttl <= self.max_ttl:
             raise ValueError(
                 "BURNLINK_MIN_TTL <= BURNLINK_DEFAULT_TTL <= BURNLINK_MAX_TTL must hold"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _links_need_a_base_off_loopback(self) -> Self:
+        # Without a base the Host header of each request decides the links and the issuer of
+        # signed statements: anyone who can reach a public address could pick them.
+        if self.base_url is None and not self.allowed_hosts and not is_loopback(self.host):
+            raise ValueError(
+                "BURNLINK_BASE_URL (or BURNLINK_ALLOWED_HOSTS) is required when BURNLINK_HOST"
+                " is not a loopback address: otherwise the Host header of each request decides"
+                " the links"
             )
         return self
 

@@ -330,6 +330,7 @@ _SERVE_ENV: dict[str, str | None] = dict.fromkeys(
         pytest.param("--port", "0", "BURNLINK_PORT", id="port"),
         pytest.param("--store", "bogus://x", "BURNLINK_STORE", id="store-scheme"),
         pytest.param("--base-url", "ftp://x", "BURNLINK_BASE_URL", id="base-url"),
+        pytest.param("--host", "0.0.0.0", "BURNLINK_BASE_URL", id="public-without-base"),  # noqa: S104 - refused, never bound
     ],
 )
 def test_serve_invalid_setting_exits_7(cli: Cli, option: str, value: str, named: str) -> None:

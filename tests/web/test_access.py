@@ -398,6 +398,58 @@ async def test_trusted_proxy_forwards_the_client_address(clock: FrozenClock) -> 
     assert [e["ip"] for e in receipt_ips.json()["events"]][1:] == ["203.0.113.5", "198.51.100.66"]
 
 
+@pytest.mark.parametrize(
+    ("header", "lines"),
+    [
+        pytest.param(
+            "x-forwarded-for",
+            [("x-forwarded-for", "203.0.113.5"), ("x-forwarded-for", "198.51.100.66")],
+            id="second-x-forwarded-for-line",
+        ),
+        pytest.param(
+            "x-forwarded-for",
+            [("forwarded", "for=203.0.113.5"), ("x-forwarded-for", "198.51.100.66")],
+            id="client-forwarded-beside-x-forwarded-for",
+        ),
+        pytest.param(
+            "forwarded",
+            [("forwarded", "for=203.0.113.5"), ("forwarded", "for=198.51.100.66")],
+            id="second-forwarded-line",
+        ),
+        pytest.param(
+            "forwarded",
+            [("x-forwarded-for", "203.0.113.5"), ("forwarded", "for=198.51.100.66")],
+            id="client-x-forwarded-for-beside-forwarded",
+        ),
+        pytest.param(
+            "x-real-ip",
+            [("x-forwarded-for", "203.0.113.5"), ("x-real-ip", "198.51.100.66")],
+            id="client-x-forwarded-for-beside-x-real-ip",
+        ),
+    ],
+)
+async def test_trusted_proxy_header_is_read_whole_and_alone(
+    clock: FrozenClock, header: str, lines: list[tuple[str, str]]
+) -> None:
+    """Every line of the configured header counts, in order; the other headers are ignored."""
+    settings = load_settings(store="memory://", trusted_proxies="10.0.0.0/8", proxy_header=header)
+    app, proxy = make_client(settings, clock, ip="10.1.2.3")
+    async with app.router.lifespan_context(app), proxy:
+        created = await create(proxy, allowed_ips=["203.0.113.0/24"])
+        refused = await proxy.post(
+            f"/api/v1/secrets/{created['id']}/reveal",
+            json={"key": created["url"].split("#")[1]},
+            headers=lines,
+        )
+        receipt = await proxy.get(
+            f"/api/v1/secrets/{created['id']}/receipt",
+            headers={"authorization": "Bearer " + created["manage_url"].split("#")[1]},
+        )
+
+    assert refused.json()["error"]["code"] == "ip_denied"
+    assert receipt.json()["events"][-1]["ip"] == "198.51.100.66"
+
+
 # -- rate limits and server policy --------------------------------------------------------
 
 

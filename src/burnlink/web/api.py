@@ -61,18 +61,16 @@ _CLIENT_IP = "client_ip"
 def client_address(scope: Scope) -> str | None:
     """The client's address: the peer, or what trusted proxies say (``burnlink.clientip``).
 
-    Worked out once per request and kept in its state; the headers are read only when
-    trusted proxies are configured.
+    Worked out once per request and kept in its state; only the one header named by
+    ``BURNLINK_PROXY_HEADER`` is read, all its lines, and only when trusted proxies are
+    configured.
     """
     state = scope.setdefault("state", {})
     if _CLIENT_IP not in state:
         peer = scope.get("client")
         resolver: ClientAddress = scope["app"].state.client_address
-        forwarded = x_forwarded_for = None
-        if resolver.trusted:
-            headers = Headers(scope=scope)
-            forwarded, x_forwarded_for = headers.get("forwarded"), headers.get("x-forwarded-for")
-        state[_CLIENT_IP] = resolver.resolve(peer[0] if peer else None, forwarded, x_forwarded_for)
+        lines = Headers(scope=scope).getlist(resolver.header) if resolver.trusted else []
+        state[_CLIENT_IP] = resolver.resolve(peer[0] if peer else None, lines)
     address: str | None = state[_CLIENT_IP]
     return address
 

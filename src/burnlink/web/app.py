@@ -24,6 +24,7 @@ from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import BurnlinkError, ConfigError
 from burnlink.geo import CountryResolver
+from burnlink.hosts import AllowedHosts
 from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
 from burnlink.metrics import Metrics
@@ -193,10 +194,13 @@ def create_app(
         # OpenTelemetry would start exporting request attributes (paths hold secret ids) as
         # soon as some library configured a global provider, and costs a check per request.
         telemetry=_NO_TELEMETRY,
+        # Starlette answers "/path/" with a redirect to an absolute URL built from the Host
+        # header, whatever BURNLINK_BASE_URL says: a Host-chosen Location. Paths are exact.
+        redirect_slashes=False,
     )
     app.state.metrics = metrics
     app.state.client_address = ClientAddress(
-        parse_networks(settings.trusted_proxies, field="trusted_proxies")
+        parse_networks(settings.trusted_proxies, field="trusted_proxies"), settings.proxy_header
     )
     app.include_router(api.router)
     app.include_router(audit_api.router)
@@ -219,7 +223,12 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     https = (settings.base_url or "").startswith("https://")
-    app.add_middleware(Edge, max_body=max_body(settings), hsts=https)
+    app.add_middleware(
+        Edge,
+        max_body=max_body(settings),
+        hsts=https,
+        allowed_hosts=AllowedHosts(settings.allowed_hosts),
+    )
     return app
 
 

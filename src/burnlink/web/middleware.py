@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from burnlink.hosts import AllowedHosts
 from burnlink.useragents import classify
 from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
@@ -64,11 +65,22 @@ class Edge:
     - **Catch-all.** An unexpected exception is answered with a bare 500 in the one error
       shape. The log gets its type and stack, never its message or locals: either could quote
       a secret.
+    - **Host.** With ``BURNLINK_ALLOWED_HOSTS`` set, a request whose one ``Host`` is not
+      listed is refused with 400 ``host_not_allowed`` before anything else reads it.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body: int, hsts: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        hsts: bool,
+        allowed_hosts: AllowedHosts | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        # None when any Host is allowed: then no request pays for reading its Host lines.
+        self.allowed_hosts = allowed_hosts if allowed_hosts and allowed_hosts.hosts else None
         headers = dict(_SECURITY_HEADERS)
         if hsts:
             headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
@@ -117,7 +129,14 @@ class Edge:
             _log(scope, headers, status, time.perf_counter() - started, request_id)
 
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
-        """The answer to a request whose body is refused before it is read, if it is."""
+        """The answer to a request refused before it is read (its Host is not allowed, or its
+        body is refused), if it is."""
+        if self.allowed_hosts is not None and not self.allowed_hosts.allows(
+            headers.getlist("host")
+        ):
+            return error_response(
+                400, "host_not_allowed", "This server does not answer to that Host."
+            )
         if scope["method"] not in _BODY_METHODS:
             return None
         declared = headers.get("content-length")
