@@ -26,7 +26,7 @@ from burnlink.errors import BurnlinkError, ConfigError
 from burnlink.geo import CountryResolver
 from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
-from burnlink.metrics import Metrics
+from burnlink.metrics import Metrics, WebhookQueue
 from burnlink.netguard import AllowList, Resolver, system_resolver
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit
@@ -99,6 +99,18 @@ async def open_observer(
         ),
         webhook_key=None if secret is None else parse_webhook_secret(secret.get_secret_value()),
         alert_url=settings.alert_url,
+        # The operator's alerts get their own queue and connections: no notify_url a sender
+        # picks (a tarpit, a flood) can delay or crowd them out.
+        alerts=None
+        if settings.alert_url is None
+        else WebhookDispatcher(
+            queue=WebhookQueue.ALERTS,
+            allow=allow,
+            clock=SystemClock(),
+            metrics=metrics,
+            retry=retry,
+            resolver=resolver,
+        ),
         allow=allow,
         resolver=resolver,
         rules=AlertRules(
