@@ -56,12 +56,13 @@ from burnlink.netguard import (
     Resolver,
     UnresolvableHost,
     UnsafeUrl,
+    check_url,
     pin,
     system_resolver,
 )
 from burnlink.webhooks import WebhookDispatcher, WebhookEndpoint, WebhookMessage
 
-__all__ = ["NOTIFIED", "Observer", "policy_labels", "request_info"]
+__all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Observer", "policy_labels", "request_info"]
 
 log = logging.getLogger("burnlink.audit")
 
@@ -75,8 +76,15 @@ NOTIFIED = frozenset(
 )
 """Events that go to a secret's ``notify_url``."""
 
+NOTIFY_URL_REFUSED: Final = "must reach a public address (or one BURNLINK_WEBHOOK_ALLOW lists)"
+"""The one answer for a ``notify_url`` whose host is internal, does not resolve, or does not
+answer the lookup in time: which of these it was would map the server's network."""
+
 DROP_RECORDS_GRACE: Final = 5.0
 """Seconds ``aclose`` gives at least to recording the webhooks it cancelled."""
+
+NOTIFY_URL_LOOKUP: Final = 5.0
+"""Seconds the create request waits for a ``notify_url``'s name lookup."""
 
 _DENIED: Mapping[AuditEventType, DeniedReason] = {
     AuditEventType.PASSPHRASE_FAILED: DeniedReason.PASSPHRASE,
@@ -440,11 +448,16 @@ class Observer:
                 "notifications are not configured on this server (BURNLINK_WEBHOOK_SECRET)",
             )
         try:
-            await pin(url, self.allow, resolver=self.resolver)
+            check_url(url)  # its form: telling what is wrong with it reveals nothing
         except UnsafeUrl as exc:
             raise InvalidInput("notify_url", exc.reason) from None
-        except UnresolvableHost:
-            raise InvalidInput("notify_url", "its host name does not resolve") from None
+        try:
+            async with asyncio.timeout(NOTIFY_URL_LOOKUP):
+                await pin(url, self.allow, resolver=self.resolver)
+        except (UnsafeUrl, UnresolvableHost, TimeoutError):
+            # One answer whatever the reason: "does not resolve" against "private address"
+            # would let a sender map which internal names exist.
+            raise InvalidInput("notify_url", NOTIFY_URL_REFUSED) from None
         return url
 
     def _send(
