@@ -47,8 +47,9 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(delay: float = 0.0) -> Iterator[Receiver]:
-    """Run a receiver that answers 200 to every POST, after ``delay`` seconds."""
+def webhook_receiver(delay: float = 0.0, *, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """Run a receiver that answers 200 to every POST, after ``delay`` seconds, on ``host``
+    (an IPv4 or IPv6 loopback address)."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -65,11 +66,14 @@ def webhook_receiver(delay: float = 0.0) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    state.base = f"http://{f'[{host}]' if ':' in host else host}:{server.server_address[1]}"
     try:
         yield state
     finally:

@@ -3,6 +3,9 @@ that no sender's webhook can delay or crowd out."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,3 +162,35 @@ async def test_an_alert_arrives_while_sender_webhooks_hang_on_a_tarpit(
         secret_hash(f"sender-secret-{n}") for n in range(count)
     }
     assert all(pit.url().encode() not in e.event.canonical() for e in entries)
+
+
+async def test_an_alert_is_looked_up_while_the_default_executor_is_busy(tmp_path: Path) -> None:
+    # A name whose DNS never answers holds a lookup thread for tens of seconds, and senders
+    # pick names. Here jobs waiting on an event hold every thread of the loop's default
+    # executor, as such lookups (or mail) would: the alert's lookup must not queue behind.
+    audit = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
+    [info, *_] = socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    holders = [loop.run_in_executor(None, release.wait, 30) for _ in range(64)]
+    try:
+        with webhook_receiver(host=str(info[4][0])) as operator:
+            port = operator.base.rsplit(":", 1)[1]
+            settings = audited_settings(
+                alert_url=f"http://localhost:{port}/alerts", webhook_allow="localhost"
+            )
+            observer = await open_observer(
+                settings, MemoryStore(retention=timedelta(days=1)), Metrics(), audit=audit
+            )
+            try:
+                alert = audit_event(AuditEventType.ALERT, at=datetime.now(UTC), secret_id=SID)
+                await observer.publish(alert, secret_id=SID)
+                arrived = await anyio.to_thread.run_sync(operator.arrived.wait, 10)
+            finally:
+                await observer.aclose(grace=0)
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+        await audit.aclose()
+
+    assert arrived, "the alert's name lookup waited for the loop's default executor"

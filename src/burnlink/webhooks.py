@@ -45,11 +45,11 @@ from burnlink.netguard import (
     AllowList,
     PinnedTarget,
     Resolver,
+    ThreadedResolver,
     UnresolvableHost,
     UnsafeUrl,
     check_url,
     pin,
-    system_resolver,
 )
 from burnlink.useragents import classify
 
@@ -293,7 +293,7 @@ class WebhookDispatcher:
         max_pending_per_destination: int = 50,
         concurrency: int = 32,
         concurrency_per_destination: int = 2,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         """Configure; nothing connects until the first delivery.
@@ -304,7 +304,10 @@ class WebhookDispatcher:
         a slot, every attempt and the backoff between them). At most ``max_pending``
         deliveries wait or run at once, ``max_pending_per_destination`` of them for one
         destination, and more are dropped; ``concurrency`` requests are in flight at a time,
-        ``concurrency_per_destination`` to one destination.
+        ``concurrency_per_destination`` to one destination. Names are looked up with
+        ``resolver``, by default on ``concurrency`` threads of the dispatcher's own
+        (``ThreadedResolver``), so that slow names never hold threads others need; a
+        ``ThreadedResolver`` passed in is closed with the dispatcher too.
         """
         self.queue = queue
         self.on_drop: DropHandler | None = None
@@ -318,7 +321,7 @@ class WebhookDispatcher:
         self._max_pending = max_pending
         self._max_per_destination = max_pending_per_destination
         self._per_destination = concurrency_per_destination
-        self._resolver = resolver
+        self._resolver = resolver or ThreadedResolver(concurrency, name=f"burnlink-{queue}-dns")
         self._semaphore = asyncio.Semaphore(concurrency)
         self._destinations: dict[str, _Destination] = {}
         self._tasks: dict[asyncio.Task[Delivery], tuple[WebhookEndpoint, WebhookMessage]] = {}
@@ -386,6 +389,8 @@ class WebhookDispatcher:
                 for _, (endpoint, message) in cancelled:
                     self._dropped(endpoint, message, DropReason.SHUTDOWN)
         await self._client.aclose()
+        if isinstance(self._resolver, ThreadedResolver):
+            self._resolver.close()
 
     async def _run(
         self, endpoint: WebhookEndpoint, message: WebhookMessage, share: _Destination

@@ -27,7 +27,7 @@ from burnlink.geo import CountryResolver
 from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
 from burnlink.metrics import Metrics, WebhookQueue
-from burnlink.netguard import AllowList, Resolver, system_resolver
+from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit
 from burnlink.service import SecretService
@@ -89,6 +89,14 @@ async def open_observer(
             raise ConfigError(f"BURNLINK_AUDIT_SINK: cannot open ({exc.strerror})") from None
     secret = settings.webhook_secret
     allow = AllowList.parse(settings.webhook_allow)
+    if resolver is system_resolver:
+        # Real lookups of senders' names on threads of their own (the dispatcher closes them):
+        # a name whose DNS never answers must not hold the default executor's threads, which
+        # mail and the alerts' own lookups need.
+        resolver = ThreadedResolver(32, name="burnlink-notify-dns")
+        alerts_resolver: Resolver | None = None  # the alerts dispatcher's own threads
+    else:
+        alerts_resolver = resolver
     return Observer(
         audit,
         metrics=metrics,
@@ -109,7 +117,7 @@ async def open_observer(
             clock=SystemClock(),
             metrics=metrics,
             retry=retry,
-            resolver=resolver,
+            resolver=alerts_resolver,
         ),
         allow=allow,
         resolver=resolver,
