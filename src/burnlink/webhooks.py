@@ -17,6 +17,13 @@ Delivery
     timeouts, connection errors, 408, 429 and 5xx with exponential backoff up to a bounded
     number of attempts. Refusals, redirects and other 4xx are not retried. Failures are
     counted in ``metrics`` and logged with the host only (URLs may hold tokens).
+
+Isolation
+    Senders choose ``notify_url``, so a destination may be a tarpit. Each destination
+    (``host:port``) gets a share of the queue and of the connections, each attempt is bounded
+    as a whole and each delivery by a total deadline, and names are looked up on threads of
+    the dispatcher's own. Operator alerts use a dispatcher of their own (``WebhookQueue``).
+    What is given up is counted by reason (``DropReason``) and passed to ``on_drop``.
 """
 
 from __future__ import annotations
