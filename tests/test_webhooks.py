@@ -467,12 +467,14 @@ async def test_a_tarpit_destination_does_not_delay_another(receiver: Receiver, c
 
         arrived = await anyio.to_thread.run_sync(receiver.arrived.wait, 10)
         ended = _count(metrics, "burnlink_webhook_deliveries_total", "result", "failed")
+        held = pit.accepted
         if arrived:
             await _until(lambda: dispatcher.pending == len([a for a in accepted if a]))
         await dispatcher.aclose(grace=0)
 
     assert arrived, "the fast receiver's webhook waited behind the tarpit's"
     assert ended == 0  # it arrived while every tarpit request was still hanging
+    assert held <= 2  # the tarpit's share of connections
     refused = accepted.count(False)
     assert _dropped(metrics, "destination_full") == refused
     assert _dropped(metrics, "queue_full") == 0
