@@ -1,16 +1,35 @@
-"""Alert rules: thresholds counted in the store, each alert once per window."""
+"""Alert rules: thresholds counted in the store, each alert once per window; alert webhooks
+that no sender's webhook can delay or crowd out."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import anyio
 import pytest
 
 from burnlink.alerts import AlertReason, AlertRules
-from burnlink.audit.events import AuditEvent, AuditEventType, Outcome, RequestInfo, audit_event
+from burnlink.audit import open_audit_store
+from burnlink.audit.events import (
+    AuditEvent,
+    AuditEventType,
+    Outcome,
+    RequestInfo,
+    audit_event,
+    secret_hash,
+)
 from burnlink.clock import FrozenClock
+from burnlink.metrics import DropReason, Metrics
 from burnlink.ratelimit import Limit
 from burnlink.store.memory import MemoryStore
+from burnlink.web.app import open_observer
+from burnlink.webhooks import RetryPolicy
+from tests.hooks import tarpit, webhook_receiver
+from tests.web.audited import AUDIT_KEY, audited_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +109,88 @@ async def test_rules_switched_off_never_alert(clock: FrozenClock) -> None:
 
     assert await checker.probe("203.0.113.7", now=clock.now()) is None
     assert await checker.check(event(AuditEventType.KEY_FAILED, clock), SID) == []
+
+
+@pytest.mark.parametrize("count", [pytest.param(30, id="30"), pytest.param(1000, id="1000")])
+async def test_an_alert_arrives_while_sender_webhooks_hang_on_a_tarpit(
+    tmp_path: Path, count: int
+) -> None:
+    audit = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
+    metrics = Metrics()
+    now = datetime.now(UTC)
+    with webhook_receiver() as operator, tarpit() as pit:
+        # As the app builds it: BURNLINK_ALERT_URL on the operator's receiver, 127.0.0.1 allowed.
+        observer = await open_observer(
+            audited_settings(operator),
+            MemoryStore(retention=timedelta(days=1)),
+            metrics,
+            audit=audit,
+            retry=RetryPolicy(attempts=1),
+        )
+        try:
+            for n in range(count):
+                sender = f"sender-secret-{n}"
+                burned = audit_event(AuditEventType.SECRET_BURNED, at=now, secret_id=sender)
+                await observer.publish(burned, secret_id=sender, notify_url=pit.url())
+            alert = audit_event(
+                AuditEventType.ALERT, at=now, secret_id=SID, detail={"reason": "denied_ip"}
+            )
+            await observer.publish(alert, secret_id=SID)
+
+            arrived = await anyio.to_thread.run_sync(operator.arrived.wait, 10)
+            ended = metrics.registry.get_sample_value(
+                "burnlink_webhook_deliveries_total", {"result": "failed"}
+            )
+        finally:
+            await observer.aclose(grace=0)
+        entries = [entry async for entry in audit.iter_entries()]
+    await audit.aclose()
+
+    assert arrived, "the operator's alert waited behind the senders' webhooks, or was dropped"
+    assert [hook.json()["type"] for hook in operator.on("/alerts")] == ["alert"]
+    assert ended == 0  # it arrived while every sender webhook was still hanging
+    # Every sender webhook given up is counted and audited, by reason, without the URL.
+    drops = [e.event for e in entries if e.event.type is AuditEventType.WEBHOOK_DROPPED]
+    assert len(drops) == count
+    for reason in DropReason:
+        counted = metrics.registry.get_sample_value(
+            "burnlink_webhook_dropped_total", {"queue": "notify", "reason": reason.value}
+        )
+        audited = [d for d in drops if d.detail == {"queue": "notify", "reason": reason.value}]
+        assert counted == len(audited), reason
+    assert {d.secret_hash for d in drops} == {
+        secret_hash(f"sender-secret-{n}") for n in range(count)
+    }
+    assert all(pit.url().encode() not in e.event.canonical() for e in entries)
+
+
+async def test_an_alert_is_looked_up_while_the_default_executor_is_busy(tmp_path: Path) -> None:
+    # A name whose DNS never answers holds a lookup thread for tens of seconds, and senders
+    # pick names. Here jobs waiting on an event hold every thread of the loop's default
+    # executor, as such lookups (or mail) would: the alert's lookup must not queue behind.
+    audit = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
+    [info, *_] = socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    holders = [loop.run_in_executor(None, release.wait, 30) for _ in range(64)]
+    try:
+        with webhook_receiver(host=str(info[4][0])) as operator:
+            port = operator.base.rsplit(":", 1)[1]
+            settings = audited_settings(
+                alert_url=f"http://localhost:{port}/alerts", webhook_allow="localhost"
+            )
+            observer = await open_observer(
+                settings, MemoryStore(retention=timedelta(days=1)), Metrics(), audit=audit
+            )
+            try:
+                alert = audit_event(AuditEventType.ALERT, at=datetime.now(UTC), secret_id=SID)
+                await observer.publish(alert, secret_id=SID)
+                arrived = await anyio.to_thread.run_sync(operator.arrived.wait, 10)
+            finally:
+                await observer.aclose(grace=0)
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+        await audit.aclose()
+
+    assert arrived, "the alert's name lookup waited for the loop's default executor"

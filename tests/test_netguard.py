@@ -10,6 +10,7 @@ from burnlink.errors import ConfigError
 from burnlink.netguard import (
     AllowList,
     Resolver,
+    ThreadedResolver,
     UnresolvableHost,
     UnsafeUrl,
     forbidden_reason,
@@ -103,6 +104,16 @@ async def test_pin_refuses_numeric_tricks_that_resolve_to_loopback() -> None:
 async def test_system_resolver_reports_names_that_cannot_resolve() -> None:
     with pytest.raises(UnresolvableHost):
         await system_resolver("a" * 64 + ".example", 443)
+
+
+async def test_threaded_resolver_resolves_and_reports_as_the_system_one() -> None:
+    resolver = ThreadedResolver(2)
+    try:
+        assert await resolver("localhost", 80) == await system_resolver("localhost", 80)
+        with pytest.raises(UnresolvableHost):
+            await resolver("a" * 64 + ".example", 443)
+    finally:
+        resolver.close()
 
 
 async def test_pin_refuses_when_any_resolved_address_is_internal() -> None:

@@ -8,19 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from burnlink.audit import AuditBackend, open_audit_store
-from burnlink.audit.events import AuditEventType, Outcome
+from burnlink.audit.events import AuditEventType, Outcome, secret_hash
 from burnlink.audit.export import JsonLinesSink
 from burnlink.clock import FrozenClock
 from burnlink.errors import AuditUnavailable, InvalidInput, StorageUnavailable
-from burnlink.metrics import Metrics, StoreName
+from burnlink.metrics import Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo
 from burnlink.netguard import AllowList
 from burnlink.observe import Observer, policy_labels
 from burnlink.webhooks import WebhookDispatcher, parse_webhook_secret
-from tests.hooks import webhook_receiver
+from tests.hooks import tarpit, webhook_receiver
 from tests.web.audited import AUDIT_KEY, FAST, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.anyio
@@ -102,13 +103,14 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
 ) -> None:
     metrics = Metrics()
     with webhook_receiver() as receiver:
-        dispatcher = WebhookDispatcher(allow=AllowList.parse("127.0.0.1"), retry=FAST)
+        loopback = AllowList.parse("127.0.0.1")
         observer = Observer(
             audit,
             metrics=metrics,
-            webhooks=dispatcher,
+            webhooks=WebhookDispatcher(allow=loopback, retry=FAST),
             webhook_key=parse_webhook_secret(WEBHOOK_SECRET),
             alert_url=receiver.url("/alerts"),
+            alerts=WebhookDispatcher(queue=WebhookQueue.ALERTS, allow=loopback, retry=FAST),
         )
         for kind in (
             AuditEventType.SECRET_OPENED,
@@ -121,7 +123,7 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
                 kind, at=clock.now(), secret_id="abc", notify_url=receiver.url("/secret")
             )
         await observer.join()
-        await dispatcher.aclose()
+        await observer.aclose()
 
     assert [h.json()["type"] for h in receiver.on("/secret")] == [
         "secret.viewed",
@@ -131,6 +133,43 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
     assert metrics.registry.get_sample_value("burnlink_alerts_total") == 1
     denied = {"reason": "passphrase"}
     assert metrics.registry.get_sample_value("burnlink_access_denied_total", denied) == 1
+
+
+async def test_a_dropped_alert_is_audited_as_the_alerts_queue(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    loopback = AllowList.parse("127.0.0.1")
+    metrics = Metrics()
+    with tarpit() as pit:
+        observer = Observer(
+            audit,
+            metrics=metrics,
+            webhooks=WebhookDispatcher(allow=loopback),
+            webhook_key=parse_webhook_secret(WEBHOOK_SECRET),
+            alert_url=pit.url(),
+            alerts=WebhookDispatcher(
+                queue=WebhookQueue.ALERTS, allow=loopback, deadline=0.2, metrics=metrics
+            ),
+        )
+        await observer.emit(AuditEventType.ALERT, at=clock.now(), secret_id="abc")
+        with anyio.fail_after(10):
+            await observer.join()
+        await observer.aclose()
+    entries = [entry.event async for entry in audit.iter_entries()]
+
+    [dropped] = [e for e in entries if e.type is AuditEventType.WEBHOOK_DROPPED]
+    assert (dropped.outcome, dropped.detail) == (
+        Outcome.FAILED,
+        {"queue": "alerts", "reason": "deadline"},
+    )
+    assert dropped.secret_hash == secret_hash("abc")
+    counted = {"queue": "alerts", "reason": "deadline"}
+    assert metrics.registry.get_sample_value("burnlink_webhook_dropped_total", counted) == 1
+
+
+def test_alerts_never_fall_back_to_the_senders_dispatcher() -> None:
+    with pytest.raises(ValueError, match="alerts="):
+        Observer(webhooks=WebhookDispatcher(), alert_url="https://alerts.example.com/")
 
 
 async def test_notify_urls_are_refused_without_a_webhook_secret() -> None:

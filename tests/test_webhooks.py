@@ -11,7 +11,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +24,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from burnlink.audit.events import AuditEventType, RequestInfo, audit_event
 from burnlink.errors import InvalidInput
-from burnlink.metrics import DeliveryResult, Metrics, WebhookFailure, render
+from burnlink.metrics import DeliveryResult, DropReason, Metrics, WebhookFailure, render
 from burnlink.netguard import AllowList, UnsafeUrl, pin
 from burnlink.webhooks import (
     RetryPolicy,
@@ -36,6 +36,7 @@ from burnlink.webhooks import (
     pinned_request,
     sign,
 )
+from tests.hooks import tarpit
 from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -434,3 +435,103 @@ async def test_aclose_cancels_what_does_not_finish_in_time(receiver: Receiver) -
 
     assert dispatcher.pending == 0
     assert _count(metrics, "burnlink_webhook_deliveries_total", "result", "dropped") == 1
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait (at most 5 s) until ``check()`` holds: for what another task finishes."""
+    for _ in range(500):
+        if check():
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError("still not so after 5 s")
+
+
+def _dropped(metrics: Metrics, reason: str, queue: str = "notify") -> float:
+    value = metrics.registry.get_sample_value(
+        "burnlink_webhook_dropped_total", {"queue": queue, "reason": reason}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("count", [pytest.param(30, id="30"), pytest.param(1000, id="1000")])
+async def test_a_tarpit_destination_does_not_delay_another(receiver: Receiver, count: int) -> None:
+    metrics = Metrics()
+    # Patient enough that, were they shared, the tarpit's requests would hold every slot.
+    dispatcher = WebhookDispatcher(
+        allow=LOOPBACK, retry=RetryPolicy(attempts=1), timeout=60, metrics=metrics
+    )
+    with tarpit() as pit:
+        stuck = WebhookEndpoint.parse(pit.url(), SECRET)
+        accepted = [dispatcher.enqueue(stuck, _message()) for _ in range(count)]
+        assert dispatcher.enqueue(WebhookEndpoint.parse(receiver.url, SECRET), _message())
+
+        arrived = await anyio.to_thread.run_sync(receiver.arrived.wait, 10)
+        ended = _count(metrics, "burnlink_webhook_deliveries_total", "result", "failed")
+        held = pit.accepted
+        if arrived:
+            await _until(lambda: dispatcher.pending == len([a for a in accepted if a]))
+        await dispatcher.aclose(grace=0)
+
+    assert arrived, "the fast receiver's webhook waited behind the tarpit's"
+    assert ended == 0  # it arrived while every tarpit request was still hanging
+    assert held <= 2  # the tarpit's share of connections
+    refused = accepted.count(False)
+    assert _dropped(metrics, "destination_full") == refused
+    assert _dropped(metrics, "queue_full") == 0
+    assert _dropped(metrics, "shutdown") == count - refused
+
+
+async def test_a_delivery_is_dropped_at_its_deadline() -> None:
+    metrics = Metrics()
+    dispatcher = WebhookDispatcher(
+        allow=LOOPBACK, retry=FAST, timeout=60, deadline=0.3, metrics=metrics
+    )
+    with tarpit() as pit:
+        endpoint = WebhookEndpoint.parse(pit.url(), SECRET)
+        with anyio.fail_after(10):
+            delivery = await dispatcher.deliver(endpoint, _message())
+        await dispatcher.aclose()
+
+    assert (delivery.result, delivery.attempts) == (DeliveryResult.DROPPED, 1)
+    assert delivery.failure is WebhookFailure.DROPPED
+    assert _dropped(metrics, "deadline") == 1
+    assert _count(metrics, "burnlink_webhook_deliveries_total", "result", "dropped") == 1
+
+
+async def test_deliver_times_out_a_receiver_that_trickles_its_answer() -> None:
+    # A byte every 0.1 s resets httpx's 0.5 s read timeout each time (as a byte a second does
+    # the default 5 s): only a limit on the attempt as a whole ends it.
+    dispatcher = WebhookDispatcher(allow=LOOPBACK, retry=RetryPolicy(attempts=1), timeout=0.5)
+    with tarpit(trickle=0.1) as pit:
+        endpoint = WebhookEndpoint.parse(pit.url(), SECRET)
+        with anyio.fail_after(10):
+            delivery = await dispatcher.deliver(endpoint, _message())
+        await dispatcher.aclose()
+
+    assert (delivery.result, delivery.failure) == (DeliveryResult.FAILED, WebhookFailure.TIMEOUT)
+
+
+async def test_drops_are_reported_with_their_reason(receiver: Receiver) -> None:
+    drops: list[tuple[str, str | None, DropReason]] = []
+    dispatcher = WebhookDispatcher(
+        allow=LOOPBACK, retry=FAST, max_pending=2, max_pending_per_destination=1
+    )
+    dispatcher.on_drop = lambda endpoint, message, reason: drops.append(
+        (endpoint.host, message.secret_id, reason)
+    )
+    with tarpit() as pit:
+        stuck = WebhookEndpoint.parse(pit.url(), SECRET)
+        assert dispatcher.enqueue(stuck, _message())
+        assert not dispatcher.enqueue(stuck, _message())
+        assert dispatcher.enqueue(WebhookEndpoint.parse(receiver.url, SECRET), _message())
+        assert not dispatcher.enqueue(WebhookEndpoint.parse(receiver.url, SECRET), _message())
+        assert await anyio.to_thread.run_sync(receiver.arrived.wait, 5)
+        await _until(lambda: dispatcher.pending == 1)  # the receiver's delivery finished
+        await dispatcher.aclose(grace=0)
+
+    sid = "AbCdEfGhIjKlMnOpQrStUv"
+    assert drops == [
+        ("127.0.0.1", sid, DropReason.DESTINATION_FULL),
+        ("127.0.0.1", sid, DropReason.QUEUE_FULL),
+        ("127.0.0.1", sid, DropReason.SHUTDOWN),
+    ]

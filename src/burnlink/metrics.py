@@ -24,9 +24,11 @@ __all__ = [
     "REVEAL_BUCKETS",
     "DeliveryResult",
     "DeniedReason",
+    "DropReason",
     "Metrics",
     "StoreName",
     "WebhookFailure",
+    "WebhookQueue",
     "render",
 ]
 
@@ -71,7 +73,8 @@ class WebhookFailure(StrEnum):
     ERROR = "error"
     """Any other transport error."""
     DROPPED = "dropped"
-    """Not attempted: the queue was full or the dispatcher was closing."""
+    """Given up: the queue or destination was full, the deadline passed, or shutdown
+    (``burnlink_webhook_dropped_total`` says which)."""
 
 
 class DeliveryResult(StrEnum):
@@ -81,6 +84,28 @@ class DeliveryResult(StrEnum):
     FAILED = "failed"
     """Every attempt failed, or a failure that is not retried."""
     DROPPED = "dropped"
+
+
+class WebhookQueue(StrEnum):
+    """Which dispatcher a webhook went through (``burnlink_webhook_dropped_total{queue}``)."""
+
+    NOTIFY = "notify"
+    """Secrets' ``notify_url``: destinations chosen by senders."""
+    ALERTS = "alerts"
+    """``BURNLINK_ALERT_URL``: the operator's, never behind a sender's webhook."""
+
+
+class DropReason(StrEnum):
+    """Why a webhook was given up without being delivered (``..._dropped_total{reason}``)."""
+
+    QUEUE_FULL = "queue_full"
+    """The dispatcher already held its most deliveries."""
+    DESTINATION_FULL = "destination_full"
+    """The destination (host and port) already had its most deliveries waiting."""
+    DEADLINE = "deadline"
+    """The delivery's total time (waiting, every attempt and backoff) ran out."""
+    SHUTDOWN = "shutdown"
+    """The server was stopping."""
 
 
 class Metrics:
@@ -131,6 +156,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.webhook_drops = Counter(
+            "burnlink_webhook_dropped",
+            "Webhooks given up without being delivered, by queue and reason.",
+            ["queue", "reason"],
+            registry=r,
+        )
         self.alerts = Counter("burnlink_alerts", "Alert events raised.", registry=r)
         for end in EndReason:
             self.secrets_ended.labels(end.value)
@@ -142,6 +173,9 @@ class Metrics:
             self.webhook_failures.labels(failure.value)
         for result in DeliveryResult:
             self.webhook_deliveries.labels(result.value)
+        for queue in WebhookQueue:
+            for drop in DropReason:
+                self.webhook_drops.labels(queue.value, drop.value)
 
     def secret_created(self) -> None:
         """Count a stored secret."""
@@ -180,6 +214,10 @@ class Metrics:
     def webhook_done(self, result: DeliveryResult) -> None:
         """Count a finished webhook delivery."""
         self.webhook_deliveries.labels(DeliveryResult(result).value).inc()
+
+    def webhook_dropped(self, queue: WebhookQueue, reason: DropReason) -> None:
+        """Count a webhook given up without being delivered."""
+        self.webhook_drops.labels(WebhookQueue(queue).value, DropReason(reason).value).inc()
 
     def alert(self) -> None:
         """Count an alert event."""

@@ -22,9 +22,11 @@ Allowed anyway (``BURNLINK_WEBHOOK_ALLOW``, parsed by ``AllowList.parse``)
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,6 +39,7 @@ __all__ = [
     "AllowList",
     "PinnedTarget",
     "Resolver",
+    "ThreadedResolver",
     "UnresolvableHost",
     "UnsafeUrl",
     "forbidden_reason",
@@ -81,7 +84,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    """The addresses ``getaddrinfo`` gives for a TCP connection to ``host``:``port``."""
+    """The addresses ``getaddrinfo`` gives for a TCP connection to ``host``:``port``, looked
+    up on the event loop's default executor (shared with the rest of the process)."""
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(
@@ -90,6 +94,37 @@ async def system_resolver(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as exc:
         raise UnresolvableHost(f"cannot resolve the webhook host: {type(exc).__name__}") from None
     return [str(info[4][0]) for info in infos]
+
+
+class ThreadedResolver:
+    """A ``Resolver``: ``getaddrinfo`` on threads of its own, not the loop's default executor.
+
+    A lookup cannot be cancelled: a name whose DNS server never answers holds its thread
+    until the C library gives up (tens of seconds). Names are chosen by senders, so their
+    lookups get a pool of their own, and the operator's alerts and everything else on the
+    default executor (mail, for one) never wait for a thread behind them.
+    """
+
+    def __init__(self, threads: int, *, name: str = "burnlink-dns") -> None:
+        """Up to ``threads`` lookups at once (threads start when needed)."""
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        """As ``system_resolver``; ``UnresolvableHost`` when the name does not resolve."""
+        lookup = functools.partial(
+            socket.getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        try:
+            infos = await asyncio.get_running_loop().run_in_executor(self._executor, lookup)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise UnresolvableHost(
+                f"cannot resolve the webhook host: {type(exc).__name__}"
+            ) from None
+        return [str(info[4][0]) for info in infos]
+
+    def close(self) -> None:
+        """Take no more lookups; those running end on their own."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -16,17 +16,22 @@ Fail closed
 
 Never blocking
     Webhooks are only enqueued (``WebhookDispatcher`` delivers in the background), and a
-    failing alert rule or counter is logged, never raised. ``later`` runs a report in the
-    background, so that answering a wrong link for a live secret takes no longer than for
-    an unknown id; ``join`` waits for those (tests, shutdown).
+    failing alert rule or counter is logged, never raised. Alerts go through a dispatcher of
+    their own: no ``notify_url`` a sender picks can delay or crowd out an operator's alert.
+    A webhook that is given up (``DropReason``) is recorded as ``webhook.dropped``.
+    ``later`` runs a report in the background, so that answering a wrong link for a live
+    secret takes no longer than for an unknown id; ``join`` waits for those (tests,
+    shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Final
 
 from burnlink.access import mask_email
 from burnlink.alerts import Alert, AlertRules
@@ -42,13 +47,22 @@ from burnlink.audit.events import (
     format_time,
 )
 from burnlink.audit.export import JsonLinesSink
+from burnlink.clock import Clock, SystemClock
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
-from burnlink.metrics import DeniedReason, Metrics, StoreName
+from burnlink.metrics import DeniedReason, DropReason, Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo, EndReason
-from burnlink.netguard import AllowList, Resolver, UnresolvableHost, UnsafeUrl, pin, system_resolver
+from burnlink.netguard import (
+    AllowList,
+    Resolver,
+    UnresolvableHost,
+    UnsafeUrl,
+    check_url,
+    pin,
+    system_resolver,
+)
 from burnlink.webhooks import WebhookDispatcher, WebhookEndpoint, WebhookMessage
 
-__all__ = ["NOTIFIED", "Observer", "policy_labels", "request_info"]
+__all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Observer", "policy_labels", "request_info"]
 
 log = logging.getLogger("burnlink.audit")
 
@@ -61,6 +75,16 @@ NOTIFIED = frozenset(
     }
 )
 """Events that go to a secret's ``notify_url``."""
+
+NOTIFY_URL_REFUSED: Final = "must reach a public address (or one BURNLINK_WEBHOOK_ALLOW lists)"
+"""The one answer for a ``notify_url`` whose host is internal, does not resolve, or does not
+answer the lookup in time: which of these it was would map the server's network."""
+
+DROP_RECORDS_GRACE: Final = 5.0
+"""Seconds ``aclose`` gives at least to recording the webhooks it cancelled."""
+
+NOTIFY_URL_LOOKUP: Final = 5.0
+"""Seconds the create request waits for a ``notify_url``'s name lookup."""
 
 _DENIED: Mapping[AuditEventType, DeniedReason] = {
     AuditEventType.PASSPHRASE_FAILED: DeniedReason.PASSPHRASE,
@@ -110,12 +134,17 @@ class Observer:
         webhooks: WebhookDispatcher | None = None,
         webhook_key: bytes | None = None,
         alert_url: str | None = None,
+        alerts: WebhookDispatcher | None = None,
         allow: AllowList | None = None,
         resolver: Resolver = system_resolver,
         rules: AlertRules | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Without ``audit`` nothing is written (a service used as a library, or a test);
-        without ``webhooks`` and ``webhook_key`` nothing is sent."""
+        without ``webhooks`` and ``webhook_key`` nothing is sent. ``alerts`` delivers to
+        ``alert_url``: a dispatcher of its own (``ValueError`` without one when ``webhooks``
+        is given). ``clock`` dates ``webhook.dropped`` (the wall clock by default: drops
+        happen in real time)."""
         self.audit = audit
         self._writes = None if audit is None else GroupCommit(audit)
         self.metrics = metrics or Metrics()
@@ -126,6 +155,14 @@ class Observer:
         self.allow = allow or AllowList()
         self.resolver = resolver
         self.rules = rules
+        self.clock = clock or SystemClock()
+        if alert_url is not None and webhooks is not None and alerts is None:
+            # Falling back to the senders' dispatcher is what let a tarpit silence alerts.
+            raise ValueError("alert_url needs its own dispatcher (alerts=)")
+        self.alerts = alerts
+        for dispatcher in (webhooks, alerts):
+            if dispatcher is not None:
+                dispatcher.on_drop = functools.partial(self._webhook_dropped, dispatcher.queue)
         self._background: set[asyncio.Task[None]] = set()
 
     # -- the audit log ---------------------------------------------------------------------
@@ -224,10 +261,10 @@ class Observer:
         """Metrics, the secret's webhook, alert rules. Never raises for a failing part."""
         self._count(event, last_view=last_view)
         if notify_url is not None and event.type in NOTIFIED:
-            self._send(notify_url, event, secret_id)
+            self._send(self.webhooks, notify_url, event, secret_id)
         if event.type is AuditEventType.ALERT:
             if self.alert_url is not None:
-                self._send(self.alert_url, event, secret_id)
+                self._send(self.alerts, self.alert_url, event, secret_id)
             return
         if self.rules is None:
             return
@@ -411,18 +448,45 @@ class Observer:
                 "notifications are not configured on this server (BURNLINK_WEBHOOK_SECRET)",
             )
         try:
-            await pin(url, self.allow, resolver=self.resolver)
+            check_url(url)  # its form: telling what is wrong with it reveals nothing
         except UnsafeUrl as exc:
             raise InvalidInput("notify_url", exc.reason) from None
-        except UnresolvableHost:
-            raise InvalidInput("notify_url", "its host name does not resolve") from None
+        try:
+            async with asyncio.timeout(NOTIFY_URL_LOOKUP):
+                await pin(url, self.allow, resolver=self.resolver)
+        except (UnsafeUrl, UnresolvableHost, TimeoutError):
+            # One answer whatever the reason: "does not resolve" against "private address"
+            # would let a sender map which internal names exist.
+            raise InvalidInput("notify_url", NOTIFY_URL_REFUSED) from None
         return url
 
-    def _send(self, url: str, event: AuditEvent, secret_id: str | None) -> None:
-        if self.webhooks is None or self.webhook_key is None:
+    def _send(
+        self, dispatcher: WebhookDispatcher | None, url: str, event: AuditEvent, sid: str | None
+    ) -> None:
+        if dispatcher is None or self.webhook_key is None:
             return
         endpoint = WebhookEndpoint(url=url, key=self.webhook_key)
-        self.webhooks.enqueue(endpoint, WebhookMessage.from_event(event, secret_id=secret_id))
+        dispatcher.enqueue(endpoint, WebhookMessage.from_event(event, secret_id=sid))
+
+    def _webhook_dropped(
+        self,
+        queue: WebhookQueue,
+        endpoint: WebhookEndpoint,
+        message: WebhookMessage,
+        reason: DropReason,
+    ) -> None:
+        """Record a webhook given up, in the background. Not the host: a URL's host can be
+        its secret part (``<token>.example.net``), and the log never holds a ``notify_url``."""
+        at = self.clock.now()
+        self.later(
+            lambda: self.record(
+                AuditEventType.WEBHOOK_DROPPED,
+                at=at,
+                secret_id=message.secret_id,
+                detail={"queue": queue.value, "reason": reason.value},
+                required=False,
+            )
+        )
 
     # -- metrics ----------------------------------------------------------------------------
 
@@ -460,19 +524,25 @@ class Observer:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _dispatchers(self) -> list[WebhookDispatcher]:
+        return [d for d in (self.webhooks, self.alerts) if d is not None]
+
     async def join(self) -> None:
-        """Wait for background reports, then for webhook deliveries started so far."""
-        while self._background:
-            await asyncio.wait(set(self._background))
-        if self.webhooks is not None:
-            await self.webhooks.join()
+        """Wait for background reports and webhook deliveries started so far (and for the
+        records of webhooks that were dropped meanwhile)."""
+        while self._background or any(d.pending for d in self._dispatchers()):
+            while self._background:
+                await asyncio.wait(set(self._background))
+            for dispatcher in self._dispatchers():
+                await dispatcher.join()
 
     async def aclose(self, *, grace: float = 10.0) -> None:
         """Finish background reports, give webhooks ``grace`` seconds, close the sink."""
         if self._background:
             await asyncio.wait(set(self._background), timeout=grace)
-        if self.webhooks is not None:
-            await self.webhooks.aclose(grace=grace)
+        await asyncio.gather(*(d.aclose(grace=grace) for d in self._dispatchers()))
+        if self._background:  # records of the webhooks just cancelled: not cut by ``grace``
+            await asyncio.wait(set(self._background), timeout=max(grace, DROP_RECORDS_GRACE))
         if self._writes is not None:
             await self._writes.aclose()
         if self.sink is not None:

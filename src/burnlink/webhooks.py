@@ -17,6 +17,13 @@ Delivery
     timeouts, connection errors, 408, 429 and 5xx with exponential backoff up to a bounded
     number of attempts. Refusals, redirects and other 4xx are not retried. Failures are
     counted in ``metrics`` and logged with the host only (URLs may hold tokens).
+
+Isolation
+    Senders choose ``notify_url``, so a destination may be a tarpit. Each destination
+    (``host:port``) gets a share of the queue and of the connections, each attempt is bounded
+    as a whole and each delivery by a total deadline, and names are looked up on threads of
+    the dispatcher's own. Operator alerts use a dispatcher of their own (``WebhookQueue``).
+    What is given up is counted by reason (``DropReason``) and passed to ``on_drop``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import hmac
 import logging
 import secrets
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -39,22 +47,23 @@ from burnlink import __version__
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
 from burnlink.clock import Clock, SystemClock
 from burnlink.errors import InvalidInput
-from burnlink.metrics import DeliveryResult, Metrics, WebhookFailure
+from burnlink.metrics import DeliveryResult, DropReason, Metrics, WebhookFailure, WebhookQueue
 from burnlink.netguard import (
     AllowList,
     PinnedTarget,
     Resolver,
+    ThreadedResolver,
     UnresolvableHost,
     UnsafeUrl,
     check_url,
     pin,
-    system_resolver,
 )
 from burnlink.useragents import classify
 
 __all__ = [
     "SECRET_PREFIX",
     "Delivery",
+    "DropHandler",
     "RetryPolicy",
     "WebhookDispatcher",
     "WebhookEndpoint",
@@ -136,6 +145,15 @@ class WebhookEndpoint:
             return check_url(self.url)[1]
         except UnsafeUrl:
             return "(invalid URL)"
+
+    @property
+    def destination(self) -> str:
+        """``host:port``: what a dispatcher shares out its queue and connections by."""
+        try:
+            _, host, port = check_url(self.url)
+        except UnsafeUrl:
+            return "(invalid URL)"
+        return f"{host}:{port}"
 
 
 def _slack_escape(text: str) -> str:
@@ -245,36 +263,75 @@ def pinned_request(
     )
 
 
+DropHandler = Callable[["WebhookEndpoint", "WebhookMessage", DropReason], None]
+"""Told of every webhook a dispatcher gives up (the observer audits it). Must not raise."""
+
+
+@dataclass(slots=True)
+class _Destination:
+    """One destination's share of a dispatcher: its deliveries and its connection slots."""
+
+    slots: asyncio.Semaphore
+    deliveries: int = 0
+
+
 class WebhookDispatcher:
-    """Sends webhooks in the background, retrying with backoff; never blocks its caller."""
+    """Sends webhooks in the background, retrying with backoff; never blocks its caller.
+
+    Each destination (a URL's host and port) gets its own share: at most
+    ``max_pending_per_destination`` deliveries waiting or running and
+    ``concurrency_per_destination`` requests in flight, so a destination that answers slowly
+    or never (a tarpit) holds only its own share, not the slots of the others. Each
+    delivery has a total ``deadline``. Whatever is given up is counted
+    (``burnlink_webhook_dropped_total{queue,reason}``) and passed to ``on_drop``.
+    """
 
     def __init__(
         self,
         *,
+        queue: WebhookQueue = WebhookQueue.NOTIFY,
         allow: AllowList | None = None,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 5.0,
+        deadline: float = 60.0,
         max_pending: int = 1000,
-        concurrency: int = 8,
-        resolver: Resolver = system_resolver,
+        max_pending_per_destination: int = 50,
+        concurrency: int = 32,
+        concurrency_per_destination: int = 2,
+        resolver: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         """Configure; nothing connects until the first delivery.
 
-        ``allow`` is ``BURNLINK_WEBHOOK_ALLOW``; ``timeout`` bounds each attempt (connect
-        is capped at 3 s); at most ``max_pending`` deliveries wait or run at once, and more
-        are dropped; ``concurrency`` requests are in flight at a time.
+        ``queue`` names this dispatcher in metrics; ``allow`` is ``BURNLINK_WEBHOOK_ALLOW``;
+        ``timeout`` bounds each attempt as a whole (name lookup, connect, every byte of the
+        answer; connect alone is capped at 3 s); ``deadline`` bounds a delivery (waiting for
+        a slot, every attempt and the backoff between them). At most ``max_pending``
+        deliveries wait or run at once, ``max_pending_per_destination`` of them for one
+        destination, and more are dropped; ``concurrency`` requests are in flight at a time,
+        ``concurrency_per_destination`` to one destination. Names are looked up with
+        ``resolver``, by default on ``concurrency`` threads of the dispatcher's own
+        (``ThreadedResolver``), so that slow names never hold threads others need; a
+        ``ThreadedResolver`` passed in is closed with the dispatcher too.
         """
+        self.queue = queue
+        self.on_drop: DropHandler | None = None
+        """Called for each webhook given up (after it is counted); set by the observer."""
         self._allow = allow or AllowList()
         self._clock = clock or SystemClock()
         self._metrics = metrics
         self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._deadline = deadline
         self._max_pending = max_pending
-        self._resolver = resolver
+        self._max_per_destination = max_pending_per_destination
+        self._per_destination = concurrency_per_destination
+        self._resolver = resolver or ThreadedResolver(concurrency, name=f"burnlink-{queue}-dns")
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[Delivery]] = set()
+        self._destinations: dict[str, _Destination] = {}
+        self._tasks: dict[asyncio.Task[Delivery], tuple[WebhookEndpoint, WebhookMessage]] = {}
         self._closed = False
         self._client = httpx.AsyncClient(
             follow_redirects=False,
@@ -290,21 +347,35 @@ class WebhookDispatcher:
         return len(self._tasks)
 
     def enqueue(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> bool:
-        """Start delivering ``message`` in the background; ``False`` if dropped (full/closed).
+        """Start delivering ``message`` in the background; ``False`` if dropped (closing, the
+        dispatcher full, or the destination's share full).
 
         Must be called from the event loop's thread.
         """
-        if self._closed or len(self._tasks) >= self._max_pending:
-            self._count(WebhookFailure.DROPPED)
-            self._done(DeliveryResult.DROPPED)
-            LOG.warning("webhook to %s dropped: queue full or closing", endpoint.host)
+        destination = endpoint.destination
+        share = self._share(destination)
+        if self._closed:
+            reason: DropReason | None = DropReason.SHUTDOWN
+        elif len(self._tasks) >= self._max_pending:
+            reason = DropReason.QUEUE_FULL
+        elif share.deliveries >= self._max_per_destination:
+            reason = DropReason.DESTINATION_FULL
+        else:
+            reason = None
+        if reason is not None:
+            self._release(destination, share)
+            self._dropped(endpoint, message, reason)
             return False
+        share.deliveries += 1  # counted now: a burst is enqueued before any task runs
         task = asyncio.get_running_loop().create_task(
-            self._run(endpoint, message), name="burnlink-webhook"
+            self._run(endpoint, message, share), name="burnlink-webhook"
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = (endpoint, message)
+        task.add_done_callback(self._forget)
         return True
+
+    def _forget(self, task: asyncio.Task[Delivery]) -> None:
+        self._tasks.pop(task, None)
 
     async def join(self) -> None:
         """Wait until every delivery started so far has finished."""
@@ -316,30 +387,69 @@ class WebhookDispatcher:
         self._closed = True
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            cancelled = [(task, self._tasks[task]) for task in pending]
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 LOG.warning("%d webhook deliveries cancelled at shutdown", len(pending))
-                for _ in pending:
-                    self._done(DeliveryResult.DROPPED)
+                for _, (endpoint, message) in cancelled:
+                    self._dropped(endpoint, message, DropReason.SHUTDOWN)
         await self._client.aclose()
+        if isinstance(self._resolver, ThreadedResolver):
+            self._resolver.close()
 
-    async def _run(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+    async def _run(
+        self, endpoint: WebhookEndpoint, message: WebhookMessage, share: _Destination
+    ) -> Delivery:
         try:
-            return await self.deliver(endpoint, message)
+            return await self._within_deadline(endpoint, message, share)
         except Exception as exc:  # noqa: BLE001 - a background task must log, not die silently
             LOG.error("webhook to %s crashed: %s", endpoint.host, type(exc).__name__)
             self._count(WebhookFailure.ERROR)
             self._done(DeliveryResult.FAILED)
             return Delivery(DeliveryResult.FAILED, 0, None, WebhookFailure.ERROR)
+        finally:
+            share.deliveries -= 1
+            self._release(endpoint.destination, share)
 
     async def deliver(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
-        """Deliver now, retrying as configured; return how it ended (never raises)."""
+        """Deliver now, retrying as configured, within the deadline; return how it ended
+        (never raises)."""
+        share = self._share(endpoint.destination)
+        share.deliveries += 1
+        try:
+            return await self._within_deadline(endpoint, message, share)
+        finally:
+            share.deliveries -= 1
+            self._release(endpoint.destination, share)
+
+    async def _within_deadline(
+        self, endpoint: WebhookEndpoint, message: WebhookMessage, share: _Destination
+    ) -> Delivery:
+        tried: list[int] = []
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await self._deliver(endpoint, message, share, tried)
+        except TimeoutError:
+            self._dropped(endpoint, message, DropReason.DEADLINE)
+            return Delivery(DeliveryResult.DROPPED, len(tried), None, WebhookFailure.DROPPED)
+
+    async def _deliver(
+        self,
+        endpoint: WebhookEndpoint,
+        message: WebhookMessage,
+        share: _Destination,
+        tried: list[int],
+    ) -> Delivery:
         body = message.body()
         attempts = max(1, self._retry.attempts)
         for attempt in range(1, attempts + 1):
-            failure, status, retryable = await self._attempt(endpoint, message.id, body)
+            tried.append(attempt)
+            # The destination's slot first: waiting for a busy destination holds no slot
+            # that another destination could use.
+            async with share.slots, self._semaphore:
+                failure, status, retryable = await self._attempt(endpoint, message.id, body)
             if failure is None:
                 self._done(DeliveryResult.DELIVERED)
                 return Delivery(DeliveryResult.DELIVERED, attempt, status)
@@ -363,10 +473,11 @@ class WebhookDispatcher:
     ) -> tuple[WebhookFailure | None, int | None, bool]:
         """One attempt: ``(failure or None, HTTP status, whether to retry)``."""
         try:
-            target = await pin(endpoint.url, self._allow, resolver=self._resolver)
+            async with asyncio.timeout(self._timeout):
+                target = await pin(endpoint.url, self._allow, resolver=self._resolver)
         except UnsafeUrl:
             return WebhookFailure.REFUSED, None, False
-        except UnresolvableHost:
+        except (UnresolvableHost, TimeoutError):
             return WebhookFailure.UNRESOLVED, None, True
         timestamp = int(self._clock.now().timestamp())
         headers = {
@@ -376,16 +487,18 @@ class WebhookDispatcher:
             "webhook-signature": sign(endpoint.key, msg_id, timestamp, body),
         }
         request = pinned_request(self._client, target, headers=headers, body=body)
-        async with self._semaphore:
-            try:
+        try:
+            # httpx's timeouts are per read: a receiver sending a byte a second never trips
+            # them. This bounds the attempt as a whole.
+            async with asyncio.timeout(self._timeout):
                 response = await self._client.send(request, stream=True)
                 await response.aclose()  # the body is never read
-            except httpx.TimeoutException:
-                return WebhookFailure.TIMEOUT, None, True
-            except httpx.ConnectError:
-                return WebhookFailure.CONNECT, None, True
-            except httpx.HTTPError:
-                return WebhookFailure.ERROR, None, True
+        except (httpx.TimeoutException, TimeoutError):
+            return WebhookFailure.TIMEOUT, None, True
+        except httpx.ConnectError:
+            return WebhookFailure.CONNECT, None, True
+        except httpx.HTTPError:
+            return WebhookFailure.ERROR, None, True
         status = response.status_code
         if 200 <= status < 300:
             return None, status, False
@@ -394,6 +507,30 @@ class WebhookDispatcher:
         if status >= 500:
             return WebhookFailure.SERVER_ERROR, status, True
         return WebhookFailure.CLIENT_ERROR, status, status in _RETRY_STATUSES
+
+    def _share(self, destination: str) -> _Destination:
+        share = self._destinations.get(destination)
+        if share is None:
+            share = _Destination(asyncio.Semaphore(self._per_destination))
+            self._destinations[destination] = share
+        return share
+
+    def _release(self, destination: str, share: _Destination) -> None:
+        # A destination's share lives while it has deliveries: the map cannot grow without
+        # bound however many hosts senders name.
+        if share.deliveries == 0 and self._destinations.get(destination) is share:
+            del self._destinations[destination]
+
+    def _dropped(
+        self, endpoint: WebhookEndpoint, message: WebhookMessage, reason: DropReason
+    ) -> None:
+        self._count(WebhookFailure.DROPPED)
+        self._done(DeliveryResult.DROPPED)
+        if self._metrics is not None:
+            self._metrics.webhook_dropped(self.queue, reason)
+        LOG.warning("%s webhook to %s dropped: %s", self.queue.value, endpoint.host, reason.value)
+        if self.on_drop is not None:
+            self.on_drop(endpoint, message, reason)
 
     def _count(self, failure: WebhookFailure) -> None:
         if self._metrics is not None:

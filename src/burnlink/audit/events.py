@@ -129,6 +129,8 @@ class AuditEventType(StrEnum):
     """Something worth a person's attention (``detail.reason`` says what)."""
     AUDIT_PURGED = "audit.purged"
     """Audit entries older than the retention period were removed."""
+    WEBHOOK_DROPPED = "webhook.dropped"
+    """A webhook was given up undelivered (``detail``: ``queue``, ``reason``)."""
 
 
 class Outcome(StrEnum):
@@ -147,6 +149,7 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
         AuditEventType.ACCESS_DENIED_IP: Outcome.DENIED,
         AuditEventType.ACCESS_DENIED_GEO: Outcome.DENIED,
         AuditEventType.RATE_LIMITED: Outcome.DENIED,
+        AuditEventType.WEBHOOK_DROPPED: Outcome.FAILED,
     }
 )
 

@@ -27,8 +27,8 @@ from burnlink.geo import CountryResolver
 from burnlink.hosts import AllowedHosts
 from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
-from burnlink.metrics import Metrics
-from burnlink.netguard import AllowList, Resolver, system_resolver
+from burnlink.metrics import Metrics, WebhookQueue
+from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit
 from burnlink.service import SecretService
@@ -90,6 +90,14 @@ async def open_observer(
             raise ConfigError(f"BURNLINK_AUDIT_SINK: cannot open ({exc.strerror})") from None
     secret = settings.webhook_secret
     allow = AllowList.parse(settings.webhook_allow)
+    if resolver is system_resolver:
+        # Real lookups of senders' names on threads of their own (the dispatcher closes them):
+        # a name whose DNS never answers must not hold the default executor's threads, which
+        # mail and the alerts' own lookups need.
+        resolver = ThreadedResolver(32, name="burnlink-notify-dns")
+        alerts_resolver: Resolver | None = None  # the alerts dispatcher's own threads
+    else:
+        alerts_resolver = resolver
     return Observer(
         audit,
         metrics=metrics,
@@ -100,6 +108,18 @@ async def open_observer(
         ),
         webhook_key=None if secret is None else parse_webhook_secret(secret.get_secret_value()),
         alert_url=settings.alert_url,
+        # The operator's alerts get their own queue and connections: no notify_url a sender
+        # picks (a tarpit, a flood) can delay or crowd them out.
+        alerts=None
+        if settings.alert_url is None
+        else WebhookDispatcher(
+            queue=WebhookQueue.ALERTS,
+            allow=allow,
+            clock=SystemClock(),
+            metrics=metrics,
+            retry=retry,
+            resolver=alerts_resolver,
+        ),
         allow=allow,
         resolver=resolver,
         rules=AlertRules(
