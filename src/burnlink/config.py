@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     """Seconds a client has to send a request's line and header fields (docs/operations.md)."""
     body_timeout: float = Field(default=20.0, gt=0, le=3600)
     """Most seconds between two reads of a request body."""
+    send_timeout: float = Field(default=20.0, gt=0, le=3600)
+    """Most seconds a client may leave its answer unread while the server waits to write."""
     max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
     """Largest request head (request line and header fields); larger ones get 431."""
     max_headers: int = Field(default=100, ge=16, le=1000)

@@ -7,6 +7,7 @@ The servers run with short deadlines and with the soft open-file limit many host
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import selectors
@@ -27,7 +28,7 @@ from tests.servers import serve_process
 
 STALLED = 2000
 DEADLINE = 3.0
-"""The servers' header and body timeouts, in seconds."""
+"""The servers' header, body and send timeouts, in seconds."""
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: burnlink.test\r\n"
 CREATE = (
@@ -55,6 +56,7 @@ def server(many_sockets: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {
         "BURNLINK_HEADER_TIMEOUT": str(DEADLINE),
         "BURNLINK_BODY_TIMEOUT": str(DEADLINE),
+        "BURNLINK_SEND_TIMEOUT": str(DEADLINE),
         "BURNLINK_RATE_LIMIT_CREATE": "off",
     }
     log = tmp_path_factory.mktemp("slow") / "server.log"
@@ -123,6 +125,14 @@ def exchange(base: str, request: bytes) -> bytes:
         return answer
 
 
+TCP_ESTABLISHED = 1
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's state of this TCP connection (``TCP_ESTABLISHED`` while it is open)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+
+
 def healthz_answers(base: str) -> None:
     response = httpx.get(f"{base}/healthz", timeout=2)
     assert response.status_code == 200
@@ -160,6 +170,26 @@ def test_serve_closes_a_connection_that_never_sends_a_byte(server: Server) -> No
     base, _ = server
     with socket.create_connection(address(base), timeout=DEADLINE + 15) as sock:
         assert sock.recv(1024) == b""
+
+
+def test_serve_drops_a_client_that_stops_reading_its_answers(server: Server) -> None:
+    base, _ = server
+    if not hasattr(socket, "TCP_INFO"):
+        pytest.skip("needs TCP_INFO (Linux)")
+    request = b"GET /openapi.json HTTP/1.1\r\nHost: burnlink.test\r\n\r\n"
+    with socket.socket() as sock:
+        # A small window, and 300 answers of 33 KB: more than every buffer on the way holds.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(address(base))
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(300):
+                sock.sendall(request)
+        deadline = time.monotonic() + DEADLINE + 15
+        while tcp_state(sock) == TCP_ESTABLISHED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tcp_state(sock) != TCP_ESTABLISHED
+    healthz_answers(base)
 
 
 def test_serve_raises_its_open_file_limit_to_the_hard_limit(server: Server) -> None:

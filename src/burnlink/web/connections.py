@@ -11,11 +11,13 @@ file descriptor and (for a half-sent body) an application task for as long as it
 - while a body is expected, no more than ``body_timeout`` seconds may pass between two reads
   (time the server itself is not reading, because the application has not asked for more, does
   not count);
+- a client that leaves the answer unread, so that the server cannot write, is cut off
+  after ``send_timeout`` seconds;
 - the head may hold at most ``max_header_bytes`` bytes and ``max_headers`` fields;
 - a worker holds at most ``max_connections`` connections. One more sheds the connection that
-  has waited longest for its client (for a request head, an idle keep-alive, or a body),
-  never one whose request the application is answering; when none waits, the newcomer is
-  refused.
+  has waited longest for its client (for a request head, an idle keep-alive, a body, or to
+  read its answer), never one whose request the application is answering; when none waits,
+  the newcomer is refused.
 
 A timeout answers ``408`` when part of a request had arrived (a silent connection is just
 closed, as a browser's preconnect expects), a head too large answers ``431``, a refused
@@ -29,8 +31,11 @@ below what the limit allows, so that ``accept`` never fails for want of a descri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
+import struct
 import sys
 import weakref
 from dataclasses import dataclass
@@ -66,6 +71,7 @@ class ConnectionLimits:
 
     header_timeout: float
     body_timeout: float
+    send_timeout: float
     max_header_bytes: int
     max_headers: int
     max_connections: int
@@ -77,6 +83,7 @@ class ConnectionLimits:
         return cls(
             header_timeout=settings.header_timeout,
             body_timeout=settings.body_timeout,
+            send_timeout=settings.send_timeout,
             max_header_bytes=settings.max_header_bytes,
             max_headers=settings.max_headers,
             max_connections=max_connections or settings.max_connections,
@@ -113,13 +120,15 @@ class _Waiting:
         # Dicts keep insertion order: the first key is the one that has waited longest.
         self.heads: dict[LimitedHttpProtocol, None] = {}
         self.bodies: dict[LimitedHttpProtocol, None] = {}
+        self.readers: dict[LimitedHttpProtocol, None] = {}  # the server waits to write
 
     def discard(self, protocol: LimitedHttpProtocol) -> None:
         self.heads.pop(protocol, None)
         self.bodies.pop(protocol, None)
+        self.readers.pop(protocol, None)
 
     def oldest(self) -> LimitedHttpProtocol | None:
-        for waiting in (self.heads, self.bodies):
+        for waiting in (self.heads, self.bodies, self.readers):
             for protocol in waiting:
                 return protocol
         return None
@@ -174,6 +183,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.limits = limits
         self.waiting = _WAITING.setdefault(server_state, _Waiting())
         self.deadline: asyncio.TimerHandle | None = None
+        self.send_deadline: asyncio.TimerHandle | None = None
         self.done = False  # answered or refused by us: read nothing more
         self.refused = False  # refused at the cap: uvicorn never took it
         self.reading_head = True
@@ -198,15 +208,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 transport.close()
                 return
             log.debug("connection shed: the cap is reached")
-            victim.close()
+            victim.abort()
         super().connection_made(transport)
         self.waiting.heads[self] = None
         self.arm(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection and its deadline."""
-        self.disarm()
-        self.waiting.discard(self)
+        """Forget the connection and its deadlines."""
+        self.forget()
         if self.refused:
             return
         super().connection_lost(exc)
@@ -214,10 +223,20 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def close(self) -> None:
         """Close now, without an answer."""
         self.done = True
-        self.disarm()
-        self.waiting.discard(self)
+        self.forget()
         if not self.transport.is_closing():
             self.transport.close()
+
+    def abort(self) -> None:
+        """Close now and reset the connection, dropping what it could not send: a client
+        that does not read would otherwise keep the unsent bytes in the kernel's buffers."""
+        self.done = True
+        self.forget()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     # Reading
 
@@ -239,8 +258,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
-                self.disarm()
-                self.waiting.discard(self)
+                self.forget()
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
@@ -313,6 +331,29 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing() and not self.pipeline:
             self.waiting.heads[self] = None
 
+    # Writing
+
+    def pause_writing(self) -> None:
+        """The client is not reading what it is sent: start the send deadline."""
+        super().pause_writing()
+        if self.send_deadline is None and not self.transport.is_closing():
+            self.send_deadline = self.loop.call_later(self.limits.send_timeout, self.send_stalled)
+            self.waiting.readers[self] = None
+
+    def resume_writing(self) -> None:
+        """The client reads again."""
+        super().resume_writing()
+        self.waiting.readers.pop(self, None)
+        if self.send_deadline is not None:
+            self.send_deadline.cancel()
+            self.send_deadline = None
+
+    def send_stalled(self) -> None:
+        """The client left its answer unread for too long: drop the connection."""
+        self.send_deadline = None
+        log.debug("client stopped reading")
+        self.abort()
+
     # Deadlines
 
     def arm(self, seconds: float) -> None:
@@ -321,10 +362,19 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.deadline = self.loop.call_later(seconds, self.deadline_passed)
 
     def disarm(self) -> None:
-        """Stop the deadline."""
+        """Stop the read deadline."""
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+
+    def forget(self) -> None:
+        """Stop both deadlines and leave the lists of waiting connections: the connection is
+        closing."""
+        self.disarm()
+        if self.send_deadline is not None:
+            self.send_deadline.cancel()
+            self.send_deadline = None
+        self.waiting.discard(self)
 
     def deadline_passed(self) -> None:
         """The client took too long: answer 408 if it had begun a request, and close."""
@@ -373,6 +423,5 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         message = "Invalid HTTP request received."
         self.logger.warning(message)
         self.done = True
-        self.disarm()
-        self.waiting.discard(self)
+        self.forget()
         self.send_400_response(message)
