@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,8 +91,11 @@ def close_all(sockets: list[socket.socket]) -> None:
         sock.close()
 
 
-def closed_by_server(sockets: list[socket.socket], within: float) -> dict[socket.socket, bytes]:
-    """The sockets the server closed within ``within`` seconds, with what each received."""
+def closed_by_server(
+    sockets: list[socket.socket], within: float, *, enough: int | None = None
+) -> dict[socket.socket, bytes]:
+    """The sockets the server closed within ``within`` seconds (or by the time ``enough`` of
+    them are), with what each received."""
     received = dict.fromkeys(sockets, b"")
     closed: dict[socket.socket, bytes] = {}
     with selectors.DefaultSelector() as selector:
@@ -99,7 +103,8 @@ def closed_by_server(sockets: list[socket.socket], within: float) -> dict[socket
             sock.setblocking(False)
             selector.register(sock, selectors.EVENT_READ)
         deadline = time.monotonic() + within
-        while len(closed) < len(sockets) and (left := deadline - time.monotonic()) > 0:
+        wanted = len(sockets) if enough is None else enough
+        while len(closed) < wanted and (left := deadline - time.monotonic()) > 0:
             for key, _ in selector.select(timeout=left):
                 ready = key.fileobj
                 assert isinstance(ready, socket.socket)
@@ -259,11 +264,36 @@ def test_serve_sheds_the_longest_waiting_connections_at_the_cap(
         try:
             for _ in range(3):
                 healthz_answers(base)
-            closed = closed_by_server(stalled, within=5)
+            closed = closed_by_server(stalled, within=10, enough=50)
         finally:
             close_all(stalled)
     assert set(stalled[:50]) <= set(closed)
     assert stalled[-1] not in closed
+
+
+def test_serve_refuses_a_newcomer_when_every_connection_is_being_answered(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    # Curl-mode creates derive a key (PBKDF2) one at a time: they keep the server busy.
+    env = {
+        "BURNLINK_MAX_CONNECTIONS": "3",
+        "BURNLINK_KDF_CONCURRENCY": "1",
+        "BURNLINK_PBKDF2_ITERATIONS": "2000000",
+    }
+    body = json.dumps({"secret": "s", "passphrase": "correct horse battery"}).encode()
+    head = CREATE.replace(b"1000", str(len(body)).encode())
+    create = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + body
+    with serve_process(tmp_path / "server.log", env=env) as (base, _):
+        busy = open_stalled(base, 3, create)
+        try:
+            time.sleep(0.5)  # let the server read the three requests before the fourth comes
+            answer = exchange(base, HEAD + b"\r\n")
+            answered = [b"".join(iter(partial(sock.recv, 65536), b"")) for sock in busy]
+        finally:
+            close_all(busy)
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_many_connections"
+    assert all(reply.startswith(b"HTTP/1.1 201 ") for reply in answered)
 
 
 @pytest.mark.parametrize(

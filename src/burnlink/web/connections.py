@@ -121,18 +121,23 @@ class _Waiting:
         self.heads: dict[LimitedHttpProtocol, None] = {}
         self.bodies: dict[LimitedHttpProtocol, None] = {}
         self.readers: dict[LimitedHttpProtocol, None] = {}  # the server waits to write
+        self.closing: dict[LimitedHttpProtocol, None] = {}  # answered, lingering
 
     def discard(self, protocol: LimitedHttpProtocol) -> None:
+        self.closing.pop(protocol, None)
         self.heads.pop(protocol, None)
         self.bodies.pop(protocol, None)
         self.readers.pop(protocol, None)
 
     def oldest(self) -> LimitedHttpProtocol | None:
-        for waiting in (self.heads, self.bodies, self.readers):
+        for waiting in (self.closing, self.heads, self.bodies, self.readers):
             for protocol in waiting:
                 return protocol
         return None
 
+
+LINGER: Final = 2.0
+"""Seconds an answered connection that is being closed waits for its client to close first."""
 
 # One list per uvicorn server (one per worker process; tests may run several in one process).
 _WAITING: weakref.WeakKeyDictionary[ServerState, _Waiting] = weakref.WeakKeyDictionary()
@@ -203,9 +208,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             if victim is None:
                 log.debug("connection refused: every connection is busy")
                 self.transport = transport
-                self.done = self.refused = True
-                transport.write(_REFUSED)
-                transport.close()
+                self.refused = True
+                self.answer_and_close(_REFUSED)
                 return
             log.debug("connection shed: the cap is reached")
             victim.abort()
@@ -226,6 +230,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.forget()
         if not self.transport.is_closing():
             self.transport.close()
+
+    def answer_and_close(self, answer: bytes) -> None:
+        """Send ``answer``, then close without losing it.
+
+        Closing a socket that still has unread request bytes makes the kernel reset the
+        connection, and a reset can destroy the answer before the client reads it. So send,
+        end our side (FIN), ignore what still arrives, and close when the client does, or
+        after ``LINGER`` seconds.
+        """
+        self.done = True
+        self.forget()
+        self.waiting.closing[self] = None
+        self.transport.write(answer)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.send_deadline = self.loop.call_later(LINGER, self.abort)
 
     def abort(self) -> None:
         """Close now and reset the connection, dropping what it could not send: a client
@@ -395,8 +415,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self.cycle.message_event.set()
         log.debug("request timed out")
         if self.head_begun or not self.reading_head:
-            self.transport.write(_TIMEOUT)
-        self.close()
+            self.answer_and_close(_TIMEOUT)
+        else:
+            self.close()
 
     # Answers
 
@@ -407,7 +428,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             "The request's header fields are too large: at most"
             f" {self.limits.max_header_bytes} bytes in {self.limits.max_headers} fields."
         )
-        self.transport.write(
+        self.answer_and_close(
             _error_response(
                 431,
                 "Request Header Fields Too Large",
@@ -416,7 +437,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 limit=self.limits.max_header_bytes,
             )
         )
-        self.close()
 
     def bad_request(self) -> None:
         """uvicorn's answer to a request it cannot parse."""
