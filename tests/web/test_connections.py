@@ -296,6 +296,19 @@ def test_serve_refuses_a_newcomer_when_every_connection_is_being_answered(
     assert all(reply.startswith(b"HTTP/1.1 201 ") for reply in answered)
 
 
+def test_serve_answers_a_slow_request_before_timing_out_the_head_pipelined_after_it(
+    tmp_path: Path,
+) -> None:
+    # The create derives a key for longer than the head deadline, and the next head stalls.
+    env = {"BURNLINK_HEADER_TIMEOUT": "1", "BURNLINK_PBKDF2_ITERATIONS": "4000000"}
+    body = json.dumps({"secret": "s", "passphrase": "correct horse battery"}).encode()
+    create = CREATE.replace(b"1000", str(len(body)).encode()) + body
+    with serve_process(tmp_path / "server.log", env=env) as (base, _):
+        answer = exchange(base, create + HEAD)
+    assert answer.startswith(b"HTTP/1.1 201 ")
+    assert b"HTTP/1.1 408 " in answer
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -355,6 +355,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         """The client is not reading what it is sent: start the send deadline."""
+        if self.refused:  # uvicorn never took it, and its answer is small
+            return
         super().pause_writing()
         if self.send_deadline is None and not self.transport.is_closing():
             self.send_deadline = self.loop.call_later(self.limits.send_timeout, self.send_stalled)
@@ -362,6 +364,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         """The client reads again."""
+        if self.refused:
+            return
         super().resume_writing()
         self.waiting.readers.pop(self, None)
         if self.send_deadline is not None:
@@ -400,6 +404,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         """The client took too long: answer 408 if it had begun a request, and close."""
         self.deadline = None
         if self.transport.is_closing() or self.done:
+            return
+        if self.reading_head and self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head waits while the request before it is answered: the server is
+            # the slow one, and a 408 now would land inside that answer.
+            self.arm(self.limits.header_timeout)
             return
         if not self.reading_head and self.cycle is not None:
             if self.flow.read_paused or self.cycle.waiting_for_100_continue:
