@@ -88,12 +88,13 @@ def serve_process(
     *,
     env: dict[str, str] | None = None,
     open_files: int | None = None,
+    hard_open_files: int | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``burnlink serve`` on ``memory://`` exactly as a user would; yield its base URL and
     process.
 
     ``open_files`` starts it with that soft limit on open files (the common default is 1024),
-    as a shell's ``ulimit -Sn`` would.
+    as a shell's ``ulimit -Sn`` would; ``hard_open_files`` lowers the hard limit too.
     """
     port = free_port()
     environment = {
@@ -105,10 +106,9 @@ def serve_process(
     # As `ulimit -Sn N; burnlink serve`, without a shell or a preexec_fn (unsafe with threads).
     launcher = (
         "import resource, runpy\n"
-        f"limit = {open_files!r}\n"
-        "if limit is not None:\n"
-        "    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
-        "    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))\n"
+        f"soft, hard = {open_files!r}, {hard_open_files!r}\n"
+        "old_soft, old_hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (soft or old_soft, hard or old_hard))\n"
         "runpy.run_module('burnlink', run_name='__main__', alter_sys=True)\n"
     )
     command = [

@@ -271,6 +271,22 @@ def test_serve_sheds_the_longest_waiting_connections_at_the_cap(
     assert stalled[-1] not in closed
 
 
+def test_serve_keeps_answering_when_the_hard_open_file_limit_is_low(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    """With only 1024 descriptors the cap drops to 768 and stalled sockets are shed."""
+    log = tmp_path / "server.log"
+    env = {"BURNLINK_HEADER_TIMEOUT": "600", "BURNLINK_BODY_TIMEOUT": "600"}
+    with serve_process(log, env=env, open_files=1024, hard_open_files=1024) as (base, _):
+        stalled = open_stalled(base, STALLED, HEAD)
+        try:
+            for _ in range(3):
+                healthz_answers(base)
+        finally:
+            close_all(stalled)
+    assert f"allows {1024 - FD_RESERVE} connections per worker" in log.read_text()
+
+
 def test_serve_refuses_a_newcomer_when_every_connection_is_being_answered(
     many_sockets: None, tmp_path: Path
 ) -> None:
