@@ -83,3 +83,51 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError("server did not become healthy in 20 s")
+
+
+@contextmanager
+def serve_process(
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    open_files: int | None = None,
+    hard_open_files: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``burnlink serve`` on ``memory://`` exactly as a user would; yield its base URL and
+    process.
+
+    ``open_files`` starts it with that soft limit on open files (the common default is 1024),
+    as a shell's ``ulimit -Sn`` would; ``hard_open_files`` lowers the hard limit too.
+    """
+    port = free_port()
+    environment = {
+        **os.environ,
+        "BURNLINK_LOG_LEVEL": "debug",
+        "BURNLINK_KEY_DIR": str(log_path.parent / "keys"),
+        **(env or {}),
+    }
+    # As `ulimit -Sn N; burnlink serve`, without a shell or a preexec_fn (unsafe with threads).
+    launcher = (
+        "import resource, runpy\n"
+        f"soft, hard = {open_files!r}, {hard_open_files!r}\n"
+        "old_soft, old_hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (soft or old_soft, hard or old_hard))\n"
+        "runpy.run_module('burnlink', run_name='__main__', alter_sys=True)\n"
+    )
+    command = [
+        *(sys.executable, "-c", launcher, "serve", "--store", "memory://"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base, process)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
+            process.kill()
+            process.wait()

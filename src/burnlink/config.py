@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    """Seconds a client has to send a request's line and header fields (docs/operations.md)."""
+    body_timeout: float = Field(default=20.0, gt=0, le=3600)
+    """Most seconds between two reads of a request body."""
+    send_timeout: float = Field(default=20.0, gt=0, le=3600)
+    """Most seconds a client may leave its answer unread while the server waits to write."""
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    """Largest request head (request line and header fields); larger ones get 431."""
+    max_headers: int = Field(default=100, ge=16, le=1000)
+    """Most header fields in one request; more get 431."""
+    max_connections: int = Field(default=4096, ge=1, le=1_000_000)
+    """Connections one worker process holds at once (the open-file limit may lower it)."""
     min_ttl: int = Field(default=60, ge=1)
     max_ttl: int = Field(default=30 * 86400, ge=1)
     default_ttl: int = Field(default=86400, ge=1)

@@ -170,11 +170,19 @@ def serve(
 ) -> None:
     """Check the settings and the store, then run the server until it is stopped."""
     import asyncio
+    from functools import partial
+    from typing import cast
 
     import uvicorn
 
     from burnlink.config import load_settings
     from burnlink.store import redact_url
+    from burnlink.web.connections import (
+        ConnectionLimits,
+        LimitedHttpProtocol,
+        connection_cap,
+        raise_open_file_limit,
+    )
 
     overrides = {
         "host": host,
@@ -198,6 +206,21 @@ def serve(
     )
     if settings.base_url:
         click.echo(f"Links use {settings.public_base()}", err=True)
+    # Worker processes inherit the raised limit. Below the cap, accept() would fail with
+    # EMFILE and the server would stop answering anyone, /healthz included.
+    open_files = raise_open_file_limit()
+    cap = connection_cap(settings.max_connections, open_files)
+    if cap < settings.max_connections:
+        click.echo(
+            f"Warning: the open-file limit ({open_files}) allows {cap} connections per worker,"
+            f" not BURNLINK_MAX_CONNECTIONS={settings.max_connections}; raise it (ulimit -n,"
+            " LimitNOFILE=)",
+            err=True,
+        )
+    limits = ConnectionLimits.from_settings(settings, max_connections=cap)
+    # uvicorn calls `http` with its own four arguments; the partial carries the limits, and
+    # pickles into worker processes.
+    protocol = cast("type[asyncio.Protocol]", partial(LimitedHttpProtocol, limits=limits))
     try:
         uvicorn.run(
             "burnlink.web.app:app_from_environment",
@@ -209,6 +232,7 @@ def serve(
             proxy_headers=False,
             server_header=False,
             access_log=False,  # middleware.Edge writes the one line per request
+            http=protocol,
         )
     except SystemExit as exc:
         if exc.code not in (0, None):

@@ -1,0 +1,346 @@
+"""Slow, idle and oversized clients against a real ``burnlink serve`` process, over real
+loopback sockets (web/connections.py).
+
+The servers run with short deadlines and with the soft open-file limit many hosts start with
+(1024), so that 2,000 stalled sockets would exhaust it unless the server raises it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import selectors
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from burnlink.config import load_settings
+from burnlink.errors import ConfigError
+from burnlink.web.connections import FD_RESERVE, connection_cap
+from tests.servers import serve_process
+
+STALLED = 2000
+DEADLINE = 3.0
+"""The servers' header, body and send timeouts, in seconds."""
+
+HEAD = b"GET /healthz HTTP/1.1\r\nHost: burnlink.test\r\n"
+CREATE = (
+    b"POST /api/v1/secrets HTTP/1.1\r\nHost: burnlink.test\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+)
+
+Server = tuple[str, subprocess.Popen[bytes]]
+
+
+@pytest.fixture(scope="module")
+def many_sockets() -> Iterator[None]:
+    """Let this test process hold ``STALLED`` client sockets at once."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = STALLED + 512
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"needs a hard open-file limit of {needed} or more (ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture(scope="module")
+def server(many_sockets: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {
+        "BURNLINK_HEADER_TIMEOUT": str(DEADLINE),
+        "BURNLINK_BODY_TIMEOUT": str(DEADLINE),
+        "BURNLINK_SEND_TIMEOUT": str(DEADLINE),
+        "BURNLINK_RATE_LIMIT_CREATE": "off",
+    }
+    log = tmp_path_factory.mktemp("slow") / "server.log"
+    with serve_process(log, env=env, open_files=1024) as running:
+        yield running
+
+
+def address(base: str) -> tuple[str, int]:
+    parts = urlsplit(base)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+def open_stalled(base: str, count: int, data: bytes) -> list[socket.socket]:
+    """``count`` connections that each send ``data`` (part of a request) and then nothing."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(address(base), timeout=5)
+            sockets.append(sock)
+            sock.sendall(data)
+    except BaseException:
+        close_all(sockets)
+        raise
+    return sockets
+
+
+def close_all(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
+
+
+def closed_by_server(
+    sockets: list[socket.socket], within: float, *, enough: int | None = None
+) -> dict[socket.socket, bytes]:
+    """The sockets the server closed within ``within`` seconds (or by the time ``enough`` of
+    them are), with what each received."""
+    received = dict.fromkeys(sockets, b"")
+    closed: dict[socket.socket, bytes] = {}
+    with selectors.DefaultSelector() as selector:
+        for sock in sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + within
+        wanted = len(sockets) if enough is None else enough
+        while len(closed) < wanted and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(timeout=left):
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                try:
+                    chunk = ready.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if chunk:
+                    received[ready] += chunk
+                else:
+                    selector.unregister(ready)
+                    closed[ready] = received[ready]
+    return closed
+
+
+def exchange(base: str, request: bytes) -> bytes:
+    """Send ``request`` on a new connection; what came back until the server closed it."""
+    with socket.create_connection(address(base), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+TCP_ESTABLISHED = 1
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's state of this TCP connection (``TCP_ESTABLISHED`` while it is open)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+
+
+def healthz_answers(base: str) -> None:
+    response = httpx.get(f"{base}/healthz", timeout=2)
+    assert response.status_code == 200
+
+
+def test_serve_answers_healthz_while_2000_clients_stall_in_their_heads(server: Server) -> None:
+    base, _ = server
+    stalled = open_stalled(base, STALLED, HEAD + b"User-Agent: slow")
+    try:
+        for _ in range(3):
+            healthz_answers(base)
+        closed = closed_by_server(stalled, within=DEADLINE + 15)
+        assert len(closed) == STALLED
+        assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in closed.values())
+    finally:
+        close_all(stalled)
+    healthz_answers(base)
+
+
+def test_serve_answers_healthz_while_2000_clients_stall_in_their_bodies(server: Server) -> None:
+    base, _ = server
+    stalled = open_stalled(base, STALLED, CREATE + b'{"secret": "par')
+    try:
+        for _ in range(3):
+            healthz_answers(base)
+        closed = closed_by_server(stalled, within=DEADLINE + 15)
+        assert len(closed) == STALLED
+        assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in closed.values())
+    finally:
+        close_all(stalled)
+    healthz_answers(base)
+
+
+def test_serve_closes_a_connection_that_never_sends_a_byte(server: Server) -> None:
+    base, _ = server
+    with socket.create_connection(address(base), timeout=DEADLINE + 15) as sock:
+        assert sock.recv(1024) == b""
+
+
+def test_serve_drops_a_client_that_stops_reading_its_answers(server: Server) -> None:
+    base, _ = server
+    if not hasattr(socket, "TCP_INFO"):
+        pytest.skip("needs TCP_INFO (Linux)")
+    request = b"GET /openapi.json HTTP/1.1\r\nHost: burnlink.test\r\n\r\n"
+    with socket.socket() as sock:
+        # A small window, and 300 answers of 33 KB: more than every buffer on the way holds.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(address(base))
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(300):
+                sock.sendall(request)
+        deadline = time.monotonic() + DEADLINE + 15
+        while tcp_state(sock) == TCP_ESTABLISHED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tcp_state(sock) != TCP_ESTABLISHED
+    healthz_answers(base)
+
+
+def test_serve_raises_its_open_file_limit_to_the_hard_limit(server: Server) -> None:
+    _, process = server
+    limits = Path(f"/proc/{process.pid}/limits")
+    if not limits.exists():
+        pytest.skip("needs /proc")
+    line = next(row for row in limits.read_text().splitlines() if row.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert soft == hard
+
+
+def test_serve_waits_for_a_client_that_is_slow_within_the_deadlines(server: Server) -> None:
+    base, _ = server
+    body = json.dumps({"secret": "slow but fine"}).encode()
+    head = CREATE.replace(b"1000", str(len(body)).encode())
+    with socket.create_connection(address(base), timeout=10) as sock:
+        sock.sendall(head[:30])
+        time.sleep(DEADLINE / 3)
+        sock.sendall(head[30:])
+        for start in range(0, len(body), 10):
+            time.sleep(DEADLINE / 3)
+            sock.sendall(body[start : start + 10])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 201 ")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(HEAD + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n", id="one-large-field"),
+        pytest.param(HEAD + b"X-Big: " + b"a" * 70_000, id="large-field-never-ending"),
+        pytest.param(b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", id="long-target"),
+        pytest.param(
+            HEAD + b"".join(b"X-%d: 1\r\n" % n for n in range(150)) + b"\r\n", id="many-fields"
+        ),
+    ],
+)
+def test_serve_answers_431_to_a_request_head_over_the_limits(
+    server: Server, request_bytes: bytes
+) -> None:
+    base, _ = server
+    answer = exchange(base, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body["error"]["code"] == "header_too_large"
+    assert body["error"]["limit"] == 64 * 1024
+    healthz_answers(base)
+
+
+def test_serve_takes_a_request_head_within_the_limits(server: Server) -> None:
+    base, _ = server
+    fields = {f"x-{n}": "1" for n in range(90)} | {"x-big": "a" * 60_000}
+    response = httpx.get(f"{base}/healthz", headers=fields, timeout=5)
+    assert response.status_code == 200
+
+
+def test_serve_sheds_the_longest_waiting_connections_at_the_cap(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    env = {
+        "BURNLINK_MAX_CONNECTIONS": "50",
+        "BURNLINK_HEADER_TIMEOUT": "600",
+        "BURNLINK_BODY_TIMEOUT": "600",
+    }
+    with serve_process(tmp_path / "server.log", env=env) as (base, _):
+        stalled = open_stalled(base, 100, HEAD)
+        try:
+            for _ in range(3):
+                healthz_answers(base)
+            closed = closed_by_server(stalled, within=10, enough=50)
+        finally:
+            close_all(stalled)
+    assert set(stalled[:50]) <= set(closed)
+    assert stalled[-1] not in closed
+
+
+def test_serve_keeps_answering_when_the_hard_open_file_limit_is_low(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    """With only 1024 descriptors the cap drops to 768 and stalled sockets are shed."""
+    log = tmp_path / "server.log"
+    env = {"BURNLINK_HEADER_TIMEOUT": "600", "BURNLINK_BODY_TIMEOUT": "600"}
+    with serve_process(log, env=env, open_files=1024, hard_open_files=1024) as (base, _):
+        stalled = open_stalled(base, STALLED, HEAD)
+        try:
+            for _ in range(3):
+                healthz_answers(base)
+        finally:
+            close_all(stalled)
+    assert f"allows {1024 - FD_RESERVE} connections per worker" in log.read_text()
+
+
+def test_serve_refuses_a_newcomer_when_every_connection_is_being_answered(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    # Curl-mode creates derive a key (PBKDF2) one at a time: they keep the server busy.
+    env = {
+        "BURNLINK_MAX_CONNECTIONS": "3",
+        "BURNLINK_KDF_CONCURRENCY": "1",
+        "BURNLINK_PBKDF2_ITERATIONS": "2000000",
+    }
+    body = json.dumps({"secret": "s", "passphrase": "correct horse battery"}).encode()
+    head = CREATE.replace(b"1000", str(len(body)).encode())
+    create = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + body
+    with serve_process(tmp_path / "server.log", env=env) as (base, _):
+        busy = open_stalled(base, 3, create)
+        try:
+            time.sleep(0.5)  # let the server read the three requests before the fourth comes
+            answer = exchange(base, HEAD + b"\r\n")
+            answered = [b"".join(iter(partial(sock.recv, 65536), b"")) for sock in busy]
+        finally:
+            close_all(busy)
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_many_connections"
+    assert all(reply.startswith(b"HTTP/1.1 201 ") for reply in answered)
+
+
+def test_serve_answers_a_slow_request_before_timing_out_the_head_pipelined_after_it(
+    tmp_path: Path,
+) -> None:
+    # The create derives a key for longer than the head deadline, and the next head stalls.
+    env = {"BURNLINK_HEADER_TIMEOUT": "1", "BURNLINK_PBKDF2_ITERATIONS": "4000000"}
+    body = json.dumps({"secret": "s", "passphrase": "correct horse battery"}).encode()
+    create = CREATE.replace(b"1000", str(len(body)).encode()) + body
+    with serve_process(tmp_path / "server.log", env=env) as (base, _):
+        answer = exchange(base, create + HEAD)
+    assert answer.startswith(b"HTTP/1.1 201 ")
+    assert b"HTTP/1.1 408 " in answer
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("header_timeout", "0", id="header-timeout-zero"),
+        pytest.param("body_timeout", "-1", id="body-timeout-negative"),
+        pytest.param("max_header_bytes", "100", id="header-bytes-too-few"),
+        pytest.param("max_headers", "5000", id="too-many-headers-allowed"),
+        pytest.param("max_connections", "0", id="no-connections"),
+    ],
+)
+def test_settings_refuse_connection_limits_out_of_range(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"BURNLINK_{name.upper()}"):
+        load_settings(**{name: value})
+
+
+def test_connection_cap_leaves_room_for_the_workers_own_files() -> None:
+    assert connection_cap(4096, 1024) == 1024 - FD_RESERVE
+    assert connection_cap(4096, 1_000_000) == 4096
+    assert connection_cap(4096, 100) == 1
