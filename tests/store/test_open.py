@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -83,3 +84,19 @@ def test_describe_failure_masks_a_password_the_driver_quotes() -> None:
     assert (
         described == "postgresql://app:***@db/burn: OSError: login failed for app with *** and ***"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:hunter2@db/burn?application_name=a@b",
+        "redis://:hunter2@cache:6379/0",
+        "redis://cache:6379/0?password=hunter2",
+        "postgresql://app:hunter%2F2@db/burn",
+    ],
+)
+def test_describe_failure_never_shows_the_password(url: str) -> None:
+    error = StorageUnavailable()
+    error.__cause__ = OSError(f"failed for {unquote(url)} and {url}")
+
+    assert "hunter" not in describe_failure(url, error)

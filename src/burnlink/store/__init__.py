@@ -119,8 +119,10 @@ def _system_reason(exc: BaseException) -> str | None:
 
 def _passwords(url: str) -> set[str]:
     # Every password the URL holds, as written and percent-decoded (drivers quote either).
+    # The user info ends at the last "@" of the authority, or of the whole rest when the
+    # password holds an unencoded "/": take both readings, masking more is harmless.
     rest = url.partition("://")[2]
-    userinfo = rest.rpartition("@")[0] if "@" in rest.split("/", 1)[0] else ""
-    found = [userinfo.partition(":")[2]] if ":" in userinfo else []
+    infos = {rest.split("/", 1)[0].rpartition("@")[0], rest.rpartition("@")[0]}
+    found = [info.partition(":")[2] for info in infos if ":" in info]
     found += [m.group(0).partition("=")[2] for m in _SECRET_PARAM_RE.finditer(url)]
     return {form for value in found if value for form in (value, unquote(value))}
