@@ -1,4 +1,4 @@
-"""The benchmark's one command: ``.venv/bin/python -m bench`` (see docs/operations.md).
+"""The benchmark's one command: ``.venv-test/bin/python -m bench`` (see docs/operations.md).
 
 Starts every contender on 127.0.0.1, drives it with wrk (create: a fixed POST; reveal: a
 distinct secret per request), prints the table, the ratios against Snappass and the bare ASGI

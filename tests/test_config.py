@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,26 @@ def test_masked_settings_hide_keys_tokens_and_hook_urls() -> None:
 def test_the_audit_log_lives_in_the_store_database_unless_told(store: str, audit: str) -> None:
     assert load_settings(store=store, key_dir="/keys").audit_url() == audit
     assert load_settings(store=store, audit_store="memory://").audit_url() == "memory://"
+
+
+def test_docs_config_error_example_is_the_real_output() -> None:
+    """docs/configuration.md shows the one line an invalid setting prints: run it as shown."""
+    example = re.search(
+        r"```\n\$ (?P<env>BURNLINK_\w+=\S+) burnlink (?P<args>[^\n]+)\n(?P<out>[^\n]+)\n```",
+        DOCS.read_text(encoding="utf-8"),
+    )
+    assert example is not None
+    name, _, value = example["env"].partition("=")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")}
+
+    result = subprocess.run(  # noqa: S603 - our own CLI, arguments from our own docs
+        [sys.executable, "-m", "burnlink", *example["args"].split()],
+        env={**env, name: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 7
+    assert result.stderr == example["out"] + "\n"

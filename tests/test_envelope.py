@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
-from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
-from burnlink.envelope import MAX_ITERATIONS, Envelope
+from burnlink.crypto import (
+    Payload,
+    decode_payload,
+    derive_keys,
+    encode_payload,
+    new_link_key,
+    open_envelope,
+    seal,
+)
+from burnlink.envelope import MAX_HEADER_BYTES, MAX_ITERATIONS, Envelope
 from burnlink.errors import EnvelopeError, InvalidInput
 from burnlink.ids import b64url_encode
 
@@ -130,8 +138,22 @@ def test_derive_keys_refuses_a_short_key() -> None:
         pytest.param(Payload(b"x", is_file=True, name="n" * 256), id="long-name"),
         pytest.param(Payload(b"x", is_file=True, name=""), id="empty-name"),
         pytest.param(Payload(b"x", is_file=True, mime="m" * 256), id="long-mime"),
+        pytest.param(
+            Payload(b"x", is_file=True, name="\x01" * 255, mime="\x01" * 255),
+            id="header-over-1024-bytes",
+        ),
     ],
 )
 def test_seal_refuses_file_names_and_types_out_of_bounds(payload: Payload) -> None:
     with pytest.raises(InvalidInput):
         seal(payload, LINK_KEY)
+
+
+def test_name_and_type_lengths_count_code_points() -> None:
+    """200 astral characters: 200 code points, but 400 UTF-16 units and 800 UTF-8 bytes."""
+    payload = Payload(b"x", is_file=True, name="\U0001f511" * 200, mime="m" * 100)
+
+    framed = encode_payload(payload)
+
+    assert decode_payload(framed) == payload
+    assert framed.index(b"\n") + 1 <= MAX_HEADER_BYTES

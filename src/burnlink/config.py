@@ -329,5 +329,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper()
             where = f"BURNLINK_{name}: " if name else ""
-            problems.append(f"{where}{error['msg']}")
+            # pydantic words a validator's own ValueError "Value error, <it>": keep only <it>.
+            message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            problems.append(f"{where}{message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

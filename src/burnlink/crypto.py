@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from burnlink.envelope import (
     KDF_NONE,
     KDF_PBKDF2,
+    MAX_HEADER_BYTES,
     MIN_ITERATIONS,
     NONCE_BYTES,
     SALT_BYTES,
@@ -36,6 +37,8 @@ from burnlink.envelope import (
 from burnlink.errors import EnvelopeError, InvalidInput
 
 KEY_BYTES = 32
+# Lengths in Unicode code points (Python's len, JavaScript's [...text].length), not bytes or
+# UTF-16 units (docs/crypto.md § Payload framing).
 MAX_NAME_CHARS = 255
 MAX_MIME_CHARS = 255
 
@@ -124,7 +127,11 @@ def new_link_key() -> bytes:
 
 
 def encode_payload(payload: Payload) -> bytes:
-    """Frame a payload: one line of compact JSON header, a newline, then the raw content."""
+    """Frame a payload: one line of compact JSON header, a newline, then the raw content.
+
+    Raises ``InvalidInput`` for a name or type outside 1 to 255 code points, or a header line
+    longer than ``MAX_HEADER_BYTES``.
+    """
     if payload.name is not None and not 1 <= len(payload.name) <= MAX_NAME_CHARS:
         raise InvalidInput("name", f"must be 1 to {MAX_NAME_CHARS} characters")
     if payload.mime is not None and not 1 <= len(payload.mime) <= MAX_MIME_CHARS:
@@ -134,8 +141,12 @@ def encode_payload(payload: Payload) -> bytes:
         header["name"] = payload.name
     if payload.mime is not None:
         header["mime"] = payload.mime
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8") + b"\n" + payload.content
+    line = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    if len(line) > MAX_HEADER_BYTES:
+        raise InvalidInput(
+            "name", f"with the type, takes more than the payload header's {MAX_HEADER_BYTES} bytes"
+        )
+    return line + payload.content
 
 
 def decode_payload(data: bytes) -> Payload:

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from burnlink.errors import EnvelopeError, InvalidInput
+from burnlink.errors import EnvelopeError, InvalidInput, PayloadTooLarge
 from burnlink.ids import b64url_decode, b64url_encode
 
 VERSION = 1
@@ -28,6 +28,29 @@ MAX_ITERATIONS = 10_000_000
 SALT_BYTES = 16
 NONCE_BYTES = 12
 TAG_BYTES = 16
+MAX_HEADER_BYTES = 1024
+"""The most bytes a payload's header line may take, its closing 0x0A included."""
+
+# The size rule (docs/api.md § Limits), the one definition every client and the server use:
+# BURNLINK_MAX_BYTES counts the content's bytes (a text's UTF-8 bytes, or a file's bytes), never
+# the payload header, the encryption or the encoding. The CLI and the page read the number
+# from GET /api/v1/policy and refuse more before sending anything.
+
+
+def check_content_size(size: int, max_bytes: int, *, field: str = "secret") -> None:
+    """Raise ``PayloadTooLarge`` when ``size`` content bytes exceed ``max_bytes``."""
+    if size > max_bytes:
+        raise PayloadTooLarge(max_bytes, field=field)
+
+
+def max_framed_bytes(max_bytes: int) -> int:
+    """The largest framed payload (``len(ct) - 16``) an end-to-end envelope may hold.
+
+    The server cannot see the header inside the ciphertext, so it allows the content limit
+    plus the largest header a writer may produce.
+    """
+    return max_bytes + MAX_HEADER_BYTES
+
 
 _FIELDS_NONE = {"v", "alg", "kdf", "nonce", "ct"}
 _FIELDS_PBKDF2 = _FIELDS_NONE | {"iter", "salt"}

@@ -109,7 +109,8 @@ async def open_pool(
         async with conn:
             await prepare(conn)
     except psycopg.Error as exc:
-        raise unavailable(exc) from None
+        # Chained: open_store names the cause (refused, no such database, bad password).
+        raise unavailable(exc) from exc
     idle = _IdleCheck(CHECK_AFTER_IDLE)
     pool: Pool = AsyncConnectionPool(
         url,
@@ -126,7 +127,7 @@ async def open_pool(
         await pool.open(wait=True, timeout=checkout_timeout)
     except psycopg.Error as exc:
         await pool.close()
-        raise unavailable(exc) from None
+        raise unavailable(exc) from exc
     except BaseException:  # cancelled while waiting: do not leak the pool's workers
         await pool.close()
         raise

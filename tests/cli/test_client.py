@@ -165,3 +165,26 @@ def test_client_maps_transport_failures_to_server_unavailable(
 
     with _client(handler) as api, pytest.raises(ServerUnavailable, match=message):
         api.burn(SECRET_ID, TOKEN)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param({"max_bytes": 1024, "pbkdf2_iterations": 1000}, id="iterations-below-v1"),
+        pytest.param({"max_bytes": 1024, "pbkdf2_iterations": MAX_ITERATIONS + 1}, id="above"),
+        pytest.param({"max_bytes": 0, "pbkdf2_iterations": 600_000}, id="no-size"),
+        pytest.param({"pbkdf2_iterations": 600_000}, id="missing-size"),
+    ],
+)
+def test_client_refuses_a_policy_outside_envelope_v1(policy: dict[str, object]) -> None:
+    with _client(_answer(200, policy)) as api, pytest.raises(ServerUnavailable):
+        api.policy()
+
+
+def test_client_reads_the_policy() -> None:
+    answer = {"max_bytes": 2048, "pbkdf2_iterations": 700_000, "max_views": 3}
+
+    with _client(_answer(200, answer)) as api:
+        policy = api.policy()
+
+    assert (policy.max_bytes, policy.pbkdf2_iterations) == (2048, 700_000)

@@ -28,6 +28,19 @@ ENCODED = b64url_encode(KEY)
         pytest.param(
             f"  https://x.example/s/{SECRET_ID}#{ENCODED}\n", "https://x.example", id="ws"
         ),
+        pytest.param(
+            f"https://x.example/s/team/s/{SECRET_ID}#{ENCODED}",
+            "https://x.example/s/team",
+            id="base-path-holds-s",
+        ),
+        pytest.param(
+            f"https://x.example/s/{'A' * 22}/s/{SECRET_ID}#{ENCODED}",
+            f"https://x.example/s/{'A' * 22}",
+            id="base-path-holds-s-and-an-id-shaped-segment",
+        ),
+        pytest.param(
+            f"https://x.example/s/s/{SECRET_ID}#{ENCODED}", "https://x.example/s", id="base-is-s"
+        ),
     ],
 )
 def test_parse_secret_link_finds_base_id_and_key(link: str, base: str) -> None:

@@ -341,6 +341,27 @@ def test_serve_invalid_setting_exits_7(cli: Cli, option: str, value: str, named:
     assert named in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("store", "shown"),
+    [
+        pytest.param("redis://:hunter2@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0", id="redis"),
+        pytest.param(
+            "postgresql://burn:hunter2@127.0.0.1:1/burn",
+            "postgresql://burn:***@127.0.0.1:1/burn",
+            id="postgresql",
+        ),
+    ],
+)
+def test_serve_unreachable_store_names_it_and_the_cause(cli: Cli, store: str, shown: str) -> None:
+    result = cli("serve", "--store", store, env=_SERVE_ENV)
+
+    assert result.exit_code == 5
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"burnlink: Cannot open the secret store {shown}: ")
+    assert "refused" in line.lower()
+    assert "hunter2" not in result.stderr
+
+
 def _environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")}
     return {**env, **extra}

@@ -167,3 +167,20 @@ test("file names keep only their last component and fit the header", () => {
   const emoji = safeFileName("🔑".repeat(300) + ".txt");
   assert.ok(new TextEncoder().encode(emoji).length <= 640);
 });
+
+test("name and type lengths count code points, and the header line fits 1024 bytes", () => {
+  const content = new Uint8Array([1]);
+  // 200 astral characters are 200 code points but 400 UTF-16 units: accepted.
+  const name = "🔑".repeat(200);
+  assert.ok(encodePayload({ type: "file", content, name, mime: null }).length > 800);
+  assert.throws(
+    () => encodePayload({ type: "file", content, name: "🔑".repeat(256), mime: null }),
+    EnvelopeError,
+  );
+  // Within the code-point limits but over the header's 1024 bytes (escaped controls): refused.
+  const escaped = "\u0001".repeat(255);
+  assert.throws(
+    () => encodePayload({ type: "file", content, name: escaped, mime: null }),
+    EnvelopeError,
+  );
+});

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,10 +12,12 @@ import pytest
 
 from burnlink.clock import FrozenClock
 from burnlink.crypto import Payload, derive_keys, open_envelope, seal
-from burnlink.envelope import Envelope
+from burnlink.envelope import MAX_HEADER_BYTES, TAG_BYTES, Envelope
 from burnlink.ids import b64url_decode, b64url_encode, new_secret_id
 
 pytestmark = pytest.mark.anyio
+# The BURNLINK_MAX_BYTES of the test app (tests/web/conftest.py).
+MAX_BYTES = 64 * 1024
 
 GONE = {
     "error": {
@@ -146,6 +149,76 @@ async def test_oversized_secret_is_refused_with_413(client: httpx.AsyncClient) -
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("secret", "status"),
+    [
+        pytest.param("x" * MAX_BYTES, 201, id="ascii-at-limit"),
+        pytest.param("x" * (MAX_BYTES + 1), 413, id="ascii-over"),
+        pytest.param("é" * (MAX_BYTES // 2), 201, id="utf8-at-limit"),
+        pytest.param("é" * (MAX_BYTES // 2) + "x", 413, id="utf8-over"),
+    ],
+)
+async def test_secret_size_limit_counts_utf8_bytes(
+    client: httpx.AsyncClient, secret: str, status: int
+) -> None:
+    response = await client.post("/api/v1/secrets", json={"secret": secret})
+
+    assert response.status_code == status
+    if status == 413:
+        assert response.json()["error"] == {
+            "code": "payload_too_large",
+            "message": f"secret: larger than the limit of {MAX_BYTES} bytes",
+            "field": "secret",
+            "limit": MAX_BYTES,
+        }
+
+
+@pytest.mark.parametrize("token", ["1.0", "1e0", "true", '"1"'])
+async def test_envelope_version_must_be_the_integer_token_1(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    """docs/crypto.md: the server refuses every spelling but ``1``, so readers only meet ``1``."""
+    sealed = seal(Payload(b"x"), bytes(32))
+    envelope = json.dumps(sealed.envelope.to_json()).replace('"v": 1,', f'"v": {token},')
+    token_b64 = b64url_encode(sealed.keys.access_token)
+
+    response = await client.post(
+        "/api/v1/secrets",
+        content=f'{{"envelope": {envelope}, "access_token": "{token_b64}"}}',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_envelope"
+    assert response.json()["error"]["field"] == "envelope.v"
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"), [pytest.param(0, 201, id="at-bound"), pytest.param(1, 413, id="over")]
+)
+async def test_envelope_size_bound_is_the_limit_plus_the_header(
+    client: httpx.AsyncClient, extra: int, status: int
+) -> None:
+    """The server cannot see the header: it allows max_bytes of content plus a full header."""
+    header = b'{"type":"text"}\n'
+    content = b"x" * (MAX_BYTES + MAX_HEADER_BYTES - len(header) + extra)
+    sealed = seal(Payload(content), bytes(32))
+    assert len(sealed.envelope.ciphertext) - TAG_BYTES == MAX_BYTES + MAX_HEADER_BYTES + extra
+
+    response = await client.post(
+        "/api/v1/secrets",
+        json={
+            "envelope": sealed.envelope.to_json(),
+            "access_token": b64url_encode(sealed.keys.access_token),
+        },
+    )
+
+    assert response.status_code == status, response.text
+    if status == 413:
+        assert response.json()["error"]["field"] == "envelope.ct"
+        assert response.json()["error"]["limit"] == MAX_BYTES
 
 
 # -- reveal -------------------------------------------------------------------------------

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from burnlink.config import load_settings
 from burnlink.ids import new_secret_id
+from burnlink.web.app import create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -234,6 +238,31 @@ async def test_store_failure_is_503(client: httpx.AsyncClient, app: FastAPI) -> 
     assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
     assert ready.json()["checks"] == {"store": "unavailable", "audit": "ok"}
     assert (live.status_code, live.json()) == (503, {"status": "unavailable"})
+
+
+async def test_store_failure_logs_name_the_store_and_the_cause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client's answer stays generic; the operator's log says which store and why."""
+    settings = load_settings(store=f"sqlite:///{tmp_path}/burnlink.db")
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://burnlink.test") as client,
+    ):
+        await app.state.service.store.aclose()  # the real store, closed under the server
+        with caplog.at_level(logging.WARNING, logger="burnlink.web"):
+            ready = await client.get("/readyz")
+            created = await client.post("/api/v1/secrets", json={"secret": "x"})
+
+    assert ready.status_code == 503
+    assert_error_shape(created, 503, "store_unavailable")
+    assert str(tmp_path) not in created.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "burnlink.web"]
+    where = f"the secret store sqlite:///{tmp_path}/burnlink.db: StorageUnavailable: The SQLite"
+    assert any(line.startswith("store check failed: " + where) for line in logged), logged
+    assert any(line.startswith(where) for line in logged), logged
 
 
 async def test_unexpected_errors_are_bare_500s_with_headers_and_no_detail_logged(

@@ -22,13 +22,11 @@ from burnlink import __version__
 from burnlink.cli import inputs, links, output
 from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, ServerUnavailable
 from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
-from burnlink.envelope import MIN_ITERATIONS, Envelope
+from burnlink.envelope import Envelope, check_content_size
 from burnlink.errors import InvalidInput, PassphraseRequired, VerificationRequired
 
 if TYPE_CHECKING:
     import httpx
-
-PBKDF2_ITERATIONS = MIN_ITERATIONS
 
 
 def share(
@@ -52,8 +50,12 @@ def share(
     payload = inputs.read_secret(file)
     passphrase = inputs.sender_passphrase(ask=ask_passphrase, file=passphrase_file)
     link_key = new_link_key()
-    sealed = seal(payload, link_key, passphrase=passphrase, iterations=PBKDF2_ITERATIONS)
     with ApiClient(base) as api:
+        # The server's own limits, as the page reads them: its size limit is checked here so
+        # that nothing is sent, and its PBKDF2 minimum may be above envelope v1's.
+        policy = api.policy()
+        check_content_size(len(payload.content), policy.max_bytes)
+        sealed = seal(payload, link_key, passphrase=passphrase, iterations=policy.pbkdf2_iterations)
         created = api.create(
             sealed.envelope,
             sealed.keys.access_token,

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from burnlink import __version__
-from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, SALT_BYTES, Envelope
+from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, MIN_ITERATIONS, SALT_BYTES, Envelope
 from burnlink.errors import (
     AccessDenied,
     BurnlinkError,
@@ -62,6 +62,16 @@ class Created:
     manage_url: str = field(repr=False)
     expires_at: str
     max_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a server's ``GET /policy`` says a new secret must respect."""
+
+    max_bytes: int
+    """The most content bytes a secret may have (``BURNLINK_MAX_BYTES``)."""
+    pbkdf2_iterations: int
+    """The fewest PBKDF2 iterations the server accepts for a passphrase."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +162,23 @@ class ApiClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+    def policy(self) -> Policy:
+        """The server's limits (``GET /policy``), read before sealing, as the page does.
+
+        Raises ``ServerUnavailable`` for a PBKDF2 minimum outside envelope v1's range.
+        """
+        answer = self._call("GET", "/policy")
+        iterations = _get(answer, "pbkdf2_iterations", int)
+        if not MIN_ITERATIONS <= iterations <= MAX_ITERATIONS:
+            raise ServerUnavailable(
+                f"the server asks for {iterations} PBKDF2 iterations; envelope v1 allows"
+                f" {MIN_ITERATIONS} to {MAX_ITERATIONS}"
+            )
+        max_bytes = _get(answer, "max_bytes", int)
+        if max_bytes < 1:
+            raise _malformed("max_bytes")
+        return Policy(max_bytes=max_bytes, pbkdf2_iterations=iterations)
 
     def create(
         self,

@@ -12,15 +12,11 @@ from typing import ClassVar
 import click
 
 from burnlink import __version__
-from burnlink.cli.output import reporting
+from burnlink.cli.output import exit_codes_help, reporting
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
-_EPILOG = """\b
-Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 secret unavailable
-(gone, expired, already viewed, wrong key), 4 access denied (passphrase),
-5 server or store unreachable, 6 invalid input, 7 configuration error.
-"""
+_EPILOG = exit_codes_help()
 
 _json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result, or the error, as JSON."
@@ -271,9 +267,7 @@ def burn(manage_link: str) -> None:
         actions.burn(link=manage_link)
 
 
-@main.command(
-    "verify-site", epilog=_EPILOG + "8 the site differs from this package (verify-site).\n"
-)
+@main.command("verify-site", epilog=_EPILOG)
 @click.argument("url")
 @_json_option
 def verify_site(url: str, as_json: bool) -> None:

@@ -9,6 +9,7 @@ the errors are built that way, and an unexpected exception shows only its type.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -58,6 +59,27 @@ class ExitCode(IntEnum):
     INTEGRITY = 8
     """A verification failed: ``audit verify`` found the audit log altered, ``receipt verify``
     a statement that does not verify (``verify-site``'s mismatch is this code too)."""
+
+
+EXIT_SUMMARIES: dict[ExitCode, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.UNEXPECTED: "unexpected error",
+    ExitCode.USAGE: "usage error",
+    ExitCode.UNAVAILABLE: "secret unavailable (gone, expired, already viewed, wrong key)",
+    ExitCode.ACCESS_DENIED: "access denied (passphrase, code or access rules)",
+    ExitCode.SERVER: "server or store unreachable",
+    ExitCode.INVALID_INPUT: "invalid input",
+    ExitCode.CONFIG: "configuration error",
+    ExitCode.INTEGRITY: "a verification failed (audit verify, receipt verify, verify-site)",
+}
+"""The short form of each exit code, for ``--help``; every member must have one."""
+
+
+def exit_codes_help() -> str:
+    """The ``Exit codes: ...`` paragraph of every command's help, built from ``ExitCode``."""
+    text = "Exit codes: " + ", ".join(f"{code.value} {EXIT_SUMMARIES[code]}" for code in ExitCode)
+    # \b keeps click from rewrapping the list (it would join it with the text above).
+    return "\b\n" + textwrap.fill(text, width=78, break_on_hyphens=False) + "."
 
 
 # Most specific class first: the first match wins.

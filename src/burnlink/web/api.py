@@ -15,7 +15,7 @@ from starlette.types import Scope
 from burnlink.access import build_policy, mask_email
 from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
-from burnlink.envelope import TAG_BYTES, Envelope
+from burnlink.envelope import TAG_BYTES, Envelope, check_content_size, max_framed_bytes
 from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
@@ -38,9 +38,6 @@ from burnlink.web.schemas import (
     SecretInfoResponse,
     VerificationParams,
 )
-
-# Room for the payload's header line (file name and type) inside an envelope.
-PAYLOAD_HEADER_ALLOWANCE = 1024
 
 router = APIRouter(prefix="/api/v1", tags=["secrets"])
 _bearer = HTTPBearer(auto_error=False, description="An access token or a manage token.")
@@ -180,8 +177,7 @@ async def create_secret(
             content = body.secret.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput("secret", "contains an unpaired surrogate") from None
-        if len(content) > limit:
-            raise PayloadTooLarge(limit, field="secret")
+        check_content_size(len(content), limit)
         created, link_key = await service.create_plaintext(
             Payload(content),
             passphrase=body.passphrase,
@@ -199,7 +195,7 @@ async def create_secret(
             body.envelope.model_dump(exclude_unset=True),
             min_iterations=service.settings.pbkdf2_iterations,
         )
-        if len(envelope.ciphertext) - TAG_BYTES > limit + PAYLOAD_HEADER_ALLOWANCE:
+        if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(limit):
             raise PayloadTooLarge(limit, field="envelope.ct")
         proof = body.passphrase_proof
         created = await service.create(

@@ -22,7 +22,7 @@ from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
-from burnlink.errors import BurnlinkError, ConfigError
+from burnlink.errors import BurnlinkError, ConfigError, StorageUnavailable
 from burnlink.geo import CountryResolver
 from burnlink.hosts import AllowedHosts
 from burnlink.logs import configure_logging
@@ -32,7 +32,7 @@ from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_reso
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit
 from burnlink.service import SecretService
-from burnlink.store import SecretStore, open_store, redact_url
+from burnlink.store import SecretStore, describe_failure, open_store, redact_url
 from burnlink.sweeper import run_sweeper
 from burnlink.web import api, audit_api, errors, ops, pages
 from burnlink.web.middleware import Edge
@@ -74,7 +74,12 @@ async def open_observer(
     """
     if audit is None:
         url = settings.audit_url()
-        audit = await open_audit_store(url, key=keys.audit_key(settings))
+        try:
+            audit = await open_audit_store(url, key=keys.audit_key(settings))
+        except StorageUnavailable as exc:
+            if url.partition("://")[0].lower() == "sqlite":
+                raise  # its messages already name the file and SQLite's error code
+            raise type(exc)(f"Cannot open the audit log {describe_failure(url, exc)}") from exc
         if settings.audit_store is None and url != settings.store:
             log.warning(
                 "BURNLINK_AUDIT_STORE is unset and the store keeps no audit log: writing it to"

@@ -39,6 +39,7 @@ from burnlink.errors import (
     WrongPassphrase,
 )
 from burnlink.metrics import Metrics, StoreName
+from burnlink.store import describe_failure
 from burnlink.web.schemas import ErrorBody
 
 log = logging.getLogger("burnlink.web")
@@ -169,6 +170,16 @@ def _status_and_code(exc: Exception) -> tuple[int, str]:
     return 500, "internal_error"  # pragma: no cover - ConfigError is raised only at start-up
 
 
+def _storage_failure(request: Request, exc: StorageError) -> str:
+    # For the operator's log only: which store and why. The client gets the generic message.
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        return type(exc).__name__
+    if isinstance(exc, AuditUnavailable):
+        return f"the audit log {describe_failure(service.settings.audit_url(), exc)}"
+    return f"the secret store {describe_failure(service.settings.store, exc)}"
+
+
 def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = _status_and_code(exc)
     headers: dict[str, str] = {}
@@ -178,7 +189,9 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
-    if isinstance(exc, StorageError | MailUnavailable):
+    if isinstance(exc, StorageError):
+        log.warning("%s", _storage_failure(request, exc))
+    elif isinstance(exc, MailUnavailable):
         log.warning("%s", type(exc).__name__)
     if isinstance(exc, StorageError) and not isinstance(exc, AuditUnavailable):
         # Audit failures are counted where they happen (``observe``), refusals included.

@@ -9,6 +9,7 @@ answer within 2 seconds, since neither a create nor a reveal can succeed without
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import anyio
@@ -19,9 +20,12 @@ from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, render
 from burnlink.service import SecretService
 from burnlink.signing import public_keys_document
+from burnlink.store import describe_failure
 from burnlink.web.schemas import HealthResponse
 
 __all__ = ["KEYS_PATH", "router"]
+
+log = logging.getLogger("burnlink.web")
 
 KEYS_PATH = "/.well-known/burnlink-keys"
 CHECK_SECONDS = 1.5
@@ -49,7 +53,12 @@ async def _check(probe: Literal["store", "audit"], service: SecretService) -> bo
                 await service.store.ping()
             elif service.observer.audit is not None:
                 await service.observer.audit.ping()
-    except (StorageError, TimeoutError):
+    except (StorageError, TimeoutError) as exc:
+        # The probe's answer says only "unavailable"; the operator's log says which and why.
+        settings = service.settings
+        url = settings.store if probe == "store" else settings.audit_url()
+        what = "secret store" if probe == "store" else "audit log"
+        log.warning("%s check failed: the %s %s", probe, what, describe_failure(url, exc))
         return False
     return True
 

@@ -12,8 +12,10 @@ export const KEY_BYTES = 32;
 export const SALT_BYTES = 16;
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
+// Name and type lengths count Unicode code points ([...text].length), as Python's len does.
 export const MAX_NAME_CHARS = 255;
 export const MAX_MIME_CHARS = 255;
+// The payload header line, its 0x0A included; the server allows this on top of max_bytes.
 export const MAX_HEADER_BYTES = 1024;
 export const MAX_PASSPHRASE_CHARS = 1024;
 
@@ -172,7 +174,11 @@ export function encodePayload(payload) {
       header[field] = value;
     }
   }
-  return concat(utf8.encode(JSON.stringify(header)), new Uint8Array([0x0a]), payload.content);
+  const head = utf8.encode(JSON.stringify(header));
+  if (head.length + 1 > MAX_HEADER_BYTES) {
+    throw new EnvelopeError(`the name and type take more than ${MAX_HEADER_BYTES} header bytes`);
+  }
+  return concat(head, new Uint8Array([0x0a]), payload.content);
 }
 
 /** Undo `encodePayload`. Text must be UTF-8; a file's name and mime are strings or null. */
