@@ -298,7 +298,7 @@ async function takeView() {
   if (params !== null) {
     const passphrase = passphraseInput.value;
     if (passphrase === "") {
-      passphraseInput.focus();
+      markPassphrase(true);
       throw new RevealError(t("reveal.error_passphrase_required"));
     }
     setText(status, t("reveal.status_stretching"));
@@ -330,8 +330,8 @@ async function takeView() {
         byId("reveal-passphrase-hint"),
         t("reveal.passphrase_hint", { attempts: attemptsText(error.attemptsLeft) }),
       );
+      markPassphrase(true);
       passphraseInput.select();
-      passphraseInput.focus();
       const attempts = attemptsText(error.attemptsLeft);
       // The code was right, and is used up: the next try needs a new one.
       if (verifying) codeSpent();
@@ -422,9 +422,26 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
+/**
+ * Mark the passphrase field as refused (tied to the form's error, which says why, and
+ * focused) or as no longer refused.
+ */
+function markPassphrase(refused) {
+  const hint = "reveal-passphrase-hint";
+  if (refused) {
+    passphraseInput.setAttribute("aria-invalid", "true");
+    passphraseInput.setAttribute("aria-describedby", `reveal-error ${hint}`);
+    passphraseInput.focus();
+  } else {
+    passphraseInput.removeAttribute("aria-invalid");
+    passphraseInput.setAttribute("aria-describedby", hint);
+  }
+}
+
 async function onReveal(event) {
   event.preventDefault();
   setError(revealError, "");
+  markPassphrase(false);
   await whileBusy(byId("reveal-button"), revealForm, async () => {
     try {
       await takeView();
