@@ -204,7 +204,7 @@ function showCodeStep(hint, resent) {
     t(resent ? "reveal.code_resent" : "reveal.code_sent", { time: formatTime(codeSentAt) }),
   );
   otpInput.value = "";
-  otpInput.removeAttribute("aria-invalid");
+  markRefused(otpInput, false);
   otpInput.focus();
 }
 
@@ -245,7 +245,7 @@ async function requestCode(resent) {
 
 function wrongCode(error) {
   const left = error.attemptsLeft ?? 0;
-  otpInput.setAttribute("aria-invalid", "true");
+  markRefused(otpInput, true);
   if (left > 0) {
     otpInput.select();
     otpInput.focus();
@@ -288,11 +288,11 @@ async function takeView() {
   if (verifying) {
     otp = normaliseOtp(otpInput.value);
     if (otp === null) {
-      otpInput.setAttribute("aria-invalid", "true");
+      markRefused(otpInput, true);
       otpInput.focus();
       throw new RevealError(t("reveal.error_code_format"));
     }
-    otpInput.removeAttribute("aria-invalid");
+    markRefused(otpInput, false);
   }
   let keys;
   if (params !== null) {
@@ -422,20 +422,30 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
+// Each field's own descriptions (its hints), before any refusal was added to them.
+const ownDescriptions = new Map();
+
 /**
- * Mark the passphrase field as refused (tied to the form's error, which says why, and
- * focused) or as no longer refused.
+ * Mark a field (the passphrase or the code) as refused, tied to the form's error that says
+ * why, or as no longer refused.
  */
-function markPassphrase(refused) {
-  const hint = "reveal-passphrase-hint";
-  if (refused) {
-    passphraseInput.setAttribute("aria-invalid", "true");
-    passphraseInput.setAttribute("aria-describedby", `reveal-error ${hint}`);
-    passphraseInput.focus();
-  } else {
-    passphraseInput.removeAttribute("aria-invalid");
-    passphraseInput.setAttribute("aria-describedby", hint);
+function markRefused(input, refused) {
+  if (!ownDescriptions.has(input)) {
+    ownDescriptions.set(input, input.getAttribute("aria-describedby") ?? "");
   }
+  const own = ownDescriptions.get(input);
+  if (refused) {
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", `${revealError.id} ${own}`.trim());
+  } else {
+    input.removeAttribute("aria-invalid");
+    input.setAttribute("aria-describedby", own);
+  }
+}
+
+function markPassphrase(refused) {
+  markRefused(passphraseInput, refused);
+  if (refused) passphraseInput.focus();
 }
 
 async function onReveal(event) {
