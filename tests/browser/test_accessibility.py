@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.browser.conftest import Contexts, axe_violations, wait_ready
 from tests.browser.test_web_app import PASSPHRASE, compose, open_link, reveal
+from tests.cli.harness import MAX_BYTES
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -30,8 +33,14 @@ def assert_focus_ring(page: Page, element_id: str) -> None:
     assert (style != "none" and width >= 2) or shadow != "none", (style, width, shadow)
 
 
-def test_every_page_and_state_has_no_axe_violation(contexts: Contexts, server: str) -> None:
-    sender, _ = contexts.page()
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_and_state_has_no_axe_violation(
+    contexts: Contexts, server: str, scheme: str
+) -> None:
+    def new_page() -> Page:
+        return contexts.page(color_scheme=scheme)[0]
+
+    sender = new_page()
     sender.goto(f"{server}/")
     wait_ready(sender)
     assert_accessible(sender, "compose")
@@ -45,7 +54,7 @@ def test_every_page_and_state_has_no_axe_violation(contexts: Contexts, server: s
     shared = compose(sender, server, text="axe", passphrase=PASSPHRASE, views=2)
     assert_accessible(sender, "result")
 
-    reader, _ = contexts.page()
+    reader = new_page()
     open_link(reader, shared.link)
     reader.wait_for_selector("#passphrase-field:not([hidden])")
     assert_accessible(reader, "interstitial with the passphrase prompt")
@@ -56,7 +65,7 @@ def test_every_page_and_state_has_no_axe_violation(contexts: Contexts, server: s
     reveal(reader, PASSPHRASE)
     assert_accessible(reader, "revealed")
 
-    manage, _ = contexts.page()
+    manage = new_page()
     open_link(manage, shared.manage)
     manage.wait_for_selector("#receipt:not([hidden])")
     assert_accessible(manage, "receipt")
@@ -66,11 +75,11 @@ def test_every_page_and_state_has_no_axe_violation(contexts: Contexts, server: s
     manage.wait_for_selector("#proof:not([hidden])")
     assert_accessible(manage, "burned receipt with its proof")
 
-    gone, _ = contexts.page()
+    gone = new_page()
     open_link(gone, shared.link)
     gone.wait_for_selector("#gone:not([hidden])")
     assert_accessible(gone, "gone")
-    split, _ = contexts.page()
+    split = new_page()
     open_link(split, shared.link.split("#")[0])
     split.wait_for_selector("#key-form:not([hidden])")
     assert_accessible(split, "asking for the key")
@@ -79,6 +88,9 @@ def test_every_page_and_state_has_no_axe_violation(contexts: Contexts, server: s
     split.goto(f"{server}/m/AAAAAAAAAAAAAAAAAAAAAA#bm90LWEtdG9rZW4")
     wait_ready(split)
     assert_accessible(split, "receipt of an unknown secret")
+    split.goto(f"{server}/docs")
+    split.wait_for_selector(".opblock-summary-path")
+    assert_accessible(split, "API docs")
 
 
 def test_focus_moved_to_a_card_is_visible(contexts: Contexts, server: str) -> None:
@@ -107,7 +119,7 @@ def test_focus_moved_to_a_card_is_visible(contexts: Contexts, server: str) -> No
     assert_focus_ring(reader, "gone")
 
 
-def test_an_empty_secret_marks_the_field(contexts: Contexts, server: str) -> None:
+def test_an_empty_or_too_large_secret_marks_the_field(contexts: Contexts, server: str) -> None:
     page, log = contexts.page()
     page.goto(f"{server}/")
     wait_ready(page)
@@ -120,6 +132,13 @@ def test_an_empty_secret_marks_the_field(contexts: Contexts, server: str) -> Non
     described = (page.get_attribute("#secret", "aria-describedby") or "").split()
     assert "secret-error" in described
     assert "Type a secret or choose a file first" in (page.text_content("#secret-error") or "")
+    assert ("POST", "secrets") not in log.api_calls()
+    too_large = "x" * (MAX_BYTES + 1)
+    page.fill("#secret", too_large)
+    page.click("#create")
+    page.wait_for_selector("#secret-error:text('this server accepts at most')")
+    assert page.get_attribute("#secret", "aria-invalid") == "true"
+    assert page.input_value("#secret") == too_large  # refused, not lost
     assert ("POST", "secrets") not in log.api_calls()
     page.fill("#secret", "now there is one")
     page.click("#create")
@@ -233,3 +252,60 @@ def test_only_elements_that_may_be_named_are(contexts: Contexts, server: str) ->
         assert roles, "no named element found"
         refused = {tag: role for tag, role in roles.items() if role.lower() in UNNAMEABLE_ROLES}
         assert refused == {}, f"named, but their role may not be: {refused}"
+
+
+def tab_through(page: Page, limit: int = 200) -> list[tuple[str, float, str]]:
+    """Press Tab until the focus comes back to an element it was on; the start tag, outline
+    width and box shadow of each element on the way (``limit`` presses at most)."""
+    seen: list[tuple[str, float, str]] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        fresh, tag, style, width, shadow = page.evaluate(
+            """() => {
+              window.tabbed ??= new WeakSet();
+              const e = document.activeElement;
+              const fresh = !window.tabbed.has(e);
+              window.tabbed.add(e);
+              const s = getComputedStyle(e);
+              return [fresh, e.outerHTML.split(">")[0] + ">", s.outlineStyle,
+                      parseFloat(s.outlineWidth), s.boxShadow];
+            }"""
+        )
+        if tag.startswith("<body"):
+            continue
+        if not fresh:
+            break
+        seen.append((tag, width if style != "none" else 0.0, shadow))
+    return seen
+
+
+def assert_every_focus_is_visible(page: Page) -> None:
+    steps = tab_through(page)
+    assert steps, "nothing took the focus"
+    hidden = [step for step in steps if step[1] < 2 and step[2] == "none"]
+    assert hidden == [], f"focused without a visible ring: {hidden}"
+
+
+def test_every_control_shows_its_focus_when_tabbed_to(contexts: Contexts, server: str) -> None:
+    sender, _ = contexts.page()
+    sender.goto(f"{server}/")
+    wait_ready(sender)
+    sender.click("#more-options > summary")
+    assert_every_focus_is_visible(sender)
+    shared = compose(sender, server, text="tabbed", passphrase=PASSPHRASE, views=2)
+    assert_every_focus_is_visible(sender)
+
+    reader, _ = contexts.page()
+    open_link(reader, shared.link)
+    reader.wait_for_selector("#passphrase-field:not([hidden])")
+    assert_every_focus_is_visible(reader)
+    reveal(reader, PASSPHRASE)
+    assert_every_focus_is_visible(reader)
+
+    manage, _ = contexts.page()
+    open_link(manage, shared.manage)
+    manage.wait_for_selector("#receipt:not([hidden])")
+    assert_every_focus_is_visible(manage)
+    manage.goto(f"{server}/docs")
+    manage.wait_for_selector(".opblock-summary-path")
+    assert_every_focus_is_visible(manage)
