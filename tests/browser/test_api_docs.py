@@ -73,3 +73,15 @@ def test_docs_have_no_accessibility_violations(contexts: Contexts, server: str) 
     page.locator("section.models .json-schema-2020-12-expand-deep-button").first.click()
     page.wait_for_selector("section.models .json-schema-2020-12-body")
     assert axe_violations(page) == []
+
+
+def test_docs_try_it_out_calls_the_api(contexts: Contexts, server: str) -> None:
+    page, console = open_docs(contexts, server)
+    policy = "#operations-secrets-server_policy_api_v1_policy_get"
+    page.click(f"{policy} .opblock-summary-control")
+    page.click(f"{policy} .try-out__btn")
+    page.click(f"{policy} .execute")
+    page.wait_for_selector(f"{policy} .live-responses-table .response-col_status >> text=200")
+
+    assert "max_bytes" in page.inner_text(f"{policy} .live-responses-table")
+    assert console == []
