@@ -225,3 +225,21 @@ def contexts(browser: Browser) -> Iterator[Contexts]:
 def wait_ready(page: Page) -> None:
     """Wait until the page's script has loaded its messages and wired its controls."""
     page.wait_for_selector("html[data-ready=true]", state="attached")
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Run axe-core (all rules of the pinned ``axe-playwright-python`` copy) on the page as it
+    is now; one line per violation and element, empty when there is none.
+
+    The script is evaluated through the DevTools protocol, which the page's CSP does not
+    govern, so the page is audited as served.
+    """
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    page.evaluate(AXE_SCRIPT)
+    results: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {node['target']} {node['html'][:120]}"
+        for violation in results["violations"]
+        for node in violation["nodes"]
+    ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from burnlink.config import load_settings
-from tests.browser.conftest import Contexts, MailServer, wait_ready
+from tests.browser.conftest import Contexts, MailServer, axe_violations, wait_ready
 from tests.browser.test_screenshots import shoot
 from tests.browser.test_web_app import (
     PASSPHRASE,
@@ -113,6 +113,9 @@ def test_recipient_types_the_mailed_code(contexts: Contexts, mail_server: MailSe
     reader.wait_for_selector("#reveal-error:text('Wrong code')")
     assert "4 attempts left" in text_of(reader, "#reveal-error")
     assert reader.get_attribute("#otp", "aria-invalid") == "true"
+    # Tied to the message that says why, and untied once a new try starts.
+    assert "reveal-error" in (reader.get_attribute("#otp", "aria-describedby") or "").split()
+    assert axe_violations(reader) == []
     assert_no_raw_codes(reader)
 
     reader.fill("#otp", f"{code[:3]} {code[3:]}")  # pasted with a space: still the code
@@ -177,6 +180,7 @@ def test_allowed_ip_refuses_this_address(contexts: Contexts, mail_server: MailSe
 
     assert "cannot be opened from this network" in text_of(reader, "#denied-title")
     assert "Nothing was used up" in text_of(reader, "#denied")
+    assert axe_violations(reader) == []
     assert not reader.is_visible("#reveal-form")
     assert_no_raw_codes(reader)
     state = receipt(server, shared)

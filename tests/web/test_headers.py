@@ -69,8 +69,14 @@ async def test_docs_page_loads_nothing_from_other_hosts(client: httpx.AsyncClien
     assert page.status_code == 200
     assert "http" not in page.text.replace("http-equiv", "")
     assert "<script>" not in page.text  # no inline script: every script has a src
-    for asset in ["/static/swagger/swagger-ui-bundle.js", "/static/docs.js"]:
+    for asset in [
+        "/static/swagger/swagger-ui-bundle.js",
+        "/static/swagger/swagger-ui.css",
+        "/static/docs.js",
+        "/static/docs.css",
+    ]:
         assert (await client.get(asset)).status_code == 200
+        assert f'"{asset[1:]}" integrity="sha384-' in page.text.replace("./static", "static")
 
 
 async def test_openapi_lists_the_api(client: httpx.AsyncClient) -> None:

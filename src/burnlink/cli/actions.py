@@ -305,7 +305,7 @@ def _write_private(path: Path, content: bytes) -> None:
 SITE_MISMATCH = output.ExitCode.INTEGRITY
 # Ids for the pages that take one; the pages never look them up, so any well-formed id works.
 _SAMPLE_ID = "AAAAAAAAAAAAAAAAAAAAAA"
-_SITE_PAGES = ("/", f"/s/{_SAMPLE_ID}", f"/m/{_SAMPLE_ID}", "/security")
+_SITE_PAGES = ("/", f"/s/{_SAMPLE_ID}", f"/m/{_SAMPLE_ID}", "/security", "/docs")
 _LINK_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/(?P<kind>[sm])/(?P<id>[A-Za-z0-9_-]{22})/?")
 _CHECKED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
 
@@ -411,7 +411,7 @@ def _fetch(http: httpx.Client, url: str) -> httpx.Response:
 
 
 def _verify_pages(http: httpx.Client, check: _SiteCheck, pages: list[str]) -> None:
-    from burnlink.web.pages import STATIC_DIR, module_imports, package_assets
+    from burnlink.web.pages import asset_file, module_imports, package_assets
 
     assets = package_assets()
     static_prefix = urlsplit(check.base).path + "/static/"
@@ -436,7 +436,7 @@ def _verify_pages(http: httpx.Client, check: _SiteCheck, pages: list[str]) -> No
         if response.status_code != 200:
             check.mismatch(asset_url, f"answered HTTP {response.status_code}")
             return None
-        if response.content != (STATIC_DIR / name).read_bytes():
+        if response.content != asset_file(name).read_bytes():
             check.mismatch(asset_url, "served bytes differ from this package's copy")
         served[asset_url] = response.content
         return response.content

@@ -57,8 +57,8 @@ class Edge:
       the agent class. The fragment of a link never reaches a server, so no line can hold a
       key.
     - **Security headers** on every response, 500s included; ``Cache-Control: no-store`` on
-      all but static files. A route may set its own value for any of them (the API docs page
-      relaxes the CSP).
+      all but static files. A route may set its own value for any of them (none does today:
+      the API docs page runs under the same CSP as the others).
     - **Body guards.** Oversized bodies (declared or streamed) get 413, non-JSON API bodies
       415, a malformed ``Content-Length`` 400. A chunked body is counted as it arrives and
       refused once past the limit, so it is never held whole in memory.

@@ -22,18 +22,18 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
-from swagger_ui_bundle import swagger_ui_path
 
 from burnlink import __version__
 from burnlink.config import Settings
@@ -43,10 +43,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 I18N_DIR = "i18n"
 DEFAULT_LANGUAGE = "en"
 TTL_PRESETS = (300, 900, 3600, 14400, 86400, 259200, 604800, 2592000)
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+# Swagger UI 5 (OpenAPI 3.1), as shipped by the pinned ``fastapi-offline`` package; only
+# these two of its files are served, under ``static/swagger/``.
+SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
+SWAGGER_UI_PREFIX = "swagger/"
+SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 STYLESHEET = "burnlink.css"
 ENTRY_COMPOSE = "js/compose.js"
 ENTRY_REVEAL = "js/reveal.js"
@@ -84,7 +85,11 @@ class Assets:
 
     @classmethod
     def scan(cls, root: Path = STATIC_DIR) -> Assets:
-        """Hash every file under ``root``; read the imports of every ``.js`` file."""
+        """Hash every file under ``root``; read the imports of every ``.js`` file.
+
+        With the default ``root``, the served Swagger UI files are included too, named
+        ``swagger/…`` as they are served (their imports are not read: they are not modules).
+        """
         integrity: dict[str, str] = {}
         imports: dict[str, tuple[str, ...]] = {}
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -93,6 +98,9 @@ class Assets:
             integrity[name] = sri(data)
             if name.endswith(".js"):
                 imports[name] = module_imports(data.decode("utf-8"), name)
+        if root == STATIC_DIR:
+            for name in SWAGGER_UI_FILES:
+                integrity[SWAGGER_UI_PREFIX + name] = sri((SWAGGER_UI_DIR / name).read_bytes())
         return cls(integrity, imports)
 
     def dependencies(self, entry: str) -> list[str]:
@@ -284,16 +292,17 @@ async def security_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/docs")
-async def api_docs() -> HTMLResponse:
-    """Swagger UI for ``/openapi.json``, served from the package (no third-party hosts)."""
-    return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>burnlink API</title>"
-        '<link rel=stylesheet href="/static/swagger/swagger-ui.css"></head>'
-        '<body><div id="swagger-ui"></div>'
-        '<script src="/static/swagger/swagger-ui-bundle.js"></script>'
-        '<script src="/static/docs.js"></script></body></html>',
-        headers={"content-security-policy": DOCS_CSP},
+async def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI 5 for ``/openapi.json`` (OpenAPI 3.1), from installed packages only.
+
+    Every file carries its integrity hash, as on the other pages, so ``verify-site`` checks
+    this page too; the site's own Content Security Policy applies unchanged.
+    """
+    site: Site = request.app.state.site
+    html = site.templates.get_template("docs.html").render(
+        root="./", version=__version__, integrity=site.assets.integrity
     )
+    return HTMLResponse(html)
 
 
 class RevalidatedStaticFiles(StaticFiles):
@@ -316,10 +325,32 @@ class RevalidatedStaticFiles(StaticFiles):
 
 
 def mount_static(app: FastAPI) -> None:
-    """Serve the package's static files and the vendored Swagger UI; load the pages' site."""
+    """Serve the package's static files and Swagger UI's; load the pages' site."""
     app.state.site = Site.load()
-    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+    for name in SWAGGER_UI_FILES:
+        app.add_route(f"/static/{SWAGGER_UI_PREFIX}{name}", _swagger_ui_file(name), ["GET", "HEAD"])
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
+
+
+def _swagger_ui_file(name: str) -> Callable[[Request], Awaitable[Response]]:
+    # One route per file, not a mount of the folder: the package ships more than we serve.
+    path = SWAGGER_UI_DIR / name
+    media_type = "text/javascript" if name.endswith(".js") else "text/css"
+
+    async def serve(request: Request) -> Response:
+        return FileResponse(path, media_type=media_type, headers={"cache-control": "no-cache"})
+
+    return serve
+
+
+def asset_file(name: str) -> Path:
+    """The file of the package whose static asset is served as ``static/{name}``."""
+    if (
+        name.startswith(SWAGGER_UI_PREFIX)
+        and name.removeprefix(SWAGGER_UI_PREFIX) in SWAGGER_UI_FILES
+    ):
+        return SWAGGER_UI_DIR / name.removeprefix(SWAGGER_UI_PREFIX)
+    return STATIC_DIR / name
 
 
 def package_assets() -> Assets:

@@ -194,6 +194,9 @@ function clearField(id) {
 
 function clearFields() {
   for (const [, id] of FIELDS) clearField(id);
+  // The content fields: only the page itself refuses those (empty, too large, unreadable).
+  clearField("secret");
+  clearField("file");
 }
 
 /** The control a server refusal names (`allowed_countries`, `allowed_countries.1`, …). */
@@ -307,20 +310,22 @@ async function readInput() {
   const file = fileChosen();
   let payload;
   if (file !== null) {
-    if (file.size > policy.max_bytes) throw new InputError(tooLargeMessage(file.size));
+    if (file.size > policy.max_bytes) throw new InputError(tooLargeMessage(file.size), "file");
     let content;
     try {
       content = new Uint8Array(await file.arrayBuffer());
     } catch {
-      throw new InputError(t("compose.error_file_unreadable"));
+      throw new InputError(t("compose.error_file_unreadable"), "file");
     }
-    if (content.length === 0) throw new InputError(t("compose.error_empty"));
+    if (content.length === 0) throw new InputError(t("compose.error_empty"), "file");
     const mime = file.type && [...file.type].length <= MAX_MIME_CHARS ? file.type : null;
     payload = { type: "file", content, name: safeFileName(file.name), mime };
   } else {
-    if (secretField.value === "") throw new InputError(t("compose.error_empty"));
+    if (secretField.value === "") throw new InputError(t("compose.error_empty"), "secret");
     const content = new TextEncoder().encode(secretField.value);
-    if (content.length > policy.max_bytes) throw new InputError(tooLargeMessage(content.length));
+    if (content.length > policy.max_bytes) {
+      throw new InputError(tooLargeMessage(content.length), "secret");
+    }
     payload = { type: "text", content };
   }
   const views = Number(byId("views").value);

@@ -194,9 +194,11 @@ async function burn() {
     setText(status, t("reveal.error_other", { message: error.message }));
     return;
   }
-  announce(t("receipt.burned_now"));
-  setText(status, t("receipt.burned_now"));
+  // The status line says it, and keeps saying it: the reload below would otherwise clear it,
+  // and announce the new state over it, within milliseconds (too soon to be read).
+  lastState = null;
   await load();
+  setText(status, t("receipt.burned_now"));
   byId("refresh").focus();
 }
 

@@ -204,7 +204,7 @@ function showCodeStep(hint, resent) {
     t(resent ? "reveal.code_resent" : "reveal.code_sent", { time: formatTime(codeSentAt) }),
   );
   otpInput.value = "";
-  otpInput.removeAttribute("aria-invalid");
+  markRefused(otpInput, false);
   otpInput.focus();
 }
 
@@ -245,7 +245,7 @@ async function requestCode(resent) {
 
 function wrongCode(error) {
   const left = error.attemptsLeft ?? 0;
-  otpInput.setAttribute("aria-invalid", "true");
+  markRefused(otpInput, true);
   if (left > 0) {
     otpInput.select();
     otpInput.focus();
@@ -288,17 +288,17 @@ async function takeView() {
   if (verifying) {
     otp = normaliseOtp(otpInput.value);
     if (otp === null) {
-      otpInput.setAttribute("aria-invalid", "true");
+      markRefused(otpInput, true);
       otpInput.focus();
       throw new RevealError(t("reveal.error_code_format"));
     }
-    otpInput.removeAttribute("aria-invalid");
+    markRefused(otpInput, false);
   }
   let keys;
   if (params !== null) {
     const passphrase = passphraseInput.value;
     if (passphrase === "") {
-      passphraseInput.focus();
+      markPassphrase(true);
       throw new RevealError(t("reveal.error_passphrase_required"));
     }
     setText(status, t("reveal.status_stretching"));
@@ -330,8 +330,8 @@ async function takeView() {
         byId("reveal-passphrase-hint"),
         t("reveal.passphrase_hint", { attempts: attemptsText(error.attemptsLeft) }),
       );
+      markPassphrase(true);
       passphraseInput.select();
-      passphraseInput.focus();
       const attempts = attemptsText(error.attemptsLeft);
       // The code was right, and is used up: the next try needs a new one.
       if (verifying) codeSpent();
@@ -422,9 +422,36 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
+// Each field's own descriptions (its hints), before any refusal was added to them.
+const ownDescriptions = new Map();
+
+/**
+ * Mark a field (the passphrase or the code) as refused, tied to the form's error that says
+ * why, or as no longer refused.
+ */
+function markRefused(input, refused) {
+  if (!ownDescriptions.has(input)) {
+    ownDescriptions.set(input, input.getAttribute("aria-describedby") ?? "");
+  }
+  const own = ownDescriptions.get(input);
+  if (refused) {
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", `${revealError.id} ${own}`.trim());
+  } else {
+    input.removeAttribute("aria-invalid");
+    input.setAttribute("aria-describedby", own);
+  }
+}
+
+function markPassphrase(refused) {
+  markRefused(passphraseInput, refused);
+  if (refused) passphraseInput.focus();
+}
+
 async function onReveal(event) {
   event.preventDefault();
   setError(revealError, "");
+  markPassphrase(false);
   await whileBusy(byId("reveal-button"), revealForm, async () => {
     try {
       await takeView();
