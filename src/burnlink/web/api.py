@@ -22,6 +22,7 @@ from burnlink.models import ClientInfo
 from burnlink.service import SecretService
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
+from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import (
     AgentBody,
     ConsumeRequest,
@@ -42,7 +43,7 @@ from burnlink.web.schemas import (
 # Room for the payload's header line (file name and type) inside an envelope.
 PAYLOAD_HEADER_ALLOWANCE = 1024
 
-router = APIRouter(prefix="/api/v1", tags=["secrets"])
+router = APIRouter(prefix="/api/v1", tags=["secrets"], route_class=StrictJSONRoute)
 _bearer = HTTPBearer(auto_error=False, description="An access token or a manage token.")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 

@@ -19,6 +19,7 @@ from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, render
 from burnlink.service import SecretService
 from burnlink.signing import public_keys_document
+from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import HealthResponse
 
 __all__ = ["KEYS_PATH", "router"]
@@ -26,7 +27,7 @@ __all__ = ["KEYS_PATH", "router"]
 KEYS_PATH = "/.well-known/burnlink-keys"
 CHECK_SECONDS = 1.5
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJSONRoute)
 
 
 @router.get(
