@@ -268,6 +268,17 @@ def test_receipt_verify_fetches_the_keys_from_the_server_named(cli: Cli, tmp_pat
     assert json.loads(as_json.stdout)["verified_with"] == keys_url
 
 
+def test_receipt_verify_refuses_a_file_that_gives_a_member_twice(tmp_path: Path) -> None:
+    document, keys = statement_files(tmp_path)
+    signed = document.read_text()
+    document.write_text('{"statement": {"forged": 1}, "statement": ' + signed + "}")
+
+    result = burnlink("receipt", "verify", str(document), "--key", str(keys))
+
+    assert result.exit_code == ExitCode.INVALID_INPUT, result.stdout
+    assert 'the name "statement" appears twice' in result.stderr
+
+
 @contextmanager
 def serving_keys(document: Mapping[str, object]) -> Iterator[str]:
     """A plain HTTP server on a free local port that publishes ``document`` as its keys."""

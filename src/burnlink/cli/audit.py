@@ -24,6 +24,7 @@ import click
 from burnlink.audit.events import AuditEventType
 from burnlink.cli.output import clean, print_json, reporting
 from burnlink.errors import ConfigError, IntegrityError, InvalidInput
+from burnlink.strict_json import DuplicateName, loads_strict
 
 if TYPE_CHECKING:
     from burnlink.audit import AuditBackend, VerifyResult
@@ -265,9 +266,11 @@ def _statement_document(file: Path) -> dict[str, Any]:
     """The signed document in ``file``: itself, or a receipt's ``statement`` member."""
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        data = json.loads(text)
+        data = loads_strict(text)
     except OSError as exc:
         raise InvalidInput("FILE", f"cannot be read ({exc.strerror})") from None
+    except DuplicateName as exc:
+        raise InvalidInput("FILE", f"is refused: {exc.msg}") from None
     except ValueError:
         raise InvalidInput("FILE", "is not JSON") from None
     if (
