@@ -479,11 +479,39 @@ async def test_receipt_tells_opens_by_agent_and_carries_a_verifiable_statement(
 
     opens = [e for e in receipt["events"] if e["type"] == "opened"]
     assert [e["agent"] for e in opens] == [{"class": "preview", "name": "Slackbot"}] * 3
+    assert receipt["events_capped"] == []
     view = next(e for e in receipt["events"] if e["type"] == "viewed")
     assert (view["agent"], view["country"]) == ({"class": "browser", "name": "Firefox"}, "FR")
     statement = verify_statement(json.dumps(receipt["statement"]), keys)
     assert statement.about(secret["id"])
     assert (statement.how.value, statement.issuer) == ("viewed", "http://burnlink.test")
+
+
+async def test_receipt_lists_the_view_whatever_the_count_of_opens(audited: Audited) -> None:
+    """Opens (20 recorded an hour) used to fill the receipt's 200 events and push the reader's
+    view off it; now each kind has its own cap, and the receipt says which kinds reached it."""
+    sender, reader = audited.client(DE), audited.client(FR)
+    secret = await create(sender, ttl=86400)
+    previewer = audited.client(DE, SLACKBOT)
+    for _ in range(11):
+        for _ in range(20):
+            await previewer.get(f"/s/{secret['id']}")
+        await audited.join()
+        audited.clock.advance(3600)
+    assert (await reveal(reader, secret)).status_code == 200
+
+    receipt = (
+        await sender.get(
+            f"/api/v1/secrets/{secret['id']}/receipt",
+            headers={"authorization": f"Bearer {secret['manage']}"},
+        )
+    ).json()
+
+    types = [event["type"] for event in receipt["events"]]
+    assert types.count("opened") == 200
+    assert [t for t in types if t != "opened"] == ["created", "viewed"]
+    assert receipt["events_capped"] == ["opened"]
+    assert receipt["state"] == "viewed"
 
 
 async def test_receipt_of_a_live_secret_has_no_statement(audited: Audited) -> None:

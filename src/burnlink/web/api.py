@@ -344,6 +344,7 @@ async def secret_receipt(
             )
             for e in receipt.events
         ],
+        events_capped=[kind.value for kind in receipt.capped],
         statement=json.loads(receipt.statement) if receipt.statement else None,
     )
 
