@@ -22,6 +22,7 @@ from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
+from burnlink.deferred import defer
 from burnlink.errors import ConfigError
 from burnlink.geo import CountryResolver
 from burnlink.logs import configure_logging
@@ -116,15 +117,17 @@ async def record_page_open(request: Request) -> None:
     """Queue ``GET /s/{id}`` to be recorded as ``secret.opened`` (a dependency of the page
     routes).
 
-    Only queued (``PageOpens``): the lookup and writes happen after the answer, so the page
-    costs the same whether or not the id is live, and a full queue drops the open.
+    Only queued (``PageOpens``), and only once the answer has gone out (``deferred``): the
+    lookup and writes happen after it, so the page costs the same whether or not the id is
+    live, and a full queue drops the open.
     """
     route = request.scope.get("route")
     if request.method != "GET" or getattr(route, "path", None) != OPENED_PAGE:
         return
     opens: PageOpens | None = getattr(request.app.state, "page_opens", None)
     if opens is not None:
-        opens.submit(str(request.path_params.get("secret_id", "")), api.client_of(request))
+        secret_id, client = str(request.path_params.get("secret_id", "")), api.client_of(request)
+        defer(lambda: opens.submit(secret_id, client))
 
 
 def create_app(
