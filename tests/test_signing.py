@@ -146,6 +146,16 @@ def test_verify_statement_refuses_another_key(key: Ed25519PrivateKey) -> None:
         verify_statement(signed, public_keys_document(other))
 
 
+def test_verify_statement_refuses_a_member_given_twice(key: Ed25519PrivateKey) -> None:
+    """A reader that keeps the first ``how`` would see "viewed"; the signature covers "burned"."""
+    signed = sign_statement(_statement(key, EndReason.BURNED), key)
+    assert '"how":"burned"' in signed
+    doubled = signed.replace('"how":"burned"', '"how":"viewed","how":"burned"')
+
+    with pytest.raises(InvalidInput, match="appears twice"):
+        verify_statement(doubled, key.public_key())
+
+
 @pytest.mark.parametrize("text", ["not json", "[]", '{"a": 1}'])
 def test_verify_statement_refuses_what_is_not_a_statement(
     key: Ed25519PrivateKey, text: str

@@ -1,12 +1,15 @@
-"""Writing a secret's history (its receipt events). Holds no secret material by construction:
-an event has a time, a kind, and who asked."""
+"""Writing a secret's history (its receipt events), and which kinds its receipt no longer lists
+in full. Holds no secret material by construction: an event has a time, a kind, and who asked."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from burnlink.models import ClientInfo, Event, EventKind
 from burnlink.store import SecretStore
+from burnlink.store.base import MAX_EVENTS_PER_KIND
 
 MAX_USER_AGENT_CHARS = 256
 
@@ -22,3 +25,10 @@ async def record(
 ) -> None:
     """Append one event to the secret's receipt."""
     await store.add_event(secret_id, history_event(kind, client, at))
+
+
+def capped_kinds(events: Iterable[Event]) -> tuple[EventKind, ...]:
+    """The kinds of which the store kept as many events as it keeps (``MAX_EVENTS_PER_KIND``):
+    later ones of those kinds happened but are not listed. In ``EventKind`` order."""
+    counts = Counter(event.kind for event in events)
+    return tuple(kind for kind in EventKind if counts[kind] >= MAX_EVENTS_PER_KIND)

@@ -48,6 +48,7 @@ from burnlink.audit.events import (
 )
 from burnlink.audit.export import JsonLinesSink
 from burnlink.clock import Clock, SystemClock
+from burnlink.deferred import defer
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
 from burnlink.metrics import DeniedReason, DropReason, Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo, EndReason
@@ -512,7 +513,8 @@ class Observer:
     # -- background reports -----------------------------------------------------------------
 
     def later(self, report: Callable[[], Awaitable[object]]) -> None:
-        """Run ``report`` in the background; its failures are logged, never raised."""
+        """Run ``report`` in the background, once the current request (if any) has been
+        answered (``burnlink.deferred``); its failures are logged, never raised."""
 
         async def run() -> None:
             try:
@@ -520,9 +522,13 @@ class Observer:
             except BurnlinkError as exc:
                 log.warning("background audit report failed: %s", type(exc).__name__)
 
-        task = asyncio.get_running_loop().create_task(run(), name="burnlink-audit")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        def start() -> None:
+            task = loop.create_task(run(), name="burnlink-audit")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        loop = asyncio.get_running_loop()
+        defer(start)  # after the answer: its cost must not tell which ids are live
 
     def _dispatchers(self) -> list[WebhookDispatcher]:
         return [d for d in (self.webhooks, self.alerts) if d is not None]

@@ -44,7 +44,7 @@ from burnlink.errors import (
 )
 from burnlink.gate import AccessGate
 from burnlink.geo import CountryResolver, open_resolver
-from burnlink.history import history_event, record
+from burnlink.history import capped_kinds, history_event, record
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -108,6 +108,8 @@ class Receipt:
     events: tuple[Event, ...]
     statement: str | None = None
     """The signed proof of burn (``signing``), once the secret has ended."""
+    capped: tuple[EventKind, ...] = ()
+    """Kinds with more events than the receipt lists (``history.capped_kinds``)."""
 
 
 class SecretService:
@@ -487,7 +489,7 @@ class SecretService:
         statement = None
         if state != "active" and self.signing_key is not None:
             statement = proof_of_burn(record, EndReason(state), self.signing_key, issuer=issuer)
-        return Receipt(record, state, views_left, events, statement)
+        return Receipt(record, state, views_left, events, statement, capped_kinds(events))
 
     async def burn(self, secret_id: str, manage_token: bytes, *, client: ClientInfo) -> None:
         """Destroy the secret now. Burning an already ended secret is not an error."""

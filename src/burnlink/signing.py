@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from burnlink.audit.events import canonical_json, format_time, parse_time, secre
 from burnlink.clock import to_millis
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.models import EndReason
+from burnlink.strict_json import DuplicateName, loads_strict
 
 __all__ = [
     "STATEMENT_TYPE",
@@ -224,7 +224,11 @@ def verify_statement(
     signature does not verify.
     """
     try:
-        document = json.loads(statement_json)
+        # Strict: with a member given twice, tools that keep the first would read another
+        # statement than the one whose signature is checked here.
+        document = loads_strict(statement_json)
+    except DuplicateName as exc:
+        raise InvalidInput("statement", exc.msg) from None
     except ValueError:
         raise InvalidInput("statement", "is not JSON") from None
     if not isinstance(document, dict) or set(document) != {"alg", "kid", "signature", "statement"}:

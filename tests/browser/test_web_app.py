@@ -6,24 +6,32 @@ plaintext left the browser.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
+from burnlink.config import load_settings
+from burnlink.models import Event, EventKind
+from burnlink.store.base import MAX_EVENTS_PER_KIND
+from burnlink.store.sqlite import SqliteStore
 from tests.browser.conftest import Contexts, RequestLog, wait_ready
-from tests.cli.harness import MAX_BYTES, Cli, fragment
+from tests.cli.harness import MAX_BYTES, Cli, fragment, running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import FilePayload, Page
 
 PASSPHRASE = "correct horse ✓ battery"
+SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 GONE = "This secret is not available"
 
 
@@ -502,3 +510,42 @@ def test_request_log_sees_the_api_calls(contexts: Contexts, server: str) -> None
     assert set(body) == {"envelope", "access_token", "ttl", "max_views"}
     with pytest.raises(AssertionError):
         RequestLog(posts).assert_never_sent(body["access_token"])
+
+
+def test_receipt_summary_says_when_opens_went_past_the_receipts_cap(
+    contexts: Contexts, tmp_path: Path
+) -> None:
+    """The receipt lists 200 opens at most; the page says there were more, and still lists the
+    view that came after them."""
+    database = tmp_path / "burnlink.db"
+    settings = load_settings(store=f"sqlite:///{database}", max_bytes=MAX_BYTES)
+    with running_server(settings) as server:
+        created = httpx.post(f"{server}/api/v1/secrets", json={"secret": "many previews"}).json()
+        secret_id = str(created["id"])
+
+        async def open_many_times() -> None:
+            # Straight into the server's own database: the service records 20 opens an hour.
+            store = await SqliteStore.open(str(database), retention=timedelta(days=1))
+            try:
+                for _ in range(MAX_EVENTS_PER_KIND + 5):
+                    opened = Event(at=datetime.now(UTC), kind=EventKind.OPENED, user_agent=SLACKBOT)
+                    await store.add_event(secret_id, opened)
+            finally:
+                await store.aclose()
+
+        with ThreadPoolExecutor(1) as pool:  # Playwright's loop already runs in this thread
+            pool.submit(asyncio.run, open_many_times()).result()
+        key = str(created["url"]).split("#")[1]
+        revealed = httpx.post(f"{server}/api/v1/secrets/{secret_id}/reveal", json={"key": key})
+        assert revealed.status_code == 200
+
+        manage, _ = contexts.page()
+        open_link(manage, str(created["manage_url"]))
+        manage.wait_for_selector("#receipt:not([hidden])")
+        summary = manage.text_content("#receipt-summary") or ""
+        rows = [row.text_content() or "" for row in manage.locator("#events-body tr").all()]
+
+    cap = MAX_EVENTS_PER_KIND
+    assert summary == f"Link opened {cap}+ times ({cap} by Slackbot), viewed once."
+    assert sum("Opened by Slackbot" in row for row in rows) == MAX_EVENTS_PER_KIND
+    assert any("Viewed" in row for row in rows)

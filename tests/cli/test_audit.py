@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -193,7 +196,9 @@ def test_receipt_verify_accepts_a_statement_and_a_whole_receipt(tmp_path: Path) 
     whole = burnlink("receipt", "verify", str(receipt), "--key", str(keys), "--json")
 
     assert plain.exit_code == 0, plain.stderr
-    assert plain.stdout.startswith("OK: https://secrets.example.com signed")
+    assert plain.stdout.startswith("OK: signed by key ")
+    assert f"from {keys} (the keys you gave)" in plain.stdout
+    assert "issuer field says https://secrets.example.com; only your keys" in plain.stdout
     assert "ended 2030-01-01T00:05:00.000Z: viewed." in plain.stdout
     assert json.loads(whole.stdout)["how"] == "viewed"
 
@@ -241,7 +246,7 @@ def test_receipt_verify_exits_8_for_a_statement_that_does_not_verify(
     assert result.stderr.startswith("burnlink: ")
 
 
-def test_receipt_verify_fetches_the_keys_from_the_issuer(cli: Cli, tmp_path: Path) -> None:
+def test_receipt_verify_fetches_the_keys_from_the_server_named(cli: Cli, tmp_path: Path) -> None:
     link = cli.share_json(b"proof of burn")
     manage = str(link["manage_url"])
     secret_id = str(link["id"])
@@ -253,9 +258,78 @@ def test_receipt_verify_fetches_the_keys_from_the_issuer(cli: Cli, tmp_path: Pat
     saved = tmp_path / "receipt.json"
     saved.write_text(json.dumps(receipt))
 
-    result = burnlink("receipt", "verify", str(saved), "--id", secret_id)
-    by_url = burnlink("receipt", "verify", str(saved), "--key", cli.server)
+    by_url = burnlink("receipt", "verify", str(saved), "--key", cli.server, "--id", secret_id)
+    as_json = burnlink("receipt", "verify", str(saved), "--key", cli.server, "--json")
 
-    assert result.exit_code == 0, result.stderr
-    assert ": burned." in result.stdout
     assert by_url.exit_code == 0, by_url.stderr
+    assert ": burned." in by_url.stdout
+    keys_url = f"{cli.server}/.well-known/burnlink-keys"
+    assert f"from {keys_url} (the keys you gave)" in by_url.stdout
+    assert json.loads(as_json.stdout)["verified_with"] == keys_url
+
+
+def test_receipt_verify_refuses_a_file_that_gives_a_member_twice(tmp_path: Path) -> None:
+    document, keys = statement_files(tmp_path)
+    signed = document.read_text()
+    document.write_text('{"statement": {"forged": 1}, "statement": ' + signed + "}")
+
+    result = burnlink("receipt", "verify", str(document), "--key", str(keys))
+
+    assert result.exit_code == ExitCode.INVALID_INPUT, result.stdout
+    assert 'the name "statement" appears twice' in result.stderr
+
+
+@contextmanager
+def serving_keys(document: Mapping[str, object]) -> Iterator[str]:
+    """A plain HTTP server on a free local port that publishes ``document`` as its keys."""
+    body = json.dumps(document).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_receipt_verify_never_trusts_the_keys_of_the_issuer_the_statement_names(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A statement forged with anyone's key, naming a server that publishes that key, is not
+    verified: the keys must come from the user (a file, or the server they name)."""
+    forger = Ed25519PrivateKey.generate()
+    with serving_keys(public_keys_document(forger.public_key())) as forger_server:
+        statement = burn_statement(
+            SECRET_ID,
+            created_at=T0,
+            ended_at=T0,
+            how=EndReason.BURNED,
+            issuer=forger_server,
+            key=forger,
+        )
+        forged = tmp_path / "forged.json"
+        forged.write_text(sign_statement(statement, forger))
+
+        default = burnlink("receipt", "verify", str(forged), "--id", SECRET_ID)
+        trusted = burnlink("receipt", "verify", str(forged), "--key", cli.server)
+
+    assert default.exit_code == ExitCode.INVALID_INPUT, default.stdout
+    assert "--key" in default.stderr
+    assert "never trusted" in default.stderr
+    assert not default.stdout
+    assert trusted.exit_code == ExitCode.INTEGRITY, trusted.stdout
+    assert "not in the key set" in trusted.stderr

@@ -20,7 +20,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
@@ -322,12 +322,12 @@ async def test_add_event_is_capped(store: SecretStore, clock: FrozenClock) -> No
     record = make_record(clock)
     await store.create(record)
 
-    for _ in range(MAX_EVENTS_PER_SECRET + 5):
+    for _ in range(MAX_EVENTS_PER_KIND + 5):
         await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.VIEWED))
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
-    assert len(receipt.events) == MAX_EVENTS_PER_SECRET
+    assert len(receipt.events) == MAX_EVENTS_PER_KIND
 
 
 async def test_create_stores_its_event_as_the_receipts_first(
@@ -365,20 +365,51 @@ async def test_consume_appends_its_event_only_when_it_takes_a_view(
     assert receipt.end_reason is EndReason.VIEWED
 
 
-async def test_consume_event_respects_the_cap(store: SecretStore, clock: FrozenClock) -> None:
+async def test_a_flood_of_opens_never_pushes_out_the_events_a_sender_relies_on(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """The cap is per kind: opens past it are dropped, while the view, a refusal and the end
+    are still kept (they were dropped once 200 opens filled the receipt)."""
     record = make_record(clock, views=2)
-    await store.create(record)
-    for _ in range(MAX_EVENTS_PER_SECRET):
+    created = Event(at=clock.now(), kind=EventKind.CREATED)
+    await store.create(record, event=created)
+    for _ in range(MAX_EVENTS_PER_KIND + 5):
         await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.OPENED))
 
-    viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+    viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="198.51.100.2")
+    denied = Event(at=clock.now(), kind=EventKind.IP_DENIED, ip="203.0.113.9")
+    burned = Event(at=clock.now(), kind=EventKind.BURNED)
     assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=viewed)
+    await store.add_event(record.secret_id, denied)
+    assert await store.burn(record.secret_id, now=clock.now())
+    await store.add_event(record.secret_id, burned)
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
-    assert len(receipt.events) == MAX_EVENTS_PER_SECRET
-    assert viewed not in receipt.events
+    kinds = [event.kind for event in receipt.events]
+    assert kinds.count(EventKind.OPENED) == MAX_EVENTS_PER_KIND
+    assert [e for e in receipt.events if e.kind is not EventKind.OPENED] == [
+        created,
+        viewed,
+        denied,
+        burned,
+    ]
     assert receipt.views_used == 1
+
+
+async def test_consume_event_respects_the_cap_of_its_kind(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=MAX_EVENTS_PER_KIND + 2)
+    await store.create(record)
+    for _ in range(MAX_EVENTS_PER_KIND + 1):
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+        assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=viewed)
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert len(receipt.events) == MAX_EVENTS_PER_KIND
+    assert receipt.views_used == MAX_EVENTS_PER_KIND + 1
 
 
 async def test_add_event_to_unknown_id_is_ignored(store: SecretStore, clock: FrozenClock) -> None:

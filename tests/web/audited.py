@@ -130,7 +130,8 @@ class Audited:
         return client
 
     async def join(self) -> None:
-        """Wait for background audit reports and webhook deliveries."""
+        """Wait for queued page opens, background audit reports and webhook deliveries."""
+        await self.app.state.page_opens.settled()
         await self.service.observer.join()
 
     async def entries(self) -> list[AuditEntry]:

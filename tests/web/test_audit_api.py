@@ -98,6 +98,7 @@ async def play_every_event(audited: Audited, receiver: Receiver) -> dict[str, An
     # created, opened, key.failed, passphrase.failed, viewed (from another country), burned
     a = await create(de, passphrase=PASSPHRASE, max_views=2, notify_url=notify)
     assert (await slack.get(f"/s/{a['id']}")).status_code == 200
+    await audited.join()  # the open is recorded after the page's answer
     wrong_token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     wrong = await fr.get(
         f"/api/v1/secrets/{a['id']}", headers={"authorization": f"Bearer {wrong_token}"}
@@ -469,6 +470,7 @@ async def test_receipt_tells_opens_by_agent_and_carries_a_verifiable_statement(
     secret = await create(sender)
     for _ in range(3):
         await audited.client(DE, SLACKBOT).get(f"/s/{secret['id']}")
+    await audited.join()
     await reveal(reader, secret)
     receipt = (
         await sender.get(
@@ -480,11 +482,39 @@ async def test_receipt_tells_opens_by_agent_and_carries_a_verifiable_statement(
 
     opens = [e for e in receipt["events"] if e["type"] == "opened"]
     assert [e["agent"] for e in opens] == [{"class": "preview", "name": "Slackbot"}] * 3
+    assert receipt["events_capped"] == []
     view = next(e for e in receipt["events"] if e["type"] == "viewed")
     assert (view["agent"], view["country"]) == ({"class": "browser", "name": "Firefox"}, "FR")
     statement = verify_statement(json.dumps(receipt["statement"]), keys)
     assert statement.about(secret["id"])
     assert (statement.how.value, statement.issuer) == ("viewed", "http://burnlink.test")
+
+
+async def test_receipt_lists_the_view_whatever_the_count_of_opens(audited: Audited) -> None:
+    """Opens (20 recorded an hour) used to fill the receipt's 200 events and push the reader's
+    view off it; now each kind has its own cap, and the receipt says which kinds reached it."""
+    sender, reader = audited.client(DE), audited.client(FR)
+    secret = await create(sender, ttl=86400)
+    previewer = audited.client(DE, SLACKBOT)
+    for _ in range(11):
+        for _ in range(20):
+            await previewer.get(f"/s/{secret['id']}")
+        await audited.join()
+        audited.clock.advance(3600)
+    assert (await reveal(reader, secret)).status_code == 200
+
+    receipt = (
+        await sender.get(
+            f"/api/v1/secrets/{secret['id']}/receipt",
+            headers={"authorization": f"Bearer {secret['manage']}"},
+        )
+    ).json()
+
+    types = [event["type"] for event in receipt["events"]]
+    assert types.count("opened") == 200
+    assert [t for t in types if t != "opened"] == ["created", "viewed"]
+    assert receipt["events_capped"] == ["opened"]
+    assert receipt["state"] == "viewed"
 
 
 async def test_receipt_of_a_live_secret_has_no_statement(audited: Audited) -> None:
@@ -508,6 +538,7 @@ async def test_opening_an_unknown_or_malformed_id_records_nothing(audited: Audit
     client = audited.client()
     for path in (f"/s/{new_secret_id()}", "/s/not-an-id", "/m/" + new_secret_id(), "/"):
         assert (await client.get(path)).status_code == 200
+    await audited.join()
     assert await audited.entries() == []
 
 
@@ -516,5 +547,6 @@ async def test_page_opens_are_recorded_at_most_twenty_times_an_hour(audited: Aud
     secret = await create(audited.client())
     for _ in range(25):
         await client.get(f"/s/{secret['id']}")
+    await audited.join()
     opened = of_type(await audited.entries(), AuditEventType.SECRET_OPENED)
     assert len(opened) == 20

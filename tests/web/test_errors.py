@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
+from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
-from burnlink.ids import new_secret_id
+from burnlink.crypto import Payload, seal
+from burnlink.ids import b64url_encode, new_secret_id
+from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
+from burnlink.web.json_body import StrictJSONRoute
 
 pytestmark = pytest.mark.anyio
 
@@ -306,3 +314,91 @@ async def test_streamed_413_names_the_limit(client: httpx.AsyncClient) -> None:
 
     error = assert_error_shape(response, 413, "payload_too_large")
     assert error["limit"] == 64 * 1024 * 4 // 3 + 64 * 1024
+
+
+# -- JSON that parses two ways, and what an error echoes --------------------------------------
+
+
+def duplicated(name: str, first: object, second: object, rest: str) -> bytes:
+    """A body whose object gives ``name`` twice (``json.dumps`` cannot write one)."""
+    return f'{{"{name}": {json.dumps(first)}, "{name}": {json.dumps(second)}{rest}}}'.encode()
+
+
+@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[0] == "POST"])
+async def test_duplicate_json_names_are_refused_on_every_json_route(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    """Python keeps the last of two equal names, other parsers the first: a body that means
+    two things is refused whole, naming the member."""
+    rest = ', "secret": "x"' if path == "/api/v1/secrets" else ""
+    body = duplicated("max_views" if rest else "key", 1 if rest else "A" * 43, 2, rest)
+
+    response = await client.request(
+        method, path, content=body, headers={"content-type": "application/json"}
+    )
+
+    error = assert_error_shape(response, 400, "malformed_json")
+    assert error["field"] == ("max_views" if rest else "key")
+    assert "appears twice" in error["message"]
+
+
+async def test_duplicate_json_names_are_refused_inside_nested_objects(
+    client: httpx.AsyncClient,
+) -> None:
+    sealed = seal(Payload(b"twice"), bytes(range(32)))
+    envelope = json.dumps(sealed.envelope.to_json())[1:-1]
+    token = b64url_encode(sealed.keys.access_token)
+    body = f'{{"envelope": {{{envelope}, "v": 1}}, "access_token": "{token}"}}'.encode()
+
+    response = await client.post(
+        "/api/v1/secrets", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert assert_error_shape(response, 400, "malformed_json")["field"] == "v"
+
+
+async def test_no_secret_is_created_from_a_body_with_duplicate_names(
+    client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    body = duplicated("max_views", 1, 50, ', "secret": "x"')
+
+    response = await client.post(
+        "/api/v1/secrets", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert await memory_store.purge_expired(now=clock.now() + timedelta(days=400), limit=10) == 0
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> list[APIRoute]:
+    """Every ``APIRoute`` in ``routes``, looking inside included routers."""
+    found: list[APIRoute] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included router
+        if included is not None:
+            found += api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            found.append(route)
+    return found
+
+
+def test_every_route_parses_json_strictly(app: FastAPI) -> None:
+    """A route added later gets the strict parser too, or this fails."""
+    routes = api_routes(app.routes)
+
+    assert {"/api/v1/secrets", "/api/v1/audit", "/s/{secret_id}"} <= {r.path for r in routes}
+    assert [r.path for r in routes if not isinstance(r, StrictJSONRoute)] == []
+
+
+async def test_unknown_field_names_are_echoed_but_cut_short(client: httpx.AsyncClient) -> None:
+    name = "x" * 10_000
+
+    response = await client.post("/api/v1/secrets", json={"secret": "x", name: 1})
+
+    error = assert_error_shape(response, 422, "invalid_field")
+    assert error["field"].startswith("xxxx")
+    assert error["field"].endswith("…")
+    assert len(error["field"]) <= 128
+    assert len(error["message"]) < 300
+    short = await client.post("/api/v1/secrets", json={"secret": "x", "colour": 1})
+    assert assert_error_shape(short, 422, "invalid_field")["field"] == "colour"

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from burnlink import __version__
@@ -207,17 +208,19 @@ async def test_reveal_page_is_the_same_for_every_id(client: httpx.AsyncClient) -
 
 @pytest.mark.anyio
 async def test_opening_pages_never_consumes_or_changes_the_secret(
-    client: httpx.AsyncClient, memory_store: RecordingStore
+    app: FastAPI, client: httpx.AsyncClient, memory_store: RecordingStore
 ) -> None:
     """Opening a page may look the secret up and record that it was opened (the receipt's
-    "opened" event), but never takes a view, counts an attempt or burns."""
+    "opened" event, after the answer), but never takes a view, counts an attempt or burns."""
     created = (await client.post("/api/v1/secrets", json={"secret": "hunter2"})).json()
     key = created["url"].split("#")[1]
     memory_store.calls.clear()
 
     for path in [*PAGES, f"/s/{created['id']}", f"/m/{created['id']}"]:
         assert (await client.get(path, headers={"user-agent": "Slackbot-LinkExpanding"})).is_success
+    await app.state.page_opens.settled()
 
+    assert "add_event" in memory_store.calls  # the open was recorded
     assert set(memory_store.calls) <= {"peek", "hit", "add_event", "purge_expired", "ping"}
     revealed = await client.post(f"/api/v1/secrets/{created['id']}/reveal", json={"key": key})
     assert revealed.json()["secret"] == "hunter2"

@@ -3,7 +3,8 @@
 The audit commands read the audit log directly from its database, with the same settings as
 the server (``BURNLINK_AUDIT_STORE``, else ``BURNLINK_STORE``; ``BURNLINK_AUDIT_KEY``, else
 the key file in ``BURNLINK_KEY_DIR``), and never create a key or change the log.
-``receipt verify`` checks a saved proof-of-burn statement offline against a key set.
+``receipt verify`` checks a saved proof-of-burn statement against a key set the user names
+(never one the statement names).
 
 Heavy modules are imported inside the commands, so that ``burnlink --help`` stays quick.
 """
@@ -23,6 +24,7 @@ import click
 from burnlink.audit.events import AuditEventType
 from burnlink.cli.output import clean, print_json, reporting
 from burnlink.errors import ConfigError, IntegrityError, InvalidInput
+from burnlink.strict_json import DuplicateName, loads_strict
 
 if TYPE_CHECKING:
     from burnlink.audit import AuditBackend, VerifyResult
@@ -144,21 +146,31 @@ def receipt() -> None:
 @click.option(
     "--key",
     metavar="URL|FILE",
-    help="The server's keys: its base URL or /.well-known/burnlink-keys URL, or a saved JWK "
-    "set, JWK or PEM public key. Default: fetched from the statement's issuer.",
+    help="The keys you trust (required): the base URL or /.well-known/burnlink-keys URL of the "
+    "server you trust, or a saved JWK set, JWK or PEM public key. The issuer named inside the "
+    "statement is never used to find keys: anyone can name any server there.",
 )
 @click.option("--id", "secret_id", metavar="ID", help="Also check the statement is about this id.")
 @_json_option
 def receipt_verify(file: Path, key: str | None, secret_id: str | None, as_json: bool) -> None:
-    """Check the signed statement in FILE (a saved statement or a whole receipt; - for stdin).
+    """Check the signed statement in FILE (a saved statement or a whole receipt; - for stdin)
+    against the keys given with --key.
 
-    Exits 0 when the signature is the server's, 8 when it does not verify.
+    Exits 0 when one of those keys signed it, 8 when it does not verify.
     """
     with reporting(as_json):
         from burnlink.signing import verify_statement
 
+        if key is None:
+            # The statement's own issuer cannot vouch for it: whoever signs a forged
+            # statement names a server that publishes their own key.
+            raise InvalidInput(
+                "--key",
+                "is needed: the keys you trust (a saved key file, or the URL of the server you"
+                " trust); the issuer named inside a statement is never trusted",
+            )
         document = _statement_document(file)
-        keys = _load_keys(key, document)
+        keys, source = _load_keys(key)
         try:
             statement = verify_statement(json.dumps(document), keys)
         except InvalidInput as exc:
@@ -167,13 +179,15 @@ def receipt_verify(file: Path, key: str | None, secret_id: str | None, as_json: 
             raise IntegrityError("the statement is about another secret than --id")
         facts = statement.to_dict()
         if as_json:
-            print_json({"ok": True, **facts})
+            print_json({"ok": True, **facts, "verified_with": source})
         else:
             click.echo(
                 clean(
-                    f"OK: {facts['issuer'] or 'the server'} signed (key {facts['kid']}) that the"
-                    f" secret with id hash {facts['id_hash']}, created {facts['created_at']},"
-                    f" ended {facts['ended_at']}: {facts['how']}."
+                    f"OK: signed by key {facts['kid']} from {source} (the keys you gave) that"
+                    f" the secret with id hash {facts['id_hash']}, created"
+                    f" {facts['created_at']}, ended {facts['ended_at']}: {facts['how']}."
+                    f" Its issuer field says {facts['issuer'] or '(nothing)'}; only your keys"
+                    " were trusted."
                 )
             )
 
@@ -252,9 +266,11 @@ def _statement_document(file: Path) -> dict[str, Any]:
     """The signed document in ``file``: itself, or a receipt's ``statement`` member."""
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        data = json.loads(text)
+        data = loads_strict(text)
     except OSError as exc:
         raise InvalidInput("FILE", f"cannot be read ({exc.strerror})") from None
+    except DuplicateName as exc:
+        raise InvalidInput("FILE", f"is refused: {exc.msg}") from None
     except ValueError:
         raise InvalidInput("FILE", "is not JSON") from None
     if (
@@ -268,17 +284,12 @@ def _statement_document(file: Path) -> dict[str, Any]:
     return data
 
 
-def _load_keys(key: str | None, document: dict[str, Any]) -> Any:
-    """A key set, JWK or public key from ``--key``, else from the statement's issuer."""
-    source = key
-    if source is None:
-        inner = document.get("statement")
-        issuer = inner.get("issuer") if isinstance(inner, dict) else None
-        if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
-            raise InvalidInput("--key", "is needed: the statement names no issuer URL")
-        source = issuer
+def _load_keys(source: str) -> tuple[Any, str]:
+    """The key set, JWK or public key that ``--key`` names, and where it came from (the keys
+    URL fetched, or the file)."""
     if source.startswith(("https://", "http://")):
         return _fetch_keys(source)
+    where = str(Path(source).expanduser())
     try:
         content = Path(source).expanduser().read_bytes()
     except OSError as exc:
@@ -293,17 +304,17 @@ def _load_keys(key: str | None, document: dict[str, Any]) -> Any:
             raise InvalidInput("--key", "is not a PEM public key") from None
         if not isinstance(public, Ed25519PublicKey):
             raise InvalidInput("--key", "is not an Ed25519 key")
-        return public
+        return public, where
     try:
         loaded = json.loads(content)
     except ValueError:
         raise InvalidInput("--key", "is neither JSON (a JWK or JWK set) nor PEM") from None
     if not isinstance(loaded, dict):
         raise InvalidInput("--key", "is not a JWK or JWK set")
-    return loaded
+    return loaded, where
 
 
-def _fetch_keys(url: str) -> dict[str, Any]:
+def _fetch_keys(url: str) -> tuple[dict[str, Any], str]:
     import httpx
 
     from burnlink.cli.client import TIMEOUT, USER_AGENT, ServerUnavailable
@@ -323,4 +334,4 @@ def _fetch_keys(url: str) -> dict[str, Any]:
         raise ServerUnavailable(
             f"{target} did not answer with a key set (HTTP {response.status_code})"
         )
-    return keys
+    return keys, target

@@ -19,8 +19,12 @@ from typing import Protocol
 
 from burnlink.models import CodeCheck, Consumed, Event, ReceiptRecord, SecretMeta, SecretRecord
 
-MAX_EVENTS_PER_SECRET = 200
-"""Receipts keep at most this many events; later ones are dropped, so a flood cannot grow a row."""
+MAX_EVENTS_PER_KIND = 200
+"""Receipts keep at most this many events of each kind; later ones of that kind are dropped.
+
+Counted per kind, so a flood of one kind (page opens, which anyone with the id can cause)
+cannot grow a row nor push out the events a sender relies on (created, viewed, burned,
+expired, locked, denied); the receipt says which kinds reached the cap."""
 
 
 @dataclass(frozen=True, slots=True)

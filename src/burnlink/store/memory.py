@@ -21,7 +21,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
 
 
 @dataclasses.dataclass(slots=True)
@@ -100,7 +100,7 @@ class MemoryStore:
         live.views_left -= 1
         receipt = self._receipts[secret_id]
         receipt = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
-        if event is not None and len(receipt.events) < MAX_EVENTS_PER_SECRET:
+        if event is not None and _has_room(receipt, event):
             receipt = dataclasses.replace(receipt, events=(*receipt.events, event))
         if live.views_left == 0:
             del self._live[secret_id]
@@ -147,7 +147,7 @@ class MemoryStore:
     async def add_event(self, secret_id: str, event: Event) -> None:
         """See ``SecretStore.add_event``."""
         receipt = self._receipts.get(secret_id)
-        if receipt is None or len(receipt.events) >= MAX_EVENTS_PER_SECRET:
+        if receipt is None or not _has_room(receipt, event):
             return
         self._receipts[secret_id] = dataclasses.replace(receipt, events=(*receipt.events, event))
 
@@ -227,3 +227,8 @@ class MemoryStore:
         self._receipts.clear()
         self._codes.clear()
         self._counters.clear()
+
+
+def _has_room(receipt: ReceiptRecord, event: Event) -> bool:
+    """Whether ``receipt`` keeps another event of ``event``'s kind (``MAX_EVENTS_PER_KIND``)."""
+    return sum(1 for kept in receipt.events if kept.kind is event.kind) < MAX_EVENTS_PER_KIND

@@ -99,7 +99,7 @@ from burnlink.models import (
 )
 from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
 from burnlink.store import postgres_sql as sql
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
 from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
@@ -258,7 +258,7 @@ class PostgresStore:
         """Take one view under the row lock and log ``event`` with it; at zero delete the
         secret in the same transaction.
 
-        The receipt's cap on events is read in the statement's snapshot, so views of one
+        The receipt's cap on events of a kind is read in the statement's snapshot, so views of one
         secret racing each other can go past it, by at most one event per racing view
         (``add_event`` holds the cap exactly).
         """
@@ -267,7 +267,7 @@ class PostgresStore:
             "access_digest": access_digest,
             "now": now,
             "keep_until": now + self._retention,
-            "cap": MAX_EVENTS_PER_SECRET,
+            "cap": MAX_EVENTS_PER_KIND,
             **_event_params(event),
         }
         async with self._connection() as conn, conn.transaction():
@@ -340,7 +340,7 @@ class PostgresStore:
             "kind": event.kind.value,
             "ip": event.ip,
             "user_agent": event.user_agent,
-            "cap": MAX_EVENTS_PER_SECRET,
+            "cap": MAX_EVENTS_PER_KIND,
         }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})

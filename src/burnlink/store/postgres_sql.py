@@ -58,7 +58,8 @@ WITH taken AS (
     SELECT taken.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
     FROM taken
     WHERE %(event_kind)s::text IS NOT NULL
-      AND (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
+      AND (SELECT count(*) FROM burnlink_events
+           WHERE receipt_id = %(id)s AND kind = %(event_kind)s::text) < %(cap)s
 )
 SELECT envelope, views_left FROM taken
 """
@@ -116,7 +117,8 @@ LOCK_RECEIPT: Final = "SELECT 1 FROM burnlink_receipts WHERE id = %(id)s FOR UPD
 ADD_EVENT: Final = """
 INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
 SELECT %(id)s, %(at)s, %(kind)s, %(ip)s, %(user_agent)s
-WHERE (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s) < %(cap)s
+WHERE (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s AND kind = %(kind)s)
+    < %(cap)s
 """
 
 PURGE_EXPIRED: Final = """

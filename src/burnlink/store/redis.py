@@ -8,8 +8,9 @@ Keys
 
         {prefix}s:{<id>}   hash   the live secret (envelope, digests, counters, expiry, and
                                   ``pol``, the access policy as ``AccessPolicy.to_bytes``)
-        {prefix}r:{<id>}   hash   its receipt (manage digest, views used, how it ended)
-        {prefix}e:{<id>}   list   the receipt's events, compact JSON, capped
+        {prefix}r:{<id>}   hash   its receipt (manage digest, views used, how it ended,
+                                  and ``n:<kind>``, the events of each kind so far)
+        {prefix}e:{<id>}   list   the receipt's events, compact JSON, capped per kind
         {prefix}o:{<id>}   hash   its one-time code, if one was sent (digest, put at, expiry,
                                   tries left)
 
@@ -146,7 +147,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import redis_scripts as lua
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
 from burnlink.store.redis_client import client_for
 
 _SWEEP_BATCH: Final = 500
@@ -340,7 +341,14 @@ class RedisStore:
         with _translated():
             result: Any = await self._consume(
                 keys=self._keys(secret_id),
-                args=[access_digest, _to_ms(now), self._retention_ms, line, MAX_EVENTS_PER_SECRET],
+                args=[
+                    access_digest,
+                    _to_ms(now),
+                    self._retention_ms,
+                    line,
+                    MAX_EVENTS_PER_KIND,
+                    "" if event is None else event.kind.value,
+                ],
             )
         if result is None:
             return None
@@ -400,7 +408,12 @@ class RedisStore:
         with _translated():
             await self._add_event(
                 keys=[receipt_key, events_key],
-                args=[_encode_event(event), MAX_EVENTS_PER_SECRET, self._retention_ms],
+                args=[
+                    _encode_event(event),
+                    MAX_EVENTS_PER_KIND,
+                    self._retention_ms,
+                    event.kind.value,
+                ],
             )
 
     async def put_code(

@@ -24,6 +24,11 @@ local function same(a, b)
   return diff == 0
 end
 
+-- Count one more event of this kind on the receipt (field 'n:<kind>'); returns the count.
+local function counted(receipt, kind)
+  return redis.call('HINCRBY', receipt, 'n:' .. kind, 1)
+end
+
 local function end_receipt(receipt, events, at, reason, retention)
   if redis.call('EXISTS', receipt) == 1 then
     redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
@@ -56,7 +61,7 @@ CONSUME: Final = (
     _PRELUDE
     + """
 -- KEYS: live, receipt, events, code. ARGV: access digest, now, retention (ms), the event to
--- append to the receipt ('' for none), the receipt's cap on events.
+-- append to the receipt ('' for none), the receipt's cap on events of a kind, the event's kind.
 -- Returns {envelope, views_left} or nil; the last view deletes the secret and its code.
 local now = tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
@@ -66,7 +71,7 @@ if tonumber(f[3]) <= 0 then return false end
 local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 'vu', 1)
-  if ARGV[4] ~= '' and redis.call('LLEN', KEYS[3]) < tonumber(ARGV[5]) then
+  if ARGV[4] ~= '' and counted(KEYS[2], ARGV[6]) <= tonumber(ARGV[5]) then
     redis.call('RPUSH', KEYS[3], ARGV[4])
     redis.call('PEXPIREAT', KEYS[3], ms(tonumber(f[1]) + tonumber(ARGV[3])))
   end
@@ -136,10 +141,11 @@ return {1, exp}
 ADD_EVENT: Final = (
     _PRELUDE
     + """
--- KEYS: receipt, events. ARGV: encoded event, cap, retention. Returns 1 if appended.
+-- KEYS: receipt, events. ARGV: encoded event, cap on events of a kind, retention, the event's
+-- kind. Returns 1 if appended.
 local r = redis.call('HMGET', KEYS[1], 'exp', 'end')
 if not r[1] then return 0 end
-if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+if counted(KEYS[1], ARGV[4]) > tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(r[2] or r[1]) + tonumber(ARGV[3])))
 return 1

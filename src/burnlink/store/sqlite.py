@@ -76,7 +76,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
-from burnlink.store.base import MAX_EVENTS_PER_SECRET, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
 from burnlink.store.sqlite_rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -108,13 +108,13 @@ _END_RECEIPT: Final = (
     "UPDATE receipts SET views_used = views_used + ?, ended_at = ?, end_reason = ?,"
     " keep_until = ? WHERE id = ?"
 )
-# Checks the cap and appends in one statement: a writing statement takes the write lock
-# before it reads the count.
+# Checks the kind's cap and appends in one statement: a writing statement takes the write
+# lock before it reads the count.
 _APPEND_EVENT: Final = (
     "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent)"
     " SELECT r.id, COALESCE((SELECT MAX(seq) + 1 FROM events WHERE receipt_id = r.id), 0),"
     " ?, ?, ?, ? FROM receipts AS r WHERE r.id = ?"
-    " AND (SELECT COUNT(*) FROM events WHERE receipt_id = r.id) < ?"
+    " AND (SELECT COUNT(*) FROM events WHERE receipt_id = r.id AND kind = ?) < ?"
 )
 
 _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
@@ -505,7 +505,7 @@ def _end(
 
 
 def _append_event(db: sqlite3.Connection, secret_id: str, event: Event) -> None:
-    """Append ``event`` to a kept receipt with room for it; otherwise do nothing."""
+    """Append ``event`` to a kept receipt with room for its kind; otherwise do nothing."""
     db.execute(
         _APPEND_EVENT,
         (
@@ -514,6 +514,7 @@ def _append_event(db: sqlite3.Connection, secret_id: str, event: Event) -> None:
             event.ip,
             event.user_agent,
             secret_id,
-            MAX_EVENTS_PER_SECRET,
+            event.kind.value,
+            MAX_EVENTS_PER_KIND,
         ),
     )

@@ -22,6 +22,7 @@ from burnlink.models import ClientInfo
 from burnlink.service import SecretService
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
+from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import (
     AgentBody,
     ConsumeRequest,
@@ -39,7 +40,7 @@ from burnlink.web.schemas import (
     VerificationParams,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["secrets"])
+router = APIRouter(prefix="/api/v1", tags=["secrets"], route_class=StrictJSONRoute)
 _bearer = HTTPBearer(auto_error=False, description="An access token or a manage token.")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -337,6 +338,7 @@ async def secret_receipt(
             )
             for e in receipt.events
         ],
+        events_capped=[kind.value for kind in receipt.capped],
         statement=json.loads(receipt.statement) if receipt.statement else None,
     )
 

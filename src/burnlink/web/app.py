@@ -22,7 +22,8 @@ from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
 from burnlink.config import Settings, load_settings
-from burnlink.errors import BurnlinkError, ConfigError, StorageUnavailable
+from burnlink.deferred import defer
+from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.geo import CountryResolver
 from burnlink.hosts import AllowedHosts
 from burnlink.logs import configure_logging
@@ -30,6 +31,7 @@ from burnlink.mailer import Mailer, SmtpMailer
 from burnlink.metrics import Metrics, WebhookQueue
 from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
 from burnlink.observe import Observer
+from burnlink.page_opens import PageOpens
 from burnlink.ratelimit import Limit
 from burnlink.service import SecretService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
@@ -51,6 +53,8 @@ _NO_TELEMETRY: TelemetryConfig = {
 }
 OPENED_PAGE = "/s/{secret_id}"
 """The page whose fetch is recorded as ``secret.opened`` (``record_page_open``)."""
+DRAIN_SECONDS = 5.0
+"""How long shutdown waits for queued page opens to be recorded."""
 
 
 def max_body(settings: Settings) -> int:
@@ -136,18 +140,20 @@ async def open_observer(
 
 
 async def record_page_open(request: Request) -> None:
-    """Record ``GET /s/{id}`` as ``secret.opened`` (a dependency of the page routes).
+    """Queue ``GET /s/{id}`` to be recorded as ``secret.opened`` (a dependency of the page
+    routes).
 
-    The page looks the same whatever happens here: failures are logged, never raised.
+    Only queued (``PageOpens``), and only once the answer has gone out (``deferred``): the
+    lookup and writes happen after it, so the page costs the same whether or not the id is
+    live, and a full queue drops the open.
     """
     route = request.scope.get("route")
     if request.method != "GET" or getattr(route, "path", None) != OPENED_PAGE:
         return
-    service: SecretService = request.app.state.service
-    try:
-        await service.opened(str(request.path_params.get("secret_id", "")), api.client_of(request))
-    except BurnlinkError as exc:
-        log.warning("page open not recorded: %s", type(exc).__name__)
+    opens: PageOpens | None = getattr(request.app.state, "page_opens", None)
+    if opens is not None:
+        secret_id, client = str(request.path_params.get("secret_id", "")), api.client_of(request)
+        defer(lambda: opens.submit(secret_id, client))
 
 
 def create_app(
@@ -199,13 +205,19 @@ def create_app(
                 observer=observer,
                 signing_key=signing_key or keys.signing_key(settings),
             )
+            page_opens = PageOpens(app.state.service.opened)
+            app.state.page_opens = page_opens
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
+                group.start_soon(page_opens.run)
                 # Everything made so far (the app, its routes and schemas, the store's
                 # clients) lives as long as the process: keep it out of every later garbage
                 # collection, which otherwise walks it again and again under load.
                 gc.freeze()
                 yield
+                page_opens.close()
+                with anyio.move_on_after(DRAIN_SECONDS):  # record the opens already queued
+                    await page_opens.settled()
                 group.cancel_scope.cancel()
 
     app = FastAPI(

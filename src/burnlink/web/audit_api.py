@@ -20,13 +20,14 @@ from burnlink.audit.export import entry_to_dict
 from burnlink.errors import AdminRequired, AuditUnavailable
 from burnlink.service import SecretService
 from burnlink.web.errors import error_responses
+from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import AuditEntryBody, AuditPage
 
 __all__ = ["MAX_PAGE", "router"]
 
 MAX_PAGE = 1000
 
-router = APIRouter(prefix="/api/v1", tags=["audit"])
+router = APIRouter(prefix="/api/v1", tags=["audit"], route_class=StrictJSONRoute)
 # Its own scheme name: under the default ("HTTPBearer") it would replace the description of
 # the secrets' access and manage tokens in the OpenAPI document.
 _admin = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="BURNLINK_ADMIN_TOKEN")

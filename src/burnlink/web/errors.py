@@ -40,9 +40,13 @@ from burnlink.errors import (
 )
 from burnlink.metrics import Metrics, StoreName
 from burnlink.store import describe_failure
+from burnlink.strict_json import DuplicateName, shorten
 from burnlink.web.schemas import ErrorBody
 
 log = logging.getLogger("burnlink.web")
+
+MAX_FIELD_SHOWN = 128
+"""Longest ``field`` a validation error echoes (each name in it is cut at ``MAX_NAME_SHOWN``)."""
 
 # Most specific class first: the first match wins.
 _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
@@ -76,7 +80,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 # What each error status means, for the OpenAPI document: the codes it carries (docs/api.md).
 _STATUS_DESCRIPTIONS = {
-    400: "The body is not valid JSON (`malformed_json`), or `Content-Length` is not a decimal"
+    400: "The body is not valid JSON or gives a member name twice in one object"
+    " (`malformed_json`; `field` names a repeated name), or `Content-Length` is not a decimal"
     " number (`bad_request`).",
     401: "A one-time code mailed to the recipient is needed (`verification_required`; one was"
     " sent, `hint` says where) or was wrong (`verification_failed`, with `attempts_left`)."
@@ -251,9 +256,19 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = cast(RequestValidationError, exc).errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
+        cause = exc.__cause__
+        if isinstance(cause, DuplicateName):
+            return error_response(
+                400,
+                "malformed_json",
+                f"The request body is refused: {cause.msg} (names must be unique).",
+                field=cause.name,
+            )
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-    field = ".".join(loc) or "body"
+    # An unknown member's name is echoed (the sender needs to see which), but cut short: it
+    # is the sender's text, and may be as long as the body.
+    loc = [shorten(str(part)) for part in first.get("loc", ()) if part != "body"]
+    field = shorten(".".join(loc) or "body", MAX_FIELD_SHOWN)
     # pydantic's messages name the rule, never echo the value.
     message = str(first.get("msg", "is invalid"))
     code = "invalid_envelope" if field.startswith("envelope") else "invalid_field"

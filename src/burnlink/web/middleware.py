@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from burnlink.deferred import deferring
 from burnlink.hosts import AllowedHosts
 from burnlink.useragents import classify
 from burnlink.web.api import client_address
@@ -112,21 +113,24 @@ class Edge:
                 response_headers[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        try:
-            refusal = self._refusal(scope, headers)
-            if refusal is not None:
-                await refusal(scope, receive, send_at_edge)
-            elif scope["method"] in _BODY_METHODS:
-                await self.app(scope, self._counting(receive), send_at_edge)
-            else:
-                await self.app(scope, receive, send_at_edge)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence, logged below
-            stack = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("unexpected error %s\n%s", type(exc).__name__, stack)
-            if not answered:
-                await internal_error()(scope, receive, send_at_edge)
-        finally:
-            _log(scope, headers, status, time.perf_counter() - started, request_id)
+        # Background work the request starts (audit reports, page opens) waits until the
+        # answer is out, so that it never adds to the answer's time (``burnlink.deferred``).
+        with deferring():
+            try:
+                refusal = self._refusal(scope, headers)
+                if refusal is not None:
+                    await refusal(scope, receive, send_at_edge)
+                elif scope["method"] in _BODY_METHODS:
+                    await self.app(scope, self._counting(receive), send_at_edge)
+                else:
+                    await self.app(scope, receive, send_at_edge)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence, logged below
+                stack = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("unexpected error %s\n%s", type(exc).__name__, stack)
+                if not answered:
+                    await internal_error()(scope, receive, send_at_edge)
+            finally:
+                _log(scope, headers, status, time.perf_counter() - started, request_id)
 
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         """The answer to a request refused before it is read (its Host is not allowed, or its

@@ -21,6 +21,7 @@ from burnlink.metrics import Metrics, render
 from burnlink.service import SecretService
 from burnlink.signing import public_keys_document
 from burnlink.store import describe_failure
+from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import HealthResponse
 
 __all__ = ["KEYS_PATH", "router"]
@@ -30,7 +31,7 @@ log = logging.getLogger("burnlink.web")
 KEYS_PATH = "/.well-known/burnlink-keys"
 CHECK_SECONDS = 1.5
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJSONRoute)
 
 
 @router.get(

@@ -37,6 +37,7 @@ from starlette.types import Scope
 
 from burnlink import __version__
 from burnlink.config import Settings
+from burnlink.web.json_body import StrictJSONRoute
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -58,7 +59,7 @@ ENTRY_RECEIPT = "js/receipt.js"
 _IMPORT_RE = re.compile(r"""(?:\bfrom|\bimport)\s*["'](\.{1,2}/[^"'\s]+)["']""")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 
 
 def sri(data: bytes) -> str:

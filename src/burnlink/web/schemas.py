@@ -298,6 +298,12 @@ class ReceiptResponse(BaseModel):
     views_used: int
     views_left: int
     events: list[EventBody]
+    events_capped: list[str] = Field(
+        default_factory=list,
+        description="Event types of which the receipt lists only the first 200: more of them"
+        " happened (page opens, usually). Each type has its own cap, so the created, viewed,"
+        " denied and ending events are listed whatever the count of opens.",
+    )
     statement: dict[str, object] | None = Field(
         default=None,
         description="Once ended: the Ed25519-signed proof of burn (docs/audit.md), checked"

@@ -73,7 +73,10 @@ function describeEvent(event) {
 function summarize(receipt) {
   const opened = receipt.events.filter((event) => event.type === "opened");
   const robots = opened.filter((event) => AUTOMATED.has(event.agent?.class));
-  let text = t("receipt.summary_opened", { count: opened.length });
+  // The receipt lists the first 200 opens; events_capped says when there were more.
+  const capped = Array.isArray(receipt.events_capped) && receipt.events_capped.includes("opened");
+  const key = capped ? "receipt.summary_opened_capped" : "receipt.summary_opened";
+  let text = t(key, { count: opened.length });
   if (robots.length > 0) {
     const names = formatList([...new Set(robots.map((event) => event.agent.name))]);
     text = t("receipt.summary_automated", { opened: text, automated: robots.length, names });

@@ -1,0 +1,163 @@
+"""Answers take as long for a live id as for an unknown one, so timing them tells a scanner
+nothing (issue 12): the link page, and the API with a wrong link.
+
+Many live and unknown ids are asked for in a random interleaved order, straight through the
+app's ASGI interface (no network noise), with a real SQLite audit log. Each time runs from the
+call to the answer's last byte, as a client would see it; background work the request started
+is let finish between requests, outside the timed window. A one-sided Mann-Whitney test then
+asks whether live ids' answers tend to be slower, and by how much.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from starlette.types import Message
+
+from burnlink.ids import new_secret_id
+from tests.web.audited import DE, audited_app, audited_settings
+
+TIMED_PER_KIND = 300
+"""Answers timed for live ids and as many for unknown ids."""
+ALPHA = 1e-4
+"""Live ids' answers count as slower when that is this unlikely by chance (Mann-Whitney)..."""
+GAP_BOUND = 0.25
+"""...and their median is slower by at least this fraction of the unknown ids' median. The
+lookup itself (a row found and decoded, a digest compared) costs a live id some microseconds
+(2-3 % here) that no design removes; on the API the limit on failed lookups per client keeps
+those out of a scanner's reach. Before the fix the gaps were 4-7 ms on a 0.6 ms page (7-11
+times) and 0.34 ms on a 0.6-1 ms API answer (over a third). A fraction, not a time, so that a
+slower or busier machine does not change the verdict."""
+SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
+WRONG_TOKEN = "A" * 43
+
+
+def mann_whitney_greater(first: list[int], second: list[int]) -> float:
+    """One-sided p-value that ``first`` tends to be larger than ``second`` (Mann-Whitney U,
+    normal approximation with tie correction; fine for samples of hundreds)."""
+    pooled = sorted([(value, 0) for value in first] + [(value, 1) for value in second])
+    ranks: list[float] = [0.0] * len(pooled)
+    ties = 0.0
+    start = 0
+    while start < len(pooled):
+        end = start
+        while end + 1 < len(pooled) and pooled[end + 1][0] == pooled[start][0]:
+            end += 1
+        for i in range(start, end + 1):
+            ranks[i] = (start + end) / 2 + 1
+        size = end - start + 1
+        ties += size**3 - size
+        start = end + 1
+    n1, n2 = len(first), len(second)
+    u = sum(rank for rank, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
+    u -= n1 * (n1 + 1) / 2
+    n = n1 + n2
+    sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
+    z = (u - n1 * n2 / 2 - 0.5) / sigma
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def test_mann_whitney_greater_tells_shifted_samples_from_equal_ones() -> None:
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+    base = [rng.randrange(1000) for _ in range(200)]
+    same = [rng.randrange(1000) for _ in range(200)]
+
+    assert mann_whitney_greater([v + 300 for v in base], same) < 1e-6
+    assert mann_whitney_greater(base, same) > 0.01
+    assert mann_whitney_greater(same, [v + 300 for v in base]) > 0.99
+
+
+async def time_to_answer(app: FastAPI, path: str, headers: Mapping[str, str]) -> tuple[int, int]:
+    """``GET path`` through the app's ASGI interface: the status, and the nanoseconds from the
+    call to the answer's last byte."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"burnlink.test")]
+        + [(name.encode(), value.encode()) for name, value in headers.items()],
+        "client": (DE, 40000),
+        "server": ("burnlink.test", 80),
+        "state": {},
+    }
+    status = 0
+    answered = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status, answered
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            answered = time.perf_counter_ns()
+
+    start = time.perf_counter_ns()
+    await app(scope, receive, send)
+    return status, answered - start
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        pytest.param("/s/{id}", {"user-agent": SLACKBOT}, 200, id="link-page"),
+        pytest.param(
+            "/api/v1/secrets/{id}",
+            {"authorization": f"Bearer {WRONG_TOKEN}"},
+            404,
+            id="api-wrong-link",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_answers_take_as_long_for_live_and_unknown_ids(
+    tmp_path: Path, path: str, headers: dict[str, str], status: int
+) -> None:
+    """A live id used to cost more: its page recorded the open (lookup, counter, receipt
+    event, audit entry) while the page waited, and the API started its ``key.failed`` report
+    before the 404 went out."""
+    settings = audited_settings(
+        rate_limit_create="off",
+        rate_limit_reveal="off",
+        rate_limit_failures="off",
+        alert_not_found="off",
+        alert_failed_reveals="off",
+    )
+    async with audited_app(f"sqlite://{tmp_path / 'audit.db'}", settings) as audited:
+        creator = audited.client()
+        live = []
+        for _ in range(TIMED_PER_KIND):
+            created = await creator.post("/api/v1/secrets", json={"secret": "s"})
+            live.append(created.json()["id"])
+        unknown = [new_secret_id() for _ in range(TIMED_PER_KIND)]
+        order = [(True, sid) for sid in live] + [(False, sid) for sid in unknown]
+        random.Random(12).shuffle(order)  # noqa: S311 - an order, not a secret
+        times: dict[bool, list[int]] = {True: [], False: []}
+        for n, (is_live, sid) in enumerate([*order[:40], *order]):  # 40 to warm up
+            answer, elapsed = await time_to_answer(audited.app, path.format(id=sid), headers)
+            await audited.join()  # what the request started in the background, untimed
+            assert answer == status
+            if n >= 40:
+                times[is_live].append(elapsed)
+
+        p_value = mann_whitney_greater(times[True], times[False])
+        middle = TIMED_PER_KIND // 2
+        baseline = sorted(times[False])[middle]
+        gap = sorted(times[True])[middle] - baseline
+        assert p_value > ALPHA or gap < GAP_BOUND * baseline, (
+            f"live ids answer {gap / 1e6:.3f} ms slower than {baseline / 1e6:.3f} ms"
+            f" (p={p_value:.2g})"
+        )
