@@ -222,6 +222,20 @@ class Settings(BaseSettings):
             raise ValueError("BURNLINK_WEBHOOK_SECRET is required when BURNLINK_ALERT_URL is set")
         return self
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            from burnlink.mailer import sender_address
+
+            try:
+                sender_address(value)
+            except ConfigError:
+                raise ValueError(
+                    "must be one email address, optionally with a name: burnlink <a@example.org>"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _smtp_complete(self) -> Self:
         if self.smtp_url is not None and not self.smtp_from:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
+from burnlink.errors import ConfigError, MailUnavailable
 from burnlink.mailer import SmtpMailer
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
@@ -320,14 +321,59 @@ async def test_recipient_email_needs_smtp(api: Any) -> None:
     assert response.json()["error"]["field"] == "recipient_email"
 
 
-@pytest.mark.parametrize("address", ["bob", "bob@", "@example.com", "bob@example", "a b@c.de"])
-async def test_recipient_email_is_validated(mailing: httpx.AsyncClient, address: str) -> None:
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob",
+        "bob@",
+        "@example.com",
+        "bob@example",
+        "a b@c.de",
+        pytest.param("root,victim@example.com", id="comma-list"),
+        pytest.param("root;victim@example.com", id="semicolon-list"),
+        pytest.param("bob@example.com, eve@example.org", id="two-addresses"),
+        pytest.param("<victim@example.com>", id="angle-brackets"),
+        pytest.param("Bob <bob@example.com>", id="display-name"),
+        pytest.param("bob(comment)@example.com", id="comment"),
+        pytest.param('"root,victim"@example.com', id="quoted-local"),
+        pytest.param("bob@[127.0.0.1]", id="domain-literal"),
+        pytest.param("bob..x@example.com", id="double-dot"),
+        pytest.param("bob@-example.com", id="hyphen-label"),
+        pytest.param("bob@example.test", id="reserved-domain"),
+    ],
+)
+async def test_recipient_email_is_validated(
+    mailing: httpx.AsyncClient, outbox: Outbox, address: str
+) -> None:
     response = await mailing.post(
         "/api/v1/secrets", json={"secret": "x", "recipient_email": address}
     )
 
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "recipient_email"
+    assert outbox.messages == []
+
+
+async def test_code_mail_has_exactly_the_one_envelope_recipient(outbox: Outbox) -> None:
+    mailer = SmtpMailer.from_url(
+        f"smtp://127.0.0.1:{outbox.port}", "burnlink <noreply@example.org>"
+    )
+
+    await mailer.send_code("bob@example.com", "123456", minutes_valid=10)
+    with pytest.raises(MailUnavailable):
+        # A secret stored before addresses were checked this strictly.
+        await mailer.send_code("root,victim@example.com", "123456", minutes_valid=10)
+
+    assert [(sender, rcpts) for sender, rcpts, _ in outbox.messages] == [
+        ("noreply@example.org", ["bob@example.com"])
+    ]
+    assert outbox.messages[0][2]["From"] == "burnlink <noreply@example.org>"
+
+
+@pytest.mark.parametrize("sender", ["a,b@example.org", "x", "a@example.org, b@example.org"])
+def test_smtp_from_must_be_one_address(sender: str) -> None:
+    with pytest.raises(ConfigError, match="BURNLINK_SMTP_FROM"):
+        load_settings(store="memory://", smtp_url="smtp://127.0.0.1:25", smtp_from=sender)
 
 
 async def test_mail_failure_is_503(clock: FrozenClock) -> None:

@@ -490,6 +490,27 @@ async def _assert_schema_agrees(client: httpx.AsyncClient, body: Any, taken: boo
     assert response.status_code == (201 if taken else 422), response.text
 
 
+@pytest.mark.parametrize(
+    ("address", "taken"),
+    [
+        pytest.param("bob@example.com", True, id="plain"),
+        pytest.param("o'neil+ops@mail.example.org", True, id="atext"),
+        pytest.param("root,victim@example.com", False, id="comma-list"),
+        pytest.param("root;victim@example.com", False, id="semicolon-list"),
+        pytest.param("Bob <bob@example.com>", False, id="display-name"),
+        pytest.param("bob(x)@example.com", False, id="comment"),
+        pytest.param('"a,b"@example.com', False, id="quoted"),
+        pytest.param("a..b@example.com", False, id="double-dot"),
+    ],
+)
+async def test_the_schema_takes_the_recipient_emails_the_server_takes(
+    open_api: OpenApi, address: str, taken: bool
+) -> None:
+    api = await open_api(mailer=KeptCodes())
+
+    await _assert_schema_agrees(api.client, {"secret": "x", "recipient_email": address}, taken)
+
+
 @pytest.mark.parametrize("able", [True, False])
 async def test_the_schema_offers_mail_and_webhooks_only_where_the_server_has_them(
     open_api: OpenApi, able: bool
