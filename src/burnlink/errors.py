@@ -17,6 +17,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   └── GeoDenied
     ├── VerificationRequired(hint)
     │   └── VerificationFailed(attempts_left)
+    │       └── CodesSpent
     ├── RateLimited(retry_after)
     ├── MailUnavailable
     ├── AdminRequired
@@ -138,6 +139,18 @@ class VerificationFailed(VerificationRequired):
         )
         super().__init__(hint, message)
         self.attempts_left = attempts_left
+
+
+class CodesSpent(VerificationFailed):
+    """Raised when every one-time code a secret allows was used up or expired unused; the
+    secret was destroyed (locked)."""
+
+    def __init__(self, hint: str, codes: int) -> None:
+        super().__init__(hint, 0)
+        self.args = (
+            f"All {codes} verification codes sent for this secret were used up or expired: "
+            "the secret has been destroyed. Ask the sender for a new link.",
+        )
 
 
 class RateLimited(BurnlinkError):

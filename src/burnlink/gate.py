@@ -15,23 +15,26 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from burnlink.access import country_allowed, ip_allowed, mask_email
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.config import Settings
 from burnlink.errors import (
+    CodesSpent,
     GeoDenied,
     InvalidInput,
     IpDenied,
     MailUnavailable,
     RateLimited,
+    SecretUnavailable,
     VerificationFailed,
     VerificationRequired,
 )
 from burnlink.geo import CountryResolver
 from burnlink.history import record
 from burnlink.mailer import Mailer
-from burnlink.models import AccessPolicy, ClientInfo, EventKind, SecretMeta
+from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, EventKind, SecretMeta
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit, RateLimiter, client_key
 from burnlink.store import SecretStore
@@ -40,6 +43,9 @@ CODE_DIGITS = 6
 CODE_VALID = timedelta(minutes=10)
 CODE_TRIES = 5
 CODE_RESEND_GAP = timedelta(seconds=60)
+CODES_PER_VIEW = 3
+"""Codes mailed for one secret between two successful verifications; when the last is used up
+or expired, asking for another locks (destroys) the secret."""
 RATE_LIMIT_AUDIT_WINDOW = 60
 _AUDITED = {
     EventKind.IP_DENIED: AuditEventType.ACCESS_DENIED_IP,
@@ -188,8 +194,9 @@ class AccessGate:
     ) -> None:
         """Require a valid one-time code when the secret names a recipient.
 
-        Without ``otp`` a fresh code is mailed (at most one a minute) and
-        ``VerificationRequired`` raised. A wrong code raises ``VerificationFailed``.
+        Without ``otp`` a fresh code is mailed (at most one a minute, ``CODES_PER_VIEW`` until
+        one matches) and ``VerificationRequired`` raised; once those are spent the secret is
+        locked (``CodesSpent``). A wrong code raises ``VerificationFailed``.
         """
         address = meta.policy.recipient_email
         if address is None:
@@ -218,23 +225,52 @@ class AccessGate:
             raise MailUnavailable("not configured")
         await self._limit("verify", self.settings.limit("verify"), client, now, meta.secret_id)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        fresh = await self.store.put_code(
+        put = await self.store.put_code(
             meta.secret_id,
             code_digest(meta.secret_id, code),
             now=now,
             expires_at=now + CODE_VALID,
             tries=CODE_TRIES,
             resend_after=now - CODE_RESEND_GAP,
+            max_codes=CODES_PER_VIEW,
         )
-        if not fresh:
+        if put is CodePut.GONE:
+            raise SecretUnavailable
+        if put is CodePut.TOO_SOON:
             raise VerificationRequired(
-                hint, f"A code was sent to {hint} less than a minute ago. Send it as 'otp'."
+                hint,
+                f"No new code can be sent yet: one went to {hint} less than a minute ago, or the"
+                f" last of {CODES_PER_VIEW} is still valid. Send it as 'otp'.",
             )
+        if put is CodePut.SPENT:
+            await self._lock(meta, hint, client, now)
         await self.mailer.send_code(
             address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
         )
         await record(self.store, meta.secret_id, EventKind.VERIFICATION_SENT, client, now)
         raise VerificationRequired(hint)
+
+    async def _lock(
+        self, meta: SecretMeta, hint: str, client: ClientInfo, now: datetime
+    ) -> NoReturn:
+        """Destroy a secret whose codes are all spent, as ``locked``; raise ``CodesSpent``
+        (``SecretUnavailable`` if it went meanwhile).
+
+        Audited first (fail closed): ``secret.locked`` is in the log before the store ends the
+        secret; if that write fails, nothing is destroyed and the next request tries again.
+        """
+        secret_id = meta.secret_id
+        policy: dict[str, Scalar] = {"rule": "recipient_email", "max_codes": CODES_PER_VIEW}
+        event = await self.observer.record(
+            AuditEventType.SECRET_LOCKED, at=now, secret_id=secret_id, client=client, policy=policy
+        )
+        if not await self.store.burn(secret_id, now=now, reason=EndReason.LOCKED):
+            await self.observer.lost(AuditEventType.SECRET_LOCKED, secret_id, client, now)
+            raise SecretUnavailable
+        await record(self.store, secret_id, EventKind.LOCKED, client, now)
+        self.observer.forget(secret_id)
+        await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+        raise CodesSpent(hint, CODES_PER_VIEW)
 
 
 def _listed(values: Sequence[str]) -> str | None:

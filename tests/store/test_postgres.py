@@ -563,7 +563,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     finally:
         await store.aclose()
 
-    # Opening again finds schema 2 and changes nothing.
+    # Opening again finds the current schema and changes nothing.
     again = await PostgresStore.open(fresh_database, retention=RETENTION)
     try:
         receipt = await again.receipt(old.secret_id, now=clock.now())
@@ -574,7 +574,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 async def test_open_refuses_a_newer_schema(fresh_database: str) -> None:

@@ -243,6 +243,7 @@ async def test_wrong_codes_count_down_then_a_new_code_is_needed(
 
     answers = [await reveal(mailing, created, otp=wrong) for _ in range(5)]
     stale = await reveal(mailing, created, otp=code)
+    clock.advance(61)
     resent = await reveal(mailing, created)
 
     assert [a.json()["error"]["attempts_left"] for a in answers] == [4, 3, 2, 1, 0]
@@ -264,10 +265,73 @@ async def test_codes_are_not_resent_within_a_minute(
     clock.advance(61)
     resent = await reveal(mailing, created)
 
-    assert "less than a minute" in too_soon.json()["error"]["message"]
+    assert "less than a minute ago" in too_soon.json()["error"]["message"]
     assert resent.json()["error"]["code"] == "verification_required"
     assert len(outbox.messages) == 2
     assert (await reveal(mailing, created, otp=outbox.codes()[-1])).status_code == 200
+
+
+async def test_used_up_code_does_not_make_room_for_a_new_one_at_once(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com")
+    await reveal(mailing, created)
+    wrong = f"{(int(outbox.codes()[-1]) + 1) % 10**6:06d}"
+    for _ in range(5):
+        await reveal(mailing, created, otp=wrong)
+
+    again = [await reveal(mailing, created) for _ in range(3)]
+
+    assert {(a.status_code, a.json()["error"]["code"]) for a in again} == {
+        (401, "verification_required")
+    }
+    assert "less than a minute ago" in again[0].json()["error"]["message"]
+    assert len(outbox.messages) == 1
+
+
+@pytest.mark.parametrize("spend", ["wrong-codes", "expiry"])
+async def test_secret_locks_when_its_codes_are_spent(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock, spend: str
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com", max_views=2)
+    for _ in range(3):
+        sent = await reveal(mailing, created)
+        assert sent.json()["error"]["code"] == "verification_required", sent.text
+        if spend == "wrong-codes":
+            wrong = f"{(int(outbox.codes()[-1]) + 1) % 10**6:06d}"
+            for _ in range(5):
+                await reveal(mailing, created, otp=wrong)
+        else:
+            clock.advance(600)
+        clock.advance(61)
+
+    locked = await reveal(mailing, created)
+    after = await reveal(mailing, created)
+
+    assert len(outbox.messages) == 3
+    assert locked.status_code == 401
+    assert locked.json()["error"]["code"] == "verification_failed"
+    assert locked.json()["error"]["attempts_left"] == 0
+    assert "destroyed" in locked.json()["error"]["message"]
+    assert after.status_code == 404
+    token = created["manage_url"].split("#")[1]
+    receipt = await mailing.get(
+        f"/api/v1/secrets/{created['id']}/receipt", headers={"authorization": f"Bearer {token}"}
+    )
+    assert receipt.json()["state"] == "locked"
+    assert receipt.json()["events"][-1]["type"] == "locked"
+
+
+async def test_each_view_gets_its_own_codes(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com", max_views=4)
+
+    for _ in range(4):
+        await reveal(mailing, created)
+        assert (await reveal(mailing, created, otp=outbox.codes()[-1])).status_code == 200
+
+    assert len(outbox.messages) == 4
 
 
 async def test_code_expires_after_ten_minutes(
