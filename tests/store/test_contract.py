@@ -802,3 +802,21 @@ async def test_hit_with_cost_zero_reads_and_cost_adds(
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=5) == 5
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=0) == 5
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now()) == 6
+
+
+async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(600 - clock.now().timestamp() % 600)  # the start of a 10-minute window
+    for _ in range(3):
+        await store.hit("failed:192.0.2.1", window=600, now=clock.now())
+    await store.hit("failed:192.0.2.1:other", window=600, now=clock.now())
+    clock.advance(30)
+
+    cleared = await store.clear_hits("failed:192.0.2.1", window=600, now=clock.now())
+    again = await store.clear_hits("failed:192.0.2.1", window=600, now=clock.now())
+
+    assert (cleared, again) == (3, 0)
+    assert await store.hit("failed:192.0.2.1", window=600, now=clock.now(), cost=0) == 0
+    assert await store.hit("failed:192.0.2.1:other", window=600, now=clock.now(), cost=0) == 1
+    assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1

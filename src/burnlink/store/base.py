@@ -149,6 +149,10 @@ class SecretStore(Protocol):
         own; the set is not one transaction.
         """
 
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """Delete ``bucket``'s current window of ``window`` seconds (as ``hit`` counts it);
+        return the total it held (0 if none). For an operator lifting a lock early."""
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``),
         receipts past retention, and counter windows that have ended; return how many secrets

@@ -210,6 +210,12 @@ class MemoryStore:
         """See ``SecretStore.hits``."""
         return [await self.hit(h.bucket, window=h.window, now=now, cost=h.cost) for h in hits]
 
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``."""
+        start = int(now.timestamp()) // window * window
+        count, _ = self._counters.pop((bucket, start), (0, now))
+        return count
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``."""
         expired = [sid for sid, live in self._live.items() if live.record.expires_at <= now][:limit]

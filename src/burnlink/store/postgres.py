@@ -439,6 +439,14 @@ class PostgresStore:
             rows = [await cursor.fetchone() for cursor in cursors]
         return [0 if row is None else int(row[0]) for row in rows]
 
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``DELETE … RETURNING``."""
+        params = _hit_params(Hit(bucket, window, 0), int(now.timestamp()))
+        async with self._connection() as conn:
+            cursor = await conn.execute(sql.CLEAR_HITS, params)
+            row = await cursor.fetchone()
+        return 0 if row is None else int(row[0])
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),
         receipts past retention and counter windows that have ended, in one transaction.

@@ -185,6 +185,11 @@ ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
 RETURNING k.hits
 """
 
+CLEAR_HITS: Final = """
+DELETE FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
+RETURNING hits
+"""
+
 READ_HITS: Final = """
 SELECT hits FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
 """

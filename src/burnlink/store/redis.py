@@ -486,6 +486,13 @@ class RedisStore:
                 results: list[Any] = await pipe.execute()
         return [int(total) for (total,) in results]
 
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
+        start = _to_ms(now) // 1000 // window * window
+        with _translated():
+            value: Any = await self._client.getdel(self._counter_key(bucket, start))
+        return 0 if value is None else int(value)
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``.
 

@@ -419,6 +419,20 @@ class SqliteStore:
 
         return await self._run(count, writes=writes)
 
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``DELETE … RETURNING``."""
+        window_ms = window * 1000
+        start_ms = to_ms(now) // window_ms * window_ms
+        rows = await self._run(
+            partial(
+                _fetch,
+                "DELETE FROM counters WHERE bucket = ? AND window_start = ? RETURNING hits",
+                (bucket, start_ms),
+            ),
+            writes=True,
+        )
+        return int(rows[0][0]) if rows else 0
+
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``; then checkpoint and truncate the WAL.
 
