@@ -76,7 +76,13 @@ class Settings(BaseSettings):
     rate_limit_create: str = "30/minute"
     rate_limit_reveal: str = "120/minute"
     rate_limit_verify: str = "5/hour"
-    rate_limit_failures: str = "20/hour"
+    rate_limit_failures: str = "30/10 minutes"
+    """Failed reveals per client, on any secrets; short, so that one office behind one NAT
+    address is not locked out for long by whoever fails most."""
+    rate_limit_secret_failures: str = "10/hour"  # noqa: S105 - a rate limit, not a secret
+    """Failed reveals per client on one secret: that link is locked for that client first."""
+    rate_limit_admin: str = "10/hour"
+    """Wrong admin tokens per client."""
     geoip_db: str | None = None
     smtp_url: SecretStr | None = None
     smtp_from: str | None = None
@@ -140,6 +146,8 @@ class Settings(BaseSettings):
         "rate_limit_reveal",
         "rate_limit_verify",
         "rate_limit_failures",
+        "rate_limit_secret_failures",
+        "rate_limit_admin",
         "alert_failed_reveals",
         "alert_not_found",
     )
@@ -254,7 +262,10 @@ class Settings(BaseSettings):
         """``base_url`` without a trailing slash."""
         return self.base_url.rstrip("/") if self.base_url else None
 
-    def limit(self, name: Literal["create", "reveal", "verify", "failures"]) -> Limit | None:
+    def limit(
+        self,
+        name: Literal["create", "reveal", "verify", "failures", "secret_failures", "admin"],
+    ) -> Limit | None:
         """The parsed rate limit ``rate_limit_<name>``; ``None`` when off."""
         return Limit.parse(str(getattr(self, f"rate_limit_{name}")))
 

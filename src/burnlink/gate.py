@@ -12,6 +12,7 @@ minute, not one per request, so a flood cannot fill the audit log.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from burnlink.access import country_allowed, ip_allowed, mask_email
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.config import Settings
 from burnlink.errors import (
+    AdminRequired,
     CodesSpent,
     GeoDenied,
     InvalidInput,
@@ -76,7 +78,12 @@ class AccessGate:
         self.geo = geo
         self.mailer = mailer
         self.observer = observer or Observer()
-        self.limiter = RateLimiter(store, settings.limit("failures"))
+        self.limiter = RateLimiter(
+            store,
+            settings.limit("failures"),
+            settings.limit("secret_failures"),
+            settings.limit("admin"),
+        )
 
     async def _limit(
         self,
@@ -90,24 +97,37 @@ class AccessGate:
     ) -> None:
         """``RateLimiter.check``; the first refusal per client, limit and minute is audited."""
         try:
-            await self.limiter.check(action, limit, client.ip, now=now, failures=failures)
+            await self.limiter.check(
+                action, limit, client.ip, now=now, failures=failures, secret_id=secret_id
+            )
         except RateLimited as exc:
-            bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
-            if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
-                rule = self.limiter.failures if exc.limit == "failures" else limit
-                await self.observer.emit(
-                    AuditEventType.RATE_LIMITED,
-                    at=now,
-                    secret_id=secret_id,
-                    client=client,
-                    policy={
-                        "limit": exc.limit,
-                        "rule": None if rule is None else f"{rule.count}/{rule.window}s",
-                    },
-                    detail={"retry_after": exc.retry_after},
-                    required=False,
-                )
+            await self._audit_limited(exc, limit, client, now, secret_id)
             raise
+
+    async def _audit_limited(
+        self,
+        exc: RateLimited,
+        limit: Limit | None,
+        client: ClientInfo,
+        now: datetime,
+        secret_id: str | None,
+    ) -> None:
+        """Audit the first refusal per client, limit and minute (``rate.limited``)."""
+        bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
+        if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
+            rule = self.limiter.rule(exc.limit, limit)
+            await self.observer.emit(
+                AuditEventType.RATE_LIMITED,
+                at=now,
+                secret_id=secret_id,
+                client=client,
+                policy={
+                    "limit": exc.limit,
+                    "rule": None if rule is None else f"{rule.count}/{rule.window}s",
+                },
+                detail={"retry_after": exc.retry_after},
+                required=False,
+            )
 
     # -- creating -------------------------------------------------------------------------
 
@@ -142,9 +162,40 @@ class AccessGate:
         reveal = self.settings.limit("reveal")
         await self._limit("reveal", reveal, client, now, secret_id, failures=True)
 
-    async def failed(self, client: ClientInfo, *, now: datetime) -> None:
-        """Count a failed reveal (wrong key, passphrase or code, refused address)."""
-        await self.limiter.record_failure(client.ip, now=now)
+    async def failed(
+        self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
+    ) -> None:
+        """Count a failed reveal (wrong key, passphrase or code, refused address), of
+        ``secret_id`` when the request named a well-formed one."""
+        await self.limiter.record_failure(client.ip, now=now, secret_id=secret_id)
+
+    async def check_admin(self, token: str, client: ClientInfo, *, now: datetime) -> None:
+        """Let a request with ``BURNLINK_ADMIN_TOKEN`` through; else ``AdminRequired``.
+
+        A client past ``BURNLINK_RATE_LIMIT_ADMIN`` wrong tokens is refused first
+        (``RateLimited``), whatever token it sends. Each wrong token is counted and audited
+        (``admin.denied``), never with the token itself.
+        """
+        try:
+            await self.limiter.check_admin(client.ip, now=now)
+        except RateLimited as exc:
+            await self._audit_limited(exc, None, client, now, None)
+            raise
+        expected = self.settings.admin_token
+        if expected is not None and hmac.compare_digest(
+            token.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
+        ):
+            return
+        await self.limiter.record_admin_failure(client.ip, now=now)
+        await self.observer.emit(
+            AuditEventType.ADMIN_DENIED,
+            at=now,
+            client=client,
+            policy={"rule": "admin_token" if expected is not None else "admin_token_unset"},
+            detail={"given": bool(token)},
+            required=False,
+        )
+        raise AdminRequired
 
     async def check_address(self, meta: SecretMeta, client: ClientInfo, *, now: datetime) -> None:
         """The secret's IP and country rules and the server's country rule."""
@@ -178,7 +229,7 @@ class AccessGate:
         detail: Mapping[str, Scalar] | None = None,
     ) -> None:
         await record(self.store, meta.secret_id, kind, client, now)
-        await self.failed(client, now=now)
+        await self.failed(client, now=now, secret_id=meta.secret_id)
         await self.observer.emit(
             _AUDITED[kind],
             at=now,

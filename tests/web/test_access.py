@@ -186,6 +186,8 @@ async def mailing(clock: FrozenClock, outbox: Outbox) -> AsyncIterator[httpx.Asy
         store="memory://",
         smtp_url=f"smtp://127.0.0.1:{outbox.port}",
         smtp_from="burnlink@example.org",
+        # These tests spend all 15 tries of a secret's codes from one client.
+        rate_limit_secret_failures="20/hour",
     )
     app, client = make_client(settings, clock)
     async with app.router.lifespan_context(app), client:
@@ -562,6 +564,72 @@ async def test_repeated_failures_lock_the_client_out(clock: FrozenClock) -> None
         later = await reveal(client, created)
 
     assert right_key.status_code == 429
+    assert later.status_code == 200
+
+
+def test_the_client_wide_failure_lock_is_short_by_default() -> None:
+    """An office behind one address must not be locked out for an hour by one person."""
+    settings = load_settings(store="memory://")
+    client_wide, per_secret = settings.limit("failures"), settings.limit("secret_failures")
+
+    assert client_wide is not None
+    assert per_secret is not None
+    assert client_wide.window <= 600
+    assert per_secret.count < client_wide.count
+
+
+async def used_link(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A secret whose one view is taken: opening its link again is a failed reveal."""
+    created = await create(client)
+    assert (await reveal(client, created)).status_code == 200
+    return created
+
+
+async def test_failures_on_one_link_lock_that_link_for_that_client_first(
+    clock: FrozenClock,
+) -> None:
+    settings = load_settings(
+        store="memory://", rate_limit_secret_failures="3/hour", rate_limit_failures="10/10 minutes"
+    )
+    app, client = make_client(settings, clock)
+    neighbour = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("198.51.100.2", 1)), base_url="http://t"
+    )
+    async with app.router.lifespan_context(app), client, neighbour:
+        created = await create(client, max_views=5)
+        wrong = {"id": created["id"], "url": "x#" + "A" * 43}
+        failed = [(await reveal(client, wrong)).status_code for _ in range(3)]
+        locked = await reveal(client, created)
+        other_link = await reveal(client, await create(client))
+        other_client = await reveal(neighbour, created)
+
+    assert failed == [404, 404, 404]
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "rate_limited"
+    assert "on this link from your network" in locked.json()["error"]["message"]
+    assert int(locked.headers["retry-after"]) >= 1
+    assert (other_link.status_code, other_client.status_code) == (200, 200)
+
+
+async def test_client_wide_lock_says_why_and_for_how_long(clock: FrozenClock) -> None:
+    clock.advance(600 - clock.now().timestamp() % 600 + 120)  # 2 minutes into 10
+    settings = load_settings(store="memory://", rate_limit_failures="5/10 minutes")
+    app, client = make_client(settings, clock)
+    async with app.router.lifespan_context(app), client:
+        # Re-opening links already used, as a new user trying things out does.
+        for _ in range(5):
+            assert (await reveal(client, await used_link(client))).status_code == 404
+        fresh = await create(client)
+        locked = await reveal(client, fresh)
+        clock.advance(480)
+        later = await reveal(client, fresh)
+
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "480"
+    error = locked.json()["error"]
+    assert (error["code"], error["retry_after"]) == ("rate_limited", 480)
+    assert error["message"].startswith("Too many failed attempts from your network")
+    assert error["message"].endswith("try again in 8 minutes.")
     assert later.status_code == 200
 
 

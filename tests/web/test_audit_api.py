@@ -132,6 +132,10 @@ async def play_every_event(audited: Audited, receiver: Receiver) -> dict[str, An
     assert (await reveal(de, e)).json()["error"]["code"] == "rate_limited"
     seen["codes"] = [code, other]
 
+    # admin.denied: a wrong admin token
+    guess = await de.get("/api/v1/audit", headers={"authorization": "Bearer guessed-admin-token"})
+    assert guess.status_code == 401
+
     # reveals of ids that do not exist raise an alert (BURNLINK_ALERT_NOT_FOUND=3/hour)
     prober = audited.client("203.0.113.99")
     for _ in range(3):
@@ -232,6 +236,11 @@ async def test_every_event_type_is_written_with_its_fields(
 
     limited = single(before, AuditEventType.RATE_LIMITED, e)
     assert (limited.outcome, limited.policy["limit"]) == (Outcome.DENIED, "verify")
+
+    (admin,) = [x.event for x in of_type(before, AuditEventType.ADMIN_DENIED)]
+    assert (admin.outcome, admin.client_ip, admin.secret_hash) == (Outcome.DENIED, DE, None)
+    assert (admin.policy, admin.detail) == ({"rule": "admin_token"}, {"given": True})
+    assert "guessed-admin-token" not in admin.canonical().decode()
 
     expired = single(before, AuditEventType.SECRET_EXPIRED, f)
     assert (expired.outcome, expired.client_ip) == (Outcome.OK, None)
@@ -336,10 +345,6 @@ async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audit
     late = await create(client)
     await reveal(client, late)
 
-    assert (await client.get("/api/v1/audit")).status_code == 401
-    wrong = await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "x" * 32})
-    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
-
     first = (await client.get("/api/v1/audit", params={"limit": 2}, headers=ADMIN)).json()
     second = (
         await client.get(
@@ -369,6 +374,42 @@ async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audit
     assert len(early.json()["entries"]) == 3
     bad = await client.get("/api/v1/audit", params={"type": "nope"}, headers=ADMIN)
     assert bad.status_code == 422
+
+    assert (await client.get("/api/v1/audit")).status_code == 401
+    wrong = await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "x" * 32})
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_wrong_admin_tokens_are_audited_and_then_refused_whatever_the_token(
+    audit_url: str, receiver: Receiver
+) -> None:
+    settings = audited_settings(receiver, rate_limit_admin="3/hour")
+    async with audited_app(audit_url, settings) as audited:
+        audited.clock.advance(3600 - audited.clock.now().timestamp() % 3600 + 600)  # 10 min in
+        guesser, elsewhere = audited.client(DE), audited.client(FR)
+        wrong = {"authorization": "Bearer " + "g" * 32}
+
+        guesses = [(await guesser.get("/api/v1/audit", headers=wrong)) for _ in range(3)]
+        limited = await guesser.get("/api/v1/audit", headers=wrong)
+        right_but_limited = await guesser.get("/api/v1/audit", headers=ADMIN)
+        other_client = await elsewhere.get("/api/v1/audit", headers=ADMIN)
+        audited.clock.advance(3000)
+        later = await guesser.get("/api/v1/audit", headers=ADMIN)
+        await audited.join()
+        entries = await audited.entries()
+
+    assert [g.status_code for g in guesses] == [401, 401, 401]
+    for response in (limited, right_but_limited):
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "rate_limited"
+        assert response.headers["retry-after"] == "3000"
+        assert "Too many wrong admin tokens" in response.json()["error"]["message"]
+        assert "50 minutes" in response.json()["error"]["message"]
+    assert (other_client.status_code, later.status_code) == (200, 200)
+    denied = of_type(entries, AuditEventType.ADMIN_DENIED)
+    assert [(e.event.client_ip, e.event.outcome) for e in denied] == [(DE, Outcome.DENIED)] * 3
+    (limit,) = of_type(entries, AuditEventType.RATE_LIMITED)
+    assert limit.event.policy == {"limit": "admin", "rule": "3/3600s"}
 
 
 async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:
