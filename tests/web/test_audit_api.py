@@ -472,6 +472,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     )
     guarded = await create(client, allowed_countries=["FR"])
     await reveal(client, guarded)
+    await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "w" * 32})
     audited.audit.broken = True
     await client.post("/api/v1/secrets", json={"secret": MARKER})
     audited.audit.broken = False
@@ -494,6 +495,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     assert delta("burnlink_secrets_ended_total", reason="expired") == 1
     assert delta("burnlink_access_denied_total", reason="passphrase") == 1
     assert delta("burnlink_access_denied_total", reason="geo") == 1
+    assert delta("burnlink_access_denied_total", reason="admin") == 1
     assert delta("burnlink_store_errors_total", store="audit") == 1
     assert delta("burnlink_reveal_duration_seconds_count") == 3
     assert delta("burnlink_alerts_total") == 1  # the geo refusal
