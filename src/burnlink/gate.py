@@ -1,9 +1,11 @@
 """The gate between a request and a secret: rate limits, address rules, recipient codes.
 
 ``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
-``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``,
-records what it refused on the secret's receipt, and reports it to the ``Observer`` (audit
-events ``access.denied_ip``, ``access.denied_geo``, ``otp.failed``, ``rate.limited``).
+``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
+(``CodesSpent`` when it locked a secret whose codes ran out), records what it refused on the
+secret's receipt, and reports it to the ``Observer`` (audit events ``access.denied_ip``,
+``access.denied_geo``, ``otp.failed``, ``rate.limited``, ``secret.locked``). It also checks the
+admin token (``admin.denied``, limited per client).
 
 A client that keeps hitting a rate limit writes one ``rate.limited`` event per action and
 minute, not one per request, so a flood cannot fill the audit log.
@@ -158,7 +160,8 @@ class AccessGate:
     async def before_lookup(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
     ) -> None:
-        """Refuse a client that failed too often or asks too fast; count this request."""
+        """Refuse a client that failed too often on ``secret_id`` or on any secrets, or asks
+        too fast; count this request."""
         reveal = self.settings.limit("reveal")
         await self._limit("reveal", reveal, client, now, secret_id, failures=True)
 
