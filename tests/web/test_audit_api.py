@@ -23,6 +23,7 @@ from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
 from burnlink.ids import b64url_decode, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
+from burnlink.models import EndReason
 from burnlink.signing import verify_statement
 from tests.hooks import Receiver, webhook_receiver
 from tests.web.audited import (
@@ -558,3 +559,36 @@ async def test_page_opens_are_recorded_at_most_twenty_times_an_hour(audited: Aud
         await client.get(f"/s/{secret['id']}")
     opened = of_type(await audited.entries(), AuditEventType.SECRET_OPENED)
     assert len(opened) == 20
+
+
+async def test_lock_for_spent_codes_is_in_the_log_before_the_secret_goes(
+    audit_url: str, receiver: Receiver
+) -> None:
+    settings = audited_settings(receiver, rate_limit_verify="off")
+    async with audited_app(audit_url, settings) as audited:
+        client = audited.client()
+        secret = await create(client, recipient_email="bob@example.com")
+        for _ in range(3):
+            sent = await reveal(client, secret)
+            assert sent.json()["error"]["code"] == "verification_required"
+            audited.clock.advance(601)  # each code expires unused
+
+        audited.audit.broken = True
+        refused = await reveal(client, secret)
+        alive = await audited.store.peek(secret["id"], now=audited.clock.now())
+        audited.audit.broken = False
+        locked = await reveal(client, secret)
+        gone = await audited.store.peek(secret["id"], now=audited.clock.now())
+        receipt = await audited.store.receipt(secret["id"], now=audited.clock.now())
+        entries = await audited.entries()
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "audit_unavailable")
+    assert alive is not None, "the secret went although its lock is not in the log"
+    assert (locked.status_code, locked.json()["error"]["attempts_left"]) == (401, 0)
+    assert gone is None
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
+    (lock,) = [e.event for e in of_type(entries, AuditEventType.SECRET_LOCKED)]
+    assert (lock.secret_hash, lock.outcome) == (sha(secret["id"]), Outcome.OK)
+    assert lock.policy == {"rule": "recipient_email", "max_codes": 3}
+    assert len(audited.mailbox.codes) == 3
