@@ -25,7 +25,7 @@ from burnlink.store.redis import COUNTER_GRACE, RedisStore
 from burnlink.store.redis_client import DEFAULT_PREFIX, split_prefix
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -606,3 +606,20 @@ async def test_check_code_compares_the_whole_digest(
     check = await redis_store.check_code(record.secret_id, CODE, now=clock.now())
     assert check is not None
     assert (check.matched, check.tries_left) == (True, 1)
+
+
+async def test_code_written_before_codes_were_counted_counts_as_the_first(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record)
+    assert await put_code(redis_store, clock, record.secret_id)
+    code_key = _secret_key(prefix, b"o:", record.secret_id)
+    await raw.hdel(code_key, "n")  # as the previous release's script wrote it
+    clock.advance(61)
+
+    last_allowed = await put(redis_store, clock, record.secret_id, max_codes=1)
+    second = await put(redis_store, clock, record.secret_id, max_codes=2)
+
+    assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
+    assert await raw.hget(code_key, "n") == b"2"
