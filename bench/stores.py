@@ -37,7 +37,7 @@ BATCH = 50_000
 # request is counted in the store, with limits far above what the load generator sends.
 RATE_LIMITS_WIDE = {
     f"BURNLINK_RATE_LIMIT_{name}": "1000000000/minute"
-    for name in ("CREATE", "REVEAL", "VERIFY", "FAILURES")
+    for name in ("CREATE", "REVEAL", "VERIFY", "FAILURES", "SECRET_FAILURES")
 }
 
 

@@ -14,6 +14,9 @@ from burnlink.ratelimit import Limit, client_key
         ("1/second", Limit(1, 1)),
         (" 5 / hours ", Limit(5, 3600)),
         ("100/DAY", Limit(100, 86400)),
+        ("30/10 minutes", Limit(30, 600)),
+        ("30/10minutes", Limit(30, 600)),
+        ("3/7 days", Limit(3, 7 * 86400)),
         ("off", None),
     ],
 )
@@ -24,6 +27,12 @@ def test_limit_parse(text: str, limit: Limit | None) -> None:
 @pytest.mark.parametrize("text", ["10", "0/minute", "ten/minute", "10/fortnight", "-1/hour", ""])
 def test_limit_parse_refuses_nonsense(text: str) -> None:
     with pytest.raises(ValueError, match="10/minute"):
+        Limit.parse(text)
+
+
+@pytest.mark.parametrize("text", ["1/0 minutes", "1/8 days", "1/169 hours"])
+def test_limit_parse_refuses_windows_out_of_range(text: str) -> None:
+    with pytest.raises(ValueError, match="window"):
         Limit.parse(text)
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from email_validator import EmailNotValidError, validate_email
+
 from burnlink.errors import InvalidInput
 from burnlink.models import AccessPolicy
 
@@ -32,9 +34,12 @@ _ISO_CODES = """
 """
 ISO_COUNTRIES = frozenset(_ISO_CODES.split())
 
-# Deliberately simple: one @, a dotted domain, no spaces or controls. Deliverability is
-# proven by the code reaching the inbox, not by a pattern.
-EMAIL_PATTERN: Final = r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# One bare addr-spec (RFC 5322 dot-atom local part, a dotted ASCII domain): no display name,
+# quotes, comments or lists, so no value can name a second recipient ("a,b@example.com" once
+# mailed two). ``email-validator`` then checks the rest (label and length rules, reserved
+# domains); deliverability is proven by the code reaching the inbox, not by DNS.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+EMAIL_PATTERN: Final = rf"^{_ATEXT}+(\.{_ATEXT}+)*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 """The shape of an address ``parse_email`` takes (after stripping spaces); also in the API's
 JSON schema."""
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
@@ -70,12 +75,23 @@ def parse_countries(values: Iterable[str], *, field: str) -> tuple[str, ...]:
 
 
 def parse_email(value: str, *, field: str = "recipient_email") -> str:
-    """Check an address's shape and lower-case its domain."""
+    """Exactly one address (a bare ``local@domain``), its domain lower-cased; else
+    ``InvalidInput`` saying what is wrong."""
     value = value.strip()
     if len(value) > MAX_EMAIL_CHARS or not _EMAIL_RE.fullmatch(value):
-        raise InvalidInput(field, "must be an email address")
-    local, domain = value.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
+        raise InvalidInput(field, "must be one email address, such as name@example.com")
+    try:
+        checked = validate_email(
+            value,
+            check_deliverability=False,  # no DNS on a request; the mailed code proves delivery
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+        )
+    except EmailNotValidError as exc:
+        raise InvalidInput(field, f"must be one email address: {exc}") from None
+    return checked.normalized
 
 
 def build_policy(

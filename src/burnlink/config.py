@@ -94,7 +94,13 @@ class Settings(BaseSettings):
     rate_limit_create: str = "30/minute"
     rate_limit_reveal: str = "120/minute"
     rate_limit_verify: str = "5/hour"
-    rate_limit_failures: str = "20/hour"
+    rate_limit_failures: str = "30/10 minutes"
+    """Failed reveals per client, on any secrets; short, so that one office behind one NAT
+    address is not locked out for long by whoever fails most."""
+    rate_limit_secret_failures: str = "10/hour"  # noqa: S105 - a rate limit, not a secret
+    """Failed reveals per client on one secret: that link is locked for that client first."""
+    rate_limit_admin: str = "10/hour"
+    """Wrong admin tokens per client."""
     geoip_db: str | None = None
     smtp_url: SecretStr | None = None
     smtp_from: str | None = None
@@ -176,6 +182,8 @@ class Settings(BaseSettings):
         "rate_limit_reveal",
         "rate_limit_verify",
         "rate_limit_failures",
+        "rate_limit_secret_failures",
+        "rate_limit_admin",
         "alert_failed_reveals",
         "alert_not_found",
     )
@@ -258,6 +266,20 @@ class Settings(BaseSettings):
             raise ValueError("BURNLINK_WEBHOOK_SECRET is required when BURNLINK_ALERT_URL is set")
         return self
 
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        if value is not None:
+            from burnlink.mailer import sender_address
+
+            try:
+                sender_address(value)
+            except ConfigError:
+                raise ValueError(
+                    "must be one email address, optionally with a name: burnlink <a@example.org>"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _smtp_complete(self) -> Self:
         if self.smtp_url is not None and not self.smtp_from:
@@ -288,7 +310,10 @@ class Settings(BaseSettings):
         """``base_url`` without a trailing slash."""
         return self.base_url.rstrip("/") if self.base_url else None
 
-    def limit(self, name: Literal["create", "reveal", "verify", "failures"]) -> Limit | None:
+    def limit(
+        self,
+        name: Literal["create", "reveal", "verify", "failures", "secret_failures", "admin"],
+    ) -> Limit | None:
         """The parsed rate limit ``rate_limit_<name>``; ``None`` when off."""
         return Limit.parse(str(getattr(self, f"rate_limit_{name}")))
 

@@ -17,6 +17,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   └── GeoDenied
     ├── VerificationRequired(hint)
     │   └── VerificationFailed(attempts_left)
+    │       └── CodesSpent
     ├── RateLimited(retry_after)
     ├── MailUnavailable
     ├── AdminRequired
@@ -140,13 +141,38 @@ class VerificationFailed(VerificationRequired):
         self.attempts_left = attempts_left
 
 
+class CodesSpent(VerificationFailed):
+    """Raised when every one-time code a secret allows was used up or expired unused; the
+    secret was destroyed (locked)."""
+
+    def __init__(self, hint: str, codes: int) -> None:
+        super().__init__(hint, 0)
+        self.args = (
+            f"All {codes} verification codes sent for this secret were used up or expired: "
+            "the secret has been destroyed. Ask the sender for a new link.",
+        )
+
+
 class RateLimited(BurnlinkError):
     """Raised when a client made too many requests; it may retry after ``retry_after`` s."""
 
-    def __init__(self, retry_after: int, *, limit: str = "") -> None:
-        super().__init__(f"Too many requests. Try again in {retry_after} seconds.")
+    def __init__(self, retry_after: int, *, limit: str = "", why: str = "") -> None:
+        super().__init__(
+            f"{why or 'Too many requests'}; try again in {in_words(retry_after)}."
+            if why
+            else f"Too many requests. Try again in {retry_after} seconds."
+        )
         self.retry_after = retry_after
-        self.limit = limit  # which one: create, reveal, verify or failures (for the audit)
+        # Which one, for the audit: create, reveal, verify, failures, secret_failures, admin.
+        self.limit = limit
+
+
+def in_words(seconds: int) -> str:
+    """``45`` → ``45 seconds``, ``61`` → ``2 minutes``: a wait, rounded up, for a message."""
+    if seconds < 60:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = -(-seconds // 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 class MailUnavailable(BurnlinkError):

@@ -1,9 +1,11 @@
 """The gate between a request and a secret: rate limits, address rules, recipient codes.
 
 ``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
-``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``,
-records what it refused on the secret's receipt, and reports it to the ``Observer`` (audit
-events ``access.denied_ip``, ``access.denied_geo``, ``otp.failed``, ``rate.limited``).
+``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
+(``CodesSpent`` when it locked a secret whose codes ran out), records what it refused on the
+secret's receipt, and reports it to the ``Observer`` (audit events ``access.denied_ip``,
+``access.denied_geo``, ``otp.failed``, ``rate.limited``, ``secret.locked``). It also checks the
+admin token (``admin.denied``, limited per client).
 
 A client that keeps hitting a rate limit writes one ``rate.limited`` event per action and
 minute, not one per request, so a flood cannot fill the audit log.
@@ -12,26 +14,31 @@ minute, not one per request, so a flood cannot fill the audit log.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from burnlink.access import country_allowed, ip_allowed, mask_email
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.config import Settings
 from burnlink.errors import (
+    AdminRequired,
+    CodesSpent,
     GeoDenied,
     InvalidInput,
     IpDenied,
     MailUnavailable,
     RateLimited,
+    SecretUnavailable,
     VerificationFailed,
     VerificationRequired,
 )
 from burnlink.geo import CountryResolver
 from burnlink.history import record
 from burnlink.mailer import Mailer
-from burnlink.models import AccessPolicy, ClientInfo, EventKind, SecretMeta
+from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, EventKind, SecretMeta
 from burnlink.observe import Observer
 from burnlink.ratelimit import Limit, RateLimiter, client_key
 from burnlink.store import SecretStore
@@ -40,6 +47,9 @@ CODE_DIGITS = 6
 CODE_VALID = timedelta(minutes=10)
 CODE_TRIES = 5
 CODE_RESEND_GAP = timedelta(seconds=60)
+CODES_PER_VIEW = 3
+"""Codes mailed for one secret between two successful verifications; when the last is used up
+or expired, asking for another locks (destroys) the secret."""
 RATE_LIMIT_AUDIT_WINDOW = 60
 _AUDITED = {
     EventKind.IP_DENIED: AuditEventType.ACCESS_DENIED_IP,
@@ -70,7 +80,12 @@ class AccessGate:
         self.geo = geo
         self.mailer = mailer
         self.observer = observer or Observer()
-        self.limiter = RateLimiter(store, settings.limit("failures"))
+        self.limiter = RateLimiter(
+            store,
+            settings.limit("failures"),
+            settings.limit("secret_failures"),
+            settings.limit("admin"),
+        )
 
     async def _limit(
         self,
@@ -84,24 +99,37 @@ class AccessGate:
     ) -> None:
         """``RateLimiter.check``; the first refusal per client, limit and minute is audited."""
         try:
-            await self.limiter.check(action, limit, client.ip, now=now, failures=failures)
+            await self.limiter.check(
+                action, limit, client.ip, now=now, failures=failures, secret_id=secret_id
+            )
         except RateLimited as exc:
-            bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
-            if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
-                rule = self.limiter.failures if exc.limit == "failures" else limit
-                await self.observer.emit(
-                    AuditEventType.RATE_LIMITED,
-                    at=now,
-                    secret_id=secret_id,
-                    client=client,
-                    policy={
-                        "limit": exc.limit,
-                        "rule": None if rule is None else f"{rule.count}/{rule.window}s",
-                    },
-                    detail={"retry_after": exc.retry_after},
-                    required=False,
-                )
+            await self._audit_limited(exc, limit, client, now, secret_id)
             raise
+
+    async def _audit_limited(
+        self,
+        exc: RateLimited,
+        limit: Limit | None,
+        client: ClientInfo,
+        now: datetime,
+        secret_id: str | None,
+    ) -> None:
+        """Audit the first refusal per client, limit and minute (``rate.limited``)."""
+        bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
+        if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
+            rule = self.limiter.rule(exc.limit, limit)
+            await self.observer.emit(
+                AuditEventType.RATE_LIMITED,
+                at=now,
+                secret_id=secret_id,
+                client=client,
+                policy={
+                    "limit": exc.limit,
+                    "rule": None if rule is None else f"{rule.count}/{rule.window}s",
+                },
+                detail={"retry_after": exc.retry_after},
+                required=False,
+            )
 
     # -- creating -------------------------------------------------------------------------
 
@@ -132,13 +160,45 @@ class AccessGate:
     async def before_lookup(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
     ) -> None:
-        """Refuse a client that failed too often or asks too fast; count this request."""
+        """Refuse a client that failed too often on ``secret_id`` or on any secrets, or asks
+        too fast; count this request."""
         reveal = self.settings.limit("reveal")
         await self._limit("reveal", reveal, client, now, secret_id, failures=True)
 
-    async def failed(self, client: ClientInfo, *, now: datetime) -> None:
-        """Count a failed reveal (wrong key, passphrase or code, refused address)."""
-        await self.limiter.record_failure(client.ip, now=now)
+    async def failed(
+        self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
+    ) -> None:
+        """Count a failed reveal (wrong key, passphrase or code, refused address), of
+        ``secret_id`` when the request named a well-formed one."""
+        await self.limiter.record_failure(client.ip, now=now, secret_id=secret_id)
+
+    async def check_admin(self, token: str, client: ClientInfo, *, now: datetime) -> None:
+        """Let a request with ``BURNLINK_ADMIN_TOKEN`` through; else ``AdminRequired``.
+
+        A client past ``BURNLINK_RATE_LIMIT_ADMIN`` wrong tokens is refused first
+        (``RateLimited``), whatever token it sends. Each wrong token is counted and audited
+        (``admin.denied``), never with the token itself.
+        """
+        try:
+            await self.limiter.check_admin(client.ip, now=now)
+        except RateLimited as exc:
+            await self._audit_limited(exc, None, client, now, None)
+            raise
+        expected = self.settings.admin_token
+        if expected is not None and hmac.compare_digest(
+            token.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
+        ):
+            return
+        await self.limiter.record_admin_failure(client.ip, now=now)
+        await self.observer.emit(
+            AuditEventType.ADMIN_DENIED,
+            at=now,
+            client=client,
+            policy={"rule": "admin_token" if expected is not None else "admin_token_unset"},
+            detail={"given": bool(token)},
+            required=False,
+        )
+        raise AdminRequired
 
     async def check_address(self, meta: SecretMeta, client: ClientInfo, *, now: datetime) -> None:
         """The secret's IP and country rules and the server's country rule."""
@@ -172,7 +232,7 @@ class AccessGate:
         detail: Mapping[str, Scalar] | None = None,
     ) -> None:
         await record(self.store, meta.secret_id, kind, client, now)
-        await self.failed(client, now=now)
+        await self.failed(client, now=now, secret_id=meta.secret_id)
         await self.observer.emit(
             _AUDITED[kind],
             at=now,
@@ -188,8 +248,9 @@ class AccessGate:
     ) -> None:
         """Require a valid one-time code when the secret names a recipient.
 
-        Without ``otp`` a fresh code is mailed (at most one a minute) and
-        ``VerificationRequired`` raised. A wrong code raises ``VerificationFailed``.
+        Without ``otp`` a fresh code is mailed (at most one a minute, ``CODES_PER_VIEW`` until
+        one matches) and ``VerificationRequired`` raised; once those are spent the secret is
+        locked (``CodesSpent``). A wrong code raises ``VerificationFailed``.
         """
         address = meta.policy.recipient_email
         if address is None:
@@ -218,23 +279,52 @@ class AccessGate:
             raise MailUnavailable("not configured")
         await self._limit("verify", self.settings.limit("verify"), client, now, meta.secret_id)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        fresh = await self.store.put_code(
+        put = await self.store.put_code(
             meta.secret_id,
             code_digest(meta.secret_id, code),
             now=now,
             expires_at=now + CODE_VALID,
             tries=CODE_TRIES,
             resend_after=now - CODE_RESEND_GAP,
+            max_codes=CODES_PER_VIEW,
         )
-        if not fresh:
+        if put is CodePut.GONE:
+            raise SecretUnavailable
+        if put is CodePut.TOO_SOON:
             raise VerificationRequired(
-                hint, f"A code was sent to {hint} less than a minute ago. Send it as 'otp'."
+                hint,
+                f"No new code can be sent yet: one went to {hint} less than a minute ago, or the"
+                f" last of {CODES_PER_VIEW} is still valid. Send it as 'otp'.",
             )
+        if put is CodePut.SPENT:
+            await self._lock(meta, hint, client, now)
         await self.mailer.send_code(
             address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
         )
         await record(self.store, meta.secret_id, EventKind.VERIFICATION_SENT, client, now)
         raise VerificationRequired(hint)
+
+    async def _lock(
+        self, meta: SecretMeta, hint: str, client: ClientInfo, now: datetime
+    ) -> NoReturn:
+        """Destroy a secret whose codes are all spent, as ``locked``; raise ``CodesSpent``
+        (``SecretUnavailable`` if it went meanwhile).
+
+        Audited first (fail closed): ``secret.locked`` is in the log before the store ends the
+        secret; if that write fails, nothing is destroyed and the next request tries again.
+        """
+        secret_id = meta.secret_id
+        policy: dict[str, Scalar] = {"rule": "recipient_email", "max_codes": CODES_PER_VIEW}
+        event = await self.observer.record(
+            AuditEventType.SECRET_LOCKED, at=now, secret_id=secret_id, client=client, policy=policy
+        )
+        if not await self.store.burn(secret_id, now=now, reason=EndReason.LOCKED):
+            await self.observer.lost(AuditEventType.SECRET_LOCKED, secret_id, client, now)
+            raise SecretUnavailable
+        await record(self.store, secret_id, EventKind.LOCKED, client, now)
+        self.observer.forget(secret_id)
+        await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+        raise CodesSpent(hint, CODES_PER_VIEW)
 
 
 def _listed(values: Sequence[str]) -> str | None:

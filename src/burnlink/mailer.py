@@ -3,6 +3,10 @@
 ``smtp://user:password@host:587?starttls=1`` upgrades with STARTTLS; ``smtps://host:465`` uses
 TLS from the start; plain ``smtp://host:25`` sends in the clear (only for a local relay).
 The message names no secret and carries no link: only the code and when it expires.
+
+The envelope (``MAIL FROM``, ``RCPT TO``) is given to the SMTP server explicitly, never derived
+from the headers: the one recipient is the one address the secret names, checked again here so
+that no stored value can ever reach a second inbox.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from burnlink.errors import ConfigError, MailUnavailable
+from email_validator import EmailNotValidError, validate_email
+
+from burnlink.access import parse_email
+from burnlink.errors import ConfigError, InvalidInput, MailUnavailable
 
 
 class Mailer(Protocol):
@@ -28,6 +35,9 @@ class SmtpMailer:
     host: str
     port: int
     sender: str
+    """The ``From`` header, as configured (``burnlink <noreply@example.org>`` or a bare address)."""
+    envelope_sender: str
+    """The address alone, for ``MAIL FROM``."""
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     starttls: bool = False
@@ -44,12 +54,14 @@ class SmtpMailer:
             )
         if not sender:
             raise ConfigError("BURNLINK_SMTP_FROM: required when BURNLINK_SMTP_URL is set")
+        envelope_sender = sender_address(sender)
         query = parse_qs(parts.query)
         implicit = parts.scheme == "smtps"
         return cls(
             host=parts.hostname,
             port=parts.port or (465 if implicit else 25),
             sender=sender,
+            envelope_sender=envelope_sender,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             starttls=query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes"),
@@ -57,12 +69,19 @@ class SmtpMailer:
         )
 
     async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None:
-        """Send the code; raise ``MailUnavailable`` if the server refuses or cannot be reached."""
+        """Send the code to ``to`` alone; raise ``MailUnavailable`` if ``to`` is not exactly one
+        address (nothing is sent) or the server refuses or cannot be reached."""
         import aiosmtplib
+
+        try:
+            # Secrets stored before addresses were checked this strictly may hold a list.
+            recipient = parse_email(to)
+        except InvalidInput:
+            raise MailUnavailable("invalid recipient") from None
 
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = to
+        message["To"] = recipient
         message["Subject"] = "Your burnlink verification code"
         message.set_content(
             f"Your verification code is {code}\n\n"
@@ -73,6 +92,8 @@ class SmtpMailer:
         try:
             await aiosmtplib.send(
                 message,
+                sender=self.envelope_sender,
+                recipients=[recipient],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -83,3 +104,20 @@ class SmtpMailer:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MailUnavailable(type(exc).__name__) from None
+
+
+def sender_address(sender: str) -> str:
+    """The address in ``BURNLINK_SMTP_FROM`` (a display name is allowed); ``ConfigError`` unless
+    it holds exactly one."""
+    try:
+        checked = validate_email(
+            sender.strip(),
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=True,
+        )
+    except EmailNotValidError as exc:
+        raise ConfigError(f"BURNLINK_SMTP_FROM: must be one email address: {exc}") from None
+    return checked.normalized

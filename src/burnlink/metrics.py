@@ -49,6 +49,8 @@ class DeniedReason(StrEnum):
     IP = "ip"
     GEO = "geo"
     RATE_LIMITED = "rate_limited"
+    ADMIN = "admin"
+    """A wrong admin token."""
 
 
 class StoreName(StrEnum):

@@ -37,7 +37,7 @@ class EndReason(StrEnum):
     BURNED = "burned"
     """Its sender burned it."""
     LOCKED = "locked"
-    """Too many wrong passphrases."""
+    """Too many wrong passphrases, or every one-time code allowed was spent."""
     EXPIRED = "expired"
     """Its time ran out."""
 
@@ -140,6 +140,21 @@ class SecretMeta:
     attempts_left: int
     passphrase: PassphraseGate | None = None
     policy: AccessPolicy = AccessPolicy()
+
+
+class CodePut(StrEnum):
+    """What ``put_code`` did."""
+
+    SENT = "sent"
+    """The new code replaced the old one: mail it."""
+    TOO_SOON = "too_soon"
+    """Nothing changed: a code was put after ``resend_after``, or the last code allowed is
+    still live."""
+    SPENT = "spent"
+    """Nothing changed: ``max_codes`` codes were put since the last match and the last is used
+    up or expired; no more can be sent."""
+    GONE = "gone"
+    """Nothing changed: the secret is gone."""
 
 
 @dataclass(frozen=True, slots=True)

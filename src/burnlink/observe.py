@@ -94,6 +94,7 @@ _DENIED: Mapping[AuditEventType, DeniedReason] = {
     AuditEventType.ACCESS_DENIED_IP: DeniedReason.IP,
     AuditEventType.ACCESS_DENIED_GEO: DeniedReason.GEO,
     AuditEventType.RATE_LIMITED: DeniedReason.RATE_LIMITED,
+    AuditEventType.ADMIN_DENIED: DeniedReason.ADMIN,
 }
 _ENDED: Mapping[AuditEventType, EndReason] = {
     AuditEventType.SECRET_BURNED: EndReason.BURNED,

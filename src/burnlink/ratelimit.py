@@ -1,7 +1,13 @@
 """Rate limits per client, counted in the store so every server process shares them.
 
-A limit reads like ``10/minute`` (units: second, minute, hour, day; ``off`` disables it).
-Clients are keyed by IPv4 address or IPv6 /64, since one IPv6 host usually owns a /64.
+A limit reads like ``10/minute`` or ``30/10 minutes`` (units: second, minute, hour, day;
+``off`` disables it). Clients are keyed by IPv4 address or IPv6 /64, since one IPv6 host
+usually owns a /64.
+
+Failed reveals are counted twice: per client and secret (``failed:<client>:<id>``), which
+locks that one link for that client first, and per client (``failed:<client>``), a higher,
+short limit against a client failing across many links. Failed admin tokens are counted per
+client (``admin-failed:<client>``). ``burnlink unlock`` clears a client's failure counters.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +24,10 @@ from burnlink.errors import RateLimited
 from burnlink.store import Hit, SecretStore
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+_LIMIT_RE = re.compile(
+    r"^\s*(\d+)\s*/\s*(?:(\d+)\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE
+)
+MAX_WINDOW = 7 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +39,8 @@ class Limit:
 
     @staticmethod
     def parse(text: str) -> Limit | None:
-        """``"10/minute"`` → ``Limit(10, 60)``; ``"off"`` → ``None``; else ``ValueError``."""
+        """``"10/minute"`` → ``Limit(10, 60)``, ``"30/10 minutes"`` → ``Limit(30, 600)``;
+        ``"off"`` → ``None``; else ``ValueError``."""
         return _parse_limit(text)
 
 
@@ -40,8 +51,13 @@ def _parse_limit(text: str) -> Limit | None:
         return None
     match = _LIMIT_RE.fullmatch(text)
     if match is None or int(match.group(1)) < 1:
-        raise ValueError("must look like 10/minute (second, minute, hour, day) or be off")
-    return Limit(int(match.group(1)), _UNITS[match.group(2).lower()])
+        raise ValueError(
+            "must look like 10/minute or 30/10 minutes (second, minute, hour, day) or be off"
+        )
+    window = int(match.group(2) or 1) * _UNITS[match.group(3).lower()]
+    if not 0 < window <= MAX_WINDOW:
+        raise ValueError("the window must be from 1 second to 7 days")
+    return Limit(int(match.group(1)), window)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -58,13 +74,30 @@ def client_key(ip: str | None) -> str:
 class RateLimiter:
     """Counts events per client in the store and refuses those over a limit.
 
-    Failed reveals (wrong key, wrong passphrase or code, refused address) are counted apart;
-    a client past ``failures`` is refused every reveal until its window ends.
+    Failed reveals (wrong key, wrong passphrase or code, refused address) are counted apart:
+    a client past ``secret_failures`` on one secret is refused that secret, and a client past
+    ``failures`` is refused every reveal, each until its window ends.
     """
 
-    def __init__(self, store: SecretStore, failures: Limit | None) -> None:
+    def __init__(
+        self,
+        store: SecretStore,
+        failures: Limit | None,
+        secret_failures: Limit | None = None,
+        admin_failures: Limit | None = None,
+    ) -> None:
         self.store = store
         self.failures = failures
+        self.secret_failures = secret_failures
+        self.admin_failures = admin_failures
+
+    def rule(self, name: str, limit: Limit | None = None) -> Limit | None:
+        """The limit named ``name`` in a ``RateLimited``: a failure limit, else ``limit``."""
+        return {
+            "failures": self.failures,
+            "secret_failures": self.secret_failures,
+            "admin": self.admin_failures,
+        }.get(name, limit)
 
     async def check(
         self,
@@ -74,15 +107,19 @@ class RateLimiter:
         *,
         now: datetime,
         failures: bool = False,
+        secret_id: str | None = None,
     ) -> None:
         """Count one ``action`` by ``ip``; raise ``RateLimited`` once past ``limit``.
 
-        With ``failures``, first refuse an ``ip`` that already failed too often (that count
-        is only read). Both counters travel in one round trip to the store, so a refused
-        request still counts as an ``action``.
+        With ``failures``, first refuse an ``ip`` that already failed too often on
+        ``secret_id``, or at all (those counts are only read). All counters travel in one
+        round trip to the store, so a refused request still counts as an ``action``.
         """
         key = client_key(ip)
         checks: list[tuple[str, Limit, Hit]] = []
+        if failures and self.secret_failures is not None and secret_id is not None:
+            hit = _secret_failure_hit(self.secret_failures, key, secret_id, cost=0)
+            checks.append(("secret_failures", self.secret_failures, hit))
         if failures and self.failures is not None:
             checks.append(("failures", self.failures, _failure_hit(self.failures, key, cost=0)))
         if limit is not None:
@@ -93,17 +130,77 @@ class RateLimiter:
         for (name, rule, hit), count in zip(checks, counts, strict=True):
             # A read (cost 0) refuses at the limit: the request it guards would pass it.
             if count > rule.count or (not hit.cost and count >= rule.count):
-                retry_after = _seconds_to_window_end(rule.window, now)
-                raise RateLimited(retry_after=retry_after, limit=name)
+                raise RateLimited(
+                    _seconds_to_window_end(rule.window, now), limit=name, why=_WHY.get(name, "")
+                )
 
-    async def record_failure(self, ip: str | None, *, now: datetime) -> None:
-        """Count one failed reveal by ``ip``."""
+    async def record_failure(
+        self, ip: str | None, *, now: datetime, secret_id: str | None = None
+    ) -> None:
+        """Count one failed reveal by ``ip`` (on ``secret_id``, when it names one)."""
+        key = client_key(ip)
+        hits = []
         if self.failures is not None:
-            await self.store.hits([_failure_hit(self.failures, client_key(ip))], now=now)
+            hits.append(_failure_hit(self.failures, key))
+        if self.secret_failures is not None and secret_id is not None:
+            hits.append(_secret_failure_hit(self.secret_failures, key, secret_id))
+        if hits:
+            await self.store.hits(hits, now=now)
+
+    async def check_admin(self, ip: str | None, *, now: datetime) -> None:
+        """Refuse an ``ip`` that gave too many wrong admin tokens (``RateLimited``)."""
+        rule = self.admin_failures
+        if rule is None:
+            return
+        hit = _admin_failure_hit(rule, client_key(ip), cost=0)
+        if await self.store.hit(hit.bucket, window=hit.window, now=now, cost=0) >= rule.count:
+            raise RateLimited(
+                _seconds_to_window_end(rule.window, now), limit="admin", why=_WHY["admin"]
+            )
+
+    async def record_admin_failure(self, ip: str | None, *, now: datetime) -> None:
+        """Count one wrong admin token by ``ip``."""
+        if self.admin_failures is not None:
+            await self.store.hits(
+                [_admin_failure_hit(self.admin_failures, client_key(ip))], now=now
+            )
+
+    async def unlock(self, ip: str, *, now: datetime, secret_ids: Sequence[str] = ()) -> int:
+        """Clear ``ip``'s client-wide failure and admin-token counters, and its failures on
+        ``secret_ids``, in their current windows; return how many failures were cleared."""
+        key = client_key(ip)
+        hits = []
+        if self.failures is not None:
+            hits.append(_failure_hit(self.failures, key))
+        if self.admin_failures is not None:
+            hits.append(_admin_failure_hit(self.admin_failures, key))
+        if self.secret_failures is not None:
+            hits += [_secret_failure_hit(self.secret_failures, key, s) for s in secret_ids]
+        cleared = 0
+        for hit in hits:
+            cleared += await self.store.clear_hits(hit.bucket, window=hit.window, now=now)
+        return cleared
+
+
+_WHY = {
+    "failures": "Too many failed attempts from your network (wrong or used links, passphrases"
+    " or codes)",
+    "secret_failures": "Too many failed attempts on this link from your network",
+    "admin": "Too many wrong admin tokens from your network",
+}
 
 
 def _failure_hit(failures: Limit, key: str, *, cost: int = 1) -> Hit:
     return Hit(f"failed:{key}", failures.window, cost)
+
+
+def _secret_failure_hit(failures: Limit, key: str, secret_id: str, *, cost: int = 1) -> Hit:
+    # Ids are checked (22 base64url characters) before they get here, so a bucket stays short.
+    return Hit(f"failed:{key}:{secret_id}", failures.window, cost)
+
+
+def _admin_failure_hit(failures: Limit, key: str, *, cost: int = 1) -> Hit:
+    return Hit(f"admin-failed:{key}", failures.window, cost)
 
 
 def _seconds_to_window_end(window: int, now: datetime) -> int:

@@ -301,7 +301,7 @@ class SecretService:
         await self.gate.before_lookup(client, now=now, secret_id=secret_id if known else None)
         meta = await self.store.peek(secret_id, now=now) if known else None
         if meta is None or not digest_matches(access_token, meta.access_digest):
-            await self.gate.failed(client, now=now)
+            await self.gate.failed(client, now=now, secret_id=secret_id if known else None)
             self.observer.failed_lookup(secret_id if meta else None, client, at=now)
             raise SecretUnavailable
         await self.gate.check_address(meta, client, now=now)
@@ -413,7 +413,7 @@ class SecretService:
         """
         now = self.clock.now()
         secret_id = meta.secret_id
-        await self.gate.failed(client, now=now)
+        await self.gate.failed(client, now=now, secret_id=secret_id)
         policy: dict[str, Scalar] = {"max_attempts": self.settings.passphrase_attempts}
         locks = meta.attempts_left <= 1
         for _ in range(_FAILURE_ROUNDS):
@@ -518,6 +518,18 @@ class SecretService:
         if record is None or not digest_matches(manage_token, record.manage_digest):
             raise SecretUnavailable
         return record
+
+    # -- the operator's side --------------------------------------------------------------
+
+    async def check_admin(self, token: str, client: ClientInfo) -> None:
+        """Return for the admin token; else ``AdminRequired`` (counted and audited), or
+        ``RateLimited`` for a client that sent too many wrong ones."""
+        await self.gate.check_admin(token, client, now=self.clock.now())
+
+    async def unlock(self, ip: str, *, secret_ids: tuple[str, ...] = ()) -> int:
+        """Lift the failure locks of a client address (and of it on ``secret_ids``) now;
+        return how many counted failures were cleared."""
+        return await self.gate.limiter.unlock(ip, now=self.clock.now(), secret_ids=secret_ids)
 
     # -- housekeeping ---------------------------------------------------------------------
 

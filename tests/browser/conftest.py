@@ -132,6 +132,7 @@ def mail_server() -> Iterator[MailServer]:
             smtp_from="burnlink@example.org",
             rate_limit_verify="off",
             rate_limit_failures="off",
+            rate_limit_secret_failures="off",
         )
         with running_server(settings) as base:
             yield MailServer(base, outbox)

@@ -275,6 +275,7 @@ def test_server_policy_is_shown_and_enforced(contexts: Contexts, strict_server: 
     wait_ready(reader)
     reader.wait_for_selector("#denied-title:text('Too many attempts')")
     assert "Try again in" in text_of(reader, "#denied-text")
+    assert "failed ones" in text_of(reader, "#denied-text")  # why, not only when
     assert_no_raw_codes(reader)
     for log_ in (log, reader_log):
         log_.assert_never_sent(shared.key, "needs a passphrase", PASSPHRASE)

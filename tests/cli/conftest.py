@@ -21,6 +21,7 @@ def server() -> Iterator[str]:
         rate_limit_create="off",
         rate_limit_reveal="off",
         rate_limit_failures="off",
+        rate_limit_secret_failures="off",
     )
     with running_server(settings) as base:
         yield base

@@ -14,6 +14,7 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from burnlink.cli.main import main
+from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.web.app import create_app
 
@@ -25,10 +26,11 @@ _CLEAN_ENV: dict[str, str | None] = {"BURNLINK_PASSPHRASE": None, "BURNLINK_SERV
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Serve ``create_app(settings)`` on a free local port; yield its base URL."""
+def running_server(settings: Settings, clock: Clock | None = None) -> Iterator[str]:
+    """Serve ``create_app(settings)`` (on ``clock``, if given) on a free local port; yield its
+    base URL."""
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, clock=clock),
         host="127.0.0.1",
         port=0,
         log_config=None,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
 from tests.cli.harness import Cli, running_server
 from tests.mail import Outbox
@@ -88,6 +89,50 @@ def test_get_with_recipient_code(mailing_cli: Cli, outbox: Outbox) -> None:
     assert "4 attempts left" in wrong.stderr
     assert (right.exit_code, right.stdout_bytes) == (0, b"for bob")
     assert link.partition("#")[2] not in outbox.messages[-1][2].as_string()
+
+
+def test_get_says_the_secret_is_destroyed_once_its_codes_are_spent(outbox: Outbox) -> None:
+    clock = FrozenClock()
+    settings = load_settings(
+        store="memory://",
+        smtp_url=f"smtp://127.0.0.1:{outbox.port}",
+        smtp_from="burnlink@example.org",
+        rate_limit_failures="off",
+        rate_limit_secret_failures="off",
+    )
+    with running_server(settings, clock) as base:
+        cli = Cli(base)
+        link = cli.share(b"for bob", "--recipient-email", "bob@example.com")
+        for _ in range(3):
+            assert cli("get", link).exit_code == 4
+            wrong = f"{(int(outbox.codes()[-1]) + 1) % 10**6:06d}"
+            for _ in range(5):
+                cli("get", link, "--otp", wrong)
+            clock.advance(61)
+
+        locked = cli("get", link)
+        after = cli("get", link)
+
+    assert len(outbox.messages) == 3
+    assert locked.exit_code == 4
+    assert "destroyed" in locked.stderr
+    assert "new link" in locked.stderr
+    assert after.exit_code == 3
+
+
+def test_get_says_why_a_client_is_locked_and_for_how_long() -> None:
+    settings = load_settings(store="memory://", rate_limit_failures="1/7 days")
+    with running_server(settings) as base:
+        cli = Cli(base)
+        link = cli.share(b"once")
+        assert cli("get", link).exit_code == 0
+        used = cli("get", link)
+        locked = cli("get", link)
+
+    assert used.exit_code == 3
+    assert locked.exit_code == 5
+    assert "Too many failed attempts from your network" in locked.stderr
+    assert "try again in" in locked.stderr
 
 
 def test_get_refuses_a_malformed_code(mailing_cli: Cli) -> None:

@@ -13,6 +13,7 @@ from burnlink.errors import DuplicateId
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import (
     AccessPolicy,
+    CodePut,
     EndReason,
     Event,
     EventKind,
@@ -553,9 +554,15 @@ async def test_default_access_policy_is_empty(store: SecretStore, clock: FrozenC
 CODE = token_digest(b"123456")
 
 
-async def put_code(
-    store: SecretStore, clock: FrozenClock, secret_id: str, *, digest: bytes = CODE, tries: int = 3
-) -> bool:
+async def put(
+    store: SecretStore,
+    clock: FrozenClock,
+    secret_id: str,
+    *,
+    digest: bytes = CODE,
+    tries: int = 3,
+    max_codes: int = 3,
+) -> CodePut:
     now = clock.now()
     return await store.put_code(
         secret_id,
@@ -564,7 +571,15 @@ async def put_code(
         expires_at=now + timedelta(minutes=10),
         tries=tries,
         resend_after=now - timedelta(seconds=60),
+        max_codes=max_codes,
     )
+
+
+async def put_code(
+    store: SecretStore, clock: FrozenClock, secret_id: str, *, digest: bytes = CODE, tries: int = 3
+) -> bool:
+    """Whether a code was put (``CodePut.SENT``)."""
+    return await put(store, clock, secret_id, digest=digest, tries=tries) is CodePut.SENT
 
 
 async def test_code_matches_once(store: SecretStore, clock: FrozenClock) -> None:
@@ -633,6 +648,79 @@ async def test_put_code_replaces_after_the_gap(store: SecretStore, clock: Frozen
     assert not old.matched
     assert new is not None
     assert new.matched
+
+
+async def test_put_code_keeps_the_gap_after_the_tries_are_used_up(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """Wrong tries used to delete the code, and with it when it was put: the next code went
+    out at once (4 mails in 2.3 s)."""
+    record = make_record(clock)
+    await store.create(record)
+    assert await put(store, clock, record.secret_id, tries=2) is CodePut.SENT
+    wrong = token_digest(b"000000")
+    for _ in range(2):
+        await store.check_code(record.secret_id, wrong, now=clock.now())
+    clock.advance(5)
+
+    assert await put(store, clock, record.secret_id) is CodePut.TOO_SOON
+    clock.advance(56)
+    assert await put(store, clock, record.secret_id) is CodePut.SENT
+
+
+@pytest.mark.parametrize("spend", ["tries", "expiry"])
+async def test_put_code_allows_max_codes_until_a_match(
+    store: SecretStore, clock: FrozenClock, spend: str
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    wrong = token_digest(b"000000")
+    answers = []
+    for _ in range(3):
+        answers.append(await put(store, clock, record.secret_id, tries=1, max_codes=3))
+        clock.advance(61)
+    # The last allowed code is still live: another cannot replace it, nor is anything spent.
+    answers.append(await put(store, clock, record.secret_id, tries=1, max_codes=3))
+    if spend == "tries":
+        check = await store.check_code(record.secret_id, wrong, now=clock.now())
+        assert check is not None
+        assert (check.matched, check.tries_left) == (False, 0)
+    else:
+        clock.advance(600)
+    answers.append(await put(store, clock, record.secret_id, tries=1, max_codes=3))
+
+    assert answers == [CodePut.SENT] * 3 + [CodePut.TOO_SOON, CodePut.SPENT]
+    assert await store.check_code(record.secret_id, CODE, now=clock.now()) is None
+    assert await store.peek(record.secret_id, now=clock.now()) is not None  # the caller locks
+
+
+async def test_a_match_makes_room_for_new_codes(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, views=2)
+    await store.create(record)
+    assert await put(store, clock, record.secret_id, max_codes=1) is CodePut.SENT
+    check = await store.check_code(record.secret_id, CODE, now=clock.now())
+    assert check is not None
+    assert check.matched
+
+    # The next view's code may go at once: the gap and the count end with a match.
+    assert await put(store, clock, record.secret_id, max_codes=1) is CodePut.SENT
+
+
+async def test_burn_as_locked_ends_the_receipt_as_locked(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    await put_code(store, clock, record.secret_id)
+
+    assert await store.burn(record.secret_id, now=clock.now(), reason=EndReason.LOCKED)
+    assert not await store.burn(record.secret_id, now=clock.now(), reason=EndReason.LOCKED)
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert (receipt.end_reason, receipt.ended_at) == (EndReason.LOCKED, clock.now())
+    assert await store.peek(record.secret_id, now=clock.now()) is None
+    assert await put(store, clock, record.secret_id) is CodePut.GONE
 
 
 async def test_put_code_for_a_gone_secret_is_refused(
@@ -745,3 +833,21 @@ async def test_hit_with_cost_zero_reads_and_cost_adds(
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=5) == 5
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now(), cost=0) == 5
     assert await store.hit("fail:192.0.2.1", window=900, now=clock.now()) == 6
+
+
+async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(600 - clock.now().timestamp() % 600)  # the start of a 10-minute window
+    for _ in range(3):
+        await store.hit("failed:192.0.2.1", window=600, now=clock.now())
+    await store.hit("failed:192.0.2.1:other", window=600, now=clock.now())
+    clock.advance(30)
+
+    cleared = await store.clear_hits("failed:192.0.2.1", window=600, now=clock.now())
+    again = await store.clear_hits("failed:192.0.2.1", window=600, now=clock.now())
+
+    assert (cleared, again) == (3, 0)
+    assert await store.hit("failed:192.0.2.1", window=600, now=clock.now(), cost=0) == 0
+    assert await store.hit("failed:192.0.2.1:other", window=600, now=clock.now(), cost=0) == 1
+    assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1

@@ -24,12 +24,13 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from burnlink.clock import FrozenClock
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import AccessPolicy, EndReason, Event, EventKind, SecretRecord
+from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind, SecretRecord
 from burnlink.store import SecretStore
 from burnlink.store.postgres import SCHEMA_VERSION, PostgresStore
+from burnlink.store.postgres_schema import MIGRATIONS
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -563,7 +564,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     finally:
         await store.aclose()
 
-    # Opening again finds schema 2 and changes nothing.
+    # Opening again finds the current schema and changes nothing.
     again = await PostgresStore.open(fresh_database, retention=RETENTION)
     try:
         receipt = await again.receipt(old.secret_id, now=clock.now())
@@ -574,7 +575,38 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
+
+
+async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    _execute(fresh_database, _SCHEMA_V1)
+    for statement in MIGRATIONS[1][1]:
+        _execute(fresh_database, statement)
+    _execute(fresh_database, "INSERT INTO burnlink_schema_version VALUES (2)")
+    old = make_record(clock)
+    _create_v1(fresh_database, old)
+    # A live code, put two minutes ago by the previous release (no ``sent`` column).
+    put_at = clock.now() - timedelta(minutes=2)
+    _execute(
+        fresh_database,
+        "INSERT INTO burnlink_codes VALUES (%s, %s, %s, %s, 3)",
+        (old.secret_id, CODE, put_at, put_at + timedelta(minutes=10)),
+    )
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        last_allowed = await put(store, clock, old.secret_id, max_codes=1)
+        second = await put(store, clock, old.secret_id, max_codes=2)
+    finally:
+        await store.aclose()
+
+    assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
+    assert _query(fresh_database, "SELECT sent FROM burnlink_codes") == [(2,)]
+    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [
+        (SCHEMA_VERSION,)
+    ]
 
 
 async def test_open_refuses_a_newer_schema(fresh_database: str) -> None:

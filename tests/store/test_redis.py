@@ -19,13 +19,13 @@ from redis.crc import key_slot
 from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import AccessPolicy, EndReason, Event, EventKind
+from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
 from burnlink.store import SecretStore
 from burnlink.store.redis import COUNTER_GRACE, RedisStore
 from burnlink.store.redis_client import DEFAULT_PREFIX, split_prefix
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -420,7 +420,7 @@ async def test_policy_is_kept_in_the_live_hash_and_absent_reads_empty(
 
 
 @pytest.mark.parametrize(("code_ttl", "secret_ttl"), [(600, 3600), (600, 300)])
-async def test_code_key_expires_with_the_code_or_its_secret(
+async def test_code_key_expires_with_its_secret(
     redis_store: RedisStore,
     raw: Redis,
     prefix: bytes,
@@ -433,12 +433,20 @@ async def test_code_key_expires_with_the_code_or_its_secret(
     now = clock.now()
     expires_at = now + timedelta(seconds=code_ttl)
 
-    assert await redis_store.put_code(
-        record.secret_id, CODE, now=now, expires_at=expires_at, tries=3, resend_after=now
+    put = await redis_store.put_code(
+        record.secret_id,
+        CODE,
+        now=now,
+        expires_at=expires_at,
+        tries=3,
+        resend_after=now,
+        max_codes=3,
     )
 
+    assert put is CodePut.SENT
+    # Not with the code: a spent code still counts towards max_codes until its secret ends.
     code_key = _secret_key(prefix, b"o:", record.secret_id)
-    assert await raw.pexpiretime(code_key.decode()) == _ms(min(expires_at, record.expires_at))
+    assert await raw.pexpiretime(code_key.decode()) == _ms(record.expires_at)
 
 
 async def _lock(store: RedisStore, secret_id: str, clock: FrozenClock) -> None:
@@ -598,3 +606,20 @@ async def test_check_code_compares_the_whole_digest(
     check = await redis_store.check_code(record.secret_id, CODE, now=clock.now())
     assert check is not None
     assert (check.matched, check.tries_left) == (True, 1)
+
+
+async def test_code_written_before_codes_were_counted_counts_as_the_first(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record)
+    assert await put_code(redis_store, clock, record.secret_id)
+    code_key = _secret_key(prefix, b"o:", record.secret_id)
+    await raw.hdel(code_key, "n")  # as the previous release's script wrote it
+    clock.advance(61)
+
+    last_allowed = await put(redis_store, clock, record.secret_id, max_codes=1)
+    second = await put(redis_store, clock, record.secret_id, max_codes=2)
+
+    assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
+    assert await raw.hget(code_key, "n") == b"2"

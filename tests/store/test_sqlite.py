@@ -28,11 +28,20 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id
-from burnlink.models import AccessPolicy, EndReason, Event, EventKind, PassphraseGate, SecretRecord
+from burnlink.models import (
+    AccessPolicy,
+    CodePut,
+    EndReason,
+    Event,
+    EventKind,
+    PassphraseGate,
+    SecretRecord,
+)
 from burnlink.store import SecretStore, open_store
 from burnlink.store.sqlite import SCHEMA_VERSION, SqliteStore
+from burnlink.store.sqlite_schema import MIGRATIONS
 from tests.conftest import RETENTION
-from tests.store.test_contract import ACCESS, CODE, MANAGE, lock_out, make_record, put_code
+from tests.store.test_contract import ACCESS, CODE, MANAGE, lock_out, make_record, put, put_code
 
 pytestmark = pytest.mark.anyio
 
@@ -504,6 +513,40 @@ def _write_v1_file(db_file: Path, record: SecretRecord, event: Event) -> None:
         raw.execute("PRAGMA user_version = 1")
     finally:
         raw.close()
+
+
+async def test_open_migrates_a_version_2_file_whose_code_counts_as_the_first(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    gate = PassphraseGate(
+        kdf="pbkdf2-sha256", iterations=600_000, salt=b"s" * 16, proof_digest=MANAGE
+    )
+    old = make_record(clock, passphrase=gate)
+    _write_v1_file(db_file, old, Event(at=clock.now(), kind=EventKind.CREATED))
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        for statement in MIGRATIONS[1]:
+            raw.execute(statement)
+        # A live code, put two minutes ago by the previous release (no ``sent`` column).
+        put_at = clock.now() - timedelta(minutes=2)
+        raw.execute(
+            "INSERT INTO codes VALUES (?, ?, ?, ?, 3)",
+            (old.secret_id, CODE, _ms(put_at), _ms(put_at + timedelta(minutes=10))),
+        )
+        raw.execute("PRAGMA user_version = 2")
+    finally:
+        raw.close()
+
+    store = await SqliteStore.open(str(db_file), retention=RETENTION)
+    try:
+        last_allowed = await put(store, clock, old.secret_id, max_codes=1)
+        second = await put(store, clock, old.secret_id, max_codes=2)
+    finally:
+        await store.aclose()
+
+    assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert _rows(db_file, "SELECT sent FROM codes") == [(2,)]
 
 
 def _layout(db_file: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
+from burnlink.errors import ConfigError, MailUnavailable
 from burnlink.mailer import SmtpMailer
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
@@ -185,6 +186,8 @@ async def mailing(clock: FrozenClock, outbox: Outbox) -> AsyncIterator[httpx.Asy
         store="memory://",
         smtp_url=f"smtp://127.0.0.1:{outbox.port}",
         smtp_from="burnlink@example.org",
+        # These tests spend all 15 tries of a secret's codes from one client.
+        rate_limit_secret_failures="20/hour",
     )
     app, client = make_client(settings, clock)
     async with app.router.lifespan_context(app), client:
@@ -242,6 +245,7 @@ async def test_wrong_codes_count_down_then_a_new_code_is_needed(
 
     answers = [await reveal(mailing, created, otp=wrong) for _ in range(5)]
     stale = await reveal(mailing, created, otp=code)
+    clock.advance(61)
     resent = await reveal(mailing, created)
 
     assert [a.json()["error"]["attempts_left"] for a in answers] == [4, 3, 2, 1, 0]
@@ -263,10 +267,73 @@ async def test_codes_are_not_resent_within_a_minute(
     clock.advance(61)
     resent = await reveal(mailing, created)
 
-    assert "less than a minute" in too_soon.json()["error"]["message"]
+    assert "less than a minute ago" in too_soon.json()["error"]["message"]
     assert resent.json()["error"]["code"] == "verification_required"
     assert len(outbox.messages) == 2
     assert (await reveal(mailing, created, otp=outbox.codes()[-1])).status_code == 200
+
+
+async def test_used_up_code_does_not_make_room_for_a_new_one_at_once(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com")
+    await reveal(mailing, created)
+    wrong = f"{(int(outbox.codes()[-1]) + 1) % 10**6:06d}"
+    for _ in range(5):
+        await reveal(mailing, created, otp=wrong)
+
+    again = [await reveal(mailing, created) for _ in range(3)]
+
+    assert {(a.status_code, a.json()["error"]["code"]) for a in again} == {
+        (401, "verification_required")
+    }
+    assert "less than a minute ago" in again[0].json()["error"]["message"]
+    assert len(outbox.messages) == 1
+
+
+@pytest.mark.parametrize("spend", ["wrong-codes", "expiry"])
+async def test_secret_locks_when_its_codes_are_spent(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock, spend: str
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com", max_views=2)
+    for _ in range(3):
+        sent = await reveal(mailing, created)
+        assert sent.json()["error"]["code"] == "verification_required", sent.text
+        if spend == "wrong-codes":
+            wrong = f"{(int(outbox.codes()[-1]) + 1) % 10**6:06d}"
+            for _ in range(5):
+                await reveal(mailing, created, otp=wrong)
+        else:
+            clock.advance(600)
+        clock.advance(61)
+
+    locked = await reveal(mailing, created)
+    after = await reveal(mailing, created)
+
+    assert len(outbox.messages) == 3
+    assert locked.status_code == 401
+    assert locked.json()["error"]["code"] == "verification_failed"
+    assert locked.json()["error"]["attempts_left"] == 0
+    assert "destroyed" in locked.json()["error"]["message"]
+    assert after.status_code == 404
+    token = created["manage_url"].split("#")[1]
+    receipt = await mailing.get(
+        f"/api/v1/secrets/{created['id']}/receipt", headers={"authorization": f"Bearer {token}"}
+    )
+    assert receipt.json()["state"] == "locked"
+    assert receipt.json()["events"][-1]["type"] == "locked"
+
+
+async def test_each_view_gets_its_own_codes(
+    mailing: httpx.AsyncClient, outbox: Outbox, clock: FrozenClock
+) -> None:
+    created = await create(mailing, recipient_email="bob@example.com", max_views=4)
+
+    for _ in range(4):
+        await reveal(mailing, created)
+        assert (await reveal(mailing, created, otp=outbox.codes()[-1])).status_code == 200
+
+    assert len(outbox.messages) == 4
 
 
 async def test_code_expires_after_ten_minutes(
@@ -320,14 +387,59 @@ async def test_recipient_email_needs_smtp(api: Any) -> None:
     assert response.json()["error"]["field"] == "recipient_email"
 
 
-@pytest.mark.parametrize("address", ["bob", "bob@", "@example.com", "bob@example", "a b@c.de"])
-async def test_recipient_email_is_validated(mailing: httpx.AsyncClient, address: str) -> None:
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob",
+        "bob@",
+        "@example.com",
+        "bob@example",
+        "a b@c.de",
+        pytest.param("root,victim@example.com", id="comma-list"),
+        pytest.param("root;victim@example.com", id="semicolon-list"),
+        pytest.param("bob@example.com, eve@example.org", id="two-addresses"),
+        pytest.param("<victim@example.com>", id="angle-brackets"),
+        pytest.param("Bob <bob@example.com>", id="display-name"),
+        pytest.param("bob(comment)@example.com", id="comment"),
+        pytest.param('"root,victim"@example.com', id="quoted-local"),
+        pytest.param("bob@[127.0.0.1]", id="domain-literal"),
+        pytest.param("bob..x@example.com", id="double-dot"),
+        pytest.param("bob@-example.com", id="hyphen-label"),
+        pytest.param("bob@example.test", id="reserved-domain"),
+    ],
+)
+async def test_recipient_email_is_validated(
+    mailing: httpx.AsyncClient, outbox: Outbox, address: str
+) -> None:
     response = await mailing.post(
         "/api/v1/secrets", json={"secret": "x", "recipient_email": address}
     )
 
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "recipient_email"
+    assert outbox.messages == []
+
+
+async def test_code_mail_has_exactly_the_one_envelope_recipient(outbox: Outbox) -> None:
+    mailer = SmtpMailer.from_url(
+        f"smtp://127.0.0.1:{outbox.port}", "burnlink <noreply@example.org>"
+    )
+
+    await mailer.send_code("bob@example.com", "123456", minutes_valid=10)
+    with pytest.raises(MailUnavailable):
+        # A secret stored before addresses were checked this strictly.
+        await mailer.send_code("root,victim@example.com", "123456", minutes_valid=10)
+
+    assert [(sender, rcpts) for sender, rcpts, _ in outbox.messages] == [
+        ("noreply@example.org", ["bob@example.com"])
+    ]
+    assert outbox.messages[0][2]["From"] == "burnlink <noreply@example.org>"
+
+
+@pytest.mark.parametrize("sender", ["a,b@example.org", "x", "a@example.org, b@example.org"])
+def test_smtp_from_must_be_one_address(sender: str) -> None:
+    with pytest.raises(ConfigError, match="BURNLINK_SMTP_FROM"):
+        load_settings(store="memory://", smtp_url="smtp://127.0.0.1:25", smtp_from=sender)
 
 
 async def test_mail_failure_is_503(clock: FrozenClock) -> None:
@@ -504,6 +616,72 @@ async def test_repeated_failures_lock_the_client_out(clock: FrozenClock) -> None
         later = await reveal(client, created)
 
     assert right_key.status_code == 429
+    assert later.status_code == 200
+
+
+def test_the_client_wide_failure_lock_is_short_by_default() -> None:
+    """An office behind one address must not be locked out for an hour by one person."""
+    settings = load_settings(store="memory://")
+    client_wide, per_secret = settings.limit("failures"), settings.limit("secret_failures")
+
+    assert client_wide is not None
+    assert per_secret is not None
+    assert client_wide.window <= 600
+    assert per_secret.count < client_wide.count
+
+
+async def used_link(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A secret whose one view is taken: opening its link again is a failed reveal."""
+    created = await create(client)
+    assert (await reveal(client, created)).status_code == 200
+    return created
+
+
+async def test_failures_on_one_link_lock_that_link_for_that_client_first(
+    clock: FrozenClock,
+) -> None:
+    settings = load_settings(
+        store="memory://", rate_limit_secret_failures="3/hour", rate_limit_failures="10/10 minutes"
+    )
+    app, client = make_client(settings, clock)
+    neighbour = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("198.51.100.2", 1)), base_url="http://t"
+    )
+    async with app.router.lifespan_context(app), client, neighbour:
+        created = await create(client, max_views=5)
+        wrong = {"id": created["id"], "url": "x#" + "A" * 43}
+        failed = [(await reveal(client, wrong)).status_code for _ in range(3)]
+        locked = await reveal(client, created)
+        other_link = await reveal(client, await create(client))
+        other_client = await reveal(neighbour, created)
+
+    assert failed == [404, 404, 404]
+    assert locked.status_code == 429
+    assert locked.json()["error"]["code"] == "rate_limited"
+    assert "on this link from your network" in locked.json()["error"]["message"]
+    assert int(locked.headers["retry-after"]) >= 1
+    assert (other_link.status_code, other_client.status_code) == (200, 200)
+
+
+async def test_client_wide_lock_says_why_and_for_how_long(clock: FrozenClock) -> None:
+    clock.advance(600 - clock.now().timestamp() % 600 + 120)  # 2 minutes into 10
+    settings = load_settings(store="memory://", rate_limit_failures="5/10 minutes")
+    app, client = make_client(settings, clock)
+    async with app.router.lifespan_context(app), client:
+        # Re-opening links already used, as a new user trying things out does.
+        for _ in range(5):
+            assert (await reveal(client, await used_link(client))).status_code == 404
+        fresh = await create(client)
+        locked = await reveal(client, fresh)
+        clock.advance(480)
+        later = await reveal(client, fresh)
+
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "480"
+    error = locked.json()["error"]
+    assert (error["code"], error["retry_after"]) == ("rate_limited", 480)
+    assert error["message"].startswith("Too many failed attempts from your network")
+    assert error["message"].endswith("try again in 8 minutes.")
     assert later.status_code == 200
 
 

@@ -23,6 +23,7 @@ from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
 from burnlink.ids import b64url_decode, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
+from burnlink.models import EndReason
 from burnlink.signing import verify_statement
 from tests.hooks import Receiver, webhook_receiver
 from tests.web.audited import (
@@ -133,6 +134,10 @@ async def play_every_event(audited: Audited, receiver: Receiver) -> dict[str, An
     assert (await reveal(de, e)).json()["error"]["code"] == "rate_limited"
     seen["codes"] = [code, other]
 
+    # admin.denied: a wrong admin token
+    guess = await de.get("/api/v1/audit", headers={"authorization": "Bearer guessed-admin-token"})
+    assert guess.status_code == 401
+
     # reveals of ids that do not exist raise an alert (BURNLINK_ALERT_NOT_FOUND=3/hour)
     prober = audited.client("203.0.113.99")
     for _ in range(3):
@@ -237,6 +242,11 @@ async def test_every_event_type_is_written_with_its_fields(
     limited = single(before, AuditEventType.RATE_LIMITED, e)
     assert (limited.outcome, limited.policy["limit"]) == (Outcome.DENIED, "verify")
 
+    (admin,) = [x.event for x in of_type(before, AuditEventType.ADMIN_DENIED)]
+    assert (admin.outcome, admin.client_ip, admin.secret_hash) == (Outcome.DENIED, DE, None)
+    assert (admin.policy, admin.detail) == ({"rule": "admin_token"}, {"given": True})
+    assert "guessed-admin-token" not in admin.canonical().decode()
+
     expired = single(before, AuditEventType.SECRET_EXPIRED, f)
     assert (expired.outcome, expired.client_ip) == (Outcome.OK, None)
     assert expired.detail == {"expires_at": "2030-01-01T00:01:00.000Z"}
@@ -340,10 +350,6 @@ async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audit
     late = await create(client)
     await reveal(client, late)
 
-    assert (await client.get("/api/v1/audit")).status_code == 401
-    wrong = await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "x" * 32})
-    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
-
     first = (await client.get("/api/v1/audit", params={"limit": 2}, headers=ADMIN)).json()
     second = (
         await client.get(
@@ -373,6 +379,42 @@ async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audit
     assert len(early.json()["entries"]) == 3
     bad = await client.get("/api/v1/audit", params={"type": "nope"}, headers=ADMIN)
     assert bad.status_code == 422
+
+    assert (await client.get("/api/v1/audit")).status_code == 401
+    wrong = await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "x" * 32})
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_wrong_admin_tokens_are_audited_and_then_refused_whatever_the_token(
+    audit_url: str, receiver: Receiver
+) -> None:
+    settings = audited_settings(receiver, rate_limit_admin="3/hour")
+    async with audited_app(audit_url, settings) as audited:
+        audited.clock.advance(3600 - audited.clock.now().timestamp() % 3600 + 600)  # 10 min in
+        guesser, elsewhere = audited.client(DE), audited.client(FR)
+        wrong = {"authorization": "Bearer " + "g" * 32}
+
+        guesses = [(await guesser.get("/api/v1/audit", headers=wrong)) for _ in range(3)]
+        limited = await guesser.get("/api/v1/audit", headers=wrong)
+        right_but_limited = await guesser.get("/api/v1/audit", headers=ADMIN)
+        other_client = await elsewhere.get("/api/v1/audit", headers=ADMIN)
+        audited.clock.advance(3000)
+        later = await guesser.get("/api/v1/audit", headers=ADMIN)
+        await audited.join()
+        entries = await audited.entries()
+
+    assert [g.status_code for g in guesses] == [401, 401, 401]
+    for response in (limited, right_but_limited):
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "rate_limited"
+        assert response.headers["retry-after"] == "3000"
+        assert "Too many wrong admin tokens" in response.json()["error"]["message"]
+        assert "50 minutes" in response.json()["error"]["message"]
+    assert (other_client.status_code, later.status_code) == (200, 200)
+    denied = of_type(entries, AuditEventType.ADMIN_DENIED)
+    assert [(e.event.client_ip, e.event.outcome) for e in denied] == [(DE, Outcome.DENIED)] * 3
+    (limit,) = of_type(entries, AuditEventType.RATE_LIMITED)
+    assert limit.event.policy == {"limit": "admin", "rule": "3/3600s"}
 
 
 async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:
@@ -435,6 +477,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     )
     guarded = await create(client, allowed_countries=["FR"])
     await reveal(client, guarded)
+    await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "w" * 32})
     audited.audit.broken = True
     await client.post("/api/v1/secrets", json={"secret": MARKER})
     audited.audit.broken = False
@@ -457,6 +500,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     assert delta("burnlink_secrets_ended_total", reason="expired") == 1
     assert delta("burnlink_access_denied_total", reason="passphrase") == 1
     assert delta("burnlink_access_denied_total", reason="geo") == 1
+    assert delta("burnlink_access_denied_total", reason="admin") == 1
     assert delta("burnlink_store_errors_total", store="audit") == 1
     assert delta("burnlink_reveal_duration_seconds_count") == 3
     assert delta("burnlink_alerts_total") == 1  # the geo refusal
@@ -550,3 +594,36 @@ async def test_page_opens_are_recorded_at_most_twenty_times_an_hour(audited: Aud
     await audited.join()
     opened = of_type(await audited.entries(), AuditEventType.SECRET_OPENED)
     assert len(opened) == 20
+
+
+async def test_lock_for_spent_codes_is_in_the_log_before_the_secret_goes(
+    audit_url: str, receiver: Receiver
+) -> None:
+    settings = audited_settings(receiver, rate_limit_verify="off")
+    async with audited_app(audit_url, settings) as audited:
+        client = audited.client()
+        secret = await create(client, recipient_email="bob@example.com")
+        for _ in range(3):
+            sent = await reveal(client, secret)
+            assert sent.json()["error"]["code"] == "verification_required"
+            audited.clock.advance(601)  # each code expires unused
+
+        audited.audit.broken = True
+        refused = await reveal(client, secret)
+        alive = await audited.store.peek(secret["id"], now=audited.clock.now())
+        audited.audit.broken = False
+        locked = await reveal(client, secret)
+        gone = await audited.store.peek(secret["id"], now=audited.clock.now())
+        receipt = await audited.store.receipt(secret["id"], now=audited.clock.now())
+        entries = await audited.entries()
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "audit_unavailable")
+    assert alive is not None, "the secret went although its lock is not in the log"
+    assert (locked.status_code, locked.json()["error"]["attempts_left"]) == (401, 0)
+    assert gone is None
+    assert receipt is not None
+    assert receipt.end_reason is EndReason.LOCKED
+    (lock,) = [e.event for e in of_type(entries, AuditEventType.SECRET_LOCKED)]
+    assert (lock.secret_hash, lock.outcome) == (sha(secret["id"]), Outcome.OK)
+    assert lock.policy == {"rule": "recipient_email", "max_codes": 3}
+    assert len(audited.mailbox.codes) == 3

@@ -56,7 +56,7 @@ DECLARED: dict[Operation, set[int]] = {
     CONSUME: {400, 401, 403, 404, 413, 415, 422, 429, 503},
     RECEIPT: {404, 503},
     BURN: {400, 404, 413, 415, 503},
-    AUDIT: {401, 422, 503},
+    AUDIT: {401, 422, 429, 503},
     POLICY: set(),
 }
 ERROR_MODEL = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
@@ -290,6 +290,10 @@ async def unknown_secret(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 
 async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
+    if op == AUDIT:
+        api = await open_api(rate_limit_admin="1/hour")
+        assert (await api.call(op, token="wrong-" + ADMIN_TOKEN)).status_code == 401
+        return await api.call(op, token=ADMIN_TOKEN)
     api = await open_api(rate_limit_create="1/minute", rate_limit_reveal="1/minute")
     body = {"secret": "s3cret"} if op == CREATE else {"key": UNKNOWN} if op == REVEAL else None
     first = await api.call(op, token=UNKNOWN, json=body)
@@ -488,6 +492,27 @@ async def _assert_schema_agrees(client: httpx.AsyncClient, body: Any, taken: boo
 
     assert jsonschema_rs.validator_for(schema).is_valid(body) is taken
     assert response.status_code == (201 if taken else 422), response.text
+
+
+@pytest.mark.parametrize(
+    ("address", "taken"),
+    [
+        pytest.param("bob@example.com", True, id="plain"),
+        pytest.param("o'neil+ops@mail.example.org", True, id="atext"),
+        pytest.param("root,victim@example.com", False, id="comma-list"),
+        pytest.param("root;victim@example.com", False, id="semicolon-list"),
+        pytest.param("Bob <bob@example.com>", False, id="display-name"),
+        pytest.param("bob(x)@example.com", False, id="comment"),
+        pytest.param('"a,b"@example.com', False, id="quoted"),
+        pytest.param("a..b@example.com", False, id="double-dot"),
+    ],
+)
+async def test_the_schema_takes_the_recipient_emails_the_server_takes(
+    open_api: OpenApi, address: str, taken: bool
+) -> None:
+    api = await open_api(mailer=KeptCodes())
+
+    await _assert_schema_agrees(api.client, {"secret": "x", "recipient_email": address}, taken)
 
 
 @pytest.mark.parametrize("able", [True, False])

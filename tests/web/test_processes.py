@@ -50,7 +50,11 @@ async def test_two_server_processes_reveal_exactly_min_k_v(
 ) -> None:
     url = store_url(backend, request, tmp_path)
     # One client address makes every request here: rate limits would refuse the race itself.
-    unlimited = {"BURNLINK_RATE_LIMIT_REVEAL": "off", "BURNLINK_RATE_LIMIT_FAILURES": "off"}
+    unlimited = {
+        "BURNLINK_RATE_LIMIT_REVEAL": "off",
+        "BURNLINK_RATE_LIMIT_FAILURES": "off",
+        "BURNLINK_RATE_LIMIT_SECRET_FAILURES": "off",
+    }
     with (
         server_process(url, tmp_path / "a.log", env=unlimited) as first,
         server_process(url, tmp_path / "b.log", env=unlimited) as second,

@@ -119,6 +119,8 @@ class AuditEventType(StrEnum):
     """The client's country is not allowed."""
     RATE_LIMITED = "rate.limited"
     """A request was refused by a rate limit."""
+    ADMIN_DENIED = "admin.denied"
+    """A request to an admin route came without the right admin token."""
     SECRET_BURNED = "secret.burned"  # noqa: S105 - an event name
     """The sender destroyed the secret."""
     SECRET_LOCKED = "secret.locked"  # noqa: S105 - an event name
@@ -150,6 +152,7 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
         AuditEventType.ACCESS_DENIED_GEO: Outcome.DENIED,
         AuditEventType.RATE_LIMITED: Outcome.DENIED,
         AuditEventType.WEBHOOK_DROPPED: Outcome.FAILED,
+        AuditEventType.ADMIN_DENIED: Outcome.DENIED,
     }
 )
 

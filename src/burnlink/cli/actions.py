@@ -23,7 +23,12 @@ from burnlink.cli import inputs, links, output
 from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, ServerUnavailable
 from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import Envelope, check_content_size
-from burnlink.errors import InvalidInput, PassphraseRequired, VerificationRequired
+from burnlink.errors import (
+    InvalidInput,
+    PassphraseRequired,
+    VerificationFailed,
+    VerificationRequired,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -119,6 +124,8 @@ def get(
                 try:
                     api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof)
                 except VerificationRequired as exc:
+                    if isinstance(exc, VerificationFailed):
+                        raise  # no code left to ask for: the secret was locked
                     otp = inputs.verification_code(None, exc.hint)
                     if otp is None:
                         raise

@@ -328,11 +328,19 @@ class ApiClient:
         if status == 401:
             hint = str(error.get("hint") or "the recipient")
             if code == "verification_failed":
-                return VerificationFailed(hint, attempts_left)
+                failed = VerificationFailed(hint, attempts_left)
+                if not attempts_left:
+                    # The server says whether a new code may be asked for, or none is left
+                    # and the secret was destroyed.
+                    failed.args = (message,)
+                return failed
             return VerificationRequired(hint, message)
         if status == 429:
             retry = error.get("retry_after")
-            return RateLimited(retry if type(retry) is int else 60)
+            limited = RateLimited(retry if type(retry) is int else 60)
+            if error.get("message"):
+                limited.args = (message,)  # which limit and for how long, in words
+            return limited
         if status == 403:
             if code == "ip_denied":
                 return IpDenied()

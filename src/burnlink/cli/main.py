@@ -6,6 +6,7 @@ work is in ``burnlink.cli.actions``, imported inside each command so that ``--he
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,8 +29,12 @@ class LazyGroup(click.Group):
     that ``burnlink share`` does not load the audit log's modules (click's documented
     lazy-loading pattern)."""
 
-    LAZY: ClassVar[dict[str, str]] = {"audit": "audit", "receipt": "receipt"}
-    """Command name -> attribute of ``burnlink.cli.audit``."""
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "audit": ("audit", "audit"),
+        "receipt": ("audit", "receipt"),
+        "unlock": ("unlock", "unlock"),
+    }
+    """Command name -> (module of ``burnlink.cli``, attribute)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.LAZY])
@@ -37,9 +42,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.LAZY:
             return super().get_command(ctx, cmd_name)
-        from burnlink.cli import audit
-
-        command: click.Command = getattr(audit, self.LAZY[cmd_name])
+        module, name = self.LAZY[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"burnlink.cli.{module}"), name)
         return command
 
 

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from burnlink.models import CodeCheck, Consumed, Event, ReceiptRecord, SecretMeta, SecretRecord
+from burnlink.models import (
+    CodeCheck,
+    CodePut,
+    Consumed,
+    EndReason,
+    Event,
+    ReceiptRecord,
+    SecretMeta,
+    SecretRecord,
+)
 
 MAX_EVENTS_PER_KIND = 200
 """Receipts keep at most this many events of each kind; later ones of that kind are dropped.
@@ -87,8 +96,11 @@ class SecretStore(Protocol):
         most A - 1 times and never lock. Across processes too.
         """
 
-    async def burn(self, secret_id: str, *, now: datetime) -> bool:
-        """Delete a live secret and end its receipt as ``burned``; return whether one existed."""
+    async def burn(
+        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+    ) -> bool:
+        """Delete a live secret and end its receipt as ``reason`` (``burned``, or ``locked``
+        when its one-time codes ran out); return whether one existed."""
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """The receipt with its events, or ``None`` once retention has passed."""
@@ -105,11 +117,18 @@ class SecretStore(Protocol):
         expires_at: datetime,
         tries: int,
         resend_after: datetime,
-    ) -> bool:
-        """Atomically replace the secret's one-time code; return ``False`` (and change nothing)
-        if the secret is gone, or if a live code was put after ``resend_after`` (too soon).
+        max_codes: int,
+    ) -> CodePut:
+        """Atomically replace the secret's one-time code, and say what was done.
 
-        A code is live while ``now < expires_at`` and it has tries left.
+        ``GONE`` if the secret is gone; ``TOO_SOON`` if the current code, live or not, was put
+        after ``resend_after``, or if ``max_codes`` codes were put since the last match and
+        the last is still live; ``SPENT`` if they were and it is not. In those cases nothing
+        changes. Otherwise ``SENT``: the new code replaces the old one and counts one more.
+
+        A code is live while ``now < expires_at`` and it has tries left. A code that is used
+        up or expired is kept (with when it was put and how many were put) until a match or
+        the end of its secret, so neither waiting nor wrong tries make room for more codes.
         """
 
     async def check_code(
@@ -117,8 +136,8 @@ class SecretStore(Protocol):
     ) -> CodeCheck | None:
         """Atomically check a one-time code; ``None`` if there is no live code.
 
-        A match deletes the code (it is single-use). A mismatch takes one try; at zero tries
-        the code is deleted.
+        A match deletes the code (it is single-use) and with it the count of codes put. A
+        mismatch takes one try; at zero tries the code is no longer live, but is kept.
         """
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
@@ -133,6 +152,10 @@ class SecretStore(Protocol):
         the store (a request's rate limits are checked together). Each count is atomic on its
         own; the set is not one transaction.
         """
+
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """Delete ``bucket``'s current window of ``window`` seconds (as ``hit`` counts it);
+        return the total it held (0 if none). For an operator lifting a lock early."""
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``),

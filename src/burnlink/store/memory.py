@@ -14,6 +14,7 @@ from burnlink.errors import DuplicateId
 from burnlink.ids import digests_equal
 from burnlink.models import (
     CodeCheck,
+    CodePut,
     Consumed,
     EndReason,
     Event,
@@ -37,6 +38,7 @@ class _Code:
     put_at: datetime
     expires_at: datetime
     tries_left: int
+    sent: int
 
 
 class MemoryStore:
@@ -121,11 +123,13 @@ class MemoryStore:
             self._end(secret_id, now, EndReason.LOCKED)
         return Attempt(counted=True, attempts_left=live.attempts_left)
 
-    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+    async def burn(
+        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+    ) -> bool:
         """See ``SecretStore.burn``."""
         if self._alive(secret_id, now) is None:
             return False
-        self._end(secret_id, now, EndReason.BURNED)
+        self._end(secret_id, now, reason)
         return True
 
     def _end(self, secret_id: str, at: datetime, reason: EndReason) -> None:
@@ -160,15 +164,21 @@ class MemoryStore:
         expires_at: datetime,
         tries: int,
         resend_after: datetime,
-    ) -> bool:
+        max_codes: int,
+    ) -> CodePut:
         """See ``SecretStore.put_code``."""
         if self._alive(secret_id, now) is None:
-            return False
+            return CodePut.GONE
         current = self._codes.get(secret_id)
-        if current is not None and self._code_live(current, now) and current.put_at > resend_after:
-            return False
-        self._codes[secret_id] = _Code(code_digest, now, expires_at, tries)
-        return True
+        sent = 0
+        if current is not None:
+            if current.put_at > resend_after:
+                return CodePut.TOO_SOON
+            if current.sent >= max_codes:
+                return CodePut.TOO_SOON if self._code_live(current, now) else CodePut.SPENT
+            sent = current.sent
+        self._codes[secret_id] = _Code(code_digest, now, expires_at, tries, sent + 1)
+        return CodePut.SENT
 
     @staticmethod
     def _code_live(code: _Code, now: datetime) -> bool:
@@ -185,8 +195,6 @@ class MemoryStore:
             del self._codes[secret_id]
             return CodeCheck(matched=True, tries_left=code.tries_left)
         code.tries_left -= 1
-        if code.tries_left == 0:
-            del self._codes[secret_id]
         return CodeCheck(matched=False, tries_left=code.tries_left)
 
     async def hit(self, bucket: str, *, window: int, now: datetime, cost: int = 1) -> int:
@@ -201,6 +209,12 @@ class MemoryStore:
     async def hits(self, hits: Sequence[Hit], *, now: datetime) -> list[int]:
         """See ``SecretStore.hits``."""
         return [await self.hit(h.bucket, window=h.window, now=now, cost=h.cost) for h in hits]
+
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``."""
+        start = int(now.timestamp()) // window * window
+        count, _ = self._counters.pop((bucket, start), (0, now))
+        return count
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``."""

@@ -15,8 +15,9 @@ place.
   the secret ended, or after it expired).
 - ``burnlink_events``: a receipt's history, deleted with it (``ON DELETE CASCADE``).
 - ``burnlink_codes``: at most one one-time code per secret (digest, ``put_at``,
-  ``expires_at``, ``tries_left``), deleted with its secret (``ON DELETE CASCADE``), so a code
-  never outlives a consumed, burned, locked or purged secret.
+  ``expires_at``, ``tries_left``, ``sent``: codes put since the last match), deleted with its
+  secret (``ON DELETE CASCADE``), so a code never outlives a consumed, burned, locked or
+  purged secret.
 - ``burnlink_counters``: rate-limit windows, one row per ``(bucket, window_start)`` with its
   hit count and ``ends_at``; a window is only ever addressed by its start, so a row left after
   its end is harmless until ``purge_expired`` deletes it.
@@ -41,10 +42,11 @@ deletes under that lock, all in one transaction; ``burn`` and ``create`` are sin
 and ``add_event`` locks the receipt row before counting its events.
 
 ``put_code`` is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` (the old code is replaced only
-if it is no longer live or was put before ``resend_after``) fed by a ``FOR KEY SHARE`` read of
-the live secret, which holds off a concurrent delete of the secret until the code is in.
+if it was put before ``resend_after`` and fewer than ``max_codes`` were put) fed by a
+``FOR KEY SHARE`` read of the live secret, which holds off a concurrent delete of the secret
+until the code is in.
 ``check_code`` is an ``UPDATE`` that takes the code's row lock, re-checks liveness on the
-newest row version and takes a try unless the digest matches; a match, or the last try, then
+newest row version and takes a try unless the digest matches; a match then
 deletes the code in the same transaction, still under that lock, so of concurrent checkers
 only one can match. ``hit`` is one ``INSERT … ON CONFLICT DO UPDATE SET hits = hits + cost
 RETURNING hits``, which PostgreSQL makes atomic across every connection (``cost=0`` is a plain
@@ -88,6 +90,7 @@ from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     AccessPolicy,
     CodeCheck,
+    CodePut,
     Consumed,
     EndReason,
     Event,
@@ -299,9 +302,16 @@ class PostgresStore:
                 await conn.execute(sql.DELETE_LOCKED, {"id": secret_id})
         return Attempt(counted=True, attempts_left=attempts_left)
 
-    async def burn(self, secret_id: str, *, now: datetime) -> bool:
-        """Delete a live secret and end its receipt as ``burned``, in one statement."""
-        params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
+    async def burn(
+        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+    ) -> bool:
+        """Delete a live secret and end its receipt as ``reason``, in one statement."""
+        params = {
+            "id": secret_id,
+            "now": now,
+            "keep_until": now + self._retention,
+            "reason": reason.value,
+        }
         async with self._connection() as conn:
             cursor = await conn.execute(sql.BURN, params)
             row = await cursor.fetchone()
@@ -357,12 +367,14 @@ class PostgresStore:
         expires_at: datetime,
         tries: int,
         resend_after: datetime,
-    ) -> bool:
+        max_codes: int,
+    ) -> CodePut:
         """Insert or replace the secret's one-time code in one statement.
 
-        ``False`` (nothing changed) if the secret is gone or expired, or if its live code was
-        put after ``resend_after``. The secret's row is share-locked for the statement, so a
-        concurrent ``consume``, ``burn`` or sweep deletes it (and the new code) only after.
+        Refused (nothing changed) if the secret is gone or expired, if its code was put after
+        ``resend_after``, or if ``max_codes`` were put; a read in the same transaction says
+        which. The secret's row is share-locked for the statement, so a concurrent ``consume``,
+        ``burn`` or sweep deletes it (and the new code) only after.
         """
         params = {
             "id": secret_id,
@@ -371,16 +383,24 @@ class PostgresStore:
             "expires_at": expires_at,
             "tries": tries,
             "resend_after": resend_after,
+            "max_codes": max_codes,
         }
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.PUT_CODE, params)
+            if await cursor.fetchone() is not None:
+                return CodePut.SENT
+            cursor = await conn.execute(sql.WHY_NO_CODE, params)
             row = await cursor.fetchone()
-        return row is not None
+        if row is None:
+            return CodePut.GONE
+        # Once max_codes were put and the last is spent, only a match (impossible without a
+        # live code) or the end of the secret changes the row: SPENT cannot be stale.
+        return CodePut.TOO_SOON if row[0] else CodePut.SPENT
 
     async def check_code(
         self, secret_id: str, code_digest: bytes, *, now: datetime
     ) -> CodeCheck | None:
-        """Check the live code under its row lock; a match or the last try deletes it.
+        """Check the live code under its row lock; a match deletes it (a used-up one stays).
 
         ``None`` if there is no code, it expired or has no tries left, or its secret is gone.
         """
@@ -391,7 +411,7 @@ class PostgresStore:
             if row is None:
                 return None
             matched, tries_left = bool(row[0]), int(row[1])
-            if matched or tries_left == 0:
+            if matched:
                 await conn.execute(sql.DELETE_CODE, {"id": secret_id})
         return CodeCheck(matched=matched, tries_left=tries_left)
 
@@ -418,6 +438,14 @@ class PostgresStore:
                 ]
             rows = [await cursor.fetchone() for cursor in cursors]
         return [0 if row is None else int(row[0]) for row in rows]
+
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``DELETE … RETURNING``."""
+        params = _hit_params(Hit(bucket, window, 0), int(now.timestamp()))
+        async with self._connection() as conn:
+            cursor = await conn.execute(sql.CLEAR_HITS, params)
+            row = await cursor.fetchone()
+        return 0 if row is None else int(row[0])
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),

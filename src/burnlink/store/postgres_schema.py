@@ -17,11 +17,15 @@ Versions
    rate-limit windows keyed by bucket and window start, indexed on the window end for the
    sweep).
 
+3. ``burnlink_codes.sent``: how many codes were put since the last match (``put_code``'s
+   ``max_codes``); a used-up or expired code now stays until a match or the end of its secret.
+
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
 brief exclusive lock on ``burnlink_secrets``), and two new tables. Processes of the previous
 release keep working against the migrated database: they never name the new column or tables,
-and their secrets read back with the empty policy.
+and their secrets read back with the empty policy. Version 3 adds a column with a constant
+default (also catalogue-only); the previous release's inserts get ``sent = 1``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -114,7 +118,15 @@ _SCHEMA_V2: Final = (
     "CREATE INDEX IF NOT EXISTS burnlink_counters_ends_at ON burnlink_counters (ends_at)",
 )
 
-MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+_SCHEMA_V3: Final = (
+    "ALTER TABLE burnlink_codes ADD COLUMN IF NOT EXISTS sent integer NOT NULL DEFAULT 1",
+)
+
+MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
+    (1, _SCHEMA_V1),
+    (2, _SCHEMA_V2),
+    (3, _SCHEMA_V3),
+)
 """Each version with the statements that bring the previous one to it, oldest first."""
 
 

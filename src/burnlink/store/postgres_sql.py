@@ -96,7 +96,7 @@ WITH gone AS (
     RETURNING id
 ), burned AS (
     UPDATE burnlink_receipts AS r
-    SET ended_at = %(now)s, end_reason = 'burned', keep_until = %(keep_until)s
+    SET ended_at = %(now)s, end_reason = %(reason)s, keep_until = %(keep_until)s
     FROM gone
     WHERE r.id = gone.id
 )
@@ -153,13 +153,19 @@ WITH live AS (
     WHERE id = %(id)s AND expires_at > %(now)s
     FOR KEY SHARE
 )
-INSERT INTO burnlink_codes AS c (secret_id, digest, put_at, expires_at, tries_left)
-SELECT live.id, %(digest)s, %(now)s, %(expires_at)s, %(tries)s FROM live
+INSERT INTO burnlink_codes AS c (secret_id, digest, put_at, expires_at, tries_left, sent)
+SELECT live.id, %(digest)s, %(now)s, %(expires_at)s, %(tries)s, 1 FROM live
 ON CONFLICT (secret_id) DO UPDATE
 SET digest = excluded.digest, put_at = excluded.put_at, expires_at = excluded.expires_at,
-    tries_left = excluded.tries_left
-WHERE NOT (c.expires_at > %(now)s AND c.tries_left > 0 AND c.put_at > %(resend_after)s)
+    tries_left = excluded.tries_left, sent = c.sent + 1
+WHERE c.put_at <= %(resend_after)s AND c.sent < %(max_codes)s
 RETURNING c.secret_id
+"""
+
+WHY_NO_CODE: Final = """
+SELECT c.put_at > %(resend_after)s OR (c.expires_at > %(now)s AND c.tries_left > 0)
+FROM burnlink_secrets AS s JOIN burnlink_codes AS c ON c.secret_id = s.id
+WHERE s.id = %(id)s AND s.expires_at > %(now)s
 """
 
 CHECK_CODE: Final = """
@@ -179,6 +185,11 @@ INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
 VALUES (%(bucket)s, %(start)s, %(ends_at)s, %(cost)s)
 ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
 RETURNING k.hits
+"""
+
+CLEAR_HITS: Final = """
+DELETE FROM burnlink_counters WHERE bucket = %(bucket)s AND window_start = %(start)s
+RETURNING hits
 """
 
 READ_HITS: Final = """

@@ -12,7 +12,7 @@ Keys
                                   and ``n:<kind>``, the events of each kind so far)
         {prefix}e:{<id>}   list   the receipt's events, compact JSON, capped per kind
         {prefix}o:{<id>}   hash   its one-time code, if one was sent (digest, put at, expiry,
-                                  tries left)
+                                  tries left, codes put since the last match)
 
     and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
     ``expires_at`` for the sweeper. Rate counters are plain integer keys, one per bucket and
@@ -83,8 +83,8 @@ Retries
     ``MOVED`` through a direct script and a pipeline.
 
 Expiry
-    The live key is given ``PEXPIREAT expires_at``, the code key ``PEXPIREAT`` at the code's
-    expiry or its secret's, whichever comes first, and the receipt and events keys
+    The live key is given ``PEXPIREAT expires_at``, the code key the same (a spent code
+    still counts towards ``max_codes``), and the receipt and events keys
     ``PEXPIREAT (ended_at or expires_at) + retention``, so Redis frees them natively even if
     no sweeper ever runs. Native expiry uses the Redis server's clock, so it is only a
     garbage collector: correctness comes from the checks against ``now`` (``receipt`` hides a
@@ -137,6 +137,7 @@ from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     AccessPolicy,
     CodeCheck,
+    CodePut,
     Consumed,
     EndReason,
     Event,
@@ -367,11 +368,13 @@ class RedisStore:
         counted, attempts_left = result
         return Attempt(counted=bool(counted), attempts_left=int(attempts_left))
 
-    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+    async def burn(
+        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+    ) -> bool:
         """See ``SecretStore.burn``."""
         with _translated():
             result: Any = await self._burn(
-                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms]
+                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms, reason.value]
             )
         return bool(result)
 
@@ -425,11 +428,12 @@ class RedisStore:
         expires_at: datetime,
         tries: int,
         resend_after: datetime,
-    ) -> bool:
+        max_codes: int,
+    ) -> CodePut:
         """See ``SecretStore.put_code``.
 
         One script reads the live secret and the current code and replaces the code; the code
-        key expires natively with the code or its secret, whichever ends first.
+        key expires natively with its secret.
         """
         live_key, _, _, code_key = self._keys(secret_id)
         args: list[bytes | int] = [
@@ -438,10 +442,11 @@ class RedisStore:
             _to_ms(expires_at),
             tries,
             _to_ms(resend_after),
+            max_codes,
         ]
         with _translated():
             result: Any = await self._put_code(keys=[live_key, code_key], args=args)
-        return bool(result)
+        return _CODE_PUT[int(result)]
 
     async def check_code(
         self, secret_id: str, code_digest: bytes, *, now: datetime
@@ -493,6 +498,13 @@ class RedisStore:
                     _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
                 results: list[Any] = await pipe.execute()
         return [int(total) for (total,) in results]
+
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
+        start = _to_ms(now) // 1000 // window * window
+        with _translated():
+            value: Any = await self._client.getdel(self._counter_key(bucket, start))
+        return 0 if value is None else int(value)
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``.
@@ -557,3 +569,7 @@ class RedisStore:
         """Close the client and its connections."""
         with _translated():
             await self._client.aclose()
+
+
+_CODE_PUT: Final = (CodePut.GONE, CodePut.SENT, CodePut.TOO_SOON, CodePut.SPENT)
+"""``PUT_CODE``'s answers, by number."""

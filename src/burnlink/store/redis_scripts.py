@@ -107,13 +107,13 @@ return {1, left}
 BURN: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: now, retention.
--- Returns 1 if a live secret was burned (with its code).
+-- KEYS: live, receipt, events, code. ARGV: now, retention, end reason (burned or locked).
+-- Returns 1 if a live secret was ended (with its code).
 local now = tonumber(ARGV[1])
 local exp = redis.call('HGET', KEYS[1], 'exp')
 if not exp or tonumber(exp) <= now then return 0 end
 redis.call('DEL', KEYS[1], KEYS[4])
-end_receipt(KEYS[2], KEYS[3], now, 'burned', tonumber(ARGV[2]))
+end_receipt(KEYS[2], KEYS[3], now, ARGV[3], tonumber(ARGV[2]))
 return 1
 """
 )
@@ -155,19 +155,26 @@ return 1
 PUT_CODE: Final = (
     _PRELUDE
     + """
--- KEYS: live, code. ARGV: code digest, now, code expiry, tries, resend after.
--- Returns 1 if the code was (re)placed, 0 if the secret is gone or a live code is too recent.
--- The code key expires natively with the code, or with its secret if that comes first.
+-- KEYS: live, code. ARGV: code digest, now, code expiry, tries, resend after, max codes.
+-- Returns 1 if the code was (re)placed, 0 if the secret is gone, 2 if the current code (live
+-- or not) is too recent or is the last allowed and still live, 3 if the last allowed is spent.
+-- The code key lives as long as its secret, so a spent code still counts.
 local now = tonumber(ARGV[2])
 local exp = redis.call('HGET', KEYS[1], 'exp')
 if not exp or tonumber(exp) <= now then return 0 end
-local c = redis.call('HMGET', KEYS[2], 'at', 'exp', 't')
-if c[1] and c[2] and c[3] and tonumber(c[2]) > now and tonumber(c[3]) > 0
-    and tonumber(c[1]) > tonumber(ARGV[5]) then
-  return 0
+local c = redis.call('HMGET', KEYS[2], 'at', 'exp', 't', 'n')
+local sent = 0
+if c[1] then
+  if tonumber(c[1]) > tonumber(ARGV[5]) then return 2 end
+  sent = tonumber(c[4] or '1')
+  if sent >= tonumber(ARGV[6]) then
+    if tonumber(c[2]) > now and tonumber(c[3]) > 0 then return 2 end
+    return 3
+  end
 end
-redis.call('HSET', KEYS[2], 'd', ARGV[1], 'at', ARGV[2], 'exp', ARGV[3], 't', ARGV[4])
-redis.call('PEXPIREAT', KEYS[2], ms(math.min(tonumber(ARGV[3]), tonumber(exp))))
+redis.call('HSET', KEYS[2], 'd', ARGV[1], 'at', ARGV[2], 'exp', ARGV[3], 't', ARGV[4],
+  'n', sent + 1)
+redis.call('PEXPIREAT', KEYS[2], ms(tonumber(exp)))
 return 1
 """
 )
@@ -177,7 +184,7 @@ CHECK_CODE: Final = (
     + """
 -- KEYS: live, code. ARGV: code digest, now.
 -- Returns nil without a live code (or a live secret), else {matched (1/0), tries left}.
--- A match deletes the code; a mismatch takes a try and deletes the code at zero.
+-- A match deletes the code; a mismatch takes a try (a used-up code stays, for PUT_CODE).
 local now = tonumber(ARGV[2])
 local c = redis.call('HMGET', KEYS[2], 'd', 'exp', 't')
 if not c[1] or not c[2] or not c[3] then return false end
@@ -190,7 +197,6 @@ if same(c[1], ARGV[1]) then
   return {1, left}
 end
 left = redis.call('HINCRBY', KEYS[2], 't', -1)
-if left <= 0 then redis.call('DEL', KEYS[2]) end
 return {0, left}
 """
 )

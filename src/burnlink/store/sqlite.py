@@ -6,8 +6,9 @@ Layout
     row each, referencing its receipt, with its access policy (``AccessPolicy.to_bytes``;
     NULL for secrets created before schema version 2, read as the empty policy). ``events``
     holds a receipt's history, keyed by ``(receipt_id, seq)``. ``codes`` holds at most one
-    one-time code per live secret (its digest, when it was put, its expiry and the tries
-    left), deleted with the secret by ``ON DELETE CASCADE``. ``counters`` holds one row per
+    one-time code per live secret (its digest, when it was put, its expiry, the tries
+    left and how many codes were put since the last match), deleted with the secret by
+    ``ON DELETE CASCADE``. ``counters`` holds one row per
     rate-limit bucket and fixed window, keyed by ``(bucket, window_start)``, until a sweep
     after ``window_end``. Times are INTEGER milliseconds since the Unix epoch (UTC).
     ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite_schema``
@@ -26,9 +27,9 @@ Atomicity
     ``record_failure`` likewise counts in one ``UPDATE … WHERE (attempts_left = 1) = :locks``,
     so an attempt locks the secret only when its caller audited it as the lockout. Expiry is
     checked in the same statement against the caller's ``now``. ``put_code`` and ``hit`` are
-    each one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``); ``check_code`` takes a
-    try in one ``UPDATE … RETURNING`` and deletes a matched or spent code in the same
-    transaction.
+    each one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``; a refused ``put_code``
+    reads why in the same transaction); ``check_code`` takes a try in one
+    ``UPDATE … RETURNING`` and deletes a matched code in the same transaction.
 
     Inside a process all calls share one connection on a thread of its own
     (``burnlink.sqlite_worker``). Each call is one plain function of the connection that runs
@@ -68,6 +69,7 @@ from typing import Final, TypeVar
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     CodeCheck,
+    CodePut,
     Consumed,
     EndReason,
     Event,
@@ -289,7 +291,9 @@ class SqliteStore:
 
         return await self._run(count, writes=True)
 
-    async def burn(self, secret_id: str, *, now: datetime) -> bool:
+    async def burn(
+        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+    ) -> bool:
         """See ``SecretStore.burn``."""
         now_ms = to_ms(now)
         retention_ms = self._retention_ms
@@ -302,7 +306,7 @@ class SqliteStore:
                 ).fetchall()
                 if not rows:
                     return False
-                _end(db, secret_id, now_ms, EndReason.BURNED, retention_ms)
+                _end(db, secret_id, now_ms, reason, retention_ms)
             return True
 
         return await self._run(delete, writes=True)
@@ -325,38 +329,44 @@ class SqliteStore:
         expires_at: datetime,
         tries: int,
         resend_after: datetime,
-    ) -> bool:
+        max_codes: int,
+    ) -> CodePut:
         """See ``SecretStore.put_code``: one upsert decides and writes.
 
         The ``SELECT`` yields a row only for a live secret, and the ``DO UPDATE … WHERE`` leaves
-        a live code put after ``resend_after`` alone; ``RETURNING`` tells whether a code was
-        written.
+        a code put after ``resend_after``, or the last of ``max_codes``, alone; ``RETURNING``
+        tells whether a code was written. A refusal is explained by a read in the same
+        transaction.
         """
         now_ms = to_ms(now)
-        rows = await self._run(
-            partial(
-                _fetch,
-                "INSERT INTO codes (secret_id, digest, put_at, expires_at, tries_left)"
-                " SELECT id, ?, ?, ?, ? FROM secrets WHERE id = ? AND expires_at > ?"
-                " ON CONFLICT (secret_id) DO UPDATE SET digest = excluded.digest,"
-                " put_at = excluded.put_at, expires_at = excluded.expires_at,"
-                " tries_left = excluded.tries_left"
-                " WHERE NOT (codes.expires_at > ? AND codes.tries_left > 0 AND codes.put_at > ?)"
-                " RETURNING secret_id",
-                (
-                    code_digest,
-                    now_ms,
-                    to_ms(expires_at),
-                    tries,
-                    secret_id,
-                    now_ms,
-                    now_ms,
-                    to_ms(resend_after),
-                ),
-            ),
-            writes=True,
-        )
-        return bool(rows)
+        resend_ms = to_ms(resend_after)
+        limits = (resend_ms, max_codes)
+
+        def put(db: sqlite3.Connection) -> CodePut:
+            with immediate_transaction(db):
+                written = db.execute(
+                    "INSERT INTO codes (secret_id, digest, put_at, expires_at, tries_left, sent)"
+                    " SELECT id, ?, ?, ?, ?, 1 FROM secrets WHERE id = ? AND expires_at > ?"
+                    " ON CONFLICT (secret_id) DO UPDATE SET digest = excluded.digest,"
+                    " put_at = excluded.put_at, expires_at = excluded.expires_at,"
+                    " tries_left = excluded.tries_left, sent = codes.sent + 1"
+                    " WHERE codes.put_at <= ? AND codes.sent < ?"
+                    " RETURNING secret_id",
+                    (code_digest, now_ms, to_ms(expires_at), tries, secret_id, now_ms, *limits),
+                ).fetchall()
+                if written:
+                    return CodePut.SENT
+                row = db.execute(
+                    "SELECT c.put_at, c.expires_at > ? AND c.tries_left > 0 FROM secrets AS s"
+                    " JOIN codes AS c ON c.secret_id = s.id WHERE s.id = ? AND s.expires_at > ?",
+                    (now_ms, secret_id, now_ms),
+                ).fetchone()
+            if row is None:
+                return CodePut.GONE
+            put_at, live = int(row[0]), bool(row[1])
+            return CodePut.TOO_SOON if put_at > resend_ms or live else CodePut.SPENT
+
+        return await self._run(put, writes=True)
 
     async def check_code(
         self, secret_id: str, code_digest: bytes, *, now: datetime
@@ -364,7 +374,7 @@ class SqliteStore:
         """See ``SecretStore.check_code``: one transaction checks, counts and deletes.
 
         The ``UPDATE`` finds only a live code of a live secret and takes a try only on a
-        mismatch; a match, or the last try, then deletes the row.
+        mismatch; a match then deletes the row (a used-up code stays, for ``put_code``).
         """
         now_ms = to_ms(now)
 
@@ -381,7 +391,7 @@ class SqliteStore:
                 if not rows:
                     return None
                 matched, tries_left = bool(rows[0][0]), int(rows[0][1])
-                if matched or tries_left == 0:
+                if matched:
                     db.execute("DELETE FROM codes WHERE secret_id = ?", (secret_id,))
             return CodeCheck(matched=matched, tries_left=tries_left)
 
@@ -408,6 +418,20 @@ class SqliteStore:
                 return [_count(db, hit, now_ms) for hit in hits]
 
         return await self._run(count, writes=writes)
+
+    async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
+        """See ``SecretStore.clear_hits``: one ``DELETE … RETURNING``."""
+        window_ms = window * 1000
+        start_ms = to_ms(now) // window_ms * window_ms
+        rows = await self._run(
+            partial(
+                _fetch,
+                "DELETE FROM counters WHERE bucket = ? AND window_start = ? RETURNING hits",
+                (bucket, start_ms),
+            ),
+            writes=True,
+        )
+        return int(rows[0][0]) if rows else 0
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """See ``SecretStore.purge_expired``; then checkpoint and truncate the WAL.

@@ -108,7 +108,14 @@ _V2: Final = (
 )
 """Access policies, one-time codes and rate counters (access rules)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+_V3: Final = (
+    # How many codes were put since the last match: a used-up or expired code now stays (until
+    # a match or the end of its secret), so neither wrong tries nor waiting make room for more.
+    "ALTER TABLE codes ADD COLUMN sent INTEGER NOT NULL DEFAULT 1",
+)
+"""The count of one-time codes per secret (``put_code``'s ``max_codes``)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

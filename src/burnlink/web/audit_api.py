@@ -1,14 +1,15 @@
 """``GET /api/v1/audit``: the audit log for the operator, page by page (docs/api.md).
 
 It needs ``Authorization: Bearer <BURNLINK_ADMIN_TOKEN>``; without the setting the route
-answers every request with ``401 unauthorized``, as it does a wrong token. Pages are keyed by
+answers every request with ``401 unauthorized``, as it does a wrong token. Wrong tokens are
+audited (``admin.denied``) and counted per client: past ``BURNLINK_RATE_LIMIT_ADMIN`` the
+answer is ``429 rate_limited``, whatever the token, until the window ends. Pages are keyed by
 ``seq`` (``after``), so entries appended while a client pages through are never skipped or
 repeated. Each entry is the JSON Lines export's object, so pages can be verified with the key.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,8 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from burnlink.audit.events import AuditEventType
 from burnlink.audit.export import entry_to_dict
-from burnlink.errors import AdminRequired, AuditUnavailable
+from burnlink.errors import AuditUnavailable
 from burnlink.service import SecretService
+from burnlink.web.api import client_of
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import AuditEntryBody, AuditPage
@@ -33,18 +35,15 @@ router = APIRouter(prefix="/api/v1", tags=["audit"], route_class=StrictJSONRoute
 _admin = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="BURNLINK_ADMIN_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
 ) -> SecretService:
-    """The service, for a request carrying the admin token; else ``AdminRequired``."""
+    """The service, for a request carrying the admin token; else ``AdminRequired`` (or
+    ``RateLimited`` after too many wrong tokens from the client)."""
     service: SecretService = request.app.state.service
-    expected = service.settings.admin_token
     given = credentials.credentials if credentials is not None else ""
-    if expected is None or not hmac.compare_digest(
-        given.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
-    ):
-        raise AdminRequired
+    await service.check_admin(given, client_of(request))
     return service
 
 
@@ -60,10 +59,14 @@ def _utc(moment: datetime | None) -> datetime | None:
     responses=error_responses(
         401,
         422,
+        429,
         503,
         notes={
             401: "`unauthorized`: no admin token, or the wrong one (or none is configured)."
             " `WWW-Authenticate` is set.",
+            429: "`rate_limited`: too many wrong admin tokens from this client"
+            " (`BURNLINK_RATE_LIMIT_ADMIN`). Retry after `retry_after` seconds (also"
+            " `Retry-After`).",
             422: "A query parameter is invalid or out of range (`invalid_field`; `field` names"
             " it).",
             503: "The audit log is not configured or did not answer (`audit_unavailable`,"

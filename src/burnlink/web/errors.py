@@ -97,7 +97,8 @@ _STATUS_DESCRIPTIONS = {
     415: "`unsupported_media_type`: the request has a body that is not `application/json`.",
     422: "A member is missing, unknown, of the wrong type or out of range (`invalid_field`), or"
     " the envelope breaks a v1 rule (`invalid_envelope`); `field` names it.",
-    429: "`rate_limited`: too many requests, or too many failed reveals, from this client."
+    429: "`rate_limited`: too many requests, or too many failed reveals (of this link, or of"
+    " any), from this client; the message says which and for how long."
     " Retry after `retry_after` seconds (also the `Retry-After` header).",
     503: "The store (`store_unavailable`) or the audit log (`audit_unavailable`) did not answer,"
     " or a verification code could not be mailed (`mail_unavailable`). Nothing happened;"

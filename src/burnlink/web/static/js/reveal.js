@@ -209,8 +209,12 @@ function showCodeStep(hint, resent) {
 }
 
 /** The mailed code can no longer be used (used, expired or tried too often). */
-function codeSpent() {
-  codeSentAt = null;
+/**
+ * The code can no longer be used. Only a matched one (a right code with a wrong passphrase)
+ * lets the server mail the next at once; after wrong tries or expiry it keeps its minute.
+ */
+function codeSpent(matched = false) {
+  if (matched) codeSentAt = null;
   otpInput.value = "";
 }
 
@@ -228,6 +232,10 @@ async function requestCode(resent) {
     setText(status, "");
     if (error instanceof api.ApiError && error.code === "verification_required") {
       return showCodeStep(error.hint ?? info.verification?.hint ?? "", resent);
+    }
+    if (error instanceof api.ApiError && error.code === "verification_failed") {
+      // Asked for a code after the last one allowed was spent: the server locked the secret.
+      return showGone(t("reveal.error_codes_spent"));
     }
     if (error instanceof api.ApiError && error.code === "passphrase_required") {
       // The server asks for no code after all: the passphrase alone opens it.
@@ -334,7 +342,7 @@ async function takeView() {
       passphraseInput.select();
       const attempts = attemptsText(error.attemptsLeft);
       // The code was right, and is used up: the next try needs a new one.
-      if (verifying) codeSpent();
+      if (verifying) codeSpent(true);
       throw new RevealError(
         t(verifying ? "reveal.error_wrong_passphrase_code" : "reveal.error_wrong_passphrase", {
           attempts,
