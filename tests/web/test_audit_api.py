@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +25,7 @@ from burnlink.crypto import derive_keys
 from burnlink.ids import b64url_decode, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
 from burnlink.signing import verify_statement
+from tests.audit.conftest import Raw
 from tests.hooks import Receiver, webhook_receiver
 from tests.web.audited import (
     ADMIN_TOKEN,
@@ -369,6 +371,79 @@ async def test_admin_route_needs_the_token_and_pages_with_filters(audited: Audit
     assert len(early.json()["entries"]) == 3
     bad = await client.get("/api/v1/audit", params={"type": "nope"}, headers=ADMIN)
     assert bad.status_code == 422
+
+
+async def tamper(audit_url: str, sql: str, *, guarded: bool = False) -> None:
+    """Run ``sql`` on the audit tables from another connection, off the event loop: the app's
+    sweeper may hold the state row's lock in a transaction that needs the loop to finish."""
+    raw = Raw("sqlite" if audit_url.startswith("sqlite") else "postgres", audit_url)
+    await anyio.to_thread.run_sync(lambda: raw.execute(sql, guarded=guarded))
+
+
+async def test_admin_route_serves_only_entries_inside_the_verified_chain(
+    audited: Audited, audit_url: str
+) -> None:
+    client = audited.client()
+    for _ in range(2):
+        await create(client)
+    # A row appended past the head with the append-only triggers in place (seq 3 is head + 1):
+    # the state row still says the head is 2, so it is not part of the log.
+    await tamper(
+        audit_url,
+        "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+        " SELECT 3, at, type, event, mac, prev_mac FROM {log} WHERE seq = 2",
+        guarded=True,
+    )
+
+    page = await client.get("/api/v1/audit", params={"after": 1}, headers=ADMIN)
+
+    assert page.status_code == 200, page.text
+    assert [e["seq"] for e in page.json()["entries"]] == [2]
+    assert page.json()["next_after"] is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(
+            "UPDATE {log} SET event = replace(event, '198.51.100.1', '198.51.100.9') WHERE seq = 2",
+            id="edited-entry",
+        ),
+        pytest.param("UPDATE {state} SET head_seq = 1", id="forged-state"),
+    ],
+)
+async def test_admin_route_refuses_entries_that_do_not_verify(
+    audited: Audited, audit_url: str, sql: str
+) -> None:
+    client = audited.client()
+    for _ in range(2):
+        await create(client)
+    await tamper(audit_url, sql)
+
+    page = await client.get("/api/v1/audit", headers=ADMIN)
+
+    assert page.status_code == 503, page.text
+    assert page.json()["error"]["code"] == "audit_unavailable"
+    assert "burnlink audit verify" in page.json()["error"]["message"]
+
+
+async def test_readyz_fails_when_audit_writes_fail_though_reads_answer(
+    audited: Audited, audit_url: str
+) -> None:
+    client = audited.client()
+    await create(client)
+    assert (await client.get("/readyz")).status_code == 200
+    await tamper(audit_url, "DELETE FROM {state}")  # reads answer; every append now fails
+
+    ready = await client.get("/readyz")
+    refused = await client.post("/api/v1/secrets", json={"secret": MARKER})
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "audit_unavailable")
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"store": "ok", "audit": "unavailable"},
+    }
 
 
 async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:

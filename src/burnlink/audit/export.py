@@ -110,12 +110,16 @@ async def jsonl_lines(entries: AsyncIterable[AuditEntry]) -> AsyncIterator[str]:
 
 
 def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[AuditEntry]:
-    """Entries from JSON Lines (blank lines skipped); ``ValueError`` names the bad line."""
+    """Entries from JSON Lines (blank lines and the sink's checkpoint lines skipped);
+    ``ValueError`` names the bad line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield entry_from_dict(json.loads(line))
+            data = json.loads(line)
+            if isinstance(data, dict) and set(data) == {"checkpoint"}:
+                continue
+            yield entry_from_dict(data)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"line {number}: {exc}") from None
 
@@ -208,6 +212,14 @@ class JsonLinesSink:
             if isinstance(item, AuditEntry)
             else canonical_json({"event": item.to_dict()}).decode("utf-8") + "\n"
         )
+        return self._write_line(line)
+
+    def write_checkpoint(self, document: str) -> bool:
+        """Write a signed checkpoint (``audit.checkpoint``) as ``{"checkpoint": {…}}``;
+        ``False`` on error."""
+        return self._write_line('{"checkpoint":' + document + "}\n")
+
+    def _write_line(self, line: str) -> bool:
         with self._lock:
             try:
                 self._stream.write(line)

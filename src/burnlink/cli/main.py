@@ -19,7 +19,11 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 _EPILOG = """\b
 Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 secret unavailable
 (gone, expired, already viewed, wrong key), 4 access denied (passphrase),
-5 server or store unreachable, 6 invalid input, 7 configuration error.
+5 server or store unreachable, 6 invalid input, 7 configuration error,
+8 verification failed (audit entry altered, statement invalid), 9 audit state
+row missing or invalid, 10 audit entry outside the chain, 11 no audit log
+there, 12 audit log behind its checkpoint or --expect-head, 13 checkpoint
+does not verify.
 """
 
 _json_option = click.option(
