@@ -31,7 +31,7 @@ import secrets
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -54,6 +54,7 @@ from burnlink.useragents import classify
 
 __all__ = [
     "SECRET_PREFIX",
+    "Deliverable",
     "Delivery",
     "RetryPolicy",
     "WebhookDispatcher",
@@ -140,6 +141,19 @@ class WebhookEndpoint:
 
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Deliverable(Protocol):
+    """What the dispatcher sends: an id (``webhook-id``) and the exact body bytes."""
+
+    @property
+    def id(self) -> str:
+        """Unique per message, the same for each retry."""
+        ...
+
+    def body(self) -> bytes:
+        """The exact bytes sent and signed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,7 +303,7 @@ class WebhookDispatcher:
         """Deliveries queued or running."""
         return len(self._tasks)
 
-    def enqueue(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> bool:
+    def enqueue(self, endpoint: WebhookEndpoint, message: Deliverable) -> bool:
         """Start delivering ``message`` in the background; ``False`` if dropped (full/closed).
 
         Must be called from the event loop's thread.
@@ -325,7 +339,7 @@ class WebhookDispatcher:
                     self._done(DeliveryResult.DROPPED)
         await self._client.aclose()
 
-    async def _run(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+    async def _run(self, endpoint: WebhookEndpoint, message: Deliverable) -> Delivery:
         try:
             return await self.deliver(endpoint, message)
         except Exception as exc:  # noqa: BLE001 - a background task must log, not die silently
@@ -334,7 +348,7 @@ class WebhookDispatcher:
             self._done(DeliveryResult.FAILED)
             return Delivery(DeliveryResult.FAILED, 0, None, WebhookFailure.ERROR)
 
-    async def deliver(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+    async def deliver(self, endpoint: WebhookEndpoint, message: Deliverable) -> Delivery:
         """Deliver now, retrying as configured; return how it ended (never raises)."""
         body = message.body()
         attempts = max(1, self._retry.attempts)

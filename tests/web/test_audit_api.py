@@ -19,6 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from burnlink.audit import AuditEntry, verify_store
+from burnlink.audit.chain import key_id
+from burnlink.audit.checkpoint import verify_checkpoint
 from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
@@ -444,6 +446,51 @@ async def test_readyz_fails_when_audit_writes_fail_though_reads_answer(
         "status": "unavailable",
         "checks": {"store": "ok", "audit": "unavailable"},
     }
+
+
+async def test_checkpoints_of_the_head_go_to_the_file_the_sink_and_the_webhook(
+    audit_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    target, sink = tmp_path / "checkpoint.json", tmp_path / "sink.jsonl"
+    settings = audited_settings(
+        receiver,
+        audit_checkpoint_file=str(target),
+        audit_checkpoint_url=receiver.url("/checkpoints"),
+        audit_checkpoint_interval=0.05,
+        audit_sink=str(sink),
+    )
+    async with audited_app(audit_url, settings) as audited:
+        client = audited.client()
+        for _ in range(2):
+            await create(client)
+        head = (await audited.audit.chain_state()).head
+        public = audited.signing_key.public_key()
+
+        def latest() -> int:
+            if not target.exists() or not receiver.on("/checkpoints"):
+                return -1
+            return verify_checkpoint(target.read_text(), public).head_seq
+
+        for _ in range(500):  # a bound on waiting (10 s), not a timing assertion
+            if latest() == head.seq:
+                break
+            await anyio.sleep(0.02)
+        await audited.join()
+
+    written = verify_checkpoint(target.read_text(), public)
+    assert (written.head_seq, written.head_mac) == (head.seq, head.mac)
+    assert written.log == key_id(AUDIT_KEY)
+    shipped = [json.loads(line) for line in sink.read_text().splitlines()]
+    in_sink = [
+        verify_checkpoint(json.dumps(x["checkpoint"]), public) for x in shipped if "checkpoint" in x
+    ]
+    assert head.seq in [c.head_seq for c in in_sink]
+    hooks = receiver.on("/checkpoints")
+    assert {hook.json()["type"] for hook in hooks} == {"audit.checkpoint"}
+    assert all(hook.headers.get("webhook-signature", "").startswith("v1,") for hook in hooks)
+    sent = [verify_checkpoint(json.dumps(h.json()["data"]["checkpoint"]), public) for h in hooks]
+    assert head.seq in [c.head_seq for c in sent]
+    assert os.stat(target).st_mode & 0o777 == 0o644
 
 
 async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:
