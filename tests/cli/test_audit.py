@@ -353,6 +353,26 @@ def test_audit_verify_reports_a_row_outside_the_chain(
     assert result.stdout == expected + "\n"
 
 
+def test_audit_export_leaves_out_rows_outside_the_chain_and_refuses_a_bad_state(
+    log_url: str,
+) -> None:
+    raw = Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url)
+    raw.execute(
+        "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+        " SELECT 7, at, type, event, mac, prev_mac FROM {log} WHERE seq = 6",
+        guarded=True,
+    )
+
+    exported = burnlink("audit", "export", "--store", log_url)
+    raw.execute("DELETE FROM {state}")
+    refused = burnlink("audit", "export", "--store", log_url)
+
+    assert exported.exit_code == 0, exported.stderr
+    assert [json.loads(x)["seq"] for x in exported.stdout.splitlines()] == [1, 2, 3, 4, 5, 6]
+    assert refused.exit_code == ExitCode.AUDIT_STATE
+    assert refused.stdout == ""
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def missing_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where no audit log is: a file that does not exist, or a schema without the tables."""

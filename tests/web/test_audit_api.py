@@ -466,13 +466,22 @@ async def test_checkpoints_of_the_head_go_to_the_file_the_sink_and_the_webhook(
         head = (await audited.audit.chain_state()).head
         public = audited.signing_key.public_key()
 
-        def latest() -> int:
-            if not target.exists() or not receiver.on("/checkpoints"):
-                return -1
-            return verify_checkpoint(target.read_text(), public).head_seq
+        def everywhere() -> bool:
+            """Whether a checkpoint of ``head`` reached the file, the sink and the webhook
+            (the file is written before the other two, so wait for each)."""
+            if not target.exists() or not sink.exists():
+                return False
+            hooks = [h.json()["data"]["checkpoint"] for h in receiver.on("/checkpoints")]
+            lines = [json.loads(line) for line in sink.read_text().splitlines()]
+            shipped = [x["checkpoint"] for x in lines if "checkpoint" in x]
+            return (
+                verify_checkpoint(target.read_text(), public).head_seq == head.seq
+                and any(c["statement"]["head_seq"] == head.seq for c in hooks)
+                and any(c["statement"]["head_seq"] == head.seq for c in shipped)
+            )
 
         for _ in range(500):  # a bound on waiting (10 s), not a timing assertion
-            if latest() == head.seq:
+            if everywhere():
                 break
             await anyio.sleep(0.02)
         await audited.join()

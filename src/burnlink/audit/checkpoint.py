@@ -278,5 +278,9 @@ class CheckpointWriter:
     async def run(self, interval: float) -> None:
         """``write_once`` now and every ``interval`` seconds until cancelled."""
         while True:
-            await self.write_once()
+            try:
+                await self.write_once()
+            except Exception as exc:  # noqa: BLE001 - a missed checkpoint must not stop the server
+                self.failures += 1
+                LOG.error("audit checkpoint failed: %s", type(exc).__name__)
             await asyncio.sleep(interval)

@@ -31,6 +31,7 @@ from typing import IO, Any, Final, Literal
 
 from burnlink.audit.chain import AuditEntry, AuditStore
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
+from burnlink.errors import AuditStateInvalid
 
 __all__ = [
     "CSV_COLUMNS",
@@ -171,11 +172,40 @@ def export_lines(
     types: Sequence[AuditEventType] | None = None,
 ) -> AsyncIterator[str]:
     """Stream ``store``'s entries in ``format``, filtered by time (``since`` ≤ at < ``until``)
-    and type. Raise ``ValueError`` for an unknown format."""
+    and type: only those inside the chain its authentic state row records. Raise
+    ``ValueError`` for an unknown format, ``AuditStateInvalid`` (when iterated) for a state
+    row that does not verify."""
     if format not in MEDIA_TYPES:
         raise ValueError(f"unknown export format {format!r}; use jsonl or csv")
-    entries = store.iter_entries(since=since, until=until, types=types)
+    entries = _chain_entries(store, since=since, until=until, types=types)
     return jsonl_lines(entries) if format == "jsonl" else csv_lines(entries)
+
+
+async def _chain_entries(
+    store: AuditStore,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    types: Sequence[AuditEventType] | None,
+) -> AsyncIterator[AuditEntry]:
+    """The entries the authentic state row vouches for (base < seq <= head), filtered.
+
+    A row forged past the head is not part of the log, so it is not exported; a state row
+    that fails its MAC stops the export (``AuditStateInvalid``) before the first line.
+    """
+    state = (await store.bounds()).state
+    if state is None or not store.is_authentic(state):
+        raise AuditStateInvalid(
+            "The audit log's state row is missing or does not verify; run `burnlink audit verify`."
+        )
+    async for entry in store.iter_entries(
+        since=since,
+        until=until,
+        types=types,
+        after_seq=state.base.seq,
+        through_seq=state.head.seq,
+    ):
+        yield entry
 
 
 class JsonLinesSink:

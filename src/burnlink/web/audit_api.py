@@ -92,10 +92,10 @@ async def audit_log(
     # Only entries inside the chain the state row vouches for: a row forged past the head, or
     # one left behind the base, is not part of the log, and an entry or state that fails its
     # MAC stops the page rather than be served as if it were the log's.
-    state = await audit.chain_state()
-    if not audit.is_authentic(state):
+    state = (await audit.bounds()).state
+    if state is None or not audit.is_authentic(state):
         raise AuditUnavailable(
-            "The audit log's state row does not verify; run `burnlink audit verify`."
+            "The audit log's state row is missing or does not verify; run `burnlink audit verify`."
         )
     entries = []
     async for entry in audit.iter_entries(
