@@ -60,6 +60,24 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         pytest.param("BURNLINK_WEBHOOK_ALLOW", "a/b/c", "BURNLINK_WEBHOOK_ALLOW", id="allow"),
         pytest.param("BURNLINK_ALERT_URL", "http://h/x", "BURNLINK_WEBHOOK_SECRET", id="unsigned"),
         pytest.param("BURNLINK_ALERT_URL", "ftp://h/x", "BURNLINK_ALERT_URL", id="alert-url"),
+        pytest.param(
+            "BURNLINK_AUDIT_CHECKPOINT_URL",
+            "http://h/x",
+            "BURNLINK_WEBHOOK_SECRET",
+            id="cp-unsigned",
+        ),
+        pytest.param(
+            "BURNLINK_AUDIT_CHECKPOINT_URL",
+            "ftp://h/x",
+            "BURNLINK_AUDIT_CHECKPOINT_URL",
+            id="cp-url",
+        ),
+        pytest.param(
+            "BURNLINK_AUDIT_CHECKPOINT_INTERVAL",
+            "0",
+            "BURNLINK_AUDIT_CHECKPOINT_INTERVAL",
+            id="cp-interval",
+        ),
         pytest.param("BURNLINK_ADMIN_TOKEN", "short", "BURNLINK_ADMIN_TOKEN", id="admin-token"),
         pytest.param("BURNLINK_ALERT_NOT_FOUND", "often", "BURNLINK_ALERT_NOT_FOUND", id="alert"),
         pytest.param("BURNLINK_PROXY_HEADER", "client-ip", "BURNLINK_PROXY_HEADER", id="header"),
@@ -192,11 +210,12 @@ def test_masked_settings_hide_keys_tokens_and_hook_urls() -> None:
         admin_token="admin-token-value-123",
         webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         alert_url="https://hooks.slack.com/services/T0/B0/slacktoken",
+        audit_checkpoint_url="https://hooks.example.com/anchor/cptoken",
     )
 
     shown = str(settings.masked())
 
-    for hidden in ("pgpass", "cd" * 32, "admin-token-value", "MfKQ9r8", "slacktoken"):
+    for hidden in ("pgpass", "cd" * 32, "admin-token-value", "MfKQ9r8", "slacktoken", "cptoken"):
         assert hidden not in shown
 
 

@@ -517,7 +517,7 @@ async def test_drops_are_reported_with_their_reason(receiver: Receiver) -> None:
         allow=LOOPBACK, retry=FAST, max_pending=2, max_pending_per_destination=1
     )
     dispatcher.on_drop = lambda endpoint, message, reason: drops.append(
-        (endpoint.host, message.secret_id, reason)
+        (endpoint.host, message.secret_id if isinstance(message, WebhookMessage) else None, reason)
     )
     with tarpit() as pit:
         stuck = WebhookEndpoint.parse(pit.url(), SECRET)

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None
     audit_sink: str | None = None
     """``-`` (stdout) or a file: every audit entry as a JSON line, for a SIEM."""
+    audit_checkpoint_interval: float = Field(default=300.0, gt=0, le=86400)
+    """Seconds between signed checkpoints of the audit head (``audit.checkpoint``)."""
+    audit_checkpoint_file: str | None = Field(default=None, min_length=1)
+    """A file each checkpoint replaces (for ``burnlink audit verify --checkpoint``)."""
+    audit_checkpoint_url: str | None = None
+    """A webhook each checkpoint is POSTed to (signed with ``webhook_secret``)."""
     key_dir: str = Field(default_factory=default_key_dir, min_length=1)
     signing_key: SecretStr | None = None
     admin_token: SecretStr | None = None
@@ -248,7 +254,7 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (use a long random string)")
         return value
 
-    @field_validator("alert_url")
+    @field_validator("alert_url", "audit_checkpoint_url")
     @classmethod
     def _alert_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -264,6 +270,10 @@ class Settings(BaseSettings):
     def _alerts_are_signed(self) -> Self:
         if self.alert_url is not None and self.webhook_secret is None:
             raise ValueError("BURNLINK_WEBHOOK_SECRET is required when BURNLINK_ALERT_URL is set")
+        if self.audit_checkpoint_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "BURNLINK_WEBHOOK_SECRET is required when BURNLINK_AUDIT_CHECKPOINT_URL is set"
+            )
         return self
 
     @field_validator("smtp_from")
@@ -341,6 +351,8 @@ class Settings(BaseSettings):
         if self.alert_url is not None:
             # Chat webhooks carry their token in the path.
             values["alert_url"] = self.alert_url.split("://", 1)[0] + "://***"
+        if self.audit_checkpoint_url is not None:
+            values["audit_checkpoint_url"] = self.audit_checkpoint_url.split("://", 1)[0] + "://***"
         return values
 
 

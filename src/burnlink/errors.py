@@ -22,6 +22,11 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── MailUnavailable
     ├── AdminRequired
     ├── IntegrityError
+    │   ├── AuditStateInvalid
+    │   ├── AuditOutsideChain
+    │   ├── AuditLogMissing
+    │   ├── AuditBehindAnchor
+    │   └── CheckpointInvalid
     └── StorageError
         ├── StorageUnavailable
         │   └── AuditUnavailable
@@ -192,6 +197,27 @@ class AdminRequired(BurnlinkError):
 
 class IntegrityError(BurnlinkError):
     """Raised when an audit chain or a signed statement does not verify."""
+
+
+class AuditStateInvalid(IntegrityError):
+    """Raised when the audit log's state row (its base and head) is missing or fails its MAC."""
+
+
+class AuditOutsideChain(IntegrityError):
+    """Raised when the audit log holds entries outside the base..head its state row records."""
+
+
+class AuditLogMissing(IntegrityError):
+    """Raised when there is no audit log where one is expected (nothing is created)."""
+
+
+class AuditBehindAnchor(IntegrityError):
+    """Raised when the audit log's head is behind (or differs from) a head recorded outside
+    the database: a signed checkpoint or ``--expect-head``."""
+
+
+class CheckpointInvalid(IntegrityError):
+    """Raised when a signed audit checkpoint does not verify, or is of another audit log."""
 
 
 class StorageError(BurnlinkError):

@@ -61,7 +61,7 @@ from burnlink.netguard import (
     pin,
     system_resolver,
 )
-from burnlink.webhooks import WebhookDispatcher, WebhookEndpoint, WebhookMessage
+from burnlink.webhooks import Deliverable, WebhookDispatcher, WebhookEndpoint, WebhookMessage
 
 __all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Observer", "policy_labels", "request_info"]
 
@@ -474,7 +474,7 @@ class Observer:
         self,
         queue: WebhookQueue,
         endpoint: WebhookEndpoint,
-        message: WebhookMessage,
+        message: Deliverable,
         reason: DropReason,
     ) -> None:
         """Record a webhook given up, in the background. Not the host: a URL's host can be
@@ -484,7 +484,7 @@ class Observer:
             lambda: self.record(
                 AuditEventType.WEBHOOK_DROPPED,
                 at=at,
-                secret_id=message.secret_id,
+                secret_id=message.secret_id if isinstance(message, WebhookMessage) else None,
                 detail={"queue": queue.value, "reason": reason.value},
                 required=False,
             )

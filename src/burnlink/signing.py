@@ -43,6 +43,7 @@ __all__ = [
     "burn_statement",
     "key_id",
     "load_or_create_signing_key",
+    "pick_key",
     "public_jwk",
     "public_key_from_jwk",
     "public_keys_document",
@@ -203,7 +204,9 @@ def sign_statement(statement: BurnStatement, key: Ed25519PrivateKey) -> str:
     return canonical_json(document).decode("utf-8")
 
 
-def _pick_key(keys: Ed25519PublicKey | Mapping[str, Any], kid: str) -> Ed25519PublicKey:
+def pick_key(keys: Ed25519PublicKey | Mapping[str, Any], kid: str) -> Ed25519PublicKey:
+    """The key named ``kid``: ``keys`` itself, one JWK, or the match in a JWK set
+    (``InvalidInput`` when the set has none)."""
     if isinstance(keys, Ed25519PublicKey):
         return keys
     if "keys" in keys:
@@ -238,7 +241,7 @@ def verify_statement(
     statement = BurnStatement.from_dict(document["statement"])
     if document["kid"] != statement.kid:
         raise InvalidInput("statement", "names two different keys")
-    key = _pick_key(public_key, statement.kid)
+    key = pick_key(public_key, statement.kid)
     if key_id(key) != statement.kid:
         raise InvalidInput("statement", "is signed by another key")
     try:

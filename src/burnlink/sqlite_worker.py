@@ -101,22 +101,30 @@ class SqliteWorker:
         self._writer_lock = writer_lock
 
     @classmethod
-    async def open(cls, target: str, *, busy_timeout: timedelta, name: str) -> SqliteWorker:
+    async def open(
+        cls, target: str, *, busy_timeout: timedelta, name: str, read_only: bool = False
+    ) -> SqliteWorker:
         """Connect to ``target`` (a path or ``:memory:``) on a new thread called ``name``;
         a file gets its ``WriterLock``.
 
-        Raises ``sqlite3.Error`` when the database cannot be opened, ``OSError`` when its
-        lock file cannot.
+        ``read_only`` opens an existing file with ``mode=ro``: nothing (not even the file or
+        its lock file) is created, and every write fails. Raises ``sqlite3.Error`` when the
+        database cannot be opened, ``OSError`` when its lock file cannot.
         """
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
         def connect() -> tuple[sqlite3.Connection, WriterLock | None]:
             lock = None
-            if target != ":memory:":
+            if target != ":memory:" and not read_only:
                 lock = WriterLock.beside(target, timeout=busy_timeout)
             try:
                 connection = sqlite3.connect(
-                    target, timeout=busy_timeout.total_seconds(), isolation_level=None
+                    f"{Path(target).expanduser().absolute().as_uri()}?mode=ro"
+                    if read_only
+                    else target,
+                    timeout=busy_timeout.total_seconds(),
+                    isolation_level=None,
+                    uri=read_only,
                 )
             except BaseException:
                 if lock is not None:

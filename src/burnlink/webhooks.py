@@ -39,7 +39,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -62,6 +62,7 @@ from burnlink.useragents import classify
 
 __all__ = [
     "SECRET_PREFIX",
+    "Deliverable",
     "Delivery",
     "DropHandler",
     "RetryPolicy",
@@ -158,6 +159,19 @@ class WebhookEndpoint:
 
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Deliverable(Protocol):
+    """What the dispatcher sends: an id (``webhook-id``) and the exact body bytes."""
+
+    @property
+    def id(self) -> str:
+        """Unique per message, the same for each retry."""
+        ...
+
+    def body(self) -> bytes:
+        """The exact bytes sent and signed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,7 +277,7 @@ def pinned_request(
     )
 
 
-DropHandler = Callable[["WebhookEndpoint", "WebhookMessage", DropReason], None]
+DropHandler = Callable[["WebhookEndpoint", Deliverable, DropReason], None]
 """Told of every webhook a dispatcher gives up (the observer audits it). Must not raise."""
 
 
@@ -331,7 +345,7 @@ class WebhookDispatcher:
         self._resolver = resolver or ThreadedResolver(concurrency, name=f"burnlink-{queue}-dns")
         self._semaphore = asyncio.Semaphore(concurrency)
         self._destinations: dict[str, _Destination] = {}
-        self._tasks: dict[asyncio.Task[Delivery], tuple[WebhookEndpoint, WebhookMessage]] = {}
+        self._tasks: dict[asyncio.Task[Delivery], tuple[WebhookEndpoint, Deliverable]] = {}
         self._closed = False
         self._client = httpx.AsyncClient(
             follow_redirects=False,
@@ -346,7 +360,7 @@ class WebhookDispatcher:
         """Deliveries queued or running."""
         return len(self._tasks)
 
-    def enqueue(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> bool:
+    def enqueue(self, endpoint: WebhookEndpoint, message: Deliverable) -> bool:
         """Start delivering ``message`` in the background; ``False`` if dropped (closing, the
         dispatcher full, or the destination's share full).
 
@@ -400,7 +414,7 @@ class WebhookDispatcher:
             self._resolver.close()
 
     async def _run(
-        self, endpoint: WebhookEndpoint, message: WebhookMessage, share: _Destination
+        self, endpoint: WebhookEndpoint, message: Deliverable, share: _Destination
     ) -> Delivery:
         try:
             return await self._within_deadline(endpoint, message, share)
@@ -413,7 +427,7 @@ class WebhookDispatcher:
             share.deliveries -= 1
             self._release(endpoint.destination, share)
 
-    async def deliver(self, endpoint: WebhookEndpoint, message: WebhookMessage) -> Delivery:
+    async def deliver(self, endpoint: WebhookEndpoint, message: Deliverable) -> Delivery:
         """Deliver now, retrying as configured, within the deadline; return how it ended
         (never raises)."""
         share = self._share(endpoint.destination)
@@ -425,7 +439,7 @@ class WebhookDispatcher:
             self._release(endpoint.destination, share)
 
     async def _within_deadline(
-        self, endpoint: WebhookEndpoint, message: WebhookMessage, share: _Destination
+        self, endpoint: WebhookEndpoint, message: Deliverable, share: _Destination
     ) -> Delivery:
         tried: list[int] = []
         try:
@@ -438,7 +452,7 @@ class WebhookDispatcher:
     async def _deliver(
         self,
         endpoint: WebhookEndpoint,
-        message: WebhookMessage,
+        message: Deliverable,
         share: _Destination,
         tried: list[int],
     ) -> Delivery:
@@ -521,9 +535,7 @@ class WebhookDispatcher:
         if share.deliveries == 0 and self._destinations.get(destination) is share:
             del self._destinations[destination]
 
-    def _dropped(
-        self, endpoint: WebhookEndpoint, message: WebhookMessage, reason: DropReason
-    ) -> None:
+    def _dropped(self, endpoint: WebhookEndpoint, message: Deliverable, reason: DropReason) -> None:
         self._count(WebhookFailure.DROPPED)
         self._done(DeliveryResult.DROPPED)
         if self._metrics is not None:

@@ -22,7 +22,7 @@ from burnlink.audit.chain import GENESIS, Problem, verify_store
 from burnlink.audit.events import AuditEventType
 from burnlink.audit.postgres import PostgresAuditStore
 from burnlink.audit.sqlite import PAGE_SIZE, SqliteAuditStore
-from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.errors import AuditStateInvalid, ConfigError, StorageUnavailable
 from tests.audit.conftest import KEY, T0, Raw, make_event
 
 pytestmark = pytest.mark.anyio
@@ -397,3 +397,106 @@ async def test_sqlite_open_reports_a_path_it_cannot_use(tmp_path: Path) -> None:
 
     with pytest.raises(StorageUnavailable):
         await SqliteAuditStore.open(str(tmp_path / "dir.db"), key=KEY)
+
+
+# -- completeness at start-up, and the write probe of /readyz ----------------------------------
+
+
+@pytest.mark.parametrize("sql", ["DELETE FROM {state}", "DROP TABLE {state}"])
+async def test_open_refuses_a_log_whose_state_is_gone_instead_of_sealing_a_fresh_one(
+    audit_url: str, raw: Raw, sql: str
+) -> None:
+    store = await open_audit_store(audit_url, key=KEY)
+    await _fill(store, 3)
+    await store.aclose()
+    raw.execute(sql)
+
+    with pytest.raises(AuditStateInvalid, match="entries but its state row is missing"):
+        await open_audit_store(audit_url, key=KEY)
+
+    reopened = await open_audit_store(audit_url, key=KEY, read_only=True)
+    try:
+        bounds = await reopened.bounds()
+        result = await verify_store(reopened, KEY)
+    finally:
+        await reopened.aclose()
+    assert (bounds.state, bounds.count) == (None, 3)
+    assert result.problem is Problem.NO_STATE
+
+
+async def test_bounds_read_the_state_and_the_span_of_entries(
+    audit_store: AuditStore, raw: Raw
+) -> None:
+    await _fill(audit_store, 4)
+    raw.execute("DELETE FROM {log} WHERE seq = 1")
+
+    bounds = await audit_store.bounds()
+
+    assert bounds.state == await audit_store.chain_state()
+    assert (bounds.first_seq, bounds.last_seq, bounds.count) == (2, 4, 3)
+
+
+async def test_a_read_only_open_writes_nothing(audit_store: AuditStore, audit_url: str) -> None:
+    await _fill(audit_store, 2)
+    reader = await open_audit_store(audit_url, key=KEY, read_only=True)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await reader.append(make_event(9))
+        with pytest.raises(StorageUnavailable):
+            await reader.check_writable()
+        result = await verify_store(reader, KEY)
+    finally:
+        await reader.aclose()
+
+    assert (result.ok, result.checked) == (True, 2)
+    assert (await audit_store.chain_state()).head.seq == 2
+
+
+async def test_check_writable_fails_when_appends_would_while_ping_answers(
+    audit_store: AuditStore, raw: Raw
+) -> None:
+    await _fill(audit_store, 2)
+    await audit_store.check_writable()
+    assert (await audit_store.chain_state()).head.seq == 2  # the probe was rolled back
+    raw.execute("DELETE FROM {state}")
+
+    await audit_store.ping()
+    with pytest.raises(StorageUnavailable):
+        await audit_store.append(make_event(3))
+    with pytest.raises(StorageUnavailable):
+        await audit_store.check_writable()
+
+
+async def test_check_writable_fails_while_another_writer_holds_the_lock(
+    audit_url: str, raw: Raw
+) -> None:
+    if raw.backend == "sqlite":
+        store: AuditStore = await SqliteAuditStore.open(
+            audit_url.removeprefix("sqlite://"), key=KEY, busy_timeout=timedelta(seconds=0.2)
+        )
+    else:
+        store = await open_audit_store(audit_url, key=KEY)
+    try:
+        await _fill(store, 1)
+        if raw.backend == "sqlite":
+            holder = sqlite3.connect(audit_url.removeprefix("sqlite://"), isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                await store.ping()
+                with pytest.raises(StorageUnavailable):
+                    await store.check_writable()
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+        else:
+            import psycopg
+
+            async with await psycopg.AsyncConnection.connect(audit_url) as locker:
+                await locker.execute("SELECT 1 FROM burnlink_audit_state FOR UPDATE")
+                await store.ping()
+                with pytest.raises(StorageUnavailable):
+                    await store.check_writable()
+                await locker.rollback()
+        await store.check_writable()
+    finally:
+        await store.aclose()

@@ -333,3 +333,298 @@ def test_receipt_verify_never_trusts_the_keys_of_the_issuer_the_statement_names(
     assert not default.stdout
     assert trusted.exit_code == ExitCode.INTEGRITY, trusted.stdout
     assert "not in the key set" in trusted.stderr
+
+
+# -- completeness: the state row, entries outside the chain, anchors -------------------------
+
+
+def _count(url: str, sql: str) -> int | None:
+    """The single number ``sql`` selects (``{log}``/``{state}`` placeholders); ``None`` when
+    the table it reads does not exist."""
+    raw = Raw("sqlite" if url.startswith("sqlite") else "postgres", url)
+    sql = sql.format(log=raw.log, state=raw.state)
+    if raw.backend == "sqlite":
+        import sqlite3
+
+        path = url.removeprefix("sqlite://")
+        if not Path(path).exists():
+            return None
+        with sqlite3.connect(path) as conn:
+            try:
+                return int(conn.execute(sql).fetchone()[0])
+            except sqlite3.OperationalError:
+                return None
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        try:
+            row = pg.execute(sql).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if row is None else int(row[0])
+
+
+def test_audit_verify_fails_without_the_state_row_and_repairs_nothing(log_url: str) -> None:
+    Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url).execute(
+        "DELETE FROM {state}"
+    )
+
+    first = burnlink("audit", "verify", "--store", log_url)
+    again = burnlink("audit", "verify", "--store", log_url, "--json")
+
+    assert first.exit_code == ExitCode.AUDIT_STATE
+    assert int(ExitCode.AUDIT_STATE) == 9
+    assert first.stdout == "FAILED: no_state (6 entries stored)\n"
+    assert "state row is missing" in first.stderr
+    assert again.exit_code == ExitCode.AUDIT_STATE
+    assert json.loads(again.stdout)["problem"] == "no_state"
+    assert _count(log_url, "SELECT count(*) FROM {state}") == 0  # verify wrote no new state
+
+
+def test_audit_verify_fails_without_the_state_table_and_creates_none(log_url: str) -> None:
+    Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url).execute(
+        "DROP TABLE {state}"
+    )
+
+    result = burnlink("audit", "verify", "--store", log_url)
+
+    assert result.exit_code == ExitCode.AUDIT_STATE
+    assert result.stdout == "FAILED: no_state (6 entries stored)\n"
+    assert _count(log_url, "SELECT count(*) FROM {state}") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "guarded", "expected"),
+    [
+        pytest.param(
+            # The append-only triggers let this through: seq 7 is head + 1.
+            "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+            " SELECT 7, at, type, event, mac, prev_mac FROM {log} WHERE seq = 6",
+            True,
+            "FAILED at seq 7: outside_chain (past the recorded head, seq 6)",
+            id="past-the-head",
+        ),
+        pytest.param(
+            "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+            " SELECT 0, at, type, event, prev_mac, mac FROM {log} WHERE seq = 1",
+            False,
+            "FAILED at seq 0: outside_chain (at or before the recorded base, seq 0)",
+            id="behind-the-base",
+        ),
+    ],
+)
+def test_audit_verify_reports_a_row_outside_the_chain(
+    log_url: str, sql: str, guarded: bool, expected: str
+) -> None:
+    Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url).execute(
+        sql, guarded=guarded
+    )
+
+    result = burnlink("audit", "verify", "--store", log_url)
+
+    assert result.exit_code == ExitCode.AUDIT_OUTSIDE_CHAIN
+    assert int(ExitCode.AUDIT_OUTSIDE_CHAIN) == 10
+    assert result.stdout == expected + "\n"
+
+
+def test_audit_export_leaves_out_rows_outside_the_chain_and_refuses_a_bad_state(
+    log_url: str,
+) -> None:
+    raw = Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url)
+    raw.execute(
+        "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+        " SELECT 7, at, type, event, mac, prev_mac FROM {log} WHERE seq = 6",
+        guarded=True,
+    )
+
+    exported = burnlink("audit", "export", "--store", log_url)
+    raw.execute("DELETE FROM {state}")
+    refused = burnlink("audit", "export", "--store", log_url)
+
+    assert exported.exit_code == 0, exported.stderr
+    assert [json.loads(x)["seq"] for x in exported.stdout.splitlines()] == [1, 2, 3, 4, 5, 6]
+    assert refused.exit_code == ExitCode.AUDIT_STATE
+    assert refused.stdout == ""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def missing_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where no audit log is: a file that does not exist, or a schema without the tables."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'nowhere' / 'audit.db'}"
+    url: str = request.getfixturevalue("pg_audit_url")
+    return url
+
+
+def test_audit_verify_and_export_of_a_missing_log_fail_and_create_nothing(
+    missing_url: str, tmp_path: Path
+) -> None:
+    before = sorted(tmp_path.rglob("*"))
+
+    verified = burnlink("audit", "verify", "--store", missing_url)
+    exported = burnlink("audit", "export", "--store", missing_url)
+
+    assert verified.exit_code == ExitCode.AUDIT_MISSING
+    assert int(ExitCode.AUDIT_MISSING) == 11
+    assert "no audit log" in verified.stderr
+    assert verified.stdout == ""
+    assert exported.exit_code == ExitCode.AUDIT_MISSING
+    assert sorted(tmp_path.rglob("*")) == before
+    assert _count(missing_url, "SELECT count(*) FROM {log}") is None
+    assert _count(missing_url, "SELECT count(*) FROM {state}") is None
+
+
+def test_deleting_the_tail_and_the_state_row_is_caught_and_stops_the_server(
+    log_url: str,
+) -> None:
+    from burnlink.errors import AuditStateInvalid
+
+    Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url).execute(
+        "DELETE FROM {log} WHERE seq >= 5"
+    )
+    Raw("sqlite" if log_url.startswith("sqlite") else "postgres", log_url).execute(
+        "DELETE FROM {state}"
+    )
+
+    result = burnlink("audit", "verify", "--store", log_url)
+
+    assert result.exit_code == ExitCode.AUDIT_STATE
+    assert result.stdout == "FAILED: no_state (4 entries stored)\n"
+    with pytest.raises(AuditStateInvalid, match="state row is missing"):
+        asyncio.run(open_audit_store(log_url, key=KEY))  # no fresh state sealed over it
+    assert _count(log_url, "SELECT count(*) FROM {state}") == 0
+
+
+def _checkpoint_of(url: str, tmp_path: Path) -> tuple[Path, Path, Ed25519PrivateKey]:
+    """A checkpoint of the log at ``url`` signed by a new key, written by ``CheckpointWriter``
+    to a file, and that key's JWK set in another file."""
+    from burnlink.audit.checkpoint import CheckpointWriter
+
+    signing = Ed25519PrivateKey.generate()
+    target = tmp_path / "checkpoint.json"
+
+    async def write() -> None:
+        store = await open_audit_store(url, key=KEY)
+        try:
+            writer = CheckpointWriter(
+                store, signing_key=signing, now=lambda: T0 + timedelta(hours=1), file=target
+            )
+            assert await writer.write_once() is not None
+        finally:
+            await store.aclose()
+
+    asyncio.run(write())
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(public_keys_document(signing.public_key())))
+    return target, keys, signing
+
+
+def _wipe_and_restart(url: str, appended: int) -> None:
+    """Delete every entry and the state row, then let the server start a fresh log and
+    append ``appended`` events: what someone with database access but no key can do."""
+    raw = Raw("sqlite" if url.startswith("sqlite") else "postgres", url)
+    raw.execute("DELETE FROM {log}")
+    raw.execute("DELETE FROM {state}")
+
+    async def restart() -> None:
+        store = await open_audit_store(url, key=KEY)
+        for n in range(appended):
+            await store.append(make_event(100 + n))
+        await store.aclose()
+
+    asyncio.run(restart())
+
+
+def test_a_signed_checkpoint_and_expect_head_catch_a_wiped_and_restarted_log(
+    log_url: str, tmp_path: Path
+) -> None:
+    checkpoint, keys, _ = _checkpoint_of(log_url, tmp_path)
+    intact = burnlink(
+        "audit", "verify", "--store", log_url, "--checkpoint", str(checkpoint), "--key", str(keys)
+    )
+    _wipe_and_restart(log_url, appended=2)
+
+    plain = burnlink("audit", "verify", "--store", log_url)
+    held = burnlink(
+        "audit", "verify", "--store", log_url, "--checkpoint", str(checkpoint), "--key", str(keys)
+    )
+    expected = burnlink("audit", "verify", "--store", log_url, "--expect-head", "6", "--json")
+
+    assert (intact.exit_code, intact.stdout) == (0, "OK: 6 entries verified\n")
+    assert (plain.exit_code, plain.stdout) == (0, "OK: 2 entries verified\n")  # on its own
+    assert held.exit_code == ExitCode.AUDIT_BEHIND_ANCHOR
+    assert int(ExitCode.AUDIT_BEHIND_ANCHOR) == 12
+    assert held.stdout == (
+        "FAILED at seq 3: behind_anchor (the head is seq 2; the checkpoint records seq 6)\n"
+    )
+    assert expected.exit_code == ExitCode.AUDIT_BEHIND_ANCHOR
+    assert json.loads(expected.stdout)["problem"] == "behind_anchor"
+    assert "--expect-head records seq 6" in json.loads(expected.stdout)["detail"]
+
+
+def test_a_checkpoint_catches_a_rebuilt_log_that_got_past_its_seq(
+    log_url: str, tmp_path: Path
+) -> None:
+    checkpoint, keys, _ = _checkpoint_of(log_url, tmp_path)
+    _wipe_and_restart(log_url, appended=8)
+
+    held = burnlink(
+        "audit", "verify", "--store", log_url, "--checkpoint", str(checkpoint), "--key", str(keys)
+    )
+
+    assert held.exit_code == ExitCode.AUDIT_BEHIND_ANCHOR
+    assert held.stdout == (
+        "FAILED at seq 6: behind_anchor (the entry differs from the one the checkpoint records)\n"
+    )
+
+
+def test_audit_verify_checks_a_checkpoint_with_the_servers_own_signing_key(
+    log_url: str, tmp_path: Path
+) -> None:
+    checkpoint, _, signing = _checkpoint_of(log_url, tmp_path)
+    pem = signing.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+    result = burnlink(
+        "audit",
+        "verify",
+        "--store",
+        log_url,
+        "--checkpoint",
+        str(checkpoint),
+        "--expect-head",
+        "6",
+        env={"BURNLINK_SIGNING_KEY": pem},
+    )
+
+    assert (result.exit_code, result.stdout) == (0, "OK: 6 entries verified\n")
+
+
+@pytest.mark.parametrize("change", ["edited", "other-signer", "other-log", "not-json"])
+def test_audit_verify_exits_13_for_a_checkpoint_that_does_not_verify(
+    log_url: str, tmp_path: Path, change: str
+) -> None:
+    from burnlink.audit.checkpoint import Checkpoint, sign_checkpoint
+
+    checkpoint, keys, signing = _checkpoint_of(log_url, tmp_path)
+    document = json.loads(checkpoint.read_text())
+    if change == "edited":
+        document["statement"]["head_seq"] = 2
+        checkpoint.write_text(json.dumps(document))
+    elif change == "other-signer":
+        keys.write_text(json.dumps(public_keys_document(Ed25519PrivateKey.generate().public_key())))
+    elif change == "other-log":
+        statement = Checkpoint.from_dict({**document["statement"], "log": "0" * 16})
+        checkpoint.write_text(sign_checkpoint(statement, signing))
+    else:
+        checkpoint.write_text("head 6, I promise")
+
+    result = burnlink(
+        "audit", "verify", "--store", log_url, "--checkpoint", str(checkpoint), "--key", str(keys)
+    )
+
+    assert result.exit_code == ExitCode.CHECKPOINT_INVALID, result.stderr
+    assert int(ExitCode.CHECKPOINT_INVALID) == 13
+    assert result.stdout == ""
+    assert "checkpoint" in result.stderr

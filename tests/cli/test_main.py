@@ -311,6 +311,16 @@ def test_every_command_has_help(cli: Cli, command: str) -> None:
     assert "Exit codes" in result.stdout
 
 
+def test_main_help_lists_every_exit_code(cli: Cli) -> None:
+    from burnlink.cli.output import ExitCode
+
+    result = cli("--help")
+    text = " ".join(result.stdout.split("Exit codes:", 1)[1].split())
+    listed = [int(n) for n in re.findall(r"(?:^|, )(\d+) [a-z]", text.strip())]
+
+    assert listed == [int(code) for code in ExitCode]
+
+
 def test_main_version(cli: Cli) -> None:
     result = cli("--version")
 

@@ -7,9 +7,15 @@ import pytest
 from burnlink.cli.client import Event, Receipt, ServerUnavailable
 from burnlink.cli.output import ExitCode, classify, error_message, receipt_text
 from burnlink.errors import (
+    AuditBehindAnchor,
+    AuditLogMissing,
+    AuditOutsideChain,
+    AuditStateInvalid,
+    CheckpointInvalid,
     ConfigError,
     DuplicateId,
     EnvelopeError,
+    IntegrityError,
     InvalidInput,
     PassphraseRequired,
     PayloadTooLarge,
@@ -32,6 +38,12 @@ from burnlink.errors import (
         (EnvelopeError("bad"), ExitCode.INVALID_INPUT),
         (InvalidInput("--ttl", "bad"), ExitCode.INVALID_INPUT),
         (ConfigError("bad"), ExitCode.CONFIG),
+        (IntegrityError("bad"), ExitCode.INTEGRITY),
+        (AuditStateInvalid("bad"), ExitCode.AUDIT_STATE),
+        (AuditOutsideChain("bad"), ExitCode.AUDIT_OUTSIDE_CHAIN),
+        (AuditLogMissing("bad"), ExitCode.AUDIT_MISSING),
+        (AuditBehindAnchor("bad"), ExitCode.AUDIT_BEHIND_ANCHOR),
+        (CheckpointInvalid("bad"), ExitCode.CHECKPOINT_INVALID),
         (KeyError("a secret value"), ExitCode.UNEXPECTED),
     ],
 )
@@ -40,7 +52,7 @@ def test_classify_maps_each_error_to_its_exit_code(error: Exception, exit_code: 
 
 
 def test_exit_codes_are_the_documented_numbers() -> None:
-    assert [int(code) for code in ExitCode] == list(range(9))
+    assert [int(code) for code in ExitCode] == list(range(14))
 
 
 def test_error_message_of_an_unexpected_error_shows_only_its_type() -> None:

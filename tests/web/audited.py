@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +23,9 @@ from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
 from burnlink.webhooks import RetryPolicy
 from tests.hooks import Receiver
+
+if TYPE_CHECKING:
+    from burnlink.audit.chain import ChainBounds
 
 AUDIT_KEY = bytes(range(32))
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -62,6 +65,16 @@ class Breakable:
 
     async def chain_state(self) -> ChainState:
         return await self.inner.chain_state()
+
+    def is_authentic(self, item: ChainState | AuditEntry) -> bool:
+        return self.inner.is_authentic(item)
+
+    async def bounds(self) -> ChainBounds:
+        return await self.inner.bounds()
+
+    async def check_writable(self) -> None:
+        self._check()
+        await self.inner.check_writable()
 
     async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         self._check()

@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from burnlink.audit import AuditEntry, verify_store
+from burnlink.audit.chain import key_id
+from burnlink.audit.checkpoint import verify_checkpoint
 from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
@@ -25,6 +28,7 @@ from burnlink.ids import b64url_decode, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
 from burnlink.models import EndReason
 from burnlink.signing import verify_statement
+from tests.audit.conftest import Raw
 from tests.hooks import Receiver, webhook_receiver
 from tests.web.audited import (
     ADMIN_TOKEN,
@@ -415,6 +419,133 @@ async def test_wrong_admin_tokens_are_audited_and_then_refused_whatever_the_toke
     assert [(e.event.client_ip, e.event.outcome) for e in denied] == [(DE, Outcome.DENIED)] * 3
     (limit,) = of_type(entries, AuditEventType.RATE_LIMITED)
     assert limit.event.policy == {"limit": "admin", "rule": "3/3600s"}
+
+
+async def tamper(audit_url: str, sql: str, *, guarded: bool = False) -> None:
+    """Run ``sql`` on the audit tables from another connection, off the event loop: the app's
+    sweeper may hold the state row's lock in a transaction that needs the loop to finish."""
+    raw = Raw("sqlite" if audit_url.startswith("sqlite") else "postgres", audit_url)
+    await anyio.to_thread.run_sync(lambda: raw.execute(sql, guarded=guarded))
+
+
+async def test_admin_route_serves_only_entries_inside_the_verified_chain(
+    audited: Audited, audit_url: str
+) -> None:
+    client = audited.client()
+    for _ in range(2):
+        await create(client)
+    # A row appended past the head with the append-only triggers in place (seq 3 is head + 1):
+    # the state row still says the head is 2, so it is not part of the log.
+    await tamper(
+        audit_url,
+        "INSERT INTO {log} (seq, at, type, event, prev_mac, mac)"
+        " SELECT 3, at, type, event, mac, prev_mac FROM {log} WHERE seq = 2",
+        guarded=True,
+    )
+
+    page = await client.get("/api/v1/audit", params={"after": 1}, headers=ADMIN)
+
+    assert page.status_code == 200, page.text
+    assert [e["seq"] for e in page.json()["entries"]] == [2]
+    assert page.json()["next_after"] is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(
+            "UPDATE {log} SET event = replace(event, '198.51.100.1', '198.51.100.9') WHERE seq = 2",
+            id="edited-entry",
+        ),
+        pytest.param("UPDATE {state} SET head_seq = 1", id="forged-state"),
+    ],
+)
+async def test_admin_route_refuses_entries_that_do_not_verify(
+    audited: Audited, audit_url: str, sql: str
+) -> None:
+    client = audited.client()
+    for _ in range(2):
+        await create(client)
+    await tamper(audit_url, sql)
+
+    page = await client.get("/api/v1/audit", headers=ADMIN)
+
+    assert page.status_code == 503, page.text
+    assert page.json()["error"]["code"] == "audit_unavailable"
+    assert "burnlink audit verify" in page.json()["error"]["message"]
+
+
+async def test_readyz_fails_when_audit_writes_fail_though_reads_answer(
+    audited: Audited, audit_url: str
+) -> None:
+    client = audited.client()
+    await create(client)
+    assert (await client.get("/readyz")).status_code == 200
+    await tamper(audit_url, "DELETE FROM {state}")  # reads answer; every append now fails
+
+    ready = await client.get("/readyz")
+    refused = await client.post("/api/v1/secrets", json={"secret": MARKER})
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "audit_unavailable")
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"store": "ok", "audit": "unavailable"},
+    }
+
+
+async def test_checkpoints_of_the_head_go_to_the_file_the_sink_and_the_webhook(
+    audit_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    target, sink = tmp_path / "checkpoint.json", tmp_path / "sink.jsonl"
+    settings = audited_settings(
+        receiver,
+        audit_checkpoint_file=str(target),
+        audit_checkpoint_url=receiver.url("/checkpoints"),
+        audit_checkpoint_interval=0.05,
+        audit_sink=str(sink),
+    )
+    async with audited_app(audit_url, settings) as audited:
+        client = audited.client()
+        for _ in range(2):
+            await create(client)
+        head = (await audited.audit.chain_state()).head
+        public = audited.signing_key.public_key()
+
+        def everywhere() -> bool:
+            """Whether a checkpoint of ``head`` reached the file, the sink and the webhook
+            (the file is written before the other two, so wait for each)."""
+            if not target.exists() or not sink.exists():
+                return False
+            hooks = [h.json()["data"]["checkpoint"] for h in receiver.on("/checkpoints")]
+            lines = [json.loads(line) for line in sink.read_text().splitlines()]
+            shipped = [x["checkpoint"] for x in lines if "checkpoint" in x]
+            return (
+                verify_checkpoint(target.read_text(), public).head_seq == head.seq
+                and any(c["statement"]["head_seq"] == head.seq for c in hooks)
+                and any(c["statement"]["head_seq"] == head.seq for c in shipped)
+            )
+
+        for _ in range(500):  # a bound on waiting (10 s), not a timing assertion
+            if everywhere():
+                break
+            await anyio.sleep(0.02)
+        await audited.join()
+
+    written = verify_checkpoint(target.read_text(), public)
+    assert (written.head_seq, written.head_mac) == (head.seq, head.mac)
+    assert written.log == key_id(AUDIT_KEY)
+    shipped = [json.loads(line) for line in sink.read_text().splitlines()]
+    in_sink = [
+        verify_checkpoint(json.dumps(x["checkpoint"]), public) for x in shipped if "checkpoint" in x
+    ]
+    assert head.seq in [c.head_seq for c in in_sink]
+    hooks = receiver.on("/checkpoints")
+    assert {hook.json()["type"] for hook in hooks} == {"audit.checkpoint"}
+    assert all(hook.headers.get("webhook-signature", "").startswith("v1,") for hook in hooks)
+    sent = [verify_checkpoint(json.dumps(h.json()["data"]["checkpoint"]), public) for h in hooks]
+    assert head.seq in [c.head_seq for c in sent]
+    assert os.stat(target).st_mode & 0o777 == 0o644
 
 
 async def test_audit_outage_fails_closed_and_consumes_nothing(audited: Audited) -> None:

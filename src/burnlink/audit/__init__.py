@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from burnlink.audit.chain import (
+    Anchor,
     AuditEntry,
     AuditStore,
     ChainHead,
@@ -40,6 +41,7 @@ from burnlink.audit.watch import ExpiryWatch, Watched
 from burnlink.errors import ConfigError
 
 __all__ = [
+    "Anchor",
     "AuditBackend",
     "AuditEntry",
     "AuditEvent",
@@ -82,26 +84,28 @@ class AuditBackend(AuditStore, ExpiryWatch, Protocol):
         ...
 
 
-async def open_audit_store(url: str, *, key: bytes) -> AuditBackend:
+async def open_audit_store(url: str, *, key: bytes, read_only: bool = False) -> AuditBackend:
     """Open the audit log named by ``url`` (same schemes as ``BURNLINK_STORE``, less Redis).
 
-    Raises ``ConfigError`` for an unknown scheme or a key that differs from the one the log
-    was started with, ``StorageUnavailable`` when the backend cannot be reached.
+    ``read_only`` (``audit verify``, ``audit export``) opens an existing log without creating
+    or changing anything, and raises ``AuditLogMissing`` when there is none. Raises
+    ``ConfigError`` for an unknown scheme or a key that differs from the one the log was
+    started with, ``StorageUnavailable`` when the backend cannot be reached.
     """
     scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme == "memory":
         from burnlink.audit.sqlite import SqliteAuditStore
 
-        return await SqliteAuditStore.open(":memory:", key=key)
+        return await SqliteAuditStore.open(":memory:", key=key, read_only=read_only)
     if scheme == "sqlite":
         from burnlink.audit.sqlite import SqliteAuditStore
 
-        return await SqliteAuditStore.open(rest, key=key)
+        return await SqliteAuditStore.open(rest, key=key, read_only=read_only)
     if scheme in {"postgresql", "postgres"}:
         from burnlink.audit.postgres import PostgresAuditStore
 
-        return await PostgresAuditStore.open(url, key=key)
+        return await PostgresAuditStore.open(url, key=key, read_only=read_only)
     raise ConfigError(
         "BURNLINK_AUDIT_STORE: unknown scheme; use sqlite:///path, postgresql://host or memory://"
     )

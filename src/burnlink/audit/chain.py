@@ -13,8 +13,17 @@ State
     last purge cut off, and an id of the key. The row is authenticated by its own MAC (over a
     distinct label), so a purge can drop the oldest entries and leave the rest verifiable from
     the base, while deleting entries and moving the base or head to hide it needs the key.
-    What no MAC can show is a rollback of the whole database to an older copy; ship entries
-    elsewhere as they happen (``export.JsonLinesSink``) to anchor them.
+    What no MAC can show is a rollback of the whole database to an older copy, or the state
+    row and the tail deleted together and a fresh log started: the database cannot vouch for
+    its own completeness. Anchors outside it can: signed checkpoints of the head
+    (``audit.checkpoint``) or the last ``seq`` an operator recorded (``Anchor``), and entries
+    shipped elsewhere as they happen (``export.JsonLinesSink``).
+
+Completeness
+    ``verify_store`` only reads. It fails when there is no log at all, when the state row is
+    missing or unauthentic, when any entry lies outside ``base < seq <= head`` (an entry
+    forged past the head, or one left behind the base), when an entry in between is
+    altered, missing or moved, and when the head is behind an anchor.
 
 Keys
     ``BURNLINK_AUDIT_KEY`` (``parse_key``) or a 0600 key file made on first start
@@ -44,14 +53,17 @@ __all__ = [
     "GENESIS",
     "KEY_BYTES",
     "MAC_BYTES",
+    "Anchor",
     "AuditEntry",
     "AuditStore",
+    "ChainBounds",
     "ChainHead",
     "ChainState",
     "CorruptEntry",
     "Problem",
     "VerifyResult",
     "averify",
+    "entry_is_authentic",
     "entry_mac",
     "key_id",
     "load_or_create_key",
@@ -60,6 +72,7 @@ __all__ = [
     "parse_key",
     "read_or_create_private_file",
     "seal_state",
+    "state_is_authentic",
     "verify",
     "verify_store",
 ]
@@ -190,9 +203,43 @@ def seal_state(
     )
 
 
-def _state_is_authentic(state: ChainState, key: bytes) -> bool:
+def state_is_authentic(state: ChainState, key: bytes) -> bool:
+    """Whether ``state`` carries a valid MAC under ``key`` and names ``key``."""
     expected = _state_mac(key, state.base, state.head, state.purged_before, state.key_id)
     return hmac.compare_digest(expected, state.mac) and state.key_id == key_id(key)
+
+
+def entry_is_authentic(entry: AuditEntry, key: bytes) -> bool:
+    """Whether ``entry``'s MAC matches its content, its ``prev_mac`` and its ``seq``."""
+    return hmac.compare_digest(entry_mac(key, entry.prev_mac, entry.event, entry.seq), entry.mac)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBounds:
+    """What a store holds, read in one snapshot: its state row and the span of its entries."""
+
+    state: ChainState | None
+    """The state row; ``None`` when the row (or its table) is missing."""
+    first_seq: int | None
+    """The lowest ``seq`` stored (``None``: no entries)."""
+    last_seq: int | None
+    """The highest ``seq`` stored."""
+    count: int
+    """How many entries are stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A head recorded outside the database that the log must still reach.
+
+    ``mac`` is ``None`` when only the ``seq`` is known (``audit verify --expect-head``); a
+    signed checkpoint gives both, and then the entry at ``seq`` must be that very entry.
+    """
+
+    seq: int
+    mac: bytes | None
+    source: str
+    """What recorded it, for messages: ``the checkpoint`` or ``--expect-head``."""
 
 
 # -- verification -------------------------------------------------------------------------
@@ -215,6 +262,14 @@ class Problem(StrEnum):
     """The state row (base/head/key id) fails its MAC or names another key."""
     MALFORMED = "malformed"
     """The stored event cannot be parsed, or disagrees with its row."""
+    NO_STATE = "no_state"
+    """The state row (or its table) is missing: nothing vouches for the base and head."""
+    OUTSIDE_CHAIN = "outside_chain"
+    """An entry lies outside ``base < seq <= head``: forged past the head, or left behind
+    the base."""
+    BEHIND_ANCHOR = "behind_anchor"
+    """The head is behind a head recorded outside the database (a checkpoint or
+    ``--expect-head``), or the entry at a checkpoint's ``seq`` is another one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +298,8 @@ class VerifyResult:
         if self.ok:
             return f"OK: {self.checked} entries verified"
         extra = f" ({self.detail})" if self.detail else ""
-        return f"FAILED at seq {self.seq}: {self.problem}{extra}"
+        where = "" if self.seq is None else f" at seq {self.seq}"
+        return f"FAILED{where}: {self.problem}{extra}"
 
 
 class _Verifier:
@@ -346,22 +402,95 @@ async def averify(
     return verifier.finish()
 
 
-async def verify_store(store: AuditStore, key: bytes) -> VerifyResult:
-    """Verify a store's state row and every entry from its base to its head.
+async def verify_store(
+    store: AuditStore, key: bytes, *, anchors: Sequence[Anchor] = ()
+) -> VerifyResult:
+    """Verify a store's state row, its completeness, and every entry from its base to its head.
 
-    Entries appended while this runs are left for the next run. When a purge runs at the
-    same time (the base moved), the check starts over, up to three times.
+    Read-only. Fails (see "Completeness" above) on a missing or unauthentic state row, on any
+    entry outside ``base < seq <= head``, on a damaged chain in between, and on a head behind
+    one of ``anchors``. Entries appended while this runs are left for the next run. When a
+    purge runs at the same time (the base moved), the check starts over, up to three times.
     """
     result = VerifyResult(0)
     for _ in range(3):
-        state = await store.chain_state()
-        if not _state_is_authentic(state, key):
+        bounds = await store.bounds()
+        state = bounds.state
+        if state is None:
+            detail = f"{bounds.count} entries stored" if bounds.count else "no entries stored"
+            return VerifyResult(0, None, Problem.NO_STATE, None, detail)
+        if not state_is_authentic(state, key):
             return VerifyResult(0, None, Problem.BAD_STATE, state.head.seq, "state MAC or key id")
+        outside = _outside(bounds, state)
+        if outside is not None:
+            return outside
         entries = store.iter_entries(after_seq=state.base.seq, through_seq=state.head.seq)
         result = await averify(entries, key, start=state.base, end=state.head)
         if result.ok or (await store.chain_state()).base == state.base:
-            return result
+            break
+    else:
+        return result
+    if not result.ok:
+        return result
+    for anchor in anchors:
+        behind = await _behind(store, state, anchor, result)
+        if behind is not None:
+            return behind
     return result
+
+
+def _outside(bounds: ChainBounds, state: ChainState) -> VerifyResult | None:
+    """The failure for entries stored outside ``base < seq <= head``, if any."""
+    if bounds.last_seq is not None and bounds.last_seq > state.head.seq:
+        return VerifyResult(
+            0,
+            None,
+            Problem.OUTSIDE_CHAIN,
+            bounds.last_seq,
+            f"past the recorded head, seq {state.head.seq}",
+        )
+    if bounds.first_seq is not None and bounds.first_seq <= state.base.seq:
+        return VerifyResult(
+            0,
+            None,
+            Problem.OUTSIDE_CHAIN,
+            bounds.first_seq,
+            f"at or before the recorded base, seq {state.base.seq}",
+        )
+    return None
+
+
+async def _behind(
+    store: AuditStore, state: ChainState, anchor: Anchor, intact: VerifyResult
+) -> VerifyResult | None:
+    """The failure when ``state``'s (verified) head does not reach ``anchor``, if any."""
+    if state.head.seq < anchor.seq:
+        return VerifyResult(
+            intact.checked,
+            intact.last_seq,
+            Problem.BEHIND_ANCHOR,
+            state.head.seq + 1,
+            f"the head is seq {state.head.seq}; {anchor.source} records seq {anchor.seq}",
+        )
+    if anchor.mac is None or anchor.seq < state.base.seq:
+        return None  # only a seq to reach, or purged since: nothing left to compare
+    if anchor.seq == state.base.seq:
+        mac = state.base.mac
+    else:
+        found = [
+            entry
+            async for entry in store.iter_entries(after_seq=anchor.seq - 1, through_seq=anchor.seq)
+        ]
+        mac = found[0].mac if found else b""
+    if hmac.compare_digest(mac, anchor.mac):
+        return None
+    return VerifyResult(
+        intact.checked,
+        intact.last_seq,
+        Problem.BEHIND_ANCHOR,
+        anchor.seq,
+        f"the entry differs from the one {anchor.source} records",
+    )
 
 
 # -- the storage interface ----------------------------------------------------------------
@@ -402,6 +531,20 @@ class AuditStore(Protocol):
 
     async def chain_state(self) -> ChainState:
         """The state row: base, head and their MAC."""
+        ...
+
+    def is_authentic(self, item: ChainState | AuditEntry) -> bool:
+        """Whether a state row or an entry carries a valid MAC under this log's key."""
+        ...
+
+    async def bounds(self) -> ChainBounds:
+        """The state row (``None`` if missing) and the span of stored entries, read in one
+        snapshot, without writing anything."""
+        ...
+
+    async def check_writable(self) -> None:
+        """Take the write lock and rewrite the state row as it is, then roll back: raises
+        ``StorageUnavailable`` when an append would fail now (``/readyz``)."""
         ...
 
     async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:

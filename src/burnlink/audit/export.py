@@ -31,6 +31,7 @@ from typing import IO, Any, Final, Literal
 
 from burnlink.audit.chain import AuditEntry, AuditStore
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
+from burnlink.errors import AuditStateInvalid
 
 __all__ = [
     "CSV_COLUMNS",
@@ -110,12 +111,16 @@ async def jsonl_lines(entries: AsyncIterable[AuditEntry]) -> AsyncIterator[str]:
 
 
 def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[AuditEntry]:
-    """Entries from JSON Lines (blank lines skipped); ``ValueError`` names the bad line."""
+    """Entries from JSON Lines (blank lines and the sink's checkpoint lines skipped);
+    ``ValueError`` names the bad line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield entry_from_dict(json.loads(line))
+            data = json.loads(line)
+            if isinstance(data, dict) and set(data) == {"checkpoint"}:
+                continue
+            yield entry_from_dict(data)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"line {number}: {exc}") from None
 
@@ -167,11 +172,40 @@ def export_lines(
     types: Sequence[AuditEventType] | None = None,
 ) -> AsyncIterator[str]:
     """Stream ``store``'s entries in ``format``, filtered by time (``since`` ≤ at < ``until``)
-    and type. Raise ``ValueError`` for an unknown format."""
+    and type: only those inside the chain its authentic state row records. Raise
+    ``ValueError`` for an unknown format, ``AuditStateInvalid`` (when iterated) for a state
+    row that does not verify."""
     if format not in MEDIA_TYPES:
         raise ValueError(f"unknown export format {format!r}; use jsonl or csv")
-    entries = store.iter_entries(since=since, until=until, types=types)
+    entries = _chain_entries(store, since=since, until=until, types=types)
     return jsonl_lines(entries) if format == "jsonl" else csv_lines(entries)
+
+
+async def _chain_entries(
+    store: AuditStore,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    types: Sequence[AuditEventType] | None,
+) -> AsyncIterator[AuditEntry]:
+    """The entries the authentic state row vouches for (base < seq <= head), filtered.
+
+    A row forged past the head is not part of the log, so it is not exported; a state row
+    that fails its MAC stops the export (``AuditStateInvalid``) before the first line.
+    """
+    state = (await store.bounds()).state
+    if state is None or not store.is_authentic(state):
+        raise AuditStateInvalid(
+            "The audit log's state row is missing or does not verify; run `burnlink audit verify`."
+        )
+    async for entry in store.iter_entries(
+        since=since,
+        until=until,
+        types=types,
+        after_seq=state.base.seq,
+        through_seq=state.head.seq,
+    ):
+        yield entry
 
 
 class JsonLinesSink:
@@ -208,6 +242,14 @@ class JsonLinesSink:
             if isinstance(item, AuditEntry)
             else canonical_json({"event": item.to_dict()}).decode("utf-8") + "\n"
         )
+        return self._write_line(line)
+
+    def write_checkpoint(self, document: str) -> bool:
+        """Write a signed checkpoint (``audit.checkpoint``) as ``{"checkpoint": {…}}``;
+        ``False`` on error."""
+        return self._write_line('{"checkpoint":' + document + "}\n")
+
+    def _write_line(self, line: str) -> bool:
         with self._lock:
             try:
                 self._stream.write(line)

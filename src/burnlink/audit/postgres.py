@@ -16,7 +16,10 @@ Append-only
     A trigger function refuses ``UPDATE`` of entries, ``DELETE`` of entries not behind the
     base, inserts that are not ``head + 1``, deleting the state row and moving it backwards.
     ``TRUNCATE`` is not blocked (a test harness may empty every table); ``verify`` notices
-    it as long as the state row survives, and a truncated state row is a fresh log.
+    it as long as the state row survives, and a truncated state row is a fresh log. A state
+    row deleted while entries remain is refused at start, never re-sealed from scratch, and
+    ``open(read_only=True)`` (``audit verify``, ``audit export``) runs no DDL and opens its
+    connections with ``default_transaction_read_only``, so it cannot change anything.
 
 Errors
     Every driver and pool error becomes ``StorageUnavailable``; the log line names only the
@@ -32,19 +35,23 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from burnlink.audit.chain import (
     AuditEntry,
+    ChainBounds,
     ChainHead,
     ChainState,
     CorruptEntry,
+    entry_is_authentic,
     key_id,
     next_entries,
     seal_state,
+    state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
-from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
@@ -250,7 +257,14 @@ async def _create_schema(conn: Connection, key: bytes) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for statement in _SCHEMA:
             await conn.execute(statement)
-        await conn.execute(_INSERT_STATE, _state_params(seal_state(key)))
+        if await (await conn.execute(_STATE)).fetchone() is None:
+            if await (await conn.execute(_ANY_ENTRY)).fetchone() is not None:
+                # Sealing a new state here would hide that the old one was deleted.
+                raise AuditStateInvalid(
+                    "The audit log has entries but its state row is missing: it was tampered"
+                    " with. Run `burnlink audit verify`; the server will not start on it."
+                )
+            await conn.execute(_INSERT_STATE, _state_params(seal_state(key)))
         row = await (await conn.execute(_STATE)).fetchone()
         if row is None:  # pragma: no cover - inserted just above
             raise StorageUnavailable("The audit log's state row is missing.")
@@ -262,6 +276,47 @@ async def _create_schema(conn: Connection, key: bytes) -> None:
             raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
 
 
+_ANY_ENTRY: Final = "SELECT 1 FROM burnlink_audit_log LIMIT 1"
+_TABLES: Final = (
+    "SELECT to_regclass('burnlink_audit_log') IS NOT NULL,"
+    " to_regclass('burnlink_audit_state') IS NOT NULL"
+)
+_SPAN: Final = "SELECT min(seq), max(seq), count(*) FROM burnlink_audit_log"
+
+
+async def _tables(conn: Connection) -> tuple[bool, bool]:
+    row = await (await conn.execute(_TABLES)).fetchone()
+    return (False, False) if row is None else (bool(row[0]), bool(row[1]))
+
+
+async def _check_existing(conn: Connection, key: bytes) -> None:
+    """For a read-only open: a log is there, of a known schema and of ``key``."""
+    has_log, has_state = await _tables(conn)
+    if not has_log and not has_state:
+        raise AuditLogMissing(
+            "There is no audit log in this database (no burnlink_audit_* tables)."
+        )
+    if has_state:
+        row = await (await conn.execute(_STATE)).fetchone()
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
+            )
+        if row is not None and row[1] != key_id(key):
+            raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
+
+
+def _read_only_url(url: str) -> str:
+    """``url`` with every transaction read-only (added to any ``options`` it has)."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError("BURNLINK_AUDIT_STORE: not a valid PostgreSQL URL") from None
+    options = str(params.get("options") or "")
+    params["options"] = f"{options} -c default_transaction_read_only=on".strip()
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+
+
 class PostgresAuditStore:
     """An ``AuditStore`` in PostgreSQL, shared safely by any number of processes."""
 
@@ -271,17 +326,26 @@ class PostgresAuditStore:
         self._key = key
 
     @classmethod
-    async def open(cls, url: str, *, key: bytes) -> PostgresAuditStore:
+    async def open(cls, url: str, *, key: bytes, read_only: bool = False) -> PostgresAuditStore:
         """Connect, create the tables if needed and open a small pool.
 
-        Raises ``ConfigError`` for a URL that cannot be parsed or a key other than the one
-        the log was started with, ``StorageUnavailable`` when the server cannot be reached.
+        ``read_only`` runs no DDL and makes every transaction read-only (``AuditLogMissing``
+        when the database holds no log). Raises ``ConfigError`` for a URL that cannot be
+        parsed or a key other than the one the log was started with, ``AuditStateInvalid``
+        for a log whose state row is gone while entries remain, ``StorageUnavailable`` when
+        the server cannot be reached.
         """
+        if read_only:
+            url = _read_only_url(url)
         pool = await open_pool(
             url,
             name="burnlink-audit",
             setting="BURNLINK_AUDIT_STORE",
-            prepare=lambda conn: _create_schema(conn, key),
+            prepare=(
+                (lambda conn: _check_existing(conn, key))
+                if read_only
+                else (lambda conn: _create_schema(conn, key))
+            ),
             unavailable=_unavailable,
             connect_timeout=CONNECT_TIMEOUT,
             min_size=1,
@@ -387,6 +451,43 @@ class PostgresAuditStore:
         if row is None:
             raise StorageUnavailable("The audit log's state row is missing.")
         return _state_from_row(row)
+
+    def is_authentic(self, item: ChainState | AuditEntry) -> bool:
+        """See ``AuditStore.is_authentic``."""
+        if isinstance(item, ChainState):
+            return state_is_authentic(item, self._key)
+        return entry_is_authentic(item, self._key)
+
+    async def bounds(self) -> ChainBounds:
+        """See ``AuditStore.bounds``: one ``REPEATABLE READ`` read-only transaction."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            has_log, has_state = await _tables(conn)
+            state = None
+            if has_state:
+                row = await (await conn.execute(_STATE)).fetchone()
+                state = None if row is None else _state_from_row(row)
+            first = last = None
+            count = 0
+            if has_log:
+                span = await (await conn.execute(_SPAN)).fetchone()
+                if span is not None:
+                    first, last, count = span
+        return ChainBounds(
+            state,
+            None if first is None else int(first),
+            None if last is None else int(last),
+            int(count),
+        )
+
+    async def check_writable(self) -> None:
+        """See ``AuditStore.check_writable``: the state row ``FOR UPDATE``, a no-op
+        ``UPDATE`` through its trigger, then a rollback."""
+        async with self._connection() as conn, conn.transaction(force_rollback=True):
+            # Give up before /readyz's deadline rather than queue behind a stuck writer.
+            await conn.execute("SET LOCAL lock_timeout = '1s'")
+            await self._locked_state(conn)
+            await conn.execute("UPDATE burnlink_audit_state SET state_mac = state_mac WHERE id = 1")
 
     async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         """See ``AuditStore.purge_before``: move the base, then delete behind it."""

@@ -18,6 +18,9 @@ Append-only
     behind the base (``purge_before`` moves the base first, then deletes), any insert that is
     not ``head + 1``, deleting the state row, and moving its base or head backwards. They stop
     bugs and careless hands; someone who can drop triggers is caught by ``verify`` instead.
+    A log whose state row is gone while entries remain is refused at start, never re-sealed
+    from scratch (that would hide the deletion), and ``open(read_only=True)``, what ``audit
+    verify`` and ``audit export`` use, never creates or changes anything.
 """
 
 from __future__ import annotations
@@ -35,16 +38,19 @@ from typing import Any, Final, TypeVar
 
 from burnlink.audit.chain import (
     AuditEntry,
+    ChainBounds,
     ChainHead,
     ChainState,
     CorruptEntry,
+    entry_is_authentic,
     key_id,
     next_entries,
     seal_state,
+    state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
-from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
@@ -202,22 +208,37 @@ class SqliteAuditStore:
 
     @classmethod
     async def open(
-        cls, path: str, *, key: bytes, busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT
+        cls,
+        path: str,
+        *,
+        key: bytes,
+        busy_timeout: timedelta = DEFAULT_BUSY_TIMEOUT,
+        read_only: bool = False,
     ) -> SqliteAuditStore:
         """Open (creating if needed) the audit tables in the file at ``path``.
 
         ``path`` is everything after ``sqlite://``, or ``:memory:`` for a log that lives as
-        long as the process (``--dev``, tests). Raises ``ConfigError`` for an empty path or a
-        key other than the one the log was started with, and ``StorageUnavailable`` when
-        the file cannot be opened.
+        long as the process (``--dev``, tests). ``read_only`` opens an existing log without
+        creating or changing anything (``AuditLogMissing`` when there is none). Raises
+        ``ConfigError`` for an empty path or a key other than the one the log was started
+        with, ``AuditStateInvalid`` for a log whose state row is gone while entries remain,
+        and ``StorageUnavailable`` when the file cannot be opened.
         """
         if not path.strip():
             raise ConfigError("BURNLINK_AUDIT_STORE: sqlite:// needs a file path")
         memory = path == ":memory:"
+        if read_only:
+            if memory:
+                raise ConfigError("an audit log in memory:// lives only inside its process")
+            if not await asyncio.to_thread(_is_file, path):
+                raise AuditLogMissing(f"There is no audit log at {path}.")
         try:
-            target = path if memory else str(await asyncio.to_thread(_prepare_file, path))
+            if read_only:
+                target = path
+            else:
+                target = path if memory else str(await asyncio.to_thread(_prepare_file, path))
             worker = await SqliteWorker.open(
-                target, busy_timeout=busy_timeout, name="burnlink-audit"
+                target, busy_timeout=busy_timeout, name="burnlink-audit", read_only=read_only
             )
         except OSError as exc:
             raise StorageUnavailable(
@@ -227,9 +248,12 @@ class SqliteAuditStore:
             raise _unavailable(exc) from None
         store = cls(worker, key=key)
         try:
-            await store._run(
-                lambda db: _prepare(db, key, busy_timeout, wal=not memory), writes=True
-            )
+            if read_only:
+                await store._run(lambda db: _check_existing(db, key, path, busy_timeout))
+            else:
+                await store._run(
+                    lambda db: _prepare(db, key, busy_timeout, wal=not memory), writes=True
+                )
         except BaseException:
             await worker.aclose()
             raise
@@ -335,6 +359,30 @@ class SqliteAuditStore:
         """See ``AuditStore.chain_state``."""
         return await self._run(_state)
 
+    def is_authentic(self, item: ChainState | AuditEntry) -> bool:
+        """See ``AuditStore.is_authentic``."""
+        if isinstance(item, ChainState):
+            return state_is_authentic(item, self._key)
+        return entry_is_authentic(item, self._key)
+
+    async def bounds(self) -> ChainBounds:
+        """See ``AuditStore.bounds``: one read transaction (a WAL snapshot)."""
+        return await self._run(_bounds)
+
+    async def check_writable(self) -> None:
+        """See ``AuditStore.check_writable``: ``BEGIN IMMEDIATE``, a no-op ``UPDATE`` of the
+        state row (through its triggers), ``ROLLBACK``."""
+
+        def probe(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _state(db)
+                db.execute("UPDATE audit_state SET state_mac = state_mac WHERE id = 1")
+            finally:
+                db.execute("ROLLBACK")
+
+        await self._run(probe, writes=True)
+
     async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
         """See ``AuditStore.purge_before``: move the base, then delete behind it."""
         key = self._key
@@ -419,6 +467,48 @@ def _state(db: sqlite3.Connection) -> ChainState:
     return _state_from_row(rows[0])
 
 
+def _tables(db: sqlite3.Connection) -> set[str]:
+    rows = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name IN ('audit_log', 'audit_state')"
+    ).fetchall()
+    return {str(name) for (name,) in rows}
+
+
+def _bounds(db: sqlite3.Connection) -> ChainBounds:
+    db.execute("BEGIN")  # one snapshot for the state row and the span of entries
+    try:
+        tables = _tables(db)
+        state = None
+        if "audit_state" in tables:
+            rows = db.execute(_SELECT_STATE).fetchall()
+            state = _state_from_row(rows[0]) if rows else None
+        first = last = None
+        count = 0
+        if "audit_log" in tables:
+            first, last, count = db.execute(
+                "SELECT min(seq), max(seq), count(*) FROM audit_log"
+            ).fetchone()
+        return ChainBounds(state, first, last, int(count))
+    finally:
+        db.execute("COMMIT")
+
+
+def _check_existing(db: sqlite3.Connection, key: bytes, path: str, busy_timeout: timedelta) -> None:
+    """For a read-only open: a log is there, of a known schema and of ``key``."""
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
+    if not _tables(db):
+        raise AuditLogMissing(f"There is no audit log at {path}.")
+    if "audit_state" in _tables(db):
+        rows = db.execute(_SELECT_STATE).fetchall()
+        if rows and int(rows[0][0]) > SCHEMA_VERSION:
+            raise StorageUnavailable(
+                "The audit log's schema is newer than this burnlink supports; upgrade burnlink."
+            )
+        if rows and rows[0][1] != key_id(key):
+            raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
+
+
 def _save_state(db: sqlite3.Connection, state: ChainState) -> None:
     db.execute(
         "UPDATE audit_state SET base_seq = ?, base_mac = ?, head_seq = ?, head_mac = ?,"
@@ -447,6 +537,12 @@ def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal
             db.execute(statement)
         rows = db.execute(_SELECT_STATE).fetchall()
         if not rows:
+            if db.execute("SELECT 1 FROM audit_log LIMIT 1").fetchall():
+                # Sealing a new state here would hide that the old one was deleted.
+                raise AuditStateInvalid(
+                    "The audit log has entries but its state row is missing: it was tampered"
+                    " with. Run `burnlink audit verify`; the server will not start on it."
+                )
             empty = seal_state(key)
             db.execute(
                 _INSERT_STATE,
@@ -468,6 +564,10 @@ def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal
             )
         if rows[0][1] != key_id(key):
             raise ConfigError("BURNLINK_AUDIT_KEY: this audit log was started with a different key")
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).expanduser().is_file()
 
 
 def _prepare_file(path: str) -> Path:

@@ -23,11 +23,20 @@ import click
 
 from burnlink.audit.events import AuditEventType
 from burnlink.cli.output import clean, print_json, reporting
-from burnlink.errors import ConfigError, IntegrityError, InvalidInput
+from burnlink.errors import (
+    AuditBehindAnchor,
+    AuditOutsideChain,
+    AuditStateInvalid,
+    CheckpointInvalid,
+    ConfigError,
+    IntegrityError,
+    InvalidInput,
+)
 from burnlink.strict_json import DuplicateName, loads_strict
 
 if TYPE_CHECKING:
-    from burnlink.audit import AuditBackend, VerifyResult
+    from burnlink.audit import Anchor, AuditBackend, VerifyResult
+    from burnlink.audit.checkpoint import Checkpoint
 
 __all__ = ["audit", "receipt"]
 
@@ -52,16 +61,57 @@ def audit() -> None:
 
 @audit.command("verify")
 @_store_option
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Also hold the log against this signed checkpoint of its head "
+    "(BURNLINK_AUDIT_CHECKPOINT_FILE; - for stdin).",
+)
+@click.option(
+    "--key",
+    metavar="URL|FILE",
+    help="The keys that check --checkpoint: the server's base URL or key set URL, or a saved "
+    "JWK set, JWK or PEM public key. Default: the server's own signing key.",
+)
+@click.option(
+    "--expect-head",
+    type=click.IntRange(min=0),
+    metavar="SEQ",
+    help="Also fail unless the log reaches SEQ, the last seq you recorded.",
+)
 @_json_option
-def audit_verify(store: str | None, as_json: bool) -> None:
-    """Check every entry's MAC chain; report OK, or the first broken, missing or reordered one.
+def audit_verify(
+    store: str | None,
+    checkpoint_path: Path | None,
+    key: str | None,
+    expect_head: int | None,
+    as_json: bool,
+) -> None:
+    """Check that the audit log is whole: its state row, that no entry lies outside it, and
+    every entry's MAC chain; report OK, or the first problem. Read-only.
 
-    Exits 0 when the log is intact and 8 when it is not.
+    \b
+    Exit codes (docs/audit.md has a table of what each means):
+      0  intact
+      8  an entry is altered, missing, reordered or malformed
+      9  the state row is missing or fails its MAC
+      10 an entry lies outside the chain (past the head, or behind the base)
+      11 there is no audit log at this location
+      12 the head is behind --checkpoint or --expect-head
+      13 the checkpoint does not verify, or is of another log
     """
     with reporting(as_json):
         import asyncio
 
-        result = asyncio.run(_verify(store))
+        from burnlink.audit import Anchor
+
+        checkpoint = None if checkpoint_path is None else _checkpoint(checkpoint_path, key, store)
+        anchors: list[Anchor] = []
+        if expect_head is not None:
+            anchors.append(Anchor(expect_head, None, "--expect-head"))
+        result = asyncio.run(_verify(store, anchors, checkpoint))
         if as_json:
             print_json(
                 {
@@ -76,7 +126,7 @@ def audit_verify(store: str | None, as_json: bool) -> None:
         else:
             click.echo(result.describe())
         if not result.ok:
-            raise IntegrityError("the audit log does not verify")
+            raise _failure(result)
 
 
 @audit.command("export")
@@ -204,6 +254,55 @@ def parse_time(text: str, option: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _failure(result: VerifyResult) -> IntegrityError:
+    """The error (and so the exit code) for a failed verification."""
+    from burnlink.audit import Problem
+
+    if result.problem in {Problem.NO_STATE, Problem.BAD_STATE}:
+        return AuditStateInvalid("the audit log's state row is missing or does not verify")
+    if result.problem is Problem.OUTSIDE_CHAIN:
+        return AuditOutsideChain("the audit log holds entries outside its chain")
+    if result.problem is Problem.BEHIND_ANCHOR:
+        return AuditBehindAnchor("the audit log does not reach the head recorded outside it")
+    return IntegrityError("the audit log does not verify")
+
+
+def _checkpoint(path: Path, key: str | None, store: str | None) -> Checkpoint:
+    """The checkpoint in ``path``, checked against ``--key`` or the server's signing key."""
+    from burnlink.audit.checkpoint import MAX_CHECKPOINT_BYTES, verify_checkpoint
+
+    try:
+        if str(path) == "-":
+            text = sys.stdin.read(MAX_CHECKPOINT_BYTES + 1)
+        else:
+            with path.open(encoding="utf-8") as file:
+                text = file.read(MAX_CHECKPOINT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput("--checkpoint", f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("--checkpoint", "is not text") from None
+    keys = _load_keys(key)[0] if key is not None else _own_public_key(store)
+    return verify_checkpoint(text.strip(), keys)
+
+
+def _own_public_key(store: str | None) -> Any:
+    """The public half of the server's signing key, read (never created) from the settings."""
+    from burnlink import keys
+    from burnlink.config import load_settings
+    from burnlink.signing import load_or_create_signing_key
+
+    settings = load_settings(audit_store=store)
+    if settings.signing_key is not None:
+        return keys.parse_signing_key(settings.signing_key.get_secret_value()).public_key()
+    path = Path(settings.key_dir).expanduser() / keys.SIGNING_KEY_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"--checkpoint needs --key, BURNLINK_SIGNING_KEY or the key file at {path}"
+        )
+    private, _ = load_or_create_signing_key(path)
+    return private.public_key()
+
+
 async def _open(store: str | None) -> tuple[AuditBackend, bytes]:
     from burnlink import keys
     from burnlink.audit import open_audit_store
@@ -214,15 +313,26 @@ async def _open(store: str | None) -> tuple[AuditBackend, bytes]:
     if url.partition("://")[0].lower() == "memory":
         raise ConfigError("an audit log in memory:// lives only inside its server process")
     key = keys.audit_key(settings, create=False)
-    return await open_audit_store(url, key=key), key
+    # Read-only: verifying or exporting must never create, seal or repair a log.
+    return await open_audit_store(url, key=key, read_only=True), key
 
 
-async def _verify(store: str | None) -> VerifyResult:
+async def _verify(
+    store: str | None, anchors: Sequence[Anchor], checkpoint: Checkpoint | None
+) -> VerifyResult:
     from burnlink.audit import verify_store
+    from burnlink.audit.chain import key_id
 
     log, key = await _open(store)
     try:
-        return await verify_store(log, key)
+        if checkpoint is not None:
+            if checkpoint.log != key_id(key):
+                raise CheckpointInvalid(
+                    f"The checkpoint is of another audit log (key id {checkpoint.log}, this"
+                    f" log's is {key_id(key)})."
+                )
+            anchors = [checkpoint.anchor(), *anchors]
+        return await verify_store(log, key, anchors=anchors)
     finally:
         await log.aclose()
 

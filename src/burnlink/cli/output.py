@@ -20,7 +20,12 @@ import click
 from burnlink.cli.client import Receipt, ServerUnavailable
 from burnlink.errors import (
     AccessDenied,
+    AuditBehindAnchor,
+    AuditLogMissing,
+    AuditOutsideChain,
+    AuditStateInvalid,
     BurnlinkError,
+    CheckpointInvalid,
     ConfigError,
     EnvelopeError,
     GeoDenied,
@@ -59,6 +64,18 @@ class ExitCode(IntEnum):
     INTEGRITY = 8
     """A verification failed: ``audit verify`` found the audit log altered, ``receipt verify``
     a statement that does not verify (``verify-site``'s mismatch is this code too)."""
+    AUDIT_STATE = 9
+    """``audit verify``: the audit log's state row (base and head) is missing or fails its MAC."""
+    AUDIT_OUTSIDE_CHAIN = 10
+    """``audit verify``: an entry lies outside base..head (forged past the head, or left behind
+    the base)."""
+    AUDIT_MISSING = 11
+    """``audit verify``/``export``: there is no audit log at the location (nothing is created)."""
+    AUDIT_BEHIND_ANCHOR = 12
+    """``audit verify``: the head is behind ``--checkpoint`` or ``--expect-head``, or the entry at
+    the checkpoint's seq is another one (the tail was deleted, or the log rolled back)."""
+    CHECKPOINT_INVALID = 13
+    """``audit verify --checkpoint``: the checkpoint does not verify, or is of another log."""
 
 
 EXIT_SUMMARIES: dict[ExitCode, str] = {
@@ -98,6 +115,11 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (PayloadTooLarge, ExitCode.INVALID_INPUT, "payload_too_large"),
     (EnvelopeError, ExitCode.INVALID_INPUT, "invalid_envelope"),
     (InvalidInput, ExitCode.INVALID_INPUT, "invalid_input"),
+    (AuditStateInvalid, ExitCode.AUDIT_STATE, "audit_state_invalid"),
+    (AuditOutsideChain, ExitCode.AUDIT_OUTSIDE_CHAIN, "audit_outside_chain"),
+    (AuditLogMissing, ExitCode.AUDIT_MISSING, "audit_log_missing"),
+    (AuditBehindAnchor, ExitCode.AUDIT_BEHIND_ANCHOR, "audit_behind_anchor"),
+    (CheckpointInvalid, ExitCode.CHECKPOINT_INVALID, "checkpoint_invalid"),
     (IntegrityError, ExitCode.INTEGRITY, "integrity_failed"),
     (ConfigError, ExitCode.CONFIG, "config_error"),
 )

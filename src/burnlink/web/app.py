@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,6 +19,7 @@ from burnlink import __version__, keys
 from burnlink.access import parse_networks
 from burnlink.alerts import AlertRules
 from burnlink.audit import AuditBackend, open_audit_store
+from burnlink.audit.checkpoint import CheckpointMessage, CheckpointWriter, Publish
 from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
@@ -39,7 +41,12 @@ from burnlink.sweeper import run_sweeper
 from burnlink.web import api, audit_api, errors, ops, pages
 from burnlink.web.middleware import Edge
 from burnlink.web.schemas import describe_limits
-from burnlink.webhooks import RetryPolicy, WebhookDispatcher, parse_webhook_secret
+from burnlink.webhooks import (
+    RetryPolicy,
+    WebhookDispatcher,
+    WebhookEndpoint,
+    parse_webhook_secret,
+)
 
 log = logging.getLogger("burnlink.web")
 
@@ -139,6 +146,39 @@ async def open_observer(
     )
 
 
+def checkpoint_writer(
+    settings: Settings, service: SecretService, clock: Clock
+) -> CheckpointWriter | None:
+    """The writer of signed audit checkpoints, when the settings name somewhere to put them
+    (``BURNLINK_AUDIT_CHECKPOINT_FILE``, ``_URL``, or the sink) and there is a log and a key."""
+    observer = service.observer
+    if observer.audit is None or service.signing_key is None:
+        return None
+    publish: list[Publish] = []
+    sink = observer.sink
+    if sink is not None:
+        publish.append(sink.write_checkpoint)
+    url = settings.audit_checkpoint_url
+    webhooks, webhook_key = observer.webhooks, observer.webhook_key
+    if url is not None and webhooks is not None and webhook_key is not None:
+        endpoint = WebhookEndpoint(url=url, key=webhook_key)
+
+        def send(document: str) -> None:
+            webhooks.enqueue(endpoint, CheckpointMessage.of(document, clock.now()))
+
+        publish.append(send)
+    file = settings.audit_checkpoint_file
+    if file is None and not publish:
+        return None
+    return CheckpointWriter(
+        observer.audit,
+        signing_key=service.signing_key,
+        now=clock.now,
+        file=None if file is None else Path(file).expanduser(),
+        publish=tuple(publish),
+    )
+
+
 async def record_page_open(request: Request) -> None:
     """Queue ``GET /s/{id}`` to be recorded as ``secret.opened`` (a dependency of the page
     routes).
@@ -207,9 +247,12 @@ def create_app(
             )
             page_opens = PageOpens(app.state.service.opened)
             app.state.page_opens = page_opens
+            checkpoints = checkpoint_writer(settings, app.state.service, clock)
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
                 group.start_soon(page_opens.run)
+                if checkpoints is not None:
+                    group.start_soon(checkpoints.run, settings.audit_checkpoint_interval)
                 # Everything made so far (the app, its routes and schemas, the store's
                 # clients) lives as long as the process: keep it out of every later garbage
                 # collection, which otherwise walks it again and again under load.

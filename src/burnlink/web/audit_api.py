@@ -5,7 +5,10 @@ answers every request with ``401 unauthorized``, as it does a wrong token. Wrong
 audited (``admin.denied``) and counted per client: past ``BURNLINK_RATE_LIMIT_ADMIN`` the
 answer is ``429 rate_limited``, whatever the token, until the window ends. Pages are keyed by
 ``seq`` (``after``), so entries appended while a client pages through are never skipped or
-repeated. Each entry is the JSON Lines export's object, so pages can be verified with the key.
+repeated. Each entry is the JSON Lines export's object, so pages can be verified with the key. Only
+entries between the authentic state row's base and head are served, each checked against its
+MAC; a state or entry that fails answers ``503 audit_unavailable`` (``burnlink audit verify``
+says what is wrong).
 """
 
 from __future__ import annotations
@@ -90,12 +93,28 @@ async def audit_log(
     audit = service.observer.audit
     if audit is None:
         raise AuditUnavailable("The audit log is not configured.")
-    entries = [
-        entry
-        async for entry in audit.iter_entries(
-            since=_utc(since), until=_utc(until), types=type, after_seq=after, limit=limit + 1
+    # Only entries inside the chain the state row vouches for: a row forged past the head, or
+    # one left behind the base, is not part of the log, and an entry or state that fails its
+    # MAC stops the page rather than be served as if it were the log's.
+    state = (await audit.bounds()).state
+    if state is None or not audit.is_authentic(state):
+        raise AuditUnavailable(
+            "The audit log's state row is missing or does not verify; run `burnlink audit verify`."
         )
-    ]
+    entries = []
+    async for entry in audit.iter_entries(
+        since=_utc(since),
+        until=_utc(until),
+        types=type,
+        after_seq=max(after, state.base.seq),
+        through_seq=state.head.seq,
+        limit=limit + 1,
+    ):
+        if not audit.is_authentic(entry):
+            raise AuditUnavailable(
+                f"Audit entry {entry.seq} does not verify; run `burnlink audit verify`."
+            )
+        entries.append(entry)
     page = entries[:limit]
     return AuditPage(
         entries=[AuditEntryBody(**entry_to_dict(entry)) for entry in page],

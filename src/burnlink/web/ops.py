@@ -1,8 +1,10 @@
 """Operational routes: liveness, readiness, Prometheus metrics and the proof-of-burn keys.
 
 ``/healthz`` answers 200 while the process serves and its secret store answers (the core API's
-contract), else 503; ``/readyz`` checks, side by side, that the secret store and the audit log
-answer within 2 seconds, since neither a create nor a reveal can succeed without both.
+contract), else 503; ``/readyz`` checks, side by side, that the secret store answers and that
+the audit log could take an append now (its write lock and state row, in a transaction rolled
+back: a log that answers reads but refuses writes is not ready), within 2 seconds, since
+neither a create nor a reveal can succeed without both.
 ``/metrics`` is the Prometheus text format of ``burnlink.metrics``.
 ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
 """
@@ -53,7 +55,7 @@ async def _check(probe: Literal["store", "audit"], service: SecretService) -> bo
             if probe == "store":
                 await service.store.ping()
             elif service.observer.audit is not None:
-                await service.observer.audit.ping()
+                await service.observer.audit.check_writable()
     except (StorageError, TimeoutError) as exc:
         # The probe's answer says only "unavailable"; the operator's log says which and why.
         settings = service.settings
