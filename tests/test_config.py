@@ -210,3 +210,20 @@ def test_masked_settings_hide_keys_tokens_and_hook_urls() -> None:
 def test_the_audit_log_lives_in_the_store_database_unless_told(store: str, audit: str) -> None:
     assert load_settings(store=store, key_dir="/keys").audit_url() == audit
     assert load_settings(store=store, audit_store="memory://").audit_url() == "memory://"
+
+
+@pytest.mark.parametrize("variable", ["BURNLINK_TRUSTED_PROXIES", "BURNLINK_CREATE_ALLOWED_IPS"])
+def test_network_lists_accept_fifty_entries_and_say_when_there_are_more(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """51 valid networks are refused for their number, not blamed on an entry."""
+    entries = [f"10.0.0.{n}" for n in range(51)]
+    monkeypatch.setenv(variable, ",".join(entries[:50]))
+    assert len(getattr(load_settings(), variable.removeprefix("BURNLINK_").lower())) == 50
+
+    monkeypatch.setenv(variable, ",".join(entries))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert (
+        str(caught.value) == f"invalid configuration: {variable}: Value error, at most 50 entries"
+    )
