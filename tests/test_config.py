@@ -254,3 +254,18 @@ def test_docs_config_error_example_is_the_real_output() -> None:
 
     assert result.returncode == 7
     assert result.stderr == example["out"] + "\n"
+
+
+@pytest.mark.parametrize("variable", ["BURNLINK_TRUSTED_PROXIES", "BURNLINK_CREATE_ALLOWED_IPS"])
+def test_network_lists_accept_fifty_entries_and_say_when_there_are_more(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """51 valid networks are refused for their number, not blamed on an entry."""
+    entries = [f"10.0.0.{n}" for n in range(51)]
+    monkeypatch.setenv(variable, ",".join(entries[:50]))
+    assert len(getattr(load_settings(), variable.removeprefix("BURNLINK_").lower())) == 50
+
+    monkeypatch.setenv(variable, ",".join(entries))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == f"invalid configuration: {variable}: at most 50 entries"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -26,43 +27,128 @@ WITH_PASSPHRASE = seal(
 ).envelope.to_json()
 
 
+VERSION = "unsupported version; this server speaks v1"
+ALG = "alg must be 'A256GCM'"
+KDF = "kdf must be 'none' or 'pbkdf2-sha256'"
+
+
 def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     result = {**base, **changes}
     return {k: v for k, v in result.items() if v is not ...}
 
 
+FIELDS_NONE = "fields must be exactly ['alg', 'ct', 'kdf', 'nonce', 'v']"
+FIELDS_PBKDF2 = "fields must be exactly ['alg', 'ct', 'iter', 'kdf', 'nonce', 'salt', 'v']"
+ITERATIONS = f"must be an integer from 600000 to {MAX_ITERATIONS}"
+NOT_B64 = "is not unpadded base64url"
+
+
 @pytest.mark.parametrize(
-    ("obj", "field"),
+    ("obj", "field", "reason"),
     [
-        pytest.param([], "envelope", id="not-an-object"),
-        pytest.param(_with(PLAIN, v=2), "envelope.v", id="future-version"),
-        pytest.param(_with(PLAIN, v="1"), "envelope.v", id="version-as-string"),
-        pytest.param(_with(PLAIN, v=True), "envelope.v", id="version-as-bool"),
-        pytest.param(_with(PLAIN, alg="A128GCM"), "envelope.alg", id="other-alg"),
-        pytest.param(_with(PLAIN, kdf="argon2"), "envelope.kdf", id="unknown-kdf"),
-        pytest.param(_with(PLAIN, extra=1), "envelope", id="extra-field"),
-        pytest.param(_with(PLAIN, nonce=...), "envelope", id="missing-nonce"),
-        pytest.param(_with(PLAIN, iter=600_000), "envelope", id="iter-without-kdf"),
-        pytest.param(_with(WITH_PASSPHRASE, iter=1000), "envelope.iter", id="too-few-iterations"),
+        pytest.param([], "envelope", "must be a JSON object", id="not-an-object"),
+        pytest.param(_with(PLAIN, v=2), "envelope.v", VERSION, id="future-version"),
+        pytest.param(_with(PLAIN, v="1"), "envelope.v", VERSION, id="version-as-string"),
+        pytest.param(_with(PLAIN, v=True), "envelope.v", VERSION, id="version-as-bool"),
+        pytest.param(_with(PLAIN, v=...), "envelope.v", VERSION, id="no-version"),
+        pytest.param(_with(PLAIN, alg="A128GCM"), "envelope.alg", ALG, id="other-alg"),
+        pytest.param(_with(PLAIN, kdf="argon2"), "envelope.kdf", KDF, id="unknown-kdf"),
+        pytest.param(_with(PLAIN, extra=1), "envelope", FIELDS_NONE, id="extra-field"),
+        pytest.param(_with(PLAIN, nonce=...), "envelope", FIELDS_NONE, id="missing-nonce"),
+        pytest.param(_with(PLAIN, iter=600_000), "envelope", FIELDS_NONE, id="iter-without-kdf"),
+        pytest.param(_with(WITH_PASSPHRASE, salt=...), "envelope", FIELDS_PBKDF2, id="no-salt"),
         pytest.param(
-            _with(WITH_PASSPHRASE, iter=MAX_ITERATIONS + 1), "envelope.iter", id="too-many"
+            _with(WITH_PASSPHRASE, iter=599_999), "envelope.iter", ITERATIONS, id="too-few"
         ),
-        pytest.param(_with(WITH_PASSPHRASE, iter=6e5), "envelope.iter", id="float-iterations"),
-        pytest.param(_with(WITH_PASSPHRASE, iter=True), "envelope.iter", id="bool-iterations"),
         pytest.param(
-            _with(WITH_PASSPHRASE, salt=b64url_encode(bytes(8))), "envelope.salt", id="short-salt"
+            _with(WITH_PASSPHRASE, iter=MAX_ITERATIONS + 1),
+            "envelope.iter",
+            ITERATIONS,
+            id="too-many",
         ),
-        pytest.param(_with(PLAIN, nonce=b64url_encode(bytes(16))), "envelope.nonce", id="nonce"),
-        pytest.param(_with(PLAIN, ct="not base64!"), "envelope.ct", id="ct-not-base64"),
-        pytest.param(_with(PLAIN, ct=PLAIN["ct"] + "=="), "envelope.ct", id="ct-padded"),
-        pytest.param(_with(PLAIN, ct=b64url_encode(bytes(15))), "envelope.ct", id="ct-short"),
-        pytest.param(_with(PLAIN, ct=12), "envelope.ct", id="ct-not-string"),
+        pytest.param(_with(WITH_PASSPHRASE, iter=6e5), "envelope.iter", ITERATIONS, id="float"),
+        pytest.param(_with(WITH_PASSPHRASE, iter=True), "envelope.iter", ITERATIONS, id="bool"),
+        pytest.param(
+            _with(WITH_PASSPHRASE, salt=b64url_encode(bytes(8))),
+            "envelope.salt",
+            "must encode exactly 16 bytes",
+            id="short-salt",
+        ),
+        pytest.param(
+            _with(WITH_PASSPHRASE, salt=16),
+            "envelope.salt",
+            "must be a base64url string",
+            id="salt-not-string",
+        ),
+        pytest.param(
+            _with(PLAIN, nonce=b64url_encode(bytes(16))),
+            "envelope.nonce",
+            "must encode exactly 12 bytes",
+            id="nonce",
+        ),
+        pytest.param(_with(PLAIN, ct="not base64!"), "envelope.ct", NOT_B64, id="ct-not-base64"),
+        pytest.param(_with(PLAIN, ct=PLAIN["ct"] + "=="), "envelope.ct", NOT_B64, id="ct-padded"),
+        pytest.param(
+            _with(PLAIN, ct=b64url_encode(bytes(15))),
+            "envelope.ct",
+            "is shorter than the authentication tag",
+            id="ct-short",
+        ),
+        pytest.param(
+            _with(PLAIN, ct=12), "envelope.ct", "must be a base64url string", id="ct-not-string"
+        ),
     ],
 )
-def test_envelope_from_json_refuses_malformed(obj: Any, field: str) -> None:
+def test_envelope_from_json_refuses_malformed(obj: Any, field: str, reason: str) -> None:
+    """Each malformation is refused naming the field and saying what is wrong with it."""
     with pytest.raises(EnvelopeError) as caught:
         Envelope.from_json(obj)
-    assert caught.value.field == field
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+@pytest.mark.parametrize(
+    "iterations",
+    [pytest.param(600_000, id="minimum"), pytest.param(MAX_ITERATIONS, id="maximum")],
+)
+def test_envelope_from_json_accepts_the_iteration_bounds(iterations: int) -> None:
+    assert Envelope.from_json(_with(WITH_PASSPHRASE, iter=iterations)).iterations == iterations
+
+
+def test_envelope_from_json_takes_the_servers_minimum() -> None:
+    stronger = {"min_iterations": 1_000_000}
+
+    assert Envelope.from_json(_with(WITH_PASSPHRASE, iter=1_000_000), **stronger).iterations
+    with pytest.raises(EnvelopeError) as caught:
+        Envelope.from_json(_with(WITH_PASSPHRASE, iter=999_999), **stronger)
+    assert caught.value.reason == f"must be an integer from 1000000 to {MAX_ITERATIONS}"
+
+
+def test_envelope_from_json_accepts_a_ciphertext_of_just_the_tag() -> None:
+    """An empty payload still carries its 16-byte tag."""
+    envelope = Envelope.from_json(_with(PLAIN, ct=b64url_encode(bytes(16))))
+
+    assert envelope.ciphertext == bytes(16)
+    assert not envelope.has_passphrase
+    assert (envelope.iterations, envelope.salt) == (0, b"")
+
+
+def test_envelope_to_bytes_is_compact_json_in_the_documented_order() -> None:
+    envelope = Envelope.from_json(WITH_PASSPHRASE)
+
+    assert envelope.to_bytes() == (
+        b'{"v":1,"alg":"A256GCM","kdf":"pbkdf2-sha256","iter":600000,'
+        b'"salt":"AAAAAAAAAAAAAAAAAAAAAA","nonce":"AAAAAAAAAAAAAAAA","ct":"'
+        + WITH_PASSPHRASE["ct"].encode()
+        + b'"}'
+    )
+    assert Envelope.from_json(PLAIN).to_bytes().startswith(b'{"v":1,"alg":"A256GCM","kdf":"none",')
+
+
+def test_envelope_from_bytes_keeps_envelopes_stored_under_an_older_minimum() -> None:
+    """A secret stored when the minimum was lower must still open after it is raised."""
+    stored = json.dumps(_with(WITH_PASSPHRASE, iter=1)).encode()
+
+    assert Envelope.from_bytes(stored).iterations == 1
 
 
 def test_envelope_round_trips_through_bytes() -> None:
@@ -73,8 +159,9 @@ def test_envelope_round_trips_through_bytes() -> None:
 
 
 def test_envelope_from_bytes_refuses_garbage() -> None:
-    with pytest.raises(EnvelopeError):
+    with pytest.raises(EnvelopeError) as caught:
         Envelope.from_bytes(b"\xff not json")
+    assert (caught.value.field, caught.value.reason) == ("envelope", "is not valid JSON")
 
 
 @pytest.mark.parametrize(

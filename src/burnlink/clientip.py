@@ -27,6 +27,11 @@ _NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _VALUE = r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+"
 _PAIR_RE = re.compile(rf'\s*({_NAME})=({_VALUE}|"(?:[^"\\]|\\.)*")\s*')
 _ESCAPE_RE = re.compile(r"\\(.)")
+# A node with its port (RFC 7239 §6; X-Forwarded-For writes them alike): digits, or "_" and an
+# obfuscated name.
+_PORT = r"(?::(?:[0-9]{1,5}|_[A-Za-z0-9._-]+))?"
+_BRACKETED_RE = re.compile(rf"\[([^\]]*)\]{_PORT}")
+_V4_PORT_RE = re.compile(rf"([^:]*){_PORT}")
 
 
 class ClientAddress:
@@ -39,17 +44,16 @@ class ClientAddress:
         self.trusted = tuple(trusted)
         self.header: ProxyHeader = header
 
-    def _trusted(self, ip: str) -> bool:
+    def _trusted(self, ip: str | None) -> bool:
         address = parse_ip(ip)
         return address is not None and any(address in net for net in self.trusted)
 
     def resolve(self, peer: str | None, lines: Sequence[str]) -> str | None:
         """The client's address, given the peer and every line of ``self.header`` in the
         order received (read them only when ``self.trusted`` is not empty)."""
-        if peer is None or not self.trusted or not self._trusted(peer):
+        if not self._trusted(peer):
             return _canonical(peer)
-        if not lines:
-            return _canonical(peer)
+        # No lines join to one empty hop, which ends the walk at the peer like any malformed hop.
         joined = ",".join(lines)
         if self.header == "forwarded":
             hops = [_forwarded_for(element) for element in joined.split(",")]
@@ -95,15 +99,15 @@ def _forwarded_for(element: str) -> str | None:
     return None if node is None else _strip_port(node)
 
 
-def _strip_port(node: str) -> str:
-    """``[2001:db8::1]:443`` → ``2001:db8::1``; ``192.0.2.1:80`` → ``192.0.2.1``."""
+def _strip_port(node: str) -> str | None:
+    """``[2001:db8::1]:443`` → ``2001:db8::1``; ``192.0.2.1:80`` → ``192.0.2.1``; ``None``
+    for a bracket not closed or followed by anything but a port."""
     if node.startswith("["):
-        inside, bracket, rest = node[1:].partition("]")
-        # Anything after the bracket but a port makes the node malformed.
-        return inside if bracket and (not rest or rest[:1] == ":") else ""
-    if node.count(":") == 1:
-        return node.split(":", 1)[0]
-    return node
+        match = _BRACKETED_RE.fullmatch(node)
+        return match.group(1) if match else None
+    # One colon and a port: an IPv4 address or a name; anything else is left to be parsed.
+    match = _V4_PORT_RE.fullmatch(node)
+    return match.group(1) if match else node
 
 
 def _canonical(ip: str | None) -> str | None:

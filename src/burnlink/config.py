@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     def _networks(cls, value: list[str]) -> list[str]:
         try:
             return [str(n) for n in parse_networks(value, field="networks")]
-        except InvalidInput:
-            raise ValueError("each entry must be an IP address or CIDR network") from None
+        except InvalidInput as exc:
+            # The reason says what is wrong: a malformed entry, or more entries than allowed.
+            raise ValueError(exc.reason) from None
 
     @field_validator("proxy_header", mode="before")
     @classmethod

@@ -77,7 +77,7 @@ class Envelope:
         text = f"burnlink-envelope/v{VERSION};alg={ALG};kdf={self.kdf}"
         if self.has_passphrase:
             text += f";iter={self.iterations};salt={b64url_encode(self.salt)}"
-        return text.encode("ascii")
+        return text.encode()
 
     def to_json(self) -> dict[str, Any]:
         """The envelope as a JSON-ready dict, with keys in the documented order."""
@@ -91,7 +91,7 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         """Compact JSON encoding, the form the store keeps."""
-        return json.dumps(self.to_json(), separators=(",", ":")).encode("ascii")
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, obj: object, *, min_iterations: int = MIN_ITERATIONS) -> Envelope:
@@ -138,4 +138,4 @@ def _decode(value: object, field_name: str, length: int | None) -> bytes:
     try:
         return b64url_decode(value, field=field_name, length=length)
     except InvalidInput as exc:
-        raise EnvelopeError(exc.reason, field_name) from exc
+        raise EnvelopeError(exc.reason, exc.field) from exc

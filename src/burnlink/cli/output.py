@@ -88,6 +88,11 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.INVALID_INPUT: "invalid input",
     ExitCode.CONFIG: "configuration error",
     ExitCode.INTEGRITY: "a verification failed (audit verify, receipt verify, verify-site)",
+    ExitCode.AUDIT_STATE: "audit state row missing or invalid",
+    ExitCode.AUDIT_OUTSIDE_CHAIN: "audit entry outside the chain",
+    ExitCode.AUDIT_MISSING: "no audit log there",
+    ExitCode.AUDIT_BEHIND_ANCHOR: "audit log behind its checkpoint or --expect-head",
+    ExitCode.CHECKPOINT_INVALID: "checkpoint does not verify",
 }
 """The short form of each exit code, for ``--help``; every member must have one."""
 

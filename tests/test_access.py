@@ -1,0 +1,198 @@
+"""Access rules: policies validated and normalised, and the decisions applied on each reveal.
+
+Email parsing (``parse_email``, ``mask_email``) is tested where it is being replaced.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from burnlink.access import (
+    ISO_COUNTRIES,
+    MAX_NETWORKS,
+    build_policy,
+    country_allowed,
+    ip_allowed,
+    parse_countries,
+    parse_ip,
+    parse_networks,
+)
+from burnlink.errors import InvalidInput
+from burnlink.models import AccessPolicy
+
+NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
+NOT_A_COUNTRY = "each entry must be an ISO 3166 alpha-2 country code"
+
+
+@pytest.mark.parametrize(
+    ("value", "network"),
+    [
+        pytest.param("10.0.0.7/8", "10.0.0.0/8", id="v4-host-bits"),
+        pytest.param("2001:db8::7/32", "2001:db8::/32", id="v6-host-bits"),
+        pytest.param(" 192.0.2.1 ", "192.0.2.1/32", id="spaces-around-an-address"),
+        pytest.param("2001:db8::1", "2001:db8::1/128", id="v6-address"),
+    ],
+)
+def test_parse_networks_normalises_entries(value: str, network: str) -> None:
+    """A user who types a host inside a network gets that network, not an error."""
+    assert parse_networks([value], field="allowed_ips") == (ipaddress.ip_network(network),)
+
+
+def test_parse_networks_keeps_the_order_given() -> None:
+    networks = parse_networks(["192.0.2.0/24", "10.0.0.0/8"], field="allowed_ips")
+
+    assert [str(n) for n in networks] == ["192.0.2.0/24", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize("value", ["", "10.0.0.0/33", "example.com", "10.0.0.1/8/8"])
+def test_parse_networks_refuses_a_malformed_entry_naming_the_field(value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_networks(["10.0.0.1", value], field="trusted_proxies")
+
+    assert (caught.value.field, caught.value.reason) == ("trusted_proxies", NOT_A_NETWORK)
+
+
+def test_parse_networks_accepts_the_limit_and_refuses_one_more() -> None:
+    entries = [f"10.0.0.{n}" for n in range(MAX_NETWORKS + 1)]
+
+    assert len(parse_networks(entries[:MAX_NETWORKS], field="allowed_ips")) == MAX_NETWORKS
+    with pytest.raises(InvalidInput) as caught:
+        parse_networks(entries, field="allowed_ips")
+    assert (caught.value.field, caught.value.reason) == ("allowed_ips", "at most 50 entries")
+
+
+def test_parse_countries_upper_cases_strips_and_drops_repeats_in_order() -> None:
+    assert parse_countries([" de", "fr ", "De", "FR", "xk"], field="allowed_countries") == (
+        "DE",
+        "FR",
+        "XK",
+    )
+
+
+def test_parse_countries_accepts_every_assigned_code_at_once() -> None:
+    """The full ISO list (250 codes) is exactly the limit, so it is accepted."""
+    codes = sorted(ISO_COUNTRIES)
+
+    assert len(codes) == 250
+    assert parse_countries(codes, field="allowed_countries") == tuple(codes)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("XX", id="user-assigned"),
+        pytest.param("ZZ", id="unassigned"),
+        pytest.param("DEU", id="alpha-3"),
+        pytest.param("", id="empty"),
+        pytest.param("D E", id="inner-space"),
+    ],
+)
+def test_parse_countries_refuses_an_unassigned_code_naming_the_field(value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_countries(["DE", value], field="denied_countries")
+
+    assert (caught.value.field, caught.value.reason) == ("denied_countries", NOT_A_COUNTRY)
+
+
+def test_build_policy_without_rules_is_empty() -> None:
+    assert build_policy() == AccessPolicy()
+
+
+def test_build_policy_normalises_every_list() -> None:
+    policy = build_policy(
+        allowed_ips=["10.0.0.7/8", "2001:db8::1"],
+        allowed_countries=["de", "DE"],
+        denied_countries=[" fr"],
+    )
+
+    assert policy == AccessPolicy(
+        allowed_ips=("10.0.0.0/8", "2001:db8::1/128"),
+        allowed_countries=("DE",),
+        denied_countries=("FR",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        pytest.param({"allowed_ips": ["nope"]}, "allowed_ips", NOT_A_NETWORK, id="allowed-ips"),
+        pytest.param(
+            {"allowed_countries": ["ZZ"]}, "allowed_countries", NOT_A_COUNTRY, id="allowed"
+        ),
+        pytest.param({"denied_countries": ["ZZ"]}, "denied_countries", NOT_A_COUNTRY, id="denied"),
+        pytest.param(
+            {"allowed_countries": ["DE", "FR"], "denied_countries": ["fr"]},
+            "denied_countries",
+            "must not repeat a country that is allowed",
+            id="allowed-and-denied",
+        ),
+    ],
+)
+def test_build_policy_names_the_field_at_fault(
+    fields: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        build_policy(**fields)
+
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+@pytest.mark.parametrize(
+    ("ip", "networks", "allowed"),
+    [
+        pytest.param("203.0.113.9", [], True, id="no-list-allows-anyone"),
+        pytest.param(None, [], True, id="no-list-allows-an-unknown-address"),
+        pytest.param("10.1.2.3", ["192.0.2.0/24", "10.0.0.0/8"], True, id="in-the-second"),
+        pytest.param("10.1.2.3", ["192.0.2.0/24"], False, id="outside"),
+        pytest.param("::ffff:10.1.2.3", ["10.0.0.0/8"], True, id="v4-mapped"),
+        pytest.param("2001:db8::9", ["2001:db8::/32"], True, id="v6"),
+        pytest.param("2001:db9::9", ["2001:db8::/32"], False, id="v6-outside"),
+        pytest.param(None, ["0.0.0.0/0"], False, id="unknown-address"),
+        pytest.param("not-an-ip", ["0.0.0.0/0"], False, id="malformed-address"),
+        pytest.param("10.1.2.3", [ipaddress.ip_network("10.0.0.0/8")], True, id="parsed-networks"),
+    ],
+)
+def test_ip_allowed(
+    ip: str | None, networks: list[str | ipaddress.IPv4Network], allowed: bool
+) -> None:
+    assert ip_allowed(ip, networks) is allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        pytest.param("192.0.2.1", ipaddress.IPv4Address("192.0.2.1"), id="v4"),
+        pytest.param("::ffff:192.0.2.1", ipaddress.IPv4Address("192.0.2.1"), id="v4-mapped"),
+        pytest.param("2001:db8::1", ipaddress.IPv6Address("2001:db8::1"), id="v6"),
+        pytest.param("192.0.2.256", None, id="malformed"),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_parse_ip(
+    text: str | None, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+) -> None:
+    assert parse_ip(text) == address
+
+
+@pytest.mark.parametrize(
+    ("country", "allowed", "denied", "result"),
+    [
+        pytest.param("DE", [], [], True, id="no-lists"),
+        pytest.param(None, [], [], True, id="no-lists-unknown-country"),
+        pytest.param("DE", ["FR", "DE"], [], True, id="allowed"),
+        pytest.param("US", ["FR", "DE"], [], False, id="not-allowed"),
+        pytest.param(None, ["DE"], [], False, id="allow-list-refuses-unknown"),
+        pytest.param("DE", [], ["FR", "DE"], False, id="denied"),
+        pytest.param("US", [], ["DE"], True, id="not-denied"),
+        pytest.param(None, [], ["DE"], True, id="deny-list-admits-unknown"),
+        pytest.param("DE", ["DE"], ["FR"], True, id="allowed-and-not-denied"),
+    ],
+)
+def test_country_allowed(
+    country: str | None, allowed: list[str], denied: list[str], result: bool
+) -> None:
+    assert country_allowed(country, iter(allowed), iter(denied)) is result
