@@ -511,7 +511,11 @@ async def test_deliver_times_out_a_receiver_that_trickles_its_answer() -> None:
     assert (delivery.result, delivery.failure) == (DeliveryResult.FAILED, WebhookFailure.TIMEOUT)
 
 
-async def test_drops_are_reported_with_their_reason(receiver: Receiver) -> None:
+async def test_drops_are_reported_with_their_reason(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Drops reach the handler with their reason; the log names the reason, never the host
+    (a ``notify_url``'s host can be its secret part)."""
     drops: list[tuple[str, str | None, DropReason]] = []
     dispatcher = WebhookDispatcher(
         allow=LOOPBACK, retry=FAST, max_pending=2, max_pending_per_destination=1
@@ -535,3 +539,10 @@ async def test_drops_are_reported_with_their_reason(receiver: Receiver) -> None:
         ("127.0.0.1", sid, DropReason.QUEUE_FULL),
         ("127.0.0.1", sid, DropReason.SHUTDOWN),
     ]
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped == [
+        "notify webhook dropped: destination_full",
+        "notify webhook dropped: queue_full",
+        "notify webhook dropped: shutdown",
+    ]
+    assert not any("127.0.0.1" in r.getMessage() for r in caplog.records)

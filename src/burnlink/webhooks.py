@@ -419,7 +419,7 @@ class WebhookDispatcher:
         try:
             return await self._within_deadline(endpoint, message, share)
         except Exception as exc:  # noqa: BLE001 - a background task must log, not die silently
-            LOG.error("webhook to %s crashed: %s", endpoint.host, type(exc).__name__)
+            LOG.error("%s webhook crashed: %s", self.queue.value, type(exc).__name__)
             self._count(WebhookFailure.ERROR)
             self._done(DeliveryResult.FAILED)
             return Delivery(DeliveryResult.FAILED, 0, None, WebhookFailure.ERROR)
@@ -540,7 +540,7 @@ class WebhookDispatcher:
         self._done(DeliveryResult.DROPPED)
         if self._metrics is not None:
             self._metrics.webhook_dropped(self.queue, reason)
-        LOG.warning("%s webhook to %s dropped: %s", self.queue.value, endpoint.host, reason.value)
+        LOG.warning("%s webhook dropped: %s", self.queue.value, reason.value)
         if self.on_drop is not None:
             self.on_drop(endpoint, message, reason)
 
