@@ -1,7 +1,4 @@
-"""Access rules: policies validated and normalised, and the decisions applied on each reveal.
-
-Email parsing (``parse_email``, ``mask_email``) is tested where it is being replaced.
-"""
+"""Access rules: policies validated and normalised, and the decisions applied on each reveal."""
 
 from __future__ import annotations
 
@@ -12,11 +9,14 @@ import pytest
 
 from burnlink.access import (
     ISO_COUNTRIES,
+    MAX_EMAIL_CHARS,
     MAX_NETWORKS,
     build_policy,
     country_allowed,
     ip_allowed,
+    mask_email,
     parse_countries,
+    parse_email,
     parse_ip,
     parse_networks,
 )
@@ -25,6 +25,7 @@ from burnlink.models import AccessPolicy
 
 NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
 NOT_A_COUNTRY = "each entry must be an ISO 3166 alpha-2 country code"
+NOT_AN_EMAIL = "must be one email address, such as name@example.com"
 
 
 @pytest.mark.parametrize(
@@ -196,3 +197,59 @@ def test_country_allowed(
     country: str | None, allowed: list[str], denied: list[str], result: bool
 ) -> None:
     assert country_allowed(country, iter(allowed), iter(denied)) is result
+
+
+def _address_of(length: int) -> str:
+    """A valid address of exactly ``length`` characters (a 64-character local part, the most
+    RFC 5321 allows, and labels of at most 63)."""
+    local = "a" * 64
+    labels = ["b" * 63, "c" * 63]
+    rest = length - len(local) - 1 - sum(len(label) + 1 for label in labels) - len("com")
+    labels.append("d" * (rest - 1))
+    address = f"{local}@{'.'.join(labels)}.com"
+    assert len(address) == length
+    return address
+
+
+def test_parse_email_takes_an_address_of_the_length_limit_and_not_one_more() -> None:
+    longest = _address_of(MAX_EMAIL_CHARS)
+    assert MAX_EMAIL_CHARS == 254  # RFC 5321's limit on a forward path, less the brackets
+    assert parse_email(f"  {longest} ") == longest
+    with pytest.raises(InvalidInput) as refused:
+        parse_email(_address_of(MAX_EMAIL_CHARS + 1))
+    # Our own refusal, before email-validator's: the same clear message as any bad address.
+    assert (refused.value.field, refused.value.reason) == ("recipient_email", NOT_AN_EMAIL)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "bob", "bob@", "@example.com", "a,b@example.com", "Bob <bob@example.com>", "a@b@c.com"],
+)
+def test_parse_email_names_the_field_and_says_what_is_wanted(value: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_email(value)
+    assert (refused.value.field, refused.value.reason) == ("recipient_email", NOT_AN_EMAIL)
+    with pytest.raises(InvalidInput) as refused:
+        parse_email(value, field="to")
+    assert (refused.value.field, refused.value.reason) == ("to", NOT_AN_EMAIL)
+
+
+def test_parse_email_passes_on_email_validators_reason() -> None:
+    # The shape is right but a label is longer than DNS allows: email-validator says why.
+    with pytest.raises(InvalidInput) as refused:
+        parse_email(f"bob@{'x' * 64}.com", field="to")
+    assert refused.value.field == "to"
+    assert refused.value.reason.startswith("must be one email address: ")
+    assert "too many" in refused.value.reason
+
+
+def test_parse_email_lower_cases_the_domain_only() -> None:
+    assert parse_email("Bob.Smith@Example.COM") == "Bob.Smith@example.com"
+
+
+@pytest.mark.parametrize(
+    ("address", "hint"),
+    [("bob@example.com", "b***@example.com"), ("x@mail.example.org", "x***@mail.example.org")],
+)
+def test_mask_email_shows_the_first_letter_and_the_domain(address: str, hint: str) -> None:
+    assert mask_email(address) == hint
