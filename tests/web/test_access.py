@@ -612,10 +612,13 @@ async def test_repeated_failures_lock_the_client_out(clock: FrozenClock) -> None
         for _ in range(3):
             await client.post(f"/api/v1/secrets/{created['id']}/reveal", json={"key": "A" * 43})
         right_key = await reveal(client, created)
+        # The lock is on revealing: the same client may still create.
+        made = await client.post("/api/v1/secrets", json={"secret": "new"})
         clock.advance(3600)
         later = await reveal(client, created)
 
     assert right_key.status_code == 429
+    assert made.status_code == 201
     assert later.status_code == 200
 
 
