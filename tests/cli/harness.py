@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from burnlink.cli.main import main
 from burnlink.clock import Clock
-from burnlink.config import Settings
+from burnlink.config import Settings, load_settings
 from burnlink.web.app import create_app
 
 START_TIMEOUT = 10.0
@@ -23,6 +23,21 @@ START_TIMEOUT = 10.0
 MAX_BYTES = 64 * 1024
 # Variables a developer's shell may set that would change what the CLI does.
 _CLEAN_ENV: dict[str, str | None] = {"BURNLINK_PASSPHRASE": None, "BURNLINK_SERVER": None}
+
+
+def server_settings(**overrides: object) -> Settings:
+    """Settings for a test server on the memory store. Every test comes from 127.0.0.1, so
+    the rate limits are off: they would refuse the suite itself."""
+    defaults: dict[str, object] = {
+        "store": "memory://",
+        "max_bytes": MAX_BYTES,
+        "sweep_interval": 3600,
+        "rate_limit_create": "off",
+        "rate_limit_reveal": "off",
+        "rate_limit_failures": "off",
+        "rate_limit_secret_failures": "off",
+    }
+    return load_settings(**(defaults | overrides))
 
 
 @contextmanager

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from burnlink.cli.links import parse_secret_link
-from burnlink.config import load_settings
 from burnlink.crypto import access_token
 from burnlink.ids import b64url_encode
-from tests.cli.harness import MAX_BYTES, Cli, running_server
+from tests.cli.harness import MAX_BYTES, Cli, running_server, server_settings
 
 PASSPHRASE = "correct horse battery"
 STRICT_ITERATIONS = 700_000
@@ -22,14 +21,7 @@ STRICT_ITERATIONS = 700_000
 @pytest.fixture(scope="module")
 def strict_server() -> Iterator[str]:
     """A server whose PBKDF2 minimum is above envelope v1's 600000."""
-    settings = load_settings(
-        store="memory://",
-        pbkdf2_iterations=STRICT_ITERATIONS,
-        sweep_interval=3600,
-        rate_limit_create="off",
-        rate_limit_reveal="off",
-        rate_limit_failures="off",
-    )
+    settings = server_settings(pbkdf2_iterations=STRICT_ITERATIONS)
     with running_server(settings) as base:
         yield base
 
