@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.ceiling import Receive, Scope, Send, answer, is_create
 from bench.ceiling import app as ceiling
-from burnlink.store.redis_client import client_for
+from burnlink.store.redis.client import client_for
 
 _client: Any = None
 _prefix = b""

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from burnlink.store.redis_client import client_for
+from burnlink.store.redis.client import client_for
 
 app = FastAPI()
 _client: Any = None

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from burnlink.access import (
+from burnlink.errors import InvalidInput
+from burnlink.models import AccessPolicy
+from burnlink.policy import (
     ISO_COUNTRIES,
     MAX_EMAIL_CHARS,
     MAX_NETWORKS,
@@ -20,8 +22,6 @@ from burnlink.access import (
     parse_ip,
     parse_networks,
 )
-from burnlink.errors import InvalidInput
-from burnlink.models import AccessPolicy
 
 NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
 NOT_A_COUNTRY = "each entry must be an ISO 3166 alpha-2 country code"

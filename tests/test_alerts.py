@@ -12,7 +12,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from burnlink.alerts import AlertReason, AlertRules
 from burnlink.audit import open_audit_store
 from burnlink.audit.events import (
     AuditEvent,
@@ -23,10 +22,11 @@ from burnlink.audit.events import (
     secret_hash,
 )
 from burnlink.clock import FrozenClock
+from burnlink.config import Limit
 from burnlink.metrics import DropReason, Metrics
-from burnlink.ratelimit import Limit
+from burnlink.service.alerts import AlertReason, AlertRules
 from burnlink.store.memory import MemoryStore
-from burnlink.web.app import open_observer
+from burnlink.web.app import open_reporter
 from burnlink.webhooks import RetryPolicy
 from tests.hooks import tarpit, webhook_receiver
 from tests.web.audited import AUDIT_KEY, audited_settings
@@ -120,7 +120,7 @@ async def test_an_alert_arrives_while_sender_webhooks_hang_on_a_tarpit(
     now = datetime.now(UTC)
     with webhook_receiver() as operator, tarpit() as pit:
         # As the app builds it: BURNLINK_ALERT_URL on the operator's receiver, 127.0.0.1 allowed.
-        observer = await open_observer(
+        reporter = await open_reporter(
             audited_settings(operator),
             MemoryStore(retention=timedelta(days=1)),
             metrics,
@@ -131,18 +131,18 @@ async def test_an_alert_arrives_while_sender_webhooks_hang_on_a_tarpit(
             for n in range(count):
                 sender = f"sender-secret-{n}"
                 burned = audit_event(AuditEventType.SECRET_BURNED, at=now, secret_id=sender)
-                await observer.publish(burned, secret_id=sender, notify_url=pit.url())
+                await reporter.publish(burned, secret_id=sender, notify_url=pit.url())
             alert = audit_event(
                 AuditEventType.ALERT, at=now, secret_id=SID, detail={"reason": "denied_ip"}
             )
-            await observer.publish(alert, secret_id=SID)
+            await reporter.publish(alert, secret_id=SID)
 
             arrived = await anyio.to_thread.run_sync(operator.arrived.wait, 10)
             ended = metrics.registry.get_sample_value(
                 "burnlink_webhook_deliveries_total", {"result": "failed"}
             )
         finally:
-            await observer.aclose(grace=0)
+            await reporter.aclose(grace=0)
         entries = [entry async for entry in audit.iter_entries()]
     await audit.aclose()
 
@@ -185,15 +185,15 @@ async def test_an_alert_is_looked_up_while_the_default_executor_is_busy(tmp_path
             settings = audited_settings(
                 alert_url=f"http://localhost:{port}/alerts", webhook_allow="localhost"
             )
-            observer = await open_observer(
+            reporter = await open_reporter(
                 settings, MemoryStore(retention=timedelta(days=1)), Metrics(), audit=audit
             )
             try:
                 alert = audit_event(AuditEventType.ALERT, at=datetime.now(UTC), secret_id=SID)
-                await observer.publish(alert, secret_id=SID)
+                await reporter.publish(alert, secret_id=SID)
                 arrived = await anyio.to_thread.run_sync(operator.arrived.wait, 10)
             finally:
-                await observer.aclose(grace=0)
+                await reporter.aclose(grace=0)
     finally:
         release.set()
         await asyncio.gather(*holders)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from burnlink.deferred import defer, deferring
+from burnlink.service.deferred import defer, deferring
 
 
 def test_defer_starts_at_once_outside_a_request() -> None:

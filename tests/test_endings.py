@@ -15,8 +15,8 @@ from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
 from burnlink.crypto import Payload
 from burnlink.models import ClientInfo
-from burnlink.observe import Observer
 from burnlink.service import SecretService
+from burnlink.service.reporting import Reporter
 from burnlink.signing import verify_statement
 from burnlink.store.memory import MemoryStore
 from tests.web.audited import AUDIT_KEY
@@ -38,7 +38,7 @@ def service(audit: AuditBackend, clock: FrozenClock) -> SecretService:
         MemoryStore(retention=timedelta(days=30)),
         load_settings(store="memory://"),
         clock,
-        observer=Observer(audit),
+        reporter=Reporter(audit),
         signing_key=Ed25519PrivateKey.generate(),
     )
 

@@ -213,7 +213,7 @@ async def test_a_name_that_later_resolves_inside_is_refused_at_delivery(tmp_path
         answers["hooks.example.com"] = ["127.0.0.1"]  # DNS rebinding after the check
         key = created.json()["url"].split("#")[1]
         await client.post(f"/api/v1/secrets/{created.json()['id']}/reveal", json={"key": key})
-        await app.state.service.observer.join()
+        await app.state.service.reporter.join()
         metrics = (await client.get("/metrics")).text
     await audit.aclose()
 

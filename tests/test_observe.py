@@ -1,4 +1,4 @@
-"""The Observer: audit writes that fail closed (or not), the sink, metrics and webhooks."""
+"""The Reporter: audit writes that fail closed (or not), the sink, metrics and webhooks."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from burnlink.errors import AuditUnavailable, InvalidInput, StorageUnavailable
 from burnlink.metrics import Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo
 from burnlink.netguard import AllowList
-from burnlink.observe import Observer, policy_labels
+from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.webhooks import WebhookDispatcher, parse_webhook_secret
 from tests.hooks import tarpit, webhook_receiver
 from tests.web.audited import AUDIT_KEY, FAST, WEBHOOK_SECRET
@@ -45,9 +45,9 @@ async def test_record_appends_and_copies_the_entry_to_the_sink(
     audit: AuditBackend, clock: FrozenClock
 ) -> None:
     stream = io.StringIO()
-    observer = Observer(audit, sink=JsonLinesSink(stream))
+    reporter = Reporter(audit, sink=JsonLinesSink(stream))
 
-    event = await observer.record(
+    event = await reporter.record(
         AuditEventType.SECRET_CREATED, at=clock.now(), secret_id="abc", client=CLIENT
     )
 
@@ -62,11 +62,11 @@ async def test_a_required_record_fails_closed_and_is_counted(
 ) -> None:
     stream = io.StringIO()
     metrics = Metrics()
-    observer = Observer(audit, metrics=metrics, sink=JsonLinesSink(stream))
+    reporter = Reporter(audit, metrics=metrics, sink=JsonLinesSink(stream))
     await audit.aclose()
 
     with pytest.raises(AuditUnavailable) as raised:
-        await observer.record(AuditEventType.SECRET_VIEWED, at=clock.now(), secret_id="abc")
+        await reporter.record(AuditEventType.SECRET_VIEWED, at=clock.now(), secret_id="abc")
 
     assert isinstance(raised.value, StorageUnavailable)
     assert stream.getvalue() == ""  # the action did not happen, so nothing is shipped
@@ -78,10 +78,10 @@ async def test_an_optional_record_survives_an_outage_and_ships_the_bare_event(
     audit: AuditBackend, clock: FrozenClock
 ) -> None:
     stream = io.StringIO()
-    observer = Observer(audit, sink=JsonLinesSink(stream))
+    reporter = Reporter(audit, sink=JsonLinesSink(stream))
     await audit.aclose()
 
-    event = await observer.record(
+    event = await reporter.record(
         AuditEventType.ACCESS_DENIED_IP, at=clock.now(), client=CLIENT, required=False
     )
 
@@ -90,12 +90,12 @@ async def test_an_optional_record_survives_an_outage_and_ships_the_bare_event(
 
 
 async def test_without_an_audit_log_nothing_is_written(clock: FrozenClock) -> None:
-    observer = Observer()
+    reporter = Reporter()
 
-    event = await observer.emit(AuditEventType.SECRET_CREATED, at=clock.now())
+    event = await reporter.emit(AuditEventType.SECRET_CREATED, at=clock.now())
 
     assert event.type is AuditEventType.SECRET_CREATED
-    assert await observer.claim_due(now=clock.now(), limit=5) == []
+    assert await reporter.claim_due(now=clock.now(), limit=5) == []
 
 
 async def test_publish_sends_only_notified_types_to_the_secret_url(
@@ -104,7 +104,7 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
     metrics = Metrics()
     with webhook_receiver() as receiver:
         loopback = AllowList.parse("127.0.0.1")
-        observer = Observer(
+        reporter = Reporter(
             audit,
             metrics=metrics,
             webhooks=WebhookDispatcher(allow=loopback, retry=FAST),
@@ -119,11 +119,11 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
             AuditEventType.SECRET_EXPIRED,
             AuditEventType.ALERT,
         ):
-            await observer.emit(
+            await reporter.emit(
                 kind, at=clock.now(), secret_id="abc", notify_url=receiver.url("/secret")
             )
-        await observer.join()
-        await observer.aclose()
+        await reporter.join()
+        await reporter.aclose()
 
     assert [h.json()["type"] for h in receiver.on("/secret")] == [
         "secret.viewed",
@@ -141,7 +141,7 @@ async def test_a_dropped_alert_is_audited_as_the_alerts_queue(
     loopback = AllowList.parse("127.0.0.1")
     metrics = Metrics()
     with tarpit() as pit:
-        observer = Observer(
+        reporter = Reporter(
             audit,
             metrics=metrics,
             webhooks=WebhookDispatcher(allow=loopback),
@@ -151,10 +151,10 @@ async def test_a_dropped_alert_is_audited_as_the_alerts_queue(
                 queue=WebhookQueue.ALERTS, allow=loopback, deadline=0.2, metrics=metrics
             ),
         )
-        await observer.emit(AuditEventType.ALERT, at=clock.now(), secret_id="abc")
+        await reporter.emit(AuditEventType.ALERT, at=clock.now(), secret_id="abc")
         with anyio.fail_after(10):
-            await observer.join()
-        await observer.aclose()
+            await reporter.join()
+        await reporter.aclose()
     entries = [entry.event async for entry in audit.iter_entries()]
 
     [dropped] = [e for e in entries if e.type is AuditEventType.WEBHOOK_DROPPED]
@@ -169,12 +169,12 @@ async def test_a_dropped_alert_is_audited_as_the_alerts_queue(
 
 def test_alerts_never_fall_back_to_the_senders_dispatcher() -> None:
     with pytest.raises(ValueError, match="alerts="):
-        Observer(webhooks=WebhookDispatcher(), alert_url="https://alerts.example.com/")
+        Reporter(webhooks=WebhookDispatcher(), alert_url="https://alerts.example.com/")
 
 
 async def test_notify_urls_are_refused_without_a_webhook_secret() -> None:
     with pytest.raises(InvalidInput) as raised:
-        await Observer().check_notify_url("https://hooks.example.com/x")
+        await Reporter().check_notify_url("https://hooks.example.com/x")
 
     assert raised.value.field == "notify_url"
 
@@ -182,15 +182,15 @@ async def test_notify_urls_are_refused_without_a_webhook_secret() -> None:
 async def test_background_reports_log_their_failures(
     audit: AuditBackend, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    observer = Observer(audit)
+    reporter = Reporter(audit)
     await audit.aclose()
 
     async def failing() -> None:
-        await observer.record(AuditEventType.SECRET_CREATED, at=clock.now())
+        await reporter.record(AuditEventType.SECRET_CREATED, at=clock.now())
 
     with caplog.at_level(logging.WARNING):
-        observer.later(failing)
-        await observer.join()
+        reporter.later(failing)
+        await reporter.join()
 
     assert "background audit report failed: AuditUnavailable" in caplog.text
 

@@ -7,7 +7,7 @@ import anyio.lowlevel
 import pytest
 
 from burnlink.models import ClientInfo
-from burnlink.page_opens import PageOpens
+from burnlink.web.page_opens import PageOpens
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from burnlink.ratelimit import Limit, client_key
+from burnlink.config import Limit
+from burnlink.service.rate_limits import client_key
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from burnlink.sqlite_worker import SqliteWorker, WorkerClosed
+from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed
 
 pytestmark = pytest.mark.anyio
 

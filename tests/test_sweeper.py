@@ -13,8 +13,8 @@ from burnlink.config import load_settings
 from burnlink.errors import StorageUnavailable
 from burnlink.models import EndReason
 from burnlink.service import SecretService
+from burnlink.service.sweep import run_sweeper
 from burnlink.store.memory import MemoryStore
-from burnlink.sweeper import run_sweeper
 from burnlink.web.app import create_app
 
 pytestmark = pytest.mark.anyio

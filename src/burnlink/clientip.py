@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from burnlink.access import IpNetwork, parse_ip
+from burnlink.policy import IpNetwork, parse_ip
 
 ProxyHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 """The headers a trusted proxy may name the client in (``BURNLINK_PROXY_HEADER``)."""

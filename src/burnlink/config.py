@@ -8,7 +8,10 @@ else in burnlink reads the environment.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -22,17 +25,53 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from burnlink.access import parse_countries, parse_networks
 from burnlink.clientip import ProxyHeader
 from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.hosts import is_loopback, normalise_host
-from burnlink.ratelimit import Limit
+from burnlink.policy import parse_countries, parse_networks
 
 CONFIG_FILE_VARIABLE = "BURNLINK_CONFIG"
 
 # Lists read from the environment as comma-separated values ("10.0.0.0/8, 192.168.0.0/16").
 CommaList = Annotated[list[str], NoDecode]
+
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT_RE = re.compile(
+    r"^\s*(\d+)\s*/\s*(?:(\d+)\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE
+)
+MAX_WINDOW = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``count`` events per ``window`` seconds."""
+
+    count: int
+    window: int
+
+    @staticmethod
+    def parse(text: str) -> Limit | None:
+        """``"10/minute"`` → ``Limit(10, 60)``, ``"30/10 minutes"`` → ``Limit(30, 600)``;
+        ``"off"`` → ``None``; else ``ValueError``."""
+        return _parse_limit(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_limit(text: str) -> Limit | None:
+    # Cached: the settings' limits are read on every request.
+    if text.strip().lower() == "off":
+        return None
+    match = _LIMIT_RE.fullmatch(text)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(
+            "must look like 10/minute or 30/10 minutes (second, minute, hour, day) or be off"
+        )
+    window = int(match.group(2) or 1) * _UNITS[match.group(3).lower()]
+    if not 0 < window <= MAX_WINDOW:
+        raise ValueError("the window must be from 1 second to 7 days")
+    return Limit(int(match.group(1)), window)
 
 
 def default_store_url() -> str:

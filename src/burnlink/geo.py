@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from burnlink.access import parse_ip
 from burnlink.errors import ConfigError
+from burnlink.policy import parse_ip
 
 
 class CountryResolver(Protocol):

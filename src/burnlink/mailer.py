@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from burnlink.access import parse_email
 from burnlink.errors import ConfigError, InvalidInput, MailUnavailable
+from burnlink.policy import parse_email
 
 
 class Mailer(Protocol):

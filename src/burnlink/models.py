@@ -56,7 +56,7 @@ class PassphraseGate:
 class AccessPolicy:
     """Who may reveal a secret, beyond holding its link. Empty fields impose nothing.
 
-    Values are already validated and normalised (``burnlink.access``). It also carries what the
+    Values are already validated and normalised (``burnlink.policy``). It also carries what the
     server needs to report on the secret later (``notify_url``, ``creator_country``): stores
     keep the policy with the secret, so these need no column of their own.
     """

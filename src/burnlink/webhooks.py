@@ -278,7 +278,7 @@ def pinned_request(
 
 
 DropHandler = Callable[["WebhookEndpoint", Deliverable, DropReason], None]
-"""Told of every webhook a dispatcher gives up (the observer audits it). Must not raise."""
+"""Told of every webhook a dispatcher gives up (the reporter audits it). Must not raise."""
 
 
 @dataclass(slots=True)
@@ -332,7 +332,7 @@ class WebhookDispatcher:
         """
         self.queue = queue
         self.on_drop: DropHandler | None = None
-        """Called for each webhook given up (after it is counted); set by the observer."""
+        """Called for each webhook given up (after it is counted); set by the reporter."""
         self._allow = allow or AllowList()
         self._clock = clock or SystemClock()
         self._metrics = metrics

@@ -26,8 +26,8 @@ from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind, SecretRecord
 from burnlink.store import SecretStore
-from burnlink.store.postgres import SCHEMA_VERSION, PostgresStore
-from burnlink.store.postgres_schema import MIGRATIONS
+from burnlink.store.postgres.schema import MIGRATIONS
+from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
@@ -45,7 +45,7 @@ _READER = """
 import asyncio, json, sys
 from datetime import datetime, timedelta
 
-from burnlink.store.postgres import PostgresStore
+from burnlink.store.postgres.store import PostgresStore
 
 
 async def main() -> None:
@@ -75,7 +75,7 @@ _HITTER = """
 import asyncio, json, sys
 from datetime import datetime, timedelta
 
-from burnlink.store.postgres import PostgresStore
+from burnlink.store.postgres.store import PostgresStore
 
 
 async def main() -> None:
@@ -105,7 +105,7 @@ _FAILER = """
 import asyncio, json, sys
 from datetime import datetime, timedelta
 
-from burnlink.store.postgres import PostgresStore
+from burnlink.store.postgres.store import PostgresStore
 
 
 async def main() -> None:

@@ -21,8 +21,8 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
 from burnlink.store import SecretStore
-from burnlink.store.redis import COUNTER_GRACE, RedisStore
-from burnlink.store.redis_client import DEFAULT_PREFIX, split_prefix
+from burnlink.store.redis.client import DEFAULT_PREFIX, split_prefix
+from burnlink.store.redis.store import COUNTER_GRACE, RedisStore
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
@@ -166,7 +166,7 @@ async def _race_processes(script: str, args: list[str], processes: int) -> list[
 _READER = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta
-from burnlink.store.redis import RedisStore
+from burnlink.store.redis.store import RedisStore
 
 async def main() -> None:
     url, secret_id, digest, now_ms, readers = sys.argv[1:6]
@@ -192,7 +192,7 @@ asyncio.run(main())
 _FAILER = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta
-from burnlink.store.redis import RedisStore
+from burnlink.store.redis.store import RedisStore
 
 async def main() -> None:
     url, secret_id, now_ms, calls, locks = sys.argv[1:6]
@@ -556,7 +556,7 @@ async def test_buckets_with_braces_colons_and_non_ascii_stay_apart(
 _HITTER = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta
-from burnlink.store.redis import RedisStore
+from burnlink.store.redis.store import RedisStore
 
 async def main() -> None:
     url, bucket, now_ms, hits = sys.argv[1:5]

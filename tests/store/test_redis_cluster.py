@@ -20,8 +20,8 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id
 from burnlink.models import Event, EventKind
 from burnlink.store import open_store, redact_url
-from burnlink.store.redis import RedisStore
-from burnlink.store.redis_client import DEFAULT_PREFIX, parse_cluster_url, split_prefix
+from burnlink.store.redis.client import DEFAULT_PREFIX, parse_cluster_url, split_prefix
+from burnlink.store.redis.store import RedisStore
 from tests.conftest import RETENTION, store_url
 from tests.store.redis_cluster import LocalCluster
 from tests.store.test_contract import ACCESS, make_record, put_code

@@ -38,8 +38,8 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore, open_store
-from burnlink.store.sqlite import SCHEMA_VERSION, SqliteStore
-from burnlink.store.sqlite_schema import MIGRATIONS
+from burnlink.store.sqlite.schema import MIGRATIONS
+from burnlink.store.sqlite.store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import RETENTION
 from tests.store.test_contract import ACCESS, CODE, MANAGE, lock_out, make_record, put, put_code
 
@@ -137,7 +137,7 @@ def _rows(db_file: Path, sql: str) -> list[tuple[Any, ...]]:
 _WORKER_SCRIPT = """
 import asyncio, json, sys
 from datetime import UTC, datetime, timedelta
-from burnlink.store.sqlite import SqliteStore
+from burnlink.store.sqlite.store import SqliteStore
 
 async def main(path, connections, calls, now_ms, op, *args):
     stores = [

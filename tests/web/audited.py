@@ -145,7 +145,7 @@ class Audited:
     async def join(self) -> None:
         """Wait for queued page opens, background audit reports and webhook deliveries."""
         await self.app.state.page_opens.settled()
-        await self.service.observer.join()
+        await self.service.reporter.join()
 
     async def entries(self) -> list[AuditEntry]:
         return [entry async for entry in self.audit.iter_entries()]

@@ -183,7 +183,7 @@ async def test_every_event_type_is_written_with_its_fields(
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
 
     # webhook.dropped needs a flood or a tarpit: tests/test_alerts.py writes it through the
-    # app's own wiring (open_observer).
+    # app's own wiring (open_reporter).
     dropped = {AuditEventType.WEBHOOK_DROPPED}
     assert {x.event.type for x in before + after} == set(AuditEventType) - dropped
     for entry in before:

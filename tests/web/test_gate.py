@@ -1,6 +1,6 @@
-"""The access gate's own rules (``burnlink.gate``), each shown to matter: the emailed code's
-range, the verify-mail rate limit, the server's country list, the country lookup, which
-actions a failure lockout blocks, and one ``rate.limited`` audit event per client and minute.
+"""The access checks' own rules (``burnlink.service.access``), each shown to matter: the
+emailed code's range, the verify-mail rate limit, the server's country list, the country lookup,
+which actions a failure lockout blocks, and one ``rate.limited`` audit event per client and minute.
 
 Through the API on the memory store with a frozen clock; codes travel through a real SMTP
 server (aiosmtpd), the audit log is a real SQLite file."""
@@ -17,8 +17,8 @@ from burnlink.audit.events import AuditEventType
 from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import GeoDenied
-from burnlink.gate import AccessGate
 from burnlink.models import AccessPolicy, ClientInfo, SecretMeta
+from burnlink.service.access import AccessControl
 from burnlink.store.memory import MemoryStore
 from tests.mail import Outbox
 from tests.web.audited import DE, audited_app, audited_settings
@@ -108,7 +108,7 @@ async def test_gate_looks_up_the_country_a_client_does_not_carry(
     """A client handed over without a country is placed by the GeoIP lookup, not let in or
     turned away as from nowhere."""
     settings = load_settings(store="memory://", allowed_countries=server)
-    gate = AccessGate(MemoryStore(retention=timedelta(days=1)), settings, geo=GEO, mailer=None)
+    gate = AccessControl(MemoryStore(retention=timedelta(days=1)), settings, geo=GEO, mailer=None)
     now = clock.now()
 
     await gate.check_address(meta(policy, now), ClientInfo(ip="198.51.100.1"), now=now)

@@ -32,8 +32,8 @@ from burnlink.config import load_settings
 from burnlink.crypto import Payload, seal
 from burnlink.errors import SecretUnavailable, StorageUnavailable, WrongPassphrase
 from burnlink.models import ClientInfo, EndReason, EventKind
-from burnlink.observe import Observer
 from burnlink.service import SecretService
+from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore, open_store
 from burnlink.store.base import Attempt
 from tests.conftest import RETENTION, store_url
@@ -305,9 +305,9 @@ async def test_two_servers_sharing_a_store_and_a_log_lock_once(
             audit = await open_audit_store(f"sqlite://{tmp_path / 'audit.db'}", key=AUDIT_KEY)
             stack.push_async_callback(audit.aclose)
             witnesses.append(Witness(store, clock))
-            observer = Observer(Tap(audit, witnesses[-1]))
-            stack.push_async_callback(observer.aclose)
-            servers.append(SecretService(store, settings, clock, observer=observer))
+            reporter = Reporter(Tap(audit, witnesses[-1]))
+            stack.push_async_callback(reporter.aclose)
+            servers.append(SecretService(store, settings, clock, reporter=reporter))
         created = await servers[0].create(
             sealed.envelope,
             keys.access_token,

@@ -52,7 +52,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
-from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
+from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]
 

@@ -11,7 +11,7 @@ Atomicity
     moves the head inside one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write
     lock before reading: appenders in several processes (each with its own connection) are
     serialised by the file's lock, so they produce one chain. Inside a process one connection
-    on its own thread (``burnlink.sqlite_worker``) runs each transaction as one unit of work.
+    on its own thread (``burnlink.store.sqlite.worker``) runs each transaction as one unit of work.
 
 Append-only
     Triggers refuse any ``UPDATE`` of ``audit_log``, any ``DELETE`` of an entry not already
@@ -51,7 +51,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
-from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
 

@@ -418,7 +418,7 @@ def _fetch(http: httpx.Client, url: str) -> httpx.Response:
 
 
 def _verify_pages(http: httpx.Client, check: _SiteCheck, pages: list[str]) -> None:
-    from burnlink.web.pages import asset_file, module_imports, package_assets
+    from burnlink.assets import asset_file, module_imports, package_assets
 
     assets = package_assets()
     static_prefix = urlsplit(check.base).path + "/static/"

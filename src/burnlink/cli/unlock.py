@@ -49,11 +49,11 @@ def unlock(address: str, secret_ids: tuple[str, ...], store: str | None, as_json
 
 
 async def _unlock(address: str, secret_ids: tuple[str, ...], url: str | None) -> tuple[int, str]:
-    from burnlink.access import parse_ip
     from burnlink.clock import SystemClock
     from burnlink.config import load_settings
     from burnlink.ids import is_secret_id
-    from burnlink.ratelimit import RateLimiter, client_key
+    from burnlink.policy import parse_ip
+    from burnlink.service.rate_limits import RateLimiter, client_key
     from burnlink.store import open_store
 
     if parse_ip(address.strip()) is None:

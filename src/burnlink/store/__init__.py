@@ -74,15 +74,15 @@ async def _open(url: str, *, retention: timedelta) -> SecretStore:
 
         return MemoryStore(retention=retention)
     if scheme == "sqlite":
-        from burnlink.store.sqlite import SqliteStore
+        from burnlink.store.sqlite.store import SqliteStore
 
         return await SqliteStore.open(url.partition("://")[2], retention=retention)
     if scheme in {"redis", "rediss", "redis+cluster", "rediss+cluster"}:
-        from burnlink.store.redis import RedisStore
+        from burnlink.store.redis.store import RedisStore
 
         return await RedisStore.open(url, retention=retention)
     if scheme in {"postgresql", "postgres"}:
-        from burnlink.store.postgres import PostgresStore
+        from burnlink.store.postgres.store import PostgresStore
 
         return await PostgresStore.open(url, retention=retention)
     raise ConfigError(

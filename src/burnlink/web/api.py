@@ -12,13 +12,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from burnlink.access import build_policy, mask_email
 from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
 from burnlink.envelope import TAG_BYTES, Envelope, check_content_size, max_framed_bytes
 from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
+from burnlink.policy import build_policy, mask_email
 from burnlink.service import SecretService
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
@@ -140,8 +140,8 @@ async def server_policy(service: Service) -> PolicyResponse:
         pbkdf2_iterations=s.pbkdf2_iterations,
         require_passphrase=s.require_passphrase,
         allowed_countries=s.allowed_countries,
-        recipient_verification=service.gate.mailer is not None,
-        notifications=service.observer.notifications,
+        recipient_verification=service.recipient_verification,
+        notifications=service.notifications,
     )
 
 

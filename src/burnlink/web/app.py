@@ -16,15 +16,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.telemetry import TelemetryConfig
 
 from burnlink import __version__, keys
-from burnlink.access import parse_networks
-from burnlink.alerts import AlertRules
 from burnlink.audit import AuditBackend, open_audit_store
 from burnlink.audit.checkpoint import CheckpointMessage, CheckpointWriter, Publish
 from burnlink.audit.export import JsonLinesSink
 from burnlink.clientip import ClientAddress
 from burnlink.clock import Clock, SystemClock
-from burnlink.config import Settings, load_settings
-from burnlink.deferred import defer
+from burnlink.config import Limit, Settings, load_settings
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.geo import CountryResolver
 from burnlink.hosts import AllowedHosts
@@ -32,14 +29,16 @@ from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
 from burnlink.metrics import Metrics, WebhookQueue
 from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
-from burnlink.observe import Observer
-from burnlink.page_opens import PageOpens
-from burnlink.ratelimit import Limit
+from burnlink.policy import parse_networks
 from burnlink.service import SecretService
+from burnlink.service.alerts import AlertRules
+from burnlink.service.deferred import defer
+from burnlink.service.reporting import Reporter
+from burnlink.service.sweep import run_sweeper
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.sweeper import run_sweeper
 from burnlink.web import api, audit_api, errors, ops, pages
 from burnlink.web.middleware import Edge
+from burnlink.web.page_opens import PageOpens
 from burnlink.web.schemas import describe_limits
 from burnlink.webhooks import (
     RetryPolicy,
@@ -69,7 +68,7 @@ def max_body(settings: Settings) -> int:
     return settings.max_bytes * 4 // 3 + BODY_OVERHEAD
 
 
-async def open_observer(
+async def open_reporter(
     settings: Settings,
     store: SecretStore,
     metrics: Metrics,
@@ -77,8 +76,8 @@ async def open_observer(
     audit: AuditBackend | None,
     resolver: Resolver = system_resolver,
     retry: RetryPolicy | None = None,
-) -> Observer:
-    """The observer the settings describe; with ``audit`` (tests) that log is used as is.
+) -> Reporter:
+    """The reporter the settings describe; with ``audit`` (tests) that log is used as is.
 
     Raises ``ConfigError`` for a bad key or sink, ``StorageUnavailable`` for an audit log
     that cannot be opened.
@@ -114,7 +113,7 @@ async def open_observer(
         alerts_resolver: Resolver | None = None  # the alerts dispatcher's own threads
     else:
         alerts_resolver = resolver
-    return Observer(
+    return Reporter(
         audit,
         metrics=metrics,
         sink=sink,
@@ -147,19 +146,18 @@ async def open_observer(
 
 
 def checkpoint_writer(
-    settings: Settings, service: SecretService, clock: Clock
+    settings: Settings, service: SecretService, reporter: Reporter, clock: Clock
 ) -> CheckpointWriter | None:
     """The writer of signed audit checkpoints, when the settings name somewhere to put them
     (``BURNLINK_AUDIT_CHECKPOINT_FILE``, ``_URL``, or the sink) and there is a log and a key."""
-    observer = service.observer
-    if observer.audit is None or service.signing_key is None:
+    if reporter.audit is None or service.signing_key is None:
         return None
     publish: list[Publish] = []
-    sink = observer.sink
+    sink = reporter.sink
     if sink is not None:
         publish.append(sink.write_checkpoint)
     url = settings.audit_checkpoint_url
-    webhooks, webhook_key = observer.webhooks, observer.webhook_key
+    webhooks, webhook_key = reporter.webhooks, reporter.webhook_key
     if url is not None and webhooks is not None and webhook_key is not None:
         endpoint = WebhookEndpoint(url=url, key=webhook_key)
 
@@ -171,7 +169,7 @@ def checkpoint_writer(
     if file is None and not publish:
         return None
     return CheckpointWriter(
-        observer.audit,
+        reporter.audit,
         signing_key=service.signing_key,
         now=clock.now,
         file=None if file is None else Path(file).expanduser(),
@@ -225,7 +223,7 @@ def create_app(
             opened = store or await open_store(settings.store, retention=retention)
             if store is None:
                 stack.push_async_callback(opened.aclose)
-            observer = await open_observer(
+            reporter = await open_reporter(
                 settings,
                 opened,
                 metrics,
@@ -233,21 +231,21 @@ def create_app(
                 resolver=resolver,
                 retry=webhook_retry,
             )
-            if audit is None and observer.audit is not None:
-                stack.push_async_callback(observer.audit.aclose)
-            stack.push_async_callback(observer.aclose)
+            if audit is None and reporter.audit is not None:
+                stack.push_async_callback(reporter.audit.aclose)
+            stack.push_async_callback(reporter.aclose)
             app.state.service = SecretService(
                 opened,
                 settings,
                 clock,
                 geo=geo,
                 mailer=mailer,
-                observer=observer,
+                reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
             page_opens = PageOpens(app.state.service.opened)
             app.state.page_opens = page_opens
-            checkpoints = checkpoint_writer(settings, app.state.service, clock)
+            checkpoints = checkpoint_writer(settings, app.state.service, reporter, clock)
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
                 group.start_soon(page_opens.run)
@@ -296,8 +294,8 @@ def create_app(
         return describe_limits(
             described(),
             settings,
-            mail=None if service is None else service.gate.mailer is not None,
-            webhooks=None if service is None else service.observer.notifications,
+            mail=None if service is None else service.recipient_verification,
+            webhooks=None if service is None else service.notifications,
         )
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -90,7 +90,7 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditPage:
     """Audit entries in ``seq`` order, filtered by time and type (admin token as bearer)."""
-    audit = service.observer.audit
+    audit = service.audit_log
     if audit is None:
         raise AuditUnavailable("The audit log is not configured.")
     # Only entries inside the chain the state row vouches for: a row forged past the head, or

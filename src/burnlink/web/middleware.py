@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from burnlink.deferred import deferring
 from burnlink.hosts import AllowedHosts
+from burnlink.service.deferred import deferring
 from burnlink.useragents import classify
 from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
@@ -114,7 +114,7 @@ class Edge:
             await send(message)
 
         # Background work the request starts (audit reports, page opens) waits until the
-        # answer is out, so that it never adds to the answer's time (``burnlink.deferred``).
+        # answer is out, so that it never adds to the answer's time (``burnlink.service.deferred``).
         with deferring():
             try:
                 refusal = self._refusal(scope, headers)

@@ -54,8 +54,8 @@ async def _check(probe: Literal["store", "audit"], service: SecretService) -> bo
         with anyio.fail_after(CHECK_SECONDS):
             if probe == "store":
                 await service.store.ping()
-            elif service.observer.audit is not None:
-                await service.observer.audit.check_writable()
+            elif service.audit_log is not None:
+                await service.audit_log.check_writable()
     except (StorageError, TimeoutError) as exc:
         # The probe's answer says only "unavailable"; the operator's log says which and why.
         settings = service.settings

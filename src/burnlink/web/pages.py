@@ -8,7 +8,7 @@ Every script, stylesheet and message catalogue is referenced with a Subresource 
 computed once when the app is built. A module's imports are preloaded with their own hashes
 (``<link rel=modulepreload integrity=…>``), so the browser checks the whole module graph, not
 only the entry script. ``burnlink verify-site`` compares a running server against the same
-files (``package_assets``).
+files (``burnlink.assets``).
 
 UI text lives in ``static/i18n/{language}.json``; a page's language is chosen from
 ``Accept-Language`` among the catalogues present.
@@ -16,18 +16,14 @@ UI text lives in ``static/i18n/{language}.json``; a page's language is chosen fr
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import posixpath
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fastapi_offline
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -36,89 +32,28 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from burnlink import __version__
+from burnlink.assets import (
+    STATIC_DIR,
+    SWAGGER_UI_DIR,
+    SWAGGER_UI_FILES,
+    SWAGGER_UI_PREFIX,
+    Assets,
+)
 from burnlink.config import Settings
 from burnlink.web.json_body import StrictJSONRoute
 
-STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 I18N_DIR = "i18n"
 DEFAULT_LANGUAGE = "en"
 TTL_PRESETS = (300, 900, 3600, 14400, 86400, 259200, 604800, 2592000)
-# Swagger UI 5 (OpenAPI 3.1), as shipped by the pinned ``fastapi-offline`` package; only
-# these two of its files are served, under ``static/swagger/``.
-SWAGGER_UI_DIR = Path(fastapi_offline.__file__).parent / "static"
-SWAGGER_UI_PREFIX = "swagger/"
-SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 STYLESHEET = "burnlink.css"
 ENTRY_COMPOSE = "js/compose.js"
 ENTRY_REVEAL = "js/reveal.js"
 ENTRY_RECEIPT = "js/receipt.js"
 
-# Static `import … from "./x.js"`, `export … from "./x.js"` and `import "./x.js"` of our own
-# modules. Dynamic import() is not used (a test keeps it so): it would escape the preloads.
-_IMPORT_RE = re.compile(r"""(?:\bfrom|\bimport)\s*["'](\.{1,2}/[^"'\s]+)["']""")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
-
-
-def sri(data: bytes) -> str:
-    """The Subresource Integrity value of ``data``: ``sha384-`` and the base64 digest."""
-    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
-
-
-def module_imports(source: str, path: str) -> tuple[str, ...]:
-    """The static relative imports of the module at ``path`` (relative to ``static/``)."""
-    found: list[str] = []
-    for specifier in _IMPORT_RE.findall(source):
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier))
-        if target not in found:
-            found.append(target)
-    return tuple(found)
-
-
-@dataclass(frozen=True, slots=True)
-class Assets:
-    """The package's static files: integrity of each, and the imports of each module."""
-
-    integrity: Mapping[str, str]
-    imports: Mapping[str, tuple[str, ...]]
-
-    @classmethod
-    def scan(cls, root: Path = STATIC_DIR) -> Assets:
-        """Hash every file under ``root``; read the imports of every ``.js`` file.
-
-        With the default ``root``, the served Swagger UI files are included too, named
-        ``swagger/…`` as they are served (their imports are not read: they are not modules).
-        """
-        integrity: dict[str, str] = {}
-        imports: dict[str, tuple[str, ...]] = {}
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            name = file.relative_to(root).as_posix()
-            data = file.read_bytes()
-            integrity[name] = sri(data)
-            if name.endswith(".js"):
-                imports[name] = module_imports(data.decode("utf-8"), name)
-        if root == STATIC_DIR:
-            for name in SWAGGER_UI_FILES:
-                integrity[SWAGGER_UI_PREFIX + name] = sri((SWAGGER_UI_DIR / name).read_bytes())
-        return cls(integrity, imports)
-
-    def dependencies(self, entry: str) -> list[str]:
-        """Every module ``entry`` imports, directly or not, each once, dependencies first."""
-        ordered: list[str] = []
-
-        def visit(module: str, trail: tuple[str, ...]) -> None:
-            for dependency in self.imports.get(module, ()):
-                if dependency in trail or dependency in ordered:
-                    continue
-                if dependency not in self.integrity:
-                    raise LookupError(f"{module} imports {dependency}, which is not a file")
-                visit(dependency, (*trail, dependency))
-                ordered.append(dependency)
-
-        visit(entry, (entry,))
-        return ordered
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,18 +277,3 @@ def _swagger_ui_file(name: str) -> Callable[[Request], Awaitable[Response]]:
         return FileResponse(path, media_type=media_type, headers={"cache-control": "no-cache"})
 
     return serve
-
-
-def asset_file(name: str) -> Path:
-    """The file of the package whose static asset is served as ``static/{name}``."""
-    if (
-        name.startswith(SWAGGER_UI_PREFIX)
-        and name.removeprefix(SWAGGER_UI_PREFIX) in SWAGGER_UI_FILES
-    ):
-        return SWAGGER_UI_DIR / name.removeprefix(SWAGGER_UI_PREFIX)
-    return STATIC_DIR / name
-
-
-def package_assets() -> Assets:
-    """The integrity and imports of this package's own static files (for ``verify-site``)."""
-    return Assets.scan(STATIC_DIR)

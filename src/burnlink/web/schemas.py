@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, m
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from burnlink.access import EMAIL_PATTERN
 from burnlink.config import Settings
 from burnlink.envelope import MAX_ITERATIONS
 from burnlink.netguard import MAX_URL_LENGTH
+from burnlink.policy import EMAIL_PATTERN
 from burnlink.service import MAX_PASSPHRASE_CHARS
 from burnlink.useragents import AgentInfo
 

@@ -1,4 +1,4 @@
-"""The SQLite store's file (``burnlink.store.sqlite``): its schema, as the ordered steps that
+"""The SQLite store's file (``burnlink.store.sqlite.store``): its schema, as the ordered steps that
 build it, and ``prepare``, which makes a new connection ready to use.
 
 ``MIGRATIONS[n]`` takes a database file from schema version ``n`` to ``n + 1``: a new file runs
@@ -163,7 +163,7 @@ def prepare(file: Path, busy_timeout: timedelta, db: sqlite3.Connection) -> None
     # an application crash but may be lost on power loss or an OS crash, and a secret whose
     # link was already handed to the sender must not silently vanish.
     db.execute("PRAGMA synchronous = FULL")
-    # Overwrite deleted rows and freed pages with zeros (see ``burnlink.store.sqlite``).
+    # Overwrite deleted rows and freed pages with zeros (see ``burnlink.store.sqlite.store``).
     secure = db.execute("PRAGMA secure_delete = ON").fetchall()
     if not secure or int(secure[0][0]) != 1:
         raise StorageUnavailable("This SQLite build cannot enable secure_delete.")

@@ -29,7 +29,7 @@ Keys
 Atomicity
     Every rule that reads and writes (create, consume, record_failure, burn, add_event,
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
-    (``burnlink.store.redis_scripts``) that touches only that secret's keys, so Redis runs it
+    (``burnlink.store.redis.scripts``) that touches only that secret's keys, so Redis runs it
     without interleaving and a cluster can route it to one shard; ``hits`` is one script over
     a request's counter keys (on a cluster, one per key), and ``receipt`` reads a receipt
     and its events in one read-only script.
@@ -40,7 +40,7 @@ Atomicity
     Retries for how each client is set up to keep this).
 
 Redis Cluster
-    ``burnlink.store.redis_client`` reads a ``redis+cluster://`` URL (a list of nodes) and sets
+    ``burnlink.store.redis.client`` reads a ``redis+cluster://`` URL (a list of nodes) and sets
     the client up. Each script names only keys of one hash tag, so the client sends it to that
     slot's primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is
     not per secret is one key each: the expiry index lives on the shard its name hashes to;
@@ -147,9 +147,9 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store import redis_scripts as lua
 from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
-from burnlink.store.redis_client import client_for
+from burnlink.store.redis import scripts as lua
+from burnlink.store.redis.client import client_for
 
 _SWEEP_BATCH: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

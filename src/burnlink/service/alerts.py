@@ -27,7 +27,8 @@ from enum import StrEnum
 from typing import Final
 
 from burnlink.audit.events import AuditEvent, AuditEventType, Outcome, Scalar
-from burnlink.ratelimit import Limit, client_key
+from burnlink.config import Limit
+from burnlink.service.rate_limits import client_key
 from burnlink.store import SecretStore
 
 __all__ = ["Alert", "AlertReason", "AlertRules"]

@@ -3,7 +3,7 @@
 ``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
 ``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
 (``CodesSpent`` when it locked a secret whose codes ran out), records what it refused on the
-secret's receipt, and reports it to the ``Observer`` (audit events ``access.denied_ip``,
+secret's receipt, and reports it to the ``Reporter`` (audit events ``access.denied_ip``,
 ``access.denied_geo``, ``otp.failed``, ``rate.limited``, ``secret.locked``). It also checks the
 admin token (``admin.denied``, limited per client).
 
@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from burnlink.access import country_allowed, ip_allowed, mask_email
 from burnlink.audit.events import AuditEventType, Scalar
-from burnlink.config import Settings
+from burnlink.config import Limit, Settings
 from burnlink.errors import (
     AdminRequired,
     CodesSpent,
@@ -36,11 +35,12 @@ from burnlink.errors import (
     VerificationRequired,
 )
 from burnlink.geo import CountryResolver
-from burnlink.history import record
 from burnlink.mailer import Mailer
 from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, EventKind, SecretMeta
-from burnlink.observe import Observer
-from burnlink.ratelimit import Limit, RateLimiter, client_key
+from burnlink.policy import country_allowed, ip_allowed, mask_email
+from burnlink.service.rate_limits import RateLimiter, client_key
+from burnlink.service.receipts import record
+from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore
 
 CODE_DIGITS = 6
@@ -63,7 +63,7 @@ def code_digest(secret_id: str, code: str) -> bytes:
     return hashlib.sha256(f"burnlink v1 code:{secret_id}:{code}".encode()).digest()
 
 
-class AccessGate:
+class AccessControl:
     """Applies the server's and each secret's access rules."""
 
     def __init__(
@@ -73,13 +73,13 @@ class AccessGate:
         *,
         geo: CountryResolver,
         mailer: Mailer | None,
-        observer: Observer | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.geo = geo
         self.mailer = mailer
-        self.observer = observer or Observer()
+        self.reporter = reporter or Reporter()
         self.limiter = RateLimiter(
             store,
             settings.limit("failures"),
@@ -118,7 +118,7 @@ class AccessGate:
         bucket = f"audited:{exc.limit}:{client_key(client.ip)}"
         if await self.store.hit(bucket, window=RATE_LIMIT_AUDIT_WINDOW, now=now) == 1:
             rule = self.limiter.rule(exc.limit, limit)
-            await self.observer.emit(
+            await self.reporter.emit(
                 AuditEventType.RATE_LIMITED,
                 at=now,
                 secret_id=secret_id,
@@ -138,7 +138,7 @@ class AccessGate:
     ) -> None:
         """Server policy for new secrets: who may create, the create rate, required fields."""
         if not ip_allowed(client.ip, self.settings.create_allowed_ips):
-            await self.observer.emit(
+            await self.reporter.emit(
                 AuditEventType.ACCESS_DENIED_IP,
                 at=now,
                 client=client,
@@ -190,7 +190,7 @@ class AccessGate:
         ):
             return
         await self.limiter.record_admin_failure(client.ip, now=now)
-        await self.observer.emit(
+        await self.reporter.emit(
             AuditEventType.ADMIN_DENIED,
             at=now,
             client=client,
@@ -233,7 +233,7 @@ class AccessGate:
     ) -> None:
         await record(self.store, meta.secret_id, kind, client, now)
         await self.failed(client, now=now, secret_id=meta.secret_id)
-        await self.observer.emit(
+        await self.reporter.emit(
             _AUDITED[kind],
             at=now,
             secret_id=meta.secret_id,
@@ -315,15 +315,15 @@ class AccessGate:
         """
         secret_id = meta.secret_id
         policy: dict[str, Scalar] = {"rule": "recipient_email", "max_codes": CODES_PER_VIEW}
-        event = await self.observer.record(
+        event = await self.reporter.record(
             AuditEventType.SECRET_LOCKED, at=now, secret_id=secret_id, client=client, policy=policy
         )
         if not await self.store.burn(secret_id, now=now, reason=EndReason.LOCKED):
-            await self.observer.lost(AuditEventType.SECRET_LOCKED, secret_id, client, now)
+            await self.reporter.lost(AuditEventType.SECRET_LOCKED, secret_id, client, now)
             raise SecretUnavailable
         await record(self.store, secret_id, EventKind.LOCKED, client, now)
-        self.observer.forget(secret_id)
-        await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+        self.reporter.forget(secret_id)
+        await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
         raise CodesSpent(hint, CODES_PER_VIEW)
 
 

@@ -1,5 +1,5 @@
-"""The SQL statements of the PostgreSQL store (``burnlink.store.postgres``), one per atomic
-rule; the tables are in ``burnlink.store.postgres_schema``.
+"""The SQL statements of the PostgreSQL store (``burnlink.store.postgres.store``), one per atomic
+rule; the tables are in ``burnlink.store.postgres.schema``.
 
 Every statement takes the application's ``now`` as a parameter and checks
 ``expires_at > now`` itself; none reads the server's clock.

@@ -11,9 +11,9 @@ Layout
     ``ON DELETE CASCADE``. ``counters`` holds one row per
     rate-limit bucket and fixed window, keyed by ``(bucket, window_start)``, until a sweep
     after ``window_end``. Times are INTEGER milliseconds since the Unix epoch (UTC).
-    ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite_schema``
+    ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite.schema``
     holds the DDL and the PRAGMAs, and ``open`` migrates an older file forward;
-    ``burnlink.store.sqlite_rows`` maps records to rows and back.
+    ``burnlink.store.sqlite.rows`` maps records to rows and back.
 
 Atomicity
     Every rule that touches more than one row runs inside one ``BEGIN IMMEDIATE`` … ``COMMIT``
@@ -32,7 +32,7 @@ Atomicity
     ``UPDATE … RETURNING`` and deletes a matched code in the same transaction.
 
     Inside a process all calls share one connection on a thread of its own
-    (``burnlink.sqlite_worker``). Each call is one plain function of the connection that runs
+    (``burnlink.store.sqlite.worker``). Each call is one plain function of the connection that runs
     its whole transaction there: one hand-over between the event loop and the thread per call,
     however many statements it runs, and the file's write lock is held only while those
     statements run, never across a trip through the event loop. The one thread runs the calls
@@ -77,9 +77,8 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.sqlite_worker import SqliteWorker, WorkerClosed, immediate_transaction
 from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
-from burnlink.store.sqlite_rows import (
+from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
     INSERT_INTO_SECRETS,
@@ -93,7 +92,8 @@ from burnlink.store.sqlite_rows import (
     secret_row,
     to_ms,
 )
-from burnlink.store.sqlite_schema import SCHEMA_VERSION, database_file, prepare, prepare_file
+from burnlink.store.sqlite.schema import SCHEMA_VERSION, database_file, prepare, prepare_file
+from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 

@@ -2,8 +2,8 @@
 
 Design
 ------
-The schema lives in ``burnlink.store.postgres_schema`` (DDL, versions, migration), the
-statements in ``burnlink.store.postgres_sql``. ``open`` creates the schema, or migrates an older one
+The schema lives in ``burnlink.store.postgres.schema`` (DDL, versions, migration), the
+statements in ``burnlink.store.postgres.sql``. ``open`` creates the schema, or migrates an older one
 forward, inside one transaction that first takes ``pg_advisory_xact_lock``, so several processes
 starting together never race on the DDL; ``burnlink_schema_version`` records which schema is in
 place.
@@ -100,10 +100,10 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.postgres_pool import Connection, Pool, open_pool, pooled
-from burnlink.store import postgres_sql as sql
 from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
-from burnlink.store.postgres_schema import SCHEMA_VERSION, create_schema
+from burnlink.store.postgres import sql
+from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
+from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 

@@ -1,4 +1,4 @@
-"""The Observer: where ``SecretService`` reports what happened, fanned out from one place.
+"""The Reporter: where ``SecretService`` reports what happened, fanned out from one place.
 
 ``record`` builds the audit event and appends it to the audit log (awaited), then copies the
 entry to the JSON Lines sink. ``publish`` does what follows an event that took effect:
@@ -33,8 +33,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
-from burnlink.access import mask_email
-from burnlink.alerts import Alert, AlertRules
 from burnlink.audit import AuditBackend, Watched
 from burnlink.audit.batch import GroupCommit
 from burnlink.audit.events import (
@@ -48,7 +46,6 @@ from burnlink.audit.events import (
 )
 from burnlink.audit.export import JsonLinesSink
 from burnlink.clock import Clock, SystemClock
-from burnlink.deferred import defer
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
 from burnlink.metrics import DeniedReason, DropReason, Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo, EndReason
@@ -61,9 +58,12 @@ from burnlink.netguard import (
     pin,
     system_resolver,
 )
+from burnlink.policy import mask_email
+from burnlink.service.alerts import Alert, AlertRules
+from burnlink.service.deferred import defer
 from burnlink.webhooks import Deliverable, WebhookDispatcher, WebhookEndpoint, WebhookMessage
 
-__all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Observer", "policy_labels", "request_info"]
+__all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Reporter", "policy_labels", "request_info"]
 
 log = logging.getLogger("burnlink.audit")
 
@@ -124,7 +124,7 @@ def request_info(client: ClientInfo | None) -> RequestInfo:
     return RequestInfo(client.ip, client.country, client.user_agent, client.request_id)
 
 
-class Observer:
+class Reporter:
     """Fans the service's events out; see the module docstring."""
 
     def __init__(
@@ -515,7 +515,7 @@ class Observer:
 
     def later(self, report: Callable[[], Awaitable[object]]) -> None:
         """Run ``report`` in the background, once the current request (if any) has been
-        answered (``burnlink.deferred``); its failures are logged, never raised."""
+        answered (``burnlink.service.deferred``); its failures are logged, never raised."""
 
         async def run() -> None:
             try:

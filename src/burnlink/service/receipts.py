@@ -1,5 +1,6 @@
-"""Writing a secret's history (its receipt events), and which kinds its receipt no longer lists
-in full. Holds no secret material by construction: an event has a time, a kind, and who asked."""
+"""Receipts: a secret's history (its receipt lines), which kinds its receipt no longer lists in
+full, and the signed proof of burn it carries once the secret has ended. A line holds no secret
+material by construction: it has a time, a kind, and who asked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from burnlink.models import ClientInfo, Event, EventKind
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from burnlink.models import ClientInfo, EndReason, Event, EventKind, ReceiptRecord
+from burnlink.signing import burn_statement, sign_statement
 from burnlink.store import SecretStore
 from burnlink.store.base import MAX_EVENTS_PER_KIND
 
@@ -32,3 +36,18 @@ def capped_kinds(events: Iterable[Event]) -> tuple[EventKind, ...]:
     later ones of those kinds happened but are not listed. In ``EventKind`` order."""
     counts = Counter(event.kind for event in events)
     return tuple(kind for kind in EventKind if counts[kind] >= MAX_EVENTS_PER_KIND)
+
+
+def proof_of_burn(
+    record: ReceiptRecord, how: EndReason, key: Ed25519PrivateKey, *, issuer: str
+) -> str:
+    """The signed statement (``signing``) that ``record``'s secret ended, and how."""
+    statement = burn_statement(
+        record.secret_id,
+        created_at=record.created_at,
+        ended_at=record.ended_at or record.expires_at,
+        how=how,
+        issuer=issuer,
+        key=key,
+    )
+    return sign_statement(statement, key)

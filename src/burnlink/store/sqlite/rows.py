@@ -1,7 +1,7 @@
-"""How the SQLite store (``burnlink.store.sqlite``) lays records out in rows, and back.
+"""How the SQLite store (``burnlink.store.sqlite.store``) lays records out in rows, and back.
 
 Each statement here writes or reads whole records; the statements that decide something
-(consume, count an attempt, end a secret) stay in ``burnlink.store.sqlite`` beside the
+(consume, count an attempt, end a secret) stay in ``burnlink.store.sqlite.store`` beside the
 transactions that run them. Times are INTEGER milliseconds since the Unix epoch (UTC); an
 access policy is ``AccessPolicy.to_bytes`` (NULL, from schema version 1, is the empty policy).
 """

@@ -4,7 +4,7 @@ The web API and the CLI's server side call this; it calls a ``SecretStore``. It 
 and passphrases only in the curl convenience mode (``create_plaintext``/``reveal_plaintext``)
 and forgets them when the call returns.
 
-Every action is reported to the ``Observer`` (audit log, metrics, webhooks, alerts). Actions
+Every action is reported to the ``Reporter`` (audit log, metrics, webhooks, alerts). Actions
 that change a secret fail closed: the audit event is written before the reveal, the counted
 passphrase attempt (with the lockout, when it is the last) and the burn, so an audit outage
 changes nothing (503 ``audit_unavailable``); a create is audited right after it and undone if
@@ -24,13 +24,12 @@ from typing import NoReturn
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from burnlink.audit import Watched
+from burnlink.audit import AuditBackend, Watched
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.crypto import Payload, new_link_key
 from burnlink.crypto import access_token as token_of_link
-from burnlink.endings import proof_of_burn, sweep
 from burnlink.envelope import Envelope
 from burnlink.errors import (
     AuditUnavailable,
@@ -42,9 +41,7 @@ from burnlink.errors import (
     StorageUnavailable,
     WrongPassphrase,
 )
-from burnlink.gate import AccessGate
 from burnlink.geo import CountryResolver, open_resolver
-from burnlink.history import capped_kinds, history_event, record
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -66,14 +63,17 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.observe import Observer, policy_labels
-from burnlink.serverside import (
+from burnlink.service.access import AccessControl
+from burnlink.service.curl_mode import (
     MAX_PASSPHRASE_CHARS,
     check_passphrase,
     keys_for,
     open_stored,
     seal_payload,
 )
+from burnlink.service.receipts import capped_kinds, history_event, proof_of_burn, record
+from burnlink.service.reporting import Reporter, policy_labels
+from burnlink.service.sweep import sweep
 from burnlink.store import SecretStore
 
 __all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
@@ -123,20 +123,37 @@ class SecretService:
         *,
         geo: CountryResolver | None = None,
         mailer: Mailer | None = None,
-        observer: Observer | None = None,
+        reporter: Reporter | None = None,
         signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
-        """Without ``observer`` nothing is audited (library use, tests); without
+        """Without ``reporter`` nothing is audited (library use, tests); without
         ``signing_key`` receipts carry no statement."""
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.observer = observer or Observer()
+        self.reporter = reporter or Reporter()
         self.signing_key = signing_key
         self.geo = geo or open_resolver(settings.geoip_db)
-        self.gate = AccessGate(store, settings, geo=self.geo, mailer=mailer, observer=self.observer)
+        self.access = AccessControl(
+            store, settings, geo=self.geo, mailer=mailer, reporter=self.reporter
+        )
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
+
+    @property
+    def audit_log(self) -> AuditBackend | None:
+        """The audit log events are written to, if there is one."""
+        return self.reporter.audit
+
+    @property
+    def recipient_verification(self) -> bool:
+        """Whether secrets may name a recipient who proves an address (mail is set up)."""
+        return self.access.mailer is not None
+
+    @property
+    def notifications(self) -> bool:
+        """Whether secrets may have a ``notify_url`` (``BURNLINK_WEBHOOK_SECRET`` is set)."""
+        return self.reporter.notifications
 
     def locate(self, client: ClientInfo) -> ClientInfo:
         """``client`` with its country filled in from the address (when known)."""
@@ -187,9 +204,9 @@ class SecretService:
             )
         client = self.locate(client)
         now = self.clock.now()
-        await self.gate.before_create(policy, envelope.has_passphrase, client, now=now)
+        await self.access.before_create(policy, envelope.has_passphrase, client, now=now)
         if notify_url is not None:
-            await self.observer.check_notify_url(notify_url)
+            await self.reporter.check_notify_url(notify_url)
         policy = replace(policy, notify_url=notify_url, creator_country=client.country)
         gate = None
         if passphrase_proof is not None:
@@ -224,7 +241,7 @@ class SecretService:
             raise DuplicateId("could not allocate a fresh id")
         secret_id = stored.secret_id
         try:
-            event = await self.observer.record(
+            event = await self.reporter.record(
                 AuditEventType.SECRET_CREATED,
                 at=now,
                 secret_id=secret_id,
@@ -243,7 +260,7 @@ class SecretService:
             with suppress(StorageError):
                 await self.store.burn(secret_id, now=now)
             raise
-        await self.observer.publish(event, secret_id=secret_id)
+        await self.reporter.publish(event, secret_id=secret_id)
         return CreatedSecret(secret_id, manage_token, stored.expires_at, views)
 
     async def create_plaintext(
@@ -298,13 +315,13 @@ class SecretService:
         client = self.locate(client)
         now = self.clock.now()
         known = is_secret_id(secret_id)
-        await self.gate.before_lookup(client, now=now, secret_id=secret_id if known else None)
+        await self.access.before_lookup(client, now=now, secret_id=secret_id if known else None)
         meta = await self.store.peek(secret_id, now=now) if known else None
         if meta is None or not digest_matches(access_token, meta.access_digest):
-            await self.gate.failed(client, now=now, secret_id=secret_id if known else None)
-            self.observer.failed_lookup(secret_id if meta else None, client, at=now)
+            await self.access.failed(client, now=now, secret_id=secret_id if known else None)
+            self.reporter.failed_lookup(secret_id if meta else None, client, at=now)
             raise SecretUnavailable
-        await self.gate.check_address(meta, client, now=now)
+        await self.access.check_address(meta, client, now=now)
         return meta
 
     async def consume(
@@ -326,7 +343,7 @@ class SecretService:
         async with self._timed():
             client = self.locate(client)
             meta = await self.peek(secret_id, access_token, client=client)
-            await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
+            await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             return await self._take(meta, passphrase_proof, client)
 
     async def reveal_plaintext(
@@ -342,7 +359,7 @@ class SecretService:
         async with self._timed():
             client = self.locate(client)
             meta = await self.peek(secret_id, token_of_link(link_key), client=client)
-            await self.gate.verify_recipient(meta, otp, client, now=self.clock.now())
+            await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             keys = await keys_for(
                 meta,
                 link_key,
@@ -359,7 +376,7 @@ class SecretService:
         try:
             yield
         finally:
-            self.observer.reveal_took(time.perf_counter() - started)
+            self.reporter.reveal_took(time.perf_counter() - started)
 
     async def _take(
         self, meta: SecretMeta, passphrase_proof: bytes | None, client: ClientInfo
@@ -372,7 +389,7 @@ class SecretService:
                 await self._wrong_passphrase(meta, client)
         now = self.clock.now()
         secret_id = meta.secret_id
-        event = await self.observer.record(
+        event = await self.reporter.record(
             AuditEventType.SECRET_VIEWED,
             at=now,
             secret_id=secret_id,
@@ -387,11 +404,11 @@ class SecretService:
             event=history_event(EventKind.VIEWED, client, now),
         )
         if consumed is None:
-            await self.observer.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
+            await self.reporter.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
             raise SecretUnavailable
         if consumed.views_left == 0:
-            self.observer.forget(secret_id)
-        await self.observer.publish(
+            self.reporter.forget(secret_id)
+        await self.reporter.publish(
             event,
             secret_id=secret_id,
             notify_url=meta.policy.notify_url,
@@ -413,7 +430,7 @@ class SecretService:
         """
         now = self.clock.now()
         secret_id = meta.secret_id
-        await self.gate.failed(client, now=now, secret_id=secret_id)
+        await self.access.failed(client, now=now, secret_id=secret_id)
         policy: dict[str, Scalar] = {"max_attempts": self.settings.passphrase_attempts}
         locks = meta.attempts_left <= 1
         for _ in range(_FAILURE_ROUNDS):
@@ -422,24 +439,24 @@ class SecretService:
                 if locks
                 else (AuditEventType.PASSPHRASE_FAILED,)
             )
-            events = await self.observer.record_all(
+            events = await self.reporter.record_all(
                 types, at=now, secret_id=secret_id, client=client, policy=policy
             )
             attempt = await self.store.record_failure(secret_id, now=now, locks=locks)
             if attempt is None or not attempt.counted:
                 reason = "gone" if attempt is None else "retried"
                 for type in types:
-                    await self.observer.lost(type, secret_id, client, now, reason=reason)
+                    await self.reporter.lost(type, secret_id, client, now, reason=reason)
                 if attempt is None:
                     raise SecretUnavailable
                 locks = attempt.attempts_left <= 1
                 continue
             await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
-            await self.observer.publish(events[0], secret_id=secret_id)
+            await self.reporter.publish(events[0], secret_id=secret_id)
             if locks:
                 await record(self.store, secret_id, EventKind.LOCKED, client, now)
-                self.observer.forget(secret_id)
-                await self.observer.publish(
+                self.reporter.forget(secret_id)
+                await self.reporter.publish(
                     events[1], secret_id=secret_id, notify_url=meta.policy.notify_url
                 )
             raise WrongPassphrase(attempt.attempts_left)
@@ -462,7 +479,7 @@ class SecretService:
         if await self.store.hit(f"opened:{secret_id}", window=3600, now=now) > OPENED_PER_HOUR:
             return
         await record(self.store, secret_id, EventKind.OPENED, client, now)
-        await self.observer.emit(
+        await self.reporter.emit(
             AuditEventType.SECRET_OPENED,
             at=now,
             secret_id=secret_id,
@@ -499,15 +516,15 @@ class SecretService:
         meta = await self.store.peek(secret_id, now=now) if owned.state(now) == "active" else None
         if meta is None:
             return
-        event = await self.observer.record(
+        event = await self.reporter.record(
             AuditEventType.SECRET_BURNED, at=now, secret_id=secret_id, client=client
         )
         if not await self.store.burn(secret_id, now=now):
-            await self.observer.lost(AuditEventType.SECRET_BURNED, secret_id, client, now)
+            await self.reporter.lost(AuditEventType.SECRET_BURNED, secret_id, client, now)
             return
         await record(self.store, secret_id, EventKind.BURNED, client, now)
-        self.observer.forget(secret_id)
-        await self.observer.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+        self.reporter.forget(secret_id)
+        await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
         record = (
@@ -524,16 +541,16 @@ class SecretService:
     async def check_admin(self, token: str, client: ClientInfo) -> None:
         """Return for the admin token; else ``AdminRequired`` (counted and audited), or
         ``RateLimited`` for a client that sent too many wrong ones."""
-        await self.gate.check_admin(token, client, now=self.clock.now())
+        await self.access.check_admin(token, client, now=self.clock.now())
 
     async def unlock(self, ip: str, *, secret_ids: tuple[str, ...] = ()) -> int:
         """Lift the failure locks of a client address (and of it on ``secret_ids``) now;
         return how many counted failures were cleared."""
-        return await self.gate.limiter.unlock(ip, now=self.clock.now(), secret_ids=secret_ids)
+        return await self.access.limiter.unlock(ip, now=self.clock.now(), secret_ids=secret_ids)
 
     # -- housekeeping ---------------------------------------------------------------------
 
     async def sweep(self) -> int:
         """Delete every expired secret and stale receipt now, record the expiries, and drop
         audit entries past ``BURNLINK_AUDIT_DAYS``; return how many secrets went."""
-        return await sweep(self.store, self.observer, self.settings, self.clock)
+        return await sweep(self.store, self.reporter, self.settings, self.clock)

@@ -63,7 +63,7 @@ def split_prefix(url: str) -> tuple[str, str]:
 
 def client_options() -> dict[str, Any]:
     """What every client gets: short timeouts, raw bytes, and no retries (see
-    ``burnlink.store.redis``, Retries)."""
+    ``burnlink.store.redis.store``, Retries)."""
     return {
         "socket_timeout": COMMAND_TIMEOUT_SECONDS,
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,

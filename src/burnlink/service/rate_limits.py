@@ -14,50 +14,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from burnlink.access import parse_ip
+from burnlink.config import Limit
 from burnlink.errors import RateLimited
+from burnlink.policy import parse_ip
 from burnlink.store import Hit, SecretStore
-
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_LIMIT_RE = re.compile(
-    r"^\s*(\d+)\s*/\s*(?:(\d+)\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE
-)
-MAX_WINDOW = 7 * 86400
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """At most ``count`` events per ``window`` seconds."""
-
-    count: int
-    window: int
-
-    @staticmethod
-    def parse(text: str) -> Limit | None:
-        """``"10/minute"`` → ``Limit(10, 60)``, ``"30/10 minutes"`` → ``Limit(30, 600)``;
-        ``"off"`` → ``None``; else ``ValueError``."""
-        return _parse_limit(text)
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_limit(text: str) -> Limit | None:
-    # Cached: the settings' limits are read on every request.
-    if text.strip().lower() == "off":
-        return None
-    match = _LIMIT_RE.fullmatch(text)
-    if match is None or int(match.group(1)) < 1:
-        raise ValueError(
-            "must look like 10/minute or 30/10 minutes (second, minute, hour, day) or be off"
-        )
-    window = int(match.group(2) or 1) * _UNITS[match.group(3).lower()]
-    if not 0 < window <= MAX_WINDOW:
-        raise ValueError("the window must be from 1 second to 7 days")
-    return Limit(int(match.group(1)), window)
 
 
 @functools.lru_cache(maxsize=4096)

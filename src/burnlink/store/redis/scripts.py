@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis store (``burnlink.store.redis``), one per atomic rule, and one
+"""The Lua scripts of the Redis store (``burnlink.store.redis.store``), one per atomic rule, and one
 that reads a receipt with its events.
 
 Each script touches only keys that share one hash tag: a secret's four keys (live, receipt,

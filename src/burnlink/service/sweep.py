@@ -1,0 +1,104 @@
+"""The sweep: what happens to secrets whose time ran out, on a fixed beat.
+
+Correctness never depends on it (every read checks expiry); it frees space and, on SQLite,
+checkpoints the WAL so no deleted ciphertext lingers there. ``run_sweeper`` calls ``sweep``
+every ``BURNLINK_SWEEP_INTERVAL`` seconds: the store deletes expired secrets and stale
+receipts; then each expiry the audit's expiry watch (``audit.watch``) holds is recorded as a
+``secret.expired`` event and sent to the secret's ``notify_url``; then audit entries older
+than ``BURNLINK_AUDIT_DAYS`` are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+import anyio
+
+from burnlink.audit import Watched
+from burnlink.audit.events import AuditEventType, format_time
+from burnlink.clock import Clock
+from burnlink.config import Settings
+from burnlink.errors import AuditUnavailable, StorageError
+from burnlink.metrics import StoreName
+from burnlink.models import EndReason
+from burnlink.service.reporting import Reporter
+from burnlink.store import SecretStore
+
+if TYPE_CHECKING:
+    from burnlink.service.secrets import SecretService
+
+__all__ = ["SWEEP_BATCH", "run_sweeper", "sweep"]
+
+log = logging.getLogger("burnlink.sweeper")
+
+SWEEP_BATCH: Final = 500
+
+
+async def sweep(store: SecretStore, reporter: Reporter, settings: Settings, clock: Clock) -> int:
+    """One sweep (see the module docstring); return how many secrets the store deleted.
+
+    Raises ``StorageError`` when a store fails; what was not done is retried next time.
+    """
+    total = 0
+    while True:
+        purged = await store.purge_expired(now=clock.now(), limit=SWEEP_BATCH)
+        total += purged
+        if purged < SWEEP_BATCH:
+            break
+    await record_expiries(store, reporter, clock)
+    if settings.audit_days:
+        now = clock.now()
+        cutoff = now - timedelta(days=settings.audit_days)
+        await reporter.purge(cutoff, at=now, batch=SWEEP_BATCH)
+    return total
+
+
+async def record_expiries(store: SecretStore, reporter: Reporter, clock: Clock) -> int:
+    """Record every due expiry of the watch; return how many were recorded."""
+    recorded = 0
+    while True:
+        now = clock.now()
+        due = await reporter.claim_due(now=now, limit=SWEEP_BATCH)
+        for done, item in enumerate(due):
+            try:
+                recorded += await _expired(store, reporter, item, now)
+            except StorageError:
+                # Put back what was claimed but not recorded: the next sweep retries it.
+                with suppress(StorageError):
+                    for rest in due[done:]:
+                        await reporter.watch(rest)
+                raise
+        if len(due) < SWEEP_BATCH:
+            return recorded
+
+
+async def _expired(store: SecretStore, reporter: Reporter, item: Watched, now: datetime) -> int:
+    receipt = await store.receipt(item.secret_id, now=now)
+    if receipt is not None and receipt.end_reason not in (None, EndReason.EXPIRED):
+        return 0  # it ended another way, and clearing its watch failed then
+    event = await reporter.record(
+        AuditEventType.SECRET_EXPIRED,
+        at=now,
+        secret_id=item.secret_id,
+        detail={"expires_at": format_time(item.expires_at)},
+    )
+    await reporter.publish(event, secret_id=item.secret_id, notify_url=item.notify_url)
+    return 1
+
+
+async def run_sweeper(service: SecretService, interval: float) -> None:
+    """Sweep every ``interval`` seconds until cancelled; a failing store is retried next beat."""
+    while True:
+        try:
+            purged = await service.sweep()
+        except StorageError as exc:
+            if not isinstance(exc, AuditUnavailable):  # the reporter counted those
+                service.reporter.metrics.store_error(StoreName.SECRETS)
+            log.warning("sweep failed: %s", type(exc).__name__)
+        else:
+            if purged:
+                log.info("swept %d expired secrets", purged)
+        await anyio.sleep(interval)

@@ -1,0 +1,6 @@
+"""The PostgreSQL backend: its store, schema, SQL and the connection pool (also used by the
+PostgreSQL audit log)."""
+
+from burnlink.store.postgres.store import PostgresStore
+
+__all__ = ["PostgresStore"]
