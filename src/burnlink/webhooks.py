@@ -47,6 +47,7 @@ from burnlink import __version__
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
 from burnlink.clock import Clock, SystemClock
 from burnlink.errors import InvalidInput
+from burnlink.events import ROUTES
 from burnlink.metrics import DeliveryResult, DropReason, Metrics, WebhookFailure, WebhookQueue
 from burnlink.netguard import (
     AllowList,
@@ -83,21 +84,6 @@ MAX_SECRET_BYTES: Final = 64
 USER_AGENT: Final = f"burnlink-webhooks/{__version__}"
 
 _RETRY_STATUSES: Final = frozenset({408, 429})
-_VERBS: Final = {
-    AuditEventType.SECRET_CREATED: "was created",
-    AuditEventType.SECRET_OPENED: "was opened (link page, nothing revealed)",
-    AuditEventType.SECRET_VIEWED: "was viewed",
-    AuditEventType.PASSPHRASE_FAILED: "got a wrong passphrase",
-    AuditEventType.KEY_FAILED: "got a wrong link key",
-    AuditEventType.OTP_FAILED: "got a wrong one-time code",
-    AuditEventType.ACCESS_DENIED_IP: "was refused to a client address",
-    AuditEventType.ACCESS_DENIED_GEO: "was refused to a client country",
-    AuditEventType.RATE_LIMITED: "was rate limited",
-    AuditEventType.SECRET_BURNED: "was burned by its sender",
-    AuditEventType.SECRET_LOCKED: "was destroyed after too many failed attempts",
-    AuditEventType.SECRET_EXPIRED: "expired",
-    AuditEventType.ALERT: "raised an alert",
-}
 
 
 def parse_webhook_secret(text: str) -> bytes:
@@ -208,7 +194,7 @@ class WebhookMessage:
     def text(self) -> str:
         """One line for chat, with Slack's ``&``, ``<``, ``>`` escaped."""
         subject = f"Secret `{self.secret_id}`" if self.secret_id else "burnlink"
-        verb = _VERBS.get(self.type, self.type.value)
+        verb = ROUTES[self.type].verb if self.type in ROUTES else self.type.value
         where = ""
         if self.client_ip:
             where = f" from {self.client_ip}" + (f" ({self.country})" if self.country else "")

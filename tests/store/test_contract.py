@@ -21,12 +21,19 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit, Recorded
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
 
 ACCESS = token_digest(b"access token")
+
+
+def kept(line: Event | None, outbox: bytes = b"record") -> Recorded:
+    """An event for a store call: its receipt line and opaque outbox bytes."""
+    return Recorded(line, outbox)
+
+
 MANAGE = token_digest(b"manage token")
 
 
@@ -304,27 +311,27 @@ async def test_receipt_of_expired_secret_kept_for_retention_after_expiry(
     assert await store.receipt(record.secret_id, now=clock.now()) is None
 
 
-async def test_add_event_keeps_order_and_fields(store: SecretStore, clock: FrozenClock) -> None:
+async def test_record_keeps_order_and_fields(store: SecretStore, clock: FrozenClock) -> None:
     record = make_record(clock)
     await store.create(record)
     first = Event(at=clock.now(), kind=EventKind.CREATED, ip="2001:db8::1", user_agent="curl/8 ü")
     clock.advance(1.5)
     second = Event(at=clock.now(), kind=EventKind.VIEWED, ip=None, user_agent=None)
 
-    await store.add_event(record.secret_id, first)
-    await store.add_event(record.secret_id, second)
+    await store.record(record.secret_id, [kept(first)])
+    await store.record(record.secret_id, [kept(second)])
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert receipt.events == (first, second)
 
 
-async def test_add_event_is_capped(store: SecretStore, clock: FrozenClock) -> None:
+async def test_record_is_capped(store: SecretStore, clock: FrozenClock) -> None:
     record = make_record(clock)
     await store.create(record)
 
     for _ in range(MAX_EVENTS_PER_KIND + 5):
-        await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.VIEWED))
+        await store.record(record.secret_id, [kept(Event(at=clock.now(), kind=EventKind.VIEWED))])
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -337,7 +344,7 @@ async def test_create_stores_its_event_as_the_receipts_first(
     record = make_record(clock, views=2)
     created = Event(at=clock.now(), kind=EventKind.CREATED, ip="203.0.113.9", user_agent="cli")
 
-    await store.create(record, event=created)
+    await store.create(record, events=[kept(created)])
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -355,10 +362,13 @@ async def test_consume_appends_its_event_only_when_it_takes_a_view(
     refused = Event(at=clock.now(), kind=EventKind.VIEWED, ip="198.51.100.7")
 
     assert await store.consume(record.secret_id, token_digest(b"wrong"), now=clock.now(),
-                               event=refused) is None  # fmt: skip
-    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=first)
-    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=last)
-    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=refused) is None
+                               events=[kept(refused)]) is None  # fmt: skip
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(first)])
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(last)])
+    assert (
+        await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(refused)])
+        is None
+    )
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -373,17 +383,17 @@ async def test_a_flood_of_opens_never_pushes_out_the_events_a_sender_relies_on(
     are still kept (they were dropped once 200 opens filled the receipt)."""
     record = make_record(clock, views=2)
     created = Event(at=clock.now(), kind=EventKind.CREATED)
-    await store.create(record, event=created)
+    await store.create(record, events=[kept(created)])
     for _ in range(MAX_EVENTS_PER_KIND + 5):
-        await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.OPENED))
+        await store.record(record.secret_id, [kept(Event(at=clock.now(), kind=EventKind.OPENED))])
 
     viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="198.51.100.2")
     denied = Event(at=clock.now(), kind=EventKind.IP_DENIED, ip="203.0.113.9")
     burned = Event(at=clock.now(), kind=EventKind.BURNED)
-    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=viewed)
-    await store.add_event(record.secret_id, denied)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(viewed)])
+    await store.record(record.secret_id, [kept(denied)])
     assert await store.burn(record.secret_id, now=clock.now())
-    await store.add_event(record.secret_id, burned)
+    await store.record(record.secret_id, [kept(burned)])
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -405,7 +415,7 @@ async def test_consume_event_respects_the_cap_of_its_kind(
     await store.create(record)
     for _ in range(MAX_EVENTS_PER_KIND + 1):
         viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
-        assert await store.consume(record.secret_id, ACCESS, now=clock.now(), event=viewed)
+        assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(viewed)])
 
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
@@ -413,8 +423,8 @@ async def test_consume_event_respects_the_cap_of_its_kind(
     assert receipt.views_used == MAX_EVENTS_PER_KIND + 1
 
 
-async def test_add_event_to_unknown_id_is_ignored(store: SecretStore, clock: FrozenClock) -> None:
-    await store.add_event(new_secret_id(), Event(at=clock.now(), kind=EventKind.VIEWED))
+async def test_record_to_unknown_id_is_ignored(store: SecretStore, clock: FrozenClock) -> None:
+    await store.record(new_secret_id(), [kept(Event(at=clock.now(), kind=EventKind.VIEWED))])
 
 
 async def test_purge_expired_deletes_only_expired(store: SecretStore, clock: FrozenClock) -> None:
@@ -851,3 +861,108 @@ async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now(), cost=0) == 0
     assert await store.hit("failed:192.0.2.1:other", window=600, now=clock.now(), cost=0) == 1
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1
+
+
+# -- the outbox (``audit.outbox``): events kept with the change they describe -----------------
+
+
+async def outbox(store: SecretStore) -> list[bytes]:
+    return [p.outbox for p in await store.pending_events(limit=1000)]
+
+
+async def test_every_change_keeps_its_events_in_the_outbox_and_a_refused_one_none(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=2, attempts=2)
+    now = clock.now()
+    await store.create(record, events=[kept(None, b"created")])
+    with pytest.raises(DuplicateId):
+        await store.create(record, events=[kept(None, b"taken")])
+    assert await store.consume(record.secret_id, token_digest(b"no"), now=now,
+                               events=[kept(None, b"refused")]) is None  # fmt: skip
+    assert await store.consume(record.secret_id, ACCESS, now=now, events=[kept(None, b"viewed")])
+    await store.record(None, [kept(None, b"alert")])
+    await store.record(new_secret_id(), [kept(None, b"unknown")])
+    assert await store.record_failure(
+        record.secret_id, now=now, locks=True, events=[kept(None, b"not counted")]
+    ) == Attempt(counted=False, attempts_left=2)
+    assert await store.record_failure(
+        record.secret_id, now=now, locks=False, events=[kept(None, b"failed")]
+    ) == Attempt(counted=True, attempts_left=1)
+    assert await store.burn(record.secret_id, now=now, events=[kept(None, b"burned")])
+    assert not await store.burn(record.secret_id, now=now, events=[kept(None, b"again")])
+
+    assert await outbox(store) == [
+        b"created",
+        b"viewed",
+        b"alert",
+        b"unknown",
+        b"failed",
+        b"burned",
+    ]
+
+
+async def test_outbox_records_stay_until_acknowledged_oldest_first(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    await store.record(None, [kept(None, b"%d" % i) for i in range(5)])
+
+    first = await store.pending_events(limit=2)
+    assert [p.outbox for p in first] == [b"0", b"1"]
+    assert [p.outbox for p in await store.pending_events(limit=2)] == [b"0", b"1"]  # reads only
+
+    await store.ack_events([p.ref for p in first])
+    await store.ack_events([p.ref for p in first])  # twice: no error
+
+    assert await outbox(store) == [b"2", b"3", b"4"]
+
+
+async def test_outbox_bytes_come_back_exactly(store: SecretStore, clock: FrozenClock) -> None:
+    raw = bytes(range(256)) + "ü\u2028{}\"'".encode()
+    await store.record(None, [kept(None, raw)])
+
+    assert await outbox(store) == [raw]
+
+
+async def test_a_locking_attempt_keeps_all_its_events(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=1)
+    await store.create(record)
+    failed = Event(at=clock.now(), kind=EventKind.WRONG_PASSPHRASE, ip="198.51.100.1")
+    locked = Event(at=clock.now(), kind=EventKind.LOCKED, ip="198.51.100.1")
+
+    attempt = await store.record_failure(
+        record.secret_id,
+        now=clock.now(),
+        locks=True,
+        events=[kept(failed, b"failed"), kept(locked, b"locked")],
+    )
+
+    assert attempt == Attempt(counted=True, attempts_left=0)
+    assert await outbox(store) == [b"failed", b"locked"]
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (failed, locked)
+    assert receipt.end_reason is EndReason.LOCKED
+
+
+async def test_exactly_one_event_per_view_taken_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=3)
+    await store.create(record)
+    taken: list[bool] = []
+
+    async def attempt() -> None:
+        consumed = await store.consume(
+            record.secret_id, ACCESS, now=clock.now(), events=[kept(None, b"viewed")]
+        )
+        taken.append(consumed is not None)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(attempt)
+
+    assert taken.count(True) == 3
+    assert await outbox(store) == [b"viewed"] * 3

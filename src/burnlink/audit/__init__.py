@@ -37,6 +37,7 @@ from burnlink.audit.events import (
     audit_event,
     secret_hash,
 )
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.audit.watch import ExpiryWatch, Watched
 from burnlink.errors import ConfigError
 
@@ -80,6 +81,13 @@ class AuditBackend(AuditStore, ExpiryWatch, Protocol):
 
         Returns the new entries. Either everything is written or nothing is
         (``StorageUnavailable``). Watches are written before unwatches.
+        """
+        ...
+
+    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+        """Append the events of ``records`` whose ids this log has not sealed before, with
+        their watch changes, in one transaction; return the new entries (``audit.outbox``).
+        A record sealed before is skipped, so a record handed out twice is appended once.
         """
         ...
 

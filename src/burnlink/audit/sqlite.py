@@ -49,6 +49,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
@@ -61,6 +62,10 @@ PAGE_SIZE: Final = 500
 """Entries read per statement by ``iter_entries``; the lock is released between pages."""
 
 LOG = logging.getLogger(__name__)
+
+SEALED_KEPT_MS: Final = 7 * 86_400_000
+"""How long the ids of sealed outbox records are remembered (ms): far longer than any record
+waits between being sealed and being acknowledged."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
@@ -100,6 +105,15 @@ _SCHEMA: Final = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS audit_watch_expires ON audit_watch (expires_at)",
+    # The outbox records already sealed (``audit.outbox``), so a record handed out twice is
+    # appended once; kept for ``SEALED_KEPT`` after its event.
+    """
+    CREATE TABLE IF NOT EXISTS audit_sealed (
+        id TEXT    NOT NULL PRIMARY KEY,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS audit_sealed_at ON audit_sealed (at)",
     """
     CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END
@@ -321,6 +335,54 @@ class SqliteAuditStore:
                 return entries
 
         return await self._run(write, writes=True)
+
+    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction."""
+        key = self._key
+
+        def seal(db: sqlite3.Connection) -> list[AuditEntry]:
+            with immediate_transaction(db):
+                fresh = _unsealed(db, records)
+                if not fresh:
+                    return []
+                entries: list[AuditEntry] = []
+                state = _state(db)
+                entries = next_entries(key, state.head, [r.event for r in fresh])
+                db.executemany(
+                    "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            entry.seq,
+                            _to_ms(entry.event.at),
+                            entry.event.type.value,
+                            entry.event.canonical().decode("utf-8"),
+                            entry.prev_mac,
+                            entry.mac,
+                        )
+                        for entry in entries
+                    ],
+                )
+                _save_state(db, state.advanced(key, head=entries[-1].head))
+                db.executemany(
+                    "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
+                    [(r.id, _to_ms(r.event.at)) for r in fresh],
+                )
+                newest = max(_to_ms(r.event.at) for r in fresh)
+                db.execute("DELETE FROM audit_sealed WHERE at < ?", (newest - SEALED_KEPT_MS,))
+                watch = [r.watch for r in fresh if r.watch is not None]
+                db.executemany(
+                    "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
+                    " VALUES (?, ?, ?)",
+                    [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
+                )
+                db.executemany(
+                    "DELETE FROM audit_watch WHERE secret_id = ?",
+                    [(r.unwatch,) for r in fresh if r.unwatch is not None],
+                )
+                return entries
+
+        return await self._run(seal, writes=True)
 
     async def iter_entries(
         self,
@@ -577,3 +639,17 @@ def _prepare_file(path: str) -> Path:
     if not file.exists():
         os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
     return file
+
+
+def _unsealed(db: sqlite3.Connection, records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
+    """``records`` whose ids this log has not sealed yet (each once), in order."""
+    fresh: list[OutboxRecord] = []
+    seen: set[str] = set()
+    for record in records:
+        if record.id in seen:
+            continue
+        seen.add(record.id)
+        found = db.execute("SELECT 1 FROM audit_sealed WHERE id = ?", (record.id,)).fetchone()
+        if found is None:
+            fresh.append(record)
+    return fresh

@@ -2,10 +2,10 @@
 
 ``SecretService`` asks the gate before it creates, looks up or consumes; the gate raises
 ``RateLimited``, ``IpDenied``, ``GeoDenied``, ``VerificationRequired`` or ``VerificationFailed``
-(``CodesSpent`` when it locked a secret whose codes ran out), records what it refused on the
-secret's receipt, and reports it to the ``Reporter`` (audit events ``access.denied_ip``,
-``access.denied_geo``, ``otp.failed``, ``rate.limited``, ``secret.locked``). It also checks the
-admin token (``admin.denied``, limited per client).
+(``CodesSpent`` when it locked a secret whose codes ran out), and records each refusal as an
+event (``access.denied_ip``, ``access.denied_geo``, ``otp.failed``, ``rate.limited``,
+``secret.locked``; and ``otp.sent``, ``otp.verified``), which the secret's receipt lists too.
+It also checks the admin token (``admin.denied``, limited per client).
 
 A client that keeps hitting a rate limit writes one ``rate.limited`` event per action and
 minute, not one per request, so a flood cannot fill the audit log.
@@ -36,10 +36,9 @@ from burnlink.errors import (
 )
 from burnlink.geo import CountryResolver
 from burnlink.mailer import Mailer
-from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, EventKind, SecretMeta
+from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, SecretMeta
 from burnlink.policy import country_allowed, ip_allowed, mask_email
 from burnlink.service.rate_limits import RateLimiter, client_key
-from burnlink.service.receipts import record
 from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore
 
@@ -51,11 +50,6 @@ CODES_PER_VIEW = 3
 """Codes mailed for one secret between two successful verifications; when the last is used up
 or expired, asking for another locks (destroys) the secret."""
 RATE_LIMIT_AUDIT_WINDOW = 60
-_AUDITED = {
-    EventKind.IP_DENIED: AuditEventType.ACCESS_DENIED_IP,
-    EventKind.GEO_DENIED: AuditEventType.ACCESS_DENIED_GEO,
-    EventKind.VERIFICATION_FAILED: AuditEventType.OTP_FAILED,
-}
 
 
 def code_digest(secret_id: str, code: str) -> bytes:
@@ -128,7 +122,6 @@ class AccessControl:
                     "rule": None if rule is None else f"{rule.count}/{rule.window}s",
                 },
                 detail={"retry_after": exc.retry_after},
-                required=False,
             )
 
     # -- creating -------------------------------------------------------------------------
@@ -143,7 +136,6 @@ class AccessControl:
                 at=now,
                 client=client,
                 policy={"rule": "create_allowed_ips"},
-                required=False,
             )
             raise IpDenied
         await self._limit("create", self.settings.limit("create"), client, now)
@@ -196,7 +188,6 @@ class AccessControl:
             client=client,
             policy={"rule": "admin_token" if expected is not None else "admin_token_unset"},
             detail={"given": bool(token)},
-            required=False,
         )
         raise AdminRequired
 
@@ -205,7 +196,7 @@ class AccessControl:
         policy = meta.policy
         if not ip_allowed(client.ip, policy.allowed_ips):
             rule = {"rule": "allowed_ips", "allowed": _listed(policy.allowed_ips)}
-            await self._refuse(meta, EventKind.IP_DENIED, client, now, rule)
+            await self._refuse(meta, AuditEventType.ACCESS_DENIED_IP, client, now, rule)
             raise IpDenied
         server_countries = self.settings.allowed_countries
         if policy.allowed_countries or policy.denied_countries or server_countries:
@@ -219,28 +210,21 @@ class AccessControl:
                     "server": _listed(server_countries),
                 }
                 rule = {name: value for name, value in listed.items() if value is not None}
-                await self._refuse(meta, EventKind.GEO_DENIED, client, now, rule)
+                await self._refuse(meta, AuditEventType.ACCESS_DENIED_GEO, client, now, rule)
                 raise GeoDenied
 
     async def _refuse(
         self,
         meta: SecretMeta,
-        kind: EventKind,
+        type: AuditEventType,
         client: ClientInfo,
         now: datetime,
         rule: Mapping[str, Scalar],
         detail: Mapping[str, Scalar] | None = None,
     ) -> None:
-        await record(self.store, meta.secret_id, kind, client, now)
         await self.failed(client, now=now, secret_id=meta.secret_id)
         await self.reporter.emit(
-            _AUDITED[kind],
-            at=now,
-            secret_id=meta.secret_id,
-            client=client,
-            policy=rule,
-            detail=detail,
-            required=False,
+            type, at=now, secret_id=meta.secret_id, client=client, policy=rule, detail=detail
         )
 
     async def verify_recipient(
@@ -268,9 +252,11 @@ class AccessControl:
         if not check.matched:
             rule: dict[str, Scalar] = {"rule": "recipient_email", "recipient": hint}
             detail: dict[str, Scalar] = {"tries_left": check.tries_left}
-            await self._refuse(meta, EventKind.VERIFICATION_FAILED, client, now, rule, detail)
+            await self._refuse(meta, AuditEventType.OTP_FAILED, client, now, rule, detail)
             raise VerificationFailed(hint, check.tries_left)
-        await record(self.store, meta.secret_id, EventKind.VERIFIED, client, now)
+        await self.reporter.emit(
+            AuditEventType.OTP_VERIFIED, at=now, secret_id=meta.secret_id, client=client
+        )
 
     async def _send_code(
         self, meta: SecretMeta, address: str, hint: str, client: ClientInfo, now: datetime
@@ -301,7 +287,13 @@ class AccessControl:
         await self.mailer.send_code(
             address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
         )
-        await record(self.store, meta.secret_id, EventKind.VERIFICATION_SENT, client, now)
+        await self.reporter.emit(
+            AuditEventType.OTP_SENT,
+            at=now,
+            secret_id=meta.secret_id,
+            client=client,
+            policy={"rule": "recipient_email", "recipient": hint},
+        )
         raise VerificationRequired(hint)
 
     async def _lock(
@@ -310,19 +302,23 @@ class AccessControl:
         """Destroy a secret whose codes are all spent, as ``locked``; raise ``CodesSpent``
         (``SecretUnavailable`` if it went meanwhile).
 
-        Audited first (fail closed): ``secret.locked`` is in the log before the store ends the
-        secret; if that write fails, nothing is destroyed and the next request tries again.
+        ``secret.locked`` is recorded in the store operation that ends the secret.
         """
         secret_id = meta.secret_id
         policy: dict[str, Scalar] = {"rule": "recipient_email", "max_codes": CODES_PER_VIEW}
-        event = await self.reporter.record(
-            AuditEventType.SECRET_LOCKED, at=now, secret_id=secret_id, client=client, policy=policy
+        event, recorded = self.reporter.happened(
+            AuditEventType.SECRET_LOCKED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            policy=policy,
+            unwatch=secret_id,
         )
-        if not await self.store.burn(secret_id, now=now, reason=EndReason.LOCKED):
-            await self.reporter.lost(AuditEventType.SECRET_LOCKED, secret_id, client, now)
+        if not await self.store.burn(
+            secret_id, now=now, reason=EndReason.LOCKED, events=[recorded]
+        ):
             raise SecretUnavailable
-        await record(self.store, secret_id, EventKind.LOCKED, client, now)
-        self.reporter.forget(secret_id)
+        self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
         raise CodesSpent(hint, CODES_PER_VIEW)
 

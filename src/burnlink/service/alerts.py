@@ -28,6 +28,7 @@ from typing import Final
 
 from burnlink.audit.events import AuditEvent, AuditEventType, Outcome, Scalar
 from burnlink.config import Limit
+from burnlink.events import ROUTES
 from burnlink.service.rate_limits import client_key
 from burnlink.store import SecretStore
 
@@ -36,15 +37,7 @@ __all__ = ["Alert", "AlertReason", "AlertRules"]
 DENIAL_WINDOW: Final = 3600
 """Seconds within which only the first refusal of a secret by a rule raises an alert."""
 
-_FAILURES: Final = frozenset(
-    {
-        AuditEventType.KEY_FAILED,
-        AuditEventType.PASSPHRASE_FAILED,
-        AuditEventType.OTP_FAILED,
-        AuditEventType.ACCESS_DENIED_IP,
-        AuditEventType.ACCESS_DENIED_GEO,
-    }
-)
+_FAILURES: Final = frozenset(t for t, r in ROUTES.items() if r.failure)
 
 
 class AlertReason(StrEnum):

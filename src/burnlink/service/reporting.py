@@ -1,18 +1,21 @@
-"""The Reporter: where ``SecretService`` reports what happened, fanned out from one place.
+"""The Reporter: how ``SecretService`` records what happened, and what follows from it.
 
-``record`` builds the audit event and appends it to the audit log (awaited), then copies the
-entry to the JSON Lines sink. ``publish`` does what follows an event that took effect:
-metrics, the secret's webhook (``notify_url``), alert rules, and for an alert the webhook to
-``BURNLINK_ALERT_URL``. ``emit`` is both.
+``happened`` builds an action's event (``events``) once: the audit event, the receipt's line
+and the outbox record the store keeps with the change (``audit.outbox``). The service passes
+it to the store call that makes the change, so the event is recorded in the same atomic
+operation or not at all, and the ``Sealer`` moves it into the audit log in the background.
+``publish`` does what follows an event that took effect: metrics, the secret's webhook
+(``notify_url``), alert rules, and for an alert the webhook to ``BURNLINK_ALERT_URL``.
+``emit`` records an event that changes no secret (a refusal, an observation) and publishes
+it; ``ROUTES`` says which receipt line, metric and webhook each type gets.
 
-Fail closed
-    ``record(..., required=True)`` raises ``AuditUnavailable`` when the log cannot be written,
-    and the service then does not do (or undoes) the action: creates, reveals, counted
-    passphrase attempts, burns. Refusals and observations (wrong link, refused address or
-    country, rate limits, wrong code, a link page opened) pass ``required=False``: the
-    refusal stands as it is, the failure is logged and counted, and the bare event goes to
-    the sink. Turning those into 503s would add nothing and would tell an outsider which
-    ids are live.
+Recorded by construction
+    A view, a counted passphrase attempt, a burn, a lockout or a create is one store
+    operation with its event: a view that was taken has its event, an event that was not
+    written means no view. An audit log that does not answer delays sealing, never an
+    action (see ``audit.sealer``). Refusals and observations (wrong link, refused address or
+    country, rate limits, wrong code, a link page opened) are recorded the same way, but a
+    store failure there is logged and counted, never raised: the refusal stands as it is.
 
 Never blocking
     Webhooks are only enqueued (``WebhookDispatcher`` delivers in the background), and a
@@ -20,8 +23,8 @@ Never blocking
     their own: no ``notify_url`` a sender picks can delay or crowd out an operator's alert.
     A webhook that is given up (``DropReason``) is recorded as ``webhook.dropped``.
     ``later`` runs a report in the background, so that answering a wrong link for a live
-    secret takes no longer than for an unknown id; ``join`` waits for those (tests,
-    shutdown).
+    secret takes no longer than for an unknown id; ``join`` waits for those and for the
+    sealer (tests, shutdown).
 """
 
 from __future__ import annotations
@@ -29,12 +32,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Final
 
 from burnlink.audit import AuditBackend, Watched
-from burnlink.audit.batch import GroupCommit
 from burnlink.audit.events import (
     AuditEvent,
     AuditEventType,
@@ -45,10 +47,13 @@ from burnlink.audit.events import (
     format_time,
 )
 from burnlink.audit.export import JsonLinesSink
+from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.sealer import Sealer
 from burnlink.clock import Clock, SystemClock
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
-from burnlink.metrics import DeniedReason, DropReason, Metrics, StoreName, WebhookQueue
-from burnlink.models import AccessPolicy, ClientInfo, EndReason
+from burnlink.events import ROUTES
+from burnlink.metrics import DropReason, Metrics, StoreName, WebhookQueue
+from burnlink.models import AccessPolicy, ClientInfo, EndReason, Event
 from burnlink.netguard import (
     AllowList,
     Resolver,
@@ -61,20 +66,14 @@ from burnlink.netguard import (
 from burnlink.policy import mask_email
 from burnlink.service.alerts import Alert, AlertRules
 from burnlink.service.deferred import defer
+from burnlink.store import Recorded, SecretStore
 from burnlink.webhooks import Deliverable, WebhookDispatcher, WebhookEndpoint, WebhookMessage
 
 __all__ = ["NOTIFIED", "NOTIFY_URL_REFUSED", "Reporter", "policy_labels", "request_info"]
 
 log = logging.getLogger("burnlink.audit")
 
-NOTIFIED = frozenset(
-    {
-        AuditEventType.SECRET_VIEWED,
-        AuditEventType.SECRET_BURNED,
-        AuditEventType.SECRET_LOCKED,
-        AuditEventType.SECRET_EXPIRED,
-    }
-)
+NOTIFIED = frozenset(t for t, r in ROUTES.items() if r.notify)
 """Events that go to a secret's ``notify_url``."""
 
 NOTIFY_URL_REFUSED: Final = "must reach a public address (or one BURNLINK_WEBHOOK_ALLOW lists)"
@@ -87,20 +86,8 @@ DROP_RECORDS_GRACE: Final = 5.0
 NOTIFY_URL_LOOKUP: Final = 5.0
 """Seconds the create request waits for a ``notify_url``'s name lookup."""
 
-_DENIED: Mapping[AuditEventType, DeniedReason] = {
-    AuditEventType.PASSPHRASE_FAILED: DeniedReason.PASSPHRASE,
-    AuditEventType.KEY_FAILED: DeniedReason.KEY,
-    AuditEventType.OTP_FAILED: DeniedReason.OTP,
-    AuditEventType.ACCESS_DENIED_IP: DeniedReason.IP,
-    AuditEventType.ACCESS_DENIED_GEO: DeniedReason.GEO,
-    AuditEventType.RATE_LIMITED: DeniedReason.RATE_LIMITED,
-    AuditEventType.ADMIN_DENIED: DeniedReason.ADMIN,
-}
-_ENDED: Mapping[AuditEventType, EndReason] = {
-    AuditEventType.SECRET_BURNED: EndReason.BURNED,
-    AuditEventType.SECRET_LOCKED: EndReason.LOCKED,
-    AuditEventType.SECRET_EXPIRED: EndReason.EXPIRED,
-}
+MAX_USER_AGENT_CHARS: Final = 256
+"""A receipt line keeps this much of a user agent."""
 
 
 def policy_labels(policy: AccessPolicy) -> dict[str, Scalar]:
@@ -131,6 +118,7 @@ class Reporter:
         self,
         audit: AuditBackend | None = None,
         *,
+        store: SecretStore | None = None,
         metrics: Metrics | None = None,
         sink: JsonLinesSink | None = None,
         webhooks: WebhookDispatcher | None = None,
@@ -142,15 +130,18 @@ class Reporter:
         rules: AlertRules | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """Without ``audit`` nothing is written (a service used as a library, or a test);
+        """Events are recorded in ``store`` (``SecretService`` gives its own when this is
+        ``None``) and sealed into ``audit``; without ``audit`` nothing is sealed (a service
+        used as a library, or a test);
         without ``webhooks`` and ``webhook_key`` nothing is sent. ``alerts`` delivers to
         ``alert_url``: a dispatcher of its own (``ValueError`` without one when ``webhooks``
         is given). ``clock`` dates ``webhook.dropped`` (the wall clock by default: drops
         happen in real time)."""
         self.audit = audit
-        self._writes = None if audit is None else GroupCommit(audit)
         self.metrics = metrics or Metrics()
         self.sink = sink
+        self._store = store
+        self._sealer: Sealer | None = None
         self.webhooks = webhooks
         self.webhook_key = webhook_key
         self.alert_url = alert_url
@@ -167,9 +158,28 @@ class Reporter:
                 dispatcher.on_drop = functools.partial(self._webhook_dropped, dispatcher.queue)
         self._background: set[asyncio.Task[None]] = set()
 
-    # -- the audit log ---------------------------------------------------------------------
+    # -- recording ---------------------------------------------------------------------------
 
-    async def record(
+    @property
+    def store(self) -> SecretStore:
+        """The store events are recorded in."""
+        if self._store is None:
+            raise RuntimeError("the reporter has no store yet")
+        return self._store
+
+    def attach(self, store: SecretStore) -> None:
+        """Record events in ``store`` unless the reporter was given one."""
+        if self._store is None:
+            self._store = store
+
+    @property
+    def sealer(self) -> Sealer:
+        """The sealer of this reporter's store into its audit log."""
+        if self._sealer is None:
+            self._sealer = Sealer(self.store, self.audit, sink=self.sink, metrics=self.metrics)
+        return self._sealer
+
+    def happened(
         self,
         type: AuditEventType,
         *,
@@ -179,13 +189,11 @@ class Reporter:
         outcome: Outcome | None = None,
         policy: Mapping[str, Scalar] | None = None,
         detail: Mapping[str, Scalar] | None = None,
-        required: bool = True,
         watch: Watched | None = None,
-    ) -> AuditEvent:
-        """Append an event to the audit log and the sink; see "Fail closed" above.
-
-        ``watch`` (a new secret's expiry watch) is written in the same transaction.
-        """
+        unwatch: str | None = None,
+    ) -> tuple[AuditEvent, Recorded]:
+        """An action's event, and what the store keeps of it: the receipt's line (``ROUTES``)
+        and the outbox record, with the expiry-watch change it implies."""
         info = client if isinstance(client, RequestInfo) else request_info(client)
         event = audit_event(
             type,
@@ -196,60 +204,51 @@ class Reporter:
             policy=policy,
             detail=detail,
         )
-        if self._writes is None:
-            return event
-        try:
-            entry = await self._writes.append(event, watch=watch)
-        except StorageError:
-            self.metrics.store_error(StoreName.AUDIT)
-            log.error("audit write failed: %s not recorded", type.value)
-            if required:
-                raise AuditUnavailable from None
-            if self.sink is not None:
-                self.sink.write(event)
-            return event
-        if self.sink is not None:
-            self.sink.write(entry)
-        return event
+        kind = ROUTES[type].receipt
+        line = None
+        if kind is not None and secret_id is not None:
+            agent = info.user_agent[:MAX_USER_AGENT_CHARS] if info.user_agent else None
+            line = Event(at=at, kind=kind, ip=info.client_ip, user_agent=agent)
+        record = OutboxRecord(event, watch=watch, unwatch=unwatch)
+        return event, Recorded(line, record.to_bytes())
 
-    async def record_all(
+    def recorded(self) -> None:
+        """Tell the sealer that the store holds new events."""
+        if self._sealer is not None:
+            self._sealer.wake()
+
+    async def emit(
         self,
-        types: Sequence[AuditEventType],
+        type: AuditEventType,
         *,
         at: datetime,
-        secret_id: str,
-        client: ClientInfo,
+        secret_id: str | None = None,
+        client: ClientInfo | RequestInfo | None = None,
+        outcome: Outcome | None = None,
         policy: Mapping[str, Scalar] | None = None,
-    ) -> list[AuditEvent]:
-        """``record`` one event of each of ``types`` about one action, all in one transaction:
-        all are written, or none and ``AuditUnavailable``.
-
-        One event goes through the group commit as ``record`` does. Several go to the
-        backend's ``write`` directly (a lockout: rare), since the group commit may split a
-        queue between two transactions.
-        """
-        if len(types) == 1:
-            event = await self.record(
-                types[0], at=at, secret_id=secret_id, client=client, policy=policy
-            )
-            return [event]
-        info = request_info(client)
-        events = [
-            audit_event(type, at=at, secret_id=secret_id, request=info, policy=policy)
-            for type in types
-        ]
-        if self.audit is None:
-            return events
+        detail: Mapping[str, Scalar] | None = None,
+        notify_url: str | None = None,
+    ) -> AuditEvent:
+        """Record an event that changes no secret (on its receipt too, when it has a line),
+        then ``publish`` it. A store failure is logged and counted, never raised."""
+        event, recorded = self.happened(
+            type,
+            at=at,
+            secret_id=secret_id,
+            client=client,
+            outcome=outcome,
+            policy=policy,
+            detail=detail,
+        )
         try:
-            entries = await self.audit.write(events)
+            await self.store.record(secret_id, [recorded])
         except StorageError:
-            self.metrics.store_error(StoreName.AUDIT)
-            log.error("audit write failed: %s not recorded", ", ".join(t.value for t in types))
-            raise AuditUnavailable from None
-        if self.sink is not None:
-            for entry in entries:
-                self.sink.write(entry)
-        return events
+            self.metrics.store_error(StoreName.SECRETS)
+            log.error("event not recorded: %s (the store failed)", type.value)
+        else:
+            self.recorded()
+        await self.publish(event, secret_id=secret_id, notify_url=notify_url)
+        return event
 
     async def publish(
         self,
@@ -278,55 +277,6 @@ class Reporter:
         for alert in alerts:
             await self._alert(alert, event.at, secret_id, _info_of(event))
 
-    async def emit(
-        self,
-        type: AuditEventType,
-        *,
-        at: datetime,
-        secret_id: str | None = None,
-        client: ClientInfo | None = None,
-        outcome: Outcome | None = None,
-        policy: Mapping[str, Scalar] | None = None,
-        detail: Mapping[str, Scalar] | None = None,
-        required: bool = True,
-        notify_url: str | None = None,
-    ) -> AuditEvent:
-        """``record`` then ``publish``."""
-        event = await self.record(
-            type,
-            at=at,
-            secret_id=secret_id,
-            client=client,
-            outcome=outcome,
-            policy=policy,
-            detail=detail,
-            required=required,
-        )
-        await self.publish(event, secret_id=secret_id, notify_url=notify_url)
-        return event
-
-    async def lost(
-        self,
-        type: AuditEventType,
-        secret_id: str,
-        client: ClientInfo,
-        now: datetime,
-        *,
-        reason: str = "gone",
-    ) -> None:
-        """Correct an event written before its action, which then did not happen: the same
-        type, ``outcome=failed``, ``detail.reason``: ``gone`` (another request won the race
-        for the secret) or ``retried`` (the action is written again, then done)."""
-        await self.record(
-            type,
-            at=now,
-            secret_id=secret_id,
-            client=client,
-            outcome=Outcome.FAILED,
-            detail={"reason": reason},
-            required=False,
-        )
-
     def failed_lookup(self, secret_id: str | None, client: ClientInfo, *, at: datetime) -> None:
         """A wrong link for the live secret ``secret_id`` (``key.failed``), or with ``None``
         an id that does not exist (counted towards the probing alert). Reported in the
@@ -335,13 +285,7 @@ class Reporter:
             self.later(lambda: self.not_found(client, at=at))
             return
         self.later(
-            lambda: self.emit(
-                AuditEventType.KEY_FAILED,
-                at=at,
-                secret_id=secret_id,
-                client=client,
-                required=False,
-            )
+            lambda: self.emit(AuditEventType.KEY_FAILED, at=at, secret_id=secret_id, client=client)
         )
 
     async def not_found(self, client: ClientInfo, *, at: datetime) -> None:
@@ -360,44 +304,21 @@ class Reporter:
         self, alert: Alert, at: datetime, secret_id: str | None, info: RequestInfo
     ) -> None:
         log.warning("alert: %s", alert.reason.value)
-        event = await self.record(
-            AuditEventType.ALERT,
-            at=at,
-            secret_id=secret_id,
-            client=info,
-            detail=alert.detail(),
-            required=False,
+        await self.emit(
+            AuditEventType.ALERT, at=at, secret_id=secret_id, client=info, detail=alert.detail()
         )
-        await self.publish(event, secret_id=secret_id)
 
     # -- the expiry watch and retention -----------------------------------------------------
 
     async def watch(self, item: Watched) -> None:
-        """Remember a new secret's expiry; ``AuditUnavailable`` if it cannot be written."""
-        if self._writes is None:
+        """Put back a secret's expiry watch; ``AuditUnavailable`` if it cannot be written."""
+        if self.audit is None:
             return
         try:
-            await self._writes.watch(item)
+            await self.audit.watch(item)
         except StorageError:
             self.metrics.store_error(StoreName.AUDIT)
             raise AuditUnavailable from None
-
-    def forget(self, secret_id: str) -> None:
-        """Drop the expiry watch of a secret that ended another way, in the background: the
-        request that ended it does not wait for one more audit transaction. Best effort: the
-        sweeper checks the receipt before it records an expiry."""
-        if self._writes is None:
-            return
-        writes = self._writes
-
-        async def unwatch() -> None:
-            try:
-                await writes.unwatch(secret_id)
-            except StorageError:
-                self.metrics.store_error(StoreName.AUDIT)
-                log.warning("audit watch not cleared; the sweeper will check the receipt")
-
-        self.later(unwatch)
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
         """Secrets whose expiry is due, each handed to one caller (``ExpiryWatch``)."""
@@ -424,11 +345,10 @@ class Reporter:
             if purged < batch:
                 break
         if total:
-            await self.record(
+            await self.emit(
                 AuditEventType.AUDIT_PURGED,
                 at=at,
                 detail={"entries": total, "before": format_time(cutoff)},
-                required=False,
             )
         return total
 
@@ -481,12 +401,11 @@ class Reporter:
         its secret part (``<token>.example.net``), and the log never holds a ``notify_url``."""
         at = self.clock.now()
         self.later(
-            lambda: self.record(
+            lambda: self.emit(
                 AuditEventType.WEBHOOK_DROPPED,
                 at=at,
                 secret_id=message.secret_id if isinstance(message, WebhookMessage) else None,
                 detail={"queue": queue.value, "reason": reason.value},
-                required=False,
             )
         )
 
@@ -494,16 +413,17 @@ class Reporter:
 
     def _count(self, event: AuditEvent, *, last_view: bool) -> None:
         m = self.metrics
+        row = ROUTES[event.type]
         if event.type is AuditEventType.SECRET_CREATED:
             m.secret_created()
         elif event.type is AuditEventType.SECRET_VIEWED and event.outcome is Outcome.OK:
             m.secret_viewed()
             if last_view:
                 m.secret_ended(EndReason.VIEWED)
-        elif event.type in _ENDED:
-            m.secret_ended(_ENDED[event.type])
-        elif event.type in _DENIED:
-            m.denied(_DENIED[event.type])
+        elif row.ended is not None:
+            m.secret_ended(row.ended)
+        elif row.denied is not None:
+            m.denied(row.denied)
         elif event.type is AuditEventType.ALERT:
             m.alert()
 
@@ -542,6 +462,8 @@ class Reporter:
                 await asyncio.wait(set(self._background))
             for dispatcher in self._dispatchers():
                 await dispatcher.join()
+        if self._store is not None:
+            await self.sealer.drain()
 
     async def aclose(self, *, grace: float = 10.0) -> None:
         """Finish background reports, give webhooks ``grace`` seconds, close the sink."""
@@ -550,8 +472,11 @@ class Reporter:
         await asyncio.gather(*(d.aclose(grace=grace) for d in self._dispatchers()))
         if self._background:  # records of the webhooks just cancelled: not cut by ``grace``
             await asyncio.wait(set(self._background), timeout=max(grace, DROP_RECORDS_GRACE))
-        if self._writes is not None:
-            await self._writes.aclose()
+        if self._store is not None:
+            try:
+                await self.sealer.drain()
+            except StorageError:
+                log.warning("events left in the store's outbox; the next start seals them")
         if self.sink is not None:
             self.sink.close()
 

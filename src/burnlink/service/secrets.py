@@ -4,19 +4,19 @@ The web API and the CLI's server side call this; it calls a ``SecretStore``. It 
 and passphrases only in the curl convenience mode (``create_plaintext``/``reveal_plaintext``)
 and forgets them when the call returns.
 
-Every action is reported to the ``Reporter`` (audit log, metrics, webhooks, alerts). Actions
-that change a secret fail closed: the audit event is written before the reveal, the counted
-passphrase attempt (with the lockout, when it is the last) and the burn, so an audit outage
-changes nothing (503 ``audit_unavailable``); a create is audited right after it and undone if
-that fails. When a reveal, attempt or burn then finds the secret gone (a race), a second event
-with ``outcome=failed`` corrects the first.
+Every action is one event (``events``), built by the ``Reporter`` and recorded by the store in
+the same atomic operation as the change it describes: the create, the view, the counted
+passphrase attempt (with the lockout, when it is the last), the burn. So an action and its
+event happen together or not at all, whatever fails and whenever the process dies; the
+``Sealer`` then moves the events into the audit log. What follows an action that took effect
+(metrics, webhooks, alert rules) is ``Reporter.publish``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -71,7 +71,7 @@ from burnlink.service.curl_mode import (
     open_stored,
     seal_payload,
 )
-from burnlink.service.receipts import capped_kinds, history_event, proof_of_burn, record
+from burnlink.service.receipts import capped_kinds, proof_of_burn
 from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.service.sweep import sweep
 from burnlink.store import SecretStore
@@ -81,9 +81,9 @@ __all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
 OPENED_PER_HOUR = 20
 """Page opens of one secret recorded per hour; more are not (a flood cannot fill the log)."""
 _FAILURE_ROUNDS = 2
-"""Audit-then-count rounds for one wrong passphrase. Attempts only go down, so only a round
-audited as not the last can find that it is the last, and the next round (the lockout) counts
-or finds the secret gone."""
+"""Tries to count one wrong passphrase. Attempts only go down, so only a try made as not the
+last can find that it is the last, and the next try (the lockout) counts or finds the secret
+gone."""
 _CREATE_TRIES = 3
 NO_RULES = AccessPolicy()
 
@@ -132,6 +132,7 @@ class SecretService:
         self.settings = settings
         self.clock = clock
         self.reporter = reporter or Reporter()
+        self.reporter.attach(store)
         self.signing_key = signing_key
         self.geo = geo or open_resolver(settings.geoip_db)
         self.access = AccessControl(
@@ -154,6 +155,14 @@ class SecretService:
     def notifications(self) -> bool:
         """Whether secrets may have a ``notify_url`` (``BURNLINK_WEBHOOK_SECRET`` is set)."""
         return self.reporter.notifications
+
+    async def seal_pending(self) -> None:
+        """Seal the events recorded so far into the audit log (``AuditUnavailable`` when it
+        or the store does not answer)."""
+        try:
+            await self.reporter.sealer.drain()
+        except StorageError:
+            raise AuditUnavailable from None
 
     def locate(self, client: ClientInfo) -> ClientInfo:
         """``client`` with its country filled in from the address (when known)."""
@@ -220,28 +229,9 @@ class SecretService:
             )
         manage_token = new_token()
         for _ in range(_CREATE_TRIES):
-            stored = SecretRecord(
-                secret_id=new_secret_id(),
-                envelope=envelope.to_bytes(),
-                access_digest=token_digest(access_token),
-                manage_digest=token_digest(manage_token),
-                created_at=now,
-                expires_at=now + timedelta(seconds=ttl),
-                max_views=views,
-                max_attempts=self.settings.passphrase_attempts,
-                passphrase=gate,
-                policy=policy,
-            )
-            try:
-                await self.store.create(stored, event=history_event(EventKind.CREATED, client, now))
-                break
-            except DuplicateId:  # 128 random bits: in practice never, but never overwrite
-                continue
-        else:
-            raise DuplicateId("could not allocate a fresh id")
-        secret_id = stored.secret_id
-        try:
-            event = await self.reporter.record(
+            secret_id = new_secret_id()
+            expires_at = now + timedelta(seconds=ttl)
+            event, recorded = self.reporter.happened(
                 AuditEventType.SECRET_CREATED,
                 at=now,
                 secret_id=secret_id,
@@ -253,13 +243,28 @@ class SecretService:
                     "protected": gate is not None,
                     "notify": notify_url is not None,
                 },
-                watch=Watched(secret_id, stored.expires_at, notify_url),
+                watch=Watched(secret_id, expires_at, notify_url),
             )
-        except AuditUnavailable:
-            # Fail closed: a secret nobody audited must not exist.
-            with suppress(StorageError):
-                await self.store.burn(secret_id, now=now)
-            raise
+            stored = SecretRecord(
+                secret_id=secret_id,
+                envelope=envelope.to_bytes(),
+                access_digest=token_digest(access_token),
+                manage_digest=token_digest(manage_token),
+                created_at=now,
+                expires_at=expires_at,
+                max_views=views,
+                max_attempts=self.settings.passphrase_attempts,
+                passphrase=gate,
+                policy=policy,
+            )
+            try:
+                await self.store.create(stored, events=[recorded])
+                break
+            except DuplicateId:  # 128 random bits: in practice never, but never overwrite
+                continue
+        else:
+            raise DuplicateId("could not allocate a fresh id")
+        self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id)
         return CreatedSecret(secret_id, manage_token, stored.expires_at, views)
 
@@ -389,7 +394,7 @@ class SecretService:
                 await self._wrong_passphrase(meta, client)
         now = self.clock.now()
         secret_id = meta.secret_id
-        event = await self.reporter.record(
+        event, recorded = self.reporter.happened(
             AuditEventType.SECRET_VIEWED,
             at=now,
             secret_id=secret_id,
@@ -398,16 +403,11 @@ class SecretService:
             detail={"max_views": meta.max_views},
         )
         consumed = await self.store.consume(
-            secret_id,
-            meta.access_digest,
-            now=now,
-            event=history_event(EventKind.VIEWED, client, now),
+            secret_id, meta.access_digest, now=now, events=[recorded]
         )
         if consumed is None:
-            await self.reporter.lost(AuditEventType.SECRET_VIEWED, secret_id, client, now)
             raise SecretUnavailable
-        if consumed.views_left == 0:
-            self.reporter.forget(secret_id)
+        self.reporter.recorded()
         await self.reporter.publish(
             event,
             secret_id=secret_id,
@@ -421,12 +421,11 @@ class SecretService:
         """Count a wrong passphrase and raise ``WrongPassphrase``; ``SecretUnavailable`` if
         the secret went meanwhile.
 
-        Audited first (fail closed): ``passphrase.failed``, and for the attempt that locks
-        the secret ``secret.locked`` in the same transaction, so the log calls a secret locked
-        before the store burns it. The store counts the attempt only if it locks exactly as
-        audited (``record_failure(locks=...)``); if a concurrent attempt took the last but one
-        first, this one is corrected (``detail.reason: retried``) and audited again, as the
-        lockout.
+        The attempt is recorded as ``passphrase.failed``, and the attempt that locks the
+        secret also as ``secret.locked``, in the store operation that counts it. The store
+        counts it only if it locks exactly as the events say (``record_failure(locks=...)``);
+        if a concurrent attempt took the last but one first, this one is counted again, as
+        the lockout.
         """
         now = self.clock.now()
         secret_id = meta.secret_id
@@ -434,30 +433,38 @@ class SecretService:
         policy: dict[str, Scalar] = {"max_attempts": self.settings.passphrase_attempts}
         locks = meta.attempts_left <= 1
         for _ in range(_FAILURE_ROUNDS):
-            types = (
-                (AuditEventType.PASSPHRASE_FAILED, AuditEventType.SECRET_LOCKED)
-                if locks
-                else (AuditEventType.PASSPHRASE_FAILED,)
+            failed = self.reporter.happened(
+                AuditEventType.PASSPHRASE_FAILED,
+                at=now,
+                secret_id=secret_id,
+                client=client,
+                policy=policy,
             )
-            events = await self.reporter.record_all(
-                types, at=now, secret_id=secret_id, client=client, policy=policy
+            happened = [failed]
+            if locks:
+                happened.append(
+                    self.reporter.happened(
+                        AuditEventType.SECRET_LOCKED,
+                        at=now,
+                        secret_id=secret_id,
+                        client=client,
+                        policy=policy,
+                        unwatch=secret_id,
+                    )
+                )
+            attempt = await self.store.record_failure(
+                secret_id, now=now, locks=locks, events=[r for _, r in happened]
             )
-            attempt = await self.store.record_failure(secret_id, now=now, locks=locks)
-            if attempt is None or not attempt.counted:
-                reason = "gone" if attempt is None else "retried"
-                for type in types:
-                    await self.reporter.lost(type, secret_id, client, now, reason=reason)
-                if attempt is None:
-                    raise SecretUnavailable
+            if attempt is None:
+                raise SecretUnavailable
+            if not attempt.counted:
                 locks = attempt.attempts_left <= 1
                 continue
-            await record(self.store, secret_id, EventKind.WRONG_PASSPHRASE, client, now)
-            await self.reporter.publish(events[0], secret_id=secret_id)
+            self.reporter.recorded()
+            await self.reporter.publish(happened[0][0], secret_id=secret_id)
             if locks:
-                await record(self.store, secret_id, EventKind.LOCKED, client, now)
-                self.reporter.forget(secret_id)
                 await self.reporter.publish(
-                    events[1], secret_id=secret_id, notify_url=meta.policy.notify_url
+                    happened[1][0], secret_id=secret_id, notify_url=meta.policy.notify_url
                 )
             raise WrongPassphrase(attempt.attempts_left)
         # Attempts only go down, so a store that keeps the contract never gets here.
@@ -478,13 +485,8 @@ class SecretService:
             return
         if await self.store.hit(f"opened:{secret_id}", window=3600, now=now) > OPENED_PER_HOUR:
             return
-        await record(self.store, secret_id, EventKind.OPENED, client, now)
         await self.reporter.emit(
-            AuditEventType.SECRET_OPENED,
-            at=now,
-            secret_id=secret_id,
-            client=client,
-            required=False,
+            AuditEventType.SECRET_OPENED, at=now, secret_id=secret_id, client=client
         )
 
     # -- the sender's side ----------------------------------------------------------------
@@ -516,14 +518,16 @@ class SecretService:
         meta = await self.store.peek(secret_id, now=now) if owned.state(now) == "active" else None
         if meta is None:
             return
-        event = await self.reporter.record(
-            AuditEventType.SECRET_BURNED, at=now, secret_id=secret_id, client=client
+        event, recorded = self.reporter.happened(
+            AuditEventType.SECRET_BURNED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            unwatch=secret_id,
         )
-        if not await self.store.burn(secret_id, now=now):
-            await self.reporter.lost(AuditEventType.SECRET_BURNED, secret_id, client, now)
+        if not await self.store.burn(secret_id, now=now, events=[recorded]):
             return
-        await record(self.store, secret_id, EventKind.BURNED, client, now)
-        self.reporter.forget(secret_id)
+        self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:

@@ -78,13 +78,15 @@ async def record_expiries(store: SecretStore, reporter: Reporter, clock: Clock) 
 async def _expired(store: SecretStore, reporter: Reporter, item: Watched, now: datetime) -> int:
     receipt = await store.receipt(item.secret_id, now=now)
     if receipt is not None and receipt.end_reason not in (None, EndReason.EXPIRED):
-        return 0  # it ended another way, and clearing its watch failed then
-    event = await reporter.record(
+        return 0  # it ended another way (its watch is only cleared when its event is sealed)
+    event, recorded = reporter.happened(
         AuditEventType.SECRET_EXPIRED,
         at=now,
         secret_id=item.secret_id,
         detail={"expires_at": format_time(item.expires_at)},
     )
+    await store.record(item.secret_id, [recorded])
+    reporter.recorded()
     await reporter.publish(event, secret_id=item.secret_id, notify_url=item.notify_url)
     return 1
 

@@ -19,9 +19,17 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from burnlink.errors import ConfigError, StorageUnavailable
-from burnlink.store.base import Hit, SecretStore
+from burnlink.store.base import Hit, Pending, Recorded, SecretStore
 
-__all__ = ["Hit", "SecretStore", "describe_failure", "open_store", "redact_url"]
+__all__ = [
+    "Hit",
+    "Pending",
+    "Recorded",
+    "SecretStore",
+    "describe_failure",
+    "open_store",
+    "redact_url",
+]
 
 MAX_CAUSE_CHARS = 300
 # Query parameters that carry a password (libpq's password and sslpassword, redis-py's password).

@@ -8,12 +8,16 @@ The contract is checked by one suite, ``tests/store/test_contract.py``, on every
   never read-then-write across two round trips.
 - Driver exceptions are translated into ``StorageUnavailable`` inside the backend.
 - A store keeps each receipt until ``retention`` after the secret ended (or expired).
+- Events: every call that changes a secret takes the ``Recorded`` events of that change and
+  keeps them in the same atomic step, or not at all when the change does not happen: each
+  one's receipt line on the secret's receipt (capped per kind) and its outbox record in the
+  store's outbox, until the sealer acknowledges it (``audit.outbox``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -34,6 +38,24 @@ MAX_EVENTS_PER_KIND = 200
 Counted per kind, so a flood of one kind (page opens, which anyone with the id can cause)
 cannot grow a row nor push out the events a sender relies on (created, viewed, burned,
 expired, locked, denied); the receipt says which kinds reached the cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One event as a store keeps it with the change it describes."""
+
+    line: Event | None
+    """The receipt's line for it, or ``None`` when the receipt does not list such events."""
+    outbox: bytes = field(repr=False)
+    """Its ``OutboxRecord`` bytes, kept until ``ack_events``; opaque to the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An outbox record not yet acknowledged, under the store's own name for it."""
+
+    ref: str
+    outbox: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,54 +81,74 @@ class Hit:
 class SecretStore(Protocol):
     """An async store of encrypted secrets and their receipts."""
 
-    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
-        """Insert a secret with ``views_left = max_views``, its access policy and its receipt.
-
-        ``event`` (its ``created`` line) becomes the receipt's first event in the same atomic
-        step. Never overwrites: an existing id (live or in a kept receipt) raises
-        ``DuplicateId``.
+    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+        """Insert a secret with ``views_left = max_views``, its access policy and its receipt,
+        and keep ``events`` (its ``created`` line becomes the receipt's first), all in one
+        atomic step. Never overwrites: an existing id (live or in a kept receipt) raises
+        ``DuplicateId`` and keeps nothing.
         """
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        events: Sequence[Recorded] = (),
     ) -> Consumed | None:
         """Atomically take one view.
 
         Succeeds only if the secret exists, ``expires_at > now``, ``views_left > 0`` and the
-        access digest matches. It decrements ``views_left``, counts the view on the receipt
-        (appending ``event`` to its events, as ``add_event`` would), and at zero deletes the
-        secret and ends the receipt as ``viewed``. With K concurrent callers and V views left,
-        exactly ``min(K, V)`` get the envelope, across processes too. A failed consume appends
-        nothing.
+        access digest matches. It decrements ``views_left``, counts the view on the receipt,
+        keeps ``events``, and at zero deletes
+        the secret and ends the receipt as ``viewed``. With K concurrent callers and V views
+        left, exactly ``min(K, V)`` get the envelope, across processes too. A failed consume
+        keeps nothing.
         """
 
-    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+    async def record_failure(
+        self, secret_id: str, *, now: datetime, locks: bool, events: Sequence[Recorded] = ()
+    ) -> Attempt | None:
         """Atomically count one wrong passphrase, but only if it is the attempt that locks the
         secret (``attempts_left`` is 1) exactly when ``locks`` says so; ``None`` if gone.
 
         Counted, ``attempts_left`` goes down by one, and at zero the secret is deleted and its
-        receipt ends as ``locked``. Otherwise nothing changes, and the result says how many
-        attempts are left. The caller has audited the attempt, and the lockout with it when
-        ``locks``, before this call (fail closed): so no secret is locked that the audit log
-        does not already call locked. With K concurrent callers passing ``locks=True`` exactly
+        receipt ends as ``locked``; ``events`` (the attempt, and the lockout when ``locks``)
+        are kept with it. Otherwise nothing changes or is kept, and the result says how many
+        attempts are left. With K concurrent callers passing ``locks=True`` exactly
         one counts; with A attempts left, concurrent callers passing ``locks=False`` count at
         most A - 1 times and never lock. Across processes too.
         """
 
     async def burn(
-        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+        self,
+        secret_id: str,
+        *,
+        now: datetime,
+        reason: EndReason = EndReason.BURNED,
+        events: Sequence[Recorded] = (),
     ) -> bool:
         """Delete a live secret and end its receipt as ``reason`` (``burned``, or ``locked``
-        when its one-time codes ran out); return whether one existed."""
+        when its one-time codes ran out), keeping ``events``; return whether one existed
+        (without one, nothing is kept)."""
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """The receipt with its events, or ``None`` once retention has passed."""
 
-    async def add_event(self, secret_id: str, event: Event) -> None:
-        """Append an event to a kept receipt (ignored if there is none, or it is full)."""
+    async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        """Keep ``events`` that change no secret (a refusal, an observation), atomically: each
+        line goes on ``secret_id``'s receipt when there is one and its kind is not full, each
+        outbox record into the outbox whatever the receipt."""
+
+    async def pending_events(self, *, limit: int) -> list[Pending]:
+        """Up to ``limit`` outbox records not yet acknowledged, oldest first. Reads only:
+        concurrent callers may get the same records (the audit log seals each id once)."""
+
+    async def ack_events(self, refs: Sequence[str]) -> None:
+        """Delete these outbox records (by ``Pending.ref``); refs already gone are ignored."""
 
     async def put_code(
         self,

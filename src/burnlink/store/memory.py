@@ -22,7 +22,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit, Pending, Recorded
 
 
 @dataclasses.dataclass(slots=True)
@@ -50,8 +50,10 @@ class MemoryStore:
         self._receipts: dict[str, ReceiptRecord] = {}
         self._codes: dict[str, _Code] = {}
         self._counters: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self._outbox: dict[int, bytes] = {}
+        self._next_ref = 0
 
-    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
+    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
         """See ``SecretStore.create``."""
         if record.secret_id in self._live or record.secret_id in self._receipts:
             raise DuplicateId("secret id already taken")
@@ -65,8 +67,8 @@ class MemoryStore:
             views_used=0,
             ended_at=None,
             end_reason=None,
-            events=() if event is None else (event,),
         )
+        self._keep(record.secret_id, events)
 
     def _alive(self, secret_id: str, now: datetime) -> _Live | None:
         live = self._live.get(secret_id)
@@ -93,7 +95,12 @@ class MemoryStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        events: Sequence[Recorded] = (),
     ) -> Consumed | None:
         """See ``SecretStore.consume``."""
         live = self._alive(secret_id, now)
@@ -101,9 +108,9 @@ class MemoryStore:
             return None
         live.views_left -= 1
         receipt = self._receipts[secret_id]
-        receipt = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
-        if event is not None and _has_room(receipt, event):
-            receipt = dataclasses.replace(receipt, events=(*receipt.events, event))
+        self._receipts[secret_id] = dataclasses.replace(receipt, views_used=receipt.views_used + 1)
+        self._keep(secret_id, events)
+        receipt = self._receipts[secret_id]
         if live.views_left == 0:
             del self._live[secret_id]
             self._codes.pop(secret_id, None)
@@ -111,7 +118,9 @@ class MemoryStore:
         self._receipts[secret_id] = receipt
         return Consumed(envelope=live.record.envelope, views_left=live.views_left)
 
-    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+    async def record_failure(
+        self, secret_id: str, *, now: datetime, locks: bool, events: Sequence[Recorded] = ()
+    ) -> Attempt | None:
         """See ``SecretStore.record_failure``."""
         live = self._alive(secret_id, now)
         if live is None:
@@ -119,16 +128,23 @@ class MemoryStore:
         if (live.attempts_left == 1) != locks:
             return Attempt(counted=False, attempts_left=live.attempts_left)
         live.attempts_left -= 1
+        self._keep(secret_id, events)
         if live.attempts_left == 0:
             self._end(secret_id, now, EndReason.LOCKED)
         return Attempt(counted=True, attempts_left=live.attempts_left)
 
     async def burn(
-        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+        self,
+        secret_id: str,
+        *,
+        now: datetime,
+        reason: EndReason = EndReason.BURNED,
+        events: Sequence[Recorded] = (),
     ) -> bool:
         """See ``SecretStore.burn``."""
         if self._alive(secret_id, now) is None:
             return False
+        self._keep(secret_id, events)
         self._end(secret_id, now, reason)
         return True
 
@@ -148,12 +164,30 @@ class MemoryStore:
             return None
         return receipt
 
-    async def add_event(self, secret_id: str, event: Event) -> None:
-        """See ``SecretStore.add_event``."""
-        receipt = self._receipts.get(secret_id)
-        if receipt is None or not _has_room(receipt, event):
-            return
-        self._receipts[secret_id] = dataclasses.replace(receipt, events=(*receipt.events, event))
+    async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        """See ``SecretStore.record``."""
+        self._keep(secret_id, events)
+
+    def _keep(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        receipt = None if secret_id is None else self._receipts.get(secret_id)
+        for recorded in events:
+            line = recorded.line
+            if receipt is not None and line is not None and _has_room(receipt, line):
+                receipt = dataclasses.replace(receipt, events=(*receipt.events, line))
+            self._next_ref += 1
+            self._outbox[self._next_ref] = recorded.outbox
+        if receipt is not None:
+            self._receipts[receipt.secret_id] = receipt
+
+    async def pending_events(self, *, limit: int) -> list[Pending]:
+        """See ``SecretStore.pending_events``."""
+        refs = sorted(self._outbox)[:limit]
+        return [Pending(str(ref), self._outbox[ref]) for ref in refs]
+
+    async def ack_events(self, refs: Sequence[str]) -> None:
+        """See ``SecretStore.ack_events``."""
+        for ref in refs:
+            self._outbox.pop(int(ref), None)
 
     async def put_code(
         self,
@@ -241,6 +275,7 @@ class MemoryStore:
         self._receipts.clear()
         self._codes.clear()
         self._counters.clear()
+        self._outbox.clear()
 
 
 def _has_room(receipt: ReceiptRecord, event: Event) -> bool:

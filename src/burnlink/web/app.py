@@ -60,6 +60,8 @@ _NO_TELEMETRY: TelemetryConfig = {
 OPENED_PAGE = "/s/{secret_id}"
 """The page whose fetch is recorded as ``secret.opened`` (``record_page_open``)."""
 DRAIN_SECONDS = 5.0
+SEAL_INTERVAL = 0.5
+"""Seconds between the sealer's looks at the outbox when no action wakes it (``audit.sealer``)."""
 """How long shutdown waits for queued page opens to be recorded."""
 
 
@@ -115,6 +117,7 @@ async def open_reporter(
         alerts_resolver = resolver
     return Reporter(
         audit,
+        store=store,
         metrics=metrics,
         sink=sink,
         # Signed with the wall clock, whatever the app's: receivers check it against theirs.
@@ -249,6 +252,7 @@ def create_app(
             async with anyio.create_task_group() as group:
                 group.start_soon(run_sweeper, app.state.service, settings.sweep_interval)
                 group.start_soon(page_opens.run)
+                group.start_soon(reporter.sealer.run, SEAL_INTERVAL)
                 if checkpoints is not None:
                     group.start_soon(checkpoints.run, settings.audit_checkpoint_interval)
                 # Everything made so far (the app, its routes and schemas, the store's

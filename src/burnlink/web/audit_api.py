@@ -93,6 +93,9 @@ async def audit_log(
     audit = service.audit_log
     if audit is None:
         raise AuditUnavailable("The audit log is not configured.")
+    # Events recorded but not sealed yet are sealed first, so the page shows every action
+    # that took effect before this request.
+    await service.seal_pending()
     # Only entries inside the chain the state row vouches for: a row forged past the head, or
     # one left behind the base, is not part of the log, and an entry or state that fails its
     # MAC stops the page rather than be served as if it were the log's.

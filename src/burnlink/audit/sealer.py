@@ -1,0 +1,114 @@
+"""The sealer: moves events recorded in the secret store's outbox into the audit log.
+
+An action records its event in the store, atomically with the change it describes
+(``audit.outbox``). The sealer takes the outbox's oldest records in batches, appends them
+to the HMAC-chained log in one transaction (``AuditBackend.seal``, which appends each record
+id at most once), copies the new entries to the JSON Lines sink, and only then acknowledges
+them in the store. A crash or ``kill -9`` at any point loses nothing: a record not yet
+acknowledged is sealed (or skipped as already sealed) by the next run, in this process or
+another.
+
+The window between record and seal is the time a record waits in the outbox: at most one
+``interval`` while the log answers, since each action also wakes the sealer (``wake``). While
+the log is down, records wait in the store, actions go on, ``/readyz`` answers 503 and
+``burnlink_store_errors_total{store="audit"}`` counts the failed attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import TYPE_CHECKING, Final
+
+from burnlink.audit.outbox import OutboxRecord
+from burnlink.errors import StorageError
+from burnlink.metrics import Metrics, StoreName
+
+if TYPE_CHECKING:
+    from burnlink.audit import AuditBackend
+    from burnlink.audit.export import JsonLinesSink
+    from burnlink.store import SecretStore
+
+__all__ = ["BATCH", "Sealer"]
+
+log = logging.getLogger("burnlink.audit")
+
+BATCH: Final = 256
+"""Records sealed per transaction at most."""
+
+
+class Sealer:
+    """Seals the outbox of ``store`` into ``audit``; see the module docstring."""
+
+    def __init__(
+        self,
+        store: SecretStore,
+        audit: AuditBackend | None,
+        *,
+        sink: JsonLinesSink | None = None,
+        metrics: Metrics | None = None,
+        batch: int = BATCH,
+    ) -> None:
+        """Without ``audit`` (a service used as a library) records are acknowledged unsealed."""
+        self.store = store
+        self.audit = audit
+        self.sink = sink
+        self.metrics = metrics or Metrics()
+        self.batch = batch
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.failing = False
+        """Whether the last attempt failed (the log or the store did not answer)."""
+
+    def wake(self) -> None:
+        """Ask the running sealer to seal now rather than at its next beat."""
+        self._wake.set()
+
+    async def seal(self) -> int:
+        """Seal one batch; return how many records it took from the outbox.
+
+        Raises ``StorageError`` when the store or the log fails (nothing is acknowledged
+        then).
+        """
+        async with self._lock:
+            pending = await self.store.pending_events(limit=self.batch)
+            if not pending:
+                return 0
+            records = [OutboxRecord.from_bytes(p.outbox) for p in pending]
+            if self.audit is not None:
+                try:
+                    entries = await self.audit.seal(records)
+                except StorageError:
+                    self.metrics.store_error(StoreName.AUDIT)
+                    raise
+                if self.sink is not None:
+                    for entry in entries:
+                        self.sink.write(entry)
+            await self.store.ack_events([p.ref for p in pending])
+            return len(pending)
+
+    async def drain(self) -> int:
+        """Seal until the outbox is empty; return how many records were taken."""
+        total = 0
+        while True:
+            taken = await self.seal()
+            total += taken
+            if taken < self.batch:
+                return total
+
+    async def run(self, interval: float) -> None:
+        """Seal every ``interval`` seconds, or sooner when woken, until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except StorageError as exc:
+                if not self.failing:
+                    name = type(exc).__name__
+                    log.error("audit sealing failed (%s); events wait in the store", name)
+                self.failing = True
+            else:
+                self.failing = False
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
