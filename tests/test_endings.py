@@ -59,6 +59,7 @@ async def test_sweep_records_each_expiry_once(audit: AuditBackend, clock: Frozen
     await svc.sweep()
     await svc.sweep()
 
+    await svc.seal_pending()
     assert await expired_hashes(audit) == [secret_hash(created.secret_id)]
     receipt = await svc.receipt(created.secret_id, created.manage_token, issuer="https://b.example")
     assert receipt.statement is not None
@@ -80,5 +81,6 @@ async def test_a_secret_that_ended_otherwise_is_not_recorded_as_expired(
 
     await svc.sweep()
 
+    await svc.seal_pending()
     assert await expired_hashes(audit) == []
     assert await audit.claim_due(now=clock.now(), limit=10) == []

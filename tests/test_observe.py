@@ -1,4 +1,5 @@
-"""The Reporter: audit writes that fail closed (or not), the sink, metrics and webhooks."""
+"""The Reporter: events recorded in the store and sealed into the audit log, the sink, metrics
+and webhooks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -14,15 +16,17 @@ import pytest
 from burnlink.audit import AuditBackend, open_audit_store
 from burnlink.audit.events import AuditEventType, Outcome, secret_hash
 from burnlink.audit.export import JsonLinesSink
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.clock import FrozenClock
 from burnlink.errors import AuditUnavailable, InvalidInput, StorageUnavailable
 from burnlink.metrics import Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo
 from burnlink.netguard import AllowList
 from burnlink.service.reporting import Reporter, policy_labels
+from burnlink.store.memory import MemoryStore
 from burnlink.webhooks import WebhookDispatcher, parse_webhook_secret
 from tests.hooks import tarpit, webhook_receiver
-from tests.web.audited import AUDIT_KEY, FAST, WEBHOOK_SECRET
+from tests.web.audited import AUDIT_KEY, FAST, WEBHOOK_SECRET, Breakable
 
 pytestmark = pytest.mark.anyio
 
@@ -41,60 +45,78 @@ def errors_of(metrics: Metrics, store: StoreName) -> float:
     return value or 0.0
 
 
-async def test_record_appends_and_copies_the_entry_to_the_sink(
+def memory() -> MemoryStore:
+    return MemoryStore(retention=timedelta(days=1))
+
+
+async def test_an_event_waits_in_the_store_until_sealed_then_goes_to_the_log_and_sink(
     audit: AuditBackend, clock: FrozenClock
 ) -> None:
     stream = io.StringIO()
-    reporter = Reporter(audit, sink=JsonLinesSink(stream))
+    store = memory()
+    reporter = Reporter(audit, store=store, sink=JsonLinesSink(stream))
 
-    event = await reporter.record(
-        AuditEventType.SECRET_CREATED, at=clock.now(), secret_id="abc", client=CLIENT
+    event = await reporter.emit(
+        AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="abc", client=CLIENT
     )
 
+    assert [e async for e in audit.iter_entries()] == []
+    assert len(await store.pending_events(limit=10)) == 1
+    assert await reporter.sealer.drain() == 1
     entries = [e async for e in audit.iter_entries()]
     assert [e.event for e in entries] == [event]
     assert (event.client_ip, event.country, event.request_id) == ("203.0.113.7", "DE", "r-1")
     assert json.loads(stream.getvalue())["seq"] == 1
+    assert await store.pending_events(limit=10) == []
 
 
-async def test_a_required_record_fails_closed_and_is_counted(
-    audit: AuditBackend, clock: FrozenClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    stream = io.StringIO()
-    metrics = Metrics()
-    reporter = Reporter(audit, metrics=metrics, sink=JsonLinesSink(stream))
-    await audit.aclose()
-
-    with pytest.raises(AuditUnavailable) as raised:
-        await reporter.record(AuditEventType.SECRET_VIEWED, at=clock.now(), secret_id="abc")
-
-    assert isinstance(raised.value, StorageUnavailable)
-    assert stream.getvalue() == ""  # the action did not happen, so nothing is shipped
-    assert errors_of(metrics, StoreName.AUDIT) == 1
-    assert "secret.viewed not recorded" in caplog.text
-
-
-async def test_an_optional_record_survives_an_outage_and_ships_the_bare_event(
+async def test_an_audit_outage_delays_sealing_and_loses_nothing(
     audit: AuditBackend, clock: FrozenClock
 ) -> None:
-    stream = io.StringIO()
-    reporter = Reporter(audit, sink=JsonLinesSink(stream))
-    await audit.aclose()
+    metrics = Metrics()
+    store = memory()
+    broken = Breakable(audit)
+    reporter = Reporter(broken, store=store, metrics=metrics)
+    broken.broken = True
 
-    event = await reporter.record(
-        AuditEventType.ACCESS_DENIED_IP, at=clock.now(), client=CLIENT, required=False
-    )
+    await reporter.emit(AuditEventType.ACCESS_DENIED_IP, at=clock.now(), client=CLIENT)
+    with pytest.raises(StorageUnavailable):
+        await reporter.sealer.drain()
 
-    assert event.outcome is Outcome.DENIED
-    assert json.loads(stream.getvalue()) == {"event": event.to_dict()}
+    assert errors_of(metrics, StoreName.AUDIT) == 1
+    assert len(await store.pending_events(limit=10)) == 1
+    broken.broken = False
+    assert await reporter.sealer.drain() == 1
+    [entry] = [e async for e in audit.iter_entries()]
+    assert entry.event.outcome is Outcome.DENIED
+
+
+async def test_a_record_sealed_twice_is_appended_once(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """A sealer that dies after appending and before acknowledging hands the same records to
+    the next one; the log appends each record id once."""
+    store = memory()
+    reporter = Reporter(audit, store=store)
+    await reporter.emit(AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="abc")
+    records = [OutboxRecord.from_bytes(p.outbox) for p in await store.pending_events(limit=10)]
+
+    assert len(await audit.seal(records)) == 1  # sealed, never acknowledged: then a crash
+    assert await reporter.sealer.drain() == 1
+
+    assert len([e async for e in audit.iter_entries()]) == 1
+    assert await store.pending_events(limit=10) == []
 
 
 async def test_without_an_audit_log_nothing_is_written(clock: FrozenClock) -> None:
-    reporter = Reporter()
+    store = memory()
+    reporter = Reporter(store=store)
 
     event = await reporter.emit(AuditEventType.SECRET_CREATED, at=clock.now())
 
     assert event.type is AuditEventType.SECRET_CREATED
+    assert await reporter.sealer.drain() == 1
+    assert await store.pending_events(limit=10) == []
     assert await reporter.claim_due(now=clock.now(), limit=5) == []
 
 
@@ -106,6 +128,7 @@ async def test_publish_sends_only_notified_types_to_the_secret_url(
         loopback = AllowList.parse("127.0.0.1")
         reporter = Reporter(
             audit,
+            store=memory(),
             metrics=metrics,
             webhooks=WebhookDispatcher(allow=loopback, retry=FAST),
             webhook_key=parse_webhook_secret(WEBHOOK_SECRET),
@@ -143,6 +166,7 @@ async def test_a_dropped_alert_is_audited_as_the_alerts_queue(
     with tarpit() as pit:
         reporter = Reporter(
             audit,
+            store=memory(),
             metrics=metrics,
             webhooks=WebhookDispatcher(allow=loopback),
             webhook_key=parse_webhook_secret(WEBHOOK_SECRET),
@@ -182,11 +206,10 @@ async def test_notify_urls_are_refused_without_a_webhook_secret() -> None:
 async def test_background_reports_log_their_failures(
     audit: AuditBackend, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reporter = Reporter(audit)
-    await audit.aclose()
+    reporter = Reporter(audit, store=memory())
 
     async def failing() -> None:
-        await reporter.record(AuditEventType.SECRET_CREATED, at=clock.now())
+        raise AuditUnavailable
 
     with caplog.at_level(logging.WARNING):
         reporter.later(failing)

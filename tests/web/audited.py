@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from burnlink.audit import AuditBackend, AuditEntry, ChainState, Watched, open_audit_store
 from burnlink.audit.events import AuditEvent
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import StorageUnavailable
@@ -59,6 +60,10 @@ class Breakable:
     ) -> list[AuditEntry]:
         self._check()
         return await self.inner.write(events, watch=watch, unwatch=unwatch)
+
+    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+        self._check()
+        return await self.inner.seal(records)
 
     def iter_entries(self, **filters: Any) -> AsyncIterator[AuditEntry]:
         return self.inner.iter_entries(**filters)

@@ -220,8 +220,16 @@ async def test_opening_pages_never_consumes_or_changes_the_secret(
         assert (await client.get(path, headers={"user-agent": "Slackbot-LinkExpanding"})).is_success
     await app.state.page_opens.settled()
 
-    assert "add_event" in memory_store.calls  # the open was recorded
-    assert set(memory_store.calls) <= {"peek", "hit", "add_event", "purge_expired", "ping"}
+    assert "record" in memory_store.calls  # the open was recorded
+    assert set(memory_store.calls) <= {
+        "peek",
+        "hit",
+        "record",
+        "purge_expired",
+        "ping",
+        "pending_events",
+        "ack_events",
+    }
     revealed = await client.post(f"/api/v1/secrets/{created['id']}/reveal", json={"key": key})
     assert revealed.json()["secret"] == "hunter2"
 

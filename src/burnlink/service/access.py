@@ -74,6 +74,7 @@ class AccessControl:
         self.geo = geo
         self.mailer = mailer
         self.reporter = reporter or Reporter()
+        self.reporter.attach(store)
         self.limiter = RateLimiter(
             store,
             settings.limit("failures"),

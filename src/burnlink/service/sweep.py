@@ -57,7 +57,15 @@ async def sweep(store: SecretStore, reporter: Reporter, settings: Settings, cloc
 
 
 async def record_expiries(store: SecretStore, reporter: Reporter, clock: Clock) -> int:
-    """Record every due expiry of the watch; return how many were recorded."""
+    """Record every due expiry of the watch; return how many were recorded.
+
+    Seals the outbox first: a secret's watch row is written when its ``secret.created`` is
+    sealed, so a watch not sealed yet would miss an expiry that is due.
+    """
+    try:
+        await reporter.sealer.drain()
+    except StorageError:
+        raise AuditUnavailable from None
     recorded = 0
     while True:
         now = clock.now()
