@@ -147,9 +147,10 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.counters import Hit
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
 
 _SWEEP_BATCH: Final = 500
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
