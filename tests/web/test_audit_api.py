@@ -19,12 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from burnlink.audit import AuditEntry, verify_store
-from burnlink.audit.chain import key_id
 from burnlink.audit.checkpoint import verify_checkpoint
 from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
-from burnlink.ids import b64url_decode, new_secret_id
+from burnlink.ids import b64url_decode, key_id, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
 from burnlink.models import EndReason
 from burnlink.signing import verify_statement

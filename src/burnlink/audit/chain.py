@@ -48,6 +48,7 @@ from typing import Final, Protocol
 
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
 from burnlink.errors import ConfigError, StorageError
+from burnlink.ids import key_id
 
 __all__ = [
     "GENESIS",
@@ -65,7 +66,6 @@ __all__ = [
     "averify",
     "entry_is_authentic",
     "entry_mac",
-    "key_id",
     "load_or_create_key",
     "next_entries",
     "next_entry",
@@ -85,7 +85,6 @@ REORDER_WINDOW: Final = 1024
 """How far (in ``seq``) ``verify`` looks for the place an out-of-place entry belongs to."""
 
 _STATE_LABEL: Final = b"burnlink audit state v1\x00"
-_KEY_ID_LABEL: Final = b"burnlink audit key id v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +161,6 @@ def next_entries(key: bytes, head: ChainHead, events: Iterable[AuditEvent]) -> l
         entries.append(next_entry(key, head, event))
         head = entries[-1].head
     return entries
-
-
-def key_id(key: bytes) -> str:
-    """A short public id of ``key`` (16 hex digits), to notice a key that changed."""
-    return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
 
 
 def _state_mac(
