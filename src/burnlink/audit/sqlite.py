@@ -52,7 +52,12 @@ from burnlink.audit.watch import Watched
 from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.ids import key_id
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.store.sqlite.worker import (
+    SqliteWorker,
+    WorkerClosed,
+    error_name,
+    immediate_transaction,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
 
@@ -154,14 +159,9 @@ Row = Sequence[Any]
 T = TypeVar("T")
 
 
-def _error_name(exc: sqlite3.Error) -> str:
-    name = getattr(exc, "sqlite_errorname", None)
-    return name if isinstance(name, str) else type(exc).__name__
-
-
 def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
-    LOG.warning("SQLite audit log error: %s", _error_name(exc))
-    return StorageUnavailable(f"The audit log is unavailable (SQLite: {_error_name(exc)}).")
+    LOG.warning("SQLite audit log error: %s", error_name(exc))
+    return StorageUnavailable(f"The audit log is unavailable (SQLite: {error_name(exc)}).")
 
 
 def _state_from_row(row: Row) -> ChainState:

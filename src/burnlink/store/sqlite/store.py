@@ -94,7 +94,12 @@ from burnlink.store.sqlite.rows import (
     secret_row,
 )
 from burnlink.store.sqlite.schema import SCHEMA_VERSION, database_file, prepare, prepare_file
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.store.sqlite.worker import (
+    SqliteWorker,
+    WorkerClosed,
+    error_name,
+    immediate_transaction,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -123,16 +128,10 @@ _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONST
 T = TypeVar("T")
 
 
-def _error_name(exc: sqlite3.Error) -> str:
-    """A short, content-free name for a driver error (``SQLITE_BUSY``, ``SQLITE_FULL``, …)."""
-    name = getattr(exc, "sqlite_errorname", None)
-    return name if isinstance(name, str) else type(exc).__name__
-
-
 def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     # SQLite's messages name tables and columns, never bound values; only the code is logged.
-    LOG.warning("SQLite store error: %s", _error_name(exc))
-    return StorageUnavailable(f"The secret store is unavailable (SQLite: {_error_name(exc)}).")
+    LOG.warning("SQLite store error: %s", error_name(exc))
+    return StorageUnavailable(f"The secret store is unavailable (SQLite: {error_name(exc)}).")
 
 
 class SqliteStore:
@@ -175,14 +174,14 @@ class SqliteStore:
             )
         except sqlite3.Error as exc:
             raise StorageUnavailable(
-                f"Cannot open the SQLite store at {file}: {_error_name(exc)}."
+                f"Cannot open the SQLite store at {file}: {error_name(exc)}."
             ) from exc
         try:
             await worker.run(partial(prepare, file, busy_timeout), writes=True)
         except sqlite3.Error as exc:
             await worker.aclose()
             raise StorageUnavailable(
-                f"Cannot open the SQLite store at {file}: {_error_name(exc)}."
+                f"Cannot open the SQLite store at {file}: {error_name(exc)}."
             ) from exc
         except BaseException:
             await worker.aclose()
@@ -218,7 +217,7 @@ class SqliteStore:
                     if first is not None:
                         db.execute(INSERT_INTO_EVENTS, first)
             except sqlite3.IntegrityError as exc:
-                if _error_name(exc) not in _DUPLICATE_KEY:
+                if error_name(exc) not in _DUPLICATE_KEY:
                     raise
                 raise DuplicateId("secret id already taken") from exc
 
