@@ -43,7 +43,8 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from burnlink.audit.chain import MAC_BYTES, Anchor, AuditStore
+from burnlink.audit.backend import AuditStore
+from burnlink.audit.chain import MAC_BYTES, Anchor
 from burnlink.audit.events import canonical_json, format_time, parse_time
 from burnlink.errors import CheckpointInvalid, InvalidInput, StorageError
 from burnlink.ids import key_id
