@@ -181,7 +181,7 @@ async def test_every_event_type_is_written_with_its_fields(
     a, b, c, d, e, f = (seen[k] for k in "abcdef")
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
 
-    # webhook.dropped needs a flood or a tarpit: tests/test_alerts.py writes it through the
+    # webhook.dropped needs a flood or a tarpit: tests/service/test_alerts.py writes it through the
     # app's own wiring (open_reporter).
     dropped = {AuditEventType.WEBHOOK_DROPPED}
     assert {x.event.type for x in before + after} == set(AuditEventType) - dropped
