@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from burnlink.models import ClientInfo, EndReason, Event, EventKind, ReceiptRecord
 from burnlink.signing import burn_statement, sign_statement
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_KIND
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND
 
 MAX_USER_AGENT_CHARS = 256
 

@@ -8,7 +8,8 @@
 ``memory://``                      one process's memory; for tests and demos, keeps nothing
 =================================  =================================================================
 
-Drivers are imported only for the scheme in use.
+Drivers are imported only for the scheme in use. The interface a backend implements is
+``SecretStore`` (``store/contract.py``), composed of ``SecretRecords``, ``Counters`` and ``Codes``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,23 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from burnlink.errors import ConfigError, StorageUnavailable
-from burnlink.store.base import Hit, SecretStore
+from burnlink.store.codes import Codes
+from burnlink.store.contract import SecretStore
+from burnlink.store.counters import Counters, Hit
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, SecretRecords
 
-__all__ = ["Hit", "SecretStore", "describe_failure", "open_store", "redact_url"]
+__all__ = [
+    "MAX_EVENTS_PER_KIND",
+    "Attempt",
+    "Codes",
+    "Counters",
+    "Hit",
+    "SecretRecords",
+    "SecretStore",
+    "describe_failure",
+    "open_store",
+    "redact_url",
+]
 
 MAX_CAUSE_CHARS = 300
 # Query parameters that carry a password (libpq's password and sslpassword, redis-py's password).

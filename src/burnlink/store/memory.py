@@ -22,7 +22,8 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.counters import Hit
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
 
 
 @dataclasses.dataclass(slots=True)
