@@ -244,3 +244,30 @@ def test_name_and_type_lengths_count_code_points() -> None:
 
     assert decode_payload(framed) == payload
     assert framed.index(b"\n") + 1 <= MAX_HEADER_BYTES
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        pytest.param(Payload("héllo".encode()), {"secret": "héllo", "file": None}, id="text"),
+        pytest.param(
+            Payload(b"\xff\x00", is_file=True, name="a.bin", mime="application/octet-stream"),
+            {
+                "secret": None,
+                "file": {
+                    "name": "a.bin",
+                    "mime": "application/octet-stream",
+                    "content_base64": "/wA=",
+                },
+            },
+            id="file",
+        ),
+        pytest.param(
+            Payload(b"\xff"),
+            {"secret": None, "file": {"name": None, "mime": None, "content_base64": "/w=="}},
+            id="text-not-utf8-is-a-file",
+        ),
+    ],
+)
+def test_payload_answer_is_text_or_a_file(payload: Payload, expected: dict[str, Any]) -> None:
+    assert payload.answer() == expected

@@ -1,4 +1,5 @@
-"""Ids, tokens, strict base64url, and how tokens are checked against their stored digests."""
+"""Ids, tokens, strict base64url, how tokens are checked against their stored digests, and the
+public ids of the server's keys."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.errors import InvalidInput
 from burnlink.ids import (
@@ -14,6 +16,7 @@ from burnlink.ids import (
     digest_matches,
     digests_equal,
     is_secret_id,
+    key_id,
     new_secret_id,
     new_token,
     token_digest,
@@ -122,3 +125,17 @@ def test_digests_equal() -> None:
 
     assert digests_equal(left, token_digest(b"a"))
     assert not digests_equal(left, token_digest(b"b"))
+
+
+def test_key_id_of_the_audit_key_is_16_hex_digits_of_its_hmac() -> None:
+    # docs/audit.md: the first 16 hex digits of HMAC-SHA256(key, "burnlink audit key id v1").
+    assert key_id(bytes(range(32))) == "7ddb4ce79f42457c"
+    assert key_id(bytes(32)) != key_id(bytes(range(32)))
+
+
+def test_key_id_of_a_signing_key_is_the_rfc7638_thumbprint() -> None:
+    # RFC 8037 appendix A.3 gives the thumbprint of this very key.
+    d = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    public_key = Ed25519PrivateKey.from_private_bytes(d).public_key()
+
+    assert key_id(public_key) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from burnlink import keys
 from burnlink.config import load_settings
 from burnlink.errors import ConfigError
-from burnlink.signing import key_id
+from burnlink.ids import key_id
 
 
 def test_audit_key_is_generated_once_private_and_warned_about(

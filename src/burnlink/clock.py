@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
+
+MILLISECOND: Final = timedelta(milliseconds=1)
+"""The unit stores keep times and durations in (``retention // MILLISECOND``)."""
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_millis(moment: datetime) -> datetime:
     """``moment`` truncated to whole milliseconds, the precision every store keeps."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch of an aware datetime (floored, exactly, without float
+    rounding): how the SQLite and Redis stores and the SQLite audit log keep a time."""
+    return (moment - _EPOCH) // MILLISECOND
+
+
+def from_epoch_ms(millis: int) -> datetime:
+    """The aware UTC datetime ``millis`` milliseconds after the epoch; ``to_epoch_ms`` undone."""
+    return _EPOCH + timedelta(milliseconds=millis)
 
 
 class Clock(Protocol):

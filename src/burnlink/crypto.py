@@ -14,6 +14,7 @@ the link key itself and forgets it after answering). The normative text is docs/
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -71,6 +72,19 @@ class Payload:
             return self.content.decode("utf-8")
         except UnicodeDecodeError:
             return None
+
+    def answer(self) -> dict[str, object]:
+        """The JSON answer of a reveal (the API's curl mode, ``burnlink get --json``):
+        ``{"secret": text, "file": null}``, or ``{"secret": null, "file": {name, mime,
+        content_base64}}`` for a file or for text that is not UTF-8 (shown, never mangled)."""
+        text = self.text_or_none()
+        if text is not None:
+            return {"secret": text, "file": None}
+        content = base64.b64encode(self.content).decode("ascii")
+        return {
+            "secret": None,
+            "file": {"name": self.name, "mime": self.mime, "content_base64": content},
+        }
 
 
 @dataclass(frozen=True, slots=True)

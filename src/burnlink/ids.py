@@ -2,7 +2,8 @@
 
 Ids are public (they appear in URLs and logs) and prove nothing. Tokens (link keys, access
 tokens, manage tokens, passphrase proofs) are 256-bit secrets: only their SHA-256 digest is
-stored, and digests are compared in constant time.
+stored, and digests are compared in constant time. The server's own keys are named by a public
+``key_id``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import TYPE_CHECKING, Final
 
 from burnlink.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ID_BYTES = 16
 TOKEN_BYTES = 32
 SECRET_ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"  # noqa: S105 - a regex, not a password
 _SECRET_ID_RE = re.compile(SECRET_ID_PATTERN)
 _B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+_AUDIT_KEY_ID_LABEL: Final = b"burnlink audit key id v1"
 
 
 def new_secret_id() -> str:
@@ -75,3 +81,19 @@ def digest_matches(token: bytes, stored_digest: bytes) -> bool:
 def digests_equal(left: bytes, right: bytes) -> bool:
     """Constant-time equality of two digests."""
     return hmac.compare_digest(left, right)
+
+
+def key_id(key: bytes | Ed25519PublicKey) -> str:
+    """The public id of one of the server's keys, as logs, checkpoints and statements print it.
+
+    The audit chain key (``bytes``): the first 16 hex digits of
+    ``HMAC-SHA256(key, "burnlink audit key id v1")``, to notice a key that changed. A signing
+    key's public half: its RFC 7638 JWK thumbprint (SHA-256 of the JWK's required members,
+    base64url), the ``kid`` of burn statements and checkpoints.
+    """
+    if isinstance(key, bytes):
+        return hmac.new(key, _AUDIT_KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+    # RFC 7638: the required members in lexicographic order, no white space.
+    x = b64url_encode(key.public_bytes_raw())
+    members = f'{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}'
+    return b64url_encode(hashlib.sha256(members.encode("ascii")).digest())

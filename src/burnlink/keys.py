@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from burnlink.audit.chain import KEY_BYTES, load_or_create_key, parse_key
 from burnlink.config import Settings
 from burnlink.errors import ConfigError
-from burnlink.signing import key_id, load_or_create_signing_key
+from burnlink.ids import key_id
+from burnlink.signing import load_or_create_signing_key
 
 __all__ = ["AUDIT_KEY_FILE", "SIGNING_KEY_FILE", "audit_key", "parse_signing_key", "signing_key"]
 

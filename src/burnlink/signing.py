@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from burnlink.audit.chain import read_or_create_private_file
 from burnlink.audit.events import canonical_json, format_time, parse_time, secret_hash
 from burnlink.clock import to_millis
 from burnlink.errors import ConfigError, InvalidInput
+from burnlink.ids import b64url_encode, key_id
 from burnlink.models import EndReason
 from burnlink.strict_json import DuplicateName, loads_strict
 
@@ -41,7 +41,6 @@ __all__ = [
     "STATEMENT_TYPE",
     "BurnStatement",
     "burn_statement",
-    "key_id",
     "load_or_create_signing_key",
     "pick_key",
     "public_jwk",
@@ -57,10 +56,6 @@ STATEMENT_TYPE: Final = "burnlink.burn.v1"
 _FIELDS: Final = frozenset({"type", "id_hash", "created_at", "ended_at", "how", "issuer", "kid"})
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -71,7 +66,7 @@ def _raw_public(public_key: Ed25519PublicKey) -> bytes:
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
     """The public key as a JWK (RFC 8037 ``OKP``/``Ed25519``) with ``kid``, ``use`` and ``alg``."""
-    x = _b64url(_raw_public(public_key))
+    x = b64url_encode(_raw_public(public_key))
     return {
         "kty": "OKP",
         "crv": "Ed25519",
@@ -80,12 +75,6 @@ def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
         "use": "sig",
         "alg": "EdDSA",
     }
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """The RFC 7638 JWK thumbprint of ``public_key`` (SHA-256, base64url)."""
-    members = {"crv": "Ed25519", "kty": "OKP", "x": _b64url(_raw_public(public_key))}
-    return _b64url(hashlib.sha256(canonical_json(members)).digest())
 
 
 def public_keys_document(*keys: Ed25519PublicKey) -> dict[str, list[dict[str, str]]]:
@@ -198,7 +187,7 @@ def sign_statement(statement: BurnStatement, key: Ed25519PrivateKey) -> str:
     document = {
         "alg": "EdDSA",
         "kid": kid,
-        "signature": _b64url(signature),
+        "signature": b64url_encode(signature),
         "statement": statement.to_dict(),
     }
     return canonical_json(document).decode("utf-8")

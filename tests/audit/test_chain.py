@@ -17,7 +17,6 @@ from burnlink.audit.chain import (
     ChainHead,
     Problem,
     entry_mac,
-    key_id,
     load_or_create_key,
     next_entry,
     parse_key,
@@ -146,12 +145,6 @@ def test_verify_checks_a_slice_from_its_first_entry() -> None:
     assert verify(entries[2:], KEY).checked == 4
     assert verify(entries[2:], KEY, start=entries[1].head)
     assert verify(entries[2:], KEY, start=GENESIS).problem is Problem.MISSING
-
-
-def test_key_id_is_stable_and_short() -> None:
-    assert key_id(KEY) == key_id(bytes(KEY))
-    assert len(key_id(KEY)) == 16
-    assert key_id(KEY) != key_id(bytes(32))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.audit import AuditStore
-from burnlink.audit.chain import key_id
 from burnlink.audit.checkpoint import (
     CHECKPOINT_TYPE,
     Checkpoint,
@@ -19,6 +18,7 @@ from burnlink.audit.checkpoint import (
     verify_checkpoint,
 )
 from burnlink.errors import CheckpointInvalid
+from burnlink.ids import key_id
 from burnlink.models import EndReason
 from burnlink.signing import burn_statement, public_keys_document, sign_statement
 from tests.audit.conftest import KEY, T0, Raw, make_event

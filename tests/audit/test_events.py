@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from burnlink.audit.events import (
+    MAX_VALUE_LENGTH,
     AuditEvent,
     AuditEventType,
     Outcome,
@@ -18,6 +19,7 @@ from burnlink.audit.events import (
     audit_event,
     canonical_json,
     format_time,
+    list_label,
     parse_time,
     secret_hash,
 )
@@ -197,3 +199,19 @@ def test_canonical_json_keeps_unicode_and_refuses_nan() -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         canonical_json({"x": float("nan")})
     assert json.loads(canonical_json({"a": [1, 2]})) == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param((), None, id="empty"),
+        pytest.param(("DE", "FR"), "DE,FR", id="short"),
+        pytest.param(("x" * 200,), "x" * 200, id="exactly-the-limit"),
+        pytest.param(("x" * 150, "y" * 60), "x" * 150 + "," + "y" * 46 + "...", id="cut"),
+    ],
+)
+def test_list_label_joins_and_cuts_to_fit(values: tuple[str, ...], expected: str | None) -> None:
+    label = list_label(values)
+
+    assert label == expected
+    assert label is None or len(label) <= MAX_VALUE_LENGTH

@@ -22,7 +22,7 @@ import pytest
 
 from burnlink.config import load_settings
 from burnlink.models import Event, EventKind
-from burnlink.store.base import MAX_EVENTS_PER_KIND
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND
 from burnlink.store.sqlite.store import SqliteStore
 from tests.browser.conftest import Contexts, RequestLog, wait_ready
 from tests.cli.harness import MAX_BYTES, Cli, fragment, running_server

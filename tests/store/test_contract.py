@@ -1,4 +1,4 @@
-"""The storage contract (``burnlink.store.base``), run on every backend through ``store``."""
+"""The storage contract (``burnlink.store.contract``), run on every backend through ``store``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit, Recorded
+from burnlink.store.counters import Hit
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio

@@ -19,12 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from burnlink.audit import AuditEntry, verify_store
-from burnlink.audit.chain import key_id
 from burnlink.audit.checkpoint import verify_checkpoint
 from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.audit.export import export_lines
 from burnlink.crypto import derive_keys
-from burnlink.ids import b64url_decode, new_secret_id
+from burnlink.ids import b64url_decode, key_id, new_secret_id
 from burnlink.logs import JsonFormatter, quiet_libraries
 from burnlink.models import EndReason
 from burnlink.signing import verify_statement
@@ -182,7 +181,7 @@ async def test_every_event_type_is_written_with_its_fields(
     a, b, c, d, e, f = (seen[k] for k in "abcdef")
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
 
-    # webhook.dropped needs a flood or a tarpit: tests/test_alerts.py writes it through the
+    # webhook.dropped needs a flood or a tarpit: tests/service/test_alerts.py writes it through the
     # app's own wiring (open_reporter).
     dropped = {AuditEventType.WEBHOOK_DROPPED}
     assert {x.event.type for x in before + after} == set(AuditEventType) - dropped

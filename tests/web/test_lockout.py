@@ -35,7 +35,7 @@ from burnlink.models import ClientInfo, EndReason, EventKind
 from burnlink.service import SecretService
 from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore, open_store
-from burnlink.store.base import Attempt
+from burnlink.store.secrets import Attempt
 from tests.conftest import RETENTION, store_url
 from tests.web.audited import AUDIT_KEY, Audited, Breakable, audited_app, audited_settings
 

@@ -24,7 +24,8 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from burnlink import __version__, assets
+from burnlink import __version__
+from burnlink.assets import STATIC_DIR, Assets, module_imports, sri
 from burnlink.config import Settings, load_settings
 from burnlink.ids import new_secret_id
 from burnlink.store.memory import MemoryStore
@@ -34,7 +35,7 @@ from tests.cli.harness import Cli
 
 SID = new_secret_id()
 PAGES = ["/", f"/s/{SID}", f"/m/{SID}", "/security"]
-STATIC = assets.STATIC_DIR
+STATIC = STATIC_DIR
 JS_DIR = STATIC / "js"
 EXIT_MISMATCH = 8
 EXIT_SERVER = 5
@@ -140,12 +141,12 @@ async def test_every_asset_has_the_integrity_of_the_package_file(
     assert refs
     for url, attrs in refs:
         name = static_name(url)
-        assert attrs["integrity"] == assets.sri((STATIC / name).read_bytes()), name
+        assert attrs["integrity"] == sri((STATIC / name).read_bytes()), name
         assert attrs["crossorigin"] == "anonymous"
         served = await client.get("/static/" + name)
         assert served.status_code == 200
         assert served.headers["cache-control"] == "no-cache"
-        assert assets.sri(served.content) == attrs["integrity"]
+        assert sri(served.content) == attrs["integrity"]
 
 
 @pytest.mark.anyio
@@ -164,7 +165,7 @@ async def test_every_imported_module_is_preloaded_with_integrity(
     while pending:
         module = pending.pop()
         source = (STATIC / module).read_text("utf-8")
-        for imported in assets.module_imports(source, module):
+        for imported in module_imports(source, module):
             assert imported in preloaded, f"{module} imports {imported} without a preload"
             if imported not in seen:
                 seen.add(imported)
@@ -183,14 +184,14 @@ def test_modules_use_no_dynamic_import_eval_or_html_sinks() -> None:
 def test_module_imports_resolve_relative_paths() -> None:
     source = 'import { a } from "./a.js";\nimport b from "../vendor/b.js";\nexport * from "./a.js";'
 
-    assert assets.module_imports(source, "js/x.js") == ("js/a.js", "vendor/b.js")
+    assert module_imports(source, "js/x.js") == ("js/a.js", "vendor/b.js")
 
 
 def test_a_missing_module_is_an_error_when_the_site_loads() -> None:
-    files = assets.Assets({"js/x.js": "sha384-x"}, {"js/x.js": ("js/missing.js",)})
+    assets = Assets({"js/x.js": "sha384-x"}, {"js/x.js": ("js/missing.js",)})
 
     with pytest.raises(LookupError):
-        files.dependencies("js/x.js")
+        assets.dependencies("js/x.js")
 
 
 @pytest.mark.anyio
@@ -514,7 +515,7 @@ def _modified_script_and_hashes(path: str, body: bytes) -> bytes:
     if path == "/static/js/envelope.js":
         return evil
     if path.startswith(("/s/", "/m/")) or path in ("/", "/security"):
-        return body.replace(assets.sri(original).encode(), assets.sri(evil).encode())
+        return body.replace(sri(original).encode(), sri(evil).encode())
     return body
 
 

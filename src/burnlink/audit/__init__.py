@@ -7,18 +7,16 @@
 ==========================  ===============================================================
 
 Drivers are imported only for the scheme in use. See docs/audit.md. Each backend also keeps
-the expiry watch (``audit.watch``) in the same database.
+the expiry watch (``audit.watch``) in the same database. What a backend implements is in
+``audit.backend``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
+from burnlink.audit.backend import AuditBackend, AuditStore, ExpiryWatch
 from burnlink.audit.chain import (
     Anchor,
     AuditEntry,
-    AuditStore,
     ChainHead,
     ChainState,
     CorruptEntry,
@@ -37,8 +35,7 @@ from burnlink.audit.events import (
     audit_event,
     secret_hash,
 )
-from burnlink.audit.outbox import OutboxRecord
-from burnlink.audit.watch import ExpiryWatch, Watched
+from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError
 
 __all__ = [
@@ -65,31 +62,6 @@ __all__ = [
     "verify",
     "verify_store",
 ]
-
-
-class AuditBackend(AuditStore, ExpiryWatch, Protocol):
-    """What ``open_audit_store`` returns: the log and the expiry watch in one database."""
-
-    async def write(
-        self,
-        events: Sequence[AuditEvent],
-        *,
-        watch: Sequence[Watched] = (),
-        unwatch: Sequence[str] = (),
-    ) -> list[AuditEntry]:
-        """Append ``events`` (in order) and change watch rows, all in one transaction.
-
-        Returns the new entries. Either everything is written or nothing is
-        (``StorageUnavailable``). Watches are written before unwatches.
-        """
-        ...
-
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
-        """Append the events of ``records`` whose ids this log has not sealed before, with
-        their watch changes, in one transaction; return the new entries (``audit.outbox``).
-        A record sealed before is skipped, so a record handed out twice is appended once.
-        """
-        ...
 
 
 async def open_audit_store(url: str, *, key: bytes, read_only: bool = False) -> AuditBackend:

@@ -39,15 +39,19 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
+from burnlink.audit.events import AuditEvent, canonical_json, format_time
 from burnlink.errors import ConfigError, StorageError
+from burnlink.ids import key_id
+
+if TYPE_CHECKING:
+    from burnlink.audit.backend import AuditStore
 
 __all__ = [
     "GENESIS",
@@ -55,7 +59,6 @@ __all__ = [
     "MAC_BYTES",
     "Anchor",
     "AuditEntry",
-    "AuditStore",
     "ChainBounds",
     "ChainHead",
     "ChainState",
@@ -65,7 +68,6 @@ __all__ = [
     "averify",
     "entry_is_authentic",
     "entry_mac",
-    "key_id",
     "load_or_create_key",
     "next_entries",
     "next_entry",
@@ -85,7 +87,6 @@ REORDER_WINDOW: Final = 1024
 """How far (in ``seq``) ``verify`` looks for the place an out-of-place entry belongs to."""
 
 _STATE_LABEL: Final = b"burnlink audit state v1\x00"
-_KEY_ID_LABEL: Final = b"burnlink audit key id v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +163,6 @@ def next_entries(key: bytes, head: ChainHead, events: Iterable[AuditEvent]) -> l
         entries.append(next_entry(key, head, event))
         head = entries[-1].head
     return entries
-
-
-def key_id(key: bytes) -> str:
-    """A short public id of ``key`` (16 hex digits), to notice a key that changed."""
-    return hmac.new(key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
 
 
 def _state_mac(
@@ -491,78 +487,6 @@ async def _behind(
         anchor.seq,
         f"the entry differs from the one {anchor.source} records",
     )
-
-
-# -- the storage interface ----------------------------------------------------------------
-
-
-class AuditStore(Protocol):
-    """Append-only storage of audit entries. Implementations: ``audit.sqlite``, ``audit.postgres``.
-
-    Every method raises ``StorageUnavailable`` when the backend fails.
-    """
-
-    async def append(self, event: AuditEvent) -> AuditEntry:
-        """Append ``event`` as the next entry, atomically across processes.
-
-        Reading the head, inserting the entry and moving the head happen in one transaction
-        that holds the backend's write lock, so concurrent appenders in any number of
-        processes produce one gap-free chain.
-        """
-        ...
-
-    def iter_entries(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        types: Sequence[AuditEventType] | None = None,
-        after_seq: int | None = None,
-        through_seq: int | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[AuditEntry]:
-        """Stream entries in ``seq`` order, read in pages (no lock is held between pages).
-
-        ``since`` is inclusive and ``until`` exclusive (on ``event.at``); ``types`` keeps
-        only those types; ``after_seq``/``through_seq`` bound ``seq``; ``limit`` caps the
-        count. Raises ``CorruptEntry`` for an entry whose stored event cannot be read.
-        """
-        ...
-
-    async def chain_state(self) -> ChainState:
-        """The state row: base, head and their MAC."""
-        ...
-
-    def is_authentic(self, item: ChainState | AuditEntry) -> bool:
-        """Whether a state row or an entry carries a valid MAC under this log's key."""
-        ...
-
-    async def bounds(self) -> ChainBounds:
-        """The state row (``None`` if missing) and the span of stored entries, read in one
-        snapshot, without writing anything."""
-        ...
-
-    async def check_writable(self) -> None:
-        """Take the write lock and rewrite the state row as it is, then roll back: raises
-        ``StorageUnavailable`` when an append would fail now (``/readyz``)."""
-        ...
-
-    async def purge_before(self, cutoff: datetime, *, limit: int | None = None) -> int:
-        """Remove the oldest entries whose events are before ``cutoff``; return how many.
-
-        Only a prefix of the chain is removed (it stops at the first entry at or after
-        ``cutoff``), at most ``limit`` entries per call. The base moves to the last removed
-        entry in the same transaction, so the rest stays verifiable.
-        """
-        ...
-
-    async def ping(self) -> None:
-        """Check that the backend answers."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections; the store is unusable afterwards."""
-        ...
 
 
 # -- keys ---------------------------------------------------------------------------------

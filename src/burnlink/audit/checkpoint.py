@@ -15,7 +15,7 @@ Format (docs/audit.md)::
 
 The signature is Ed25519 over the canonical JSON of ``statement``, as for burn statements;
 the distinct ``type`` keeps one kind of statement from passing for the other. ``log`` is the
-audit key's public id (``chain.key_id``), so a checkpoint of one log is not held against
+audit key's public id (``ids.key_id``), so a checkpoint of one log is not held against
 another.
 
 ``CheckpointWriter`` signs the head on a beat (``BURNLINK_AUDIT_CHECKPOINT_INTERVAL``) and
@@ -43,9 +43,11 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from burnlink.audit.chain import MAC_BYTES, Anchor, AuditStore
+from burnlink.audit.backend import AuditStore
+from burnlink.audit.chain import MAC_BYTES, Anchor
 from burnlink.audit.events import canonical_json, format_time, parse_time
 from burnlink.errors import CheckpointInvalid, InvalidInput, StorageError
+from burnlink.ids import key_id
 
 __all__ = [
     "CHECKPOINT_TYPE",
@@ -78,7 +80,7 @@ class Checkpoint:
     head_mac: bytes
     at: datetime
     log: str
-    """The audit key's id (``chain.key_id``): which log this is."""
+    """The audit key's id (``ids.key_id``): which log this is."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``statement`` member of the signed document."""
@@ -131,11 +133,10 @@ def _b64url_decode(text: str) -> bytes:
 
 def sign_checkpoint(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> str:
     """The signed JSON document (canonical, one line, no newline)."""
-    from burnlink.signing import key_id as signing_key_id
 
     document = {
         "alg": "EdDSA",
-        "kid": signing_key_id(key.public_key()),
+        "kid": key_id(key.public_key()),
         "signature": _b64url(key.sign(checkpoint.canonical())),
         "statement": checkpoint.to_dict(),
     }
@@ -147,7 +148,6 @@ def verify_checkpoint(
 ) -> Checkpoint:
     """Check a signed checkpoint against ``keys`` (a key, a JWK or a JWK set, picked by
     ``kid``) and return what it says; ``CheckpointInvalid`` when it does not verify."""
-    from burnlink.signing import key_id as signing_key_id
     from burnlink.signing import pick_key
 
     if len(document) > MAX_CHECKPOINT_BYTES:
@@ -166,7 +166,7 @@ def verify_checkpoint(
         key = pick_key(keys, kid if isinstance(kid, str) else "")
     except InvalidInput as exc:
         raise CheckpointInvalid(f"The checkpoint {exc.reason}.") from None
-    if signing_key_id(key) != kid:
+    if key_id(key) != kid:
         raise CheckpointInvalid("The checkpoint is signed by another key.")
     try:
         key.verify(_b64url_decode(data["signature"]), checkpoint.canonical())

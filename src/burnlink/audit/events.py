@@ -25,7 +25,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -45,6 +45,7 @@ __all__ = [
     "audit_event",
     "canonical_json",
     "format_time",
+    "list_label",
     "parse_time",
     "secret_hash",
 ]
@@ -184,6 +185,15 @@ def parse_time(text: str) -> datetime:
     if not _TIME_RE.fullmatch(text):
         raise ValueError("time must look like 2030-01-01T00:00:00.000Z")
     return datetime.fromisoformat(text[:-1] + "+00:00")
+
+
+def list_label(values: Sequence[str]) -> str | None:
+    """``values`` as one ``policy``/``detail`` value: comma-separated and, past
+    ``MAX_VALUE_LENGTH`` characters, cut to fit and ending ``...``; ``None`` when empty."""
+    if not values:
+        return None
+    text = ",".join(values)
+    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 3] + "..."
 
 
 def _check_key(key: object) -> str:

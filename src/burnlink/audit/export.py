@@ -29,7 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-from burnlink.audit.chain import AuditEntry, AuditStore
+from burnlink.audit.backend import AuditStore
+from burnlink.audit.chain import AuditEntry
 from burnlink.audit.events import AuditEvent, AuditEventType, canonical_json, format_time
 from burnlink.errors import AuditStateInvalid
 

@@ -44,7 +44,6 @@ from burnlink.audit.chain import (
     ChainState,
     CorruptEntry,
     entry_is_authentic,
-    key_id,
     next_entries,
     seal_state,
     state_is_authentic,
@@ -52,6 +51,7 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
+from burnlink.ids import key_id
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 
 __all__ = ["SCHEMA_VERSION", "PostgresAuditStore"]

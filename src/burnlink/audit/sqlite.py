@@ -31,7 +31,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -43,7 +43,6 @@ from burnlink.audit.chain import (
     ChainState,
     CorruptEntry,
     entry_is_authentic,
-    key_id,
     next_entries,
     seal_state,
     state_is_authentic,
@@ -51,8 +50,15 @@ from burnlink.audit.chain import (
 from burnlink.audit.events import AuditEvent, AuditEventType
 from burnlink.audit.outbox import OutboxRecord
 from burnlink.audit.watch import Watched
+from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.ids import key_id
+from burnlink.store.sqlite.worker import (
+    SqliteWorker,
+    WorkerClosed,
+    error_name,
+    immediate_transaction,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
 
@@ -66,9 +72,6 @@ LOG = logging.getLogger(__name__)
 SEALED_KEPT_MS: Final = 7 * 86_400_000
 """How long the ids of sealed outbox records are remembered (ms): far longer than any record
 waits between being sealed and being acknowledged."""
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 
 _SCHEMA: Final = (
     """
@@ -170,22 +173,9 @@ Row = Sequence[Any]
 T = TypeVar("T")
 
 
-def _to_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MS
-
-
-def _from_ms(millis: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=millis)
-
-
-def _error_name(exc: sqlite3.Error) -> str:
-    name = getattr(exc, "sqlite_errorname", None)
-    return name if isinstance(name, str) else type(exc).__name__
-
-
 def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
-    LOG.warning("SQLite audit log error: %s", _error_name(exc))
-    return StorageUnavailable(f"The audit log is unavailable (SQLite: {_error_name(exc)}).")
+    LOG.warning("SQLite audit log error: %s", error_name(exc))
+    return StorageUnavailable(f"The audit log is unavailable (SQLite: {error_name(exc)}).")
 
 
 def _state_from_row(row: Row) -> ChainState:
@@ -193,7 +183,7 @@ def _state_from_row(row: Row) -> ChainState:
     return ChainState(
         base=ChainHead(int(base_seq), bytes(base_mac)),
         head=ChainHead(int(head_seq), bytes(head_mac)),
-        purged_before=None if purged_before is None else _from_ms(int(purged_before)),
+        purged_before=None if purged_before is None else from_epoch_ms(int(purged_before)),
         key_id=str(kid),
         mac=bytes(mac),
     )
@@ -312,7 +302,7 @@ class SqliteAuditStore:
                         [
                             (
                                 entry.seq,
-                                _to_ms(entry.event.at),
+                                to_epoch_ms(entry.event.at),
                                 entry.event.type.value,
                                 entry.event.canonical().decode("utf-8"),
                                 entry.prev_mac,
@@ -326,7 +316,7 @@ class SqliteAuditStore:
                     db.executemany(
                         "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
                         " VALUES (?, ?, ?)",
-                        [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
+                        [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
                     )
                 if unwatch:
                     db.executemany(
@@ -354,7 +344,7 @@ class SqliteAuditStore:
                     [
                         (
                             entry.seq,
-                            _to_ms(entry.event.at),
+                            to_epoch_ms(entry.event.at),
                             entry.event.type.value,
                             entry.event.canonical().decode("utf-8"),
                             entry.prev_mac,
@@ -366,15 +356,15 @@ class SqliteAuditStore:
                 _save_state(db, state.advanced(key, head=entries[-1].head))
                 db.executemany(
                     "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
-                    [(r.id, _to_ms(r.event.at)) for r in fresh],
+                    [(r.id, to_epoch_ms(r.event.at)) for r in fresh],
                 )
-                newest = max(_to_ms(r.event.at) for r in fresh)
+                newest = max(to_epoch_ms(r.event.at) for r in fresh)
                 db.execute("DELETE FROM audit_sealed WHERE at < ?", (newest - SEALED_KEPT_MS,))
                 watch = [r.watch for r in fresh if r.watch is not None]
                 db.executemany(
                     "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
                     " VALUES (?, ?, ?)",
-                    [(w.secret_id, _to_ms(w.expires_at), w.notify_url) for w in watch],
+                    [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
                 )
                 db.executemany(
                     "DELETE FROM audit_watch WHERE secret_id = ?",
@@ -398,8 +388,8 @@ class SqliteAuditStore:
         if types is not None and not types:
             return
         params: dict[str, object] = {
-            "since": None if since is None else _to_ms(since),
-            "until": None if until is None else _to_ms(until),
+            "since": None if since is None else to_epoch_ms(since),
+            "until": None if until is None else to_epoch_ms(until),
             "types": None if types is None else json.dumps([AuditEventType(t) for t in types]),
             "through": through_seq,
         }
@@ -410,7 +400,7 @@ class SqliteAuditStore:
             query = {**params, "after": cursor, "page": page}
             rows = await self._run(partial(_select_page, query))
             for seq, at, type_, event, prev, mac in rows:
-                yield entry_from_row(int(seq), _from_ms(int(at)), type_, str(event), prev, mac)
+                yield entry_from_row(int(seq), from_epoch_ms(int(at)), type_, str(event), prev, mac)
             if len(rows) < page:
                 return
             cursor = int(rows[-1][0])
@@ -458,7 +448,7 @@ class SqliteAuditStore:
                 kept = db.execute(
                     "SELECT seq FROM audit_log WHERE seq > ? AND seq <= ? AND at >= ?"
                     " ORDER BY seq LIMIT 1",
-                    (state.base.seq, last, _to_ms(cutoff)),
+                    (state.base.seq, last, to_epoch_ms(cutoff)),
                 ).fetchall()
                 new_base = int(kept[0][0]) - 1 if kept else last
                 if new_base <= state.base.seq:
@@ -499,11 +489,11 @@ class SqliteAuditStore:
                     "DELETE FROM audit_watch WHERE secret_id IN (SELECT secret_id FROM audit_watch"
                     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)"
                     " RETURNING secret_id, expires_at, notify_url",
-                    (_to_ms(now), limit),
+                    (to_epoch_ms(now), limit),
                 ).fetchall()
 
         rows = await self._run(claim, writes=True)
-        due = [Watched(str(i), _from_ms(int(at)), url) for i, at, url in rows]
+        due = [Watched(str(i), from_epoch_ms(int(at)), url) for i, at, url in rows]
         return sorted(due, key=lambda w: w.expires_at)
 
     async def ping(self) -> None:
@@ -558,7 +548,7 @@ def _bounds(db: sqlite3.Connection) -> ChainBounds:
 
 def _check_existing(db: sqlite3.Connection, key: bytes, path: str, busy_timeout: timedelta) -> None:
     """For a read-only open: a log is there, of a known schema and of ``key``."""
-    db.execute(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout // MILLISECOND:d}")
     if not _tables(db):
         raise AuditLogMissing(f"There is no audit log at {path}.")
     if "audit_state" in _tables(db):
@@ -580,7 +570,7 @@ def _save_state(db: sqlite3.Connection, state: ChainState) -> None:
             state.base.mac,
             state.head.seq,
             state.head.mac,
-            None if state.purged_before is None else _to_ms(state.purged_before),
+            None if state.purged_before is None else to_epoch_ms(state.purged_before),
             state.mac,
         ),
     )
@@ -588,7 +578,7 @@ def _save_state(db: sqlite3.Connection, state: ChainState) -> None:
 
 def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal: bool) -> None:
     """Pragmas, the schema, and the state row (or a check that ``key`` is the log's key)."""
-    db.execute(f"PRAGMA busy_timeout = {busy_timeout // _MS:d}")
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout // MILLISECOND:d}")
     if wal:
         mode = db.execute("PRAGMA journal_mode = WAL").fetchall()
         if not mode or str(mode[0][0]).lower() != "wal":

@@ -8,18 +8,18 @@ The sweeper then ``claim_due``s the rows whose time has come: each is taken by e
 process (the rows are deleted as they are read, in one statement), audited as
 ``secret.expired`` and notified.
 
-Both audit stores implement it (``audit_watch`` in SQLite, ``burnlink_audit_watch`` in
-PostgreSQL). Unlike the log itself these rows are not append-only or chained: they are a
-to-do list, and the audit event written from each is what counts.
+Both audit stores implement it (the ``ExpiryWatch`` Protocol in ``audit.backend``): the
+``audit_watch`` table in SQLite, ``burnlink_audit_watch`` in PostgreSQL. Unlike the log
+itself these rows are not append-only or chained: they are a to-do list, and the audit event
+written from each is what counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
-__all__ = ["ExpiryWatch", "Watched"]
+__all__ = ["Watched"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +29,3 @@ class Watched:
     secret_id: str
     expires_at: datetime
     notify_url: str | None = field(default=None, repr=False)
-
-
-class ExpiryWatch(Protocol):
-    """The watch rows. Every method raises ``StorageUnavailable`` when the backend fails."""
-
-    async def watch(self, item: Watched) -> None:
-        """Add (or replace) the row for ``item.secret_id``."""
-        ...
-
-    async def unwatch(self, secret_id: str) -> None:
-        """Remove the row of a secret that ended another way (no error if there is none)."""
-        ...
-
-    async def claim_due(self, *, now: datetime, limit: int) -> list[Watched]:
-        """Atomically remove and return up to ``limit`` rows with ``expires_at <= now``,
-        earliest first. Concurrent callers never get the same row."""
-        ...

@@ -6,7 +6,6 @@ cryptography nor httpx; ``serve`` imports the web stack only when it runs.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import sys
@@ -21,7 +20,7 @@ import click
 from burnlink import __version__
 from burnlink.cli import inputs, links, output
 from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, ServerUnavailable
-from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
+from burnlink.crypto import derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import Envelope, check_content_size
 from burnlink.errors import (
     InvalidInput,
@@ -137,7 +136,7 @@ def get(
         )
     payload = open_envelope(Envelope.from_json(consumed.envelope), keys)
     if as_json:
-        output.print_json(_reveal_json(payload, consumed.views_left))
+        output.print_json({**payload.answer(), "views_left": consumed.views_left})
     elif output_path is not None:
         _write_private(output_path, payload.content)
         click.echo(f"Wrote {len(payload.content)} bytes to {output_path}.", err=True)
@@ -269,19 +268,6 @@ async def _check_store(url: str, receipt_days: int) -> None:
 
     opened = await open_store(url, retention=timedelta(days=receipt_days))
     await opened.aclose()
-
-
-def _reveal_json(payload: Payload, views_left: int) -> dict[str, object]:
-    # Like the API's reveal: text that is not UTF-8 is shown as a file, never mangled.
-    text = payload.text_or_none()
-    if text is not None:
-        return {"secret": text, "file": None, "views_left": views_left}
-    file = {
-        "name": payload.name,
-        "mime": payload.mime,
-        "content_base64": base64.b64encode(payload.content).decode("ascii"),
-    }
-    return {"secret": None, "file": file, "views_left": views_left}
 
 
 def _check_writable(path: Path) -> None:

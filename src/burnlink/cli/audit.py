@@ -321,7 +321,7 @@ async def _verify(
     store: str | None, anchors: Sequence[Anchor], checkpoint: Checkpoint | None
 ) -> VerifyResult:
     from burnlink.audit import verify_store
-    from burnlink.audit.chain import key_id
+    from burnlink.ids import key_id
 
     log, key = await _open(store)
     try:

@@ -2,8 +2,8 @@
 
 =====================  =====================================================================
 ``secrets``            ``SecretService``: create, peek, consume, reveal, burn; the one entry
-``access``             address, country and admin-token checks, with the rate limits applied
-``verification``       one-time codes mailed to a secret's recipient
+``access``             address, country and admin-token checks, the one-time codes mailed to a
+                       secret's recipient, with the rate limits applied
 ``rate_limits``        counting requests and failures per client and per secret
 ``curl_mode``          the server-side sealing and opening of curl mode
 ``receipts``           receipt lines, capped kinds and the signed proof of burn

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.audit.events import AuditEventType, Scalar, list_label
 from burnlink.config import Limit, Settings
 from burnlink.errors import (
     AdminRequired,
@@ -196,7 +196,7 @@ class AccessControl:
         """The secret's IP and country rules and the server's country rule."""
         policy = meta.policy
         if not ip_allowed(client.ip, policy.allowed_ips):
-            rule = {"rule": "allowed_ips", "allowed": _listed(policy.allowed_ips)}
+            rule = {"rule": "allowed_ips", "allowed": list_label(policy.allowed_ips)}
             await self._refuse(meta, AuditEventType.ACCESS_DENIED_IP, client, now, rule)
             raise IpDenied
         server_countries = self.settings.allowed_countries
@@ -206,9 +206,9 @@ class AccessControl:
             if not allowed or not country_allowed(country, server_countries, ()):
                 listed = {
                     "rule": "countries" if not allowed else "server_countries",
-                    "allowed": _listed(policy.allowed_countries),
-                    "denied": _listed(policy.denied_countries),
-                    "server": _listed(server_countries),
+                    "allowed": list_label(policy.allowed_countries),
+                    "denied": list_label(policy.denied_countries),
+                    "server": list_label(server_countries),
                 }
                 rule = {name: value for name, value in listed.items() if value is not None}
                 await self._refuse(meta, AuditEventType.ACCESS_DENIED_GEO, client, now, rule)
@@ -322,11 +322,3 @@ class AccessControl:
         self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
         raise CodesSpent(hint, CODES_PER_VIEW)
-
-
-def _listed(values: Sequence[str]) -> str | None:
-    """A short, comma-separated list for an audit event's ``policy`` (cut to fit)."""
-    if not values:
-        return None
-    text = ",".join(values)
-    return text if len(text) <= 200 else text[:197] + "..."

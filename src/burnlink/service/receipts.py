@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.models import EndReason, Event, EventKind, ReceiptRecord
 from burnlink.signing import burn_statement, sign_statement
-from burnlink.store.base import MAX_EVENTS_PER_KIND
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND
 
 
 def capped_kinds(events: Iterable[Event]) -> tuple[EventKind, ...]:

@@ -8,7 +8,8 @@
 ``memory://``                      one process's memory; for tests and demos, keeps nothing
 =================================  =================================================================
 
-Drivers are imported only for the scheme in use.
+Drivers are imported only for the scheme in use. The interface a backend implements is
+``SecretStore`` (``store/contract.py``), composed of ``SecretRecords``, ``Counters`` and ``Codes``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from burnlink.errors import ConfigError, StorageUnavailable
-from burnlink.store.base import Hit, Pending, Recorded, SecretStore
+from burnlink.store.codes import Codes
+from burnlink.store.contract import SecretStore
+from burnlink.store.counters import Counters, Hit
+from burnlink.store.outbox import EventOutbox, Pending
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded, SecretRecords
 
 __all__ = [
+    "MAX_EVENTS_PER_KIND",
+    "Attempt",
+    "Codes",
+    "Counters",
+    "EventOutbox",
     "Hit",
     "Pending",
     "Recorded",
+    "SecretRecords",
     "SecretStore",
     "describe_failure",
     "open_store",

@@ -22,7 +22,9 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit, Pending, Recorded
+from burnlink.store.counters import Hit
+from burnlink.store.outbox import Pending
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 
 
 @dataclasses.dataclass(slots=True)

@@ -100,10 +100,11 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.counters import Hit
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 

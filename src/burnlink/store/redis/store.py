@@ -123,7 +123,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
@@ -133,6 +133,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 from redis.typing import EncodableT
 
+from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     AccessPolicy,
@@ -147,28 +148,18 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.counters import Hit
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
 
 _SWEEP_BATCH: Final = 500
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 COUNTER_GRACE: Final = timedelta(seconds=5)
 """How long a counter key outlives its window, for the latency between ``now`` and Redis."""
 
 _PEEK_FIELDS: Final = (
     b"exp", b"acc", b"cat", b"mv", b"vl", b"al", b"pk", b"pi", b"ps", b"pd", b"pol"
 )  # fmt: skip
-
-
-def _to_ms(moment: datetime) -> int:
-    """Whole milliseconds since the epoch (floored, exactly, without float rounding)."""
-    return (moment - _EPOCH) // _MS
-
-
-def _from_ms(value: bytes | int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=int(value))
 
 
 def _encode_id(secret_id: str) -> bytes:
@@ -196,13 +187,13 @@ def _queue_script(
 
 def _encode_event(event: Event) -> bytes:
     # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
-    row = [_to_ms(event.at), event.kind.value, event.ip, event.user_agent]
+    row = [to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent]
     return json.dumps(row, separators=(",", ":")).encode("ascii")
 
 
 def _decode_event(raw: bytes) -> Event:
     at, kind, ip, user_agent = json.loads(raw)
-    return Event(at=_from_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+    return Event(at=from_epoch_ms(int(at)), kind=EventKind(kind), ip=ip, user_agent=user_agent)
 
 
 @contextmanager
@@ -221,7 +212,7 @@ class RedisStore:
         self._client = client
         self._prefix = prefix.encode("utf-8")
         self._retention = retention
-        self._retention_ms = retention // _MS
+        self._retention_ms = retention // MILLISECOND
         self._index = self._prefix + b"index:expiry"
         self._create = client.register_script(lua.CREATE)
         self._consume = client.register_script(lua.CONSUME)
@@ -258,11 +249,11 @@ class RedisStore:
 
     async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """See ``SecretStore.create``."""
-        expires_ms = _to_ms(record.expires_at)
+        expires_ms = to_epoch_ms(record.expires_at)
         live: list[bytes | str | int] = [
             b"env", record.envelope,
             b"acc", record.access_digest,
-            b"cat", _to_ms(record.created_at),
+            b"cat", to_epoch_ms(record.created_at),
             b"exp", expires_ms,
             b"mv", record.max_views,
             b"vl", record.max_views,
@@ -281,7 +272,7 @@ class RedisStore:
         live += [b"pol", record.policy.to_bytes()]
         receipt: list[bytes | str | int] = [
             b"mng", record.manage_digest,
-            b"cat", _to_ms(record.created_at),
+            b"cat", to_epoch_ms(record.created_at),
             b"exp", expires_ms,
             b"mv", record.max_views,
             b"vu", 0,
@@ -310,7 +301,7 @@ class RedisStore:
         exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
         if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
             return None
-        expires_at = _from_ms(exp)
+        expires_at = from_epoch_ms(int(exp))
         if expires_at <= now:
             return None
         gate = None
@@ -325,7 +316,7 @@ class RedisStore:
         return SecretMeta(
             secret_id=secret_id,
             access_digest=acc,
-            created_at=_from_ms(cat),
+            created_at=from_epoch_ms(int(cat)),
             expires_at=expires_at,
             max_views=int(mv),
             views_left=int(vl),
@@ -344,7 +335,7 @@ class RedisStore:
                 keys=self._keys(secret_id),
                 args=[
                     access_digest,
-                    _to_ms(now),
+                    to_epoch_ms(now),
                     self._retention_ms,
                     line,
                     MAX_EVENTS_PER_KIND,
@@ -361,7 +352,7 @@ class RedisStore:
         with _translated():
             result: Any = await self._record_failure(
                 keys=self._keys(secret_id),
-                args=[_to_ms(now), self._retention_ms, 1 if locks else 0],
+                args=[to_epoch_ms(now), self._retention_ms, 1 if locks else 0],
             )
         if result is None:
             return None
@@ -374,7 +365,8 @@ class RedisStore:
         """See ``SecretStore.burn``."""
         with _translated():
             result: Any = await self._burn(
-                keys=self._keys(secret_id), args=[_to_ms(now), self._retention_ms, reason.value]
+                keys=self._keys(secret_id),
+                args=[to_epoch_ms(now), self._retention_ms, reason.value],
             )
         return bool(result)
 
@@ -387,16 +379,16 @@ class RedisStore:
         if not flat:
             return None
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        expires_at = _from_ms(fields[b"exp"])
+        expires_at = from_epoch_ms(int(fields[b"exp"]))
         ended_raw = fields.get(b"end")
-        ended_at = None if ended_raw is None else _from_ms(ended_raw)
+        ended_at = None if ended_raw is None else from_epoch_ms(int(ended_raw))
         if (ended_at or expires_at) + self._retention <= now:
             return None
         reason_raw = fields.get(b"why")
         return ReceiptRecord(
             secret_id=secret_id,
             manage_digest=fields[b"mng"],
-            created_at=_from_ms(fields[b"cat"]),
+            created_at=from_epoch_ms(int(fields[b"cat"])),
             expires_at=expires_at,
             max_views=int(fields[b"mv"]),
             views_used=int(fields[b"vu"]),
@@ -438,10 +430,10 @@ class RedisStore:
         live_key, _, _, code_key = self._keys(secret_id)
         args: list[bytes | int] = [
             code_digest,
-            _to_ms(now),
-            _to_ms(expires_at),
+            to_epoch_ms(now),
+            to_epoch_ms(expires_at),
             tries,
-            _to_ms(resend_after),
+            to_epoch_ms(resend_after),
             max_codes,
         ]
         with _translated():
@@ -455,7 +447,7 @@ class RedisStore:
         live_key, _, _, code_key = self._keys(secret_id)
         with _translated():
             result: Any = await self._check_code(
-                keys=[live_key, code_key], args=[code_digest, _to_ms(now)]
+                keys=[live_key, code_key], args=[code_digest, to_epoch_ms(now)]
             )
         if result is None:
             return None
@@ -479,8 +471,8 @@ class RedisStore:
         On a cluster each counter is its own hash tag, so there the script runs once per
         counter, in one pipeline that goes to each counter's shard.
         """
-        now_ms = _to_ms(now)
-        grace_ms = COUNTER_GRACE // _MS
+        now_ms = to_epoch_ms(now)
+        grace_ms = COUNTER_GRACE // MILLISECOND
         keys: list[bytes] = []
         args: list[int] = []
         for hit in hits:
@@ -501,7 +493,7 @@ class RedisStore:
 
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
-        start = _to_ms(now) // 1000 // window * window
+        start = to_epoch_ms(now) // 1000 // window * window
         with _translated():
             value: Any = await self._client.getdel(self._counter_key(bucket, start))
         return 0 if value is None else int(value)
@@ -514,7 +506,7 @@ class RedisStore:
         hidden by ``receipt`` as soon as ``now`` passes their retention), and so are counter
         windows that have ended (never read again, since a window is addressed by its start).
         """
-        now_ms = _to_ms(now)
+        now_ms = to_epoch_ms(now)
         ended = 0
         with _translated():
             while ended < limit:

@@ -9,9 +9,9 @@ access policy is ``AccessPolicy.to_bytes`` (NULL, from schema version 1, is the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from burnlink.clock import from_epoch_ms, to_epoch_ms
 from burnlink.models import (
     AccessPolicy,
     EndReason,
@@ -31,28 +31,13 @@ __all__ = [
     "SELECT_RECEIPT",
     "Row",
     "event_row",
-    "from_ms",
     "meta_from_row",
     "receipt_from_rows",
     "receipt_row",
     "secret_row",
-    "to_ms",
 ]
 
 Row = Sequence[Any]
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
-
-
-def to_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch of an aware datetime (already truncated to ms)."""
-    return (moment - _EPOCH) // _MS
-
-
-def from_ms(millis: int) -> datetime:
-    """The aware UTC datetime of ``millis`` milliseconds since the epoch."""
-    return _EPOCH + timedelta(milliseconds=millis)
 
 
 INSERT_INTO_RECEIPTS: Final = (
@@ -87,8 +72,8 @@ def receipt_row(record: SecretRecord, *, keep_until_ms: int) -> tuple[object, ..
     return (
         record.secret_id,
         record.manage_digest,
-        to_ms(record.created_at),
-        to_ms(record.expires_at),
+        to_epoch_ms(record.created_at),
+        to_epoch_ms(record.expires_at),
         record.max_views,
         keep_until_ms,
     )
@@ -101,8 +86,8 @@ def secret_row(record: SecretRecord) -> tuple[object, ...]:
         record.secret_id,
         record.envelope,
         record.access_digest,
-        to_ms(record.created_at),
-        to_ms(record.expires_at),
+        to_epoch_ms(record.created_at),
+        to_epoch_ms(record.expires_at),
         record.max_views,
         record.max_views,
         record.max_attempts,
@@ -117,7 +102,7 @@ def secret_row(record: SecretRecord) -> tuple[object, ...]:
 
 def event_row(secret_id: str, seq: int, event: Event) -> tuple[object, ...]:
     """The parameters of ``INSERT_INTO_EVENTS``."""
-    return (secret_id, seq, to_ms(event.at), event.kind.value, event.ip, event.user_agent)
+    return (secret_id, seq, to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent)
 
 
 def meta_from_row(secret_id: str, row: Row) -> SecretMeta:
@@ -134,8 +119,8 @@ def meta_from_row(secret_id: str, row: Row) -> SecretMeta:
     return SecretMeta(
         secret_id=secret_id,
         access_digest=bytes(access),
-        created_at=from_ms(created),
-        expires_at=from_ms(expires),
+        created_at=from_epoch_ms(created),
+        expires_at=from_epoch_ms(expires),
         max_views=int(max_views),
         views_left=int(views_left),
         attempts_left=int(attempts_left),
@@ -149,18 +134,18 @@ def receipt_from_rows(secret_id: str, rows: Sequence[Row]) -> ReceiptRecord:
     """The ``ReceiptRecord`` of the (non-empty) rows of ``SELECT_RECEIPT``."""
     manage, created, expires, max_views, views_used, ended, reason = rows[0][:7]
     events = tuple(
-        Event(at=from_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+        Event(at=from_epoch_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
         for *_, at, kind, ip, user_agent in rows
         if at is not None
     )
     return ReceiptRecord(
         secret_id=secret_id,
         manage_digest=bytes(manage),
-        created_at=from_ms(created),
-        expires_at=from_ms(expires),
+        created_at=from_epoch_ms(created),
+        expires_at=from_epoch_ms(expires),
         max_views=int(max_views),
         views_used=int(views_used),
-        ended_at=None if ended is None else from_ms(ended),
+        ended_at=None if ended is None else from_epoch_ms(ended),
         end_reason=None if reason is None else EndReason(reason),
         events=events,
     )

@@ -66,6 +66,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, TypeVar
 
+from burnlink.clock import MILLISECOND, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.models import (
     CodeCheck,
@@ -77,7 +78,8 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.base import MAX_EVENTS_PER_KIND, Attempt, Hit
+from burnlink.store.counters import Hit
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -90,10 +92,14 @@ from burnlink.store.sqlite.rows import (
     receipt_from_rows,
     receipt_row,
     secret_row,
-    to_ms,
 )
 from burnlink.store.sqlite.schema import SCHEMA_VERSION, database_file, prepare, prepare_file
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.store.sqlite.worker import (
+    SqliteWorker,
+    WorkerClosed,
+    error_name,
+    immediate_transaction,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -103,8 +109,6 @@ MIN_SQLITE_VERSION: Final = (3, 35, 0)
 DEFAULT_BUSY_TIMEOUT: Final = timedelta(seconds=5)
 
 LOG = logging.getLogger(__name__)
-
-_MS: Final = timedelta(milliseconds=1)
 
 _END_RECEIPT: Final = (
     "UPDATE receipts SET views_used = views_used + ?, ended_at = ?, end_reason = ?,"
@@ -124,16 +128,10 @@ _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONST
 T = TypeVar("T")
 
 
-def _error_name(exc: sqlite3.Error) -> str:
-    """A short, content-free name for a driver error (``SQLITE_BUSY``, ``SQLITE_FULL``, …)."""
-    name = getattr(exc, "sqlite_errorname", None)
-    return name if isinstance(name, str) else type(exc).__name__
-
-
 def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     # SQLite's messages name tables and columns, never bound values; only the code is logged.
-    LOG.warning("SQLite store error: %s", _error_name(exc))
-    return StorageUnavailable(f"The secret store is unavailable (SQLite: {_error_name(exc)}).")
+    LOG.warning("SQLite store error: %s", error_name(exc))
+    return StorageUnavailable(f"The secret store is unavailable (SQLite: {error_name(exc)}).")
 
 
 class SqliteStore:
@@ -142,7 +140,7 @@ class SqliteStore:
     def __init__(self, worker: SqliteWorker, *, retention: timedelta) -> None:
         """Wrap an open, prepared connection; use ``SqliteStore.open`` instead."""
         self._worker = worker
-        self._retention_ms = retention // _MS
+        self._retention_ms = retention // MILLISECOND
 
     @classmethod
     async def open(
@@ -176,14 +174,14 @@ class SqliteStore:
             )
         except sqlite3.Error as exc:
             raise StorageUnavailable(
-                f"Cannot open the SQLite store at {file}: {_error_name(exc)}."
+                f"Cannot open the SQLite store at {file}: {error_name(exc)}."
             ) from exc
         try:
             await worker.run(partial(prepare, file, busy_timeout), writes=True)
         except sqlite3.Error as exc:
             await worker.aclose()
             raise StorageUnavailable(
-                f"Cannot open the SQLite store at {file}: {_error_name(exc)}."
+                f"Cannot open the SQLite store at {file}: {error_name(exc)}."
             ) from exc
         except BaseException:
             await worker.aclose()
@@ -205,7 +203,9 @@ class SqliteStore:
     async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
         """See ``SecretStore.create``: receipt, secret and ``event`` in one transaction;
         raises ``DuplicateId`` if the id is live or kept."""
-        receipt = receipt_row(record, keep_until_ms=to_ms(record.expires_at) + self._retention_ms)
+        receipt = receipt_row(
+            record, keep_until_ms=to_epoch_ms(record.expires_at) + self._retention_ms
+        )
         secret = secret_row(record)
         first = None if event is None else event_row(record.secret_id, 0, event)
 
@@ -217,7 +217,7 @@ class SqliteStore:
                     if first is not None:
                         db.execute(INSERT_INTO_EVENTS, first)
             except sqlite3.IntegrityError as exc:
-                if _error_name(exc) not in _DUPLICATE_KEY:
+                if error_name(exc) not in _DUPLICATE_KEY:
                     raise
                 raise DuplicateId("secret id already taken") from exc
 
@@ -225,7 +225,7 @@ class SqliteStore:
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``, with the secret's access policy."""
-        rows = await self._run(partial(_fetch, SELECT_META, (secret_id, to_ms(now))))
+        rows = await self._run(partial(_fetch, SELECT_META, (secret_id, to_epoch_ms(now))))
         return meta_from_row(secret_id, rows[0]) if rows else None
 
     async def consume(
@@ -233,7 +233,7 @@ class SqliteStore:
     ) -> Consumed | None:
         """See ``SecretStore.consume``: one transaction decides, decrements, counts the view
         and appends ``event``."""
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
         def take(db: sqlite3.Connection) -> Consumed | None:
@@ -265,7 +265,7 @@ class SqliteStore:
         """See ``SecretStore.record_failure``: one ``UPDATE … WHERE`` counts only when
         ``locks`` matches; when it does not, the same write transaction (which holds the file's
         write lock) reads why."""
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
         def count(db: sqlite3.Connection) -> Attempt | None:
@@ -295,7 +295,7 @@ class SqliteStore:
         self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
     ) -> bool:
         """See ``SecretStore.burn``."""
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
         def delete(db: sqlite3.Connection) -> bool:
@@ -313,7 +313,7 @@ class SqliteStore:
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """See ``SecretStore.receipt``; one statement, so receipt and events agree."""
-        rows = await self._run(partial(_fetch, SELECT_RECEIPT, (secret_id, to_ms(now))))
+        rows = await self._run(partial(_fetch, SELECT_RECEIPT, (secret_id, to_epoch_ms(now))))
         return receipt_from_rows(secret_id, rows) if rows else None
 
     async def add_event(self, secret_id: str, event: Event) -> None:
@@ -338,8 +338,8 @@ class SqliteStore:
         tells whether a code was written. A refusal is explained by a read in the same
         transaction.
         """
-        now_ms = to_ms(now)
-        resend_ms = to_ms(resend_after)
+        now_ms = to_epoch_ms(now)
+        resend_ms = to_epoch_ms(resend_after)
         limits = (resend_ms, max_codes)
 
         def put(db: sqlite3.Connection) -> CodePut:
@@ -352,7 +352,15 @@ class SqliteStore:
                     " tries_left = excluded.tries_left, sent = codes.sent + 1"
                     " WHERE codes.put_at <= ? AND codes.sent < ?"
                     " RETURNING secret_id",
-                    (code_digest, now_ms, to_ms(expires_at), tries, secret_id, now_ms, *limits),
+                    (
+                        code_digest,
+                        now_ms,
+                        to_epoch_ms(expires_at),
+                        tries,
+                        secret_id,
+                        now_ms,
+                        *limits,
+                    ),
                 ).fetchall()
                 if written:
                     return CodePut.SENT
@@ -376,7 +384,7 @@ class SqliteStore:
         The ``UPDATE`` finds only a live code of a live secret and takes a try only on a
         mismatch; a match then deletes the row (a used-up code stays, for ``put_code``).
         """
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
 
         def check(db: sqlite3.Connection) -> CodeCheck | None:
             with immediate_transaction(db):
@@ -409,7 +417,7 @@ class SqliteStore:
         Adding is one upsert, atomic on its own since it takes the write lock before it reads
         the count; ``cost=0`` only reads, so it creates no row.
         """
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
         writes = any(hit.cost for hit in hits)
 
         def count(db: sqlite3.Connection) -> list[int]:
@@ -422,7 +430,7 @@ class SqliteStore:
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """See ``SecretStore.clear_hits``: one ``DELETE … RETURNING``."""
         window_ms = window * 1000
-        start_ms = to_ms(now) // window_ms * window_ms
+        start_ms = to_epoch_ms(now) // window_ms * window_ms
         rows = await self._run(
             partial(
                 _fetch,
@@ -442,7 +450,7 @@ class SqliteStore:
         to ``hit``, whether or not this call got to it. Codes go with their secrets. The
         checkpoint runs after the ``COMMIT``, in the same hand-over to the thread.
         """
-        now_ms = to_ms(now)
+        now_ms = to_epoch_ms(now)
         batch = max(limit, 0)
         retention_ms = self._retention_ms
 
@@ -533,7 +541,7 @@ def _append_event(db: sqlite3.Connection, secret_id: str, event: Event) -> None:
     db.execute(
         _APPEND_EVENT,
         (
-            to_ms(event.at),
+            to_epoch_ms(event.at),
             event.kind.value,
             event.ip,
             event.user_agent,

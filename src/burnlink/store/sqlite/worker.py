@@ -32,9 +32,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["SqliteWorker", "WorkerClosed", "WriterLock", "immediate_transaction"]
+__all__ = ["SqliteWorker", "WorkerClosed", "WriterLock", "error_name", "immediate_transaction"]
 
 T = TypeVar("T")
+
+
+def error_name(exc: sqlite3.Error) -> str:
+    """A short, content-free name for a driver error (``SQLITE_BUSY``, ``SQLITE_FULL``, …)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return name if isinstance(name, str) else type(exc).__name__
 
 
 class WorkerClosed(Exception):
