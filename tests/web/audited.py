@@ -153,6 +153,8 @@ class Audited:
         await self.service.reporter.join()
 
     async def entries(self) -> list[AuditEntry]:
+        """The audit log, once every event recorded so far is sealed into it."""
+        await self.service.seal_pending()
         return [entry async for entry in self.audit.iter_entries()]
 
 
