@@ -5,8 +5,8 @@ and distinct rate counts across OS processes sharing one file, clear errors for 
 a locked file, durability across a reopen, cancelled calls that run whole or not at all and
 never leave a transaction open, migration of files from schema versions 1 and 3, codes deleted
 with their secrets and ended counter windows dropped by the sweep, and an outbox that takes
-part in each change's transaction (one record per view taken across processes, none when its
-write fails) and never reuses a ref.
+part in each change's transaction (one record per view taken across processes and after a
+``kill -9``, none when its write fails) and never reuses a ref.
 """
 
 from __future__ import annotations
@@ -807,3 +807,55 @@ async def test_open_migrates_a_version_3_file_and_its_outbox_works(
     finally:
         await store.aclose()
     assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+_KILLED_SCRIPT = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from burnlink.store import Recorded
+from burnlink.store.sqlite.store import SqliteStore
+
+async def main(path, secret_id, access, now_ms):
+    store = await SqliteStore.open(path, retention=timedelta(days=30))
+    now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=now_ms)
+    while True:
+        consumed = await store.consume(
+            secret_id, access, now=now, events=[Recorded(None, b"viewed")]
+        )
+        print(consumed.views_left, flush=True)
+
+path, secret_id, access, now_ms = sys.argv[1:]
+asyncio.run(main(path, secret_id, bytes.fromhex(access), int(now_ms)))
+"""
+
+
+async def test_kill_9_loses_no_event_of_a_view_taken(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    """A process killed (SIGKILL) while it takes views leaves exactly one outbox record per
+    view the file counts, and at least one per view it answered."""
+    record = make_record(clock, views=10_000)
+    await sqlite_store.create(record)
+    argv = [
+        sys.executable,
+        "-c",
+        _KILLED_SCRIPT,
+        str(db_file),
+        record.secret_id,
+        ACCESS.hex(),
+        str(_ms(clock.now())),
+    ]
+    with anyio.fail_after(30):
+        async with await anyio.open_process(argv) as process:
+            assert process.stdout is not None
+            output = BufferedByteReceiveStream(process.stdout)
+            for _ in range(50):
+                answered = int(await _read_line(output))
+            process.kill()
+            await process.wait()
+
+    receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    pending = await sqlite_store.pending_events(limit=20_000)
+    assert len(pending) == receipt.views_used >= 10_000 - answered
+    assert {p.outbox for p in pending} == {b"viewed"}
