@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from burnlink.audit.events import AuditEventType, audit_event
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.config import load_settings
 from burnlink.models import Event, EventKind
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 from burnlink.store.sqlite.store import SqliteStore
 from tests.browser.conftest import Contexts, RequestLog, wait_ready
 from tests.cli.harness import MAX_BYTES, Cli, fragment, running_server
@@ -528,8 +530,12 @@ def test_receipt_summary_says_when_opens_went_past_the_receipts_cap(
             store = await SqliteStore.open(str(database), retention=timedelta(days=1))
             try:
                 for _ in range(MAX_EVENTS_PER_KIND + 5):
-                    opened = Event(at=datetime.now(UTC), kind=EventKind.OPENED, user_agent=SLACKBOT)
-                    await store.add_event(secret_id, opened)
+                    at = datetime.now(UTC)
+                    opened = Event(at=at, kind=EventKind.OPENED, user_agent=SLACKBOT)
+                    audited = audit_event(AuditEventType.SECRET_OPENED, at=at, secret_id=secret_id)
+                    await store.record(
+                        secret_id, [Recorded(opened, OutboxRecord(audited).to_bytes())]
+                    )
             finally:
                 await store.aclose()
 

@@ -3,8 +3,10 @@
 No residue of ended secrets in the database or WAL file after a sweep, exactly-once consume
 and distinct rate counts across OS processes sharing one file, clear errors for bad paths and
 a locked file, durability across a reopen, cancelled calls that run whole or not at all and
-never leave a transaction open, migration of a file from schema version 1, codes deleted with
-their secrets and ended counter windows dropped by the sweep.
+never leave a transaction open, migration of files from schema versions 1 and 3, codes deleted
+with their secrets and ended counter windows dropped by the sweep, and an outbox that takes
+part in each change's transaction (one record per view taken across processes and after a
+``kill -9``, none when its write fails) and never reuses a ref.
 """
 
 from __future__ import annotations
@@ -38,10 +40,21 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store import SecretStore, open_store
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND
 from burnlink.store.sqlite.schema import MIGRATIONS
 from burnlink.store.sqlite.store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import RETENTION
-from tests.store.test_contract import ACCESS, CODE, MANAGE, lock_out, make_record, put, put_code
+from tests.store.test_contract import (
+    ACCESS,
+    CODE,
+    MANAGE,
+    kept,
+    lock_out,
+    make_record,
+    outbox,
+    put,
+    put_code,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -137,6 +150,7 @@ def _rows(db_file: Path, sql: str) -> list[tuple[Any, ...]]:
 _WORKER_SCRIPT = """
 import asyncio, json, sys
 from datetime import UTC, datetime, timedelta
+from burnlink.store import Recorded
 from burnlink.store.sqlite.store import SqliteStore
 
 async def main(path, connections, calls, now_ms, op, *args):
@@ -147,10 +161,14 @@ async def main(path, connections, calls, now_ms, op, *args):
 
     async def call(store):
         if op == "consume":
-            consumed = await store.consume(args[0], bytes.fromhex(args[1]), now=now)
+            consumed = await store.consume(
+                args[0], bytes.fromhex(args[1]), now=now, events=[Recorded(None, b"viewed")]
+            )
             return None if consumed is None else consumed.views_left
         if op == "record_failure":
-            attempt = await store.record_failure(args[0], now=now, locks=args[1] == "locks")
+            attempt = await store.record_failure(
+                args[0], now=now, locks=args[1] == "locks", events=[Recorded(None, b"failed")]
+            )
             return None if attempt is None else [attempt.counted, attempt.attempts_left]
         return await store.hit(args[0], window=int(args[1]), now=now)
 
@@ -238,6 +256,7 @@ async def test_consume_is_exactly_once_across_processes(
     receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
+    assert await outbox(sqlite_store) == [b"viewed"] * views  # one per view taken
 
 
 async def test_record_failure_locks_once_across_processes(
@@ -259,6 +278,7 @@ async def test_record_failure_locks_once_across_processes(
     receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert receipt.end_reason is EndReason.LOCKED
+    assert await outbox(sqlite_store) == [b"failed"] * 5  # one per attempt counted
 
 
 async def test_hit_counts_distinctly_across_processes(
@@ -323,7 +343,7 @@ async def test_reopen_after_close_keeps_secrets_receipts_and_events(
     event = Event(at=clock.now(), kind=EventKind.CREATED, ip="192.0.2.1", user_agent="test")
     first = await SqliteStore.open(str(db_file), retention=RETENTION)
     await first.create(record)
-    await first.add_event(record.secret_id, event)
+    await first.record(record.secret_id, [kept(event, b"created")])
     assert await first.consume(record.secret_id, ACCESS, now=clock.now()) is not None
     await first.aclose()
 
@@ -335,6 +355,7 @@ async def test_reopen_after_close_keeps_secrets_receipts_and_events(
         receipt = await second.receipt(record.secret_id, now=clock.now())
         assert receipt is not None
         assert (receipt.views_used, receipt.events) == (1, (event,))
+        assert await outbox(second) == [b"created"]
         consumed = await second.consume(record.secret_id, ACCESS, now=clock.now())
         assert consumed is not None
         assert consumed.envelope == record.envelope
@@ -666,3 +687,175 @@ async def test_purge_expired_drops_ended_counter_windows(
         ("create:203.0.113.7", _ms(clock.now()), 1),  # the minute before was dropped
         ("reveal:203.0.113.7", hour, 1),  # its hour still runs
     ]
+
+
+# -- the outbox -------------------------------------------------------------------------------
+
+
+async def test_outbox_record_that_cannot_be_written_undoes_its_change(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    """The outbox is written in the change's own transaction: when its INSERT fails, the view
+    is not taken, the secret not created, burned or locked, and nothing else is kept."""
+    record = make_record(clock, attempts=1)
+    await sqlite_store.create(record)
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        raw.execute(
+            "CREATE TRIGGER outbox_full BEFORE INSERT ON outbox"
+            " BEGIN SELECT RAISE(ABORT, 'outbox full'); END"
+        )
+    finally:
+        raw.close()
+    now = clock.now()
+    line = Event(at=now, kind=EventKind.VIEWED)
+    new = make_record(clock)
+
+    with pytest.raises(StorageUnavailable):
+        await sqlite_store.consume(record.secret_id, ACCESS, now=now, events=[kept(line)])
+    with pytest.raises(StorageUnavailable):
+        await sqlite_store.record_failure(
+            record.secret_id, now=now, locks=True, events=[kept(line)]
+        )
+    with pytest.raises(StorageUnavailable):
+        await sqlite_store.burn(record.secret_id, now=now, events=[kept(line)])
+    with pytest.raises(StorageUnavailable):
+        await sqlite_store.create(new, events=[kept(line)])
+    with pytest.raises(StorageUnavailable):
+        await sqlite_store.record(record.secret_id, [kept(line)])
+
+    meta = await sqlite_store.peek(record.secret_id, now=now)
+    assert meta is not None
+    assert (meta.views_left, meta.attempts_left) == (1, 1)
+    receipt = await sqlite_store.receipt(record.secret_id, now=now)
+    assert receipt is not None
+    assert (receipt.views_used, receipt.events, receipt.end_reason) == (0, (), None)
+    assert await sqlite_store.peek(new.secret_id, now=now) is None
+    assert await outbox(sqlite_store) == []
+
+
+async def test_ack_of_a_stale_ref_never_deletes_a_newer_record(
+    sqlite_store: SqliteStore,
+) -> None:
+    """Refs are never reused, even once the outbox is empty: a second sealer acknowledging
+    what it was handed before cannot delete a record written since."""
+    await sqlite_store.record(None, [kept(None, b"first")])
+    stale = [p.ref for p in await sqlite_store.pending_events(limit=10)]
+    await sqlite_store.ack_events(stale)
+    await sqlite_store.record(None, [kept(None, b"second")])
+
+    await sqlite_store.ack_events(stale)
+
+    assert await outbox(sqlite_store) == [b"second"]
+
+
+async def test_create_keeps_the_lines_its_kind_has_room_for(
+    sqlite_store: SqliteStore, clock: FrozenClock
+) -> None:
+    """``create`` numbers a new receipt's lines itself; the cap per kind still holds."""
+    record = make_record(clock)
+    created = Event(at=clock.now(), kind=EventKind.CREATED)
+    opened = Event(at=clock.now(), kind=EventKind.OPENED)
+    events = [kept(created), *[kept(opened)] * (MAX_EVENTS_PER_KIND + 1), kept(None)]
+
+    await sqlite_store.create(record, events=events)
+
+    receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (created, *[opened] * MAX_EVENTS_PER_KIND)
+    assert len(await sqlite_store.pending_events(limit=1000)) == len(events)
+
+
+async def test_open_migrates_a_version_3_file_and_its_outbox_works(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """A file of the previous release (schema version 3, no outbox) opens, keeps its secret
+    and receipt, and then records events like a new file."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    old = make_record(clock, views=2, passphrase=gate)
+    created = Event(at=clock.now(), kind=EventKind.CREATED, ip="192.0.2.1", user_agent="test")
+    _write_v1_file(db_file, old, created)
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        for step in MIGRATIONS[1:3]:
+            for statement in step:
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 3")
+        assert "outbox" not in {row[0] for row in raw.execute("SELECT name FROM sqlite_schema")}
+    finally:
+        raw.close()
+
+    store = await SqliteStore.open(str(db_file), retention=RETENTION)
+    try:
+        assert await outbox(store) == []
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+        consumed = await store.consume(
+            old.secret_id, ACCESS, now=clock.now(), events=[kept(viewed, b"viewed")]
+        )
+        assert consumed is not None
+        assert consumed.envelope == old.envelope
+        new = make_record(clock)
+        await store.create(new, events=[kept(created, b"created")])
+        await store.record(None, [kept(None, b"alert")])
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+        assert receipt is not None
+        assert (receipt.views_used, receipt.events) == (1, (created, viewed))
+        pending = await store.pending_events(limit=10)
+        assert [p.outbox for p in pending] == [b"viewed", b"created", b"alert"]
+        await store.ack_events([p.ref for p in pending[:2]])
+        assert await outbox(store) == [b"alert"]
+    finally:
+        await store.aclose()
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+_KILLED_SCRIPT = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from burnlink.store import Recorded
+from burnlink.store.sqlite.store import SqliteStore
+
+async def main(path, secret_id, access, now_ms):
+    store = await SqliteStore.open(path, retention=timedelta(days=30))
+    now = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=now_ms)
+    while True:
+        consumed = await store.consume(
+            secret_id, access, now=now, events=[Recorded(None, b"viewed")]
+        )
+        print(consumed.views_left, flush=True)
+
+path, secret_id, access, now_ms = sys.argv[1:]
+asyncio.run(main(path, secret_id, bytes.fromhex(access), int(now_ms)))
+"""
+
+
+async def test_kill_9_loses_no_event_of_a_view_taken(
+    sqlite_store: SqliteStore, db_file: Path, clock: FrozenClock
+) -> None:
+    """A process killed (SIGKILL) while it takes views leaves exactly one outbox record per
+    view the file counts, and at least one per view it answered."""
+    record = make_record(clock, views=10_000)
+    await sqlite_store.create(record)
+    argv = [
+        sys.executable,
+        "-c",
+        _KILLED_SCRIPT,
+        str(db_file),
+        record.secret_id,
+        ACCESS.hex(),
+        str(_ms(clock.now())),
+    ]
+    with anyio.fail_after(30):
+        async with await anyio.open_process(argv) as process:
+            assert process.stdout is not None
+            output = BufferedByteReceiveStream(process.stdout)
+            for _ in range(50):
+                answered = int(await _read_line(output))
+            process.kill()
+            await process.wait()
+
+    receipt = await sqlite_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    pending = await sqlite_store.pending_events(limit=20_000)
+    assert len(pending) == receipt.views_used >= 10_000 - answered
+    assert {p.outbox for p in pending} == {b"viewed"}

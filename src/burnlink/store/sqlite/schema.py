@@ -115,7 +115,21 @@ _V3: Final = (
 )
 """The count of one-time codes per secret (``put_code``'s ``max_codes``)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
+_V4: Final = (
+    # AUTOINCREMENT: a ref (``seq``) is never handed out twice, even after the newest records
+    # were acknowledged and deleted, so a late ``ack_events`` from another process can only
+    # delete the records it was given, never a newer one that reused their number.
+    """
+    CREATE TABLE IF NOT EXISTS outbox (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        record BLOB    NOT NULL
+    )
+    """,
+)
+"""The outbox: events recorded with the change they describe, until the sealer acknowledges
+them (``audit.outbox``)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -10,7 +10,12 @@ Layout
     left and how many codes were put since the last match), deleted with the secret by
     ``ON DELETE CASCADE``. ``counters`` holds one row per
     rate-limit bucket and fixed window, keyed by ``(bucket, window_start)``, until a sweep
-    after ``window_end``. Times are INTEGER milliseconds since the Unix epoch (UTC).
+    after ``window_end``. ``outbox`` (schema version 4) holds the recorded events not yet
+    sealed into the audit log (``audit.outbox``), one row each: ``seq``, an ``INTEGER PRIMARY
+    KEY AUTOINCREMENT`` that orders them and is their ``Pending.ref`` (never reused, so a
+    stale acknowledgement cannot delete a newer record), and ``record``, the opaque bytes as
+    given; a row stays until ``ack_events``, whatever becomes of its secret. Times are
+    INTEGER milliseconds since the Unix epoch (UTC).
     ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite.schema``
     holds the DDL and the PRAGMAs, and ``open`` migrates an older file forward;
     ``burnlink.store.sqlite.rows`` maps records to rows and back.
@@ -22,14 +27,24 @@ Atomicity
     processes (each with its own connection) share the file: the lock is the file's, and
     other writers wait for it up to the busy timeout. ``consume`` in particular decides and
     decrements in one ``UPDATE … WHERE views_left > 0 … RETURNING``, so with K readers and V
-    views exactly ``min(K, V)`` get the envelope; the view's event is appended in the same
-    transaction. ``create`` inserts the receipt, the secret and the first event in one.
+    views exactly ``min(K, V)`` get the envelope. ``create`` inserts the receipt, the secret
+    and its first lines in one.
     ``record_failure`` likewise counts in one ``UPDATE … WHERE (attempts_left = 1) = :locks``,
     so an attempt locks the secret only when its caller audited it as the lockout. Expiry is
     checked in the same statement against the caller's ``now``. ``put_code`` and ``hit`` are
     each one upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``; a refused ``put_code``
     reads why in the same transaction); ``check_code`` takes a try in one
     ``UPDATE … RETURNING`` and deletes a matched code in the same transaction.
+
+    Events travel inside the transaction of the change they describe: ``create``,
+    ``consume``, ``record_failure`` and ``burn`` append their ``Recorded`` lines (each
+    ``INSERT`` checks its kind's cap; ``create`` numbers a new receipt's lines itself) and
+    insert their outbox rows after the statement that decided, before the ``COMMIT``, so a
+    change is committed with its events or neither is, and a refused change (a wrong digest,
+    a gone secret, an attempt that does not lock as told, a taken id) keeps none; a failed
+    outbox ``INSERT`` rolls the change back. ``record`` keeps events that change no secret in
+    one transaction of their own. ``pending_events`` is one ``SELECT`` (no transaction, no
+    lock) and ``ack_events`` one transaction that deletes by ``seq``.
 
     Inside a process all calls share one connection on a thread of its own
     (``burnlink.store.sqlite.worker``). Each call is one plain function of the connection that runs
@@ -79,7 +94,8 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
+from burnlink.store.outbox import Pending
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -122,6 +138,8 @@ _APPEND_EVENT: Final = (
     " ?, ?, ?, ? FROM receipts AS r WHERE r.id = ?"
     " AND (SELECT COUNT(*) FROM events WHERE receipt_id = r.id AND kind = ?) < ?"
 )
+
+_INSERT_INTO_OUTBOX: Final = "INSERT INTO outbox (record) VALUES (?)"
 
 _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
@@ -200,22 +218,27 @@ class SqliteStore:
 
     # -- SecretStore ------------------------------------------------------------------------
 
-    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
-        """See ``SecretStore.create``: receipt, secret and ``event`` in one transaction;
-        raises ``DuplicateId`` if the id is live or kept."""
+    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+        """See ``SecretStore.create``: receipt, secret, the receipt's first lines and the
+        outbox records of ``events`` in one transaction; raises ``DuplicateId`` (keeping
+        nothing) if the id is live or kept."""
         receipt = receipt_row(
             record, keep_until_ms=to_epoch_ms(record.expires_at) + self._retention_ms
         )
         secret = secret_row(record)
-        first = None if event is None else event_row(record.secret_id, 0, event)
+        # The receipt is new, so its lines are numbered and capped here, not counted in SQL.
+        lines = [event_row(record.secret_id, seq, line) for seq, line in _first_lines(events)]
+        outbox = _outbox_rows(events)
 
         def insert(db: sqlite3.Connection) -> None:
             try:
                 with immediate_transaction(db):
                     db.execute(INSERT_INTO_RECEIPTS, receipt)
                     db.execute(INSERT_INTO_SECRETS, secret)
-                    if first is not None:
-                        db.execute(INSERT_INTO_EVENTS, first)
+                    if lines:
+                        db.executemany(INSERT_INTO_EVENTS, lines)
+                    if outbox:
+                        db.executemany(_INSERT_INTO_OUTBOX, outbox)
             except sqlite3.IntegrityError as exc:
                 if error_name(exc) not in _DUPLICATE_KEY:
                     raise
@@ -229,10 +252,15 @@ class SqliteStore:
         return meta_from_row(secret_id, rows[0]) if rows else None
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        events: Sequence[Recorded] = (),
     ) -> Consumed | None:
         """See ``SecretStore.consume``: one transaction decides, decrements, counts the view
-        and appends ``event``."""
+        and keeps ``events``; a refused view writes nothing."""
         now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
@@ -255,16 +283,18 @@ class SqliteStore:
                         "UPDATE receipts SET views_used = views_used + 1 WHERE id = ?",
                         (secret_id,),
                     )
-                if event is not None:
-                    _append_event(db, secret_id, event)
+                _keep(db, secret_id, events)
             return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
         return await self._run(take, writes=True)
 
-    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+    async def record_failure(
+        self, secret_id: str, *, now: datetime, locks: bool, events: Sequence[Recorded] = ()
+    ) -> Attempt | None:
         """See ``SecretStore.record_failure``: one ``UPDATE … WHERE`` counts only when
-        ``locks`` matches; when it does not, the same write transaction (which holds the file's
-        write lock) reads why."""
+        ``locks`` matches, and ``events`` are kept in the same transaction; when it does not
+        count, that transaction (which holds the file's write lock) reads why and keeps
+        nothing."""
         now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
@@ -284,6 +314,7 @@ class SqliteStore:
                     ).fetchall()
                     return Attempt(counted=False, attempts_left=int(rows[0][0])) if rows else None
                 attempts_left = int(rows[0][0])
+                _keep(db, secret_id, events)
                 if attempts_left == 0:
                     db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
                     _end(db, secret_id, now_ms, EndReason.LOCKED, retention_ms)
@@ -292,9 +323,15 @@ class SqliteStore:
         return await self._run(count, writes=True)
 
     async def burn(
-        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+        self,
+        secret_id: str,
+        *,
+        now: datetime,
+        reason: EndReason = EndReason.BURNED,
+        events: Sequence[Recorded] = (),
     ) -> bool:
-        """See ``SecretStore.burn``."""
+        """See ``SecretStore.burn``: delete, end the receipt and keep ``events`` in one
+        transaction."""
         now_ms = to_epoch_ms(now)
         retention_ms = self._retention_ms
 
@@ -307,6 +344,7 @@ class SqliteStore:
                 if not rows:
                     return False
                 _end(db, secret_id, now_ms, reason, retention_ms)
+                _keep(db, secret_id, events)
             return True
 
         return await self._run(delete, writes=True)
@@ -316,9 +354,38 @@ class SqliteStore:
         rows = await self._run(partial(_fetch, SELECT_RECEIPT, (secret_id, to_epoch_ms(now))))
         return receipt_from_rows(secret_id, rows) if rows else None
 
-    async def add_event(self, secret_id: str, event: Event) -> None:
-        """See ``SecretStore.add_event``: check and append in one statement."""
-        await self._run(lambda db: _append_event(db, secret_id, event), writes=True)
+    async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        """See ``SecretStore.record``: one transaction appends the lines (each checking its
+        kind's cap in its ``INSERT``) and the outbox records."""
+        if not events:
+            return
+
+        def keep(db: sqlite3.Connection) -> None:
+            with immediate_transaction(db):
+                _keep(db, secret_id, events)
+
+        await self._run(keep, writes=True)
+
+    async def pending_events(self, *, limit: int) -> list[Pending]:
+        """See ``SecretStore.pending_events``: one ``SELECT`` in ``seq`` order; a ref is the
+        record's ``seq``."""
+        rows = await self._run(
+            partial(_fetch, "SELECT seq, record FROM outbox ORDER BY seq LIMIT ?", (max(limit, 0),))
+        )
+        return [Pending(str(seq), bytes(record)) for seq, record in rows]
+
+    async def ack_events(self, refs: Sequence[str]) -> None:
+        """See ``SecretStore.ack_events``: one transaction deletes them by ``seq``, which is
+        never reused (``AUTOINCREMENT``), so a stale ref deletes nothing."""
+        seqs = [(int(ref),) for ref in refs]
+        if not seqs:
+            return
+
+        def delete(db: sqlite3.Connection) -> None:
+            with immediate_transaction(db):
+                db.executemany("DELETE FROM outbox WHERE seq = ?", seqs)
+
+        await self._run(delete, writes=True)
 
     async def put_code(
         self,
@@ -534,6 +601,38 @@ def _end(
 ) -> None:
     """End a receipt (the secret row is already deleted); keep it for the retention."""
     db.execute(_END_RECEIPT, (views_used, at_ms, reason.value, at_ms + retention_ms, secret_id))
+
+
+def _first_lines(events: Sequence[Recorded]) -> list[tuple[int, Event]]:
+    """The receipt lines of ``events`` that a new receipt keeps (``MAX_EVENTS_PER_KIND`` of
+    each kind), numbered from 0."""
+    counts: dict[str, int] = {}
+    lines: list[Event] = []
+    for recorded in events:
+        line = recorded.line
+        if line is None:
+            continue
+        seen = counts.get(line.kind.value, 0)
+        if seen < MAX_EVENTS_PER_KIND:
+            counts[line.kind.value] = seen + 1
+            lines.append(line)
+    return list(enumerate(lines))
+
+
+def _outbox_rows(events: Sequence[Recorded]) -> list[tuple[bytes]]:
+    """The parameters of ``_INSERT_INTO_OUTBOX`` for ``events``, in their order."""
+    return [(recorded.outbox,) for recorded in events]
+
+
+def _keep(db: sqlite3.Connection, secret_id: str | None, events: Sequence[Recorded]) -> None:
+    """Keep ``events`` in the transaction under way: each line on ``secret_id``'s receipt
+    when it is kept and its kind has room, each outbox record whatever the receipt."""
+    if secret_id is not None:
+        for recorded in events:
+            if recorded.line is not None:
+                _append_event(db, secret_id, recorded.line)
+    if events:
+        db.executemany(_INSERT_INTO_OUTBOX, _outbox_rows(events))
 
 
 def _append_event(db: sqlite3.Connection, secret_id: str, event: Event) -> None:
