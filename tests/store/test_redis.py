@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote_plus
 
 import pytest
@@ -21,6 +22,7 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
 from burnlink.store import SecretStore
+from burnlink.store.base import Recorded
 from burnlink.store.redis.client import DEFAULT_PREFIX, split_prefix
 from burnlink.store.redis.store import COUNTER_GRACE, RedisStore
 from tests import services
@@ -80,6 +82,9 @@ async def _values_of(raw: Redis, key: bytes) -> list[bytes]:
         values = list(await raw.zrange(key, 0, -1))
     elif kind == b"string":
         values = [await raw.get(key)]
+    elif kind == b"stream":
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await raw.xrange(key))
+        values = [v for _, fields in entries for v in fields.values()]
     else:
         raise AssertionError(f"unexpected key type {kind!r}")
     found = [value for value in values if isinstance(value, bytes)]
@@ -93,7 +98,8 @@ async def test_keys_of_one_secret_share_one_hash_slot(
     records = [make_record(clock, views=2) for _ in range(3)]
     for record in records:
         await redis_store.create(record)
-        await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+        created = Event(clock.now(), EventKind.CREATED)
+        await redis_store.record(record.secret_id, [Recorded(created, b"created")])
         await redis_store.consume(record.secret_id, ACCESS, now=clock.now())
         assert await put_code(redis_store, clock, record.secret_id)
 
@@ -104,15 +110,14 @@ async def test_keys_of_one_secret_share_one_hash_slot(
         kinds = {key[len(prefix) : len(prefix) + 2] for key in own}
         assert kinds == {b"s:", b"r:", b"e:", b"o:"}
         assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
-    assert len(keys) == 4 * 3 + 1  # four keys per secret and the expiry index
+    assert len(keys) == 4 * 3 + 2  # four keys per secret, the expiry index and the outbox
 
 
 async def test_create_sets_native_expiry_and_end_moves_it(
     redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
 ) -> None:
     record = make_record(clock, ttl=600)
-    await redis_store.create(record)
-    await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+    await redis_store.create(record, events=[Recorded(Event(clock.now(), EventKind.CREATED), b"")])
     tag = f"{{{record.secret_id}}}".encode()
     expires_ms = int(record.expires_at.timestamp() * 1000)
     retention_ms = int(RETENTION.total_seconds() * 1000)
@@ -290,7 +295,12 @@ _CALLS: dict[str, Callable[[RedisStore, FrozenClock], Awaitable[object]]] = {
     "record_failure": lambda s, c: s.record_failure(new_secret_id(), now=c.now(), locks=False),
     "burn": lambda s, c: s.burn(new_secret_id(), now=c.now()),
     "receipt": lambda s, c: s.receipt(new_secret_id(), now=c.now()),
-    "add_event": lambda s, c: s.add_event(new_secret_id(), Event(c.now(), EventKind.VIEWED)),
+    "record": lambda s, c: s.record(
+        new_secret_id(), [Recorded(Event(c.now(), EventKind.VIEWED), b"viewed")]
+    ),
+    "pending_events": lambda s, c: s.pending_events(limit=10),
+    # One ref of each form: a single-node store acks the first, a cluster store the second.
+    "ack_events": lambda s, c: s.ack_events(["1-0", "x:{id}|1-0"]),
     "put_code": lambda s, c: put_code(s, c, new_secret_id()),
     "check_code": lambda s, c: s.check_code(new_secret_id(), CODE, now=c.now()),
     "hit": lambda s, c: s.hit("create:192.0.2.1", window=60, now=c.now()),
@@ -319,8 +329,9 @@ async def test_consume_to_zero_leaves_no_envelope_in_any_key(
         make_record(clock, views=2, envelope=b'{"v":1,"ct":"' + marker + b'"}'),
         policy=AccessPolicy(recipient_email=email),
     )
-    await redis_store.create(record)
-    await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED, "::1"))
+    await redis_store.create(
+        record, events=[Recorded(Event(clock.now(), EventKind.CREATED, "::1"), b"created")]
+    )
     assert await put_code(redis_store, clock, record.secret_id)
     before = [v for key in await _keys_under(raw, prefix) for v in await _values_of(raw, key)]
     for needle in (marker, email.encode(), CODE):

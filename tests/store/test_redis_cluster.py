@@ -20,6 +20,7 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id
 from burnlink.models import Event, EventKind
 from burnlink.store import open_store, redact_url
+from burnlink.store.base import Recorded
 from burnlink.store.redis.client import DEFAULT_PREFIX, parse_cluster_url, split_prefix
 from burnlink.store.redis.store import RedisStore
 from tests.conftest import RETENTION, store_url
@@ -71,7 +72,8 @@ async def test_keys_of_one_secret_share_one_slot_on_one_node(
     records = [make_record(clock, views=2) for _ in range(6)]
     for record in records:
         await cluster_store.create(record)
-        await cluster_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+        created = Event(clock.now(), EventKind.CREATED)
+        await cluster_store.record(record.secret_id, [Recorded(created, b"created")])
         assert await cluster_store.consume(record.secret_id, ACCESS, now=clock.now())
         assert await put_code(cluster_store, clock, record.secret_id)
 
@@ -79,10 +81,11 @@ async def test_keys_of_one_secret_share_one_slot_on_one_node(
 
     for record in records:
         own = {key: port for key, port in keys.items() if _tag(record.secret_id) in key}
-        assert {key[len(prefix) : len(prefix) + 2] for key in own} == {b"s:", b"r:", b"e:", b"o:"}
+        kinds = {key[len(prefix) : len(prefix) + 2] for key in own}
+        assert kinds == {b"s:", b"r:", b"e:", b"o:", b"x:"}
         assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
         assert set(own.values()) == {redis_cluster.owner(key_slot(record.secret_id.encode()))}
-    assert len(keys) == 4 * len(records) + 1  # and the expiry index, on one node
+    assert len(keys) == 5 * len(records) + 2  # and the expiry and outbox indexes
 
 
 async def test_secrets_spread_over_every_master(
