@@ -14,27 +14,40 @@ Keys
         {prefix}o:{<id>}   hash   its one-time code, if one was sent (digest, put at, expiry,
                                   tries left, codes put since the last match)
 
+    On a Redis Cluster a secret also owns its outbox stream (see Outbox)::
+
+        {prefix}x:{<id>}   stream the secret's outbox records not yet sealed
+
     and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
-    ``expires_at`` for the sweeper. Rate counters are plain integer keys, one per bucket and
-    fixed window, each hash-tagged with itself (so a cluster spreads them over shards; a
-    ``}`` in a bucket only shortens the tag)::
+    ``expires_at`` for the sweeper, the stream ``{prefix}outbox`` (every outbox record on a
+    single node; on a cluster those of no secret) and, on a cluster, the sorted set
+    ``{prefix}index:outbox`` of the ids that have an ``x:`` stream. Rate counters are plain
+    integer keys, one per bucket and fixed window, each hash-tagged with itself (so a cluster
+    spreads them over shards; a ``}`` in a bucket only shortens the tag)::
 
         {prefix}c:{<bucket>:<window start, epoch seconds>}
 
     A live hash written before access policies existed has no ``pol`` field and reads as the
-    empty policy, so an upgrade needs no migration. During a rolling upgrade, older
-    processes end secrets without deleting their code keys; such a code is harmless (a code
-    is only checked while its secret is alive) and expires natively with its secret.
+    empty policy, so an upgrade needs no migration; nor does the outbox, which only adds
+    keys (the layout has no schema version: the test
+    ``test_a_database_written_before_the_outbox_opens_and_works`` writes the previous one).
+    During a rolling upgrade, older processes end secrets without deleting their code keys;
+    such a code is harmless (a code is only checked while its secret is alive) and expires
+    natively with its secret.
 
 Atomicity
-    Every rule that reads and writes (create, consume, record_failure, burn, add_event,
+    Every rule that reads and writes (create, consume, record_failure, burn, record,
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
     (``burnlink.store.redis.scripts``) that touches only that secret's keys, so Redis runs it
     without interleaving and a cluster can route it to one shard; ``hits`` is one script over
     a request's counter keys (on a cluster, one per key), and ``receipt`` reads a receipt
-    and its events in one read-only script.
-    Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in as
-    integer milliseconds and every script checks ``expires_at > now`` itself.
+    and its events in one read-only script. A script that changes a secret keeps the
+    change's events in the same run (receipt lines and outbox records), and keeps none when
+    it refuses the change; a Lua script is not rolled back on error, so each checks
+    everything before its first write.
+    Time never decides anything in Redis (``TIME`` only orders the outbox, see Outbox): the
+    application's ``now`` is passed in as integer milliseconds and every script checks
+    ``expires_at > now`` itself.
     Scripts are never retried by the client, because a reply lost after a committed view must
     not take a second view; a lost connection surfaces as ``StorageUnavailable`` (see
     Retries for how each client is set up to keep this).
@@ -43,7 +56,9 @@ Redis Cluster
     ``burnlink.store.redis.client`` reads a ``redis+cluster://`` URL (a list of nodes) and sets
     the client up. Each script names only keys of one hash tag, so the client sends it to that
     slot's primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is
-    not per secret is one key each: the expiry index lives on the shard its name hashes to;
+    not per secret is one key each: the expiry index, the outbox index and the shared
+    outbox stream live on the shards their names hash to (see Outbox for the per-secret
+    outbox streams);
     ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
     which the client splits by node; the sweeper reads the index on its shard and sends each
     indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
@@ -81,6 +96,45 @@ Retries
     ``tests/store/test_redis_cluster.py`` stalls a node past the client's timeout after it has
     received a view's script and checks that exactly one view was taken, and follows
     ``MOVED`` through a direct script and a pipeline.
+
+Outbox
+    The records of ``Recorded`` events wait in a stream until the sealer acknowledges them
+    (``audit.outbox``). Each entry has two fields: ``r``, the record's bytes as given, and
+    ``t``, the server's ``TIME`` in microseconds when the script ran; ``TIME`` is used for
+    nothing else, and never decides anything.
+
+    On a single node every record goes to ``{prefix}outbox``, passed to the script as one of
+    its keys; ``pending_events`` is one ``XRANGE`` and a ref is the entry's stream id, which
+    ``ack_events`` deletes with one ``XDEL``. The stream keeps the order the scripts ran in.
+
+    On a cluster a script may touch one slot only, so a secret's records go to its own stream
+    ``{prefix}x:{<id>}``, and ``record(None, ...)`` writes ``{prefix}outbox``. A ref is
+    ``<key without the prefix>|<stream id>``. To find the streams without scanning the
+    keyspace, each call that keeps events sends ``ZADD NX {prefix}index:outbox <its time> <id>``
+    with its script in one non-transactional pipeline (as ``create`` does for the expiry
+    index). That entry is best effort: it goes even when the script refuses the change and
+    keeps nothing, and it may be lost (a failed ``ZADD``; or ``ack_events`` empties a stream,
+    deletes it and removes its entry just as another script re-creates it, whose ``ZADD NX``
+    landed before the ``ZREM``; after each removal the store checks the streams again and
+    puts back the ones that exist, which leaves only the case where the two nodes ran the
+    pipeline's commands in the other order). So ``pending_events``:
+
+    - drops index entries whose stream does not exist;
+    - on a store's first call, and then once in ``OUTBOX_RESCAN_EVERY`` calls, runs ``SCAN`` on
+      every primary for ``x:`` streams and indexes any it finds (its cost grows with the
+      keyspace, hence the spacing): a record is never lost, only sealed late, at worst
+      ``OUTBOX_RESCAN_EVERY`` sealer runs after it was kept;
+    - reads ``{prefix}outbox`` and the ``OUTBOX_STREAMS`` lowest-scored indexed streams in
+      one pipeline and merges them by ``t`` (each stream in its own order). Across shards
+      this is oldest first only as far as the nodes' clocks agree, and a stream beyond the
+      first ``OUTBOX_STREAMS`` waits for a later batch; the audit log's order is the order of
+      sealing, and every record is sealed once.
+
+    ``ack_events`` runs one script per stream (``XDEL``, and ``DEL`` of a stream it leaves
+    empty) and removes the emptied streams' index entries.
+
+    Streams have no cap and no TTL: while the audit log is down they grow by one entry per
+    action and nothing is dropped.
 
 Expiry
     The live key is given ``PEXPIREAT expires_at``, the code key the same (a spent code
