@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final, cast
 from urllib.parse import unquote_plus
 
 import pytest
@@ -23,6 +24,7 @@ from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
 from burnlink.store import SecretStore
 from burnlink.store.redis.client import DEFAULT_PREFIX, split_prefix
 from burnlink.store.redis.store import COUNTER_GRACE, RedisStore
+from burnlink.store.secrets import Recorded
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
@@ -80,6 +82,9 @@ async def _values_of(raw: Redis, key: bytes) -> list[bytes]:
         values = list(await raw.zrange(key, 0, -1))
     elif kind == b"string":
         values = [await raw.get(key)]
+    elif kind == b"stream":
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await raw.xrange(key))
+        values = [v for _, fields in entries for v in fields.values()]
     else:
         raise AssertionError(f"unexpected key type {kind!r}")
     found = [value for value in values if isinstance(value, bytes)]
@@ -93,7 +98,8 @@ async def test_keys_of_one_secret_share_one_hash_slot(
     records = [make_record(clock, views=2) for _ in range(3)]
     for record in records:
         await redis_store.create(record)
-        await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+        created = Event(clock.now(), EventKind.CREATED)
+        await redis_store.record(record.secret_id, [Recorded(created, b"created")])
         await redis_store.consume(record.secret_id, ACCESS, now=clock.now())
         assert await put_code(redis_store, clock, record.secret_id)
 
@@ -104,15 +110,14 @@ async def test_keys_of_one_secret_share_one_hash_slot(
         kinds = {key[len(prefix) : len(prefix) + 2] for key in own}
         assert kinds == {b"s:", b"r:", b"e:", b"o:"}
         assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
-    assert len(keys) == 4 * 3 + 1  # four keys per secret and the expiry index
+    assert len(keys) == 4 * 3 + 2  # four keys per secret, the expiry index and the outbox
 
 
 async def test_create_sets_native_expiry_and_end_moves_it(
     redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
 ) -> None:
     record = make_record(clock, ttl=600)
-    await redis_store.create(record)
-    await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+    await redis_store.create(record, events=[Recorded(Event(clock.now(), EventKind.CREATED), b"")])
     tag = f"{{{record.secret_id}}}".encode()
     expires_ms = int(record.expires_at.timestamp() * 1000)
     retention_ms = int(RETENTION.total_seconds() * 1000)
@@ -290,7 +295,12 @@ _CALLS: dict[str, Callable[[RedisStore, FrozenClock], Awaitable[object]]] = {
     "record_failure": lambda s, c: s.record_failure(new_secret_id(), now=c.now(), locks=False),
     "burn": lambda s, c: s.burn(new_secret_id(), now=c.now()),
     "receipt": lambda s, c: s.receipt(new_secret_id(), now=c.now()),
-    "add_event": lambda s, c: s.add_event(new_secret_id(), Event(c.now(), EventKind.VIEWED)),
+    "record": lambda s, c: s.record(
+        new_secret_id(), [Recorded(Event(c.now(), EventKind.VIEWED), b"viewed")]
+    ),
+    "pending_events": lambda s, c: s.pending_events(limit=10),
+    # One ref of each form: a single-node store acks the first, a cluster store the second.
+    "ack_events": lambda s, c: s.ack_events(["1-0", "x:{id}|1-0"]),
     "put_code": lambda s, c: put_code(s, c, new_secret_id()),
     "check_code": lambda s, c: s.check_code(new_secret_id(), CODE, now=c.now()),
     "hit": lambda s, c: s.hit("create:192.0.2.1", window=60, now=c.now()),
@@ -319,8 +329,9 @@ async def test_consume_to_zero_leaves_no_envelope_in_any_key(
         make_record(clock, views=2, envelope=b'{"v":1,"ct":"' + marker + b'"}'),
         policy=AccessPolicy(recipient_email=email),
     )
-    await redis_store.create(record)
-    await redis_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED, "::1"))
+    await redis_store.create(
+        record, events=[Recorded(Event(clock.now(), EventKind.CREATED, "::1"), b"created")]
+    )
     assert await put_code(redis_store, clock, record.secret_id)
     before = [v for key in await _keys_under(raw, prefix) for v in await _values_of(raw, key)]
     for needle in (marker, email.encode(), CODE):
@@ -623,3 +634,105 @@ async def test_code_written_before_codes_were_counted_counts_as_the_first(
 
     assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
     assert await raw.hget(code_key, "n") == b"2"
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+_CREATE_BEFORE_THE_OUTBOX: Final = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+local pairs = tonumber(ARGV[3])
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * pairs))
+redis.call('HSET', KEYS[2], unpack(ARGV, 5 + 2 * pairs, #ARGV))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[2])
+end
+return 1
+"""
+"""The create script as it was before the outbox (commit 24ea98a), to write an old database."""
+
+
+async def test_a_database_written_before_the_outbox_opens_and_works(
+    redis_url: str, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    """Secrets, receipts and events written by the previous layout (no outbox keys) are read
+    and changed by this one, which adds the outbox beside them: nothing to migrate."""
+    record = make_record(clock, views=2)
+    created = Event(clock.now(), EventKind.CREATED, "192.0.2.1", "cli")
+    expires_ms = _ms(record.expires_at)
+    keep_ms = expires_ms + int(RETENTION.total_seconds() * 1000)
+    live: list[bytes | str | int] = [
+        "env", record.envelope, "acc", record.access_digest, "cat", _ms(record.created_at),
+        "exp", expires_ms, "mv", 2, "vl", 2, "al", record.max_attempts,
+        "pol", record.policy.to_bytes(),
+    ]  # fmt: skip
+    receipt_fields: list[bytes | str | int] = [
+        "mng", record.manage_digest, "cat", _ms(record.created_at), "exp", expires_ms,
+        "mv", 2, "vu", 0,
+    ]  # fmt: skip
+    line = f'[{_ms(created.at)},"created","192.0.2.1","cli"]'
+    keys = [_secret_key(prefix, kind, record.secret_id) for kind in (b"s:", b"r:", b"e:", b"o:")]
+    args = [expires_ms, keep_ms, len(live) // 2, line, *live, *receipt_fields]
+    assert await raw.eval(_CREATE_BEFORE_THE_OUTBOX, 4, *keys, *args) == 1
+    await raw.zadd(prefix + b"index:expiry", {record.secret_id: expires_ms})
+    assert await _keys_under(raw, prefix) == sorted([*keys[:3], prefix + b"index:expiry"])
+
+    store = await RedisStore.open(redis_url, retention=RETENTION)
+    try:
+        meta = await store.peek(record.secret_id, now=clock.now())
+        assert meta is not None
+        assert meta.views_left == 2
+        viewed = Event(clock.now(), EventKind.VIEWED, "198.51.100.1")
+        consumed = await store.consume(
+            record.secret_id, ACCESS, now=clock.now(), events=[Recorded(viewed, b"viewed")]
+        )
+        assert consumed is not None
+        assert consumed.envelope == record.envelope
+        await store.record(record.secret_id, [Recorded(None, b"observed")])
+        assert await store.burn(record.secret_id, now=clock.now(), events=[Recorded(None, b"b")])
+
+        receipt = await store.receipt(record.secret_id, now=clock.now())
+        assert receipt is not None
+        assert receipt.events == (created, viewed)
+        assert receipt.end_reason is EndReason.BURNED
+        pending = await store.pending_events(limit=10)
+        assert [p.outbox for p in pending] == [b"viewed", b"observed", b"b"]
+        await store.ack_events([p.ref for p in pending])
+        assert await store.pending_events(limit=10) == []
+    finally:
+        await store.aclose()
+
+
+async def test_outbox_is_one_stream_with_stream_ids_as_refs(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record, events=[Recorded(None, b"created")])
+    await redis_store.record(None, [Recorded(None, b"alert")])
+
+    pending = await redis_store.pending_events(limit=10)
+
+    stream = cast("list[tuple[bytes, dict[bytes, bytes]]]", await raw.xrange(prefix + b"outbox"))
+    assert [p.ref.encode() for p in pending] == [entry_id for entry_id, _ in stream]
+    assert [fields[b"r"] for _, fields in stream] == [b"created", b"alert"]
+    await redis_store.ack_events([pending[0].ref, "not-a-ref", "x:{other}|1-0"])
+    assert [p.outbox for p in await redis_store.pending_events(limit=10)] == [b"alert"]
+
+
+async def test_a_refused_change_adds_nothing_to_the_outbox(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await redis_store.create(record)
+    gone = new_secret_id()
+
+    assert (
+        await redis_store.consume(gone, ACCESS, now=clock.now(), events=[Recorded(None, b"")])
+        is None
+    )
+    assert not await redis_store.burn(gone, now=clock.now(), events=[Recorded(None, b"")])
+
+    assert await raw.exists(prefix + b"outbox") == 0

@@ -21,7 +21,8 @@ from burnlink.ids import new_secret_id
 from burnlink.models import Event, EventKind
 from burnlink.store import open_store, redact_url
 from burnlink.store.redis.client import DEFAULT_PREFIX, parse_cluster_url, split_prefix
-from burnlink.store.redis.store import RedisStore
+from burnlink.store.redis.store import OUTBOX_RESCAN_EVERY, RedisStore
+from burnlink.store.secrets import Recorded
 from tests.conftest import RETENTION, store_url
 from tests.store.redis_cluster import LocalCluster
 from tests.store.test_contract import ACCESS, make_record, put_code
@@ -71,7 +72,8 @@ async def test_keys_of_one_secret_share_one_slot_on_one_node(
     records = [make_record(clock, views=2) for _ in range(6)]
     for record in records:
         await cluster_store.create(record)
-        await cluster_store.add_event(record.secret_id, Event(clock.now(), EventKind.CREATED))
+        created = Event(clock.now(), EventKind.CREATED)
+        await cluster_store.record(record.secret_id, [Recorded(created, b"created")])
         assert await cluster_store.consume(record.secret_id, ACCESS, now=clock.now())
         assert await put_code(cluster_store, clock, record.secret_id)
 
@@ -79,10 +81,11 @@ async def test_keys_of_one_secret_share_one_slot_on_one_node(
 
     for record in records:
         own = {key: port for key, port in keys.items() if _tag(record.secret_id) in key}
-        assert {key[len(prefix) : len(prefix) + 2] for key in own} == {b"s:", b"r:", b"e:", b"o:"}
+        kinds = {key[len(prefix) : len(prefix) + 2] for key in own}
+        assert kinds == {b"s:", b"r:", b"e:", b"o:", b"x:"}
         assert {key_slot(key) for key in own} == {key_slot(record.secret_id.encode())}
         assert set(own.values()) == {redis_cluster.owner(key_slot(record.secret_id.encode()))}
-    assert len(keys) == 4 * len(records) + 1  # and the expiry index, on one node
+    assert len(keys) == 5 * len(records) + 2  # and the expiry and outbox indexes
 
 
 async def test_secrets_spread_over_every_master(
@@ -292,3 +295,90 @@ def test_redact_url_masks_a_cluster_password() -> None:
 async def test_unknown_cluster_url_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="BURNLINK_STORE"):
         await open_store("redis+cluster://a:7000?no_such_option=1", retention=RETENTION)
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+
+async def test_a_secrets_outbox_records_go_to_a_stream_in_its_own_slot(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await cluster_store.create(record, events=[Recorded(None, b"created")])
+    await cluster_store.record(None, [Recorded(None, b"alert")])
+    stream = prefix + b"x:" + _tag(record.secret_id)
+
+    keys = _keys_by_node(redis_cluster, prefix)
+
+    assert keys[stream] == redis_cluster.owner(key_slot(record.secret_id.encode()))
+    assert prefix + b"outbox" in keys
+    pending = await cluster_store.pending_events(limit=10)
+    assert [(p.ref.partition("|")[0], p.outbox) for p in pending] == [
+        ("x:" + _tag(record.secret_id).decode(), b"created"),
+        ("outbox", b"alert"),
+    ]
+    with redis_cluster.node(keys[prefix + b"index:outbox"]) as client:
+        assert client.zrange(prefix + b"index:outbox", 0, -1) == [record.secret_id.encode()]
+
+
+async def test_acknowledging_a_secrets_last_record_deletes_its_stream_and_index_entry(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=2)
+    await cluster_store.create(record, events=[Recorded(None, b"created")])
+    assert await cluster_store.consume(
+        record.secret_id, ACCESS, now=clock.now(), events=[Recorded(None, b"viewed")]
+    )
+
+    first = await cluster_store.pending_events(limit=1)
+    await cluster_store.ack_events([p.ref for p in first])
+    assert prefix + b"index:outbox" in _keys_by_node(redis_cluster, prefix)
+    rest = await cluster_store.pending_events(limit=10)
+    assert [p.outbox for p in rest] == [b"viewed"]
+    await cluster_store.ack_events([p.ref for p in rest])
+
+    keys = _keys_by_node(redis_cluster, prefix)
+    assert prefix + b"x:" + _tag(record.secret_id) not in keys
+    assert prefix + b"index:outbox" not in keys
+    assert await cluster_store.pending_events(limit=10) == []
+
+
+async def test_a_stream_missing_from_the_outbox_index_is_found_by_the_rescan(
+    cluster_url: str, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    """An index entry lost (a failed ``ZADD``, a race with an ack) hides its stream only until
+    the next rescan: the first ``pending_events`` of a store, then one in
+    ``OUTBOX_RESCAN_EVERY``."""
+    store = await RedisStore.open(cluster_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        await store.record(record.secret_id, [Recorded(None, b"lost")])
+        index = prefix + b"index:outbox"
+        with redis_cluster.node(_keys_by_node(redis_cluster, prefix)[index]) as client:
+            client.delete(index)
+        assert [p.outbox for p in await store.pending_events(limit=10)] == [b"lost"]  # first
+
+        with redis_cluster.node(_keys_by_node(redis_cluster, prefix)[index]) as client:
+            client.delete(index)
+        for _ in range(OUTBOX_RESCAN_EVERY - 1):
+            assert await store.pending_events(limit=10) == []
+        assert [p.outbox for p in await store.pending_events(limit=10)] == [b"lost"]
+    finally:
+        await store.aclose()
+
+
+async def test_an_index_entry_without_a_stream_is_dropped(
+    cluster_store: RedisStore, redis_cluster: LocalCluster, prefix: bytes, clock: FrozenClock
+) -> None:
+    """A refused change still sends its ``ZADD NX`` (it goes with the script, not after it);
+    the entry it leaves is dropped by the next ``pending_events``."""
+    gone = new_secret_id()
+    assert (
+        await cluster_store.consume(gone, ACCESS, now=clock.now(), events=[Recorded(None, b"")])
+        is None
+    )
+    assert prefix + b"index:outbox" in _keys_by_node(redis_cluster, prefix)
+
+    assert await cluster_store.pending_events(limit=10) == []
+
+    assert _keys_by_node(redis_cluster, prefix) == {}

@@ -1,9 +1,12 @@
 """The Lua scripts of the Redis store (``burnlink.store.redis.store``), one per atomic rule, and one
 that reads a receipt with its events.
 
-Each script touches only keys that share one hash tag: a secret's four keys (live, receipt,
-events, code; see the store's module docstring) or one counter key. Every time comparison
-uses the ``now`` the application passes in as integer milliseconds, never ``TIME``.
+Each script touches only keys that share one hash tag: a secret's keys (live, receipt,
+events, code, and on a cluster its outbox stream; see the store's module docstring) or one
+counter key. On a single node the scripts that keep events also write the store's one
+outbox stream. Every time comparison uses the ``now`` the application passes in as integer
+milliseconds; ``TIME`` is read only to stamp outbox entries with the order a cluster's
+streams are merged in (``keep``), never to decide anything.
 """
 
 from __future__ import annotations
@@ -29,6 +32,31 @@ local function counted(receipt, kind)
   return redis.call('HINCRBY', receipt, 'n:' .. kind, 1)
 end
 
+-- Keep the events given in ARGV from index i on: their count, then for each its receipt
+-- line ('' for none), its kind and its outbox record. A line goes on the receipt while it
+-- exists and its kind is under the cap; every record goes into the outbox stream, stamped
+-- 't' with the server's time in microseconds (only to merge a cluster's streams in order).
+local function keep(receipt, events, stream, i, cap, retention)
+  local n = tonumber(ARGV[i])
+  if n == 0 then return end
+  local listed = redis.call('EXISTS', receipt) == 1
+  local pushed = false
+  local now = redis.call('TIME')
+  local t = now[1] .. string.format('%06d', tonumber(now[2]))
+  for j = 0, n - 1 do
+    local line, kind, record = ARGV[i + 1 + 3 * j], ARGV[i + 2 + 3 * j], ARGV[i + 3 + 3 * j]
+    if listed and line ~= '' and counted(receipt, kind) <= cap then
+      redis.call('RPUSH', events, line)
+      pushed = true
+    end
+    redis.call('XADD', stream, '*', 'r', record, 't', t)
+  end
+  if pushed then
+    local r = redis.call('HMGET', receipt, 'exp', 'end')
+    redis.call('PEXPIREAT', events, ms(tonumber(r[2] or r[1]) + retention))
+  end
+end
+
 local function end_receipt(receipt, events, at, reason, retention)
   if redis.call('EXISTS', receipt) == 1 then
     redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
@@ -39,43 +67,40 @@ local function end_receipt(receipt, events, at, reason, retention)
 end
 """
 
-CREATE: Final = """
--- KEYS: live, receipt, events, code. ARGV: live expiry, receipt expiry, number of live field
--- pairs, the receipt's first event ('' for none), live pairs, receipt pairs. Returns 1 when
--- created, 0 when the id is taken.
+CREATE: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code, outbox. ARGV: live expiry, retention (ms), number of
+-- live field pairs, number of receipt field pairs, cap on events of a kind, live pairs,
+-- receipt pairs, then the events (see keep). Returns 1 when created, 0 when the id is taken
+-- (and then keeps nothing).
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-local pairs = tonumber(ARGV[3])
+local live, receipt = tonumber(ARGV[3]), tonumber(ARGV[4])
+local first = 6 + 2 * (live + receipt)
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * pairs))
-redis.call('HSET', KEYS[2], unpack(ARGV, 5 + 2 * pairs, #ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * live))
+redis.call('HSET', KEYS[2], unpack(ARGV, 6 + 2 * live, first - 1))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('RPUSH', KEYS[3], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[3], ARGV[2])
-end
+redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[1]) + tonumber(ARGV[2])))
+keep(KEYS[2], KEYS[3], KEYS[5], first, tonumber(ARGV[5]), tonumber(ARGV[2]))
 return 1
 """
+)
 
 CONSUME: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: access digest, now, retention (ms), the event to
--- append to the receipt ('' for none), the receipt's cap on events of a kind, the event's kind.
--- Returns {envelope, views_left} or nil; the last view deletes the secret and its code.
+-- KEYS: live, receipt, events, code, outbox. ARGV: access digest, now, retention (ms), the
+-- cap on events of a kind, then the events (see keep). Returns {envelope, views_left} or
+-- nil (keeping nothing); the last view deletes the secret and its code.
 local now = tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'vl', 'env')
 if not f[1] or tonumber(f[1]) <= now then return false end
 if not same(f[2], ARGV[1]) then return false end
 if tonumber(f[3]) <= 0 then return false end
 local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HINCRBY', KEYS[2], 'vu', 1)
-  if ARGV[4] ~= '' and counted(KEYS[2], ARGV[6]) <= tonumber(ARGV[5]) then
-    redis.call('RPUSH', KEYS[3], ARGV[4])
-    redis.call('PEXPIREAT', KEYS[3], ms(tonumber(f[1]) + tonumber(ARGV[3])))
-  end
-end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
+keep(KEYS[2], KEYS[3], KEYS[5], 5, tonumber(ARGV[4]), tonumber(ARGV[3]))
 if left <= 0 then
   redis.call('DEL', KEYS[1], KEYS[4])
   end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
@@ -87,15 +112,17 @@ return {f[4], left}
 RECORD_FAILURE: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: now, retention, locks (1/0).
--- Returns nil if gone, else {counted (1/0), attempts left}. Counts only if this attempt is
--- the last (1 left) exactly when ARGV[3] says so; at zero the secret and its code are deleted.
+-- KEYS: live, receipt, events, code, outbox. ARGV: now, retention, locks (1/0), the cap on
+-- events of a kind, then the events (see keep). Returns nil if gone, else {counted (1/0),
+-- attempts left}. Counts (and keeps the events) only if this attempt is the last (1 left)
+-- exactly when ARGV[3] says so; at zero the secret and its code are deleted.
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'exp', 'al')
 if not f[1] or tonumber(f[1]) <= now then return false end
 local left = tonumber(f[2])
 if (left == 1) ~= (ARGV[3] == '1') then return {0, left} end
 left = redis.call('HINCRBY', KEYS[1], 'al', -1)
+keep(KEYS[2], KEYS[3], KEYS[5], 5, tonumber(ARGV[4]), tonumber(ARGV[2]))
 if left <= 0 then
   redis.call('DEL', KEYS[1], KEYS[4])
   end_receipt(KEYS[2], KEYS[3], now, 'locked', tonumber(ARGV[2]))
@@ -107,11 +134,13 @@ return {1, left}
 BURN: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code. ARGV: now, retention, end reason (burned or locked).
--- Returns 1 if a live secret was ended (with its code).
+-- KEYS: live, receipt, events, code, outbox. ARGV: now, retention, end reason (burned or
+-- locked), the cap on events of a kind, then the events (see keep). Returns 1 if a live
+-- secret was ended (with its code and keeping the events), else 0 (keeping nothing).
 local now = tonumber(ARGV[1])
 local exp = redis.call('HGET', KEYS[1], 'exp')
 if not exp or tonumber(exp) <= now then return 0 end
+keep(KEYS[2], KEYS[3], KEYS[5], 5, tonumber(ARGV[4]), tonumber(ARGV[2]))
 redis.call('DEL', KEYS[1], KEYS[4])
 end_receipt(KEYS[2], KEYS[3], now, ARGV[3], tonumber(ARGV[2]))
 return 1
@@ -138,19 +167,26 @@ return {1, exp}
 """
 )
 
-ADD_EVENT: Final = (
+RECORD: Final = (
     _PRELUDE
     + """
--- KEYS: receipt, events. ARGV: encoded event, cap on events of a kind, retention, the event's
--- kind. Returns 1 if appended.
-local r = redis.call('HMGET', KEYS[1], 'exp', 'end')
-if not r[1] then return 0 end
-if counted(KEYS[1], ARGV[4]) > tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('PEXPIREAT', KEYS[2], ms(tonumber(r[2] or r[1]) + tonumber(ARGV[3])))
+-- KEYS: receipt, events, outbox. ARGV: cap on events of a kind, retention, then the events
+-- (see keep): lines go on the receipt if it exists, records into the outbox whatever it is.
+keep(KEYS[1], KEYS[2], KEYS[3], 3, tonumber(ARGV[1]), tonumber(ARGV[2]))
 return 1
 """
 )
+
+ACK: Final = """
+-- KEYS: an outbox stream. ARGV: entry ids in it. Deletes them; returns 1 if the stream is
+-- now empty (and deletes it), else 0.
+if #ARGV > 0 then redis.call('XDEL', KEYS[1], unpack(ARGV)) end
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
 
 PUT_CODE: Final = (
     _PRELUDE

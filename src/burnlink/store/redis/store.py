@@ -14,27 +14,40 @@ Keys
         {prefix}o:{<id>}   hash   its one-time code, if one was sent (digest, put at, expiry,
                                   tries left, codes put since the last match)
 
+    On a Redis Cluster a secret also owns its outbox stream (see Outbox)::
+
+        {prefix}x:{<id>}   stream the secret's outbox records not yet sealed
+
     and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
-    ``expires_at`` for the sweeper. Rate counters are plain integer keys, one per bucket and
-    fixed window, each hash-tagged with itself (so a cluster spreads them over shards; a
-    ``}`` in a bucket only shortens the tag)::
+    ``expires_at`` for the sweeper, the stream ``{prefix}outbox`` (every outbox record on a
+    single node; on a cluster those of no secret) and, on a cluster, the sorted set
+    ``{prefix}index:outbox`` of the ids that have an ``x:`` stream. Rate counters are plain
+    integer keys, one per bucket and fixed window, each hash-tagged with itself (so a cluster
+    spreads them over shards; a ``}`` in a bucket only shortens the tag)::
 
         {prefix}c:{<bucket>:<window start, epoch seconds>}
 
     A live hash written before access policies existed has no ``pol`` field and reads as the
-    empty policy, so an upgrade needs no migration. During a rolling upgrade, older
-    processes end secrets without deleting their code keys; such a code is harmless (a code
-    is only checked while its secret is alive) and expires natively with its secret.
+    empty policy, so an upgrade needs no migration; nor does the outbox, which only adds
+    keys (the layout has no schema version: the test
+    ``test_a_database_written_before_the_outbox_opens_and_works`` writes the previous one).
+    During a rolling upgrade, older processes end secrets without deleting their code keys;
+    such a code is harmless (a code is only checked while its secret is alive) and expires
+    natively with its secret.
 
 Atomicity
-    Every rule that reads and writes (create, consume, record_failure, burn, add_event,
+    Every rule that reads and writes (create, consume, record_failure, burn, record,
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
     (``burnlink.store.redis.scripts``) that touches only that secret's keys, so Redis runs it
     without interleaving and a cluster can route it to one shard; ``hits`` is one script over
     a request's counter keys (on a cluster, one per key), and ``receipt`` reads a receipt
-    and its events in one read-only script.
-    Time never comes from Redis (no ``TIME``): the application's ``now`` is passed in as
-    integer milliseconds and every script checks ``expires_at > now`` itself.
+    and its events in one read-only script. A script that changes a secret keeps the
+    change's events in the same run (receipt lines and outbox records), and keeps none when
+    it refuses the change; a Lua script is not rolled back on error, so each checks
+    everything before its first write.
+    Time never decides anything in Redis (``TIME`` only orders the outbox, see Outbox): the
+    application's ``now`` is passed in as integer milliseconds and every script checks
+    ``expires_at > now`` itself.
     Scripts are never retried by the client, because a reply lost after a committed view must
     not take a second view; a lost connection surfaces as ``StorageUnavailable`` (see
     Retries for how each client is set up to keep this).
@@ -43,7 +56,9 @@ Redis Cluster
     ``burnlink.store.redis.client`` reads a ``redis+cluster://`` URL (a list of nodes) and sets
     the client up. Each script names only keys of one hash tag, so the client sends it to that
     slot's primary, and Redis would refuse a script that crossed slots (``CROSSSLOT``). What is
-    not per secret is one key each: the expiry index lives on the shard its name hashes to;
+    not per secret is one key each: the expiry index, the outbox index and the shared
+    outbox stream live on the shards their names hash to (see Outbox for the per-secret
+    outbox streams);
     ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
     which the client splits by node; the sweeper reads the index on its shard and sends each
     indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
@@ -81,6 +96,45 @@ Retries
     ``tests/store/test_redis_cluster.py`` stalls a node past the client's timeout after it has
     received a view's script and checks that exactly one view was taken, and follows
     ``MOVED`` through a direct script and a pipeline.
+
+Outbox
+    The records of ``Recorded`` events wait in a stream until the sealer acknowledges them
+    (``audit.outbox``). Each entry has two fields: ``r``, the record's bytes as given, and
+    ``t``, the server's ``TIME`` in microseconds when the script ran; ``TIME`` is used for
+    nothing else, and never decides anything.
+
+    On a single node every record goes to ``{prefix}outbox``, passed to the script as one of
+    its keys; ``pending_events`` is one ``XRANGE`` and a ref is the entry's stream id, which
+    ``ack_events`` deletes with one ``XDEL``. The stream keeps the order the scripts ran in.
+
+    On a cluster a script may touch one slot only, so a secret's records go to its own stream
+    ``{prefix}x:{<id>}``, and ``record(None, ...)`` writes ``{prefix}outbox``. A ref is
+    ``<key without the prefix>|<stream id>``. To find the streams without scanning the
+    keyspace, each call that keeps events sends ``ZADD NX {prefix}index:outbox <its time> <id>``
+    with its script in one non-transactional pipeline (as ``create`` does for the expiry
+    index). That entry is best effort: it goes even when the script refuses the change and
+    keeps nothing, and it may be lost (a failed ``ZADD``; or ``ack_events`` empties a stream,
+    deletes it and removes its entry just as another script re-creates it, whose ``ZADD NX``
+    landed before the ``ZREM``; after each removal the store checks the streams again and
+    puts back the ones that exist, which leaves only the case where the two nodes ran the
+    pipeline's commands in the other order). So ``pending_events``:
+
+    - drops index entries whose stream does not exist;
+    - on a store's first call, and then once in ``OUTBOX_RESCAN_EVERY`` calls, runs ``SCAN`` on
+      every primary for ``x:`` streams and indexes any it finds (its cost grows with the
+      keyspace, hence the spacing): a record is never lost, only sealed late, at worst
+      ``OUTBOX_RESCAN_EVERY`` sealer runs after it was kept;
+    - reads ``{prefix}outbox`` and the ``OUTBOX_STREAMS`` lowest-scored indexed streams in
+      one pipeline and merges them by ``t`` (each stream in its own order). Across shards
+      this is oldest first only as far as the nodes' clocks agree, and a stream beyond the
+      first ``OUTBOX_STREAMS`` waits for a later batch; the audit log's order is the order of
+      sealing, and every record is sealed once.
+
+    ``ack_events`` runs one script per stream (``XDEL``, and ``DEL`` of a stream it leaves
+    empty) and removes the emptied streams' index entries.
+
+    Streams have no cap and no TTL: while the audit log is down they grow by one entry per
+    action and nothing is dropped.
 
 Expiry
     The live key is given ``PEXPIREAT expires_at``, the code key the same (a spent code
@@ -120,7 +174,9 @@ Durability and residue
 
 from __future__ import annotations
 
+import heapq
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -149,11 +205,18 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit
+from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 
 _SWEEP_BATCH: Final = 500
+OUTBOX_STREAMS: Final = 128
+"""On a cluster, how many per-secret outbox streams ``pending_events`` reads at most."""
+OUTBOX_RESCAN_EVERY: Final = 100
+"""On a cluster, ``pending_events`` scans for unindexed outbox streams on its first call and
+then once in this many calls."""
+_STREAM_ID: Final = re.compile(r"[0-9]+-[0-9]+")
 COUNTER_GRACE: Final = timedelta(seconds=5)
 """How long a counter key outlives its window, for the latency between ``now`` and Redis."""
 
@@ -185,10 +248,32 @@ def _queue_script(
     _queue(pipe, "EVAL", script.script, len(keys), *keys, *args)
 
 
+def _event_args(events: Sequence[Recorded], *, lines: bool = True) -> list[bytes | str | int]:
+    """``events`` as the scripts' ``keep`` reads them: their count, then each one's receipt
+    line (``b""`` for none, or for all when not ``lines``), kind and outbox record."""
+    args: list[bytes | str | int] = [len(events)]
+    for recorded in events:
+        line = recorded.line
+        if line is None or not lines:
+            args += [b"", b"", recorded.outbox]
+        else:
+            args += [_encode_event(line), line.kind.value, recorded.outbox]
+    return args
+
+
+def _glob_escape(text: bytes) -> bytes:
+    """``text`` matched literally by a ``SCAN MATCH`` pattern."""
+    return re.sub(rb"([\\*?\[\]])", rb"\\\1", text)
+
+
 def _encode_event(event: Event) -> bytes:
     # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
     row = [to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent]
     return json.dumps(row, separators=(",", ":")).encode("ascii")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
 
 
 def _decode_event(raw: bytes) -> Event:
@@ -214,12 +299,17 @@ class RedisStore:
         self._retention = retention
         self._retention_ms = retention // MILLISECOND
         self._index = self._prefix + b"index:expiry"
+        self._cluster = isinstance(client, RedisCluster)
+        self._outbox = self._prefix + b"outbox"
+        self._outbox_index = self._prefix + b"index:outbox"
+        self._pending_calls = 0
         self._create = client.register_script(lua.CREATE)
         self._consume = client.register_script(lua.CONSUME)
         self._record_failure = client.register_script(lua.RECORD_FAILURE)
         self._burn = client.register_script(lua.BURN)
         self._expire = client.register_script(lua.EXPIRE)
-        self._add_event = client.register_script(lua.ADD_EVENT)
+        self._record = client.register_script(lua.RECORD)
+        self._ack = client.register_script(lua.ACK)
         self._put_code = client.register_script(lua.PUT_CODE)
         self._check_code = client.register_script(lua.CHECK_CODE)
         self._hits = client.register_script(lua.HITS)
@@ -247,7 +337,39 @@ class RedisStore:
         tag = b"{" + _encode_id(secret_id) + b"}"
         return [self._prefix + kind + tag for kind in (b"s:", b"r:", b"e:", b"o:")]
 
-    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
+    def _stream(self, secret_id: str) -> bytes:
+        """Where the secret's outbox records go: on a cluster its own stream, in its slot;
+        on a single node the store's one outbox stream."""
+        if not self._cluster:
+            return self._outbox
+        return self._prefix + b"x:{" + _encode_id(secret_id) + b"}"
+
+    async def _keeping(
+        self,
+        script: AsyncScript,
+        secret_id: str,
+        args: Sequence[EncodableT],
+        *,
+        events: Sequence[Recorded],
+        now_ms: int,
+    ) -> Any:
+        """Run one of the secret's scripts that keeps ``events`` (its keys and outbox stream)
+        and return its answer. On a cluster with events, the stream's ``ZADD NX`` into the
+        outbox index goes with it in one non-transactional pipeline (best effort: see the
+        module docstring, Outbox)."""
+        keys = [*self._keys(secret_id), self._stream(secret_id)]
+        with _translated():
+            if not (self._cluster and events):
+                return await script(keys=keys, args=args)
+            async with self._client.pipeline(transaction=False) as pipe:
+                _queue_script(pipe, script, keys, args)
+                _queue(pipe, "ZADD", self._outbox_index, "NX", now_ms, _encode_id(secret_id))
+                result, _ = await pipe.execute(raise_on_error=False)
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
         """See ``SecretStore.create``."""
         expires_ms = to_epoch_ms(record.expires_at)
         live: list[bytes | str | int] = [
@@ -277,15 +399,22 @@ class RedisStore:
             b"mv", record.max_views,
             b"vu", 0,
         ]  # fmt: skip
-        first = b"" if event is None else _encode_event(event)
         args = [
-            expires_ms, expires_ms + self._retention_ms, len(live) // 2, first, *live, *receipt
+            expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
+            MAX_EVENTS_PER_KIND, *live, *receipt, *_event_args(events),
         ]  # fmt: skip
+        member = _encode_id(record.secret_id)
+        keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
-                _queue_script(pipe, self._create, self._keys(record.secret_id), args)
-                _queue(pipe, "ZADD", self._index, "NX", expires_ms, _encode_id(record.secret_id))
-                created, _ = await pipe.execute()
+                _queue_script(pipe, self._create, keys, args)
+                _queue(pipe, "ZADD", self._index, "NX", expires_ms, member)
+                if self._cluster and events:
+                    created_ms = to_epoch_ms(record.created_at)
+                    _queue(pipe, "ZADD", self._outbox_index, "NX", created_ms, member)
+                created, *_ = await pipe.execute(raise_on_error=False)
+            if isinstance(created, Exception):
+                raise created
         if not created:
             raise DuplicateId("secret id already taken")
 
@@ -326,48 +455,55 @@ class RedisStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        events: Sequence[Recorded] = (),
     ) -> Consumed | None:
         """See ``SecretStore.consume``."""
-        line = b"" if event is None else _encode_event(event)
-        with _translated():
-            result: Any = await self._consume(
-                keys=self._keys(secret_id),
-                args=[
-                    access_digest,
-                    to_epoch_ms(now),
-                    self._retention_ms,
-                    line,
-                    MAX_EVENTS_PER_KIND,
-                    "" if event is None else event.kind.value,
-                ],
-            )
+        now_ms = to_epoch_ms(now)
+        args = [
+            access_digest, now_ms, self._retention_ms, MAX_EVENTS_PER_KIND, *_event_args(events)
+        ]  # fmt: skip
+        result = await self._keeping(self._consume, secret_id, args, events=events, now_ms=now_ms)
         if result is None:
             return None
         envelope, views_left = result
         return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
-    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
+    async def record_failure(
+        self, secret_id: str, *, now: datetime, locks: bool, events: Sequence[Recorded] = ()
+    ) -> Attempt | None:
         """See ``SecretStore.record_failure``; the script decides and counts."""
-        with _translated():
-            result: Any = await self._record_failure(
-                keys=self._keys(secret_id),
-                args=[to_epoch_ms(now), self._retention_ms, 1 if locks else 0],
-            )
+        now_ms = to_epoch_ms(now)
+        args = [
+            now_ms, self._retention_ms, 1 if locks else 0, MAX_EVENTS_PER_KIND,
+            *_event_args(events),
+        ]  # fmt: skip
+        result = await self._keeping(
+            self._record_failure, secret_id, args, events=events, now_ms=now_ms
+        )
         if result is None:
             return None
         counted, attempts_left = result
         return Attempt(counted=bool(counted), attempts_left=int(attempts_left))
 
     async def burn(
-        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+        self,
+        secret_id: str,
+        *,
+        now: datetime,
+        reason: EndReason = EndReason.BURNED,
+        events: Sequence[Recorded] = (),
     ) -> bool:
         """See ``SecretStore.burn``."""
-        with _translated():
-            result: Any = await self._burn(
-                keys=self._keys(secret_id),
-                args=[to_epoch_ms(now), self._retention_ms, reason.value],
-            )
+        now_ms = to_epoch_ms(now)
+        args = [
+            now_ms, self._retention_ms, reason.value, MAX_EVENTS_PER_KIND, *_event_args(events)
+        ]  # fmt: skip
+        result = await self._keeping(self._burn, secret_id, args, events=events, now_ms=now_ms)
         return bool(result)
 
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
@@ -397,19 +533,133 @@ class RedisStore:
             events=tuple(_decode_event(row) for row in rows),
         )
 
-    async def add_event(self, secret_id: str, event: Event) -> None:
-        """See ``SecretStore.add_event``."""
+    async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        """See ``SecretStore.record``: one script appends the lines to the receipt (if any)
+        and the records to the secret's outbox stream, or, without a secret, to the store's
+        one outbox stream (on a cluster too)."""
+        if not events:
+            return
+        if secret_id is None:
+            # Every line is dropped, so the script never touches a receipt: the outbox key
+            # stands in for the receipt's keys, and the script names one slot.
+            args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events, lines=False)]
+            with _translated():
+                await self._record(keys=[self._outbox] * 3, args=args)
+            return
         _, receipt_key, events_key, _ = self._keys(secret_id)
+        stream = self._stream(secret_id)
+        args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events)]
         with _translated():
-            await self._add_event(
-                keys=[receipt_key, events_key],
-                args=[
-                    _encode_event(event),
-                    MAX_EVENTS_PER_KIND,
-                    self._retention_ms,
-                    event.kind.value,
-                ],
+            if not self._cluster:
+                await self._record(keys=[receipt_key, events_key, stream], args=args)
+                return
+            # Not every recorded event has a time; the latest line's orders the index.
+            at = max((to_epoch_ms(r.line.at) for r in events if r.line is not None), default=0)
+            async with self._client.pipeline(transaction=False) as pipe:
+                _queue_script(pipe, self._record, [receipt_key, events_key, stream], args)
+                _queue(pipe, "ZADD", self._outbox_index, "NX", at, _encode_id(secret_id))
+                result, _ = await pipe.execute(raise_on_error=False)
+            if isinstance(result, Exception):
+                raise result
+
+    async def pending_events(self, *, limit: int) -> list[Pending]:
+        """See ``SecretStore.pending_events``.
+
+        On a single node, one ``XRANGE`` of the outbox stream (refs are stream ids). On a
+        cluster, the shared stream and the oldest ``OUTBOX_STREAMS`` indexed per-secret
+        streams in one pipeline, merged by their entries' ``t`` (refs are ``<key>|<id>``,
+        the key without the prefix); see the module docstring, Outbox.
+        """
+        if limit <= 0:
+            return []
+        with _translated():
+            if not self._cluster:
+                rows: Any = await self._client.xrange(self._outbox, count=limit)
+                return [Pending(_text(entry_id), fields[b"r"]) for entry_id, fields in rows]
+            self._pending_calls += 1
+            if self._pending_calls % OUTBOX_RESCAN_EVERY == 1:
+                await self._rescan_outbox()
+            members = cast(
+                "list[bytes]",
+                await self._client.zrange(self._outbox_index, 0, min(limit, OUTBOX_STREAMS) - 1),
             )
+            streams = [self._outbox] + [self._prefix + b"x:{" + m + b"}" for m in members]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for stream in streams:
+                    _queue(pipe, "XRANGE", stream, "-", "+", "COUNT", limit)
+                results: list[Any] = await pipe.execute()
+            await self._unindex(
+                [m for m, rows in zip(members, results[1:], strict=True) if not rows]
+            )
+        merged = heapq.merge(
+            *(
+                [(int(fields[b"t"]), stream, entry_id, fields[b"r"]) for entry_id, fields in rows]
+                for stream, rows in zip(streams, results, strict=True)
+            ),
+            key=lambda entry: entry[0],
+        )
+        pending: list[Pending] = []
+        for _, stream, entry_id, outbox in merged:
+            if len(pending) == limit:
+                break
+            name = _text(stream[len(self._prefix) :])
+            pending.append(Pending(f"{name}|{_text(entry_id)}", outbox))
+        return pending
+
+    async def ack_events(self, refs: Sequence[str]) -> None:
+        """See ``SecretStore.ack_events``: ``XDEL`` by stream; on a cluster one script per
+        stream, which deletes a stream it empties (whose index entry then goes too)."""
+        by_stream: dict[bytes, list[str]] = {}
+        for ref in refs:
+            name, _, entry_id = ref.rpartition("|")
+            if not _STREAM_ID.fullmatch(entry_id) or (bool(name) != self._cluster):
+                continue  # not a ref this store hands out: already gone, as far as it knows
+            stream = self._outbox if not name else self._prefix + _encode_id(name)
+            by_stream.setdefault(stream, []).append(entry_id)
+        if not by_stream:
+            return
+        with _translated():
+            if not self._cluster:
+                await self._client.xdel(self._outbox, *by_stream[self._outbox])
+                return
+            async with self._client.pipeline(transaction=False) as pipe:
+                for stream, ids in by_stream.items():
+                    _queue_script(pipe, self._ack, [stream], ids)
+                emptied: list[Any] = await pipe.execute()
+            tagged = self._prefix + b"x:{"
+            await self._unindex(
+                [
+                    stream[len(tagged) : -1]
+                    for stream, empty in zip(by_stream, emptied, strict=True)
+                    if empty and stream.startswith(tagged)
+                ]
+            )
+
+    async def _unindex(self, members: Sequence[bytes]) -> None:
+        """Drop these secrets from the outbox index, then put back any whose stream exists
+        after all (a record kept meanwhile, whose own ``ZADD NX`` came before the ``ZREM``)."""
+        if not members:
+            return
+        await self._client.zrem(self._outbox_index, *members)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for member in members:
+                _queue(pipe, "EXISTS", self._prefix + b"x:{" + member + b"}")
+            exists: list[Any] = await pipe.execute()
+        back = [part for m, e in zip(members, exists, strict=True) if e for part in (0, m)]
+        if back:
+            await self._client.execute_command("ZADD", self._outbox_index, "NX", *back)
+
+    async def _rescan_outbox(self) -> None:
+        """Index every per-secret outbox stream on the cluster (``SCAN`` of each primary), for
+        an index entry lost to a failed ``ZADD`` or a race with ``_unindex``."""
+        tagged = self._prefix + b"x:{"
+        found: list[bytes | int] = []
+        async for key in self._client.scan_iter(
+            match=_glob_escape(tagged) + b"*", count=1000, _type="stream"
+        ):
+            found += [0, bytes(key)[len(tagged) : -1]]
+        if found:
+            await self._client.execute_command("ZADD", self._outbox_index, "NX", *found)
 
     async def put_code(
         self,
