@@ -52,7 +52,8 @@ CTE returned a row. So a change and its events commit together or not at all, wi
 trip of their own, and a refused call keeps nothing. In those statements the count of a kind
 already on the receipt is read in the statement's snapshot, so views racing on one secret can
 pass the cap by one line each; ``record`` (events that change no secret) locks the receipt row
-first when it has lines, then counts, so it holds the cap exactly. Outbox ``ref``s are taken
+first when it has lines, then counts, in one pipeline (one round trip), so it holds the cap
+exactly. Outbox ``ref``s are taken
 in the order of the events, but a ``bigserial`` is not commit order: ``pending_events`` can
 see a later record before an earlier one commits, which is harmless because the sealer
 acknowledges by ref, never by position.
@@ -388,19 +389,21 @@ class PostgresStore:
         """Keep ``events`` in one statement: lines on the receipt (if kept), outbox records
         whatever the receipt.
 
-        With receipt lines the statement runs in a transaction that first takes the receipt's
-        row lock, so that concurrent calls count each other's lines and the cap holds exactly.
+        With receipt lines, the receipt's row lock is taken first by another statement of the
+        same pipeline (one round trip, one implicit transaction up to its sync): concurrent
+        calls queue on the lock, and the insert, which reads in a snapshot taken after it,
+        counts the lines they committed, so the cap holds exactly.
         """
         if not events:
             return
         params = {"id": secret_id, **_events_params(events)}
-        if secret_id is None or not params["line_kind"]:
-            async with self._connection() as conn:
+        async with self._connection() as conn:
+            if secret_id is None or not params["line_kind"]:
                 await conn.execute(sql.RECORD, params)
-            return
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})
-            await conn.execute(sql.RECORD, params)
+                return
+            async with conn.pipeline():
+                await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})
+                await conn.execute(sql.RECORD, params)
 
     async def pending_events(self, *, limit: int) -> list[Pending]:
         """See ``SecretStore.pending_events``: one read, in ``ref`` order.
