@@ -1,5 +1,5 @@
 """PostgreSQL-specific behaviour beyond the contract: processes, outages, schema, migration,
-restarts, and where codes and counters live."""
+restarts, and where codes, counters and the outbox live."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind, 
 from burnlink.store import SecretStore
 from burnlink.store.postgres.schema import MIGRATIONS
 from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
@@ -40,11 +41,13 @@ def _conforms(store: PostgresStore) -> SecretStore:
 
 
 # One reader process: open the store, warm its pool, say "ready", wait for "go" on stdin,
-# run its readers concurrently and print the views_left of every reader that won.
+# run its readers concurrently (each with an outbox record) and print the views_left of every
+# reader that won.
 _READER = """
 import asyncio, json, sys
 from datetime import datetime, timedelta
 
+from burnlink.store.secrets import Recorded
 from burnlink.store.postgres.store import PostgresStore
 
 
@@ -57,7 +60,12 @@ async def main() -> None:
         sys.stdin.readline()
         results = await asyncio.gather(
             *(
-                store.consume(secret_id, bytes.fromhex(digest), now=datetime.fromisoformat(now))
+                store.consume(
+                    secret_id,
+                    bytes.fromhex(digest),
+                    now=datetime.fromisoformat(now),
+                    events=[Recorded(None, b"viewed")],
+                )
                 for _ in range(int(readers))
             )
         )
@@ -326,6 +334,8 @@ async def test_consume_is_exactly_once_across_processes(
         assert receipt is not None
         assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
         assert await store.peek(record.secret_id, now=clock.now()) is None
+        pending = await store.pending_events(limit=100)
+        assert [p.outbox for p in pending] == [b"viewed"] * views
     finally:
         await store.aclose()
 
@@ -421,7 +431,8 @@ async def test_store_data_survives_close_and_reopen(postgres_url: str, clock: Fr
     first = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         await first.create(record)
-        await first.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.CREATED))
+        created = Event(at=clock.now(), kind=EventKind.CREATED)
+        await first.record(record.secret_id, [Recorded(created, b"created")])
         assert await first.consume(record.secret_id, ACCESS, now=clock.now()) is not None
     finally:
         await first.aclose()
@@ -438,6 +449,7 @@ async def test_store_data_survives_close_and_reopen(postgres_url: str, clock: Fr
         assert receipt is not None
         assert receipt.views_used == 2
         assert receipt.events == (Event(at=clock.now(), kind=EventKind.CREATED),)
+        assert [p.outbox for p in await second.pending_events(limit=10)] == [b"created"]
     finally:
         await second.aclose()
 
@@ -504,8 +516,8 @@ async def test_purge_expired_cascades_events_and_keeps_nothing(
     store = await PostgresStore.open(postgres_url, retention=timedelta(seconds=10))
     try:
         record = make_record(clock, ttl=60)
-        await store.create(record)
-        await store.add_event(record.secret_id, Event(at=clock.now(), kind=EventKind.CREATED))
+        created = Event(at=clock.now(), kind=EventKind.CREATED)
+        await store.create(record, events=[Recorded(created, b"created")])
         clock.advance(60)
 
         assert await store.purge_expired(now=clock.now(), limit=10) == 1
@@ -519,6 +531,8 @@ async def test_purge_expired_cascades_events_and_keeps_nothing(
 
     for table in ("burnlink_secrets", "burnlink_receipts", "burnlink_events"):
         assert _query(postgres_url, f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
+    # The sweep never takes an event the sealer has not acknowledged.
+    assert _query(postgres_url, "SELECT record FROM burnlink_outbox") == [(b"created",)]
 
 
 # -- schema 2: migration, access policy, one-time codes, rate counters ----------------------
@@ -575,7 +589,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -753,5 +767,111 @@ async def test_hit_counts_exactly_across_processes(postgres_url: str, clock: Fro
             await store.hit("reveal:198.51.100.0/24", window=3600, now=clock.now(), cost=0)
             == processes * per_process
         )
+    finally:
+        await store.aclose()
+
+
+# -- schema 4: the outbox --------------------------------------------------------------------
+
+
+def _at_version_3(url: str) -> None:
+    """Make ``url`` a database as a burnlink release of schema version 3 left it."""
+    _execute(url, _SCHEMA_V1)
+    for version, statements in MIGRATIONS:
+        if 1 < version <= 3:
+            for statement in statements:
+                _execute(url, statement)
+            _execute(url, "INSERT INTO burnlink_schema_version VALUES (%s)", (version,))
+
+
+async def test_open_migrates_a_version_3_database_to_keep_an_outbox(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    _at_version_3(fresh_database)
+    old = make_record(clock, views=2)
+    _create_v1(fresh_database, old)
+    assert _query(fresh_database, "SELECT to_regclass('burnlink_outbox') IS NULL") == [(True,)]
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="192.0.2.1")
+        consumed = await store.consume(
+            old.secret_id, ACCESS, now=clock.now(), events=[Recorded(viewed, b"viewed")]
+        )
+        assert consumed is not None
+        assert (consumed.envelope, consumed.views_left) == (old.envelope, 1)
+        await store.record(None, [Recorded(None, b"alert")])
+        new = make_record(clock)
+        await store.create(new, events=[Recorded(None, b"created")])
+
+        pending = await store.pending_events(limit=10)
+        assert [p.outbox for p in pending] == [b"viewed", b"alert", b"created"]
+        await store.ack_events([p.ref for p in pending])
+        assert await store.pending_events(limit=10) == []
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+        assert receipt is not None
+        assert (receipt.views_used, receipt.events) == (1, (viewed,))
+    finally:
+        await store.aclose()
+
+    assert _query(
+        fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
+    ) == [(1,), (2,), (3,), (SCHEMA_VERSION,)]
+
+
+async def test_record_holds_the_cap_exactly_under_concurrency(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    """Lines of one kind racing for the last places on a receipt: exactly the cap is kept,
+    while every outbox record is."""
+    record = make_record(clock)
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        await store.create(record)
+        opened = Event(at=clock.now(), kind=EventKind.OPENED)
+        # One call with more lines than room: the cap counts the lines of the call too.
+        await store.record(record.secret_id, [Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND - 3))
+
+        async def open_page() -> None:
+            await store.record(record.secret_id, [Recorded(opened, b"o")])
+
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(open_page)
+
+        receipt = await store.receipt(record.secret_id, now=clock.now())
+        assert receipt is not None
+        assert len(receipt.events) == MAX_EVENTS_PER_KIND
+        assert len(await store.pending_events(limit=1000)) == MAX_EVENTS_PER_KIND - 3 + 10
+    finally:
+        await store.aclose()
+
+
+async def test_a_batch_of_lines_is_capped_per_kind(postgres_url: str, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        opened = Event(at=clock.now(), kind=EventKind.OPENED)
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+        await store.create(record, events=[Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND + 1))
+        await store.record(record.secret_id, [Recorded(opened, b"o"), Recorded(viewed, b"v")])
+
+        receipt = await store.receipt(record.secret_id, now=clock.now())
+        assert receipt is not None
+        assert receipt.events == (opened,) * MAX_EVENTS_PER_KIND + (viewed,)
+    finally:
+        await store.aclose()
+
+
+async def test_ack_events_ignores_refs_that_name_no_record(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        await store.record(None, [Recorded(None, b"kept")])
+
+        await store.ack_events(["0", "x", "-1", "99999999999999999999", "\u0661"])
+
+        assert [p.outbox for p in await store.pending_events(limit=10)] == [b"kept"]
     finally:
         await store.aclose()

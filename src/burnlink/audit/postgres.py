@@ -6,11 +6,18 @@ Layout
     filtering and are checked against it on every read. The tables go to the first schema of
     the connection's ``search_path`` (``?options=-csearch_path%3Daudit`` picks another).
 
+    ``burnlink_audit_sealed`` holds the ids of the outbox records already sealed
+    (``audit.outbox``), each with its event's time, for ``SEALED_KEPT`` after it.
+
 Atomicity
     ``write`` (and ``append``, a write of one) runs in one transaction that first takes the
     state row with ``SELECT … FOR UPDATE``: appenders in every process queue on that row lock,
     and each one reads the head its predecessor committed (READ COMMITTED re-reads a locked row
     after the wait), so the chain has no gaps or forks. ``purge_before`` takes the same lock.
+    ``seal`` too, and only then reads which of its records are sealed: each statement of a
+    READ COMMITTED transaction sees what was committed before it started, so a sealer that
+    waited for another sees the ids that one sealed, and a record handed to two sealers at
+    once is appended once.
 
 Append-only
     A trigger function refuses ``UPDATE`` of entries, ``DELETE`` of entries not behind the
@@ -31,7 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -49,6 +56,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.ids import key_id
@@ -63,6 +71,10 @@ CONNECT_TIMEOUT: Final = 2
 POOL_MAX_SIZE: Final = 4
 POOL_TIMEOUT: Final = 5.0
 PAGE_SIZE: Final = 500
+
+SEALED_KEPT: Final = timedelta(days=7)
+"""How long the ids of sealed outbox records are remembered: far longer than any record
+waits between being sealed and being acknowledged (as ``audit.sqlite.SEALED_KEPT_MS``)."""
 
 _SCHEMA_LOCK: Final = 0x6275726E61756469  # "burnaudi": guards the DDL against concurrent starts
 
@@ -102,6 +114,16 @@ _SCHEMA: Final = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS burnlink_audit_watch_expires ON burnlink_audit_watch (expires_at)",
+    # The outbox records already sealed (``audit.outbox``), so a record handed out twice is
+    # appended once; kept for ``SEALED_KEPT`` after its event. Made by every open, so a log of
+    # an earlier release gains it in place.
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_audit_sealed (
+        id text PRIMARY KEY,
+        at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_audit_sealed_at ON burnlink_audit_sealed (at)",
     """
     CREATE OR REPLACE FUNCTION burnlink_audit_log_guard() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -178,6 +200,12 @@ _WATCH: Final = (
     " SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url"
 )
 _UNWATCH: Final = "DELETE FROM burnlink_audit_watch WHERE secret_id = %s"
+_SEALED: Final = "SELECT id FROM burnlink_audit_sealed WHERE id = ANY(%s::text[])"
+_MARK_SEALED: Final = (
+    "INSERT INTO burnlink_audit_sealed (id, at) SELECT * FROM unnest(%s::text[], %s::timestamptz[])"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_FORGET_SEALED: Final = "DELETE FROM burnlink_audit_sealed WHERE at < %s"
 _INSERT_ENTRY: Final = """
 INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
 VALUES (%(seq)s, %(at)s, %(type)s, %(event)s, %(prev_mac)s, %(mac)s)
@@ -238,6 +266,17 @@ def _state_params(state: ChainState) -> dict[str, object]:
         "head_mac": state.head.mac,
         "purged_before": state.purged_before,
         "state_mac": state.mac,
+    }
+
+
+def _entry_params(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "seq": entry.seq,
+        "at": entry.event.at,
+        "type": entry.event.type.value,
+        "event": entry.event.canonical().decode("utf-8"),
+        "prev_mac": entry.prev_mac,
+        "mac": entry.mac,
     }
 
 
@@ -383,20 +422,7 @@ class PostgresAuditStore:
                 state = await self._locked_state(conn)
                 entries = next_entries(self._key, state.head, events)
                 async with conn.cursor() as cursor:
-                    await cursor.executemany(
-                        _INSERT_ENTRY,
-                        [
-                            {
-                                "seq": entry.seq,
-                                "at": entry.event.at,
-                                "type": entry.event.type.value,
-                                "event": entry.event.canonical().decode("utf-8"),
-                                "prev_mac": entry.prev_mac,
-                                "mac": entry.mac,
-                            }
-                            for entry in entries
-                        ],
-                    )
+                    await cursor.executemany(_INSERT_ENTRY, [_entry_params(e) for e in entries])
                     await cursor.execute(
                         _SAVE_STATE, _state_params(state.advanced(self._key, head=entries[-1].head))
                     )
@@ -408,6 +434,42 @@ class PostgresAuditStore:
                         )
                     if unwatch:
                         await cursor.executemany(_UNWATCH, [(i,) for i in unwatch])
+        return entries
+
+    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+        """See ``AuditBackend.seal``: one transaction under the state row's lock, which is
+        taken before the sealed ids are read."""
+        async with self._connection() as conn, conn.transaction():
+            state = await self._locked_state(conn)
+            ids = list(dict.fromkeys(record.id for record in records))
+            found = await (await conn.execute(_SEALED, (ids,))).fetchall()
+            sealed = {str(row[0]) for row in found}
+            fresh: list[OutboxRecord] = []
+            for record in records:
+                if record.id not in sealed:
+                    sealed.add(record.id)
+                    fresh.append(record)
+            if not fresh:
+                return []
+            entries = next_entries(self._key, state.head, [r.event for r in fresh])
+            async with conn.cursor() as cursor:
+                await cursor.executemany(_INSERT_ENTRY, [_entry_params(e) for e in entries])
+                await cursor.execute(
+                    _SAVE_STATE, _state_params(state.advanced(self._key, head=entries[-1].head))
+                )
+                await cursor.execute(
+                    _MARK_SEALED, ([r.id for r in fresh], [r.event.at for r in fresh])
+                )
+                newest = max(r.event.at for r in fresh)
+                await cursor.execute(_FORGET_SEALED, (newest - SEALED_KEPT,))
+                watch = [r.watch for r in fresh if r.watch is not None]
+                if watch:
+                    await cursor.executemany(
+                        _WATCH, [(w.secret_id, w.expires_at, w.notify_url) for w in watch]
+                    )
+                unwatch = [(r.unwatch,) for r in fresh if r.unwatch is not None]
+                if unwatch:
+                    await cursor.executemany(_UNWATCH, unwatch)
         return entries
 
     async def iter_entries(

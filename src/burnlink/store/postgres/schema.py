@@ -19,13 +19,19 @@ Versions
 
 3. ``burnlink_codes.sent``: how many codes were put since the last match (``put_code``'s
    ``max_codes``); a used-up or expired code now stays until a match or the end of its secret.
+4. ``burnlink_outbox``: the events recorded with each change, waiting for the sealer
+   (``audit.outbox``), one row per record: ``ref`` (``bigserial``, the order they were taken
+   in) and ``record`` (the record's bytes, as given).
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
 brief exclusive lock on ``burnlink_secrets``), and two new tables. Processes of the previous
 release keep working against the migrated database: they never name the new column or tables,
 and their secrets read back with the empty policy. Version 3 adds a column with a constant
-default (also catalogue-only); the previous release's inserts get ``sent = 1``.
+default (also catalogue-only); the previous release's inserts get ``sent = 1``. Version 4
+only adds a table; the previous release never names it, so its processes keep working, but
+the events of the changes they make reach no outbox (they wrote them to the audit log
+themselves): upgrade every process together.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -122,10 +128,20 @@ _SCHEMA_V3: Final = (
     "ALTER TABLE burnlink_codes ADD COLUMN IF NOT EXISTS sent integer NOT NULL DEFAULT 1",
 )
 
+_SCHEMA_V4: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_outbox (
+        ref bigserial PRIMARY KEY,
+        record bytea NOT NULL
+    )
+    """,
+)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
     (3, _SCHEMA_V3),
+    (4, _SCHEMA_V4),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

@@ -3,24 +3,61 @@ rule; the tables are in ``burnlink.store.postgres.schema``.
 
 Every statement takes the application's ``now`` as a parameter and checks
 ``expires_at > now`` itself; none reads the server's clock.
+
+A statement that changes a secret also keeps the events of that change (``store.secrets.Recorded``)
+through the two common table expressions of ``_keep``, only when its change happened: the
+events travel as array parameters (``_keep``'s docstring names them) in the same statement,
+never in a round trip of their own.
 """
+
+# The f-strings below join constant fragments of this module (``_keep``), never a value:
+# values always travel as parameters.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
 from typing import Final
 
-CREATE: Final = """
+
+def _keep(lines_for: str, outbox_if: str) -> str:
+    """The CTEs ``kept_lines`` and ``kept_outbox``: insert the receipt lines for each row
+    (``id``) of ``lines_for``, at most ``%(cap)s`` of each kind on a receipt, and the outbox
+    records if ``outbox_if`` holds, each in the order given.
+
+    Parameters: ``line_at``, ``line_kind``, ``line_ip``, ``line_agent`` (one element per line)
+    and ``outbox`` (``bytea[]``, one per record). The ``ORDER BY`` keeps the ``bigserial``s
+    in that order (the defaults are computed above the sort). The count of a kind already on
+    the receipt is read in the statement's snapshot: a concurrent statement's lines are not
+    seen (see ``PostgresStore.consume``).
+    """
+    return f"""
+kept_lines AS (
+    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
+    SELECT src.id, l.at, l.kind, l.ip, l.agent
+    FROM {lines_for} AS src,
+         (SELECT u.*, row_number() OVER (PARTITION BY u.kind ORDER BY u.n) AS nth
+          FROM unnest(%(line_at)s::timestamptz[], %(line_kind)s::text[], %(line_ip)s::text[],
+                      %(line_agent)s::text[]) WITH ORDINALITY AS u (at, kind, ip, agent, n)
+         ) AS l
+    WHERE (SELECT count(*) FROM burnlink_events AS e
+           WHERE e.receipt_id = src.id AND e.kind = l.kind) + l.nth <= %(cap)s
+    ORDER BY l.n
+), kept_outbox AS (
+    INSERT INTO burnlink_outbox (record)
+    SELECT o.record FROM unnest(%(outbox)s::bytea[]) WITH ORDINALITY AS o (record, n)
+    WHERE {outbox_if}
+    ORDER BY o.n
+)"""
+
+
+CREATE: Final = f"""
 WITH receipt AS (
     INSERT INTO burnlink_receipts
         (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
     VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
             %(keep_until)s)
     RETURNING id
-), first_event AS (
-    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-    SELECT receipt.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
-    FROM receipt WHERE %(event_kind)s::text IS NOT NULL
-)
+), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}
 INSERT INTO burnlink_secrets
     (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
      passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner,
@@ -38,7 +75,7 @@ FROM burnlink_secrets
 WHERE id = %(id)s AND expires_at > %(now)s
 """
 
-CONSUME: Final = """
+CONSUME: Final = f"""
 WITH taken AS (
     UPDATE burnlink_secrets
     SET views_left = views_left - 1
@@ -53,14 +90,7 @@ WITH taken AS (
         keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
     FROM taken
     WHERE r.id = taken.id
-), logged AS (
-    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-    SELECT taken.id, %(event_at)s, %(event_kind)s, %(event_ip)s, %(event_agent)s
-    FROM taken
-    WHERE %(event_kind)s::text IS NOT NULL
-      AND (SELECT count(*) FROM burnlink_events
-           WHERE receipt_id = %(id)s AND kind = %(event_kind)s::text) < %(cap)s
-)
+), {_keep("taken", "EXISTS (SELECT 1 FROM taken)")}
 SELECT envelope, views_left FROM taken
 """
 
@@ -72,7 +102,7 @@ WHERE id = %(id)s AND expires_at > %(now)s
 FOR UPDATE
 """
 
-RECORD_FAILURE: Final = """
+RECORD_FAILURE: Final = f"""
 WITH failed AS (
     UPDATE burnlink_secrets
     SET attempts_left = attempts_left - 1
@@ -83,13 +113,13 @@ WITH failed AS (
     SET ended_at = %(now)s, end_reason = 'locked', keep_until = %(keep_until)s
     FROM failed
     WHERE r.id = failed.id AND failed.attempts_left = 0
-)
+), {_keep("failed", "EXISTS (SELECT 1 FROM failed)")}
 SELECT attempts_left FROM failed
 """
 
 DELETE_LOCKED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND attempts_left = 0"
 
-BURN: Final = """
+BURN: Final = f"""
 WITH gone AS (
     DELETE FROM burnlink_secrets
     WHERE id = %(id)s AND expires_at > %(now)s
@@ -99,7 +129,7 @@ WITH gone AS (
     SET ended_at = %(now)s, end_reason = %(reason)s, keep_until = %(keep_until)s
     FROM gone
     WHERE r.id = gone.id
-)
+), {_keep("gone", "EXISTS (SELECT 1 FROM gone)")}
 SELECT count(*) FROM gone
 """
 
@@ -114,12 +144,14 @@ ORDER BY e.seq
 
 LOCK_RECEIPT: Final = "SELECT 1 FROM burnlink_receipts WHERE id = %(id)s FOR UPDATE"
 
-ADD_EVENT: Final = """
-INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-SELECT %(id)s, %(at)s, %(kind)s, %(ip)s, %(user_agent)s
-WHERE (SELECT count(*) FROM burnlink_events WHERE receipt_id = %(id)s AND kind = %(kind)s)
-    < %(cap)s
+RECORD: Final = f"""
+WITH {_keep("(SELECT id FROM burnlink_receipts WHERE id = %(id)s)", "TRUE")}
+SELECT 1
 """
+
+PENDING_EVENTS: Final = "SELECT ref, record FROM burnlink_outbox ORDER BY ref LIMIT %(limit)s"
+
+ACK_EVENTS: Final = "DELETE FROM burnlink_outbox WHERE ref = ANY(%(refs)s::bigint[])"
 
 PURGE_EXPIRED: Final = """
 WITH batch AS MATERIALIZED (

@@ -21,6 +21,10 @@ place.
 - ``burnlink_counters``: rate-limit windows, one row per ``(bucket, window_start)`` with its
   hit count and ``ends_at``; a window is only ever addressed by its start, so a row left after
   its end is harmless until ``purge_expired`` deletes it.
+- ``burnlink_outbox`` (schema 4): the events recorded with each change, waiting for the
+  sealer (``audit.outbox``): ``ref`` (a ``bigserial``, the ``Pending.ref``) and ``record``
+  (the ``Recorded.outbox`` bytes, as given). Rows leave only by ``ack_events``; the sweep
+  never touches them.
 
 ``expires_at``, ``keep_until`` and ``ends_at`` are indexed, so ``purge_expired`` walks only the
 rows it deletes; its batch of secrets is chosen with ``FOR UPDATE SKIP LOCKED`` so several
@@ -38,8 +42,21 @@ concurrent readers in every process (under READ COMMITTED a waiting reader re-ch
 transaction, still under that lock. ``record_failure`` first locks the row (``SELECT … FOR
 UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then reads what it
 committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
-deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements;
-and ``add_event`` locks the receipt row before counting its events.
+deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements.
+
+Events travel inside the statement that makes the change they describe: ``create``,
+``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
+parameters to two more common table expressions (``sql._keep``) that insert the receipt lines
+(at most ``MAX_EVENTS_PER_KIND`` of a kind) and the outbox records only when the change's own
+CTE returned a row. So a change and its events commit together or not at all, with no round
+trip of their own, and a refused call keeps nothing. In those statements the count of a kind
+already on the receipt is read in the statement's snapshot, so views racing on one secret can
+pass the cap by one line each; ``record`` (events that change no secret) locks the receipt row
+first when it has lines, then counts, in one pipeline (one round trip), so it holds the cap
+exactly. Outbox ``ref``s are taken
+in the order of the events, but a ``bigserial`` is not commit order: ``pending_events`` can
+see a later record before an earlier one commits, which is harmless because the sealer
+acknowledges by ref, never by position.
 
 ``put_code`` is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` (the old code is replaced only
 if it was put before ``resend_after`` and fewer than ``max_codes`` were put) fed by a
@@ -101,10 +118,11 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit
+from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -144,16 +162,23 @@ def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
     return StorageUnavailable()
 
 
-def _event_params(event: Event | None) -> dict[str, object]:
-    """An optional receipt event as statement parameters (all ``None`` without one)."""
-    if event is None:
-        return {"event_at": None, "event_kind": None, "event_ip": None, "event_agent": None}
+def _events_params(events: Sequence[Recorded]) -> dict[str, object]:
+    """``events`` as the array parameters of ``sql._keep``: the receipt lines column by
+    column, the outbox records as they are."""
+    lines = [recorded.line for recorded in events if recorded.line is not None]
     return {
-        "event_at": event.at,
-        "event_kind": event.kind.value,
-        "event_ip": event.ip,
-        "event_agent": event.user_agent,
+        "line_at": [line.at for line in lines],
+        "line_kind": [line.kind.value for line in lines],
+        "line_ip": [line.ip for line in lines],
+        "line_agent": [line.user_agent for line in lines],
+        "outbox": [recorded.outbox for recorded in events],
+        "cap": MAX_EVENTS_PER_KIND,
     }
+
+
+def _refs(refs: Sequence[str]) -> list[int]:
+    """The outbox rows named by ``refs``; a ref no row could have (not a number) is dropped."""
+    return [int(ref) for ref in refs if ref.isascii() and ref.isdigit() and int(ref) < 2**63]
 
 
 class PostgresStore:
@@ -188,9 +213,9 @@ class PostgresStore:
         """A pooled connection (autocommit); driver errors leave as ``StorageUnavailable``."""
         return pooled(self._pool, _unavailable)
 
-    async def create(self, record: SecretRecord, *, event: Event | None = None) -> None:
-        """Insert the secret (its access policy included), its receipt and the receipt's first
-        event in one statement.
+    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+        """Insert the secret (its access policy included), its receipt and ``events`` (receipt
+        lines and outbox records) in one statement.
 
         ``DuplicateId`` if the id is taken, by a live secret or a kept receipt.
         """
@@ -211,7 +236,7 @@ class PostgresStore:
             "proof_digest": gate.proof_digest if gate else None,
             "owner": record.owner,
             "policy": record.policy.to_bytes(),
-            **_event_params(event),
+            **_events_params(events),
         }
         async with self._connection() as conn:
             try:
@@ -257,22 +282,26 @@ class PostgresStore:
         )
 
     async def consume(
-        self, secret_id: str, access_digest: bytes, *, now: datetime, event: Event | None = None
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        events: Sequence[Recorded] = (),
     ) -> Consumed | None:
-        """Take one view under the row lock and log ``event`` with it; at zero delete the
-        secret in the same transaction.
+        """Take one view under the row lock and keep ``events`` with it in the same statement;
+        at zero delete the secret in the same transaction.
 
-        The receipt's cap on events of a kind is read in the statement's snapshot, so views of one
-        secret racing each other can go past it, by at most one event per racing view
-        (``add_event`` holds the cap exactly).
+        The receipt's cap on events of a kind is read in the statement's snapshot, so views of
+        one secret racing each other can go past it, by at most one line per racing view
+        (``record`` holds the cap exactly). Outbox records are never capped.
         """
         params = {
             "id": secret_id,
             "access_digest": access_digest,
             "now": now,
             "keep_until": now + self._retention,
-            "cap": MAX_EVENTS_PER_KIND,
-            **_event_params(event),
+            **_events_params(events),
         }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.CONSUME, params)
@@ -284,10 +313,18 @@ class PostgresStore:
                 await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
         return Consumed(envelope=envelope, views_left=views_left)
 
-    async def record_failure(self, secret_id: str, *, now: datetime, locks: bool) -> Attempt | None:
-        """Lock the row, then count one wrong passphrase only if ``locks`` says rightly whether
-        it is the last; at zero delete and end as ``locked``, all in one transaction."""
-        params = {"id": secret_id, "now": now, "keep_until": now + self._retention}
+    async def record_failure(
+        self, secret_id: str, *, now: datetime, locks: bool, events: Sequence[Recorded] = ()
+    ) -> Attempt | None:
+        """Lock the row, then count one wrong passphrase (keeping ``events`` in the same
+        statement) only if ``locks`` says rightly whether it is the last; at zero delete and
+        end as ``locked``, all in one transaction."""
+        params = {
+            "id": secret_id,
+            "now": now,
+            "keep_until": now + self._retention,
+            **_events_params(events),
+        }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.LOCK_ATTEMPTS, params)
             row = await cursor.fetchone()
@@ -304,14 +341,21 @@ class PostgresStore:
         return Attempt(counted=True, attempts_left=attempts_left)
 
     async def burn(
-        self, secret_id: str, *, now: datetime, reason: EndReason = EndReason.BURNED
+        self,
+        secret_id: str,
+        *,
+        now: datetime,
+        reason: EndReason = EndReason.BURNED,
+        events: Sequence[Recorded] = (),
     ) -> bool:
-        """Delete a live secret and end its receipt as ``reason``, in one statement."""
+        """Delete a live secret, end its receipt as ``reason`` and keep ``events``, in one
+        statement."""
         params = {
             "id": secret_id,
             "now": now,
             "keep_until": now + self._retention,
             "reason": reason.value,
+            **_events_params(events),
         }
         async with self._connection() as conn:
             cursor = await conn.execute(sql.BURN, params)
@@ -343,21 +387,45 @@ class PostgresStore:
             events=events,
         )
 
-    async def add_event(self, secret_id: str, event: Event) -> None:
-        """Append an event while holding the receipt's row lock, so the cap holds."""
-        params = {
-            "id": secret_id,
-            "at": event.at,
-            "kind": event.kind.value,
-            "ip": event.ip,
-            "user_agent": event.user_agent,
-            "cap": MAX_EVENTS_PER_KIND,
-        }
-        async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})
-            if await cursor.fetchone() is None:
+    async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
+        """Keep ``events`` in one statement: lines on the receipt (if kept), outbox records
+        whatever the receipt.
+
+        With receipt lines, the receipt's row lock is taken first by another statement of the
+        same pipeline (one round trip, one implicit transaction up to its sync): concurrent
+        calls queue on the lock, and the insert, which reads in a snapshot taken after it,
+        counts the lines they committed, so the cap holds exactly.
+        """
+        if not events:
+            return
+        params = {"id": secret_id, **_events_params(events)}
+        async with self._connection() as conn:
+            if secret_id is None or not params["line_kind"]:
+                await conn.execute(sql.RECORD, params)
                 return
-            await conn.execute(sql.ADD_EVENT, params)
+            async with conn.pipeline():
+                await conn.execute(sql.LOCK_RECEIPT, {"id": secret_id})
+                await conn.execute(sql.RECORD, params)
+
+    async def pending_events(self, *, limit: int) -> list[Pending]:
+        """See ``SecretStore.pending_events``: one read, in ``ref`` order.
+
+        ``ref`` is a ``bigserial``, taken when a record is inserted, not when it commits: a
+        read can see a later record before an earlier one commits, which the next read then
+        returns. The sealer acknowledges by ref, never by position, so none is skipped.
+        """
+        async with self._connection() as conn:
+            cursor = await conn.execute(sql.PENDING_EVENTS, {"limit": max(limit, 0)})
+            rows = await cursor.fetchall()
+        return [Pending(str(ref), bytes(record)) for ref, record in rows]
+
+    async def ack_events(self, refs: Sequence[str]) -> None:
+        """See ``SecretStore.ack_events``: one ``DELETE``."""
+        numbers = _refs(refs)
+        if not numbers:
+            return
+        async with self._connection() as conn:
+            await conn.execute(sql.ACK_EVENTS, {"refs": numbers})
 
     async def put_code(
         self,

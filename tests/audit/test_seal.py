@@ -1,0 +1,130 @@
+"""``AuditBackend.seal`` on SQLite and PostgreSQL: outbox records appended to the chain once
+each, however often and by however many sealers they are handed out, with their watch
+changes, and a chain that verifies after."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from burnlink.audit import AuditBackend, Watched, open_audit_store
+from burnlink.audit.chain import verify_store
+from burnlink.audit.outbox import OutboxRecord
+from tests.audit.conftest import KEY, T0, make_event
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def audit(audit_url: str) -> AsyncIterator[AuditBackend]:
+    store = await open_audit_store(audit_url, key=KEY)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def records(count: int, *, start: int = 0) -> list[OutboxRecord]:
+    return [OutboxRecord(make_event(n)) for n in range(start, start + count)]
+
+
+async def logged(audit: AuditBackend) -> list[int]:
+    """The ``n`` of every event in the log, in chain order."""
+    return [int(str(entry.event.detail["n"])) async for entry in audit.iter_entries()]
+
+
+async def test_seal_appends_records_in_order_and_returns_the_new_entries(
+    audit: AuditBackend,
+) -> None:
+    batch = records(3)
+
+    entries = await audit.seal(batch)
+
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert [e.event for e in entries] == [r.event for r in batch]
+    assert [e async for e in audit.iter_entries()] == entries
+    assert await verify_store(audit, KEY)
+
+
+async def test_seal_appends_each_record_once_when_sealed_twice(audit: AuditBackend) -> None:
+    first = records(3)
+    await audit.seal(first)
+
+    # Handed out again (the sealer crashed before acknowledging), with newer ones behind.
+    again = await audit.seal([*first, *records(2, start=3)])
+
+    assert [e.seq for e in again] == [4, 5]
+    assert await audit.seal(first) == []
+    assert await logged(audit) == [0, 1, 2, 3, 4]
+    assert await verify_store(audit, KEY)
+
+
+async def test_seal_appends_a_record_repeated_in_one_batch_once(audit: AuditBackend) -> None:
+    one, two = records(2)
+
+    entries = await audit.seal([one, two, one, two])
+
+    assert [e.event for e in entries] == [one.event, two.event]
+    assert await verify_store(audit, KEY)
+
+
+async def test_seal_by_concurrent_sealers_appends_each_record_once(audit_url: str) -> None:
+    """Two sealers (two connections or pools, as two processes would have) handed
+    overlapping batches at once: every record is in the log once, and the chain holds."""
+    sealers = [await open_audit_store(audit_url, key=KEY) for _ in range(2)]
+    try:
+        batch = records(60)
+        appended: list[int] = []
+
+        async def seal(sealer: AuditBackend, part: list[OutboxRecord]) -> None:
+            appended.extend(e.seq for e in await sealer.seal(part))
+
+        for start in range(0, 60, 12):
+            async with anyio.create_task_group() as group:
+                group.start_soon(seal, sealers[0], batch[start : start + 8])
+                group.start_soon(seal, sealers[1], batch[start + 4 : start + 12])
+                group.start_soon(seal, sealers[0], batch[start : start + 12])
+
+        assert sorted(appended) == list(range(1, 61))
+        assert sorted(await logged(sealers[1])) == list(range(60))
+        assert await verify_store(sealers[0], KEY)
+    finally:
+        for sealer in sealers:
+            await sealer.aclose()
+
+
+async def test_seal_applies_the_watch_changes_of_the_records_it_appends(
+    audit: AuditBackend,
+) -> None:
+    soon = Watched("secret-a", T0 + timedelta(hours=1), "https://hooks.example/a")
+    later = Watched("secret-b", T0 + timedelta(hours=2))
+    ended = Watched("secret-c", T0 + timedelta(hours=3))
+    created = [OutboxRecord(make_event(n), watch=w) for n, w in enumerate((soon, later, ended))]
+    await audit.seal(created)
+
+    burned = OutboxRecord(make_event(3), unwatch="secret-c")
+    await audit.seal([burned])
+    # A record sealed before changes no watch when handed out again: secret-c stays unwatched.
+    await audit.seal([created[2]])
+
+    due = await audit.claim_due(now=T0 + timedelta(days=1), limit=10)
+    assert due == [soon, later]
+    assert [w.notify_url for w in due] == [soon.notify_url, None]
+    assert await verify_store(audit, KEY)
+
+
+async def test_seal_forgets_sealed_ids_long_after_their_event(audit: AuditBackend) -> None:
+    """Ids are remembered for a week after the newest sealed event, not for ever: a record
+    handed out again after that would be appended again (no record waits that long)."""
+    old = OutboxRecord(make_event(0, at=T0))
+    await audit.seal([old])
+    await audit.seal([OutboxRecord(make_event(1, at=T0 + timedelta(days=6)))])
+    assert await audit.seal([old]) == []
+
+    await audit.seal([OutboxRecord(make_event(2, at=T0 + timedelta(days=8)))])
+
+    assert len(await audit.seal([old])) == 1
+    assert await verify_store(audit, KEY)
