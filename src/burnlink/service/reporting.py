@@ -456,14 +456,18 @@ class Reporter:
 
     async def join(self) -> None:
         """Wait for background reports and webhook deliveries started so far (and for the
-        records of webhooks that were dropped meanwhile)."""
+        records of webhooks that were dropped meanwhile), then seal what the store holds (a log
+        that does not answer leaves it for the sealer)."""
         while self._background or any(d.pending for d in self._dispatchers()):
             while self._background:
                 await asyncio.wait(set(self._background))
             for dispatcher in self._dispatchers():
                 await dispatcher.join()
         if self._store is not None:
-            await self.sealer.drain()
+            try:
+                await self.sealer.drain()
+            except StorageError:
+                log.warning("events left in the store's outbox; the sealer retries them")
 
     async def aclose(self, *, grace: float = 10.0) -> None:
         """Finish background reports, give webhooks ``grace`` seconds, close the sink."""
