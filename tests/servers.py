@@ -30,6 +30,15 @@ def server_process(
 
     Its stdout and stderr go to ``log_path``, so a test can read what it logged.
     """
+    with running_server(store, log_path, env=env) as (base, _):
+        yield base
+
+
+@contextmanager
+def running_server(
+    store: str, log_path: Path, *, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``server_process``, yielding the process too (a test may kill it)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -61,7 +70,7 @@ def server_process(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base, process)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
