@@ -267,29 +267,26 @@ async def test_ping_and_closed_store(audit_url: str) -> None:
 
 
 # Two appender processes: each opens the log, says "ready", waits for "go" on stdin, then
-# appends COUNT events from four coroutines that pause between appends, through the process's
-# group commit (as the server does), so that the two processes take turns at the backend's
-# lock with batches of several entries.
+# appends COUNT events from four coroutines that pause between appends, each in a transaction
+# of its own, so that the two processes take turns at the backend's lock.
 _APPENDER = """
 import asyncio, sys
 from datetime import UTC, datetime
 
 from burnlink.audit import open_audit_store
-from burnlink.audit.batch import GroupCommit
 from burnlink.audit.events import AuditEventType, audit_event
 
 
 async def main() -> None:
     url, key, name, count = sys.argv[1:]
     store = await open_audit_store(url, key=bytes.fromhex(key))
-    writer = GroupCommit(store)
 
     async def worker(first: int) -> None:
         for n in range(first, int(count), 4):
             event = audit_event(
                 AuditEventType.SECRET_VIEWED, at=datetime.now(UTC), detail={"process": name, "n": n}
             )
-            await writer.append(event)
+            await store.write([event])
             await asyncio.sleep(0.005)
 
     try:
