@@ -292,37 +292,7 @@ class SqliteAuditStore:
 
         def write(db: sqlite3.Connection) -> list[AuditEntry]:
             with immediate_transaction(db):
-                entries: list[AuditEntry] = []
-                if events:
-                    state = _state(db)
-                    entries = next_entries(key, state.head, events)
-                    db.executemany(
-                        "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                entry.seq,
-                                to_epoch_ms(entry.event.at),
-                                entry.event.type.value,
-                                entry.event.canonical().decode("utf-8"),
-                                entry.prev_mac,
-                                entry.mac,
-                            )
-                            for entry in entries
-                        ],
-                    )
-                    _save_state(db, state.advanced(key, head=entries[-1].head))
-                if watch:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
-                        " VALUES (?, ?, ?)",
-                        [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
-                    )
-                if unwatch:
-                    db.executemany(
-                        "DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch]
-                    )
-                return entries
+                return _append(db, key, events, watch, unwatch)
 
         return await self._run(write, writes=True)
 
@@ -335,42 +305,19 @@ class SqliteAuditStore:
                 fresh = _unsealed(db, records)
                 if not fresh:
                     return []
-                entries: list[AuditEntry] = []
-                state = _state(db)
-                entries = next_entries(key, state.head, [r.event for r in fresh])
-                db.executemany(
-                    "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            entry.seq,
-                            to_epoch_ms(entry.event.at),
-                            entry.event.type.value,
-                            entry.event.canonical().decode("utf-8"),
-                            entry.prev_mac,
-                            entry.mac,
-                        )
-                        for entry in entries
-                    ],
-                )
-                _save_state(db, state.advanced(key, head=entries[-1].head))
                 db.executemany(
                     "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
                     [(r.id, to_epoch_ms(r.event.at)) for r in fresh],
                 )
                 newest = max(to_epoch_ms(r.event.at) for r in fresh)
                 db.execute("DELETE FROM audit_sealed WHERE at < ?", (newest - SEALED_KEPT_MS,))
-                watch = [r.watch for r in fresh if r.watch is not None]
-                db.executemany(
-                    "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url)"
-                    " VALUES (?, ?, ?)",
-                    [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
+                return _append(
+                    db,
+                    key,
+                    [r.event for r in fresh],
+                    [r.watch for r in fresh if r.watch is not None],
+                    [r.unwatch for r in fresh if r.unwatch is not None],
                 )
-                db.executemany(
-                    "DELETE FROM audit_watch WHERE secret_id = ?",
-                    [(r.unwatch,) for r in fresh if r.unwatch is not None],
-                )
-                return entries
 
         return await self._run(seal, writes=True)
 
@@ -643,3 +590,39 @@ def _unsealed(db: sqlite3.Connection, records: Sequence[OutboxRecord]) -> list[O
         if found is None:
             fresh.append(record)
     return fresh
+
+
+def _append(
+    db: sqlite3.Connection,
+    key: bytes,
+    events: Sequence[AuditEvent],
+    watch: Sequence[Watched],
+    unwatch: Sequence[str],
+) -> list[AuditEntry]:
+    """Append ``events`` after the head and change watch rows, inside the caller's
+    transaction; the new entries."""
+    entries: list[AuditEntry] = []
+    if events:
+        state = _state(db)
+        entries = next_entries(key, state.head, events)
+        db.executemany(
+            "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    entry.seq,
+                    to_epoch_ms(entry.event.at),
+                    entry.event.type.value,
+                    entry.event.canonical().decode("utf-8"),
+                    entry.prev_mac,
+                    entry.mac,
+                )
+                for entry in entries
+            ],
+        )
+        _save_state(db, state.advanced(key, head=entries[-1].head))
+    db.executemany(
+        "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url) VALUES (?, ?, ?)",
+        [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
+    )
+    db.executemany("DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch])
+    return entries
