@@ -12,8 +12,9 @@ import re
 import secrets
 import time
 import traceback
+from collections.abc import Iterable
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +46,10 @@ _SECURITY_HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode("latin-1")
+_NO_STORE = (b"cache-control", b"no-store")
+_REPLACED = frozenset({_REQUEST_ID_RAW, _NO_STORE[0]})
+_REPLACED_CACHEABLE = frozenset({_REQUEST_ID_RAW})
 
 
 class Edge:
@@ -86,6 +91,10 @@ class Edge:
         if hsts:
             headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
         self.security_headers = headers
+        # Encoded once: each response only appends the ones its route did not set itself.
+        self._security_raw = tuple(
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,12 +114,9 @@ class Edge:
             if message["type"] == "http.response.start":
                 answered = True
                 status = int(message["status"])
-                response_headers = MutableHeaders(scope=message)
-                for name, value in self.security_headers.items():
-                    response_headers.setdefault(name, value)
-                if not cacheable:
-                    response_headers["cache-control"] = "no-store"
-                response_headers[REQUEST_ID_HEADER] = request_id
+                message["headers"] = self._with_headers(
+                    message.get("headers", ()), request_id, cacheable
+                )
             await send(message)
 
         # Background work the request starts (audit reports, page opens) waits until the
@@ -131,6 +137,25 @@ class Edge:
                     await internal_error()(scope, receive, send_at_edge)
             finally:
                 _log(scope, headers, status, time.perf_counter() - started, request_id)
+
+    def _with_headers(
+        self, headers: Iterable[tuple[bytes, bytes]], request_id: str, cacheable: bool
+    ) -> list[tuple[bytes, bytes]]:
+        """A response's headers with the security headers it lacks, ``no-store`` unless
+        ``cacheable``, and the request id (these two replace any the route set).
+
+        Plain tuples built once per app: ``MutableHeaders`` walked the list once per header
+        (about 3 % of a create's CPU)."""
+        replaced = _REPLACED if not cacheable else _REPLACED_CACHEABLE
+        raw = [(name.lower(), value) for name, value in headers]
+        present = {name for name, _ in raw}
+        if not present.isdisjoint(replaced):
+            raw = [header for header in raw if header[0] not in replaced]
+        raw.extend(header for header in self._security_raw if header[0] not in present)
+        if not cacheable:
+            raw.append(_NO_STORE)
+        raw.append((_REQUEST_ID_RAW, request_id.encode("latin-1")))
+        return raw
 
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         """The answer to a request refused before it is read (its Host is not allowed, or its
