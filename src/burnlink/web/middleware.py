@@ -24,6 +24,7 @@ from burnlink.service.deferred import deferring
 from burnlink.useragents import classify
 from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
+from burnlink.web.hot_routes import HotRoutes
 
 log = logging.getLogger("burnlink.web")
 access_log = logging.getLogger("burnlink.access")
@@ -68,6 +69,8 @@ class Edge:
     - **Body guards.** Oversized bodies (declared or streamed) get 413, non-JSON API bodies
       415, a malformed ``Content-Length`` 400. A chunked body is counted as it arrives and
       refused once past the limit, so it is never held whole in memory.
+    - **Hot routes.** Creates and reveals are answered by ``hot_routes`` without FastAPI's
+      routing and dependency machinery (``web.hot_routes``); everything else by the app.
     - **Catch-all.** An unexpected exception is answered with a bare 500 in the one error
       shape. The log gets its type and stack, never its message or locals: either could quote
       a secret.
@@ -82,8 +85,10 @@ class Edge:
         max_body: int,
         hsts: bool,
         allowed_hosts: AllowedHosts | None = None,
+        hot_routes: HotRoutes | None = None,
     ) -> None:
         self.app = app
+        self.hot_routes = hot_routes
         self.max_body = max_body
         # None when any Host is allowed: then no request pays for reading its Host lines.
         self.allowed_hosts = allowed_hosts if allowed_hosts and allowed_hosts.hosts else None
@@ -126,6 +131,8 @@ class Edge:
                 refusal = self._refusal(scope, headers)
                 if refusal is not None:
                     await refusal(scope, receive, send_at_edge)
+                elif self.hot_routes is not None and scope["method"] == "POST":
+                    await self.hot_routes(scope, self._counting(receive), send_at_edge, self.app)
                 elif scope["method"] in _BODY_METHODS:
                     await self.app(scope, self._counting(receive), send_at_edge)
                 else:
