@@ -105,6 +105,31 @@ def burnlink(
     )
 
 
+def burnlink_granian(name: str, store_url: str, workers: int) -> Contender:
+    """The same app as ``burnlink serve`` under granian (``pip install granian`` into
+    .venv-test; not a dependency), to compare the servers on one app. Its access log is off
+    (burnlink writes its own line) and its logging is burnlink's (``app_from_environment``)."""
+
+    def command(port: int) -> list[str]:
+        return [
+            str(VENV_BIN / "granian"), "--interface", "asgi", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+            "burnlink.web.app:app_from_environment",
+        ]  # fmt: skip
+
+    return Contender(
+        name,
+        "burnlink",
+        command,
+        BURNLINK_CREATE,
+        "application/json",
+        "/healthz",
+        env={**RATE_LIMITS_WIDE, "BURNLINK_STORE": store_url},
+        store_url=store_url,
+    )
+
+
 def snappass(redis_url: str, workers: int) -> Contender:
     """Snappass under gunicorn (sync workers, its documented deployment) on the same Redis."""
 

@@ -29,7 +29,7 @@ from bench.load import Load
 
 NAMES = ("sqlite", "redis", "postgres", "snappass", "ceiling", "floor", "minimal")
 # Diagnostic variants, run only when named in --only.
-EXTRA = ("redis-audit-memory",)
+EXTRA = ("redis-audit-memory", "redis-granian")
 MIB = 1024 * 1024
 
 
@@ -255,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
                 redis_store,
                 args.workers,
                 env={"BURNLINK_AUDIT_STORE": "memory://"},
+            ),
+            "redis-granian": contenders.burnlink_granian(
+                "burnlink-redis (granian)", redis_store, args.workers
             ),
             "snappass": contenders.snappass(redis_url, args.workers),
             "ceiling": contenders.ceiling(args.workers),

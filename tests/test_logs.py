@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -83,3 +84,24 @@ def test_configure_logging_sets_the_level_and_quiets_libraries() -> None:
     lines = [json.loads(x)["message"] for x in stream.getvalue().splitlines()]
     assert lines == ["kept", "routed", "quiet but warnings pass"]
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        pytest.param(1_700_000_000.0, id="whole-second"),
+        pytest.param(1_700_000_000.9999996, id="rounds-up-to-next-second"),
+        pytest.param(1_700_000_000.0004999, id="just-below-a-millisecond"),
+        pytest.param(1_700_000_000.0015, id="half-microsecond"),
+        pytest.param(1_700_000_001.123456, id="next-second-after-cached-one"),
+    ],
+)
+def test_json_formatter_time_matches_datetime(created: float) -> None:
+    """The cached whole second gives the time ``datetime.fromtimestamp`` would."""
+    formatter = JsonFormatter()
+    formatter.format(logging.LogRecord("x", logging.INFO, "", 0, "warm", (), None))
+    record = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
+    record.created = created
+    moment = datetime.fromtimestamp(created, UTC)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert json.loads(formatter.format(record))["time"] == expected

@@ -11,6 +11,7 @@ a spoofed header changes nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -51,7 +52,7 @@ class ClientAddress:
     def resolve(self, peer: str | None, lines: Sequence[str]) -> str | None:
         """The client's address, given the peer and every line of ``self.header`` in the
         order received (read them only when ``self.trusted`` is not empty)."""
-        if not self._trusted(peer):
+        if not self.trusted or not self._trusted(peer):
             return _canonical(peer)
         # No lines join to one empty hop, which ends the walk at the peer like any malformed hop.
         joined = ",".join(lines)
@@ -110,6 +111,10 @@ def _strip_port(node: str) -> str | None:
     return match.group(1) if match else node
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(ip: str | None) -> str | None:
+    # Cached (bounded): every request resolves its peer, and parsing and printing an address
+    # was ~1 % of a reveal. Only valid addresses or the socket's peer reach it, never header
+    # text, and a miss costs what every call cost before.
     address = parse_ip(ip)
     return str(address) if address is not None else ip

@@ -37,6 +37,7 @@ from burnlink.service.reporting import Reporter
 from burnlink.service.sweep import run_sweeper
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
 from burnlink.web import api, audit_api, errors, ops, pages
+from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
 from burnlink.web.schemas import describe_limits
@@ -310,6 +311,7 @@ def create_app(
         max_body=max_body(settings),
         hsts=https,
         allowed_hosts=AllowedHosts(settings.allowed_hosts),
+        hot_routes=HotRoutes(app.exception_handlers),
     )
     return app
 

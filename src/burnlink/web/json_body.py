@@ -2,7 +2,8 @@
 
 Every route of the app parses its body with ``StrictJSONRequest`` (``StrictJSONRoute`` is the
 routers' route class), which uses ``strict_json.loads_strict``; a duplicate gets the API's
-``400 malformed_json`` answer naming it (``errors``).
+``400 malformed_json`` answer naming it (``errors``). The hot routes (``hot_routes``) parse
+with ``loads_strict`` too, and hand any body it refuses to these routes for that answer.
 """
 
 from __future__ import annotations
