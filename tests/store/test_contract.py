@@ -864,6 +864,76 @@ async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1
 
 
+async def test_count_and_peek_counts_and_returns_the_metadata(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(3600 - clock.now().timestamp() % 3600)  # the start of an hour
+    record = make_record(clock, views=2)
+    await store.create(record)
+    await store.hit("failed:192.0.2.9", window=3600, now=clock.now(), cost=2)
+    hits = [Hit("failed:192.0.2.9", 3600, cost=0), Hit("reveal:192.0.2.9", 60)]
+
+    first = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+    second = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+
+    assert first[0] == [2, 1]
+    assert second[0] == [2, 2]
+    assert first[1] == second[1] == await store.peek(record.secret_id, now=clock.now())
+    assert first[1] is not None
+    assert first[1].views_left == 2
+
+
+async def test_count_and_peek_counts_for_an_unknown_or_expired_secret(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, ttl=60)
+    await store.create(record)
+    clock.advance(60)
+    hits = [Hit("reveal:192.0.2.10", 3600)]
+
+    unknown = await store.count_and_peek(new_secret_id(), now=clock.now(), hits=hits)
+    expired = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+    alone = await store.count_and_peek(record.secret_id, now=clock.now(), hits=[])
+
+    assert unknown == ([1], None)
+    assert expired == ([2], None)
+    assert alone == ([], None)
+
+
+async def test_count_and_peek_changes_no_secret(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+
+    for _ in range(3):
+        _, meta = await store.count_and_peek(
+            record.secret_id, now=clock.now(), hits=[Hit("reveal:192.0.2.11", 60)]
+        )
+        assert meta is not None
+
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+
+
+async def test_count_and_peek_counts_atomically_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    counts: list[int] = []
+
+    async def look() -> None:
+        (count,), meta = await store.count_and_peek(
+            record.secret_id, now=clock.now(), hits=[Hit("reveal:198.51.100.9", 3600)]
+        )
+        assert meta is not None
+        counts.append(count)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(look)
+
+    assert sorted(counts) == list(range(1, 21))
+
+
 # -- the outbox (``audit.outbox``): events kept with the change they describe -----------------
 
 

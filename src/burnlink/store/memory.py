@@ -96,6 +96,12 @@ class MemoryStore:
             policy=record.policy,
         )
 
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``."""
+        return await self.hits(hits, now=now), await self.peek(secret_id, now=now)
+
     async def consume(
         self,
         secret_id: str,

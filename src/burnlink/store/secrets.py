@@ -22,6 +22,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.store.counters import Hit
 
 __all__ = ["MAX_EVENTS_PER_KIND", "Attempt", "Recorded", "SecretRecords"]
 
@@ -65,6 +66,19 @@ class SecretRecords(Protocol):
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """``Counters.hits(hits)`` and ``peek(secret_id)`` in one round trip to the store: the
+        counters' totals in the order of ``hits``, and the secret's metadata or ``None``.
+
+        The counts are made whether or not the secret exists, so the caller can refuse a
+        request over a limit and it still counts. Each count is atomic on its own, and the
+        peek is a read: the whole is not one transaction (on Redis Cluster the counters and
+        the secret live on different shards). A reveal's first step: its rate limits and its
+        lookup, together.
+        """
 
     async def consume(
         self,

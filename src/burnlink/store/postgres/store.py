@@ -249,37 +249,26 @@ class PostgresStore:
         async with self._connection() as conn:
             cursor = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        (
-            access,
-            created,
-            expires,
-            max_views,
-            views_left,
-            attempts_left,
-            kdf,
-            it,
-            salt,
-            proof,
-            policy,
-        ) = row
-        gate = (
-            None
-            if kdf is None
-            else PassphraseGate(kdf=kdf, iterations=it, salt=salt, proof_digest=proof)
-        )
-        return SecretMeta(
-            secret_id=secret_id,
-            access_digest=access,
-            created_at=_utc(created),
-            expires_at=_utc(expires),
-            max_views=max_views,
-            views_left=views_left,
-            attempts_left=attempts_left,
-            passphrase=gate,
-            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
-        )
+        return _meta(secret_id, row)
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: the statements of ``hits`` and ``peek`` in one
+        pipeline (one round trip), each its own transaction as they are alone."""
+        seconds = int(now.timestamp())
+        async with self._connection() as conn:
+            async with conn.pipeline():
+                cursors = [
+                    await conn.execute(
+                        sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
+                    )
+                    for hit in hits
+                ]
+                peeked = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
+            rows = [await cursor.fetchone() for cursor in cursors]
+            row = await peeked.fetchone()
+        return [0 if r is None else int(r[0]) for r in rows], _meta(secret_id, row)
 
     async def consume(
         self,
@@ -538,3 +527,38 @@ class PostgresStore:
     async def aclose(self) -> None:
         """Close the pool; the store is unusable afterwards."""
         await self._pool.close()
+
+
+def _meta(secret_id: str, row: tuple[Any, ...] | None) -> SecretMeta | None:
+    """A secret's metadata from its ``PEEK`` row (``None`` for no row)."""
+    if row is None:
+        return None
+    (
+        access,
+        created,
+        expires,
+        max_views,
+        views_left,
+        attempts_left,
+        kdf,
+        it,
+        salt,
+        proof,
+        policy,
+    ) = row
+    gate = (
+        None
+        if kdf is None
+        else PassphraseGate(kdf=kdf, iterations=it, salt=salt, proof_digest=proof)
+    )
+    return SecretMeta(
+        secret_id=secret_id,
+        access_digest=access,
+        created_at=_utc(created),
+        expires_at=_utc(expires),
+        max_views=max_views,
+        views_left=views_left,
+        attempts_left=attempts_left,
+        passphrase=gate,
+        policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
+    )

@@ -425,34 +425,30 @@ class RedisStore:
                 "list[bytes | None]",
                 await self._client.hmget(self._keys(secret_id)[0], list(_PEEK_FIELDS)),
             )
-        fields = dict(zip(_PEEK_FIELDS, values, strict=True))
-        policy = fields[b"pol"]
-        exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
-        if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
-            return None
-        expires_at = from_epoch_ms(int(exp))
-        if expires_at <= now:
-            return None
-        gate = None
-        kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
-        if kdf is not None and iterations is not None and salt is not None and proof is not None:
-            gate = PassphraseGate(
-                kdf=kdf.decode("utf-8"),
-                iterations=int(iterations),
-                salt=salt,
-                proof_digest=proof,
-            )
-        return SecretMeta(
-            secret_id=secret_id,
-            access_digest=acc,
-            created_at=from_epoch_ms(int(cat)),
-            expires_at=expires_at,
-            max_views=int(mv),
-            views_left=int(vl),
-            attempts_left=int(al),
-            passphrase=gate,
-            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
-        )
+        return _meta(secret_id, values, now)
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: the counting script (as ``hits``) and the
+        ``HMGET`` of ``peek`` in one pipeline, one round trip on a single node; a cluster
+        pipeline sends each command to its key's shard, all at once."""
+        keys, args = self._hit_keys(hits, now)
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                if self._cluster:
+                    for i, key in enumerate(keys):
+                        _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
+                elif keys:
+                    _queue_script(pipe, self._hits, keys, args)
+                _queue(pipe, "HMGET", self._keys(secret_id)[0], *_PEEK_FIELDS)
+                results: list[Any] = await pipe.execute()
+        *counted, values = results
+        if self._cluster:
+            counts = [int(total) for (total,) in counted]
+        else:
+            counts = [int(total) for total in counted[0]] if counted else []
+        return counts, _meta(secret_id, cast("list[bytes | None]", values), now)
 
     async def consume(
         self,
@@ -721,6 +717,21 @@ class RedisStore:
         On a cluster each counter is its own hash tag, so there the script runs once per
         counter, in one pipeline that goes to each counter's shard.
         """
+        keys, args = self._hit_keys(hits, now)
+        if not keys:
+            return []
+        with _translated():
+            if not self._cluster:
+                totals: list[Any] = await self._hits(keys=keys, args=args)
+                return [int(total) for total in totals]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i, key in enumerate(keys):
+                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
+                results: list[Any] = await pipe.execute()
+        return [int(total) for (total,) in results]
+
+    def _hit_keys(self, hits: Sequence[Hit], now: datetime) -> tuple[list[bytes], list[int]]:
+        """The ``HITS`` script's keys and arguments for ``hits`` at ``now``."""
         now_ms = to_epoch_ms(now)
         grace_ms = COUNTER_GRACE // MILLISECOND
         keys: list[bytes] = []
@@ -729,17 +740,7 @@ class RedisStore:
             start = now_ms // 1000 // hit.window * hit.window
             keys.append(self._counter_key(hit.bucket, start))
             args += [hit.cost, (start + hit.window) * 1000 - now_ms + grace_ms]
-        if not keys:
-            return []
-        with _translated():
-            if not isinstance(self._client, RedisCluster):
-                totals: list[Any] = await self._hits(keys=keys, args=args)
-                return [int(total) for total in totals]
-            async with self._client.pipeline(transaction=False) as pipe:
-                for i, key in enumerate(keys):
-                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
-                results: list[Any] = await pipe.execute()
-        return [int(total) for (total,) in results]
+        return keys, args
 
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
@@ -815,3 +816,35 @@ class RedisStore:
 
 _CODE_PUT: Final = (CodePut.GONE, CodePut.SENT, CodePut.TOO_SOON, CodePut.SPENT)
 """``PUT_CODE``'s answers, by number."""
+
+
+def _meta(secret_id: str, values: list[bytes | None], now: datetime) -> SecretMeta | None:
+    """A secret's metadata from its ``_PEEK_FIELDS`` values (``None`` when gone or expired)."""
+    fields = dict(zip(_PEEK_FIELDS, values, strict=True))
+    policy = fields[b"pol"]
+    exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
+    if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
+        return None
+    expires_at = from_epoch_ms(int(exp))
+    if expires_at <= now:
+        return None
+    gate = None
+    kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
+    if kdf is not None and iterations is not None and salt is not None and proof is not None:
+        gate = PassphraseGate(
+            kdf=kdf.decode("utf-8"),
+            iterations=int(iterations),
+            salt=salt,
+            proof_digest=proof,
+        )
+    return SecretMeta(
+        secret_id=secret_id,
+        access_digest=acc,
+        created_at=from_epoch_ms(int(cat)),
+        expires_at=expires_at,
+        max_views=int(mv),
+        views_left=int(vl),
+        attempts_left=int(al),
+        passphrase=gate,
+        policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
+    )

@@ -251,6 +251,23 @@ class SqliteStore:
         rows = await self._run(partial(_fetch, SELECT_META, (secret_id, to_epoch_ms(now))))
         return meta_from_row(secret_id, rows[0]) if rows else None
 
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: one hand-over to the thread; the counts share
+        one commit (as ``hits``), and the secret is read in the same transaction."""
+        now_ms = to_epoch_ms(now)
+        writes = any(hit.cost for hit in hits)
+
+        def count_and_read(db: sqlite3.Connection) -> tuple[list[int], Row | None]:
+            with immediate_transaction(db) if writes else nullcontext():
+                counts = [_count(db, hit, now_ms) for hit in hits]
+                rows = db.execute(SELECT_META, (secret_id, now_ms)).fetchall()
+            return counts, rows[0] if rows else None
+
+        counts, row = await self._run(count_and_read, writes=writes)
+        return counts, None if row is None else meta_from_row(secret_id, row)
+
     async def consume(
         self,
         secret_id: str,
