@@ -150,13 +150,32 @@ class AccessControl:
 
     # -- revealing ------------------------------------------------------------------------
 
-    async def before_lookup(
-        self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
-    ) -> None:
-        """Refuse a client that failed too often on ``secret_id`` or on any secrets, or asks
-        too fast; count this request."""
+    async def lookup(
+        self, secret_id: str | None, client: ClientInfo, *, now: datetime
+    ) -> SecretMeta | None:
+        """Count this reveal against the rate limits and look up ``secret_id`` (a well-formed
+        id, or ``None``), in one round trip to the store (``count_and_peek``); the secret's
+        metadata or ``None``.
+
+        A client that failed too often on ``secret_id`` or on any secrets, or asks too fast,
+        is refused (``RateLimited``) before anything is revealed; the request counts anyway.
+        """
         reveal = self.settings.limit("reveal")
-        await self._limit("reveal", reveal, client, now, secret_id, failures=True)
+        checks = self.limiter.checks(
+            "reveal", reveal, client.ip, failures=True, secret_id=secret_id
+        )
+        hits = [check.hit for check in checks]
+        meta = None
+        if secret_id is not None:
+            counts, meta = await self.store.count_and_peek(secret_id, now=now, hits=hits)
+        else:
+            counts = await self.store.hits(hits, now=now) if hits else []
+        try:
+            self.limiter.judge(checks, counts, now=now)
+        except RateLimited as exc:
+            await self._audit_limited(exc, reveal, client, now, secret_id)
+            raise
+        return meta
 
     async def failed(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None

@@ -320,8 +320,7 @@ class SecretService:
         client = self.locate(client)
         now = self.clock.now()
         known = is_secret_id(secret_id)
-        await self.access.before_lookup(client, now=now, secret_id=secret_id if known else None)
-        meta = await self.store.peek(secret_id, now=now) if known else None
+        meta = await self.access.lookup(secret_id if known else None, client, now=now)
         if meta is None or not digest_matches(access_token, meta.access_digest):
             await self.access.failed(client, now=now, secret_id=secret_id if known else None)
             self.reporter.failed_lookup(secret_id if meta else None, client, at=now)
