@@ -111,6 +111,62 @@ async def test_create_refuses_a_taken_id(store: SecretStore, clock: FrozenClock)
     assert consumed.envelope == b"first"
 
 
+async def test_create_counts_its_hits_and_inserts_up_to_the_limit(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+    hits = [Hit("create:192.0.2.20", 60, limit=2), Hit("other:192.0.2.20", 60, cost=0)]
+    records = [make_record(clock) for _ in range(3)]
+
+    counts = [
+        await store.create(r, events=[kept(Event(clock.now(), EventKind.CREATED))], hits=hits)
+        for r in records
+    ]
+
+    assert counts == [[1, 0], [2, 0], [3, 0]]
+    assert await store.peek(records[1].secret_id, now=clock.now()) is not None
+    assert await store.peek(records[2].secret_id, now=clock.now()) is None
+    assert await store.receipt(records[2].secret_id, now=clock.now()) is None
+    assert len(await store.pending_events(limit=10)) == 2
+    assert await store.create(records[2]) == []
+    assert await store.hit("create:192.0.2.20", window=60, now=clock.now(), cost=0) == 3
+
+
+async def test_create_past_a_limit_can_be_swept_and_created_later(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    hit = Hit("create:192.0.2.21", 60, limit=0)
+    refused = make_record(clock, ttl=60)
+
+    assert await store.create(refused, hits=[hit]) == [1]
+    clock.advance(61)
+    assert await store.purge_expired(now=clock.now(), limit=100) == 0
+    again = dataclasses.replace(
+        refused, created_at=clock.now(), expires_at=clock.now() + timedelta(seconds=60)
+    )
+    assert await store.create(again) == []
+    assert await store.peek(refused.secret_id, now=clock.now()) is not None
+
+
+async def test_create_lets_exactly_the_limit_through_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    created: list[int] = []
+    hits = [Hit("create:198.51.100.20", 3600, limit=4)]
+
+    async def create() -> None:
+        record = make_record(clock)
+        (count,) = await store.create(record, hits=hits)
+        if await store.peek(record.secret_id, now=clock.now()) is not None:
+            created.append(count)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(12):
+            group.start_soon(create)
+
+    assert sorted(created) == [1, 2, 3, 4]
+
+
 async def test_peek_unknown_id_is_none(store: SecretStore, clock: FrozenClock) -> None:
     assert await store.peek(new_secret_id(), now=clock.now()) is None
 

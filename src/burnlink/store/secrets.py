@@ -57,11 +57,21 @@ class Attempt:
 class SecretRecords(Protocol):
     """Encrypted secrets and their receipts."""
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
         """Insert a secret with ``views_left = max_views``, its access policy and its receipt,
         and keep ``events`` (its ``created`` line becomes the receipt's first), all in one
         atomic step. Never overwrites: an existing id (live or in a kept receipt) raises
-        ``DuplicateId`` and keeps nothing.
+        ``DuplicateId`` and keeps nothing (whether ``hits`` were counted then is not said:
+        with 128 random bits it does not happen).
+
+        ``hits`` (the create's rate counters) are counted first, at ``record.created_at`` and
+        in the same round trip, and their totals returned in order. If any total passes its
+        hit's ``limit``, nothing is inserted or kept but the counts: the caller refuses the
+        request, which still counted. Each count is atomic on its own; on Redis Cluster, where
+        the counters live on other shards than the secret, they take a round trip of their
+        own before the insert.
         """
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:

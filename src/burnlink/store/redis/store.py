@@ -204,7 +204,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.counters import Hit
+from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
@@ -369,8 +369,28 @@ class RedisStore:
                 raise result
             return result
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
-        """See ``SecretStore.create``."""
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
+        """See ``SecretStore.create``: on a single node one script counts ``hits`` and inserts
+        (one round trip); on a cluster the counters are on other shards, so they are counted
+        first (``hits``) and the insert follows only if none is past its limit.
+
+        The expiry index gets the id in the same pipeline as the script; when a counter
+        refuses the insert, a second command takes it out again (only on a refusal).
+        """
+        counts: list[int] = []
+        counter_keys: list[bytes] = []
+        counter_args: list[int] = []
+        if self._cluster and hits:
+            counts = await self.hits(hits, now=record.created_at)
+            if over_limit(hits, counts):
+                return counts
+        elif hits:
+            counter_keys, timed = self._hit_keys(hits, record.created_at)
+            for i, hit in enumerate(hits):
+                limit = -1 if hit.limit is None else hit.limit
+                counter_args += [*timed[2 * i : 2 * i + 2], limit]
         expires_ms = to_epoch_ms(record.expires_at)
         live: list[bytes | str | int] = [
             b"env", record.envelope,
@@ -401,10 +421,10 @@ class RedisStore:
         ]  # fmt: skip
         args = [
             expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
-            MAX_EVENTS_PER_KIND, *live, *receipt, *_event_args(events),
+            MAX_EVENTS_PER_KIND, *counter_args, *live, *receipt, *_event_args(events),
         ]  # fmt: skip
         member = _encode_id(record.secret_id)
-        keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
+        keys = [*self._keys(record.secret_id), self._stream(record.secret_id), *counter_keys]
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
                 _queue_script(pipe, self._create, keys, args)
@@ -415,8 +435,12 @@ class RedisStore:
                 created, *_ = await pipe.execute(raise_on_error=False)
             if isinstance(created, Exception):
                 raise created
-        if not created:
-            raise DuplicateId("secret id already taken")
+            if not created:
+                raise DuplicateId("secret id already taken")
+            inserted, totals = created
+            if not inserted:
+                await self._client.zrem(self._index, member)
+        return counts if self._cluster else [int(total) for total in totals]
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``."""
