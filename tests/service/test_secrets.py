@@ -222,11 +222,15 @@ class Calls:
         return call
 
 
-async def test_a_reveal_is_one_lookup_and_one_consume(svc: Service, clock: FrozenClock) -> None:
+async def test_a_create_is_one_store_call_and_a_reveal_two(
+    svc: Service, clock: FrozenClock
+) -> None:
     calls = Calls(svc.store)
     settings = load_settings(store="memory://", passphrase_attempts=ATTEMPTS)
     service = SecretService(cast("SecretStore", calls), settings, clock)
-    created = await svc.create(views=2)
+    created = await service.create(sealed(), ACCESS, None, ttl=60, max_views=2, client=CLIENT)
+    made = calls.names[:]
+    calls.names.clear()
 
     await service.consume(created.secret_id, ACCESS, None, client=CLIENT)
     taken = calls.names[:]
@@ -234,6 +238,7 @@ async def test_a_reveal_is_one_lookup_and_one_consume(svc: Service, clock: Froze
     with pytest.raises(SecretUnavailable):
         await service.consume(created.secret_id, WRONG, None, client=CLIENT)
 
+    assert made == ["create"]
     assert taken == ["count_and_peek", "consume"]
     assert calls.names == ["count_and_peek", "hits"]
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from burnlink.config import Limit
 from burnlink.errors import RateLimited
 from burnlink.policy import parse_ip
 from burnlink.store import Hit, SecretStore
+from burnlink.store.counters import over_limit
 
 
 @functools.lru_cache(maxsize=4096)
@@ -43,6 +44,12 @@ class LimitCheck:
     name: str
     rule: Limit
     hit: Hit
+
+    @property
+    def limited(self) -> Hit:
+        """``hit`` with the limit a store compares its total to (``SecretRecords.create``):
+        past ``rule.count`` when it counts, at it when it only reads, as ``judge`` does."""
+        return replace(self.hit, limit=self.rule.count if self.hit.cost else self.rule.count - 1)
 
 
 class RateLimiter:
@@ -106,7 +113,7 @@ class RateLimiter:
         store's answer, in the same order) is past its limit."""
         for check, count in zip(checks, counts, strict=True):
             # A read (cost 0) refuses at the limit: the request it guards would pass it.
-            if count > check.rule.count or (not check.hit.cost and count >= check.rule.count):
+            if over_limit([check.limited], [count]):
                 raise RateLimited(
                     _seconds_to_window_end(check.rule.window, now),
                     limit=check.name,
