@@ -132,6 +132,23 @@ async def test_create_counts_its_hits_and_inserts_up_to_the_limit(
     assert await store.hit("create:192.0.2.20", window=60, now=clock.now(), cost=0) == 3
 
 
+async def test_create_with_hits_refuses_a_taken_id(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, envelope=b"first")
+    await store.create(record, hits=[Hit("create:192.0.2.22", 60, limit=5)])
+
+    with pytest.raises(DuplicateId):
+        await store.create(
+            dataclasses.replace(record, envelope=b"second"),
+            events=[kept(None, b"taken")],
+            hits=[Hit("create:192.0.2.22", 60, limit=5)],
+        )
+
+    consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+    assert consumed is not None
+    assert consumed.envelope == b"first"
+    assert b"taken" not in await outbox(store)
+
+
 async def test_create_past_a_limit_can_be_swept_and_created_later(
     store: SecretStore, clock: FrozenClock
 ) -> None:
