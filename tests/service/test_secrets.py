@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -200,6 +201,46 @@ async def test_consume_takes_one_view_and_the_last_ends_the_secret(svc: Service)
         (AuditEventType.SECRET_VIEWED, Outcome.OK),
         (AuditEventType.SECRET_VIEWED, Outcome.OK),
     ]
+
+
+class Calls:
+    """A store that lists the calls made to it (each is one round trip), but the sealer's."""
+
+    def __init__(self, store: SecretStore) -> None:
+        self.store = store
+        self.names: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.store, name)
+        if name in {"pending_events", "ack_events"} or not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.names.append(name)
+            return await attribute(*args, **kwargs)
+
+        return call
+
+
+async def test_a_create_is_one_store_call_and_a_reveal_two(
+    svc: Service, clock: FrozenClock
+) -> None:
+    calls = Calls(svc.store)
+    settings = load_settings(store="memory://", passphrase_attempts=ATTEMPTS)
+    service = SecretService(cast("SecretStore", calls), settings, clock)
+    created = await service.create(sealed(), ACCESS, None, ttl=60, max_views=2, client=CLIENT)
+    made = calls.names[:]
+    calls.names.clear()
+
+    await service.consume(created.secret_id, ACCESS, None, client=CLIENT)
+    taken = calls.names[:]
+    calls.names.clear()
+    with pytest.raises(SecretUnavailable):
+        await service.consume(created.secret_id, WRONG, None, client=CLIENT)
+
+    assert made == ["create"]
+    assert taken == ["count_and_peek", "consume"]
+    assert calls.names == ["count_and_peek", "hits"]
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,79 @@ async def test_create_refuses_a_taken_id(store: SecretStore, clock: FrozenClock)
     assert consumed.envelope == b"first"
 
 
+async def test_create_counts_its_hits_and_inserts_up_to_the_limit(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+    hits = [Hit("create:192.0.2.20", 60, limit=2), Hit("other:192.0.2.20", 60, cost=0)]
+    records = [make_record(clock) for _ in range(3)]
+
+    counts = [
+        await store.create(r, events=[kept(Event(clock.now(), EventKind.CREATED))], hits=hits)
+        for r in records
+    ]
+
+    assert counts == [[1, 0], [2, 0], [3, 0]]
+    assert await store.peek(records[1].secret_id, now=clock.now()) is not None
+    assert await store.peek(records[2].secret_id, now=clock.now()) is None
+    assert await store.receipt(records[2].secret_id, now=clock.now()) is None
+    assert len(await store.pending_events(limit=10)) == 2
+    assert await store.create(records[2]) == []
+    assert await store.hit("create:192.0.2.20", window=60, now=clock.now(), cost=0) == 3
+
+
+async def test_create_with_hits_refuses_a_taken_id(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock, envelope=b"first")
+    await store.create(record, hits=[Hit("create:192.0.2.22", 60, limit=5)])
+
+    with pytest.raises(DuplicateId):
+        await store.create(
+            dataclasses.replace(record, envelope=b"second"),
+            events=[kept(None, b"taken")],
+            hits=[Hit("create:192.0.2.22", 60, limit=5)],
+        )
+
+    consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
+    assert consumed is not None
+    assert consumed.envelope == b"first"
+    assert b"taken" not in await outbox(store)
+
+
+async def test_create_past_a_limit_can_be_swept_and_created_later(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    hit = Hit("create:192.0.2.21", 60, limit=0)
+    refused = make_record(clock, ttl=60)
+
+    assert await store.create(refused, hits=[hit]) == [1]
+    clock.advance(61)
+    assert await store.purge_expired(now=clock.now(), limit=100) == 0
+    again = dataclasses.replace(
+        refused, created_at=clock.now(), expires_at=clock.now() + timedelta(seconds=60)
+    )
+    assert await store.create(again) == []
+    assert await store.peek(refused.secret_id, now=clock.now()) is not None
+
+
+async def test_create_lets_exactly_the_limit_through_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    created: list[int] = []
+    hits = [Hit("create:198.51.100.20", 3600, limit=4)]
+
+    async def create() -> None:
+        record = make_record(clock)
+        (count,) = await store.create(record, hits=hits)
+        if await store.peek(record.secret_id, now=clock.now()) is not None:
+            created.append(count)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(12):
+            group.start_soon(create)
+
+    assert sorted(created) == [1, 2, 3, 4]
+
+
 async def test_peek_unknown_id_is_none(store: SecretStore, clock: FrozenClock) -> None:
     assert await store.peek(new_secret_id(), now=clock.now()) is None
 
@@ -862,6 +935,76 @@ async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now(), cost=0) == 0
     assert await store.hit("failed:192.0.2.1:other", window=600, now=clock.now(), cost=0) == 1
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1
+
+
+async def test_count_and_peek_counts_and_returns_the_metadata(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(3600 - clock.now().timestamp() % 3600)  # the start of an hour
+    record = make_record(clock, views=2)
+    await store.create(record)
+    await store.hit("failed:192.0.2.9", window=3600, now=clock.now(), cost=2)
+    hits = [Hit("failed:192.0.2.9", 3600, cost=0), Hit("reveal:192.0.2.9", 60)]
+
+    first = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+    second = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+
+    assert first[0] == [2, 1]
+    assert second[0] == [2, 2]
+    assert first[1] == second[1] == await store.peek(record.secret_id, now=clock.now())
+    assert first[1] is not None
+    assert first[1].views_left == 2
+
+
+async def test_count_and_peek_counts_for_an_unknown_or_expired_secret(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, ttl=60)
+    await store.create(record)
+    clock.advance(60)
+    hits = [Hit("reveal:192.0.2.10", 3600)]
+
+    unknown = await store.count_and_peek(new_secret_id(), now=clock.now(), hits=hits)
+    expired = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+    alone = await store.count_and_peek(record.secret_id, now=clock.now(), hits=[])
+
+    assert unknown == ([1], None)
+    assert expired == ([2], None)
+    assert alone == ([], None)
+
+
+async def test_count_and_peek_changes_no_secret(store: SecretStore, clock: FrozenClock) -> None:
+    record = make_record(clock)
+    await store.create(record)
+
+    for _ in range(3):
+        _, meta = await store.count_and_peek(
+            record.secret_id, now=clock.now(), hits=[Hit("reveal:192.0.2.11", 60)]
+        )
+        assert meta is not None
+
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+
+
+async def test_count_and_peek_counts_atomically_under_concurrency(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await store.create(record)
+    counts: list[int] = []
+
+    async def look() -> None:
+        (count,), meta = await store.count_and_peek(
+            record.secret_id, now=clock.now(), hits=[Hit("reveal:198.51.100.9", 3600)]
+        )
+        assert meta is not None
+        counts.append(count)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(look)
+
+    assert sorted(counts) == list(range(1, 21))
 
 
 # -- the outbox (``audit.outbox``): events kept with the change they describe -----------------

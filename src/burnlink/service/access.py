@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
@@ -38,7 +38,7 @@ from burnlink.geo import CountryResolver
 from burnlink.mailer import Mailer
 from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, SecretMeta
 from burnlink.policy import country_allowed, ip_allowed, mask_email
-from burnlink.service.rate_limits import RateLimiter, client_key
+from burnlink.service.rate_limits import LimitCheck, RateLimiter, client_key
 from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore
 
@@ -92,13 +92,41 @@ class AccessControl:
         *,
         failures: bool = False,
     ) -> None:
-        """``RateLimiter.check``; the first refusal per client, limit and minute is audited."""
+        """Count one ``action`` and ``judge`` it (the failure counts too, with ``failures``)."""
+        checks = self.limiter.checks(
+            action, limit, client.ip, failures=failures, secret_id=secret_id
+        )
+        await self.count(checks, client, now=now, secret_id=secret_id)
+
+    async def count(
+        self,
+        checks: Sequence[LimitCheck],
+        client: ClientInfo,
+        *,
+        now: datetime,
+        secret_id: str | None = None,
+    ) -> None:
+        """Send ``checks``' hits to the store on their own, then ``judge`` the totals."""
+        if checks:
+            counts = await self.store.hits([check.hit for check in checks], now=now)
+            await self.judge(checks, counts, client, now=now, secret_id=secret_id)
+
+    async def judge(
+        self,
+        checks: Sequence[LimitCheck],
+        counts: Sequence[int],
+        client: ClientInfo,
+        *,
+        now: datetime,
+        secret_id: str | None = None,
+    ) -> None:
+        """``RateLimiter.judge`` of the store's totals for ``checks``; the first refusal per
+        client, limit and minute is audited (``rate.limited``)."""
         try:
-            await self.limiter.check(
-                action, limit, client.ip, now=now, failures=failures, secret_id=secret_id
-            )
+            self.limiter.judge(checks, counts, now=now)
         except RateLimited as exc:
-            await self._audit_limited(exc, limit, client, now, secret_id)
+            rule = next((c.rule for c in checks if c.name == exc.limit), None)
+            await self._audit_limited(exc, rule, client, now, secret_id)
             raise
 
     async def _audit_limited(
@@ -129,8 +157,14 @@ class AccessControl:
 
     async def before_create(
         self, policy: AccessPolicy, has_passphrase: bool, client: ClientInfo, *, now: datetime
-    ) -> None:
-        """Server policy for new secrets: who may create, the create rate, required fields."""
+    ) -> list[LimitCheck]:
+        """Server policy for new secrets: who may create and the required fields; return the
+        create rate's checks, for the store to count with the insert (``create(hits=...)``,
+        then ``judge``).
+
+        A request refused here for its fields is counted against the create rate first (one
+        over it is refused as ``RateLimited``), in a round trip of its own.
+        """
         if not ip_allowed(client.ip, self.settings.create_allowed_ips):
             await self.reporter.emit(
                 AuditEventType.ACCESS_DENIED_IP,
@@ -139,24 +173,45 @@ class AccessControl:
                 policy={"rule": "create_allowed_ips"},
             )
             raise IpDenied
-        await self._limit("create", self.settings.limit("create"), client, now)
-        if self.settings.require_passphrase and not has_passphrase:
-            raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
-        if policy.recipient_email is not None and self.mailer is None:
-            raise InvalidInput(
-                "recipient_email",
-                "email verification is not configured on this server (BURNLINK_SMTP_URL)",
-            )
+        checks = self.limiter.checks("create", self.settings.limit("create"), client.ip)
+        try:
+            if self.settings.require_passphrase and not has_passphrase:
+                raise InvalidInput(
+                    "passphrase", "this server requires a passphrase on every secret"
+                )
+            if policy.recipient_email is not None and self.mailer is None:
+                raise InvalidInput(
+                    "recipient_email",
+                    "email verification is not configured on this server (BURNLINK_SMTP_URL)",
+                )
+        except InvalidInput:
+            await self.count(checks, client, now=now)
+            raise
+        return checks
 
     # -- revealing ------------------------------------------------------------------------
 
-    async def before_lookup(
-        self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
-    ) -> None:
-        """Refuse a client that failed too often on ``secret_id`` or on any secrets, or asks
-        too fast; count this request."""
+    async def lookup(
+        self, secret_id: str | None, client: ClientInfo, *, now: datetime
+    ) -> SecretMeta | None:
+        """Count this reveal against the rate limits and look up ``secret_id`` (a well-formed
+        id, or ``None``), in one round trip to the store (``count_and_peek``); the secret's
+        metadata or ``None``.
+
+        A client that failed too often on ``secret_id`` or on any secrets, or asks too fast,
+        is refused (``RateLimited``) before anything is revealed; the request counts anyway.
+        """
         reveal = self.settings.limit("reveal")
-        await self._limit("reveal", reveal, client, now, secret_id, failures=True)
+        checks = self.limiter.checks(
+            "reveal", reveal, client.ip, failures=True, secret_id=secret_id
+        )
+        if secret_id is None:
+            await self.count(checks, client, now=now)
+            return None
+        hits = [check.hit for check in checks]
+        counts, meta = await self.store.count_and_peek(secret_id, now=now, hits=hits)
+        await self.judge(checks, counts, client, now=now, secret_id=secret_id)
+        return meta
 
     async def failed(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None

@@ -15,12 +15,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from burnlink.config import Limit
 from burnlink.errors import RateLimited
 from burnlink.policy import parse_ip
 from burnlink.store import Hit, SecretStore
+from burnlink.store.counters import over_limit
 
 
 @functools.lru_cache(maxsize=4096)
@@ -32,6 +34,22 @@ def client_key(ip: str | None) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One rate limit a request is judged by: its name (as ``RateLimited.limit`` gives it),
+    its rule and the counter it hits."""
+
+    name: str
+    rule: Limit
+    hit: Hit
+
+    @property
+    def limited(self) -> Hit:
+        """``hit`` with the limit a store compares its total to (``SecretRecords.create``):
+        past ``rule.count`` when it counts, at it when it only reads, as ``judge`` does."""
+        return replace(self.hit, limit=self.rule.count if self.hit.cost else self.rule.count - 1)
 
 
 class RateLimiter:
@@ -62,6 +80,46 @@ class RateLimiter:
             "admin": self.admin_failures,
         }.get(name, limit)
 
+    def checks(
+        self,
+        action: str,
+        limit: Limit | None,
+        ip: str | None,
+        *,
+        failures: bool = False,
+        secret_id: str | None = None,
+    ) -> list[LimitCheck]:
+        """The counters one ``action`` by ``ip`` hits: its own limit (counted), and with
+        ``failures`` the failure counts on ``secret_id`` and on the client (only read).
+
+        Send their ``hit``s to the store in one round trip (``hits``, or with the lookup,
+        ``count_and_peek``), then ``judge`` the totals.
+        """
+        key = client_key(ip)
+        checks: list[LimitCheck] = []
+        if failures and self.secret_failures is not None and secret_id is not None:
+            hit = _secret_failure_hit(self.secret_failures, key, secret_id, cost=0)
+            checks.append(LimitCheck("secret_failures", self.secret_failures, hit))
+        if failures and self.failures is not None:
+            hit = _failure_hit(self.failures, key, cost=0)
+            checks.append(LimitCheck("failures", self.failures, hit))
+        if limit is not None:
+            checks.append(LimitCheck(action, limit, Hit(f"{action}:{key}", limit.window)))
+        return checks
+
+    @staticmethod
+    def judge(checks: Sequence[LimitCheck], counts: Sequence[int], *, now: datetime) -> None:
+        """Raise ``RateLimited`` for the first of ``checks`` whose total in ``counts`` (the
+        store's answer, in the same order) is past its limit."""
+        for check, count in zip(checks, counts, strict=True):
+            # A read (cost 0) refuses at the limit: the request it guards would pass it.
+            if over_limit([check.limited], [count]):
+                raise RateLimited(
+                    _seconds_to_window_end(check.rule.window, now),
+                    limit=check.name,
+                    why=_WHY.get(check.name, ""),
+                )
+
     async def check(
         self,
         action: str,
@@ -78,24 +136,10 @@ class RateLimiter:
         ``secret_id``, or at all (those counts are only read). All counters travel in one
         round trip to the store, so a refused request still counts as an ``action``.
         """
-        key = client_key(ip)
-        checks: list[tuple[str, Limit, Hit]] = []
-        if failures and self.secret_failures is not None and secret_id is not None:
-            hit = _secret_failure_hit(self.secret_failures, key, secret_id, cost=0)
-            checks.append(("secret_failures", self.secret_failures, hit))
-        if failures and self.failures is not None:
-            checks.append(("failures", self.failures, _failure_hit(self.failures, key, cost=0)))
-        if limit is not None:
-            checks.append((action, limit, Hit(f"{action}:{key}", limit.window)))
-        if not checks:
-            return
-        counts = await self.store.hits([hit for _, _, hit in checks], now=now)
-        for (name, rule, hit), count in zip(checks, counts, strict=True):
-            # A read (cost 0) refuses at the limit: the request it guards would pass it.
-            if count > rule.count or (not hit.cost and count >= rule.count):
-                raise RateLimited(
-                    _seconds_to_window_end(rule.window, now), limit=name, why=_WHY.get(name, "")
-                )
+        checks = self.checks(action, limit, ip, failures=failures, secret_id=secret_id)
+        if checks:
+            counts = await self.store.hits([check.hit for check in checks], now=now)
+            self.judge(checks, counts, now=now)
 
     async def record_failure(
         self, ip: str | None, *, now: datetime, secret_id: str | None = None

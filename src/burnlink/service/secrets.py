@@ -213,14 +213,18 @@ class SecretService:
             )
         client = self.locate(client)
         now = self.clock.now()
-        await self.access.before_create(policy, envelope.has_passphrase, client, now=now)
-        if notify_url is not None:
-            await self.reporter.check_notify_url(notify_url)
+        checks = await self.access.before_create(policy, envelope.has_passphrase, client, now=now)
+        try:
+            if notify_url is not None:
+                await self.reporter.check_notify_url(notify_url)
+            if passphrase_proof is not None and len(passphrase_proof) != TOKEN_BYTES:
+                raise InvalidInput("passphrase_proof", f"must be {TOKEN_BYTES} bytes")
+        except InvalidInput:  # refused, but counted against the create rate all the same
+            await self.access.count(checks, client, now=now)
+            raise
         policy = replace(policy, notify_url=notify_url, creator_country=client.country)
         gate = None
         if passphrase_proof is not None:
-            if len(passphrase_proof) != TOKEN_BYTES:
-                raise InvalidInput("passphrase_proof", f"must be {TOKEN_BYTES} bytes")
             gate = PassphraseGate(
                 kdf=envelope.kdf,
                 iterations=envelope.iterations,
@@ -258,12 +262,16 @@ class SecretService:
                 policy=policy,
             )
             try:
-                await self.store.create(stored, events=[recorded])
+                # The rate counters go with the insert; past a limit the store inserts nothing.
+                counts = await self.store.create(
+                    stored, events=[recorded], hits=[check.limited for check in checks]
+                )
                 break
             except DuplicateId:  # 128 random bits: in practice never, but never overwrite
                 continue
         else:
             raise DuplicateId("could not allocate a fresh id")
+        await self.access.judge(checks, counts, client, now=now)
         self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id)
         return CreatedSecret(secret_id, manage_token, stored.expires_at, views)
@@ -320,8 +328,7 @@ class SecretService:
         client = self.locate(client)
         now = self.clock.now()
         known = is_secret_id(secret_id)
-        await self.access.before_lookup(client, now=now, secret_id=secret_id if known else None)
-        meta = await self.store.peek(secret_id, now=now) if known else None
+        meta = await self.access.lookup(secret_id if known else None, client, now=now)
         if meta is None or not digest_matches(access_token, meta.access_digest):
             await self.access.failed(client, now=now, secret_id=secret_id if known else None)
             self.reporter.failed_lookup(secret_id if meta else None, client, at=now)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["Counters", "Hit"]
+__all__ = ["Counters", "Hit", "over_limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,8 @@ class Hit:
     bucket: str
     window: int
     cost: int = 1
+    limit: int | None = None
+    """For ``SecretRecords.create``: the total past which it refuses to insert."""
 
 
 class Counters(Protocol):
@@ -43,3 +45,10 @@ class Counters(Protocol):
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """Delete ``bucket``'s current window of ``window`` seconds (as ``hit`` counts it);
         return the total it held (0 if none). For an operator lifting a lock early."""
+
+
+def over_limit(hits: Sequence[Hit], counts: Sequence[int]) -> bool:
+    """Whether any of ``counts`` (the totals of ``hits``, in order) passes its hit's limit."""
+    return any(
+        hit.limit is not None and count > hit.limit for hit, count in zip(hits, counts, strict=True)
+    )

@@ -22,7 +22,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.counters import Hit
+from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 
@@ -55,10 +55,15 @@ class MemoryStore:
         self._outbox: dict[int, bytes] = {}
         self._next_ref = 0
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
         """See ``SecretStore.create``."""
         if record.secret_id in self._live or record.secret_id in self._receipts:
             raise DuplicateId("secret id already taken")
+        counts = await self.hits(hits, now=record.created_at)
+        if over_limit(hits, counts):
+            return counts
         self._live[record.secret_id] = _Live(record, record.max_views, record.max_attempts)
         self._receipts[record.secret_id] = ReceiptRecord(
             secret_id=record.secret_id,
@@ -71,6 +76,7 @@ class MemoryStore:
             end_reason=None,
         )
         self._keep(record.secret_id, events)
+        return counts
 
     def _alive(self, secret_id: str, now: datetime) -> _Live | None:
         live = self._live.get(secret_id)
@@ -95,6 +101,12 @@ class MemoryStore:
             passphrase=record.passphrase,
             policy=record.policy,
         )
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``."""
+        return await self.hits(hits, now=now), await self.peek(secret_id, now=now)
 
     async def consume(
         self,

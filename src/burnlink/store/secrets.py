@@ -22,6 +22,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.store.counters import Hit
 
 __all__ = ["MAX_EVENTS_PER_KIND", "Attempt", "Recorded", "SecretRecords"]
 
@@ -56,15 +57,38 @@ class Attempt:
 class SecretRecords(Protocol):
     """Encrypted secrets and their receipts."""
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
         """Insert a secret with ``views_left = max_views``, its access policy and its receipt,
         and keep ``events`` (its ``created`` line becomes the receipt's first), all in one
         atomic step. Never overwrites: an existing id (live or in a kept receipt) raises
-        ``DuplicateId`` and keeps nothing.
+        ``DuplicateId`` and keeps nothing (whether ``hits`` were counted then is not said:
+        with 128 random bits it does not happen).
+
+        ``hits`` (the create's rate counters) are counted first, at ``record.created_at`` and
+        in the same round trip, and their totals returned in order. If any total passes its
+        hit's ``limit``, nothing is inserted or kept but the counts: the caller refuses the
+        request, which still counted. Each count is atomic on its own; on Redis Cluster, where
+        the counters live on other shards than the secret, they take a round trip of their
+        own before the insert.
         """
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """``Counters.hits(hits)`` and ``peek(secret_id)`` in one round trip to the store: the
+        counters' totals in the order of ``hits``, and the secret's metadata or ``None``.
+
+        The counts are made whether or not the secret exists, so the caller can refuse a
+        request over a limit and it still counts. Each count is atomic on its own, and the
+        peek is a read: the whole is not one transaction (on Redis Cluster the counters and
+        the secret live on different shards). A reveal's first step: its rate limits and its
+        lookup, together.
+        """
 
     async def consume(
         self,

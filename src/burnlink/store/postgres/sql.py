@@ -54,8 +54,15 @@ CREATE: Final = f"""
 WITH receipt AS (
     INSERT INTO burnlink_receipts
         (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
-    VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
-            %(keep_until)s)
+    SELECT %(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
+           %(keep_until)s
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM unnest(%(limit_buckets)s::text[], %(limit_starts)s::bigint[],
+                    %(limits)s::bigint[]) AS l (bucket, start, most)
+        JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
+        WHERE k.hits > l.most
+    )
     RETURNING id
 ), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}
 INSERT INTO burnlink_secrets

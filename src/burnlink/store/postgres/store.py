@@ -213,12 +213,20 @@ class PostgresStore:
         """A pooled connection (autocommit); driver errors leave as ``StorageUnavailable``."""
         return pooled(self._pool, _unavailable)
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
         """Insert the secret (its access policy included), its receipt and ``events`` (receipt
-        lines and outbox records) in one statement.
+        lines and outbox records) in one statement, unless a counter of ``hits`` is past its
+        limit.
 
-        ``DuplicateId`` if the id is taken, by a live secret or a kept receipt.
+        The counts go first in the same pipeline (one round trip, one implicit transaction up
+        to its sync): each holds its counter's row lock until the insert, which reads the
+        totals it guards on, so the guard sees exactly the counts returned. ``DuplicateId``
+        if the id is taken, by a live secret or a kept receipt (the counts roll back too).
         """
+        seconds = int(record.created_at.timestamp())
+        limited = [(hit, _hit_params(hit, seconds)) for hit in hits if hit.limit is not None]
         gate = record.passphrase
         params = {
             "id": record.secret_id,
@@ -237,49 +245,53 @@ class PostgresStore:
             "owner": record.owner,
             "policy": record.policy.to_bytes(),
             **_events_params(events),
+            "limit_buckets": [hit.bucket for hit, _ in limited],
+            "limit_starts": [p["start"] for _, p in limited],
+            "limits": [hit.limit for hit, _ in limited],
         }
         async with self._connection() as conn:
             try:
-                await conn.execute(sql.CREATE, params)
+                if not hits:
+                    await conn.execute(sql.CREATE, params)
+                    return []
+                async with conn.pipeline():
+                    cursors = [
+                        await conn.execute(
+                            sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
+                        )
+                        for hit in hits
+                    ]
+                    await conn.execute(sql.CREATE, params)
             except psycopg.errors.UniqueViolation:
                 raise DuplicateId("secret id already taken") from None
+            rows = [await cursor.fetchone() for cursor in cursors]
+        return [0 if row is None else int(row[0]) for row in rows]
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``; one read-only statement."""
         async with self._connection() as conn:
             cursor = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        (
-            access,
-            created,
-            expires,
-            max_views,
-            views_left,
-            attempts_left,
-            kdf,
-            it,
-            salt,
-            proof,
-            policy,
-        ) = row
-        gate = (
-            None
-            if kdf is None
-            else PassphraseGate(kdf=kdf, iterations=it, salt=salt, proof_digest=proof)
-        )
-        return SecretMeta(
-            secret_id=secret_id,
-            access_digest=access,
-            created_at=_utc(created),
-            expires_at=_utc(expires),
-            max_views=max_views,
-            views_left=views_left,
-            attempts_left=attempts_left,
-            passphrase=gate,
-            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
-        )
+        return _meta(secret_id, row)
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: the statements of ``hits`` and ``peek`` in one
+        pipeline (one round trip), each its own transaction as they are alone."""
+        seconds = int(now.timestamp())
+        async with self._connection() as conn:
+            async with conn.pipeline():
+                cursors = [
+                    await conn.execute(
+                        sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
+                    )
+                    for hit in hits
+                ]
+                peeked = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
+            rows = [await cursor.fetchone() for cursor in cursors]
+            row = await peeked.fetchone()
+        return [0 if r is None else int(r[0]) for r in rows], _meta(secret_id, row)
 
     async def consume(
         self,
@@ -538,3 +550,38 @@ class PostgresStore:
     async def aclose(self) -> None:
         """Close the pool; the store is unusable afterwards."""
         await self._pool.close()
+
+
+def _meta(secret_id: str, row: tuple[Any, ...] | None) -> SecretMeta | None:
+    """A secret's metadata from its ``PEEK`` row (``None`` for no row)."""
+    if row is None:
+        return None
+    (
+        access,
+        created,
+        expires,
+        max_views,
+        views_left,
+        attempts_left,
+        kdf,
+        it,
+        salt,
+        proof,
+        policy,
+    ) = row
+    gate = (
+        None
+        if kdf is None
+        else PassphraseGate(kdf=kdf, iterations=it, salt=salt, proof_digest=proof)
+    )
+    return SecretMeta(
+        secret_id=secret_id,
+        access_digest=access,
+        created_at=_utc(created),
+        expires_at=_utc(expires),
+        max_views=max_views,
+        views_left=views_left,
+        attempts_left=attempts_left,
+        passphrase=gate,
+        policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
+    )

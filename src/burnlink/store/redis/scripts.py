@@ -4,9 +4,10 @@ that reads a receipt with its events.
 Each script touches only keys that share one hash tag: a secret's keys (live, receipt,
 events, code, and on a cluster its outbox stream; see the store's module docstring) or one
 counter key. On a single node the scripts that keep events also write the store's one
-outbox stream. Every time comparison uses the ``now`` the application passes in as integer
-milliseconds; ``TIME`` is read only to stamp outbox entries with the order a cluster's
-streams are merged in (``keep``), never to decide anything.
+outbox stream, and ``CREATE`` counts the create's rate counters before it inserts. Every time
+comparison uses the ``now`` the application passes in as integer milliseconds; ``TIME`` is
+read only to stamp outbox entries with the order a cluster's streams are merged in
+(``keep``), never to decide anything.
 """
 
 from __future__ import annotations
@@ -70,20 +71,38 @@ end
 CREATE: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code, outbox. ARGV: live expiry, retention (ms), number of
--- live field pairs, number of receipt field pairs, cap on events of a kind, live pairs,
--- receipt pairs, then the events (see keep). Returns 1 when created, 0 when the id is taken
--- (and then keeps nothing).
+-- KEYS: live, receipt, events, code, outbox, then the rate counters to count first (only on a
+-- single node). ARGV: live expiry, retention (ms), number of live field pairs, number of
+-- receipt field pairs, cap on events of a kind, each counter's cost, time to live (ms) and
+-- limit (-1: none), live pairs, receipt pairs, then the events (see keep). Returns 0 when the
+-- id is taken (counting and keeping nothing), else {1 when created or 0 when a counter passed
+-- its limit (then keeping only the counts), the counters' totals}.
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+local totals, over = {}, false
+for i = 6, #KEYS do
+  local a = 6 + 3 * (i - 6)
+  local cost, total = tonumber(ARGV[a]), 0
+  if cost == 0 then
+    total = tonumber(redis.call('GET', KEYS[i]) or '0')
+  else
+    total = redis.call('INCRBY', KEYS[i], cost)
+    if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[a + 1]) end
+  end
+  totals[i - 5] = total
+  local most = tonumber(ARGV[a + 2])
+  if most >= 0 and total > most then over = true end
+end
+if over then return {0, totals} end
+local base = 6 + 3 * (#KEYS - 5)
 local live, receipt = tonumber(ARGV[3]), tonumber(ARGV[4])
-local first = 6 + 2 * (live + receipt)
+local first = base + 2 * (live + receipt)
 redis.call('DEL', KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * live))
-redis.call('HSET', KEYS[2], unpack(ARGV, 6 + 2 * live, first - 1))
+redis.call('HSET', KEYS[1], unpack(ARGV, base, base - 1 + 2 * live))
+redis.call('HSET', KEYS[2], unpack(ARGV, base + 2 * live, first - 1))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[1]) + tonumber(ARGV[2])))
 keep(KEYS[2], KEYS[3], KEYS[5], first, tonumber(ARGV[5]), tonumber(ARGV[2]))
-return 1
+return {1, totals}
 """
 )
 

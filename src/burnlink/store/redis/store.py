@@ -204,7 +204,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.counters import Hit
+from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
@@ -369,8 +369,28 @@ class RedisStore:
                 raise result
             return result
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
-        """See ``SecretStore.create``."""
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
+        """See ``SecretStore.create``: on a single node one script counts ``hits`` and inserts
+        (one round trip); on a cluster the counters are on other shards, so they are counted
+        first (``hits``) and the insert follows only if none is past its limit.
+
+        The expiry index gets the id in the same pipeline as the script; when a counter
+        refuses the insert, a second command takes it out again (only on a refusal).
+        """
+        counts: list[int] = []
+        counter_keys: list[bytes] = []
+        counter_args: list[int] = []
+        if self._cluster and hits:
+            counts = await self.hits(hits, now=record.created_at)
+            if over_limit(hits, counts):
+                return counts
+        elif hits:
+            counter_keys, timed = self._hit_keys(hits, record.created_at)
+            for i, hit in enumerate(hits):
+                limit = -1 if hit.limit is None else hit.limit
+                counter_args += [*timed[2 * i : 2 * i + 2], limit]
         expires_ms = to_epoch_ms(record.expires_at)
         live: list[bytes | str | int] = [
             b"env", record.envelope,
@@ -401,10 +421,10 @@ class RedisStore:
         ]  # fmt: skip
         args = [
             expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
-            MAX_EVENTS_PER_KIND, *live, *receipt, *_event_args(events),
+            MAX_EVENTS_PER_KIND, *counter_args, *live, *receipt, *_event_args(events),
         ]  # fmt: skip
         member = _encode_id(record.secret_id)
-        keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
+        keys = [*self._keys(record.secret_id), self._stream(record.secret_id), *counter_keys]
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
                 _queue_script(pipe, self._create, keys, args)
@@ -415,8 +435,12 @@ class RedisStore:
                 created, *_ = await pipe.execute(raise_on_error=False)
             if isinstance(created, Exception):
                 raise created
-        if not created:
-            raise DuplicateId("secret id already taken")
+            if not created:
+                raise DuplicateId("secret id already taken")
+            inserted, totals = created
+            if not inserted:
+                await self._client.zrem(self._index, member)
+        return counts if self._cluster else [int(total) for total in totals]
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``."""
@@ -425,34 +449,30 @@ class RedisStore:
                 "list[bytes | None]",
                 await self._client.hmget(self._keys(secret_id)[0], list(_PEEK_FIELDS)),
             )
-        fields = dict(zip(_PEEK_FIELDS, values, strict=True))
-        policy = fields[b"pol"]
-        exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
-        if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
-            return None
-        expires_at = from_epoch_ms(int(exp))
-        if expires_at <= now:
-            return None
-        gate = None
-        kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
-        if kdf is not None and iterations is not None and salt is not None and proof is not None:
-            gate = PassphraseGate(
-                kdf=kdf.decode("utf-8"),
-                iterations=int(iterations),
-                salt=salt,
-                proof_digest=proof,
-            )
-        return SecretMeta(
-            secret_id=secret_id,
-            access_digest=acc,
-            created_at=from_epoch_ms(int(cat)),
-            expires_at=expires_at,
-            max_views=int(mv),
-            views_left=int(vl),
-            attempts_left=int(al),
-            passphrase=gate,
-            policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
-        )
+        return _meta(secret_id, values, now)
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: the counting script (as ``hits``) and the
+        ``HMGET`` of ``peek`` in one pipeline, one round trip on a single node; a cluster
+        pipeline sends each command to its key's shard, all at once."""
+        keys, args = self._hit_keys(hits, now)
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                if self._cluster:
+                    for i, key in enumerate(keys):
+                        _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
+                elif keys:
+                    _queue_script(pipe, self._hits, keys, args)
+                _queue(pipe, "HMGET", self._keys(secret_id)[0], *_PEEK_FIELDS)
+                results: list[Any] = await pipe.execute()
+        *counted, values = results
+        if self._cluster:
+            counts = [int(total) for (total,) in counted]
+        else:
+            counts = [int(total) for total in counted[0]] if counted else []
+        return counts, _meta(secret_id, cast("list[bytes | None]", values), now)
 
     async def consume(
         self,
@@ -721,6 +741,21 @@ class RedisStore:
         On a cluster each counter is its own hash tag, so there the script runs once per
         counter, in one pipeline that goes to each counter's shard.
         """
+        keys, args = self._hit_keys(hits, now)
+        if not keys:
+            return []
+        with _translated():
+            if not self._cluster:
+                totals: list[Any] = await self._hits(keys=keys, args=args)
+                return [int(total) for total in totals]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i, key in enumerate(keys):
+                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
+                results: list[Any] = await pipe.execute()
+        return [int(total) for (total,) in results]
+
+    def _hit_keys(self, hits: Sequence[Hit], now: datetime) -> tuple[list[bytes], list[int]]:
+        """The ``HITS`` script's keys and arguments for ``hits`` at ``now``."""
         now_ms = to_epoch_ms(now)
         grace_ms = COUNTER_GRACE // MILLISECOND
         keys: list[bytes] = []
@@ -729,17 +764,7 @@ class RedisStore:
             start = now_ms // 1000 // hit.window * hit.window
             keys.append(self._counter_key(hit.bucket, start))
             args += [hit.cost, (start + hit.window) * 1000 - now_ms + grace_ms]
-        if not keys:
-            return []
-        with _translated():
-            if not isinstance(self._client, RedisCluster):
-                totals: list[Any] = await self._hits(keys=keys, args=args)
-                return [int(total) for total in totals]
-            async with self._client.pipeline(transaction=False) as pipe:
-                for i, key in enumerate(keys):
-                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
-                results: list[Any] = await pipe.execute()
-        return [int(total) for (total,) in results]
+        return keys, args
 
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
@@ -815,3 +840,35 @@ class RedisStore:
 
 _CODE_PUT: Final = (CodePut.GONE, CodePut.SENT, CodePut.TOO_SOON, CodePut.SPENT)
 """``PUT_CODE``'s answers, by number."""
+
+
+def _meta(secret_id: str, values: list[bytes | None], now: datetime) -> SecretMeta | None:
+    """A secret's metadata from its ``_PEEK_FIELDS`` values (``None`` when gone or expired)."""
+    fields = dict(zip(_PEEK_FIELDS, values, strict=True))
+    policy = fields[b"pol"]
+    exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
+    if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
+        return None
+    expires_at = from_epoch_ms(int(exp))
+    if expires_at <= now:
+        return None
+    gate = None
+    kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
+    if kdf is not None and iterations is not None and salt is not None and proof is not None:
+        gate = PassphraseGate(
+            kdf=kdf.decode("utf-8"),
+            iterations=int(iterations),
+            salt=salt,
+            proof_digest=proof,
+        )
+    return SecretMeta(
+        secret_id=secret_id,
+        access_digest=acc,
+        created_at=from_epoch_ms(int(cat)),
+        expires_at=expires_at,
+        max_views=int(mv),
+        views_left=int(vl),
+        attempts_left=int(al),
+        passphrase=gate,
+        policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
+    )

@@ -93,7 +93,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
-from burnlink.store.counters import Hit
+from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
 from burnlink.store.sqlite.rows import (
@@ -218,10 +218,14 @@ class SqliteStore:
 
     # -- SecretStore ------------------------------------------------------------------------
 
-    async def create(self, record: SecretRecord, *, events: Sequence[Recorded] = ()) -> None:
-        """See ``SecretStore.create``: receipt, secret, the receipt's first lines and the
-        outbox records of ``events`` in one transaction; raises ``DuplicateId`` (keeping
-        nothing) if the id is live or kept."""
+    async def create(
+        self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
+    ) -> list[int]:
+        """See ``SecretStore.create``: the counts of ``hits``, then (unless one is past its
+        limit) receipt, secret, the receipt's first lines and the outbox records of ``events``,
+        in one transaction; raises ``DuplicateId`` (keeping nothing, counts included) if the
+        id is live or kept."""
+        now_ms = to_epoch_ms(record.created_at)
         receipt = receipt_row(
             record, keep_until_ms=to_epoch_ms(record.expires_at) + self._retention_ms
         )
@@ -230,9 +234,12 @@ class SqliteStore:
         lines = [event_row(record.secret_id, seq, line) for seq, line in _first_lines(events)]
         outbox = _outbox_rows(events)
 
-        def insert(db: sqlite3.Connection) -> None:
+        def insert(db: sqlite3.Connection) -> list[int]:
             try:
                 with immediate_transaction(db):
+                    counts = [_count(db, hit, now_ms) for hit in hits]
+                    if over_limit(hits, counts):
+                        return counts
                     db.execute(INSERT_INTO_RECEIPTS, receipt)
                     db.execute(INSERT_INTO_SECRETS, secret)
                     if lines:
@@ -243,13 +250,31 @@ class SqliteStore:
                 if error_name(exc) not in _DUPLICATE_KEY:
                     raise
                 raise DuplicateId("secret id already taken") from exc
+            return counts
 
-        await self._run(insert, writes=True)
+        return await self._run(insert, writes=True)
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``, with the secret's access policy."""
         rows = await self._run(partial(_fetch, SELECT_META, (secret_id, to_epoch_ms(now))))
         return meta_from_row(secret_id, rows[0]) if rows else None
+
+    async def count_and_peek(
+        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
+    ) -> tuple[list[int], SecretMeta | None]:
+        """See ``SecretStore.count_and_peek``: one hand-over to the thread; the counts share
+        one commit (as ``hits``), and the secret is read in the same transaction."""
+        now_ms = to_epoch_ms(now)
+        writes = any(hit.cost for hit in hits)
+
+        def count_and_read(db: sqlite3.Connection) -> tuple[list[int], Row | None]:
+            with immediate_transaction(db) if writes else nullcontext():
+                counts = [_count(db, hit, now_ms) for hit in hits]
+                rows = db.execute(SELECT_META, (secret_id, now_ms)).fetchall()
+            return counts, rows[0] if rows else None
+
+        counts, row = await self._run(count_and_read, writes=writes)
+        return counts, None if row is None else meta_from_row(secret_id, row)
 
     async def consume(
         self,
