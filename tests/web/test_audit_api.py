@@ -630,6 +630,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     await reveal(client, guarded)
     await client.get("/api/v1/audit", headers={"authorization": "Bearer " + "w" * 32})
     audited.audit.broken = True
+    await create(client)  # the create goes on; its event waits in the store
     refused = await client.get("/api/v1/audit", headers=ADMIN)  # it cannot seal: counted
     audited.audit.broken = False
     assert refused.status_code == 503
@@ -645,7 +646,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
         return after[key] - before.get(key, 0.0)
 
     assert response.headers["content-type"].startswith("text/plain")
-    assert delta("burnlink_secrets_created_total") == 4
+    assert delta("burnlink_secrets_created_total") == 5
     assert delta("burnlink_secrets_revealed_total") == 1
     assert delta("burnlink_secrets_ended_total", reason="viewed") == 1
     assert delta("burnlink_secrets_ended_total", reason="burned") == 1
