@@ -8,8 +8,9 @@ them in the store. A crash or ``kill -9`` at any point loses nothing: a record n
 acknowledged is sealed (or skipped as already sealed) by the next run, in this process or
 another.
 
-The window between record and seal is the time a record waits in the outbox: at most one
-``interval`` while the log answers, since each action also wakes the sealer (``wake``). While
+The window between record and seal is the time a record waits in the outbox: while the log
+answers, at most ``GAP`` (50 ms) after the sealer's last run, since each action also wakes it
+(``wake``); at most one ``interval`` when nothing does. While
 the log is down, records wait in the store, actions go on, ``/readyz`` answers 503 and
 ``burnlink_store_errors_total{store="audit"}`` counts the failed attempts.
 """
@@ -36,6 +37,9 @@ log = logging.getLogger("burnlink.audit")
 
 BATCH: Final = 256
 """Records sealed per transaction at most."""
+GAP: Final = 0.05
+"""Seconds at least between two runs of one sealer: a busy server seals its events in batches,
+not a few at a time (each run costs a read, a transaction and an acknowledgement)."""
 
 
 class Sealer:
@@ -49,6 +53,7 @@ class Sealer:
         sink: JsonLinesSink | None = None,
         metrics: Metrics | None = None,
         batch: int = BATCH,
+        gap: float = GAP,
     ) -> None:
         """Without ``audit`` (a service used as a library) records are acknowledged unsealed."""
         self.store = store
@@ -56,6 +61,7 @@ class Sealer:
         self.sink = sink
         self.metrics = metrics or Metrics()
         self.batch = batch
+        self.gap = gap
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.failing = False
@@ -98,8 +104,10 @@ class Sealer:
                 return total
 
     async def run(self, interval: float) -> None:
-        """Seal every ``interval`` seconds, or sooner when woken, until cancelled."""
+        """Seal every ``interval`` seconds, or sooner when woken (but ``gap`` seconds at least
+        after the last run), until cancelled."""
         while True:
+            await asyncio.sleep(self.gap)
             self._wake.clear()
             try:
                 await self.drain()
