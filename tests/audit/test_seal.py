@@ -11,8 +11,8 @@ import anyio
 import pytest
 
 from burnlink.audit import AuditBackend, Watched, open_audit_store
-from burnlink.audit.chain import verify_store
 from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.verify import verify_store
 from tests.audit.conftest import KEY, T0, make_event
 
 pytestmark = pytest.mark.anyio

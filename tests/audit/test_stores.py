@@ -18,10 +18,11 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from burnlink.audit import AuditStore, open_audit_store
-from burnlink.audit.chain import GENESIS, Problem, verify_store
+from burnlink.audit.chain import GENESIS, Problem
 from burnlink.audit.events import AuditEventType
 from burnlink.audit.postgres import PostgresAuditStore
 from burnlink.audit.sqlite import PAGE_SIZE, SqliteAuditStore
+from burnlink.audit.verify import verify_store
 from burnlink.errors import AuditStateInvalid, ConfigError, StorageUnavailable
 from tests.audit.conftest import KEY, T0, Raw, make_event
 

@@ -25,7 +25,6 @@ from burnlink.audit.chain import (
     load_or_create_key,
     parse_key,
     verify,
-    verify_store,
 )
 from burnlink.audit.events import (
     AuditEvent,
@@ -35,6 +34,7 @@ from burnlink.audit.events import (
     audit_event,
     secret_hash,
 )
+from burnlink.audit.verify import verify_store
 from burnlink.audit.watch import Watched
 from burnlink.errors import ConfigError
 

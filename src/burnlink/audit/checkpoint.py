@@ -119,7 +119,7 @@ class Checkpoint:
         return cls(head_seq=seq, head_mac=bytes.fromhex(mac), at=moment, log=log)
 
     def anchor(self) -> Anchor:
-        """This checkpoint as an anchor for ``chain.verify_store``."""
+        """This checkpoint as an anchor for ``audit.verify.verify_store``."""
         return Anchor(self.head_seq, self.head_mac, "the checkpoint")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 import anyio
 
@@ -27,10 +27,7 @@ from burnlink.models import EndReason
 from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore
 
-if TYPE_CHECKING:
-    from burnlink.service.secrets import SecretService
-
-__all__ = ["SWEEP_BATCH", "run_sweeper", "sweep"]
+__all__ = ["SWEEP_BATCH", "Sweeping", "run_sweeper", "sweep"]
 
 log = logging.getLogger("burnlink.sweeper")
 
@@ -99,7 +96,17 @@ async def _expired(store: SecretStore, reporter: Reporter, item: Watched, now: d
     return 1
 
 
-async def run_sweeper(service: SecretService, interval: float) -> None:
+class Sweeping(Protocol):
+    """What ``run_sweeper`` drives (``SecretService``)."""
+
+    reporter: Reporter
+
+    async def sweep(self) -> int:
+        """One sweep; how many secrets went."""
+        ...
+
+
+async def run_sweeper(service: Sweeping, interval: float) -> None:
     """Sweep every ``interval`` seconds until cancelled; a failing store is retried next beat."""
     while True:
         try:
