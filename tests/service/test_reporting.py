@@ -23,6 +23,7 @@ from burnlink.metrics import Metrics, StoreName, WebhookQueue
 from burnlink.models import AccessPolicy, ClientInfo
 from burnlink.netguard import AllowList
 from burnlink.service.reporting import Reporter, policy_labels
+from burnlink.store import Recorded
 from burnlink.store.memory import MemoryStore
 from burnlink.webhooks import WebhookDispatcher, parse_webhook_secret
 from tests.hooks import tarpit, webhook_receiver
@@ -242,3 +243,28 @@ def test_access_policy_bytes_round_trip_and_tolerate_older_forms() -> None:
     assert AccessPolicy().to_bytes() == old
     assert full.is_empty()
     assert "h.example" not in repr(full)
+
+
+async def test_an_outbox_record_that_does_not_parse_is_sealed_as_an_alert_and_sealing_goes_on(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """A damaged or altered store must neither stop the sealer (and with it the server) nor
+    vanish from the log."""
+    store = memory()
+    reporter = Reporter(audit, store=store)
+    await reporter.emit(AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="abc")
+    await store.record(None, [Recorded(None, b"{not an outbox record")])
+    await reporter.emit(AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="def")
+
+    assert await reporter.sealer.drain() == 3
+    assert await reporter.sealer.drain() == 0
+
+    events = [e.event async for e in audit.iter_entries()]
+    assert [e.type for e in events] == [
+        AuditEventType.SECRET_OPENED,
+        AuditEventType.ALERT,
+        AuditEventType.SECRET_OPENED,
+    ]
+    assert events[1].detail == {"reason": "unreadable_event"}
+    assert events[1].outcome is Outcome.FAILED
+    assert await store.pending_events(limit=10) == []

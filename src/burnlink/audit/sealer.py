@@ -12,16 +12,21 @@ The window between record and seal is the time a record waits in the outbox: whi
 answers, at most ``GAP`` (50 ms) after the sealer's last run, since each action also wakes it
 (``wake``); at most one ``interval`` when nothing does. While
 the log is down, records wait in the store, actions go on, ``/readyz`` answers 503 and
-``burnlink_store_errors_total{store="audit"}`` counts the failed attempts.
+``burnlink_store_errors_total{store="audit"}`` counts the failed attempts. A record that does
+not parse (the store was damaged or altered) is sealed as an ``alert`` with
+``detail.reason: unreadable_event`` in its place, and sealing goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+from burnlink.audit.events import AuditEventType, Outcome, audit_event
 from burnlink.audit.outbox import OutboxRecord
 from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, StoreName
@@ -29,7 +34,7 @@ from burnlink.metrics import Metrics, StoreName
 if TYPE_CHECKING:
     from burnlink.audit import AuditBackend
     from burnlink.audit.export import JsonLinesSink
-    from burnlink.store import SecretStore
+    from burnlink.store import Pending, SecretStore
 
 __all__ = ["BATCH", "Sealer"]
 
@@ -81,7 +86,7 @@ class Sealer:
             pending = await self.store.pending_events(limit=self.batch)
             if not pending:
                 return 0
-            records = [OutboxRecord.from_bytes(p.outbox) for p in pending]
+            records = [_decoded(p) for p in pending]
             if self.audit is not None:
                 try:
                     entries = await self.audit.seal(records)
@@ -120,3 +125,25 @@ class Sealer:
                 self.failing = False
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
+
+
+UNREADABLE: Final = "unreadable_event"
+"""``detail.reason`` of the ``alert`` sealed in place of an outbox record that does not parse."""
+
+
+def _decoded(pending: Pending) -> OutboxRecord:
+    """The record ``pending`` holds; for one that does not parse (a damaged or altered store),
+    an ``alert`` in its place, so the log shows that something was there and sealing goes
+    on. Its id comes from the store's ref, so it too is sealed once."""
+    try:
+        return OutboxRecord.from_bytes(pending.outbox)
+    except ValueError:
+        log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
+        event = audit_event(
+            AuditEventType.ALERT,
+            at=datetime.now(UTC),
+            outcome=Outcome.FAILED,
+            detail={"reason": UNREADABLE},
+        )
+        digest = hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()
+        return OutboxRecord(event, id=digest[:32])

@@ -48,6 +48,8 @@ class AlertReason(StrEnum):
     DENIED_IP = "denied_ip"
     DENIED_GEO = "denied_geo"
     COUNTRY_MISMATCH = "country_mismatch"
+    UNREADABLE_EVENT = "unreadable_event"
+    """An outbox record did not parse and was sealed as this alert (``audit.sealer``)."""
 
 
 @dataclass(frozen=True, slots=True)
