@@ -1,0 +1,211 @@
+"""``python -m bench.inproc``: burnlink's own CPU per create and per reveal, without HTTP.
+
+The main harness measures the whole server under wrk on a 2-core machine, where the load
+generator, the store and the workers share the cores and one run differs from the next by
+±15 %. This measures only what burnlink's code costs: it calls the ASGI app (the app
+``burnlink serve`` runs, with its middleware, hot routes, service, store, audit log, sealer
+and access log) directly from tasks in the same process, ``--concurrency`` at a time, and
+divides the process's CPU time (user + system) by the requests. Nothing but the HTTP server
+is left out: no sockets to clients, no uvicorn parsing. The figure moves by a few per cent
+between runs, so a change to the hot path can be judged in seconds.
+
+Creates are the benchmark's (curl mode: ``{"secret": ..., "ttl": 3600}``); each created
+secret is then revealed once with the key from its link. ``--profile FILE`` samples the
+reveals (or, with ``--phase create``, the creates) with py-spy into FILE (raw format).
+
+    .venv-test/bin/python -m bench.inproc --store redis --count 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.contenders import BURNLINK_CREATE, VENV_BIN
+from bench.stores import RATE_LIMITS_WIDE, postgres_database
+
+Message = dict[str, Any]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.inproc", description=__doc__)
+    parser.add_argument("--store", choices=["redis", "sqlite", "postgres", "memory"])
+    parser.add_argument("--count", type=int, default=6000, help="secrets created and revealed")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output for one phase")
+    parser.add_argument("--phase", choices=["create", "reveal"], default="reveal")
+    parser.set_defaults(store="redis")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _store_url(args: argparse.Namespace, work: Path) -> Iterator[str]:
+    if args.store == "redis":
+        yield f"{args.redis_url}?prefix=inproc-{uuid.uuid4().hex[:8]}:"
+    elif args.store == "sqlite":
+        yield f"sqlite:///{work / 'burnlink.db'}"
+    elif args.store == "postgres":
+        with postgres_database(args.postgres_url) as url:
+            yield url
+    else:
+        yield "memory://"
+
+
+class Driver:
+    """Calls an ASGI app as uvicorn would, one request at a time per caller."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def call(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """Send one request; return its status and body."""
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1", "method": method, "scheme": "http", "path": path,
+            "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()), (b"user-agent", b"wrk"),
+            ],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+        }  # fmt: skip
+        given = False
+
+        async def receive() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # the client never disconnects
+            raise AssertionError
+
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    async def start(self) -> tuple[asyncio.Queue[Message], asyncio.Task[None]]:
+        """Run the app's lifespan start-up; return the queue that shuts it down."""
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        outbox: asyncio.Queue[Message] = asyncio.Queue()
+        await inbox.put({"type": "lifespan.startup"})
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        task = asyncio.create_task(self.app(scope, inbox.get, outbox.put))
+        started = await outbox.get()
+        if started["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"the app did not start: {started}")
+        self._outbox = outbox
+        return inbox, task
+
+    async def stop(self, inbox: asyncio.Queue[Message], task: asyncio.Task[None]) -> None:
+        """Run the lifespan shut-down."""
+        await inbox.put({"type": "lifespan.shutdown"})
+        await self._outbox.get()
+        await task
+
+
+@contextlib.contextmanager
+def _sampled(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    command = [
+        str(VENV_BIN / "py-spy"), "record", "--rate", "1000", "--format", "raw", "--gil",
+        "--nonblocking", "-o", str(path), "--pid", str(os.getpid()),
+    ]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
+
+
+async def _phase(
+    name: str, calls: list[tuple[str, bytes]], driver: Driver, args: Any
+) -> list[bytes]:
+    pending = iter(calls)
+    answers: list[bytes] = []
+
+    async def caller() -> None:
+        for path, body in pending:
+            status, answer = await driver.call("POST", path, body)
+            if status not in (200, 201):
+                raise RuntimeError(f"{path}: {status} {answer[:200]!r}")
+            answers.append(answer)
+
+    profile = args.profile if args.phase == name else None
+    with _sampled(profile):
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(args.concurrency)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(
+        f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request,"
+        f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests)",
+        flush=True,
+    )
+    return answers
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from burnlink.web.app import app_from_environment  # after the environment is set
+
+    driver = Driver(app_from_environment())
+    inbox, task = await driver.start()
+    body = BURNLINK_CREATE.body.encode()
+    create = "/api/v1/secrets"
+    await _phase("warm-up", [(create, body)] * 300, driver, args)
+    created = await _phase("create", [(create, body)] * args.count, driver, args)
+    reveals = []
+    for answer in created:
+        link = json.loads(answer)
+        key = link["url"].partition("#")[2]
+        reveals.append((f"/api/v1/secrets/{link['id']}/reveal", json.dumps({"key": key}).encode()))
+    await _phase("reveal", reveals, driver, args)
+    await driver.stop(inbox, task)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, print one line per phase."""
+    args = _arguments(argv)
+    with (
+        tempfile.TemporaryDirectory(prefix="burnlink-inproc-") as tmp,
+        _store_url(args, Path(tmp)) as url,
+    ):
+        os.environ.update(RATE_LIMITS_WIDE)
+        os.environ["BURNLINK_STORE"] = url
+        os.environ["BURNLINK_KEY_DIR"] = tmp
+        os.environ["BURNLINK_LOG_LEVEL"] = "info"
+        # The access log is written as in production, to a file rather than the terminal.
+        log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115 - lives as long as stderr
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            import uvloop
+
+            uvloop.run(_run(args))
+        finally:
+            os.dup2(saved, 2)
+            log.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
