@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import unquote, unquote_plus
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException
+from redis.exceptions import DataError, RedisClusterException
 
 from burnlink.errors import ConfigError
 
@@ -40,9 +41,40 @@ def client_for(url: str) -> tuple[Redis | RedisCluster, str]:
     try:
         if client_url.partition("://")[0].lower() in CLUSTER_SCHEMES:
             return _cluster_client(client_url), prefix
-        return Redis.from_url(client_url, **client_options()), prefix
+        client = Redis.from_url(client_url, **client_options())
     except (ValueError, TypeError, RedisClusterException) as exc:
         raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
+    pool = client.connection_pool
+    pool.connection_class = type(
+        pool.connection_class.__name__, (HiredisPacking, pool.connection_class), {}
+    )
+    return client, prefix
+
+
+class HiredisPacking:
+    """Mixed into a single node's connection class: commands are packed by hiredis's packer
+    (C), as redis-py's synchronous client does, instead of the asyncio client's Python loop
+    over every argument (a tenth of a reveal's CPU: a script call has a few dozen
+    arguments). The bytes on the wire are the same."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        """``args`` as one RESP command; a first argument holding spaces (``SCRIPT LOAD``)
+        is split into words, as redis-py does."""
+        first = args[0]
+        if isinstance(first, str):
+            first = first.encode()
+        if b" " in first:
+            args = (*first.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:
+            pass
+        # Rare: a bytearray or memoryview (redis-py takes them; hiredis wants bytes).
+        args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError as exc:
+            raise DataError(str(exc)) from None
 
 
 def split_prefix(url: str) -> tuple[str, str]:

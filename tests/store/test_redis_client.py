@@ -1,0 +1,85 @@
+"""The Redis client burnlink sets up: commands packed by hiredis, byte for byte redis-py's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.exceptions import DataError
+
+from burnlink.store.redis.client import HiredisPacking, client_for
+from tests import services
+
+pytestmark = pytest.mark.anyio
+
+COMMANDS = [
+    ("GET", b"k"),
+    ("SET", b"key", b"a\r\nvalue with CRLF and \x00", "EX", 60),
+    ("EVALSHA", b"0" * 40, 2, b"k1", b"k2", -1, 0, 3.25, "naïve ☃"),
+    ("SCRIPT LOAD", "return 1"),
+    (b"CLIENT SETNAME", b"x"),
+    ("HSET", b"h", b"big", b"x" * 100_000),
+    ("SET", bytearray(b"k"), memoryview(b"v"), "PX", 0.1, 1e20, 2**70),
+]
+
+
+def _single(url: str) -> Redis:
+    made, _ = client_for(url)
+    assert isinstance(made, Redis)
+    return made
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: str(c[0]))
+def test_packed_exactly_as_redis_py_packs(command: tuple[Any, ...]) -> None:
+    ours = _single("redis://127.0.0.1:6379/0").connection_pool.connection_class()
+    assert isinstance(ours, HiredisPacking)
+    theirs = Connection()
+    assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
+
+
+def test_an_argument_hiredis_cannot_pack_is_a_data_error() -> None:
+    with pytest.raises(DataError):
+        _single("redis://127.0.0.1:6379/0").connection_pool.connection_class().pack_command(
+            "SET", b"k", True
+        )
+
+
+def test_tls_keeps_its_connection_class() -> None:
+    cls = _single("rediss://127.0.0.1:6379/0").connection_pool.connection_class
+    assert HiredisPacking in cls.__mro__
+    assert SSLConnection in cls.__mro__
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Redis]:
+    services.require("redis")
+    made, _ = client_for(services.REDIS_URL)
+    assert isinstance(made, Redis)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+async def test_values_round_trip_through_a_real_server(client: Redis) -> None:
+    key = f"burnlink-test-packing-{uuid.uuid4().hex}".encode()
+    value = bytes(range(256)) * 40  # past redis-py's 6,000-byte chunking, every byte value
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            await pipe.set(key, value, ex=60)
+            await pipe.get(key)
+            stored, read = await pipe.execute()
+        assert stored is True
+        assert read == value
+        script = "return {ARGV[1], tonumber(ARGV[2]) + 1, KEYS[1]}"
+        assert await client.eval(script, 1, key, "naïve ☃", 41) == [
+            "naïve ☃".encode(),
+            42,
+            key,
+        ]
+    finally:
+        await client.delete(key)
