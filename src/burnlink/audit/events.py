@@ -167,17 +167,21 @@ def secret_hash(secret_id: str) -> str:
     return hashlib.sha256(secret_id.encode("utf-8")).hexdigest()
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: object) -> bytes:
     """Sorted keys, no whitespace, UTF-8, no NaN: the byte form that is hashed and signed."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def format_time(moment: datetime) -> str:
-    """``moment`` (aware) in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    """``moment`` (aware) in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds truncated)."""
+    # isoformat is C and truncates as strftime did; "+00:00" becomes "Z".
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -196,11 +200,19 @@ def list_label(values: Sequence[str]) -> str | None:
     return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 3] + "..."
 
 
+_GOOD_KEYS: set[str] = set()
+"""Keys already checked: our code uses a few dozen, over and over."""
+
+
 def _check_key(key: object) -> str:
+    if key in _GOOD_KEYS:
+        return key  # only str are added
     if not isinstance(key, str) or len(key) > MAX_KEY_LENGTH or not _KEY_RE.fullmatch(key):
         raise ValueError("policy/detail keys are short lower-case identifiers")
     if _FORBIDDEN_WORDS.intersection(_WORDS_RE.split(key)):
         raise ValueError(f"policy/detail key {key!r} names secret material")
+    if type(key) is str and len(_GOOD_KEYS) < 1024:  # a str subclass could compare equal
+        _GOOD_KEYS.add(key)
     return key
 
 
@@ -274,9 +286,12 @@ class AuditEvent:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("at must be an aware datetime")
-        object.__setattr__(self, "at", to_millis(self.at.astimezone(UTC)))
-        object.__setattr__(self, "type", AuditEventType(self.type))
-        object.__setattr__(self, "outcome", Outcome(self.outcome))
+        at = self.at if self.at.tzinfo is UTC else self.at.astimezone(UTC)
+        object.__setattr__(self, "at", to_millis(at))
+        if type(self.type) is not AuditEventType:
+            object.__setattr__(self, "type", AuditEventType(self.type))
+        if type(self.outcome) is not Outcome:
+            object.__setattr__(self, "outcome", Outcome(self.outcome))
         if self.secret_hash is not None and not _HASH_RE.fullmatch(str(self.secret_hash)):
             raise ValueError("secret_hash must be 64 lower-case hex digits (use secret_hash())")
         if self.client_ip is not None and _canonical_ip(str(self.client_ip)) is None:
