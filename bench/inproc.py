@@ -43,13 +43,27 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.inproc", description=__doc__)
     parser.add_argument("--store", choices=["redis", "sqlite", "postgres", "memory"])
     parser.add_argument("--count", type=int, default=6000, help="secrets created and revealed")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="requests in flight (default 32; 4 with --instructions, where a request is slow"
+        " enough for 32 to reach the store's command timeout)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", type=Path, help="py-spy raw output for one phase")
     parser.add_argument("--phase", choices=["create", "reveal"], default="reveal")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind (slow, but the same"
+        " count whatever else the machine does; use a small --count, e.g. 300)",
+    )
     parser.set_defaults(store="redis")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = 4 if args.instructions else 32
+    return args
 
 
 @contextlib.contextmanager
@@ -139,6 +153,37 @@ def _sampled(path: Path | None) -> Iterator[None]:
         spy.wait()
 
 
+_UNDER_CALLGRIND = "BURNLINK_INPROC_CALLGRIND_OUT" in os.environ
+_CALLGRIND_OUT = Path(os.environ.get("BURNLINK_INPROC_CALLGRIND_OUT", "/dev/null"))
+
+
+@contextlib.contextmanager
+def _counted(name: str | None) -> Iterator[list[int]]:
+    """Under ``--instructions``: count the instructions the process runs inside the block
+    (``callgrind_control`` turns callgrind's counting on, then dumps the count)."""
+    counted: list[int] = []
+    if name is None:
+        yield counted
+        return
+    pid = str(os.getpid())
+    subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
+    try:
+        yield counted
+    finally:
+        subprocess.run(
+            ["callgrind_control", f"--dump={name}", pid], check=True, capture_output=True
+        )
+        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
+        # Each dump is a file of its own; its ``totals`` are what ran since the last dump
+        # (its ``summary`` line overflows when counting is toggled, so it is not read).
+        for dump in _CALLGRIND_OUT.parent.glob(_CALLGRIND_OUT.name + ".*"):
+            text = dump.read_text(errors="replace")
+            if f"\ndesc: Trigger: dump {name}\n" in text:
+                totals = next(line for line in text.splitlines() if line.startswith("totals:"))
+                counted.append(int(totals.split()[1]))
+                dump.unlink()
+
+
 async def _phase(
     name: str, calls: list[tuple[str, bytes]], driver: Driver, args: Any
 ) -> list[bytes]:
@@ -153,15 +198,18 @@ async def _phase(
             answers.append(answer)
 
     profile = args.profile if args.phase == name else None
-    with _sampled(profile):
+    with _sampled(profile), _counted(name if _UNDER_CALLGRIND else None) as counted:
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(args.concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(
-        f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request,"
-        f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests)",
-        flush=True,
-    )
+    if counted:
+        print(f"{name}: {counted[0] / len(calls):,.0f} instructions per request", flush=True)
+    else:
+        print(
+            f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request,"
+            f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests)",
+            flush=True,
+        )
     return answers
 
 
@@ -183,9 +231,29 @@ async def _run(args: argparse.Namespace) -> None:
     await driver.stop(inbox, task)
 
 
+def _under_callgrind(argv: list[str]) -> None:
+    """Run this command again under callgrind, counting only inside the phases."""
+    with tempfile.TemporaryDirectory(prefix="burnlink-inproc-cg-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            sys.executable, "-m", "bench.inproc", *argv,
+        ]  # fmt: skip
+        # The variable tells the child that it is the one under callgrind.
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "BURNLINK_INPROC_CALLGRIND_OUT": str(out)},
+            stderr=subprocess.DEVNULL,
+        )
+        sys.exit(process.wait())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line per phase."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
+    if args.instructions and not _UNDER_CALLGRIND:
+        _under_callgrind(argv)
     with (
         tempfile.TemporaryDirectory(prefix="burnlink-inproc-") as tmp,
         _store_url(args, Path(tmp)) as url,

@@ -1,7 +1,11 @@
-"""The Redis client burnlink sets up: commands packed by hiredis, byte for byte redis-py's."""
+"""The Redis client burnlink sets up: commands packed by hiredis, byte for byte redis-py's,
+and writes bounded by the command timeout."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,9 +13,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from burnlink.store.redis.client import HiredisPacking, client_for
+from burnlink.store.redis.client import LeanConnection, client_for
 from tests import services
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +42,7 @@ def _single(url: str) -> Redis:
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: str(c[0]))
 def test_packed_exactly_as_redis_py_packs(command: tuple[Any, ...]) -> None:
     ours = _single("redis://127.0.0.1:6379/0").connection_pool.connection_class()
-    assert isinstance(ours, HiredisPacking)
+    assert isinstance(ours, LeanConnection)
     theirs = Connection()
     assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
 
@@ -50,7 +56,7 @@ def test_an_argument_hiredis_cannot_pack_is_a_data_error() -> None:
 
 def test_tls_keeps_its_connection_class() -> None:
     cls = _single("rediss://127.0.0.1:6379/0").connection_pool.connection_class
-    assert HiredisPacking in cls.__mro__
+    assert LeanConnection in cls.__mro__
     assert SSLConnection in cls.__mro__
 
 
@@ -83,3 +89,41 @@ async def test_values_round_trip_through_a_real_server(client: Redis) -> None:
         ]
     finally:
         await client.delete(key)
+
+
+async def _connected_to_a_peer_that_never_reads(
+    seconds: float,
+) -> tuple[Any, socket.socket]:
+    """Our connection class, its stream the end of a socket pair whose other end never reads
+    (as a Redis that hangs would)."""
+    connection = _single("redis://127.0.0.1:6379/0").connection_pool.connection_class(
+        socket_timeout=seconds
+    )
+    ours, peer = socket.socketpair()
+    connection._reader, connection._writer = await asyncio.open_connection(sock=ours)
+    return connection, peer
+
+
+async def test_a_write_that_cannot_finish_times_out_and_drops_the_connection() -> None:
+    connection, peer = await _connected_to_a_peer_that_never_reads(0.2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RedisTimeoutError, match="writing"):
+            await connection.send_packed_command([b"x" * (32 << 20)], check_health=False)
+        assert time.monotonic() - started < 5
+        assert not connection.is_connected
+    finally:
+        peer.close()
+
+
+async def test_a_write_to_a_closed_peer_is_a_connection_error() -> None:
+    connection, peer = await _connected_to_a_peer_that_never_reads(1.0)
+    peer.close()
+
+    async def write_until_refused() -> None:
+        for _ in range(100):  # the first writes may still land in the socket's buffer
+            await connection.send_packed_command([b"x" * 65536], check_health=False)
+
+    with pytest.raises(RedisConnectionError):
+        await write_until_refused()
+    assert not connection.is_connected
