@@ -100,3 +100,9 @@ def configure_logging(level: str, *, stream: IO[str] | None = None) -> None:
     access.handlers.clear()
     access.propagate = False
     access.disabled = True
+    # No line shows the thread, process or task a record came from: don't look them up for
+    # every record (the logging module's documented switches; the request log writes one
+    # record per request).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
