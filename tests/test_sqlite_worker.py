@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed
+from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +123,153 @@ async def test_a_database_in_memory_has_no_lock_file(
     assert await worker.run(lambda db: 1, writes=True) == 1
     await worker.aclose()
     assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def held_thread(worker: SqliteWorker) -> AsyncIterator[None]:
+    """Keep the worker's thread busy until the block ends, so grouped units queue up and are
+    taken together when it is free."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(timeout=10)
+
+    holder = asyncio.create_task(worker.run(hold))
+    await asyncio.to_thread(entered.wait, 10)
+    try:
+        yield
+    finally:
+        release.set()
+        await holder
+
+
+def _insert(n: int, db: sqlite3.Connection) -> int:
+    db.execute("INSERT INTO t VALUES (?)", (n,))
+    return n
+
+
+def _insert_then_fail(n: int, db: sqlite3.Connection) -> int:
+    db.execute("INSERT INTO t VALUES (?)", (n,))
+    raise ValueError("refused after writing")
+
+
+async def _worker_with_table(tmp_path: Path) -> SqliteWorker:
+    worker = await SqliteWorker.open(str(tmp_path / "g.db"), busy_timeout=TIMEOUT, name="g")
+    await worker.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+    return worker
+
+
+async def _rows(worker: SqliteWorker) -> list[int]:
+    rows = await worker.run(lambda db: db.execute("SELECT n FROM t ORDER BY n").fetchall())
+    return [n for (n,) in rows]
+
+
+async def test_a_grouped_unit_that_fails_is_undone_alone(tmp_path: Path) -> None:
+    worker = await _worker_with_table(tmp_path)
+    async with held_thread(worker):
+        calls = [
+            asyncio.ensure_future(
+                worker.run(partial(_insert_then_fail if n == 2 else _insert, n), grouped=True)
+            )
+            for n in range(5)
+        ]
+        await asyncio.sleep(0.01)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert [o if isinstance(o, int) else type(o) for o in outcomes] == [0, 1, ValueError, 3, 4]
+    assert await _rows(worker) == [0, 1, 3, 4]
+    await worker.aclose()
+
+
+async def test_units_grouped_together_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    """A ``COMMIT`` that fails (here a deferred foreign key, checked at commit) fails every
+    unit of its group, and none of their rows is kept: they were one transaction."""
+    worker = await _worker_with_table(tmp_path)
+
+    def schema(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        db.execute(
+            "CREATE TABLE child (parent INTEGER"
+            " REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    def orphan(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO child VALUES (42)")
+
+    await worker.run(schema)
+    async with held_thread(worker):
+        calls = [
+            asyncio.ensure_future(worker.run(work, grouped=True))
+            for work in (partial(_insert, 1), orphan, partial(_insert, 2))
+        ]
+        await asyncio.sleep(0.01)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes)
+    assert await _rows(worker) == []
+    assert await worker.run(lambda db: db.in_transaction) is False
+    await worker.aclose()
+
+
+async def test_a_group_rolled_back_by_sqlite_fails_every_unit(tmp_path: Path) -> None:
+    """When SQLite ends the transaction itself (as it does on a full disk or an I/O error),
+    the units that ran before the failing one lose their changes too, and say so."""
+    worker = await _worker_with_table(tmp_path)
+
+    def rolled_back(db: sqlite3.Connection) -> None:
+        db.execute("ROLLBACK")  # what SQLite does by itself on SQLITE_FULL or SQLITE_IOERR
+        raise sqlite3.OperationalError("database or disk is full")
+
+    async with held_thread(worker):
+        calls = [
+            asyncio.ensure_future(worker.run(work, grouped=True))
+            for work in (partial(_insert, 1), rolled_back, partial(_insert, 2))
+        ]
+        await asyncio.sleep(0.01)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes)
+    assert await _rows(worker) == []
+    await worker.aclose()
+
+
+async def test_a_grouped_unit_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:
+    worker = await _worker_with_table(tmp_path)
+    async with held_thread(worker):
+        dropped = asyncio.ensure_future(worker.run(partial(_insert, 1), grouped=True))
+        kept = asyncio.ensure_future(worker.run(partial(_insert, 2), grouped=True))
+        await asyncio.sleep(0.01)
+        dropped.cancel()
+        await asyncio.sleep(0.01)  # the cancellation reaches the caller before the thread is free
+    assert await kept == 2
+    assert dropped.cancelled()
+    assert await _rows(worker) == [2]
+    await worker.aclose()
+
+
+async def test_immediate_transaction_in_a_grouped_unit_is_its_savepoint(tmp_path: Path) -> None:
+    worker = await _worker_with_table(tmp_path)
+
+    def in_transaction(n: int, fail: bool, db: sqlite3.Connection) -> int:
+        with immediate_transaction(db):  # would raise if it began a second transaction
+            db.execute("INSERT INTO t VALUES (?)", (n,))
+            if fail:
+                raise ValueError("undo this unit")
+        return n
+
+    async with held_thread(worker):
+        calls = [
+            asyncio.ensure_future(worker.run(partial(in_transaction, n, n == 1), grouped=True))
+            for n in range(3)
+        ]
+        await asyncio.sleep(0.01)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert [o if isinstance(o, int) else type(o) for o in outcomes] == [0, ValueError, 2]
+    assert await _rows(worker) == [0, 2]
+    await worker.aclose()

@@ -413,7 +413,9 @@ async def test_cancelled_calls_run_whole_or_not_at_all_and_leave_no_transaction_
     db_file: Path, clock: FrozenClock
 ) -> None:
     """A call cancelled while it waits for the file's lock still finishes its transaction on the
-    store's thread; calls cancelled while queued behind it never run."""
+    store's thread; calls cancelled while queued behind it never run (calls that arrive
+    together would share the first one's group commit: the later ones arrive after it has
+    started)."""
     store = await SqliteStore.open(
         str(db_file), retention=RETENTION, busy_timeout=timedelta(seconds=5)
     )
@@ -424,8 +426,10 @@ async def test_cancelled_calls_run_whole_or_not_at_all_and_leave_no_transaction_
         try:
             other.execute("BEGIN IMMEDIATE")  # the first consume waits for this lock
             async with anyio.create_task_group() as group:
-                for _ in range(4):
-                    group.start_soon(_consume_for, store, record.secret_id, clock.now(), 0.2)
+                group.start_soon(_consume_for, store, record.secret_id, clock.now(), 0.2)
+                await anyio.sleep(0.05)  # the thread has taken it and waits for the lock
+                for _ in range(3):
+                    group.start_soon(_consume_for, store, record.secret_id, clock.now(), 0.15)
             other.execute("ROLLBACK")
             await store.ping()  # queued behind the consume that had started
 

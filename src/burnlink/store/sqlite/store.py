@@ -206,11 +206,14 @@ class SqliteStore:
             raise
         return cls(worker, retention=retention)
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
-        """``work`` on the connection's thread (holding the writer lock if it ``writes``), its
-        SQLite errors as ``StorageUnavailable``."""
+    async def _run(
+        self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False, alone: bool = False
+    ) -> T:
+        """``work`` on the connection's thread, its SQLite errors as ``StorageUnavailable``.
+        A unit that ``writes`` holds the writer lock and shares its transaction's ``COMMIT``
+        with the others waiting (the worker's group commit), unless it must run ``alone``."""
         try:
-            return await self._worker.run(work, writes=writes)
+            return await self._worker.run(work, writes=writes, grouped=writes and not alone)
         except WorkerClosed:
             raise StorageUnavailable("The SQLite store is closed.") from None
         except sqlite3.Error as exc:
@@ -576,7 +579,7 @@ class SqliteStore:
                 LOG.info("SQLite WAL checkpoint incomplete (readers busy); retried next sweep")
             return len(expired)
 
-        return await self._run(sweep, writes=True)
+        return await self._run(sweep, writes=True, alone=True)  # no transaction may be open
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raise ``StorageUnavailable`` if it fails."""
