@@ -6,6 +6,7 @@ no test pays for PBKDF2: a passphrase is only a proof the service compares."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 
 from burnlink.audit import AuditBackend, open_audit_store
 from burnlink.audit.events import AuditEvent, AuditEventType, Outcome, secret_hash
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
 from burnlink.crypto import Payload
@@ -30,10 +32,25 @@ from burnlink.envelope import (
     TAG_BYTES,
     Envelope,
 )
-from burnlink.errors import InvalidInput, PassphraseRequired, SecretUnavailable, WrongPassphrase
-from burnlink.models import ClientInfo, Consumed, EventKind
+from burnlink.errors import (
+    GeoDenied,
+    InvalidInput,
+    PassphraseRequired,
+    RateLimited,
+    SecretUnavailable,
+    WrongPassphrase,
+)
+from burnlink.ids import new_secret_id, token_digest
+from burnlink.models import (
+    AccessPolicy,
+    ClientInfo,
+    Consumed,
+    EventKind,
+    PassphraseGate,
+    SecretRecord,
+)
 from burnlink.service import CreatedSecret, SecretService
-from burnlink.service.reporting import Reporter
+from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.store import SecretStore, open_store
 from tests.conftest import RETENTION, store_url
 from tests.web.audited import AUDIT_KEY
@@ -222,7 +239,7 @@ class Calls:
         return call
 
 
-async def test_a_create_is_one_store_call_and_a_reveal_two(
+async def test_a_create_is_one_store_call_and_a_reveal_one(
     svc: Service, clock: FrozenClock
 ) -> None:
     calls = Calls(svc.store)
@@ -239,8 +256,199 @@ async def test_a_create_is_one_store_call_and_a_reveal_two(
         await service.consume(created.secret_id, WRONG, None, client=CLIENT)
 
     assert made == ["create"]
-    assert taken == ["count_and_peek", "consume"]
-    assert calls.names == ["count_and_peek", "hits"]
+    assert taken == ["reveal"]
+    assert calls.names == ["reveal", "hits"]
+
+
+async def store_secret(
+    svc: Service, *, policy: AccessPolicy | None = None, passphrase: bool = False
+) -> str:
+    """A secret put in the store directly, with a policy the create route would check."""
+    now = svc.clock.now()
+    gate = None
+    if passphrase:
+        gate = PassphraseGate(KDF_PBKDF2, MIN_ITERATIONS, bytes(SALT_BYTES), token_digest(PROOF))
+    record = SecretRecord(
+        secret_id=new_secret_id(),
+        envelope=sealed(passphrase=passphrase).to_bytes(),
+        access_digest=token_digest(ACCESS),
+        manage_digest=token_digest(WRONG),
+        created_at=now,
+        expires_at=now + timedelta(hours=1),
+        max_views=3,
+        max_attempts=ATTEMPTS,
+        passphrase=gate,
+        policy=policy or AccessPolicy(),
+    )
+    await svc.store.create(record)
+    return record.secret_id
+
+
+@pytest.mark.parametrize(
+    ("policy", "passphrase"),
+    [
+        pytest.param(AccessPolicy(), True, id="passphrase"),
+        pytest.param(AccessPolicy(allowed_ips=("203.0.113.0/24",)), False, id="allowed-ips"),
+        pytest.param(AccessPolicy(denied_countries=("FR",)), False, id="denied-countries"),
+    ],
+)
+async def test_a_secret_that_needs_more_than_its_link_is_taken_in_a_second_call(
+    svc: Service, clock: FrozenClock, policy: AccessPolicy, passphrase: bool
+) -> None:
+    secret_id = await store_secret(svc, policy=policy, passphrase=passphrase)
+    calls = Calls(svc.store)
+    settings = load_settings(store="memory://", passphrase_attempts=ATTEMPTS)
+    service = SecretService(cast("SecretStore", calls), settings, clock)
+
+    consumed = await service.consume(
+        secret_id, ACCESS, PROOF if passphrase else None, client=CLIENT
+    )
+
+    assert consumed.views_left == 2
+    assert calls.names == ["reveal", "consume"]
+
+
+class Publishing(Reporter):
+    """A reporter that lists what it publishes."""
+
+    def __init__(self, audit: AuditBackend, clock: FrozenClock) -> None:
+        super().__init__(audit, clock=clock)
+        self.published: list[tuple[AuditEvent, dict[str, Any]]] = []
+
+    async def publish(self, event: AuditEvent, **kwargs: Any) -> None:
+        self.published.append((event, kwargs))
+        await super().publish(event, **kwargs)
+
+
+async def test_a_view_taken_with_the_lookup_is_recorded_and_published_as_a_second_call_would(
+    svc: Service, clock: FrozenClock
+) -> None:
+    policy = AccessPolicy(notify_url="https://example.com/hook", creator_country="DE")
+    fast = await store_secret(svc, policy=policy)
+    slow = await store_secret(svc, policy=policy, passphrase=True)
+    reporter = Publishing(svc.audit, clock)
+    settings = load_settings(store="memory://", passphrase_attempts=ATTEMPTS)
+    service = SecretService(svc.store, settings, clock, reporter=reporter)
+    try:
+        await service.consume(fast, ACCESS, None, client=CLIENT)
+        await service.consume(slow, ACCESS, PROOF, client=CLIENT)
+        await reporter.join()
+    finally:
+        await reporter.aclose()
+
+    (fast_event, fast_how), (slow_event, slow_how) = reporter.published
+    assert fast_how == {**slow_how, "secret_id": fast}
+    assert fast_how["notify_url"] == "https://example.com/hook"
+    assert fast_how["creator_country"] == "DE"
+    assert fast_how["last_view"] is False
+    assert fast_event == dataclasses.replace(slow_event, secret_hash=secret_hash(fast))
+    assert dict(fast_event.detail) == {"max_views": 3}
+    assert dict(fast_event.policy) == {}
+    sealed_events = [entry.event async for entry in svc.audit.iter_entries()]
+    assert fast_event in sealed_events
+    assert slow_event in sealed_events
+
+
+async def test_the_view_record_the_store_completes_is_the_one_a_second_call_keeps(
+    svc: Service,
+) -> None:
+    now = svc.clock.now()
+    secret_id = new_secret_id()
+    event, view = svc.service._viewed(secret_id, CLIENT, now)
+
+    completed = view.completed(17)
+
+    record = OutboxRecord.from_bytes(completed.outbox)
+    expected, kept = svc.service.reporter.happened(
+        AuditEventType.SECRET_VIEWED,
+        at=now,
+        secret_id=secret_id,
+        client=CLIENT,
+        policy=policy_labels(AccessPolicy()),
+        detail={"max_views": 17},
+    )
+    assert record.event == expected
+    assert completed.outbox == OutboxRecord(expected, id=record.id).to_bytes()
+    assert completed.line == kept.line
+    assert event == dataclasses.replace(expected, detail={"max_views": 0})
+
+
+async def test_the_servers_country_rule_is_checked_before_any_view_is_taken(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    store = await open_store("memory://", retention=RETENTION)
+    calls = Calls(store)
+    settings = load_settings(store="memory://", allowed_countries="DE")
+    service = SecretService(cast("SecretStore", calls), settings, clock)
+    german = ClientInfo(ip="203.0.113.8", country="DE")
+    french = ClientInfo(ip="203.0.113.9", country="FR")
+    created = await service.create(sealed(), ACCESS, None, ttl=60, max_views=2, client=german)
+    calls.names.clear()
+
+    with pytest.raises(GeoDenied):
+        await service.consume(created.secret_id, ACCESS, None, client=french)
+    refused = calls.names[:]
+    calls.names.clear()
+    consumed = await service.consume(created.secret_id, ACCESS, None, client=german)
+
+    assert refused == ["reveal", "hits", "record"]
+    assert consumed.views_left == 1
+    assert calls.names == ["reveal"]
+    await store.aclose()
+
+
+async def test_a_rate_limited_reveal_takes_no_view(tmp_path: Path, clock: FrozenClock) -> None:
+    store = await open_store("memory://", retention=RETENTION)
+    settings = load_settings(store="memory://", rate_limit_reveal="1/minute")
+    service = SecretService(store, settings, clock)
+    created = await service.create(sealed(), ACCESS, None, ttl=60, max_views=3, client=CLIENT)
+    await service.consume(created.secret_id, ACCESS, None, client=CLIENT)
+
+    with pytest.raises(RateLimited):
+        await service.consume(created.secret_id, ACCESS, None, client=CLIENT)
+
+    meta = await store.peek(created.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.views_left == 2
+    types = [
+        OutboxRecord.from_bytes(p.outbox).event.type for p in await store.pending_events(limit=10)
+    ]
+    assert types == [
+        AuditEventType.SECRET_CREATED,
+        AuditEventType.SECRET_VIEWED,
+        AuditEventType.RATE_LIMITED,
+    ]
+    await store.aclose()
+
+
+async def test_reveal_plaintext_of_a_secret_with_rules_takes_the_view_in_a_second_call(
+    svc: Service, clock: FrozenClock
+) -> None:
+    calls = Calls(svc.store)
+    settings = load_settings(store="memory://", passphrase_attempts=ATTEMPTS)
+    service = SecretService(cast("SecretStore", calls), settings, clock)
+    plain, plain_key = await service.create_plaintext(
+        Payload(b"one"), passphrase=None, ttl=3600, max_views=1, client=CLIENT
+    )
+    ruled, ruled_key = await service.create_plaintext(
+        Payload(b"two"),
+        passphrase=None,
+        ttl=3600,
+        max_views=1,
+        client=CLIENT,
+        policy=AccessPolicy(allowed_ips=("203.0.113.0/24",)),
+    )
+    calls.names.clear()
+
+    first = await service.reveal_plaintext(plain.secret_id, plain_key, None, client=CLIENT)
+    fast = calls.names[:]
+    calls.names.clear()
+    second = await service.reveal_plaintext(ruled.secret_id, ruled_key, None, client=CLIENT)
+
+    assert (first[0].content, first[1]) == (b"one", 0)
+    assert (second[0].content, second[1]) == (b"two", 0)
+    assert fast == ["reveal"]
+    assert calls.names == ["reveal", "consume"]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import (
     AccessPolicy,
     CodePut,
+    Consumed,
     EndReason,
     Event,
     EventKind,
@@ -22,7 +23,14 @@ from burnlink.models import (
 )
 from burnlink.store import SecretStore
 from burnlink.store.counters import Hit
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    NO_RULES_PREFIX,
+    Attempt,
+    Recorded,
+    Reveal,
+    ViewRecord,
+)
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
@@ -937,7 +945,7 @@ async def test_clear_hits_empties_only_the_current_window_of_one_bucket(
     assert await store.hit("failed:192.0.2.1", window=600, now=clock.now()) == 1
 
 
-async def test_count_and_peek_counts_and_returns_the_metadata(
+async def test_reveal_without_a_view_counts_and_returns_the_metadata(
     store: SecretStore, clock: FrozenClock
 ) -> None:
     clock.advance(3600 - clock.now().timestamp() % 3600)  # the start of an hour
@@ -946,65 +954,183 @@ async def test_count_and_peek_counts_and_returns_the_metadata(
     await store.hit("failed:192.0.2.9", window=3600, now=clock.now(), cost=2)
     hits = [Hit("failed:192.0.2.9", 3600, cost=0), Hit("reveal:192.0.2.9", 60)]
 
-    first = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
-    second = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
+    first = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits)
+    second = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits)
 
-    assert first[0] == [2, 1]
-    assert second[0] == [2, 2]
-    assert first[1] == second[1] == await store.peek(record.secret_id, now=clock.now())
-    assert first[1] is not None
-    assert first[1].views_left == 2
+    assert first.counts == [2, 1]
+    assert second.counts == [2, 2]
+    assert first.meta == second.meta == await store.peek(record.secret_id, now=clock.now())
+    assert first.meta is not None
+    assert first.meta.views_left == 2
+    assert first.consumed is None
+    assert second.consumed is None
+    assert await outbox(store) == []
 
 
-async def test_count_and_peek_counts_for_an_unknown_or_expired_secret(
+async def test_reveal_counts_for_an_unknown_or_expired_secret(
     store: SecretStore, clock: FrozenClock
 ) -> None:
     record = make_record(clock, ttl=60)
     await store.create(record)
     clock.advance(60)
     hits = [Hit("reveal:192.0.2.10", 3600)]
+    view = viewed(clock)
 
-    unknown = await store.count_and_peek(new_secret_id(), now=clock.now(), hits=hits)
-    expired = await store.count_and_peek(record.secret_id, now=clock.now(), hits=hits)
-    alone = await store.count_and_peek(record.secret_id, now=clock.now(), hits=[])
+    unknown = await store.reveal(new_secret_id(), ACCESS, now=clock.now(), hits=hits, view=view)
+    expired = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits, view=view)
+    alone = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=[])
 
-    assert unknown == ([1], None)
-    assert expired == ([2], None)
-    assert alone == ([], None)
-
-
-async def test_count_and_peek_changes_no_secret(store: SecretStore, clock: FrozenClock) -> None:
-    record = make_record(clock)
-    await store.create(record)
-
-    for _ in range(3):
-        _, meta = await store.count_and_peek(
-            record.secret_id, now=clock.now(), hits=[Hit("reveal:192.0.2.11", 60)]
-        )
-        assert meta is not None
-
-    assert await store.consume(record.secret_id, ACCESS, now=clock.now()) is not None
+    assert unknown == Reveal([1], None)
+    assert expired == Reveal([2], None)
+    assert alone == Reveal([], None)
+    assert await outbox(store) == []
 
 
-async def test_count_and_peek_counts_atomically_under_concurrency(
+def viewed(clock: FrozenClock, *, ip: str = "192.0.2.30") -> ViewRecord:
+    """A view's event as the service passes it: the store writes max_views between."""
+    return ViewRecord(Event(clock.now(), EventKind.VIEWED, ip), b'{"mv":', b"}")
+
+
+async def test_reveal_with_a_view_takes_it_and_keeps_the_completed_event(
     store: SecretStore, clock: FrozenClock
 ) -> None:
-    record = make_record(clock)
+    record = make_record(clock, views=2)
     await store.create(record)
-    counts: list[int] = []
+    hits = [Hit("failed:192.0.2.30", 600, cost=0), Hit("reveal:192.0.2.30", 60)]
+    view = viewed(clock)
 
-    async def look() -> None:
-        (count,), meta = await store.count_and_peek(
-            record.secret_id, now=clock.now(), hits=[Hit("reveal:198.51.100.9", 3600)]
+    first = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits, view=view)
+    second = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits, view=view)
+    third = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits, view=view)
+
+    assert first.counts == [0, 1]
+    assert second.counts == [0, 2]
+    assert third.counts == [0, 3]
+    assert first.meta is not None
+    assert second.meta is not None
+    assert (first.meta.views_left, second.meta.views_left) == (2, 1)  # as found, before
+    assert first.consumed == Consumed(envelope=record.envelope, views_left=1)
+    assert second.consumed == Consumed(envelope=record.envelope, views_left=0)
+    assert third == Reveal([0, 3], None)
+    assert await outbox(store) == [b'{"mv":2}', b'{"mv":2}']
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.views_used == 2
+    assert receipt.end_reason is EndReason.VIEWED
+    assert [event.kind for event in receipt.events] == [EventKind.VIEWED] * 2
+
+
+@pytest.mark.parametrize(
+    "needs",
+    [
+        pytest.param({"passphrase": True}, id="passphrase"),
+        pytest.param({"policy": AccessPolicy(allowed_ips=("192.0.2.0/24",))}, id="allowed-ips"),
+        pytest.param({"policy": AccessPolicy(allowed_countries=("DE",))}, id="allowed-countries"),
+        pytest.param({"policy": AccessPolicy(denied_countries=("FR",))}, id="denied-countries"),
+        pytest.param({"policy": AccessPolicy(recipient_email="a@example.com")}, id="recipient"),
+        pytest.param({"digest": token_digest(b"wrong")}, id="wrong-digest"),
+    ],
+)
+async def test_reveal_takes_nothing_from_a_secret_that_needs_more_than_its_link(
+    store: SecretStore, clock: FrozenClock, needs: dict[str, object]
+) -> None:
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=600_000, salt=b"s" * 16,
+                          proof_digest=MANAGE)  # fmt: skip
+    record = make_record(clock, passphrase=gate if needs.get("passphrase") else None)
+    policy = needs.get("policy")
+    if isinstance(policy, AccessPolicy):
+        record = dataclasses.replace(record, policy=policy)
+    await store.create(record)
+    digest = needs.get("digest", ACCESS)
+    assert isinstance(digest, bytes)
+
+    found = await store.reveal(
+        record.secret_id, digest, now=clock.now(), hits=[], view=viewed(clock)
+    )
+
+    assert found == Reveal([], await store.peek(record.secret_id, now=clock.now()))
+    assert found.meta is not None
+    assert found.meta.views_left == 1
+    assert await outbox(store) == []
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.views_used == 0
+    assert receipt.events == ()
+
+
+async def test_reveal_takes_from_a_secret_whose_policy_only_reports(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    policy = AccessPolicy(notify_url="https://example.com/hook", creator_country="DE")
+    record = dataclasses.replace(make_record(clock), policy=policy)
+    await store.create(record)
+
+    found = await store.reveal(
+        record.secret_id, ACCESS, now=clock.now(), hits=[], view=viewed(clock)
+    )
+
+    assert found.meta is not None
+    assert found.meta.policy == policy
+    assert found.consumed == Consumed(envelope=record.envelope, views_left=0)
+
+
+async def test_reveal_past_a_limit_reads_and_takes_nothing_but_counts(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(600 - clock.now().timestamp() % 600)  # the start of ten minutes
+    record = make_record(clock, views=5)
+    await store.create(record)
+    await store.hit("failed:192.0.2.31", window=600, now=clock.now(), cost=3)
+    reveal = Hit("reveal:192.0.2.31", 600, limit=1)
+    failed = Hit("failed:192.0.2.31", 600, cost=0, limit=2)  # a read refuses at its limit
+
+    over_failures = await store.reveal(
+        record.secret_id, ACCESS, now=clock.now(), hits=[failed, reveal], view=viewed(clock)
+    )
+    over_rate = await store.reveal(
+        record.secret_id, ACCESS, now=clock.now(), hits=[reveal], view=viewed(clock)
+    )
+    peeked = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=[reveal])
+
+    assert over_failures == Reveal([3, 1], None)
+    assert over_rate == Reveal([2], None)
+    assert peeked == Reveal([3], None)
+    meta = await store.peek(record.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.views_left == 5
+    assert await outbox(store) == []
+
+
+async def test_reveal_is_exactly_once_under_concurrency_with_consume(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, views=3)
+    await store.create(record)
+    taken: list[bool] = []
+
+    async def by_reveal() -> None:
+        found = await store.reveal(
+            record.secret_id,
+            ACCESS,
+            now=clock.now(),
+            hits=[Hit("reveal:198.51.100.9", 3600)],
+            view=viewed(clock),
         )
-        assert meta is not None
-        counts.append(count)
+        taken.append(found.consumed is not None)
+
+    async def by_consume() -> None:
+        consumed = await store.consume(
+            record.secret_id, ACCESS, now=clock.now(), events=[kept(None, b'{"mv":3}')]
+        )
+        taken.append(consumed is not None)
 
     async with anyio.create_task_group() as group:
-        for _ in range(20):
-            group.start_soon(look)
+        for i in range(20):
+            group.start_soon(by_reveal if i % 4 else by_consume)
 
-    assert sorted(counts) == list(range(1, 21))
+    assert taken.count(True) == 3
+    assert await outbox(store) == [b'{"mv":3}'] * 3
+    assert await store.hit("reveal:198.51.100.9", window=3600, now=clock.now(), cost=0) == 15
 
 
 # -- the outbox (``audit.outbox``): events kept with the change they describe -----------------
@@ -1110,3 +1236,20 @@ async def test_exactly_one_event_per_view_taken_under_concurrency(
 
     assert taken.count(True) == 3
     assert await outbox(store) == [b"viewed"] * 3
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        AccessPolicy(),
+        AccessPolicy(notify_url="https://example.com/h", creator_country="DE"),
+        AccessPolicy(allowed_ips=("10.0.0.0/8",)),
+        AccessPolicy(allowed_countries=("DE",)),
+        AccessPolicy(denied_countries=("FR",), creator_country="FR"),
+        AccessPolicy(recipient_email="null@example.com"),
+    ],
+)
+def test_a_policy_starts_with_the_no_rules_prefix_exactly_when_it_has_no_rules(
+    policy: AccessPolicy,
+) -> None:
+    assert policy.to_bytes().startswith(NO_RULES_PREFIX) is policy.is_empty()

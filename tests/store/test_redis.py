@@ -21,10 +21,10 @@ from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
 from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
-from burnlink.store import SecretStore
+from burnlink.store import Hit, SecretStore
 from burnlink.store.redis.client import DEFAULT_PREFIX, split_prefix
 from burnlink.store.redis.store import COUNTER_GRACE, RedisStore
-from burnlink.store.secrets import Recorded
+from burnlink.store.secrets import Recorded, ViewRecord
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
@@ -292,6 +292,13 @@ _CALLS: dict[str, Callable[[RedisStore, FrozenClock], Awaitable[object]]] = {
     "create": lambda s, c: s.create(make_record(c)),
     "peek": lambda s, c: s.peek(new_secret_id(), now=c.now()),
     "consume": lambda s, c: s.consume(new_secret_id(), ACCESS, now=c.now()),
+    "reveal": lambda s, c: s.reveal(
+        new_secret_id(),
+        ACCESS,
+        now=c.now(),
+        hits=[Hit("reveal:192.0.2.1", 60)],
+        view=ViewRecord(None, b"{", b"}"),
+    ),
     "record_failure": lambda s, c: s.record_failure(new_secret_id(), now=c.now(), locks=False),
     "burn": lambda s, c: s.burn(new_secret_id(), now=c.now()),
     "receipt": lambda s, c: s.receipt(new_secret_id(), now=c.now()),

@@ -40,7 +40,7 @@ from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, Secret
 from burnlink.policy import country_allowed, ip_allowed, mask_email
 from burnlink.service.rate_limits import LimitCheck, RateLimiter, client_key
 from burnlink.service.reporting import Reporter
-from burnlink.store import SecretStore
+from burnlink.store import Reveal, SecretStore, ViewRecord
 
 CODE_DIGITS = 6
 CODE_VALID = timedelta(minutes=10)
@@ -192,14 +192,21 @@ class AccessControl:
     # -- revealing ------------------------------------------------------------------------
 
     async def lookup(
-        self, secret_id: str | None, client: ClientInfo, *, now: datetime
-    ) -> SecretMeta | None:
+        self,
+        secret_id: str | None,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        access_digest: bytes = b"",
+        view: ViewRecord | None = None,
+    ) -> Reveal:
         """Count this reveal against the rate limits and look up ``secret_id`` (a well-formed
-        id, or ``None``), in one round trip to the store (``count_and_peek``); the secret's
-        metadata or ``None``.
+        id, or ``None``) in one store operation (``reveal``), which with ``view`` also takes
+        the view of a secret that needs nothing but its link (``access_digest``).
 
         A client that failed too often on ``secret_id`` or on any secrets, or asks too fast,
-        is refused (``RateLimited``) before anything is revealed; the request counts anyway.
+        is refused (``RateLimited``) before anything is revealed (the store takes no view past
+        a limit); the request counts anyway.
         """
         reveal = self.settings.limit("reveal")
         checks = self.limiter.checks(
@@ -207,11 +214,11 @@ class AccessControl:
         )
         if secret_id is None:
             await self.count(checks, client, now=now)
-            return None
-        hits = [check.hit for check in checks]
-        counts, meta = await self.store.count_and_peek(secret_id, now=now, hits=hits)
-        await self.judge(checks, counts, client, now=now, secret_id=secret_id)
-        return meta
+            return Reveal([], None)
+        hits = [check.limited for check in checks]
+        found = await self.store.reveal(secret_id, access_digest, now=now, hits=hits, view=view)
+        await self.judge(checks, found.counts, client, now=now, secret_id=secret_id)
+        return found
 
     async def failed(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
@@ -246,6 +253,14 @@ class AccessControl:
             detail={"given": bool(token)},
         )
         raise AdminRequired
+
+    def server_allows(self, client: ClientInfo) -> bool:
+        """Whether the server's own country rule lets ``client`` reveal (a secret without
+        rules of its own then needs no ``check_address``)."""
+        server = self.settings.allowed_countries
+        if not server:
+            return True
+        return country_allowed(client.country or self.geo.country_of(client.ip), server, ())
 
     async def check_address(self, meta: SecretMeta, client: ClientInfo, *, now: datetime) -> None:
         """The secret's IP and country rules and the server's country rule."""

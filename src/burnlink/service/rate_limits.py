@@ -47,7 +47,8 @@ class LimitCheck:
 
     @property
     def limited(self) -> Hit:
-        """``hit`` with the limit a store compares its total to (``SecretRecords.create``):
+        """``hit`` with the limit a store compares its total to (``SecretRecords.create``,
+        ``SecretRecords.reveal``):
         past ``rule.count`` when it counts, at it when it only reads, as ``judge`` does."""
         return replace(self.hit, limit=self.rule.count if self.hit.cost else self.rule.count - 1)
 
@@ -93,7 +94,8 @@ class RateLimiter:
         ``failures`` the failure counts on ``secret_id`` and on the client (only read).
 
         Send their ``hit``s to the store in one round trip (``hits``, or with the lookup,
-        ``count_and_peek``), then ``judge`` the totals.
+        ``reveal``, as ``limited`` hits so that it takes no view past a limit), then ``judge``
+        the totals.
         """
         key = client_key(ip)
         checks: list[LimitCheck] = []

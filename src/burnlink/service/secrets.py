@@ -25,7 +25,7 @@ import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.audit import AuditBackend, Watched
-from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.audit.events import AuditEvent, AuditEventType, Scalar
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.crypto import Payload, new_link_key
@@ -74,7 +74,7 @@ from burnlink.service.curl_mode import (
 from burnlink.service.receipts import capped_kinds, proof_of_burn
 from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.service.sweep import sweep
-from burnlink.store import SecretStore
+from burnlink.store import SecretStore, ViewRecord
 
 __all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
 
@@ -86,6 +86,8 @@ last can find that it is the last, and the next try (the lockout) counts or find
 gone."""
 _CREATE_TRIES = 3
 NO_RULES = AccessPolicy()
+_MAX_VIEWS_PLACEHOLDER = b'"detail":{"max_views":0}'
+_MAX_VIEWS_MEMBER = b'"detail":{"max_views":'
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,16 +327,72 @@ class SecretService:
         A wrong token, a malformed or unknown id and a gone secret all raise
         ``SecretUnavailable``; a refused address raises ``IpDenied`` or ``GeoDenied``.
         """
-        client = self.locate(client)
+        meta, _ = await self._open(secret_id, access_token, self.locate(client), take=False)
+        return meta
+
+    async def _open(
+        self, secret_id: str, access_token: bytes, client: ClientInfo, *, take: bool
+    ) -> tuple[SecretMeta, Consumed | None]:
+        """``peek`` in one store operation (``AccessControl.lookup``, ``store.reveal``) that,
+        with ``take``, also takes the view of a secret that needs nothing but its link: then
+        the view is published here and returned with the metadata. Otherwise (a passphrase,
+        an access rule, the server's country rule refusing ``client``) nothing is taken, the
+        address rules are checked, and the caller goes on to ``_take``.
+
+        The view's event is built before the secret is read (``_viewed``): the store fills in
+        ``max_views``, the one value it alone knows, so the record kept is the one ``_take``
+        would keep."""
         now = self.clock.now()
         known = is_secret_id(secret_id)
-        meta = await self.access.lookup(secret_id if known else None, client, now=now)
+        view = None
+        event = None
+        if take and known and self.access.server_allows(client):
+            event, view = self._viewed(secret_id, client, now)
+        found = await self.access.lookup(
+            secret_id if known else None,
+            client,
+            now=now,
+            access_digest=token_digest(access_token),
+            view=view,
+        )
+        meta = found.meta
         if meta is None or not digest_matches(access_token, meta.access_digest):
             await self.access.failed(client, now=now, secret_id=secret_id if known else None)
             self.reporter.failed_lookup(secret_id if meta else None, client, at=now)
             raise SecretUnavailable
-        await self.access.check_address(meta, client, now=now)
-        return meta
+        consumed = found.consumed
+        if consumed is None or event is None:
+            await self.access.check_address(meta, client, now=now)
+            return meta, None
+        self.reporter.recorded()
+        await self.reporter.publish(
+            replace(event, detail={"max_views": meta.max_views}),
+            secret_id=secret_id,
+            notify_url=meta.policy.notify_url,
+            creator_country=meta.policy.creator_country,
+            last_view=consumed.views_left == 0,
+        )
+        return meta, consumed
+
+    def _viewed(
+        self, secret_id: str, client: ClientInfo, now: datetime
+    ) -> tuple[AuditEvent, ViewRecord]:
+        """The ``secret.viewed`` event of a secret without rules (empty policy labels) as
+        ``_take`` builds it, its outbox record cut where ``max_views`` goes
+        (``store.ViewRecord``)."""
+        event, recorded = self.reporter.happened(
+            AuditEventType.SECRET_VIEWED,
+            at=now,
+            secret_id=secret_id,
+            client=client,
+            policy=policy_labels(NO_RULES),
+            detail={"max_views": 0},
+        )
+        # JSON escapes every quote inside a string, so the marker can only be the member.
+        head, marker, tail = recorded.outbox.rpartition(_MAX_VIEWS_PLACEHOLDER)
+        if not marker:  # pragma: no cover - the outbox format puts it there
+            raise RuntimeError("the viewed event's outbox record has no max_views member")
+        return event, ViewRecord(recorded.line, head + _MAX_VIEWS_MEMBER, b"}" + tail)
 
     async def consume(
         self,
@@ -350,11 +408,14 @@ class SecretService:
         Checks, in order: rate limits, the access token (``SecretUnavailable``), address rules,
         the recipient's one-time code (``VerificationRequired``/``VerificationFailed``), the
         passphrase proof (``PassphraseRequired``, not counted; ``WrongPassphrase``, counted:
-        the last one burns the secret).
+        the last one burns the secret). A secret that needs none of these is taken in the
+        same store operation as the lookup.
         """
         async with self._timed():
             client = self.locate(client)
-            meta = await self.peek(secret_id, access_token, client=client)
+            meta, consumed = await self._open(secret_id, access_token, client, take=True)
+            if consumed is not None:
+                return consumed
             await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             return await self._take(meta, passphrase_proof, client)
 
@@ -370,8 +431,9 @@ class SecretService:
         """Take one view and decrypt it on the server (curl mode); return it and views left."""
         async with self._timed():
             client = self.locate(client)
-            meta = await self.peek(secret_id, token_of_link(link_key), client=client)
-            await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
+            meta, consumed = await self._open(secret_id, token_of_link(link_key), client, take=True)
+            if consumed is None:
+                await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             keys = await keys_for(
                 meta,
                 link_key,
@@ -379,7 +441,8 @@ class SecretService:
                 max_iterations=self.settings.pbkdf2_iterations,
                 limiter=self._kdf_limiter,
             )
-            consumed = await self._take(meta, keys.passphrase_proof, client)
+            if consumed is None:
+                consumed = await self._take(meta, keys.passphrase_proof, client)
             return open_stored(consumed.envelope, keys), consumed.views_left
 
     @asynccontextmanager

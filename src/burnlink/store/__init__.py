@@ -24,7 +24,14 @@ from burnlink.store.codes import Codes
 from burnlink.store.contract import SecretStore
 from burnlink.store.counters import Counters, Hit
 from burnlink.store.outbox import EventOutbox, Pending
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded, SecretRecords
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    Attempt,
+    Recorded,
+    Reveal,
+    SecretRecords,
+    ViewRecord,
+)
 
 __all__ = [
     "MAX_EVENTS_PER_KIND",
@@ -35,8 +42,10 @@ __all__ = [
     "Hit",
     "Pending",
     "Recorded",
+    "Reveal",
     "SecretRecords",
     "SecretStore",
+    "ViewRecord",
     "describe_failure",
     "open_store",
     "redact_url",

@@ -24,7 +24,14 @@ from burnlink.models import (
 )
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    Attempt,
+    Recorded,
+    Reveal,
+    ViewRecord,
+    needs_exchange,
+)
 
 
 @dataclasses.dataclass(slots=True)
@@ -102,11 +109,31 @@ class MemoryStore:
             policy=record.policy,
         )
 
-    async def count_and_peek(
-        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
-    ) -> tuple[list[int], SecretMeta | None]:
-        """See ``SecretStore.count_and_peek``."""
-        return await self.hits(hits, now=now), await self.peek(secret_id, now=now)
+    async def reveal(
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        hits: Sequence[Hit],
+        view: ViewRecord | None = None,
+    ) -> Reveal:
+        """See ``SecretStore.reveal``: nothing here awaits, so the whole is one step."""
+        counts = await self.hits(hits, now=now)
+        if over_limit(hits, counts):
+            return Reveal(counts, None)
+        meta = await self.peek(secret_id, now=now)
+        if (
+            view is None
+            or meta is None
+            or needs_exchange(meta)
+            or not digests_equal(access_digest, meta.access_digest)
+        ):
+            return Reveal(counts, meta)
+        consumed = await self.consume(
+            secret_id, access_digest, now=now, events=[view.completed(meta.max_views)]
+        )
+        return Reveal(counts, meta, consumed)
 
     async def consume(
         self,

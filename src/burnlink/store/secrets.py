@@ -1,10 +1,10 @@
 """The part of the store contract that keeps secrets and their receipts.
 
-A ``SecretRecords`` creates, reveals (``consume``), counts wrong passphrases, burns and
-expires secrets, and keeps each one's receipt. See ``burnlink.store.contract`` for the rules
-every call keeps (time passed in, atomic steps, translated driver errors). Every call that changes a
-secret keeps the ``Recorded`` events of that change in the same atomic step, or none when the
-change does not happen (``burnlink.store.outbox``).
+A ``SecretRecords`` creates, reveals (``reveal``, ``consume``), counts wrong passphrases,
+burns and expires secrets, and keeps each one's receipt. See ``burnlink.store.contract`` for
+the rules every call keeps (time passed in, atomic steps, translated driver errors). Every
+call that changes a secret keeps the ``Recorded`` events of that change in the same atomic
+step, or none when the change does not happen (``burnlink.store.outbox``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from burnlink.models import (
+    AccessPolicy,
     Consumed,
     EndReason,
     Event,
@@ -24,7 +25,16 @@ from burnlink.models import (
 )
 from burnlink.store.counters import Hit
 
-__all__ = ["MAX_EVENTS_PER_KIND", "Attempt", "Recorded", "SecretRecords"]
+__all__ = [
+    "MAX_EVENTS_PER_KIND",
+    "NO_RULES_PREFIX",
+    "Attempt",
+    "Recorded",
+    "Reveal",
+    "SecretRecords",
+    "ViewRecord",
+    "needs_exchange",
+]
 
 MAX_EVENTS_PER_KIND = 200
 """Receipts keep at most this many events of each kind; later ones of that kind are dropped.
@@ -42,6 +52,52 @@ class Recorded:
     """The receipt's line for it, or ``None`` when the receipt does not list such events."""
     outbox: bytes = field(repr=False)
     """Its ``OutboxRecord`` bytes, kept until ``ack_events``; opaque to the store."""
+
+
+NO_RULES_PREFIX: Final = AccessPolicy().to_bytes()[:-1]
+"""How a stored policy (``AccessPolicy.to_bytes``) begins exactly when it imposes no access
+rule: its rule members come first and empty, whatever follows (``notify_url``,
+``creator_country``). A backend that cannot decode a policy (a Lua script, an SQL statement)
+tells a rule-free secret by this prefix; a missing policy (older rows) has no rules either."""
+
+
+def needs_exchange(meta: SecretMeta) -> bool:
+    """Whether revealing ``meta``'s secret needs more than its link: a passphrase, or an
+    access rule (address, country, recipient code). ``reveal`` takes a view only without."""
+    return meta.passphrase is not None or not meta.policy.is_empty()
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRecord:
+    """A view's event as the service builds it before the secret is read: the receipt's line,
+    and the outbox record in two parts around the one value only the store knows, the
+    secret's ``max_views`` (written between them in decimal ASCII).
+
+    The service builds the whole record (``audit.outbox``) with a placeholder there and cuts
+    it; a store completes it (``completed``, or the same concatenation in Lua or SQL) in the
+    operation that takes the view, so the record kept is byte for byte the one the service
+    would have built after reading the secret."""
+
+    line: Event | None
+    head: bytes = field(repr=False)
+    tail: bytes = field(repr=False)
+
+    def completed(self, max_views: int) -> Recorded:
+        """The event as kept for a secret of ``max_views`` views."""
+        return Recorded(self.line, self.head + b"%d" % max_views + self.tail)
+
+
+@dataclass(frozen=True, slots=True)
+class Reveal:
+    """What ``reveal`` did: the counts, the secret as found, and the view if it took one."""
+
+    counts: list[int]
+    """The totals of the call's ``hits``, in order."""
+    meta: SecretMeta | None
+    """The live secret's metadata as read before any view was taken; ``None`` when it is
+    gone, expired or unknown, or when a count passed its limit (then nothing was read)."""
+    consumed: Consumed | None = None
+    """The view taken, with its envelope; ``None`` when none was (see ``reveal``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +133,33 @@ class SecretRecords(Protocol):
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``. Never returns the envelope, never mutates."""
 
-    async def count_and_peek(
-        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
-    ) -> tuple[list[int], SecretMeta | None]:
-        """``Counters.hits(hits)`` and ``peek(secret_id)`` in one round trip to the store: the
-        counters' totals in the order of ``hits``, and the secret's metadata or ``None``.
+    async def reveal(
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        hits: Sequence[Hit],
+        view: ViewRecord | None = None,
+    ) -> Reveal:
+        """A reveal's one store operation: count ``hits`` (as ``Counters.hits``, whether or
+        not the secret exists, so a refused request still counts), read the secret (as
+        ``peek``), and with ``view`` take one view of it when nothing else is needed.
 
-        The counts are made whether or not the secret exists, so the caller can refuse a
-        request over a limit and it still counts. Each count is atomic on its own, and the
-        peek is a read: the whole is not one transaction (on Redis Cluster the counters and
-        the secret live on different shards). A reveal's first step: its rate limits and its
-        lookup, together.
+        If any total passes its hit's ``limit`` (as in ``create``), nothing else happens:
+        no read, no view. Otherwise the answer carries the secret's metadata (or ``None``),
+        and a view is taken (as ``consume`` takes it, keeping ``view.completed(max_views)``
+        with it) only if ``view`` is given, the secret is live with views left,
+        ``access_digest`` matches, and it ``needs_exchange`` nothing: no passphrase, no access
+        rule (a policy starting ``NO_RULES_PREFIX``, or none). Else nothing is taken or kept,
+        and the caller goes on from the metadata (and ``consume`` later, if it may).
+
+        The view obeys ``consume``'s rules: with K concurrent callers and V views left,
+        exactly ``min(K, V)`` take one (through either call), across processes too, and each
+        view taken keeps its event. On a single node (SQLite, PostgreSQL, one Redis) it is
+        one round trip and the counts decide the view atomically; on Redis Cluster the
+        counters live on other shards than the secret, so they take a round trip of their
+        own first (as in ``create``), and the view follows only when none is past its limit.
         """
 
     async def consume(

@@ -101,6 +101,51 @@ WITH taken AS (
 SELECT envelope, views_left FROM taken
 """
 
+REVEAL: Final = f"""
+WITH totals AS (
+    SELECT l.n, COALESCE(k.hits, 0) AS hits, l.most
+    FROM unnest(%(hit_buckets)s::text[], %(hit_starts)s::bigint[], %(hit_limits)s::bigint[])
+         WITH ORDINALITY AS l (bucket, start, most, n)
+    LEFT JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
+), allowed AS (
+    SELECT NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most) AS ok
+), found AS (
+    SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
+           passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest,
+           policy
+    FROM burnlink_secrets
+    WHERE id = %(id)s AND expires_at > %(now)s AND (SELECT ok FROM allowed)
+), taken AS (
+    UPDATE burnlink_secrets AS s
+    SET views_left = s.views_left - 1
+    WHERE s.id = %(id)s AND %(take)s AND (SELECT ok FROM allowed)
+      AND s.access_digest = %(access_digest)s AND s.expires_at > %(now)s AND s.views_left > 0
+      AND s.passphrase_kdf IS NULL
+      AND (s.policy IS NULL
+           OR substring(s.policy FROM 1 FOR length(%(no_rules)s::bytea)) = %(no_rules)s)
+    RETURNING s.id, s.envelope, s.views_left, s.max_views
+), counted AS (
+    UPDATE burnlink_receipts AS r
+    SET views_used = r.views_used + 1,
+        ended_at = CASE WHEN taken.views_left = 0 THEN %(now)s ELSE r.ended_at END,
+        end_reason = CASE WHEN taken.views_left = 0 THEN 'viewed' ELSE r.end_reason END,
+        keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
+    FROM taken
+    WHERE r.id = taken.id
+), {_keep("taken", "FALSE")}, kept_view AS (
+    INSERT INTO burnlink_outbox (record)
+    SELECT %(view_head)s::bytea || convert_to(taken.max_views::text, 'UTF8')
+           || %(view_tail)s::bytea
+    FROM taken
+)
+SELECT (SELECT array_agg(hits ORDER BY n) FROM totals), (SELECT ok FROM allowed),
+       found.access_digest, found.created_at, found.expires_at, found.max_views,
+       found.views_left, found.attempts_left, found.passphrase_kdf,
+       found.passphrase_iterations, found.passphrase_salt, found.passphrase_proof_digest,
+       found.policy, taken.envelope, taken.views_left
+FROM (SELECT 1) AS one LEFT JOIN found ON TRUE LEFT JOIN taken ON TRUE
+"""
+
 DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
 
 LOCK_ATTEMPTS: Final = """

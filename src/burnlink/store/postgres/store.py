@@ -43,6 +43,10 @@ transaction, still under that lock. ``record_failure`` first locks the row (``SE
 UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then reads what it
 committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
 deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements.
+``reveal`` is one pipeline (one round trip, one implicit transaction): the counting upserts,
+then one statement (``sql.REVEAL``) that reads the totals, reads the secret and, when no total
+is past its limit and the secret needs nothing but its link, takes the view as ``consume``
+does (the same row-locked ``UPDATE``, in a CTE), then the delete at zero.
 
 Events travel inside the statement that makes the change they describe: ``create``,
 ``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
@@ -122,7 +126,14 @@ from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    NO_RULES_PREFIX,
+    Attempt,
+    Recorded,
+    Reveal,
+    ViewRecord,
+)
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -274,24 +285,60 @@ class PostgresStore:
             row = await cursor.fetchone()
         return _meta(secret_id, row)
 
-    async def count_and_peek(
-        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
-    ) -> tuple[list[int], SecretMeta | None]:
-        """See ``SecretStore.count_and_peek``: the statements of ``hits`` and ``peek`` in one
-        pipeline (one round trip), each its own transaction as they are alone."""
+    async def reveal(
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        hits: Sequence[Hit],
+        view: ViewRecord | None = None,
+    ) -> Reveal:
+        """See ``SecretStore.reveal``: one pipeline (one round trip, one implicit transaction
+        up to its sync). The counting ``hits`` go first, each holding its counter's row lock;
+        then one statement (``sql.REVEAL``) reads every total (its own counts included),
+        reads the secret and, when none is past its limit and the secret needs nothing else,
+        takes the view as ``consume`` does, keeping the view's event; the totals it read are
+        the ones returned, so the counts and the decision agree. A last statement deletes the
+        secret if that view was its last (a no-op otherwise)."""
         seconds = int(now.timestamp())
+        counting = [_hit_params(hit, seconds) for hit in hits]
+        events = [] if view is None else [view.completed(0)]
+        params = {
+            "id": secret_id,
+            "access_digest": access_digest,
+            "now": now,
+            "keep_until": now + self._retention,
+            "take": view is not None,
+            "no_rules": NO_RULES_PREFIX,
+            "view_head": b"" if view is None else view.head,
+            "view_tail": b"" if view is None else view.tail,
+            "hit_buckets": [p["bucket"] for p in counting],
+            "hit_starts": [p["start"] for p in counting],
+            "hit_limits": [-1 if hit.limit is None else hit.limit for hit in hits],
+            **_events_params(events),
+            "outbox": [],
+        }
         async with self._connection() as conn:
             async with conn.pipeline():
-                cursors = [
-                    await conn.execute(
-                        sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
-                    )
-                    for hit in hits
-                ]
-                peeked = await conn.execute(sql.PEEK, {"id": secret_id, "now": now})
-            rows = [await cursor.fetchone() for cursor in cursors]
-            row = await peeked.fetchone()
-        return [0 if r is None else int(r[0]) for r in rows], _meta(secret_id, row)
+                for hit, counted in zip(hits, counting, strict=True):
+                    if hit.cost:
+                        await conn.execute(sql.HIT, counted)
+                cursor = await conn.execute(sql.REVEAL, params)
+                if view is not None:
+                    await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
+            row = await cursor.fetchone()
+        if row is None:  # pragma: no cover - the statement always answers one row
+            raise StorageUnavailable()
+        totals, allowed, *found = row
+        counts = [int(total) for total in totals or []]
+        if not allowed:
+            return Reveal(counts, None)
+        *peeked, envelope, views_left = found
+        meta = _meta(secret_id, None if peeked[0] is None else tuple(peeked))
+        if envelope is None:
+            return Reveal(counts, meta)
+        return Reveal(counts, meta, Consumed(envelope=envelope, views_left=views_left))
 
     async def consume(
         self,

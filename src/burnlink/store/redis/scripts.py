@@ -33,19 +33,18 @@ local function counted(receipt, kind)
   return redis.call('HINCRBY', receipt, 'n:' .. kind, 1)
 end
 
--- Keep the events given in ARGV from index i on: their count, then for each its receipt
--- line ('' for none), its kind and its outbox record. A line goes on the receipt while it
--- exists and its kind is under the cap; every record goes into the outbox stream, stamped
--- 't' with the server's time in microseconds (only to merge a cluster's streams in order).
-local function keep(receipt, events, stream, i, cap, retention)
-  local n = tonumber(ARGV[i])
-  if n == 0 then return end
+-- Keep the events in items, each {receipt line ('' for none), kind, outbox record}. A line
+-- goes on the receipt while it exists and its kind is under the cap; every record goes into
+-- the outbox stream, stamped 't' with the server's time in microseconds (only to merge a
+-- cluster's streams in order).
+local function keep_items(receipt, events, stream, items, cap, retention)
+  if #items == 0 then return end
   local listed = redis.call('EXISTS', receipt) == 1
   local pushed = false
   local now = redis.call('TIME')
   local t = now[1] .. string.format('%06d', tonumber(now[2]))
-  for j = 0, n - 1 do
-    local line, kind, record = ARGV[i + 1 + 3 * j], ARGV[i + 2 + 3 * j], ARGV[i + 3 + 3 * j]
+  for _, item in ipairs(items) do
+    local line, kind, record = item[1], item[2], item[3]
     if listed and line ~= '' and counted(receipt, kind) <= cap then
       redis.call('RPUSH', events, line)
       pushed = true
@@ -56,6 +55,16 @@ local function keep(receipt, events, stream, i, cap, retention)
     local r = redis.call('HMGET', receipt, 'exp', 'end')
     redis.call('PEXPIREAT', events, ms(tonumber(r[2] or r[1]) + retention))
   end
+end
+
+-- Keep the events given in ARGV from index i on: their count, then for each its receipt
+-- line ('' for none), its kind and its outbox record (see keep_items).
+local function keep(receipt, events, stream, i, cap, retention)
+  local items = {}
+  for j = 0, tonumber(ARGV[i]) - 1 do
+    items[j + 1] = {ARGV[i + 1 + 3 * j], ARGV[i + 2 + 3 * j], ARGV[i + 3 + 3 * j]}
+  end
+  keep_items(receipt, events, stream, items, cap, retention)
 end
 
 local function end_receipt(receipt, events, at, reason, retention)
@@ -125,6 +134,55 @@ if left <= 0 then
   end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
 end
 return {f[4], left}
+"""
+)
+
+REVEAL: Final = (
+    _PRELUDE
+    + """
+-- KEYS: live, receipt, events, code, outbox, then the rate counters to count first (only on a
+-- single node). ARGV: access digest, now, retention (ms), cap on events of a kind, take (1/0),
+-- the no-rules policy prefix, the view's receipt line ('' for none), its kind, its outbox
+-- record's head and tail (max_views goes between), then each counter's cost, time to live
+-- (ms) and limit (-1: none). Returns {the counters' totals, nil} when one passed its limit
+-- (reading nothing more), else {totals, the peek fields (as HMGET), envelope or nil, views
+-- left}: with take, a live secret with this access digest, views left, no passphrase and a
+-- policy without rules (starting with the prefix, or none) has one view taken as CONSUME
+-- takes it, keeping the view's event; otherwise nothing changes but the counts.
+local now = tonumber(ARGV[2])
+local totals, over = {}, false
+for i = 6, #KEYS do
+  local a = 11 + 3 * (i - 6)
+  local cost, total = tonumber(ARGV[a]), 0
+  if cost == 0 then
+    total = tonumber(redis.call('GET', KEYS[i]) or '0')
+  else
+    total = redis.call('INCRBY', KEYS[i], cost)
+    if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[a + 1]) end
+  end
+  totals[i - 5] = total
+  local most = tonumber(ARGV[a + 2])
+  if most >= 0 and total > most then over = true end
+end
+if over then return {totals, false} end
+local f = redis.call('HMGET', KEYS[1], 'exp', 'acc', 'cat', 'mv', 'vl', 'al', 'pk', 'pi', 'ps',
+  'pd', 'pol')
+if ARGV[5] ~= '1' or not f[1] or tonumber(f[1]) <= now or not same(f[2], ARGV[1])
+    or tonumber(f[5]) <= 0 or f[7]
+    or (f[11] and string.sub(f[11], 1, #ARGV[6]) ~= ARGV[6]) then
+  return {totals, f, false, 0}
+end
+local envelope = redis.call('HGET', KEYS[1], 'env')
+local left = redis.call('HINCRBY', KEYS[1], 'vl', -1)
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'vu', 1) end
+local record = ARGV[9] .. f[4] .. ARGV[10]
+keep_items(KEYS[2], KEYS[3], KEYS[5], {{ARGV[7], ARGV[8], record}}, tonumber(ARGV[4]),
+  tonumber(ARGV[3]))
+if left <= 0 then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  end_receipt(KEYS[2], KEYS[3], now, 'viewed', tonumber(ARGV[3]))
+end
+return {totals, f, envelope, left}
 """
 )
 

@@ -36,10 +36,14 @@ Keys
     natively with its secret.
 
 Atomicity
-    Every rule that reads and writes (create, consume, record_failure, burn, record,
+    Every rule that reads and writes (create, reveal, consume, record_failure, burn, record,
     put_code, check_code, and the sweeper's expiry of one secret) is one Lua script
     (``burnlink.store.redis.scripts``) that touches only that secret's keys, so Redis runs it
-    without interleaving and a cluster can route it to one shard; ``hits`` is one script over
+    without interleaving and a cluster can route it to one shard. On a single node ``create``
+    and ``reveal`` also count the request's rate counters in their script, so a reveal that
+    needs nothing but its link (no passphrase, no access rule) is one round trip: counts,
+    lookup, the view and its event; on a cluster the counters go first, in a pipeline of
+    their own. ``hits`` is one script over
     a request's counter keys (on a cluster, one per key), and ``receipt`` reads a receipt
     and its events in one read-only script. A script that changes a secret keeps the
     change's events in the same run (receipt lines and outbox records), and keeps none when
@@ -208,7 +212,14 @@ from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    NO_RULES_PREFIX,
+    Attempt,
+    Recorded,
+    Reveal,
+    ViewRecord,
+)
 
 _SWEEP_BATCH: Final = 500
 OUTBOX_STREAMS: Final = 128
@@ -305,6 +316,7 @@ class RedisStore:
         self._pending_calls = 0
         self._create = client.register_script(lua.CREATE)
         self._consume = client.register_script(lua.CONSUME)
+        self._reveal = client.register_script(lua.REVEAL)
         self._record_failure = client.register_script(lua.RECORD_FAILURE)
         self._burn = client.register_script(lua.BURN)
         self._expire = client.register_script(lua.EXPIRE)
@@ -451,28 +463,85 @@ class RedisStore:
             )
         return _meta(secret_id, values, now)
 
-    async def count_and_peek(
+    async def reveal(
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        hits: Sequence[Hit],
+        view: ViewRecord | None = None,
+    ) -> Reveal:
+        """See ``SecretStore.reveal``: on a single node one script counts ``hits``, reads the
+        secret and takes the view (one round trip). On a cluster the counters are on other
+        shards: with a ``view`` they are counted first (``hits``) and the script follows only
+        if none is past its limit, with the outbox index's ``ZADD NX`` in its pipeline (as
+        ``_keeping``); without one, the counting scripts and the read go in one pipeline, to
+        each key's shard at once."""
+        if self._cluster and view is None:
+            return await self._cluster_lookup(secret_id, now=now, hits=hits)
+        now_ms = to_epoch_ms(now)
+        counts: list[int] = []
+        counter_keys: list[bytes] = []
+        counter_args: list[int] = []
+        if self._cluster and hits:
+            counts = await self.hits(hits, now=now)
+            if over_limit(hits, counts):
+                return Reveal(counts, None)
+        elif hits:
+            counter_keys, timed = self._hit_keys(hits, now)
+            for i, hit in enumerate(hits):
+                limit = -1 if hit.limit is None else hit.limit
+                counter_args += [*timed[2 * i : 2 * i + 2], limit]
+        line = None if view is None else view.line
+        args: list[EncodableT] = [
+            access_digest, now_ms, self._retention_ms, MAX_EVENTS_PER_KIND,
+            0 if view is None else 1, NO_RULES_PREFIX,
+            b"" if line is None else _encode_event(line),
+            b"" if line is None else line.kind.value,
+            b"" if view is None else view.head, b"" if view is None else view.tail,
+            *counter_args,
+        ]  # fmt: skip
+        keys = [*self._keys(secret_id), self._stream(secret_id), *counter_keys]
+        with _translated():
+            if not self._cluster:
+                result = await self._reveal(keys=keys, args=args)
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    _queue_script(pipe, self._reveal, keys, args)
+                    _queue(pipe, "ZADD", self._outbox_index, "NX", now_ms, _encode_id(secret_id))
+                    result, _ = await pipe.execute(raise_on_error=False)
+                if isinstance(result, Exception):
+                    raise result
+        totals, fields, *taken = result
+        if not self._cluster:
+            counts = [int(total) for total in totals]
+        if fields is None:
+            return Reveal(counts, None)
+        meta = _meta(secret_id, cast("list[bytes | None]", fields), now)
+        envelope, views_left = taken
+        if envelope is None:
+            return Reveal(counts, meta)
+        return Reveal(counts, meta, Consumed(envelope=bytes(envelope), views_left=int(views_left)))
+
+    async def _cluster_lookup(
         self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
-    ) -> tuple[list[int], SecretMeta | None]:
-        """See ``SecretStore.count_and_peek``: the counting script (as ``hits``) and the
-        ``HMGET`` of ``peek`` in one pipeline, one round trip on a single node; a cluster
-        pipeline sends each command to its key's shard, all at once."""
+    ) -> Reveal:
+        """``reveal`` without a view on a cluster: the counting scripts (as ``hits``) and the
+        ``HMGET`` of ``peek`` in one pipeline, which sends each command to its key's shard,
+        all at once; the metadata is left out when a count passed its limit."""
         keys, args = self._hit_keys(hits, now)
         with _translated():
             async with self._client.pipeline(transaction=False) as pipe:
-                if self._cluster:
-                    for i, key in enumerate(keys):
-                        _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
-                elif keys:
-                    _queue_script(pipe, self._hits, keys, args)
+                for i, key in enumerate(keys):
+                    _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
                 _queue(pipe, "HMGET", self._keys(secret_id)[0], *_PEEK_FIELDS)
                 results: list[Any] = await pipe.execute()
         *counted, values = results
-        if self._cluster:
-            counts = [int(total) for (total,) in counted]
-        else:
-            counts = [int(total) for total in counted[0]] if counted else []
-        return counts, _meta(secret_id, cast("list[bytes | None]", values), now)
+        counts = [int(total) for (total,) in counted]
+        if over_limit(hits, counts):
+            return Reveal(counts, None)
+        return Reveal(counts, _meta(secret_id, cast("list[bytes | None]", values), now))
 
     async def consume(
         self,

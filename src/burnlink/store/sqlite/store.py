@@ -28,7 +28,9 @@ Atomicity
     other writers wait for it up to the busy timeout. ``consume`` in particular decides and
     decrements in one ``UPDATE … WHERE views_left > 0 … RETURNING``, so with K readers and V
     views exactly ``min(K, V)`` get the envelope. ``create`` inserts the receipt, the secret
-    and its first lines in one.
+    and its first lines in one. ``reveal`` counts the request's counters, reads the secret
+    and, when it needs nothing but its link, takes the view with ``consume``'s statements, all
+    in one transaction (one for the whole reveal, where there were two).
     ``record_failure`` likewise counts in one ``UPDATE … WHERE (attempts_left = 1) = :locks``,
     so an attempt locks the secret only when its caller audited it as the lockout. Expiry is
     checked in the same statement against the caller's ``now``. ``put_code`` and ``hit`` are
@@ -83,6 +85,7 @@ from typing import Final, TypeVar
 
 from burnlink.clock import MILLISECOND, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
+from burnlink.ids import digests_equal
 from burnlink.models import (
     CodeCheck,
     CodePut,
@@ -95,7 +98,14 @@ from burnlink.models import (
 )
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Attempt, Recorded
+from burnlink.store.secrets import (
+    MAX_EVENTS_PER_KIND,
+    Attempt,
+    Recorded,
+    Reveal,
+    ViewRecord,
+    needs_exchange,
+)
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -262,22 +272,44 @@ class SqliteStore:
         rows = await self._run(partial(_fetch, SELECT_META, (secret_id, to_epoch_ms(now))))
         return meta_from_row(secret_id, rows[0]) if rows else None
 
-    async def count_and_peek(
-        self, secret_id: str, *, now: datetime, hits: Sequence[Hit]
-    ) -> tuple[list[int], SecretMeta | None]:
-        """See ``SecretStore.count_and_peek``: one hand-over to the thread; the counts share
-        one commit (as ``hits``), and the secret is read in the same transaction."""
+    async def reveal(
+        self,
+        secret_id: str,
+        access_digest: bytes,
+        *,
+        now: datetime,
+        hits: Sequence[Hit],
+        view: ViewRecord | None = None,
+    ) -> Reveal:
+        """See ``SecretStore.reveal``: one hand-over to the thread and one transaction that
+        counts, reads the secret and, when it may, takes the view with its event (as
+        ``consume``); a read-only call (no cost, no view) takes no write lock."""
         now_ms = to_epoch_ms(now)
-        writes = any(hit.cost for hit in hits)
+        retention_ms = self._retention_ms
+        writes = view is not None or any(hit.cost for hit in hits)
 
-        def count_and_read(db: sqlite3.Connection) -> tuple[list[int], Row | None]:
+        def count_and_take(
+            db: sqlite3.Connection,
+        ) -> tuple[list[int], SecretMeta | None, Consumed | None]:
             with immediate_transaction(db) if writes else nullcontext():
                 counts = [_count(db, hit, now_ms) for hit in hits]
+                if over_limit(hits, counts):
+                    return counts, None, None
                 rows = db.execute(SELECT_META, (secret_id, now_ms)).fetchall()
-            return counts, rows[0] if rows else None
+                meta = meta_from_row(secret_id, rows[0]) if rows else None
+                if (
+                    view is None
+                    or meta is None
+                    or needs_exchange(meta)
+                    or not digests_equal(access_digest, meta.access_digest)
+                ):
+                    return counts, meta, None
+                events = [view.completed(meta.max_views)]
+                consumed = _take(db, secret_id, access_digest, now_ms, retention_ms, events)
+            return counts, meta, consumed
 
-        counts, row = await self._run(count_and_read, writes=writes)
-        return counts, None if row is None else meta_from_row(secret_id, row)
+        counts, meta, consumed = await self._run(count_and_take, writes=writes)
+        return Reveal(counts, meta, consumed)
 
     async def consume(
         self,
@@ -294,25 +326,7 @@ class SqliteStore:
 
         def take(db: sqlite3.Connection) -> Consumed | None:
             with immediate_transaction(db):
-                rows = db.execute(
-                    "UPDATE secrets SET views_left = views_left - 1"
-                    " WHERE id = ? AND access_digest = ? AND expires_at > ? AND views_left > 0"
-                    " RETURNING envelope, views_left",
-                    (secret_id, access_digest, now_ms),
-                ).fetchall()
-                if not rows:
-                    return None
-                envelope, views_left = rows[0]
-                if views_left == 0:
-                    db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
-                    _end(db, secret_id, now_ms, EndReason.VIEWED, retention_ms, views_used=1)
-                else:
-                    db.execute(
-                        "UPDATE receipts SET views_used = views_used + 1 WHERE id = ?",
-                        (secret_id,),
-                    )
-                _keep(db, secret_id, events)
-            return Consumed(envelope=bytes(envelope), views_left=int(views_left))
+                return _take(db, secret_id, access_digest, now_ms, retention_ms, events)
 
         return await self._run(take, writes=True)
 
@@ -611,6 +625,33 @@ def _count(db: sqlite3.Connection, hit: Hit, now_ms: int) -> int:
         (hit.bucket, start_ms, start_ms + window_ms, hit.cost),
     ).fetchall()
     return int(rows[0][0])
+
+
+def _take(
+    db: sqlite3.Connection,
+    secret_id: str,
+    access_digest: bytes,
+    now_ms: int,
+    retention_ms: int,
+    events: Sequence[Recorded],
+) -> Consumed | None:
+    """Take one view in the transaction under way (see ``consume``); ``None`` if refused."""
+    rows = db.execute(
+        "UPDATE secrets SET views_left = views_left - 1"
+        " WHERE id = ? AND access_digest = ? AND expires_at > ? AND views_left > 0"
+        " RETURNING envelope, views_left",
+        (secret_id, access_digest, now_ms),
+    ).fetchall()
+    if not rows:
+        return None
+    envelope, views_left = rows[0]
+    if views_left == 0:
+        db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
+        _end(db, secret_id, now_ms, EndReason.VIEWED, retention_ms, views_used=1)
+    else:
+        db.execute("UPDATE receipts SET views_used = views_used + 1 WHERE id = ?", (secret_id,))
+    _keep(db, secret_id, events)
+    return Consumed(envelope=bytes(envelope), views_left=int(views_left))
 
 
 def _fetch(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> list[Row]:
