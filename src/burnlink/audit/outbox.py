@@ -16,26 +16,79 @@ transaction as the event.
 The bytes are JSON: ``{"id", "event" (AuditEvent.to_dict()), "watch" ({"id", "expires_at",
 "notify_url"} or null), "unwatch" (a secret id or null)}``. A ``notify_url`` stays in the
 secret store, where the secret's policy already holds it; it never reaches the log.
+
+Layout
+    ``to_bytes`` writes the members in that order, ``id`` first, and ``event`` as its
+    canonical bytes (``AuditEvent.canonical()``, what the chain authenticates), so that
+    ``{"id":"<32 hex digits>","event":`` is a fixed prefix of 49 characters. That lets the
+    sealer name a record without decoding it (``peek_id``: a record another sealer has
+    sealed is skipped undecoded) and take the event's canonical bytes as they are instead of
+    rebuilding them. ``from_bytes`` still validates the event fully (``AuditEvent.from_dict``)
+    and uses the bytes it read only if they are exactly that event's canonical form; any
+    other JSON document with these members, such as the records of burnlink versions before
+    this layout (same members, event keys unsorted), is read as before. Those versions read
+    this layout too (it is the same JSON document), so a rolling upgrade seals every record.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Protocol
 
 from burnlink.audit.events import AuditEvent, format_time, parse_time
 from burnlink.audit.watch import Watched
 
-__all__ = ["OutboxRecord", "new_record_id"]
+__all__ = ["OutboxRecord", "Sealable", "new_record_id", "peek_id"]
 
 _ID_BYTES = 16
+_HEAD: Final = '{"id":"'
+_EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
+"""Where the event starts in a record of the fixed layout (49)."""
+_HEAD_BYTES: Final = _HEAD.encode()
+_EVENT_MEMBER: Final = b'","event":'
+_HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
+_DECODER: Final = json.JSONDecoder()
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+"""``events.canonical_json`` as text: the same settings, in an encoder made once (``json.dumps``
+with arguments makes one per call)."""
 
 
 def new_record_id() -> str:
     """A fresh record id: 32 lower-case hex digits."""
     return secrets.token_hex(_ID_BYTES)
+
+
+def peek_id(data: bytes) -> str | None:
+    """The id of a record in the fixed layout (see the module docstring), read without
+    decoding it; ``None`` for any other bytes. Whether the rest parses is not checked: a
+    record whose id this gives and that does not parse is still that id's record."""
+    if (
+        data.startswith(_HEAD_BYTES)
+        and data[_EVENT_AT - 10 : _EVENT_AT] == _EVENT_MEMBER
+        and _HEX_ID.fullmatch(data, len(_HEAD), _EVENT_AT - 10)
+    ):
+        return data[len(_HEAD) : _EVENT_AT - 10].decode("ascii")
+    return None
+
+
+class Sealable(Protocol):
+    """What ``AuditBackend.seal`` takes: an ``OutboxRecord``, or one still in its stored form
+    whose ``id`` is known and that is decoded (``record()``) only if it is to be appended."""
+
+    @property
+    def id(self) -> str:
+        """The record's id: what the log remembers as sealed."""
+        ...
+
+    def record(self) -> OutboxRecord:
+        """The record, decoded and validated, with this ``id``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +99,20 @@ class OutboxRecord:
     id: str = field(default_factory=new_record_id)
     watch: Watched | None = None
     unwatch: str | None = None
+    canonical: bytes | None = field(default=None, compare=False, repr=False)
+    """``event.canonical()`` when already known (``from_bytes`` sets it after checking it);
+    ``None`` to compute it. Never anything else."""
+
+    def record(self) -> OutboxRecord:
+        """This record (``Sealable``)."""
+        return self
+
+    def event_bytes(self) -> bytes:
+        """``event.canonical()``: what the chain MAC covers and the log stores."""
+        if self.canonical is None:
+            # event.canonical(), with an encoder made once rather than for every call
+            return _CANONICAL(self.event.to_dict()).encode("utf-8")
+        return self.canonical
 
     def to_bytes(self) -> bytes:
         """The form the store keeps (see the module docstring)."""
@@ -56,32 +123,77 @@ class OutboxRecord:
                 "expires_at": format_time(self.watch.expires_at),
                 "notify_url": self.watch.notify_url,
             }
-        document: dict[str, Any] = {
-            "id": self.id,
-            "event": self.event.to_dict(),
-            "watch": watch,
-            "unwatch": self.unwatch,
-        }
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        rest = json.dumps(
+            {"watch": watch, "unwatch": self.unwatch}, separators=(",", ":"), ensure_ascii=False
+        )
+        head = '{"id":' + json.dumps(self.id, ensure_ascii=False) + ',"event":'
+        return b"".join((head.encode(), self.event_bytes(), b",", rest[1:].encode()))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
-        """Undo ``to_bytes``; ``ValueError`` for anything else."""
+        """Undo ``to_bytes`` (or read a record of an earlier layout); ``ValueError`` for
+        anything else."""
         try:
-            document = json.loads(data)
-            watch = document["watch"]
-            return cls(
-                event=AuditEvent.from_dict(document["event"]),
-                id=_checked_id(document["id"]),
-                watch=None
-                if watch is None
-                else Watched(
-                    str(watch["id"]), parse_time(str(watch["expires_at"])), watch["notify_url"]
-                ),
-                unwatch=None if document["unwatch"] is None else str(document["unwatch"]),
-            )
-        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            text = data.decode("utf-8")
+            if peek_id(data) is not None:
+                return _from_layout(text)
+            document = json.loads(text)
+            return _record(document["id"], AuditEvent.from_dict(document["event"]), document)
+        except (
+            KeyError,
+            TypeError,
+            IndexError,
+            RecursionError,
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+        ) as exc:
             raise ValueError(f"not an outbox record: {type(exc).__name__}") from None
+
+
+def _from_layout(text: str) -> OutboxRecord:
+    """A record of the fixed layout: the event parsed once, its bytes kept if canonical."""
+    document, end = _DECODER.raw_decode(text, _EVENT_AT)
+    if text[end : end + 1] != ",":
+        raise ValueError("not an outbox record: the event is not followed by a member")
+    rest = json.loads("{" + text[end + 1 :])
+    event = AuditEvent.from_dict(document)
+    source = text[_EVENT_AT:end]
+    canonical = source.encode("utf-8") if _is_canonical(source, document, event) else None
+    return _record(text[len(_HEAD) : _EVENT_AT - 10], event, rest, canonical)
+
+
+def _is_canonical(source: str, document: Mapping[str, Any], event: AuditEvent) -> bool:
+    """Whether ``source``, the text ``document`` was parsed from, is exactly
+    ``event.canonical()``, where ``event`` is ``AuditEvent.from_dict(document)``.
+
+    ``event.to_dict()`` equals ``document`` member for member (validation keeps every
+    value as given) except where validation normalises: ``v`` (``1.0`` and ``true`` pass as
+    ``1``) and ``at`` (read as a time and written back). With those two checked, the
+    canonical text of ``document`` is the event's."""
+    if type(document["v"]) is not int:
+        return False
+    at = document["at"]
+    if at[0] == "0" and format_time(event.at) != at:  # years before 1000 are not padded back
+        return False
+    return _CANONICAL(document) == source
+
+
+def _record(
+    record_id: object,
+    event: AuditEvent,
+    document: Mapping[str, Any],
+    canonical: bytes | None = None,
+) -> OutboxRecord:
+    watch = document["watch"]
+    return OutboxRecord(
+        event=event,
+        id=_checked_id(record_id),
+        watch=None
+        if watch is None
+        else Watched(str(watch["id"]), parse_time(str(watch["expires_at"])), watch["notify_url"]),
+        unwatch=None if document["unwatch"] is None else str(document["unwatch"]),
+        canonical=canonical,
+    )
 
 
 def _checked_id(value: object) -> str:

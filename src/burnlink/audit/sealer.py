@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from burnlink.audit.events import AuditEventType, Outcome, audit_event
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import OutboxRecord, peek_id
 from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, StoreName
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from burnlink.audit.export import JsonLinesSink
     from burnlink.store import Pending, SecretStore
 
-__all__ = ["BATCH", "Sealer"]
+__all__ = ["BATCH", "Sealer", "Stored"]
 
 log = logging.getLogger("burnlink.audit")
 
@@ -86,10 +86,9 @@ class Sealer:
             pending = await self.store.pending_events(limit=self.batch)
             if not pending:
                 return 0
-            records = [_decoded(p) for p in pending]
             if self.audit is not None:
                 try:
-                    entries = await self.audit.seal(records)
+                    entries = await self.audit.seal([Stored(p) for p in pending])
                 except StorageError:
                     self.metrics.store_error(StoreName.AUDIT)
                     raise
@@ -131,19 +130,50 @@ UNREADABLE: Final = "unreadable_event"
 """``detail.reason`` of the ``alert`` sealed in place of an outbox record that does not parse."""
 
 
-def _decoded(pending: Pending) -> OutboxRecord:
+class Stored:
+    """An outbox record as the store handed it out (``Sealable``): named by its id, read
+    without decoding it (``outbox.peek_id``), and decoded only when the log is about to
+    append it, so a record another sealer has already sealed costs no decoding."""
+
+    __slots__ = ("_pending", "_record", "id")
+
+    def __init__(self, pending: Pending) -> None:
+        """Name ``pending``; one that cannot be named without decoding is decoded now."""
+        self._pending = pending
+        self._record: OutboxRecord | None = None
+        peeked = peek_id(pending.outbox)
+        if peeked is None:
+            self._record = _decoded(pending, _ref_id(pending))
+            peeked = self._record.id
+        self.id: str = peeked
+        """The record's id (an unreadable record's alert's, if it has none)."""
+
+    def record(self) -> OutboxRecord:
+        """The decoded record, or the ``alert`` sealed in its place (see ``_decoded``)."""
+        if self._record is None:
+            self._record = _decoded(self._pending, self.id)
+        return self._record
+
+
+def _ref_id(pending: Pending) -> str:
+    """The id of the alert for a record that names no id of its own: from the store's ref."""
+    return hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()[:32]
+
+
+def _decoded(pending: Pending, alert_id: str) -> OutboxRecord:
     """The record ``pending`` holds; for one that does not parse (a damaged or altered store),
     an ``alert`` in its place, so the log shows that something was there and sealing goes
-    on. Its id comes from the store's ref, so it too is sealed once."""
+    on. The alert has ``alert_id`` (the id the record's first bytes name, else one made from
+    the store's ref), so it too is sealed once."""
     try:
-        return OutboxRecord.from_bytes(pending.outbox)
+        return OutboxRecord.from_bytes(pending.outbox)  # its id is the one peek_id read
     except ValueError:
-        log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
-        event = audit_event(
-            AuditEventType.ALERT,
-            at=datetime.now(UTC),
-            outcome=Outcome.FAILED,
-            detail={"reason": UNREADABLE},
-        )
-        digest = hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()
-        return OutboxRecord(event, id=digest[:32])
+        pass
+    log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
+    event = audit_event(
+        AuditEventType.ALERT,
+        at=datetime.now(UTC),
+        outcome=Outcome.FAILED,
+        detail={"reason": UNREADABLE},
+    )
+    return OutboxRecord(event, id=alert_id)

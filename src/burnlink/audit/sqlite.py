@@ -48,7 +48,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import Sealable
 from burnlink.audit.watch import Watched
 from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
@@ -296,27 +296,29 @@ class SqliteAuditStore:
 
         return await self._run(write, writes=True)
 
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
-        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction."""
+    async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction, in which only the
+        records not sealed yet are decoded."""
         key = self._key
 
         def seal(db: sqlite3.Connection) -> list[AuditEntry]:
             with immediate_transaction(db):
-                fresh = _unsealed(db, records)
+                fresh = [r.record() for r in _unsealed(db, records)]
                 if not fresh:
                     return []
+                ats = [to_epoch_ms(r.event.at) for r in fresh]
                 db.executemany(
                     "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
-                    [(r.id, to_epoch_ms(r.event.at)) for r in fresh],
+                    zip([r.id for r in fresh], ats, strict=True),
                 )
-                newest = max(to_epoch_ms(r.event.at) for r in fresh)
-                db.execute("DELETE FROM audit_sealed WHERE at < ?", (newest - SEALED_KEPT_MS,))
+                db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
                 return _append(
                     db,
                     key,
                     [r.event for r in fresh],
                     [r.watch for r in fresh if r.watch is not None],
                     [r.unwatch for r in fresh if r.unwatch is not None],
+                    canonicals=[r.event_bytes() for r in fresh],
                 )
 
         return await self._run(seal, writes=True)
@@ -578,16 +580,20 @@ def _prepare_file(path: str) -> Path:
     return file
 
 
-def _unsealed(db: sqlite3.Connection, records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
-    """``records`` whose ids this log has not sealed yet (each once), in order."""
-    fresh: list[OutboxRecord] = []
-    seen: set[str] = set()
+def _unsealed(db: sqlite3.Connection, records: Sequence[Sealable]) -> list[Sealable]:
+    """``records`` whose ids this log has not sealed yet (each once), in order: one query."""
+    ids = list(dict.fromkeys(record.id for record in records))
+    sealed = {
+        str(row[0])
+        for row in db.execute(
+            "SELECT id FROM audit_sealed WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        )
+    }
+    fresh: list[Sealable] = []
     for record in records:
-        if record.id in seen:
-            continue
-        seen.add(record.id)
-        found = db.execute("SELECT 1 FROM audit_sealed WHERE id = ?", (record.id,)).fetchone()
-        if found is None:
+        if record.id not in sealed:
+            sealed.add(record.id)
             fresh.append(record)
     return fresh
 
@@ -598,13 +604,18 @@ def _append(
     events: Sequence[AuditEvent],
     watch: Sequence[Watched],
     unwatch: Sequence[str],
+    *,
+    canonicals: Sequence[bytes] | None = None,
 ) -> list[AuditEntry]:
     """Append ``events`` after the head and change watch rows, inside the caller's
-    transaction; the new entries."""
+    transaction; the new entries. ``canonicals``, when given, are the events' canonical
+    bytes (``next_entries``)."""
     entries: list[AuditEntry] = []
     if events:
         state = _state(db)
-        entries = next_entries(key, state.head, events)
+        if canonicals is None:
+            canonicals = [event.canonical() for event in events]
+        entries = next_entries(key, state.head, events, canonicals=canonicals)
         db.executemany(
             "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -612,11 +623,11 @@ def _append(
                     entry.seq,
                     to_epoch_ms(entry.event.at),
                     entry.event.type.value,
-                    entry.event.canonical().decode("utf-8"),
+                    canonical.decode("utf-8"),
                     entry.prev_mac,
                     entry.mac,
                 )
-                for entry in entries
+                for entry, canonical in zip(entries, canonicals, strict=True)
             ],
         )
         _save_state(db, state.advanced(key, head=entries[-1].head))
