@@ -297,28 +297,38 @@ class SqliteAuditStore:
         return await self._run(write, writes=True)
 
     async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
-        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction, in which only the
-        records not sealed yet are decoded."""
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction.
+
+        The sealed ids are read first, without the write lock, and only the records not
+        sealed then are decoded, outside the lock (which the store's own writes may share,
+        in one file); the transaction reads them again and appends those still not sealed.
+        A batch another sealer has sealed costs one read."""
+        ids = list(dict.fromkeys(record.id for record in records))
+        sealed = await self._run(partial(_sealed_ids, ids))
+        fresh = [r.record() for r in _unsealed(records, sealed)]
+        if not fresh:
+            return []
         key = self._key
 
         def seal(db: sqlite3.Connection) -> list[AuditEntry]:
             with immediate_transaction(db):
-                fresh = [r.record() for r in _unsealed(db, records)]
-                if not fresh:
+                now_sealed = _sealed_ids([r.id for r in fresh], db)
+                todo = [r for r in fresh if r.id not in now_sealed]
+                if not todo:
                     return []
-                ats = [to_epoch_ms(r.event.at) for r in fresh]
+                ats = [to_epoch_ms(r.event.at) for r in todo]
                 db.executemany(
                     "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
-                    zip([r.id for r in fresh], ats, strict=True),
+                    zip([r.id for r in todo], ats, strict=True),
                 )
                 db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
                 return _append(
                     db,
                     key,
-                    [r.event for r in fresh],
-                    [r.watch for r in fresh if r.watch is not None],
-                    [r.unwatch for r in fresh if r.unwatch is not None],
-                    canonicals=[r.event_bytes() for r in fresh],
+                    [r.event for r in todo],
+                    [r.watch for r in todo if r.watch is not None],
+                    [r.unwatch for r in todo if r.unwatch is not None],
+                    canonicals=[r.event_bytes() for r in todo],
                 )
 
         return await self._run(seal, writes=True)
@@ -580,20 +590,22 @@ def _prepare_file(path: str) -> Path:
     return file
 
 
-def _unsealed(db: sqlite3.Connection, records: Sequence[Sealable]) -> list[Sealable]:
-    """``records`` whose ids this log has not sealed yet (each once), in order: one query."""
-    ids = list(dict.fromkeys(record.id for record in records))
-    sealed = {
-        str(row[0])
-        for row in db.execute(
-            "SELECT id FROM audit_sealed WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids),),
-        )
-    }
+def _sealed_ids(ids: Sequence[str], db: sqlite3.Connection) -> set[str]:
+    """Which of ``ids`` this log has sealed: one query."""
+    rows = db.execute(
+        "SELECT id FROM audit_sealed WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return {str(row[0]) for row in rows}
+
+
+def _unsealed(records: Sequence[Sealable], sealed: set[str]) -> list[Sealable]:
+    """``records`` whose ids are not in ``sealed``, each id once, in order."""
     fresh: list[Sealable] = []
+    seen = set(sealed)
     for record in records:
-        if record.id not in sealed:
-            sealed.add(record.id)
+        if record.id not in seen:
+            seen.add(record.id)
             fresh.append(record)
     return fresh
 
