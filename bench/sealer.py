@@ -6,6 +6,9 @@ drain it at once, each with its own store and audit connections, as the worker p
 ``burnlink serve --workers N`` would, in batches of ``--batch`` (a busy server's sealer runs
 every 50 ms, so its batches are far smaller than the 256 it may take). Prints the process's
 CPU time (user + system, every thread) per record sealed, and how many entries the log got.
+``--instructions`` counts the instructions the drain runs instead, under valgrind's callgrind
+(slow, but the same from one run to the next on a loaded machine; the kernel's share, such as
+fsync, is not counted).
 
     .venv-test/bin/python -m bench.sealer --store redis --sealers 2
 """
@@ -15,6 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +38,7 @@ from burnlink.store import Recorded, open_store
 
 KEY = bytes(range(32))
 RETENTION = timedelta(days=1)
+_CALLGRIND_OUT = os.environ.get("BURNLINK_SEALER_CALLGRIND_OUT")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -42,7 +49,30 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=32, help="records per transaction")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--instructions", action="store_true", help="count, under callgrind")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _counted() -> Iterator[list[int]]:
+    """Under callgrind: the instructions run inside the block (else nothing)."""
+    counted: list[int] = []
+    if _CALLGRIND_OUT is None:
+        yield counted
+        return
+    pid = str(os.getpid())
+    subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
+    try:
+        yield counted
+    finally:
+        subprocess.run(["callgrind_control", "--dump=drain", pid], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
+        out = Path(_CALLGRIND_OUT)
+        dumps = sorted(out.parent.glob(out.name + "*"), key=lambda p: p.stat().st_mtime)
+        for line in dumps[-1].read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                counted.append(int(line.split()[1]))
+                break
 
 
 @contextlib.contextmanager
@@ -88,14 +118,19 @@ async def _run(args: argparse.Namespace, store_url: str, audit_url: str) -> None
     stores = [await open_store(store_url, retention=RETENTION) for _ in range(args.sealers)]
     audits = [await open_audit_store(audit_url, key=KEY) for _ in range(args.sealers)]
     sealers = [Sealer(s, a, batch=args.batch) for s, a in zip(stores, audits, strict=True)]
-    cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(sealer.drain() for sealer in sealers))
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    with _counted() as counted:
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(sealer.drain() for sealer in sealers))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     sealed = (await audits[0].chain_state()).head.seq
+    cost = (
+        f"{counted[0] / args.count:,.0f} instructions per record"
+        if counted
+        else f"{1e6 * cpu / args.count:,.1f} µs CPU per record"
+    )
     print(
-        f"{args.store}, {args.sealers} sealer(s), batches of {args.batch}:"
-        f" {1e6 * cpu / args.count:,.1f} µs CPU per record, {wall:.2f} s,"
-        f" {sealed} entries for {args.count} records",
+        f"{args.store}, {args.sealers} sealer(s), batches of {args.batch}: {cost},"
+        f" {wall:.2f} s, {sealed} entries for {args.count} records",
         flush=True,
     )
     for store, audit in zip(stores, audits, strict=True):
@@ -103,9 +138,25 @@ async def _run(args: argparse.Namespace, store_url: str, audit_url: str) -> None
         await audit.aclose()
 
 
+def _under_callgrind(argv: list[str]) -> None:
+    """Run this command again under callgrind, counting only the drain."""
+    with tempfile.TemporaryDirectory(prefix="burnlink-sealer-cg-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            sys.executable, "-m", "bench.sealer", *argv,
+        ]  # fmt: skip
+        environment = {**os.environ, "BURNLINK_SEALER_CALLGRIND_OUT": str(out)}
+        process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
+        sys.exit(process.wait())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
+    if args.instructions and _CALLGRIND_OUT is None:
+        _under_callgrind(argv)
     with (
         tempfile.TemporaryDirectory(prefix="burnlink-sealer-") as tmp,
         _urls(args, Path(tmp)) as (
