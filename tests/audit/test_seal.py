@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
 
 from burnlink.audit import AuditBackend, Watched, open_audit_store
 from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.sqlite import SqliteAuditStore
 from burnlink.audit.verify import verify_store
+from burnlink.errors import StorageUnavailable
+from burnlink.store.sqlite.worker import WriterLock
 from tests.audit.conftest import KEY, T0, make_event
 
 pytestmark = pytest.mark.anyio
@@ -173,3 +177,26 @@ async def test_seal_forgets_sealed_ids_long_after_their_event(audit: AuditBacken
 
     assert len(await audit.seal([old])) == 1
     assert await verify_store(audit, KEY)
+
+
+async def test_sqlite_seal_of_a_batch_already_sealed_waits_for_no_write_lock(
+    tmp_path: Path,
+) -> None:
+    """The write lock of a SQLite log is the file's, which the store's writes share: a sealer
+    that finds its batch sealed by another (a second worker's) leaves it alone, and a batch
+    is decoded before the lock is taken, not under it."""
+    path = tmp_path / "audit.db"
+    audit = await SqliteAuditStore.open(str(path), key=KEY, busy_timeout=timedelta(seconds=0.2))
+    try:
+        batch = records(3)
+        await audit.seal(batch)
+        decoded = [Undecoded(r) for r in [*batch, *records(1, start=3)]]
+        with WriterLock.beside(str(path), timeout=timedelta(seconds=1)):
+            assert await audit.seal(batch) == []
+            with pytest.raises(StorageUnavailable):
+                await audit.seal(decoded)
+            assert [item.decoded for item in decoded] == [0, 0, 0, 1]
+        assert len(await audit.seal(decoded)) == 1
+        assert await verify_store(audit, KEY)
+    finally:
+        await audit.aclose()

@@ -15,6 +15,11 @@ the log is down, records wait in the store, actions go on, ``/readyz`` answers 5
 ``burnlink_store_errors_total{store="audit"}`` counts the failed attempts. A record that does
 not parse (the store was damaged or altered) is sealed as an ``alert`` with
 ``detail.reason: unreadable_event`` in its place, and sealing goes on.
+
+Records are handed to the log undecoded (``Stored``), named by the id their first bytes carry
+(``outbox.peek_id``): the log decodes and validates only those it has not sealed yet, so with
+several worker processes, each with its sealer, a batch one of them has sealed costs the
+others no decoding.
 """
 
 from __future__ import annotations

@@ -297,21 +297,22 @@ class SqliteAuditStore:
         return await self._run(write, writes=True)
 
     async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
-        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction.
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction, in one hand-over
+        to the connection's thread.
 
         The sealed ids are read first, without the write lock, and only the records not
-        sealed then are decoded, outside the lock (which the store's own writes may share,
-        in one file); the transaction reads them again and appends those still not sealed.
-        A batch another sealer has sealed costs one read."""
+        sealed then are decoded, still outside the lock (which the store's own writes share
+        when both live in one file); the transaction reads the ids again and appends the
+        records still not sealed. A batch another sealer has sealed costs one read."""
         ids = list(dict.fromkeys(record.id for record in records))
-        sealed = await self._run(partial(_sealed_ids, ids))
-        fresh = [r.record() for r in _unsealed(records, sealed)]
-        if not fresh:
-            return []
         key = self._key
+        writing = self._worker.writing
 
         def seal(db: sqlite3.Connection) -> list[AuditEntry]:
-            with immediate_transaction(db):
+            fresh = [r.record() for r in _unsealed(records, _sealed_ids(ids, db))]
+            if not fresh:
+                return []
+            with writing(), immediate_transaction(db):
                 now_sealed = _sealed_ids([r.id for r in fresh], db)
                 todo = [r for r in fresh if r.id not in now_sealed]
                 if not todo:
@@ -331,7 +332,7 @@ class SqliteAuditStore:
                     canonicals=[r.event_bytes() for r in todo],
                 )
 
-        return await self._run(seal, writes=True)
+        return await self._run(seal)
 
     async def iter_entries(
         self,

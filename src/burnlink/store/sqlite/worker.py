@@ -27,7 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -164,6 +164,12 @@ class SqliteWorker:
         if writes and lock is not None:
             return await loop.run_in_executor(self._executor, _holding, lock, work, connection)
         return await loop.run_in_executor(self._executor, work, connection)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """The file's ``WriterLock`` (nothing for ``:memory:``), for work run without
+        ``writes`` that writes only after some reading and computing of its own: that part
+        then does not hold the lock, and the whole is still one hand-over."""
+        return nullcontext() if self._writer_lock is None else self._writer_lock
 
     async def aclose(self) -> None:
         """Finish queued work, close the connection and stop the thread."""
