@@ -18,16 +18,14 @@ The bytes are JSON: ``{"id", "event" (AuditEvent.to_dict()), "watch" ({"id", "ex
 secret store, where the secret's policy already holds it; it never reaches the log.
 
 Layout
-    ``to_bytes`` writes the members in that order, ``id`` first, and ``event`` as its
-    canonical bytes (``AuditEvent.canonical()``, what the chain authenticates), so that
-    ``{"id":"<32 hex digits>","event":`` is a fixed prefix of 49 characters. That lets the
-    sealer name a record without decoding it (``peek_id``: a record another sealer has
-    sealed is skipped undecoded) and take the event's canonical bytes as they are instead of
-    rebuilding them. ``from_bytes`` still validates the event fully (``AuditEvent.from_dict``)
-    and uses the bytes it read only if they are exactly that event's canonical form; any
-    other JSON document with these members, such as the records of burnlink versions before
-    this layout (same members, event keys unsorted), is read as before. Those versions read
-    this layout too (it is the same JSON document), so a rolling upgrade seals every record.
+    ``to_bytes`` writes the members in that order, so ``{"id":"<32 hex digits>","event":`` is
+    a fixed prefix of 49 bytes (records of every earlier version have it too): the sealer names
+    a record by it without decoding it (``peek_id``), and the log decodes only the records it
+    has not sealed yet (``Sealable``). ``from_bytes`` validates the event fully
+    (``AuditEvent.from_dict``) and computes its canonical bytes once, for the chain's MAC and
+    the log's row. (Carrying the canonical bytes in the record was measured and not kept:
+    checking that bytes read from the store are exactly an event's canonical form costs about
+    what building them does, and sorting the keys moved that cost onto the request.)
 """
 
 from __future__ import annotations
@@ -51,12 +49,13 @@ _EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
 _HEAD_BYTES: Final = _HEAD.encode()
 _EVENT_MEMBER: Final = b'","event":'
 _HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
-_DECODER: Final = json.JSONDecoder()
 _CANONICAL: Final = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
 """``events.canonical_json`` as text: the same settings, in an encoder made once (``json.dumps``
 with arguments makes one per call)."""
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""The record's other members: no whitespace, UTF-8, in an encoder made once."""
 
 
 def new_record_id() -> str:
@@ -100,8 +99,8 @@ class OutboxRecord:
     watch: Watched | None = None
     unwatch: str | None = None
     canonical: bytes | None = field(default=None, compare=False, repr=False)
-    """``event.canonical()`` when already known (``from_bytes`` sets it after checking it);
-    ``None`` to compute it. Never anything else."""
+    """``event.canonical()`` when already computed (``from_bytes`` sets it); ``None`` to
+    compute it when needed. Never anything else."""
 
     def record(self) -> OutboxRecord:
         """This record (``Sealable``)."""
@@ -110,7 +109,7 @@ class OutboxRecord:
     def event_bytes(self) -> bytes:
         """``event.canonical()``: what the chain MAC covers and the log stores."""
         if self.canonical is None:
-            # event.canonical(), with an encoder made once rather than for every call
+            # event.canonical(), with an encoder made once rather than one per call
             return _CANONICAL(self.event.to_dict()).encode("utf-8")
         return self.canonical
 
@@ -123,22 +122,23 @@ class OutboxRecord:
                 "expires_at": format_time(self.watch.expires_at),
                 "notify_url": self.watch.notify_url,
             }
-        rest = json.dumps(
-            {"watch": watch, "unwatch": self.unwatch}, separators=(",", ":"), ensure_ascii=False
-        )
-        head = '{"id":' + json.dumps(self.id, ensure_ascii=False) + ',"event":'
-        return b"".join((head.encode(), self.event_bytes(), b",", rest[1:].encode()))
+        document = {
+            "id": self.id,
+            "event": self.event.to_dict(),
+            "watch": watch,
+            "unwatch": self.unwatch,
+        }
+        return _COMPACT(document).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
-        """Undo ``to_bytes`` (or read a record of an earlier layout); ``ValueError`` for
-        anything else."""
+        """Undo ``to_bytes``, with the event validated and its canonical bytes computed;
+        ``ValueError`` for anything else."""
         try:
-            text = data.decode("utf-8")
-            if peek_id(data) is not None:
-                return _from_layout(text)
-            document = json.loads(text)
-            return _record(document["id"], AuditEvent.from_dict(document["event"]), document)
+            document = json.loads(data)
+            event = AuditEvent.from_dict(document["event"])
+            canonical = _CANONICAL(event.to_dict()).encode("utf-8")
+            return _record(document["id"], event, document, canonical)
         except (
             KeyError,
             TypeError,
@@ -148,34 +148,6 @@ class OutboxRecord:
             UnicodeDecodeError,
         ) as exc:
             raise ValueError(f"not an outbox record: {type(exc).__name__}") from None
-
-
-def _from_layout(text: str) -> OutboxRecord:
-    """A record of the fixed layout: the event parsed once, its bytes kept if canonical."""
-    document, end = _DECODER.raw_decode(text, _EVENT_AT)
-    if text[end : end + 1] != ",":
-        raise ValueError("not an outbox record: the event is not followed by a member")
-    rest = json.loads("{" + text[end + 1 :])
-    event = AuditEvent.from_dict(document)
-    source = text[_EVENT_AT:end]
-    canonical = source.encode("utf-8") if _is_canonical(source, document, event) else None
-    return _record(text[len(_HEAD) : _EVENT_AT - 10], event, rest, canonical)
-
-
-def _is_canonical(source: str, document: Mapping[str, Any], event: AuditEvent) -> bool:
-    """Whether ``source``, the text ``document`` was parsed from, is exactly
-    ``event.canonical()``, where ``event`` is ``AuditEvent.from_dict(document)``.
-
-    ``event.to_dict()`` equals ``document`` member for member (validation keeps every
-    value as given) except where validation normalises: ``v`` (``1.0`` and ``true`` pass as
-    ``1``) and ``at`` (read as a time and written back). With those two checked, the
-    canonical text of ``document`` is the event's."""
-    if type(document["v"]) is not int:
-        return False
-    at = document["at"]
-    if at[0] == "0" and format_time(event.at) != at:  # years before 1000 are not padded back
-        return False
-    return _CANONICAL(document) == source
 
 
 def _record(
