@@ -287,3 +287,22 @@ async def test_a_damaged_record_that_still_names_its_id_is_sealed_as_one_alert_u
     entries = [e async for e in audit.iter_entries()]
     assert [e.event.type for e in entries] == [AuditEventType.ALERT]
     assert entries[0].event.detail == {"reason": "unreadable_event"}
+
+
+async def test_a_record_that_names_two_ids_is_sealed_as_an_alert_under_the_first(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """A record is sealed under the id its first bytes name; one whose JSON repeats the id
+    member with another value (an altered store) is not taken for a record of that other id."""
+    good = OutboxRecord(audit_event(AuditEventType.SECRET_OPENED, at=clock.now()))
+    other = "f" * 32
+    twice = good.to_bytes()[:-1] + b',"id":"' + other.encode() + b'"}'
+    assert OutboxRecord.from_bytes(twice).id == other
+    reporter = Reporter(audit, store=memory())
+
+    for _ in range(2):  # handed out again after a crash: still one alert
+        await reporter.store.record(None, [Recorded(None, twice)])
+        assert await reporter.sealer.drain() == 1
+
+    entries = [e async for e in audit.iter_entries()]
+    assert [e.event.type for e in entries] == [AuditEventType.ALERT]

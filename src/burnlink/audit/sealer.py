@@ -148,7 +148,7 @@ class Stored:
         self._record: OutboxRecord | None = None
         peeked = peek_id(pending.outbox)
         if peeked is None:
-            self._record = _decoded(pending, _ref_id(pending))
+            self._record = _decoded(pending, _ref_id(pending), named=False)
             peeked = self._record.id
         self.id: str = peeked
         """The record's id (an unreadable record's alert's, if it has none)."""
@@ -156,7 +156,7 @@ class Stored:
     def record(self) -> OutboxRecord:
         """The decoded record, or the ``alert`` sealed in its place (see ``_decoded``)."""
         if self._record is None:
-            self._record = _decoded(self._pending, self.id)
+            self._record = _decoded(self._pending, self.id, named=True)
         return self._record
 
 
@@ -165,13 +165,16 @@ def _ref_id(pending: Pending) -> str:
     return hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()[:32]
 
 
-def _decoded(pending: Pending, alert_id: str) -> OutboxRecord:
+def _decoded(pending: Pending, alert_id: str, *, named: bool) -> OutboxRecord:
     """The record ``pending`` holds; for one that does not parse (a damaged or altered store),
     an ``alert`` in its place, so the log shows that something was there and sealing goes
     on. The alert has ``alert_id`` (the id the record's first bytes name, else one made from
-    the store's ref), so it too is sealed once."""
+    the store's ref), so it too is sealed once. A record ``named`` by its first bytes must
+    carry that id (JSON lets a later member repeat it): the log sealed it under that name."""
     try:
-        return OutboxRecord.from_bytes(pending.outbox)  # its id is the one peek_id read
+        record = OutboxRecord.from_bytes(pending.outbox)
+        if not named or record.id == alert_id:
+            return record
     except ValueError:
         pass
     log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
