@@ -22,10 +22,11 @@ Layout
     a fixed prefix of 49 bytes (records of every earlier version have it too): the sealer names
     a record by it without decoding it (``peek_id``), and the log decodes only the records it
     has not sealed yet (``Sealable``). ``from_bytes`` validates the event fully
-    (``AuditEvent.from_dict``) and computes its canonical bytes once, for the chain's MAC and
-    the log's row. (Carrying the canonical bytes in the record was measured and not kept:
-    checking that bytes read from the store are exactly an event's canonical form costs about
-    what building them does, and sorting the keys moved that cost onto the request.)
+    (``AuditEvent.from_dict``); its canonical bytes are built once (``event_bytes``), for the
+    chain's MAC and the log's row, only when it is appended. (Carrying the canonical bytes in
+    the record was measured and not kept: checking that bytes read from a store are exactly an
+    event's canonical form costs about what building them does, and sorting the keys moved
+    that cost onto the request.)
 """
 
 from __future__ import annotations
@@ -98,20 +99,15 @@ class OutboxRecord:
     id: str = field(default_factory=new_record_id)
     watch: Watched | None = None
     unwatch: str | None = None
-    canonical: bytes | None = field(default=None, compare=False, repr=False)
-    """``event.canonical()`` when already computed (``from_bytes`` sets it); ``None`` to
-    compute it when needed. Never anything else."""
 
     def record(self) -> OutboxRecord:
         """This record (``Sealable``)."""
         return self
 
     def event_bytes(self) -> bytes:
-        """``event.canonical()``: what the chain MAC covers and the log stores."""
-        if self.canonical is None:
-            # event.canonical(), with an encoder made once rather than one per call
-            return _CANONICAL(self.event.to_dict()).encode("utf-8")
-        return self.canonical
+        """``event.canonical()`` (what the chain MAC covers and the log stores), with an
+        encoder made once rather than one per call."""
+        return _CANONICAL(self.event.to_dict()).encode("utf-8")
 
     def to_bytes(self) -> bytes:
         """The form the store keeps (see the module docstring)."""
@@ -132,13 +128,11 @@ class OutboxRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
-        """Undo ``to_bytes``, with the event validated and its canonical bytes computed;
-        ``ValueError`` for anything else."""
+        """Undo ``to_bytes``, with the event validated; ``ValueError`` for anything else."""
         try:
             document = json.loads(data)
             event = AuditEvent.from_dict(document["event"])
-            canonical = _CANONICAL(event.to_dict()).encode("utf-8")
-            return _record(document["id"], event, document, canonical)
+            return _record(document["id"], event, document)
         except (
             KeyError,
             TypeError,
@@ -154,7 +148,6 @@ def _record(
     record_id: object,
     event: AuditEvent,
     document: Mapping[str, Any],
-    canonical: bytes | None = None,
 ) -> OutboxRecord:
     watch = document["watch"]
     return OutboxRecord(
@@ -164,7 +157,6 @@ def _record(
         if watch is None
         else Watched(str(watch["id"]), parse_time(str(watch["expires_at"])), watch["notify_url"]),
         unwatch=None if document["unwatch"] is None else str(document["unwatch"]),
-        canonical=canonical,
     )
 
 
