@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
 
 from burnlink.audit import AuditBackend, Watched, open_audit_store
 from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.sqlite import SqliteAuditStore
 from burnlink.audit.verify import verify_store
+from burnlink.errors import StorageUnavailable
+from burnlink.store.sqlite.worker import WriterLock
 from tests.audit.conftest import KEY, T0, make_event
 
 pytestmark = pytest.mark.anyio
@@ -116,6 +120,51 @@ async def test_seal_applies_the_watch_changes_of_the_records_it_appends(
     assert await verify_store(audit, KEY)
 
 
+async def test_seal_of_a_secret_watched_and_unwatched_in_one_batch_leaves_it_unwatched(
+    audit: AuditBackend,
+) -> None:
+    """Watches are applied before unwatches, within a batch as across batches."""
+    first = Watched("secret-a", T0 + timedelta(hours=1))
+    again = Watched("secret-a", T0 + timedelta(hours=2), "https://hooks.example/a")
+    other = Watched("secret-b", T0 + timedelta(hours=3))
+    await audit.seal(
+        [
+            OutboxRecord(make_event(0), watch=first),
+            OutboxRecord(make_event(1), watch=other),
+            OutboxRecord(make_event(2), unwatch="secret-b"),
+            OutboxRecord(make_event(3), watch=again),
+        ]
+    )
+
+    assert await audit.claim_due(now=T0 + timedelta(days=1), limit=10) == [again]
+
+
+class Undecoded:
+    """A ``Sealable`` that counts its decodings."""
+
+    def __init__(self, record: OutboxRecord) -> None:
+        self.id = record.id
+        self._record = record
+        self.decoded = 0
+
+    def record(self) -> OutboxRecord:
+        self.decoded += 1
+        return self._record
+
+
+async def test_seal_decodes_only_the_records_it_appends(audit: AuditBackend) -> None:
+    """A record another sealer (or an earlier run) has sealed costs no decoding."""
+    batch = records(4)
+    await audit.seal(batch[:2])
+    handed_out = [Undecoded(r) for r in [*batch, batch[3]]]
+
+    entries = await audit.seal(handed_out)
+
+    assert [e.event for e in entries] == [r.event for r in batch[2:]]
+    assert [item.decoded for item in handed_out] == [0, 0, 1, 1, 0]
+    assert await verify_store(audit, KEY)
+
+
 async def test_seal_forgets_sealed_ids_long_after_their_event(audit: AuditBackend) -> None:
     """Ids are remembered for a week after the newest sealed event, not for ever: a record
     handed out again after that would be appended again (no record waits that long)."""
@@ -128,3 +177,26 @@ async def test_seal_forgets_sealed_ids_long_after_their_event(audit: AuditBacken
 
     assert len(await audit.seal([old])) == 1
     assert await verify_store(audit, KEY)
+
+
+async def test_sqlite_seal_of_a_batch_already_sealed_waits_for_no_write_lock(
+    tmp_path: Path,
+) -> None:
+    """The write lock of a SQLite log is the file's, which the store's writes share: a sealer
+    that finds its batch sealed by another (a second worker's) leaves it alone, and a batch
+    is decoded before the lock is taken, not under it."""
+    path = tmp_path / "audit.db"
+    audit = await SqliteAuditStore.open(str(path), key=KEY, busy_timeout=timedelta(seconds=0.2))
+    try:
+        batch = records(3)
+        await audit.seal(batch)
+        decoded = [Undecoded(r) for r in [*batch, *records(1, start=3)]]
+        with WriterLock.beside(str(path), timeout=timedelta(seconds=1)):
+            assert await audit.seal(batch) == []
+            with pytest.raises(StorageUnavailable):
+                await audit.seal(decoded)
+            assert [item.decoded for item in decoded] == [0, 0, 0, 1]
+        assert len(await audit.seal(decoded)) == 1
+        assert await verify_store(audit, KEY)
+    finally:
+        await audit.aclose()

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from burnlink.audit import AuditBackend, open_audit_store
-from burnlink.audit.events import AuditEventType, Outcome, secret_hash
+from burnlink.audit.events import AuditEventType, Outcome, audit_event, secret_hash
 from burnlink.audit.export import JsonLinesSink
 from burnlink.audit.outbox import OutboxRecord
 from burnlink.clock import FrozenClock
@@ -268,3 +268,41 @@ async def test_an_outbox_record_that_does_not_parse_is_sealed_as_an_alert_and_se
     assert events[1].detail == {"reason": "unreadable_event"}
     assert events[1].outcome is Outcome.FAILED
     assert await store.pending_events(limit=10) == []
+
+
+async def test_a_damaged_record_that_still_names_its_id_is_sealed_as_one_alert_under_it(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """Its id is read without decoding it; the alert in its place takes that id, so the same
+    record handed out again (the sealer stopped before acknowledging) is not alerted twice."""
+    good = OutboxRecord(audit_event(AuditEventType.SECRET_OPENED, at=clock.now()))
+    damaged = good.to_bytes().replace(b'"type":"secret.opened"', b'"type":"secret.0pened"')
+    reporter = Reporter(audit, store=memory())
+
+    await reporter.store.record(None, [Recorded(None, damaged)])
+    assert await reporter.sealer.drain() == 1
+    await reporter.store.record(None, [Recorded(None, damaged)])
+    assert await reporter.sealer.drain() == 1
+
+    entries = [e async for e in audit.iter_entries()]
+    assert [e.event.type for e in entries] == [AuditEventType.ALERT]
+    assert entries[0].event.detail == {"reason": "unreadable_event"}
+
+
+async def test_a_record_that_names_two_ids_is_sealed_as_an_alert_under_the_first(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """A record is sealed under the id its first bytes name; one whose JSON repeats the id
+    member with another value (an altered store) is not taken for a record of that other id."""
+    good = OutboxRecord(audit_event(AuditEventType.SECRET_OPENED, at=clock.now()))
+    other = "f" * 32
+    twice = good.to_bytes()[:-1] + b',"id":"' + other.encode() + b'"}'
+    assert OutboxRecord.from_bytes(twice).id == other
+    reporter = Reporter(audit, store=memory())
+
+    for _ in range(2):  # handed out again after a crash: still one alert
+        await reporter.store.record(None, [Recorded(None, twice)])
+        assert await reporter.sealer.drain() == 1
+
+    entries = [e async for e in audit.iter_entries()]
+    assert [e.event.type for e in entries] == [AuditEventType.ALERT]

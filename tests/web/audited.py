@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from burnlink.audit import AuditBackend, AuditEntry, ChainState, Watched, open_audit_store
 from burnlink.audit.events import AuditEvent
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import Sealable
 from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import StorageUnavailable
@@ -61,7 +61,7 @@ class Breakable:
         self._check()
         return await self.inner.write(events, watch=watch, unwatch=unwatch)
 
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+    async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
         self._check()
         return await self.inner.seal(records)
 

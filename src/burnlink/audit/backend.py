@@ -17,7 +17,7 @@ from typing import Protocol
 
 from burnlink.audit.chain import AuditEntry, ChainBounds, ChainState
 from burnlink.audit.events import AuditEvent, AuditEventType
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import Sealable
 from burnlink.audit.watch import Watched
 
 __all__ = ["AuditBackend", "AuditStore", "ExpiryWatch"]
@@ -126,9 +126,10 @@ class AuditBackend(AuditStore, ExpiryWatch, Protocol):
         """
         ...
 
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+    async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
         """Append the events of ``records`` whose ids this log has not sealed before, with
         their watch changes, in one transaction; return the new entries (``audit.outbox``).
-        A record sealed before is skipped, so a record handed out twice is appended once.
+        A record sealed before is skipped, so a record handed out twice is appended once;
+        only the records appended are decoded (``Sealable.record()``).
         """
         ...

@@ -138,25 +138,42 @@ class CorruptEntry(StorageError):
         self.seq = seq
 
 
-def entry_mac(key: bytes, prev_mac: bytes, event: AuditEvent, seq: int) -> bytes:
-    """``HMAC-SHA256(key, prev_mac || canonical(event) || seq as 8 bytes big-endian)``."""
-    message = prev_mac + event.canonical() + seq.to_bytes(8, "big")
+def entry_mac(
+    key: bytes, prev_mac: bytes, event: AuditEvent, seq: int, *, canonical: bytes | None = None
+) -> bytes:
+    """``HMAC-SHA256(key, prev_mac || canonical(event) || seq as 8 bytes big-endian)``;
+    ``canonical``, when given, must be ``event.canonical()`` (then it is not rebuilt)."""
+    body = event.canonical() if canonical is None else canonical
+    message = prev_mac + body + seq.to_bytes(8, "big")
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def next_entry(key: bytes, head: ChainHead, event: AuditEvent) -> AuditEntry:
-    """The entry that appends ``event`` after ``head``."""
+def next_entry(
+    key: bytes, head: ChainHead, event: AuditEvent, *, canonical: bytes | None = None
+) -> AuditEntry:
+    """The entry that appends ``event`` after ``head`` (``canonical`` as for ``entry_mac``)."""
     seq = head.seq + 1
-    return AuditEntry(
-        seq=seq, event=event, prev_mac=head.mac, mac=entry_mac(key, head.mac, event, seq)
-    )
+    mac = entry_mac(key, head.mac, event, seq, canonical=canonical)
+    return AuditEntry(seq=seq, event=event, prev_mac=head.mac, mac=mac)
 
 
-def next_entries(key: bytes, head: ChainHead, events: Iterable[AuditEvent]) -> list[AuditEntry]:
-    """The entries that append ``events``, in order, after ``head``."""
+def next_entries(
+    key: bytes,
+    head: ChainHead,
+    events: Iterable[AuditEvent],
+    *,
+    canonicals: Iterable[bytes] | None = None,
+) -> list[AuditEntry]:
+    """The entries that append ``events``, in order, after ``head``; ``canonicals``, when
+    given, are the events' ``canonical()`` bytes, in the same order."""
     entries: list[AuditEntry] = []
-    for event in events:
-        entries.append(next_entry(key, head, event))
+    if canonicals is None:
+        for event in events:
+            entries.append(next_entry(key, head, event))
+            head = entries[-1].head
+        return entries
+    for event, canonical in zip(events, canonicals, strict=True):
+        entries.append(next_entry(key, head, event, canonical=canonical))
         head = entries[-1].head
     return entries
 

@@ -56,7 +56,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import OutboxRecord, Sealable
 from burnlink.audit.watch import Watched
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
 from burnlink.ids import key_id
@@ -75,6 +75,10 @@ PAGE_SIZE: Final = 500
 SEALED_KEPT: Final = timedelta(days=7)
 """How long the ids of sealed outbox records are remembered: far longer than any record
 waits between being sealed and being acknowledged (as ``audit.sqlite.SEALED_KEPT_MS``)."""
+
+FORGET_EVERY: Final = timedelta(minutes=1)
+"""Sealed ids older than ``SEALED_KEPT`` are deleted by the first batch at least this much
+newer than the last batch that deleted them (in this process), not by every batch."""
 
 _SCHEMA_LOCK: Final = 0x6275726E61756469  # "burnaudi": guards the DDL against concurrent starts
 
@@ -200,15 +204,39 @@ _WATCH: Final = (
     " SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url"
 )
 _UNWATCH: Final = "DELETE FROM burnlink_audit_watch WHERE secret_id = %s"
-_SEALED: Final = "SELECT id FROM burnlink_audit_sealed WHERE id = ANY(%s::text[])"
+_SEALED: Final = "SELECT id FROM burnlink_audit_sealed WHERE id = ANY(%b::text[])"
 _MARK_SEALED: Final = (
-    "INSERT INTO burnlink_audit_sealed (id, at) SELECT * FROM unnest(%s::text[], %s::timestamptz[])"
+    "INSERT INTO burnlink_audit_sealed (id, at) SELECT * FROM unnest(%b::text[], %b::timestamptz[])"
     " ON CONFLICT (id) DO NOTHING"
 )
 _FORGET_SEALED: Final = "DELETE FROM burnlink_audit_sealed WHERE at < %s"
 _INSERT_ENTRY: Final = """
 INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
 VALUES (%(seq)s, %(at)s, %(type)s, %(event)s, %(prev_mac)s, %(mac)s)
+"""
+# A sealed batch's writes but the state row's, in one statement: its entries, its ids, its
+# watch changes. Arrays go in binary (``%b``): psycopg escapes every element of a text-format
+# array in Python. Row triggers see the rows the same statement inserted before, so the
+# sequence check holds row by row (ORDER BY keeps the arrays' order); the watch rows inserted
+# and deleted are disjoint (``_batch_params``), as sub-statements of one statement must be.
+_SEAL_BATCH: Final = """
+WITH marked AS (
+    INSERT INTO burnlink_audit_sealed (id, at)
+    SELECT * FROM unnest(%(ids)b::text[], %(ats)b::timestamptz[])
+    ON CONFLICT (id) DO NOTHING
+), watched AS (
+    INSERT INTO burnlink_audit_watch (secret_id, expires_at, notify_url)
+    SELECT * FROM unnest(%(watch_id)b::text[], %(watch_at)b::timestamptz[], %(watch_url)b::text[])
+    ON CONFLICT (secret_id) DO UPDATE
+    SET expires_at = EXCLUDED.expires_at, notify_url = EXCLUDED.notify_url
+), unwatched AS (
+    DELETE FROM burnlink_audit_watch WHERE secret_id = ANY(%(unwatch)b::text[])
+)
+INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
+SELECT seq, at, type, event, prev_mac, mac
+FROM unnest(%(seq)b::bigint[], %(at)b::timestamptz[], %(type)b::text[], %(event)b::text[],
+            %(prev_mac)b::bytea[], %(mac)b::bytea[]) AS e (seq, at, type, event, prev_mac, mac)
+ORDER BY seq
 """
 
 _SELECT_PAGE: Final = """
@@ -277,6 +305,34 @@ def _entry_params(entry: AuditEntry) -> dict[str, object]:
         "event": entry.event.canonical().decode("utf-8"),
         "prev_mac": entry.prev_mac,
         "mac": entry.mac,
+    }
+
+
+def _batch_params(
+    records: Sequence[OutboxRecord], entries: Sequence[AuditEntry], canonicals: Sequence[bytes]
+) -> dict[str, object]:
+    """``_SEAL_BATCH``'s arrays. Watches come before unwatches (as in ``write``): a secret
+    watched and unwatched in one batch ends unwatched, so it is only deleted."""
+    unwatch = [r.unwatch for r in records if r.unwatch is not None]
+    gone = set(unwatch)
+    watch = {
+        r.watch.secret_id: r.watch
+        for r in records
+        if r.watch is not None and r.watch.secret_id not in gone
+    }
+    return {
+        "ids": [r.id for r in records],
+        "ats": [r.event.at for r in records],
+        "watch_id": list(watch),
+        "watch_at": [w.expires_at for w in watch.values()],
+        "watch_url": [w.notify_url for w in watch.values()],
+        "unwatch": unwatch,
+        "seq": [e.seq for e in entries],
+        "at": [e.event.at for e in entries],
+        "type": [e.event.type.value for e in entries],
+        "event": [c.decode("utf-8") for c in canonicals],
+        "prev_mac": [e.prev_mac for e in entries],
+        "mac": [e.mac for e in entries],
     }
 
 
@@ -363,6 +419,8 @@ class PostgresAuditStore:
         """Wrap an open pool; use ``PostgresAuditStore.open`` instead."""
         self._pool = pool
         self._key = key
+        self._forgotten = datetime.min.replace(tzinfo=UTC)
+        """The newest event time of the last batch after which old sealed ids were deleted."""
 
     @classmethod
     async def open(cls, url: str, *, key: bytes, read_only: bool = False) -> PostgresAuditStore:
@@ -436,40 +494,45 @@ class PostgresAuditStore:
                         await cursor.executemany(_UNWATCH, [(i,) for i in unwatch])
         return entries
 
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
+    async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
         """See ``AuditBackend.seal``: one transaction under the state row's lock, which is
-        taken before the sealed ids are read."""
-        async with self._connection() as conn, conn.transaction():
-            state = await self._locked_state(conn)
-            ids = list(dict.fromkeys(record.id for record in records))
-            found = await (await conn.execute(_SEALED, (ids,))).fetchall()
-            sealed = {str(row[0]) for row in found}
+        taken before the sealed ids are read; only the records not sealed yet are decoded.
+
+        Two round trips in pipeline mode: the lock and the sealed ids (after ``BEGIN``),
+        then every write and the ``COMMIT``. The entries go in one ``INSERT`` of arrays."""
+        ids = list(dict.fromkeys(record.id for record in records))
+        async with (
+            self._connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+        ):
+            locked = await conn.execute(_STATE + " FOR UPDATE")
+            found = await conn.execute(_SEALED, (ids,))
+            await pipeline.sync()
+            row = await locked.fetchone()
+            if row is None:
+                raise StorageUnavailable("The audit log's state row is missing.")
+            state = _state_from_row(row)
+            sealed = {str(found_row[0]) for found_row in await found.fetchall()}
             fresh: list[OutboxRecord] = []
-            for record in records:
-                if record.id not in sealed:
-                    sealed.add(record.id)
-                    fresh.append(record)
+            for item in records:
+                if item.id not in sealed:
+                    sealed.add(item.id)
+                    fresh.append(item.record())
             if not fresh:
                 return []
-            entries = next_entries(self._key, state.head, [r.event for r in fresh])
-            async with conn.cursor() as cursor:
-                await cursor.executemany(_INSERT_ENTRY, [_entry_params(e) for e in entries])
-                await cursor.execute(
-                    _SAVE_STATE, _state_params(state.advanced(self._key, head=entries[-1].head))
-                )
-                await cursor.execute(
-                    _MARK_SEALED, ([r.id for r in fresh], [r.event.at for r in fresh])
-                )
-                newest = max(r.event.at for r in fresh)
-                await cursor.execute(_FORGET_SEALED, (newest - SEALED_KEPT,))
-                watch = [r.watch for r in fresh if r.watch is not None]
-                if watch:
-                    await cursor.executemany(
-                        _WATCH, [(w.secret_id, w.expires_at, w.notify_url) for w in watch]
-                    )
-                unwatch = [(r.unwatch,) for r in fresh if r.unwatch is not None]
-                if unwatch:
-                    await cursor.executemany(_UNWATCH, unwatch)
+            canonicals = [r.event_bytes() for r in fresh]
+            entries = next_entries(
+                self._key, state.head, [r.event for r in fresh], canonicals=canonicals
+            )
+            await conn.execute(_SEAL_BATCH, _batch_params(fresh, entries, canonicals))
+            await conn.execute(
+                _SAVE_STATE, _state_params(state.advanced(self._key, head=entries[-1].head))
+            )
+            newest = max(entry.event.at for entry in entries)
+            if newest - self._forgotten >= FORGET_EVERY:
+                await conn.execute(_FORGET_SEALED, (newest - SEALED_KEPT,))
+                self._forgotten = newest
         return entries
 
     async def iter_entries(

@@ -15,6 +15,11 @@ the log is down, records wait in the store, actions go on, ``/readyz`` answers 5
 ``burnlink_store_errors_total{store="audit"}`` counts the failed attempts. A record that does
 not parse (the store was damaged or altered) is sealed as an ``alert`` with
 ``detail.reason: unreadable_event`` in its place, and sealing goes on.
+
+Records are handed to the log undecoded (``Stored``), named by the id their first bytes carry
+(``outbox.peek_id``): the log decodes and validates only those it has not sealed yet, so with
+several worker processes, each with its sealer, a batch one of them has sealed costs the
+others no decoding.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from burnlink.audit.events import AuditEventType, Outcome, audit_event
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import OutboxRecord, peek_id
 from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, StoreName
 
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from burnlink.audit.export import JsonLinesSink
     from burnlink.store import Pending, SecretStore
 
-__all__ = ["BATCH", "Sealer"]
+__all__ = ["BATCH", "Sealer", "Stored"]
 
 log = logging.getLogger("burnlink.audit")
 
@@ -86,10 +91,9 @@ class Sealer:
             pending = await self.store.pending_events(limit=self.batch)
             if not pending:
                 return 0
-            records = [_decoded(p) for p in pending]
             if self.audit is not None:
                 try:
-                    entries = await self.audit.seal(records)
+                    entries = await self.audit.seal([Stored(p) for p in pending])
                 except StorageError:
                     self.metrics.store_error(StoreName.AUDIT)
                     raise
@@ -131,19 +135,53 @@ UNREADABLE: Final = "unreadable_event"
 """``detail.reason`` of the ``alert`` sealed in place of an outbox record that does not parse."""
 
 
-def _decoded(pending: Pending) -> OutboxRecord:
+class Stored:
+    """An outbox record as the store handed it out (``Sealable``): named by its id, read
+    without decoding it (``outbox.peek_id``), and decoded only when the log is about to
+    append it, so a record another sealer has already sealed costs no decoding."""
+
+    __slots__ = ("_pending", "_record", "id")
+
+    def __init__(self, pending: Pending) -> None:
+        """Name ``pending``; one that cannot be named without decoding is decoded now."""
+        self._pending = pending
+        self._record: OutboxRecord | None = None
+        peeked = peek_id(pending.outbox)
+        if peeked is None:
+            self._record = _decoded(pending, _ref_id(pending), named=False)
+            peeked = self._record.id
+        self.id: str = peeked
+        """The record's id (an unreadable record's alert's, if it has none)."""
+
+    def record(self) -> OutboxRecord:
+        """The decoded record, or the ``alert`` sealed in its place (see ``_decoded``)."""
+        if self._record is None:
+            self._record = _decoded(self._pending, self.id, named=True)
+        return self._record
+
+
+def _ref_id(pending: Pending) -> str:
+    """The id of the alert for a record that names no id of its own: from the store's ref."""
+    return hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()[:32]
+
+
+def _decoded(pending: Pending, alert_id: str, *, named: bool) -> OutboxRecord:
     """The record ``pending`` holds; for one that does not parse (a damaged or altered store),
     an ``alert`` in its place, so the log shows that something was there and sealing goes
-    on. Its id comes from the store's ref, so it too is sealed once."""
+    on. The alert has ``alert_id`` (the id the record's first bytes name, else one made from
+    the store's ref), so it too is sealed once. A record ``named`` by its first bytes must
+    carry that id (JSON lets a later member repeat it): the log sealed it under that name."""
     try:
-        return OutboxRecord.from_bytes(pending.outbox)
+        record = OutboxRecord.from_bytes(pending.outbox)
+        if not named or record.id == alert_id:
+            return record
     except ValueError:
-        log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
-        event = audit_event(
-            AuditEventType.ALERT,
-            at=datetime.now(UTC),
-            outcome=Outcome.FAILED,
-            detail={"reason": UNREADABLE},
-        )
-        digest = hashlib.sha256(b"burnlink outbox ref:" + pending.ref.encode()).hexdigest()
-        return OutboxRecord(event, id=digest[:32])
+        pass
+    log.error("outbox record %s does not parse; sealed as an alert", pending.ref)
+    event = audit_event(
+        AuditEventType.ALERT,
+        at=datetime.now(UTC),
+        outcome=Outcome.FAILED,
+        detail={"reason": UNREADABLE},
+    )
+    return OutboxRecord(event, id=alert_id)

@@ -48,7 +48,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import Sealable
 from burnlink.audit.watch import Watched
 from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
@@ -296,30 +296,43 @@ class SqliteAuditStore:
 
         return await self._run(write, writes=True)
 
-    async def seal(self, records: Sequence[OutboxRecord]) -> list[AuditEntry]:
-        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction."""
+    async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction, in one hand-over
+        to the connection's thread.
+
+        The sealed ids are read first, without the write lock, and only the records not
+        sealed then are decoded, still outside the lock (which the store's own writes share
+        when both live in one file); the transaction reads the ids again and appends the
+        records still not sealed. A batch another sealer has sealed costs one read."""
+        ids = list(dict.fromkeys(record.id for record in records))
         key = self._key
+        writing = self._worker.writing
 
         def seal(db: sqlite3.Connection) -> list[AuditEntry]:
-            with immediate_transaction(db):
-                fresh = _unsealed(db, records)
-                if not fresh:
+            fresh = [r.record() for r in _unsealed(records, _sealed_ids(ids, db))]
+            if not fresh:
+                return []
+            with writing(), immediate_transaction(db):
+                now_sealed = _sealed_ids([r.id for r in fresh], db)
+                todo = [r for r in fresh if r.id not in now_sealed]
+                if not todo:
                     return []
+                ats = [to_epoch_ms(r.event.at) for r in todo]
                 db.executemany(
                     "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
-                    [(r.id, to_epoch_ms(r.event.at)) for r in fresh],
+                    zip([r.id for r in todo], ats, strict=True),
                 )
-                newest = max(to_epoch_ms(r.event.at) for r in fresh)
-                db.execute("DELETE FROM audit_sealed WHERE at < ?", (newest - SEALED_KEPT_MS,))
+                db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
                 return _append(
                     db,
                     key,
-                    [r.event for r in fresh],
-                    [r.watch for r in fresh if r.watch is not None],
-                    [r.unwatch for r in fresh if r.unwatch is not None],
+                    [r.event for r in todo],
+                    [r.watch for r in todo if r.watch is not None],
+                    [r.unwatch for r in todo if r.unwatch is not None],
+                    canonicals=[r.event_bytes() for r in todo],
                 )
 
-        return await self._run(seal, writes=True)
+        return await self._run(seal)
 
     async def iter_entries(
         self,
@@ -578,16 +591,22 @@ def _prepare_file(path: str) -> Path:
     return file
 
 
-def _unsealed(db: sqlite3.Connection, records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
-    """``records`` whose ids this log has not sealed yet (each once), in order."""
-    fresh: list[OutboxRecord] = []
-    seen: set[str] = set()
+def _sealed_ids(ids: Sequence[str], db: sqlite3.Connection) -> set[str]:
+    """Which of ``ids`` this log has sealed: one query."""
+    rows = db.execute(
+        "SELECT id FROM audit_sealed WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return {str(row[0]) for row in rows}
+
+
+def _unsealed(records: Sequence[Sealable], sealed: set[str]) -> list[Sealable]:
+    """``records`` whose ids are not in ``sealed``, each id once, in order."""
+    fresh: list[Sealable] = []
+    seen = set(sealed)
     for record in records:
-        if record.id in seen:
-            continue
-        seen.add(record.id)
-        found = db.execute("SELECT 1 FROM audit_sealed WHERE id = ?", (record.id,)).fetchone()
-        if found is None:
+        if record.id not in seen:
+            seen.add(record.id)
             fresh.append(record)
     return fresh
 
@@ -598,13 +617,18 @@ def _append(
     events: Sequence[AuditEvent],
     watch: Sequence[Watched],
     unwatch: Sequence[str],
+    *,
+    canonicals: Sequence[bytes] | None = None,
 ) -> list[AuditEntry]:
     """Append ``events`` after the head and change watch rows, inside the caller's
-    transaction; the new entries."""
+    transaction; the new entries. ``canonicals``, when given, are the events' canonical
+    bytes (``next_entries``)."""
     entries: list[AuditEntry] = []
     if events:
         state = _state(db)
-        entries = next_entries(key, state.head, events)
+        if canonicals is None:
+            canonicals = [event.canonical() for event in events]
+        entries = next_entries(key, state.head, events, canonicals=canonicals)
         db.executemany(
             "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -612,11 +636,11 @@ def _append(
                     entry.seq,
                     to_epoch_ms(entry.event.at),
                     entry.event.type.value,
-                    entry.event.canonical().decode("utf-8"),
+                    canonical.decode("utf-8"),
                     entry.prev_mac,
                     entry.mac,
                 )
-                for entry in entries
+                for entry, canonical in zip(entries, canonicals, strict=True)
             ],
         )
         _save_state(db, state.advanced(key, head=entries[-1].head))

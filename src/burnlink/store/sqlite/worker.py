@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -261,6 +261,12 @@ class SqliteWorker:
                         unit.outcome = (None, exc)
             with suppress(RuntimeError):  # the loop has closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, units)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """The file's ``WriterLock`` (nothing for ``:memory:``), for work run without
+        ``writes`` that writes only after some reading and computing of its own: that part
+        then does not hold the lock, and the whole is still one hand-over."""
+        return nullcontext() if self._writer_lock is None else self._writer_lock
 
     async def aclose(self) -> None:
         """Finish queued work, close the connection and stop the thread."""

@@ -1,0 +1,155 @@
+"""``OutboxRecord``'s stored form: unchanged from earlier versions (so a rolling upgrade
+seals every record both ways), with a fixed prefix that names a record without decoding it;
+what is chained is always the canonical form of a validated event."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from burnlink.audit.events import AuditEvent, parse_time
+from burnlink.audit.outbox import OutboxRecord, peek_id
+from burnlink.audit.watch import Watched
+from tests.audit.conftest import T0, make_event
+
+ID = "0123456789abcdef0123456789abcdef"
+WATCH = Watched("secret-0000", T0 + timedelta(hours=1), "https://hooks.example/é")
+
+
+def record(**changes: Any) -> OutboxRecord:
+    fields: dict[str, Any] = {"event": make_event(7), "id": ID, "watch": WATCH, "unwatch": None}
+    fields.update(changes)
+    return OutboxRecord(**fields)
+
+
+def earlier_layout(item: OutboxRecord) -> bytes:
+    """What burnlink wrote before (its ``to_bytes``, verbatim)."""
+    watch = None
+    if item.watch is not None:
+        expires = item.watch.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        watch = {
+            "id": item.watch.secret_id,
+            "expires_at": expires,
+            "notify_url": item.watch.notify_url,
+        }
+    document = {
+        "id": item.id,
+        "event": item.event.to_dict(),
+        "watch": watch,
+        "unwatch": item.unwatch,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def earlier_reader(data: bytes) -> OutboxRecord:
+    """How burnlink read records before (its ``from_bytes``, verbatim but for errors)."""
+    document = json.loads(data)
+    watch = document["watch"]
+    return OutboxRecord(
+        event=AuditEvent.from_dict(document["event"]),
+        id=document["id"],
+        watch=None
+        if watch is None
+        else Watched(str(watch["id"]), parse_time(str(watch["expires_at"])), watch["notify_url"]),
+        unwatch=None if document["unwatch"] is None else str(document["unwatch"]),
+    )
+
+
+@pytest.mark.parametrize("changes", [{}, {"watch": None, "unwatch": "secret-0001"}])
+def test_the_stored_form_is_the_earlier_versions_both_ways(changes: dict[str, Any]) -> None:
+    """A rolling upgrade: records of either version are sealed by the other."""
+    item = record(**changes)
+
+    assert item.to_bytes() == earlier_layout(item)
+    assert OutboxRecord.from_bytes(earlier_layout(item)) == item
+    assert earlier_reader(item.to_bytes()) == item
+
+
+def test_a_record_is_named_by_its_first_bytes_and_read_with_its_canonical_event() -> None:
+    data = record().to_bytes()
+
+    assert data.startswith(b'{"id":"' + ID.encode() + b'","event":{')
+    assert peek_id(data) == ID
+    back = OutboxRecord.from_bytes(data)
+    assert back == record()
+    assert back.event_bytes() == make_event(7).canonical()
+    assert record().event_bytes() == make_event(7).canonical()
+
+
+def test_a_record_without_the_fixed_prefix_is_named_only_by_decoding_it() -> None:
+    data = json.dumps(json.loads(record().to_bytes()), indent=1).encode()
+
+    assert peek_id(data) is None
+    assert OutboxRecord.from_bytes(data) == record()
+    assert peek_id(b'{"id":"0123456789ABCDEF0123456789abcdef","event":{}}') is None
+    assert peek_id(b'{"id":"0123456789abcdef0123456789abcde","event":{}}') is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"v":1', '"v":1.0'),
+        ('"v":1', '"v":true'),
+        ('"v":1', '"v": 1'),
+        ('"detail":{"n":7}', '"detail":{"n":7 }'),
+        ('"country":"DE"', '"country":"\\u0044E"'),
+        ('"at":"2030-', '"at":"0999-'),
+    ],
+)
+def test_what_is_chained_is_the_event_canonical_form_never_the_bytes_read(
+    old: str, new: str
+) -> None:
+    """A damaged or altered store may hold a valid event in other bytes."""
+    data = record().to_bytes().decode()
+    assert old in data
+    altered = data.replace(old, new, 1).encode()
+
+    try:
+        back = OutboxRecord.from_bytes(altered)
+    except ValueError:
+        return
+    assert back.event_bytes() == back.event.canonical()
+
+
+def test_damaged_records_either_fail_or_chain_exactly_their_event_canonical_bytes() -> None:
+    """Thousands of one-character changes: none gets bytes into the chain that are not the
+    canonical form of a valid event."""
+    data = record().to_bytes()
+    alphabet = b'0123456789abcdefDEvZ.:,{}[]"\\ -_tnul'
+    rng = random.Random(13)  # noqa: S311 - reproducible damage, not secrets
+    for _ in range(3000):
+        position = rng.randrange(len(data))
+        damaged = bytearray(data)
+        action = rng.randrange(3)
+        if action == 0:
+            damaged[position] = rng.choice(alphabet)
+        elif action == 1:
+            damaged.insert(position, rng.choice(alphabet))
+        else:
+            del damaged[position]
+        try:
+            back = OutboxRecord.from_bytes(bytes(damaged))
+        except ValueError:
+            continue
+        assert back.event_bytes() == back.event.canonical()
+        assert back.event == AuditEvent.from_json(back.event_bytes())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xff",
+        b"[]",
+        b'{"id":"0123456789abcdef0123456789abcdef","event":',
+        b'{"id":"0123456789abcdef0123456789abcdef","event":{}}',
+        b'{"id":"0123456789abcdef0123456789abcdef","event":' + b"[" * 100_000,
+    ],
+)
+def test_bytes_that_are_not_a_record_raise_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match=r"outbox record|audit event"):
+        OutboxRecord.from_bytes(data)
