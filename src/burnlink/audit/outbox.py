@@ -50,11 +50,6 @@ _EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
 _HEAD_BYTES: Final = _HEAD.encode()
 _EVENT_MEMBER: Final = b'","event":'
 _HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
-_CANONICAL: Final = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
-"""``events.canonical_json`` as text: the same settings, in an encoder made once (``json.dumps``
-with arguments makes one per call)."""
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """The record's other members: no whitespace, UTF-8, in an encoder made once."""
 
@@ -105,9 +100,8 @@ class OutboxRecord:
         return self
 
     def event_bytes(self) -> bytes:
-        """``event.canonical()`` (what the chain MAC covers and the log stores), with an
-        encoder made once rather than one per call."""
-        return _CANONICAL(self.event.to_dict()).encode("utf-8")
+        """``event.canonical()``: what the chain MAC covers and the log stores."""
+        return self.event.canonical()
 
     def to_bytes(self) -> bytes:
         """The form the store keeps (see the module docstring)."""
