@@ -80,16 +80,20 @@ end
 CREATE: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code, outbox, then the rate counters to count first (only on a
--- single node). ARGV: live expiry, retention (ms), number of live field pairs, number of
--- receipt field pairs, cap on events of a kind, each counter's cost, time to live (ms) and
--- limit (-1: none), live pairs, receipt pairs, then the events (see keep). Returns 0 when the
--- id is taken (counting and keeping nothing), else {1 when created or 0 when a counter passed
--- its limit (then keeping only the counts), the counters' totals}.
+-- KEYS: live, receipt, events, code, outbox, then on a single node the expiry index and the
+-- rate counters to count first. ARGV: live expiry, retention (ms), number of live field
+-- pairs, number of receipt field pairs, cap on events of a kind, the id to enter in the
+-- expiry index (empty on a cluster, where the index is on another shard), each counter's
+-- cost, time to live (ms) and limit (-1: none), live pairs, receipt pairs, then the events
+-- (see keep). Returns 0 when the id is taken (counting and keeping nothing), else {1 when
+-- created or 0 when a counter passed its limit (then keeping only the counts), the
+-- counters' totals}.
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+local indexed = ARGV[6] ~= ''
+local c0 = indexed and 7 or 6
 local totals, over = {}, false
-for i = 6, #KEYS do
-  local a = 6 + 3 * (i - 6)
+for i = c0, #KEYS do
+  local a = 7 + 3 * (i - c0)
   local cost, total = tonumber(ARGV[a]), 0
   if cost == 0 then
     total = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -97,12 +101,12 @@ for i = 6, #KEYS do
     total = redis.call('INCRBY', KEYS[i], cost)
     if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[a + 1]) end
   end
-  totals[i - 5] = total
+  totals[i - c0 + 1] = total
   local most = tonumber(ARGV[a + 2])
   if most >= 0 and total > most then over = true end
 end
 if over then return {0, totals} end
-local base = 6 + 3 * (#KEYS - 5)
+local base = 7 + 3 * (#KEYS - c0 + 1)
 local live, receipt = tonumber(ARGV[3]), tonumber(ARGV[4])
 local first = base + 2 * (live + receipt)
 redis.call('DEL', KEYS[3], KEYS[4])
@@ -111,6 +115,7 @@ redis.call('HSET', KEYS[2], unpack(ARGV, base + 2 * live, first - 1))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[1]) + tonumber(ARGV[2])))
 keep(KEYS[2], KEYS[3], KEYS[5], first, tonumber(ARGV[5]), tonumber(ARGV[2]))
+if indexed then redis.call('ZADD', KEYS[6], 'NX', ARGV[1], ARGV[6]) end
 return {1, totals}
 """
 )

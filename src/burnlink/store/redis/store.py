@@ -63,7 +63,8 @@ Redis Cluster
     not per secret is one key each: the expiry index, the outbox index and the shared
     outbox stream live on the shards their names hash to (see Outbox for the per-secret
     outbox streams);
-    ``create`` sends its script and the index's ``ZADD NX`` in one non-transactional pipeline,
+    ``create`` sends its script and the expiry index's ``ZADD NX`` in one non-transactional
+    pipeline (on a single node the script enters the id itself),
     which the client splits by node; the sweeper reads the index on its shard and sends each
     indexed secret's expiry script to that secret's shard (one pipeline per batch, split the
     same way), then updates the index; every rate counter is a tag of its own (``hits`` sends
@@ -157,11 +158,12 @@ Expiry
     is harmless: the next window counts in a new key. ``purge_expired`` leaves counters to
     this native expiry.
 
-    The expiry index is a separate key outside the hash tags, so it is best-effort: it is
-    written next to the create script (``ZADD NX``, not in it), ended secrets stay in it
+    The expiry index is a separate key outside the hash tags. On a single node the create
+    script enters the id itself (``ZADD NX``, only when it inserts); on a cluster the index
+    lives on one shard and the per-secret scripts stay on theirs, so the ``ZADD NX`` goes
+    next to the script, in its pipeline, and is best-effort. Ended secrets stay in the index
     until the sweeper meets them, and the sweeper re-scores an entry whose secret turns out
-    to be alive. On a single node this costs nothing; on a cluster the index lives on one
-    shard and the per-secret scripts still stay on theirs. A secret missing from the index
+    to be alive. A secret missing from the index
     is still deleted by native expiry, and its receipt then reads as expired.
 
 Durability and residue
@@ -384,12 +386,11 @@ class RedisStore:
     async def create(
         self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
     ) -> list[int]:
-        """See ``SecretStore.create``: on a single node one script counts ``hits`` and inserts
-        (one round trip); on a cluster the counters are on other shards, so they are counted
-        first (``hits``) and the insert follows only if none is past its limit.
-
-        The expiry index gets the id in the same pipeline as the script; when a counter
-        refuses the insert, a second command takes it out again (only on a refusal).
+        """See ``SecretStore.create``: on a single node one script counts ``hits``, inserts
+        and enters the id in the expiry index (one round trip, nothing kept past a limit); on
+        a cluster the counters are on other shards, so they are counted first (``hits``) and
+        the insert follows only if none is past its limit, with the expiry index's ``ZADD``
+        beside it in one pipeline.
         """
         counts: list[int] = []
         counter_keys: list[bytes] = []
@@ -431,27 +432,29 @@ class RedisStore:
             b"mv", record.max_views,
             b"vu", 0,
         ]  # fmt: skip
+        member = _encode_id(record.secret_id)
         args = [
             expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
-            MAX_EVENTS_PER_KIND, *counter_args, *live, *receipt, *_event_args(events),
+            MAX_EVENTS_PER_KIND, b"" if self._cluster else member, *counter_args, *live,
+            *receipt, *_event_args(events),
         ]  # fmt: skip
-        member = _encode_id(record.secret_id)
-        keys = [*self._keys(record.secret_id), self._stream(record.secret_id), *counter_keys]
+        keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
         with _translated():
-            async with self._client.pipeline(transaction=False) as pipe:
-                _queue_script(pipe, self._create, keys, args)
-                _queue(pipe, "ZADD", self._index, "NX", expires_ms, member)
-                if self._cluster and events:
-                    created_ms = to_epoch_ms(record.created_at)
-                    _queue(pipe, "ZADD", self._outbox_index, "NX", created_ms, member)
-                created, *_ = await pipe.execute(raise_on_error=False)
-            if isinstance(created, Exception):
-                raise created
-            if not created:
-                raise DuplicateId("secret id already taken")
-            inserted, totals = created
-            if not inserted:
-                await self._client.zrem(self._index, member)
+            if not self._cluster:
+                created = await self._create(keys=[*keys, self._index, *counter_keys], args=args)
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    _queue_script(pipe, self._create, keys, args)
+                    _queue(pipe, "ZADD", self._index, "NX", expires_ms, member)
+                    if events:
+                        created_ms = to_epoch_ms(record.created_at)
+                        _queue(pipe, "ZADD", self._outbox_index, "NX", created_ms, member)
+                    created, *_ = await pipe.execute(raise_on_error=False)
+                if isinstance(created, Exception):
+                    raise created
+        if not created:
+            raise DuplicateId("secret id already taken")
+        _, totals = created
         return counts if self._cluster else [int(total) for total in totals]
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
