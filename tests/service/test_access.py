@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.outbox import OutboxRecord
 from burnlink.clock import FrozenClock
 from burnlink.config import Limit, Settings, load_settings
 from burnlink.errors import (
@@ -164,14 +165,17 @@ ADMIN = "admin-token-for-tests-0123456789"
 
 
 class Published(Reporter):
-    """A reporter that keeps what it publishes (after recording it in the store)."""
+    """A reporter that keeps what it publishes (after recording it in the store), and with
+    which secret and webhook."""
 
     def __init__(self) -> None:
         super().__init__()
         self.events: list[AuditEvent] = []
+        self.to: list[dict[str, Any]] = []
 
-    async def publish(self, event: AuditEvent, **_: Any) -> None:
+    async def publish(self, event: AuditEvent, **to: Any) -> None:
         self.events.append(event)
+        self.to.append(to)
 
 
 def gate(**overrides: Any) -> tuple[AccessControl, Published]:
@@ -198,11 +202,13 @@ async def test_admin_token_lets_in_only_the_configured_token() -> None:
     for token, given in [(ADMIN + "x", True), ("", False)]:
         with pytest.raises(AdminRequired):
             await access.check_admin(token, ClientInfo(ip=IP), now=NOW)
-        assert labels(published.events.pop()) == (
+        denied = published.events.pop()
+        assert labels(denied) == (
             AuditEventType.ADMIN_DENIED,
             {"rule": "admin_token"},
             {"given": given},
         )
+        assert denied.client_ip == IP
     assert await counted(access, f"admin-failed:{IP}", 3600) == 2
 
 
@@ -389,6 +395,7 @@ async def test_a_country_the_client_carries_is_not_looked_up() -> None:
 # -- recipient codes, on the gate itself (a mailer that keeps what it sends) -----------------
 
 BOB = "bob@example.com"
+HOOK = "https://hooks.example.org/burnlink"
 
 
 class Mails:
@@ -415,7 +422,7 @@ async def mailing_gate(**overrides: Any) -> tuple[AccessControl, Published, Mail
         expires_at=NOW + timedelta(days=1),
         max_views=1,
         max_attempts=5,
-        policy=AccessPolicy(recipient_email=BOB),
+        policy=AccessPolicy(recipient_email=BOB, notify_url=HOOK),
     )
     await access.store.create(record)
     live = await access.store.peek(record.secret_id, now=NOW)
@@ -523,6 +530,15 @@ async def test_one_code_a_minute_then_the_secret_locks_after_three() -> None:
         {"rule": "recipient_email", "max_codes": 3},
         {},
     )
+    assert published.events[-1].client_ip == IP
+    assert published.to[-1] == {"secret_id": live.secret_id, "notify_url": HOOK}  # the sender's
+    # The lock ends the secret's expiry watch, in the same store operation.
+    records = [
+        OutboxRecord.from_bytes(p.outbox) for p in await access.store.pending_events(limit=99)
+    ]
+    assert [r.unwatch for r in records if r.event.type is AuditEventType.SECRET_LOCKED] == [
+        live.secret_id
+    ]
     assert await access.store.peek(live.secret_id, now=NOW + timedelta(minutes=12)) is None
     receipt = await access.store.receipt(live.secret_id, now=NOW + timedelta(minutes=12))
     assert receipt is not None

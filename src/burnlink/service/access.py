@@ -89,13 +89,10 @@ class AccessControl:
         client: ClientInfo,
         now: datetime,
         secret_id: str | None = None,
-        *,
-        failures: bool = False,
     ) -> None:
-        """Count one ``action`` and ``judge`` it (the failure counts too, with ``failures``)."""
-        checks = self.limiter.checks(
-            action, limit, client.ip, failures=failures, secret_id=secret_id
-        )
+        """Count one ``action`` and ``judge`` it (``secret_id`` only names the secret in a
+        ``rate.limited`` event: the failure counts are ``lookup``'s)."""
+        checks = self.limiter.checks(action, limit, client.ip)
         await self.count(checks, client, now=now, secret_id=secret_id)
 
     async def count(
@@ -234,7 +231,7 @@ class AccessControl:
             raise
         expected = self.settings.admin_token
         if expected is not None and hmac.compare_digest(
-            token.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
+            token.encode(), expected.get_secret_value().strip().encode()
         ):
             return
         await self.limiter.record_admin_failure(client.ip, now=now)
