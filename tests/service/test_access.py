@@ -452,7 +452,7 @@ async def test_a_code_is_mailed_then_verified_once() -> None:
     assert asked.value.hint == "b***@example.com"
     assert str(asked.value) == "A verification code was sent to b***@example.com. Send it as 'otp'."
     ((to, code, minutes),) = mails.sent
-    assert (to, len(code), code.isdigit(), minutes) == (BOB, 6, True, 10)
+    assert (to, len(code), code.isdigit(), repr(minutes)) == (BOB, 6, True, "10")
     assert await counted(access, f"verify:{IP}", 3600) == 1
     assert [labels(e) for e in published.events] == [
         (
@@ -462,6 +462,7 @@ async def test_a_code_is_mailed_then_verified_once() -> None:
         )
     ]
     assert published.events[0].secret_hash is not None
+    assert published.events[0].client_ip == IP
 
     later = NOW + timedelta(minutes=9, seconds=59)
     await access.verify_recipient(live, code, client, now=later)
@@ -470,6 +471,7 @@ async def test_a_code_is_mailed_then_verified_once() -> None:
     with pytest.raises(VerificationRequired) as again:  # used: a new one must be asked for
         await access.verify_recipient(live, code, client, now=later)
     assert str(again.value) == "No valid code. Reveal without 'otp' to have a new code sent."
+    assert again.value.hint == "b***@example.com"
 
 
 async def test_a_wrong_code_is_a_failure_with_the_tries_left() -> None:
@@ -481,7 +483,7 @@ async def test_a_wrong_code_is_a_failure_with_the_tries_left() -> None:
     for tries_left in (4, 3, 2, 1, 0):
         with pytest.raises(VerificationFailed) as refused:
             await access.verify_recipient(live, wrong, ClientInfo(ip=IP), now=NOW)
-        assert refused.value.attempts_left == tries_left
+        assert (refused.value.attempts_left, refused.value.hint) == (tries_left, "b***@example.com")
         assert labels(published.events[-1]) == (
             AuditEventType.OTP_FAILED,
             {"rule": "recipient_email", "recipient": "b***@example.com"},
@@ -515,6 +517,7 @@ async def test_one_code_a_minute_then_the_secret_locks_after_three() -> None:
         "No new code can be sent yet: one went to b***@example.com less than a minute ago,"
         " or the last of 3 is still valid. Send it as 'otp'."
     )
+    assert too_soon.value.hint == "b***@example.com"
     assert len(mails.sent) == 1
     for minutes in (1, 2):  # a minute apart: mailed
         with pytest.raises(VerificationRequired):
@@ -550,5 +553,22 @@ async def test_one_code_a_minute_then_the_secret_locks_after_three() -> None:
 async def test_a_code_needs_a_mailer() -> None:
     access, _, _mails, live = await mailing_gate()
     access.mailer = None
-    with pytest.raises(MailUnavailable):
+    with pytest.raises(MailUnavailable) as unavailable:
         await access.verify_recipient(live, None, ClientInfo(ip=IP), now=NOW)
+    assert unavailable.value.reason == "not configured"  # for the operator's log
+
+
+async def test_code_mails_past_the_verify_limit_are_refused_and_audited_on_the_secret() -> None:
+    access, published, mails, live = await mailing_gate(rate_limit_verify="1/hour")
+    with pytest.raises(VerificationRequired):
+        await access.verify_recipient(live, None, ClientInfo(ip=IP), now=NOW)
+    with pytest.raises(RateLimited) as refused:
+        await access.verify_recipient(live, None, ClientInfo(ip=IP), now=NOW + timedelta(minutes=1))
+    assert refused.value.limit == "verify"
+    assert len(mails.sent) == 1
+    limited = published.events[-1]
+    assert labels(limited)[:2] == (
+        AuditEventType.RATE_LIMITED,
+        {"limit": "verify", "rule": "1/3600s"},
+    )
+    assert limited.secret_hash == published.events[0].secret_hash is not None

@@ -296,7 +296,7 @@ class AccessControl:
         if otp is None:
             await self._send_code(meta, address, hint, client, now)
         check = await self.store.check_code(
-            meta.secret_id, code_digest(meta.secret_id, otp or ""), now=now
+            meta.secret_id, code_digest(meta.secret_id, otp), now=now
         )
         if check is None:
             raise VerificationRequired(
@@ -313,7 +313,7 @@ class AccessControl:
 
     async def _send_code(
         self, meta: SecretMeta, address: str, hint: str, client: ClientInfo, now: datetime
-    ) -> None:
+    ) -> NoReturn:
         if self.mailer is None:
             raise MailUnavailable("not configured")
         await self._limit("verify", self.settings.limit("verify"), client, now, meta.secret_id)
@@ -337,9 +337,7 @@ class AccessControl:
             )
         if put is CodePut.SPENT:
             await self._lock(meta, hint, client, now)
-        await self.mailer.send_code(
-            address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
-        )
+        await self.mailer.send_code(address, code, minutes_valid=CODE_VALID // timedelta(minutes=1))
         await self.reporter.emit(
             AuditEventType.OTP_SENT,
             at=now,
