@@ -468,6 +468,7 @@ async def test_a_code_is_mailed_then_verified_once() -> None:
     await access.verify_recipient(live, code, client, now=later)
     assert labels(published.events[-1])[0] is AuditEventType.OTP_VERIFIED
     assert published.events[-1].secret_hash is not None
+    assert published.events[-1].client_ip == IP
     with pytest.raises(VerificationRequired) as again:  # used: a new one must be asked for
         await access.verify_recipient(live, code, client, now=later)
     assert str(again.value) == "No valid code. Reveal without 'otp' to have a new code sent."
