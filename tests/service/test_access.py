@@ -287,6 +287,16 @@ async def test_a_refusal_by_a_failure_limit_is_audited_with_its_rule() -> None:
     assert [labels(e)[1] for e in published.events] == [{"limit": "failures", "rule": "2/600s"}]
 
 
+async def test_a_reveal_refused_by_its_rate_is_audited_on_the_secret_it_named() -> None:
+    access, published = gate(rate_limit_reveal="1/minute")
+    assert await access.lookup("A" * 22, ClientInfo(ip=IP), now=NOW) is None  # no such secret
+    with pytest.raises(RateLimited):
+        await access.lookup("A" * 22, ClientInfo(ip=IP), now=NOW)
+    (limited,) = published.events
+    assert labels(limited)[1] == {"limit": "reveal", "rule": "1/60s"}
+    assert limited.secret_hash is not None
+
+
 async def test_lookup_without_an_id_counts_the_reveal() -> None:
     access, _ = gate(rate_limit_reveal="2/minute")
     assert await access.lookup(None, ClientInfo(ip=IP), now=NOW) is None
@@ -301,6 +311,7 @@ async def test_create_refused_by_address_is_audited_and_not_counted() -> None:
     assert [labels(e) for e in published.events] == [
         (AuditEventType.ACCESS_DENIED_IP, {"rule": "create_allowed_ips"}, {})
     ]
+    assert published.events[0].client_ip == IP
 
 
 async def test_create_returns_its_rate_checks_for_the_store_to_count() -> None:
