@@ -16,8 +16,14 @@ from burnlink.crypto import (
     open_envelope,
     seal,
 )
-from burnlink.envelope import MAX_HEADER_BYTES, MAX_ITERATIONS, Envelope
-from burnlink.errors import EnvelopeError, InvalidInput
+from burnlink.envelope import (
+    MAX_HEADER_BYTES,
+    MAX_ITERATIONS,
+    Envelope,
+    check_content_size,
+    max_framed_bytes,
+)
+from burnlink.errors import EnvelopeError, InvalidInput, PayloadTooLarge
 from burnlink.ids import b64url_encode
 
 LINK_KEY = bytes(32)
@@ -271,3 +277,16 @@ def test_name_and_type_lengths_count_code_points() -> None:
 )
 def test_payload_answer_is_text_or_a_file(payload: Payload, expected: dict[str, Any]) -> None:
     assert payload.answer() == expected
+
+
+def test_content_may_be_exactly_the_limit_and_not_a_byte_more() -> None:
+    # The one size rule the API and the CLI both apply.
+    check_content_size(1_048_576, 1_048_576)
+    with pytest.raises(PayloadTooLarge) as refused:
+        check_content_size(1_048_577, 1_048_576)
+    assert (refused.value.field, refused.value.limit) == ("secret", 1_048_576)
+    assert refused.value.reason == "larger than the limit of 1048576 bytes"
+
+
+def test_an_e2e_envelope_may_frame_the_limit_plus_the_largest_header() -> None:
+    assert max_framed_bytes(1_048_576) == 1_048_576 + MAX_HEADER_BYTES

@@ -89,13 +89,10 @@ class AccessControl:
         client: ClientInfo,
         now: datetime,
         secret_id: str | None = None,
-        *,
-        failures: bool = False,
     ) -> None:
-        """Count one ``action`` and ``judge`` it (the failure counts too, with ``failures``)."""
-        checks = self.limiter.checks(
-            action, limit, client.ip, failures=failures, secret_id=secret_id
-        )
+        """Count one ``action`` and ``judge`` it (``secret_id`` only names the secret in a
+        ``rate.limited`` event: the failure counts are ``lookup``'s)."""
+        checks = self.limiter.checks(action, limit, client.ip)
         await self.count(checks, client, now=now, secret_id=secret_id)
 
     async def count(
@@ -241,7 +238,7 @@ class AccessControl:
             raise
         expected = self.settings.admin_token
         if expected is not None and hmac.compare_digest(
-            token.encode("utf-8"), expected.get_secret_value().strip().encode("utf-8")
+            token.encode(), expected.get_secret_value().strip().encode()
         ):
             return
         await self.limiter.record_admin_failure(client.ip, now=now)
@@ -314,7 +311,7 @@ class AccessControl:
         if otp is None:
             await self._send_code(meta, address, hint, client, now)
         check = await self.store.check_code(
-            meta.secret_id, code_digest(meta.secret_id, otp or ""), now=now
+            meta.secret_id, code_digest(meta.secret_id, otp), now=now
         )
         if check is None:
             raise VerificationRequired(
@@ -331,7 +328,7 @@ class AccessControl:
 
     async def _send_code(
         self, meta: SecretMeta, address: str, hint: str, client: ClientInfo, now: datetime
-    ) -> None:
+    ) -> NoReturn:
         if self.mailer is None:
             raise MailUnavailable("not configured")
         await self._limit("verify", self.settings.limit("verify"), client, now, meta.secret_id)
@@ -355,9 +352,7 @@ class AccessControl:
             )
         if put is CodePut.SPENT:
             await self._lock(meta, hint, client, now)
-        await self.mailer.send_code(
-            address, code, minutes_valid=int(CODE_VALID.total_seconds() // 60)
-        )
+        await self.mailer.send_code(address, code, minutes_valid=CODE_VALID // timedelta(minutes=1))
         await self.reporter.emit(
             AuditEventType.OTP_SENT,
             at=now,

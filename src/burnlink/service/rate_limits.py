@@ -119,7 +119,7 @@ class RateLimiter:
                 raise RateLimited(
                     _seconds_to_window_end(check.rule.window, now),
                     limit=check.name,
-                    why=_WHY.get(check.name, ""),
+                    why=_WHY.get(check.name) or "",
                 )
 
     async def check(
@@ -161,8 +161,11 @@ class RateLimiter:
         rule = self.admin_failures
         if rule is None:
             return
-        hit = _admin_failure_hit(rule, client_key(ip), cost=0)
-        if await self.store.hit(hit.bucket, window=hit.window, now=now, cost=0) >= rule.count:
+        # Only read (cost 0): checking a token does not count as a wrong one.
+        (count,) = await self.store.hits(
+            [_admin_failure_hit(rule, client_key(ip), cost=0)], now=now
+        )
+        if count >= rule.count:
             raise RateLimited(
                 _seconds_to_window_end(rule.window, now), limit="admin", why=_WHY["admin"]
             )
