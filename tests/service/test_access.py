@@ -289,7 +289,9 @@ async def test_a_refusal_by_a_failure_limit_is_audited_with_its_rule() -> None:
 
 async def test_a_reveal_refused_by_its_rate_is_audited_on_the_secret_it_named() -> None:
     access, published = gate(rate_limit_reveal="1/minute")
-    assert await access.lookup("A" * 22, ClientInfo(ip=IP), now=NOW) is None  # no such secret
+    found = await access.lookup("A" * 22, ClientInfo(ip=IP), now=NOW)
+    assert found.meta is None  # no such secret
+    assert found.consumed is None
     with pytest.raises(RateLimited):
         await access.lookup("A" * 22, ClientInfo(ip=IP), now=NOW)
     (limited,) = published.events
@@ -299,7 +301,8 @@ async def test_a_reveal_refused_by_its_rate_is_audited_on_the_secret_it_named() 
 
 async def test_lookup_without_an_id_counts_the_reveal() -> None:
     access, _ = gate(rate_limit_reveal="2/minute")
-    assert await access.lookup(None, ClientInfo(ip=IP), now=NOW) is None
+    found = await access.lookup(None, ClientInfo(ip=IP), now=NOW)
+    assert (found.meta, found.consumed) == (None, None)
     assert await counted(access, f"reveal:{IP}", 60) == 1
 
 
