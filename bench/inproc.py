@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench import callgrind
 from bench.contenders import BURNLINK_CREATE, VENV_BIN
 from bench.stores import RATE_LIMITS_WIDE, postgres_database
 
@@ -153,37 +154,6 @@ def _sampled(path: Path | None) -> Iterator[None]:
         spy.wait()
 
 
-_UNDER_CALLGRIND = "BURNLINK_INPROC_CALLGRIND_OUT" in os.environ
-_CALLGRIND_OUT = Path(os.environ.get("BURNLINK_INPROC_CALLGRIND_OUT", "/dev/null"))
-
-
-@contextlib.contextmanager
-def _counted(name: str | None) -> Iterator[list[int]]:
-    """Under ``--instructions``: count the instructions the process runs inside the block
-    (``callgrind_control`` turns callgrind's counting on, then dumps the count)."""
-    counted: list[int] = []
-    if name is None:
-        yield counted
-        return
-    pid = str(os.getpid())
-    subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
-    try:
-        yield counted
-    finally:
-        subprocess.run(
-            ["callgrind_control", f"--dump={name}", pid], check=True, capture_output=True
-        )
-        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
-        # Each dump is a file of its own; its ``totals`` are what ran since the last dump
-        # (its ``summary`` line overflows when counting is toggled, so it is not read).
-        for dump in _CALLGRIND_OUT.parent.glob(_CALLGRIND_OUT.name + ".*"):
-            text = dump.read_text(errors="replace")
-            if f"\ndesc: Trigger: dump {name}\n" in text:
-                totals = next(line for line in text.splitlines() if line.startswith("totals:"))
-                counted.append(int(totals.split()[1]))
-                dump.unlink()
-
-
 async def _phase(
     name: str, calls: list[tuple[str, bytes]], driver: Driver, args: Any
 ) -> list[bytes]:
@@ -198,7 +168,7 @@ async def _phase(
             answers.append(answer)
 
     profile = args.profile if args.phase == name else None
-    with _sampled(profile), _counted(name if _UNDER_CALLGRIND else None) as counted:
+    with _sampled(profile), callgrind.counted(name) as counted:
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(args.concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -217,7 +187,7 @@ async def _run(args: argparse.Namespace) -> None:
     from burnlink.store.redis import client
     from burnlink.web.app import app_from_environment  # after the environment is set
 
-    if _UNDER_CALLGRIND:
+    if callgrind.UNDER_CALLGRIND:
         # Everything runs about fifty times slower, the audit log's thread included, which
         # valgrind runs in turn with the event loop: a store command would time out.
         vars(client)["COMMAND_TIMEOUT_SECONDS"] = 60.0
@@ -237,31 +207,12 @@ async def _run(args: argparse.Namespace) -> None:
     await driver.stop(inbox, task)
 
 
-def _under_callgrind(argv: list[str]) -> None:
-    """Run this command again under callgrind, counting only inside the phases."""
-    with tempfile.TemporaryDirectory(prefix="burnlink-inproc-cg-") as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [
-            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            sys.executable, "-m", "bench.inproc", *argv,
-        ]  # fmt: skip
-        # The variable tells the child that it is the one under callgrind.
-        env = {**os.environ, "BURNLINK_INPROC_CALLGRIND_OUT": str(out)}
-        errors = Path(tmp) / "stderr"
-        with errors.open("w") as stderr:
-            status = subprocess.run(command, env=env, stderr=stderr, check=False).returncode
-        if status:
-            lines = [line for line in errors.read_text().splitlines() if not line.startswith("==")]
-            print("\n".join(lines[-15:]), file=sys.stderr)
-        sys.exit(status)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line per phase."""
     argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
-    if args.instructions and not _UNDER_CALLGRIND:
-        _under_callgrind(argv)
+    if args.instructions and not callgrind.UNDER_CALLGRIND:
+        callgrind.rerun("bench.inproc", argv)
     with (
         tempfile.TemporaryDirectory(prefix="burnlink-inproc-") as tmp,
         _store_url(args, Path(tmp)) as url,

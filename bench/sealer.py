@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import callgrind
 from bench.stores import postgres_database
 from burnlink.audit import open_audit_store
 from burnlink.audit.events import AuditEventType, RequestInfo, audit_event
@@ -38,7 +37,6 @@ from burnlink.store import Recorded, open_store
 
 KEY = bytes(range(32))
 RETENTION = timedelta(days=1)
-_CALLGRIND_OUT = os.environ.get("BURNLINK_SEALER_CALLGRIND_OUT")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -51,28 +49,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--instructions", action="store_true", help="count, under callgrind")
     return parser.parse_args(argv)
-
-
-@contextlib.contextmanager
-def _counted() -> Iterator[list[int]]:
-    """Under callgrind: the instructions run inside the block (else nothing)."""
-    counted: list[int] = []
-    if _CALLGRIND_OUT is None:
-        yield counted
-        return
-    pid = str(os.getpid())
-    subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
-    try:
-        yield counted
-    finally:
-        subprocess.run(["callgrind_control", "--dump=drain", pid], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "--instr=off", pid], check=True, capture_output=True)
-        out = Path(_CALLGRIND_OUT)
-        dumps = sorted(out.parent.glob(out.name + "*"), key=lambda p: p.stat().st_mtime)
-        for line in dumps[-1].read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                counted.append(int(line.split()[1]))
-                break
 
 
 @contextlib.contextmanager
@@ -118,7 +94,7 @@ async def _run(args: argparse.Namespace, store_url: str, audit_url: str) -> None
     stores = [await open_store(store_url, retention=RETENTION) for _ in range(args.sealers)]
     audits = [await open_audit_store(audit_url, key=KEY) for _ in range(args.sealers)]
     sealers = [Sealer(s, a, batch=args.batch) for s, a in zip(stores, audits, strict=True)]
-    with _counted() as counted:
+    with callgrind.counted("drain") as counted:
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(sealer.drain() for sealer in sealers))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -138,25 +114,12 @@ async def _run(args: argparse.Namespace, store_url: str, audit_url: str) -> None
         await audit.aclose()
 
 
-def _under_callgrind(argv: list[str]) -> None:
-    """Run this command again under callgrind, counting only the drain."""
-    with tempfile.TemporaryDirectory(prefix="burnlink-sealer-cg-") as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [
-            "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            sys.executable, "-m", "bench.sealer", *argv,
-        ]  # fmt: skip
-        environment = {**os.environ, "BURNLINK_SEALER_CALLGRIND_OUT": str(out)}
-        process = subprocess.Popen(command, env=environment, stderr=subprocess.DEVNULL)
-        sys.exit(process.wait())
-
-
 def main(argv: list[str] | None = None) -> None:
     """Measure, print one line."""
     argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
-    if args.instructions and _CALLGRIND_OUT is None:
-        _under_callgrind(argv)
+    if args.instructions and not callgrind.UNDER_CALLGRIND:
+        callgrind.rerun("bench.sealer", argv)
     with (
         tempfile.TemporaryDirectory(prefix="burnlink-sealer-") as tmp,
         _urls(args, Path(tmp)) as (
