@@ -120,16 +120,24 @@ def stretch_passphrase(passphrase: str, salt: bytes, iterations: int) -> bytes:
 
 
 def derive_keys(
-    link_key: bytes, *, passphrase: str | None = None, salt: bytes = b"", iterations: int = 0
+    link_key: bytes,
+    *,
+    passphrase: str | None = None,
+    salt: bytes = b"",
+    iterations: int = 0,
+    access: bytes | None = None,
 ) -> LinkKeys:
-    """Every key of envelope v1 from the link key and, when set, the passphrase."""
+    """Every key of envelope v1 from the link key and, when set, the passphrase; ``access``
+    is ``access_token(link_key)`` when the caller has already derived it."""
     if len(link_key) != KEY_BYTES:
         raise EnvelopeError(f"must be {KEY_BYTES} bytes", "key")
+    if access is None:
+        access = access_token(link_key)
     if passphrase is None:
-        return LinkKeys(access_token(link_key), _hkdf(link_key, _INFO_ENCRYPT))
+        return LinkKeys(access, _hkdf(link_key, _INFO_ENCRYPT))
     ikm = link_key + stretch_passphrase(passphrase, salt, iterations)
     return LinkKeys(
-        access_token=access_token(link_key),
+        access_token=access,
         encryption_key=_hkdf(ikm, _INFO_ENCRYPT),
         passphrase_proof=_hkdf(ikm, _INFO_PASSPHRASE),
     )

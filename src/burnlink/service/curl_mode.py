@@ -53,15 +53,17 @@ async def keys_for(
     *,
     max_iterations: int,
     limiter: anyio.CapacityLimiter,
+    access: bytes | None = None,
 ) -> LinkKeys:
-    """The keys that open ``meta``'s secret: with its passphrase when it has one.
+    """The keys that open ``meta``'s secret: with its passphrase when it has one
+    (``access``: the link's access token, if already derived).
 
     Raises ``PassphraseRequired`` (not counted) without one, ``InvalidInput`` for a
     passphrase too long, or a secret whose KDF costs more than the server runs.
     """
     gate = meta.passphrase
     if gate is None:
-        return derive_keys(link_key)
+        return derive_keys(link_key, access=access)
     if not passphrase:
         raise PassphraseRequired(meta.attempts_left)
     check_passphrase(passphrase)
@@ -75,7 +77,11 @@ async def keys_for(
     async with limiter:
         return await anyio.to_thread.run_sync(
             lambda: derive_keys(
-                link_key, passphrase=passphrase, salt=gate.salt, iterations=gate.iterations
+                link_key,
+                passphrase=passphrase,
+                salt=gate.salt,
+                iterations=gate.iterations,
+                access=access,
             )
         )
 

@@ -431,7 +431,8 @@ class SecretService:
         """Take one view and decrypt it on the server (curl mode); return it and views left."""
         async with self._timed():
             client = self.locate(client)
-            meta, consumed = await self._open(secret_id, token_of_link(link_key), client, take=True)
+            access = token_of_link(link_key)
+            meta, consumed = await self._open(secret_id, access, client, take=True)
             if consumed is None:
                 await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             keys = await keys_for(
@@ -440,6 +441,7 @@ class SecretService:
                 passphrase,
                 max_iterations=self.settings.pbkdf2_iterations,
                 limiter=self._kdf_limiter,
+                access=access,
             )
             if consumed is None:
                 consumed = await self._take(meta, keys.passphrase_proof, client)
