@@ -43,6 +43,14 @@ Message = dict[str, Any]
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.inproc", description=__doc__)
     parser.add_argument("--store", choices=["redis", "sqlite", "postgres", "memory"])
+    parser.add_argument(
+        "--app",
+        choices=["burnlink", "floor", "minimal"],
+        default="burnlink",
+        help="the app to call: burnlink (default), or the benchmark's floor (bare ASGI and one"
+        " Redis call) or minimal contender (FastAPI, pydantic and one Redis call), on Redis, to"
+        " set burnlink's figure against theirs in the same conditions",
+    )
     parser.add_argument("--count", type=int, default=6000, help="secrets created and revealed")
     parser.add_argument(
         "--concurrency",
@@ -64,6 +72,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.concurrency is None:
         args.concurrency = 4 if args.instructions else 32
+    if args.app != "burnlink" and args.store != "redis":
+        parser.error(f"--app {args.app} runs on Redis only")
     return args
 
 
@@ -192,7 +202,13 @@ async def _run(args: argparse.Namespace) -> None:
         # valgrind runs in turn with the event loop: a store command would time out.
         vars(client)["COMMAND_TIMEOUT_SECONDS"] = 60.0
 
-    driver = Driver(app_from_environment())
+    if args.app == "floor":
+        from bench.floor import app
+    elif args.app == "minimal":
+        from bench.minimal import app
+    else:
+        app = app_from_environment()
+    driver = Driver(app)
     inbox, task = await driver.start()
     body = BURNLINK_CREATE.body.encode()
     create = "/api/v1/secrets"
