@@ -36,6 +36,7 @@ from burnlink.envelope import (
     Envelope,
 )
 from burnlink.errors import EnvelopeError, InvalidInput
+from burnlink.strict_json import dumps_compact
 
 KEY_BYTES = 32
 # Lengths in Unicode code points (Python's len, JavaScript's [...text].length), not bytes or
@@ -163,7 +164,7 @@ def encode_payload(payload: Payload) -> bytes:
         header["name"] = payload.name
     if payload.mime is not None:
         header["mime"] = payload.mime
-    line = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    line = dumps_compact(header, ascii=False) + b"\n"
     if len(line) > MAX_HEADER_BYTES:
         raise InvalidInput(
             "name", f"with the type, takes more than the payload header's {MAX_HEADER_BYTES} bytes"

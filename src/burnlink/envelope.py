@@ -18,6 +18,7 @@ from typing import Any
 
 from burnlink.errors import EnvelopeError, InvalidInput, PayloadTooLarge
 from burnlink.ids import b64url_decode, b64url_encode
+from burnlink.strict_json import dumps_compact
 
 VERSION = 1
 ALG = "A256GCM"
@@ -91,7 +92,7 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         """Compact JSON encoding, the form the store keeps."""
-        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+        return dumps_compact(self.to_json())
 
     @classmethod
     def from_json(cls, obj: object, *, min_iterations: int = MIN_ITERATIONS) -> Envelope:

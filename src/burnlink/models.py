@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from burnlink.strict_json import dumps_compact
+
 
 class EventKind(StrEnum):
     """What happened to a secret, as listed on its receipt."""
@@ -93,7 +95,7 @@ class AccessPolicy:
             obj["notify_url"] = self.notify_url
         if self.creator_country is not None:
             obj["creator_country"] = self.creator_country
-        return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+        return dumps_compact(obj)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AccessPolicy:

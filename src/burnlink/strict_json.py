@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["MAX_NAME_SHOWN", "DuplicateName", "loads_strict", "shorten"]
+__all__ = ["MAX_NAME_SHOWN", "DuplicateName", "dumps_compact", "loads_strict", "shorten"]
 
 MAX_NAME_SHOWN = 64
 """Longest member name echoed in an error; a longer one is cut and ends with ``…``."""
@@ -45,11 +45,29 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# Made once: ``json.loads`` and ``json.dumps`` build a new decoder or encoder for every call
+# that passes an option.
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT_UTF8 = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def loads_strict(data: str | bytes) -> Any:
     """Parse JSON like ``json.loads``, but raise ``DuplicateName`` (a ``JSONDecodeError``)
     for an object that names a member twice, at any depth."""
     try:
-        return json.loads(data, object_pairs_hook=_unique)
+        if isinstance(data, bytes | bytearray):
+            # What ``json.loads`` does with bytes: UTF-8, -16 or -32, found from the start.
+            text = data.decode(json.detect_encoding(data), "surrogatepass")
+        else:
+            text = data
+        return _STRICT_DECODER.decode(text)
     except _Repeated as exc:
         doc = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         raise DuplicateName(exc.name, doc) from None
+
+
+def dumps_compact(value: object, *, ascii: bool = True) -> bytes:
+    """``value`` as JSON with no whitespace, exactly as ``json.dumps(value,
+    separators=(",", ":"), ensure_ascii=ascii)`` writes it, encoded as UTF-8."""
+    return (_COMPACT if ascii else _COMPACT_UTF8).encode(value).encode("utf-8")

@@ -26,7 +26,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -304,6 +304,15 @@ class AuditEvent:
         object.__setattr__(self, "policy", _frozen_labels(self.policy))
         object.__setattr__(self, "detail", _frozen_labels(self.detail))
 
+    def with_detail(self, detail: Mapping[str, Scalar]) -> AuditEvent:
+        """This event with ``detail`` in place of its own: only ``detail`` is checked again
+        (``dataclasses.replace`` would check every field, already checked here, once more)."""
+        event = object.__new__(AuditEvent)
+        for name in _SLOTS:
+            object.__setattr__(event, name, getattr(self, name))
+        object.__setattr__(event, "detail", _frozen_labels(detail))
+        return event
+
     def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict with every field present."""
         return {
@@ -353,6 +362,9 @@ class AuditEvent:
     def from_json(cls, text: str | bytes) -> AuditEvent:
         """Parse canonical (or any) JSON text of an event; raise ``ValueError`` if invalid."""
         return cls.from_dict(json.loads(text))
+
+
+_SLOTS: Final = tuple(f.name for f in fields(AuditEvent))
 
 
 @dataclass(frozen=True, slots=True)

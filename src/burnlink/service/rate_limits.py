@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from burnlink.config import Limit
@@ -44,13 +44,15 @@ class LimitCheck:
     name: str
     rule: Limit
     hit: Hit
+    limited: Hit = field(init=False, repr=False, compare=False)
+    """``hit`` with the limit a store compares its total to (``SecretRecords.create``,
+    ``SecretRecords.reveal``): past ``rule.count`` when it counts, at it when it only reads,
+    as ``judge`` does. Made once here: a request reads it twice per limit."""
 
-    @property
-    def limited(self) -> Hit:
-        """``hit`` with the limit a store compares its total to (``SecretRecords.create``,
-        ``SecretRecords.reveal``):
-        past ``rule.count`` when it counts, at it when it only reads, as ``judge`` does."""
-        return replace(self.hit, limit=self.rule.count if self.hit.cost else self.rule.count - 1)
+    def __post_init__(self) -> None:
+        hit = self.hit
+        limit = self.rule.count if hit.cost else self.rule.count - 1
+        object.__setattr__(self, "limited", Hit(hit.bucket, hit.window, hit.cost, limit))
 
 
 class RateLimiter:
@@ -115,7 +117,7 @@ class RateLimiter:
         store's answer, in the same order) is past its limit."""
         for check, count in zip(checks, counts, strict=True):
             # A read (cost 0) refuses at the limit: the request it guards would pass it.
-            if over_limit([check.limited], [count]):
+            if over_limit((check.limited,), (count,)):
                 raise RateLimited(
                     _seconds_to_window_end(check.rule.window, now),
                     limit=check.name,

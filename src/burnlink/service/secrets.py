@@ -170,7 +170,8 @@ class SecretService:
         """``client`` with its country filled in from the address (when known)."""
         if client.country is not None:
             return client
-        return replace(client, country=self.geo.country_of(client.ip))
+        country = self.geo.country_of(client.ip)
+        return client if country is None else replace(client, country=country)
 
     def country_of(self, ip: str | None) -> str | None:
         """The country of an address, for receipts."""
@@ -366,7 +367,7 @@ class SecretService:
             return meta, None
         self.reporter.recorded()
         await self.reporter.publish(
-            replace(event, detail={"max_views": meta.max_views}),
+            event.with_detail({"max_views": meta.max_views}),
             secret_id=secret_id,
             notify_url=meta.policy.notify_url,
             creator_country=meta.policy.creator_country,

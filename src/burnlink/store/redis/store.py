@@ -222,6 +222,7 @@ from burnlink.store.secrets import (
     Reveal,
     ViewRecord,
 )
+from burnlink.strict_json import dumps_compact
 
 _SWEEP_BATCH: Final = 500
 OUTBOX_STREAMS: Final = 128
@@ -282,7 +283,7 @@ def _glob_escape(text: bytes) -> bytes:
 def _encode_event(event: Event) -> bytes:
     # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
     row = [to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent]
-    return json.dumps(row, separators=(",", ":")).encode("ascii")
+    return dumps_compact(row)
 
 
 def _text(raw: bytes) -> str:
