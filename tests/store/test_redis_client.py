@@ -14,10 +14,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError
+from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from burnlink.store.redis.client import LeanConnection, client_for
+from burnlink.store.redis.client import LeanConnection, client_for, client_options
 from tests import services
 
 pytestmark = pytest.mark.anyio
@@ -127,3 +127,83 @@ async def test_a_write_to_a_closed_peer_is_a_connection_error() -> None:
     with pytest.raises(RedisConnectionError):
         await write_until_refused()
     assert not connection.is_connected
+
+
+async def test_an_error_answer_is_raised_and_its_connection_kept(client: Redis) -> None:
+    key = f"burnlink-test-error-{uuid.uuid4().hex}".encode()
+    pool = client.connection_pool
+    try:
+        await client.set(key, b"not a number", ex=60)
+        with pytest.raises(ResponseError):
+            await client.incr(key)
+        assert len(pool._available_connections) == 1
+        assert not pool._in_use_connections
+        assert pool._available_connections[0].is_connected
+        assert await client.get(key) == b"not a number"
+    finally:
+        await client.delete(key)
+
+
+async def _after_the_server_closes_its_connection(client: Redis) -> list[object]:
+    """What two commands give after the server drops the client's one connection."""
+    key = f"burnlink-test-killed-{uuid.uuid4().hex}".encode()
+    try:
+        await client.set(key, b"1", ex=60)
+        own_id = await client.client_id()
+        killer, _ = client_for(services.REDIS_URL)
+        try:
+            assert await killer.client_kill_filter(_id=str(own_id)) == 1
+        finally:
+            await killer.aclose()
+        await asyncio.sleep(0.05)
+        seen: list[object] = []
+        for _ in range(2):
+            try:
+                seen.append(await client.get(key))
+            except RedisConnectionError as exc:
+                seen.append(type(exc))
+        return seen
+    finally:
+        await client.delete(key)
+        await client.aclose()
+
+
+async def test_a_connection_the_server_closed_fails_one_command_as_redis_py_does() -> None:
+    services.require("redis")
+    ours, _ = client_for(services.REDIS_URL)
+    assert isinstance(ours, Redis)
+    plain = Redis.from_url(services.REDIS_URL.partition("?")[0], **client_options())
+    # No retries (``client_options``): the store reports the failed command, the next one
+    # reconnects.
+    expected = [RedisConnectionError, b"1"]
+    assert await _after_the_server_closes_its_connection(plain) == expected
+    assert await _after_the_server_closes_its_connection(ours) == expected
+
+
+async def test_a_server_that_never_answers_times_out_and_leaves_no_connection_in_use() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    async def accept_and_stay_silent() -> None:
+        loop = asyncio.get_running_loop()
+        listener.setblocking(False)
+        while True:
+            peer, _ = await loop.sock_accept(listener)
+            accepted.append(peer)
+
+    port = listener.getsockname()[1]
+    silent, _ = client_for(f"redis://127.0.0.1:{port}/0?socket_timeout=0.2")
+    assert isinstance(silent, Redis)
+    acceptor = asyncio.create_task(accept_and_stay_silent())
+    try:
+        for _ in range(2):
+            with pytest.raises(RedisTimeoutError):
+                await silent.get(b"k")
+            assert not silent.connection_pool._in_use_connections
+            assert not any(c.is_connected for c in silent.connection_pool._available_connections)
+    finally:
+        acceptor.cancel()
+        await silent.aclose()
+        for peer in accepted:
+            peer.close()
+        listener.close()

@@ -20,7 +20,7 @@ from urllib.parse import unquote, unquote_plus
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import Connection, parse_url
+from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -45,7 +45,7 @@ def client_for(url: str) -> tuple[Redis | RedisCluster, str]:
     try:
         if client_url.partition("://")[0].lower() in CLUSTER_SCHEMES:
             return _cluster_client(client_url), prefix
-        client = Redis.from_url(client_url, **client_options())
+        client = LeanRedis.from_pool(LeanConnectionPool.from_url(client_url, **client_options()))
     except (ValueError, TypeError, RedisClusterException) as exc:
         raise ConfigError("BURNLINK_STORE: invalid Redis URL or URL option") from exc
     pool = client.connection_pool
@@ -53,6 +53,59 @@ def client_for(url: str) -> tuple[Redis | RedisCluster, str]:
         pool.connection_class.__name__, (LeanConnection, pool.connection_class), {}
     )
     return client, prefix
+
+
+class LeanRedis(Redis):
+    """A single node's client whose commands skip what burnlink's settings make idle.
+
+    redis-py 8 wraps each command in its retry machinery (burnlink allows no retries, see
+    ``client_options``), records its duration for OpenTelemetry (not set up here) and looks
+    for an ``HIMPORT SET`` among the arguments (burnlink sends none): together about a
+    third of what a command costs the client. ``execute_command`` here sends and reads as
+    redis-py does and, on an error redis-py would retry on, drops the connection as its
+    retry does before giving up, so the errors and the pool's state are the same.
+    """
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Send one command on a pooled connection and return its parsed answer."""
+        if self.single_connection_client or self.connection is not None:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        pool = self.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_command(*args)
+            return await self.parse_response(conn, args[0], **options)
+        except conn.retry._supported_errors as error:
+            # What redis-py's retry does before it gives up, burnlink allowing no retries.
+            await conn.disconnect(error=error, failure_count=1)
+            raise
+        finally:
+            await pool.release(conn)
+
+
+class LeanConnectionPool(ConnectionPool):
+    """A single node's pool without redis-py 8's per-command bookkeeping (OpenTelemetry
+    connection counts and the release event that re-authenticating credential providers
+    listen for; burnlink uses neither). A connection is checked as redis-py checks it
+    (connected, nothing left unread) before each use."""
+
+    async def get_connection(self, *_: Any, **__: Any) -> Any:
+        """A connected connection, taken from the pool or made."""
+        # No lock: nothing between taking the connection and marking it used awaits.
+        connection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        """Put ``connection`` back for the next command."""
+        self._in_use_connections.remove(connection)
+        if connection.should_reconnect():
+            await connection.disconnect()
+        self._available_connections.append(connection)
 
 
 class LeanConnection:
