@@ -215,3 +215,15 @@ def test_list_label_joins_and_cuts_to_fit(values: tuple[str, ...], expected: str
 
     assert label == expected
     assert label is None or len(label) <= MAX_VALUE_LENGTH
+
+
+def test_with_detail_is_replace_with_only_the_detail_checked_again() -> None:
+    event = make_event(7)
+    changed = event.with_detail({"max_views": 3})
+    assert changed == dataclasses.replace(event, detail={"max_views": 3})
+    assert changed.canonical() == dataclasses.replace(event, detail={"max_views": 3}).canonical()
+    assert event.detail == make_event(7).detail
+    with pytest.raises(ValueError, match="secret material"):
+        event.with_detail({"passphrase": "x"})
+    with pytest.raises(TypeError):
+        event.with_detail({"max_views": 1.5})  # type: ignore[dict-item]
