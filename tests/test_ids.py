@@ -8,6 +8,8 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from burnlink.errors import InvalidInput
 from burnlink.ids import (
@@ -139,3 +141,36 @@ def test_key_id_of_a_signing_key_is_the_rfc7638_thumbprint() -> None:
     public_key = Ed25519PrivateKey.from_private_bytes(d).public_key()
 
     assert key_id(public_key) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def _reference_decode(text: str) -> bytes | None:
+    """Strict unpadded base64url as the standard library's base64 module reads it."""
+    if any(
+        c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text
+    ):
+        return None
+    if len(text) % 4 == 1:
+        return None
+    data = base64.urlsafe_b64decode(text + "==")
+    return data if base64.urlsafe_b64encode(data).rstrip(b"=").decode() == text else None
+
+
+@given(st.binary(max_size=80))
+def test_b64url_encode_is_the_standard_urlsafe_encoding_unpadded(data: bytes) -> None:
+    assert b64url_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    assert b64url_decode(b64url_encode(data), field="f") == data
+
+
+@given(
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \n.",
+        max_size=12,
+    )
+)
+def test_b64url_decode_accepts_exactly_what_the_standard_library_reads_strictly(text: str) -> None:
+    expected = _reference_decode(text)
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            b64url_decode(text, field="f")
+    else:
+        assert b64url_decode(text, field="f") == expected

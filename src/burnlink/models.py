@@ -5,6 +5,7 @@ They hold digests of tokens, never tokens, and opaque envelopes, never plaintext
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,6 +101,10 @@ class AccessPolicy:
     @classmethod
     def from_bytes(cls, data: bytes) -> AccessPolicy:
         """Undo ``to_bytes``; members added later may be absent."""
+        return _policy_from_bytes(bytes(data))
+
+    @classmethod
+    def _decode(cls, data: bytes) -> AccessPolicy:
         obj = json.loads(data)
         return cls(
             allowed_ips=tuple(obj["allowed_ips"]),
@@ -109,6 +114,12 @@ class AccessPolicy:
             notify_url=obj.get("notify_url"),
             creator_country=obj.get("creator_country"),
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _policy_from_bytes(data: bytes) -> AccessPolicy:
+    # Cached: many secrets share a policy (most have none), and a policy is immutable.
+    return AccessPolicy._decode(data)
 
 
 @dataclass(frozen=True, slots=True)
