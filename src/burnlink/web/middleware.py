@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from burnlink.hosts import AllowedHosts
+from burnlink.logs import write_line
 from burnlink.service.deferred import deferring
 from burnlink.useragents import classify
 from burnlink.web.api import client_address
@@ -229,27 +230,22 @@ def _log(scope: Scope, headers: Headers, status: int, seconds: float, request_id
     if not access_log.isEnabledFor(level):
         return  # nobody reads the line: build nothing
     method, path = scope["method"], scope["path"]
+    fields: dict[str, object] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "request_id": request_id,
+        "client_ip": client_address(scope),
+        "agent": classify(headers.get("user-agent")).kind.value,
+    }
+    if write_line(access_log, level, f"{method} {path} {status}", fields):
+        return
     # The record is made and handed on directly: ``Logger.log`` would also walk the stack
     # for the caller's file and line, which no formatter of ours prints (a few % of a
     # request's CPU). Handlers, filters and record factories still see it as usual.
     record = access_log.makeRecord(
-        access_log.name,
-        level,
-        __file__,
-        0,
-        "%s %s %d",
-        (method, path, status),
-        None,
-        extra={
-            "fields": {
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 1),
-                "request_id": request_id,
-                "client_ip": client_address(scope),
-                "agent": classify(headers.get("user-agent")).kind.value,
-            }
-        },
-    )
+        access_log.name, level, __file__, 0, "%s %s %d", (method, path, status), None,
+        extra={"fields": fields},
+    )  # fmt: skip
     access_log.handle(record)
