@@ -31,11 +31,13 @@ from burnlink.envelope import (
     SALT_BYTES,
     TAG_BYTES,
     Envelope,
+    max_framed_bytes,
 )
 from burnlink.errors import (
     GeoDenied,
     InvalidInput,
     PassphraseRequired,
+    PayloadTooLarge,
     RateLimited,
     SecretUnavailable,
     WrongPassphrase,
@@ -183,6 +185,59 @@ async def test_create_refuses_a_short_access_token(svc: Service) -> None:
         await svc.service.create(sealed(), b"short", None, ttl=3600, max_views=1, client=CLIENT)
 
     assert refused.value.field == "access_token"
+
+
+async def test_size_limits_are_the_service_s_in_both_modes(svc: Service) -> None:
+    """The content limit (``BURNLINK_MAX_BYTES``) holds whoever calls: a plaintext one byte
+    over it, or an envelope that could frame more, is refused before anything is kept."""
+    limit = svc.service.settings.max_bytes
+    framed = max_framed_bytes(limit)
+    fits = Envelope(KDF_NONE, 0, b"", os.urandom(NONCE_BYTES), bytes(framed + TAG_BYTES))
+    over = dataclasses.replace(fits, ciphertext=bytes(framed + 1 + TAG_BYTES))
+    with pytest.raises(PayloadTooLarge) as refused:
+        await svc.service.create(over, ACCESS, None, ttl=3600, max_views=1, client=CLIENT)
+    assert refused.value.field == "envelope.ct"
+    with pytest.raises(PayloadTooLarge) as refused:
+        await svc.service.create_plaintext(
+            Payload(bytes(limit + 1)), passphrase=None, ttl=3600, max_views=1, client=CLIENT
+        )
+    assert refused.value.field == "secret"
+    assert await svc.events() == []
+
+    await svc.service.create(fits, ACCESS, None, ttl=3600, max_views=1, client=CLIENT)
+    await svc.service.create_plaintext(
+        Payload(bytes(limit)), passphrase=None, ttl=3600, max_views=1, client=CLIENT
+    )
+    assert len(await svc.events()) == 2
+
+
+async def test_a_required_passphrase_is_one_rule_for_both_modes(clock: FrozenClock) -> None:
+    """``BURNLINK_REQUIRE_PASSPHRASE`` refuses a plaintext create as it refuses an envelope:
+    same field and reason, and counted against the create rate."""
+    store = await open_store("memory://", retention=RETENTION)
+    settings = load_settings(
+        store="memory://", require_passphrase=True, rate_limit_create="1/minute"
+    )
+    service = SecretService(store, settings, clock, reporter=Reporter(None, clock=clock))
+    try:
+        with pytest.raises(InvalidInput) as plaintext:
+            await service.create_plaintext(
+                Payload(b"x"), passphrase=None, ttl=3600, max_views=1, client=CLIENT
+            )
+        with pytest.raises(RateLimited):  # the refusal above was this minute's create
+            await service.create(
+                sealed(passphrase=True), ACCESS, PROOF, ttl=3600, max_views=1, client=CLIENT
+            )
+        other = dataclasses.replace(CLIENT, ip="203.0.113.8")
+        with pytest.raises(InvalidInput) as envelope:
+            await service.create(sealed(), ACCESS, None, ttl=3600, max_views=1, client=other)
+        assert (plaintext.value.field, plaintext.value.reason) == (
+            envelope.value.field,
+            envelope.value.reason,
+        )
+        assert plaintext.value.field == "passphrase"
+    finally:
+        await store.aclose()
 
 
 async def test_create_is_audited_with_its_limits(svc: Service) -> None:

@@ -30,12 +30,13 @@ from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.crypto import Payload, new_link_key
 from burnlink.crypto import access_token as token_of_link
-from burnlink.envelope import Envelope
+from burnlink.envelope import TAG_BYTES, Envelope, check_content_size, max_framed_bytes
 from burnlink.errors import (
     AuditUnavailable,
     DuplicateId,
     InvalidInput,
     PassphraseRequired,
+    PayloadTooLarge,
     SecretUnavailable,
     StorageError,
     StorageUnavailable,
@@ -205,8 +206,11 @@ class SecretService:
         """Store an envelope sealed by the client (end-to-end mode).
 
         ``notify_url`` gets a webhook on each view, the burn and the expiry; a URL that no
-        delivery could use is refused now (``InvalidInput``).
+        delivery could use is refused now (``InvalidInput``). An envelope whose framed payload
+        could hold more than ``BURNLINK_MAX_BYTES`` of content is ``PayloadTooLarge``.
         """
+        if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(self.settings.max_bytes):
+            raise PayloadTooLarge(self.settings.max_bytes, field="envelope.ct")
         ttl, views = self.check_limits(ttl, max_views)
         if len(access_token) != TOKEN_BYTES:
             raise InvalidInput("access_token", f"must be {TOKEN_BYTES} bytes")
@@ -292,14 +296,15 @@ class SecretService:
     ) -> tuple[CreatedSecret, bytes]:
         """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
 
-        The key is not kept anywhere: losing the returned value loses the secret.
+        The key is not kept anywhere: losing the returned value loses the secret. Content
+        past ``BURNLINK_MAX_BYTES`` is ``PayloadTooLarge``; the server's other rules for new
+        secrets (``require_passphrase`` among them) are ``create``'s.
         """
+        check_content_size(len(payload.content), self.settings.max_bytes)
         self.check_limits(ttl, max_views)
         if not payload.content:
             raise InvalidInput("secret", "must not be empty")
         check_passphrase(passphrase)
-        if self.settings.require_passphrase and passphrase is None:
-            raise InvalidInput("passphrase", "this server requires a passphrase on every secret")
         link_key = new_link_key()
         sealed = await seal_payload(
             payload,

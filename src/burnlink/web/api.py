@@ -14,8 +14,8 @@ from starlette.types import Scope
 
 from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
-from burnlink.envelope import TAG_BYTES, Envelope, check_content_size, max_framed_bytes
-from burnlink.errors import InvalidInput, PayloadTooLarge, SecretUnavailable
+from burnlink.envelope import Envelope
+from burnlink.errors import InvalidInput, SecretUnavailable
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.policy import build_policy, mask_email
@@ -164,7 +164,6 @@ async def create_secret(
     body: CreateSecretRequest, request: Request, service: Service
 ) -> CreateSecretResponse:
     """Create a secret from plaintext (curl mode) or from a client-sealed envelope."""
-    limit = service.settings.max_bytes
     client = client_of(request)
     policy = build_policy(
         allowed_ips=body.allowed_ips,
@@ -178,7 +177,6 @@ async def create_secret(
             content = body.secret.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput("secret", "contains an unpaired surrogate") from None
-        check_content_size(len(content), limit)
         created, link_key = await service.create_plaintext(
             Payload(content),
             passphrase=body.passphrase,
@@ -196,8 +194,6 @@ async def create_secret(
             body.envelope.model_dump(exclude_unset=True),
             min_iterations=service.settings.pbkdf2_iterations,
         )
-        if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(limit):
-            raise PayloadTooLarge(limit, field="envelope.ct")
         proof = body.passphrase_proof
         created = await service.create(
             envelope,
