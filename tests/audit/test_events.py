@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from burnlink.audit.events import (
     MAX_VALUE_LENGTH,
@@ -183,11 +185,76 @@ def test_audit_event_builder_defaults_outcome_by_type(
         pytest.param({**make_event().to_dict(), "at": "2030-01-01T00:00:00Z"}, id="time-shape"),
         pytest.param({**make_event().to_dict(), "detail": []}, id="detail-not-mapping"),
         pytest.param({**make_event().to_dict(), "extra": 1}, id="extra-field"),
+        pytest.param({**make_event().to_dict(), "type": ["alert"]}, id="type-not-a-string"),
+        pytest.param({**make_event().to_dict(), "outcome": "fine"}, id="outcome"),
+        # 64 digits are 64 hex digits, but a number is not a secret hash (nor canonical text).
+        pytest.param({**make_event().to_dict(), "secret_hash": int("1" * 64)}, id="hash-number"),
     ],
 )
 def test_audit_event_from_dict_refuses_what_is_not_an_event(data: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies
         AuditEvent.from_dict(data)
+
+
+_TEXT = st.text(max_size=40)
+_SCALARS = st.none() | st.booleans() | st.integers() | _TEXT
+_LABELS = st.dictionaries(
+    st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), _SCALARS, max_size=4
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=st.datetimes(timezones=st.just(UTC)),
+    type_=st.sampled_from(AuditEventType),
+    outcome=st.sampled_from(Outcome),
+    user_agent=st.none() | _TEXT,
+    request_id=st.none() | _TEXT,
+    country=st.none() | st.from_regex(r"[A-Z]{2}", fullmatch=True),
+    client_ip=st.none() | st.ip_addresses().map(str),
+    policy=_LABELS,
+    detail=_LABELS,
+)
+def test_audit_event_json_forms_are_what_the_encoder_makes_of_its_dict(
+    at: datetime,
+    type_: AuditEventType,
+    outcome: Outcome,
+    user_agent: str | None,
+    request_id: str | None,
+    country: str | None,
+    client_ip: str | None,
+    policy: dict[str, str | int | bool | None],
+    detail: dict[str, str | int | bool | None],
+) -> None:
+    """``canonical()`` and ``to_json()`` write the event member by member; they must be byte
+    for byte what the generic encoder makes of ``to_dict()`` (escapes, key order, numbers,
+    ``null``), sorted and in ``to_dict``'s order."""
+    labels = [{k: v for k, v in d.items() if not _names_secret(k)} for d in (policy, detail)]
+    event = AuditEvent(
+        at=at,
+        type=type_,
+        outcome=outcome,
+        secret_hash=secret_hash(request_id or ""),
+        client_ip=client_ip,
+        country=country,
+        user_agent=user_agent,
+        agent_class=None,
+        request_id=request_id,
+        policy=labels[0],
+        detail=labels[1],
+    )
+
+    assert event.canonical() == canonical_json(event.to_dict())
+    compact = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    assert event.to_json() == compact
+
+
+def _names_secret(key: str) -> bool:
+    try:
+        AuditEvent(at=T0, type=AuditEventType.ALERT, outcome=Outcome.OK, detail={key: 1})
+    except ValueError:
+        return True
+    return False
 
 
 def test_parse_time_inverts_format_time() -> None:

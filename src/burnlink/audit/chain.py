@@ -165,16 +165,23 @@ def next_entries(
     canonicals: Iterable[bytes] | None = None,
 ) -> list[AuditEntry]:
     """The entries that append ``events``, in order, after ``head``; ``canonicals``, when
-    given, are the events' ``canonical()`` bytes, in the same order."""
-    entries: list[AuditEntry] = []
+    given, are the events' ``canonical()`` bytes, in the same order.
+
+    The key is set up once (``hmac.new`` without a message) and copied for each entry, which
+    spares each MAC hashing the padded key again."""
+    events = list(events)
     if canonicals is None:
-        for event in events:
-            entries.append(next_entry(key, head, event))
-            head = entries[-1].head
-        return entries
+        canonicals = [event.canonical() for event in events]
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    entries: list[AuditEntry] = []
+    seq, prev_mac = head.seq, head.mac
     for event, canonical in zip(events, canonicals, strict=True):
-        entries.append(next_entry(key, head, event, canonical=canonical))
-        head = entries[-1].head
+        seq += 1
+        mac = keyed.copy()
+        mac.update(prev_mac + canonical + seq.to_bytes(8, "big"))
+        entry = AuditEntry(seq=seq, event=event, prev_mac=prev_mac, mac=mac.digest())
+        entries.append(entry)
+        prev_mac = entry.mac
     return entries
 
 

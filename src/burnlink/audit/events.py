@@ -29,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from burnlink.clock import to_millis
 from burnlink.useragents import MAX_USER_AGENT, classify
@@ -162,6 +163,23 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
 )
 
 
+_E = TypeVar("_E", AuditEventType, Outcome)
+_FIELD_SET: Final = frozenset(_FIELDS)
+_TYPES: Final[Mapping[object, AuditEventType]] = MappingProxyType(
+    {t.value: t for t in AuditEventType}
+)
+_OUTCOMES: Final[Mapping[object, Outcome]] = MappingProxyType({o.value: o for o in Outcome})
+
+
+def _member(members: Mapping[object, _E], value: object, name: str) -> _E:
+    """The member of an enum whose value is ``value`` (a dict look-up: the enum's own call is
+    slow); ``ValueError`` for any other value."""
+    try:
+        return members[value]
+    except (KeyError, TypeError):
+        raise ValueError(f"not an audit event {name}: {value!r}") from None
+
+
 def secret_hash(secret_id: str) -> str:
     """The name of a secret in audit events and statements: hex SHA-256 of its UTF-8 id."""
     return hashlib.sha256(secret_id.encode("utf-8")).hexdigest()
@@ -176,6 +194,32 @@ _CANONICAL: Final = json.JSONEncoder(
 def canonical_json(value: object) -> bytes:
     """Sorted keys, no whitespace, UTF-8, no NaN: the byte form that is hashed and signed."""
     return _CANONICAL.encode(value).encode("utf-8")
+
+
+def _json_scalar(value: Scalar) -> str:
+    """``value`` as ``canonical_json`` writes it (``bool`` before ``int``: it is one)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return encode_basestring(value)
+
+
+def _json_optional(value: str | None) -> str:
+    """An optional string field as ``canonical_json`` writes it."""
+    return "null" if value is None else encode_basestring(value)
+
+
+def _json_labels(items: Mapping[str, Scalar]) -> str:
+    """A ``policy`` or ``detail`` mapping as ``canonical_json`` writes it (keys sorted)."""
+    if not items:
+        return "{}"
+    members = [encode_basestring(k) + ":" + _json_scalar(items[k]) for k in sorted(items)]
+    return "{" + ",".join(members) + "}"
 
 
 def format_time(moment: datetime) -> str:
@@ -232,8 +276,10 @@ _NO_LABELS: Final[Mapping[str, Scalar]] = MappingProxyType({})
 def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
     if items is None or items is _NO_LABELS:
         return _NO_LABELS
-    if not isinstance(items, Mapping):
+    if type(items) is not dict and not isinstance(items, Mapping):
         raise TypeError("policy/detail must be a mapping")
+    if not items:
+        return _NO_LABELS
     if len(items) > MAX_ITEMS:
         raise ValueError(f"policy/detail hold at most {MAX_ITEMS} items")
     checked = {_check_key(k): _check_value(v) for k, v in sorted(items.items())}
@@ -287,16 +333,23 @@ class AuditEvent:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("at must be an aware datetime")
         at = self.at if self.at.tzinfo is UTC else self.at.astimezone(UTC)
-        object.__setattr__(self, "at", to_millis(at))
+        if at.microsecond % 1000 or at is not self.at:
+            object.__setattr__(self, "at", to_millis(at))
         if type(self.type) is not AuditEventType:
             object.__setattr__(self, "type", AuditEventType(self.type))
         if type(self.outcome) is not Outcome:
             object.__setattr__(self, "outcome", Outcome(self.outcome))
-        if self.secret_hash is not None and not _HASH_RE.fullmatch(str(self.secret_hash)):
+        if self.secret_hash is not None and not (
+            isinstance(self.secret_hash, str) and _HASH_RE.fullmatch(self.secret_hash)
+        ):
             raise ValueError("secret_hash must be 64 lower-case hex digits (use secret_hash())")
-        if self.client_ip is not None and _canonical_ip(str(self.client_ip)) is None:
+        if self.client_ip is not None and not (
+            isinstance(self.client_ip, str) and _canonical_ip(self.client_ip) is not None
+        ):
             raise ValueError(f"client_ip {self.client_ip!r} is not an IP address")
-        if self.country is not None and not _COUNTRY_RE.fullmatch(str(self.country)):
+        if self.country is not None and not (
+            isinstance(self.country, str) and _COUNTRY_RE.fullmatch(self.country)
+        ):
             raise ValueError("country must be an ISO 3166-1 alpha-2 code in upper case")
         _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
         _optional_str(self.agent_class, "agent_class", 20)
@@ -330,22 +383,55 @@ class AuditEvent:
             "detail": dict(self.detail),
         }
 
+    def to_json(self) -> str:
+        """``to_dict()`` as compact JSON text (no whitespace, not ASCII-escaped), in its own
+        member order, written as ``canonical`` is: the form an outbox record carries."""
+        return (
+            f'{{"v":{FORMAT_VERSION},"at":"{format_time(self.at)}","type":"{self.type.value}"'
+            f',"outcome":"{self.outcome.value}"'
+            f',"secret_hash":{_json_optional(self.secret_hash)}'
+            f',"client_ip":{_json_optional(self.client_ip)}'
+            f',"country":{_json_optional(self.country)}'
+            f',"user_agent":{_json_optional(self.user_agent)}'
+            f',"agent_class":{_json_optional(self.agent_class)}'
+            f',"request_id":{_json_optional(self.request_id)}'
+            f',"policy":{_json_labels(self.policy)},"detail":{_json_labels(self.detail)}}}'
+        )
+
     def canonical(self) -> bytes:
-        """The canonical JSON bytes of ``to_dict()`` (what the chain MAC covers)."""
-        return canonical_json(self.to_dict())
+        """The canonical JSON bytes of ``to_dict()`` (what the chain MAC covers).
+
+        Written member by member in ``canonical_json``'s order and escaping (each string by
+        the encoder's own ``encode_basestring``), without building the dict and an encoder
+        pass over it: every event is built once per request and again when it is sealed."""
+        text = (
+            f'{{"agent_class":{_json_optional(self.agent_class)}'
+            f',"at":"{format_time(self.at)}"'
+            f',"client_ip":{_json_optional(self.client_ip)}'
+            f',"country":{_json_optional(self.country)}'
+            f',"detail":{_json_labels(self.detail)}'
+            f',"outcome":"{self.outcome.value}"'
+            f',"policy":{_json_labels(self.policy)}'
+            f',"request_id":{_json_optional(self.request_id)}'
+            f',"secret_hash":{_json_optional(self.secret_hash)}'
+            f',"type":"{self.type.value}"'
+            f',"user_agent":{_json_optional(self.user_agent)}'
+            f',"v":{FORMAT_VERSION}}}'
+        )
+        return text.encode("utf-8")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditEvent:
         """Rebuild an event from ``to_dict()`` output; raise ``ValueError`` if it is not one."""
-        if not isinstance(data, Mapping) or set(data) != set(_FIELDS):
+        if (type(data) is not dict and not isinstance(data, Mapping)) or data.keys() != _FIELD_SET:
             raise ValueError("not an audit event: unexpected or missing fields")
         if data["v"] != FORMAT_VERSION:
             raise ValueError(f"unsupported audit event version {data['v']!r}")
         try:
             return cls(
                 at=parse_time(str(data["at"])),
-                type=AuditEventType(data["type"]),
-                outcome=Outcome(data["outcome"]),
+                type=_member(_TYPES, data["type"], "type"),
+                outcome=_member(_OUTCOMES, data["outcome"], "outcome"),
                 secret_hash=data["secret_hash"],
                 client_ip=data["client_ip"],
                 country=data["country"],

@@ -36,6 +36,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any, Final, Protocol
 
 from burnlink.audit.events import AuditEvent, format_time, parse_time
@@ -50,8 +51,6 @@ _EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
 _HEAD_BYTES: Final = _HEAD.encode()
 _EVENT_MEMBER: Final = b'","event":'
 _HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
-_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-"""The record's other members: no whitespace, UTF-8, in an encoder made once."""
 
 
 def new_record_id() -> str:
@@ -104,21 +103,20 @@ class OutboxRecord:
         return self.event.canonical()
 
     def to_bytes(self) -> bytes:
-        """The form the store keeps (see the module docstring)."""
-        watch = None
+        """The form the store keeps (see the module docstring), written member by member."""
+        watch = "null"
         if self.watch is not None:
-            watch = {
-                "id": self.watch.secret_id,
-                "expires_at": format_time(self.watch.expires_at),
-                "notify_url": self.watch.notify_url,
-            }
-        document = {
-            "id": self.id,
-            "event": self.event.to_dict(),
-            "watch": watch,
-            "unwatch": self.unwatch,
-        }
-        return _COMPACT(document).encode("utf-8")
+            url = self.watch.notify_url
+            watch = (
+                f'{{"id":{encode_basestring(self.watch.secret_id)}'
+                f',"expires_at":"{format_time(self.watch.expires_at)}"'
+                f',"notify_url":{"null" if url is None else encode_basestring(url)}}}'
+            )
+        unwatch = "null" if self.unwatch is None else encode_basestring(self.unwatch)
+        return (
+            f'{{"id":{encode_basestring(self.id)},"event":{self.event.to_json()}'
+            f',"watch":{watch},"unwatch":{unwatch}}}'
+        ).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
