@@ -282,7 +282,18 @@ def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
         return _NO_LABELS
     if len(items) > MAX_ITEMS:
         raise ValueError(f"policy/detail hold at most {MAX_ITEMS} items")
-    checked = {_check_key(k): _check_value(v) for k, v in sorted(items.items())}
+    checked: dict[str, Scalar] = {}
+    for key in sorted(items):
+        value = items[key]
+        # The checks of _check_key and _check_value, without a call for the common cases.
+        if key not in _GOOD_KEYS:
+            _check_key(key)
+        if type(value) is str:
+            if len(value) > MAX_VALUE_LENGTH:
+                _check_value(value)
+        elif value is not None and type(value) is not int and type(value) is not bool:
+            value = _check_value(value)
+        checked[key] = value
     return MappingProxyType(checked)
 
 

@@ -51,6 +51,8 @@ _EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
 _HEAD_BYTES: Final = _HEAD.encode()
 _EVENT_MEMBER: Final = b'","event":'
 _HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
+_DECODE: Final = json.JSONDecoder().decode
+"""``json.loads`` of text, without its search for a UTF-16 or UTF-32 encoding: records are UTF-8."""
 
 
 def new_record_id() -> str:
@@ -122,7 +124,7 @@ class OutboxRecord:
     def from_bytes(cls, data: bytes) -> OutboxRecord:
         """Undo ``to_bytes``, with the event validated; ``ValueError`` for anything else."""
         try:
-            document = json.loads(data)
+            document = _DECODE(str(data, "utf-8"))
             event = AuditEvent.from_dict(document["event"])
             return _record(document["id"], event, document)
         except (
