@@ -61,11 +61,13 @@ MAX_ITEMS: Final = 16
 MAX_KEY_LENGTH: Final = 40
 MAX_VALUE_LENGTH: Final = 200
 MAX_REQUEST_ID: Final = 128
+_MAX_AGENT_CLASS: Final = 20
 
 _KEY_RE: Final = re.compile(r"^[a-z][a-z0-9_.]*$")
 _HASH_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 _COUNTRY_RE: Final = re.compile(r"^[A-Z]{2}$")
 _TIME_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_TIME_FORMAT: Final = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
 _WORDS_RE: Final = re.compile(r"[._]")
 _FORBIDDEN_WORDS: Final = frozenset(
     {
@@ -224,8 +226,18 @@ def _json_labels(items: Mapping[str, Scalar]) -> str:
 
 def format_time(moment: datetime) -> str:
     """``moment`` (aware) in UTC as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds truncated)."""
-    # isoformat is C and truncates as strftime did; "+00:00" becomes "Z".
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # One C formatting call; milliseconds truncated, as strftime and isoformat do.
+    return _TIME_FORMAT % (
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -362,9 +374,19 @@ class AuditEvent:
             isinstance(self.country, str) and _COUNTRY_RE.fullmatch(self.country)
         ):
             raise ValueError("country must be an ISO 3166-1 alpha-2 code in upper case")
-        _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
-        _optional_str(self.agent_class, "agent_class", 20)
-        _optional_str(self.request_id, "request_id", MAX_REQUEST_ID)
+        # _optional_str's checks, called only when the common case (None, a short str) fails.
+        if self.user_agent is not None and (
+            type(self.user_agent) is not str or len(self.user_agent) > MAX_USER_AGENT
+        ):
+            _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
+        if self.agent_class is not None and (
+            type(self.agent_class) is not str or len(self.agent_class) > _MAX_AGENT_CLASS
+        ):
+            _optional_str(self.agent_class, "agent_class", _MAX_AGENT_CLASS)
+        if self.request_id is not None and (
+            type(self.request_id) is not str or len(self.request_id) > MAX_REQUEST_ID
+        ):
+            _optional_str(self.request_id, "request_id", MAX_REQUEST_ID)
         object.__setattr__(self, "policy", _frozen_labels(self.policy))
         object.__setattr__(self, "detail", _frozen_labels(self.detail))
 
