@@ -93,8 +93,8 @@ async def test_webhooks_are_signed_per_standard_webhooks_and_carry_no_content(
         assert CONTENT.encode() not in hook.body
         assert key.encode() not in hook.body
     # A tampered body fails the reference verifier.
+    first = hooks[0]
     with pytest.raises(WebhookVerificationError):
-        first = hooks[0]
         verifier.verify(first.body.replace(b"secret.", b"secret!"), first.headers)
 
 
