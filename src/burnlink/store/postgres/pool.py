@@ -40,20 +40,23 @@ CHECK_AFTER_IDLE: Final = 0.5
 """Seconds a pooled connection may sit idle and still be handed out without a check."""
 
 
+_RETURNED: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+"""When each connection was last given back (``pooled``)."""
+
+
 class _IdleCheck:
-    """The pool's ``check`` and ``reset`` callbacks: note when each connection came back,
-    check it on the way out if it has been back longer than ``after`` seconds or if the
-    server has written to it since."""
+    """The pool's ``check`` callback: check a connection on the way out if it has been back
+    longer than ``after`` seconds, or if the server has written to it since.
+
+    The time a connection comes back is noted by ``pooled`` as it gives it back, not by a
+    ``reset`` callback: with one, psycopg_pool hands every returned connection to a worker
+    task, which cost about as much CPU as the call's own round trip."""
 
     def __init__(self, after: float) -> None:
         self._after = after
-        self._returned: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
-
-    async def returned(self, conn: Connection) -> None:
-        self._returned[conn] = time.monotonic()
 
     async def check(self, conn: Connection) -> None:
-        returned = self._returned.get(conn)
+        returned = _RETURNED.get(conn)
         stale = returned is None or time.monotonic() - returned > self._after
         if stale or _has_unread_input(conn):
             await AsyncConnectionPool.check_connection(conn)
@@ -119,7 +122,6 @@ async def open_pool(
         max_size=max_size,
         timeout=checkout_timeout,
         check=idle.check,
-        reset=idle.returned,
         name=name,
         open=False,
     )
@@ -139,6 +141,9 @@ async def pooled(pool: Pool, unavailable: Translate) -> AsyncIterator[Connection
     """A connection from ``pool``; driver errors leave as what ``unavailable`` makes of them."""
     try:
         async with pool.connection() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                _RETURNED[conn] = time.monotonic()
     except psycopg.Error as exc:
         raise unavailable(exc) from None
