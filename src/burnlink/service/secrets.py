@@ -619,6 +619,12 @@ class SecretService:
         ``RateLimited`` for a client that sent too many wrong ones."""
         await self.access.check_admin(token, client, now=self.clock.now())
 
+    async def check_metrics(self, token: str, client: ClientInfo) -> None:
+        """Return for ``BURNLINK_METRICS_TOKEN``; else ``MetricsTokenRequired`` (counted and
+        audited as a wrong admin token is), or ``RateLimited`` for a client that sent too many
+        wrong admin or metrics tokens."""
+        await self.access.check_metrics(token, client, now=self.clock.now())
+
     async def unlock(self, ip: str, *, secret_ids: tuple[str, ...] = ()) -> int:
         """Lift the failure locks of a client address (and of it on ``secret_ids``) now;
         return how many counted failures were cleared."""
