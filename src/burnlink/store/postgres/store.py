@@ -14,7 +14,7 @@ place.
 - ``burnlink_receipts``: one row per secret, kept until ``keep_until`` (``retention`` after
   the secret ended, or after it expired).
 - ``burnlink_events``: a receipt's history, deleted with it (``ON DELETE CASCADE``).
-- ``burnlink_codes``: at most one one-time code per secret (digest, ``put_at``,
+- ``burnlink_recipient_codes``: at most one one-time code per secret (digest, ``put_at``,
   ``expires_at``, ``tries_left``, ``sent``: codes put since the last match), deleted with its
   secret (``ON DELETE CASCADE``), so a code never outlives a consumed, burned, locked or
   purged secret.
