@@ -129,6 +129,7 @@ from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
+    STAND_IN_DIGEST,
     Attempt,
     Recorded,
     Reveal,
@@ -599,10 +600,24 @@ class PostgresStore:
         await self._pool.close()
 
 
+_STAND_IN: Final = (
+    STAND_IN_DIGEST, datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+    1, 1, 5, None, None, None, None, AccessPolicy().to_bytes(),
+)  # fmt: skip
+"""A ``PEEK`` row as a secret without rules has it: what a lookup of an id that is not live
+decodes instead (``store.secrets.STAND_IN_DIGEST``)."""
+
+
 def _meta(secret_id: str, row: tuple[Any, ...] | None) -> SecretMeta | None:
-    """A secret's metadata from its ``PEEK`` row (``None`` for no row)."""
+    """A secret's metadata from its ``PEEK`` row (``None`` for no row, after decoding a
+    stand-in: the same work)."""
     if row is None:
+        _decode(secret_id, _STAND_IN)
         return None
+    return _decode(secret_id, row)
+
+
+def _decode(secret_id: str, row: tuple[Any, ...]) -> SecretMeta:
     (
         access,
         created,

@@ -85,7 +85,6 @@ from typing import Final, TypeVar
 
 from burnlink.clock import MILLISECOND, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
-from burnlink.ids import digests_equal
 from burnlink.models import (
     CodeCheck,
     CodePut,
@@ -104,7 +103,7 @@ from burnlink.store.secrets import (
     Recorded,
     Reveal,
     ViewRecord,
-    needs_exchange,
+    takes_view,
 )
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
@@ -112,6 +111,7 @@ from burnlink.store.sqlite.rows import (
     INSERT_INTO_SECRETS,
     SELECT_META,
     SELECT_RECEIPT,
+    STAND_IN_ROW,
     Row,
     event_row,
     meta_from_row,
@@ -296,13 +296,12 @@ class SqliteStore:
                 if over_limit(hits, counts):
                     return counts, None, None
                 rows = db.execute(SELECT_META, (secret_id, now_ms)).fetchall()
-                meta = meta_from_row(secret_id, rows[0]) if rows else None
-                if (
-                    view is None
-                    or meta is None
-                    or needs_exchange(meta)
-                    or not digests_equal(access_digest, meta.access_digest)
-                ):
+                # An id that is not live decodes and weighs a stand-in instead: the same work.
+                meta = meta_from_row(secret_id, rows[0] if rows else STAND_IN_ROW)
+                takes = takes_view(meta, access_digest)
+                if not rows:
+                    return counts, None, None
+                if view is None or not takes:
                     return counts, meta, None
                 events = [view.completed(meta.max_views)]
                 consumed = _take(db, secret_id, access_digest, now_ms, retention_ms, events)
