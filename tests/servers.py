@@ -36,9 +36,10 @@ def server_process(
 
 @contextmanager
 def running_server(
-    store: str, log_path: Path, *, env: dict[str, str] | None = None
+    store: str, log_path: Path, *, env: dict[str, str] | None = None, host: str = "127.0.0.1"
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``server_process``, yielding the process too (a test may kill it)."""
+    """``server_process``, yielding the process too (a test may kill it); ``host`` is the
+    address it listens on (its base URL stays on 127.0.0.1)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -56,7 +57,7 @@ def running_server(
         "burnlink.web.app:app_from_environment",
         "--factory",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--log-level",

@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from burnlink.audit import AuditBackend, open_audit_store
 from burnlink.clock import FrozenClock
+from burnlink.metrics import render
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
 from tests.hooks import Receiver, webhook_receiver
@@ -217,12 +218,14 @@ async def test_a_name_that_later_resolves_inside_is_refused_at_delivery(tmp_path
         key = created.json()["url"].split("#")[1]
         await client.post(f"/api/v1/secrets/{created.json()['id']}/reveal", json={"key": key})
         await app.state.service.reporter.join()
-        metrics = (await client.get("/metrics")).text
+        metrics = render(app.state.metrics)[0].decode()
     await audit.aclose()
 
     assert created.status_code == 201
     assert 'burnlink_webhook_failures_total{reason="refused"} 1.0' in metrics
     assert 'burnlink_webhook_deliveries_total{result="delivered"} 0.0' in metrics
+    assert "hooks.example.com" not in metrics  # labels name no destination
+    assert "127.0.0.1" not in metrics
 
 
 async def test_notify_url_needs_a_webhook_secret(tmp_path: Path) -> None:

@@ -546,3 +546,40 @@ async def test_drops_are_reported_with_their_reason(
         "notify webhook dropped: shutdown",
     ]
     assert not any("127.0.0.1" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param("example.com", "EXAMPLE.com.", id="case-and-trailing-dot"),
+        pytest.param("bücher.example", "xn--bcher-kva.example", id="idna"),
+        pytest.param("BÜCHER.example.", "bücher.example", id="idna-case-dot"),
+        pytest.param("192.0.2.7", "[::ffff:192.0.2.7]", id="ipv4-mapped"),
+        pytest.param("192.0.2.7", "3221225991", id="ipv4-as-a-number"),
+        pytest.param("[2001:db8::1]", "[2001:DB8:0:0::1]", id="ipv6-forms"),
+    ],
+)
+async def test_spellings_of_one_host_share_one_destination_budget(first: str, second: str) -> None:
+    """A sender cannot multiply a destination's share of the queue by spelling its host
+    differently: the second spelling finds the budget (one delivery here) already used."""
+    metrics = Metrics()
+
+    async def never(host: str, port: int) -> list[str]:
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    dispatcher = WebhookDispatcher(
+        allow=AllowList.parse("0.0.0.0/0 ::/0"),
+        retry=RetryPolicy(attempts=1),
+        metrics=metrics,
+        max_pending_per_destination=1,
+        resolver=never,
+    )
+    accepted = [
+        dispatcher.enqueue(WebhookEndpoint.parse(f"http://{host}:8080/hook", SECRET), _message())
+        for host in (first, second)
+    ]
+    await dispatcher.aclose(grace=0)
+
+    assert accepted == [True, False]
+    assert _dropped(metrics, "destination_full") == 1

@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     key_dir: str = Field(default_factory=default_key_dir, min_length=1)
     signing_key: SecretStr | None = None
     admin_token: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+    """Bearer token ``GET /metrics`` needs; unset: only direct loopback peers are served."""
     webhook_secret: SecretStr | None = None
     webhook_allow: CommaList = Field(default_factory=list)
     alert_url: str | None = None
@@ -287,7 +289,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be whsec_ followed by 24 to 64 bytes in base64") from None
         return value
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "metrics_token")
     @classmethod
     def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().strip()) < 16:

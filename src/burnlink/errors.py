@@ -21,6 +21,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── RateLimited(retry_after)
     ├── MailUnavailable
     ├── AdminRequired
+    │   └── MetricsTokenRequired
     ├── IntegrityError
     │   ├── AuditStateInvalid
     │   ├── AuditOutsideChain
@@ -193,6 +194,18 @@ class AdminRequired(BurnlinkError):
 
     def __init__(self) -> None:
         super().__init__("This route needs the server's admin token as a bearer token.")
+
+
+class MetricsTokenRequired(AdminRequired):
+    """Raised when ``GET /metrics`` is called without the right ``BURNLINK_METRICS_TOKEN``
+    (or, with none set, other than directly from loopback)."""
+
+    def __init__(self) -> None:
+        BurnlinkError.__init__(
+            self,
+            "GET /metrics needs BURNLINK_METRICS_TOKEN as a bearer token; with none set, it"
+            " answers only direct connections from loopback.",
+        )
 
 
 class IntegrityError(BurnlinkError):

@@ -20,8 +20,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from burnlink.models import EndReason
 
 __all__ = [
+    "APP_STATE_KEY",
     "CONTENT_TYPE",
     "REVEAL_BUCKETS",
+    "ConnectionLimit",
     "DeliveryResult",
     "DeniedReason",
     "DropReason",
@@ -35,6 +37,10 @@ __all__ = [
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 """The ``Content-Type`` of ``render``'s output: Prometheus text format 0.0.4, which every
 Prometheus version reads (what prometheus_client itself serves when no format is asked for)."""
+
+APP_STATE_KEY: Final = "burnlink.metrics"
+"""Where the app's lifespan state holds its ``Metrics``: the HTTP server's connections
+(``web.connections``), which no request reaches, count there."""
 
 REVEAL_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds; the upper buckets cover reveals that run the passphrase KDF on the server."""
@@ -110,6 +116,24 @@ class DropReason(StrEnum):
     """The server was stopping."""
 
 
+class ConnectionLimit(StrEnum):
+    """Which limit of a connection answered or closed it (``burnlink_connection_limits_total``,
+    and ``limit`` in the request log; docs/operations.md)."""
+
+    HEADER_TIMEOUT = "header_timeout"
+    """408: a request's head did not arrive within ``BURNLINK_HEADER_TIMEOUT``."""
+    BODY_TIMEOUT = "body_timeout"
+    """408: the body stopped arriving for ``BURNLINK_BODY_TIMEOUT``."""
+    HEADER_TOO_LARGE = "header_too_large"
+    """431: the head passed ``BURNLINK_MAX_HEADER_BYTES`` or ``BURNLINK_MAX_HEADERS``."""
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    """503: at ``BURNLINK_MAX_CONNECTIONS`` with every connection being answered."""
+    SHED = "shed"
+    """Closed without an answer to make room for a newcomer at the cap."""
+    SEND_TIMEOUT = "send_timeout"
+    """Closed: the client left its answer unread for ``BURNLINK_SEND_TIMEOUT``."""
+
+
 class Metrics:
     """The counters and histograms of one burnlink app, in their own ``CollectorRegistry``."""
 
@@ -165,6 +189,14 @@ class Metrics:
             registry=r,
         )
         self.alerts = Counter("burnlink_alerts", "Alert events raised.", registry=r)
+        self.connection_limits = Counter(
+            "burnlink_connection_limits",
+            "Connections a limit answered (408, 431, 503) or closed, by which limit.",
+            ["reason"],
+            registry=r,
+        )
+        for limit in ConnectionLimit:
+            self.connection_limits.labels(limit.value)
         for end in EndReason:
             self.secrets_ended.labels(end.value)
         for denied in DeniedReason:
@@ -224,6 +256,10 @@ class Metrics:
     def alert(self) -> None:
         """Count an alert event."""
         self.alerts.inc()
+
+    def connection_limited(self, limit: ConnectionLimit) -> None:
+        """Count a connection a limit answered or closed."""
+        self.connection_limits.labels(ConnectionLimit(limit).value).inc()
 
 
 def render(metrics: Metrics) -> tuple[bytes, str]:

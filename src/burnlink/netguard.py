@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ __all__ = [
     "ThreadedResolver",
     "UnresolvableHost",
     "UnsafeUrl",
+    "canonical_host",
     "forbidden_reason",
     "pin",
     "system_resolver",
@@ -252,6 +254,36 @@ class PinnedTarget:
         except ValueError:
             return self.host
         return None
+
+
+_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+
+
+def canonical_host(host: str) -> str:
+    """One spelling of a URL's host (as ``check_url`` returns it: lower case, IDNA-encoded),
+    so that the spellings of one destination share one budget.
+
+    A trailing dot goes (``example.com.`` is ``example.com``); an IP literal takes its
+    compressed form (``0:0::1`` is ``::1``), an IPv4-mapped IPv6 address its IPv4 form, and
+    the numeric forms a resolver reads as IPv4 (``127.1``, ``0x7f.0.0.1``, ``2130706433``)
+    the dotted quad.
+    """
+    name = host.rstrip(".")
+    try:
+        address = _parse_address(name)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address is not None:
+        return str(address)
+    if name and _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
+        # A name whose last label is a number is no DNS name: resolvers take it as IPv4.
+        try:
+            return socket.inet_ntoa(socket.inet_aton(name))
+        except OSError:
+            pass
+    return name or host
 
 
 def check_url(url: str) -> tuple[str, str, int]:

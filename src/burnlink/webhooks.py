@@ -56,6 +56,7 @@ from burnlink.netguard import (
     ThreadedResolver,
     UnresolvableHost,
     UnsafeUrl,
+    canonical_host,
     check_url,
     pin,
 )
@@ -135,12 +136,14 @@ class WebhookEndpoint:
 
     @property
     def destination(self) -> str:
-        """``host:port``: what a dispatcher shares out its queue and connections by."""
+        """``host:port``: what a dispatcher shares out its queue and connections by, with
+        the host in one spelling (``canonical_host``), so that ``EXAMPLE.com.`` and
+        ``example.com`` share one budget."""
         try:
             _, host, port = check_url(self.url)
         except UnsafeUrl:
             return "(invalid URL)"
-        return f"{host}:{port}"
+        return f"{canonical_host(host)}:{port}"
 
 
 def _slack_escape(text: str) -> str:

@@ -589,7 +589,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -617,7 +617,7 @@ async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first
         await store.aclose()
 
     assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
-    assert _query(fresh_database, "SELECT sent FROM burnlink_codes") == [(2,)]
+    assert _query(fresh_database, "SELECT sent FROM burnlink_recipient_codes") == [(2,)]
     assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [
         (SCHEMA_VERSION,)
     ]
@@ -648,7 +648,7 @@ async def test_policy_is_stored_as_its_bytes(postgres_url: str, clock: FrozenClo
 
 
 def _codes(url: str) -> int:
-    [(count,)] = _query(url, "SELECT count(*) FROM burnlink_codes")
+    [(count,)] = _query(url, "SELECT count(*) FROM burnlink_recipient_codes")
     assert isinstance(count, int)
     return count
 
@@ -875,3 +875,81 @@ async def test_ack_events_ignores_refs_that_name_no_record(
         assert [p.outbox for p in await store.pending_events(limit=10)] == [b"kept"]
     finally:
         await store.aclose()
+
+
+# -- schema 5: a process of an earlier release still running during a rolling upgrade ------
+
+# How a release before schema 3 checked a code, frozen here as such processes still run it: at
+# the last wrong try it deletes the code, and with it when it was put.
+_PREVIOUS_CHECK_CODE = """
+UPDATE burnlink_codes AS c
+SET tries_left = c.tries_left - CASE WHEN c.digest = %(digest)s THEN 0 ELSE 1 END
+WHERE c.secret_id = %(id)s AND c.expires_at > %(now)s AND c.tries_left > 0
+  AND EXISTS (
+      SELECT 1 FROM burnlink_secrets AS s WHERE s.id = c.secret_id AND s.expires_at > %(now)s
+  )
+RETURNING c.digest = %(digest)s, c.tries_left
+"""
+_PREVIOUS_DELETE_CODE = "DELETE FROM burnlink_codes WHERE secret_id = %(id)s"
+
+
+def _previous_release_guesses(url: str, secret_id: str, now: datetime) -> None:
+    """Wrong codes from a process of an earlier release until the code is used up."""
+    import psycopg
+
+    params = {"id": secret_id, "digest": b"w" * 32, "now": now}
+    with psycopg.connect(url) as conn:
+        while True:
+            with conn.transaction():
+                row = conn.execute(_PREVIOUS_CHECK_CODE, params).fetchone()
+                if row is not None and (row[0] or row[1] == 0):
+                    conn.execute(_PREVIOUS_DELETE_CODE, params)
+            if row is None or row[1] == 0:
+                return
+
+
+async def test_a_running_process_of_an_earlier_release_cannot_shorten_the_code_minute(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of an earlier release fails on every code once the
+    schema is 5 (its store answers 503), so it can no longer delete a used-up code and let
+    the next one be mailed within the minute."""
+    import psycopg
+
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        await store.create(record)
+        assert await put(store, clock, record.secret_id) is CodePut.SENT
+        with pytest.raises(psycopg.errors.UndefinedTable, match="burnlink_codes"):
+            _previous_release_guesses(postgres_url, record.secret_id, clock.now())
+        clock.advance(30)
+        again = await put(store, clock, record.secret_id)
+    finally:
+        await store.aclose()
+
+    assert again is CodePut.TOO_SOON
+
+
+async def test_a_repaired_database_keeps_one_codes_table(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    """With its version rows lost, every step runs again: step 2 makes the old codes table
+    anew (empty) beside the renamed one, and step 5 drops it, keeping the codes."""
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        await store.create(record)
+        assert await put(store, clock, record.secret_id) is CodePut.SENT
+    finally:
+        await store.aclose()
+    _execute(postgres_url, "DELETE FROM burnlink_schema_version")
+
+    again = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        clock.advance(30)
+        assert await put(again, clock, record.secret_id) is CodePut.TOO_SOON
+    finally:
+        await again.aclose()
+    tables = _query(postgres_url, "SELECT to_regclass('burnlink_codes') IS NULL")
+    assert tables == [(True,)]

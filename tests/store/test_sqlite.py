@@ -323,7 +323,14 @@ async def test_open_creates_missing_directories_and_schema(db_file: Path) -> Non
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     finally:
         raw.close()
-    assert {"secrets", "receipts", "events", "codes", "counters", "counters_window_end"} <= tables
+    assert {
+        "secrets",
+        "receipts",
+        "events",
+        "recipient_codes",
+        "counters",
+        "counters_window_end",
+    } <= tables
 
 
 async def test_open_refuses_a_newer_schema_version(db_file: Path) -> None:
@@ -571,7 +578,7 @@ async def test_open_migrates_a_version_2_file_whose_code_counts_as_the_first(
 
     assert (last_allowed, second) == (CodePut.TOO_SOON, CodePut.SENT)
     assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert _rows(db_file, "SELECT sent FROM codes") == [(2,)]
+    assert _rows(db_file, "SELECT sent FROM recipient_codes") == [(2,)]
 
 
 def _layout(db_file: Path) -> dict[str, Any]:
@@ -671,7 +678,7 @@ async def test_codes_are_deleted_with_their_secret(
     clock.advance(60)
     assert await sqlite_store.purge_expired(now=clock.now(), limit=100) == 1
 
-    assert _rows(db_file, "SELECT secret_id FROM codes") == [(live.secret_id,)]
+    assert _rows(db_file, "SELECT secret_id FROM recipient_codes") == [(live.secret_id,)]
 
 
 async def test_purge_expired_drops_ended_counter_windows(
@@ -863,3 +870,67 @@ async def test_kill_9_loses_no_event_of_a_view_taken(
     pending = await sqlite_store.pending_events(limit=20_000)
     assert len(pending) == receipt.views_used >= 10_000 - answered
     assert {p.outbox for p in pending} == {b"viewed"}
+
+
+# -- schema 5: a process of an earlier release still running during a rolling upgrade ------
+
+# The statements with which a release before schema 3 checked a code, frozen here as such
+# processes still run them: at the last wrong try they delete the code, and with it when it was
+# put, so that the next code could be mailed at once.
+_PREVIOUS_CHECK_CODE = (
+    "UPDATE codes SET tries_left = tries_left - (digest <> ?)"
+    " WHERE secret_id = ? AND expires_at > ? AND tries_left > 0 AND EXISTS"
+    " (SELECT 1 FROM secrets AS s WHERE s.id = codes.secret_id AND s.expires_at > ?)"
+    " RETURNING digest = ?, tries_left"
+)
+_PREVIOUS_DELETE_CODE = "DELETE FROM codes WHERE secret_id = ?"
+
+
+def _previous_release_guesses(raw: sqlite3.Connection, secret_id: str, now: datetime) -> None:
+    """Wrong codes from a process of an earlier release until the code is used up."""
+    while True:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            rows = raw.execute(
+                _PREVIOUS_CHECK_CODE, (b"w" * 32, secret_id, _ms(now), _ms(now), b"w" * 32)
+            ).fetchall()
+            if rows and (rows[0][0] or rows[0][1] == 0):
+                raw.execute(_PREVIOUS_DELETE_CODE, (secret_id,))
+        except sqlite3.Error:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+        if not rows or rows[0][1] == 0:
+            return
+
+
+async def test_a_running_process_of_an_earlier_release_cannot_shorten_the_code_minute(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of an earlier release that still has the file open
+    fails on every code once a new process has opened it (its store answers 503), so it can no
+    longer delete a used-up code and let the next one be mailed within the minute."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    record = make_record(clock, passphrase=gate)
+    _write_v1_file(db_file, record, Event(at=clock.now(), kind=EventKind.CREATED))
+    old_process = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        for step in MIGRATIONS[1:4]:
+            for statement in step:
+                old_process.execute(statement)
+        old_process.execute("PRAGMA user_version = 4")
+
+        store = await SqliteStore.open(str(db_file), retention=RETENTION)
+        try:
+            assert await put(store, clock, record.secret_id) is CodePut.SENT
+            with pytest.raises(sqlite3.OperationalError, match="no such table: codes"):
+                _previous_release_guesses(old_process, record.secret_id, clock.now())
+            clock.advance(30)
+            again = await put(store, clock, record.secret_id)
+        finally:
+            await store.aclose()
+    finally:
+        old_process.close()
+
+    assert again is CodePut.TOO_SOON
+    assert _rows(db_file, "SELECT tries_left FROM recipient_codes") == [(3,)]

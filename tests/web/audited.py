@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 AUDIT_KEY = bytes(range(32))
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+METRICS_TOKEN = "metrics-token-for-tests-98765"
 FAST = RetryPolicy(attempts=2, first_delay=0.01, factor=2.0, max_delay=0.05)
 DE, FR = "198.51.100.1", "198.51.100.2"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -162,6 +163,7 @@ def audited_settings(receiver: Receiver | None = None, **overrides: Any) -> Sett
     values: dict[str, Any] = {
         "store": "memory://",
         "admin_token": ADMIN_TOKEN,
+        "metrics_token": METRICS_TOKEN,
         "webhook_secret": WEBHOOK_SECRET,
         "webhook_allow": "127.0.0.1",
         "passphrase_attempts": 2,

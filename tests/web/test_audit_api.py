@@ -35,6 +35,7 @@ from tests.web.audited import (
     BROWSER,
     DE,
     FR,
+    METRICS_TOKEN,
     Audited,
     audited_app,
     audited_settings,
@@ -46,6 +47,7 @@ MARKER = "AUDIT-LEAK-MARKER-" + os.urandom(6).hex()
 PASSPHRASE = "passphrase-marker-" + os.urandom(4).hex()
 SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+SCRAPE = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture
@@ -430,6 +432,41 @@ async def test_wrong_admin_tokens_are_audited_and_then_refused_whatever_the_toke
     assert limit.event.policy == {"limit": "admin", "rule": "3/3600s"}
 
 
+async def test_wrong_metrics_tokens_are_audited_and_share_the_admin_limit(
+    audit_url: str, receiver: Receiver
+) -> None:
+    """A scraper's token is guarded as the admin token is: each wrong one audited
+    (``admin.denied``, rule ``metrics_token``) and counted against
+    ``BURNLINK_RATE_LIMIT_ADMIN``, after which even the right one is refused."""
+    settings = audited_settings(receiver, rate_limit_admin="3/hour")
+    async with audited_app(audit_url, settings) as audited:
+        audited.clock.advance(3600 - audited.clock.now().timestamp() % 3600 + 600)  # 10 min in
+        guesser, elsewhere = audited.client(DE), audited.client(FR)
+        wrong = {"authorization": "Bearer " + "g" * 32}
+
+        missing = await guesser.get("/metrics")
+        guesses = [(await guesser.get("/metrics", headers=wrong)) for _ in range(2)]
+        right_but_limited = await guesser.get("/metrics", headers=SCRAPE)
+        admin_limited = await guesser.get("/api/v1/audit", headers=ADMIN)
+        other_client = await elsewhere.get("/metrics", headers=SCRAPE)
+        await audited.join()
+        entries = await audited.entries()
+
+    for refused in (missing, *guesses):
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+        assert refused.headers["www-authenticate"] == 'Bearer realm="burnlink metrics"'
+        assert "burnlink_" not in refused.text
+    assert (right_but_limited.status_code, admin_limited.status_code) == (429, 429)
+    assert other_client.status_code == 200
+    assert "burnlink_secrets_created_total" in other_client.text
+    denied = of_type(entries, AuditEventType.ADMIN_DENIED)
+    assert [(e.event.client_ip, e.event.policy) for e in denied] == [
+        (DE, {"rule": "metrics_token"})
+    ] * 3
+    assert [e.event.detail for e in denied] == [{"given": False}, {"given": True}, {"given": True}]
+
+
 async def tamper(audit_url: str, sql: str, *, guarded: bool = False) -> None:
     """Run ``sql`` on the audit tables from another connection, off the event loop: the app's
     sweeper may hold the state row's lock in a transaction that needs the loop to finish."""
@@ -618,7 +655,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     client = audited.client()
-    before = samples((await client.get("/metrics")).text)
+    before = samples((await client.get("/metrics", headers=SCRAPE)).text)
     one = await create(client, passphrase=PASSPHRASE)
     two = await create(client)
     await reveal(client, one, passphrase="wrong")
@@ -638,7 +675,7 @@ async def test_metrics_change_as_actions_happen(audited: Audited) -> None:
     audited.clock.advance(61)
     await audited.service.sweep()
     await audited.join()
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=SCRAPE)
     after = samples(response.text)
 
     def delta(name: str, **labels: str) -> float:

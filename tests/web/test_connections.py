@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from burnlink.config import load_settings
 from burnlink.errors import ConfigError
@@ -262,6 +263,8 @@ def test_serve_sheds_the_longest_waiting_connections_at_the_cap(
             closed = closed_by_server(stalled, within=10, enough=50)
         finally:
             close_all(stalled)
+        counted = limits_counted(base)
+    assert counted["shed"] >= 50
     assert set(stalled[:50]) <= set(closed)
     assert stalled[-1] not in closed
 
@@ -306,6 +309,12 @@ def test_serve_refuses_a_newcomer_when_every_connection_is_being_answered(
             answered = [b"".join(iter(partial(sock.recv, 65536), b"")) for sock in busy]
         finally:
             close_all(busy)
+        counted = limits_counted(base)
+    assert counted["too_many_connections"] == 1
+    refused = [line for line in access_lines(tmp_path / "server.log") if line["status"] == 503]
+    assert [(line["limit"], line["client_ip"]) for line in refused] == [
+        ("too_many_connections", "127.0.0.1")
+    ]
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "too_many_connections"
     assert all(reply.startswith(b"HTTP/1.1 201 ") for reply in answered)
@@ -322,6 +331,84 @@ def test_serve_answers_a_slow_request_before_timing_out_the_head_pipelined_after
         answer = exchange(base, create + HEAD)
     assert answer.startswith(b"HTTP/1.1 201 ")
     assert b"HTTP/1.1 408 " in answer
+
+
+def access_lines(log: Path) -> list[dict[str, object]]:
+    """The request log's lines in a server's log file."""
+    lines = []
+    for text in log.read_text().splitlines():
+        if text.startswith("{"):
+            line = json.loads(text)
+            if line.get("logger") == "burnlink.access":
+                lines.append(line)
+    return lines
+
+
+def limits_counted(base: str) -> dict[str, float]:
+    """``burnlink_connection_limits_total`` by reason, scraped from loopback."""
+    text = httpx.get(f"{base}/metrics", timeout=5).text
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "burnlink_connection_limits_total"
+    }
+
+
+def test_serve_logs_and_counts_what_its_connection_limits_answer(
+    many_sockets: None, tmp_path: Path
+) -> None:
+    """A 408 for a head or a body and a 431 each get their line in the request log, with the
+    status the client got and the limit, and are counted in /metrics; the body's line is the
+    request's one line, with its method and path, and says 408, not what the application
+    made of the disconnect."""
+    log = tmp_path / "server.log"
+    env = {
+        "BURNLINK_HEADER_TIMEOUT": str(DEADLINE),
+        "BURNLINK_BODY_TIMEOUT": str(DEADLINE),
+        "BURNLINK_RATE_LIMIT_CREATE": "off",
+    }
+    with serve_process(log, env=env) as (base, _):
+        before = limits_counted(base)
+        stalled = [
+            *open_stalled(base, 1, HEAD + b"User-Agent: slow"),
+            *open_stalled(base, 1, CREATE + b'{"secret": "par'),
+        ]
+        try:
+            too_large = exchange(base, HEAD + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+            closed = closed_by_server(stalled, within=DEADLINE + 15)
+        finally:
+            close_all(stalled)
+        # The body's line comes once the application has finished with the disconnect.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any(line["path"] == "/api/v1/secrets" for line in access_lines(log)):
+                break
+            time.sleep(0.1)
+        after = limits_counted(base)
+        lines = access_lines(log)
+
+    assert too_large.startswith(b"HTTP/1.1 431 ")
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in closed.values())
+    refused = [line for line in lines if line["path"] not in ("/metrics", "/healthz")]
+    summary = sorted(
+        (line["status"], line.get("limit"), line["method"], line["path"]) for line in refused
+    )
+    assert summary == [
+        (408, "body_timeout", "POST", "/api/v1/secrets"),
+        (408, "header_timeout", None, None),
+        (431, "header_too_large", None, None),
+    ]
+    assert all(line["client_ip"] == "127.0.0.1" for line in refused)
+    counted = {reason: after[reason] - before.get(reason, 0.0) for reason in after}
+    assert counted == {
+        "header_timeout": 1,
+        "body_timeout": 1,
+        "header_too_large": 1,
+        "too_many_connections": 0,
+        "shed": 0,
+        "send_timeout": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from pydantic import SecretStr
+
 from burnlink.audit.events import AuditEventType, Scalar, list_label
 from burnlink.config import Limit, Settings
 from burnlink.errors import (
@@ -29,6 +31,7 @@ from burnlink.errors import (
     InvalidInput,
     IpDenied,
     MailUnavailable,
+    MetricsTokenRequired,
     RateLimited,
     SecretUnavailable,
     VerificationFailed,
@@ -231,25 +234,44 @@ class AccessControl:
         (``RateLimited``), whatever token it sends. Each wrong token is counted and audited
         (``admin.denied``), never with the token itself.
         """
+        await self._check_token(token, self.settings.admin_token, "admin_token", client, now)
+
+    async def check_metrics(self, token: str, client: ClientInfo, *, now: datetime) -> None:
+        """Let a scrape with ``BURNLINK_METRICS_TOKEN`` (which must be set) through; else
+        ``MetricsTokenRequired``, counted and audited as a wrong admin token is (``admin.denied``
+        with ``policy.rule`` ``metrics_token``), against the same ``BURNLINK_RATE_LIMIT_ADMIN``."""
+        await self._check_token(token, self.settings.metrics_token, "metrics_token", client, now)
+
+    async def _check_token(
+        self,
+        token: str,
+        expected: SecretStr | None,
+        rule: str,
+        client: ClientInfo,
+        now: datetime,
+    ) -> None:
         try:
             await self.limiter.check_admin(client.ip, now=now)
         except RateLimited as exc:
             await self._audit_limited(exc, None, client, now, None)
             raise
-        expected = self.settings.admin_token
-        if expected is not None and hmac.compare_digest(
-            token.encode(), expected.get_secret_value().strip().encode()
-        ):
+        # Both sides hashed first: compare_digest then takes equal lengths, and the time it
+        # takes says nothing of the expected token's length either.
+        given = hashlib.sha256(token.encode()).digest()
+        wanted = hashlib.sha256(
+            b"" if expected is None else expected.get_secret_value().strip().encode()
+        ).digest()
+        if hmac.compare_digest(given, wanted) and expected is not None:
             return
         await self.limiter.record_admin_failure(client.ip, now=now)
         await self.reporter.emit(
             AuditEventType.ADMIN_DENIED,
             at=now,
             client=client,
-            policy={"rule": "admin_token" if expected is not None else "admin_token_unset"},
+            policy={"rule": rule if expected is not None else f"{rule}_unset"},
             detail={"given": bool(token)},
         )
-        raise AdminRequired
+        raise AdminRequired if rule == "admin_token" else MetricsTokenRequired
 
     def server_allows(self, client: ClientInfo) -> bool:
         """Whether the server's own country rule lets ``client`` reveal (a secret without

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
+from burnlink.ids import digests_equal
 from burnlink.models import (
     AccessPolicy,
     Consumed,
@@ -28,12 +29,14 @@ from burnlink.store.counters import Hit
 __all__ = [
     "MAX_EVENTS_PER_KIND",
     "NO_RULES_PREFIX",
+    "STAND_IN_DIGEST",
     "Attempt",
     "Recorded",
     "Reveal",
     "SecretRecords",
     "ViewRecord",
     "needs_exchange",
+    "takes_view",
 ]
 
 MAX_EVENTS_PER_KIND = 200
@@ -65,6 +68,22 @@ def needs_exchange(meta: SecretMeta) -> bool:
     """Whether revealing ``meta``'s secret needs more than its link: a passphrase, or an
     access rule (address, country, recipient code). ``reveal`` takes a view only without."""
     return meta.passphrase is not None or not meta.policy.is_empty()
+
+
+def takes_view(meta: SecretMeta, access_digest: bytes) -> bool:
+    """Whether ``reveal`` may take a view of ``meta``'s secret in the lookup: it needs nothing
+    but its link (``needs_exchange``) and ``access_digest`` is its own (constant time). Both
+    are always worked out, without a short cut, so that every lookup costs the same."""
+    exchange = needs_exchange(meta)
+    matches = digests_equal(access_digest, meta.access_digest)
+    return matches and not exchange
+
+
+STAND_IN_DIGEST: Final = bytes(32)
+"""The access digest of the stand-in a lookup of an id that is not live decodes and weighs in
+place of a secret (``SecretStore.reveal``): no token hashes to it. A wrong link to a live
+secret then costs what an unknown id costs, so the time of a 404 does not tell a scanner
+which ids are live (docs/access.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from burnlink.geo import CountryResolver
 from burnlink.hosts import AllowedHosts
 from burnlink.logs import configure_logging
 from burnlink.mailer import Mailer, SmtpMailer
-from burnlink.metrics import Metrics, WebhookQueue
+from burnlink.metrics import APP_STATE_KEY, Metrics, WebhookQueue
 from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
 from burnlink.policy import parse_networks
 from burnlink.service import SecretService
@@ -221,7 +221,7 @@ def create_app(
     clock = clock or SystemClock()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         retention = timedelta(days=settings.receipt_days)
         async with AsyncExitStack() as stack:
             opened = store or await open_store(settings.store, retention=retention)
@@ -260,7 +260,8 @@ def create_app(
                 # clients) lives as long as the process: keep it out of every later garbage
                 # collection, which otherwise walks it again and again under load.
                 gc.freeze()
-                yield
+                # The server's lifespan state: its connections count their limits here.
+                yield {APP_STATE_KEY: metrics}
                 page_opens.close()
                 with anyio.move_on_after(DRAIN_SECONDS):  # record the opens already queued
                     await page_opens.settled()

@@ -21,7 +21,12 @@ file descriptor and (for a half-sent body) an application task for as long as it
 
 A timeout answers ``408`` when part of a request had arrived (a silent connection is just
 closed, as a browser's preconnect expects), a head too large answers ``431``, a refused
-connection ``503``; each answer closes the connection and has the API's error shape.
+connection ``503``; each answer closes the connection and has the API's error shape. Each
+answer gets its line in the request log (``web.request_log``) with the status the client got
+and the limit in ``limit``, and every answer or close by a limit is counted in
+``burnlink_connection_limits_total{reason}`` (``metrics.ConnectionLimit``). A body that stops
+arriving is the application's request: its one line, written by ``middleware.Edge``, says 408
+(``request_log.CONNECTION_STATUS``), not what the application made of the disconnect.
 
 ``raise_open_file_limit`` lifts the soft limit on open files to the hard limit (it is often
 1024, fewer than the connections a worker may hold), and ``connection_cap`` keeps the cap
@@ -43,6 +48,9 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from burnlink.metrics import APP_STATE_KEY, ConnectionLimit, Metrics
+from burnlink.web import request_log
 
 if TYPE_CHECKING:
     from uvicorn.config import Config
@@ -196,6 +204,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.head_chunks = 0  # bytes received while this head is incomplete (an upper bound)
         self.head_parsed = 0  # bytes of the request line and fields the parser handed over
         self.header_count = 0
+        self.head_started = 0.0  # loop time the head's clock started
 
     # Connection
 
@@ -203,6 +212,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self, transport: asyncio.Transport
     ) -> None:
         """Take the connection, shedding the longest-waiting one at the cap."""
+        self.head_started = self.loop.time()
         if len(self.connections) >= self.limits.max_connections:
             victim = self.waiting.oldest()
             if victim is None:
@@ -210,9 +220,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self.transport = transport
                 self.refused = True
                 self.answer_and_close(_REFUSED)
+                peer = transport.get_extra_info("peername")
+                self.limited(ConnectionLimit.TOO_MANY_CONNECTIONS, 503, peer=peer)
                 return
             log.debug("connection shed: the cap is reached")
             victim.abort()
+            victim.limited(ConnectionLimit.SHED)
         super().connection_made(transport)
         self.waiting.heads[self] = None
         self.arm(self.limits.header_timeout)
@@ -302,6 +315,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             self.waiting.heads.setdefault(self, None)
         if self.deadline is None:
+            self.head_started = self.loop.time()
             self.arm(self.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -377,6 +391,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.send_deadline = None
         log.debug("client stopped reading")
         self.abort()
+        self.limited(ConnectionLimit.SEND_TIMEOUT)
 
     # Deadlines
 
@@ -419,12 +434,21 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 self.close()
                 return
             # The application is waiting for the rest of the body: it hears a disconnect,
-            # and nothing it sends afterwards reaches the socket.
+            # and nothing it sends afterwards reaches the socket. Its request's log line
+            # (middleware.Edge) must say what the client got instead.
+            state = self.cycle.scope.setdefault("state", {})
+            state[request_log.CONNECTION_STATUS] = 408
+            state[request_log.CONNECTION_LIMIT] = ConnectionLimit.BODY_TIMEOUT.value
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        log.debug("request timed out")
-        if self.head_begun or not self.reading_head:
+            log.debug("request timed out")
             self.answer_and_close(_TIMEOUT)
+            self.limited(ConnectionLimit.BODY_TIMEOUT)
+            return
+        log.debug("request timed out")
+        if self.head_begun:
+            self.answer_and_close(_TIMEOUT)
+            self.limited(ConnectionLimit.HEADER_TIMEOUT, 408)
         else:
             self.close()
 
@@ -445,6 +469,34 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 message,
                 limit=self.limits.max_header_bytes,
             )
+        )
+        self.limited(ConnectionLimit.HEADER_TOO_LARGE, 431)
+
+    # Reporting
+
+    def limited(
+        self, limit: ConnectionLimit, status: int | None = None, *, peer: object = None
+    ) -> None:
+        """Count ``limit`` in the app's metrics and, when it answered the client with
+        ``status`` before any application saw the request, write the request's log line.
+
+        The head never arrived whole, so the line has no method, path or request id, and the
+        client is the peer as connected (a trusted proxy's header was never read)."""
+        metrics = self.app_state.get(APP_STATE_KEY)
+        if isinstance(metrics, Metrics):
+            metrics.connection_limited(limit)
+        if status is None:
+            return
+        address = peer if peer is not None else self.client
+        request_log.write(
+            method=None,
+            path=None,
+            status=status,
+            seconds=self.loop.time() - self.head_started,
+            request_id=None,
+            client_ip=address[0] if isinstance(address, tuple) and address else None,
+            agent="unknown",
+            limit=limit.value,
         )
 
     def bad_request(self) -> None:

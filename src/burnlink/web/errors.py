@@ -29,6 +29,7 @@ from burnlink.errors import (
     InvalidInput,
     IpDenied,
     MailUnavailable,
+    MetricsTokenRequired,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
@@ -193,7 +194,9 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'OTP realm="burnlink"'
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, AdminRequired):
+    if isinstance(exc, MetricsTokenRequired):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink metrics"'
+    elif isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
     if isinstance(exc, StorageError):
         log.warning("%s", _storage_failure(request, exc))

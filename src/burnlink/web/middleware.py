@@ -20,15 +20,15 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from burnlink.hosts import AllowedHosts
-from burnlink.logs import write_line
 from burnlink.service.deferred import deferring
 from burnlink.useragents import classify
+from burnlink.web import request_log
 from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
 from burnlink.web.hot_routes import HotRoutes
 
 log = logging.getLogger("burnlink.web")
-access_log = logging.getLogger("burnlink.access")
+access_log = request_log.access_log
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -226,26 +226,20 @@ def request_id_of(scope: Scope) -> str | None:
 
 
 def _log(scope: Scope, headers: Headers, status: int, seconds: float, request_id: str) -> None:
+    # A limit of the connection (a body that stopped arriving: 408) may have answered instead
+    # of the application, whose own answer then never left: log what the client got.
+    state = scope.get("state") or {}
+    status = state.get(request_log.CONNECTION_STATUS, status)
     level = logging.WARNING if status >= 500 else logging.INFO
     if not access_log.isEnabledFor(level):
         return  # nobody reads the line: build nothing
-    method, path = scope["method"], scope["path"]
-    fields: dict[str, object] = {
-        "method": method,
-        "path": path,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 1),
-        "request_id": request_id,
-        "client_ip": client_address(scope),
-        "agent": classify(headers.get("user-agent")).kind.value,
-    }
-    if write_line(access_log, level, f"{method} {path} {status}", fields):
-        return
-    # The record is made and handed on directly: ``Logger.log`` would also walk the stack
-    # for the caller's file and line, which no formatter of ours prints (a few % of a
-    # request's CPU). Handlers, filters and record factories still see it as usual.
-    record = access_log.makeRecord(
-        access_log.name, level, __file__, 0, "%s %s %d", (method, path, status), None,
-        extra={"fields": fields},
-    )  # fmt: skip
-    access_log.handle(record)
+    request_log.write(
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        seconds=seconds,
+        request_id=request_id,
+        client_ip=client_address(scope),
+        agent=classify(headers.get("user-agent")).kind.value,
+        limit=state.get(request_log.CONNECTION_LIMIT),
+    )

@@ -5,24 +5,34 @@ contract), else 503; ``/readyz`` checks, side by side, that the secret store ans
 the audit log could take an append now (its write lock and state row, in a transaction rolled
 back: a log that answers reads but refuses writes is not ready), within 2 seconds, since
 neither a create nor a reveal can succeed without both.
-``/metrics`` is the Prometheus text format of ``burnlink.metrics``.
+``/metrics`` is the Prometheus text format of ``burnlink.metrics``, for a scraper holding
+``BURNLINK_METRICS_TOKEN`` as a bearer token (wrong ones are counted and audited as wrong admin
+tokens are); with no token set, only for a peer on loopback that connects directly: not a
+trusted proxy, and no forwarding header (``Forwarded``, ``X-Forwarded-*``, ``X-Real-IP``,
+``Via``) in the request. Its webhook failure counts, with ``BURNLINK_WEBHOOK_ALLOW`` opened to
+internal networks, could tell a sender which internal ports answer.
 ``/.well-known/burnlink-keys`` is the JWK set that checks statements.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from typing import Literal
+from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from burnlink.errors import StorageError
+from burnlink.clientip import ClientAddress
+from burnlink.errors import MetricsTokenRequired, StorageError
 from burnlink.metrics import Metrics, render
 from burnlink.service import SecretService
 from burnlink.signing import public_keys_document
 from burnlink.store import describe_failure
+from burnlink.web.api import client_of
+from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import HealthResponse
 
@@ -96,9 +106,57 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process (docs/audit.md lists them)."""
+_metrics_token = HTTPBearer(
+    auto_error=False, scheme_name="MetricsToken", description="BURNLINK_METRICS_TOKEN"
+)
+_FORWARDING = frozenset({b"forwarded", b"x-real-ip", b"via"})
+
+
+def _direct_from_loopback(request: Request) -> bool:
+    """Whether the peer is on loopback and no proxy stands between: the peer is not a trusted
+    proxy and the request carries no header a proxy adds."""
+    peer = request.scope.get("client")
+    try:
+        if not peer or not ipaddress.ip_address(peer[0]).is_loopback:
+            return False
+    except ValueError:
+        return False
+    proxies: ClientAddress = request.app.state.client_address
+    if proxies.trusted and any(ipaddress.ip_address(peer[0]) in net for net in proxies.trusted):
+        return False
+    return not any(
+        name in _FORWARDING or name.startswith(b"x-forwarded-")
+        for name, _ in request.scope["headers"]
+    )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=error_responses(
+        401,
+        429,
+        notes={
+            401: "`unauthorized`: no `BURNLINK_METRICS_TOKEN` as a bearer token, or the wrong"
+            " one; with none set, the request did not come directly from loopback."
+            " `WWW-Authenticate` is set.",
+            429: "`rate_limited`: too many wrong admin or metrics tokens from this client"
+            " (`BURNLINK_RATE_LIMIT_ADMIN`).",
+        },
+    ),
+)
+async def metrics(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_token)],
+) -> Response:
+    """Prometheus metrics of this process (docs/audit.md lists them), for a bearer of
+    ``BURNLINK_METRICS_TOKEN``; with none set, for direct connections from loopback only."""
+    service: SecretService = request.app.state.service
+    if service.settings.metrics_token is not None:
+        given = credentials.credentials if credentials is not None else ""
+        await service.check_metrics(given, client_of(request))
+    elif not _direct_from_loopback(request):
+        raise MetricsTokenRequired
     registry: Metrics = request.app.state.metrics
     body, content_type = render(registry)
     return Response(body, media_type=content_type)

@@ -22,6 +22,8 @@ Versions
 4. ``burnlink_outbox``: the events recorded with each change, waiting for the sealer
    (``audit.outbox``), one row per record: ``ref`` (``bigserial``, the order they were taken
    in) and ``record`` (the record's bytes, as given).
+5. ``burnlink_codes`` renamed ``burnlink_recipient_codes``: a process of an earlier release
+   that is still running fails on every code (503) instead of deleting used-up codes.
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
@@ -31,7 +33,10 @@ and their secrets read back with the empty policy. Version 3 adds a column with 
 default (also catalogue-only); the previous release's inserts get ``sent = 1``. Version 4
 only adds a table; the previous release never names it, so its processes keep working, but
 the events of the changes they make reach no outbox (they wrote them to the audit log
-themselves): upgrade every process together.
+themselves): upgrade every process together. Version 5 renames the codes table, so that those
+processes (which delete a used-up code, and with it the time it was put, letting the next be
+mailed at once) fail on every code, answering 503, until they are replaced; everything else
+they do keeps working. A process started from an earlier release refuses the database.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -137,11 +142,30 @@ _SCHEMA_V4: Final = (
     """,
 )
 
+# Renamed, not altered: a process of an earlier release still running during a rolling upgrade
+# then fails (503) on every code instead of deleting used-up codes. A database repaired after
+# its version rows were lost has both tables (steps 2 and 3 made the old one again, empty):
+# the old one goes.
+_SCHEMA_V5: Final = (
+    """
+    DO $$
+    BEGIN
+        IF to_regclass('burnlink_recipient_codes') IS NULL THEN
+            ALTER TABLE IF EXISTS burnlink_codes RENAME TO burnlink_recipient_codes;
+        ELSE
+            DROP TABLE IF EXISTS burnlink_codes;
+        END IF;
+    END
+    $$
+    """,
+)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
     (3, _SCHEMA_V3),
     (4, _SCHEMA_V4),
+    (5, _SCHEMA_V5),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

@@ -237,7 +237,7 @@ WITH live AS (
     WHERE id = %(id)s AND expires_at > %(now)s
     FOR KEY SHARE
 )
-INSERT INTO burnlink_codes AS c (secret_id, digest, put_at, expires_at, tries_left, sent)
+INSERT INTO burnlink_recipient_codes AS c (secret_id, digest, put_at, expires_at, tries_left, sent)
 SELECT live.id, %(digest)s, %(now)s, %(expires_at)s, %(tries)s, 1 FROM live
 ON CONFLICT (secret_id) DO UPDATE
 SET digest = excluded.digest, put_at = excluded.put_at, expires_at = excluded.expires_at,
@@ -248,12 +248,12 @@ RETURNING c.secret_id
 
 WHY_NO_CODE: Final = """
 SELECT c.put_at > %(resend_after)s OR (c.expires_at > %(now)s AND c.tries_left > 0)
-FROM burnlink_secrets AS s JOIN burnlink_codes AS c ON c.secret_id = s.id
+FROM burnlink_secrets AS s JOIN burnlink_recipient_codes AS c ON c.secret_id = s.id
 WHERE s.id = %(id)s AND s.expires_at > %(now)s
 """
 
 CHECK_CODE: Final = """
-UPDATE burnlink_codes AS c
+UPDATE burnlink_recipient_codes AS c
 SET tries_left = c.tries_left - CASE WHEN c.digest = %(digest)s THEN 0 ELSE 1 END
 WHERE c.secret_id = %(id)s AND c.expires_at > %(now)s AND c.tries_left > 0
   AND EXISTS (
@@ -262,7 +262,7 @@ WHERE c.secret_id = %(id)s AND c.expires_at > %(now)s AND c.tries_left > 0
 RETURNING c.digest = %(digest)s, c.tries_left
 """
 
-DELETE_CODE: Final = "DELETE FROM burnlink_codes WHERE secret_id = %(id)s"
+DELETE_CODE: Final = "DELETE FROM burnlink_recipient_codes WHERE secret_id = %(id)s"
 
 HIT: Final = """
 INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)

@@ -14,7 +14,7 @@ place.
 - ``burnlink_receipts``: one row per secret, kept until ``keep_until`` (``retention`` after
   the secret ended, or after it expired).
 - ``burnlink_events``: a receipt's history, deleted with it (``ON DELETE CASCADE``).
-- ``burnlink_codes``: at most one one-time code per secret (digest, ``put_at``,
+- ``burnlink_recipient_codes``: at most one one-time code per secret (digest, ``put_at``,
   ``expires_at``, ``tries_left``, ``sent``: codes put since the last match), deleted with its
   secret (``ON DELETE CASCADE``), so a code never outlives a consumed, burned, locked or
   purged secret.
@@ -129,6 +129,7 @@ from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
+    STAND_IN_DIGEST,
     Attempt,
     Recorded,
     Reveal,
@@ -599,10 +600,24 @@ class PostgresStore:
         await self._pool.close()
 
 
+_STAND_IN: Final = (
+    STAND_IN_DIGEST, datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+    1, 1, 5, None, None, None, None, AccessPolicy().to_bytes(),
+)  # fmt: skip
+"""A ``PEEK`` row as a secret without rules has it: what a lookup of an id that is not live
+decodes instead (``store.secrets.STAND_IN_DIGEST``)."""
+
+
 def _meta(secret_id: str, row: tuple[Any, ...] | None) -> SecretMeta | None:
-    """A secret's metadata from its ``PEEK`` row (``None`` for no row)."""
+    """A secret's metadata from its ``PEEK`` row (``None`` for no row, after decoding a
+    stand-in: the same work)."""
     if row is None:
+        _decode(secret_id, _STAND_IN)
         return None
+    return _decode(secret_id, row)
+
+
+def _decode(secret_id: str, row: tuple[Any, ...]) -> SecretMeta:
     (
         access,
         created,

@@ -217,6 +217,7 @@ from burnlink.store.redis.client import client_for
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
+    STAND_IN_DIGEST,
     Attempt,
     Recorded,
     Reveal,
@@ -915,16 +916,31 @@ _CODE_PUT: Final = (CodePut.GONE, CodePut.SENT, CodePut.TOO_SOON, CodePut.SPENT)
 """``PUT_CODE``'s answers, by number."""
 
 
+_STAND_IN: Final[list[bytes | None]] = [
+    b"0", STAND_IN_DIGEST, b"0", b"1", b"1", b"5", None, None, None, None,
+    AccessPolicy().to_bytes(),
+]  # fmt: skip
+"""``_PEEK_FIELDS`` values as a secret without rules has them: what a lookup of an id that is
+not live decodes instead (``store.secrets.STAND_IN_DIGEST``)."""
+
+
 def _meta(secret_id: str, values: list[bytes | None], now: datetime) -> SecretMeta | None:
-    """A secret's metadata from its ``_PEEK_FIELDS`` values (``None`` when gone or expired)."""
+    """A secret's metadata from its ``_PEEK_FIELDS`` values (``None`` when gone or expired,
+    after decoding a stand-in: the same work)."""
+    meta = _decode(secret_id, values)
+    if meta is None or meta.expires_at <= now:
+        _decode(secret_id, _STAND_IN)
+        return None
+    return meta
+
+
+def _decode(secret_id: str, values: list[bytes | None]) -> SecretMeta | None:
     fields = dict(zip(_PEEK_FIELDS, values, strict=True))
     policy = fields[b"pol"]
     exp, acc, cat, mv, vl, al = (fields[name] for name in _PEEK_FIELDS[:6])
     if exp is None or acc is None or cat is None or mv is None or vl is None or al is None:
         return None
     expires_at = from_epoch_ms(int(exp))
-    if expires_at <= now:
-        return None
     gate = None
     kdf, iterations, salt, proof = fields[b"pk"], fields[b"pi"], fields[b"ps"], fields[b"pd"]
     if kdf is not None and iterations is not None and salt is not None and proof is not None:

@@ -22,6 +22,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.store.secrets import STAND_IN_DIGEST
 
 __all__ = [
     "INSERT_INTO_EVENTS",
@@ -29,6 +30,7 @@ __all__ = [
     "INSERT_INTO_SECRETS",
     "SELECT_META",
     "SELECT_RECEIPT",
+    "STAND_IN_ROW",
     "Row",
     "event_row",
     "meta_from_row",
@@ -103,6 +105,13 @@ def secret_row(record: SecretRecord) -> tuple[object, ...]:
 def event_row(secret_id: str, seq: int, event: Event) -> tuple[object, ...]:
     """The parameters of ``INSERT_INTO_EVENTS``."""
     return (secret_id, seq, to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent)
+
+
+STAND_IN_ROW: Final[Row] = (
+    STAND_IN_DIGEST, 0, 0, 1, 1, 5, None, None, None, None, AccessPolicy().to_bytes()
+)  # fmt: skip
+"""A ``SELECT_META`` row as a secret without rules has it: what a lookup of an id that is not
+live decodes instead (``store.secrets.STAND_IN_DIGEST``)."""
 
 
 def meta_from_row(secret_id: str, row: Row) -> SecretMeta:

@@ -129,7 +129,15 @@ _V4: Final = (
 """The outbox: events recorded with the change they describe, until the sealer acknowledges
 them (``audit.outbox``)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
+_V5: Final = (
+    # A new name, so that a process of an earlier release still running on this file during a
+    # rolling upgrade fails (its store answers 503) on every code, instead of deleting used-up
+    # codes, and with them when the last was put, which let a new code be mailed at once.
+    "ALTER TABLE codes RENAME TO recipient_codes",
+)
+"""Recipient codes under a name no earlier release uses (docs/storage.md, "Upgrading")."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -5,7 +5,7 @@ Layout
     secret, or its expiry, plus the retention period). ``secrets`` holds the live secrets, one
     row each, referencing its receipt, with its access policy (``AccessPolicy.to_bytes``;
     NULL for secrets created before schema version 2, read as the empty policy). ``events``
-    holds a receipt's history, keyed by ``(receipt_id, seq)``. ``codes`` holds at most one
+    holds a receipt's history, keyed by ``(receipt_id, seq)``. ``recipient_codes`` holds at most one
     one-time code per live secret (its digest, when it was put, its expiry, the tries
     left and how many codes were put since the last match), deleted with the secret by
     ``ON DELETE CASCADE``. ``counters`` holds one row per
@@ -85,7 +85,6 @@ from typing import Final, TypeVar
 
 from burnlink.clock import MILLISECOND, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
-from burnlink.ids import digests_equal
 from burnlink.models import (
     CodeCheck,
     CodePut,
@@ -104,7 +103,7 @@ from burnlink.store.secrets import (
     Recorded,
     Reveal,
     ViewRecord,
-    needs_exchange,
+    takes_view,
 )
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
@@ -112,6 +111,7 @@ from burnlink.store.sqlite.rows import (
     INSERT_INTO_SECRETS,
     SELECT_META,
     SELECT_RECEIPT,
+    STAND_IN_ROW,
     Row,
     event_row,
     meta_from_row,
@@ -296,13 +296,12 @@ class SqliteStore:
                 if over_limit(hits, counts):
                     return counts, None, None
                 rows = db.execute(SELECT_META, (secret_id, now_ms)).fetchall()
-                meta = meta_from_row(secret_id, rows[0]) if rows else None
-                if (
-                    view is None
-                    or meta is None
-                    or needs_exchange(meta)
-                    or not digests_equal(access_digest, meta.access_digest)
-                ):
+                # An id that is not live decodes and weighs a stand-in instead: the same work.
+                meta = meta_from_row(secret_id, rows[0] if rows else STAND_IN_ROW)
+                takes = takes_view(meta, access_digest)
+                if not rows:
+                    return counts, None, None
+                if view is None or not takes:
                     return counts, meta, None
                 events = [view.completed(meta.max_views)]
                 consumed = _take(db, secret_id, access_digest, now_ms, retention_ms, events)
@@ -454,12 +453,13 @@ class SqliteStore:
         def put(db: sqlite3.Connection) -> CodePut:
             with immediate_transaction(db):
                 written = db.execute(
-                    "INSERT INTO codes (secret_id, digest, put_at, expires_at, tries_left, sent)"
+                    "INSERT INTO recipient_codes"
+                    " (secret_id, digest, put_at, expires_at, tries_left, sent)"
                     " SELECT id, ?, ?, ?, ?, 1 FROM secrets WHERE id = ? AND expires_at > ?"
                     " ON CONFLICT (secret_id) DO UPDATE SET digest = excluded.digest,"
                     " put_at = excluded.put_at, expires_at = excluded.expires_at,"
-                    " tries_left = excluded.tries_left, sent = codes.sent + 1"
-                    " WHERE codes.put_at <= ? AND codes.sent < ?"
+                    " tries_left = excluded.tries_left, sent = recipient_codes.sent + 1"
+                    " WHERE recipient_codes.put_at <= ? AND recipient_codes.sent < ?"
                     " RETURNING secret_id",
                     (
                         code_digest,
@@ -475,7 +475,8 @@ class SqliteStore:
                     return CodePut.SENT
                 row = db.execute(
                     "SELECT c.put_at, c.expires_at > ? AND c.tries_left > 0 FROM secrets AS s"
-                    " JOIN codes AS c ON c.secret_id = s.id WHERE s.id = ? AND s.expires_at > ?",
+                    " JOIN recipient_codes AS c ON c.secret_id = s.id"
+                    " WHERE s.id = ? AND s.expires_at > ?",
                     (now_ms, secret_id, now_ms),
                 ).fetchone()
             if row is None:
@@ -498,10 +499,10 @@ class SqliteStore:
         def check(db: sqlite3.Connection) -> CodeCheck | None:
             with immediate_transaction(db):
                 rows = db.execute(
-                    "UPDATE codes SET tries_left = tries_left - (digest <> ?)"
+                    "UPDATE recipient_codes SET tries_left = tries_left - (digest <> ?)"
                     " WHERE secret_id = ? AND expires_at > ? AND tries_left > 0 AND EXISTS"
                     " (SELECT 1 FROM secrets AS s"
-                    " WHERE s.id = codes.secret_id AND s.expires_at > ?)"
+                    " WHERE s.id = recipient_codes.secret_id AND s.expires_at > ?)"
                     " RETURNING digest = ?, tries_left",
                     (code_digest, secret_id, now_ms, now_ms, code_digest),
                 ).fetchall()
@@ -509,7 +510,7 @@ class SqliteStore:
                     return None
                 matched, tries_left = bool(rows[0][0]), int(rows[0][1])
                 if matched:
-                    db.execute("DELETE FROM codes WHERE secret_id = ?", (secret_id,))
+                    db.execute("DELETE FROM recipient_codes WHERE secret_id = ?", (secret_id,))
             return CodeCheck(matched=matched, tries_left=tries_left)
 
         return await self._run(check, writes=True)
