@@ -18,6 +18,21 @@ from tests.store.redis_cluster import LocalCluster, running_cluster
 
 RETENTION = timedelta(days=30)
 BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgres"]
+MODULE_WHOLE_DISTRIBUTIONS = {"no", "loadgroup", "loadfile", "loadscope"}
+"""pytest-xdist modes that run a module marked ``xdist_group`` on one worker: such a module
+shares an expensive module fixture (a server, nginx, Chromium) or checks, at the fixture's
+teardown, something about all its tests together (tests/test_fuzz.py), which a split would skip.
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a pytest-xdist mode that would split the modules that must run whole."""
+    dist = getattr(config.option, "dist", "no")
+    if dist not in MODULE_WHOLE_DISTRIBUTIONS:
+        raise pytest.UsageError(
+            f"--dist {dist} splits modules that must run on one worker; use --dist loadgroup "
+            "(as bash scripts/test does)"
+        )
 
 
 @pytest.fixture

@@ -27,6 +27,10 @@ from burnlink.errors import ConfigError
 from burnlink.web.connections import FD_RESERVE, connection_cap
 from tests.servers import serve_process
 
+# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
+# the tests share one `burnlink serve` with short deadlines (module fixture).
+pytestmark = pytest.mark.xdist_group("connections")
+
 STALLED = 2000
 DEADLINE = 3.0
 """The servers' header, body and send timeouts, in seconds."""
