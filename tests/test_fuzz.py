@@ -36,11 +36,6 @@ from burnlink.web.app import create_app
 from burnlink.web.schemas import ErrorBody
 from tests.conftest import RETENTION
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# its module fixture seeds 1,200 secrets once and, at teardown, checks the
-# number of requests generated over the whole module.
-pytestmark = pytest.mark.xdist_group("fuzz")
-
 EXAMPLES_PER_OPERATION = 100
 MIN_REQUESTS = 500
 SEEDED = 1200

@@ -31,11 +31,6 @@ from tests.cli.harness import MAX_BYTES, fragment, running_server
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one Chromium per module, and a strict server whose failure limit the
-# tests meet in order (module fixtures).
-pytestmark = pytest.mark.xdist_group("browser-access-page")
-
 RECIPIENT = "bob@example.com"
 HINT = "b***@example.com"
 # Error codes the pages must turn into words, never show as they are.

@@ -15,10 +15,6 @@ from tests.cli.harness import MAX_BYTES
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one Chromium per module (module fixture).
-pytestmark = pytest.mark.xdist_group("browser-accessibility")
-
 # What the focus ring looks like where the focus is now: its width and style.
 FOCUS_RING = """() => {
   const style = getComputedStyle(document.activeElement);

@@ -7,16 +7,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from tests.browser.conftest import Contexts, axe_violations
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Page
-
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one Chromium per module (module fixture).
-pytestmark = pytest.mark.xdist_group("browser-api-docs")
 
 CREATE = "#operations-secrets-create_secret_api_v1_secrets_post"
 

@@ -22,10 +22,6 @@ from tests.browser.test_web_app import (
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one Chromium per module (module fixture).
-pytestmark = pytest.mark.xdist_group("browser-screenshots")
-
 PHONE_WIDTH = 375
 VARIANTS: dict[str, dict[str, Any]] = {
     "light": {"viewport": {"width": 1000, "height": 900}, "color_scheme": "light"},

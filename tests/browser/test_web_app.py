@@ -32,10 +32,6 @@ from tests.cli.harness import MAX_BYTES, Cli, fragment, running_server
 if TYPE_CHECKING:
     from playwright.sync_api import FilePayload, Page
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one Chromium per module (module fixture).
-pytestmark = pytest.mark.xdist_group("browser-web-app")
-
 PASSPHRASE = "correct horse ✓ battery"
 SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 GONE = "This secret is not available"

@@ -17,10 +17,6 @@ import pytest
 
 from tests.proxies import burnlink_serve, nginx_proxy, require_nginx
 
-# One worker runs this whole module under pytest-xdist (scripts/test, --dist loadgroup):
-# one nginx and one `burnlink serve` per forwarding header (module fixture).
-pytestmark = pytest.mark.xdist_group("proxies")
-
 CLAIMED = ["203.0.113.0/24", "2001:db8::/32"]
 
 SPOOFS = [
