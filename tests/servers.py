@@ -15,7 +15,7 @@ import httpx
 
 START_TIMEOUT = 60.0
 """Seconds a started server process (burnlink, redis-server, nginx) may take to answer. Its
-imports alone take a few seconds of CPU; on a 2-core host running the suite's three workers
+imports alone take a few seconds of CPU; on a 2-core host running the suite's workers
 (scripts/test) it may wait as long again for a core. Only a broken start takes this long."""
 
 
