@@ -18,6 +18,23 @@ from tests.store.redis_cluster import LocalCluster, running_cluster
 
 RETENTION = timedelta(days=30)
 BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgres"]
+MODULE_WHOLE_DISTRIBUTIONS = {"no", "loadfile", "loadscope"}
+"""pytest-xdist modes that run each test module whole on one worker, as scripts/test does
+(--dist loadfile). Modules share expensive module fixtures (a ``burnlink serve`` with short
+deadlines, nginx, Chromium, 1,200 seeded secrets), and the fuzz test checks, at its fixture's
+teardown, the requests generated over the whole module: a check a split module would skip.
+--dist loadgroup would not do: pytest-xdist 3.8.0 marks a group in ``item._nodeid``, which
+pytest 9 no longer reads, so it hands out single tests."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a pytest-xdist mode that would split a test module between workers."""
+    dist = getattr(config.option, "dist", "no")
+    if dist not in MODULE_WHOLE_DISTRIBUTIONS:
+        raise pytest.UsageError(
+            f"--dist {dist} splits test modules between workers; use --dist loadfile "
+            "(as bash scripts/test does)"
+        )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import START_TIMEOUT, free_port
 
 NGINX = os.environ.get("BURNLINK_TEST_NGINX", "/usr/sbin/nginx")
 
@@ -136,7 +136,7 @@ http {{
 
 
 def _wait_until(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
@@ -147,7 +147,7 @@ def _wait_until(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer in 20 s")
+    raise RuntimeError(f"{url} did not answer in {START_TIMEOUT:.0f} s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+START_TIMEOUT = 60.0
+"""Seconds a started server process (burnlink, redis-server, nginx) may take to answer. Its
+imports alone take a few seconds of CPU; on a 2-core host running the suite's workers
+(scripts/test) it may wait as long again for a core. Only a broken start takes this long."""
 
 
 def free_port() -> int:
@@ -40,7 +46,6 @@ def running_server(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``server_process``, yielding the process too (a test may kill it); ``host`` is the
     address it listens on (its base URL stays on 127.0.0.1)."""
-    port = free_port()
     environment = {
         **os.environ,
         "BURNLINK_STORE": store,
@@ -50,49 +55,101 @@ def running_server(
         "BURNLINK_KEY_DIR": str(log_path.parent / "keys"),
         **(env or {}),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "burnlink.web.app:app_from_environment",
-        "--factory",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--log-level",
-        "debug",
-        # As `burnlink serve` does: uvicorn must not rewrite the peer from X-Forwarded-For
-        # (it would by default, for a peer on 127.0.0.1); burnlink.clientip decides alone.
-        "--no-proxy-headers",
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(base, process)
-        yield base, process
-    finally:
-        process.terminate()
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "burnlink.web.app:app_from_environment",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "debug",
+            # As `burnlink serve` does: uvicorn must not rewrite the peer from X-Forwarded-For
+            # (it would by default, for a peer on 127.0.0.1); burnlink.clientip decides alone.
+            "--no-proxy-headers",
+        ]
+
+    with _started(command, environment, log_path) as running:
+        yield running
+
+
+class _PortTaken(Exception):
+    """The server could not bind its port: another process took it after ``free_port``."""
+
+
+@contextmanager
+def _started(
+    command: Callable[[int], list[str]], environment: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``command(port)`` on a free port, its output appended to ``log_path``; yield its
+    base URL and process once it answers ``/healthz``; stop it on the way out.
+
+    A free port is free only until someone binds it, and other test workers (or suites) pick
+    ports too: a server that finds its port taken is started again on another.
+    """
+    for _ in range(3):
+        port = free_port()
+        start = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv
+                command(port), env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
-            process.kill()
-            process.wait()
+            _wait_until_healthy(base, process, log_path, start)
+        except _PortTaken:
+            continue
+        except BaseException:
+            _stop(process)
+            raise
+        try:
+            yield base, process
+        finally:
+            _stop(process)
+        return
+    raise RuntimeError("three free ports in a row were taken before the server bound them")
 
 
-def _wait_until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
+        process.kill()
+        process.wait()
+
+
+def _wait_until_healthy(
+    base: str, process: subprocess.Popen[bytes], log_path: Path, start: int
+) -> None:
+    """Return once ``process`` answers ``/healthz`` on ``base``: a 200 counts only once its
+    log (from offset ``start``) says it listens there, as another process may hold the port."""
+    # "running on http://<the address it binds>:<port> ": 127.0.0.1, or 0.0.0.0 for a test
+    # that reaches it from another address too.
+    listening = re.compile(rb"running on https?://\S+:" + base.rsplit(":", 1)[1].encode() + rb" ")
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            with log_path.open("rb") as log:
+                log.seek(start)
+                if b"address already in use" in log.read().lower():
+                    raise _PortTaken
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
+                with log_path.open("rb") as log:
+                    log.seek(start)
+                    if listening.search(log.read()):
+                        return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError("server did not become healthy in 20 s")
+    raise RuntimeError(f"server did not become healthy in {START_TIMEOUT:.0f} s")
 
 
 @contextmanager
@@ -109,7 +166,6 @@ def serve_process(
     ``open_files`` starts it with that soft limit on open files (the common default is 1024),
     as a shell's ``ulimit -Sn`` would; ``hard_open_files`` lowers the hard limit too.
     """
-    port = free_port()
     environment = {
         **os.environ,
         "BURNLINK_LOG_LEVEL": "debug",
@@ -124,20 +180,12 @@ def serve_process(
         "resource.setrlimit(resource.RLIMIT_NOFILE, (soft or old_soft, hard or old_hard))\n"
         "runpy.run_module('burnlink', run_name='__main__', alter_sys=True)\n"
     )
-    command = [
-        *(sys.executable, "-c", launcher, "serve", "--store", "memory://"),
-        *("--host", "127.0.0.1", "--port", str(port)),
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(base, process)
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
-            process.kill()
-            process.wait()
+
+    def command(port: int) -> list[str]:
+        return [
+            *(sys.executable, "-c", launcher, "serve", "--store", "memory://"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
+
+    with _started(command, environment, log_path) as running:
+        yield running

@@ -31,7 +31,7 @@ import pytest
 import redis
 
 from tests.conftest import store_url
-from tests.servers import free_port, server_process
+from tests.servers import START_TIMEOUT, free_port, server_process
 
 UNAVAILABLE_WITHIN = 2.0
 """Seconds within which an API call must answer 503 while the store is down."""
@@ -174,7 +174,7 @@ class PrivateRedis:
         with (self.directory / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + START_TIMEOUT
         try:
             while True:
                 try:
@@ -364,13 +364,15 @@ def _killable_server(store: str, log: Path) -> Iterator[tuple[subprocess.Popen[b
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             assert process.poll() is None, f"server exited with {process.returncode}"
             with suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            assert time.monotonic() < deadline, "server did not become healthy in 20 s"
+            assert time.monotonic() < deadline, (
+                f"server did not become healthy in {START_TIMEOUT:.0f} s"
+            )
             time.sleep(0.05)
         yield process, base
     finally:

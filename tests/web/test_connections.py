@@ -122,8 +122,10 @@ def closed_by_server(
 
 
 def exchange(base: str, request: bytes) -> bytes:
-    """Send ``request`` on a new connection; what came back until the server closed it."""
-    with socket.create_connection(address(base), timeout=10) as sock:
+    """Send ``request`` on a new connection; what came back until the server closed it.
+
+    Each read waits up to a minute: an answer may wait for key derivations on a busy host."""
+    with socket.create_connection(address(base), timeout=60) as sock:
         sock.sendall(request)
         answer = b""
         while chunk := sock.recv(65536):

@@ -33,7 +33,9 @@ from burnlink.web import pages
 from burnlink.web.app import create_app
 from tests.cli.harness import Cli
 
-SID = new_secret_id()
+# A well-formed id that no secret has; a constant, as it lands in test ids, which every
+# pytest-xdist worker must collect alike.
+SID = "bTkYIbg5BmR79iKfBBjJnA"
 PAGES = ["/", f"/s/{SID}", f"/m/{SID}", "/security"]
 STATIC = STATIC_DIR
 JS_DIR = STATIC / "js"
