@@ -46,7 +46,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def mann_whitney_greater(first: list[int], second: list[int]) -> float:
-    """One-sided p-value that ``first`` tends to be larger (normal approximation, ties)."""
+    """One-sided p-value that ``first`` tends to be larger than ``second`` (Mann-Whitney U,
+    normal approximation with tie correction; fine for samples of hundreds). The timing tests
+    use it too (``tests/web/test_timing.py``, where it is tested)."""
     pooled = sorted([(value, 0) for value in first] + [(value, 1) for value in second])
     ranks = [0.0] * len(pooled)
     ties = 0.0

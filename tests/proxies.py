@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import START_TIMEOUT, free_port
+from tests.servers import START_TIMEOUT, free_port, stop_process
 
 NGINX = os.environ.get("BURNLINK_TEST_NGINX", "/usr/sbin/nginx")
 
@@ -84,7 +84,7 @@ def burnlink_serve(folder: Path, env: dict[str, str]) -> Iterator[str]:
         _wait_until(f"{base}/healthz", process, folder / "burnlink.log")
         yield base
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
 
 
@@ -132,7 +132,7 @@ http {{
         _wait_until(f"http://127.0.0.1:{port}/healthz", process, folder / "error.log")
         yield port
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _wait_until(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -148,12 +148,3 @@ def _wait_until(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer in {START_TIMEOUT:.0f} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
-        process.kill()
-        process.wait()

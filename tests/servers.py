@@ -105,17 +105,18 @@ def _started(
         except _PortTaken:
             continue
         except BaseException:
-            _stop(process)
+            stop_process(process)
             raise
         try:
             yield base, process
         finally:
-            _stop(process)
+            stop_process(process)
         return
     raise RuntimeError("three free ports in a row were taken before the server bound them")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL after 10 s."""
     process.terminate()
     try:
         process.wait(timeout=10)

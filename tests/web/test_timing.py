@@ -11,7 +11,6 @@ asks whether live ids' answers tend to be slower, and by how much.
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import threading
@@ -24,6 +23,7 @@ from types import FrameType
 import anyio
 import httpx
 import pytest
+from bench.wrong_link import mann_whitney_greater
 from fastapi import FastAPI
 from starlette.types import Message
 
@@ -48,31 +48,6 @@ WORK_SAMPLES = 25
 """Wrong links counted for live ids and as many for unknown ids."""
 SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 WRONG_TOKEN = "A" * 43
-
-
-def mann_whitney_greater(first: list[int], second: list[int]) -> float:
-    """One-sided p-value that ``first`` tends to be larger than ``second`` (Mann-Whitney U,
-    normal approximation with tie correction; fine for samples of hundreds)."""
-    pooled = sorted([(value, 0) for value in first] + [(value, 1) for value in second])
-    ranks: list[float] = [0.0] * len(pooled)
-    ties = 0.0
-    start = 0
-    while start < len(pooled):
-        end = start
-        while end + 1 < len(pooled) and pooled[end + 1][0] == pooled[start][0]:
-            end += 1
-        for i in range(start, end + 1):
-            ranks[i] = (start + end) / 2 + 1
-        size = end - start + 1
-        ties += size**3 - size
-        start = end + 1
-    n1, n2 = len(first), len(second)
-    u = sum(rank for rank, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
-    u -= n1 * (n1 + 1) / 2
-    n = n1 + n2
-    sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
-    z = (u - n1 * n2 / 2 - 0.5) / sigma
-    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def test_mann_whitney_greater_tells_shifted_samples_from_equal_ones() -> None:
