@@ -31,7 +31,7 @@ import pytest
 import redis
 
 from tests.conftest import store_url
-from tests.servers import START_TIMEOUT, free_port, server_process
+from tests.servers import START_TIMEOUT, free_port, server_process, stop_process
 
 UNAVAILABLE_WITHIN = 2.0
 """Seconds within which an API call must answer 503 while the store is down."""
@@ -377,12 +377,7 @@ def _killable_server(store: str, log: Path) -> Iterator[tuple[subprocess.Popen[b
         yield process, base
     finally:
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis"])
