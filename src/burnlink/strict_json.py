@@ -1,9 +1,11 @@
-"""JSON parsing that refuses an object naming the same member twice.
+"""JSON as burnlink reads and writes it: parsing that refuses an object naming the same
+member twice, and the compact form stores keep.
 
 Python's ``json`` keeps the last of duplicate names and other parsers keep the first, so a
 document such as ``{"max_views": 1, "max_views": 50}`` can mean one thing to a proxy, a
 client-side check or another tool, and another thing here. Request bodies (``web.json_body``)
-and signed statements (``signing``) are parsed with ``loads_strict``.
+and signed statements (``signing``) are parsed with ``loads_strict``. Envelopes, policies,
+payload headers and receipt lines are written with ``dumps_compact``.
 """
 
 from __future__ import annotations
