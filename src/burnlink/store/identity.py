@@ -96,8 +96,6 @@ class ApiTokens(Protocol):
 class OwnedSecrets(Protocol):
     """The secrets a signed-in sender created (``SecretRecord.owner``), for "my secrets"."""
 
-    async def owned_secrets(
-        self, owner: str, *, now: datetime, limit: int
-    ) -> list[ReceiptRecord]:
+    async def owned_secrets(self, owner: str, *, now: datetime, limit: int) -> list[ReceiptRecord]:
         """The receipts of at most ``limit`` secrets whose owner is ``owner``, newest first:
         live ones, and ended or expired ones whose receipt is still kept (``retention``)."""
