@@ -59,13 +59,13 @@ class Sessions(Protocol):
     """Browser sessions, by digest of the session id."""
 
     async def put_session(self, record: SessionRecord) -> None:
-        """Store a new session (its digest is new: a clash raises ``StorageUnavailable``)."""
+        """Store a new session; a digest already kept raises ``DuplicateId``."""
 
     async def touch_session(
         self, digest: bytes, *, now: datetime, idle_seconds: int
     ) -> SessionRecord | None:
-        """Atomically return the live session with ``digest`` and set its ``last_seen`` to
-        ``now``; ``None`` (and the session deleted) when there is none, when ``now >=
+        """Atomically set the live session's ``last_seen`` to ``now`` and return it so updated;
+        ``None`` (and the session deleted) when there is none, when ``now >=
         expires_at``, or when it was last seen ``idle_seconds`` or more before ``now``."""
 
     async def end_session(self, digest: bytes) -> bool:
@@ -79,18 +79,20 @@ class ApiTokens(Protocol):
     """Personal API tokens, by digest; listed and revoked by owner and id."""
 
     async def put_token(self, record: TokenRecord) -> None:
-        """Store a new token."""
+        """Store a new token; a digest or ``token_id`` already kept raises ``DuplicateId``."""
 
     async def use_token(self, digest: bytes, *, now: datetime) -> TokenRecord | None:
-        """Atomically return the token with ``digest`` and set its ``last_used`` to ``now``;
-        ``None`` when there is none, when it is revoked, or when ``now >= expires_at``."""
+        """Atomically set the token's ``last_used`` to ``now`` and return it so updated; ``None``
+        when there is none, when it is revoked, or when ``now >= expires_at``."""
 
-    async def list_tokens(self, subject: str) -> list[TokenRecord]:
-        """Every token of ``subject``, revoked and expired ones included, newest first."""
+    async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
+        """The tokens of ``subject``, newest first: live ones, and revoked or expired ones
+        until ``retention`` after they ended (so a user sees what was revoked, for a while)."""
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
-        """Mark the token revoked at ``now``; ``subject`` (when given) must own it. Whether a
-        live token was revoked (a second revoke, or another owner's token, is ``False``)."""
+        """Mark the token revoked at ``now``; ``subject``, when given, must own it (``None``:
+        an administrator's revoke of anyone's token). Whether a live token was revoked (a
+        second revoke, an expired token, or another owner's token is ``False``)."""
 
 
 class OwnedSecrets(Protocol):
