@@ -22,6 +22,14 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── MailUnavailable
     ├── AdminRequired
     │   └── MetricsTokenRequired
+    ├── SignInRequired
+    │   ├── LoginRequired(login_url)
+    │   ├── FreshLoginRequired(login_url)
+    │   └── InvalidApiToken
+    ├── NotPermitted
+    │   ├── InsufficientScope(scope)
+    │   └── CreateNotAllowed
+    ├── TokenNotFound
     ├── IntegrityError
     │   ├── AuditStateInvalid
     │   ├── AuditOutsideChain
@@ -206,6 +214,60 @@ class MetricsTokenRequired(AdminRequired):
             "GET /metrics needs BURNLINK_METRICS_TOKEN as a bearer token; with none set, it"
             " answers only direct connections from loopback.",
         )
+
+
+class SignInRequired(BurnlinkError):
+    """Raised when a request needs a signed-in user (a session or an API token) it lacks."""
+
+
+class LoginRequired(SignInRequired):
+    """Raised when an anonymous request needs a signed-in user; ``login_url`` starts a sign-in."""
+
+    def __init__(self, login_url: str, message: str = "Sign in to do this.") -> None:
+        super().__init__(message)
+        self.login_url = login_url
+
+
+class FreshLoginRequired(SignInRequired):
+    """Raised when a sensitive action needs a sign-in more recent than the session's."""
+
+    def __init__(self, login_url: str) -> None:
+        super().__init__("Sign in again to do this: the last sign-in is not recent enough.")
+        self.login_url = login_url
+
+
+class InvalidApiToken(SignInRequired):
+    """Raised for a bearer API token that is unknown, revoked, expired or malformed: the same
+    answer for each, so a guess learns nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("The API token is invalid, expired or revoked.")
+
+
+class NotPermitted(BurnlinkError):
+    """Raised when the signed-in user may not do what the request asks."""
+
+
+class InsufficientScope(NotPermitted):
+    """Raised when an API token lacks the scope a route needs; ``scope`` names it."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"The API token lacks the scope this needs: {scope}.")
+        self.scope = scope
+
+
+class CreateNotAllowed(NotPermitted):
+    """Raised when a signed-in user is outside the domains and groups that may create."""
+
+    def __init__(self) -> None:
+        super().__init__("Your account may not create secrets on this server.")
+
+
+class TokenNotFound(BurnlinkError):
+    """Raised when an API token id names no live token the caller may revoke."""
+
+    def __init__(self) -> None:
+        super().__init__("No such API token (or it was already revoked or has expired).")
 
 
 class IntegrityError(BurnlinkError):

@@ -24,17 +24,24 @@ from burnlink.errors import (
     AdminRequired,
     AuditUnavailable,
     BurnlinkError,
+    CreateNotAllowed,
     EnvelopeError,
+    FreshLoginRequired,
     GeoDenied,
+    InsufficientScope,
+    InvalidApiToken,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
+    NotPermitted,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
     SecretUnavailable,
     StorageError,
+    TokenNotFound,
     VerificationFailed,
     VerificationRequired,
     WrongPassphrase,
@@ -62,6 +69,13 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (MailUnavailable, 503, "mail_unavailable"),
     (AdminRequired, 401, "unauthorized"),
+    (LoginRequired, 401, "login_required"),
+    (FreshLoginRequired, 401, "fresh_login_required"),
+    (InvalidApiToken, 401, "invalid_token"),
+    (InsufficientScope, 403, "insufficient_scope"),
+    (CreateNotAllowed, 403, "create_not_allowed"),
+    (NotPermitted, 403, "not_permitted"),
+    (TokenNotFound, 404, "not_found"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (EnvelopeError, 422, "invalid_envelope"),
     (InvalidInput, 422, "invalid_field"),
@@ -153,6 +167,8 @@ def error_response(
     attempts_left: int | None = None,
     hint: str | None = None,
     retry_after: int | None = None,
+    login_url: str | None = None,
+    scope: str | None = None,
 ) -> JSONResponse:
     """A response in the API's one error shape (``schemas.ErrorBody``); a member left as
     ``None`` is left out."""
@@ -162,6 +178,8 @@ def error_response(
         "attempts_left": attempts_left,
         "hint": hint,
         "retry_after": retry_after,
+        "login_url": login_url,
+        "scope": scope,
     }
     error: dict[str, Any] = {"code": code, "message": message}
     error.update((name, value) for name, value in extra.items() if value is not None)
@@ -198,6 +216,14 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink metrics"'
     elif isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
+    elif isinstance(exc, InvalidApiToken):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink", error="invalid_token"'
+    elif isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="burnlink", error="insufficient_scope", scope="{exc.scope}"'
+        )
+    elif isinstance(exc, LoginRequired | FreshLoginRequired):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink"'
     if isinstance(exc, StorageError):
         log.warning("%s", _storage_failure(request, exc))
     elif isinstance(exc, MailUnavailable):
@@ -219,6 +245,8 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         ),
         hint=exc.hint if isinstance(exc, VerificationRequired) else None,
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+        login_url=exc.login_url if isinstance(exc, LoginRequired | FreshLoginRequired) else None,
+        scope=exc.scope if isinstance(exc, InsufficientScope) else None,
     )
 
 
