@@ -269,6 +269,7 @@ class SecretService:
                     "notify": notify_url is not None,
                 },
                 watch=Watched(secret_id, expires_at, notify_url),
+                actor=None if principal is None else (principal.subject, principal.email),
             )
             stored = SecretRecord(
                 secret_id=secret_id,
