@@ -37,7 +37,7 @@ from burnlink.service.reporting import Reporter
 from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.web import api, audit_api, errors, ops, pages, tokens_api
+from burnlink.web import api, audit_api, errors, my_secrets_api, ops, pages, tokens_api
 from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
@@ -291,10 +291,18 @@ def create_app(
     app.include_router(api.router)
     app.include_router(audit_api.router)
     app.include_router(tokens_api.router)
+    app.include_router(my_secrets_api.router)
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     pages.mount_static(app)
-    routers = (api.router, audit_api.router, tokens_api.router, ops.router, pages.router)
+    routers = (
+        api.router,
+        audit_api.router,
+        tokens_api.router,
+        my_secrets_api.router,
+        ops.router,
+        pages.router,
+    )
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document
 
