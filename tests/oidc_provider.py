@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -46,10 +45,11 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from tests.servers import START_TIMEOUT, free_port
+
 PROVIDER_DIR = Path(__file__).parent / "oidc" / "provider"
 HOST = "127.0.0.1"
 MIN_NODE_MAJOR = 20
-START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 MFA_ACR = "urn:burnlink:mfa"
 PASSWORD_ACR = "urn:burnlink:pwd"
@@ -166,13 +166,6 @@ def require_node() -> str:
     return node
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _new_key() -> dict[str, Any]:
     kid = secrets.token_urlsafe(12)
     key = RSAKey.generate_key(
@@ -251,7 +244,7 @@ class OidcProvider:
         self.other_client_id = "other-app"
         self.other_client_secret = secrets.token_urlsafe(32)
         self.users = USERS
-        self.port = _free_port()
+        self.port = free_port()
         self.issuer = f"http://{HOST}:{self.port}"
         self._keys: list[dict[str, Any]] = [_new_key()]
         self._cookie_keys = [secrets.token_urlsafe(32)]
@@ -317,7 +310,8 @@ class OidcProvider:
                 [node, str(PROVIDER_DIR / "provider.mjs")],
                 cwd=PROVIDER_DIR,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                # Node stops when this pipe closes: when this process dies without stop().
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -347,6 +341,8 @@ class OidcProvider:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+        if process.stdin is not None:
+            process.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_TIMEOUT)
         # Whatever is left of the group (Node stuck, or anything it started) goes now.
