@@ -232,7 +232,7 @@ def test_provider_sign_in_form_refuses_wrong_credentials(
     assert interaction.status_code == 200
     login = f"{urlsplit(str(interaction.url)).path}/login"
     alice = provider.users["alice"]
-    if otp == "000000" and provider.otp("alice") == otp:  # pragma: no cover - 1 in a million
+    if otp == "000000" and provider.otp("alice") == otp:  # one chance in a million
         pytest.skip("the real code happens to be 000000")
 
     response = http.post(
@@ -256,6 +256,17 @@ def test_provider_prompt_login_asks_again_despite_a_session(
     token = _sign_in(provider, http, "alice", prompt="login")
     assert token.claims["sub"] == "alice"
     assert token.claims["amr"] == ["pwd", "otp"]
+
+
+def test_provider_max_age_asks_for_a_fresh_sign_in(
+    provider: OidcProvider, http: httpx.Client
+) -> None:
+    first = _sign_in(provider, http, "bob")
+    time.sleep(max(0.0, first.claims["auth_time"] + 1.1 - time.time()))
+
+    token = _sign_in(provider, http, "bob", max_age="0")
+
+    assert token.claims["auth_time"] > first.claims["auth_time"]
 
 
 def test_provider_rp_initiated_logout_ends_the_provider_session(

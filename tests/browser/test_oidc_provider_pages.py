@@ -57,14 +57,6 @@ def _authorize_url(provider: OidcProvider, verifier: str) -> str:
     return f"{provider.discovery()['authorization_endpoint']}?{urlencode(params)}"
 
 
-def _fill_sign_in(page: Page, provider: OidcProvider, user: str) -> None:
-    page.get_by_label("User", exact=True).fill(user)
-    page.get_by_label("Password", exact=True).fill(provider.users[user].password)
-    if provider.users[user].totp_secret is not None:
-        page.get_by_label("One-time code").fill(provider.otp(user))
-    page.get_by_role("button", name="Sign in").click()
-
-
 def _only_loopback(urls: list[str], provider: OidcProvider) -> None:
     origins = {f"{parts.scheme}://{parts.netloc}" for parts in map(urlsplit, urls)}
     assert origins <= {provider.issuer, "http://127.0.0.1:9"}, origins
@@ -83,7 +75,7 @@ def test_provider_pages_sign_in_and_out_in_a_browser(
     page.get_by_label("Password", exact=True).fill("not her password")
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("alert").inner_text() == "Wrong user or password."
-    _fill_sign_in(page, provider, "alice")
+    provider.fill_sign_in_form(page, "alice")
     page.wait_for_url(f"{CALLBACK}?*")
 
     code = parse_qs(urlsplit(reached[-1]).query)["code"][0]
@@ -126,7 +118,7 @@ def test_provider_pages_connect_a_device_in_a_browser(
     page.get_by_placeholder("Enter code").fill(started["user_code"])
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Allow").click()
-    _fill_sign_in(page, provider, "bob")
+    provider.fill_sign_in_form(page, "bob")
 
     page.get_by_role("heading", name="Device signed in").wait_for()
     poll = provider.backchannel.post(
