@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import KeySet
@@ -166,6 +167,34 @@ def test_provider_code_flow_with_pkce_gives_each_user_their_claims(
     assert token.claims["amr"] == amr
     assert token.claims["acr"] == acr
     assert token.claims["exp"] - token.claims["iat"] == ID_TOKEN_TTL
+
+
+def test_provider_serves_authlibs_client(provider: OidcProvider, http: httpx.Client) -> None:
+    """The library burnlink's sign-in is built on completes the flow against it."""
+    document = provider.discovery()
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    with OAuth2Client(
+        provider.client_id,
+        provider.client_secret,
+        scope="openid email groups",
+        redirect_uri=CALLBACK,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    ) as client:
+        url, state = client.create_authorization_url(
+            document["authorization_endpoint"], code_verifier=verifier, nonce=nonce
+        )
+        callback = provider.sign_in(http, url, "alice")
+        tokens = client.fetch_token(
+            document["token_endpoint"],
+            authorization_response=callback,
+            code_verifier=verifier,
+            state=state,
+        )
+
+    token = _verify(provider, tokens["id_token"], provider.client_id, nonce)
+    assert token.claims["amr"] == ["pwd", "otp"]
 
 
 def test_provider_refuses_an_authorization_request_without_pkce(
