@@ -137,7 +137,9 @@ class SecretRecord:
     passphrase: PassphraseGate | None = None
     policy: AccessPolicy = AccessPolicy()
     owner: str | None = None
-    """Reserved for teams: who owns the secret. ``None`` for anonymous shares."""
+    """The signed-in sender's subject (it shows in their "my secrets"); ``None``: anonymous."""
+    label: str | None = None
+    """A name the sender chose to tell it apart in "my secrets" (never its content)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,10 @@ class ReceiptRecord:
     ended_at: datetime | None
     end_reason: EndReason | None
     events: tuple[Event, ...] = ()
+    owner: str | None = None
+    """The secret's ``SecretRecord.owner``, kept as long as the receipt."""
+    label: str | None = None
+    """The secret's ``SecretRecord.label``, kept as long as the receipt."""
 
     def state(self, now: datetime) -> str:
         """``active`` while the secret can be revealed, else why it ended."""

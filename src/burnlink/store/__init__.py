@@ -9,7 +9,8 @@
 =================================  =================================================================
 
 Drivers are imported only for the scheme in use. The interface a backend implements is
-``SecretStore`` (``store/contract.py``), composed of ``SecretRecords``, ``Counters`` and ``Codes``.
+``SecretStore`` (``store/contract.py``), composed of ``SecretRecords``, ``Counters``, ``Codes``
+and, for sign-in, ``Sessions``, ``ApiTokens`` and ``OwnedSecrets`` (``store/identity.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.store.codes import Codes
 from burnlink.store.contract import SecretStore
 from burnlink.store.counters import Counters, Hit
+from burnlink.store.identity import (
+    ApiTokens,
+    OwnedSecrets,
+    SessionRecord,
+    Sessions,
+    TokenRecord,
+)
 from burnlink.store.outbox import EventOutbox, Pending
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -35,16 +43,21 @@ from burnlink.store.secrets import (
 
 __all__ = [
     "MAX_EVENTS_PER_KIND",
+    "ApiTokens",
     "Attempt",
     "Codes",
     "Counters",
     "EventOutbox",
     "Hit",
+    "OwnedSecrets",
     "Pending",
     "Recorded",
     "Reveal",
     "SecretRecords",
     "SecretStore",
+    "SessionRecord",
+    "Sessions",
+    "TokenRecord",
     "ViewRecord",
     "describe_failure",
     "open_store",

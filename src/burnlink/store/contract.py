@@ -1,10 +1,12 @@
 """The storage interface every backend implements, and the contract it must keep.
 
-``SecretStore`` is composed of four small Protocols split by concern: ``SecretRecords``
+``SecretStore`` is composed of small Protocols split by concern: ``SecretRecords``
 (``store/secrets.py``), ``EventOutbox`` (``store/outbox.py``), ``Counters``
-(``store/counters.py``) and ``Codes`` (``store/codes.py``), plus ``ping`` and ``aclose``.
+(``store/counters.py``), ``Codes`` (``store/codes.py``), and for sign-in ``Sessions``,
+``ApiTokens`` and ``OwnedSecrets`` (``store/identity.py``), plus ``ping`` and ``aclose``.
 
-The contract is checked by one suite, ``tests/store/test_contract.py``, on every backend.
+The contract is checked by one suite, ``tests/store/test_contract.py`` (and, for sign-in,
+``tests/store/test_identity.py``), on every backend.
 
 - Time is never read by a store: every call that depends on it takes ``now``.
 - A secret whose ``expires_at <= now`` is treated as gone by every call, before any sweep.
@@ -22,15 +24,18 @@ from typing import Protocol
 
 from burnlink.store.codes import Codes
 from burnlink.store.counters import Counters
+from burnlink.store.identity import ApiTokens, OwnedSecrets, Sessions
 from burnlink.store.outbox import EventOutbox
 from burnlink.store.secrets import SecretRecords
 
 __all__ = ["SecretStore"]
 
 
-class SecretStore(SecretRecords, EventOutbox, Counters, Codes, Protocol):
-    """An async store of encrypted secrets and their receipts, recorded events, counters and
-    one-time codes."""
+class SecretStore(
+    SecretRecords, EventOutbox, Counters, Codes, Sessions, ApiTokens, OwnedSecrets, Protocol
+):
+    """An async store of encrypted secrets and their receipts, recorded events, counters,
+    one-time codes, and who is signed in (sessions, API tokens, the secrets each one owns)."""
 
     async def ping(self) -> None:
         """Return if the store answers, else raise ``StorageUnavailable``."""

@@ -13,7 +13,14 @@ from typing import Protocol
 
 from burnlink.models import ReceiptRecord
 
-__all__ = ["ApiTokens", "OwnedSecrets", "SessionRecord", "Sessions", "TokenRecord"]
+__all__ = [
+    "ApiTokens",
+    "OwnedSecrets",
+    "SessionRecord",
+    "Sessions",
+    "TokenRecord",
+    "token_ended",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,17 @@ class TokenRecord:
     expires_at: datetime
     last_used: datetime | None = None
     revoked_at: datetime | None = None
+
+
+def token_ended(token: TokenRecord, now: datetime) -> datetime | None:
+    """When ``token`` stopped working (revoked, or expired by ``now``); ``None`` while live.
+
+    A token is listed until ``retention`` after this time, and purged after it."""
+    if token.revoked_at is not None:
+        return token.revoked_at
+    if token.expires_at <= now:
+        return token.expires_at
+    return None
 
 
 class Sessions(Protocol):

@@ -23,6 +23,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit, over_limit
+from burnlink.store.identity import SessionRecord, TokenRecord, token_ended
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -62,6 +63,10 @@ class MemoryStore:
         self._counters: dict[tuple[str, int], tuple[int, datetime]] = {}
         self._outbox: dict[int, bytes] = {}
         self._next_ref = 0
+        self._owned: dict[str, list[str]] = {}
+        self._sessions: dict[bytes, SessionRecord] = {}
+        self._tokens: dict[str, TokenRecord] = {}
+        self._token_ids: dict[bytes, str] = {}
 
     async def create(
         self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
@@ -82,7 +87,11 @@ class MemoryStore:
             views_used=0,
             ended_at=None,
             end_reason=None,
+            owner=record.owner,
+            label=record.label,
         )
+        if record.owner is not None:
+            self._owned.setdefault(record.owner, []).append(record.secret_id)
         self._keep(record.secret_id, events)
         return counts
 
@@ -290,10 +299,96 @@ class MemoryStore:
             if s not in self._live and self._kept_until(r) <= now
         ]
         for secret_id in stale:
-            del self._receipts[secret_id]
+            receipt = self._receipts.pop(secret_id)
+            if receipt.owner is not None:
+                self._owned[receipt.owner].remove(secret_id)
+        for digest in [d for d, s in self._sessions.items() if s.expires_at <= now]:
+            del self._sessions[digest]
+        for token in [t for t in self._tokens.values() if self._token_gone(t, now)]:
+            del self._tokens[token.token_id]
+            del self._token_ids[token.digest]
         for key in [k for k, (_, ends) in self._counters.items() if ends <= now]:
             del self._counters[key]
         return len(expired)
+
+    async def owned_secrets(self, owner: str, *, now: datetime, limit: int) -> list[ReceiptRecord]:
+        """See ``OwnedSecrets.owned_secrets``."""
+        receipts = [self._receipts[s] for s in self._owned.get(owner, ())]
+        kept = [r for r in receipts if self._kept_until(r) > now]
+        kept.sort(key=lambda r: (r.created_at, r.secret_id), reverse=True)
+        return kept[:limit]
+
+    async def put_session(self, record: SessionRecord) -> None:
+        """See ``Sessions.put_session``."""
+        if record.digest in self._sessions:
+            raise DuplicateId("session already kept")
+        self._sessions[record.digest] = record
+
+    async def touch_session(
+        self, digest: bytes, *, now: datetime, idle_seconds: int
+    ) -> SessionRecord | None:
+        """See ``Sessions.touch_session``."""
+        session = self._sessions.get(digest)
+        if session is None:
+            return None
+        if now >= session.expires_at or now - session.last_seen >= timedelta(seconds=idle_seconds):
+            del self._sessions[digest]
+            return None
+        session = dataclasses.replace(session, last_seen=now)
+        self._sessions[digest] = session
+        return session
+
+    async def end_session(self, digest: bytes) -> bool:
+        """See ``Sessions.end_session``."""
+        return self._sessions.pop(digest, None) is not None
+
+    async def end_sessions_of(self, subject: str) -> int:
+        """See ``Sessions.end_sessions_of``."""
+        ended = [d for d, s in self._sessions.items() if s.subject == subject]
+        for digest in ended:
+            del self._sessions[digest]
+        return len(ended)
+
+    async def put_token(self, record: TokenRecord) -> None:
+        """See ``ApiTokens.put_token``."""
+        if record.digest in self._token_ids or record.token_id in self._tokens:
+            raise DuplicateId("token already kept")
+        self._tokens[record.token_id] = record
+        self._token_ids[record.digest] = record.token_id
+
+    async def use_token(self, digest: bytes, *, now: datetime) -> TokenRecord | None:
+        """See ``ApiTokens.use_token``."""
+        token_id = self._token_ids.get(digest)
+        token = None if token_id is None else self._tokens[token_id]
+        if token is None or token_ended(token, now) is not None:
+            return None
+        token = dataclasses.replace(token, last_used=now)
+        self._tokens[token.token_id] = token
+        return token
+
+    def _token_gone(self, token: TokenRecord, now: datetime) -> bool:
+        ended = token_ended(token, now)
+        return ended is not None and ended + self._retention <= now
+
+    async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
+        """See ``ApiTokens.list_tokens``."""
+        tokens = [
+            t
+            for t in self._tokens.values()
+            if t.subject == subject and not self._token_gone(t, now)
+        ]
+        tokens.sort(key=lambda t: (t.created_at, t.token_id), reverse=True)
+        return tokens
+
+    async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
+        """See ``ApiTokens.revoke_token``."""
+        token = self._tokens.get(token_id)
+        if token is None or token_ended(token, now) is not None:
+            return False
+        if subject is not None and token.subject != subject:
+            return False
+        self._tokens[token_id] = dataclasses.replace(token, revoked_at=now)
+        return True
 
     async def ping(self) -> None:
         """Always answers."""
@@ -305,6 +400,10 @@ class MemoryStore:
         self._codes.clear()
         self._counters.clear()
         self._outbox.clear()
+        self._owned.clear()
+        self._sessions.clear()
+        self._tokens.clear()
+        self._token_ids.clear()
 
 
 def _meta(live: _Live) -> SecretMeta:

@@ -235,7 +235,8 @@ class SecretRecords(Protocol):
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired secrets (ending their receipts as ``expired``),
-        receipts past retention, and counter windows that have ended; return how many secrets
-        were deleted. The work done grows with the number of expired rows, not with the size
+        receipts past retention, counter windows that have ended, sessions past their
+        ``expires_at`` and API tokens past ``retention`` after they ended; return how many
+        secrets were deleted. The work done grows with the number of expired rows, not with the size
         of the store.
         """

@@ -122,6 +122,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit
+from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
@@ -193,7 +194,7 @@ def _refs(refs: Sequence[str]) -> list[int]:
     return [int(ref) for ref in refs if ref.isascii() and ref.isdigit() and int(ref) < 2**63]
 
 
-class PostgresStore:
+class PostgresStore(IdentityPending):
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
     def __init__(self, pool: Pool, *, retention: timedelta) -> None:

@@ -211,6 +211,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit, over_limit
+from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
@@ -305,7 +306,7 @@ def _translated() -> Iterator[None]:
         raise StorageUnavailable() from exc
 
 
-class RedisStore:
+class RedisStore(IdentityPending):
     """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
 
     def __init__(self, client: Redis | RedisCluster, *, prefix: str, retention: timedelta) -> None:

@@ -96,6 +96,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit, over_limit
+from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -162,7 +163,7 @@ def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     return StorageUnavailable(f"The secret store is unavailable (SQLite: {error_name(exc)}).")
 
 
-class SqliteStore:
+class SqliteStore(IdentityPending):
     """A ``SecretStore`` in one SQLite file, through one connection (and thread) per process."""
 
     def __init__(self, worker: SqliteWorker, *, retention: timedelta) -> None:
