@@ -22,6 +22,10 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── MailUnavailable
     ├── AdminRequired
     │   └── MetricsTokenRequired
+    ├── LoginRequired(max_age)
+    │   └── FreshLoginRequired
+    ├── CsrfFailed
+    ├── SignInRefused(reason)
     ├── IntegrityError
     │   ├── AuditStateInvalid
     │   ├── AuditOutsideChain
@@ -206,6 +210,48 @@ class MetricsTokenRequired(AdminRequired):
             "GET /metrics needs BURNLINK_METRICS_TOKEN as a bearer token; with none set, it"
             " answers only direct connections from loopback.",
         )
+
+
+class LoginRequired(BurnlinkError):
+    """Raised when a route needs a signed-in user and the request has no live session or token.
+
+    The web layer answers with a ``login_url`` (``/auth/login``, with ``max_age`` when set)."""
+
+    def __init__(self, message: str = "", *, max_age: int | None = None) -> None:
+        super().__init__(message or "This needs you to sign in.")
+        self.max_age = max_age
+
+
+class FreshLoginRequired(LoginRequired):
+    """Raised when a sensitive action needs a sign-in at most ``max_age`` seconds old."""
+
+    def __init__(self, *, max_age: int) -> None:
+        super().__init__("This needs a recent sign-in: sign in again, then retry.", max_age=max_age)
+
+
+class CsrfFailed(BurnlinkError):
+    """Raised when a cookie-authenticated request that changes state lacks the session's
+    ``X-Burnlink-CSRF`` token or comes from another origin."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Refused: a signed-in request that changes something needs the X-Burnlink-CSRF"
+            " header from GET /api/v1/me, sent from this site."
+        )
+
+
+class SignInRefused(BurnlinkError):
+    """Raised when a sign-in cannot complete: a wrong or replayed ``state``, an ID token that
+    does not verify, a provider that refused or did not answer, or a missing second factor.
+
+    ``reason`` is a short code for the audit (``state_mismatch``, ``id_token_invalid``,
+    ``mfa_required``, ``provider_error``, ``provider_unavailable``, ...); the message is for
+    the user and never holds a token or code.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IntegrityError(BurnlinkError):

@@ -24,10 +24,13 @@ from burnlink.errors import (
     AdminRequired,
     AuditUnavailable,
     BurnlinkError,
+    CsrfFailed,
     EnvelopeError,
+    FreshLoginRequired,
     GeoDenied,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
     PassphraseRequired,
@@ -62,6 +65,9 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (MailUnavailable, 503, "mail_unavailable"),
     (AdminRequired, 401, "unauthorized"),
+    (FreshLoginRequired, 401, "fresh_login_required"),
+    (LoginRequired, 401, "login_required"),
+    (CsrfFailed, 403, "csrf_failed"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (EnvelopeError, 422, "invalid_envelope"),
     (InvalidInput, 422, "invalid_field"),
@@ -153,6 +159,7 @@ def error_response(
     attempts_left: int | None = None,
     hint: str | None = None,
     retry_after: int | None = None,
+    login_url: str | None = None,
 ) -> JSONResponse:
     """A response in the API's one error shape (``schemas.ErrorBody``); a member left as
     ``None`` is left out."""
@@ -162,6 +169,7 @@ def error_response(
         "attempts_left": attempts_left,
         "hint": hint,
         "retry_after": retry_after,
+        "login_url": login_url,
     }
     error: dict[str, Any] = {"code": code, "message": message}
     error.update((name, value) for name, value in extra.items() if value is not None)
@@ -198,6 +206,10 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink metrics"'
     elif isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
+    login_url = None
+    if isinstance(exc, LoginRequired):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink"'
+        login_url = _login_url(request, exc.max_age)
     if isinstance(exc, StorageError):
         log.warning("%s", _storage_failure(request, exc))
     elif isinstance(exc, MailUnavailable):
@@ -219,7 +231,15 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         ),
         hint=exc.hint if isinstance(exc, VerificationRequired) else None,
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+        login_url=login_url,
     )
+
+
+def _login_url(request: Request, max_age: int | None) -> str:
+    from burnlink.web.principal import base_of
+
+    query = "" if max_age is None else f"?max_age={max_age}"
+    return f"{base_of(request)}/auth/login{query}"
 
 
 def _http_error_handler(

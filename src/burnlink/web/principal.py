@@ -1,0 +1,110 @@
+"""``principal_of(request)``: who a request acts for, from its session cookie or its API token
+(docs/identity.md). A small dispatcher: each half resolves its own credential.
+
+Session half: the cookie (``__Host-burnlink_session``, or ``burnlink_session`` on plain http
+loopback) names a session the store still holds (idle and absolute timeouts applied there).
+A request that changes state (POST, PUT, PATCH, DELETE) and is authenticated by the cookie
+must carry the session's CSRF token in ``X-Burnlink-CSRF`` and, when it sends ``Origin``, come
+from this site's origin; else ``CsrfFailed`` (403 ``csrf_failed``). Requests with an
+``Authorization`` header are not cookie-authenticated: a page on another site cannot set one.
+
+Bearer half (``Authorization: Bearer blk_...``): API tokens, written by the tokens work.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import urlsplit
+
+from fastapi import Request
+
+from burnlink.errors import CsrfFailed
+from burnlink.hosts import is_loopback
+from burnlink.identity.principal import Principal
+from burnlink.identity.sessions import CSRF_HEADER, CookieNames, cookie_names, csrf_matches
+from burnlink.service.signin import SignInService
+
+__all__ = ["UNSAFE_METHODS", "cookie_names_of", "principal_of", "session_cookie", "signin_of"]
+
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RESOLVED: Final = "principal"
+
+
+def signin_of(request: Request) -> SignInService | None:
+    """The app's sign-in service; ``None`` when sign-in is not configured."""
+    service: SignInService | None = getattr(request.app.state, "signin", None)
+    return service
+
+
+def base_of(request: Request) -> str:
+    """The public base of this request (``BURNLINK_BASE_URL``, else the request's own)."""
+    from burnlink.web.api import public_base
+
+    return public_base(request, request.app.state.service)
+
+
+def cookie_names_of(request: Request) -> CookieNames | None:
+    """The sign-in cookies for this request's origin: ``__Host-`` ones over https, plain ones
+    over http on loopback; ``None`` over http anywhere else (no sign-in there)."""
+    parts = urlsplit(base_of(request))
+    if parts.scheme == "https":
+        return cookie_names(secure=True)
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+        return cookie_names(secure=False)
+    return None
+
+
+def session_cookie(request: Request) -> str | None:
+    """The session cookie's value, if the request sent one."""
+    names = cookie_names_of(request)
+    return None if names is None else request.cookies.get(names.session)
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the request's ``Origin`` (when it sends one) is this site's."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    base = urlsplit(base_of(request))
+    return origin == f"{base.scheme}://{base.netloc}"
+
+
+def check_csrf(request: Request, signin: SignInService, session_id: str) -> None:
+    """Raise ``CsrfFailed`` unless a state-changing cookie request proves it comes from our page."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if not same_origin(request) or not csrf_matches(
+        signin.keys.csrf, session_id, request.headers.get(CSRF_HEADER)
+    ):
+        raise CsrfFailed
+
+
+async def principal_of(request: Request) -> Principal | None:
+    """The signed-in user this request acts for, or ``None`` (anonymous). Resolved once per
+    request. Raises ``CsrfFailed`` for a cookie request that changes state without the
+    session's CSRF token or from another origin."""
+    state = request.scope.setdefault("state", {})
+    if _RESOLVED in state:
+        resolved: Principal | None = state[_RESOLVED]
+        return resolved
+    principal = None
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        # The bearer half (API tokens) goes here; a request with an Authorization header is
+        # never authenticated by its cookie.
+        principal = None
+    else:
+        principal = await _session_principal(request)
+    state[_RESOLVED] = principal
+    return principal
+
+
+async def _session_principal(request: Request) -> Principal | None:
+    signin = signin_of(request)
+    if signin is None:
+        return None
+    session_id = session_cookie(request)
+    if session_id is None:
+        return None
+    check_csrf(request, signin, session_id)
+    return await signin.resolve(session_id)
