@@ -86,6 +86,23 @@ def default_key_dir() -> str:
 
 _AUDIT_SCHEMES = ("sqlite", "postgresql", "postgres", "memory")
 
+DEFAULT_MFA_AMR = (
+    "mfa",
+    "otp",
+    "hwk",
+    "swk",
+    "sms",
+    "fpt",
+    "face",
+    "iris",
+    "retina",
+    "sc",
+    "tel",
+    "vbm",
+)
+"""``amr`` values (RFC 8176) that mean a second factor; ``pwd`` alone does not."""
+_CLAIM_VALUE_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+
 
 class Settings(BaseSettings):
     """burnlink's configuration. Build it with ``load_settings``."""
@@ -165,6 +182,26 @@ class Settings(BaseSettings):
     alert_url: str | None = None
     alert_failed_reveals: str = "3/hour"
     alert_not_found: str = "10/hour"
+    oidc_issuer: str | None = Field(default=None, max_length=512)
+    """OpenID Connect issuer URL; unset (the default): no sign-in, no routes change."""
+    oidc_client_id: str | None = Field(default=None, min_length=1, max_length=256)
+    oidc_client_secret: SecretStr | None = None
+    oidc_client_secret_file: str | None = Field(default=None, min_length=1)
+    """A file holding the client secret (instead of ``oidc_client_secret``)."""
+    oidc_scopes: str = Field(default="openid email profile", max_length=512)
+    oidc_email_claim: str = Field(default="email", pattern=r"^[A-Za-z0-9_.:/-]{1,100}$")
+    oidc_groups_claim: str = Field(default="groups", pattern=r"^[A-Za-z0-9_.:/-]{1,100}$")
+    oidc_require_mfa: bool = False
+    oidc_mfa_amr: CommaList = Field(default_factory=lambda: list(DEFAULT_MFA_AMR), max_length=50)
+    """``amr`` values that mean a second factor (RFC 8176)."""
+    oidc_mfa_acr: CommaList = Field(default_factory=list, max_length=50)
+    """``acr`` values the operator accepts as a second factor."""
+    oidc_max_age: int = Field(default=300, ge=30, le=86400)
+    """Seconds a sign-in counts as fresh for sensitive actions (creating an API token)."""
+    session_idle_timeout: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    """Seconds a signed-in session may go unused before it ends."""
+    session_max_age: int = Field(default=7 * 86400, ge=300, le=90 * 86400)
+    """Seconds a session lasts at most, however active."""
     create_requires: Literal["anyone", "login"] = "anyone"
     """Who may create secrets: ``anyone``, or only signed-in users (docs/identity.md)."""
     create_allowed_domains: CommaList = Field(default_factory=list, max_length=100)
@@ -194,6 +231,8 @@ class Settings(BaseSettings):
         "allowed_countries",
         "create_allowed_ips",
         "allowed_hosts",
+        "oidc_mfa_amr",
+        "oidc_mfa_acr",
         "create_allowed_domains",
         "create_allowed_groups",
         mode="before",
@@ -381,6 +420,69 @@ class Settings(BaseSettings):
             raise ValueError("BURNLINK_SMTP_FROM is required when BURNLINK_SMTP_URL is set")
         return self
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        issuer = value.strip()
+        if not https_or_loopback(issuer):
+            raise ValueError(
+                "must be an https:// URL (http:// only for a loopback address), without query"
+                " or fragment: https://login.example.com/realms/main"
+            )
+        return issuer
+
+    @field_validator("oidc_mfa_amr", "oidc_mfa_acr")
+    @classmethod
+    def _claim_values(cls, value: list[str]) -> list[str]:
+        if not all(_CLAIM_VALUE_RE.fullmatch(entry) for entry in value):
+            raise ValueError("each entry must be 1 to 200 printable characters without spaces")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes(cls, value: str) -> str:
+        scopes = value.replace(",", " ").split()
+        if "openid" not in scopes:
+            raise ValueError('must include "openid" (space-separated: openid email profile)')
+        if not all(_CLAIM_VALUE_RE.fullmatch(scope) for scope in scopes):
+            raise ValueError("each scope must be printable characters without spaces")
+        return " ".join(scopes)
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        client_secret = self.oidc_client_secret is not None or self.oidc_client_secret_file
+        if self.oidc_client_secret is not None and self.oidc_client_secret_file:
+            raise ValueError(
+                "set BURNLINK_OIDC_CLIENT_SECRET or BURNLINK_OIDC_CLIENT_SECRET_FILE, not both"
+            )
+        if bool(self.oidc_client_id) != bool(client_secret):
+            raise ValueError(
+                "BURNLINK_OIDC_CLIENT_ID and BURNLINK_OIDC_CLIENT_SECRET (or _FILE) go together"
+            )
+        if self.oidc_issuer is None:
+            if self.oidc_client_id:
+                raise ValueError(
+                    "BURNLINK_OIDC_ISSUER is required when BURNLINK_OIDC_CLIENT_ID is set"
+                )
+            return self
+        if not self.oidc_client_id:
+            raise ValueError(
+                "BURNLINK_OIDC_CLIENT_ID and BURNLINK_OIDC_CLIENT_SECRET (or _FILE) are required"
+                " when BURNLINK_OIDC_ISSUER is set"
+            )
+        if self.base_url is not None and not https_or_loopback(self.base_url):
+            raise ValueError(
+                "BURNLINK_BASE_URL must be https:// when sign-in is configured (http:// only on"
+                " a loopback address): the session cookie must not travel in clear"
+            )
+        if self.session_idle_timeout > self.session_max_age:
+            raise ValueError(
+                "BURNLINK_SESSION_IDLE_TIMEOUT must not exceed BURNLINK_SESSION_MAX_AGE"
+            )
+        return self
+
     @model_validator(mode="after")
     def _ttl_bounds_are_ordered(self) -> Self:
         if not self.min_ttl <= self.default_ttl <= self.max_ttl:
@@ -400,6 +502,28 @@ class Settings(BaseSettings):
                 " the links"
             )
         return self
+
+    @property
+    def sign_in(self) -> bool:
+        """Whether sign-in (OpenID Connect) is configured."""
+        return self.oidc_issuer is not None
+
+    def oidc_secret(self) -> str:
+        """The OIDC client secret, from its setting or its file; ``ConfigError`` when the file
+        cannot be read or is empty."""
+        if self.oidc_client_secret is not None:
+            return self.oidc_client_secret.get_secret_value().strip()
+        path = Path(self.oidc_client_secret_file or "").expanduser()
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(
+                f"BURNLINK_OIDC_CLIENT_SECRET_FILE: cannot read {path} ({reason})"
+            ) from None
+        if not secret:
+            raise ConfigError(f"BURNLINK_OIDC_CLIENT_SECRET_FILE: {path} is empty")
+        return secret
 
     def public_base(self) -> str | None:
         """``base_url`` without a trailing slash."""
@@ -439,6 +563,25 @@ class Settings(BaseSettings):
         if self.audit_checkpoint_url is not None:
             values["audit_checkpoint_url"] = self.audit_checkpoint_url.split("://", 1)[0] + "://***"
         return values
+
+
+def https_or_loopback(url: str) -> bool:
+    """Whether ``url`` is an absolute https URL, or http on a loopback host, with no query,
+    fragment or user info (an issuer, or a base the session cookie may travel to)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        return False
+    if any(ch.isspace() for ch in url):
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and is_loopback(host)
 
 
 def load_settings(**overrides: Any) -> Settings:

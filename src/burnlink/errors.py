@@ -23,13 +23,15 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── AdminRequired
     │   └── MetricsTokenRequired
     ├── SignInRequired
-    │   ├── LoginRequired(login_url)
-    │   ├── FreshLoginRequired(login_url)
+    │   ├── LoginRequired(max_age, next_path)
+    │   │   └── FreshLoginRequired
     │   └── InvalidApiToken
     ├── NotPermitted
     │   ├── InsufficientScope(scope)
     │   └── CreateNotAllowed
     ├── TokenNotFound
+    ├── CsrfFailed
+    ├── SignInRefused(reason)
     ├── IntegrityError
     │   ├── AuditStateInvalid
     │   ├── AuditOutsideChain
@@ -221,19 +223,53 @@ class SignInRequired(BurnlinkError):
 
 
 class LoginRequired(SignInRequired):
-    """Raised when an anonymous request needs a signed-in user; ``login_url`` starts a sign-in."""
+    """Raised when a route needs a signed-in user and the request has no live session or token.
 
-    def __init__(self, login_url: str, message: str = "Sign in to do this.") -> None:
+    The web layer answers with a ``login_url``: ``/auth/login``, with ``max_age`` when set, and
+    ``next`` (``next_path``, else the page asked for) to come back to after the sign-in."""
+
+    def __init__(
+        self, message: str = "", *, max_age: int | None = None, next_path: str | None = None
+    ) -> None:
+        super().__init__(message or "This needs you to sign in.")
+        self.max_age = max_age
+        self.next_path = next_path
+
+
+class FreshLoginRequired(LoginRequired):
+    """Raised when a sensitive action needs a sign-in at most ``max_age`` seconds old."""
+
+    def __init__(self, *, max_age: int, next_path: str | None = None) -> None:
+        super().__init__(
+            "This needs a recent sign-in: sign in again, then retry.",
+            max_age=max_age,
+            next_path=next_path,
+        )
+
+
+class CsrfFailed(BurnlinkError):
+    """Raised when a cookie-authenticated request that changes state lacks the session's
+    ``X-Burnlink-CSRF`` token or comes from another origin."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Refused: a signed-in request that changes something needs the X-Burnlink-CSRF"
+            " header from GET /api/v1/me, sent from this site."
+        )
+
+
+class SignInRefused(BurnlinkError):
+    """Raised when a sign-in cannot complete: a wrong or replayed ``state``, an ID token that
+    does not verify, a provider that refused or did not answer, or a missing second factor.
+
+    ``reason`` is a short code for the audit (``state_mismatch``, ``id_token_invalid``,
+    ``mfa_required``, ``provider_error``, ``provider_unavailable``, ...); the message is for
+    the user and never holds a token or code.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.login_url = login_url
-
-
-class FreshLoginRequired(SignInRequired):
-    """Raised when a sensitive action needs a sign-in more recent than the session's."""
-
-    def __init__(self, login_url: str) -> None:
-        super().__init__("Sign in again to do this: the last sign-in is not recent enough.")
-        self.login_url = login_url
+        self.reason = reason
 
 
 class InvalidApiToken(SignInRequired):

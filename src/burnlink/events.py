@@ -86,6 +86,9 @@ ROUTES: Final[Mapping[T, Route]] = MappingProxyType(
         T.ALERT: Route("raised an alert"),
         T.AUDIT_PURGED: Route("had old audit entries purged"),
         T.WEBHOOK_DROPPED: Route("had a webhook dropped"),
+        T.SIGNED_IN: Route("signed in"),
+        T.SIGNED_OUT: Route("signed out"),
+        T.SIGN_IN_REFUSED: Route("was refused a sign-in"),
     }
 )
 

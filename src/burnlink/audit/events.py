@@ -147,6 +147,13 @@ class AuditEventType(StrEnum):
     """Audit entries older than the retention period were removed."""
     WEBHOOK_DROPPED = "webhook.dropped"
     """A webhook was given up undelivered (``detail``: ``queue``, ``reason``)."""
+    SIGNED_IN = "user.signed_in"
+    """A user signed in (``detail``: ``subject``, ``email``, ``mfa``)."""
+    SIGNED_OUT = "user.signed_out"
+    """A user signed out (``detail``: ``subject``, ``email``)."""
+    SIGN_IN_REFUSED = "user.sign_in_refused"
+    """A sign-in was refused (``detail``: ``reason``, and ``subject`` once the ID token
+    verified, e.g. for a missing second factor); never a code or a token."""
 
 
 class Outcome(StrEnum):
@@ -167,6 +174,7 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
         AuditEventType.RATE_LIMITED: Outcome.DENIED,
         AuditEventType.WEBHOOK_DROPPED: Outcome.FAILED,
         AuditEventType.ADMIN_DENIED: Outcome.DENIED,
+        AuditEventType.SIGN_IN_REFUSED: Outcome.DENIED,
     }
 )
 

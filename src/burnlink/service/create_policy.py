@@ -16,11 +16,9 @@ from burnlink.config import Settings
 from burnlink.errors import CreateNotAllowed, InsufficientScope, LoginRequired
 from burnlink.identity.principal import Principal
 
-__all__ = ["CREATE_LOGIN_URL", "CREATE_SCOPE", "CreatePolicy"]
+__all__ = ["CREATE_SCOPE", "CreatePolicy"]
 
 CREATE_SCOPE: Final = "secrets:create"
-CREATE_LOGIN_URL: Final = "/auth/login?next=%2F"
-"""Where an anonymous sender signs in: back to the compose page afterwards."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class CreatePolicy:
         ``LoginRequired``, ``InsufficientScope`` or ``CreateNotAllowed``."""
         if principal is None:
             if self.requires_login:
-                raise LoginRequired(CREATE_LOGIN_URL, "Sign in to create secrets on this server.")
+                raise LoginRequired("Sign in to create secrets on this server.", next_path="/")
             return
         if not principal.may(CREATE_SCOPE):
             raise InsufficientScope(CREATE_SCOPE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from burnlink.clock import Clock
 from burnlink.errors import (
@@ -34,7 +33,6 @@ __all__ = [
     "MAX_NAME_CHARS",
     "NewToken",
     "TokenService",
-    "fresh_login_url",
     "require_fresh_sign_in",
 ]
 
@@ -55,11 +53,6 @@ class NewToken:
     token: str = field(repr=False)
 
 
-def fresh_login_url(next_path: str, max_age: int = 0) -> str:
-    """The sign-in that makes a session fresh and comes back to ``next_path``."""
-    return f"/auth/login?max_age={max_age}&next={quote(next_path, safe='')}"
-
-
 def require_fresh_sign_in(
     principal: Principal, now: datetime, *, max_age: int = FRESH_SIGN_IN_SECONDS, next_path: str
 ) -> None:
@@ -70,7 +63,7 @@ def require_fresh_sign_in(
         raise NotPermitted("API tokens are made from a signed-in browser session, not a token.")
     signed_in = principal.auth_time
     if signed_in is None or now - signed_in > timedelta(seconds=max_age):
-        raise FreshLoginRequired(fresh_login_url(next_path))
+        raise FreshLoginRequired(max_age=max_age, next_path=next_path)
 
 
 def check_name(name: str) -> str:

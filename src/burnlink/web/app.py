@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.telemetry import TelemetryConfig
 
 from burnlink import __version__, keys
@@ -34,10 +34,11 @@ from burnlink.service import SecretService
 from burnlink.service.alerts import AlertRules
 from burnlink.service.deferred import defer
 from burnlink.service.reporting import Reporter
+from burnlink.service.signin import SignInService
 from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.web import api, audit_api, errors, my_secrets_api, ops, pages, tokens_api
+from burnlink.web import api, audit_api, errors, my_secrets_api, ops, pages, signin, tokens_api
 from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
@@ -248,7 +249,12 @@ def create_app(
                 reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
-            app.state.tokens = TokenService(opened, clock)
+            app.state.tokens = TokenService(opened, clock, fresh_seconds=settings.oidc_max_age)
+            if settings.sign_in:
+                app.state.signin = SignInService.from_settings(
+                    settings, opened, clock=clock, reporter=reporter
+                )
+                stack.push_async_callback(app.state.signin.aclose)
             page_opens = PageOpens(app.state.service.opened)
             app.state.page_opens = page_opens
             checkpoints = checkpoint_writer(settings, app.state.service, reporter, clock)
@@ -294,8 +300,7 @@ def create_app(
     app.include_router(my_secrets_api.router)
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
-    pages.mount_static(app)
-    routers = (
+    routers: tuple[APIRouter, ...] = (
         api.router,
         audit_api.router,
         tokens_api.router,
@@ -303,6 +308,12 @@ def create_app(
         ops.router,
         pages.router,
     )
+    if settings.sign_in:
+        # Off by default: without an issuer no route changes and no request pays for it.
+        app.include_router(signin.router)
+        app.include_router(signin.api_router)
+        routers += (signin.router, signin.api_router)
+    pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,7 @@ from burnlink.errors import (
     AuditUnavailable,
     BurnlinkError,
     CreateNotAllowed,
+    CsrfFailed,
     EnvelopeError,
     FreshLoginRequired,
     GeoDenied,
@@ -69,9 +71,10 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (RateLimited, 429, "rate_limited"),
     (MailUnavailable, 503, "mail_unavailable"),
     (AdminRequired, 401, "unauthorized"),
-    (LoginRequired, 401, "login_required"),
     (FreshLoginRequired, 401, "fresh_login_required"),
+    (LoginRequired, 401, "login_required"),
     (InvalidApiToken, 401, "invalid_token"),
+    (CsrfFailed, 403, "csrf_failed"),
     (InsufficientScope, 403, "insufficient_scope"),
     (CreateNotAllowed, 403, "create_not_allowed"),
     (NotPermitted, 403, "not_permitted"),
@@ -222,8 +225,10 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = (
             f'Bearer realm="burnlink", error="insufficient_scope", scope="{exc.scope}"'
         )
-    elif isinstance(exc, LoginRequired | FreshLoginRequired):
+    login_url = None
+    if isinstance(exc, LoginRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink"'
+        login_url = _login_url(request, exc.max_age, exc.next_path)
     if isinstance(exc, StorageError):
         log.warning("%s", _storage_failure(request, exc))
     elif isinstance(exc, MailUnavailable):
@@ -245,9 +250,20 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         ),
         hint=exc.hint if isinstance(exc, VerificationRequired) else None,
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
-        login_url=exc.login_url if isinstance(exc, LoginRequired | FreshLoginRequired) else None,
+        login_url=login_url,
         scope=exc.scope if isinstance(exc, InsufficientScope) else None,
     )
+
+
+def _login_url(request: Request, max_age: int | None, next_path: str | None) -> str:
+    # Back to the page asked for after the sign-in; an API call comes back to the compose page.
+    from burnlink.web.principal import base_of
+
+    path = request.url.path
+    query = {"next": next_path or ("/" if path.startswith("/api/") else path)}
+    if max_age is not None:
+        query["max_age"] = str(max_age)
+    return f"{base_of(request)}/auth/login?{urlencode(query)}"
 
 
 def _http_error_handler(

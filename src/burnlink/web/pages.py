@@ -190,6 +190,21 @@ def _render(
     return HTMLResponse(html, headers={"vary": "Accept-Language", "content-language": language})
 
 
+def render_page(
+    request: Request, page: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page without a script of its own (e.g. a refused sign-in), at the site's root."""
+    response = _render(request, page, entry=None, root=_root_of(request), **context)
+    response.status_code = status_code
+    return response
+
+
+def _root_of(request: Request) -> str:
+    # The relative way back to the site's root from this path ("/auth/callback" -> "../").
+    depth = request.url.path.count("/") - 1
+    return "../" * depth if depth > 0 else "./"
+
+
 @router.get("/")
 async def compose_page(request: Request) -> HTMLResponse:
     """Compose: write a secret or pick a file, encrypt it here, get the link."""
@@ -203,6 +218,7 @@ async def compose_page(request: Request) -> HTMLResponse:
         root="./",
         ttl_choices=ttl_choices(settings, catalogue),
         max_size=format_bytes(catalogue, settings.max_bytes),
+        sign_in=settings.sign_in,
     )
 
 

@@ -1,35 +1,50 @@
-"""``principal_of``: who a request acts for, from its ``Authorization: Bearer blk_...`` API
-token or its session cookie; ``None`` for an anonymous request (docs/identity.md).
-
-A small dispatcher: the bearer half is here (``service.tokens``), the cookie half belongs to
-the sign-in module. The answer is kept in the request's state, so a route and its
+"""``principal_of(request)``: who a request acts for, from its API token or its session cookie;
+``None`` for an anonymous request (docs/identity.md). A small dispatcher: each half resolves
+its own credential, and the answer is kept in the request's state so a route and its
 dependencies resolve it once. A request with neither an ``authorization`` nor a ``cookie``
 header costs one look at the raw header list and no store call (``carries_credentials``).
+
+Bearer half (``Authorization: Bearer blk_...``): a personal API token (``service.tokens``); one
+that is not live raises ``InvalidApiToken``, never silently anonymous. A request with an
+``Authorization`` header is never authenticated by its cookie.
+
+Session half: the cookie (``__Host-burnlink_session``, or ``burnlink_session`` on plain http
+loopback) names a session the store still holds (idle and absolute timeouts applied there).
+A request that changes state (POST, PUT, PATCH, DELETE) and is authenticated by the cookie
+must carry the session's CSRF token in ``X-Burnlink-CSRF`` and, when it sends ``Origin``, come
+from this site's origin; else ``CsrfFailed`` (403 ``csrf_failed``). Requests with an
+``Authorization`` header are not cookie-authenticated: a page on another site cannot set one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from fastapi import Request
 from starlette.types import Scope
 
-from burnlink.errors import InsufficientScope, LoginRequired
+from burnlink.errors import CsrfFailed, InsufficientScope, LoginRequired
+from burnlink.hosts import is_loopback
 from burnlink.identity.principal import Principal
+from burnlink.identity.sessions import CSRF_HEADER, CookieNames, cookie_names, csrf_matches
 from burnlink.identity.tokens import is_api_token
-from burnlink.ids import token_digest
-from burnlink.service import SecretService
+from burnlink.service.signin import SignInService
 from burnlink.service.tokens import TokenService
 
 __all__ = [
+    "UNSAFE_METHODS",
     "carries_credentials",
-    "login_url",
+    "cookie_names_of",
     "principal_of",
     "require_principal",
     "require_scope",
+    "session_cookie",
+    "signin_of",
 ]
 
-_STATE_KEY: Final = "burnlink.principal"
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RESOLVED: Final = "burnlink.principal"
 _UNSET: Final[Any] = object()
 _BEARER: Final = "bearer "
 
@@ -39,77 +54,86 @@ def carries_credentials(scope: Scope) -> bool:
     return any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
 
 
-def login_url(request: Request) -> str:
-    """The sign-in route, coming back to the page the request was for (relative paths only)."""
-    from urllib.parse import quote
-
-    path = request.url.path if not request.url.path.startswith("/api/") else "/"
-    return f"/auth/login?next={quote(path, safe='')}"
+def signin_of(request: Request) -> SignInService | None:
+    """The app's sign-in service; ``None`` when sign-in is not configured."""
+    service: SignInService | None = getattr(request.app.state, "signin", None)
+    return service
 
 
-def _api_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None or header[: len(_BEARER)].lower() != _BEARER:
-        return None
-    credential = header[len(_BEARER) :].strip()
-    # Other bearers (a secret's access or manage token) are the secret routes' own business.
-    return credential if is_api_token(credential) else None
+def base_of(request: Request) -> str:
+    """The public base of this request (``BURNLINK_BASE_URL``, else the request's own)."""
+    from burnlink.web.api import public_base
+
+    return public_base(request, request.app.state.service)
 
 
-SESSION_COOKIES: Final = ("__Host-burnlink_session", "burnlink_session")
-SESSION_IDLE_SECONDS: Final = 8 * 3600
+def cookie_names_of(request: Request) -> CookieNames | None:
+    """The sign-in cookies for this request's origin: ``__Host-`` ones over https, plain ones
+    over http on loopback; ``None`` over http anywhere else (no sign-in there)."""
+    parts = urlsplit(base_of(request))
+    if parts.scheme == "https":
+        return cookie_names(secure=True)
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+        return cookie_names(secure=False)
+    return None
 
 
-async def _session_principal(request: Request) -> Principal | None:
-    """The cookie half: the session the cookie names, touched (idle timeout) in the store.
+def session_cookie(request: Request) -> str | None:
+    """The session cookie's value, if the request sent one."""
+    names = cookie_names_of(request)
+    return None if names is None else request.cookies.get(names.session)
 
-    A stand-in until the sign-in module's own half (its settings, its CSRF check) replaces it;
-    it follows the shared contract: the store key is ``token_digest`` of the cookie's value.
-    """
-    value = next((v for name in SESSION_COOKIES if (v := request.cookies.get(name))), None)
-    if value is None or len(value) > 128:
-        return None
-    service: SecretService = request.app.state.service
-    record = await service.store.touch_session(
-        token_digest(value.encode()), now=service.clock.now(), idle_seconds=SESSION_IDLE_SECONDS
-    )
-    if record is None:
-        return None
-    return Principal(
-        subject=record.subject,
-        email=record.email,
-        groups=record.groups,
-        mfa=record.mfa,
-        auth_time=record.auth_time,
-        via="session",
-    )
+
+def same_origin(request: Request) -> bool:
+    """Whether the request's ``Origin`` (when it sends one) is this site's."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    base = urlsplit(base_of(request))
+    return origin == f"{base.scheme}://{base.netloc}"
+
+
+def check_csrf(request: Request, signin: SignInService, session_id: str) -> None:
+    """Raise ``CsrfFailed`` unless a state-changing cookie request proves it comes from our page."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if not same_origin(request) or not csrf_matches(
+        signin.keys.csrf, session_id, request.headers.get(CSRF_HEADER)
+    ):
+        raise CsrfFailed
 
 
 async def principal_of(request: Request) -> Principal | None:
-    """The signed-in user the request acts for; ``None`` when anonymous. A bearer API token
-    that is not live raises ``InvalidApiToken`` (never silently anonymous)."""
+    """The signed-in user this request acts for, or ``None`` (anonymous). Resolved once per
+    request. Raises ``InvalidApiToken`` for a bearer API token that is not live, and
+    ``CsrfFailed`` for a cookie request that changes state without the session's CSRF token
+    or from another origin."""
     state = request.scope.setdefault("state", {})
-    known = state.get(_STATE_KEY, _UNSET)
+    known = state.get(_RESOLVED, _UNSET)
     if known is not _UNSET:
-        principal: Principal | None = known
-        return principal
+        resolved: Principal | None = known
+        return resolved
     principal = None
     if carries_credentials(request.scope):
-        token = _api_token(request)
-        if token is not None:
-            tokens: TokenService = request.app.state.tokens
-            principal = await tokens.authenticate(token)
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            token = _api_token(authorization)
+            if token is not None:
+                tokens: TokenService = request.app.state.tokens
+                principal = await tokens.authenticate(token)
+            # Other bearers (a secret's access or manage token) are the secret routes' own
+            # business, and never make the cookie count.
         else:
             principal = await _session_principal(request)
-    state[_STATE_KEY] = principal
+    state[_RESOLVED] = principal
     return principal
 
 
 async def require_principal(request: Request) -> Principal:
-    """The signed-in user; ``LoginRequired`` (with where to sign in) for an anonymous request."""
+    """The signed-in user; ``LoginRequired`` (answered with where to sign in) when anonymous."""
     principal = await principal_of(request)
     if principal is None:
-        raise LoginRequired(login_url(request))
+        raise LoginRequired
     return principal
 
 
@@ -117,3 +141,21 @@ def require_scope(principal: Principal, scope: str) -> None:
     """Return when ``principal`` may do what ``scope`` names; else ``InsufficientScope``."""
     if not principal.may(scope):
         raise InsufficientScope(scope)
+
+
+def _api_token(authorization: str) -> str | None:
+    if authorization[: len(_BEARER)].lower() != _BEARER:
+        return None
+    credential = authorization[len(_BEARER) :].strip()
+    return credential if is_api_token(credential) else None
+
+
+async def _session_principal(request: Request) -> Principal | None:
+    signin = signin_of(request)
+    if signin is None:
+        return None
+    session_id = session_cookie(request)
+    if session_id is None:
+        return None
+    check_csrf(request, signin, session_id)
+    return await signin.resolve(session_id)

@@ -420,9 +420,10 @@ class ErrorDetail(BaseModel):
     login_url: str | SkipJsonSchema[None] = Field(
         default=None,
         json_schema_extra=_absent_not_null,
-        description="login_required, fresh_login_required: where to sign in (a path on this"
-        " server).",
-        examples=["/auth/login?next=%2F"],
+        description="login_required, fresh_login_required: where to sign in, coming back to"
+        " `next` after (for fresh_login_required it asks the provider for a new sign-in,"
+        " `max_age`).",
+        examples=["https://burnlink.example.com/auth/login?next=%2F"],
     )
     scope: str | SkipJsonSchema[None] = Field(
         default=None,
@@ -438,6 +439,25 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     error: ErrorDetail
+
+
+class MeResponse(BaseModel):
+    """Who is signed in (``GET /api/v1/me``)."""
+
+    subject: str = Field(description="The identity provider's `sub` for the user.")
+    email: str | None = Field(
+        description="The user's email; null when the provider sent none or marked it unverified."
+    )
+    groups: list[str]
+    mfa: bool = Field(description="Whether the sign-in carried a second factor (`amr`/`acr`).")
+    auth_time: Instant | None = Field(
+        description="When the user last authenticated at the provider (null for an API token)."
+    )
+    csrf_token: str | None = Field(
+        description="Send as `X-Burnlink-CSRF` on every POST, PUT, PATCH or DELETE made with the"
+        " session cookie (null for an API token, which needs none)."
+    )
+    via: Literal["session", "token"]
 
 
 class AuditEntryBody(BaseModel):

@@ -21,17 +21,29 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, path, { token = null, body } = {}) {
+// The signed-in session's CSRF token (from GET /api/v1/me), once the page knows it: the
+// sender's own requests then carry the session cookie and this token (docs/identity.md).
+let csrfToken = null;
+
+/** Send the session cookie and `X-Burnlink-CSRF: token` with the sender's requests. */
+export function useSession(token) {
+  csrfToken = token;
+}
+
+async function call(method, path, { token = null, body, session = false } = {}) {
   const headers = { Accept: "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${b64urlEncode(token)}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const withSession = session && csrfToken !== null;
+  if (withSession && method !== "GET") headers["X-Burnlink-CSRF"] = csrfToken;
   let response;
   try {
     response = await fetch(new URL(path, API), {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
+      // Recipients' requests never carry a cookie; only a signed-in sender's own do.
+      credentials: session ? "same-origin" : "omit",
       cache: "no-store",
       referrerPolicy: "no-referrer",
     });
@@ -80,7 +92,36 @@ export function createSecret({
   if (rules.deniedCountries?.length) body.denied_countries = rules.deniedCountries;
   if (rules.recipientEmail) body.recipient_email = rules.recipientEmail;
   if (rules.notifyUrl) body.notify_url = rules.notifyUrl;
-  return call("POST", "secrets", { body });
+  return call("POST", "secrets", { body, session: true });
+}
+
+/**
+ * Who is signed in: `{subject, email, groups, mfa, auth_time, csrf_token, via}`; an ApiError
+ * 401 `login_required` when no one is (404 when the server has no sign-in).
+ */
+export function me() {
+  return call("GET", "me", { session: true });
+}
+
+/** End the session; returns where to go next (the provider's sign-out, or home). */
+export async function signOut() {
+  const headers = { Accept: "application/json" };
+  if (csrfToken !== null) headers["X-Burnlink-CSRF"] = csrfToken;
+  let response;
+  try {
+    response = await fetch(new URL("../../auth/logout", API), {
+      method: "POST",
+      headers,
+      credentials: "same-origin",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data?.error ?? null);
+  return data?.logout_url ?? new URL("../../", API).href;
 }
 
 /** A live secret's metadata for the holder of the link; consumes nothing. */

@@ -12,6 +12,7 @@ import {
   normaliseCountries,
   splitList,
 } from "./access.js";
+import { setupAccount } from "./account.js";
 import * as api from "./api.js";
 import {
   MAX_MIME_CHARS,
@@ -554,6 +555,7 @@ async function main() {
   } catch {
     policy = null; // Fetched again on submit, where a failure is reported.
   }
+  await setupAccount();
   applyPolicy();
   onFileChange();
   document.documentElement.dataset.ready = "true";
