@@ -27,15 +27,20 @@ from burnlink.errors import (
     BurnlinkError,
     CheckpointInvalid,
     ConfigError,
+    CreateNotAllowed,
     EnvelopeError,
     GeoDenied,
+    InsufficientScope,
     IntegrityError,
+    InvalidApiToken,
     InvalidInput,
     IpDenied,
+    NotPermitted,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
     SecretUnavailable,
+    SignInRequired,
     StorageError,
     VerificationFailed,
     VerificationRequired,
@@ -76,6 +81,9 @@ class ExitCode(IntEnum):
     the checkpoint's seq is another one (the tail was deleted, or the log rolled back)."""
     CHECKPOINT_INVALID = 13
     """``audit verify --checkpoint``: the checkpoint does not verify, or is of another log."""
+    SIGN_IN = 14
+    """Not signed in: no API token, or the server refused it (unknown, revoked, expired), or the
+    server lets only signed-in users create."""
 
 
 EXIT_SUMMARIES: dict[ExitCode, str] = {
@@ -93,6 +101,7 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.AUDIT_MISSING: "no audit log there",
     ExitCode.AUDIT_BEHIND_ANCHOR: "audit log behind its checkpoint or --expect-head",
     ExitCode.CHECKPOINT_INVALID: "checkpoint does not verify",
+    ExitCode.SIGN_IN: "not signed in, or the API token is invalid",
 }
 """The short form of each exit code, for ``--help``; every member must have one."""
 
@@ -107,6 +116,11 @@ def exit_codes_help() -> str:
 # Most specific class first: the first match wins.
 ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (SecretUnavailable, ExitCode.UNAVAILABLE, "not_found"),
+    (InvalidApiToken, ExitCode.SIGN_IN, "invalid_token"),
+    (SignInRequired, ExitCode.SIGN_IN, "login_required"),
+    (InsufficientScope, ExitCode.ACCESS_DENIED, "insufficient_scope"),
+    (CreateNotAllowed, ExitCode.ACCESS_DENIED, "create_not_allowed"),
+    (NotPermitted, ExitCode.ACCESS_DENIED, "not_permitted"),
     (PassphraseRequired, ExitCode.ACCESS_DENIED, "passphrase_required"),
     (WrongPassphrase, ExitCode.ACCESS_DENIED, "wrong_passphrase"),
     (AccessDenied, ExitCode.ACCESS_DENIED, "access_denied"),
@@ -150,6 +164,8 @@ def error_message(exc: BaseException) -> str:
         message += f" {exc.attempts_left} attempt{plural} left."
     elif isinstance(exc, VerificationRequired):
         message += " Pass it with --otp (or BURNLINK_OTP), or run on a terminal to be asked."
+    elif isinstance(exc, SignInRequired):
+        message += " Run `burnlink login` with an API token, or set BURNLINK_TOKEN."
     return clean(message)
 
 
