@@ -20,15 +20,6 @@ from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
 
-KEPT_BY = {"memory", "sqlite", "postgres"}
-"""The backends that keep sign-in so far; the others refuse it (``store/identity_pending.py``)."""
-
-
-@pytest.fixture(autouse=True)
-def _kept(backend: str) -> None:
-    if backend not in KEPT_BY:
-        pytest.skip(f"the {backend} store does not keep sign-in yet")
-
 
 IDLE = 1800
 MS = timedelta(milliseconds=1)
@@ -603,3 +594,25 @@ async def test_owned_secrets_limit_counts_only_kept_receipts(
     owned = await store.owned_secrets("alice", now=clock.now(), limit=2)
 
     assert {r.secret_id for r in owned} == {r.secret_id for r in kept}
+
+
+async def test_a_refused_create_lists_nothing_for_its_owner(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    bobs = make_secret(clock, owner="bob")
+    await store.create(bobs)
+
+    with pytest.raises(DuplicateId):
+        await store.create(dataclasses.replace(bobs, owner="alice", label="mine"))
+
+    assert await store.owned_secrets("alice", now=clock.now(), limit=10) == []
+    (owned,) = await store.owned_secrets("bob", now=clock.now(), limit=10)
+    assert (owned.owner, owned.label) == ("bob", None)
+
+
+async def test_owned_secrets_with_limit_zero_is_empty(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    await store.create(make_secret(clock, owner="alice"))
+
+    assert await store.owned_secrets("alice", now=clock.now(), limit=0) == []
