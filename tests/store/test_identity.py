@@ -616,3 +616,31 @@ async def test_owned_secrets_with_limit_zero_is_empty(
     await store.create(make_secret(clock, owner="alice"))
 
     assert await store.owned_secrets("alice", now=clock.now(), limit=0) == []
+
+
+async def test_end_sessions_of_racing_new_sessions_leaves_none_behind_uncounted(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """Each session is either ended (and counted) or still live afterwards: none is lost
+    from the count nor left half ended."""
+    sessions = [make_session(clock) for _ in range(10)]
+    for session in sessions[:5]:
+        await store.put_session(session)
+    ended: list[int] = []
+
+    async def end_all() -> None:
+        ended.append(await store.end_sessions_of("alice"))
+
+    async with anyio.create_task_group() as tg:
+        for session in sessions[5:]:
+            tg.start_soon(store.put_session, session)
+        tg.start_soon(end_all)
+
+    live = [
+        s
+        for s in sessions
+        if await store.touch_session(s.digest, now=clock.now(), idle_seconds=IDLE) is not None
+    ]
+    assert ended[0] >= 5
+    assert ended[0] + len(live) == 10
+    assert all(s in sessions[5:] for s in live)
