@@ -784,6 +784,8 @@ async def test_sign_in_keys_share_one_slot_and_hold_digests_only(
     assert len(keys) == 7
     assert len({key_slot(k) for k in keys}) == 1
     for key in keys:
-        assert session_id.hex().encode() not in key and token.hex().encode() not in key
+        assert session_id.hex().encode() not in key
+        assert token.hex().encode() not in key
         for value in await _values_of(raw, key):
-            assert session_id not in value and token not in value
+            assert session_id not in value
+            assert token not in value
