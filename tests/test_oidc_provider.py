@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,14 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import KeySet
 
-from tests.oidc_provider import MFA_ACR, PASSWORD_ACR, OidcProvider, ProviderError, require_node
+from tests.oidc_provider import (
+    HTTP_TIMEOUT,
+    MFA_ACR,
+    PASSWORD_ACR,
+    OidcProvider,
+    ProviderError,
+    require_node,
+)
 
 CALLBACK = "http://127.0.0.1:9/auth/callback"
 SIGNED_OUT = "http://127.0.0.1:9/signed-out"
@@ -37,7 +45,7 @@ def provider() -> Iterator[OidcProvider]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
         yield client
 
 
@@ -397,6 +405,16 @@ def test_provider_stop_ends_the_process(http: httpx.Client) -> None:
         assert provider.discovery()["issuer"] == provider.issuer
     with pytest.raises(httpx.TransportError):
         http.get(f"{provider.issuer}/.well-known/openid-configuration")
+
+
+def test_provider_that_cannot_start_says_why() -> None:
+    require_node()
+    provider = OidcProvider([CALLBACK])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", provider.port))
+        taken.listen()
+        with pytest.raises(ProviderError, match="EADDRINUSE"), provider:
+            pass
 
 
 def test_provider_short_id_token_ttl_expires(http: httpx.Client) -> None:
