@@ -384,3 +384,10 @@ async def test_sign_in_survives_a_key_rotation(tmp_path: Path) -> None:
             _, me = await app.signed_in("alice")
 
     assert me["email"] == "alice@example.com"
+
+
+async def test_compose_page_offers_sign_in(app: Harness) -> None:
+    page = await app.browser().get("/")
+
+    assert 'id="account"' in page.text
+    assert 'href="./auth/login"' in page.text
