@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -39,17 +38,21 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from tests.servers import START_TIMEOUT, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 PROVIDER_DIR = Path(__file__).parent / "oidc" / "provider"
 HOST = "127.0.0.1"
 MIN_NODE_MAJOR = 20
-START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 MFA_ACR = "urn:burnlink:mfa"
 PASSWORD_ACR = "urn:burnlink:pwd"
@@ -138,7 +141,7 @@ def totp(secret: str, at: float | None = None) -> str:
     return f"{number % 1_000_000:06d}"
 
 
-def _skip_or_fail(message: str) -> None:
+def _skip_or_fail(message: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -152,7 +155,6 @@ def require_node() -> str:
             f"node {MIN_NODE_MAJOR}+ is not installed (apt-get install nodejs npm): "
             "the tests against a real OpenID provider need it"
         )
-        raise AssertionError("unreachable")  # pragma: no cover - skip and fail raise
     version = subprocess.run(  # noqa: S603 - fixed argv
         [node, "--version"], capture_output=True, text=True, check=True, timeout=30
     ).stdout
@@ -164,13 +166,6 @@ def require_node() -> str:
             "(bash scripts/test does)"
         )
     return node
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _new_key() -> dict[str, Any]:
@@ -251,7 +246,7 @@ class OidcProvider:
         self.other_client_id = "other-app"
         self.other_client_secret = secrets.token_urlsafe(32)
         self.users = USERS
-        self.port = _free_port()
+        self.port = free_port()
         self.issuer = f"http://{HOST}:{self.port}"
         self._keys: list[dict[str, Any]] = [_new_key()]
         self._cookie_keys = [secrets.token_urlsafe(32)]
@@ -317,7 +312,8 @@ class OidcProvider:
                 [node, str(PROVIDER_DIR / "provider.mjs")],
                 cwd=PROVIDER_DIR,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                # Node stops when this pipe closes: when this process dies without stop().
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -347,6 +343,8 @@ class OidcProvider:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+        if process.stdin is not None:
+            process.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_TIMEOUT)
         # Whatever is left of the group (Node stuck, or anything it started) goes now.
@@ -468,9 +466,22 @@ class OidcProvider:
             raise ProviderError(f"no such test user: {user}")
         response = http.get(authorize_url, follow_redirects=False)
         location = self._drive(http, response, user, device=False)
-        if location is None:  # pragma: no cover - only the device flow ends on the provider
+        if location is None:  # only the device flow ends on the provider
             raise ProviderError("the sign-in ended on the provider")
         return location
+
+    def fill_sign_in_form(self, page: Page, user: str) -> None:
+        """In a browser showing the provider's sign-in form, sign in as ``user``.
+
+        Types the user, the password and, for a user with a second factor, the one-time code
+        into the fields labelled "User", "Password" and "One-time code", and presses "Sign in".
+        """
+        person = self.users[user]
+        page.get_by_label("User", exact=True).fill(person.id)
+        page.get_by_label("Password", exact=True).fill(person.password)
+        if person.totp_secret is not None:
+            page.get_by_label("One-time code").fill(self.otp(user))
+        page.get_by_role("button", name="Sign in").click()
 
     def approve_device(self, http: httpx.Client, user_code: str, user: str) -> None:
         """Enter ``user_code`` on the provider's device page, sign in as ``user``, allow it."""

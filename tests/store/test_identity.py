@@ -20,7 +20,7 @@ from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
 
-KEPT_BY = {"memory"}
+KEPT_BY = {"memory", "sqlite", "postgres"}
 """The backends that keep sign-in so far; the others refuse it (``store/identity_pending.py``)."""
 
 

@@ -15,6 +15,7 @@ event happen together or not at all, whatever fails and whenever the process die
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from burnlink.errors import (
     WrongPassphrase,
 )
 from burnlink.geo import CountryResolver, open_resolver
+from burnlink.identity.principal import Principal
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -65,6 +67,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.service.access import AccessControl
+from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.curl_mode import (
     MAX_PASSPHRASE_CHARS,
     check_passphrase,
@@ -142,6 +145,7 @@ class SecretService:
         self.access = AccessControl(
             store, settings, geo=self.geo, mailer=mailer, reporter=self.reporter
         )
+        self.create_policy = CreatePolicy.of(settings)
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
 
@@ -203,13 +207,22 @@ class SecretService:
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
         notify_url: str | None = None,
+        principal: Principal | None = None,
+        label: str | None = None,
     ) -> CreatedSecret:
         """Store an envelope sealed by the client (end-to-end mode).
+
+        ``principal`` is who creates it (``None``: anonymous), held to ``BURNLINK_CREATE_*``
+        (``CreatePolicy``: ``LoginRequired``, ``InsufficientScope``, ``CreateNotAllowed``); a
+        signed-in sender owns the secret, and ``label`` is their name for it.
 
         ``notify_url`` gets a webhook on each view, the burn and the expiry; a URL that no
         delivery could use is refused now (``InvalidInput``). An envelope whose framed payload
         could hold more than ``BURNLINK_MAX_BYTES`` of content is ``PayloadTooLarge``.
         """
+        self.create_policy.check(principal)
+        if label is not None and any(unicodedata.category(c).startswith("C") for c in label):
+            raise InvalidInput("label", "must not contain control or format characters")
         if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(self.settings.max_bytes):
             raise PayloadTooLarge(self.settings.max_bytes, field="envelope.ct")
         ttl, views = self.check_limits(ttl, max_views)
@@ -256,6 +269,7 @@ class SecretService:
                     "notify": notify_url is not None,
                 },
                 watch=Watched(secret_id, expires_at, notify_url),
+                actor=None if principal is None else (principal.subject, principal.email),
             )
             stored = SecretRecord(
                 secret_id=secret_id,
@@ -268,6 +282,8 @@ class SecretService:
                 max_attempts=self.settings.passphrase_attempts,
                 passphrase=gate,
                 policy=policy,
+                owner=None if principal is None else principal.subject,
+                label=label,
             )
             try:
                 # The rate counters go with the insert; past a limit the store inserts nothing.
@@ -294,6 +310,8 @@ class SecretService:
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
         notify_url: str | None = None,
+        principal: Principal | None = None,
+        label: str | None = None,
     ) -> tuple[CreatedSecret, bytes]:
         """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
 
@@ -301,6 +319,7 @@ class SecretService:
         past ``BURNLINK_MAX_BYTES`` is ``PayloadTooLarge``; the server's other rules for new
         secrets (``require_passphrase`` among them) are ``create``'s.
         """
+        self.create_policy.check(principal)  # before the sealing's KDF is paid for
         check_content_size(len(payload.content), self.settings.max_bytes)
         self.check_limits(ttl, max_views)
         if not payload.content:
@@ -323,6 +342,8 @@ class SecretService:
             client=client,
             policy=policy,
             notify_url=notify_url,
+            principal=principal,
+            label=label,
         )
         return created, link_key
 

@@ -23,6 +23,7 @@ from burnlink.service import SecretService
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
+from burnlink.web.principal import carries_credentials, principal_of
 from burnlink.web.schemas import (
     AgentBody,
     ConsumeRequest,
@@ -157,13 +158,28 @@ async def server_policy(service: Service) -> PolicyResponse:
         422,
         429,
         503,
-        notes={403: "`ip_denied`: this client's address may not create secrets."},
+        401,
+        notes={
+            401: "`login_required`: this server lets only signed-in users create"
+            " (`login_url` says where to sign in); `invalid_token`: the bearer API token is"
+            " unknown, revoked, expired or malformed.",
+            403: "`ip_denied`: this client's address may not create secrets;"
+            " `create_not_allowed`: the signed-in user is outside the domains and groups that"
+            " may; `insufficient_scope`: the API token lacks `secrets:create`.",
+        },
     ),
 )
 async def create_secret(
     body: CreateSecretRequest, request: Request, service: Service
 ) -> CreateSecretResponse:
-    """Create a secret from plaintext (curl mode) or from a client-sealed envelope."""
+    """Create a secret from plaintext (curl mode) or from a client-sealed envelope; with a
+    session or an API token (``Authorization: Bearer blk_...``) the signed-in user owns it."""
+    # Anonymous creates on a server open to anyone (the common case) skip the lookup entirely.
+    principal = (
+        await principal_of(request)
+        if service.create_policy.requires_login or carries_credentials(request.scope)
+        else None
+    )
     client = client_of(request)
     policy = build_policy(
         allowed_ips=body.allowed_ips,
@@ -185,6 +201,8 @@ async def create_secret(
             client=client,
             policy=policy,
             notify_url=body.notify_url,
+            principal=principal,
+            label=body.label,
         )
         fragment = "#" + b64url_encode(link_key)
     else:
@@ -204,6 +222,8 @@ async def create_secret(
             client=client,
             policy=policy,
             notify_url=body.notify_url,
+            principal=principal,
+            label=body.label,
         )
     base = public_base(request, service)
     return CreateSecretResponse(

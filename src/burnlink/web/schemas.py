@@ -39,6 +39,9 @@ B64Token = Annotated[
 """32 bytes in canonical unpadded base64url (the last character leaves its two spare bits 0)."""
 
 
+MAX_LABEL_CHARS: Final = 100
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -167,6 +170,13 @@ class CreateSecretRequest(_Request):
         max_length=MAX_URL_LENGTH,
         description="A webhook (Standard Webhooks, signed with the server's secret) told of each"
         " view, the burn and the expiry; see docs/audit.md.",
+    )
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LABEL_CHARS,
+        description='The sender\'s own name for the secret, shown in "my secrets" and the'
+        " receipt (never the content; signed-in senders).",
     )
 
     @model_validator(mode="after")
@@ -395,8 +405,16 @@ class ErrorDetail(BaseModel):
     login_url: str | SkipJsonSchema[None] = Field(
         default=None,
         json_schema_extra=_absent_not_null,
-        description="login_required, fresh_login_required: where to sign in (for"
-        " fresh_login_required it asks the provider for a new sign-in, `max_age`).",
+        description="login_required, fresh_login_required: where to sign in, coming back to"
+        " `next` after (for fresh_login_required it asks the provider for a new sign-in,"
+        " `max_age`).",
+        examples=["https://burnlink.example.com/auth/login?next=%2F"],
+    )
+    scope: str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="insufficient_scope: the API token scope the route needs.",
+        examples=["secrets:create"],
     )
 
 
