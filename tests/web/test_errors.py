@@ -42,6 +42,10 @@ ROUTES = [
     ("GET", "/api/v1/me/tokens"),
     ("DELETE", f"/api/v1/me/tokens/{TID}"),
     ("DELETE", f"/api/v1/admin/tokens/{TID}"),
+    ("GET", "/api/v1/me/secrets"),
+    ("GET", f"/api/v1/me/secrets/{SID}"),
+    ("DELETE", f"/api/v1/me/secrets/{SID}"),
+    ("POST", "/api/v1/me/secrets/burn"),
 ]
 
 

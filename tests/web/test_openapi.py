@@ -53,7 +53,16 @@ TOKENS_CREATE = ("POST", "/api/v1/me/tokens")
 TOKENS_LIST = ("GET", "/api/v1/me/tokens")
 TOKEN_REVOKE = ("DELETE", "/api/v1/me/tokens/{token_id}")
 ADMIN_REVOKE = ("DELETE", "/api/v1/admin/tokens/{token_id}")
-TOKEN_OPS = {TOKENS_CREATE, TOKENS_LIST, TOKEN_REVOKE, ADMIN_REVOKE}
+MY_LIST = ("GET", "/api/v1/me/secrets")
+MY_RECEIPT = ("GET", "/api/v1/me/secrets/{secret_id}")
+MY_BURN = ("DELETE", "/api/v1/me/secrets/{secret_id}")
+MY_BURN_MANY = ("POST", "/api/v1/me/secrets/burn")
+MY_OPS = {MY_LIST, MY_RECEIPT, MY_BURN, MY_BURN_MANY}
+TOKEN_OPS = {TOKENS_CREATE, TOKENS_LIST, TOKEN_REVOKE, ADMIN_REVOKE} | MY_OPS
+BODIES: dict[Operation, dict[str, Any]] = {
+    TOKENS_CREATE: {"name": "ci", "scopes": ["secrets:create"]},
+    MY_BURN_MANY: {"ids": ["A" * 22]},
+}
 
 # Each operation's error statuses, as docs/api.md lists them. A new route goes here, and each
 # of its statuses gets a request in SCENARIOS.
@@ -70,6 +79,10 @@ DECLARED: dict[Operation, set[int]] = {
     TOKENS_LIST: {401, 503},
     TOKEN_REVOKE: {400, 401, 404, 413, 415, 503},
     ADMIN_REVOKE: {400, 401, 404, 413, 415, 429, 503},
+    MY_LIST: {401, 403, 422, 503},
+    MY_RECEIPT: {401, 403, 404, 503},
+    MY_BURN: {400, 401, 403, 404, 413, 415, 503},
+    MY_BURN_MANY: {400, 401, 403, 413, 415, 422, 503},
 }
 ERROR_MODEL = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ADMIN_TOKEN = "admin-token-for-the-openapi-tests"
@@ -312,7 +325,7 @@ async def not_json(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def unknown_secret(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
-    if op == TOKEN_REVOKE:
+    if op in {TOKEN_REVOKE, MY_RECEIPT, MY_BURN}:
         return await api.call(op, headers=await sign_in(api.store, api.clock.now()))
     if op == ADMIN_REVOKE:
         return await api.call(op, token=ADMIN_TOKEN)
@@ -338,8 +351,7 @@ async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
         api.store.down = True
         if op == ADMIN_REVOKE:
             return await api.call(op, token=ADMIN_TOKEN)
-        body = {"name": "ci", "scopes": ["secrets:create"]} if op == TOKENS_CREATE else None
-        return await api.call(op, json=body, headers=session)
+        return await api.call(op, json=BODIES.get(op), headers=session)
     secret = await api.create()
     api.store.down = True
     token = secret.manage_token if op in {RECEIPT, BURN} else secret.access_token
@@ -349,9 +361,14 @@ async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def invalid_member(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
-    if op == TOKENS_CREATE:
+    if op in {TOKENS_CREATE, MY_BURN_MANY, MY_LIST}:
         session = await sign_in(api.store, api.clock.now())
-        return await api.call(op, json={"name": "ci", "scopes": ["root"]}, headers=session)
+        if op == MY_LIST:
+            return await api.call(op, headers=session, params={"limit": 0})
+        wrong: dict[str, object] = (
+            {"ids": []} if op == MY_BURN_MANY else {"name": "ci", "scopes": ["root"]}
+        )
+        return await api.call(op, json=wrong, headers=session)
     if op == AUDIT:
         return await api.call(op, token=ADMIN_TOKEN, params={"limit": 0})
     body = {
@@ -367,6 +384,11 @@ async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
         api = await open_api()
         made = await make_token(api.client, await sign_in(api.store, api.clock.now()))
         return await api.call(op, token=made["token"], json={"name": "x", "scopes": ALL_SCOPES})
+    if op in MY_OPS:
+        api = await open_api()
+        session = await sign_in(api.store, api.clock.now())
+        made = await make_token(api.client, session, scopes=["secrets:create"])
+        return await api.call(op, token=made["token"], json=BODIES.get(op))
     if op == CREATE:
         api = await open_api(create_allowed_ips=["198.51.100.0/24"])
         return await api.call(op, json={"secret": "s3cret"})
@@ -382,8 +404,7 @@ async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
     if op == AUDIT or op in TOKEN_OPS:
-        body = {"name": "ci", "scopes": ["secrets:create"]} if op == TOKENS_CREATE else None
-        return await (await open_api()).call(op, json=body)
+        return await (await open_api()).call(op, json=BODIES.get(op))
     if op == CREATE:
         return await (await open_api()).call(op, token=new_api_token(), json={"secret": "x"})
     api = await open_api(mailer=KeptCodes())

@@ -599,7 +599,9 @@ class SecretService:
         Once the secret has ended it carries a statement signed for ``issuer`` (the public
         base URL), when the service has a signing key.
         """
-        record = await self._owned(secret_id, manage_token)
+        return self._receipt_of(await self._owned(secret_id, manage_token), issuer=issuer)
+
+    def _receipt_of(self, record: ReceiptRecord, *, issuer: str, signed: bool = True) -> Receipt:
         now = self.clock.now()
         state = record.state(now)
         events = record.events
@@ -608,13 +610,18 @@ class SecretService:
             events = (*events, Event(at=record.expires_at, kind=EventKind.EXPIRED))
         views_left = record.max_views - record.views_used if state == "active" else 0
         statement = None
-        if state != "active" and self.signing_key is not None:
+        if signed and state != "active" and self.signing_key is not None:
             statement = proof_of_burn(record, EndReason(state), self.signing_key, issuer=issuer)
         return Receipt(record, state, views_left, events, statement, capped_kinds(events))
 
     async def burn(self, secret_id: str, manage_token: bytes, *, client: ClientInfo) -> None:
         """Destroy the secret now. Burning an already ended secret is not an error."""
-        owned = await self._owned(secret_id, manage_token)
+        await self._burn(await self._owned(secret_id, manage_token), client, actor=None)
+
+    async def _burn(
+        self, owned: ReceiptRecord, client: ClientInfo, *, actor: tuple[str, str | None] | None
+    ) -> None:
+        secret_id = owned.secret_id
         client = self.locate(client)
         now = self.clock.now()
         meta = await self.store.peek(secret_id, now=now) if owned.state(now) == "active" else None
@@ -626,11 +633,45 @@ class SecretService:
             secret_id=secret_id,
             client=client,
             unwatch=secret_id,
+            actor=actor,
         )
         if not await self.store.burn(secret_id, now=now, events=[recorded]):
             return
         self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+
+    # -- a signed-in sender's own secrets ("my secrets") -----------------------------------
+
+    async def owned_receipts(self, principal: Principal, *, limit: int) -> list[Receipt]:
+        """The receipts of at most ``limit`` secrets ``principal``'s user created, newest
+        first (live ones, and ended ones while their receipts are kept); unsigned."""
+        records = await self.store.owned_secrets(
+            principal.subject, now=self.clock.now(), limit=limit
+        )
+        return [self._receipt_of(record, issuer="", signed=False) for record in records]
+
+    async def owned_receipt(
+        self, principal: Principal, secret_id: str, *, issuer: str = ""
+    ) -> Receipt:
+        """The receipt of a secret ``principal``'s user created, as its manage token would
+        show it; any other id is ``SecretUnavailable``."""
+        return self._receipt_of(await self._owned_by(principal, secret_id), issuer=issuer)
+
+    async def burn_owned(self, principal: Principal, secret_id: str, *, client: ClientInfo) -> None:
+        """Burn a secret ``principal``'s user created, naming them as the actor; any other id
+        is ``SecretUnavailable``. Burning an ended one is not an error."""
+        owned = await self._owned_by(principal, secret_id)
+        await self._burn(owned, client, actor=(principal.subject, principal.email))
+
+    async def _owned_by(self, principal: Principal, secret_id: str) -> ReceiptRecord:
+        record = (
+            await self.store.receipt(secret_id, now=self.clock.now())
+            if is_secret_id(secret_id)
+            else None
+        )
+        if record is None or record.owner is None or record.owner != principal.subject:
+            raise SecretUnavailable
+        return record
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
         record = (

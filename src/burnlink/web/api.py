@@ -16,15 +16,18 @@ from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
 from burnlink.envelope import Envelope
 from burnlink.errors import InvalidInput, SecretUnavailable
+from burnlink.identity.principal import Principal
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.policy import build_policy, mask_email
 from burnlink.service import SecretService
+from burnlink.service.secrets import Receipt
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.principal import carries_credentials, principal_of
 from burnlink.web.schemas import (
+    ActorBody,
     AgentBody,
     ConsumeRequest,
     ConsumeResponse,
@@ -333,7 +336,19 @@ async def secret_receipt(
     receipt = await service.receipt(
         secret_id, token_of(credentials), issuer=public_base(request, service)
     )
+    return receipt_body(receipt, service)
+
+
+def receipt_body(
+    receipt: Receipt, service: SecretService, *, owner: Principal | None = None
+) -> ReceiptResponse:
+    """The answer for ``receipt``; ``owner``, the signed-in sender asking, adds their email to
+    ``created_by``."""
     record = receipt.record
+    created_by = None
+    if record.owner is not None:
+        email = owner.email if owner is not None and owner.subject == record.owner else None
+        created_by = ActorBody(subject=record.owner, email=email)
     return ReceiptResponse(
         id=record.secret_id,
         state=receipt.state,
@@ -356,6 +371,8 @@ async def secret_receipt(
         ],
         events_capped=[kind.value for kind in receipt.capped],
         statement=json.loads(receipt.statement) if receipt.statement else None,
+        label=record.label,
+        created_by=created_by,
     )
 
 

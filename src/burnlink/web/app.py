@@ -38,7 +38,7 @@ from burnlink.service.signin import SignInService
 from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.web import api, audit_api, errors, ops, pages, signin, tokens_api
+from burnlink.web import api, audit_api, errors, my_secrets_api, ops, pages, signin, tokens_api
 from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
@@ -297,12 +297,14 @@ def create_app(
     app.include_router(api.router)
     app.include_router(audit_api.router)
     app.include_router(tokens_api.router)
+    app.include_router(my_secrets_api.router)
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     routers: tuple[APIRouter, ...] = (
         api.router,
         audit_api.router,
         tokens_api.router,
+        my_secrets_api.router,
         ops.router,
         pages.router,
     )

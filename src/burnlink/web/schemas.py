@@ -296,6 +296,13 @@ class EventBody(BaseModel):
     agent: AgentBody | None = None
 
 
+class ActorBody(BaseModel):
+    """A signed-in user who acted: the provider's ``sub`` and, where known, their email."""
+
+    subject: str
+    email: str | None = None
+
+
 class ReceiptResponse(BaseModel):
     """The sender's receipt. Never holds content."""
 
@@ -318,6 +325,14 @@ class ReceiptResponse(BaseModel):
         default=None,
         description="Once ended: the Ed25519-signed proof of burn (docs/audit.md), checked"
         " offline with `burnlink receipt verify`.",
+    )
+    label: str | None = Field(
+        default=None, description="The sender's own name for the secret, if they gave one."
+    )
+    created_by: ActorBody | None = Field(
+        default=None,
+        description="The signed-in sender who created it (`null`: created anonymously); the"
+        " email is given to the sender themselves (`/api/v1/me/secrets/{id}`).",
     )
 
 
