@@ -8,12 +8,22 @@ its whole process group, on exit::
     with OidcProvider(["http://127.0.0.1:8000/auth/callback"]) as provider:
         callback = provider.sign_in(http, authorize_url, "alice")
 
-It has two confidential clients (``client_secret_basic``; the second one, ``other_client_id``,
-is there for ID tokens issued to another audience), PKCE required, RP-initiated logout and the
-device authorization grant (RFC 8628). Its users are ``USERS``: alice signs in with a password
-and a one-time code (``amr`` ``["pwd", "otp"]``, ``acr`` ``urn:burnlink:mfa``), bob and carol
-with a password only. Sessions, grants and codes live in the Node process: a ``restart`` (as
-for a key rotation) forgets them, as a provider that lost its state would.
+It has two confidential clients (``client_secret_basic``, the same redirect URIs, both allowed
+the code and device grants; the second one, ``other_client_id``, is there for ID tokens issued
+to another audience), PKCE (S256) required, RP-initiated logout and the device authorization
+grant (RFC 8628). Its users are ``USERS``: alice signs in with a password and a one-time code
+(``amr`` ``["pwd", "otp"]``, ``acr`` ``urn:burnlink:mfa``), bob and carol with a password only
+(``acr`` ``urn:burnlink:pwd``). ID tokens carry ``email``, ``email_verified`` and ``groups``
+for the scopes ``email`` and ``groups``, and always ``amr``, ``acr`` and ``auth_time``.
+Sessions, grants and codes live in the Node process: a ``restart`` (as for a key rotation)
+forgets them, as a provider that lost its state would.
+
+A test drives the provider's pages with ``sign_in`` (authorization request to the RP's
+callback URL), ``approve_device`` (a user code) and ``sign_out`` (an end-session URL) over an
+``httpx.Client`` that plays the browser, or with ``fill_sign_in_form`` in a Playwright page;
+``otp(user)`` is the code a user would type now, and ``backchannel`` is a cookie-less client
+for the RP's own calls (token, JWKS). ``log_tail()`` shows what the provider logged, among it
+``oidc-provider``'s notice that it wants Node.js 22 (it works on the 20 Debian ships here).
 
 Without Node.js or the installed package, ``require_node`` skips the calling test, or fails it
 when ``CI=true``, like the other services in ``tests/services.py``.
@@ -54,6 +64,8 @@ PROVIDER_DIR = Path(__file__).parent / "oidc" / "provider"
 HOST = "127.0.0.1"
 MIN_NODE_MAJOR = 20
 STOP_TIMEOUT = 5.0
+# Generous: on a 2-core host running the suite's workers, Node may wait seconds for a core.
+HTTP_TIMEOUT = 30.0
 MFA_ACR = "urn:burnlink:mfa"
 PASSWORD_ACR = "urn:burnlink:pwd"
 # Redirects and pages one sign-in may pass through before it reaches the relying party.
@@ -253,14 +265,17 @@ class OidcProvider:
         self._process: subprocess.Popen[bytes] | None = None
         # For server-to-server calls (discovery, token, JWKS), as a relying party makes them:
         # no browser cookies. One client, since a new one per call costs ~0.1 s.
-        self.backchannel = httpx.Client(timeout=5.0)
-        self._workdir = Path(tempfile.mkdtemp(prefix="burnlink-oidc-"))
-        self.log_path = self._workdir / "provider.log"
+        self.backchannel = httpx.Client(timeout=HTTP_TIMEOUT)
+        self._workdir: Path | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -271,7 +286,8 @@ class OidcProvider:
     ) -> None:
         self.stop()
         self.backchannel.close()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _config(self) -> dict[str, Any]:
         clients = [
@@ -305,9 +321,11 @@ class OidcProvider:
         node = shutil.which("node")
         if node is None:
             raise ProviderError("node is not installed; call require_node() first")
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="burnlink-oidc-"))
         env = {**os.environ, "OIDC_PROVIDER_CONFIG": json.dumps(self._config())}
         env.pop("NODE_OPTIONS", None)
-        with self.log_path.open("ab") as log:
+        with (self._workdir / "provider.log").open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv
                 [node, str(PROVIDER_DIR / "provider.mjs")],
                 cwd=PROVIDER_DIR,
@@ -363,8 +381,15 @@ class OidcProvider:
             self._keys = [_new_key(), *(self._keys if keep_old else [])]
         self.start()
 
+    @property
+    def log_path(self) -> Path | None:
+        """The provider's log (stdout and stderr of every run), once it was started."""
+        return None if self._workdir is None else self._workdir / "provider.log"
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the provider logged (for failure messages)."""
+        if self.log_path is None:
+            return "(not started)"
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,14 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import KeySet
 
-from tests.oidc_provider import MFA_ACR, PASSWORD_ACR, OidcProvider, ProviderError, require_node
+from tests.oidc_provider import (
+    HTTP_TIMEOUT,
+    MFA_ACR,
+    PASSWORD_ACR,
+    OidcProvider,
+    ProviderError,
+    require_node,
+)
 
 CALLBACK = "http://127.0.0.1:9/auth/callback"
 SIGNED_OUT = "http://127.0.0.1:9/signed-out"
@@ -37,7 +45,7 @@ def provider() -> Iterator[OidcProvider]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
         yield client
 
 
@@ -399,11 +407,26 @@ def test_provider_stop_ends_the_process(http: httpx.Client) -> None:
         http.get(f"{provider.issuer}/.well-known/openid-configuration")
 
 
+def test_provider_that_cannot_start_says_why() -> None:
+    require_node()
+    provider = OidcProvider([CALLBACK])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", provider.port))
+        taken.listen()
+        with pytest.raises(ProviderError, match="EADDRINUSE"), provider:
+            pass
+
+
 def test_provider_short_id_token_ttl_expires(http: httpx.Client) -> None:
     require_node()
     with OidcProvider([CALLBACK], id_token_ttl=1) as provider:
-        token = _sign_in(provider, http, "carol")
-        assert token.claims["exp"] - token.claims["iat"] == 1
-        time.sleep(max(0.0, token.claims["exp"] + 1 - time.time()))
-        with pytest.raises(ExpiredTokenError):
-            jwt.JWTClaimsRegistry(exp={"essential": True}).validate(token.claims)
+        flow = Flow(provider, provider.client_id)
+        response = _exchange(flow, flow.code_of(provider.sign_in(http, flow.url, "carol")))
+        # Its signature only: on a loaded host the second may be over before it is checked.
+        jwks = KeySet.import_key_set(provider.backchannel.get(f"{provider.issuer}/jwks").json())
+        token = jwt.decode(response.json()["id_token"], jwks, algorithms=["RS256"])
+
+    assert token.claims["exp"] - token.claims["iat"] == 1
+    time.sleep(max(0.0, token.claims["exp"] + 1 - time.time()))
+    with pytest.raises(ExpiredTokenError):
+        jwt.JWTClaimsRegistry(exp={"essential": True}).validate(token.claims)
