@@ -271,6 +271,44 @@ def burn(manage_link: str) -> None:
         actions.burn(link=manage_link)
 
 
+@main.command(epilog=_EPILOG)
+@click.option(
+    "--server",
+    envvar="BURNLINK_SERVER",
+    default=DEFAULT_SERVER,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
+    help="The burnlink server.",
+)
+@click.option(
+    "--paste", is_flag=True, help="Read an API token (made at the server's page) from stdin."
+)
+@click.option(
+    "--name", metavar="NAME", help='The new token\'s name (default "burnlink CLI on <hostname>").'
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 3600),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the approval.",
+)
+def login(server: str, paste: bool, name: str | None, timeout: int) -> None:
+    """Sign in to the server and keep an API token for the other commands.
+
+    With the server's single sign-on, prints an address and a code: open it in any browser,
+    sign in there and approve; the token is then kept in ~/.config/burnlink/token (mode
+    0600). With --paste, or when the server does not offer this, reads a token made at the
+    server's page from stdin.
+    """
+    with reporting(False):
+        from burnlink.cli.login import login as run
+
+        run(server, paste=paste, name=name, timeout=timeout)
+
+
 @main.command("verify-site", epilog=_EPILOG)
 @click.argument("url")
 @_json_option

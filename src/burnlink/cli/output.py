@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from burnlink.cli.client import Receipt, ServerUnavailable
+from burnlink.cli.login import LoginDenied, LoginExpired
 from burnlink.errors import (
     AccessDenied,
     AuditBehindAnchor,
@@ -76,6 +77,11 @@ class ExitCode(IntEnum):
     the checkpoint's seq is another one (the tail was deleted, or the log rolled back)."""
     CHECKPOINT_INVALID = 13
     """``audit verify --checkpoint``: the checkpoint does not verify, or is of another log."""
+    LOGIN_DENIED = 14
+    """``login``: the sign-in was denied at the identity provider, or the server refused it
+    (e.g. a second factor it requires was missing)."""
+    LOGIN_EXPIRED = 15
+    """``login``: the code expired, or ``--timeout`` passed, before the sign-in was approved."""
 
 
 EXIT_SUMMARIES: dict[ExitCode, str] = {
@@ -93,6 +99,8 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.AUDIT_MISSING: "no audit log there",
     ExitCode.AUDIT_BEHIND_ANCHOR: "audit log behind its checkpoint or --expect-head",
     ExitCode.CHECKPOINT_INVALID: "checkpoint does not verify",
+    ExitCode.LOGIN_DENIED: "sign-in denied or refused",
+    ExitCode.LOGIN_EXPIRED: "sign-in not approved in time",
 }
 """The short form of each exit code, for ``--help``; every member must have one."""
 
@@ -127,6 +135,8 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (CheckpointInvalid, ExitCode.CHECKPOINT_INVALID, "checkpoint_invalid"),
     (IntegrityError, ExitCode.INTEGRITY, "integrity_failed"),
     (ConfigError, ExitCode.CONFIG, "config_error"),
+    (LoginDenied, ExitCode.LOGIN_DENIED, "login_denied"),
+    (LoginExpired, ExitCode.LOGIN_EXPIRED, "login_expired"),
 )
 
 

@@ -1,0 +1,227 @@
+"""``burnlink login``: sign in from a terminal and keep the API token it ends in (docs/cli.md).
+
+When the server offers it, the device authorization grant (RFC 8628, through the server's
+``POST /api/v1/auth/device`` routes): the verification address and the user code go to
+stderr, the CLI polls at the server's interval (5 more seconds after each ``slow_down``)
+until the user approved, denied, the code expired, or ``--timeout`` passed. Else (or with
+``--paste``) a token made on the web page is read from stdin.
+
+The token is kept in ``$XDG_CONFIG_HOME/burnlink/token`` (``~/.config/burnlink/token``),
+mode 0600 in a 0700 folder, as JSON ``{"server": ..., "token": ...}``; ``BURNLINK_TOKEN``
+overrides it. It is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import click
+
+from burnlink.errors import BurnlinkError, InvalidInput
+from burnlink.identity.tokens import parse_token
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LoginDenied",
+    "LoginExpired",
+    "config_dir",
+    "device_login",
+    "login",
+    "store_token",
+    "token_path",
+]
+
+DEFAULT_TIMEOUT: Final = 900
+"""Seconds ``burnlink login`` waits for the approval (the provider's code usually dies first)."""
+SLOW_DOWN: Final = 5
+MAX_INTERVAL: Final = 60
+HTTP_TIMEOUT: Final = 15.0
+
+
+class LoginDenied(BurnlinkError):
+    """The sign-in was denied at the identity provider, or refused by the server's policy (a
+    second factor it requires, a token that did not verify)."""
+
+
+class LoginExpired(BurnlinkError):
+    """The code expired, or ``--timeout`` passed, before the sign-in was approved."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Where a token was kept, and for which server."""
+
+    path: Path
+    server: str
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/burnlink``, else ``~/.config/burnlink``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return root / "burnlink"
+
+
+def token_path() -> Path:
+    """The file that keeps the API token."""
+    return config_dir() / "token"
+
+
+def store_token(token: str, server: str) -> Stored:
+    """Keep ``token`` for ``server`` in ``token_path()`` (mode 0600, folder 0700), replacing
+    any token kept before. The file is written whole and renamed into place."""
+    path = token_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".token.{os.getpid()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, json.dumps({"server": server, "token": token}).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    return Stored(path, server)
+
+
+def default_name() -> str:
+    """The name a new token gets: ``burnlink CLI on <hostname>``."""
+    host = "".join(ch for ch in socket.gethostname() if ch.isprintable())[:40] or "this machine"
+    return f"burnlink CLI on {host}"
+
+
+def _post(http: Any, url: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+    import httpx
+
+    from burnlink.cli.client import ServerUnavailable
+
+    try:
+        response = http.post(url, json=body) if body is not None else http.post(url)
+    except httpx.HTTPError as exc:
+        raise ServerUnavailable(f"cannot reach the server at {url} ({exc})") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise ServerUnavailable(f"unexpected answer from {url} (HTTP {response.status_code})")
+    return response.status_code, answer
+
+
+def _error(answer: dict[str, Any]) -> tuple[str, str]:
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def device_login(
+    server: str,
+    *,
+    name: str,
+    timeout: float,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """The API token of a device sign-in at ``server``; ``None`` when the server does not
+    offer the device flow (no sign-in, or a provider without the grant)."""
+    import httpx
+
+    from burnlink.cli.client import USER_AGENT, ServerUnavailable
+
+    base = server.rstrip("/")
+    with httpx.Client(
+        timeout=HTTP_TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+    ) as http:
+        status, answer = _post(http, base + "/api/v1/auth/device", None)
+        if status == 404:
+            return None
+        if status != 200:
+            code, message = _error(answer)
+            raise ServerUnavailable(f"the server could not start the sign-in: {message or code}")
+        try:
+            device_code = str(answer["device_code"])
+            user_code = str(answer["user_code"])
+            uri = str(answer["verification_uri"])
+            complete = answer.get("verification_uri_complete")
+            interval = min(max(int(answer.get("interval") or 5), 1), MAX_INTERVAL)
+            expires_in = int(answer.get("expires_in") or timeout)
+        except (KeyError, TypeError, ValueError):
+            raise ServerUnavailable("the server's sign-in answer is malformed") from None
+        say(f"To sign in, open {_clean(uri)} and enter the code {_clean(user_code)}")
+        if isinstance(complete, str):
+            say(f"(or open {_clean(complete)})")
+        say("Waiting for the approval...")
+        deadline = time.monotonic() + min(timeout, expires_in + interval)
+        while True:
+            sleep(interval)
+            if time.monotonic() > deadline:
+                raise LoginExpired(
+                    "The sign-in was not approved in time. Run `burnlink login` again."
+                )
+            status, answer = _post(
+                http, base + "/api/v1/auth/device/token", {"device_code": device_code, "name": name}
+            )
+            if status == 200:
+                token = answer.get("token")
+                if not isinstance(token, str) or parse_token(token) is None:
+                    raise ServerUnavailable("the server's token is malformed")
+                return token
+            code, message = _error(answer)
+            if code == "authorization_pending":
+                continue
+            if code == "slow_down":
+                interval = min(interval + SLOW_DOWN, MAX_INTERVAL)
+                continue
+            if code == "expired_token":
+                raise LoginExpired(message or "The sign-in code expired.")
+            if status == 403:
+                raise LoginDenied(message or f"The sign-in was refused ({code}).")
+            if status == 422:
+                raise InvalidInput("name", message or "refused by the server")
+            raise ServerUnavailable(
+                f"the sign-in failed at the server (HTTP {status}): {message or code}"
+            )
+
+
+def read_pasted_token(interactive: bool) -> str:
+    """A token from stdin (a hidden prompt on a terminal); ``InvalidInput`` unless it is a
+    well-formed ``blk_`` token with a right checksum."""
+    if interactive:
+        text = click.prompt("API token (made at the server's page)", hide_input=True, err=True)
+    else:
+        text = sys.stdin.readline()
+    token = str(text).strip()
+    if parse_token(token) is None:
+        raise InvalidInput("token", "is not a burnlink API token (blk_...) or has a typo")
+    return token
+
+
+def login(server: str, *, paste: bool, name: str | None, timeout: float) -> None:
+    """``burnlink login``: see the module docstring."""
+
+    def say(text: str) -> None:
+        click.echo(text, err=True)
+
+    token = None
+    if not paste:
+        token = device_login(server, name=name or default_name(), timeout=timeout, say=say)
+        if token is None:
+            say("This server does not offer the device sign-in: paste an API token instead.")
+    if token is None:
+        token = read_pasted_token(sys.stdin.isatty())
+    stored = store_token(token, server)
+    say(f"Signed in; the token is kept in {stored.path}.")
+
+
+def _clean(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
