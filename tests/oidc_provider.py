@@ -8,12 +8,22 @@ its whole process group, on exit::
     with OidcProvider(["http://127.0.0.1:8000/auth/callback"]) as provider:
         callback = provider.sign_in(http, authorize_url, "alice")
 
-It has two confidential clients (``client_secret_basic``; the second one, ``other_client_id``,
-is there for ID tokens issued to another audience), PKCE required, RP-initiated logout and the
-device authorization grant (RFC 8628). Its users are ``USERS``: alice signs in with a password
-and a one-time code (``amr`` ``["pwd", "otp"]``, ``acr`` ``urn:burnlink:mfa``), bob and carol
-with a password only. Sessions, grants and codes live in the Node process: a ``restart`` (as
-for a key rotation) forgets them, as a provider that lost its state would.
+It has two confidential clients (``client_secret_basic``, the same redirect URIs, both allowed
+the code and device grants; the second one, ``other_client_id``, is there for ID tokens issued
+to another audience), PKCE (S256) required, RP-initiated logout and the device authorization
+grant (RFC 8628). Its users are ``USERS``: alice signs in with a password and a one-time code
+(``amr`` ``["pwd", "otp"]``, ``acr`` ``urn:burnlink:mfa``), bob and carol with a password only
+(``acr`` ``urn:burnlink:pwd``). ID tokens carry ``email``, ``email_verified`` and ``groups``
+for the scopes ``email`` and ``groups``, and always ``amr``, ``acr`` and ``auth_time``.
+Sessions, grants and codes live in the Node process: a ``restart`` (as for a key rotation)
+forgets them, as a provider that lost its state would.
+
+A test drives the provider's pages with ``sign_in`` (authorization request to the RP's
+callback URL), ``approve_device`` (a user code) and ``sign_out`` (an end-session URL) over an
+``httpx.Client`` that plays the browser, or with ``fill_sign_in_form`` in a Playwright page;
+``otp(user)`` is the code a user would type now, and ``backchannel`` is a cookie-less client
+for the RP's own calls (token, JWKS). ``log_tail()`` shows what the provider logged, among it
+``oidc-provider``'s notice that it wants Node.js 22 (it works on the 20 Debian ships here).
 
 Without Node.js or the installed package, ``require_node`` skips the calling test, or fails it
 when ``CI=true``, like the other services in ``tests/services.py``.
@@ -29,7 +39,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -39,18 +48,24 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from tests.servers import START_TIMEOUT, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 PROVIDER_DIR = Path(__file__).parent / "oidc" / "provider"
 HOST = "127.0.0.1"
 MIN_NODE_MAJOR = 20
-START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
+# Generous: on a 2-core host running the suite's workers, Node may wait seconds for a core.
+HTTP_TIMEOUT = 30.0
 MFA_ACR = "urn:burnlink:mfa"
 PASSWORD_ACR = "urn:burnlink:pwd"
 # Redirects and pages one sign-in may pass through before it reaches the relying party.
@@ -138,7 +153,7 @@ def totp(secret: str, at: float | None = None) -> str:
     return f"{number % 1_000_000:06d}"
 
 
-def _skip_or_fail(message: str) -> None:
+def _skip_or_fail(message: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -152,7 +167,6 @@ def require_node() -> str:
             f"node {MIN_NODE_MAJOR}+ is not installed (apt-get install nodejs npm): "
             "the tests against a real OpenID provider need it"
         )
-        raise AssertionError("unreachable")  # pragma: no cover - skip and fail raise
     version = subprocess.run(  # noqa: S603 - fixed argv
         [node, "--version"], capture_output=True, text=True, check=True, timeout=30
     ).stdout
@@ -164,13 +178,6 @@ def require_node() -> str:
             "(bash scripts/test does)"
         )
     return node
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _new_key() -> dict[str, Any]:
@@ -253,21 +260,24 @@ class OidcProvider:
         self.other_client_id = "other-app"
         self.other_client_secret = secrets.token_urlsafe(32)
         self.users = USERS
-        self.port = _free_port()
+        self.port = free_port()
         self.issuer = f"http://{HOST}:{self.port}"
         self._keys: list[dict[str, Any]] = [_new_key()]
         self._cookie_keys = [secrets.token_urlsafe(32)]
         self._process: subprocess.Popen[bytes] | None = None
         # For server-to-server calls (discovery, token, JWKS), as a relying party makes them:
         # no browser cookies. One client, since a new one per call costs ~0.1 s.
-        self.backchannel = httpx.Client(timeout=5.0)
-        self._workdir = Path(tempfile.mkdtemp(prefix="burnlink-oidc-"))
-        self.log_path = self._workdir / "provider.log"
+        self.backchannel = httpx.Client(timeout=HTTP_TIMEOUT)
+        self._workdir: Path | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -278,7 +288,8 @@ class OidcProvider:
     ) -> None:
         self.stop()
         self.backchannel.close()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _config(self) -> dict[str, Any]:
         clients = [
@@ -313,14 +324,17 @@ class OidcProvider:
         node = shutil.which("node")
         if node is None:
             raise ProviderError("node is not installed; call require_node() first")
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="burnlink-oidc-"))
         env = {**os.environ, "OIDC_PROVIDER_CONFIG": json.dumps(self._config())}
         env.pop("NODE_OPTIONS", None)
-        with self.log_path.open("ab") as log:
+        with (self._workdir / "provider.log").open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv
                 [node, str(PROVIDER_DIR / "provider.mjs")],
                 cwd=PROVIDER_DIR,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                # Node stops when this pipe closes: when this process dies without stop().
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -350,6 +364,8 @@ class OidcProvider:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
+        if process.stdin is not None:
+            process.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_TIMEOUT)
         # Whatever is left of the group (Node stuck, or anything it started) goes now.
@@ -368,8 +384,15 @@ class OidcProvider:
             self._keys = [_new_key(), *(self._keys if keep_old else [])]
         self.start()
 
+    @property
+    def log_path(self) -> Path | None:
+        """The provider's log (stdout and stderr of every run), once it was started."""
+        return None if self._workdir is None else self._workdir / "provider.log"
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the provider logged (for failure messages)."""
+        if self.log_path is None:
+            return "(not started)"
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
@@ -480,9 +503,22 @@ class OidcProvider:
             raise ProviderError(f"no such test user: {user}")
         response = http.get(authorize_url, follow_redirects=False)
         location = self._drive(http, response, user, device=False)
-        if location is None:  # pragma: no cover - only the device flow ends on the provider
+        if location is None:  # only the device flow ends on the provider
             raise ProviderError("the sign-in ended on the provider")
         return location
+
+    def fill_sign_in_form(self, page: Page, user: str) -> None:
+        """In a browser showing the provider's sign-in form, sign in as ``user``.
+
+        Types the user, the password and, for a user with a second factor, the one-time code
+        into the fields labelled "User", "Password" and "One-time code", and presses "Sign in".
+        """
+        person = self.users[user]
+        page.get_by_label("User", exact=True).fill(person.id)
+        page.get_by_label("Password", exact=True).fill(person.password)
+        if person.totp_secret is not None:
+            page.get_by_label("One-time code").fill(self.otp(user))
+        page.get_by_role("button", name="Sign in").click()
 
     def approve_device(
         self, http: httpx.Client, user_code: str, user: str, *, allow: bool = True

@@ -202,6 +202,12 @@ class Settings(BaseSettings):
     """Seconds a signed-in session may go unused before it ends."""
     session_max_age: int = Field(default=7 * 86400, ge=300, le=90 * 86400)
     """Seconds a session lasts at most, however active."""
+    create_requires: Literal["anyone", "login"] = "anyone"
+    """Who may create secrets: ``anyone``, or only signed-in users (docs/identity.md)."""
+    create_allowed_domains: CommaList = Field(default_factory=list, max_length=100)
+    """With ``login``: email domains whose users may create (empty, with no groups: any)."""
+    create_allowed_groups: CommaList = Field(default_factory=list, max_length=100)
+    """With ``login``: groups (the provider's groups claim) whose members may create."""
 
     @classmethod
     def settings_customise_sources(
@@ -227,6 +233,8 @@ class Settings(BaseSettings):
         "allowed_hosts",
         "oidc_mfa_amr",
         "oidc_mfa_acr",
+        "create_allowed_domains",
+        "create_allowed_groups",
         mode="before",
     )
     @classmethod
@@ -243,6 +251,37 @@ class Settings(BaseSettings):
         except InvalidInput as exc:
             # The reason says what is wrong: a malformed entry, or more entries than allowed.
             raise ValueError(exc.reason) from None
+
+    @field_validator("create_allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        domains = [entry.strip().removeprefix("@").lower() for entry in value]
+        if any(not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain) for domain in domains):
+            raise ValueError("each entry must be an email domain such as example.com")
+        return domains
+
+    @field_validator("create_allowed_groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        if any(len(group) > 256 for group in value):
+            raise ValueError("each entry must be at most 256 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _login_needs_sign_in(self) -> Self:
+        # Sign-in is configured by BURNLINK_OIDC_ISSUER (docs/identity.md).
+        if self.create_requires == "login" and getattr(self, "oidc_issuer", None) is None:
+            raise ValueError(
+                "BURNLINK_CREATE_REQUIRES=login needs sign-in configured (BURNLINK_OIDC_ISSUER)"
+            )
+        if self.create_requires == "anyone" and (
+            self.create_allowed_domains or self.create_allowed_groups
+        ):
+            raise ValueError(
+                "BURNLINK_CREATE_ALLOWED_DOMAINS and _GROUPS apply only with"
+                " BURNLINK_CREATE_REQUIRES=login"
+            )
+        return self
 
     @field_validator("proxy_header", mode="before")
     @classmethod

@@ -22,8 +22,14 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── MailUnavailable
     ├── AdminRequired
     │   └── MetricsTokenRequired
-    ├── LoginRequired(max_age)
-    │   └── FreshLoginRequired
+    ├── SignInRequired
+    │   ├── LoginRequired(max_age, next_path)
+    │   │   └── FreshLoginRequired
+    │   └── InvalidApiToken
+    ├── NotPermitted
+    │   ├── InsufficientScope(scope)
+    │   └── CreateNotAllowed
+    ├── TokenNotFound
     ├── CsrfFailed
     ├── SignInRefused(reason)
     ├── IntegrityError
@@ -212,21 +218,33 @@ class MetricsTokenRequired(AdminRequired):
         )
 
 
-class LoginRequired(BurnlinkError):
+class SignInRequired(BurnlinkError):
+    """Raised when a request needs a signed-in user (a session or an API token) it lacks."""
+
+
+class LoginRequired(SignInRequired):
     """Raised when a route needs a signed-in user and the request has no live session or token.
 
-    The web layer answers with a ``login_url`` (``/auth/login``, with ``max_age`` when set)."""
+    The web layer answers with a ``login_url``: ``/auth/login``, with ``max_age`` when set, and
+    ``next`` (``next_path``, else the page asked for) to come back to after the sign-in."""
 
-    def __init__(self, message: str = "", *, max_age: int | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, max_age: int | None = None, next_path: str | None = None
+    ) -> None:
         super().__init__(message or "This needs you to sign in.")
         self.max_age = max_age
+        self.next_path = next_path
 
 
 class FreshLoginRequired(LoginRequired):
     """Raised when a sensitive action needs a sign-in at most ``max_age`` seconds old."""
 
-    def __init__(self, *, max_age: int) -> None:
-        super().__init__("This needs a recent sign-in: sign in again, then retry.", max_age=max_age)
+    def __init__(self, *, max_age: int, next_path: str | None = None) -> None:
+        super().__init__(
+            "This needs a recent sign-in: sign in again, then retry.",
+            max_age=max_age,
+            next_path=next_path,
+        )
 
 
 class CsrfFailed(BurnlinkError):
@@ -252,6 +270,40 @@ class SignInRefused(BurnlinkError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InvalidApiToken(SignInRequired):
+    """Raised for a bearer API token that is unknown, revoked, expired or malformed: the same
+    answer for each, so a guess learns nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("The API token is invalid, expired or revoked.")
+
+
+class NotPermitted(BurnlinkError):
+    """Raised when the signed-in user may not do what the request asks."""
+
+
+class InsufficientScope(NotPermitted):
+    """Raised when an API token lacks the scope a route needs; ``scope`` names it."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"The API token lacks the scope this needs: {scope}.")
+        self.scope = scope
+
+
+class CreateNotAllowed(NotPermitted):
+    """Raised when a signed-in user is outside the domains and groups that may create."""
+
+    def __init__(self) -> None:
+        super().__init__("Your account may not create secrets on this server.")
+
+
+class TokenNotFound(BurnlinkError):
+    """Raised when an API token id names no live token the caller may revoke."""
+
+    def __init__(self) -> None:
+        super().__init__("No such API token (or it was already revoked or has expired).")
 
 
 class IntegrityError(BurnlinkError):

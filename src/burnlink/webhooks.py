@@ -177,6 +177,9 @@ class WebhookMessage:
     agent_class: str | None = None
     agent_name: str | None = None
     outcome: str | None = None
+    actor_subject: str | None = None
+    """The signed-in user who acted; ``None`` (and no ``actor`` member) when anonymous."""
+    actor_email: str | None = None
 
     @classmethod
     def from_event(cls, event: AuditEvent, *, secret_id: str | None = None) -> WebhookMessage:
@@ -192,6 +195,8 @@ class WebhookMessage:
             agent_class=None if agent is None else agent.kind.value,
             agent_name=None if agent is None else agent.name,
             outcome=event.outcome.value,
+            actor_subject=event.actor_subject,
+            actor_email=event.actor_email,
         )
 
     def text(self) -> str:
@@ -202,20 +207,25 @@ class WebhookMessage:
         if self.client_ip:
             where = f" from {self.client_ip}" + (f" ({self.country})" if self.country else "")
         by = f" by {self.agent_name}" if self.agent_class not in {None, "browser"} else ""
+        if self.actor_subject is not None:
+            by = f" by {self.actor_email or self.actor_subject}"
         return _slack_escape(f"{subject} {verb}{where}{by}.")
 
     def payload(self) -> dict[str, Any]:
-        """The JSON body as a dict."""
+        """The JSON body as a dict (``data.actor`` only for a signed-in user's action)."""
+        data: dict[str, Any] = {
+            "secret_id": self.secret_id,
+            "client_ip": self.client_ip,
+            "country": self.country,
+            "agent": {"class": self.agent_class, "name": self.agent_name},
+            "outcome": self.outcome,
+        }
+        if self.actor_subject is not None:
+            data["actor"] = {"subject": self.actor_subject, "email": self.actor_email}
         return {
             "type": self.type.value,
             "timestamp": format_time(self.at),
-            "data": {
-                "secret_id": self.secret_id,
-                "client_ip": self.client_ip,
-                "country": self.country,
-                "agent": {"class": self.agent_class, "name": self.agent_name},
-                "outcome": self.outcome,
-            },
+            "data": data,
             "text": self.text(),
         }
 

@@ -7,11 +7,14 @@ import hashlib
 import inspect
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from burnlink.audit.chain import entry_mac
 from burnlink.audit.events import (
     MAX_VALUE_LENGTH,
     AuditEvent,
@@ -294,3 +297,61 @@ def test_with_detail_is_replace_with_only_the_detail_checked_again() -> None:
         event.with_detail({"passphrase": "x"})
     with pytest.raises(TypeError):
         event.with_detail({"max_views": 1.5})  # type: ignore[dict-item]
+
+
+# -- the actor, and the vectors that keep old entries verifying ------------------------------
+
+_VECTORS = json.loads(
+    (Path(__file__).parent.parent / "vectors" / "audit_events.json").read_text("utf-8")
+)
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        pytest.param(v, id=f"{kind}-{n}")
+        for kind in ("without_actor", "with_actor")
+        for n, v in enumerate(_VECTORS[kind])
+    ],
+)
+def test_audit_event_vectors_keep_their_canonical_bytes_and_mac(vector: dict[str, Any]) -> None:
+    """The events without an actor were made by the code before actors: their bytes and MACs
+    are unchanged, so entries written then still verify."""
+    event = AuditEvent.from_dict(vector["event"])
+
+    assert event.canonical() == vector["canonical"].encode("utf-8")
+    assert canonical_json(event.to_dict()) == event.canonical()
+    assert AuditEvent.from_json(event.to_json()) == event
+    assert entry_mac(bytes(32), bytes(32), event, 1).hex() == vector["mac"]
+
+
+def test_audit_event_actor_is_absent_never_null() -> None:
+    plain = AuditEvent(at=T0, type=AuditEventType.SECRET_CREATED, outcome=Outcome.OK)
+    signed = dataclasses.replace(plain, actor_subject="alice-sub", actor_email="a@example.com")
+
+    assert "actor" not in plain.to_dict()
+    assert b"actor" not in plain.canonical()
+    assert signed.to_dict()["actor"] == {"email": "a@example.com", "subject": "alice-sub"}
+    with pytest.raises(ValueError, match="never null"):
+        AuditEvent.from_dict({**plain.to_dict(), "actor": None})
+    with pytest.raises(ValueError, match="email and subject"):
+        AuditEvent.from_dict({**plain.to_dict(), "actor": {"subject": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("subject", "email"),
+    [
+        pytest.param(None, "a@example.com", id="email-alone"),
+        pytest.param("x" * 256, None, id="long-subject"),
+        pytest.param("x", "e" * 255, id="long-email"),
+    ],
+)
+def test_audit_event_refuses_a_bad_actor(subject: str | None, email: str | None) -> None:
+    with pytest.raises(ValueError, match="actor"):
+        AuditEvent(
+            at=T0,
+            type=AuditEventType.SECRET_CREATED,
+            outcome=Outcome.OK,
+            actor_subject=subject,
+            actor_email=email,
+        )

@@ -15,11 +15,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from fastapi import Request
 
 from burnlink.audit import AuditEntry
 from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.clock import FrozenClock
+from burnlink.identity.freshness import require_fresh
 from burnlink.identity.sessions import session_digest
+from burnlink.web.principal import principal_of
 from tests.identity.conftest import BASE
 from tests.oidc_provider import OidcProvider
 from tests.web.audited import Audited, audited_app, audited_settings
@@ -384,3 +387,47 @@ async def test_sign_in_survives_a_key_rotation(tmp_path: Path) -> None:
             _, me = await app.signed_in("alice")
 
     assert me["email"] == "alice@example.com"
+
+
+async def test_compose_page_offers_sign_in(app: Harness) -> None:
+    page = await app.browser().get("/")
+
+    assert 'id="account"' in page.text
+    assert 'href="./auth/login"' in page.text
+
+
+async def test_signing_in_again_ends_the_previous_session(app: Harness) -> None:
+    browser, _ = await app.signed_in("bob")
+    first = browser.cookies[SESSION]
+
+    response = await app.sign_in(browser, "carol")
+
+    assert response.status_code == 303
+    assert browser.cookies[SESSION] != first
+    stolen = app.browser()
+    stolen.cookies.set(SESSION, first)
+    assert (await stolen.get("/api/v1/me")).status_code == 401
+    assert (await browser.get("/api/v1/me")).json()["email"] == "carol@partner.test"
+
+
+async def test_fresh_login_required_answers_401_with_a_login_url(app: Harness) -> None:
+    async def sensitive(request: Request) -> dict[str, str]:
+        principal = await principal_of(request)
+        assert principal is not None
+        require_fresh(principal, app.audited.service.settings, app.clock.now())
+        return {"done": "yes"}
+
+    app.audited.app.add_api_route("/api/v1/test-sensitive", sensitive, methods=["POST"])
+    browser, me = await app.signed_in("bob")
+    csrf = {"x-burnlink-csrf": me["csrf_token"]}
+
+    assert (await browser.post("/api/v1/test-sensitive", headers=csrf)).status_code == 200
+    # The frozen clock started before the sign-in (auth_time is the provider's, a bit later).
+    app.clock.advance(app.audited.service.settings.oidc_max_age + 30)
+    response = await browser.post("/api/v1/test-sensitive", headers=csrf)
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "fresh_login_required"
+    assert error["login_url"] == BASE + "/auth/login?max_age=300"
+    assert (await browser.post("/api/v1/test-sensitive")).status_code == 403  # CSRF first

@@ -20,15 +20,6 @@ from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
 
-KEPT_BY = {"memory"}
-"""The backends that keep sign-in so far; the others refuse it (``store/identity_pending.py``)."""
-
-
-@pytest.fixture(autouse=True)
-def _kept(backend: str) -> None:
-    if backend not in KEPT_BY:
-        pytest.skip(f"the {backend} store does not keep sign-in yet")
-
 
 IDLE = 1800
 MS = timedelta(milliseconds=1)
@@ -603,3 +594,53 @@ async def test_owned_secrets_limit_counts_only_kept_receipts(
     owned = await store.owned_secrets("alice", now=clock.now(), limit=2)
 
     assert {r.secret_id for r in owned} == {r.secret_id for r in kept}
+
+
+async def test_a_refused_create_lists_nothing_for_its_owner(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    bobs = make_secret(clock, owner="bob")
+    await store.create(bobs)
+
+    with pytest.raises(DuplicateId):
+        await store.create(dataclasses.replace(bobs, owner="alice", label="mine"))
+
+    assert await store.owned_secrets("alice", now=clock.now(), limit=10) == []
+    (owned,) = await store.owned_secrets("bob", now=clock.now(), limit=10)
+    assert (owned.owner, owned.label) == ("bob", None)
+
+
+async def test_owned_secrets_with_limit_zero_is_empty(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    await store.create(make_secret(clock, owner="alice"))
+
+    assert await store.owned_secrets("alice", now=clock.now(), limit=0) == []
+
+
+async def test_end_sessions_of_racing_new_sessions_leaves_none_behind_uncounted(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """Each session is either ended (and counted) or still live afterwards: none is lost
+    from the count nor left half ended."""
+    sessions = [make_session(clock) for _ in range(10)]
+    for session in sessions[:5]:
+        await store.put_session(session)
+    ended: list[int] = []
+
+    async def end_all() -> None:
+        ended.append(await store.end_sessions_of("alice"))
+
+    async with anyio.create_task_group() as tg:
+        for session in sessions[5:]:
+            tg.start_soon(store.put_session, session)
+        tg.start_soon(end_all)
+
+    live = [
+        s
+        for s in sessions
+        if await store.touch_session(s.digest, now=clock.now(), idle_seconds=IDLE) is not None
+    ]
+    assert ended[0] >= 5
+    assert ended[0] + len(live) == 10
+    assert all(s in sessions[5:] for s in live)

@@ -32,6 +32,7 @@ from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
+from tests.store.test_identity import make_session, make_token
 
 pytestmark = pytest.mark.anyio
 
@@ -589,7 +590,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -817,6 +818,47 @@ async def test_open_migrates_a_version_3_database_to_keep_an_outbox(
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (2,), (3,), (SCHEMA_VERSION,)]
+
+
+# -- schema 6: sign-in ----------------------------------------------------------------------
+
+
+async def test_open_migrates_a_version_5_database_and_keeps_sign_in(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    """A database of the release before sign-in (schema version 5) opens; its receipts take
+    the owner their secret had, and sessions, tokens and "my secrets" work as on a new one."""
+    _execute(fresh_database, _SCHEMA_V1)
+    for version, statements in MIGRATIONS:
+        if 1 < version <= 5:
+            for statement in statements:
+                _execute(fresh_database, statement)
+            _execute(fresh_database, "INSERT INTO burnlink_schema_version VALUES (%s)", (version,))
+    old = make_record(clock)
+    _create_v1(fresh_database, old)
+    _execute(fresh_database, "UPDATE burnlink_secrets SET owner = 'alice'")
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        assert (owned.secret_id, owned.owner, owned.label) == (old.secret_id, "alice", None)
+        clock.advance(1)
+        new = dataclasses.replace(make_record(clock), owner="alice", label="new")
+        await store.create(new)
+        owned_now = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        assert [r.label for r in owned_now] == ["new", None]
+        session = make_session(clock)
+        await store.put_session(session)
+        assert await store.touch_session(session.digest, now=clock.now(), idle_seconds=60)
+        token = make_token(clock)
+        await store.put_token(token)
+        assert await store.use_token(token.digest, now=clock.now())
+    finally:
+        await store.aclose()
+
+    assert _query(
+        fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
+    ) == [(1,), (2,), (3,), (4,), (5,), (SCHEMA_VERSION,)]
 
 
 async def test_record_holds_the_cap_exactly_under_concurrency(

@@ -28,6 +28,7 @@ from burnlink.store.secrets import Recorded, ViewRecord
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
+from tests.store.test_identity import make_session, make_token
 
 pytestmark = pytest.mark.anyio
 
@@ -746,3 +747,45 @@ async def test_a_refused_change_adds_nothing_to_the_outbox(
     assert not await redis_store.burn(gone, now=clock.now(), events=[Recorded(None, b"")])
 
     assert await raw.exists(prefix + b"outbox") == 0
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+async def test_owner_set_drops_ids_whose_receipt_is_gone(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    """The owner's sorted set lives as long as its longest-kept receipt, and drops an id
+    whose receipt Redis has freed (native expiry) when "my secrets" reads it."""
+    records = [dataclasses.replace(make_record(clock), owner="alice") for _ in range(3)]
+    for record in records:
+        await redis_store.create(record)
+    owned_key = prefix + b"own:{alice}"
+    assert await raw.zcard(owned_key) == 3
+    assert 0 < await raw.pttl(owned_key) <= (3600 * 1000 + RETENTION // timedelta(milliseconds=1))
+
+    await raw.delete(prefix + b"r:{" + records[0].secret_id.encode() + b"}")
+    owned = await redis_store.owned_secrets("alice", now=clock.now(), limit=10)
+
+    assert {r.secret_id for r in owned} == {r.secret_id for r in records[1:]}
+    assert await raw.zcard(owned_key) == 2
+
+
+async def test_sign_in_keys_share_one_slot_and_hold_digests_only(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    session_id, token = secrets.token_bytes(32), secrets.token_bytes(32)
+    session = dataclasses.replace(make_session(clock), digest=token_digest(session_id))
+    api_token = dataclasses.replace(make_token(clock), digest=token_digest(token))
+    await redis_store.put_session(session)
+    await redis_store.put_token(api_token)
+
+    keys = [k for k in await _keys_under(raw, prefix) if b"{signin}" in k]
+    assert len(keys) == 7
+    assert len({key_slot(k) for k in keys}) == 1
+    for key in keys:
+        assert session_id.hex().encode() not in key
+        assert token.hex().encode() not in key
+        for value in await _values_of(raw, key):
+            assert session_id not in value
+            assert token not in value

@@ -55,6 +55,7 @@ from tests.store.test_contract import (
     put,
     put_code,
 )
+from tests.store.test_identity import make_session, make_token
 
 pytestmark = pytest.mark.anyio
 
@@ -815,6 +816,47 @@ async def test_open_migrates_a_version_3_file_and_its_outbox_works(
         assert [p.outbox for p in pending] == [b"viewed", b"created", b"alert"]
         await store.ack_events([p.ref for p in pending[:2]])
         assert await outbox(store) == [b"alert"]
+    finally:
+        await store.aclose()
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_open_migrates_a_version_5_file_and_keeps_sign_in(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """A file of the release before sign-in (schema version 5) opens; its receipts take the
+    owner their secret had, and sessions, tokens and "my secrets" work as on a new file."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    old = make_record(clock, passphrase=gate)
+    _write_v1_file(db_file, old, Event(at=clock.now(), kind=EventKind.CREATED))
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        raw.execute("UPDATE secrets SET owner = 'alice'")
+        for step in MIGRATIONS[1:5]:
+            for statement in step:
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 5")
+    finally:
+        raw.close()
+
+    store = await SqliteStore.open(str(db_file), retention=RETENTION)
+    try:
+        (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        assert (owned.secret_id, owned.owner, owned.label) == (old.secret_id, "alice", None)
+        clock.advance(1)
+        new = dataclasses.replace(make_record(clock), owner="alice", label="new")
+        clock.advance(1)
+        newer = dataclasses.replace(make_record(clock), owner="alice", label="newer")
+        await store.create(new)
+        await store.create(newer)
+        owned_now = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        assert [r.label for r in owned_now] == ["newer", "new", None]
+        session = make_session(clock)
+        await store.put_session(session)
+        assert await store.touch_session(session.digest, now=clock.now(), idle_seconds=60)
+        token = make_token(clock)
+        await store.put_token(token)
+        assert await store.use_token(token.digest, now=clock.now())
     finally:
         await store.aclose()
     assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]

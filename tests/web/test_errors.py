@@ -28,6 +28,7 @@ pytestmark = pytest.mark.anyio
 # A well-formed id that no secret has; a constant, as it lands in test ids, which every
 # pytest-xdist worker must collect alike.
 SID = "bTkYIbg5BmR79iKfBBjJnA"
+TID = "tok_bTkYIbg5BmR79iKf"
 ROUTES = [
     ("GET", "/api/v1/policy"),
     ("POST", "/api/v1/secrets"),
@@ -37,6 +38,14 @@ ROUTES = [
     ("GET", f"/api/v1/secrets/{SID}/receipt"),
     ("DELETE", f"/api/v1/secrets/{SID}"),
     ("GET", "/api/v1/audit"),
+    ("POST", "/api/v1/me/tokens"),
+    ("GET", "/api/v1/me/tokens"),
+    ("DELETE", f"/api/v1/me/tokens/{TID}"),
+    ("DELETE", f"/api/v1/admin/tokens/{TID}"),
+    ("GET", "/api/v1/me/secrets"),
+    ("GET", f"/api/v1/me/secrets/{SID}"),
+    ("DELETE", f"/api/v1/me/secrets/{SID}"),
+    ("POST", "/api/v1/me/secrets/burn"),
 ]
 
 
@@ -60,7 +69,7 @@ def test_every_api_route_is_walked(app: FastAPI) -> None:
         if path.startswith("/api/")
         for method in operations
     }
-    walked = {(m, p.replace(SID, "{secret_id}")) for m, p in ROUTES}
+    walked = {(m, p.replace(SID, "{secret_id}").replace(TID, "{token_id}")) for m, p in ROUTES}
 
     assert listed == walked
 
@@ -76,8 +85,10 @@ async def test_every_route_answers_unknown_secrets_in_the_error_shape(
 
     if path == "/api/v1/policy":
         assert response.status_code == 200
-    elif path == "/api/v1/audit":
+    elif path == "/api/v1/audit" or path.startswith("/api/v1/admin/"):
         assert_error_shape(response, 401, "unauthorized")
+    elif path.startswith("/api/v1/me/"):
+        assert_error_shape(response, 401, "login_required")
     elif path == "/api/v1/secrets":
         assert_error_shape(response, 422, "invalid_field")
     else:

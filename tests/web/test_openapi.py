@@ -28,12 +28,15 @@ from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
 from burnlink.crypto import Payload, derive_keys, seal
 from burnlink.errors import StorageUnavailable
+from burnlink.identity.tokens import new_api_token
 from burnlink.ids import b64url_decode, b64url_encode, new_secret_id
 from burnlink.models import ReceiptRecord, SecretMeta
+from burnlink.store.identity import SessionRecord
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app, max_body
 from burnlink.web.errors import error_response
 from burnlink.web.schemas import ErrorBody, ErrorDetail
+from tests.web.signed_in import ALL_SCOPES, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -46,11 +49,25 @@ RECEIPT = ("GET", "/api/v1/secrets/{secret_id}/receipt")
 BURN = ("DELETE", "/api/v1/secrets/{secret_id}")
 AUDIT = ("GET", "/api/v1/audit")
 POLICY = ("GET", "/api/v1/policy")
+TOKENS_CREATE = ("POST", "/api/v1/me/tokens")
+TOKENS_LIST = ("GET", "/api/v1/me/tokens")
+TOKEN_REVOKE = ("DELETE", "/api/v1/me/tokens/{token_id}")
+ADMIN_REVOKE = ("DELETE", "/api/v1/admin/tokens/{token_id}")
+MY_LIST = ("GET", "/api/v1/me/secrets")
+MY_RECEIPT = ("GET", "/api/v1/me/secrets/{secret_id}")
+MY_BURN = ("DELETE", "/api/v1/me/secrets/{secret_id}")
+MY_BURN_MANY = ("POST", "/api/v1/me/secrets/burn")
+MY_OPS = {MY_LIST, MY_RECEIPT, MY_BURN, MY_BURN_MANY}
+TOKEN_OPS = {TOKENS_CREATE, TOKENS_LIST, TOKEN_REVOKE, ADMIN_REVOKE} | MY_OPS
+BODIES: dict[Operation, dict[str, Any]] = {
+    TOKENS_CREATE: {"name": "ci", "scopes": ["secrets:create"]},
+    MY_BURN_MANY: {"ids": ["A" * 22]},
+}
 
 # Each operation's error statuses, as docs/api.md lists them. A new route goes here, and each
 # of its statuses gets a request in SCENARIOS.
 DECLARED: dict[Operation, set[int]] = {
-    CREATE: {400, 403, 413, 415, 422, 429, 503},
+    CREATE: {400, 401, 403, 413, 415, 422, 429, 503},
     REVEAL: {400, 401, 403, 404, 413, 415, 422, 429, 503},
     INFO: {403, 404, 429, 503},
     CONSUME: {400, 401, 403, 404, 413, 415, 422, 429, 503},
@@ -58,11 +75,20 @@ DECLARED: dict[Operation, set[int]] = {
     BURN: {400, 404, 413, 415, 503},
     AUDIT: {401, 422, 429, 503},
     POLICY: set(),
+    TOKENS_CREATE: {400, 401, 403, 413, 415, 422, 503},
+    TOKENS_LIST: {401, 503},
+    TOKEN_REVOKE: {400, 401, 404, 413, 415, 503},
+    ADMIN_REVOKE: {400, 401, 404, 413, 415, 429, 503},
+    MY_LIST: {401, 403, 422, 503},
+    MY_RECEIPT: {401, 403, 404, 503},
+    MY_BURN: {400, 401, 403, 404, 413, 415, 503},
+    MY_BURN_MANY: {400, 401, 403, 413, 415, 422, 503},
 }
 ERROR_MODEL = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ADMIN_TOKEN = "admin-token-for-the-openapi-tests"
 CLIENT_IP = "203.0.113.7"
 UNKNOWN = "A" * 43
+TOKEN_ID = "tok_AAAAAAAAAAAAAAAA"
 
 
 def api_operations(document: dict[str, Any]) -> dict[Operation, dict[str, Any]]:
@@ -172,6 +198,16 @@ class Outage(MemoryStore):
         self._check()
         return await super().receipt(secret_id, now=now)
 
+    async def touch_session(
+        self, digest: bytes, *, now: datetime, idle_seconds: int
+    ) -> SessionRecord | None:
+        self._check()
+        return await super().touch_session(digest, now=now, idle_seconds=idle_seconds)
+
+    async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
+        self._check()
+        return await super().revoke_token(token_id, now=now, subject=subject)
+
 
 class UnreadableAudit(SqliteAuditStore):
     """An audit log whose reads fail."""
@@ -211,6 +247,7 @@ class Api:
     client: httpx.AsyncClient
     store: Outage
     body_limit: int
+    clock: FrozenClock
 
     async def create(self, **fields: Any) -> Secret:
         response = await self.client.post("/api/v1/secrets", json={"secret": "s3cret", **fields})
@@ -224,7 +261,9 @@ class Api:
         self, op: Operation, secret: Secret | None = None, *, token: str = "", **kwargs: Any
     ) -> httpx.Response:
         method, path = op
-        path = path.format(secret_id=secret.secret_id if secret else new_secret_id())
+        path = path.format(
+            secret_id=secret.secret_id if secret else new_secret_id(), token_id=TOKEN_ID
+        )
         headers = dict(kwargs.pop("headers", {}))
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -257,7 +296,7 @@ async def open_api(clock: FrozenClock) -> AsyncIterator[OpenApi]:
                 base_url="http://burnlink.test",
             )
             await stack.enter_async_context(client)
-            return Api(client, store, max_body(settings))
+            return Api(client, store, max_body(settings), clock)
 
         yield start
 
@@ -286,11 +325,15 @@ async def not_json(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def unknown_secret(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
+    if op in {TOKEN_REVOKE, MY_RECEIPT, MY_BURN}:
+        return await api.call(op, headers=await sign_in(api.store, api.clock.now()))
+    if op == ADMIN_REVOKE:
+        return await api.call(op, token=ADMIN_TOKEN)
     return await api.call(op, token=UNKNOWN, json={"key": UNKNOWN} if op == REVEAL else None)
 
 
 async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
-    if op == AUDIT:
+    if op in {AUDIT, ADMIN_REVOKE}:
         api = await open_api(rate_limit_admin="1/hour")
         assert (await api.call(op, token="wrong-" + ADMIN_TOKEN)).status_code == 401
         return await api.call(op, token=ADMIN_TOKEN)
@@ -303,6 +346,12 @@ async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
+    if op in TOKEN_OPS:
+        session = await sign_in(api.store, api.clock.now())
+        api.store.down = True
+        if op == ADMIN_REVOKE:
+            return await api.call(op, token=ADMIN_TOKEN)
+        return await api.call(op, json=BODIES.get(op), headers=session)
     secret = await api.create()
     api.store.down = True
     token = secret.manage_token if op in {RECEIPT, BURN} else secret.access_token
@@ -312,6 +361,14 @@ async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def invalid_member(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
+    if op in {TOKENS_CREATE, MY_BURN_MANY, MY_LIST}:
+        session = await sign_in(api.store, api.clock.now())
+        if op == MY_LIST:
+            return await api.call(op, headers=session, params={"limit": 0})
+        wrong: dict[str, object] = (
+            {"ids": []} if op == MY_BURN_MANY else {"name": "ci", "scopes": ["root"]}
+        )
+        return await api.call(op, json=wrong, headers=session)
     if op == AUDIT:
         return await api.call(op, token=ADMIN_TOKEN, params={"limit": 0})
     body = {
@@ -323,6 +380,15 @@ async def invalid_member(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 
 async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
+    if op == TOKENS_CREATE:
+        api = await open_api()
+        made = await make_token(api.client, await sign_in(api.store, api.clock.now()))
+        return await api.call(op, token=made["token"], json={"name": "x", "scopes": ALL_SCOPES})
+    if op in MY_OPS:
+        api = await open_api()
+        session = await sign_in(api.store, api.clock.now())
+        made = await make_token(api.client, session, scopes=["secrets:create"])
+        return await api.call(op, token=made["token"], json=BODIES.get(op))
     if op == CREATE:
         api = await open_api(create_allowed_ips=["198.51.100.0/24"])
         return await api.call(op, json={"secret": "s3cret"})
@@ -337,8 +403,10 @@ async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 
 async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
-    if op == AUDIT:
-        return await (await open_api()).call(op)
+    if op == AUDIT or op in TOKEN_OPS:
+        return await (await open_api()).call(op, json=BODIES.get(op))
+    if op == CREATE:
+        return await (await open_api()).call(op, token=new_api_token(), json={"secret": "x"})
     api = await open_api(mailer=KeptCodes())
     secret = await api.create(recipient_email="bob@example.com")
     if op == REVEAL:

@@ -14,8 +14,12 @@ bits, so the hash cannot be reversed by guessing.
 
 ``canonical()`` is the byte form that the hash chain authenticates: JSON with sorted keys,
 no whitespace, UTF-8, every field present (``null`` when absent), times as
-``YYYY-MM-DDTHH:MM:SS.mmmZ``. ``AuditEvent.from_dict(json.loads(e.canonical()))`` gives back
-an equal event, so a stored or exported event can be re-verified.
+``YYYY-MM-DDTHH:MM:SS.mmmZ``. The one exception is ``actor`` (who acted, for a signed-in
+user's action: ``{"email": ..., "subject": ...}``): it is present only on events that have
+one, so every event without an actor (every event written before actors existed among them)
+keeps its bytes, and its MAC still verifies (tests/vectors/audit_events.json).
+``AuditEvent.from_dict(json.loads(e.canonical()))`` gives back an equal event, so a stored or
+exported event can be re-verified.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ MAX_ITEMS: Final = 16
 MAX_KEY_LENGTH: Final = 40
 MAX_VALUE_LENGTH: Final = 200
 MAX_REQUEST_ID: Final = 128
+MAX_SUBJECT: Final = 255
+MAX_EMAIL: Final = 254
 _MAX_AGENT_CLASS: Final = 20
 
 _KEY_RE: Final = re.compile(r"^[a-z][a-z0-9_.]*$")
@@ -175,6 +181,8 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
 
 _E = TypeVar("_E", AuditEventType, Outcome)
 _FIELD_SET: Final = frozenset(_FIELDS)
+_FIELD_SET_WITH_ACTOR: Final = _FIELD_SET | {"actor"}
+_ACTOR_KEYS: Final = frozenset({"email", "subject"})
 _TYPES: Final[Mapping[object, AuditEventType]] = MappingProxyType(
     {t.value: t for t in AuditEventType}
 )
@@ -359,6 +367,10 @@ class AuditEvent:
     """Which rule applied (e.g. ``{"rule": "cidr", "allowed": "10.0.0.0/8"}``)."""
     detail: Mapping[str, Scalar] = field(default_factory=_empty_labels, hash=False)
     """Small facts about the event (e.g. ``{"attempts_left": 2}``); never secret material."""
+    actor_subject: str | None = None
+    """The signed-in user who acted (the provider's ``sub``); ``None`` when anonymous."""
+    actor_email: str | None = None
+    """Their email, when the provider gave one (only with ``actor_subject``)."""
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
@@ -397,6 +409,18 @@ class AuditEvent:
             _optional_str(self.request_id, "request_id", MAX_REQUEST_ID)
         object.__setattr__(self, "policy", _frozen_labels(self.policy))
         object.__setattr__(self, "detail", _frozen_labels(self.detail))
+        if self.actor_subject is not None or self.actor_email is not None:
+            if self.actor_subject is None:
+                raise ValueError("actor_email needs actor_subject")
+            _optional_str(self.actor_subject, "actor_subject", MAX_SUBJECT)
+            _optional_str(self.actor_email, "actor_email", MAX_EMAIL)
+
+    def _actor_json(self) -> str:
+        """The ``actor`` member's value as ``canonical_json`` writes it."""
+        return (
+            f'{{"email":{_json_optional(self.actor_email)}'
+            f',"subject":{_json_optional(self.actor_subject)}}}'
+        )
 
     def with_detail(self, detail: Mapping[str, Scalar]) -> AuditEvent:
         """This event with ``detail`` in place of its own: only ``detail`` is checked again
@@ -422,6 +446,11 @@ class AuditEvent:
             "request_id": self.request_id,
             "policy": dict(self.policy),
             "detail": dict(self.detail),
+            **(
+                {}
+                if self.actor_subject is None
+                else {"actor": {"email": self.actor_email, "subject": self.actor_subject}}
+            ),
         }
 
     def to_json(self) -> str:
@@ -436,7 +465,8 @@ class AuditEvent:
             f',"user_agent":{_json_optional(self.user_agent)}'
             f',"agent_class":{_json_optional(self.agent_class)}'
             f',"request_id":{_json_optional(self.request_id)}'
-            f',"policy":{_json_labels(self.policy)},"detail":{_json_labels(self.detail)}}}'
+            f',"policy":{_json_labels(self.policy)},"detail":{_json_labels(self.detail)}'
+            + ("}" if self.actor_subject is None else f',"actor":{self._actor_json()}}}')
         )
 
     def canonical(self) -> bytes:
@@ -445,8 +475,9 @@ class AuditEvent:
         Written member by member in ``canonical_json``'s order and escaping (each string by
         the encoder's own ``encode_basestring``), without building the dict and an encoder
         pass over it: every event is built once per request and again when it is sealed."""
+        actor = "" if self.actor_subject is None else f'"actor":{self._actor_json()},'
         text = (
-            f'{{"agent_class":{_json_optional(self.agent_class)}'
+            f'{{{actor}"agent_class":{_json_optional(self.agent_class)}'
             f',"at":"{format_time(self.at)}"'
             f',"client_ip":{_json_optional(self.client_ip)}'
             f',"country":{_json_optional(self.country)}'
@@ -464,8 +495,15 @@ class AuditEvent:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditEvent:
         """Rebuild an event from ``to_dict()`` output; raise ``ValueError`` if it is not one."""
-        if (type(data) is not dict and not isinstance(data, Mapping)) or data.keys() != _FIELD_SET:
+        if (type(data) is not dict and not isinstance(data, Mapping)) or (
+            data.keys() != _FIELD_SET and data.keys() != _FIELD_SET_WITH_ACTOR
+        ):
             raise ValueError("not an audit event: unexpected or missing fields")
+        actor = data.get("actor")
+        if actor is not None and (not isinstance(actor, Mapping) or actor.keys() != _ACTOR_KEYS):
+            raise ValueError("not an audit event: actor must have email and subject")
+        if "actor" in data and actor is None:
+            raise ValueError("not an audit event: actor is absent, never null")
         if data["v"] != FORMAT_VERSION:
             raise ValueError(f"unsupported audit event version {data['v']!r}")
         try:
@@ -481,6 +519,8 @@ class AuditEvent:
                 request_id=data["request_id"],
                 policy=data["policy"],
                 detail=data["detail"],
+                actor_subject=None if actor is None else actor["subject"],
+                actor_email=None if actor is None else actor["email"],
             )
         except TypeError as exc:
             raise ValueError(str(exc)) from None
@@ -531,8 +571,11 @@ def audit_event(
     request: RequestInfo | None = None,
     policy: Mapping[str, Scalar] | None = None,
     detail: Mapping[str, Scalar] | None = None,
+    actor: tuple[str, str | None] | None = None,
 ) -> AuditEvent:
     """Build an event from what the service knows; forgiving where ``AuditEvent`` is strict.
+
+    ``actor`` is the signed-in user who acted, as ``(subject, email)``; ``None`` when anonymous.
 
     The secret id is hashed here; an address or country that does not parse is dropped and
     over-long or unprintable text is cut or replaced, because request data must never make
@@ -554,4 +597,6 @@ def audit_event(
         request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
         policy=policy or _NO_LABELS,
         detail=detail or _NO_LABELS,
+        actor_subject=None if actor is None else actor[0][:MAX_SUBJECT],
+        actor_email=None if actor is None or actor[1] is None else actor[1][:MAX_EMAIL],
     )

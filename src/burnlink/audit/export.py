@@ -63,8 +63,11 @@ CSV_COLUMNS: Final = (
     "detail",
     "prev_mac",
     "mac",
+    "actor_subject",
+    "actor_email",
 )
-"""The CSV header, in order. Changing it is a breaking change: document it in docs/audit.md."""
+"""The CSV header, in order. Changing it is a breaking change: document it in docs/audit.md.
+(The actor's columns came last, so readers of the earlier columns by position are unchanged.)"""
 
 MEDIA_TYPES: Final[Mapping[str, str]] = {
     "jsonl": "application/jsonl",
@@ -160,6 +163,8 @@ async def csv_lines(entries: AsyncIterable[AuditEntry]) -> AsyncIterator[str]:
                 canonical_json(dict(event.detail)).decode("utf-8"),
                 entry.prev_mac.hex(),
                 entry.mac.hex(),
+                event.actor_subject,
+                event.actor_email,
             )
         )
 

@@ -201,6 +201,8 @@ def serve(
     }
     settings = load_settings(**overrides)
     asyncio.run(_check_store(settings.store, settings.receipt_days))
+    if settings.sign_in:
+        settings.oidc_secret()  # an unreadable secret file stops here, with one line
     # Every worker process builds its own settings from the environment: hand them ours.
     for name, value in overrides.items():
         if value is not None:
@@ -252,7 +254,10 @@ def config_check(*, as_json: bool) -> None:
     """Print the effective settings, secrets masked; a ConfigError reaches the exit-code table."""
     from burnlink.config import load_settings
 
-    values = load_settings().masked()
+    settings = load_settings()
+    if settings.sign_in:
+        settings.oidc_secret()  # the secret file must be readable
+    values = settings.masked()
     if as_json:
         output.print_json(values)
         return

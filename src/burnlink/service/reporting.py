@@ -191,9 +191,11 @@ class Reporter:
         detail: Mapping[str, Scalar] | None = None,
         watch: Watched | None = None,
         unwatch: str | None = None,
+        actor: tuple[str, str | None] | None = None,
     ) -> tuple[AuditEvent, Recorded]:
         """An action's event, and what the store keeps of it: the receipt's line (``ROUTES``)
-        and the outbox record, with the expiry-watch change it implies."""
+        and the outbox record, with the expiry-watch change it implies. ``actor`` is the
+        signed-in user who acted, as ``(subject, email)``."""
         info = client if isinstance(client, RequestInfo) else request_info(client)
         event = audit_event(
             type,
@@ -203,6 +205,7 @@ class Reporter:
             request=info,
             policy=policy,
             detail=detail,
+            actor=actor,
         )
         kind = ROUTES[type].receipt
         line = None

@@ -15,6 +15,7 @@ event happen together or not at all, whatever fails and whenever the process die
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ from burnlink.errors import (
     WrongPassphrase,
 )
 from burnlink.geo import CountryResolver, open_resolver
+from burnlink.identity.principal import Principal
 from burnlink.ids import (
     TOKEN_BYTES,
     digest_matches,
@@ -65,6 +67,7 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.service.access import AccessControl
+from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.curl_mode import (
     MAX_PASSPHRASE_CHARS,
     check_passphrase,
@@ -142,6 +145,7 @@ class SecretService:
         self.access = AccessControl(
             store, settings, geo=self.geo, mailer=mailer, reporter=self.reporter
         )
+        self.create_policy = CreatePolicy.of(settings)
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
 
@@ -203,13 +207,22 @@ class SecretService:
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
         notify_url: str | None = None,
+        principal: Principal | None = None,
+        label: str | None = None,
     ) -> CreatedSecret:
         """Store an envelope sealed by the client (end-to-end mode).
+
+        ``principal`` is who creates it (``None``: anonymous), held to ``BURNLINK_CREATE_*``
+        (``CreatePolicy``: ``LoginRequired``, ``InsufficientScope``, ``CreateNotAllowed``); a
+        signed-in sender owns the secret, and ``label`` is their name for it.
 
         ``notify_url`` gets a webhook on each view, the burn and the expiry; a URL that no
         delivery could use is refused now (``InvalidInput``). An envelope whose framed payload
         could hold more than ``BURNLINK_MAX_BYTES`` of content is ``PayloadTooLarge``.
         """
+        self.create_policy.check(principal)
+        if label is not None and any(unicodedata.category(c).startswith("C") for c in label):
+            raise InvalidInput("label", "must not contain control or format characters")
         if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(self.settings.max_bytes):
             raise PayloadTooLarge(self.settings.max_bytes, field="envelope.ct")
         ttl, views = self.check_limits(ttl, max_views)
@@ -256,6 +269,7 @@ class SecretService:
                     "notify": notify_url is not None,
                 },
                 watch=Watched(secret_id, expires_at, notify_url),
+                actor=None if principal is None else (principal.subject, principal.email),
             )
             stored = SecretRecord(
                 secret_id=secret_id,
@@ -268,6 +282,8 @@ class SecretService:
                 max_attempts=self.settings.passphrase_attempts,
                 passphrase=gate,
                 policy=policy,
+                owner=None if principal is None else principal.subject,
+                label=label,
             )
             try:
                 # The rate counters go with the insert; past a limit the store inserts nothing.
@@ -294,6 +310,8 @@ class SecretService:
         client: ClientInfo,
         policy: AccessPolicy = NO_RULES,
         notify_url: str | None = None,
+        principal: Principal | None = None,
+        label: str | None = None,
     ) -> tuple[CreatedSecret, bytes]:
         """Seal ``payload`` with a fresh link key (curl mode); return the secret and the key.
 
@@ -301,6 +319,7 @@ class SecretService:
         past ``BURNLINK_MAX_BYTES`` is ``PayloadTooLarge``; the server's other rules for new
         secrets (``require_passphrase`` among them) are ``create``'s.
         """
+        self.create_policy.check(principal)  # before the sealing's KDF is paid for
         check_content_size(len(payload.content), self.settings.max_bytes)
         self.check_limits(ttl, max_views)
         if not payload.content:
@@ -323,6 +342,8 @@ class SecretService:
             client=client,
             policy=policy,
             notify_url=notify_url,
+            principal=principal,
+            label=label,
         )
         return created, link_key
 
@@ -578,7 +599,9 @@ class SecretService:
         Once the secret has ended it carries a statement signed for ``issuer`` (the public
         base URL), when the service has a signing key.
         """
-        record = await self._owned(secret_id, manage_token)
+        return self._receipt_of(await self._owned(secret_id, manage_token), issuer=issuer)
+
+    def _receipt_of(self, record: ReceiptRecord, *, issuer: str, signed: bool = True) -> Receipt:
         now = self.clock.now()
         state = record.state(now)
         events = record.events
@@ -587,13 +610,18 @@ class SecretService:
             events = (*events, Event(at=record.expires_at, kind=EventKind.EXPIRED))
         views_left = record.max_views - record.views_used if state == "active" else 0
         statement = None
-        if state != "active" and self.signing_key is not None:
+        if signed and state != "active" and self.signing_key is not None:
             statement = proof_of_burn(record, EndReason(state), self.signing_key, issuer=issuer)
         return Receipt(record, state, views_left, events, statement, capped_kinds(events))
 
     async def burn(self, secret_id: str, manage_token: bytes, *, client: ClientInfo) -> None:
         """Destroy the secret now. Burning an already ended secret is not an error."""
-        owned = await self._owned(secret_id, manage_token)
+        await self._burn(await self._owned(secret_id, manage_token), client, actor=None)
+
+    async def _burn(
+        self, owned: ReceiptRecord, client: ClientInfo, *, actor: tuple[str, str | None] | None
+    ) -> None:
+        secret_id = owned.secret_id
         client = self.locate(client)
         now = self.clock.now()
         meta = await self.store.peek(secret_id, now=now) if owned.state(now) == "active" else None
@@ -605,11 +633,45 @@ class SecretService:
             secret_id=secret_id,
             client=client,
             unwatch=secret_id,
+            actor=actor,
         )
         if not await self.store.burn(secret_id, now=now, events=[recorded]):
             return
         self.reporter.recorded()
         await self.reporter.publish(event, secret_id=secret_id, notify_url=meta.policy.notify_url)
+
+    # -- a signed-in sender's own secrets ("my secrets") -----------------------------------
+
+    async def owned_receipts(self, principal: Principal, *, limit: int) -> list[Receipt]:
+        """The receipts of at most ``limit`` secrets ``principal``'s user created, newest
+        first (live ones, and ended ones while their receipts are kept); unsigned."""
+        records = await self.store.owned_secrets(
+            principal.subject, now=self.clock.now(), limit=limit
+        )
+        return [self._receipt_of(record, issuer="", signed=False) for record in records]
+
+    async def owned_receipt(
+        self, principal: Principal, secret_id: str, *, issuer: str = ""
+    ) -> Receipt:
+        """The receipt of a secret ``principal``'s user created, as its manage token would
+        show it; any other id is ``SecretUnavailable``."""
+        return self._receipt_of(await self._owned_by(principal, secret_id), issuer=issuer)
+
+    async def burn_owned(self, principal: Principal, secret_id: str, *, client: ClientInfo) -> None:
+        """Burn a secret ``principal``'s user created, naming them as the actor; any other id
+        is ``SecretUnavailable``. Burning an ended one is not an error."""
+        owned = await self._owned_by(principal, secret_id)
+        await self._burn(owned, client, actor=(principal.subject, principal.email))
+
+    async def _owned_by(self, principal: Principal, secret_id: str) -> ReceiptRecord:
+        record = (
+            await self.store.receipt(secret_id, now=self.clock.now())
+            if is_secret_id(secret_id)
+            else None
+        )
+        if record is None or record.owner is None or record.owner != principal.subject:
+            raise SecretUnavailable
+        return record
 
     async def _owned(self, secret_id: str, manage_token: bytes) -> ReceiptRecord:
         record = (

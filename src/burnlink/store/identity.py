@@ -90,7 +90,8 @@ class Sessions(Protocol):
         """Delete the session; whether there was one."""
 
     async def end_sessions_of(self, subject: str) -> int:
-        """Delete every session of ``subject``; how many there were."""
+        """Delete every session of ``subject``; how many there were. A session put while it
+        runs is either ended and counted, or left live."""
 
 
 class ApiTokens(Protocol):
@@ -105,7 +106,9 @@ class ApiTokens(Protocol):
 
     async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
         """The tokens of ``subject``, newest first: live ones, and revoked or expired ones
-        until ``retention`` after they ended (so a user sees what was revoked, for a while)."""
+        until ``retention`` after they ended (so a user sees what was revoked, for a while).
+        Newest first is by ``created_at``, then ``token_id``, both descending; ``purge_expired``
+        deletes a token once ``retention`` has passed since it ended (``token_ended``)."""
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """Mark the token revoked at ``now``; ``subject``, when given, must own it (``None``:
@@ -118,4 +121,7 @@ class OwnedSecrets(Protocol):
 
     async def owned_secrets(self, owner: str, *, now: datetime, limit: int) -> list[ReceiptRecord]:
         """The receipts of at most ``limit`` secrets whose owner is ``owner``, newest first:
-        live ones, and ended or expired ones whose receipt is still kept (``retention``)."""
+        live ones, and ended or expired ones whose receipt is still kept (``retention``).
+        Newest first is by ``created_at``, then ``secret_id``, both descending. Read through
+        an index on the owner, never a scan of every secret; each receipt carries the
+        secret's ``owner`` and ``label``."""

@@ -16,14 +16,18 @@ from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
 from burnlink.envelope import Envelope
 from burnlink.errors import InvalidInput, SecretUnavailable
+from burnlink.identity.principal import Principal
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.policy import build_policy, mask_email
 from burnlink.service import SecretService
+from burnlink.service.secrets import Receipt
 from burnlink.useragents import classify
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
+from burnlink.web.principal import carries_credentials, principal_of
 from burnlink.web.schemas import (
+    ActorBody,
     AgentBody,
     ConsumeRequest,
     ConsumeResponse,
@@ -157,13 +161,28 @@ async def server_policy(service: Service) -> PolicyResponse:
         422,
         429,
         503,
-        notes={403: "`ip_denied`: this client's address may not create secrets."},
+        401,
+        notes={
+            401: "`login_required`: this server lets only signed-in users create"
+            " (`login_url` says where to sign in); `invalid_token`: the bearer API token is"
+            " unknown, revoked, expired or malformed.",
+            403: "`ip_denied`: this client's address may not create secrets;"
+            " `create_not_allowed`: the signed-in user is outside the domains and groups that"
+            " may; `insufficient_scope`: the API token lacks `secrets:create`.",
+        },
     ),
 )
 async def create_secret(
     body: CreateSecretRequest, request: Request, service: Service
 ) -> CreateSecretResponse:
-    """Create a secret from plaintext (curl mode) or from a client-sealed envelope."""
+    """Create a secret from plaintext (curl mode) or from a client-sealed envelope; with a
+    session or an API token (``Authorization: Bearer blk_...``) the signed-in user owns it."""
+    # Anonymous creates on a server open to anyone (the common case) skip the lookup entirely.
+    principal = (
+        await principal_of(request)
+        if service.create_policy.requires_login or carries_credentials(request.scope)
+        else None
+    )
     client = client_of(request)
     policy = build_policy(
         allowed_ips=body.allowed_ips,
@@ -185,6 +204,8 @@ async def create_secret(
             client=client,
             policy=policy,
             notify_url=body.notify_url,
+            principal=principal,
+            label=body.label,
         )
         fragment = "#" + b64url_encode(link_key)
     else:
@@ -204,6 +225,8 @@ async def create_secret(
             client=client,
             policy=policy,
             notify_url=body.notify_url,
+            principal=principal,
+            label=body.label,
         )
     base = public_base(request, service)
     return CreateSecretResponse(
@@ -313,7 +336,19 @@ async def secret_receipt(
     receipt = await service.receipt(
         secret_id, token_of(credentials), issuer=public_base(request, service)
     )
+    return receipt_body(receipt, service)
+
+
+def receipt_body(
+    receipt: Receipt, service: SecretService, *, owner: Principal | None = None
+) -> ReceiptResponse:
+    """The answer for ``receipt``; ``owner``, the signed-in sender asking, adds their email to
+    ``created_by``."""
     record = receipt.record
+    created_by = None
+    if record.owner is not None:
+        email = owner.email if owner is not None and owner.subject == record.owner else None
+        created_by = ActorBody(subject=record.owner, email=email)
     return ReceiptResponse(
         id=record.secret_id,
         state=receipt.state,
@@ -336,6 +371,8 @@ async def secret_receipt(
         ],
         events_capped=[kind.value for kind in receipt.capped],
         statement=json.loads(receipt.statement) if receipt.statement else None,
+        label=record.label,
+        created_by=created_by,
     )
 
 

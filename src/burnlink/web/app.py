@@ -36,8 +36,19 @@ from burnlink.service.deferred import defer
 from burnlink.service.reporting import Reporter
 from burnlink.service.signin import SignInService
 from burnlink.service.sweep import run_sweeper
+from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.web import api, audit_api, device_api, errors, ops, pages, signin
+from burnlink.web import (
+    api,
+    audit_api,
+    device_api,
+    errors,
+    my_secrets_api,
+    ops,
+    pages,
+    signin,
+    tokens_api,
+)
 from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
@@ -248,6 +259,7 @@ def create_app(
                 reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
+            app.state.tokens = TokenService(opened, clock, fresh_seconds=settings.oidc_max_age)
             if settings.sign_in:
                 app.state.signin = SignInService.from_settings(
                     settings, opened, clock=clock, reporter=reporter
@@ -294,9 +306,18 @@ def create_app(
     )
     app.include_router(api.router)
     app.include_router(audit_api.router)
+    app.include_router(tokens_api.router)
+    app.include_router(my_secrets_api.router)
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
-    routers: tuple[APIRouter, ...] = (api.router, audit_api.router, ops.router, pages.router)
+    routers: tuple[APIRouter, ...] = (
+        api.router,
+        audit_api.router,
+        tokens_api.router,
+        my_secrets_api.router,
+        ops.router,
+        pages.router,
+    )
     if settings.sign_in:
         # Off by default: without an issuer no route changes and no request pays for it.
         app.include_router(signin.router)

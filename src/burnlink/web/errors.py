@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,20 +25,25 @@ from burnlink.errors import (
     AdminRequired,
     AuditUnavailable,
     BurnlinkError,
+    CreateNotAllowed,
     CsrfFailed,
     EnvelopeError,
     FreshLoginRequired,
     GeoDenied,
+    InsufficientScope,
+    InvalidApiToken,
     InvalidInput,
     IpDenied,
     LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
+    NotPermitted,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
     SecretUnavailable,
     StorageError,
+    TokenNotFound,
     VerificationFailed,
     VerificationRequired,
     WrongPassphrase,
@@ -67,7 +73,12 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (AdminRequired, 401, "unauthorized"),
     (FreshLoginRequired, 401, "fresh_login_required"),
     (LoginRequired, 401, "login_required"),
+    (InvalidApiToken, 401, "invalid_token"),
     (CsrfFailed, 403, "csrf_failed"),
+    (InsufficientScope, 403, "insufficient_scope"),
+    (CreateNotAllowed, 403, "create_not_allowed"),
+    (NotPermitted, 403, "not_permitted"),
+    (TokenNotFound, 404, "not_found"),
     (PayloadTooLarge, 413, "payload_too_large"),
     (EnvelopeError, 422, "invalid_envelope"),
     (InvalidInput, 422, "invalid_field"),
@@ -160,6 +171,7 @@ def error_response(
     hint: str | None = None,
     retry_after: int | None = None,
     login_url: str | None = None,
+    scope: str | None = None,
 ) -> JSONResponse:
     """A response in the API's one error shape (``schemas.ErrorBody``); a member left as
     ``None`` is left out."""
@@ -170,6 +182,7 @@ def error_response(
         "hint": hint,
         "retry_after": retry_after,
         "login_url": login_url,
+        "scope": scope,
     }
     error: dict[str, Any] = {"code": code, "message": message}
     error.update((name, value) for name, value in extra.items() if value is not None)
@@ -206,10 +219,16 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink metrics"'
     elif isinstance(exc, AdminRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink admin"'
+    elif isinstance(exc, InvalidApiToken):
+        headers["WWW-Authenticate"] = 'Bearer realm="burnlink", error="invalid_token"'
+    elif isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="burnlink", error="insufficient_scope", scope="{exc.scope}"'
+        )
     login_url = None
     if isinstance(exc, LoginRequired):
         headers["WWW-Authenticate"] = 'Bearer realm="burnlink"'
-        login_url = _login_url(request, exc.max_age)
+        login_url = _login_url(request, exc.max_age, exc.next_path)
     if isinstance(exc, StorageError):
         log.warning("%s", _storage_failure(request, exc))
     elif isinstance(exc, MailUnavailable):
@@ -232,14 +251,19 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         hint=exc.hint if isinstance(exc, VerificationRequired) else None,
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
         login_url=login_url,
+        scope=exc.scope if isinstance(exc, InsufficientScope) else None,
     )
 
 
-def _login_url(request: Request, max_age: int | None) -> str:
+def _login_url(request: Request, max_age: int | None, next_path: str | None) -> str:
+    # Back to the page asked for after the sign-in; an API call comes back to the compose page.
     from burnlink.web.principal import base_of
 
-    query = "" if max_age is None else f"?max_age={max_age}"
-    return f"{base_of(request)}/auth/login{query}"
+    path = request.url.path
+    query = {"next": next_path or ("/" if path.startswith("/api/") else path)}
+    if max_age is not None:
+        query["max_age"] = str(max_age)
+    return f"{base_of(request)}/auth/login?{urlencode(query)}"
 
 
 def _http_error_handler(

@@ -1,5 +1,12 @@
-"""``principal_of(request)``: who a request acts for, from its session cookie or its API token
-(docs/identity.md). A small dispatcher: each half resolves its own credential.
+"""``principal_of(request)``: who a request acts for, from its API token or its session cookie;
+``None`` for an anonymous request (docs/identity.md). A small dispatcher: each half resolves
+its own credential, and the answer is kept in the request's state so a route and its
+dependencies resolve it once. A request with neither an ``authorization`` nor a ``cookie``
+header costs one look at the raw header list and no store call (``carries_credentials``).
+
+Bearer half (``Authorization: Bearer blk_...``): a personal API token (``service.tokens``); one
+that is not live raises ``InvalidApiToken``, never silently anonymous. A request with an
+``Authorization`` header is never authenticated by its cookie.
 
 Session half: the cookie (``__Host-burnlink_session``, or ``burnlink_session`` on plain http
 loopback) names a session the store still holds (idle and absolute timeouts applied there).
@@ -7,27 +14,44 @@ A request that changes state (POST, PUT, PATCH, DELETE) and is authenticated by 
 must carry the session's CSRF token in ``X-Burnlink-CSRF`` and, when it sends ``Origin``, come
 from this site's origin; else ``CsrfFailed`` (403 ``csrf_failed``). Requests with an
 ``Authorization`` header are not cookie-authenticated: a page on another site cannot set one.
-
-Bearer half (``Authorization: Bearer blk_...``): API tokens, written by the tokens work.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from starlette.types import Scope
 
-from burnlink.errors import CsrfFailed
+from burnlink.errors import CsrfFailed, InsufficientScope, LoginRequired
 from burnlink.hosts import is_loopback
 from burnlink.identity.principal import Principal
 from burnlink.identity.sessions import CSRF_HEADER, CookieNames, cookie_names, csrf_matches
+from burnlink.identity.tokens import is_api_token
 from burnlink.service.signin import SignInService
+from burnlink.service.tokens import TokenService
 
-__all__ = ["UNSAFE_METHODS", "cookie_names_of", "principal_of", "session_cookie", "signin_of"]
+__all__ = [
+    "UNSAFE_METHODS",
+    "carries_credentials",
+    "cookie_names_of",
+    "principal_of",
+    "require_principal",
+    "require_scope",
+    "session_cookie",
+    "signin_of",
+]
 
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_RESOLVED: Final = "principal"
+_RESOLVED: Final = "burnlink.principal"
+_UNSET: Final[Any] = object()
+_BEARER: Final = "bearer "
+
+
+def carries_credentials(scope: Scope) -> bool:
+    """Whether the request has an ``authorization`` or ``cookie`` header at all (raw, cheap)."""
+    return any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
 
 
 def signin_of(request: Request) -> SignInService | None:
@@ -81,22 +105,49 @@ def check_csrf(request: Request, signin: SignInService, session_id: str) -> None
 
 async def principal_of(request: Request) -> Principal | None:
     """The signed-in user this request acts for, or ``None`` (anonymous). Resolved once per
-    request. Raises ``CsrfFailed`` for a cookie request that changes state without the
-    session's CSRF token or from another origin."""
+    request. Raises ``InvalidApiToken`` for a bearer API token that is not live, and
+    ``CsrfFailed`` for a cookie request that changes state without the session's CSRF token
+    or from another origin."""
     state = request.scope.setdefault("state", {})
-    if _RESOLVED in state:
-        resolved: Principal | None = state[_RESOLVED]
+    known = state.get(_RESOLVED, _UNSET)
+    if known is not _UNSET:
+        resolved: Principal | None = known
         return resolved
     principal = None
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        # The bearer half (API tokens) goes here; a request with an Authorization header is
-        # never authenticated by its cookie.
-        principal = None
-    else:
-        principal = await _session_principal(request)
+    if carries_credentials(request.scope):
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            token = _api_token(authorization)
+            if token is not None:
+                tokens: TokenService = request.app.state.tokens
+                principal = await tokens.authenticate(token)
+            # Other bearers (a secret's access or manage token) are the secret routes' own
+            # business, and never make the cookie count.
+        else:
+            principal = await _session_principal(request)
     state[_RESOLVED] = principal
     return principal
+
+
+async def require_principal(request: Request) -> Principal:
+    """The signed-in user; ``LoginRequired`` (answered with where to sign in) when anonymous."""
+    principal = await principal_of(request)
+    if principal is None:
+        raise LoginRequired
+    return principal
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    """Return when ``principal`` may do what ``scope`` names; else ``InsufficientScope``."""
+    if not principal.may(scope):
+        raise InsufficientScope(scope)
+
+
+def _api_token(authorization: str) -> str | None:
+    if authorization[: len(_BEARER)].lower() != _BEARER:
+        return None
+    credential = authorization[len(_BEARER) :].strip()
+    return credential if is_api_token(credential) else None
 
 
 async def _session_principal(request: Request) -> Principal | None:

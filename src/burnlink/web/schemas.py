@@ -39,6 +39,9 @@ B64Token = Annotated[
 """32 bytes in canonical unpadded base64url (the last character leaves its two spare bits 0)."""
 
 
+MAX_LABEL_CHARS: Final = 100
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -168,6 +171,13 @@ class CreateSecretRequest(_Request):
         description="A webhook (Standard Webhooks, signed with the server's secret) told of each"
         " view, the burn and the expiry; see docs/audit.md.",
     )
+    label: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LABEL_CHARS,
+        description='The sender\'s own name for the secret, shown in "my secrets" and the'
+        " receipt (never the content; signed-in senders).",
+    )
 
     @model_validator(mode="after")
     def _one_mode(self) -> Self:
@@ -286,6 +296,13 @@ class EventBody(BaseModel):
     agent: AgentBody | None = None
 
 
+class ActorBody(BaseModel):
+    """A signed-in user who acted: the provider's ``sub`` and, where known, their email."""
+
+    subject: str
+    email: str | None = None
+
+
 class ReceiptResponse(BaseModel):
     """The sender's receipt. Never holds content."""
 
@@ -308,6 +325,14 @@ class ReceiptResponse(BaseModel):
         default=None,
         description="Once ended: the Ed25519-signed proof of burn (docs/audit.md), checked"
         " offline with `burnlink receipt verify`.",
+    )
+    label: str | None = Field(
+        default=None, description="The sender's own name for the secret, if they gave one."
+    )
+    created_by: ActorBody | None = Field(
+        default=None,
+        description="The signed-in sender who created it (`null`: created anonymously); the"
+        " email is given to the sender themselves (`/api/v1/me/secrets/{id}`).",
     )
 
 
@@ -395,8 +420,16 @@ class ErrorDetail(BaseModel):
     login_url: str | SkipJsonSchema[None] = Field(
         default=None,
         json_schema_extra=_absent_not_null,
-        description="login_required, fresh_login_required: where to sign in (for"
-        " fresh_login_required it asks the provider for a new sign-in, `max_age`).",
+        description="login_required, fresh_login_required: where to sign in, coming back to"
+        " `next` after (for fresh_login_required it asks the provider for a new sign-in,"
+        " `max_age`).",
+        examples=["https://burnlink.example.com/auth/login?next=%2F"],
+    )
+    scope: str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="insufficient_scope: the API token scope the route needs.",
+        examples=["secrets:create"],
     )
 
 

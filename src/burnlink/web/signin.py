@@ -119,6 +119,8 @@ async def callback(request: Request) -> Response:
         )
     except SignInRefused as exc:
         return _refused_page(request, exc, names)
+    # A session this browser already had ends: one sign-in, one session.
+    await service.end(request.cookies.get(names.session), None, client=client_of(request))
     response = RedirectResponse(base_of(request) + started.next, status_code=303, headers=NO_STORE)
     response.delete_cookie(
         names.login, path="/", secure=names.secure, httponly=True, samesite="lax"

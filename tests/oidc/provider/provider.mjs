@@ -1,8 +1,8 @@
 // A real OpenID Connect provider for burnlink's sign-in tests: the certified `oidc-provider`
 // package, configured by tests/oidc_provider.py through one JSON document (the environment
 // variable OIDC_PROVIDER_CONFIG, or the first argument). It listens on http://HOST:PORT/ and
-// logs only to stderr; it stops on SIGTERM or SIGINT. Everything it holds (sessions, grants,
-// codes) lives in memory and is gone when it stops.
+// logs only to stderr; it stops on SIGTERM, SIGINT or the end of its stdin. Everything it holds
+// (sessions, grants, codes) lives in memory and is gone when it stops.
 //
 // What it adds to the package: a small sign-in form in place of the development interactions
 // (user and password, and a one-time code from the user's TOTP secret for users who have one),
@@ -360,3 +360,8 @@ function stop() {
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// The test holds our stdin open: when it ends (the test process died without stopping us),
+// so do we, instead of listening on as an orphan.
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();

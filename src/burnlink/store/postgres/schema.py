@@ -24,6 +24,10 @@ Versions
    in) and ``record`` (the record's bytes, as given).
 5. ``burnlink_codes`` renamed ``burnlink_recipient_codes``: a process of an earlier release
    that is still running fails on every code (503) instead of deleting used-up codes.
+6. Sign-in: ``burnlink_receipts.owner`` and ``.label`` (copied from the secret, kept with the
+   receipt) with a partial index on ``(owner, created_at, id)``; ``burnlink_sessions`` (by the
+   session id's digest, indexed on the subject and on ``expires_at``) and
+   ``burnlink_api_tokens`` (by ``token_id``, the digest unique, ``keep_until`` indexed).
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
@@ -36,7 +40,9 @@ the events of the changes they make reach no outbox (they wrote them to the audi
 themselves): upgrade every process together. Version 5 renames the codes table, so that those
 processes (which delete a used-up code, and with it the time it was put, letting the next be
 mailed at once) fail on every code, answering 503, until they are replaced; everything else
-they do keeps working. A process started from an earlier release refuses the database.
+they do keeps working. Version 6 adds two nullable columns (catalogue-only), an index and two
+tables; the previous release never names them, and its secrets' receipts simply carry no
+owner. A process started from an earlier release refuses the database.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -160,12 +166,67 @@ _SCHEMA_V5: Final = (
     """,
 )
 
+_SCHEMA_V6: Final = (
+    "ALTER TABLE burnlink_receipts ADD COLUMN IF NOT EXISTS owner text",
+    "ALTER TABLE burnlink_receipts ADD COLUMN IF NOT EXISTS label text",
+    # Secrets of earlier releases were created without an owner; the copy covers any that had.
+    """
+    UPDATE burnlink_receipts AS r SET owner = s.owner
+    FROM burnlink_secrets AS s
+    WHERE s.id = r.id AND s.owner IS NOT NULL AND r.owner IS NULL
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS burnlink_receipts_owner
+    ON burnlink_receipts (owner, created_at DESC, id DESC) WHERE owner IS NOT NULL
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_sessions (
+        digest bytea PRIMARY KEY,
+        subject text NOT NULL,
+        email text,
+        groups text[] NOT NULL,
+        mfa boolean NOT NULL,
+        auth_time timestamptz NOT NULL,
+        created_at timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS burnlink_sessions_subject ON burnlink_sessions (subject)",
+    "CREATE INDEX IF NOT EXISTS burnlink_sessions_expires_at ON burnlink_sessions (expires_at)",
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_api_tokens (
+        token_id text PRIMARY KEY,
+        digest bytea NOT NULL UNIQUE,
+        subject text NOT NULL,
+        email text,
+        groups text[] NOT NULL,
+        name text NOT NULL,
+        scopes text[] NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        last_used timestamptz,
+        revoked_at timestamptz,
+        keep_until timestamptz NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS burnlink_api_tokens_subject
+    ON burnlink_api_tokens (subject, created_at DESC)
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS burnlink_api_tokens_keep_until
+    ON burnlink_api_tokens (keep_until)
+    """,
+)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
     (3, _SCHEMA_V3),
     (4, _SCHEMA_V4),
     (5, _SCHEMA_V5),
+    (6, _SCHEMA_V6),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

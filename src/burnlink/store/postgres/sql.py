@@ -53,9 +53,10 @@ kept_lines AS (
 CREATE: Final = f"""
 WITH receipt AS (
     INSERT INTO burnlink_receipts
-        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until)
+        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
+         label)
     SELECT %(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
-           %(keep_until)s
+           %(keep_until)s, %(owner)s, %(label)s
     WHERE NOT EXISTS (
         SELECT 1
         FROM unnest(%(limit_buckets)s::text[], %(limit_starts)s::bigint[],
@@ -186,12 +187,28 @@ SELECT count(*) FROM gone
 """
 
 RECEIPT: Final = """
-SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used, r.ended_at,
-       r.end_reason, e.at, e.kind, e.ip, e.user_agent
+SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
+       r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent
 FROM burnlink_receipts AS r
 LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
 WHERE r.id = %(id)s AND r.keep_until > %(now)s
 ORDER BY e.seq
+"""
+
+# The same columns for the kept receipts of one owner, newest first: the subquery walks the
+# index burnlink_receipts_owner; one statement, so receipts and events agree.
+OWNED: Final = """
+SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
+       r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent
+FROM burnlink_receipts AS r
+LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
+WHERE r.id IN (
+    SELECT id FROM burnlink_receipts
+    WHERE owner = %(owner)s AND keep_until > %(now)s
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s
+)
+ORDER BY r.created_at DESC, r.id DESC, e.seq
 """
 
 LOCK_RECEIPT: Final = "SELECT 1 FROM burnlink_receipts WHERE id = %(id)s FOR UPDATE"
@@ -230,6 +247,10 @@ SELECT count(*) FROM gone
 PURGE_RECEIPTS: Final = "DELETE FROM burnlink_receipts WHERE keep_until <= %(now)s"
 
 PURGE_COUNTERS: Final = "DELETE FROM burnlink_counters WHERE ends_at <= %(now)s"
+
+PURGE_SESSIONS: Final = "DELETE FROM burnlink_sessions WHERE expires_at <= %(now)s"
+
+PURGE_TOKENS: Final = "DELETE FROM burnlink_api_tokens WHERE keep_until <= %(now)s"
 
 PUT_CODE: Final = """
 WITH live AS (

@@ -21,6 +21,9 @@ place.
 - ``burnlink_counters``: rate-limit windows, one row per ``(bucket, window_start)`` with its
   hit count and ``ends_at``; a window is only ever addressed by its start, so a row left after
   its end is harmless until ``purge_expired`` deletes it.
+- ``burnlink_sessions`` and ``burnlink_api_tokens`` (schema 6): sign-in, by digest
+  (``burnlink.store.postgres.identity``); ``burnlink_receipts.owner`` (indexed) lists a
+  sender's secrets.
 - ``burnlink_outbox`` (schema 4): the events recorded with each change, waiting for the
   sealer (``audit.outbox``): ``ref`` (a ``bigserial``, the ``Pending.ref``) and ``record``
   (the ``Recorded.outbox`` bytes, as given). Rows leave only by ``ack_events``; the sweep
@@ -114,17 +117,15 @@ from burnlink.models import (
     CodePut,
     Consumed,
     EndReason,
-    Event,
-    EventKind,
     PassphraseGate,
     ReceiptRecord,
     SecretMeta,
     SecretRecord,
 )
 from burnlink.store.counters import Hit
-from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
+from burnlink.store.postgres.identity import PostgresIdentity, receipt_from_rows
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
@@ -194,7 +195,7 @@ def _refs(refs: Sequence[str]) -> list[int]:
     return [int(ref) for ref in refs if ref.isascii() and ref.isdigit() and int(ref) < 2**63]
 
 
-class PostgresStore(IdentityPending):
+class PostgresStore(PostgresIdentity):
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
     def __init__(self, pool: Pool, *, retention: timedelta) -> None:
@@ -256,6 +257,7 @@ class PostgresStore(IdentityPending):
             "salt": gate.salt if gate else None,
             "proof_digest": gate.proof_digest if gate else None,
             "owner": record.owner,
+            "label": record.label,
             "policy": record.policy.to_bytes(),
             **_events_params(events),
             "limit_buckets": [hit.bucket for hit, _ in limited],
@@ -428,25 +430,7 @@ class PostgresStore(IdentityPending):
         async with self._connection() as conn:
             cursor = await conn.execute(sql.RECEIPT, {"id": secret_id, "now": now})
             rows = await cursor.fetchall()
-        if not rows:
-            return None
-        manage, created, expires, max_views, views_used, ended_at, end_reason = rows[0][:7]
-        events = tuple(
-            Event(at=_utc(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
-            for *_, at, kind, ip, user_agent in rows
-            if at is not None
-        )
-        return ReceiptRecord(
-            secret_id=secret_id,
-            manage_digest=manage,
-            created_at=_utc(created),
-            expires_at=_utc(expires),
-            max_views=max_views,
-            views_used=views_used,
-            ended_at=None if ended_at is None else _utc(ended_at),
-            end_reason=None if end_reason is None else EndReason(end_reason),
-            events=events,
-        )
+        return receipt_from_rows(rows) if rows else None
 
     async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
         """Keep ``events`` in one statement: lines on the receipt (if kept), outbox records
@@ -579,7 +563,8 @@ class PostgresStore(IdentityPending):
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),
-        receipts past retention and counter windows that have ended, in one transaction.
+        receipts past retention, counter windows that have ended, sessions past their end
+        and API tokens past retention, in one transaction.
         """
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(
@@ -589,6 +574,8 @@ class PostgresStore(IdentityPending):
             row = await cursor.fetchone()
             await conn.execute(sql.PURGE_RECEIPTS, {"now": now})
             await conn.execute(sql.PURGE_COUNTERS, {"now": now})
+            await conn.execute(sql.PURGE_SESSIONS, {"now": now})
+            await conn.execute(sql.PURGE_TOKENS, {"now": now})
         return 0 if row is None else int(row[0])
 
     async def ping(self) -> None:

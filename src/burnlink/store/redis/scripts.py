@@ -67,6 +67,13 @@ local function keep(receipt, events, stream, i, cap, retention)
   keep_items(receipt, events, stream, items, cap, retention)
 end
 
+-- Enter a secret in its owner's set of secrets, scored by its creation; the set lives at
+-- least as long as the receipt (ttl ms, relative: the two clocks need not agree).
+local function own(key, created, member, ttl)
+  redis.call('ZADD', key, created, member)
+  if ttl > 0 and redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
 local function end_receipt(receipt, events, at, reason, retention)
   if redis.call('EXISTS', receipt) == 1 then
     redis.call('HSET', receipt, 'end', ms(at), 'why', reason)
@@ -80,20 +87,23 @@ end
 CREATE: Final = (
     _PRELUDE
     + """
--- KEYS: live, receipt, events, code, outbox, then on a single node the expiry index and the
--- rate counters to count first. ARGV: live expiry, retention (ms), number of live field
--- pairs, number of receipt field pairs, cap on events of a kind, the id to enter in the
--- expiry index (empty on a cluster, where the index is on another shard), each counter's
--- cost, time to live (ms) and limit (-1: none), live pairs, receipt pairs, then the events
--- (see keep). Returns 0 when the id is taken (counting and keeping nothing), else {1 when
--- created or 0 when a counter passed its limit (then keeping only the counts), the
--- counters' totals}.
+-- KEYS: live, receipt, events, code, outbox, then on a single node the expiry index, the
+-- rate counters to count first and, for an owned secret, the owner's set of secrets. ARGV:
+-- live expiry, retention (ms), number of live field pairs, number of receipt field pairs, cap
+-- on events of a kind, the id to enter in the expiry index (empty on a cluster, where the
+-- index is on another shard), the creation time (ms) to score it by in the owner's set
+-- (empty: no such key), each counter's cost, time to live (ms) and limit (-1: none), live
+-- pairs, receipt pairs, then the events (see keep). Returns 0 when the id is taken
+-- (counting and keeping nothing), else {1 when created or 0 when a counter passed its limit
+-- (then keeping only the counts), the counters' totals}.
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 local indexed = ARGV[6] ~= ''
+local owned = ARGV[7] ~= ''
 local c0 = indexed and 7 or 6
+local last = owned and #KEYS - 1 or #KEYS
 local totals, over = {}, false
-for i = c0, #KEYS do
-  local a = 7 + 3 * (i - c0)
+for i = c0, last do
+  local a = 8 + 3 * (i - c0)
   local cost, total = tonumber(ARGV[a]), 0
   if cost == 0 then
     total = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -106,7 +116,7 @@ for i = c0, #KEYS do
   if most >= 0 and total > most then over = true end
 end
 if over then return {0, totals} end
-local base = 7 + 3 * (#KEYS - c0 + 1)
+local base = 8 + 3 * (last - c0 + 1)
 local live, receipt = tonumber(ARGV[3]), tonumber(ARGV[4])
 local first = base + 2 * (live + receipt)
 redis.call('DEL', KEYS[3], KEYS[4])
@@ -116,6 +126,9 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[1]) + tonumber(ARGV[2])))
 keep(KEYS[2], KEYS[3], KEYS[5], first, tonumber(ARGV[5]), tonumber(ARGV[2]))
 if indexed then redis.call('ZADD', KEYS[6], 'NX', ARGV[1], ARGV[6]) end
+if owned then
+  own(KEYS[#KEYS], ARGV[7], ARGV[6], tonumber(ARGV[1]) + tonumber(ARGV[2]) - tonumber(ARGV[7]))
+end
 return {1, totals}
 """
 )
@@ -316,6 +329,16 @@ if same(c[1], ARGV[1]) then
 end
 left = redis.call('HINCRBY', KEYS[2], 't', -1)
 return {0, left}
+"""
+)
+
+OWN: Final = (
+    _PRELUDE
+    + """
+-- KEYS: the owner's set of secrets. ARGV: creation time (ms), id, time to live (ms). On a
+-- cluster, beside the create (the set is on the owner's shard).
+own(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return 1
 """
 )
 

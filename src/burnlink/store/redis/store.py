@@ -18,7 +18,19 @@ Keys
 
         {prefix}x:{<id>}   stream the secret's outbox records not yet sealed
 
-    and the store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
+    The receipt hash also holds ``own`` and ``lbl`` (the secret's owner and label) when set,
+    and an owned secret's id is entered in its owner's sorted set, scored by its creation
+    (``owned_secrets``; on a single node by the create script, on a cluster by a script of
+    its own beside it)::
+
+        {prefix}own:{<owner>}   zset  the owner's secret ids (a relative TTL as long as the
+                                      longest-kept receipt; ids whose receipt is gone are
+                                      dropped when read)
+
+    Sessions and API tokens share the hash tag ``{signin}`` (``burnlink.store.redis.identity``
+    lists their keys).
+
+    The store shares one sorted set, ``{prefix}index:expiry``, of ids scored by
     ``expires_at`` for the sweeper, the stream ``{prefix}outbox`` (every outbox record on a
     single node; on a cluster those of no secret) and, on a cluster, the sorted set
     ``{prefix}index:outbox`` of the ids that have an ``x:`` stream. Rate counters are plain
@@ -211,10 +223,10 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit, over_limit
-from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for
+from burnlink.store.redis.identity import RedisIdentity
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
@@ -306,7 +318,7 @@ def _translated() -> Iterator[None]:
         raise StorageUnavailable() from exc
 
 
-class RedisStore(IdentityPending):
+class RedisStore(RedisIdentity):
     """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
 
     def __init__(self, client: Redis | RedisCluster, *, prefix: str, retention: timedelta) -> None:
@@ -331,6 +343,8 @@ class RedisStore(IdentityPending):
         self._check_code = client.register_script(lua.CHECK_CODE)
         self._hits = client.register_script(lua.HITS)
         self._receipt = client.register_script(lua.RECEIPT)
+        self._own = client.register_script(lua.OWN)
+        self._signin_scripts()
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> RedisStore:
@@ -435,22 +449,36 @@ class RedisStore(IdentityPending):
             b"mv", record.max_views,
             b"vu", 0,
         ]  # fmt: skip
+        if record.owner is not None:
+            receipt += [b"own", record.owner]
+        if record.label is not None:
+            receipt += [b"lbl", record.label]
         member = _encode_id(record.secret_id)
+        created_ms = to_epoch_ms(record.created_at)
+        owned = record.owner is not None and not self._cluster
         args = [
             expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
-            MAX_EVENTS_PER_KIND, b"" if self._cluster else member, *counter_args, *live,
-            *receipt, *_event_args(events),
+            MAX_EVENTS_PER_KIND, b"" if self._cluster else member,
+            created_ms if owned else b"", *counter_args, *live, *receipt, *_event_args(events),
         ]  # fmt: skip
         keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
         with _translated():
             if not self._cluster:
-                created = await self._create(keys=[*keys, self._index, *counter_keys], args=args)
+                owner_keys = [self._owned_key(record.owner)] if record.owner is not None else []
+                created = await self._create(
+                    keys=[*keys, self._index, *counter_keys, *owner_keys], args=args
+                )
             else:
                 async with self._client.pipeline(transaction=False) as pipe:
                     _queue_script(pipe, self._create, keys, args)
                     _queue(pipe, "ZADD", self._index, "NX", expires_ms, member)
+                    if record.owner is not None:
+                        # Best effort, as the expiry index: "my secrets" reads the receipt's
+                        # own owner, so an entry for an id the create refused shows nothing.
+                        ttl = expires_ms + self._retention_ms - created_ms
+                        owner_args: list[EncodableT] = [created_ms, member, ttl]
+                        _queue_script(pipe, self._own, [self._owned_key(record.owner)], owner_args)
                     if events:
-                        created_ms = to_epoch_ms(record.created_at)
                         _queue(pipe, "ZADD", self._outbox_index, "NX", created_ms, member)
                     created, *_ = await pipe.execute(raise_on_error=False)
                 if isinstance(created, Exception):
@@ -607,6 +635,13 @@ class RedisStore(IdentityPending):
         with _translated():
             result: Any = await self._receipt(keys=[receipt_key, events_key])
         flat, rows = result
+        return self._decode_receipt(secret_id, flat, rows, now)
+
+    def _decode_receipt(
+        self, secret_id: str, flat: Sequence[bytes], rows: Sequence[bytes], now: datetime
+    ) -> ReceiptRecord | None:
+        """The receipt from its hash's fields (flat) and its events; ``None`` when there is
+        none or it is past retention."""
         if not flat:
             return None
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -616,6 +651,7 @@ class RedisStore(IdentityPending):
         if (ended_at or expires_at) + self._retention <= now:
             return None
         reason_raw = fields.get(b"why")
+        owner, label = fields.get(b"own"), fields.get(b"lbl")
         return ReceiptRecord(
             secret_id=secret_id,
             manage_digest=fields[b"mng"],
@@ -626,7 +662,47 @@ class RedisStore(IdentityPending):
             ended_at=ended_at,
             end_reason=None if reason_raw is None else EndReason(reason_raw.decode("ascii")),
             events=tuple(_decode_event(row) for row in rows),
+            owner=None if owner is None else _text(owner),
+            label=None if label is None else _text(label),
         )
+
+    def _owned_key(self, owner: str) -> bytes:
+        """The owner's set of secret ids, scored by creation, hash-tagged with the owner."""
+        return self._prefix + b"own:{" + owner.encode("utf-8", "surrogatepass") + b"}"
+
+    async def owned_secrets(self, owner: str, *, now: datetime, limit: int) -> list[ReceiptRecord]:
+        """See ``OwnedSecrets.owned_secrets``: the owner's set newest first, a page at a
+        time; each receipt read by its own script (one pipeline, which a cluster splits by
+        shard). Ids whose receipt is gone, or names another owner (an entry a refused
+        create left), are dropped from the set."""
+        key = self._owned_key(owner)
+        found: list[ReceiptRecord] = []
+        start = 0
+        while len(found) < limit:
+            page = max(limit - len(found), 16)
+            with _translated():
+                members = cast(
+                    "list[bytes]", await self._client.zrevrange(key, start, start + page - 1)
+                )
+                if not members:
+                    break
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for member in members:
+                        _, receipt_key, events_key, _ = self._keys(_text(member))
+                        _queue_script(pipe, self._receipt, [receipt_key, events_key], [])
+                    results: list[Any] = await pipe.execute()
+            stale: list[bytes] = []
+            for member, (flat, rows) in zip(members, results, strict=True):
+                receipt = self._decode_receipt(_text(member), flat, rows, now)
+                if not flat or (receipt is not None and receipt.owner != owner):
+                    stale.append(member)
+                elif receipt is not None and len(found) < limit:
+                    found.append(receipt)
+            if stale:
+                with _translated():
+                    await self._client.zrem(key, *stale)
+            start += len(members) - len(stale)
+        return found
 
     async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
         """See ``SecretStore.record``: one script appends the lines to the receipt (if any)
@@ -869,6 +945,7 @@ class RedisStore(IdentityPending):
                 if not members:
                     break
                 ended += await self._expire_batch(members, now_ms)
+        await self._purge_signin(now_ms, max(limit, 0))
         return ended
 
     async def _expire_batch(self, members: Sequence[bytes], now_ms: int) -> int:

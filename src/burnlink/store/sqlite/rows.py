@@ -29,6 +29,7 @@ __all__ = [
     "INSERT_INTO_RECEIPTS",
     "INSERT_INTO_SECRETS",
     "SELECT_META",
+    "SELECT_OWNED",
     "SELECT_RECEIPT",
     "STAND_IN_ROW",
     "Row",
@@ -44,7 +45,7 @@ Row = Sequence[Any]
 
 INSERT_INTO_RECEIPTS: Final = (
     "INSERT INTO receipts (id, manage_digest, created_at, expires_at, max_views, views_used,"
-    " keep_until) VALUES (?, ?, ?, ?, ?, 0, ?)"
+    " keep_until, owner, label) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
 INSERT_INTO_SECRETS: Final = (
     "INSERT INTO secrets (id, envelope, access_digest, created_at, expires_at, max_views,"
@@ -63,9 +64,19 @@ SELECT_META: Final = (
 # whose event columns are NULL.
 SELECT_RECEIPT: Final = (
     "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
-    " r.ended_at, r.end_reason, e.at, e.kind, e.ip, e.user_agent"
+    " r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent"
     " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
     " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
+)
+# The same columns, led by the id, for the kept receipts of one owner, newest first: the
+# subquery walks the index receipts_owner; one statement, so receipts and events agree.
+SELECT_OWNED: Final = (
+    "SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
+    " r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent"
+    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " WHERE r.id IN (SELECT id FROM receipts WHERE owner = ? AND keep_until > ?"
+    " ORDER BY created_at DESC, id DESC LIMIT ?)"
+    " ORDER BY r.created_at DESC, r.id DESC, e.seq"
 )
 
 
@@ -78,6 +89,8 @@ def receipt_row(record: SecretRecord, *, keep_until_ms: int) -> tuple[object, ..
         to_epoch_ms(record.expires_at),
         record.max_views,
         keep_until_ms,
+        record.owner,
+        record.label,
     )
 
 
@@ -141,7 +154,7 @@ def meta_from_row(secret_id: str, row: Row) -> SecretMeta:
 
 def receipt_from_rows(secret_id: str, rows: Sequence[Row]) -> ReceiptRecord:
     """The ``ReceiptRecord`` of the (non-empty) rows of ``SELECT_RECEIPT``."""
-    manage, created, expires, max_views, views_used, ended, reason = rows[0][:7]
+    manage, created, expires, max_views, views_used, ended, reason, owner, label = rows[0][:9]
     events = tuple(
         Event(at=from_epoch_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
         for *_, at, kind, ip, user_agent in rows
@@ -157,4 +170,6 @@ def receipt_from_rows(secret_id: str, rows: Sequence[Row]) -> ReceiptRecord:
         ended_at=None if ended is None else from_epoch_ms(ended),
         end_reason=None if reason is None else EndReason(reason),
         events=events,
+        owner=owner,
+        label=label,
     )

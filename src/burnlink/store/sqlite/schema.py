@@ -137,7 +137,56 @@ _V5: Final = (
 )
 """Recipient codes under a name no earlier release uses (docs/storage.md, "Upgrading")."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
+_V6: Final = (
+    # The owner and label go on the receipt, which outlives the secret ("my secrets"). Secrets
+    # of earlier releases were created without an owner; the copy covers any that had one.
+    "ALTER TABLE receipts ADD COLUMN owner TEXT",
+    "ALTER TABLE receipts ADD COLUMN label TEXT",
+    "UPDATE receipts SET owner = (SELECT s.owner FROM secrets AS s WHERE s.id = receipts.id)"
+    " WHERE id IN (SELECT id FROM secrets WHERE owner IS NOT NULL)",
+    # Only owned receipts, in the order "my secrets" lists them.
+    "CREATE INDEX IF NOT EXISTS receipts_owner ON receipts (owner, created_at DESC, id DESC)"
+    " WHERE owner IS NOT NULL",
+    # Sessions by the digest of the cookie's id; groups as a JSON array of strings.
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        digest     BLOB    NOT NULL PRIMARY KEY,
+        subject    TEXT    NOT NULL,
+        email      TEXT,
+        groups     TEXT    NOT NULL,
+        mfa        INTEGER NOT NULL,
+        auth_time  INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (subject)",
+    "CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at)",
+    # API tokens by public id and by digest; keep_until is when the token ended (its revoke,
+    # else its expiry) plus the retention: it is listed until then and purged after.
+    """
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        token_id   TEXT    NOT NULL PRIMARY KEY,
+        digest     BLOB    NOT NULL UNIQUE,
+        subject    TEXT    NOT NULL,
+        email      TEXT,
+        groups     TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        scopes     TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_used  INTEGER,
+        revoked_at INTEGER,
+        keep_until INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS api_tokens_subject ON api_tokens (subject, created_at DESC)",
+    "CREATE INDEX IF NOT EXISTS api_tokens_keep_until ON api_tokens (keep_until)",
+)
+"""Sign-in: sessions, API tokens, and the owner and label of each receipt (issue 14)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

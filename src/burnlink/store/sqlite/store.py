@@ -14,7 +14,9 @@ Layout
     sealed into the audit log (``audit.outbox``), one row each: ``seq``, an ``INTEGER PRIMARY
     KEY AUTOINCREMENT`` that orders them and is their ``Pending.ref`` (never reused, so a
     stale acknowledgement cannot delete a newer record), and ``record``, the opaque bytes as
-    given; a row stays until ``ack_events``, whatever becomes of its secret. Times are
+    given; a row stays until ``ack_events``, whatever becomes of its secret. ``sessions`` and
+    ``api_tokens`` (schema version 6) keep sign-in, and ``receipts.owner`` (indexed) lists a
+    sender's secrets (``burnlink.store.sqlite.identity``). Times are
     INTEGER milliseconds since the Unix epoch (UTC).
     ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite.schema``
     holds the DDL and the PRAGMAs, and ``open`` migrates an older file forward;
@@ -96,7 +98,6 @@ from burnlink.models import (
     SecretRecord,
 )
 from burnlink.store.counters import Hit, over_limit
-from burnlink.store.identity_pending import IdentityPending
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -106,6 +107,7 @@ from burnlink.store.secrets import (
     ViewRecord,
     takes_view,
 )
+from burnlink.store.sqlite.identity import SqliteIdentity
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -163,7 +165,7 @@ def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     return StorageUnavailable(f"The secret store is unavailable (SQLite: {error_name(exc)}).")
 
 
-class SqliteStore(IdentityPending):
+class SqliteStore(SqliteIdentity):
     """A ``SecretStore`` in one SQLite file, through one connection (and thread) per process."""
 
     def __init__(self, worker: SqliteWorker, *, retention: timedelta) -> None:
@@ -556,9 +558,10 @@ class SqliteStore(IdentityPending):
         """See ``SecretStore.purge_expired``; then checkpoint and truncate the WAL.
 
         The deletions walk an index (``secrets.expires_at``, ``receipts.keep_until``,
-        ``counters.window_end``) and stop after ``limit`` rows each, so one call's transaction
-        stays short; a receipt past retention is invisible to ``receipt``, and an ended window
-        to ``hit``, whether or not this call got to it. Codes go with their secrets. The
+        ``counters.window_end``, ``sessions.expires_at``, ``api_tokens.keep_until``) and stop
+        after ``limit`` rows each, so one call's transaction stays short; a receipt past
+        retention is invisible to ``receipt``, an ended window to ``hit``, a session or token
+        to every call, whether or not this call got to it. Codes go with their secrets. The
         checkpoint runs after the ``COMMIT``, in the same hand-over to the thread.
         """
         now_ms = to_epoch_ms(now)
@@ -588,6 +591,16 @@ class SqliteStore(IdentityPending):
                     "DELETE FROM counters WHERE (bucket, window_start) IN"
                     " (SELECT bucket, window_start FROM counters"
                     " WHERE window_end <= ? ORDER BY window_end LIMIT ?)",
+                    (now_ms, batch),
+                )
+                db.execute(
+                    "DELETE FROM sessions WHERE digest IN (SELECT digest FROM sessions"
+                    " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                    (now_ms, batch),
+                )
+                db.execute(
+                    "DELETE FROM api_tokens WHERE token_id IN (SELECT token_id FROM api_tokens"
+                    " WHERE keep_until <= ? ORDER BY keep_until LIMIT ?)",
                     (now_ms, batch),
                 )
             checkpoint = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -34,8 +34,12 @@ async function call(method, path, { token = null, body, session = false } = {}) 
   const headers = { Accept: "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${b64urlEncode(token)}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const withSession = session && csrfToken !== null;
-  if (withSession && method !== "GET") headers["X-Burnlink-CSRF"] = csrfToken;
+  // The cookie goes only with its CSRF token (or on a GET): a stale cookie sent without
+  // it would be refused (403 csrf_failed), and without a known session the sender is anonymous.
+  const withSession = session && (csrfToken !== null || method === "GET");
+  if (withSession && csrfToken !== null && method !== "GET") {
+    headers["X-Burnlink-CSRF"] = csrfToken;
+  }
   let response;
   try {
     response = await fetch(new URL(path, API), {
@@ -43,7 +47,7 @@ async function call(method, path, { token = null, body, session = false } = {}) 
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       // Recipients' requests never carry a cookie; only a signed-in sender's own do.
-      credentials: session ? "same-origin" : "omit",
+      credentials: withSession ? "same-origin" : "omit",
       cache: "no-store",
       referrerPolicy: "no-referrer",
     });

@@ -1,0 +1,252 @@
+"""Sign-in in the SQLite store (``store/identity.py``): the tables ``sessions`` and
+``api_tokens`` (schema version 6), and "my secrets" from ``receipts`` by owner.
+
+Each rule is one statement or one ``BEGIN IMMEDIATE`` transaction on the store's connection
+thread (``burnlink.store.sqlite.store``): ``touch_session`` deletes a timed-out session and
+moves ``last_seen`` of a live one in one transaction; ``use_token`` and ``revoke_token`` each
+decide and write in one ``UPDATE … WHERE … RETURNING``. Times are INTEGER milliseconds since
+the Unix epoch; groups and scopes are JSON arrays of strings.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from itertools import groupby
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from burnlink.clock import from_epoch_ms, to_epoch_ms
+from burnlink.errors import DuplicateId
+from burnlink.models import ReceiptRecord
+from burnlink.store.identity import SessionRecord, TokenRecord
+from burnlink.store.sqlite.rows import SELECT_OWNED, Row, receipt_from_rows
+from burnlink.store.sqlite.worker import error_name, immediate_transaction
+
+__all__ = ["SqliteIdentity"]
+
+T = TypeVar("T")
+
+# Column lists written out (no string building): the order ``_session`` and ``_token`` read.
+# S105 takes the names for passwords: they are SQL.
+_INSERT_SESSION: Final = (
+    "INSERT INTO sessions (digest, subject, email, groups, mfa, auth_time, created_at,"
+    " last_seen, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_TOUCH_SESSION: Final = (
+    "UPDATE sessions SET last_seen = ? WHERE digest = ? RETURNING digest, subject, email,"
+    " groups, mfa, auth_time, created_at, last_seen, expires_at"
+)
+_INSERT_TOKEN: Final = (
+    "INSERT INTO api_tokens (token_id, digest, subject, email, groups, name, scopes,"  # noqa: S105
+    " created_at, expires_at, last_used, revoked_at, keep_until)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_USE_TOKEN: Final = (
+    "UPDATE api_tokens SET last_used = ?"  # noqa: S105 - SQL, not a password
+    " WHERE digest = ? AND revoked_at IS NULL AND expires_at > ?"
+    " RETURNING token_id, digest, subject, email, groups, name, scopes, created_at,"
+    " expires_at, last_used, revoked_at"
+)
+_LIST_TOKENS: Final = (
+    "SELECT token_id, digest, subject, email, groups, name, scopes, created_at, expires_at,"
+    " last_used, revoked_at FROM api_tokens WHERE subject = ? AND keep_until > ?"
+    " ORDER BY created_at DESC, token_id DESC"
+)
+_DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+
+
+def _names(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), separators=(",", ":"))
+
+
+def _unnames(text: str) -> tuple[str, ...]:
+    return tuple(str(v) for v in json.loads(text))
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else to_epoch_ms(moment)
+
+
+def _at(millis: int | None) -> datetime | None:
+    return None if millis is None else from_epoch_ms(millis)
+
+
+def _session_row(record: SessionRecord) -> tuple[object, ...]:
+    return (
+        record.digest,
+        record.subject,
+        record.email,
+        _names(record.groups),
+        int(record.mfa),
+        to_epoch_ms(record.auth_time),
+        to_epoch_ms(record.created_at),
+        to_epoch_ms(record.last_seen),
+        to_epoch_ms(record.expires_at),
+    )
+
+
+def _session(row: Row) -> SessionRecord:
+    digest, subject, email, groups, mfa, auth_time, created_at, last_seen, expires_at = row
+    return SessionRecord(
+        digest=bytes(digest),
+        subject=subject,
+        email=email,
+        groups=_unnames(groups),
+        mfa=bool(mfa),
+        auth_time=from_epoch_ms(auth_time),
+        created_at=from_epoch_ms(created_at),
+        last_seen=from_epoch_ms(last_seen),
+        expires_at=from_epoch_ms(expires_at),
+    )
+
+
+def _token_row(record: TokenRecord, retention_ms: int) -> tuple[object, ...]:
+    ended = record.revoked_at or record.expires_at
+    return (
+        record.token_id,
+        record.digest,
+        record.subject,
+        record.email,
+        _names(record.groups),
+        record.name,
+        _names(record.scopes),
+        to_epoch_ms(record.created_at),
+        to_epoch_ms(record.expires_at),
+        _ms(record.last_used),
+        _ms(record.revoked_at),
+        to_epoch_ms(ended) + retention_ms,
+    )
+
+
+def _token(row: Row) -> TokenRecord:
+    token_id, digest, subject, email, groups, name, scopes, created, expires, used, revoked = row
+    return TokenRecord(
+        token_id=token_id,
+        digest=bytes(digest),
+        subject=subject,
+        email=email,
+        groups=_unnames(groups),
+        name=name,
+        scopes=_unnames(scopes),
+        created_at=from_epoch_ms(created),
+        expires_at=from_epoch_ms(expires),
+        last_used=_at(used),
+        revoked_at=_at(revoked),
+    )
+
+
+def _insert(sql: str, row: tuple[object, ...], what: str, db: sqlite3.Connection) -> None:
+    try:
+        with immediate_transaction(db):
+            db.execute(sql, row)
+    except sqlite3.IntegrityError as exc:
+        if error_name(exc) not in _DUPLICATE_KEY:
+            raise
+        raise DuplicateId(f"{what} already kept") from exc
+
+
+def _touch(digest: bytes, now_ms: int, idle_ms: int, db: sqlite3.Connection) -> Row | None:
+    with immediate_transaction(db):
+        db.execute(
+            "DELETE FROM sessions WHERE digest = ? AND (expires_at <= ? OR last_seen <= ?)",
+            (digest, now_ms, now_ms - idle_ms),
+        )
+        rows = db.execute(_TOUCH_SESSION, (now_ms, digest)).fetchall()
+    return rows[0] if rows else None
+
+
+def _changes(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> int:
+    with immediate_transaction(db):
+        return db.execute(sql, parameters).rowcount
+
+
+def _returning(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> list[Row]:
+    with immediate_transaction(db):
+        return db.execute(sql, parameters).fetchall()
+
+
+def _select(sql: str, parameters: tuple[object, ...], db: sqlite3.Connection) -> list[Row]:
+    return db.execute(sql, parameters).fetchall()
+
+
+class SqliteIdentity:
+    """``Sessions``, ``ApiTokens`` and ``OwnedSecrets`` of ``SqliteStore``."""
+
+    if TYPE_CHECKING:
+        _retention_ms: int
+
+        async def _run(
+            self,
+            work: Callable[[sqlite3.Connection], T],
+            *,
+            writes: bool = False,
+            alone: bool = False,
+        ) -> T: ...
+
+    async def put_session(self, record: SessionRecord) -> None:
+        """See ``Sessions.put_session``: one ``INSERT``; a kept digest raises ``DuplicateId``."""
+        await self._run(
+            partial(_insert, _INSERT_SESSION, _session_row(record), "session"), writes=True
+        )
+
+    async def touch_session(
+        self, digest: bytes, *, now: datetime, idle_seconds: int
+    ) -> SessionRecord | None:
+        """See ``Sessions.touch_session``: one transaction deletes it when timed out, else
+        moves ``last_seen``."""
+        row = await self._run(
+            partial(_touch, digest, to_epoch_ms(now), idle_seconds * 1000), writes=True
+        )
+        return None if row is None else _session(row)
+
+    async def end_session(self, digest: bytes) -> bool:
+        """See ``Sessions.end_session``."""
+        sql = "DELETE FROM sessions WHERE digest = ?"
+        return await self._run(partial(_changes, sql, (digest,)), writes=True) > 0
+
+    async def end_sessions_of(self, subject: str) -> int:
+        """See ``Sessions.end_sessions_of``: one ``DELETE`` by the index on the subject."""
+        sql = "DELETE FROM sessions WHERE subject = ?"
+        return await self._run(partial(_changes, sql, (subject,)), writes=True)
+
+    async def put_token(self, record: TokenRecord) -> None:
+        """See ``ApiTokens.put_token``: one ``INSERT``; a kept id or digest raises
+        ``DuplicateId``."""
+        row = _token_row(record, self._retention_ms)
+        await self._run(partial(_insert, _INSERT_TOKEN, row, "token"), writes=True)
+
+    async def use_token(self, digest: bytes, *, now: datetime) -> TokenRecord | None:
+        """See ``ApiTokens.use_token``: one ``UPDATE … RETURNING`` decides and writes."""
+        now_ms = to_epoch_ms(now)
+        rows = await self._run(
+            partial(_returning, _USE_TOKEN, (now_ms, digest, now_ms)), writes=True
+        )
+        return _token(rows[0]) if rows else None
+
+    async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
+        """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
+        rows = await self._run(partial(_select, _LIST_TOKENS, (subject, to_epoch_ms(now))))
+        return [_token(row) for row in rows]
+
+    async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
+        """See ``ApiTokens.revoke_token``: one ``UPDATE`` decides and writes."""
+        now_ms = to_epoch_ms(now)
+        sql = (
+            "UPDATE api_tokens SET revoked_at = ?, keep_until = ?"
+            " WHERE token_id = ? AND revoked_at IS NULL AND expires_at > ?"
+            " AND (? IS NULL OR subject = ?)"
+        )
+        parameters = (now_ms, now_ms + self._retention_ms, token_id, now_ms, subject, subject)
+        return await self._run(partial(_changes, sql, parameters), writes=True) > 0
+
+    async def owned_secrets(self, owner: str, *, now: datetime, limit: int) -> list[ReceiptRecord]:
+        """See ``OwnedSecrets.owned_secrets``: one ``SELECT`` by the index on the owner."""
+        parameters = (owner, to_epoch_ms(now), max(limit, 0))
+        rows = await self._run(partial(_select, SELECT_OWNED, parameters))
+        return [
+            receipt_from_rows(secret_id, [row[1:] for row in group])
+            for secret_id, group in groupby(rows, key=lambda row: str(row[0]))
+        ]

@@ -1,0 +1,67 @@
+"""Signed-in users for the web tests: a session put in the store (as the sign-in flow would
+leave it), its cookie, and API tokens made through the API."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from burnlink.ids import token_digest
+from burnlink.store.identity import SessionRecord, Sessions
+
+COOKIE = "burnlink_session"
+"""The cookie's name over plain http on loopback (the test client's case)."""
+ALL_SCOPES = ["secrets:create", "secrets:read-receipts", "secrets:burn"]
+
+
+async def sign_in(
+    store: Sessions,
+    now: datetime,
+    *,
+    subject: str = "alice-sub",
+    email: str | None = "alice@example.com",
+    groups: tuple[str, ...] = ("engineering", "admins"),
+    signed_in_ago: timedelta = timedelta(seconds=30),
+) -> dict[str, str]:
+    """A session for the user in ``store``; the ``cookie`` header that presents it."""
+    value = secrets.token_urlsafe(32)
+    await store.put_session(
+        SessionRecord(
+            digest=token_digest(value.encode()),
+            subject=subject,
+            email=email,
+            groups=groups,
+            mfa=True,
+            auth_time=now - signed_in_ago,
+            created_at=now - signed_in_ago,
+            last_seen=now,
+            expires_at=now + timedelta(hours=12),
+        )
+    )
+    return {"cookie": f"{COOKIE}={value}"}
+
+
+async def make_token(
+    client: httpx.AsyncClient,
+    session: dict[str, str],
+    *,
+    scopes: list[str] | None = None,
+    name: str = "ci",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A token made with ``session``, as ``POST /api/v1/me/tokens`` answers."""
+    response = await client.post(
+        "/api/v1/me/tokens",
+        json={"name": name, "scopes": ALL_SCOPES if scopes is None else scopes, **fields},
+        headers=session,
+    )
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
