@@ -75,7 +75,7 @@ def user_code(process: subprocess.Popen[str]) -> tuple[str, list[str]]:
     """The code the CLI tells the user to enter, and the lines it printed up to there."""
     assert process.stderr is not None
     lines = []
-    for line in process.stderr:
+    while line := process.stderr.readline():
         lines.append(line)
         if "enter the code" in line:
             return line.rsplit(" ", 1)[1].strip(), lines
@@ -85,16 +85,17 @@ def user_code(process: subprocess.Popen[str]) -> tuple[str, list[str]]:
 def login_as(
     provider: OidcProvider, server: str, home: Path, user: str, *args: str, allow: bool = True
 ) -> tuple[int, str]:
-    process = start_login(server, home, *args)
-    try:
-        code, lines = user_code(process)
-        with httpx.Client() as browser:
-            provider.approve_device(browser, code, user, allow=allow)
-        _, rest = process.communicate(timeout=WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with start_login(server, home, *args) as process:
+        try:
+            code, lines = user_code(process)
+            with httpx.Client() as browser:
+                provider.approve_device(browser, code, user, allow=allow)
+            process.wait(timeout=WAIT)
+            assert process.stderr is not None
+            rest = process.stderr.read()  # the same buffered reader: nothing read ahead is lost
+        finally:
+            if process.poll() is None:
+                process.kill()
     return process.returncode, "".join(lines) + rest
 
 
