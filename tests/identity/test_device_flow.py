@@ -83,6 +83,12 @@ async def test_device_sign_in_ends_in_an_api_token(app: Harness) -> None:
     assert record.subject == body["subject"]
     assert (record.expires_at - record.created_at).days == 90
 
+    # The token works as a bearer: the API knows it is alice's.
+    me = await app.browser().get("/api/v1/me", headers={"authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["email"] == "alice@example.com"
+    assert me.json()["via"] == "token"
+
     # The device code is spent: a second poll gets no second token.
     again = await poll(cli, started["device_code"])
     assert again.status_code == 400
