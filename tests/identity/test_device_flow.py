@@ -216,3 +216,21 @@ async def test_device_routes_are_in_the_openapi_document(app: Harness) -> None:
     assert "/api/v1/auth/device" in document["paths"]
     token = document["paths"]["/api/v1/auth/device/token"]["post"]
     assert {"200", "400", "403", "422", "429"} <= set(token["responses"])
+
+
+async def test_device_sign_in_outside_the_create_policy_is_refused(
+    provider: OidcProvider, tmp_path: Path
+) -> None:
+    async with harness(
+        provider, tmp_path, create_requires="login", create_allowed_domains="example.com"
+    ) as app:
+        cli = app.browser()
+        started = await start(cli)
+        approve(provider, started, "carol")
+
+        refused = await poll(cli, started["device_code"])
+
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "create_not_allowed"
+        (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
+        assert entry.event.detail["reason"] == "create_not_allowed"

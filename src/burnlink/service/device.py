@@ -4,7 +4,10 @@
 ``start`` has the provider make a user code (``identity.device``); ``complete`` polls the
 provider once for the CLI and, when the user approved, verifies the ID token exactly as the
 browser sign-in does (signature against the JWKS, ``iss``, ``aud``, ``exp``, ``iat``; this
-grant has no ``nonce``), applies ``BURNLINK_OIDC_REQUIRE_MFA``, and makes an API token with
+grant has no ``nonce``), applies ``BURNLINK_OIDC_REQUIRE_MFA`` and the create policy's
+domains and groups (``BURNLINK_CREATE_ALLOWED_DOMAINS``/``_GROUPS`` with
+``BURNLINK_CREATE_REQUIRES=login``: a token for a user who may not create would be no use),
+and makes an API token with
 every scope (``DEFAULT_DAYS`` days) that is returned once. A completed sign-in is audited as
 ``user.signed_in`` with ``via: device``; a refused one as ``user.sign_in_refused``. Neither
 the device code nor the token is ever logged or kept (only the token's digest, by the store).
@@ -18,15 +21,17 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from burnlink.audit.events import AuditEventType, Scalar
-from burnlink.errors import DuplicateId, InvalidInput, SignInRefused
+from burnlink.config import Settings
+from burnlink.errors import CreateNotAllowed, DuplicateId, InvalidInput, SignInRefused
 from burnlink.identity import device
 from burnlink.identity.device import DeviceAuthorization
 from burnlink.identity.mfa import has_second_factor, missing_factor
 from burnlink.identity.oidc import IdentityClaims
-from burnlink.identity.principal import SCOPES
+from burnlink.identity.principal import SCOPES, Principal
 from burnlink.identity.tokens import new_api_token, new_token_id
 from burnlink.ids import token_digest
 from burnlink.models import ClientInfo
+from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.signin import SignInService
 from burnlink.store.identity import ApiTokens, TokenRecord
 
@@ -79,7 +84,8 @@ class DeviceSignIn:
         Raises ``SignInRefused``: ``authorization_pending`` or ``slow_down`` (ask again
         later, not audited), ``access_denied``, ``expired_token``, ``id_token_invalid``,
         ``id_token_expired``, ``mfa_required``, ``provider_error``, ``provider_unavailable``
-        (audited as ``user.sign_in_refused``); ``InvalidInput`` for a bad ``name``.
+        ``create_not_allowed`` (audited as ``user.sign_in_refused``); ``InvalidInput`` for a
+        bad ``name``.
         """
         clean_name = token_name(name)
         settings, now = self.signin.settings, self.signin.clock.now()
@@ -92,6 +98,7 @@ class DeviceSignIn:
             mfa = has_second_factor(claims, settings)
             if settings.oidc_require_mfa and not mfa:
                 raise SignInRefused("mfa_required", missing_factor(claims, settings))
+            _check_create_policy(claims, mfa, settings)
         except SignInRefused as exc:
             if exc.reason not in device.PENDING:
                 detail: dict[str, Scalar] = {"reason": exc.reason, "via": "device"}
@@ -137,3 +144,19 @@ class DeviceSignIn:
                 continue
             return IssuedToken(record, token)
         raise DuplicateId  # pragma: no cover
+
+
+def _check_create_policy(claims: IdentityClaims, mfa: bool, settings: Settings) -> None:
+    principal = Principal(
+        subject=claims.subject,
+        email=claims.email,
+        groups=claims.groups,
+        mfa=mfa,
+        auth_time=claims.auth_time,
+        via="token",
+        scopes=frozenset(SCOPES),
+    )
+    try:
+        CreatePolicy.of(settings).check(principal)
+    except CreateNotAllowed as exc:
+        raise SignInRefused("create_not_allowed", str(exc)) from None

@@ -38,6 +38,7 @@ STATUS: Final = {
     "expired_token": 400,
     "access_denied": 403,
     "mfa_required": 403,
+    "create_not_allowed": 403,
     "id_token_invalid": 403,
     "id_token_expired": 403,
     "device_flow_unavailable": 404,
@@ -127,8 +128,9 @@ async def start(request: Request) -> DeviceStartResponse | JSONResponse:
             " start again). Also `malformed_json`.",
             403: "Refused (start again): `access_denied` (the user denied the sign-in at the"
             " identity provider), `mfa_required` (`BURNLINK_OIDC_REQUIRE_MFA` and the sign-in"
-            " carried no second factor), `id_token_invalid` or `id_token_expired` (the"
-            " provider's ID token did not verify).",
+            " carried no second factor), `create_not_allowed` (the user is outside"
+            " `BURNLINK_CREATE_ALLOWED_DOMAINS` and `_GROUPS`), `id_token_invalid` or"
+            " `id_token_expired` (the provider's ID token did not verify).",
             404: "`device_flow_unavailable`: the identity provider does not offer the grant.",
             422: "`invalid_field`: `device_code` (1-512 characters) or `name` (1-64 printable"
             " characters) is missing, too long or not a string, or a member is unknown.",
