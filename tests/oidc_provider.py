@@ -249,10 +249,12 @@ class OidcProvider:
         post_logout_redirect_uris: Sequence[str] | None = None,
         *,
         id_token_ttl: int = 300,
+        device_code_ttl: int = 600,
     ) -> None:
         self.redirect_uris = list(redirect_uris)
         self.post_logout_redirect_uris = list(post_logout_redirect_uris or [])
         self.id_token_ttl = id_token_ttl
+        self.device_code_ttl = device_code_ttl
         self.client_id = "burnlink-test"
         self.client_secret = secrets.token_urlsafe(32)
         self.other_client_id = "other-app"
@@ -298,6 +300,7 @@ class OidcProvider:
             "host": HOST,
             "port": self.port,
             "id_token_ttl": self.id_token_ttl,
+            "device_code_ttl": self.device_code_ttl,
             "acr_values": [MFA_ACR, PASSWORD_ACR],
             "clients": [
                 {
@@ -429,12 +432,19 @@ class OidcProvider:
         return fields
 
     def _drive(
-        self, http: httpx.Client, response: httpx.Response, user: str, *, device: bool
+        self,
+        http: httpx.Client,
+        response: httpx.Response,
+        user: str,
+        *,
+        device: bool,
+        allow: bool = True,
     ) -> str | None:
         """Walk the provider's redirects and pages; return the first URL off the provider.
 
-        Fills the sign-in form as ``user`` and, for ``device``, confirms the device; returns
-        None when the device flow ends on the provider's own success page.
+        Fills the sign-in form as ``user`` and, for ``device``, confirms the device (or, with
+        ``allow=False``, denies it); returns None when the device flow ends on the provider's
+        own page.
         """
         for _ in range(MAX_STEPS):
             if response.is_redirect:
@@ -457,9 +467,11 @@ class OidcProvider:
                 form = forms["op.deviceConfirmForm"]
                 response = http.post(
                     urljoin(str(response.url), form.action),
-                    data=form.fields,
+                    data=form.fields if allow else {**form.fields, "abort": "yes"},
                     follow_redirects=False,
                 )
+                if not allow and response.status_code != 302:
+                    return None  # the provider's own "denied" page
                 continue
             if response.status_code == 200 and page.title == "Submitting Callback":
                 # The package's self-submitting form: here, ending the previous user's session
@@ -508,8 +520,11 @@ class OidcProvider:
             page.get_by_label("One-time code").fill(self.otp(user))
         page.get_by_role("button", name="Sign in").click()
 
-    def approve_device(self, http: httpx.Client, user_code: str, user: str) -> None:
-        """Enter ``user_code`` on the provider's device page, sign in as ``user``, allow it."""
+    def approve_device(
+        self, http: httpx.Client, user_code: str, user: str, *, allow: bool = True
+    ) -> None:
+        """Enter ``user_code`` on the provider's device page, sign in as ``user``, allow it
+        (or deny it, with ``allow=False``)."""
         if user not in self.users:
             raise ProviderError(f"no such test user: {user}")
         entry = http.get(f"{self.issuer}/device", follow_redirects=False)
@@ -521,7 +536,7 @@ class OidcProvider:
             data={**form.fields, "user_code": user_code},
             follow_redirects=False,
         )
-        location = self._drive(http, response, user, device=True)
+        location = self._drive(http, response, user, device=True, allow=allow)
         if location is not None:
             raise ProviderError(f"the device flow left the provider for {location}")
 

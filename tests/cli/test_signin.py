@@ -81,7 +81,7 @@ def test_login_keeps_the_token_privately_and_whoami_uses_it(server: SignedInServ
 
 
 def test_login_reads_a_pasted_token(server: SignedInServer) -> None:
-    result = server.cli("login", input=(server.token + "\n").encode())
+    result = server.cli("login", "--paste", input=(server.token + "\n").encode())
 
     assert result.exit_code == 0, result.stderr
     assert server.cli("whoami").stdout.splitlines()[0] == "alice@example.com"

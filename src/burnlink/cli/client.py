@@ -308,8 +308,11 @@ class ApiClient:
 
     def me(self) -> Me:
         """Who the API token acts for (``GET /me``); ``InvalidApiToken`` or ``LoginRequired``
-        when it does not."""
-        answer = self._call("GET", "/me")
+        when it does not, ``InvalidInput`` when the server has no sign-in (no such route)."""
+        try:
+            answer = self._call("GET", "/me")
+        except SecretUnavailable:  # the 404 of a server without sign-in, not a secret's
+            raise InvalidInput("--server", "this server has no sign-in") from None
         groups = _get(answer, "groups", list)
         return Me(
             subject=_get(answer, "subject", str),

@@ -337,17 +337,43 @@ def config_check(as_json: bool) -> None:
 
 @main.command(epilog=_EPILOG)
 @_server_option
-@click.option("--token", metavar="TOKEN", help="The API token; asked (hidden) when not given.")
-def login(server: str, token: str | None) -> None:
-    """Sign in with a personal API token, made on the server's "my secrets" page.
+@click.option(
+    "--token",
+    envvar="BURNLINK_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Keep this API token (blk_…) instead of the device sign-in; checked with the server.",
+)
+@click.option(
+    "--paste",
+    is_flag=True,
+    help="Paste an API token (made at the server's page) instead of the device sign-in.",
+)
+@click.option(
+    "--name", metavar="NAME", help='The new token\'s name (default "burnlink CLI on <hostname>").'
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 3600),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the approval.",
+)
+def login(server: str, token: str | None, paste: bool, name: str | None, timeout: int) -> None:
+    """Sign in to the server and keep an API token for the other commands.
 
-    The token is checked with the server and kept for it in your configuration directory,
-    readable by you only. `share` then creates as you. BURNLINK_TOKEN overrides it.
+    With the server's single sign-on, prints an address and a code: open it in any browser,
+    sign in there and approve; the server then makes an API token. With --token or --paste,
+    or when the server does not offer this, takes a token made at the server's "my secrets"
+    page instead (asked without echo, or read from stdin). The token is kept for the server
+    in your configuration directory, readable by you only; `share` then creates as you.
+    BURNLINK_TOKEN overrides it for the other commands.
     """
     with reporting(as_json=False):
-        from burnlink.cli import signin
+        from burnlink.cli.login import login as run
 
-        signin.login(server=server, token=token)
+        run(server, token=token, paste=paste, name=name, timeout=timeout)
 
 
 @main.command(epilog=_EPILOG)

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from burnlink.cli.client import Receipt, ServerUnavailable
+from burnlink.cli.login import LoginDenied, LoginExpired
 from burnlink.errors import (
     AccessDenied,
     AuditBehindAnchor,
@@ -84,6 +85,11 @@ class ExitCode(IntEnum):
     SIGN_IN = 14
     """Not signed in: no API token, or the server refused it (unknown, revoked, expired), or the
     server lets only signed-in users create."""
+    LOGIN_DENIED = 15
+    """``login``: the sign-in was denied at the identity provider, or the server refused it
+    (e.g. a second factor it requires was missing)."""
+    LOGIN_EXPIRED = 16
+    """``login``: the code expired, or ``--timeout`` passed, before the sign-in was approved."""
 
 
 EXIT_SUMMARIES: dict[ExitCode, str] = {
@@ -102,6 +108,8 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.AUDIT_BEHIND_ANCHOR: "audit log behind its checkpoint or --expect-head",
     ExitCode.CHECKPOINT_INVALID: "checkpoint does not verify",
     ExitCode.SIGN_IN: "not signed in, or the API token is invalid",
+    ExitCode.LOGIN_DENIED: "sign-in denied or refused",
+    ExitCode.LOGIN_EXPIRED: "sign-in not approved in time",
 }
 """The short form of each exit code, for ``--help``; every member must have one."""
 
@@ -141,6 +149,8 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (CheckpointInvalid, ExitCode.CHECKPOINT_INVALID, "checkpoint_invalid"),
     (IntegrityError, ExitCode.INTEGRITY, "integrity_failed"),
     (ConfigError, ExitCode.CONFIG, "config_error"),
+    (LoginDenied, ExitCode.LOGIN_DENIED, "login_denied"),
+    (LoginExpired, ExitCode.LOGIN_EXPIRED, "login_expired"),
 )
 
 
@@ -165,7 +175,7 @@ def error_message(exc: BaseException) -> str:
     elif isinstance(exc, VerificationRequired):
         message += " Pass it with --otp (or BURNLINK_OTP), or run on a terminal to be asked."
     elif isinstance(exc, SignInRequired):
-        message += " Run `burnlink login` with an API token, or set BURNLINK_TOKEN."
+        message += " Run `burnlink login`, or set BURNLINK_TOKEN."
     return clean(message)
 
 

@@ -1,16 +1,19 @@
-"""``burnlink login``, ``logout`` and ``whoami``, and where the CLI keeps the user's API token
-(docs/cli.md § Signing in).
+"""``burnlink login`` by a pasted token, ``logout`` and ``whoami``, and the one place the CLI
+keeps the user's API tokens (docs/cli.md § Signing in).
 
-For now ``login`` takes a pasted personal API token (made on the server's "my secrets" page),
-checks it with ``GET /api/v1/me`` and keeps it, per server, in ``credentials.json`` in the
-user's configuration directory (``$XDG_CONFIG_HOME/burnlink`` on Linux), readable by the user
-only (mode 0600, in a 0700 directory). ``BURNLINK_TOKEN`` (or ``--token``) wins over the file.
+A token is kept per server in ``credentials.json`` in the user's configuration directory
+(``$XDG_CONFIG_HOME/burnlink`` on Linux), readable by the user only (mode 0600, in a 0700
+directory); ``save_token`` writes it, ``token_for`` reads it. ``BURNLINK_TOKEN`` (or
+``--token``) wins over the file. ``login`` here checks a pasted token with ``GET /api/v1/me``
+and keeps it; the device sign-in (``burnlink.cli.login``) keeps its token through
+``save_token`` too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -21,7 +24,15 @@ from burnlink.cli.output import clean, print_json
 from burnlink.errors import InvalidApiToken, InvalidInput
 from burnlink.identity.tokens import parse_token
 
-__all__ = ["credentials_path", "login", "logout", "saved_token", "token_for", "whoami"]
+__all__ = [
+    "credentials_path",
+    "login",
+    "logout",
+    "save_token",
+    "saved_token",
+    "token_for",
+    "whoami",
+]
 
 FILE_NAME = "credentials.json"
 
@@ -57,6 +68,14 @@ def _write(tokens: dict[str, str]) -> None:
     os.replace(temporary, path)
 
 
+def save_token(base: str, token: str) -> None:
+    """Keep ``token`` for the server at ``base`` (as ``parse_server`` returns it), replacing
+    the one kept for it before; the other servers' tokens stay."""
+    tokens = _read()
+    tokens[base] = token
+    _write(tokens)
+
+
 def saved_token(base: str) -> str | None:
     """The token kept for the server at ``base``, if any."""
     return _read().get(base)
@@ -70,7 +89,9 @@ def token_for(base: str, given: str | None) -> str | None:
 def _checked(token: str) -> str:
     token = token.strip()
     if parse_token(token) is None:
-        raise InvalidInput("token", "is not a burnlink API token (blk_…, 53 characters)")
+        raise InvalidInput(
+            "token", "is not a burnlink API token (blk_…, 53 characters), or has a typo"
+        )
     return token
 
 
@@ -79,16 +100,18 @@ def _who(me: Me) -> str:
 
 
 def login(*, server: str, token: str | None) -> None:
-    """Check ``token`` (asked on the terminal when not given) with the server and keep it."""
+    """Check ``token`` with the server and keep it. When not given, it is asked on the
+    terminal without echo, or read as one line from stdin when that is not a terminal."""
     base = parse_server(server)
     if token is None:
-        token = click.prompt("Paste an API token", hide_input=True, err=True)
-    token = _checked(token)
+        if sys.stdin.isatty():
+            token = click.prompt("Paste an API token", hide_input=True, err=True)
+        else:
+            token = sys.stdin.readline()
+    token = _checked(str(token))
     with ApiClient(base, api_token=token) as api:
         me = api.me()
-    tokens = _read()
-    tokens[base] = token
-    _write(tokens)
+    save_token(base, token)
     click.echo(f"Signed in to {base} as {_who(me)}.", err=True)
 
 

@@ -76,6 +76,8 @@ class ProviderMetadata:
     jwks_uri: str
     end_session_endpoint: str | None
     algorithms: tuple[str, ...]
+    device_authorization_endpoint: str | None = None
+    """RFC 8628's endpoint, when the provider offers the device grant (``identity.device``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,7 @@ class OidcClient:
                 )
             urls[name] = value
         end = doc.get("end_session_endpoint")
+        device = doc.get("device_authorization_endpoint")
         supported = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = tuple(a for a in ALGORITHMS if isinstance(supported, list) and a in supported)
         if not algorithms:
@@ -189,6 +192,9 @@ class OidcClient:
             issuer=self.issuer,
             end_session_endpoint=end if isinstance(end, str) and _endpoint(end) else None,
             algorithms=algorithms,
+            device_authorization_endpoint=(
+                device if isinstance(device, str) and _endpoint(device) else None
+            ),
             **urls,
         )
         self._metadata_at = time.monotonic()
@@ -253,6 +259,26 @@ class OidcClient:
             raise _refused("id_token_invalid", "The identity provider sent no usable ID token.")
         return id_token
 
+    async def post_form(self, url: str, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST ``form`` to one of the provider's endpoints with this client's credentials
+        (client_secret_basic); the status and the JSON object it answers. ``SignInRefused``
+        when the provider does not answer or answers with something else than JSON."""
+        # RFC 6749 §2.3.1: id and secret are form-encoded before they are joined.
+        basic = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
+        headers = {
+            "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        try:
+            async with self._http.stream(
+                "POST", url, content=urlencode(form).encode(), headers=headers
+            ) as response:
+                raw = await _read_capped(response)
+        except httpx.HTTPError:
+            raise _refused("provider_unavailable", _UNAVAILABLE) from None
+        return response.status_code, _json_object(raw, "answer")
+
     async def _key_set(self, kid: str | None) -> KeySet:
         meta = await self.metadata()
         if self._keys is None:
@@ -279,10 +305,13 @@ class OidcClient:
             ) from None
 
     async def verify_id_token(
-        self, id_token: str, *, nonce: str, max_age: int | None, now: datetime
+        self, id_token: str, *, nonce: str | None, max_age: int | None, now: datetime
     ) -> IdentityClaims:
         """The claims of ``id_token`` once its signature, issuer, audience (and ``azp``),
-        expiry, issue time, ``nonce`` and (with ``max_age``) ``auth_time`` are checked."""
+        expiry, issue time, ``nonce`` and (with ``max_age``) ``auth_time`` are checked.
+
+        ``nonce`` is ``None`` only for a grant without one (the device grant, RFC 8628): the
+        token then comes straight from the token endpoint, never through a browser."""
         meta = await self.metadata()
         invalid = _refused("id_token_invalid", "The identity provider's ID token did not verify.")
         try:
@@ -306,7 +335,7 @@ class OidcClient:
                 "sub": {"essential": True},
                 "exp": {"essential": True},
                 "iat": {"essential": True},
-                "nonce": {"essential": True},
+                "nonce": {"essential": nonce is not None},
             },
             params={"nonce": nonce, "client_id": self.client_id, "max_age": max_age},
         )
@@ -317,7 +346,9 @@ class OidcClient:
             reason = "id_token_expired" if exc.error == "expired_token" else "id_token_invalid"
             raise _refused(reason, "The identity provider's ID token did not verify.") from None
         # The nonce again, in constant time (Authlib compares with ==).
-        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+        if nonce is not None and not secrets.compare_digest(
+            str(claims.get("nonce", "")).encode(), nonce.encode()
+        ):
             raise invalid
         return self._identity(claims, stamp, max_age)
 

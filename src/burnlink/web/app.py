@@ -38,7 +38,17 @@ from burnlink.service.signin import SignInService
 from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
-from burnlink.web import api, audit_api, errors, my_secrets_api, ops, pages, signin, tokens_api
+from burnlink.web import (
+    api,
+    audit_api,
+    device_api,
+    errors,
+    my_secrets_api,
+    ops,
+    pages,
+    signin,
+    tokens_api,
+)
 from burnlink.web.hot_routes import HotRoutes
 from burnlink.web.middleware import Edge
 from burnlink.web.page_opens import PageOpens
@@ -312,7 +322,8 @@ def create_app(
         # Off by default: without an issuer no route changes and no request pays for it.
         app.include_router(signin.router)
         app.include_router(signin.api_router)
-        routers += (signin.router, signin.api_router)
+        app.include_router(device_api.router)
+        routers += (signin.router, signin.api_router, device_api.router)
     pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document

@@ -1,0 +1,162 @@
+"""CLI sign-in with the device authorization grant (RFC 8628), ending in a burnlink API token
+(docs/identity.md § CLI sign-in).
+
+``start`` has the provider make a user code (``identity.device``); ``complete`` polls the
+provider once for the CLI and, when the user approved, verifies the ID token exactly as the
+browser sign-in does (signature against the JWKS, ``iss``, ``aud``, ``exp``, ``iat``; this
+grant has no ``nonce``), applies ``BURNLINK_OIDC_REQUIRE_MFA`` and the create policy's
+domains and groups (``BURNLINK_CREATE_ALLOWED_DOMAINS``/``_GROUPS`` with
+``BURNLINK_CREATE_REQUIRES=login``: a token for a user who may not create would be no use),
+and makes an API token with
+every scope (``DEFAULT_DAYS`` days) that is returned once. A completed sign-in is audited as
+``user.signed_in`` with ``via: device``; a refused one as ``user.sign_in_refused``. Neither
+the device code nor the token is ever logged or kept (only the token's digest, by the store).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.config import Settings
+from burnlink.errors import CreateNotAllowed, DuplicateId, InvalidInput, SignInRefused
+from burnlink.identity import device
+from burnlink.identity.device import DeviceAuthorization
+from burnlink.identity.mfa import has_second_factor, missing_factor
+from burnlink.identity.oidc import IdentityClaims
+from burnlink.identity.principal import SCOPES, Principal
+from burnlink.identity.tokens import new_api_token, new_token_id
+from burnlink.ids import token_digest
+from burnlink.models import ClientInfo
+from burnlink.service.create_policy import CreatePolicy
+from burnlink.service.signin import SignInService
+from burnlink.store.identity import ApiTokens, TokenRecord
+
+__all__ = ["DEFAULT_DAYS", "DEFAULT_NAME", "DeviceSignIn", "IssuedToken"]
+
+DEFAULT_DAYS: Final = 90
+DEFAULT_NAME: Final = "burnlink CLI"
+MAX_NAME_CHARS: Final = 64
+_TRIES: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """The API token a completed device sign-in made: shown to the CLI once, never again."""
+
+    record: TokenRecord
+    token: str = field(repr=False)
+
+
+def token_name(name: str | None) -> str:
+    """The new token's name: ``name`` trimmed (1-64 printable characters), else the default."""
+    if name is None:
+        return DEFAULT_NAME
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidInput("name", f"must be 1 to {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise InvalidInput("name", "must not contain control or format characters")
+    return name
+
+
+class DeviceSignIn:
+    """See the module docstring; built on the app's ``SignInService`` (its provider client,
+    settings, clock and audit reporter) and the store's API tokens."""
+
+    def __init__(self, signin: SignInService, tokens: ApiTokens) -> None:
+        self.signin = signin
+        self.tokens = tokens
+
+    async def start(self) -> DeviceAuthorization:
+        """A new device authorization at the provider; ``SignInRefused``
+        (``device_flow_unavailable``) when the provider does not offer the grant to us."""
+        return await device.start(self.signin.oidc)
+
+    async def complete(
+        self, device_code: str, *, name: str | None, client: ClientInfo
+    ) -> IssuedToken:
+        """The API token for the user who approved ``device_code``.
+
+        Raises ``SignInRefused``: ``authorization_pending`` or ``slow_down`` (ask again
+        later, not audited), ``access_denied``, ``expired_token``, ``id_token_invalid``,
+        ``id_token_expired``, ``mfa_required``, ``provider_error``, ``provider_unavailable``
+        ``create_not_allowed`` (audited as ``user.sign_in_refused``); ``InvalidInput`` for a
+        bad ``name``.
+        """
+        clean_name = token_name(name)
+        settings, now = self.signin.settings, self.signin.clock.now()
+        claims: IdentityClaims | None = None
+        try:
+            id_token = await device.poll(self.signin.oidc, device_code)
+            claims = await self.signin.oidc.verify_id_token(
+                id_token, nonce=None, max_age=None, now=now
+            )
+            mfa = has_second_factor(claims, settings)
+            if settings.oidc_require_mfa and not mfa:
+                raise SignInRefused("mfa_required", missing_factor(claims, settings))
+            _check_create_policy(claims, mfa, settings)
+        except SignInRefused as exc:
+            if exc.reason not in device.PENDING:
+                detail: dict[str, Scalar] = {"reason": exc.reason, "via": "device"}
+                if claims is not None:
+                    detail.update(subject=claims.subject, email=claims.email)
+                await self.signin.reporter.emit(
+                    AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
+                )
+            raise
+        issued = await self._issue(claims, clean_name, now)
+        await self.signin.reporter.emit(
+            AuditEventType.SIGNED_IN,
+            at=now,
+            client=client,
+            detail={
+                "subject": claims.subject,
+                "email": claims.email,
+                "mfa": mfa,
+                "via": "device",
+            },
+        )
+        return issued
+
+    async def _issue(self, claims: IdentityClaims, name: str, now: datetime) -> IssuedToken:
+        # The tokens service's record, with every scope: the user just signed in at the
+        # provider, which is as fresh as a sign-in gets.
+        for _ in range(_TRIES):
+            token = new_api_token()
+            record = TokenRecord(
+                token_id=new_token_id(),
+                digest=token_digest(token.encode("ascii")),
+                subject=claims.subject,
+                email=claims.email,
+                groups=claims.groups,
+                name=name,
+                scopes=SCOPES,
+                created_at=now,
+                expires_at=now + timedelta(days=DEFAULT_DAYS),
+            )
+            try:
+                await self.tokens.put_token(record)
+            except DuplicateId:  # pragma: no cover - about 256 random bits
+                continue
+            return IssuedToken(record, token)
+        raise DuplicateId  # pragma: no cover
+
+
+def _check_create_policy(claims: IdentityClaims, mfa: bool, settings: Settings) -> None:
+    principal = Principal(
+        subject=claims.subject,
+        email=claims.email,
+        groups=claims.groups,
+        mfa=mfa,
+        auth_time=claims.auth_time,
+        via="token",
+        scopes=frozenset(SCOPES),
+    )
+    try:
+        CreatePolicy.of(settings).check(principal)
+    except CreateNotAllowed as exc:
+        raise SignInRefused("create_not_allowed", str(exc)) from None
