@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from burnlink.cli.main import main
 from burnlink.clock import Clock
 from burnlink.config import Settings, load_settings
+from burnlink.store import SecretStore
 from burnlink.web.app import create_app
 
 START_TIMEOUT = 10.0
@@ -41,11 +42,13 @@ def server_settings(**overrides: object) -> Settings:
 
 
 @contextmanager
-def running_server(settings: Settings, clock: Clock | None = None) -> Iterator[str]:
-    """Serve ``create_app(settings)`` (on ``clock``, if given) on a free local port; yield its
-    base URL."""
+def running_server(
+    settings: Settings, clock: Clock | None = None, store: SecretStore | None = None
+) -> Iterator[str]:
+    """Serve ``create_app(settings)`` (on ``clock`` and ``store``, if given) on a free local
+    port; yield its base URL."""
     config = uvicorn.Config(
-        create_app(settings, clock=clock),
+        create_app(settings, store, clock=clock),
         host="127.0.0.1",
         port=0,
         log_config=None,

@@ -166,7 +166,7 @@ async def test_anonymous_me_answers_login_required(app: Harness) -> None:
     assert response.status_code == 401
     error = response.json()["error"]
     assert error["code"] == "login_required"
-    assert error["login_url"] == BASE + "/auth/login"
+    assert error["login_url"] == BASE + "/auth/login?next=%2F"  # an API call returns home
 
 
 async def test_mfa_required_refuses_bob_and_accepts_alice(
@@ -429,5 +429,5 @@ async def test_fresh_login_required_answers_401_with_a_login_url(app: Harness) -
     assert response.status_code == 401
     error = response.json()["error"]
     assert error["code"] == "fresh_login_required"
-    assert error["login_url"] == BASE + "/auth/login?max_age=300"
+    assert error["login_url"] == BASE + "/auth/login?next=%2F&max_age=300"
     assert (await browser.post("/api/v1/test-sensitive")).status_code == 403  # CSRF first

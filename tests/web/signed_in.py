@@ -9,12 +9,23 @@ from typing import Any
 
 import httpx
 
+from burnlink.identity.sessions import CSRF_HEADER, csrf_token
+from burnlink.identity.transaction import SignInKeys
 from burnlink.ids import token_digest
 from burnlink.store.identity import SessionRecord, Sessions
 
 COOKIE = "burnlink_session"
 """The cookie's name over plain http on loopback (the test client's case)."""
 ALL_SCOPES = ["secrets:create", "secrets:read-receipts", "secrets:burn"]
+CLIENT_SECRET = "client-secret-of-the-token-tests"
+SIGN_IN: dict[str, Any] = {
+    "oidc_issuer": "https://idp.example.test",
+    "oidc_client_id": "burnlink",
+    "oidc_client_secret": CLIENT_SECRET,
+    "base_url": "http://127.0.0.1:8000",
+}
+"""Settings that turn sign-in on (the provider is never asked: sessions are put in the store,
+as a sign-in leaves them)."""
 
 
 async def sign_in(
@@ -26,7 +37,8 @@ async def sign_in(
     groups: tuple[str, ...] = ("engineering", "admins"),
     signed_in_ago: timedelta = timedelta(seconds=30),
 ) -> dict[str, str]:
-    """A session for the user in ``store``; the ``cookie`` header that presents it."""
+    """A session for the user in ``store``; the ``cookie`` header that presents it, and the
+    session's CSRF header (as the page sends it with requests that change state)."""
     value = secrets.token_urlsafe(32)
     await store.put_session(
         SessionRecord(
@@ -41,7 +53,8 @@ async def sign_in(
             expires_at=now + timedelta(hours=12),
         )
     )
-    return {"cookie": f"{COOKIE}={value}"}
+    csrf = csrf_token(SignInKeys.derive(CLIENT_SECRET).csrf, value)
+    return {"cookie": f"{COOKIE}={value}", CSRF_HEADER: csrf}
 
 
 async def make_token(

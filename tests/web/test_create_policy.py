@@ -19,7 +19,7 @@ from burnlink.identity.tokens import checksum, new_api_token
 from burnlink.store.identity import SessionRecord, TokenRecord
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app
-from tests.web.signed_in import bearer, make_token, sign_in
+from tests.web.signed_in import SIGN_IN, bearer, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -43,9 +43,15 @@ class CountingStore(MemoryStore):
 
 
 def login_settings(**rules: Any) -> Settings:
-    """``BURNLINK_CREATE_REQUIRES=login`` with ``rules``, as if sign-in were configured."""
-    base = load_settings(store="memory://", max_bytes=64 * 1024)
-    return base.model_copy(update={"create_requires": "login", **rules})
+    """``BURNLINK_CREATE_REQUIRES=login`` with ``rules``, sign-in configured."""
+    return load_settings(
+        store="memory://", max_bytes=64 * 1024, create_requires="login", **SIGN_IN, **rules
+    )
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(store="memory://", max_bytes=64 * 1024, **SIGN_IN)
 
 
 @pytest.fixture
@@ -175,7 +181,7 @@ async def test_login_mode_refuses_anonymous_create_with_a_login_url(
     assert anonymous.json()["error"] == {
         "code": "login_required",
         "message": "Sign in to create secrets on this server.",
-        "login_url": "/auth/login?next=%2F",
+        "login_url": "http://127.0.0.1:8000/auth/login?next=%2F",
     }
     assert signed_in.status_code == 201
 

@@ -15,13 +15,19 @@ import pytest
 from burnlink.audit.events import AuditEventType, secret_hash
 from burnlink.audit.export import export_lines
 from burnlink.clock import FrozenClock
+from burnlink.config import Settings, load_settings
 from burnlink.ids import new_secret_id
 from burnlink.store.memory import MemoryStore
 from tests.hooks import Receiver, webhook_receiver
 from tests.web.audited import Audited, audited_app, audited_settings
-from tests.web.signed_in import bearer, make_token, sign_in
+from tests.web.signed_in import SIGN_IN, bearer, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(store="memory://", max_bytes=64 * 1024, **SIGN_IN)
 
 
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> str:
@@ -178,7 +184,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def audited(tmp_path: Path) -> AsyncIterator[Audited]:
-    async with audited_app(f"sqlite://{tmp_path / 'audit.db'}", audited_settings()) as harness:
+    async with audited_app(
+        f"sqlite://{tmp_path / 'audit.db'}", audited_settings(**SIGN_IN)
+    ) as harness:
         yield harness
 
 

@@ -36,7 +36,7 @@ from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app, max_body
 from burnlink.web.errors import error_response
 from burnlink.web.schemas import ErrorBody, ErrorDetail
-from tests.web.signed_in import ALL_SCOPES, make_token, sign_in
+from tests.web.signed_in import ALL_SCOPES, SIGN_IN, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -282,7 +282,7 @@ async def open_api(clock: FrozenClock) -> AsyncIterator[OpenApi]:
             *, mailer: KeptCodes | None = None, audit: bool = False, **options: Any
         ) -> Api:
             settings = load_settings(
-                store="memory://", max_bytes=1024, admin_token=ADMIN_TOKEN, **options
+                store="memory://", max_bytes=1024, admin_token=ADMIN_TOKEN, **SIGN_IN, **options
             )
             store = Outage(retention=timedelta(days=30))
             unreadable = None

@@ -43,8 +43,12 @@ def share(
     file: Path | None,
     as_json: bool,
     rules: dict[str, object] | None = None,
+    token: str | None = None,
 ) -> None:
     """Seal the secret here, store the envelope, print the link (and the manage link).
+
+    With an API token (``token``, else the one ``burnlink login`` kept) the secret is created
+    as its user.
 
     ``rules`` are the access rules sent along (``allowed_ips``, ``allowed_countries``,
     ``denied_countries``, ``recipient_email``); the server validates them.
@@ -54,7 +58,9 @@ def share(
     payload = inputs.read_secret(file)
     passphrase = inputs.sender_passphrase(ask=ask_passphrase, file=passphrase_file)
     link_key = new_link_key()
-    with ApiClient(base) as api:
+    from burnlink.cli.signin import token_for
+
+    with ApiClient(base, api_token=token_for(base, token)) as api:
         # The server's own limits, as the page reads them: its size limit is checked here so
         # that nothing is sent, and its PBKDF2 minimum may be above envelope v1's.
         policy = api.policy()

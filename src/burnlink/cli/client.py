@@ -8,6 +8,8 @@ answers become ``burnlink.errors`` (plus ``ServerUnavailable``): callers see not
     403 (other)                            -> AccessDenied
     413                                    -> PayloadTooLarge
     400, 415, 422                          -> InvalidInput, with the server's message
+    401 invalid_token / login_required     -> InvalidApiToken / LoginRequired
+    403 insufficient_scope / create_not_.. -> InsufficientScope / CreateNotAllowed
     503 store_unavailable                  -> StorageUnavailable
     other statuses, no answer, bad answers -> ServerUnavailable
 
@@ -26,9 +28,13 @@ from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, MIN_ITERATIONS, SALT_B
 from burnlink.errors import (
     AccessDenied,
     BurnlinkError,
+    CreateNotAllowed,
     GeoDenied,
+    InsufficientScope,
+    InvalidApiToken,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
@@ -131,15 +137,34 @@ class Receipt:
     """The server's signed proof of destruction, once the secret has ended."""
 
 
+@dataclass(frozen=True, slots=True)
+class Me:
+    """Who a token (or session) acts for, as ``GET /api/v1/me`` says."""
+
+    subject: str
+    email: str | None
+    groups: tuple[str, ...]
+    via: str
+    token_id: str | None = None
+
+
 class ApiClient:
     """A client of one burnlink server, given by its base URL. Use it as a context manager."""
 
     def __init__(
-        self, base: str, *, timeout: float = TIMEOUT, transport: httpx.BaseTransport | None = None
+        self,
+        base: str,
+        *,
+        timeout: float = TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        api_token: str | None = None,
     ) -> None:
+        """``api_token`` (``blk_…``) is sent as the bearer of every call that carries no
+        secret's own token: the signed-in user's creates are theirs."""
         import httpx
 
         self.base = base
+        self.api_token = api_token
         self.timeout = timeout
         self._http = httpx.Client(
             base_url=f"{base}/api/v1",
@@ -281,6 +306,23 @@ class ApiClient:
         """Destroy the secret now (``DELETE /secrets/{id}``)."""
         self._call("DELETE", f"/secrets/{secret_id}", token=manage_token)
 
+    def me(self) -> Me:
+        """Who the API token acts for (``GET /me``); ``InvalidApiToken`` or ``LoginRequired``
+        when it does not."""
+        answer = self._call("GET", "/me")
+        groups = _get(answer, "groups", list)
+        return Me(
+            subject=_get(answer, "subject", str),
+            email=_optional(answer, "email", str),
+            groups=tuple(str(group) for group in groups),
+            via=_get(answer, "via", str),
+            token_id=_optional(answer, "token_id", str),
+        )
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke one of the user's API tokens (``DELETE /me/tokens/{id}``)."""
+        self._call("DELETE", f"/me/tokens/{token_id}")
+
     def _call(
         self,
         method: str,
@@ -291,7 +333,11 @@ class ApiClient:
     ) -> dict[str, Any]:
         import httpx
 
-        headers = {"Authorization": f"Bearer {b64url_encode(token)}"} if token else {}
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {b64url_encode(token)}"
+        elif self.api_token:
+            headers["Authorization"] = f"Bearer {self.api_token}"
         try:
             response = self._http.request(method, path, headers=headers, json=body)
         except httpx.TimeoutException:
@@ -325,6 +371,14 @@ class ApiClient:
         attempts_left = attempts if type(attempts) is int else 0
         if status == 404:
             return SecretUnavailable()
+        if status == 401 and code == "invalid_token":
+            return InvalidApiToken()
+        if status == 401 and code in ("login_required", "fresh_login_required"):
+            return LoginRequired(message)
+        if status == 403 and code == "insufficient_scope":
+            return InsufficientScope(str(error.get("scope") or "unknown"))
+        if status == 403 and code == "create_not_allowed":
+            return CreateNotAllowed()
         if status == 401:
             hint = str(error.get("hint") or "the recipient")
             if code == "verification_failed":

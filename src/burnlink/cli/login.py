@@ -6,21 +6,15 @@ stderr, the CLI polls at the server's interval (5 more seconds after each ``slow
 until the user approved, denied, the code expired, or ``--timeout`` passed. Else (or with
 ``--paste``) a token made on the web page is read from stdin.
 
-The token is kept in ``$XDG_CONFIG_HOME/burnlink/token`` (``~/.config/burnlink/token``),
-mode 0600 in a 0700 folder, as JSON ``{"server": ..., "token": ...}``; ``BURNLINK_TOKEN``
-overrides it. It is never printed.
+The token is then checked and kept like a pasted one (``cli.signin.login``: the user's
+configuration directory, mode 0600); it is never printed.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -28,16 +22,7 @@ import click
 from burnlink.errors import BurnlinkError, InvalidInput
 from burnlink.identity.tokens import parse_token
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "LoginDenied",
-    "LoginExpired",
-    "config_dir",
-    "device_login",
-    "login",
-    "store_token",
-    "token_path",
-]
+__all__ = ["DEFAULT_TIMEOUT", "LoginDenied", "LoginExpired", "device_login", "device_token"]
 
 DEFAULT_TIMEOUT: Final = 900
 """Seconds ``burnlink login`` waits for the approval (the provider's code usually dies first)."""
@@ -53,44 +38,6 @@ class LoginDenied(BurnlinkError):
 
 class LoginExpired(BurnlinkError):
     """The code expired, or ``--timeout`` passed, before the sign-in was approved."""
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """Where a token was kept, and for which server."""
-
-    path: Path
-    server: str
-
-
-def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/burnlink``, else ``~/.config/burnlink``."""
-    base = os.environ.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
-    return root / "burnlink"
-
-
-def token_path() -> Path:
-    """The file that keeps the API token."""
-    return config_dir() / "token"
-
-
-def store_token(token: str, server: str) -> Stored:
-    """Keep ``token`` for ``server`` in ``token_path()`` (mode 0600, folder 0700), replacing
-    any token kept before. The file is written whole and renamed into place."""
-    path = token_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".token.{os.getpid()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(temporary, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, json.dumps({"server": server, "token": token}).encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-    return Stored(path, server)
 
 
 def default_name() -> str:
@@ -193,34 +140,17 @@ def device_login(
             )
 
 
-def read_pasted_token(interactive: bool) -> str:
-    """A token from stdin (a hidden prompt on a terminal); ``InvalidInput`` unless it is a
-    well-formed ``blk_`` token with a right checksum."""
-    if interactive:
-        text = click.prompt("API token (made at the server's page)", hide_input=True, err=True)
-    else:
-        text = sys.stdin.readline()
-    token = str(text).strip()
-    if parse_token(token) is None:
-        raise InvalidInput("token", "is not a burnlink API token (blk_...) or has a typo")
-    return token
-
-
-def login(server: str, *, paste: bool, name: str | None, timeout: float) -> None:
-    """``burnlink login``: see the module docstring."""
+def device_token(server: str, *, name: str | None, timeout: float) -> str | None:
+    """``burnlink login``'s device sign-in (messages on stderr): the new token, or ``None``
+    when the server does not offer it (the caller then asks for a pasted token)."""
 
     def say(text: str) -> None:
         click.echo(text, err=True)
 
-    token = None
-    if not paste:
-        token = device_login(server, name=name or default_name(), timeout=timeout, say=say)
-        if token is None:
-            say("This server does not offer the device sign-in: paste an API token instead.")
+    token = device_login(server, name=name or default_name(), timeout=timeout, say=say)
     if token is None:
-        token = read_pasted_token(sys.stdin.isatty())
-    stored = store_token(token, server)
-    say(f"Signed in; the token is kept in {stored.path}.")
+        say("This server does not offer the device sign-in: paste an API token instead.")
+    return token
 
 
 def _clean(text: str) -> str:

@@ -22,6 +22,22 @@ _EPILOG = exit_codes_help()
 _json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result, or the error, as JSON."
 )
+_token_option = click.option(
+    "--token",
+    envvar="BURNLINK_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="A personal API token (blk_…) to act as its user; default: the one `login` kept.",
+)
+_server_option = click.option(
+    "--server",
+    envvar="BURNLINK_SERVER",
+    default=DEFAULT_SERVER,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
+    help="The burnlink server.",
+)
 
 
 class LazyGroup(click.Group):
@@ -155,6 +171,12 @@ def serve(
     metavar="URL",
     help="The burnlink server.",
 )
+@click.option(
+    "--label",
+    metavar="TEXT",
+    help='Your own name for the secret, shown in "my secrets" (never the content).',
+)
+@_token_option
 @_json_option
 def share(
     ttl: str | None,
@@ -168,6 +190,8 @@ def share(
     recipient_email: str | None,
     notify_url: str | None,
     server: str,
+    label: str | None,
+    token: str | None,
     as_json: bool,
 ) -> None:
     """Encrypt a secret here and print its link.
@@ -200,9 +224,11 @@ def share(
                     "denied_countries": list(deny_countries),
                     "recipient_email": recipient_email,
                     "notify_url": notify_url,
+                    "label": label,
                 }.items()
                 if value
             },
+            token=token,
         )
 
 
@@ -271,44 +297,6 @@ def burn(manage_link: str) -> None:
         actions.burn(link=manage_link)
 
 
-@main.command(epilog=_EPILOG)
-@click.option(
-    "--server",
-    envvar="BURNLINK_SERVER",
-    default=DEFAULT_SERVER,
-    show_default=True,
-    show_envvar=True,
-    metavar="URL",
-    help="The burnlink server.",
-)
-@click.option(
-    "--paste", is_flag=True, help="Read an API token (made at the server's page) from stdin."
-)
-@click.option(
-    "--name", metavar="NAME", help='The new token\'s name (default "burnlink CLI on <hostname>").'
-)
-@click.option(
-    "--timeout",
-    type=click.IntRange(1, 3600),
-    default=900,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for the approval.",
-)
-def login(server: str, paste: bool, name: str | None, timeout: int) -> None:
-    """Sign in to the server and keep an API token for the other commands.
-
-    With the server's single sign-on, prints an address and a code: open it in any browser,
-    sign in there and approve; the token is then kept in ~/.config/burnlink/token (mode
-    0600). With --paste, or when the server does not offer this, reads a token made at the
-    server's page from stdin.
-    """
-    with reporting(False):
-        from burnlink.cli.login import login as run
-
-        run(server, paste=paste, name=name, timeout=timeout)
-
-
 @main.command("verify-site", epilog=_EPILOG)
 @click.argument("url")
 @_json_option
@@ -345,3 +333,62 @@ def config_check(as_json: bool) -> None:
         from burnlink.cli import actions
 
         actions.config_check(as_json=as_json)
+
+
+@main.command(epilog=_EPILOG)
+@_server_option
+@click.option("--token", metavar="TOKEN", help="An API token to keep, instead of signing in.")
+@click.option(
+    "--paste", is_flag=True, help="Paste an API token (made at the server's page) instead."
+)
+@click.option(
+    "--name", metavar="NAME", help='The new token\'s name (default "burnlink CLI on <hostname>").'
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 3600),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the approval.",
+)
+def login(server: str, token: str | None, paste: bool, name: str | None, timeout: int) -> None:
+    """Sign in to the server and keep an API token for the other commands.
+
+    With the server's single sign-on, prints an address and a code: open it in any browser,
+    sign in there and approve; the server then makes a token, kept in your configuration
+    directory, readable by you only. With --token or --paste, or when the server does not
+    offer this, keeps a token made on the server's "my secrets" page instead.
+    BURNLINK_TOKEN overrides the kept token.
+    """
+    with reporting(as_json=False):
+        from burnlink.cli import signin
+        from burnlink.cli.login import device_token
+
+        if token is None and not paste:
+            token = device_token(server, name=name, timeout=timeout)
+        signin.login(server=server, token=token)
+
+
+@main.command(epilog=_EPILOG)
+@_server_option
+@_token_option
+@click.option("--revoke", is_flag=True, help="Also revoke the token on the server.")
+def logout(server: str, token: str | None, revoke: bool) -> None:
+    """Forget the API token kept for the server (and with --revoke, revoke it there)."""
+    with reporting(as_json=False):
+        from burnlink.cli import signin
+
+        signin.logout(server=server, token=token, revoke=revoke)
+
+
+@main.command(epilog=_EPILOG)
+@_server_option
+@_token_option
+@_json_option
+def whoami(server: str, token: str | None, as_json: bool) -> None:
+    """Print who the API token acts for on the server."""
+    with reporting(as_json):
+        from burnlink.cli import signin
+
+        signin.whoami(server=server, token=token, as_json=as_json)

@@ -28,15 +28,20 @@ from burnlink.errors import (
     BurnlinkError,
     CheckpointInvalid,
     ConfigError,
+    CreateNotAllowed,
     EnvelopeError,
     GeoDenied,
+    InsufficientScope,
     IntegrityError,
+    InvalidApiToken,
     InvalidInput,
     IpDenied,
+    NotPermitted,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
     SecretUnavailable,
+    SignInRequired,
     StorageError,
     VerificationFailed,
     VerificationRequired,
@@ -77,10 +82,13 @@ class ExitCode(IntEnum):
     the checkpoint's seq is another one (the tail was deleted, or the log rolled back)."""
     CHECKPOINT_INVALID = 13
     """``audit verify --checkpoint``: the checkpoint does not verify, or is of another log."""
-    LOGIN_DENIED = 14
+    SIGN_IN = 14
+    """Not signed in: no API token, or the server refused it (unknown, revoked, expired), or the
+    server lets only signed-in users create."""
+    LOGIN_DENIED = 15
     """``login``: the sign-in was denied at the identity provider, or the server refused it
     (e.g. a second factor it requires was missing)."""
-    LOGIN_EXPIRED = 15
+    LOGIN_EXPIRED = 16
     """``login``: the code expired, or ``--timeout`` passed, before the sign-in was approved."""
 
 
@@ -99,6 +107,7 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.AUDIT_MISSING: "no audit log there",
     ExitCode.AUDIT_BEHIND_ANCHOR: "audit log behind its checkpoint or --expect-head",
     ExitCode.CHECKPOINT_INVALID: "checkpoint does not verify",
+    ExitCode.SIGN_IN: "not signed in, or the API token is invalid",
     ExitCode.LOGIN_DENIED: "sign-in denied or refused",
     ExitCode.LOGIN_EXPIRED: "sign-in not approved in time",
 }
@@ -115,6 +124,11 @@ def exit_codes_help() -> str:
 # Most specific class first: the first match wins.
 ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (SecretUnavailable, ExitCode.UNAVAILABLE, "not_found"),
+    (InvalidApiToken, ExitCode.SIGN_IN, "invalid_token"),
+    (SignInRequired, ExitCode.SIGN_IN, "login_required"),
+    (InsufficientScope, ExitCode.ACCESS_DENIED, "insufficient_scope"),
+    (CreateNotAllowed, ExitCode.ACCESS_DENIED, "create_not_allowed"),
+    (NotPermitted, ExitCode.ACCESS_DENIED, "not_permitted"),
     (PassphraseRequired, ExitCode.ACCESS_DENIED, "passphrase_required"),
     (WrongPassphrase, ExitCode.ACCESS_DENIED, "wrong_passphrase"),
     (AccessDenied, ExitCode.ACCESS_DENIED, "access_denied"),
@@ -160,6 +174,8 @@ def error_message(exc: BaseException) -> str:
         message += f" {exc.attempts_left} attempt{plural} left."
     elif isinstance(exc, VerificationRequired):
         message += " Pass it with --otp (or BURNLINK_OTP), or run on a terminal to be asked."
+    elif isinstance(exc, SignInRequired):
+        message += " Run `burnlink login` with an API token, or set BURNLINK_TOKEN."
     return clean(message)
 
 

@@ -458,6 +458,9 @@ class MeResponse(BaseModel):
         " session cookie (null for an API token, which needs none)."
     )
     via: Literal["session", "token"]
+    token_id: str | None = Field(
+        default=None, description="The API token's id (`tok_…`) when `via` is `token`."
+    )
 
 
 class AuditEntryBody(BaseModel):

@@ -184,6 +184,7 @@ async def me(request: Request) -> MeResponse:
         auth_time=principal.auth_time,
         csrf_token=None if session_id is None else service.csrf_token(session_id),
         via=principal.via,
+        token_id=principal.token_id,
     )
 
 
