@@ -93,8 +93,10 @@ def device_login(
         if status == 404:
             return None
         if status != 200:
+            # The provider is down or refuses the grant: a pasted token still works.
             code, message = _error(answer)
-            raise ServerUnavailable(f"the server could not start the sign-in: {message or code}")
+            say(f"The device sign-in is not available now ({_clean(message or code)}).")
+            return None
         try:
             device_code = str(answer["device_code"])
             user_code = str(answer["user_code"])
