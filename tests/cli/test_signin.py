@@ -87,6 +87,17 @@ def test_login_reads_a_pasted_token(server: SignedInServer) -> None:
     assert server.cli("whoami").stdout.splitlines()[0] == "alice@example.com"
 
 
+def test_login_takes_a_pasted_token_when_the_device_sign_in_cannot_start(
+    server: SignedInServer,
+) -> None:
+    # This server's provider is never reachable: the device sign-in cannot start.
+    result = server.cli("login", input=(server.token + "\n").encode())
+
+    assert result.exit_code == 0, result.stderr
+    assert "device sign-in is not available now" in result.stderr
+    assert json.loads(credentials_path().read_text()) == {server.cli.server: server.token}
+
+
 @pytest.mark.parametrize(
     ("token", "code"),
     [

@@ -88,7 +88,8 @@ def device_login(
     sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
     """The API token of a device sign-in at ``server``; ``None`` when the server does not
-    offer the device flow (no sign-in, or a provider without the grant)."""
+    offer the device flow (no sign-in, or a provider without the grant) or cannot start it now
+    (the provider is down): the caller then asks for a pasted token."""
     import httpx
 
     from burnlink.cli.client import USER_AGENT, ServerUnavailable
@@ -101,8 +102,10 @@ def device_login(
         if status == 404:
             return None
         if status != 200:
+            # The provider is down or refuses the grant: a pasted token still works.
             code, message = _error(answer)
-            raise ServerUnavailable(f"the server could not start the sign-in: {message or code}")
+            say(f"The device sign-in is not available now ({_clean(message or code)}).")
+            return None
         try:
             device_code = str(answer["device_code"])
             user_code = str(answer["user_code"])
