@@ -89,6 +89,8 @@ ROUTES: Final[Mapping[T, Route]] = MappingProxyType(
         T.SIGNED_IN: Route("signed in"),
         T.SIGNED_OUT: Route("signed out"),
         T.SIGN_IN_REFUSED: Route("was refused a sign-in"),
+        T.TOKEN_CREATED: Route("made an API token"),
+        T.TOKEN_REVOKED: Route("had an API token revoked"),
     }
 )
 

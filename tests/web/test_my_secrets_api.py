@@ -19,7 +19,7 @@ from burnlink.config import Settings, load_settings
 from burnlink.ids import new_secret_id
 from burnlink.store.memory import MemoryStore
 from tests.hooks import Receiver, webhook_receiver
-from tests.web.audited import Audited, audited_app, audited_settings
+from tests.web.audited import ADMIN_TOKEN, Audited, audited_app, audited_settings
 from tests.web.signed_in import SIGN_IN, bearer, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -221,3 +221,38 @@ async def test_audit_names_the_signed_in_actor_and_not_the_anonymous(
     assert payload["type"] == "secret.burned"
     assert payload["data"]["actor"] == {"subject": "alice-sub", "email": "alice@example.com"}
     assert payload["text"].endswith("by alice@example.com.")
+
+
+async def test_making_and_revoking_a_token_is_audited_without_the_token(
+    audited: Audited,
+) -> None:
+    client = audited.client()
+    alice = await sign_in(audited.store, audited.clock.now())
+    made = await make_token(client, alice, name="deploy", scopes=["secrets:create"])
+    second = await make_token(client, alice, name="spare")
+
+    revoked = await client.delete(f"/api/v1/me/tokens/{made['id']}", headers=alice)
+    by_admin = await client.delete(
+        f"/api/v1/admin/tokens/{second['id']}",
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    await audited.join()
+    entries = [e.event.to_dict() for e in await audited.entries()]
+
+    assert (revoked.status_code, by_admin.status_code) == (204, 204)
+    actor = {"email": "alice@example.com", "subject": "alice-sub"}
+    created = [e for e in entries if e["type"] == "token.created"]
+    assert [(e["detail"]["credential_id"], e["detail"]["name"]) for e in created] == [
+        (made["id"], "deploy"),
+        (second["id"], "spare"),
+    ]
+    assert created[0]["detail"]["scopes"] == "secrets:create"
+    assert all(e["actor"] == actor for e in created)
+    ended = [e for e in entries if e["type"] == "token.revoked"]
+    assert [(e["detail"]["credential_id"], e["detail"]["by"], e.get("actor")) for e in ended] == [
+        (made["id"], "owner", actor),
+        (second["id"], "admin", None),
+    ]
+    text = json.dumps(entries)
+    assert made["token"] not in text
+    assert second["token"] not in text

@@ -154,6 +154,12 @@ class AuditEventType(StrEnum):
     SIGN_IN_REFUSED = "user.sign_in_refused"
     """A sign-in was refused (``detail``: ``reason``, and ``subject`` once the ID token
     verified, e.g. for a missing second factor); never a code or a token."""
+    TOKEN_CREATED = "token.created"  # noqa: S105 - an event name
+    """A user made a personal API token (``actor``; ``detail``: ``credential_id``, the token's
+    public id, ``name``, ``scopes``, ``expires_at``); never the token."""
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
+    """An API token was revoked (``detail``: ``credential_id``, ``by``: ``owner`` with the owner as
+    ``actor``, or ``admin``)."""
 
 
 class Outcome(StrEnum):

@@ -231,6 +231,7 @@ class Reporter:
         policy: Mapping[str, Scalar] | None = None,
         detail: Mapping[str, Scalar] | None = None,
         notify_url: str | None = None,
+        actor: tuple[str, str | None] | None = None,
     ) -> AuditEvent:
         """Record an event that changes no secret (on its receipt too, when it has a line),
         then ``publish`` it. A store failure is logged and counted, never raised."""
@@ -242,6 +243,7 @@ class Reporter:
             outcome=outcome,
             policy=policy,
             detail=detail,
+            actor=actor,
         )
         try:
             await self.store.record(secret_id, [recorded])

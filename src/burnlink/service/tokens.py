@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from burnlink.audit.events import AuditEventType
 from burnlink.clock import Clock
 from burnlink.errors import (
     DuplicateId,
@@ -24,6 +25,8 @@ from burnlink.errors import (
 from burnlink.identity.principal import SCOPES, Principal
 from burnlink.identity.tokens import is_token_id, new_api_token, new_token_id, parse_token
 from burnlink.ids import token_digest
+from burnlink.models import ClientInfo
+from burnlink.service.reporting import Reporter
 from burnlink.store.identity import ApiTokens, TokenRecord
 
 __all__ = [
@@ -90,11 +93,18 @@ class TokenService:
     """Make, list, revoke and check personal API tokens."""
 
     def __init__(
-        self, store: ApiTokens, clock: Clock, *, fresh_seconds: int = FRESH_SIGN_IN_SECONDS
+        self,
+        store: ApiTokens,
+        clock: Clock,
+        *,
+        fresh_seconds: int = FRESH_SIGN_IN_SECONDS,
+        reporter: Reporter | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.fresh_seconds = fresh_seconds
+        self.reporter = reporter
+        """Where making and revoking a token is audited (``token.created``, ``token.revoked``)."""
 
     async def create(
         self,
@@ -103,6 +113,7 @@ class TokenService:
         name: str,
         scopes: list[str],
         expires_in_days: int | None = None,
+        client: ClientInfo | None = None,
     ) -> NewToken:
         """A new token for ``principal``'s user, who must have signed in freshly in a browser
         session (``require_fresh_sign_in``). ``InvalidInput`` names a bad name, scope set or
@@ -130,6 +141,16 @@ class TokenService:
                 await self.store.put_token(record)
             except DuplicateId:  # about 256 random bits: in practice never
                 continue
+            await self._audit(
+                AuditEventType.TOKEN_CREATED,
+                now,
+                client,
+                actor=principal,
+                credential_id=record.token_id,
+                name=record.name,
+                scopes=" ".join(record.scopes),
+                expires_at=record.expires_at.isoformat(),
+            )
             return NewToken(record, token)
         raise DuplicateId("could not allocate a fresh token")
 
@@ -137,19 +158,57 @@ class TokenService:
         """``principal``'s user's tokens, newest first, ended ones while they are kept."""
         return await self.store.list_tokens(principal.subject, now=self.clock.now())
 
-    async def revoke(self, principal: Principal, token_id: str) -> None:
+    async def revoke(
+        self, principal: Principal, token_id: str, *, client: ClientInfo | None = None
+    ) -> None:
         """Revoke one of the user's own live tokens; else ``TokenNotFound``."""
+        now = self.clock.now()
         if not is_token_id(token_id) or not await self.store.revoke_token(
-            token_id, now=self.clock.now(), subject=principal.subject
+            token_id, now=now, subject=principal.subject
         ):
             raise TokenNotFound
+        await self._audit(
+            AuditEventType.TOKEN_REVOKED,
+            now,
+            client,
+            actor=principal,
+            credential_id=token_id,
+            by="owner",
+        )
 
-    async def revoke_any(self, token_id: str) -> None:
+    async def revoke_any(self, token_id: str, *, client: ClientInfo | None = None) -> None:
         """Revoke anyone's live token (an administrator's action); else ``TokenNotFound``."""
+        now = self.clock.now()
         if not is_token_id(token_id) or not await self.store.revoke_token(
-            token_id, now=self.clock.now(), subject=None
+            token_id, now=now, subject=None
         ):
             raise TokenNotFound
+        await self._audit(
+            AuditEventType.TOKEN_REVOKED,
+            now,
+            client,
+            actor=None,
+            credential_id=token_id,
+            by="admin",
+        )
+
+    async def _audit(
+        self,
+        type: AuditEventType,
+        now: datetime,
+        client: ClientInfo | None,
+        *,
+        actor: Principal | None,
+        **detail: str,
+    ) -> None:
+        if self.reporter is not None:
+            await self.reporter.emit(
+                type,
+                at=now,
+                client=client,
+                detail=detail,
+                actor=None if actor is None else (actor.subject, actor.email),
+            )
 
     async def authenticate(self, bearer: str) -> Principal:
         """The principal a live token acts for (its ``last_used`` set to now); a malformed,

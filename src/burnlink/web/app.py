@@ -259,7 +259,9 @@ def create_app(
                 reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
-            app.state.tokens = TokenService(opened, clock, fresh_seconds=settings.oidc_max_age)
+            app.state.tokens = TokenService(
+                opened, clock, fresh_seconds=settings.oidc_max_age, reporter=reporter
+            )
             if settings.sign_in:
                 app.state.signin = SignInService.from_settings(
                     settings, opened, clock=clock, reporter=reporter

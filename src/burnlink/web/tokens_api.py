@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from burnlink.identity.principal import Principal
 from burnlink.service import SecretService
 from burnlink.service.tokens import TokenService
+from burnlink.web.api import client_of
 from burnlink.web.audit_api import require_admin
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
@@ -66,11 +67,15 @@ Tokens = Annotated[TokenService, Depends(get_tokens)]
     ),
 )
 async def create_token(
-    body: CreateTokenRequest, principal: SignedIn, tokens: Tokens
+    body: CreateTokenRequest, principal: SignedIn, tokens: Tokens, request: Request
 ) -> CreatedTokenResponse:
     """Make a personal API token for the signed-in user; the token is in this answer only."""
     made = await tokens.create(
-        principal, name=body.name, scopes=list(body.scopes), expires_in_days=body.expires_in_days
+        principal,
+        name=body.name,
+        scopes=list(body.scopes),
+        expires_in_days=body.expires_in_days,
+        client=client_of(request),
     )
     listed = TokenBody.of(made.record, made.record.created_at)
     return CreatedTokenResponse(**listed.model_dump(), token=made.token)
@@ -106,9 +111,11 @@ async def list_tokens(principal: SignedIn, tokens: Tokens) -> TokenList:
         },
     ),
 )
-async def revoke_token(token_id: str, principal: SignedIn, tokens: Tokens) -> Response:
+async def revoke_token(
+    token_id: str, principal: SignedIn, tokens: Tokens, request: Request
+) -> Response:
     """Revoke one of the signed-in user's tokens; it stops working at once, on every instance."""
-    await tokens.revoke(principal, token_id)
+    await tokens.revoke(principal, token_id, client=client_of(request))
     return Response(status_code=204)
 
 
@@ -136,7 +143,8 @@ async def admin_revoke_token(
     token_id: str,
     _: Annotated[SecretService, Depends(require_admin)],
     tokens: Tokens,
+    request: Request,
 ) -> Response:
     """Revoke anyone's API token (admin token as bearer)."""
-    await tokens.revoke_any(token_id)
+    await tokens.revoke_any(token_id, client=client_of(request))
     return Response(status_code=204)
