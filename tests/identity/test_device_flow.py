@@ -98,6 +98,10 @@ async def test_device_sign_in_ends_in_an_api_token(app: Harness) -> None:
     assert entry.event.detail["via"] == "device"
     assert entry.event.detail["email"] == "alice@example.com"
     assert entry.event.detail["mfa"] is True
+    # The token is made by the tokens service, so it is audited like one made on the page.
+    (made,) = await app.entries(AuditEventType.TOKEN_CREATED)
+    assert made.event.detail["credential_id"] == body["token_id"]
+    assert made.event.to_dict()["actor"]["email"] == "alice@example.com"
     await app.audited.join()
     dumped = json.dumps([dict(e.event.detail) for e in await app.audited.entries()])
     assert started["device_code"] not in dumped

@@ -15,59 +15,38 @@ the device code nor the token is ever logged or kept (only the token's digest, b
 
 from __future__ import annotations
 
-import unicodedata
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Final
 
 from burnlink.audit.events import AuditEventType, Scalar
 from burnlink.config import Settings
-from burnlink.errors import CreateNotAllowed, DuplicateId, InvalidInput, SignInRefused
+from burnlink.errors import CreateNotAllowed, SignInRefused
 from burnlink.identity import device
 from burnlink.identity.device import DeviceAuthorization
 from burnlink.identity.mfa import has_second_factor, missing_factor
 from burnlink.identity.oidc import IdentityClaims
 from burnlink.identity.principal import SCOPES, Principal
-from burnlink.identity.tokens import new_api_token, new_token_id
-from burnlink.ids import token_digest
 from burnlink.models import ClientInfo
 from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.signin import SignInService
-from burnlink.store.identity import ApiTokens, TokenRecord
+from burnlink.service.tokens import NewToken, TokenService, check_name
 
-__all__ = ["DEFAULT_DAYS", "DEFAULT_NAME", "DeviceSignIn", "IssuedToken"]
+__all__ = ["DEFAULT_DAYS", "DEFAULT_NAME", "DeviceSignIn"]
 
 DEFAULT_DAYS: Final = 90
 DEFAULT_NAME: Final = "burnlink CLI"
-MAX_NAME_CHARS: Final = 64
-_TRIES: Final = 3
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """The API token a completed device sign-in made: shown to the CLI once, never again."""
-
-    record: TokenRecord
-    token: str = field(repr=False)
 
 
 def token_name(name: str | None) -> str:
     """The new token's name: ``name`` trimmed (1-64 printable characters), else the default."""
-    if name is None:
-        return DEFAULT_NAME
-    name = name.strip()
-    if not 1 <= len(name) <= MAX_NAME_CHARS:
-        raise InvalidInput("name", f"must be 1 to {MAX_NAME_CHARS} characters")
-    if any(unicodedata.category(char).startswith("C") for char in name):
-        raise InvalidInput("name", "must not contain control or format characters")
-    return name
+    return DEFAULT_NAME if name is None else check_name(name)
 
 
 class DeviceSignIn:
     """See the module docstring; built on the app's ``SignInService`` (its provider client,
-    settings, clock and audit reporter) and the store's API tokens."""
+    settings, clock and audit reporter) and the app's ``TokenService``, which makes and audits
+    the token."""
 
-    def __init__(self, signin: SignInService, tokens: ApiTokens) -> None:
+    def __init__(self, signin: SignInService, tokens: TokenService) -> None:
         self.signin = signin
         self.tokens = tokens
 
@@ -76,9 +55,7 @@ class DeviceSignIn:
         (``device_flow_unavailable``) when the provider does not offer the grant to us."""
         return await device.start(self.signin.oidc)
 
-    async def complete(
-        self, device_code: str, *, name: str | None, client: ClientInfo
-    ) -> IssuedToken:
+    async def complete(self, device_code: str, *, name: str | None, client: ClientInfo) -> NewToken:
         """The API token for the user who approved ``device_code``.
 
         Raises ``SignInRefused``: ``authorization_pending`` or ``slow_down`` (ask again
@@ -108,7 +85,18 @@ class DeviceSignIn:
                     AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
                 )
             raise
-        issued = await self._issue(claims, clean_name, now)
+        principal = Principal(
+            subject=claims.subject,
+            email=claims.email,
+            groups=claims.groups,
+            mfa=mfa,
+            auth_time=claims.auth_time,
+            via="session",
+        )
+        # Every scope: the user just signed in at the provider, as fresh as a sign-in gets.
+        issued = await self.tokens.issue(
+            principal, name=clean_name, scopes=SCOPES, days=DEFAULT_DAYS, client=client, now=now
+        )
         await self.signin.reporter.emit(
             AuditEventType.SIGNED_IN,
             at=now,
@@ -121,29 +109,6 @@ class DeviceSignIn:
             },
         )
         return issued
-
-    async def _issue(self, claims: IdentityClaims, name: str, now: datetime) -> IssuedToken:
-        # The tokens service's record, with every scope: the user just signed in at the
-        # provider, which is as fresh as a sign-in gets.
-        for _ in range(_TRIES):
-            token = new_api_token()
-            record = TokenRecord(
-                token_id=new_token_id(),
-                digest=token_digest(token.encode("ascii")),
-                subject=claims.subject,
-                email=claims.email,
-                groups=claims.groups,
-                name=name,
-                scopes=SCOPES,
-                created_at=now,
-                expires_at=now + timedelta(days=DEFAULT_DAYS),
-            )
-            try:
-                await self.tokens.put_token(record)
-            except DuplicateId:  # pragma: no cover - about 256 random bits
-                continue
-            return IssuedToken(record, token)
-        raise DuplicateId  # pragma: no cover
 
 
 def _check_create_policy(claims: IdentityClaims, mfa: bool, settings: Settings) -> None:

@@ -123,7 +123,28 @@ class TokenService:
         days = DEFAULT_DAYS if expires_in_days is None else expires_in_days
         if not 1 <= days <= MAX_DAYS:
             raise InvalidInput("expires_in_days", f"must be from 1 to {MAX_DAYS}")
-        clean_name, clean_scopes = check_name(name), check_scopes(scopes)
+        return await self.issue(
+            principal,
+            name=check_name(name),
+            scopes=check_scopes(scopes),
+            days=days,
+            client=client,
+            now=now,
+        )
+
+    async def issue(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        scopes: tuple[str, ...],
+        days: int,
+        client: ClientInfo | None,
+        now: datetime,
+    ) -> NewToken:
+        """Make and audit a token for ``principal``'s user, with checked ``name`` and
+        ``scopes``, without asking for a fresh sign-in: for ``create`` once it has, and for a
+        caller that has just verified a sign-in itself (the CLI's device sign-in)."""
         for _ in range(_TRIES):
             token = new_api_token()
             record = TokenRecord(
@@ -132,8 +153,8 @@ class TokenService:
                 subject=principal.subject,
                 email=principal.email,
                 groups=principal.groups,
-                name=clean_name,
-                scopes=clean_scopes,
+                name=name,
+                scopes=scopes,
                 created_at=now,
                 expires_at=now + timedelta(days=days),
             )

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from burnlink.errors import LoginRequired, SignInRefused
 from burnlink.service.device import DeviceSignIn
 from burnlink.service.secrets import SecretService
+from burnlink.service.tokens import TokenService
 from burnlink.web.api import client_of
 from burnlink.web.device_schemas import (
     DeviceStartResponse,
@@ -52,8 +53,8 @@ def _device(request: Request) -> DeviceSignIn:
     signin = signin_of(request)
     if signin is None:  # pragma: no cover - the router is mounted only with sign-in
         raise LoginRequired
-    service: SecretService = request.app.state.service
-    return DeviceSignIn(signin, service.store)
+    tokens: TokenService = request.app.state.tokens
+    return DeviceSignIn(signin, tokens)
 
 
 async def _rate_limit(request: Request, action: str, rule: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from burnlink.identity.device import MAX_DEVICE_CODE
-from burnlink.service.device import MAX_NAME_CHARS
+from burnlink.service.tokens import MAX_NAME_CHARS
 from burnlink.web.schemas import Instant
 
 __all__ = ["DeviceStartResponse", "DeviceTokenRequest", "DeviceTokenResponse"]
