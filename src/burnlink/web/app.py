@@ -312,7 +312,8 @@ def create_app(
         # Off by default: without an issuer no route changes and no request pays for it.
         app.include_router(signin.router)
         app.include_router(signin.api_router)
-        routers += (signin.router, signin.api_router)
+        app.include_router(pages.me_router)
+        routers += (signin.router, signin.api_router, pages.me_router)
     pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document
