@@ -111,6 +111,10 @@ def check_my_secrets(page: Page, log: RequestLog, base: str) -> None:
     assert row.locator(".secret-state").text_content() == "Burned"
     (burn,) = [r for r in log.requests if r.method == "DELETE" and labelled in r.url]
     assert burn.headers.get("x-burnlink-csrf") == csrf
+    row.locator("button.receipt").click()
+    page.wait_for_selector("#my-receipt:not([hidden])")
+    assert page.text_content("#my-receipt-label") == LABEL
+    assert page.text_content("#my-receipt-state") == "Burned"
 
     other = page.get_attribute("#secrets-body tr[data-state=active]", "data-id")
     page.check(f"#secrets-body tr[data-id='{other}'] input[type=checkbox]")
