@@ -1,11 +1,15 @@
 """Real Chromium signs in at the real OpenID provider, creates a secret as the signed-in
-sender (the request carries the session cookie and its CSRF token), and signs out here and at
-the provider."""
+sender (the request carries the session cookie and its CSRF token), sees it on "My secrets"
+(``/me``), burns from there, makes and revokes an API token, and signs out here and at the
+provider."""
 
 from __future__ import annotations
 
+import httpx
+from playwright.sync_api import Page
+
 from burnlink.config import load_settings
-from tests.browser.conftest import Contexts, wait_ready
+from tests.browser.conftest import Contexts, RequestLog, axe_violations, wait_ready
 from tests.cli.harness import MAX_BYTES, running_server
 from tests.oidc_provider import OidcProvider, require_node
 
@@ -54,7 +58,10 @@ def test_sign_in_create_and_sign_out(contexts: Contexts) -> None:
                 r for r in log.requests if r.method == "POST" and "/api/v1/secrets" in r.url
             ]
             assert create.headers.get("x-burnlink-csrf")
+            check_my_secrets(page, log, base)
 
+            page.goto(f"{base}/")
+            wait_ready(page)
             page.click("#sign-out")
             page.wait_for_url(f"{provider.issuer}/**")
             page.click("button[name=logout]")
@@ -64,3 +71,77 @@ def test_sign_in_create_and_sign_out(contexts: Contexts) -> None:
             assert "burnlink_session" not in {c["name"] for c in page.context.cookies(base)}
             me = page.request.get(f"{base}/api/v1/me")
             assert me.status == 401
+            page.goto(f"{base}/me")
+            wait_ready(page)
+            assert page.is_visible("#me-sign-in")
+            assert not page.is_visible("#my-secrets")
+
+
+LABEL = "<b>deploy</b> key"
+"""A label with markup: the page must show it as text."""
+
+
+def check_my_secrets(page: Page, log: RequestLog, base: str) -> None:
+    """On /me: the secrets listed with their labels, one burned by its button and the rest
+    with "Burn selected" (each confirmed first); an API token made, shown once, and revoked."""
+    csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
+    made = page.request.post(
+        f"{base}/api/v1/secrets",
+        data={"secret": "labelled", "label": LABEL},
+        headers={"x-burnlink-csrf": csrf},
+    )
+    assert made.status == 201, made.text()
+    labelled = made.json()["id"]
+
+    page.click("#my-secrets-link")
+    page.wait_for_url(f"{base}/me")
+    wait_ready(page)
+    row = page.locator(f"#secrets-body tr[data-id='{labelled}']")
+    assert row.locator(".secret-label").text_content() == LABEL
+    assert row.locator("b").count() == 0
+    assert page.locator("#secrets-body tr[data-state=active]").count() == 2
+    assert axe_violations(page) == []
+
+    row.locator("button.burn").click()
+    page.click("#me-burn-cancel")  # asked first; cancelling burns nothing
+    assert row.get_attribute("data-state") == "active"
+    row.locator("button.burn").click()
+    page.click("#me-burn-confirm")
+    page.wait_for_selector(f"#secrets-body tr[data-id='{labelled}'][data-state=burned]")
+    assert row.locator(".secret-state").text_content() == "Burned"
+    (burn,) = [r for r in log.requests if r.method == "DELETE" and labelled in r.url]
+    assert burn.headers.get("x-burnlink-csrf") == csrf
+    row.locator("button.receipt").click()
+    page.wait_for_selector("#my-receipt:not([hidden])")
+    assert page.text_content("#my-receipt-label") == LABEL
+    assert page.text_content("#my-receipt-state") == "Burned"
+
+    other = page.get_attribute("#secrets-body tr[data-state=active]", "data-id")
+    page.check(f"#secrets-body tr[data-id='{other}'] input[type=checkbox]")
+    page.click("#burn-selected")
+    page.click("#me-burn-confirm")
+    page.wait_for_selector(f"#secrets-body tr[data-id='{other}'][data-state=burned]")
+    assert page.locator("#secrets-body tr[data-state=burned]").count() == 2
+
+    page.fill("#token-name", "pipeline")
+    page.check("input[name=scope][value='secrets:burn']")
+    page.fill("#token-days", "30")
+    page.click("#token-create")
+    page.wait_for_selector("#token-made:not([hidden])")
+    token = page.input_value("#token-value")
+    assert token.startswith("blk_")
+    assert "not be shown again" in (page.text_content("#token-made-warning") or "")
+    token_row = page.locator("#tokens-body tr:has-text('pipeline')")
+    token_row.wait_for()
+    assert token_row.get_attribute("data-state") == "active"
+    (create,) = [r for r in log.requests if r.method == "POST" and "/me/tokens" in r.url]
+    assert create.headers.get("x-burnlink-csrf") == csrf
+
+    page.reload()
+    wait_ready(page)
+    assert not page.is_visible("#token-made")
+    assert token not in page.content()
+    token_row.locator("button.revoke").click()
+    page.wait_for_selector("#tokens-body tr[data-state=revoked]:has-text('pipeline')")
+    revoked = httpx.get(f"{base}/api/v1/me", headers={"authorization": f"Bearer {token}"})
+    assert revoked.status_code == 401

@@ -26,12 +26,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from burnlink import __version__
 from burnlink.assets import STATIC_DIR, Assets, module_imports, sri
+from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
 from burnlink.ids import new_secret_id
 from burnlink.store.memory import MemoryStore
 from burnlink.web import pages
 from burnlink.web.app import create_app
 from tests.cli.harness import Cli
+from tests.web.signed_in import SIGN_IN
 
 # A well-formed id that no secret has; a constant, as it lands in test ids, which every
 # pytest-xdist worker must collect alike.
@@ -669,3 +671,39 @@ def test_verify_site_refuses_a_url_that_is_not_http() -> None:
 def test_static_dir_is_inside_the_package() -> None:
     assert Path(pages.__file__).parent / "static" == STATIC
     assert (STATIC / "docs.js").is_file()
+
+
+@pytest.mark.anyio
+async def test_my_secrets_page_is_served_only_with_sign_in(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    settings = load_settings(store="memory://", **SIGN_IN)
+    app = create_app(settings, MemoryStore(retention=timedelta(days=1)), clock)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as signed_in,
+    ):
+        page = await signed_in.get("/me")
+        compose = await signed_in.get("/")
+
+    assert (await client.get("/me")).status_code == 404  # no sign-in configured: no page
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    tags = parse(page.text)
+    assert tags.inline_code == []
+    (script,) = tags.find("script")
+    assert static_name(script["src"]) == pages.ENTRY_ME
+    assert script["integrity"] == sri((STATIC / pages.ENTRY_ME).read_bytes())
+    preloaded = {
+        static_name(link["href"]) for link in tags.find("link") if link["rel"] == "modulepreload"
+    }
+    assert preloaded == {"js/api.js", "js/envelope.js", "js/i18n.js", "js/ui.js"}
+    for link in tags.find("link"):
+        if link["rel"] != "icon":
+            assert link["integrity"] == sri((STATIC / static_name(link["href"])).read_bytes())
+    # The anonymous visitor's way in comes back here; the compose page links to the page.
+    assert [a["href"] for a in tags.find("a") if a.get("id") == "me-sign-in"] == [
+        "./auth/login?next=%2Fme"
+    ]
+    assert 'id="my-secrets-link" href="./me"' in compose.text

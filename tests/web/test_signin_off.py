@@ -17,6 +17,7 @@ pytestmark = pytest.mark.anyio
         ("GET", "/auth/callback"),
         ("POST", "/auth/logout"),
         ("GET", "/api/v1/me"),
+        ("GET", "/me"),
     ],
 )
 async def test_sign_in_routes_are_absent(client: httpx.AsyncClient, method: str, path: str) -> None:

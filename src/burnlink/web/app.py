@@ -325,7 +325,8 @@ def create_app(
         app.include_router(signin.router)
         app.include_router(signin.api_router)
         app.include_router(device_api.router)
-        routers += (signin.router, signin.api_router, device_api.router)
+        app.include_router(pages.me_router)
+        routers += (signin.router, signin.api_router, device_api.router, pages.me_router)
     pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document

@@ -1,4 +1,5 @@
-"""HTML pages of the web app (docs/web.md): compose, reveal, receipt and how it works.
+"""HTML pages of the web app (docs/web.md): compose, reveal, receipt, how it works and, when
+sign-in is configured, "My secrets" (``/me``).
 
 The pages are server-rendered shells; all cryptography runs in the browser (``static/js``),
 which talks to the JSON API. Opening a link (``GET /s/{id}``, ``GET /m/{id}``) never touches
@@ -50,10 +51,13 @@ STYLESHEET = "burnlink.css"
 ENTRY_COMPOSE = "js/compose.js"
 ENTRY_REVEAL = "js/reveal.js"
 ENTRY_RECEIPT = "js/receipt.js"
+ENTRY_ME = "js/me.js"
 
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
+me_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
+"""The pages that exist only when sign-in is configured (mounted with the sign-in routes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +239,14 @@ async def reveal_page(request: Request, secret_id: str) -> HTMLResponse:
 async def receipt_page(request: Request, secret_id: str) -> HTMLResponse:
     """The sender's receipt page (its script reads the receipt with the manage token)."""
     return _render(request, "receipt", entry=ENTRY_RECEIPT, root="../")
+
+
+@me_router.get("/me")
+async def my_secrets_page(request: Request) -> HTMLResponse:
+    """*My secrets*: the signed-in user's secrets and API tokens. The page is the same shell for
+    everyone; its script asks ``/api/v1/me`` who is signed in and shows an anonymous visitor a
+    sign-in link that comes back here."""
+    return _render(request, "me", entry=ENTRY_ME, root="./")
 
 
 @router.get("/security")

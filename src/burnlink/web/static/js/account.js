@@ -1,6 +1,7 @@
 // Who is signed in, on the compose page (only when the server has sign-in configured): the
-// user's name and a sign-out button, or the "Sign in" link the template already shows. Once
-// signed in, the page's own requests carry the session cookie and its CSRF token.
+// user's name, a link to "My secrets" (/me) and a sign-out button, or the "Sign in" link the
+// template already shows. Once signed in, the page's own requests carry the session cookie and
+// its CSRF token.
 
 import * as api from "./api.js";
 import { t } from "./i18n.js";
@@ -21,6 +22,7 @@ export async function setupAccount() {
   setText(byId("signed-in"), t("signin.signed_in_as", { name: user.email ?? user.subject }));
   show(byId("sign-in"), false);
   show(byId("signed-in"), true);
+  show(byId("my-secrets-link"), true);
   const button = byId("sign-out");
   show(button, true);
   button.addEventListener("click", async () => {

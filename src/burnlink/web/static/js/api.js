@@ -18,6 +18,7 @@ export class ApiError extends Error {
     this.limit = error?.limit ?? null;
     this.hint = error?.hint ?? null;
     this.retryAfter = error?.retry_after ?? retryAfter;
+    this.loginUrl = error?.login_url ?? null;
   }
 }
 
@@ -151,4 +152,40 @@ export function receipt(id, manageToken) {
 /** Burn the secret now (manage token as bearer). */
 export function burnSecret(id, manageToken) {
   return call("DELETE", `secrets/${encodeURIComponent(id)}`, { token: manageToken });
+}
+
+/** The signed-in user's secrets, newest first: `{secrets: [{id, label, state, …}]}`. */
+export function mySecrets() {
+  return call("GET", "me/secrets", { session: true });
+}
+
+/** The receipt of one of the signed-in user's secrets. */
+export function myReceipt(id) {
+  return call("GET", `me/secrets/${encodeURIComponent(id)}`, { session: true });
+}
+
+/** Burn one of the signed-in user's secrets. */
+export function burnMine(id) {
+  return call("DELETE", `me/secrets/${encodeURIComponent(id)}`, { session: true });
+}
+
+/** Burn several of the signed-in user's secrets: `{burned, not_found}`. */
+export function burnManyMine(ids) {
+  return call("POST", "me/secrets/burn", { body: { ids }, session: true });
+}
+
+/** The signed-in user's API tokens: `{tokens: [{id, name, scopes, …, state}]}`. */
+export function myTokens() {
+  return call("GET", "me/tokens", { session: true });
+}
+
+/** Make an API token; the answer's `token` is shown once and never again. */
+export function createToken(name, scopes, expiresInDays) {
+  const body = { name, scopes, expires_in_days: expiresInDays };
+  return call("POST", "me/tokens", { body, session: true });
+}
+
+/** Revoke one of the signed-in user's API tokens. */
+export function revokeToken(id) {
+  return call("DELETE", `me/tokens/${encodeURIComponent(id)}`, { session: true });
 }
