@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,36 @@ async def test_a_stalled_master_fails_its_own_secrets_fast_and_the_cluster_recov
             meta = await store.peek(record.secret_id, now=clock.now())
             assert meta is not None
             assert meta.views_left == record.max_views
+    finally:
+        await store.aclose()
+
+
+async def test_an_owned_create_fails_whole_when_the_owners_shard_is_down(
+    redis_cluster: LocalCluster, cluster_url: str, clock: FrozenClock
+) -> None:
+    """A signed-in sender's secret is never created without its entry in the owner's list:
+    with the shard holding that list stalled, the create fails and keeps nothing, and once
+    the shard answers again a create is listed."""
+    store = await RedisStore.open(cluster_url, retention=RETENTION)
+    try:
+        owner = "alice"
+        owner_port = redis_cluster.owner(key_slot(owner.encode()))
+        record = make_record(clock)
+        while redis_cluster.owner(key_slot(record.secret_id.encode())) == owner_port:
+            record = make_record(clock)
+        record = replace(record, owner=owner, label="db")
+        asleep = asyncio.create_task(asyncio.to_thread(redis_cluster.debug_sleep, owner_port, 3))
+        await asyncio.to_thread(redis_cluster.wait_stalled, owner_port)
+
+        with pytest.raises(StorageUnavailable):
+            await store.create(record)
+        await asleep
+
+        assert await store.peek(record.secret_id, now=clock.now()) is None
+        assert await store.owned_secrets(owner, now=clock.now(), limit=10) == []
+        await store.create(record)
+        listed = await store.owned_secrets(owner, now=clock.now(), limit=10)
+        assert [(r.secret_id, r.label) for r in listed] == [(record.secret_id, "db")]
     finally:
         await store.aclose()
 

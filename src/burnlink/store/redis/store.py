@@ -21,7 +21,7 @@ Keys
     The receipt hash also holds ``own`` and ``lbl`` (the secret's owner and label) when set,
     and an owned secret's id is entered in its owner's sorted set, scored by its creation
     (``owned_secrets``; on a single node by the create script, on a cluster by a script of
-    its own beside it)::
+    its own run before it, whose failure fails the create)::
 
         {prefix}own:{<owner>}   zset  the owner's secret ids (a relative TTL as long as the
                                       longest-kept receipt; ids whose receipt is gone are
@@ -469,15 +469,17 @@ class RedisStore(RedisIdentity):
                     keys=[*keys, self._index, *counter_keys, *owner_keys], args=args
                 )
             else:
+                if record.owner is not None:
+                    # The owner's set is on the owner's shard. It is written first, and a
+                    # failure there fails the create, so every owned secret is in its owner's
+                    # list; an entry for an id the create then refuses shows nothing, because
+                    # "my secrets" reads the receipt's own owner.
+                    ttl = expires_ms + self._retention_ms - created_ms
+                    owner_args: list[EncodableT] = [created_ms, member, ttl]
+                    await self._own(keys=[self._owned_key(record.owner)], args=owner_args)
                 async with self._client.pipeline(transaction=False) as pipe:
                     _queue_script(pipe, self._create, keys, args)
                     _queue(pipe, "ZADD", self._index, "NX", expires_ms, member)
-                    if record.owner is not None:
-                        # Best effort, as the expiry index: "my secrets" reads the receipt's
-                        # own owner, so an entry for an id the create refused shows nothing.
-                        ttl = expires_ms + self._retention_ms - created_ms
-                        owner_args: list[EncodableT] = [created_ms, member, ttl]
-                        _queue_script(pipe, self._own, [self._owned_key(record.owner)], owner_args)
                     if events:
                         _queue(pipe, "ZADD", self._outbox_index, "NX", created_ms, member)
                     created, *_ = await pipe.execute(raise_on_error=False)
