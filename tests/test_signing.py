@@ -18,15 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from burnlink.audit.events import secret_hash
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.ids import key_id
+from burnlink.jwk import public_jwk, public_key_from_jwk, public_keys_document
 from burnlink.models import EndReason
 from burnlink.signing import (
     STATEMENT_TYPE,
     BurnStatement,
     burn_statement,
     load_or_create_signing_key,
-    public_jwk,
-    public_key_from_jwk,
-    public_keys_document,
     sign_statement,
     verify_statement,
 )

@@ -17,7 +17,6 @@ PEM (PKCS#8) when made here; a file holding the 32 raw bytes of a key is read to
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from burnlink.audit.events import canonical_json, format_time, parse_time, secre
 from burnlink.clock import to_millis
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.ids import b64url_encode, key_id
+from burnlink.jwk import decode_unpadded, pick_key
 from burnlink.models import EndReason
 from burnlink.strict_json import DuplicateName, loads_strict
 
@@ -42,10 +42,6 @@ __all__ = [
     "BurnStatement",
     "burn_statement",
     "load_or_create_signing_key",
-    "pick_key",
-    "public_jwk",
-    "public_key_from_jwk",
-    "public_keys_document",
     "sign_statement",
     "verify_statement",
 ]
@@ -54,45 +50,6 @@ STATEMENT_TYPE: Final = "burnlink.burn.v1"
 """The ``type`` of a statement; also keeps its signature from meaning anything else."""
 
 _FIELDS: Final = frozenset({"type", "id_hash", "created_at", "ended_at", "how", "issuer", "kid"})
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _raw_public(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
-    """The public key as a JWK (RFC 8037 ``OKP``/``Ed25519``) with ``kid``, ``use`` and ``alg``."""
-    x = b64url_encode(_raw_public(public_key))
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": x,
-        "kid": key_id(public_key),
-        "use": "sig",
-        "alg": "EdDSA",
-    }
-
-
-def public_keys_document(*keys: Ed25519PublicKey) -> dict[str, list[dict[str, str]]]:
-    """The body of ``GET /.well-known/burnlink-keys``: ``{"keys": [JWK, …]}``.
-
-    Pass the current key first, then any retired keys whose statements should still verify.
-    """
-    return {"keys": [public_jwk(key) for key in keys]}
-
-
-def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
-    """The key of an Ed25519 JWK; ``InvalidInput`` if it is not one."""
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
-        raise InvalidInput("key", "is not an Ed25519 JWK")
-    try:
-        return Ed25519PublicKey.from_public_bytes(_b64url_decode(jwk["x"]))
-    except (ValueError, binascii.Error):
-        raise InvalidInput("key", "is not an Ed25519 JWK") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,19 +150,6 @@ def sign_statement(statement: BurnStatement, key: Ed25519PrivateKey) -> str:
     return canonical_json(document).decode("utf-8")
 
 
-def pick_key(keys: Ed25519PublicKey | Mapping[str, Any], kid: str) -> Ed25519PublicKey:
-    """The key named ``kid``: ``keys`` itself, one JWK, or the match in a JWK set
-    (``InvalidInput`` when the set has none)."""
-    if isinstance(keys, Ed25519PublicKey):
-        return keys
-    if "keys" in keys:
-        found = [k for k in keys["keys"] if isinstance(k, Mapping) and k.get("kid") == kid]
-        if not found:
-            raise InvalidInput("statement", "is signed by a key that is not in the key set")
-        return public_key_from_jwk(found[0])
-    return public_key_from_jwk(keys)
-
-
 def verify_statement(
     statement_json: str | bytes, public_key: Ed25519PublicKey | Mapping[str, Any]
 ) -> BurnStatement:
@@ -234,7 +178,7 @@ def verify_statement(
     if key_id(key) != statement.kid:
         raise InvalidInput("statement", "is signed by another key")
     try:
-        key.verify(_b64url_decode(document["signature"]), statement.canonical())
+        key.verify(decode_unpadded(document["signature"]), statement.canonical())
     except (InvalidSignature, ValueError, binascii.Error):
         raise InvalidInput("statement", "signature does not verify") from None
     return statement

@@ -19,8 +19,9 @@ from burnlink.audit.checkpoint import (
 )
 from burnlink.errors import CheckpointInvalid
 from burnlink.ids import key_id
+from burnlink.jwk import public_keys_document
 from burnlink.models import EndReason
-from burnlink.signing import burn_statement, public_keys_document, sign_statement
+from burnlink.signing import burn_statement, sign_statement
 from tests.audit.conftest import KEY, T0, Raw, make_event
 
 pytestmark = pytest.mark.anyio

@@ -25,8 +25,9 @@ from burnlink.audit.events import AuditEventType
 from burnlink.audit.export import read_jsonl
 from burnlink.cli.main import main
 from burnlink.cli.output import ExitCode
+from burnlink.jwk import public_keys_document
 from burnlink.models import EndReason
-from burnlink.signing import burn_statement, public_keys_document, sign_statement
+from burnlink.signing import burn_statement, sign_statement
 from tests.audit.conftest import KEY, T0, Raw, make_event
 from tests.cli.harness import Cli
 

@@ -27,7 +27,6 @@ that already fails.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import json
 import logging
@@ -47,7 +46,8 @@ from burnlink.audit.backend import AuditStore
 from burnlink.audit.chain import MAC_BYTES, Anchor
 from burnlink.audit.events import canonical_json, format_time, parse_time
 from burnlink.errors import CheckpointInvalid, InvalidInput, StorageError
-from burnlink.ids import key_id
+from burnlink.ids import b64url_encode, key_id
+from burnlink.jwk import decode_unpadded, pick_key
 
 __all__ = [
     "CHECKPOINT_TYPE",
@@ -123,21 +123,13 @@ class Checkpoint:
         return Anchor(self.head_seq, self.head_mac, "the checkpoint")
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def sign_checkpoint(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> str:
     """The signed JSON document (canonical, one line, no newline)."""
 
     document = {
         "alg": "EdDSA",
         "kid": key_id(key.public_key()),
-        "signature": _b64url(key.sign(checkpoint.canonical())),
+        "signature": b64url_encode(key.sign(checkpoint.canonical())),
         "statement": checkpoint.to_dict(),
     }
     return canonical_json(document).decode("utf-8")
@@ -148,8 +140,6 @@ def verify_checkpoint(
 ) -> Checkpoint:
     """Check a signed checkpoint against ``keys`` (a key, a JWK or a JWK set, picked by
     ``kid``) and return what it says; ``CheckpointInvalid`` when it does not verify."""
-    from burnlink.signing import pick_key
-
     if len(document) > MAX_CHECKPOINT_BYTES:
         raise CheckpointInvalid("The checkpoint is too large to be one.")
     try:
@@ -169,7 +159,7 @@ def verify_checkpoint(
     if key_id(key) != kid:
         raise CheckpointInvalid("The checkpoint is signed by another key.")
     try:
-        key.verify(_b64url_decode(data["signature"]), checkpoint.canonical())
+        key.verify(decode_unpadded(data["signature"]), checkpoint.canonical())
     except (InvalidSignature, ValueError, binascii.Error):
         raise CheckpointInvalid("The checkpoint's signature does not verify.") from None
     return checkpoint

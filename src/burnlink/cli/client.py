@@ -59,6 +59,16 @@ class ServerUnavailable(BurnlinkError):
     """Raised when the server cannot be reached, fails, or answers outside API v1."""
 
 
+class LoginDenied(BurnlinkError):
+    """``burnlink login``: the sign-in was denied at the identity provider, or refused by the
+    server's policy (a second factor it requires, a token that did not verify)."""
+
+
+class LoginExpired(BurnlinkError):
+    """``burnlink login``: the code expired, or ``--timeout`` passed, before the sign-in was
+    approved."""
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     """A created secret. ``url`` has no key; ``manage_url`` carries the manage token."""

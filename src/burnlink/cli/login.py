@@ -21,13 +21,12 @@ from typing import Any, Final
 
 import click
 
-from burnlink.errors import BurnlinkError, InvalidInput
+from burnlink.cli.client import LoginDenied, LoginExpired
+from burnlink.errors import InvalidInput
 from burnlink.identity.tokens import parse_token
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "LoginDenied",
-    "LoginExpired",
     "device_login",
     "login",
 ]
@@ -37,15 +36,6 @@ DEFAULT_TIMEOUT: Final = 900
 SLOW_DOWN: Final = 5
 MAX_INTERVAL: Final = 60
 HTTP_TIMEOUT: Final = 15.0
-
-
-class LoginDenied(BurnlinkError):
-    """The sign-in was denied at the identity provider, or refused by the server's policy (a
-    second factor it requires, a token that did not verify)."""
-
-
-class LoginExpired(BurnlinkError):
-    """The code expired, or ``--timeout`` passed, before the sign-in was approved."""
 
 
 def default_name() -> str:

@@ -17,8 +17,7 @@ from typing import Any
 
 import click
 
-from burnlink.cli.client import Receipt, ServerUnavailable
-from burnlink.cli.login import LoginDenied, LoginExpired
+from burnlink.cli.client import LoginDenied, LoginExpired, Receipt, ServerUnavailable
 from burnlink.errors import (
     AccessDenied,
     AuditBehindAnchor,

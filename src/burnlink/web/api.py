@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from burnlink.policy import build_policy, mask_email
 from burnlink.service import SecretService
 from burnlink.service.secrets import Receipt
 from burnlink.useragents import classify
+from burnlink.web.base_url import public_base
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.principal import carries_credentials, principal_of
@@ -84,40 +84,6 @@ def client_of(request: Request) -> ClientInfo:
         user_agent=request.headers.get("user-agent"),
         request_id=getattr(request.state, "request_id", None),
     )
-
-
-def public_base(request: Request, service: SecretService) -> str:
-    """``BURNLINK_BASE_URL``, else the base of the request."""
-    configured = service.settings.public_base()
-    if configured:
-        return configured
-    scope = request.scope
-    server = scope.get("server")
-    return _request_base(
-        scope.get("scheme", "http"),
-        None if server is None else (server[0], server[1]),
-        request.headers.get("host"),
-        scope.get("root_path", ""),
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _request_base(
-    scheme: str, server: tuple[str, int | None] | None, host: str | None, root_path: str
-) -> str:
-    """Starlette's ``base_url`` for these parts of a request, without a trailing slash
-    (built once per distinct request origin: per request it was about 4 % of a create)."""
-    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
-    scope = {
-        "type": "http",
-        "scheme": scheme,
-        "server": server,
-        "root_path": root_path,
-        "path": "/",
-        "query_string": b"",
-        "headers": headers,
-    }
-    return str(Request(scope).base_url).rstrip("/")
 
 
 def token_of(credentials: HTTPAuthorizationCredentials | None) -> bytes:

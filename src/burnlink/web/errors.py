@@ -51,6 +51,7 @@ from burnlink.errors import (
 from burnlink.metrics import Metrics, StoreName
 from burnlink.store import describe_failure
 from burnlink.strict_json import DuplicateName, shorten
+from burnlink.web.base_url import base_of
 from burnlink.web.schemas import ErrorBody
 
 log = logging.getLogger("burnlink.web")
@@ -257,8 +258,6 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _login_url(request: Request, max_age: int | None, next_path: str | None) -> str:
     # Back to the page asked for after the sign-in; an API call comes back to the compose page.
-    from burnlink.web.principal import base_of
-
     path = request.url.path
     query = {"next": next_path or ("/" if path.startswith("/api/") else path)}
     if max_age is not None:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from burnlink.errors import SecretUnavailable
 from burnlink.identity.principal import Principal
 from burnlink.service.secrets import Receipt
-from burnlink.web.api import Service, client_of, public_base, receipt_body
+from burnlink.web.api import Service, client_of, receipt_body
+from burnlink.web.base_url import public_base
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.my_secrets_schemas import BurnMany, BurnManyResult, MySecret, MySecrets

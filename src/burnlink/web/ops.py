@@ -27,9 +27,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from burnlink.clientip import ClientAddress
 from burnlink.errors import MetricsTokenRequired, StorageError
+from burnlink.jwk import public_keys_document
 from burnlink.metrics import Metrics, render
 from burnlink.service import SecretService
-from burnlink.signing import public_keys_document
 from burnlink.store import describe_failure
 from burnlink.web.api import client_of
 from burnlink.web.errors import error_responses

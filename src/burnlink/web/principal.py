@@ -31,6 +31,7 @@ from burnlink.identity.sessions import CSRF_HEADER, CookieNames, cookie_names, c
 from burnlink.identity.tokens import is_api_token
 from burnlink.service.signin import SignInService
 from burnlink.service.tokens import TokenService
+from burnlink.web.base_url import base_of
 
 __all__ = [
     "UNSAFE_METHODS",
@@ -58,13 +59,6 @@ def signin_of(request: Request) -> SignInService | None:
     """The app's sign-in service; ``None`` when sign-in is not configured."""
     service: SignInService | None = getattr(request.app.state, "signin", None)
     return service
-
-
-def base_of(request: Request) -> str:
-    """The public base of this request (``BURNLINK_BASE_URL``, else the request's own)."""
-    from burnlink.web.api import public_base
-
-    return public_base(request, request.app.state.service)
 
 
 def cookie_names_of(request: Request) -> CookieNames | None:

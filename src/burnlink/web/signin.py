@@ -18,10 +18,10 @@ from burnlink.identity.sessions import CookieNames
 from burnlink.identity.transaction import LOGIN_SECONDS, safe_next
 from burnlink.service.signin import SignInService
 from burnlink.web.api import client_of
+from burnlink.web.base_url import base_of
 from burnlink.web.errors import NO_STORE, error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.principal import (
-    base_of,
     cookie_names_of,
     principal_of,
     session_cookie,
