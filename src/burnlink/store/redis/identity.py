@@ -212,13 +212,26 @@ def _at(raw: bytes | None) -> datetime | None:
     return None if raw is None else from_epoch_ms(int(raw))
 
 
+def _principal_fields(record: SessionRecord | TokenRecord) -> list[EncodableT]:
+    """The field pairs of whom a session or token acts for: ``sub``, ``grp``, and ``em`` when
+    there is an email (absent for none)."""
+    fields: list[EncodableT] = [b"sub", _encode(record.subject), b"grp", _names(record.groups)]
+    if record.email is not None:
+        fields += [b"em", _encode(record.email)]
+    return fields
+
+
+def _email(f: dict[bytes, bytes]) -> str | None:
+    email = f.get(b"em")
+    return None if email is None else _text(email)
+
+
 def _session(digest: bytes, flat: Sequence[bytes]) -> SessionRecord:
     f = _fields(flat)
-    email = f.get(b"em")
     return SessionRecord(
         digest=digest,
         subject=_text(f[b"sub"]),
-        email=None if email is None else _text(email),
+        email=_email(f),
         groups=tuple(json.loads(f[b"grp"])),
         mfa=f[b"mfa"] == b"1",
         auth_time=from_epoch_ms(int(f[b"aut"])),
@@ -229,12 +242,11 @@ def _session(digest: bytes, flat: Sequence[bytes]) -> SessionRecord:
 
 
 def _token(digest: bytes, f: dict[bytes, bytes]) -> TokenRecord:
-    email = f.get(b"em")
     return TokenRecord(
         token_id=_text(f[b"tid"]),
         digest=digest,
         subject=_text(f[b"sub"]),
-        email=None if email is None else _text(email),
+        email=_email(f),
         groups=tuple(json.loads(f[b"grp"])),
         name=_text(f[b"nm"]),
         scopes=tuple(json.loads(f[b"sc"])),
@@ -292,16 +304,13 @@ class RedisIdentity:
     async def put_session(self, record: SessionRecord) -> None:
         """See ``Sessions.put_session``: one script."""
         fields: list[EncodableT] = [
-            b"sub", _encode(record.subject),
-            b"grp", _names(record.groups),
+            *_principal_fields(record),
             b"mfa", int(record.mfa),
             b"aut", to_epoch_ms(record.auth_time),
             b"cat", to_epoch_ms(record.created_at),
             b"seen", to_epoch_ms(record.last_seen),
             b"exp", to_epoch_ms(record.expires_at),
         ]  # fmt: skip
-        if record.email is not None:
-            fields += [b"em", _encode(record.email)]
         keys = [
             self._session_key(record.digest),
             self._signin_key(b"ses-of", _encode(record.subject)),
@@ -351,16 +360,13 @@ class RedisIdentity:
         keep_until_ms = to_epoch_ms(ended + self._retention)
         fields: list[EncodableT] = [
             b"tid", _encode(record.token_id),
-            b"sub", _encode(record.subject),
-            b"grp", _names(record.groups),
+            *_principal_fields(record),
             b"nm", _encode(record.name),
             b"sc", _names(record.scopes),
             b"cat", to_epoch_ms(record.created_at),
             b"exp", to_epoch_ms(record.expires_at),
             b"ku", keep_until_ms,
         ]  # fmt: skip
-        if record.email is not None:
-            fields += [b"em", _encode(record.email)]
         if record.last_used is not None:
             fields += [b"lu", to_epoch_ms(record.last_used)]
         if record.revoked_at is not None:
