@@ -1,15 +1,20 @@
-"""Exactly-once across two server processes sharing one store, on every persistent backend."""
+"""What two server processes sharing one store must agree on, on every persistent backend:
+exactly-once reveals, rate-limit counters, and who is signed in (a sign-out or a token
+revocation through one holds on the other at once)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from tests.conftest import store_url
+from burnlink.store import open_store
+from tests.conftest import RETENTION, store_url
 from tests.servers import server_process
+from tests.web.signed_in import CLIENT_SECRET, bearer, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +87,80 @@ async def test_rate_limit_counters_are_shared_by_server_processes(
             ]
 
     assert statuses == [201] * 6 + [429] * 2
+
+
+# The provider is never asked: the session is put in the store as a sign-in leaves it, and
+# sign-out's look-up of the provider's end-session endpoint finds nothing listening here.
+SIGN_IN_ENV = {
+    "BURNLINK_OIDC_ISSUER": "https://127.0.0.1:9",
+    "BURNLINK_OIDC_CLIENT_ID": "burnlink",
+    "BURNLINK_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+}
+
+
+async def _session_in(url: str) -> dict[str, str]:
+    """A live session put in the store at ``url``: its cookie and CSRF headers."""
+    store = await open_store(url, retention=RETENTION)
+    try:
+        return await sign_in(store, datetime.now(UTC))
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
+async def test_token_revoked_through_one_server_process_is_refused_by_the_other(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = store_url(backend, request, tmp_path)
+    session = await _session_in(url)
+    with (
+        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
+        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
+    ):
+        async with httpx.AsyncClient(timeout=30) as http:
+            made = await http.post(
+                f"{first}/api/v1/me/tokens",
+                json={"name": "ci", "scopes": ["secrets:read-receipts"]},
+                headers=session,
+            )
+            assert made.status_code == 201, made.text
+            token = bearer(made.json()["token"])
+            # The other process has just accepted it, so it would still hold it if it kept it.
+            assert (await http.get(f"{second}/api/v1/me", headers=token)).status_code == 200
+
+            revoked = await http.delete(
+                f"{first}/api/v1/me/tokens/{made.json()['id']}", headers=session
+            )
+            assert revoked.status_code == 204, revoked.text
+
+            refused = await http.get(f"{second}/api/v1/me", headers=token)
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"]["code"] == "invalid_token"
+            listed = await http.get(f"{second}/api/v1/me/secrets", headers=token)
+            assert listed.status_code == 401
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
+async def test_session_signed_out_through_one_server_process_is_refused_by_the_other(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = store_url(backend, request, tmp_path)
+    session = await _session_in(url)
+    with (
+        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
+        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
+    ):
+        async with httpx.AsyncClient(timeout=30) as http:
+            signed_in = await http.get(f"{second}/api/v1/me", headers=session)
+            assert signed_in.status_code == 200, signed_in.text
+
+            signed_out = await http.post(
+                f"{first}/auth/logout", headers={**session, "accept": "application/json"}
+            )
+            assert signed_out.status_code == 200, signed_out.text
+
+            refused = await http.get(f"{second}/api/v1/me", headers=session)
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"]["code"] == "login_required"
+            listed = await http.get(f"{second}/api/v1/me/secrets", headers=session)
+            assert listed.status_code == 401
