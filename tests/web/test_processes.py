@@ -4,6 +4,7 @@ revocation through one holds on the other at once)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,69 +99,66 @@ SIGN_IN_ENV = {
 }
 
 
-async def _session_in(url: str) -> dict[str, str]:
-    """A live session put in the store at ``url``: its cookie and CSRF headers."""
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster", "postgres"])
+async def signed_in_servers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+    """Two server processes with sign-in on one store of each persistent backend, and the
+    cookie and CSRF headers of a live session put in that store."""
+    url = store_url(str(request.param), request, tmp_path)
     store = await open_store(url, retention=RETENTION)
     try:
-        return await sign_in(store, datetime.now(UTC))
+        session = await sign_in(store, datetime.now(UTC))
     finally:
         await store.aclose()
+    with (
+        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
+        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
+    ):
+        yield first, second, session
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
 async def test_token_revoked_through_one_server_process_is_refused_by_the_other(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    signed_in_servers: tuple[str, str, dict[str, str]],
 ) -> None:
-    url = store_url(backend, request, tmp_path)
-    session = await _session_in(url)
-    with (
-        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
-        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
-    ):
-        async with httpx.AsyncClient(timeout=30) as http:
-            made = await http.post(
-                f"{first}/api/v1/me/tokens",
-                json={"name": "ci", "scopes": ["secrets:read-receipts"]},
-                headers=session,
-            )
-            assert made.status_code == 201, made.text
-            token = bearer(made.json()["token"])
-            # The other process has just accepted it, so it would still hold it if it kept it.
-            assert (await http.get(f"{second}/api/v1/me", headers=token)).status_code == 200
+    first, second, session = signed_in_servers
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = await http.post(
+            f"{first}/api/v1/me/tokens",
+            json={"name": "ci", "scopes": ["secrets:read-receipts"]},
+            headers=session,
+        )
+        assert made.status_code == 201, made.text
+        token = bearer(made.json()["token"])
+        # The other process has just accepted it, so it would still hold it if it kept it.
+        assert (await http.get(f"{second}/api/v1/me", headers=token)).status_code == 200
 
-            revoked = await http.delete(
-                f"{first}/api/v1/me/tokens/{made.json()['id']}", headers=session
-            )
-            assert revoked.status_code == 204, revoked.text
+        revoked = await http.delete(
+            f"{first}/api/v1/me/tokens/{made.json()['id']}", headers=session
+        )
+        assert revoked.status_code == 204, revoked.text
 
-            refused = await http.get(f"{second}/api/v1/me", headers=token)
-            assert refused.status_code == 401, refused.text
-            assert refused.json()["error"]["code"] == "invalid_token"
-            listed = await http.get(f"{second}/api/v1/me/secrets", headers=token)
-            assert listed.status_code == 401
+        refused = await http.get(f"{second}/api/v1/me", headers=token)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "invalid_token"
+        assert (await http.get(f"{second}/api/v1/me/secrets", headers=token)).status_code == 401
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "redis-cluster", "postgres"])
 async def test_session_signed_out_through_one_server_process_is_refused_by_the_other(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    signed_in_servers: tuple[str, str, dict[str, str]],
 ) -> None:
-    url = store_url(backend, request, tmp_path)
-    session = await _session_in(url)
-    with (
-        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
-        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
-    ):
-        async with httpx.AsyncClient(timeout=30) as http:
-            signed_in = await http.get(f"{second}/api/v1/me", headers=session)
-            assert signed_in.status_code == 200, signed_in.text
+    first, second, session = signed_in_servers
+    async with httpx.AsyncClient(timeout=30) as http:
+        # The other process has just accepted it, so it would still hold it if it kept it.
+        signed_in = await http.get(f"{second}/api/v1/me", headers=session)
+        assert signed_in.status_code == 200, signed_in.text
 
-            signed_out = await http.post(
-                f"{first}/auth/logout", headers={**session, "accept": "application/json"}
-            )
-            assert signed_out.status_code == 200, signed_out.text
+        signed_out = await http.post(
+            f"{first}/auth/logout", headers={**session, "accept": "application/json"}
+        )
+        assert signed_out.status_code == 200, signed_out.text
 
-            refused = await http.get(f"{second}/api/v1/me", headers=session)
-            assert refused.status_code == 401, refused.text
-            assert refused.json()["error"]["code"] == "login_required"
-            listed = await http.get(f"{second}/api/v1/me/secrets", headers=session)
-            assert listed.status_code == 401
+        refused = await http.get(f"{second}/api/v1/me", headers=session)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "login_required"
+        assert (await http.get(f"{second}/api/v1/me/secrets", headers=session)).status_code == 401
