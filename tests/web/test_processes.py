@@ -1,15 +1,21 @@
-"""Exactly-once across two server processes sharing one store, on every persistent backend."""
+"""What two server processes sharing one store must agree on, on every persistent backend:
+exactly-once reveals, rate-limit counters, and who is signed in (a sign-out or a token
+revocation through one holds on the other at once)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from tests.conftest import store_url
+from burnlink.store import open_store
+from tests.conftest import RETENTION, store_url
 from tests.servers import server_process
+from tests.web.signed_in import CLIENT_SECRET, bearer, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +88,77 @@ async def test_rate_limit_counters_are_shared_by_server_processes(
             ]
 
     assert statuses == [201] * 6 + [429] * 2
+
+
+# The provider is never asked: the session is put in the store as a sign-in leaves it, and
+# sign-out's look-up of the provider's end-session endpoint finds nothing listening here.
+SIGN_IN_ENV = {
+    "BURNLINK_OIDC_ISSUER": "https://127.0.0.1:9",
+    "BURNLINK_OIDC_CLIENT_ID": "burnlink",
+    "BURNLINK_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+}
+
+
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster", "postgres"])
+async def signed_in_servers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+    """Two server processes with sign-in on one store of each persistent backend, and the
+    cookie and CSRF headers of a live session put in that store."""
+    url = store_url(str(request.param), request, tmp_path)
+    store = await open_store(url, retention=RETENTION)
+    try:
+        session = await sign_in(store, datetime.now(UTC))
+    finally:
+        await store.aclose()
+    with (
+        server_process(url, tmp_path / "a.log", env=SIGN_IN_ENV) as first,
+        server_process(url, tmp_path / "b.log", env=SIGN_IN_ENV) as second,
+    ):
+        yield first, second, session
+
+
+async def test_token_revoked_through_one_server_process_is_refused_by_the_other(
+    signed_in_servers: tuple[str, str, dict[str, str]],
+) -> None:
+    first, second, session = signed_in_servers
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = await http.post(
+            f"{first}/api/v1/me/tokens",
+            json={"name": "ci", "scopes": ["secrets:read-receipts"]},
+            headers=session,
+        )
+        assert made.status_code == 201, made.text
+        token = bearer(made.json()["token"])
+        # The other process has just accepted it, so it would still hold it if it kept it.
+        assert (await http.get(f"{second}/api/v1/me", headers=token)).status_code == 200
+
+        revoked = await http.delete(
+            f"{first}/api/v1/me/tokens/{made.json()['id']}", headers=session
+        )
+        assert revoked.status_code == 204, revoked.text
+
+        refused = await http.get(f"{second}/api/v1/me", headers=token)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "invalid_token"
+        assert (await http.get(f"{second}/api/v1/me/secrets", headers=token)).status_code == 401
+
+
+async def test_session_signed_out_through_one_server_process_is_refused_by_the_other(
+    signed_in_servers: tuple[str, str, dict[str, str]],
+) -> None:
+    first, second, session = signed_in_servers
+    async with httpx.AsyncClient(timeout=30) as http:
+        # The other process has just accepted it, so it would still hold it if it kept it.
+        signed_in = await http.get(f"{second}/api/v1/me", headers=session)
+        assert signed_in.status_code == 200, signed_in.text
+
+        signed_out = await http.post(
+            f"{first}/auth/logout", headers={**session, "accept": "application/json"}
+        )
+        assert signed_out.status_code == 200, signed_out.text
+
+        refused = await http.get(f"{second}/api/v1/me", headers=session)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "login_required"
+        assert (await http.get(f"{second}/api/v1/me/secrets", headers=session)).status_code == 401

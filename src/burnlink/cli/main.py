@@ -162,15 +162,7 @@ def serve(
     metavar="URL",
     help="Send a signed webhook to this URL when the secret is viewed, burned or expires.",
 )
-@click.option(
-    "--server",
-    envvar="BURNLINK_SERVER",
-    default=DEFAULT_SERVER,
-    show_default=True,
-    show_envvar=True,
-    metavar="URL",
-    help="The burnlink server.",
-)
+@_server_option
 @click.option(
     "--label",
     metavar="TEXT",

@@ -230,22 +230,9 @@ class OidcClient:
         body: str = prepare_token_request(
             "authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=verifier
         )
-        # RFC 6749 §2.3.1: id and secret are form-encoded before they are joined.
-        basic = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
-        headers = {
-            "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        try:
-            async with self._http.stream(
-                "POST", meta.token_endpoint, content=body.encode(), headers=headers
-            ) as response:
-                raw = await _read_capped(response)
-        except httpx.HTTPError:
-            raise _refused("provider_unavailable", _UNAVAILABLE) from None
+        status, raw = await self._post(meta.token_endpoint, body.encode())
         answer = _json_object(raw, "token response")
-        if response.status_code != 200:
+        if status != 200:
             error = answer.get("error")
             reason = error if isinstance(error, str) and error.isidentifier() else "provider_error"
             # invalid_grant: a code used twice, expired, or issued to another client.
@@ -263,6 +250,13 @@ class OidcClient:
         """POST ``form`` to one of the provider's endpoints with this client's credentials
         (client_secret_basic); the status and the JSON object it answers. ``SignInRefused``
         when the provider does not answer or answers with something else than JSON."""
+        status, raw = await self._post(url, urlencode(form).encode())
+        return status, _json_object(raw, "answer")
+
+    async def _post(self, url: str, form: bytes) -> tuple[int, bytes]:
+        """POST the form-encoded ``form`` to ``url`` with this client's credentials
+        (client_secret_basic); the status and the body (capped). ``SignInRefused`` when the
+        provider does not answer."""
         # RFC 6749 §2.3.1: id and secret are form-encoded before they are joined.
         basic = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
         headers = {
@@ -271,13 +265,10 @@ class OidcClient:
             "Accept": "application/json",
         }
         try:
-            async with self._http.stream(
-                "POST", url, content=urlencode(form).encode(), headers=headers
-            ) as response:
-                raw = await _read_capped(response)
+            async with self._http.stream("POST", url, content=form, headers=headers) as response:
+                return response.status_code, await _read_capped(response)
         except httpx.HTTPError:
             raise _refused("provider_unavailable", _UNAVAILABLE) from None
-        return response.status_code, _json_object(raw, "answer")
 
     async def _key_set(self, kid: str | None) -> KeySet:
         meta = await self.metadata()

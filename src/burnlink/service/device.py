@@ -15,6 +15,7 @@ the device code nor the token is ever logged or kept (only the token's digest, b
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from burnlink.audit.events import AuditEventType, Scalar
@@ -75,7 +76,15 @@ class DeviceSignIn:
             mfa = has_second_factor(claims, settings)
             if settings.oidc_require_mfa and not mfa:
                 raise SignInRefused("mfa_required", missing_factor(claims, settings))
-            _check_create_policy(claims, mfa, settings)
+            principal = Principal(
+                subject=claims.subject,
+                email=claims.email,
+                groups=claims.groups,
+                mfa=mfa,
+                auth_time=claims.auth_time,
+                via="session",
+            )
+            _check_create_policy(principal, settings)
         except SignInRefused as exc:
             if exc.reason not in device.PENDING:
                 detail: dict[str, Scalar] = {"reason": exc.reason, "via": "device"}
@@ -85,14 +94,6 @@ class DeviceSignIn:
                     AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
                 )
             raise
-        principal = Principal(
-            subject=claims.subject,
-            email=claims.email,
-            groups=claims.groups,
-            mfa=mfa,
-            auth_time=claims.auth_time,
-            via="session",
-        )
         # Every scope: the user just signed in at the provider, as fresh as a sign-in gets.
         issued = await self.tokens.issue(
             principal, name=clean_name, scopes=SCOPES, days=DEFAULT_DAYS, client=client, now=now
@@ -111,17 +112,10 @@ class DeviceSignIn:
         return issued
 
 
-def _check_create_policy(claims: IdentityClaims, mfa: bool, settings: Settings) -> None:
-    principal = Principal(
-        subject=claims.subject,
-        email=claims.email,
-        groups=claims.groups,
-        mfa=mfa,
-        auth_time=claims.auth_time,
-        via="token",
-        scopes=frozenset(SCOPES),
-    )
+def _check_create_policy(principal: Principal, settings: Settings) -> None:
+    # As the token to be issued will act: with its scopes, not a session's.
+    as_token = replace(principal, via="token", scopes=frozenset(SCOPES))
     try:
-        CreatePolicy.of(settings).check(principal)
+        CreatePolicy.of(settings).check(as_token)
     except CreateNotAllowed as exc:
         raise SignInRefused("create_not_allowed", str(exc)) from None

@@ -315,15 +315,8 @@ def receipt_body(
     if record.owner is not None:
         email = owner.email if owner is not None and owner.subject == record.owner else None
         created_by = ActorBody(subject=record.owner, email=email)
-    return ReceiptResponse(
-        id=record.secret_id,
-        state=receipt.state,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        ended_at=record.ended_at,
-        max_views=record.max_views,
-        views_used=record.views_used,
-        views_left=receipt.views_left,
+    return ReceiptResponse.of(
+        receipt,
         events=[
             EventBody(
                 at=e.at,

@@ -38,31 +38,29 @@ _401 = (
     " `invalid_token`: the bearer API token is unknown, revoked, expired or malformed."
 )
 _403 = "`insufficient_scope`: the API token lacks `{scope}` (`scope` names it)."
+_404 = "`not_found`: the user created no secret with this id (or its receipt is gone)."
+
+
+def _notes(scope: str) -> dict[int, str]:
+    """What a 401, 403 and 404 mean on a route that needs ``scope`` of an API token."""
+    return {401: _401, 403: _403.format(scope=scope), 404: _404}
 
 
 def _listed(receipt: Receipt) -> MySecret:
-    record = receipt.record
     last = receipt.events[-1] if receipt.events else None
-    return MySecret(
-        id=record.secret_id,
-        label=record.label,
-        state=receipt.state,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        ended_at=record.ended_at,
-        max_views=record.max_views,
-        views_used=record.views_used,
-        views_left=receipt.views_left,
+    return MySecret.of(
+        receipt,
+        label=receipt.record.label,
         last_event=None if last is None else last.kind.value,
         last_event_at=None if last is None else last.at,
-        receipt_url=f"/api/v1/me/secrets/{record.secret_id}",
+        receipt_url=f"/api/v1/me/secrets/{receipt.record.secret_id}",
     )
 
 
 @router.get(
     "/me/secrets",
     response_model=MySecrets,
-    responses=error_responses(401, 403, 422, 503, notes={401: _401, 403: _403.format(scope=READ)}),
+    responses=error_responses(401, 403, 422, 503, notes=_notes(READ)),
 )
 async def my_secrets(
     principal: SignedIn,
@@ -79,17 +77,7 @@ async def my_secrets(
 @router.get(
     "/me/secrets/{secret_id}",
     response_model=ReceiptResponse,
-    responses=error_responses(
-        401,
-        403,
-        404,
-        503,
-        notes={
-            401: _401,
-            403: _403.format(scope=READ),
-            404: "`not_found`: the user created no secret with this id (or its receipt is gone).",
-        },
-    ),
+    responses=error_responses(401, 403, 404, 503, notes=_notes(READ)),
 )
 async def my_secret_receipt(
     secret_id: str, principal: SignedIn, request: Request, service: Service
@@ -106,20 +94,7 @@ async def my_secret_receipt(
     "/me/secrets/{secret_id}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(
-        400,
-        401,
-        403,
-        404,
-        413,
-        415,
-        503,
-        notes={
-            401: _401,
-            403: _403.format(scope=BURN),
-            404: "`not_found`: the user created no secret with this id (or its receipt is gone).",
-        },
-    ),
+    responses=error_responses(400, 401, 403, 404, 413, 415, 503, notes=_notes(BURN)),
 )
 async def burn_my_secret(
     secret_id: str, principal: SignedIn, request: Request, service: Service
@@ -133,9 +108,7 @@ async def burn_my_secret(
 @router.post(
     "/me/secrets/burn",
     response_model=BurnManyResult,
-    responses=error_responses(
-        400, 401, 403, 413, 415, 422, 503, notes={401: _401, 403: _403.format(scope=BURN)}
-    ),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503, notes=_notes(BURN)),
 )
 async def burn_my_secrets(
     body: BurnMany, principal: SignedIn, request: Request, service: Service

@@ -7,25 +7,17 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from burnlink.ids import SECRET_ID_PATTERN
-from burnlink.web.schemas import Instant
+from burnlink.web.schemas import Instant, ReceiptSummary
 
 __all__ = ["MAX_BURN", "BurnMany", "BurnManyResult", "MySecret", "MySecrets"]
 
 MAX_BURN = 100
 
 
-class MySecret(BaseModel):
+class MySecret(ReceiptSummary):
     """One of the user's secrets, as listed: never content, never a token."""
 
-    id: str
     label: str | None
-    state: str = Field(description="active, viewed, burned, locked or expired")
-    created_at: Instant
-    expires_at: Instant
-    ended_at: Instant | None
-    max_views: int
-    views_used: int
-    views_left: int
     last_event: str | None = Field(description="The latest receipt event's type.")
     last_event_at: Instant | None
     receipt_url: str = Field(description="This secret's receipt, for its owner (a path).")

@@ -7,7 +7,7 @@ integers strictly (``"60"`` is not a TTL).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
 from pydantic.config import JsonDict
@@ -19,6 +19,9 @@ from burnlink.netguard import MAX_URL_LENGTH
 from burnlink.policy import EMAIL_PATTERN
 from burnlink.service import MAX_PASSPHRASE_CHARS
 from burnlink.useragents import AgentInfo
+
+if TYPE_CHECKING:
+    from burnlink.service.secrets import Receipt
 
 
 def _iso_millis(moment: datetime) -> str:
@@ -303,8 +306,9 @@ class ActorBody(BaseModel):
     email: str | None = None
 
 
-class ReceiptResponse(BaseModel):
-    """The sender's receipt. Never holds content."""
+class ReceiptSummary(BaseModel):
+    """Where one secret stands, as its receipt and the list of its sender's secrets both
+    begin. Never holds content."""
 
     id: str
     state: str = Field(description="active, viewed, burned, locked or expired")
@@ -314,6 +318,27 @@ class ReceiptResponse(BaseModel):
     max_views: int
     views_used: int
     views_left: int
+
+    @classmethod
+    def of(cls, receipt: Receipt, **more: Any) -> Self:
+        """``receipt``'s summary, with ``more``: the fields a subclass adds."""
+        record = receipt.record
+        return cls(
+            id=record.secret_id,
+            state=receipt.state,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            ended_at=record.ended_at,
+            max_views=record.max_views,
+            views_used=record.views_used,
+            views_left=receipt.views_left,
+            **more,
+        )
+
+
+class ReceiptResponse(ReceiptSummary):
+    """The sender's receipt. Never holds content."""
+
     events: list[EventBody]
     events_capped: list[str] = Field(
         default_factory=list,

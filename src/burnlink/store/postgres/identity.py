@@ -12,7 +12,6 @@ Groups and scopes are ``text[]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -21,12 +20,22 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg.errors
 
 from burnlink.errors import DuplicateId
-from burnlink.models import EndReason, Event, EventKind, ReceiptRecord
+from burnlink.models import ReceiptRecord
 from burnlink.store.identity import SessionRecord, TokenRecord
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.pool import Connection
+from burnlink.store.sql_rows import (
+    SESSION_COLUMNS,
+    TOKEN_COLUMNS,
+    ColumnTypes,
+    receipt_from_rows,
+    session_from_row,
+    session_row,
+    token_from_row,
+    token_row,
+)
 
-__all__ = ["PostgresIdentity", "receipt_from_rows"]
+__all__ = ["POSTGRES_TYPES", "PostgresIdentity"]
 
 _INSERT_SESSION: Final = """
 INSERT INTO burnlink_sessions
@@ -74,65 +83,10 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _maybe_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
-
-
-def receipt_from_rows(rows: Sequence[tuple[Any, ...]]) -> ReceiptRecord:
-    """The ``ReceiptRecord`` of the (non-empty) rows of ``sql.RECEIPT`` or ``sql.OWNED`` for
-    one receipt."""
-    secret_id, manage, created, expires, max_views, views_used, ended_at, end_reason = rows[0][:8]
-    owner, label = rows[0][8:10]
-    events = tuple(
-        Event(at=_utc(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
-        for *_, at, kind, ip, user_agent in rows
-        if at is not None
-    )
-    return ReceiptRecord(
-        secret_id=secret_id,
-        manage_digest=manage,
-        created_at=_utc(created),
-        expires_at=_utc(expires),
-        max_views=max_views,
-        views_used=views_used,
-        ended_at=_maybe_utc(ended_at),
-        end_reason=None if end_reason is None else EndReason(end_reason),
-        events=events,
-        owner=owner,
-        label=label,
-    )
-
-
-def _session(row: tuple[Any, ...]) -> SessionRecord:
-    digest, subject, email, groups, mfa, auth_time, created_at, last_seen, expires_at = row
-    return SessionRecord(
-        digest=bytes(digest),
-        subject=subject,
-        email=email,
-        groups=tuple(groups),
-        mfa=bool(mfa),
-        auth_time=_utc(auth_time),
-        created_at=_utc(created_at),
-        last_seen=_utc(last_seen),
-        expires_at=_utc(expires_at),
-    )
-
-
-def _token(row: tuple[Any, ...]) -> TokenRecord:
-    token_id, digest, subject, email, groups, name, scopes, created, expires, used, revoked = row
-    return TokenRecord(
-        token_id=token_id,
-        digest=bytes(digest),
-        subject=subject,
-        email=email,
-        groups=tuple(groups),
-        name=name,
-        scopes=tuple(scopes),
-        created_at=_utc(created),
-        expires_at=_utc(expires),
-        last_used=_maybe_utc(used),
-        revoked_at=_maybe_utc(revoked),
-    )
+POSTGRES_TYPES: Final = ColumnTypes(
+    time=lambda moment: moment, read_time=_utc, names=list, read_names=tuple
+)
+"""Times as ``timestamptz`` (read back as aware UTC), names as ``text[]``."""
 
 
 class PostgresIdentity:
@@ -162,17 +116,7 @@ class PostgresIdentity:
 
     async def put_session(self, record: SessionRecord) -> None:
         """See ``Sessions.put_session``: one ``INSERT``; a kept digest raises ``DuplicateId``."""
-        params: dict[str, object] = {
-            "digest": record.digest,
-            "subject": record.subject,
-            "email": record.email,
-            "groups": list(record.groups),
-            "mfa": record.mfa,
-            "auth_time": record.auth_time,
-            "created_at": record.created_at,
-            "last_seen": record.last_seen,
-            "expires_at": record.expires_at,
-        }
+        params = dict(zip(SESSION_COLUMNS, session_row(record, POSTGRES_TYPES), strict=True))
         await self._insert(_INSERT_SESSION, params, "session")
 
     async def touch_session(
@@ -186,7 +130,7 @@ class PostgresIdentity:
             "idle_from": now - timedelta(seconds=idle_seconds),
         }
         rows = await self._rows(_TOUCH_SESSION, params)
-        return _session(rows[0]) if rows else None
+        return session_from_row(rows[0], POSTGRES_TYPES) if rows else None
 
     async def end_session(self, digest: bytes) -> bool:
         """See ``Sessions.end_session``."""
@@ -201,31 +145,19 @@ class PostgresIdentity:
     async def put_token(self, record: TokenRecord) -> None:
         """See ``ApiTokens.put_token``: one ``INSERT``; a kept id or digest raises
         ``DuplicateId``."""
-        params: dict[str, object] = {
-            "token_id": record.token_id,
-            "digest": record.digest,
-            "subject": record.subject,
-            "email": record.email,
-            "groups": list(record.groups),
-            "name": record.name,
-            "scopes": list(record.scopes),
-            "created_at": record.created_at,
-            "expires_at": record.expires_at,
-            "last_used": record.last_used,
-            "revoked_at": record.revoked_at,
-            "keep_until": (record.revoked_at or record.expires_at) + self._retention,
-        }
+        params = dict(zip(TOKEN_COLUMNS, token_row(record, POSTGRES_TYPES), strict=True))
+        params["keep_until"] = (record.revoked_at or record.expires_at) + self._retention
         await self._insert(_INSERT_TOKEN, params, "token")
 
     async def use_token(self, digest: bytes, *, now: datetime) -> TokenRecord | None:
         """See ``ApiTokens.use_token``: one ``UPDATE … RETURNING`` decides and writes."""
         rows = await self._rows(_USE_TOKEN, {"digest": digest, "now": now})
-        return _token(rows[0]) if rows else None
+        return token_from_row(rows[0], POSTGRES_TYPES) if rows else None
 
     async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
         """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
         rows = await self._rows(_LIST_TOKENS, {"subject": subject, "now": now})
-        return [_token(row) for row in rows]
+        return [token_from_row(row, POSTGRES_TYPES) for row in rows]
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """See ``ApiTokens.revoke_token``: one ``UPDATE`` decides and writes."""
@@ -241,4 +173,7 @@ class PostgresIdentity:
         """See ``OwnedSecrets.owned_secrets``: one ``SELECT`` by the index on the owner."""
         params: dict[str, object] = {"owner": owner, "now": now, "limit": max(limit, 0)}
         rows = await self._rows(sql.OWNED, params)
-        return [receipt_from_rows(list(group)) for _, group in groupby(rows, key=lambda r: r[0])]
+        return [
+            receipt_from_rows(secret_id, [row[1:] for row in group], POSTGRES_TYPES)
+            for secret_id, group in groupby(rows, key=lambda row: str(row[0]))
+        ]

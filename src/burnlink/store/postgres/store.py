@@ -125,7 +125,7 @@ from burnlink.models import (
 from burnlink.store.counters import Hit
 from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
-from burnlink.store.postgres.identity import PostgresIdentity, receipt_from_rows
+from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
@@ -137,6 +137,7 @@ from burnlink.store.secrets import (
     Reveal,
     ViewRecord,
 )
+from burnlink.store.sql_rows import receipt_from_rows
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -430,7 +431,11 @@ class PostgresStore(PostgresIdentity):
         async with self._connection() as conn:
             cursor = await conn.execute(sql.RECEIPT, {"id": secret_id, "now": now})
             rows = await cursor.fetchall()
-        return receipt_from_rows(rows) if rows else None
+        return (
+            receipt_from_rows(secret_id, [row[1:] for row in rows], POSTGRES_TYPES)
+            if rows
+            else None
+        )
 
     async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
         """Keep ``events`` in one statement: lines on the receipt (if kept), outbox records

@@ -7,13 +7,15 @@ comma-separated, as ``host:port`` or ``[v6 address]:port`` (port 6379 when left 
 redis-py's ``RedisCluster`` learns the rest of the cluster from the first node that answers.
 The user, password and query options are read as redis-py reads a ``redis://`` URL; the path
 may only be empty or ``/0``, as a cluster has only database 0, and no option naming a retry is
-accepted. Errors name the bad part of the URL, never its password.
+accepted. Errors name the bad part of the URL, never its password. ``translated`` turns what
+the client raises into ``StorageUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final, cast
 from urllib.parse import unquote, unquote_plus
 
@@ -24,16 +26,25 @@ from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, RedisClusterException
+from redis.exceptions import DataError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from burnlink.errors import ConfigError
+from burnlink.errors import ConfigError, StorageUnavailable
 
 DEFAULT_PREFIX: Final = "burnlink:"
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
 DEFAULT_PORT: Final = 6379
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
 COMMAND_TIMEOUT_SECONDS: Final = 1.5
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Turn driver and socket errors into ``StorageUnavailable`` (messages carry no data)."""
+    try:
+        yield
+    except (RedisError, RedisClusterException, OSError) as exc:
+        raise StorageUnavailable() from exc
 
 
 def client_for(url: str) -> tuple[Redis | RedisCluster, str]:

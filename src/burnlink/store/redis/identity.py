@@ -36,20 +36,19 @@ Atomicity
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisClusterException, RedisError
 from redis.typing import EncodableT
 
 from burnlink.clock import from_epoch_ms, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.store.identity import SessionRecord, TokenRecord
+from burnlink.store.redis.client import translated
 
 __all__ = ["RedisIdentity"]
 
@@ -184,14 +183,6 @@ return n
 """
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, RedisClusterException, OSError) as exc:
-        raise StorageUnavailable() from exc
-
-
 def _names(values: tuple[str, ...]) -> bytes:
     return json.dumps(list(values), separators=(",", ":")).encode()
 
@@ -212,13 +203,26 @@ def _at(raw: bytes | None) -> datetime | None:
     return None if raw is None else from_epoch_ms(int(raw))
 
 
+def _principal_fields(record: SessionRecord | TokenRecord) -> list[EncodableT]:
+    """The field pairs of whom a session or token acts for: ``sub``, ``grp``, and ``em`` when
+    there is an email (absent for none)."""
+    fields: list[EncodableT] = [b"sub", _encode(record.subject), b"grp", _names(record.groups)]
+    if record.email is not None:
+        fields += [b"em", _encode(record.email)]
+    return fields
+
+
+def _email(f: dict[bytes, bytes]) -> str | None:
+    email = f.get(b"em")
+    return None if email is None else _text(email)
+
+
 def _session(digest: bytes, flat: Sequence[bytes]) -> SessionRecord:
     f = _fields(flat)
-    email = f.get(b"em")
     return SessionRecord(
         digest=digest,
         subject=_text(f[b"sub"]),
-        email=None if email is None else _text(email),
+        email=_email(f),
         groups=tuple(json.loads(f[b"grp"])),
         mfa=f[b"mfa"] == b"1",
         auth_time=from_epoch_ms(int(f[b"aut"])),
@@ -229,12 +233,11 @@ def _session(digest: bytes, flat: Sequence[bytes]) -> SessionRecord:
 
 
 def _token(digest: bytes, f: dict[bytes, bytes]) -> TokenRecord:
-    email = f.get(b"em")
     return TokenRecord(
         token_id=_text(f[b"tid"]),
         digest=digest,
         subject=_text(f[b"sub"]),
-        email=None if email is None else _text(email),
+        email=_email(f),
         groups=tuple(json.loads(f[b"grp"])),
         name=_text(f[b"nm"]),
         scopes=tuple(json.loads(f[b"sc"])),
@@ -286,22 +289,19 @@ class RedisIdentity:
         return self._signin_key(b"tok-id", _encode(token_id))
 
     async def _script(self, script: AsyncScript, keys: list[bytes], args: list[EncodableT]) -> Any:
-        with _translated():
+        with translated():
             return await script(keys=keys, args=args)
 
     async def put_session(self, record: SessionRecord) -> None:
         """See ``Sessions.put_session``: one script."""
         fields: list[EncodableT] = [
-            b"sub", _encode(record.subject),
-            b"grp", _names(record.groups),
+            *_principal_fields(record),
             b"mfa", int(record.mfa),
             b"aut", to_epoch_ms(record.auth_time),
             b"cat", to_epoch_ms(record.created_at),
             b"seen", to_epoch_ms(record.last_seen),
             b"exp", to_epoch_ms(record.expires_at),
         ]  # fmt: skip
-        if record.email is not None:
-            fields += [b"em", _encode(record.email)]
         keys = [
             self._session_key(record.digest),
             self._signin_key(b"ses-of", _encode(record.subject)),
@@ -329,7 +329,7 @@ class RedisIdentity:
 
     async def end_session(self, digest: bytes) -> bool:
         """See ``Sessions.end_session``: one ``DEL`` (the subject's set drops it later)."""
-        with _translated():
+        with translated():
             return bool(await self._client.delete(self._session_key(digest)))
 
     async def end_sessions_of(self, subject: str) -> int:
@@ -337,7 +337,7 @@ class RedisIdentity:
         deletes them all if they are still those (else read again)."""
         of = self._signin_key(b"ses-of", _encode(subject))
         for _ in range(_OPTIMISTIC_TRIES):
-            with _translated():
+            with translated():
                 members = cast("list[bytes]", await self._client.zrange(of, 0, -1))
             keys = [of, *(self._session_key(bytes.fromhex(m.decode())) for m in members)]
             ended = int(await self._script(self._end_sessions_script, keys, list(members)))
@@ -351,16 +351,13 @@ class RedisIdentity:
         keep_until_ms = to_epoch_ms(ended + self._retention)
         fields: list[EncodableT] = [
             b"tid", _encode(record.token_id),
-            b"sub", _encode(record.subject),
-            b"grp", _names(record.groups),
+            *_principal_fields(record),
             b"nm", _encode(record.name),
             b"sc", _names(record.scopes),
             b"cat", to_epoch_ms(record.created_at),
             b"exp", to_epoch_ms(record.expires_at),
             b"ku", keep_until_ms,
         ]  # fmt: skip
-        if record.email is not None:
-            fields += [b"em", _encode(record.email)]
         if record.last_used is not None:
             fields += [b"lu", to_epoch_ms(record.last_used)]
         if record.revoked_at is not None:
@@ -392,7 +389,7 @@ class RedisIdentity:
         """See ``ApiTokens.list_tokens``: the subject's set newest first, then one script
         reads each token (and drops the ones gone from the set)."""
         of = self._signin_key(b"tok-of", _encode(subject))
-        with _translated():
+        with translated():
             members = cast("list[bytes]", await self._client.zrevrange(of, 0, -1))
         if not members:
             return []
@@ -414,7 +411,7 @@ class RedisIdentity:
         now_ms = to_epoch_ms(now)
         keep_until_ms = to_epoch_ms(now + self._retention)
         for _ in range(_OPTIMISTIC_TRIES):
-            with _translated():
+            with translated():
                 raw = cast("bytes | None", await self._client.get(pointer))
             if raw is None:
                 return False
@@ -438,7 +435,7 @@ class RedisIdentity:
         two indexes (``purge_expired``)."""
         sessions = self._signin_key(b"ses-index")
         tokens = self._signin_key(b"tok-index")
-        with _translated():
+        with translated():
             ended = cast(
                 "list[bytes]",
                 await self._client.zrangebyscore(sessions, "-inf", now_ms, start=0, num=limit),

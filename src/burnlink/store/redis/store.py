@@ -195,8 +195,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -204,11 +203,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisClusterException, RedisError
 from redis.typing import EncodableT
 
 from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
-from burnlink.errors import DuplicateId, StorageUnavailable
+from burnlink.errors import DuplicateId
 from burnlink.models import (
     AccessPolicy,
     CodeCheck,
@@ -225,7 +223,7 @@ from burnlink.models import (
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
-from burnlink.store.redis.client import client_for
+from burnlink.store.redis.client import client_for, translated
 from burnlink.store.redis.identity import RedisIdentity
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -309,15 +307,6 @@ def _decode_event(raw: bytes) -> Event:
     return Event(at=from_epoch_ms(int(at)), kind=EventKind(kind), ip=ip, user_agent=user_agent)
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Turn driver and socket errors into ``StorageUnavailable`` (messages carry no data)."""
-    try:
-        yield
-    except (RedisError, RedisClusterException, OSError) as exc:
-        raise StorageUnavailable() from exc
-
-
 class RedisStore(RedisIdentity):
     """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
 
@@ -389,7 +378,7 @@ class RedisStore(RedisIdentity):
         outbox index goes with it in one non-transactional pipeline (best effort: see the
         module docstring, Outbox)."""
         keys = [*self._keys(secret_id), self._stream(secret_id)]
-        with _translated():
+        with translated():
             if not (self._cluster and events):
                 return await script(keys=keys, args=args)
             async with self._client.pipeline(transaction=False) as pipe:
@@ -462,7 +451,7 @@ class RedisStore(RedisIdentity):
             created_ms if owned else b"", *counter_args, *live, *receipt, *_event_args(events),
         ]  # fmt: skip
         keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
-        with _translated():
+        with translated():
             if not self._cluster:
                 owner_keys = [self._owned_key(record.owner)] if record.owner is not None else []
                 created = await self._create(
@@ -492,7 +481,7 @@ class RedisStore(RedisIdentity):
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """See ``SecretStore.peek``."""
-        with _translated():
+        with translated():
             values = cast(
                 "list[bytes | None]",
                 await self._client.hmget(self._keys(secret_id)[0], list(_PEEK_FIELDS)),
@@ -539,7 +528,7 @@ class RedisStore(RedisIdentity):
             *counter_args,
         ]  # fmt: skip
         keys = [*self._keys(secret_id), self._stream(secret_id), *counter_keys]
-        with _translated():
+        with translated():
             if not self._cluster:
                 result = await self._reveal(keys=keys, args=args)
             else:
@@ -567,7 +556,7 @@ class RedisStore(RedisIdentity):
         ``HMGET`` of ``peek`` in one pipeline, which sends each command to its key's shard,
         all at once; the metadata is left out when a count passed its limit."""
         keys, args = self._hit_keys(hits, now)
-        with _translated():
+        with translated():
             async with self._client.pipeline(transaction=False) as pipe:
                 for i, key in enumerate(keys):
                     _queue_script(pipe, self._hits, [key], args[2 * i : 2 * i + 2])
@@ -634,7 +623,7 @@ class RedisStore(RedisIdentity):
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """See ``SecretStore.receipt``."""
         _, receipt_key, events_key, _ = self._keys(secret_id)
-        with _translated():
+        with translated():
             result: Any = await self._receipt(keys=[receipt_key, events_key])
         flat, rows = result
         return self._decode_receipt(secret_id, flat, rows, now)
@@ -682,7 +671,7 @@ class RedisStore(RedisIdentity):
         start = 0
         while len(found) < limit:
             page = max(limit - len(found), 16)
-            with _translated():
+            with translated():
                 members = cast(
                     "list[bytes]", await self._client.zrevrange(key, start, start + page - 1)
                 )
@@ -701,7 +690,7 @@ class RedisStore(RedisIdentity):
                 elif receipt is not None and len(found) < limit:
                     found.append(receipt)
             if stale:
-                with _translated():
+                with translated():
                     await self._client.zrem(key, *stale)
             start += len(members) - len(stale)
         return found
@@ -716,13 +705,13 @@ class RedisStore(RedisIdentity):
             # Every line is dropped, so the script never touches a receipt: the outbox key
             # stands in for the receipt's keys, and the script names one slot.
             args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events, lines=False)]
-            with _translated():
+            with translated():
                 await self._record(keys=[self._outbox] * 3, args=args)
             return
         _, receipt_key, events_key, _ = self._keys(secret_id)
         stream = self._stream(secret_id)
         args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events)]
-        with _translated():
+        with translated():
             if not self._cluster:
                 await self._record(keys=[receipt_key, events_key, stream], args=args)
                 return
@@ -745,7 +734,7 @@ class RedisStore(RedisIdentity):
         """
         if limit <= 0:
             return []
-        with _translated():
+        with translated():
             if not self._cluster:
                 rows: Any = await self._client.xrange(self._outbox, count=limit)
                 return [Pending(_text(entry_id), fields[b"r"]) for entry_id, fields in rows]
@@ -791,7 +780,7 @@ class RedisStore(RedisIdentity):
             by_stream.setdefault(stream, []).append(entry_id)
         if not by_stream:
             return
-        with _translated():
+        with translated():
             if not self._cluster:
                 await self._client.xdel(self._outbox, *by_stream[self._outbox])
                 return
@@ -859,7 +848,7 @@ class RedisStore(RedisIdentity):
             to_epoch_ms(resend_after),
             max_codes,
         ]
-        with _translated():
+        with translated():
             result: Any = await self._put_code(keys=[live_key, code_key], args=args)
         return _CODE_PUT[int(result)]
 
@@ -868,7 +857,7 @@ class RedisStore(RedisIdentity):
     ) -> CodeCheck | None:
         """See ``SecretStore.check_code``. One script; digests are compared in constant time."""
         live_key, _, _, code_key = self._keys(secret_id)
-        with _translated():
+        with translated():
             result: Any = await self._check_code(
                 keys=[live_key, code_key], args=[code_digest, to_epoch_ms(now)]
             )
@@ -897,7 +886,7 @@ class RedisStore(RedisIdentity):
         keys, args = self._hit_keys(hits, now)
         if not keys:
             return []
-        with _translated():
+        with translated():
             if not self._cluster:
                 totals: list[Any] = await self._hits(keys=keys, args=args)
                 return [int(total) for total in totals]
@@ -922,7 +911,7 @@ class RedisStore(RedisIdentity):
     async def clear_hits(self, bucket: str, *, window: int, now: datetime) -> int:
         """See ``SecretStore.clear_hits``: one ``GETDEL`` of the window's key."""
         start = to_epoch_ms(now) // 1000 // window * window
-        with _translated():
+        with translated():
             value: Any = await self._client.getdel(self._counter_key(bucket, start))
         return 0 if value is None else int(value)
 
@@ -936,7 +925,7 @@ class RedisStore(RedisIdentity):
         """
         now_ms = to_epoch_ms(now)
         ended = 0
-        with _translated():
+        with translated():
             while ended < limit:
                 members = cast(
                     "list[bytes]",
@@ -980,7 +969,7 @@ class RedisStore(RedisIdentity):
     async def ping(self) -> None:
         """Return if Redis (on a cluster: every primary) answers, else raise
         ``StorageUnavailable``."""
-        with _translated():
+        with translated():
             if isinstance(self._client, RedisCluster):
                 await self._client.ping(target_nodes=RedisCluster.PRIMARIES)
             else:
@@ -988,7 +977,7 @@ class RedisStore(RedisIdentity):
 
     async def aclose(self) -> None:
         """Close the client and its connections."""
-        with _translated():
+        with translated():
             await self._client.aclose()
 
 

@@ -10,7 +10,6 @@ the Unix epoch; groups and scopes are JSON arrays of strings.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -18,18 +17,26 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from burnlink.clock import from_epoch_ms, to_epoch_ms
+from burnlink.clock import to_epoch_ms
 from burnlink.errors import DuplicateId
 from burnlink.models import ReceiptRecord
 from burnlink.store.identity import SessionRecord, TokenRecord
-from burnlink.store.sqlite.rows import SELECT_OWNED, Row, receipt_from_rows
+from burnlink.store.sql_rows import (
+    receipt_from_rows,
+    session_from_row,
+    session_row,
+    token_from_row,
+    token_row,
+)
+from burnlink.store.sqlite.rows import SELECT_OWNED, SQLITE_TYPES, Row
 from burnlink.store.sqlite.worker import error_name, immediate_transaction
 
 __all__ = ["SqliteIdentity"]
 
 T = TypeVar("T")
 
-# Column lists written out (no string building): the order ``_session`` and ``_token`` read.
+# Column lists written out (no string building): the order of ``sql_rows.SESSION_COLUMNS`` and
+# ``sql_rows.TOKEN_COLUMNS``, then ``keep_until``.
 # S105 takes the names for passwords: they are SQL.
 _INSERT_SESSION: Final = (
     "INSERT INTO sessions (digest, subject, email, groups, mfa, auth_time, created_at,"
@@ -56,86 +63,6 @@ _LIST_TOKENS: Final = (
     " ORDER BY created_at DESC, token_id DESC"
 )
 _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
-
-
-def _names(values: tuple[str, ...]) -> str:
-    return json.dumps(list(values), separators=(",", ":"))
-
-
-def _unnames(text: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in json.loads(text))
-
-
-def _ms(moment: datetime | None) -> int | None:
-    return None if moment is None else to_epoch_ms(moment)
-
-
-def _at(millis: int | None) -> datetime | None:
-    return None if millis is None else from_epoch_ms(millis)
-
-
-def _session_row(record: SessionRecord) -> tuple[object, ...]:
-    return (
-        record.digest,
-        record.subject,
-        record.email,
-        _names(record.groups),
-        int(record.mfa),
-        to_epoch_ms(record.auth_time),
-        to_epoch_ms(record.created_at),
-        to_epoch_ms(record.last_seen),
-        to_epoch_ms(record.expires_at),
-    )
-
-
-def _session(row: Row) -> SessionRecord:
-    digest, subject, email, groups, mfa, auth_time, created_at, last_seen, expires_at = row
-    return SessionRecord(
-        digest=bytes(digest),
-        subject=subject,
-        email=email,
-        groups=_unnames(groups),
-        mfa=bool(mfa),
-        auth_time=from_epoch_ms(auth_time),
-        created_at=from_epoch_ms(created_at),
-        last_seen=from_epoch_ms(last_seen),
-        expires_at=from_epoch_ms(expires_at),
-    )
-
-
-def _token_row(record: TokenRecord, retention_ms: int) -> tuple[object, ...]:
-    ended = record.revoked_at or record.expires_at
-    return (
-        record.token_id,
-        record.digest,
-        record.subject,
-        record.email,
-        _names(record.groups),
-        record.name,
-        _names(record.scopes),
-        to_epoch_ms(record.created_at),
-        to_epoch_ms(record.expires_at),
-        _ms(record.last_used),
-        _ms(record.revoked_at),
-        to_epoch_ms(ended) + retention_ms,
-    )
-
-
-def _token(row: Row) -> TokenRecord:
-    token_id, digest, subject, email, groups, name, scopes, created, expires, used, revoked = row
-    return TokenRecord(
-        token_id=token_id,
-        digest=bytes(digest),
-        subject=subject,
-        email=email,
-        groups=_unnames(groups),
-        name=name,
-        scopes=_unnames(scopes),
-        created_at=from_epoch_ms(created),
-        expires_at=from_epoch_ms(expires),
-        last_used=_at(used),
-        revoked_at=_at(revoked),
-    )
 
 
 def _insert(sql: str, row: tuple[object, ...], what: str, db: sqlite3.Connection) -> None:
@@ -189,7 +116,8 @@ class SqliteIdentity:
     async def put_session(self, record: SessionRecord) -> None:
         """See ``Sessions.put_session``: one ``INSERT``; a kept digest raises ``DuplicateId``."""
         await self._run(
-            partial(_insert, _INSERT_SESSION, _session_row(record), "session"), writes=True
+            partial(_insert, _INSERT_SESSION, session_row(record, SQLITE_TYPES), "session"),
+            writes=True,
         )
 
     async def touch_session(
@@ -200,7 +128,7 @@ class SqliteIdentity:
         row = await self._run(
             partial(_touch, digest, to_epoch_ms(now), idle_seconds * 1000), writes=True
         )
-        return None if row is None else _session(row)
+        return None if row is None else session_from_row(row, SQLITE_TYPES)
 
     async def end_session(self, digest: bytes) -> bool:
         """See ``Sessions.end_session``."""
@@ -215,7 +143,8 @@ class SqliteIdentity:
     async def put_token(self, record: TokenRecord) -> None:
         """See ``ApiTokens.put_token``: one ``INSERT``; a kept id or digest raises
         ``DuplicateId``."""
-        row = _token_row(record, self._retention_ms)
+        keep_until_ms = to_epoch_ms(record.revoked_at or record.expires_at) + self._retention_ms
+        row = (*token_row(record, SQLITE_TYPES), keep_until_ms)
         await self._run(partial(_insert, _INSERT_TOKEN, row, "token"), writes=True)
 
     async def use_token(self, digest: bytes, *, now: datetime) -> TokenRecord | None:
@@ -224,12 +153,12 @@ class SqliteIdentity:
         rows = await self._run(
             partial(_returning, _USE_TOKEN, (now_ms, digest, now_ms)), writes=True
         )
-        return _token(rows[0]) if rows else None
+        return token_from_row(rows[0], SQLITE_TYPES) if rows else None
 
     async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
         """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
         rows = await self._run(partial(_select, _LIST_TOKENS, (subject, to_epoch_ms(now))))
-        return [_token(row) for row in rows]
+        return [token_from_row(row, SQLITE_TYPES) for row in rows]
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """See ``ApiTokens.revoke_token``: one ``UPDATE`` decides and writes."""
@@ -247,6 +176,6 @@ class SqliteIdentity:
         parameters = (owner, to_epoch_ms(now), max(limit, 0))
         rows = await self._run(partial(_select, SELECT_OWNED, parameters))
         return [
-            receipt_from_rows(secret_id, [row[1:] for row in group])
+            receipt_from_rows(secret_id, [row[1:] for row in group], SQLITE_TYPES)
             for secret_id, group in groupby(rows, key=lambda row: str(row[0]))
         ]

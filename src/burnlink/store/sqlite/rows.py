@@ -8,21 +8,20 @@ access policy is ``AccessPolicy.to_bytes`` (NULL, from schema version 1, is the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Final
 
 from burnlink.clock import from_epoch_ms, to_epoch_ms
 from burnlink.models import (
     AccessPolicy,
-    EndReason,
     Event,
-    EventKind,
     PassphraseGate,
-    ReceiptRecord,
     SecretMeta,
     SecretRecord,
 )
 from burnlink.store.secrets import STAND_IN_DIGEST
+from burnlink.store.sql_rows import ColumnTypes
 
 __all__ = [
     "INSERT_INTO_EVENTS",
@@ -31,11 +30,11 @@ __all__ = [
     "SELECT_META",
     "SELECT_OWNED",
     "SELECT_RECEIPT",
+    "SQLITE_TYPES",
     "STAND_IN_ROW",
     "Row",
     "event_row",
     "meta_from_row",
-    "receipt_from_rows",
     "receipt_row",
     "secret_row",
 ]
@@ -120,6 +119,16 @@ def event_row(secret_id: str, seq: int, event: Event) -> tuple[object, ...]:
     return (secret_id, seq, to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent)
 
 
+SQLITE_TYPES: Final = ColumnTypes(
+    time=to_epoch_ms,
+    read_time=from_epoch_ms,
+    names=lambda values: json.dumps(list(values), separators=(",", ":")),
+    read_names=lambda text: tuple(str(v) for v in json.loads(text)),
+)
+"""How the SQLite store keeps the rows ``burnlink.store.sql_rows`` maps: times as INTEGER
+milliseconds since the Unix epoch, lists of names as JSON arrays of strings."""
+
+
 STAND_IN_ROW: Final[Row] = (
     STAND_IN_DIGEST, 0, 0, 1, 1, 5, None, None, None, None, AccessPolicy().to_bytes()
 )  # fmt: skip
@@ -149,27 +158,4 @@ def meta_from_row(secret_id: str, row: Row) -> SecretMeta:
         passphrase=gate,
         # NULL: a secret created before policies were stored (schema version 1).
         policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(bytes(policy)),
-    )
-
-
-def receipt_from_rows(secret_id: str, rows: Sequence[Row]) -> ReceiptRecord:
-    """The ``ReceiptRecord`` of the (non-empty) rows of ``SELECT_RECEIPT``."""
-    manage, created, expires, max_views, views_used, ended, reason, owner, label = rows[0][:9]
-    events = tuple(
-        Event(at=from_epoch_ms(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
-        for *_, at, kind, ip, user_agent in rows
-        if at is not None
-    )
-    return ReceiptRecord(
-        secret_id=secret_id,
-        manage_digest=bytes(manage),
-        created_at=from_epoch_ms(created),
-        expires_at=from_epoch_ms(expires),
-        max_views=int(max_views),
-        views_used=int(views_used),
-        ended_at=None if ended is None else from_epoch_ms(ended),
-        end_reason=None if reason is None else EndReason(reason),
-        events=events,
-        owner=owner,
-        label=label,
     )

@@ -107,6 +107,7 @@ from burnlink.store.secrets import (
     ViewRecord,
     takes_view,
 )
+from burnlink.store.sql_rows import receipt_from_rows
 from burnlink.store.sqlite.identity import SqliteIdentity
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
@@ -114,11 +115,11 @@ from burnlink.store.sqlite.rows import (
     INSERT_INTO_SECRETS,
     SELECT_META,
     SELECT_RECEIPT,
+    SQLITE_TYPES,
     STAND_IN_ROW,
     Row,
     event_row,
     meta_from_row,
-    receipt_from_rows,
     receipt_row,
     secret_row,
 )
@@ -396,7 +397,7 @@ class SqliteStore(SqliteIdentity):
     async def receipt(self, secret_id: str, *, now: datetime) -> ReceiptRecord | None:
         """See ``SecretStore.receipt``; one statement, so receipt and events agree."""
         rows = await self._run(partial(_fetch, SELECT_RECEIPT, (secret_id, to_epoch_ms(now))))
-        return receipt_from_rows(secret_id, rows) if rows else None
+        return receipt_from_rows(secret_id, rows, SQLITE_TYPES) if rows else None
 
     async def record(self, secret_id: str | None, events: Sequence[Recorded]) -> None:
         """See ``SecretStore.record``: one transaction appends the lines (each checking its

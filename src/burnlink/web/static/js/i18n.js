@@ -34,11 +34,26 @@ export function t(key, values = {}) {
   );
 }
 
+/**
+ * The message `{prefix}.{value}`, or `value` itself when the catalogue has none: a state, event
+ * or agent class named by the server that this page does not know yet.
+ */
+export function translated(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const text = t(key);
+  return text === key ? value : text;
+}
+
 /** A date and time in the page's language, in the reader's time zone. */
 export function formatDate(value) {
   return new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" }).format(
     new Date(value),
   );
+}
+
+/** A date and time with its distance from now: "3 Mar 2026, 14:05 (in 3 hours)". */
+export function formatWhen(value) {
+  return `${formatDate(value)} (${formatRelative(value)})`;
 }
 
 /** A time of day in the page's language ("14:05"). */

@@ -5,7 +5,7 @@
 // through textContent only.
 
 import * as api from "./api.js";
-import { formatDate, formatRelative, loadMessages, t } from "./i18n.js";
+import { formatDate, formatRelative, formatWhen, loadMessages, t, translated } from "./i18n.js";
 import {
   announce,
   byId,
@@ -25,16 +25,6 @@ const errorBox = byId("me-error");
 const dialog = byId("me-burn-dialog");
 const tokenForm = byId("token-form");
 const tokenError = byId("token-form-error");
-
-function known(prefix, value) {
-  const key = `${prefix}.${value}`;
-  const text = t(key);
-  return text === key ? value : text;
-}
-
-function when(value) {
-  return `${formatDate(value)} (${formatRelative(value)})`;
-}
 
 function labelOf(secret) {
   return secret.label ?? secret.id;
@@ -110,18 +100,18 @@ async function openReceipt(secret) {
   }
   const panel = byId("my-receipt");
   setText(byId("my-receipt-label"), labelOf(secret));
-  setText(byId("my-receipt-state"), known("state", receipt.state));
+  setText(byId("my-receipt-state"), translated("state", receipt.state));
   setText(
     byId("my-receipt-views"),
     t("me.views_value", { used: receipt.views_used, left: receipt.views_left }),
   );
-  setText(byId("my-receipt-created"), when(receipt.created_at));
-  setText(byId("my-receipt-expires"), when(receipt.expires_at));
+  setText(byId("my-receipt-created"), formatWhen(receipt.created_at));
+  setText(byId("my-receipt-expires"), formatWhen(receipt.expires_at));
   const list = byId("my-receipt-events");
   list.replaceChildren();
   for (const event of receipt.events ?? []) {
     const item = document.createElement("li");
-    item.textContent = `${formatDate(event.at)}: ${known("event", event.type)}`;
+    item.textContent = `${formatDate(event.at)}: ${translated("event", event.type)}`;
     list.append(item);
   }
   show(panel, true);
@@ -144,15 +134,15 @@ function secretRow(secret) {
   name.className = "secret-label";
   name.textContent = label;
   row.append(name);
-  cell(row, known("state", secret.state)).className = "secret-state";
+  cell(row, translated("state", secret.state)).className = "secret-state";
   cell(row, t("me.views_value", { used: secret.views_used, left: secret.views_left }));
-  cell(row, when(secret.expires_at));
+  cell(row, formatWhen(secret.expires_at));
   cell(
     row,
     secret.last_event === null
       ? ""
       : t("me.last_event_value", {
-          event: known("event", secret.last_event),
+          event: translated("event", secret.last_event),
           when: formatRelative(secret.last_event_at),
         }),
   );
@@ -197,8 +187,8 @@ function tokenRow(token) {
   cell(row, token.scopes.join(", "));
   cell(row, formatDate(token.created_at));
   cell(row, formatDate(token.expires_at));
-  cell(row, token.last_used === null ? t("me.token_never") : when(token.last_used));
-  cell(row, known("token_state", token.state)).className = "token-state";
+  cell(row, token.last_used === null ? t("me.token_never") : formatWhen(token.last_used));
+  cell(row, translated("token_state", token.state)).className = "token-state";
   const actions = cell(row, "");
   if (token.state === "active") {
     const revoke = button(t("me.token_revoke"), t("me.token_revoke_of", { name: token.name }));

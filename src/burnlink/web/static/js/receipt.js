@@ -8,9 +8,10 @@ import {
   formatCountry,
   formatDate,
   formatList,
-  formatRelative,
+  formatWhen,
   loadMessages,
   t,
+  translated,
 } from "./i18n.js";
 import { announce, byId, failed, fragment, pageId, setText, show } from "./ui.js";
 
@@ -45,22 +46,12 @@ function showGone() {
   gone.focus();
 }
 
-function known(prefix, value) {
-  const key = `${prefix}.${value}`;
-  const text = t(key);
-  return text === key ? value : text;
-}
-
-function when(value) {
-  return `${formatDate(value)} (${formatRelative(value)})`;
-}
-
 /** "Opened by Slackbot (link preview)", "Viewed by Firefox in Germany (DE)". */
 function describeEvent(event) {
-  let text = known("event", event.type);
+  let text = translated("event", event.type);
   const agent = event.agent;
   if (agent && typeof agent.name === "string" && agent.name !== "") {
-    const values = { event: text, agent: agent.name, class: known("agent", agent.class) };
+    const values = { event: text, agent: agent.name, class: translated("agent", agent.class) };
     text = t(agent.class === "browser" ? "receipt.by_agent" : "receipt.by_agent_class", values);
   }
   if (typeof event.country === "string" && event.country !== "") {
@@ -108,7 +99,7 @@ function render(receipt) {
   const state = STATES.has(receipt.state) ? receipt.state : "unknown";
   const badge = byId("receipt-state");
   badge.className = `badge state-${state}`;
-  setText(badge, known("state", receipt.state));
+  setText(badge, translated("state", receipt.state));
   setText(
     byId("receipt-views"),
     t("receipt.views_value", {
@@ -117,10 +108,10 @@ function render(receipt) {
       max: receipt.max_views,
     }),
   );
-  setText(byId("receipt-created"), when(receipt.created_at));
-  setText(byId("receipt-expires"), when(receipt.expires_at));
+  setText(byId("receipt-created"), formatWhen(receipt.created_at));
+  setText(byId("receipt-expires"), formatWhen(receipt.expires_at));
   show(byId("receipt-ended-row"), receipt.ended_at !== null);
-  if (receipt.ended_at !== null) setText(byId("receipt-ended"), when(receipt.ended_at));
+  if (receipt.ended_at !== null) setText(byId("receipt-ended"), formatWhen(receipt.ended_at));
   byId("events-body").replaceChildren(...receipt.events.map(eventRow));
   show(byId("no-events"), receipt.events.length === 0);
   setText(byId("receipt-summary"), summarize(receipt));
@@ -131,7 +122,7 @@ function render(receipt) {
   }).format(new Date());
   const updated = receipt.state === "active" ? "receipt.updated" : "receipt.updated_final";
   setText(byId("receipt-updated"), t(updated, { time, seconds: REFRESH_SECONDS }));
-  if (lastState !== null && lastState !== receipt.state) announce(known("state", receipt.state));
+  if (lastState !== null && lastState !== receipt.state) announce(translated("state", receipt.state));
   lastState = receipt.state;
   show(section, true);
 }
