@@ -60,7 +60,8 @@ def b64url_decode(text: str, *, field: str, length: int | None = None) -> bytes:
         raise InvalidInput(field, "is not unpadded base64url")
     try:
         # Surplus padding is ignored and two "=" complete any length the check above admits.
-        data = binascii.a2b_base64(text.encode("ascii").translate(_FROM_URLSAFE) + b"==")
+        raw = text.encode("ascii")  # pragma: no mutate - "ASCII" names the same codec
+        data = binascii.a2b_base64(raw.translate(_FROM_URLSAFE) + b"==")
     except (
         binascii.Error,
         ValueError,

@@ -27,6 +27,7 @@ from burnlink.errors import (
     InvalidInput,
     IpDenied,
     MailUnavailable,
+    MetricsTokenRequired,
     RateLimited,
     SecretUnavailable,
     VerificationFailed,
@@ -200,8 +201,9 @@ async def test_admin_token_lets_in_only_the_configured_token() -> None:
     assert await counted(access, f"admin-failed:{IP}", 3600) == 0
 
     for token, given in [(ADMIN + "x", True), ("", False)]:
-        with pytest.raises(AdminRequired):
+        with pytest.raises(AdminRequired) as refused:
             await access.check_admin(token, ClientInfo(ip=IP), now=NOW)
+        assert type(refused.value) is AdminRequired  # not its metrics subclass
         denied = published.events.pop()
         assert labels(denied) == (
             AuditEventType.ADMIN_DENIED,
@@ -241,6 +243,48 @@ async def test_wrong_admin_tokens_lock_the_client_out_with_one_event_a_minute() 
     ]
     assert published.events[0].client_ip == IP
     await access.check_admin(ADMIN, ClientInfo(ip=OTHER), now=NOW)
+
+
+async def test_metrics_token_lets_in_only_itself_and_is_refused_as_metrics() -> None:
+    """``/metrics`` has its own token and its own refusal (``MetricsTokenRequired``, never the
+    admin's), audited with its own rule and counted with the admin token's failures."""
+    access, published = gate(metrics_token=f"{ADMIN}-metrics", admin_token=ADMIN)
+    await access.check_metrics(f"{ADMIN}-metrics", ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+    for token, given in [(ADMIN, True), ("", False)]:  # the admin token is not the metrics one
+        with pytest.raises(MetricsTokenRequired) as refused:
+            await access.check_metrics(token, ClientInfo(ip=IP), now=NOW)
+        assert type(refused.value) is MetricsTokenRequired
+        denied = published.events.pop()
+        assert labels(denied) == (
+            AuditEventType.ADMIN_DENIED,
+            {"rule": "metrics_token"},
+            {"given": given},
+        )
+        assert denied.client_ip == IP
+    assert await counted(access, f"admin-failed:{IP}", 3600) == 2
+
+
+async def test_without_a_metrics_token_every_scrape_token_is_refused() -> None:
+    access, published = gate(admin_token=ADMIN)
+    for token in ("", ADMIN):
+        with pytest.raises(MetricsTokenRequired):
+            await access.check_metrics(token, ClientInfo(ip=IP), now=NOW)
+    assert [labels(e)[:2] for e in published.events] == [
+        (AuditEventType.ADMIN_DENIED, {"rule": "metrics_token_unset"})
+    ] * 2
+
+
+async def test_wrong_metrics_tokens_share_the_admin_lockout() -> None:
+    access, _ = gate(metrics_token=f"{ADMIN}-metrics", rate_limit_admin="2/hour")
+    for _ in range(2):
+        with pytest.raises(MetricsTokenRequired):
+            await access.check_metrics("wrong-token-0123456789", ClientInfo(ip=IP), now=NOW)
+    for check in (access.check_metrics, access.check_admin):
+        with pytest.raises(RateLimited) as refused:
+            await check(f"{ADMIN}-metrics", ClientInfo(ip=IP), now=NOW)
+        assert refused.value.limit == "admin"
 
 
 async def test_a_refused_action_is_audited_once_per_client_limit_and_minute() -> None:
