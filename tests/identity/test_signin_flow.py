@@ -131,9 +131,12 @@ async def test_sign_in_with_the_real_provider(app: Harness) -> None:
     assert me["auth_time"]
     assert len(me["csrf_token"]) == 43
     (entry,) = await app.entries(AuditEventType.SIGNED_IN)
-    assert entry.event.detail["subject"] == me["subject"]
-    assert entry.event.detail["email"] == "alice@example.com"
-    assert entry.event.detail["mfa"] is True
+    # Who signed in is the event's actor, as for every signed-in action; detail keeps the rest.
+    assert entry.event.to_dict()["actor"] == {
+        "subject": me["subject"],
+        "email": "alice@example.com",
+    }
+    assert dict(entry.event.detail) == {"mfa": True}
 
 
 async def test_session_is_kept_by_digest_only(app: Harness) -> None:
@@ -186,8 +189,9 @@ async def test_mfa_required_refuses_bob_and_accepts_alice(
     assert alice["mfa"] is True
     (entry,) = entries
     assert entry.event.outcome is Outcome.DENIED
-    assert entry.event.detail["reason"] == "mfa_required"
-    assert entry.event.detail["email"] == "bob@example.com"
+    assert dict(entry.event.detail) == {"reason": "mfa_required"}
+    assert entry.event.actor_email == "bob@example.com"
+    assert entry.event.actor_subject
 
 
 async def test_mfa_by_acr_is_accepted(provider: OidcProvider, tmp_path: Path) -> None:
@@ -215,6 +219,7 @@ async def test_wrong_state_is_refused(app: Harness) -> None:
     assert browser.cookies.get(LOGIN) is None
     (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
     assert entry.event.detail["reason"] == "state_mismatch"
+    assert "actor" not in entry.event.to_dict()  # no verified ID token: nobody to name
 
 
 async def test_callback_in_another_browser_is_refused(app: Harness) -> None:
@@ -291,7 +296,8 @@ async def test_sign_out_ends_the_session_here_and_at_the_provider(app: Harness) 
     with httpx.Client() as provider_browser:
         assert app.provider.sign_out(provider_browser, location) == BASE + "/"
     (entry,) = await app.entries(AuditEventType.SIGNED_OUT)
-    assert entry.event.detail["subject"] == me["subject"]
+    assert entry.event.to_dict()["actor"] == {"subject": me["subject"], "email": me["email"]}
+    assert dict(entry.event.detail) == {}
 
     # The old cookie, replayed, signs no one in: the session is gone from the store.
     stolen = app.browser()

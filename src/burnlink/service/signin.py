@@ -5,7 +5,8 @@ signing out (docs/identity.md).
 callback against it, has the provider exchange the code, verifies the ID token, applies
 ``BURNLINK_OIDC_REQUIRE_MFA``, and stores a new session (by digest); ``resolve`` turns a
 session id into a ``Principal`` (touching it: idle and absolute timeouts); ``end`` deletes it.
-Each sign-in, sign-out and refused sign-in is audited (never a code, token or session id).
+Each sign-in, sign-out and refused sign-in is audited, naming the user as the event's
+``actor`` once known (never a code, token or session id).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.audit.events import AuditEventType
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.errors import DuplicateId, SignInRefused
@@ -166,11 +167,14 @@ class SignInService:
             if self.settings.oidc_require_mfa and not mfa:
                 raise SignInRefused("mfa_required", missing_factor(claims, self.settings))
         except SignInRefused as exc:
-            detail: dict[str, Scalar] = {"reason": exc.reason}
-            if claims is not None:
-                detail.update(subject=claims.subject, email=claims.email)
+            # Once the ID token verified (e.g. a missing second factor) the user is known:
+            # they are the actor, as for every signed-in action; before that, nobody is.
             await self.reporter.emit(
-                AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
+                AuditEventType.SIGN_IN_REFUSED,
+                at=now,
+                client=client,
+                detail={"reason": exc.reason},
+                actor=None if claims is None else (claims.subject, claims.email),
             )
             raise
         session_id = await self._new_session(claims, mfa, now)
@@ -179,7 +183,8 @@ class SignInService:
             AuditEventType.SIGNED_IN,
             at=now,
             client=client,
-            detail={"subject": claims.subject, "email": claims.email, "mfa": mfa},
+            detail={"mfa": mfa},
+            actor=(claims.subject, claims.email),
         )
         return StartedSession(session_id=session_id, next=txn.next, principal=principal)
 
@@ -236,7 +241,7 @@ class SignInService:
                 AuditEventType.SIGNED_OUT,
                 at=self.clock.now(),
                 client=client,
-                detail={"subject": principal.subject, "email": principal.email},
+                actor=(principal.subject, principal.email),
             )
 
     async def end_session_url(self, *, post_logout_redirect_uri: str) -> str | None:
