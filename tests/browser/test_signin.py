@@ -5,9 +5,11 @@ provider."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.sync_api import Page
@@ -41,13 +43,9 @@ def signin_server(**overrides: Any) -> Iterator[tuple[str, OidcProvider]]:
 
 
 def sign_in_at_provider(page: Page, provider: OidcProvider, user: str = "alice") -> None:
-    """On the provider's sign-in page (already open): sign ``user`` in with their factors."""
+    """Once the page is at the provider's sign-in form, sign ``user`` in with their factors."""
     page.wait_for_url(f"{provider.issuer}/**")
-    account = provider.users[user]
-    page.fill("input[name=user]", account.id)
-    page.fill("input[name=password]", account.password)
-    page.fill("input[name=otp]", provider.otp(user))
-    page.click("button:has-text('Sign in')")
+    provider.fill_sign_in_form(page, user)
 
 
 def test_sign_in_create_and_sign_out(contexts: Contexts) -> None:
@@ -201,3 +199,52 @@ def test_label_typed_on_the_compose_page_is_the_secret_s_label(contexts: Context
             f"{base}/api/v1/me/secrets/{secret_id}", headers={"x-burnlink-csrf": csrf}
         )
         assert receipt.json()["label"] == LABEL
+
+
+FRESH_SECONDS = 30
+"""``BURNLINK_OIDC_MAX_AGE`` for the fresh sign-in test: the least the setting allows."""
+
+
+def test_token_after_a_stale_sign_in_asks_the_provider_for_a_new_one(contexts: Contexts) -> None:
+    """A sign-in older than ``BURNLINK_OIDC_MAX_AGE``: "Create token" on /me sends the user to
+    sign in again at the provider (which must not reuse its own session), back to /me, where
+    making the token then works."""
+    with signin_server(oidc_max_age=FRESH_SECONDS) as (base, provider):
+        page, log = contexts.page()
+        page.goto(f"{base}/me")
+        wait_ready(page)
+        page.click("#me-sign-in")
+        sign_in_at_provider(page, provider)
+        page.wait_for_url(f"{base}/me")
+        wait_ready(page)
+        page.wait_for_selector("#my-secrets:not([hidden])")
+        signed_in = time.monotonic()
+
+        # Wait out the fresh period: the clocks of the server and the provider are real ones.
+        time.sleep(max(0.0, signed_in + FRESH_SECONDS + 2 - time.monotonic()))
+        page.fill("#token-name", "after a while")
+        page.click("#token-create")
+        sign_in_at_provider(page, provider)  # the provider asks again: no silent reuse
+        page.wait_for_url(f"{base}/me")
+        wait_ready(page)
+
+        refused = [r for r in log.requests if r.method == "POST" and "/me/tokens" in r.url]
+        assert len(refused) == 1  # the stale attempt, answered 401 fresh_login_required
+        first, again = [r for r in log.requests if r.url.startswith(f"{base}/auth/login?")]
+        assert "max_age" not in parse_qs(urlsplit(first.url).query)
+        assert parse_qs(urlsplit(again.url).query) == {
+            "next": ["/me"],
+            "max_age": [str(FRESH_SECONDS)],
+        }
+        asked = [r for r in log.requests if r.url.startswith(f"{provider.issuer}/auth?")]
+        assert parse_qs(urlsplit(asked[-1].url).query)["max_age"] == [str(FRESH_SECONDS)]
+        assert page.locator("#tokens-body tr").count() == 0  # nothing was made by the 401
+
+        page.fill("#token-name", "after a while")
+        page.click("#token-create")
+        page.wait_for_selector("#token-made:not([hidden])")
+        token = page.input_value("#token-value")
+        assert token.startswith("blk_")
+        me = httpx.get(f"{base}/api/v1/me", headers={"authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["email"] == "alice@example.com"
