@@ -180,6 +180,20 @@ def require_node() -> str:
     return node
 
 
+def _run_pid() -> int | None:
+    """The pid of the pytest run's main process when this is a pytest-xdist worker (its
+    parent), else ``None``.
+
+    A run killed by SIGTERM or SIGKILL does not take its workers with it: a worker runs on as
+    an orphan until its current test ends, and so, through the worker's stdin pipe, would the
+    provider. The provider watches this pid too and stops once it is gone.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    parent = os.getppid()
+    return parent if parent > 1 else None
+
+
 def _new_key() -> dict[str, Any]:
     kid = secrets.token_urlsafe(12)
     key = RSAKey.generate_key(
@@ -315,10 +329,16 @@ class OidcProvider:
             "users": [user.as_config() for user in self.users.values()],
             "jwks": {"keys": self._keys},
             "cookie_keys": self._cookie_keys,
+            "watch_pid": _run_pid(),
         }
 
     def start(self) -> None:
-        """Start Node and wait until the discovery document answers."""
+        """Start Node and wait until the discovery document answers.
+
+        Node stops by itself when this process dies (the end of its stdin, a pipe only this
+        process holds) and, under pytest-xdist, when the run's main process does
+        (``watch_pid``): a killed run leaves its workers running until their test ends.
+        """
         if self._process is not None:
             raise ProviderError("the provider is already running")
         node = shutil.which("node")

@@ -1,7 +1,8 @@
 // A real OpenID Connect provider for burnlink's sign-in tests: the certified `oidc-provider`
 // package, configured by tests/oidc_provider.py through one JSON document (the environment
 // variable OIDC_PROVIDER_CONFIG, or the first argument). It listens on http://HOST:PORT/ and
-// logs only to stderr; it stops on SIGTERM, SIGINT or the end of its stdin. Everything it holds
+// logs only to stderr; it stops on SIGTERM, SIGINT, the end of its stdin or the end of the
+// process `watch_pid` names (optional: a pytest-xdist run's main process). Everything it holds
 // (sessions, grants, codes) lives in memory and is gone when it stops.
 //
 // What it adds to the package: a small sign-in form in place of the development interactions
@@ -353,7 +354,10 @@ server.listen(config.port, config.host, () => {
   process.stderr.write(`provider.mjs: listening at ${issuer}\n`);
 });
 
+let stopping = false;
 function stop() {
+  if (stopping) return;
+  stopping = true;
   server.close(() => process.exit(0));
   server.closeAllConnections();
   setTimeout(() => process.exit(0), 2000).unref();
@@ -365,3 +369,15 @@ process.on('SIGINT', stop);
 process.stdin.on('end', stop);
 process.stdin.on('error', stop);
 process.stdin.resume();
+// Under pytest-xdist the test process is a worker, which a killed run leaves running until its
+// test ends: the run's main process (watch_pid) is watched too, and its end stops us.
+const WATCH_MS = 250;
+if (Number.isInteger(config.watch_pid) && config.watch_pid > 1) {
+  setInterval(() => {
+    try {
+      process.kill(config.watch_pid, 0);
+    } catch (error) {
+      if (error.code === 'ESRCH') stop();
+    }
+  }, WATCH_MS).unref();
+}
