@@ -347,6 +347,40 @@ ${form}
   ttl,
 });
 
+// RFC 8628's polling rules, which the package leaves out: with `device_interval` the device
+// authorization answer names that polling interval, and with `device_min_poll` a device code
+// polled again sooner than that many seconds after its last poll is answered `slow_down`
+// (§3.5). Each poll is logged with its gap, never with the code.
+const lastPoll = new Map();
+async function devicePolling(ctx, next) {
+  if (ctx.method !== 'POST') return next();
+  if (ctx.path === '/device/auth' && Number.isInteger(config.device_interval)) {
+    await next();
+    if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...ctx.body, interval: config.device_interval };
+    }
+    return undefined;
+  }
+  if (ctx.path !== '/token' || !Number.isFinite(config.device_min_poll)) return next();
+  // The form is read here, so the package takes it from req.body (its documented fallback).
+  const form = await readForm(ctx);
+  ctx.req.body = Object.fromEntries(form);
+  if (form.get('grant_type') !== DEVICE_CODE_GRANT) return next();
+  const code = form.get('device_code') || '';
+  const now = Date.now();
+  const last = lastPoll.get(code);
+  lastPoll.set(code, now);
+  const gap = last === undefined ? null : now - last;
+  const slow = gap !== null && gap < config.device_min_poll * 1000;
+  process.stderr.write(`provider.mjs: device poll gap_ms=${gap ?? 'first'} ${slow ? 'slow_down' : 'passed'}\n`);
+  if (!slow) return next();
+  ctx.status = 400;
+  ctx.set('cache-control', 'no-store');
+  ctx.body = { error: 'slow_down', error_description: 'polling too often: add 5 seconds to the interval' };
+  return undefined;
+}
+
+provider.use(devicePolling);
 provider.use(interactions);
 
 const server = http.createServer(provider.callback());
