@@ -437,3 +437,33 @@ async def test_fresh_login_required_answers_401_with_a_login_url(app: Harness) -
     assert error["code"] == "fresh_login_required"
     assert error["login_url"] == BASE + "/auth/login?next=%2F&max_age=300"
     assert (await browser.post("/api/v1/test-sensitive")).status_code == 403  # CSRF first
+
+
+async def test_refused_callbacks_count_as_failures_and_are_rate_limited(
+    provider: OidcProvider, tmp_path: Path
+) -> None:
+    """Each refused callback counts against the client like a failed reveal; past
+    ``BURNLINK_RATE_LIMIT_FAILURES`` the client gets 429 (audited as ``rate.limited``), even
+    with a good callback, and the provider is not asked."""
+    async with harness(provider, tmp_path, rate_limit_failures="2/hour") as app:
+        attacker = app.browser()
+        for _ in range(2):
+            callback = app.at_provider(await app.start(attacker), "bob")
+            refused = await attacker.get(with_query(callback, state="forged-state"))
+            assert refused.status_code == 400
+
+        # The third try, a genuine one from the same address: refused before any exchange.
+        callback = app.at_provider(await app.start(attacker), "bob")
+        limited = await attacker.get(callback)
+
+        assert limited.status_code == 429
+        assert 0 < int(limited.headers["retry-after"]) <= 3600
+        assert "text/html" in limited.headers["content-type"]
+        assert "Too many failed attempts" in limited.text
+        assert attacker.cookies.get(SESSION) is None
+        assert len(await app.entries(AuditEventType.SIGN_IN_REFUSED)) == 2
+        (event,) = await app.entries(AuditEventType.RATE_LIMITED)
+        assert event.event.policy["limit"] == "failures"
+        # Lifted (as `burnlink unlock` does), the address can sign in again.
+        await app.audited.service.access.limiter.unlock("127.0.0.1", now=app.clock.now())
+        assert (await app.sign_in(attacker, "bob")).status_code == 303
