@@ -36,6 +36,7 @@ import contextlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -180,6 +181,26 @@ def require_node() -> str:
     return node
 
 
+_POLL_LINE = re.compile(
+    r"provider\.mjs: device poll gap_ms=(?P<gap>first|\d+) (?P<answer>slow_down|passed)"
+)
+"""The line the provider logs for each device-code poll (``devicePolling`` in provider.mjs)."""
+
+
+def _run_pid() -> int | None:
+    """The pid of the pytest run's main process when this is a pytest-xdist worker (its
+    parent), else ``None``.
+
+    A run killed by SIGTERM or SIGKILL does not take its workers with it: a worker runs on as
+    an orphan until its current test ends, and so, through the worker's stdin pipe, would the
+    provider. The provider watches this pid too and stops once it is gone.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    parent = os.getppid()
+    return parent if parent > 1 else None
+
+
 def _new_key() -> dict[str, Any]:
     kid = secrets.token_urlsafe(12)
     key = RSAKey.generate_key(
@@ -250,11 +271,17 @@ class OidcProvider:
         *,
         id_token_ttl: int = 300,
         device_code_ttl: int = 600,
+        device_interval: int | None = None,
+        device_min_poll: float | None = None,
     ) -> None:
         self.redirect_uris = list(redirect_uris)
         self.post_logout_redirect_uris = list(post_logout_redirect_uris or [])
         self.id_token_ttl = id_token_ttl
         self.device_code_ttl = device_code_ttl
+        self.device_interval = device_interval
+        """The polling interval the device authorization answer names (``None``: none)."""
+        self.device_min_poll = device_min_poll
+        """Seconds a device code must wait between polls, else ``slow_down`` (``None``: any)."""
         self.client_id = "burnlink-test"
         self.client_secret = secrets.token_urlsafe(32)
         self.other_client_id = "other-app"
@@ -301,6 +328,8 @@ class OidcProvider:
             "port": self.port,
             "id_token_ttl": self.id_token_ttl,
             "device_code_ttl": self.device_code_ttl,
+            "device_interval": self.device_interval,
+            "device_min_poll": self.device_min_poll,
             "acr_values": [MFA_ACR, PASSWORD_ACR],
             "clients": [
                 {
@@ -315,10 +344,16 @@ class OidcProvider:
             "users": [user.as_config() for user in self.users.values()],
             "jwks": {"keys": self._keys},
             "cookie_keys": self._cookie_keys,
+            "watch_pid": _run_pid(),
         }
 
     def start(self) -> None:
-        """Start Node and wait until the discovery document answers."""
+        """Start Node and wait until the discovery document answers.
+
+        Node stops by itself when this process dies (the end of its stdin, a pipe only this
+        process holds) and, under pytest-xdist, when the run's main process does
+        (``watch_pid``): a killed run leaves its workers running until their test ends.
+        """
         if self._process is not None:
             raise ProviderError("the provider is already running")
         node = shutil.which("node")
@@ -388,6 +423,20 @@ class OidcProvider:
     def log_path(self) -> Path | None:
         """The provider's log (stdout and stderr of every run), once it was started."""
         return None if self._workdir is None else self._workdir / "provider.log"
+
+    def device_polls(self) -> list[tuple[float | None, bool]]:
+        """With ``device_min_poll``: each device-code poll so far, as (seconds since the same
+        code's previous poll, or ``None`` for its first; whether it was answered
+        ``slow_down``), read from the provider's log."""
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        polls: list[tuple[float | None, bool]] = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            match = _POLL_LINE.fullmatch(line)
+            if match is not None:
+                gap = None if match["gap"] == "first" else int(match["gap"]) / 1000
+                polls.append((gap, match["answer"] == "slow_down"))
+        return polls
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the provider logged (for failure messages)."""

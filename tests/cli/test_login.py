@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,6 +169,41 @@ def test_login_with_an_expired_code(short_provider: OidcProvider, tmp_path: Path
 
         assert process.returncode == ExitCode.LOGIN_EXPIRED, stderr
         assert "expired" in stderr
+
+
+def test_login_slows_down_when_the_provider_asks(tmp_path: Path) -> None:
+    """RFC 8628 §3.5: on ``slow_down`` (the provider's, through the server) the CLI adds 5
+    seconds to its interval. The provider names a 1-second interval but wants 3 seconds
+    between polls; the sign-in is approved only once it has said ``slow_down``, so a CLI that
+    kept polling every second would never get past it."""
+    require_node()
+    slow = OidcProvider(["http://127.0.0.1:1/auth/callback"], device_interval=1, device_min_poll=3)
+    with slow:
+        for slow_server in sign_in_server(slow):
+            with start_login(slow_server, tmp_path) as process:
+                try:
+                    code, _ = user_code(process)
+                    deadline = time.monotonic() + WAIT
+                    while not any(slowed for _, slowed in slow.device_polls()):
+                        assert process.poll() is None, process.communicate()
+                        assert time.monotonic() < deadline, slow.log_tail()
+                        time.sleep(0.05)
+                    with httpx.Client() as browser:
+                        slow.approve_device(browser, code, "alice")
+                    _, stderr = process.communicate(timeout=WAIT)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+
+            assert process.returncode == ExitCode.OK, stderr
+            polls = slow.device_polls()
+            slowed = next(i for i, (_, answer) in enumerate(polls) if answer)
+            (gap, answer), *after = polls[slowed + 1 :]
+            assert not answer  # the next poll waited long enough, and got the token
+            assert gap is not None
+            assert gap >= 1 + 5 - 0.5  # the interval plus RFC 8628's 5 seconds
+            assert after == []
+            assert parse_token(json.loads(credentials(tmp_path).read_text())[slow_server])
 
 
 def test_login_times_out(server: str, tmp_path: Path) -> None:

@@ -95,9 +95,11 @@ async def test_device_sign_in_ends_in_an_api_token(app: Harness) -> None:
     assert again.json()["error"]["code"] == "expired_token"
 
     (entry,) = await app.entries(AuditEventType.SIGNED_IN)
-    assert entry.event.detail["via"] == "device"
-    assert entry.event.detail["email"] == "alice@example.com"
-    assert entry.event.detail["mfa"] is True
+    assert dict(entry.event.detail) == {"mfa": True, "via": "device"}
+    assert entry.event.to_dict()["actor"] == {
+        "subject": me.json()["subject"],
+        "email": "alice@example.com",
+    }
     # The token is made by the tokens service, so it is audited like one made on the page.
     (made,) = await app.entries(AuditEventType.TOKEN_CREATED)
     assert made.event.detail["credential_id"] == body["token_id"]
@@ -124,9 +126,8 @@ async def test_device_sign_in_without_second_factor_is_refused(
         assert "second factor" in error["message"]
         assert "token" not in refused.json()
         (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
-        assert entry.event.detail["reason"] == "mfa_required"
-        assert entry.event.detail["via"] == "device"
-        assert entry.event.detail["email"] == "bob@example.com"
+        assert dict(entry.event.detail) == {"reason": "mfa_required", "via": "device"}
+        assert entry.event.actor_email == "bob@example.com"
         assert await app.entries(AuditEventType.SIGNED_IN) == []
 
 
@@ -154,6 +155,7 @@ async def test_denied_device_sign_in(app: Harness) -> None:
     assert denied.json()["error"]["code"] == "access_denied"
     (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
     assert entry.event.detail["reason"] == "access_denied"
+    assert "actor" not in entry.event.to_dict()  # the provider named no one
 
 
 async def test_expired_device_code(short_provider: OidcProvider, tmp_path: Path) -> None:
@@ -237,4 +239,5 @@ async def test_device_sign_in_outside_the_create_policy_is_refused(
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "create_not_allowed"
         (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
-        assert entry.event.detail["reason"] == "create_not_allowed"
+        assert dict(entry.event.detail) == {"reason": "create_not_allowed", "via": "device"}
+        assert entry.event.actor_email == "carol@partner.test"

@@ -131,9 +131,12 @@ async def test_sign_in_with_the_real_provider(app: Harness) -> None:
     assert me["auth_time"]
     assert len(me["csrf_token"]) == 43
     (entry,) = await app.entries(AuditEventType.SIGNED_IN)
-    assert entry.event.detail["subject"] == me["subject"]
-    assert entry.event.detail["email"] == "alice@example.com"
-    assert entry.event.detail["mfa"] is True
+    # Who signed in is the event's actor, as for every signed-in action; detail keeps the rest.
+    assert entry.event.to_dict()["actor"] == {
+        "subject": me["subject"],
+        "email": "alice@example.com",
+    }
+    assert dict(entry.event.detail) == {"mfa": True}
 
 
 async def test_session_is_kept_by_digest_only(app: Harness) -> None:
@@ -186,8 +189,9 @@ async def test_mfa_required_refuses_bob_and_accepts_alice(
     assert alice["mfa"] is True
     (entry,) = entries
     assert entry.event.outcome is Outcome.DENIED
-    assert entry.event.detail["reason"] == "mfa_required"
-    assert entry.event.detail["email"] == "bob@example.com"
+    assert dict(entry.event.detail) == {"reason": "mfa_required"}
+    assert entry.event.actor_email == "bob@example.com"
+    assert entry.event.actor_subject
 
 
 async def test_mfa_by_acr_is_accepted(provider: OidcProvider, tmp_path: Path) -> None:
@@ -215,6 +219,7 @@ async def test_wrong_state_is_refused(app: Harness) -> None:
     assert browser.cookies.get(LOGIN) is None
     (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
     assert entry.event.detail["reason"] == "state_mismatch"
+    assert "actor" not in entry.event.to_dict()  # no verified ID token: nobody to name
 
 
 async def test_callback_in_another_browser_is_refused(app: Harness) -> None:
@@ -291,7 +296,8 @@ async def test_sign_out_ends_the_session_here_and_at_the_provider(app: Harness) 
     with httpx.Client() as provider_browser:
         assert app.provider.sign_out(provider_browser, location) == BASE + "/"
     (entry,) = await app.entries(AuditEventType.SIGNED_OUT)
-    assert entry.event.detail["subject"] == me["subject"]
+    assert entry.event.to_dict()["actor"] == {"subject": me["subject"], "email": me["email"]}
+    assert dict(entry.event.detail) == {}
 
     # The old cookie, replayed, signs no one in: the session is gone from the store.
     stolen = app.browser()
@@ -431,3 +437,33 @@ async def test_fresh_login_required_answers_401_with_a_login_url(app: Harness) -
     assert error["code"] == "fresh_login_required"
     assert error["login_url"] == BASE + "/auth/login?next=%2F&max_age=300"
     assert (await browser.post("/api/v1/test-sensitive")).status_code == 403  # CSRF first
+
+
+async def test_refused_callbacks_count_as_failures_and_are_rate_limited(
+    provider: OidcProvider, tmp_path: Path
+) -> None:
+    """Each refused callback counts against the client like a failed reveal; past
+    ``BURNLINK_RATE_LIMIT_FAILURES`` the client gets 429 (audited as ``rate.limited``), even
+    with a good callback, and the provider is not asked."""
+    async with harness(provider, tmp_path, rate_limit_failures="2/hour") as app:
+        attacker = app.browser()
+        for _ in range(2):
+            callback = app.at_provider(await app.start(attacker), "bob")
+            refused = await attacker.get(with_query(callback, state="forged-state"))
+            assert refused.status_code == 400
+
+        # The third try, a genuine one from the same address: refused before any exchange.
+        callback = app.at_provider(await app.start(attacker), "bob")
+        limited = await attacker.get(callback)
+
+        assert limited.status_code == 429
+        assert 0 < int(limited.headers["retry-after"]) <= 3600
+        assert "text/html" in limited.headers["content-type"]
+        assert "Too many failed attempts" in limited.text
+        assert attacker.cookies.get(SESSION) is None
+        assert len(await app.entries(AuditEventType.SIGN_IN_REFUSED)) == 2
+        (event,) = await app.entries(AuditEventType.RATE_LIMITED)
+        assert event.event.policy["limit"] == "failures"
+        # Lifted (as `burnlink unlock` does), the address can sign in again.
+        await app.audited.service.access.limiter.unlock("127.0.0.1", now=app.clock.now())
+        assert (await app.sign_in(attacker, "bob")).status_code == 303

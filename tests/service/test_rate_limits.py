@@ -64,7 +64,8 @@ IP = "203.0.113.9"
 OTHER = "203.0.113.10"
 SECRET = "A" * 22
 WHY_FAILURES = (
-    "Too many failed attempts from your network (wrong or used links, passphrases or codes)"
+    "Too many failed attempts from your network (wrong or used links, passphrases, codes or"
+    " sign-ins)"
 )
 WHY_SECRET = "Too many failed attempts on this link from your network"
 WHY_ADMIN = "Too many wrong admin tokens from your network"

@@ -148,11 +148,11 @@ class AuditEventType(StrEnum):
     WEBHOOK_DROPPED = "webhook.dropped"
     """A webhook was given up undelivered (``detail``: ``queue``, ``reason``)."""
     SIGNED_IN = "user.signed_in"
-    """A user signed in (``detail``: ``subject``, ``email``, ``mfa``)."""
+    """A user signed in (the user as ``actor``; ``detail``: ``mfa``)."""
     SIGNED_OUT = "user.signed_out"
-    """A user signed out (``detail``: ``subject``, ``email``)."""
+    """A user signed out (the user as ``actor``)."""
     SIGN_IN_REFUSED = "user.sign_in_refused"
-    """A sign-in was refused (``detail``: ``reason``, and ``subject`` once the ID token
+    """A sign-in was refused (``detail``: ``reason``; the user as ``actor`` once the ID token
     verified, e.g. for a missing second factor); never a code or a token."""
     TOKEN_CREATED = "token.created"  # noqa: S105 - an event name
     """A user made a personal API token (``actor``; ``detail``: ``credential_id``, the token's

@@ -223,6 +223,13 @@ class AccessControl:
         await self.judge(checks, found.counts, client, now=now, secret_id=secret_id)
         return found
 
+    async def check_failures(self, client: ClientInfo, *, now: datetime) -> None:
+        """Refuse a client already past ``BURNLINK_RATE_LIMIT_FAILURES`` (``RateLimited``,
+        audited as ``rate.limited``); this counts nothing (a refused sign-in, for example,
+        counts with ``failed``)."""
+        checks = self.limiter.checks("failures", None, client.ip, failures=True)
+        await self.count(checks, client, now=now)
+
     async def failed(
         self, client: ClientInfo, *, now: datetime, secret_id: str | None = None
     ) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.audit.events import AuditEventType
 from burnlink.config import Settings
 from burnlink.errors import CreateNotAllowed, SignInRefused
 from burnlink.identity import device
@@ -87,11 +87,12 @@ class DeviceSignIn:
             _check_create_policy(principal, settings)
         except SignInRefused as exc:
             if exc.reason not in device.PENDING:
-                detail: dict[str, Scalar] = {"reason": exc.reason, "via": "device"}
-                if claims is not None:
-                    detail.update(subject=claims.subject, email=claims.email)
                 await self.signin.reporter.emit(
-                    AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
+                    AuditEventType.SIGN_IN_REFUSED,
+                    at=now,
+                    client=client,
+                    detail={"reason": exc.reason, "via": "device"},
+                    actor=None if claims is None else (claims.subject, claims.email),
                 )
             raise
         # Every scope: the user just signed in at the provider, as fresh as a sign-in gets.
@@ -102,12 +103,8 @@ class DeviceSignIn:
             AuditEventType.SIGNED_IN,
             at=now,
             client=client,
-            detail={
-                "subject": claims.subject,
-                "email": claims.email,
-                "mfa": mfa,
-                "via": "device",
-            },
+            detail={"mfa": mfa, "via": "device"},
+            actor=(claims.subject, claims.email),
         )
         return issued
 

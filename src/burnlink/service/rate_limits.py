@@ -197,8 +197,8 @@ class RateLimiter:
 
 
 _WHY = {
-    "failures": "Too many failed attempts from your network (wrong or used links, passphrases"
-    " or codes)",
+    "failures": "Too many failed attempts from your network (wrong or used links, passphrases,"
+    " codes or sign-ins)",
     "secret_failures": "Too many failed attempts on this link from your network",
     "admin": "Too many wrong admin tokens from your network",
 }

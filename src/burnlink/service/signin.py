@@ -3,9 +3,12 @@ signing out (docs/identity.md).
 
 ``begin`` makes the one-time values and the sealed login transaction; ``complete`` checks the
 callback against it, has the provider exchange the code, verifies the ID token, applies
-``BURNLINK_OIDC_REQUIRE_MFA``, and stores a new session (by digest); ``resolve`` turns a
-session id into a ``Principal`` (touching it: idle and absolute timeouts); ``end`` deletes it.
-Each sign-in, sign-out and refused sign-in is audited (never a code, token or session id).
+``BURNLINK_OIDC_REQUIRE_MFA``, and stores a new session (by digest); a refused callback counts
+as a failure of the client, and a client past the failure limit is refused at once.
+``resolve`` turns a session id into a ``Principal`` (touching it: idle and absolute timeouts);
+``end`` deletes it.
+Each sign-in, sign-out and refused sign-in is audited, naming the user as the event's
+``actor`` once known (never a code, token or session id).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from burnlink.audit.events import AuditEventType, Scalar
+from burnlink.audit.events import AuditEventType
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.errors import DuplicateId, SignInRefused
@@ -31,6 +34,7 @@ from burnlink.identity.sessions import (
 )
 from burnlink.identity.transaction import LOGIN_SECONDS, LoginTransaction, SignInKeys, safe_next
 from burnlink.models import ClientInfo
+from burnlink.service.access import AccessControl
 from burnlink.service.reporting import Reporter
 from burnlink.store.identity import SessionRecord, Sessions
 
@@ -69,6 +73,7 @@ class SignInService:
         keys: SignInKeys,
         clock: Clock,
         reporter: Reporter,
+        access: AccessControl | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -76,13 +81,22 @@ class SignInService:
         self.keys = keys
         self.clock = clock
         self.reporter = reporter
+        self.access = access
+        """Where refused sign-ins count as the client's failures (``None``: not counted)."""
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, sessions: Sessions, *, clock: Clock, reporter: Reporter
+        cls,
+        settings: Settings,
+        sessions: Sessions,
+        *,
+        clock: Clock,
+        reporter: Reporter,
+        access: AccessControl | None = None,
     ) -> SignInService:
         """The service the settings describe (they must configure sign-in); ``ConfigError``
-        when the client secret file cannot be read."""
+        when the client secret file cannot be read. ``access`` counts refused sign-ins as
+        failures of the client."""
         secret = settings.oidc_secret()
         oidc = OidcClient(
             issuer=settings.oidc_issuer or "",
@@ -99,6 +113,7 @@ class SignInService:
             keys=SignInKeys.derive(secret),
             clock=clock,
             reporter=reporter,
+            access=access,
         )
 
     async def aclose(self) -> None:
@@ -132,9 +147,14 @@ class SignInService:
 
         Raises ``SignInRefused`` (audited as ``user.sign_in_refused``) for a missing, expired
         or mismatched ``state``, an error from the provider, a code it refuses (e.g. used
-        twice), an ID token that does not verify, or a missing second factor.
+        twice), an ID token that does not verify, or a missing second factor. Each counts as
+        a failure of the client (as a failed reveal does; not ``provider_unavailable``, which
+        is no fault of theirs), and a client past ``BURNLINK_RATE_LIMIT_FAILURES`` gets
+        ``RateLimited`` before anything is checked or the provider is asked.
         """
         now = self.clock.now()
+        if self.access is not None:
+            await self.access.check_failures(client, now=now)
         claims: IdentityClaims | None = None
         try:
             txn = LoginTransaction.open(transaction, self.keys.login, now=now)
@@ -166,12 +186,17 @@ class SignInService:
             if self.settings.oidc_require_mfa and not mfa:
                 raise SignInRefused("mfa_required", missing_factor(claims, self.settings))
         except SignInRefused as exc:
-            detail: dict[str, Scalar] = {"reason": exc.reason}
-            if claims is not None:
-                detail.update(subject=claims.subject, email=claims.email)
+            # Once the ID token verified (e.g. a missing second factor) the user is known:
+            # they are the actor, as for every signed-in action; before that, nobody is.
             await self.reporter.emit(
-                AuditEventType.SIGN_IN_REFUSED, at=now, client=client, detail=detail
+                AuditEventType.SIGN_IN_REFUSED,
+                at=now,
+                client=client,
+                detail={"reason": exc.reason},
+                actor=None if claims is None else (claims.subject, claims.email),
             )
+            if self.access is not None and exc.reason != "provider_unavailable":
+                await self.access.failed(client, now=now)
             raise
         session_id = await self._new_session(claims, mfa, now)
         principal = _principal(claims.subject, claims.email, claims.groups, mfa, claims.auth_time)
@@ -179,7 +204,8 @@ class SignInService:
             AuditEventType.SIGNED_IN,
             at=now,
             client=client,
-            detail={"subject": claims.subject, "email": claims.email, "mfa": mfa},
+            detail={"mfa": mfa},
+            actor=(claims.subject, claims.email),
         )
         return StartedSession(session_id=session_id, next=txn.next, principal=principal)
 
@@ -236,7 +262,7 @@ class SignInService:
                 AuditEventType.SIGNED_OUT,
                 at=self.clock.now(),
                 client=client,
-                detail={"subject": principal.subject, "email": principal.email},
+                actor=(principal.subject, principal.email),
             )
 
     async def end_session_url(self, *, post_logout_redirect_uri: str) -> str | None:

@@ -264,7 +264,11 @@ def create_app(
             )
             if settings.sign_in:
                 app.state.signin = SignInService.from_settings(
-                    settings, opened, clock=clock, reporter=reporter
+                    settings,
+                    opened,
+                    clock=clock,
+                    reporter=reporter,
+                    access=app.state.service.access,
                 )
                 stack.push_async_callback(app.state.signin.aclose)
             page_opens = PageOpens(app.state.service.opened)

@@ -42,6 +42,7 @@ from burnlink.assets import (
 )
 from burnlink.config import Settings
 from burnlink.web.json_body import StrictJSONRoute
+from burnlink.web.schemas import MAX_LABEL_CHARS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 I18N_DIR = "i18n"
@@ -223,6 +224,7 @@ async def compose_page(request: Request) -> HTMLResponse:
         ttl_choices=ttl_choices(settings, catalogue),
         max_size=format_bytes(catalogue, settings.max_bytes),
         sign_in=settings.sign_in,
+        max_label=MAX_LABEL_CHARS,
     )
 
 

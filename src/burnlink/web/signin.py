@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import RedirectResponse, Response
 
-from burnlink.errors import LoginRequired, SignInRefused
+from burnlink.errors import LoginRequired, RateLimited, SignInRefused
 from burnlink.identity.sessions import CookieNames
 from burnlink.identity.transaction import LOGIN_SECONDS, safe_next
 from burnlink.service.signin import SignInService
@@ -57,17 +57,19 @@ def _names(request: Request) -> CookieNames:
     return names
 
 
-def _refused_page(request: Request, exc: SignInRefused, names: CookieNames | None) -> Response:
+def _refused_page(
+    request: Request, exc: SignInRefused | RateLimited, names: CookieNames | None
+) -> Response:
     from burnlink.web.pages import render_page
 
-    response = render_page(
-        request,
-        "signin",
-        status_code=_STATUS.get(exc.reason, 400),
-        message=str(exc),
-        reason=exc.reason,
-    )
+    if isinstance(exc, RateLimited):
+        status, reason = 429, "rate_limited"
+    else:
+        status, reason = _STATUS.get(exc.reason, 400), exc.reason
+    response = render_page(request, "signin", status_code=status, message=str(exc), reason=reason)
     response.headers.update(NO_STORE)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
     if names is not None:
         response.delete_cookie(
             names.login, path="/", secure=names.secure, httponly=True, samesite="lax"
@@ -117,7 +119,7 @@ async def callback(request: Request) -> Response:
             redirect_uri=base_of(request) + CALLBACK,
             client=client_of(request),
         )
-    except SignInRefused as exc:
+    except (SignInRefused, RateLimited) as exc:
         return _refused_page(request, exc, names)
     # A session this browser already had ends: one sign-in, one session.
     await service.end(request.cookies.get(names.session), None, client=client_of(request))

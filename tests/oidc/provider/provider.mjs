@@ -1,7 +1,8 @@
 // A real OpenID Connect provider for burnlink's sign-in tests: the certified `oidc-provider`
 // package, configured by tests/oidc_provider.py through one JSON document (the environment
 // variable OIDC_PROVIDER_CONFIG, or the first argument). It listens on http://HOST:PORT/ and
-// logs only to stderr; it stops on SIGTERM, SIGINT or the end of its stdin. Everything it holds
+// logs only to stderr; it stops on SIGTERM, SIGINT, the end of its stdin or the end of the
+// process `watch_pid` names (optional: a pytest-xdist run's main process). Everything it holds
 // (sessions, grants, codes) lives in memory and is gone when it stops.
 //
 // What it adds to the package: a small sign-in form in place of the development interactions
@@ -346,6 +347,40 @@ ${form}
   ttl,
 });
 
+// RFC 8628's polling rules, which the package leaves out: with `device_interval` the device
+// authorization answer names that polling interval, and with `device_min_poll` a device code
+// polled again sooner than that many seconds after its last poll is answered `slow_down`
+// (§3.5). Each poll is logged with its gap, never with the code.
+const lastPoll = new Map();
+async function devicePolling(ctx, next) {
+  if (ctx.method !== 'POST') return next();
+  if (ctx.path === '/device/auth' && Number.isInteger(config.device_interval)) {
+    await next();
+    if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...ctx.body, interval: config.device_interval };
+    }
+    return undefined;
+  }
+  if (ctx.path !== '/token' || !Number.isFinite(config.device_min_poll)) return next();
+  // The form is read here, so the package takes it from req.body (its documented fallback).
+  const form = await readForm(ctx);
+  ctx.req.body = Object.fromEntries(form);
+  if (form.get('grant_type') !== DEVICE_CODE_GRANT) return next();
+  const code = form.get('device_code') || '';
+  const now = Date.now();
+  const last = lastPoll.get(code);
+  lastPoll.set(code, now);
+  const gap = last === undefined ? null : now - last;
+  const slow = gap !== null && gap < config.device_min_poll * 1000;
+  process.stderr.write(`provider.mjs: device poll gap_ms=${gap ?? 'first'} ${slow ? 'slow_down' : 'passed'}\n`);
+  if (!slow) return next();
+  ctx.status = 400;
+  ctx.set('cache-control', 'no-store');
+  ctx.body = { error: 'slow_down', error_description: 'polling too often: add 5 seconds to the interval' };
+  return undefined;
+}
+
+provider.use(devicePolling);
 provider.use(interactions);
 
 const server = http.createServer(provider.callback());
@@ -353,7 +388,10 @@ server.listen(config.port, config.host, () => {
   process.stderr.write(`provider.mjs: listening at ${issuer}\n`);
 });
 
+let stopping = false;
 function stop() {
+  if (stopping) return;
+  stopping = true;
   server.close(() => process.exit(0));
   server.closeAllConnections();
   setTimeout(() => process.exit(0), 2000).unref();
@@ -365,3 +403,15 @@ process.on('SIGINT', stop);
 process.stdin.on('end', stop);
 process.stdin.on('error', stop);
 process.stdin.resume();
+// Under pytest-xdist the test process is a worker, which a killed run leaves running until its
+// test ends: the run's main process (watch_pid) is watched too, and its end stops us.
+const WATCH_MS = 250;
+if (Number.isInteger(config.watch_pid) && config.watch_pid > 1) {
+  setInterval(() => {
+    try {
+      process.kill(config.watch_pid, 0);
+    } catch (error) {
+      if (error.code === 'ESRCH') stop();
+    }
+  }, WATCH_MS).unref();
+}

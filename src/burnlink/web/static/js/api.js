@@ -80,7 +80,8 @@ export function policy() {
 
 /**
  * Store a sealed envelope; returns `{id, url, manage_url, expires_at, max_views}`. `rules` are
- * the access rules (docs/access.md); empty ones are left out of the request.
+ * the access rules (docs/access.md); empty ones are left out of the request. `label` is the
+ * sender's own name for the secret (sent as typed; null: none).
  */
 export function createSecret({
   envelope,
@@ -89,8 +90,10 @@ export function createSecret({
   ttl,
   maxViews,
   rules = {},
+  label = null,
 }) {
   const body = { envelope, access_token: b64urlEncode(accessToken), ttl, max_views: maxViews };
+  if (label !== null) body.label = label;
   if (passphraseProof !== null) body.passphrase_proof = b64urlEncode(passphraseProof);
   if (rules.allowedIps?.length) body.allowed_ips = rules.allowedIps;
   if (rules.allowedCountries?.length) body.allowed_countries = rules.allowedCountries;

@@ -1,5 +1,6 @@
 // The compose page (/): encrypt a text or a file in this browser, store the envelope, show the
-// link (with its key in the #fragment), its QR code, the manage link and the expiry. Under
+// link (with its key in the #fragment), its QR code, the manage link and the expiry. A
+// signed-in sender can name the secret (its label, on "My secrets"). Under
 // "More options" the sender can add access rules (docs/access.md); the server's own policy
 // (a required passphrase, its countries, whether it can mail codes) is shown from
 // GET /api/v1/policy.
@@ -52,6 +53,9 @@ const result = byId("result");
 let generatedPassphrase = null;
 let policy = null;
 
+// The label field is on the page only when the server has sign-in (and shown once signed in).
+const labelField = byId("label");
+
 // The controls a refusal can point at: the API's field name and the control's id. Each
 // control has an error line `{id}-error` tied to it with aria-describedby.
 const FIELDS = [
@@ -63,6 +67,7 @@ const FIELDS = [
   ["passphrase", "passphrase"],
   ["max_views", "views"],
   ["ttl", "ttl"],
+  ...(labelField === null ? [] : [["label", "label"]]),
 ];
 
 function fileChosen() {
@@ -306,6 +311,21 @@ function readRules() {
   };
 }
 
+/**
+ * The sender's own name for the secret (sent as typed, not encrypted), or null when the field
+ * is absent, hidden (not signed in) or empty; an InputError for a control character.
+ */
+function readLabel() {
+  if (labelField === null || byId("label-field").hidden) return null;
+  const label = labelField.value.trim();
+  if (label === "") return null;
+  if (/\p{C}/u.test(label)) throw new InputError(t("compose.error_label"), "label");
+  if ([...label].length > labelField.maxLength) {
+    throw new InputError(t("compose.invalid_label", { max: labelField.maxLength }), "label");
+  }
+  return label;
+}
+
 /** Read the form into what to seal, or throw an InputError. */
 async function readInput() {
   const file = fileChosen();
@@ -344,8 +364,9 @@ async function readInput() {
     );
   }
   const rules = readRules();
+  const label = readLabel();
   const ttl = Number(byId("ttl").value);
-  return { payload, views, passphrase, ttl, rules, split: byId("split").checked };
+  return { payload, views, passphrase, ttl, rules, label, split: byId("split").checked };
 }
 
 /** What a refused field needs, in the page's words (the server's reason is in English). */
@@ -373,6 +394,8 @@ async function fieldMessage(id) {
       return t("compose.error_passphrase_required");
     case "views":
       return t("compose.error_views", { max: policy?.max_views ?? 1 });
+    case "label":
+      return t("compose.invalid_label", { max: labelField.maxLength });
     default:
       return t("compose.invalid_ttl");
   }
@@ -504,6 +527,7 @@ async function onSubmit(event) {
         ttl: input.ttl,
         maxViews: input.views,
         rules: input.rules,
+        label: input.label,
       });
       clearInput();
       setText(status, t("compose.status_done"));
@@ -555,7 +579,9 @@ async function main() {
   } catch {
     policy = null; // Fetched again on submit, where a failure is reported.
   }
-  await setupAccount();
+  const user = await setupAccount();
+  // A label names the secret on "My secrets", which only a signed-in sender has.
+  if (labelField !== null) show(byId("label-field"), user !== null);
   applyPolicy();
   onFileChange();
   document.documentElement.dataset.ready = "true";
