@@ -1,4 +1,5 @@
-"""Screenshots of the pages in light, dark and at phone width, to look at (test-artifacts/).
+"""Screenshots of the pages in light, dark and at phone width, to look at (test-artifacts/),
+"My secrets" included.
 
 Each variant also checks what a screenshot cannot: no horizontal scrolling at 375 px, and the
 colour scheme the page actually used.
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, Contexts, MailServer, wait_ready
+from tests.browser.conftest import ARTIFACTS, Contexts, MailServer, axe_violations, wait_ready
+from tests.browser.test_signin import sign_in_at_provider, signin_server
 from tests.browser.test_web_app import (
     PASSPHRASE,
     compose,
@@ -145,3 +147,54 @@ def test_access_screenshots(contexts: Contexts, mail_server: MailServer, variant
     open_link(refused, office.link)
     refused.wait_for_selector("#denied:not([hidden])")
     shoot(refused, variant, "reveal-denied")
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_my_secrets_screenshots(contexts: Contexts, variant: str) -> None:
+    """ "My secrets" with a long unbroken label, a burned row and a token just made: no
+    sideways scrolling at phone width, and no axe-core violation in either colour scheme."""
+    with signin_server() as (base, provider):
+        page, _ = contexts.page(**VARIANTS[variant])
+        page.goto(f"{base}/")
+        wait_ready(page)
+        page.click("#sign-in")
+        sign_in_at_provider(page, provider)
+        page.wait_for_url(f"{base}/")
+        wait_ready(page)
+        csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
+        ids = []
+        for label in ("production database password", "x" * 100, None):
+            body = {"secret": "s", "max_views": 3} | ({"label": label} if label else {})
+            made = page.request.post(
+                f"{base}/api/v1/secrets", data=body, headers={"x-burnlink-csrf": csrf}
+            )
+            assert made.status == 201, made.text()
+            ids.append(made.json()["id"])
+        page.goto(f"{base}/me")
+        wait_ready(page)
+        page.wait_for_selector(f"#secrets-body tr[data-id='{ids[0]}']")
+        page.locator(f"#secrets-body tr[data-id='{ids[0]}'] button.burn").click()
+        page.click("#me-burn-confirm")
+        page.wait_for_selector(f"#secrets-body tr[data-id='{ids[0]}'][data-state=burned]")
+        shoot(page, variant, "my-secrets")
+        wrap = "e => e.closest('.table-wrap').scrollWidth <= e.closest('.table-wrap').clientWidth"
+        assert page.locator("#secrets").evaluate(wrap), "the table scrolls sideways in its card"
+        # A button's name is never broken over lines: it is as tall as "Burn selected".
+        one_line = page.locator("#burn-selected").evaluate("e => e.offsetHeight")
+        for height in page.locator("#secrets-body button").evaluate_all(
+            "all => all.map(e => e.offsetHeight)"
+        ):
+            assert abs(height - one_line) <= 2, "a button's name wraps"
+        long_label = page.locator(f"#secrets-body tr[data-id='{ids[1]}'] .secret-label")
+        assert long_label.evaluate("e => e.scrollWidth <= e.clientWidth"), "the label is cut"
+        before = "e => getComputedStyle(e, '::before').content"
+        state = page.locator(f"#secrets-body tr[data-id='{ids[0]}'] td.secret-state")
+        # Stacked at phone width, a value names its column; in a table the header does.
+        assert (state.evaluate(before) == '"State: "') is (variant == "phone")
+        assert axe_violations(page) == [], f"axe-core found violations on /me ({variant})"
+
+        page.fill("#token-name", "deploy pipeline")
+        page.click("#token-create")
+        page.wait_for_selector("#token-made:not([hidden])")
+        shoot(page, variant, "my-secrets-token-made")
+        assert axe_violations(page) == [], f"axe-core found violations on /me ({variant})"

@@ -30,9 +30,11 @@ function labelOf(secret) {
   return secret.label ?? secret.id;
 }
 
-function cell(row, text) {
+// ``heading``: the column's name, which a phone's stacked rows show before the value.
+function cell(row, text, heading = "") {
   const td = document.createElement("td");
   td.textContent = text;
+  if (heading) td.dataset.label = heading;
   row.append(td);
   return td;
 }
@@ -134,9 +136,13 @@ function secretRow(secret) {
   name.className = "secret-label";
   name.textContent = label;
   row.append(name);
-  cell(row, translated("state", secret.state)).className = "secret-state";
-  cell(row, t("me.views_value", { used: secret.views_used, left: secret.views_left }));
-  cell(row, formatWhen(secret.expires_at));
+  cell(row, translated("state", secret.state), t("me.state")).className = "secret-state";
+  cell(
+    row,
+    t("me.views_value", { used: secret.views_used, left: secret.views_left }),
+    t("me.views"),
+  );
+  cell(row, formatWhen(secret.expires_at), t("me.expires"));
   cell(
     row,
     secret.last_event === null
@@ -145,6 +151,7 @@ function secretRow(secret) {
           event: translated("event", secret.last_event),
           when: formatRelative(secret.last_event_at),
         }),
+    t("me.last_event"),
   );
   const actions = cell(row, "");
   const open = button(t("me.receipt"), t("me.receipt_of", { label }));
@@ -184,11 +191,16 @@ function tokenRow(token) {
   name.scope = "row";
   name.textContent = token.name;
   row.append(name);
-  cell(row, token.scopes.join(", "));
-  cell(row, formatDate(token.created_at));
-  cell(row, formatDate(token.expires_at));
-  cell(row, token.last_used === null ? t("me.token_never") : formatWhen(token.last_used));
-  cell(row, translated("token_state", token.state)).className = "token-state";
+  cell(row, token.scopes.join(", "), t("me.token_scopes"));
+  cell(row, formatDate(token.created_at), t("me.token_created"));
+  cell(row, formatDate(token.expires_at), t("me.token_expires"));
+  cell(
+    row,
+    token.last_used === null ? t("me.token_never") : formatWhen(token.last_used),
+    t("me.token_last_used"),
+  );
+  cell(row, translated("token_state", token.state), t("me.token_state")).className =
+    "token-state";
   const actions = cell(row, "");
   if (token.state === "active") {
     const revoke = button(t("me.token_revoke"), t("me.token_revoke_of", { name: token.name }));
