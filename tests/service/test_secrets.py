@@ -56,6 +56,7 @@ from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.store import SecretStore, open_store
 from tests.conftest import RETENTION, store_url
 from tests.web.audited import AUDIT_KEY
+from tests.web.test_access import GEO
 
 pytestmark = pytest.mark.anyio
 
@@ -449,6 +450,27 @@ async def test_the_servers_country_rule_is_checked_before_any_view_is_taken(
     assert refused == ["reveal", "hits", "record"]
     assert consumed.views_left == 1
     assert calls.names == ["reveal"]
+    await store.aclose()
+
+
+async def test_a_client_the_server_locates_itself_takes_the_one_trip_path(
+    clock: FrozenClock,
+) -> None:
+    """A client that carries no country (no proxy header) is located by its address: one in
+    the server's allowed countries is served in one store call, one outside is refused."""
+    store = await open_store("memory://", retention=RETENTION)
+    calls = Calls(store)
+    settings = load_settings(store="memory://", allowed_countries="DE")
+    service = SecretService(cast("SecretStore", calls), settings, clock, geo=GEO)
+    german = ClientInfo(ip="198.51.100.1")  # DE in GEO
+    created = await service.create(sealed(), ACCESS, None, ttl=60, max_views=2, client=german)
+    calls.names.clear()
+
+    consumed = await service.consume(created.secret_id, ACCESS, None, client=german)
+    assert calls.names == ["reveal"]
+    assert consumed.views_left == 1
+    with pytest.raises(GeoDenied):
+        await service.consume(created.secret_id, ACCESS, None, client=ClientInfo(ip="198.51.100.2"))
     await store.aclose()
 
 
