@@ -138,6 +138,9 @@ class SecretRecord:
     policy: AccessPolicy = AccessPolicy()
     owner: str | None = None
     """The signed-in sender's subject (it shows in their "my secrets"); ``None``: anonymous."""
+    owner_email: str | None = None
+    """The signed-in sender's email when they created it (``Principal.email``); ``None``:
+    anonymous, or the provider gave no verified email."""
     label: str | None = None
     """A name the sender chose to tell it apart in "my secrets" (never its content)."""
 
@@ -214,6 +217,9 @@ class ReceiptRecord:
     events: tuple[Event, ...] = ()
     owner: str | None = None
     """The secret's ``SecretRecord.owner``, kept as long as the receipt."""
+    owner_email: str | None = None
+    """The secret's ``SecretRecord.owner_email``, kept as long as the receipt (``None`` also on
+    receipts written before it was kept: schema 7)."""
     label: str | None = None
     """The secret's ``SecretRecord.label``, kept as long as the receipt."""
 

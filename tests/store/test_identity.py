@@ -64,7 +64,12 @@ def make_token(
 
 
 def make_secret(
-    clock: FrozenClock, *, owner: str | None, label: str | None = None, ttl: float = 3600
+    clock: FrozenClock,
+    *,
+    owner: str | None,
+    label: str | None = None,
+    ttl: float = 3600,
+    owner_email: str | None = None,
 ) -> SecretRecord:
     now = clock.now()
     return SecretRecord(
@@ -77,6 +82,7 @@ def make_secret(
         max_views=1,
         max_attempts=5,
         owner=owner,
+        owner_email=owner_email,
         label=label,
     )
 
@@ -489,6 +495,25 @@ async def test_receipt_carries_owner_and_label(store: SecretStore, clock: Frozen
     assert (receipt.owner, receipt.label) == ("alice", "db password for staging")
 
 
+async def test_receipt_and_owned_secrets_carry_the_owners_email(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """The email the owner had when creating, or none when the provider gave none."""
+    with_email = make_secret(clock, owner="alice", owner_email="alice@example.com")
+    without = make_secret(clock, owner="bob")
+    for record in (with_email, without):
+        await store.create(record)
+
+    receipts = [await store.receipt(r.secret_id, now=clock.now()) for r in (with_email, without)]
+    (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
+
+    assert [(r.owner, r.owner_email) for r in receipts if r is not None] == [
+        ("alice", "alice@example.com"),
+        ("bob", None),
+    ]
+    assert owned.owner_email == "alice@example.com"
+
+
 async def test_anonymous_receipt_has_no_owner_or_label(
     store: SecretStore, clock: FrozenClock
 ) -> None:
@@ -498,7 +523,7 @@ async def test_anonymous_receipt_has_no_owner_or_label(
     receipt = await store.receipt(record.secret_id, now=clock.now())
 
     assert receipt is not None
-    assert (receipt.owner, receipt.label) == (None, None)
+    assert (receipt.owner, receipt.owner_email, receipt.label) == (None, None, None)
 
 
 async def test_owned_secrets_newest_first_up_to_limit(

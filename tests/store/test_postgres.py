@@ -590,7 +590,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -859,6 +859,136 @@ async def test_open_migrates_a_version_5_database_and_keeps_sign_in(
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (2,), (3,), (4,), (5,), (SCHEMA_VERSION,)]
+
+
+# -- schema 7: the owner's email on the receipt ------------------------------------------
+
+
+def _at_version_6(url: str, record: SecretRecord) -> None:
+    """Make ``url`` a database as the release of schema version 6 left it, holding
+    ``record``, owned by alice with a label."""
+    _execute(url, _SCHEMA_V1)
+    for version, statements in MIGRATIONS:
+        if 1 < version <= 6:
+            for statement in statements:
+                _execute(url, statement)
+            _execute(url, "INSERT INTO burnlink_schema_version VALUES (%s)", (version,))
+    _create_v1(url, record)
+    _execute(url, "UPDATE burnlink_receipts SET owner = 'alice', label = 'old'")
+
+
+async def test_open_migrates_a_version_6_database_and_keeps_the_owners_email(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    """A database of the release before (schema version 6) opens; its receipts keep their
+    owner without an email, and new receipts keep the email their owner had."""
+    old = make_record(clock)
+    _at_version_6(fresh_database, old)
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        clock.advance(1)
+        new = dataclasses.replace(
+            make_record(clock), owner="alice", owner_email="alice@example.com", label="new"
+        )
+        await store.create(new)
+        owned = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+    finally:
+        await store.aclose()
+
+    assert [(r.secret_id, r.owner, r.owner_email, r.label) for r in owned] == [
+        (new.secret_id, "alice", "alice@example.com", "new"),
+        (old.secret_id, "alice", None, "old"),
+    ]
+    assert receipt == owned[1]
+    assert _query(
+        fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
+    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
+
+
+# The statements with which the release before schema 7 (schema 6) created an owned secret
+# (without counters or events) and read a receipt, frozen here as its processes still run them
+# during a rolling upgrade.
+_PREVIOUS_CREATE = """
+WITH receipt AS (
+    INSERT INTO burnlink_receipts
+        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
+         label)
+    VALUES (%(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
+            %(keep_until)s, %(owner)s, %(label)s)
+    RETURNING id
+)
+INSERT INTO burnlink_secrets
+    (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
+     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner,
+     policy)
+SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
+       %(max_views)s, %(max_views)s, %(max_attempts)s, NULL, NULL, NULL, NULL, %(owner)s,
+       %(policy)s
+FROM receipt
+"""
+_PREVIOUS_RECEIPT = """
+SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
+       r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent
+FROM burnlink_receipts AS r
+LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
+WHERE r.id = %(id)s AND r.keep_until > %(now)s
+ORDER BY e.seq
+"""
+
+
+async def test_a_running_process_of_the_release_before_keeps_working_beside_the_owners_email(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of the release before schema 7, connected before a
+    new process migrated the database, goes on creating secrets and reading receipts; its
+    receipts carry no owner's email, and it reads the new ones as it always did."""
+    import psycopg
+
+    _at_version_6(fresh_database, make_record(clock))
+    with psycopg.connect(fresh_database, autocommit=True) as old_process:
+        store = await PostgresStore.open(fresh_database, retention=RETENTION)
+        try:
+            new = dataclasses.replace(
+                make_record(clock), owner="alice", owner_email="alice@example.com"
+            )
+            await store.create(new)
+            by_old = make_record(clock)
+            old_process.execute(
+                _PREVIOUS_CREATE,
+                {
+                    "id": by_old.secret_id,
+                    "manage_digest": by_old.manage_digest,
+                    "created_at": by_old.created_at,
+                    "expires_at": by_old.expires_at,
+                    "max_views": by_old.max_views,
+                    "keep_until": by_old.expires_at + RETENTION,
+                    "owner": "alice",
+                    "label": "by the old release",
+                    "envelope": by_old.envelope,
+                    "access_digest": by_old.access_digest,
+                    "max_attempts": by_old.max_attempts,
+                    "policy": by_old.policy.to_bytes(),
+                },
+            )
+            old_reads_new = old_process.execute(
+                _PREVIOUS_RECEIPT, {"id": new.secret_id, "now": clock.now()}
+            ).fetchall()
+            receipt_by_old = await store.receipt(by_old.secret_id, now=clock.now())
+            receipt_new = await store.receipt(new.secret_id, now=clock.now())
+            consumed = await store.consume(by_old.secret_id, ACCESS, now=clock.now())
+        finally:
+            await store.aclose()
+
+    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [(7,)]
+    assert [row[8:10] for row in old_reads_new] == [("alice", None)]
+    assert receipt_by_old is not None
+    assert (receipt_by_old.owner, receipt_by_old.owner_email) == ("alice", None)
+    assert receipt_new is not None
+    assert receipt_new.owner_email == "alice@example.com"
+    assert consumed is not None
+    assert consumed.envelope == by_old.envelope
 
 
 async def test_record_holds_the_cap_exactly_under_concurrency(

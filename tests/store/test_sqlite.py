@@ -862,6 +862,149 @@ async def test_open_migrates_a_version_5_file_and_keeps_sign_in(
     assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
+# -- schema 7: the owner's email on the receipt ------------------------------------------
+
+
+def _write_v6_file(db_file: Path, record: SecretRecord) -> None:
+    """A schema version 6 file holding ``record``, owned by alice with a label."""
+    _write_v1_file(db_file, record, Event(at=record.created_at, kind=EventKind.CREATED))
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        for step in MIGRATIONS[1:6]:
+            for statement in step:
+                raw.execute(statement)
+        raw.execute("UPDATE receipts SET owner = 'alice', label = 'old'")
+        raw.execute("PRAGMA user_version = 6")
+    finally:
+        raw.close()
+
+
+async def test_open_migrates_a_version_6_file_and_keeps_the_owners_email(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """A file of the release before (schema version 6) opens; its receipts keep their owner
+    without an email, and new receipts keep the email their owner had."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    old = make_record(clock, passphrase=gate)
+    _write_v6_file(db_file, old)
+
+    store = await SqliteStore.open(str(db_file), retention=RETENTION)
+    try:
+        clock.advance(1)
+        new = dataclasses.replace(
+            make_record(clock), owner="alice", owner_email="alice@example.com", label="new"
+        )
+        await store.create(new)
+        owned = await store.owned_secrets("alice", now=clock.now(), limit=10)
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+    finally:
+        await store.aclose()
+
+    assert [(r.secret_id, r.owner, r.owner_email, r.label) for r in owned] == [
+        (new.secret_id, "alice", "alice@example.com", "new"),
+        (old.secret_id, "alice", None, "old"),
+    ]
+    assert receipt == owned[1]
+    assert SCHEMA_VERSION == 7
+    assert _rows(db_file, "PRAGMA user_version") == [(7,)]
+
+
+# The statements with which the release before schema 7 (schema 6) created a secret and read a
+# receipt, frozen here as its processes still run them during a rolling upgrade.
+_PREVIOUS_INSERT_RECEIPT = (
+    "INSERT INTO receipts (id, manage_digest, created_at, expires_at, max_views, views_used,"
+    " keep_until, owner, label) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
+)
+_PREVIOUS_INSERT_SECRET = (
+    "INSERT INTO secrets (id, envelope, access_digest, created_at, expires_at, max_views,"
+    " views_left, attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,"
+    " passphrase_proof_digest, owner, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PREVIOUS_SELECT_RECEIPT = (
+    "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
+    " r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent"
+    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
+)
+
+
+def _previous_release_creates(raw: sqlite3.Connection, record: SecretRecord) -> None:
+    """``record`` (owned by alice) created by a process of the release before schema 7."""
+    raw.execute("BEGIN IMMEDIATE")
+    raw.execute(
+        _PREVIOUS_INSERT_RECEIPT,
+        (
+            record.secret_id,
+            record.manage_digest,
+            _ms(record.created_at),
+            _ms(record.expires_at),
+            record.max_views,
+            _ms(record.expires_at + RETENTION),
+            "alice",
+            "by the old release",
+        ),
+    )
+    raw.execute(
+        _PREVIOUS_INSERT_SECRET,
+        (
+            record.secret_id,
+            record.envelope,
+            record.access_digest,
+            _ms(record.created_at),
+            _ms(record.expires_at),
+            record.max_views,
+            record.max_views,
+            record.max_attempts,
+            None,
+            None,
+            None,
+            None,
+            "alice",
+            record.policy.to_bytes(),
+        ),
+    )
+    raw.execute("COMMIT")
+
+
+async def test_a_running_process_of_the_release_before_keeps_working_beside_the_owners_email(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of the release before schema 7 that still has the
+    file open goes on creating secrets and reading receipts after a new process migrated it;
+    its receipts carry no owner's email, and it reads the new ones as it always did."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    _write_v6_file(db_file, make_record(clock, passphrase=gate))
+    old_process = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        store = await SqliteStore.open(str(db_file), retention=RETENTION)
+        try:
+            new = dataclasses.replace(
+                make_record(clock), owner="alice", owner_email="alice@example.com"
+            )
+            await store.create(new)
+            by_old = make_record(clock)
+            _previous_release_creates(old_process, by_old)
+            old_reads_new = old_process.execute(
+                _PREVIOUS_SELECT_RECEIPT, (new.secret_id, _ms(clock.now()))
+            ).fetchall()
+            receipt_by_old = await store.receipt(by_old.secret_id, now=clock.now())
+            receipt_new = await store.receipt(new.secret_id, now=clock.now())
+            consumed = await store.consume(by_old.secret_id, ACCESS, now=clock.now())
+        finally:
+            await store.aclose()
+    finally:
+        old_process.close()
+
+    assert _rows(db_file, "PRAGMA user_version") == [(7,)]
+    assert [row[7:9] for row in old_reads_new] == [("alice", None)]
+    assert receipt_by_old is not None
+    assert (receipt_by_old.owner, receipt_by_old.owner_email) == ("alice", None)
+    assert receipt_new is not None
+    assert receipt_new.owner_email == "alice@example.com"
+    assert consumed is not None
+    assert consumed.envelope == by_old.envelope
+
+
 _KILLED_SCRIPT = """
 import asyncio, sys
 from datetime import UTC, datetime, timedelta

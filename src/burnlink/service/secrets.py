@@ -283,6 +283,7 @@ class SecretService:
                 passphrase=gate,
                 policy=policy,
                 owner=None if principal is None else principal.subject,
+                owner_email=None if principal is None else principal.email,
                 label=label,
             )
             try:

@@ -124,4 +124,4 @@ class OwnedSecrets(Protocol):
         live ones, and ended or expired ones whose receipt is still kept (``retention``).
         Newest first is by ``created_at``, then ``secret_id``, both descending. Read through
         an index on the owner, never a scan of every secret; each receipt carries the
-        secret's ``owner`` and ``label``."""
+        secret's ``owner``, ``owner_email`` and ``label``."""

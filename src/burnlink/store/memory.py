@@ -88,6 +88,7 @@ class MemoryStore:
             ended_at=None,
             end_reason=None,
             owner=record.owner,
+            owner_email=record.owner_email,
             label=record.label,
         )
         if record.owner is not None:

@@ -150,9 +150,10 @@ def receipt_from_rows(
 ) -> ReceiptRecord:
     """The ``ReceiptRecord`` of the (non-empty) rows of one receipt joined with its events:
     ``manage_digest, created_at, expires_at, max_views, views_used, ended_at, end_reason,
-    owner, label`` then ``at, kind, ip, user_agent`` of an event (NULL in a receipt's one row
-    when it has none)."""
-    manage, created, expires, max_views, views_used, ended, reason, owner, label = rows[0][:9]
+    owner, label, owner_email`` then ``at, kind, ip, user_agent`` of an event (NULL in a
+    receipt's one row when it has none)."""
+    manage, created, expires, max_views, views_used, ended, reason = rows[0][:7]
+    owner, label, owner_email = rows[0][7:10]
     events = tuple(
         Event(at=types.read_time(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
         for *_, at, kind, ip, user_agent in rows
@@ -169,5 +170,6 @@ def receipt_from_rows(
         end_reason=None if reason is None else EndReason(reason),
         events=events,
         owner=owner,
+        owner_email=owner_email,
         label=label,
     )

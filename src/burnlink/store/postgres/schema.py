@@ -28,6 +28,8 @@ Versions
    receipt) with a partial index on ``(owner, created_at, id)``; ``burnlink_sessions`` (by the
    session id's digest, indexed on the subject and on ``expires_at``) and
    ``burnlink_api_tokens`` (by ``token_id``, the digest unique, ``keep_until`` indexed).
+7. ``burnlink_receipts.owner_email``: the owner's email as it was at the create, kept with the
+   receipt so that every receipt names its creator.
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
@@ -42,7 +44,9 @@ processes (which delete a used-up code, and with it the time it was put, letting
 mailed at once) fail on every code, answering 503, until they are replaced; everything else
 they do keeps working. Version 6 adds two nullable columns (catalogue-only), an index and two
 tables; the previous release never names them, and its secrets' receipts simply carry no
-owner. A process started from an earlier release refuses the database.
+owner. Version 7 adds one nullable column (catalogue-only); the previous release never names
+it, and the receipts its processes write carry no owner's email. A process started from an
+earlier release refuses the database.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -220,6 +224,10 @@ _SCHEMA_V6: Final = (
     """,
 )
 
+# Nullable and without a default: a process of the release before, still running during a
+# rolling upgrade, inserts receipts without it.
+_SCHEMA_V7: Final = ("ALTER TABLE burnlink_receipts ADD COLUMN IF NOT EXISTS owner_email text",)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
@@ -227,6 +235,7 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (4, _SCHEMA_V4),
     (5, _SCHEMA_V5),
     (6, _SCHEMA_V6),
+    (7, _SCHEMA_V7),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

@@ -54,9 +54,9 @@ CREATE: Final = f"""
 WITH receipt AS (
     INSERT INTO burnlink_receipts
         (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
-         label)
+         label, owner_email)
     SELECT %(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
-           %(keep_until)s, %(owner)s, %(label)s
+           %(keep_until)s, %(owner)s, %(label)s, %(owner_email)s
     WHERE NOT EXISTS (
         SELECT 1
         FROM unnest(%(limit_buckets)s::text[], %(limit_starts)s::bigint[],
@@ -188,7 +188,8 @@ SELECT count(*) FROM gone
 
 RECEIPT: Final = """
 SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
-       r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent
+       r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,
+       e.user_agent
 FROM burnlink_receipts AS r
 LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
 WHERE r.id = %(id)s AND r.keep_until > %(now)s
@@ -199,7 +200,8 @@ ORDER BY e.seq
 # index burnlink_receipts_owner; one statement, so receipts and events agree.
 OWNED: Final = """
 SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
-       r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent
+       r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,
+       e.user_agent
 FROM burnlink_receipts AS r
 LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
 WHERE r.id IN (

@@ -23,7 +23,7 @@ place.
   its end is harmless until ``purge_expired`` deletes it.
 - ``burnlink_sessions`` and ``burnlink_api_tokens`` (schema 6): sign-in, by digest
   (``burnlink.store.postgres.identity``); ``burnlink_receipts.owner`` (indexed) lists a
-  sender's secrets.
+  sender's secrets, and ``.owner_email`` (schema 7) names the owner on the receipt.
 - ``burnlink_outbox`` (schema 4): the events recorded with each change, waiting for the
   sealer (``audit.outbox``): ``ref`` (a ``bigserial``, the ``Pending.ref``) and ``record``
   (the ``Recorded.outbox`` bytes, as given). Rows leave only by ``ack_events``; the sweep
@@ -258,6 +258,7 @@ class PostgresStore(PostgresIdentity):
             "salt": gate.salt if gate else None,
             "proof_digest": gate.proof_digest if gate else None,
             "owner": record.owner,
+            "owner_email": record.owner_email,
             "label": record.label,
             "policy": record.policy.to_bytes(),
             **_events_params(events),

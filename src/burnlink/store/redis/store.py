@@ -18,10 +18,11 @@ Keys
 
         {prefix}x:{<id>}   stream the secret's outbox records not yet sealed
 
-    The receipt hash also holds ``own`` and ``lbl`` (the secret's owner and label) when set,
-    and an owned secret's id is entered in its owner's sorted set, scored by its creation
-    (``owned_secrets``; on a single node by the create script, on a cluster by a script of
-    its own run before it, whose failure fails the create)::
+    The receipt hash also holds ``own``, ``oem`` and ``lbl`` (the secret's owner, the owner's
+    email at the create, and its label) when set, and an owned secret's id is entered in its
+    owner's sorted set, scored by its creation (``owned_secrets``; on a single node by the
+    create script, on a cluster by a script of its own run before it, whose failure fails the
+    create)::
 
         {prefix}own:{<owner>}   zset  the owner's secret ids (a relative TTL as long as the
                                       longest-kept receipt; ids whose receipt is gone are
@@ -440,6 +441,8 @@ class RedisStore(RedisIdentity):
         ]  # fmt: skip
         if record.owner is not None:
             receipt += [b"own", record.owner]
+        if record.owner_email is not None:
+            receipt += [b"oem", record.owner_email]
         if record.label is not None:
             receipt += [b"lbl", record.label]
         member = _encode_id(record.secret_id)
@@ -642,7 +645,7 @@ class RedisStore(RedisIdentity):
         if (ended_at or expires_at) + self._retention <= now:
             return None
         reason_raw = fields.get(b"why")
-        owner, label = fields.get(b"own"), fields.get(b"lbl")
+        owner, label, owner_email = fields.get(b"own"), fields.get(b"lbl"), fields.get(b"oem")
         return ReceiptRecord(
             secret_id=secret_id,
             manage_digest=fields[b"mng"],
@@ -654,6 +657,7 @@ class RedisStore(RedisIdentity):
             end_reason=None if reason_raw is None else EndReason(reason_raw.decode("ascii")),
             events=tuple(_decode_event(row) for row in rows),
             owner=None if owner is None else _text(owner),
+            owner_email=None if owner_email is None else _text(owner_email),
             label=None if label is None else _text(label),
         )
 

@@ -44,7 +44,7 @@ Row = Sequence[Any]
 
 INSERT_INTO_RECEIPTS: Final = (
     "INSERT INTO receipts (id, manage_digest, created_at, expires_at, max_views, views_used,"
-    " keep_until, owner, label) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
+    " keep_until, owner, label, owner_email) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
 )
 INSERT_INTO_SECRETS: Final = (
     "INSERT INTO secrets (id, envelope, access_digest, created_at, expires_at, max_views,"
@@ -63,16 +63,16 @@ SELECT_META: Final = (
 # whose event columns are NULL.
 SELECT_RECEIPT: Final = (
     "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
-    " r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent"
-    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,"
+    " e.user_agent FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
     " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
 )
 # The same columns, led by the id, for the kept receipts of one owner, newest first: the
 # subquery walks the index receipts_owner; one statement, so receipts and events agree.
 SELECT_OWNED: Final = (
     "SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
-    " r.ended_at, r.end_reason, r.owner, r.label, e.at, e.kind, e.ip, e.user_agent"
-    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,"
+    " e.user_agent FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
     " WHERE r.id IN (SELECT id FROM receipts WHERE owner = ? AND keep_until > ?"
     " ORDER BY created_at DESC, id DESC LIMIT ?)"
     " ORDER BY r.created_at DESC, r.id DESC, e.seq"
@@ -90,6 +90,7 @@ def receipt_row(record: SecretRecord, *, keep_until_ms: int) -> tuple[object, ..
         keep_until_ms,
         record.owner,
         record.label,
+        record.owner_email,
     )
 
 

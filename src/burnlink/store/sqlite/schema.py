@@ -186,7 +186,15 @@ _V6: Final = (
 )
 """Sign-in: sessions, API tokens, and the owner and label of each receipt (issue 14)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7: Final = (
+    # The owner's email as it was at the create, kept with the receipt so that every receipt
+    # (through the manage link too) names the creator. Nullable: a process of the release
+    # before, still running during a rolling upgrade, inserts receipts without it.
+    "ALTER TABLE receipts ADD COLUMN owner_email TEXT",
+)
+"""The email of each receipt's owner (issue 14)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -15,8 +15,9 @@ Layout
     KEY AUTOINCREMENT`` that orders them and is their ``Pending.ref`` (never reused, so a
     stale acknowledgement cannot delete a newer record), and ``record``, the opaque bytes as
     given; a row stays until ``ack_events``, whatever becomes of its secret. ``sessions`` and
-    ``api_tokens`` (schema version 6) keep sign-in, and ``receipts.owner`` (indexed) lists a
-    sender's secrets (``burnlink.store.sqlite.identity``). Times are
+    ``api_tokens`` (schema version 6) keep sign-in, ``receipts.owner`` (indexed) lists a
+    sender's secrets (``burnlink.store.sqlite.identity``) and ``receipts.owner_email``
+    (schema version 7) names the owner on the receipt. Times are
     INTEGER milliseconds since the Unix epoch (UTC).
     ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite.schema``
     holds the DDL and the PRAGMAs, and ``open`` migrates an older file forward;
