@@ -90,6 +90,7 @@ async def test_session_create_is_owned_and_labelled(
     receipt = await memory_store.receipt(secret_id, now=clock.now())
     assert receipt is not None
     assert receipt.label == "db password for Bob"
+    assert (receipt.owner, receipt.owner_email) == ("alice-sub", "alice@example.com")
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,7 @@ async def test_my_secret_receipt_is_the_owners_only(
     assert by_bob.json() == unknown.json()
 
 
-async def test_manage_link_receipt_names_the_creator_without_email(
+async def test_manage_link_receipt_names_the_creator_with_email(
     client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
 ) -> None:
     alice = await sign_in(memory_store, clock.now())
@@ -96,8 +96,25 @@ async def test_manage_link_receipt_names_the_creator_without_email(
         f"/api/v1/secrets/{anonymous.json()['id']}/receipt", headers=bearer(anonymous_manage)
     )
 
-    assert owned.json()["created_by"] == {"subject": "alice-sub", "email": None}
+    assert owned.json()["created_by"] == {"subject": "alice-sub", "email": "alice@example.com"}
     assert plain.json()["created_by"] is None
+
+
+async def test_receipt_names_the_email_the_creator_had_when_creating(
+    client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    """Signed in again with another email, the owner's receipt still names the one the
+    secret was created with, through "my secrets" as through the manage link."""
+    before = await sign_in(memory_store, clock.now(), email="alice@old.example")
+    response = await client.post("/api/v1/secrets", json={"secret": "s"}, headers=before)
+    secret_id, manage = response.json()["id"], response.json()["manage_url"].split("#", 1)[1]
+    after = await sign_in(memory_store, clock.now(), email="alice@new.example")
+
+    mine = await client.get(f"/api/v1/me/secrets/{secret_id}", headers=after)
+    managed = await client.get(f"/api/v1/secrets/{secret_id}/receipt", headers=bearer(manage))
+
+    assert mine.json()["created_by"] == {"subject": "alice-sub", "email": "alice@old.example"}
+    assert managed.json() == mine.json()
 
 
 async def test_burn_one_and_many_of_my_secrets(

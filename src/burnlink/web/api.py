@@ -15,7 +15,6 @@ from burnlink.clientip import ClientAddress
 from burnlink.crypto import KEY_BYTES, Payload
 from burnlink.envelope import Envelope
 from burnlink.errors import InvalidInput, SecretUnavailable
-from burnlink.identity.principal import Principal
 from burnlink.ids import b64url_decode, b64url_encode
 from burnlink.models import ClientInfo
 from burnlink.policy import build_policy, mask_email
@@ -305,16 +304,13 @@ async def secret_receipt(
     return receipt_body(receipt, service)
 
 
-def receipt_body(
-    receipt: Receipt, service: SecretService, *, owner: Principal | None = None
-) -> ReceiptResponse:
-    """The answer for ``receipt``; ``owner``, the signed-in sender asking, adds their email to
-    ``created_by``."""
+def receipt_body(receipt: Receipt, service: SecretService) -> ReceiptResponse:
+    """The answer for ``receipt``, the same through the manage link and "my secrets":
+    ``created_by`` names the owner with the email they had when creating it."""
     record = receipt.record
     created_by = None
     if record.owner is not None:
-        email = owner.email if owner is not None and owner.subject == record.owner else None
-        created_by = ActorBody(subject=record.owner, email=email)
+        created_by = ActorBody(subject=record.owner, email=record.owner_email)
     return ReceiptResponse.of(
         receipt,
         events=[

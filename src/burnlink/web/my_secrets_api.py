@@ -87,7 +87,7 @@ async def my_secret_receipt(
     receipt = await service.owned_receipt(
         principal, secret_id, issuer=public_base(request, service)
     )
-    return receipt_body(receipt, service, owner=principal)
+    return receipt_body(receipt, service)
 
 
 @router.delete(

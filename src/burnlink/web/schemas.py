@@ -356,8 +356,9 @@ class ReceiptResponse(ReceiptSummary):
     )
     created_by: ActorBody | None = Field(
         default=None,
-        description="The signed-in sender who created it (`null`: created anonymously); the"
-        " email is given to the sender themselves (`/api/v1/me/secrets/{id}`).",
+        description="The signed-in sender who created it, with the email they had then"
+        " (`null` when the provider gave no verified email, or for a secret created before"
+        " emails were kept); `null`: created anonymously.",
     )
 
 
