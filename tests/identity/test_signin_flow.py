@@ -86,12 +86,14 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     settings = audited_settings(
         None,
-        base_url=BASE,
-        oidc_issuer=provider.issuer,
-        oidc_client_id=provider.client_id,
-        oidc_client_secret=provider.client_secret,
-        oidc_scopes="openid email profile groups",
-        **overrides,
+        **{
+            "base_url": BASE,
+            "oidc_issuer": provider.issuer,
+            "oidc_client_id": provider.client_id,
+            "oidc_client_secret": provider.client_secret,
+            "oidc_scopes": "openid email profile groups",
+            **overrides,
+        },
     )
     clock = FrozenClock(datetime.now(UTC))
     async with audited_app(f"sqlite://{tmp_path / 'audit.db'}", settings, clock) as audited:
@@ -467,3 +469,22 @@ async def test_refused_callbacks_count_as_failures_and_are_rate_limited(
         # Lifted (as `burnlink unlock` does), the address can sign in again.
         await app.audited.service.access.limiter.unlock("127.0.0.1", now=app.clock.now())
         assert (await app.sign_in(attacker, "bob")).status_code == 303
+
+
+async def test_sign_in_over_plain_http_off_loopback_is_refused(
+    provider: OidcProvider, tmp_path: Path
+) -> None:
+    """Without ``BURNLINK_BASE_URL`` the request's own origin decides: over plain http to a
+    name that is not loopback, no sign-in starts and no cookie is set (it could not be
+    ``Secure``), with a page that says what to configure."""
+    async with harness(
+        provider, tmp_path, base_url=None, allowed_hosts="burnlink.example.com"
+    ) as app:
+        browser = app.browser()
+        browser.base_url = httpx.URL("http://burnlink.example.com")
+        refused = await browser.get("/auth/login")
+
+    assert refused.status_code == 400
+    assert "text/html" in refused.headers["content-type"]
+    assert "BURNLINK_BASE_URL" in refused.text
+    assert not browser.cookies
