@@ -223,6 +223,8 @@ def test_token_after_a_stale_sign_in_asks_the_provider_for_a_new_one(contexts: C
         # Wait out the fresh period: the clocks of the server and the provider are real ones.
         time.sleep(max(0.0, signed_in + FRESH_SECONDS + 2 - time.monotonic()))
         page.fill("#token-name", "after a while")
+        page.check("input[name=scope][value='secrets:burn']")
+        page.fill("#token-days", "7")
         page.click("#token-create")
         sign_in_at_provider(page, provider)  # the provider asks again: no silent reuse
         page.wait_for_url(f"{base}/me")
@@ -240,7 +242,11 @@ def test_token_after_a_stale_sign_in_asks_the_provider_for_a_new_one(contexts: C
         assert parse_qs(urlsplit(asked[-1].url).query)["max_age"] == [str(FRESH_SECONDS)]
         assert page.locator("#tokens-body tr").count() == 0  # nothing was made by the 401
 
-        page.fill("#token-name", "after a while")
+        # What the user typed is back, to check and send: nothing is made without them.
+        assert page.input_value("#token-name") == "after a while"
+        assert page.is_checked("input[name=scope][value='secrets:burn']")
+        assert page.input_value("#token-days") == "7"
+        assert page.is_visible("#token-draft-note")
         page.click("#token-create")
         page.wait_for_selector("#token-made:not([hidden])")
         token = page.input_value("#token-value")
@@ -248,3 +254,7 @@ def test_token_after_a_stale_sign_in_asks_the_provider_for_a_new_one(contexts: C
         me = httpx.get(f"{base}/api/v1/me", headers={"authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert me.json()["email"] == "alice@example.com"
+        assert not page.is_visible("#token-draft-note")
+        page.reload()  # the draft was used once: a later visit starts empty
+        wait_ready(page)
+        assert page.input_value("#token-name") == ""

@@ -232,6 +232,36 @@ async function loadTokens() {
   show(byId("no-tokens"), listing.tokens.length === 0);
 }
 
+// The token form's fields, kept in this tab while the user signs in again for a fresh sign-in
+// (name, scopes and days only: nothing secret), and put back when /me opens again.
+const TOKEN_DRAFT = "burnlink.me.token-draft";
+
+function keepTokenDraft(input) {
+  try {
+    sessionStorage.setItem(TOKEN_DRAFT, JSON.stringify(input));
+  } catch {
+    // Storage may be off (private mode): the user types the name again.
+  }
+}
+
+function restoreTokenDraft() {
+  let draft = null;
+  try {
+    draft = JSON.parse(sessionStorage.getItem(TOKEN_DRAFT) ?? "null");
+    sessionStorage.removeItem(TOKEN_DRAFT);
+  } catch {
+    return;
+  }
+  if (draft === null || typeof draft.name !== "string" || !Array.isArray(draft.scopes)) return;
+  byId("token-name").value = draft.name.slice(0, MAX_NAME_CHARS);
+  for (const box of tokenForm.querySelectorAll("input[name=scope]")) {
+    box.checked = draft.scopes.includes(box.value);
+  }
+  if (Number.isInteger(draft.days)) byId("token-days").value = String(draft.days);
+  show(byId("token-draft-note"), true);
+  byId("token-create").focus();
+}
+
 function tokenInput() {
   const name = byId("token-name").value.trim();
   const scopes = [...tokenForm.querySelectorAll("input[name=scope]:checked")].map((c) => c.value);
@@ -255,7 +285,11 @@ async function onCreateToken(event) {
       show(shown, true);
       shown.focus();
       tokenForm.reset();
+      show(byId("token-draft-note"), false);
     } catch (error) {
+      if (error instanceof api.ApiError && error.status === 401 && error.loginUrl) {
+        keepTokenDraft(input);
+      }
       if (!signInAgain(error)) {
         setError(tokenError, t("me.error_action", { message: error.message }));
       }
@@ -293,6 +327,7 @@ async function main() {
     burn(ids, t("me.burn_many_text", { count: ids.length }));
   });
   tokenForm.addEventListener("submit", onCreateToken);
+  restoreTokenDraft();
   await Promise.all([loadSecrets(), loadTokens()]);
   document.documentElement.dataset.ready = "true";
 }
