@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, Contexts, MailServer, axe_violations, wait_ready
-from tests.browser.test_signin import sign_in_at_provider, signin_server
+from tests.browser.test_signin import signed_in_on_compose_page, signin_server
 from tests.browser.test_web_app import (
     PASSPHRASE,
     compose,
@@ -155,12 +155,7 @@ def test_my_secrets_screenshots(contexts: Contexts, variant: str) -> None:
     sideways scrolling at phone width, and no axe-core violation in either colour scheme."""
     with signin_server() as (base, provider):
         page, _ = contexts.page(**VARIANTS[variant])
-        page.goto(f"{base}/")
-        wait_ready(page)
-        page.click("#sign-in")
-        sign_in_at_provider(page, provider)
-        page.wait_for_url(f"{base}/")
-        wait_ready(page)
+        signed_in_on_compose_page(page, base, provider)
         csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
         ids = []
         for label in ("production database password", "x" * 100, None):

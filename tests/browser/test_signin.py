@@ -48,6 +48,16 @@ def sign_in_at_provider(page: Page, provider: OidcProvider, user: str = "alice")
     provider.fill_sign_in_form(page, user)
 
 
+def signed_in_on_compose_page(page: Page, base: str, provider: OidcProvider) -> None:
+    """Open the compose page, press *Sign in*, sign in as alice, and wait to be back."""
+    page.goto(f"{base}/")
+    wait_ready(page)
+    page.click("#sign-in")
+    sign_in_at_provider(page, provider)
+    page.wait_for_url(f"{base}/")
+    wait_ready(page)
+
+
 def test_sign_in_create_and_sign_out(contexts: Contexts) -> None:
     with signin_server() as (base, provider):
         page, log = contexts.page()
@@ -166,12 +176,7 @@ def test_label_typed_on_the_compose_page_is_the_secret_s_label(contexts: Context
     and the name is all the create request adds (the content stays sealed)."""
     with signin_server() as (base, provider):
         page, log = contexts.page()
-        page.goto(f"{base}/")
-        wait_ready(page)
-        page.click("#sign-in")
-        sign_in_at_provider(page, provider)
-        page.wait_for_url(f"{base}/")
-        wait_ready(page)
+        signed_in_on_compose_page(page, base, provider)
         page.wait_for_selector("#label:not([hidden])")
         assert page.get_attribute("#label", "maxlength") == "100"  # the API's MAX_LABEL_CHARS
         assert axe_violations(page) == []
