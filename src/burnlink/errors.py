@@ -28,7 +28,9 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   └── InvalidApiToken
     ├── NotPermitted
     │   ├── InsufficientScope(scope)
-    │   └── CreateNotAllowed
+    │   ├── CreateNotAllowed
+    │   ├── RecipientMismatch
+    │   └── MfaRequired
     ├── TokenNotFound
     ├── CsrfFailed
     ├── SignInRefused(reason)
@@ -297,6 +299,27 @@ class CreateNotAllowed(NotPermitted):
 
     def __init__(self) -> None:
         super().__init__("Your account may not create secrets on this server.")
+
+
+class RecipientMismatch(NotPermitted):
+    """Raised when the signed-in user revealing a secret bound to recipients is none of them."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This secret is for other recipients: the signed-in user's verified email, groups"
+            " and domain match none of them."
+        )
+
+
+class MfaRequired(NotPermitted):
+    """Raised when a secret needs its recipient's fresh sign-in with a second factor and the
+    request has none: an API token (never fresh), or a sign-in without a second factor."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This secret needs a sign-in with a second factor (MFA) at most five minutes old:"
+            " sign in again in a browser (or with 'burnlink login') using your second factor."
+        )
 
 
 class TokenNotFound(BurnlinkError):

@@ -71,6 +71,11 @@ ROUTES: Final[Mapping[T, Route]] = MappingProxyType(
             denied=DeniedReason.GEO,
             failure=True,
         ),
+        T.ACCESS_DENIED_IDENTITY: Route(
+            "was refused to a signed-in user who is not one of its recipients",
+            denied=DeniedReason.IDENTITY,
+            failure=True,
+        ),
         T.RATE_LIMITED: Route("was rate limited", denied=DeniedReason.RATE_LIMITED),
         T.ADMIN_DENIED: Route("was refused an admin request", denied=DeniedReason.ADMIN),
         T.SECRET_BURNED: Route(

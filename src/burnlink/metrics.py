@@ -54,6 +54,8 @@ class DeniedReason(StrEnum):
     OTP = "otp"
     IP = "ip"
     GEO = "geo"
+    IDENTITY = "identity"
+    """A signed-in user who is not one of a secret's recipients (or lacks its MFA)."""
     RATE_LIMITED = "rate_limited"
     ADMIN = "admin"
     """A wrong admin token."""

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from burnlink.strict_json import dumps_compact
 
@@ -55,6 +56,12 @@ class PassphraseGate:
     proof_digest: bytes = field(repr=False)
 
 
+RECIPIENTS_GUARD: Final = "recipients-need-a-newer-burnlink"
+"""The first ``allowed_ips`` entry of a stored policy with ``recipients``: not a network, so an
+older process that ignores ``recipients`` fails on the address check instead of revealing
+(``AccessPolicy.to_bytes``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:
     """Who may reveal a secret, beyond holding its link. Empty fields impose nothing.
@@ -75,19 +82,37 @@ class AccessPolicy:
     """Webhook told of each view, the burn and the expiry (may hold a token: never logged)."""
     creator_country: str | None = None
     """The creator's country, to notice a reveal from elsewhere (an alert, never a refusal)."""
+    recipients: tuple[str, ...] = ()
+    """Who may reveal it once signed in: ``user@example.com``, ``group:NAME`` and
+    ``domain:example.com`` entries (``burnlink.policy.parse_recipients``); empty: anyone."""
+    require_mfa: bool = False
+    """Whether the recipient's sign-in must carry a second factor and be fresh (only with
+    ``recipients``)."""
 
     def is_empty(self) -> bool:
         """Whether the policy imposes no access rule (``notify_url`` is not one)."""
         rules = AccessPolicy(
-            self.allowed_ips, self.allowed_countries, self.denied_countries, self.recipient_email
+            self.allowed_ips,
+            self.allowed_countries,
+            self.denied_countries,
+            self.recipient_email,
+            recipients=self.recipients,
+            require_mfa=self.require_mfa,
         )
         return rules == AccessPolicy()
 
     def to_bytes(self) -> bytes:
         """Compact JSON, the form stores keep. The newer members appear only when set, so a
-        policy without them is byte for byte what older versions wrote."""
+        policy without them is byte for byte what older versions wrote.
+
+        A policy with ``recipients`` also lists ``RECIPIENTS_GUARD`` first in ``allowed_ips``:
+        a process of an older release, which knows nothing of recipients, then neither takes
+        the one-trip view (the policy does not start ``NO_RULES_PREFIX`` and is not empty) nor
+        reveals it (the guard is no network: its address check fails with an error), so it
+        fails closed. ``from_bytes`` drops the guard again."""
+        guard = [RECIPIENTS_GUARD] if self.recipients or self.require_mfa else []
         obj: dict[str, object] = {
-            "allowed_ips": list(self.allowed_ips),
+            "allowed_ips": [*guard, *self.allowed_ips],
             "allowed_countries": list(self.allowed_countries),
             "denied_countries": list(self.denied_countries),
             "recipient_email": self.recipient_email,
@@ -96,6 +121,9 @@ class AccessPolicy:
             obj["notify_url"] = self.notify_url
         if self.creator_country is not None:
             obj["creator_country"] = self.creator_country
+        if guard:
+            obj["recipients"] = list(self.recipients)
+            obj["require_mfa"] = self.require_mfa
         return dumps_compact(obj)
 
     @classmethod
@@ -106,13 +134,21 @@ class AccessPolicy:
     @classmethod
     def _decode(cls, data: bytes) -> AccessPolicy:
         obj = json.loads(data)
+        ips = obj["allowed_ips"]
+        recipients = obj.get("recipients")
+        if recipients is not None:
+            if ips[:1] != [RECIPIENTS_GUARD]:
+                raise ValueError("a stored policy with recipients lacks its guard")
+            ips = ips[1:]
         return cls(
-            allowed_ips=tuple(obj["allowed_ips"]),
+            allowed_ips=tuple(ips),
             allowed_countries=tuple(obj["allowed_countries"]),
             denied_countries=tuple(obj["denied_countries"]),
             recipient_email=obj["recipient_email"],
             notify_url=obj.get("notify_url"),
             creator_country=obj.get("creator_country"),
+            recipients=tuple(recipients or ()),
+            require_mfa=obj.get("require_mfa", False) is True,
         )
 
 

@@ -19,6 +19,13 @@ from burnlink.models import AccessPolicy
 MAX_NETWORKS = 50
 MAX_COUNTRIES = 250
 MAX_EMAIL_CHARS = 254
+MAX_RECIPIENTS = 20
+MAX_RECIPIENT_CHARS = 254
+GROUP_PREFIX: Final = "group:"
+DOMAIN_PREFIX: Final = "domain:"
+_DOMAIN_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 
 # ISO 3166-1 alpha-2 codes officially assigned (2024), plus XK (Kosovo), which GeoIP data uses.
 _ISO_CODES = """
@@ -103,23 +110,88 @@ def parse_email(value: str, *, field: str = "recipient_email") -> str:
     return checked.normalized
 
 
+def parse_recipient(value: str, *, field: str = "recipients") -> str:
+    """One recipient entry, normalised: ``user@example.com`` (lower-cased), ``group:NAME``
+    (the name as the provider spells it, spaces around it dropped) or ``domain:example.com``
+    (lower-cased); else ``InvalidInput`` naming ``field``."""
+    value = value.strip()
+    if len(value) > MAX_RECIPIENT_CHARS:
+        raise InvalidInput(field, f"each entry must be at most {MAX_RECIPIENT_CHARS} characters")
+    if value.lower().startswith(GROUP_PREFIX):
+        name = value[len(GROUP_PREFIX) :].strip()
+        if not name or not name.isprintable():
+            raise InvalidInput(field, "a group: entry needs a group name (printable characters)")
+        return GROUP_PREFIX + name
+    if value.lower().startswith(DOMAIN_PREFIX):
+        domain = value[len(DOMAIN_PREFIX) :].strip().lower().rstrip(".")
+        if not _DOMAIN_RE.fullmatch(domain):
+            raise InvalidInput(field, "a domain: entry needs a domain name, such as example.com")
+        return DOMAIN_PREFIX + domain
+    try:
+        return parse_email(value, field=field).lower()
+    except InvalidInput:
+        raise InvalidInput(
+            field, "each entry must be an email address, group:NAME or domain:example.com"
+        ) from None
+
+
+def parse_recipients(values: Iterable[str], *, field: str = "recipients") -> tuple[str, ...]:
+    """Normalise and de-duplicate recipient entries (at most ``MAX_RECIPIENTS``)."""
+    entries: list[str] = []
+    for value in values:
+        entry = parse_recipient(value, field=field)
+        if entry not in entries:
+            entries.append(entry)
+        if len(entries) > MAX_RECIPIENTS:
+            raise InvalidInput(field, f"at most {MAX_RECIPIENTS} entries")
+    return tuple(entries)
+
+
+def recipient_matches(
+    recipients: Iterable[str], email: str | None, groups: Iterable[str]
+) -> str | None:
+    """The first entry of ``recipients`` that a user with the verified ``email`` and ``groups``
+    satisfies, or ``None``. Emails and domains compare case-insensitively (a ``domain:``
+    entry matches that exact domain, not its subdomains); groups exactly."""
+    address = email.lower() if email else None
+    domain = address.rsplit("@", 1)[-1] if address and "@" in address else None
+    member = set(groups)
+    for entry in recipients:
+        if entry.startswith(GROUP_PREFIX):
+            if entry[len(GROUP_PREFIX) :] in member:
+                return entry
+        elif entry.startswith(DOMAIN_PREFIX):
+            if domain is not None and entry[len(DOMAIN_PREFIX) :] == domain:
+                return entry
+        elif address is not None and entry == address:
+            return entry
+    return None
+
+
 def build_policy(
     *,
     allowed_ips: Iterable[str] = (),
     allowed_countries: Iterable[str] = (),
     denied_countries: Iterable[str] = (),
     recipient_email: str | None = None,
+    recipients: Iterable[str] = (),
+    require_mfa: bool = False,
 ) -> AccessPolicy:
     """A validated, normalised policy from request fields; raises ``InvalidInput`` naming one."""
     allowed = parse_countries(allowed_countries, field="allowed_countries")
     denied = parse_countries(denied_countries, field="denied_countries")
     if set(allowed) & set(denied):
         raise InvalidInput("denied_countries", "must not repeat a country that is allowed")
+    bound = parse_recipients(recipients)
+    if require_mfa and not bound:
+        raise InvalidInput("require_mfa", "needs at least one entry in recipients")
     return AccessPolicy(
         allowed_ips=tuple(str(n) for n in parse_networks(allowed_ips, field="allowed_ips")),
         allowed_countries=allowed,
         denied_countries=denied,
         recipient_email=parse_email(recipient_email) if recipient_email is not None else None,
+        recipients=bound,
+        require_mfa=require_mfa,
     )
 
 

@@ -36,6 +36,7 @@ async def sign_in(
     email: str | None = "alice@example.com",
     groups: tuple[str, ...] = ("engineering", "admins"),
     signed_in_ago: timedelta = timedelta(seconds=30),
+    mfa: bool = True,
 ) -> dict[str, str]:
     """A session for the user in ``store``; the ``cookie`` header that presents it, and the
     session's CSRF header (as the page sends it with requests that change state)."""
@@ -46,7 +47,7 @@ async def sign_in(
             subject=subject,
             email=email,
             groups=groups,
-            mfa=True,
+            mfa=mfa,
             auth_time=now - signed_in_ago,
             created_at=now - signed_in_ago,
             last_seen=now,

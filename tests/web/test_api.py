@@ -659,4 +659,5 @@ async def test_policy_answers_the_servers_limits(client: httpx.AsyncClient) -> N
         "allowed_countries": [],
         "recipient_verification": False,
         "notifications": False,
+        "recipients": False,
     }

@@ -197,6 +197,8 @@ async def test_every_event_type_is_written_with_its_fields(
         AuditEventType.SIGN_IN_REFUSED,
         AuditEventType.TOKEN_CREATED,
         AuditEventType.TOKEN_REVOKED,
+        # A signed-in user refused a secret bound to recipients: tests/web/test_recipients.py.
+        AuditEventType.ACCESS_DENIED_IDENTITY,
     }
     assert {x.event.type for x in before + after} == set(AuditEventType) - dropped - signed_in
     for entry in before:

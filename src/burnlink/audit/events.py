@@ -131,6 +131,10 @@ class AuditEventType(StrEnum):
     """The client address is outside the secret's or server's allowed networks."""
     ACCESS_DENIED_GEO = "access.denied_geo"
     """The client's country is not allowed."""
+    ACCESS_DENIED_IDENTITY = "access.denied_identity"
+    """A secret bound to recipients was refused to the signed-in user who tried (as
+    ``actor``; ``policy.rule``: ``recipients``, or ``require_mfa`` for a sign-in without a
+    fresh second factor)."""
     RATE_LIMITED = "rate.limited"
     """A request was refused by a rate limit."""
     ADMIN_DENIED = "admin.denied"
@@ -177,6 +181,7 @@ _DEFAULT_OUTCOME: Final[Mapping[AuditEventType, Outcome]] = MappingProxyType(
         AuditEventType.OTP_FAILED: Outcome.FAILED,
         AuditEventType.ACCESS_DENIED_IP: Outcome.DENIED,
         AuditEventType.ACCESS_DENIED_GEO: Outcome.DENIED,
+        AuditEventType.ACCESS_DENIED_IDENTITY: Outcome.DENIED,
         AuditEventType.RATE_LIMITED: Outcome.DENIED,
         AuditEventType.WEBHOOK_DROPPED: Outcome.FAILED,
         AuditEventType.ADMIN_DENIED: Outcome.DENIED,

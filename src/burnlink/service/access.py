@@ -27,22 +27,27 @@ from burnlink.config import Limit, Settings
 from burnlink.errors import (
     AdminRequired,
     CodesSpent,
+    FreshLoginRequired,
     GeoDenied,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
+    MfaRequired,
     RateLimited,
+    RecipientMismatch,
     SecretUnavailable,
     VerificationFailed,
     VerificationRequired,
 )
 from burnlink.geo import CountryResolver
+from burnlink.identity.principal import Principal
 from burnlink.mailer import Mailer
 from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, SecretMeta
-from burnlink.policy import country_allowed, ip_allowed, mask_email
+from burnlink.policy import country_allowed, ip_allowed, mask_email, recipient_matches
 from burnlink.service.rate_limits import LimitCheck, RateLimiter, client_key
-from burnlink.service.reporting import Reporter
+from burnlink.service.reporting import Reporter, recipients_label
 from burnlink.store import Reveal, SecretStore, ViewRecord
 
 CODE_DIGITS = 6
@@ -53,6 +58,9 @@ CODES_PER_VIEW = 3
 """Codes mailed for one secret between two successful verifications; when the last is used up
 or expired, asking for another locks (destroys) the secret."""
 RATE_LIMIT_AUDIT_WINDOW = 60
+RECIPIENT_MAX_AGE = timedelta(minutes=5)
+"""How old a recipient's sign-in may be when their secret has ``require_mfa``."""
+_CLOCK_SKEW = timedelta(seconds=60)
 
 
 def code_digest(secret_id: str, code: str) -> bytes:
@@ -181,6 +189,10 @@ class AccessControl:
             if self.settings.require_passphrase and not has_passphrase:
                 raise InvalidInput(
                     "passphrase", "this server requires a passphrase on every secret"
+                )
+            if policy.recipients and not self.settings.sign_in:
+                raise InvalidInput(
+                    "recipients", "sign-in is not configured on this server (BURNLINK_OIDC_ISSUER)"
                 )
             if policy.recipient_email is not None and self.mailer is None:
                 raise InvalidInput(
@@ -314,6 +326,71 @@ class AccessControl:
                 await self._refuse(meta, AuditEventType.ACCESS_DENIED_GEO, client, now, rule)
                 raise GeoDenied
 
+    async def check_identity(
+        self, meta: SecretMeta, principal: Principal | None, client: ClientInfo, *, now: datetime
+    ) -> None:
+        """A secret bound to ``recipients`` needs a signed-in ``principal`` that matches one
+        entry (``policy.recipient_matches``), and with ``require_mfa`` a session signed in
+        with a second factor at most ``RECIPIENT_MAX_AGE`` seconds ago.
+
+        Anonymous: ``LoginRequired`` (not counted, not audited: it only asks to sign in).
+        No entry matches: ``RecipientMismatch``; matching but an API token or a sign-in
+        without a second factor: ``MfaRequired``; both counted as a failed reveal and audited
+        (``access.denied_identity`` with the user as ``actor``). A second-factor sign-in that
+        is too old: ``FreshLoginRequired`` (audited, not counted). Each refusal leaves the
+        secret as it was and the login link comes back to its page (``/s/{id}``).
+        """
+        policy = meta.policy
+        if not policy.recipients and not policy.require_mfa:
+            return
+        back = f"/s/{meta.secret_id}"
+        if principal is None:
+            raise LoginRequired(
+                "This secret is for signed-in recipients: sign in, then reveal it again.",
+                next_path=back,
+            )
+        actor = (principal.subject, principal.email)
+        rule: dict[str, Scalar] = {
+            "rule": "recipients",
+            "recipients": recipients_label(policy.recipients),
+            "require_mfa": policy.require_mfa,
+        }
+        matched = recipient_matches(policy.recipients, principal.email, principal.groups)
+        if matched is None:
+            await self._refuse(
+                meta, AuditEventType.ACCESS_DENIED_IDENTITY, client, now, rule, actor=actor
+            )
+            raise RecipientMismatch
+        if not policy.require_mfa:
+            return
+        rule["rule"] = "require_mfa"
+        detail: dict[str, Scalar] = {"via": principal.via, "mfa": principal.mfa}
+        if principal.via != "session" or not principal.mfa:
+            await self._refuse(
+                meta,
+                AuditEventType.ACCESS_DENIED_IDENTITY,
+                client,
+                now,
+                rule,
+                detail,
+                actor=actor,
+            )
+            raise MfaRequired
+        if principal.auth_time is None or not (
+            -_CLOCK_SKEW <= now - principal.auth_time <= RECIPIENT_MAX_AGE
+        ):
+            detail["fresh"] = False
+            await self.reporter.emit(
+                AuditEventType.ACCESS_DENIED_IDENTITY,
+                at=now,
+                secret_id=meta.secret_id,
+                client=client,
+                policy=rule,
+                detail=detail,
+                actor=actor,
+            )
+            raise FreshLoginRequired(max_age=int(RECIPIENT_MAX_AGE.total_seconds()), next_path=back)
+
     async def _refuse(
         self,
         meta: SecretMeta,
@@ -322,10 +399,18 @@ class AccessControl:
         now: datetime,
         rule: Mapping[str, Scalar],
         detail: Mapping[str, Scalar] | None = None,
+        *,
+        actor: tuple[str, str | None] | None = None,
     ) -> None:
         await self.failed(client, now=now, secret_id=meta.secret_id)
         await self.reporter.emit(
-            type, at=now, secret_id=meta.secret_id, client=client, policy=rule, detail=detail
+            type,
+            at=now,
+            secret_id=meta.secret_id,
+            client=client,
+            policy=rule,
+            detail=detail,
+            actor=actor,
         )
 
     async def verify_recipient(

@@ -45,6 +45,7 @@ from burnlink.audit.events import (
     Scalar,
     audit_event,
     format_time,
+    list_label,
 )
 from burnlink.audit.export import JsonLinesSink
 from burnlink.audit.outbox import OutboxRecord
@@ -101,7 +102,18 @@ def policy_labels(policy: AccessPolicy) -> dict[str, Scalar]:
             labels[name] = text if len(text) <= 200 else text[:197] + "..."
     if policy.recipient_email is not None:
         labels["recipient"] = mask_email(policy.recipient_email)
+    if policy.recipients:
+        labels["recipients"] = recipients_label(policy.recipients)
+    if policy.require_mfa:
+        labels["require_mfa"] = True
     return labels
+
+
+def recipients_label(recipients: tuple[str, ...]) -> str | None:
+    """A secret's ``recipients`` as one audit value, email entries masked as
+    ``recipient_email`` is (``b***@example.com``); groups and domains as they are."""
+    shown = [e if e.startswith(("group:", "domain:")) else mask_email(e) for e in recipients]
+    return list_label(shown)
 
 
 def request_info(client: ClientInfo | None) -> RequestInfo:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -81,7 +81,11 @@ from burnlink.service.sweep import sweep
 from burnlink.store import SecretStore, ViewRecord
 from burnlink.store.secrets import STAND_IN_DIGEST
 
-__all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Receipt", "SecretService"]
+__all__ = ["MAX_PASSPHRASE_CHARS", "CreatedSecret", "Identify", "Receipt", "SecretService"]
+
+Identify = Callable[[], Awaitable[Principal | None]]
+"""Who a reveal acts for (``None``: anonymous), asked only when the secret is bound to
+recipients: resolving a session or an API token costs a store call."""
 
 OPENED_PER_HOUR = 20
 """Page opens of one secret recorded per hour; more are not (a flood cannot fill the log)."""
@@ -433,22 +437,36 @@ class SecretService:
         *,
         otp: str | None = None,
         client: ClientInfo,
+        identify: Identify | None = None,
     ) -> Consumed:
         """Take one view and return the envelope (end-to-end mode).
 
         Checks, in order: rate limits, the access token (``SecretUnavailable``), address rules,
-        the recipient's one-time code (``VerificationRequired``/``VerificationFailed``), the
-        passphrase proof (``PassphraseRequired``, not counted; ``WrongPassphrase``, counted:
-        the last one burns the secret). A secret that needs none of these is taken in the
-        same store operation as the lookup.
+        the signed-in recipient (``AccessControl.check_identity``; ``identify`` says who the
+        request acts for, asked only for a secret bound to recipients), the recipient's
+        one-time code (``VerificationRequired``/``VerificationFailed``), the passphrase proof
+        (``PassphraseRequired``, not counted; ``WrongPassphrase``, counted: the last one burns
+        the secret). A secret that needs none of these is taken in the same store operation
+        as the lookup.
         """
         async with self._timed():
             client = self.locate(client)
             meta, consumed = await self._open(secret_id, access_token, client, take=True)
             if consumed is not None:
                 return consumed
+            actor = await self._check_identity(meta, identify, client)
             await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
-            return await self._take(meta, passphrase_proof, client)
+            return await self._take(meta, passphrase_proof, client, actor=actor)
+
+    async def _check_identity(
+        self, meta: SecretMeta, identify: Identify | None, client: ClientInfo
+    ) -> tuple[str, str | None] | None:
+        """``AccessControl.check_identity``; the recipient who passed it, as an ``actor``."""
+        if not meta.policy.recipients and not meta.policy.require_mfa:
+            return None
+        principal = None if identify is None else await identify()
+        await self.access.check_identity(meta, principal, client, now=self.clock.now())
+        return None if principal is None else (principal.subject, principal.email)
 
     async def reveal_plaintext(
         self,
@@ -458,13 +476,17 @@ class SecretService:
         *,
         otp: str | None = None,
         client: ClientInfo,
+        identify: Identify | None = None,
     ) -> tuple[Payload, int]:
-        """Take one view and decrypt it on the server (curl mode); return it and views left."""
+        """Take one view and decrypt it on the server (curl mode); return it and views left.
+        The checks and their order are ``consume``'s."""
         async with self._timed():
             client = self.locate(client)
             access = token_of_link(link_key)
             meta, consumed = await self._open(secret_id, access, client, take=True)
+            actor = None
             if consumed is None:
+                actor = await self._check_identity(meta, identify, client)
                 await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
             keys = await keys_for(
                 meta,
@@ -475,7 +497,7 @@ class SecretService:
                 access=access,
             )
             if consumed is None:
-                consumed = await self._take(meta, keys.passphrase_proof, client)
+                consumed = await self._take(meta, keys.passphrase_proof, client, actor=actor)
             return open_stored(consumed.envelope, keys), consumed.views_left
 
     @asynccontextmanager
@@ -487,9 +509,15 @@ class SecretService:
             self.reporter.reveal_took(time.perf_counter() - started)
 
     async def _take(
-        self, meta: SecretMeta, passphrase_proof: bytes | None, client: ClientInfo
+        self,
+        meta: SecretMeta,
+        passphrase_proof: bytes | None,
+        client: ClientInfo,
+        *,
+        actor: tuple[str, str | None] | None = None,
     ) -> Consumed:
-        """Check the passphrase proof, then atomically take one view (audited first)."""
+        """Check the passphrase proof, then atomically take one view (audited first, naming
+        ``actor``, the recipient who signed in for it)."""
         if meta.passphrase is not None:
             if passphrase_proof is None:
                 raise PassphraseRequired(meta.attempts_left)
@@ -504,6 +532,7 @@ class SecretService:
             client=client,
             policy=policy_labels(meta.policy),
             detail={"max_views": meta.max_views},
+            actor=actor,
         )
         consumed = await self.store.consume(
             secret_id, meta.access_digest, now=now, events=[recorded]

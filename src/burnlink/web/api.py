@@ -24,7 +24,7 @@ from burnlink.useragents import classify
 from burnlink.web.base_url import public_base
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
-from burnlink.web.principal import carries_credentials, principal_of
+from burnlink.web.principal import carries_credentials, principal_of, recipient_of
 from burnlink.web.schemas import (
     ActorBody,
     AgentBody,
@@ -111,6 +111,7 @@ async def server_policy(service: Service) -> PolicyResponse:
         allowed_countries=s.allowed_countries,
         recipient_verification=service.recipient_verification,
         notifications=service.notifications,
+        recipients=s.sign_in,
     )
 
 
@@ -154,6 +155,8 @@ async def create_secret(
         allowed_countries=body.allowed_countries,
         denied_countries=body.denied_countries,
         recipient_email=body.recipient_email,
+        recipients=body.recipients,
+        require_mfa=body.require_mfa,
     )
     fragment = ""
     if body.secret is not None:
@@ -217,7 +220,12 @@ async def reveal_secret(
     except InvalidInput:
         raise SecretUnavailable from None
     payload, views_left = await service.reveal_plaintext(
-        secret_id, link_key, body.passphrase, otp=body.otp, client=client_of(request)
+        secret_id,
+        link_key,
+        body.passphrase,
+        otp=body.otp,
+        client=client_of(request),
+        identify=lambda: recipient_of(request),
     )
     text = payload.text_or_none()
     if text is None:
@@ -281,7 +289,14 @@ async def consume_secret(
     proof_text = body.passphrase_proof if body else None
     proof = b64url_decode(proof_text, field="passphrase_proof") if proof_text else None
     otp = body.otp if body else None
-    consumed = await service.consume(secret_id, token, proof, otp=otp, client=client_of(request))
+    consumed = await service.consume(
+        secret_id,
+        token,
+        proof,
+        otp=otp,
+        client=client_of(request),
+        identify=lambda: recipient_of(request),
+    )
     return ConsumeResponse(
         envelope=Envelope.from_bytes(consumed.envelope).to_json(),
         views_left=consumed.views_left,

@@ -38,6 +38,7 @@ __all__ = [
     "carries_credentials",
     "cookie_names_of",
     "principal_of",
+    "recipient_of",
     "require_principal",
     "require_scope",
     "session_cookie",
@@ -48,6 +49,9 @@ UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _RESOLVED: Final = "burnlink.principal"
 _UNSET: Final[Any] = object()
 _BEARER: Final = "bearer "
+RECIPIENT_TOKEN_HEADER: Final = "x-burnlink-token"  # noqa: S105 - a header name
+"""Where a reveal sends an API token when ``Authorization`` carries the secret's access token
+(``consume``)."""
 
 
 def carries_credentials(scope: Scope) -> bool:
@@ -119,6 +123,30 @@ async def principal_of(request: Request) -> Principal | None:
             # business, and never make the cookie count.
         else:
             principal = await _session_principal(request)
+    state[_RESOLVED] = principal
+    return principal
+
+
+async def recipient_of(request: Request) -> Principal | None:
+    """Who a reveal of a secret bound to recipients acts for: an API token in
+    ``X-Burnlink-Token`` (``consume`` has the access token in ``Authorization``) or as the
+    bearer, else the session cookie (with its CSRF check); ``None`` when anonymous. A token
+    that is not live is ``InvalidApiToken``. Resolved once per request."""
+    state = request.scope.setdefault("state", {})
+    known = state.get(_RESOLVED, _UNSET)
+    if known is not _UNSET:
+        resolved: Principal | None = known
+        return resolved
+    header = request.headers.get(RECIPIENT_TOKEN_HEADER)
+    authorization = request.headers.get("authorization")
+    principal: Principal | None
+    if header is not None:
+        tokens: TokenService = request.app.state.tokens
+        principal = await tokens.authenticate(header.strip())
+    elif authorization is not None and _api_token(authorization) is not None:
+        return await principal_of(request)
+    else:
+        principal = await _session_principal(request)
     state[_RESOLVED] = principal
     return principal
 

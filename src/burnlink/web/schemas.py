@@ -9,14 +9,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from burnlink.config import Settings
 from burnlink.envelope import MAX_ITERATIONS
 from burnlink.netguard import MAX_URL_LENGTH
-from burnlink.policy import EMAIL_PATTERN
+from burnlink.policy import EMAIL_PATTERN, MAX_RECIPIENT_CHARS, MAX_RECIPIENTS
 from burnlink.service import MAX_PASSPHRASE_CHARS
 from burnlink.useragents import AgentInfo
 
@@ -34,6 +42,10 @@ Instant = Annotated[datetime, PlainSerializer(_iso_millis, return_type=str, when
 Otp = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="A 6-digit one-time code.")]
 Networks = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)]
 Countries = Annotated[list[Annotated[str, Field(max_length=2)]], Field(max_length=250)]
+Recipients = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=MAX_RECIPIENT_CHARS)]],
+    Field(max_length=MAX_RECIPIENTS),
+]
 
 B64Token = Annotated[
     str,
@@ -167,6 +179,17 @@ class CreateSecretRequest(_Request):
         max_length=254,
         json_schema_extra={"pattern": EMAIL_PATTERN},  # checked by ``access.parse_email``
         description="The recipient must enter a code mailed to this address before revealing.",
+    )
+    recipients: Recipients = Field(
+        default_factory=list,
+        description="Who may reveal, once signed in: `user@example.com` (their verified email),"
+        " `group:NAME` (a group of theirs) or `domain:example.com` (their email's domain);"
+        " empty: anyone with the link. Needs sign-in configured (BURNLINK_OIDC_ISSUER).",
+    )
+    require_mfa: StrictBool = Field(
+        default=False,
+        description="With `recipients`: the recipient's sign-in must carry a second factor and"
+        " be at most five minutes old.",
     )
     notify_url: str | None = Field(
         default=None,
@@ -381,6 +404,10 @@ class PolicyResponse(BaseModel):
     )
     notifications: bool = Field(
         default=False, description="Whether notify_url can be used (webhooks are configured)."
+    )
+    recipients: bool = Field(
+        default=False,
+        description="Whether recipients and require_mfa can be used (sign-in is configured).",
     )
 
 
