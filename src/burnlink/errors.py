@@ -318,7 +318,8 @@ class MfaRequired(NotPermitted):
     def __init__(self) -> None:
         super().__init__(
             "This secret needs a sign-in with a second factor (MFA) at most five minutes old:"
-            " sign in again in a browser (or with 'burnlink login') using your second factor."
+            " open its link in a browser and sign in there with your second factor (an API"
+            " token, such as the one 'burnlink login' keeps, never counts)."
         )
 
 

@@ -19,11 +19,12 @@ import click
 
 from burnlink import __version__
 from burnlink.cli import inputs, links, output
-from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, ServerUnavailable
+from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, Consumed, ServerUnavailable
 from burnlink.crypto import derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import Envelope, check_content_size
 from burnlink.errors import (
     InvalidInput,
+    LoginRequired,
     PassphraseRequired,
     VerificationFailed,
     VerificationRequired,
@@ -101,17 +102,35 @@ def get(
     output_path: Path | None,
     as_json: bool,
     otp: str | None = None,
+    token: str | None = None,
 ) -> None:
     """Take one view, open it here, and write the exact content to stdout or a file.
 
     For a secret bound to a recipient's address, the first attempt has the server mail a code
     (unless ``otp`` or ``BURNLINK_OTP`` gives one); it is then asked on the terminal.
+
+    For a secret bound to recipients (the server answers ``login_required``), the reveal is
+    sent again with the user's API token (``token``, else the one ``login`` kept for this
+    server); other secrets never see it. Without one, ``LoginRequired`` (exit 14).
     """
+    from burnlink.cli.signin import token_for
+
     parsed = links.parse_secret_link(link, key)
     if output_path is not None:
         _check_writable(output_path)
     keys = derive_keys(parsed.token)
     with ApiClient(parsed.base) as api:
+
+        def consume(otp: str | None) -> Consumed:
+            try:
+                return api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof, otp)
+            except LoginRequired:
+                user = token_for(parsed.base, token)
+                if user is None or api.api_token is not None:
+                    raise
+                api.api_token = user
+            return api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof, otp)
+
         info = api.info(parsed.secret_id, keys.access_token)
         if info.passphrase is not None:
             passphrase = inputs.receiver_passphrase()
@@ -127,19 +146,14 @@ def get(
             otp = otp or os.environ.get(inputs.OTP_ENV)
             if otp is None:
                 try:
-                    api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof)
+                    consume(None)
                 except VerificationRequired as exc:
                     if isinstance(exc, VerificationFailed):
                         raise  # no code left to ask for: the secret was locked
                     otp = inputs.verification_code(None, exc.hint)
                     if otp is None:
                         raise
-        consumed = api.consume(
-            parsed.secret_id,
-            keys.access_token,
-            keys.passphrase_proof,
-            otp=inputs.verification_code(otp, "") if otp else None,
-        )
+        consumed = consume(inputs.verification_code(otp, "") if otp else None)
     payload = open_envelope(Envelope.from_json(consumed.envelope), keys)
     if as_json:
         output.print_json({**payload.answer(), "views_left": consumed.views_left})

@@ -10,6 +10,7 @@ answers become ``burnlink.errors`` (plus ``ServerUnavailable``): callers see not
     400, 415, 422                          -> InvalidInput, with the server's message
     401 invalid_token / login_required     -> InvalidApiToken / LoginRequired
     403 insufficient_scope / create_not_.. -> InsufficientScope / CreateNotAllowed
+    403 recipient_mismatch / mfa_required  -> RecipientMismatch / MfaRequired
     503 store_unavailable                  -> StorageUnavailable
     other statuses, no answer, bad answers -> ServerUnavailable
 
@@ -35,9 +36,11 @@ from burnlink.errors import (
     InvalidInput,
     IpDenied,
     LoginRequired,
+    MfaRequired,
     PassphraseRequired,
     PayloadTooLarge,
     RateLimited,
+    RecipientMismatch,
     SecretUnavailable,
     StorageUnavailable,
     VerificationFailed,
@@ -277,7 +280,13 @@ class ApiClient:
             body["passphrase_proof"] = b64url_encode(passphrase_proof)
         if otp is not None:
             body["otp"] = otp
-        answer = self._call("POST", f"/secrets/{secret_id}/consume", token=access_token, body=body)
+        answer = self._call(
+            "POST",
+            f"/secrets/{secret_id}/consume",
+            token=access_token,
+            body=body,
+            recipient=True,
+        )
         return Consumed(
             envelope=_get(answer, "envelope", dict),
             views_left=_get(answer, "views_left", int),
@@ -343,12 +352,18 @@ class ApiClient:
         *,
         token: bytes | None = None,
         body: dict[str, Any] | None = None,
+        recipient: bool = False,
     ) -> dict[str, Any]:
+        """One call; with ``recipient``, ``api_token`` goes in ``X-Burnlink-Token`` beside the
+        secret's ``token`` (a secret bound to recipients)."""
         import httpx
 
         headers = {}
         if token:
             headers["Authorization"] = f"Bearer {b64url_encode(token)}"
+            if self.api_token and recipient:
+                # The secret's token takes Authorization: the user's goes beside it.
+                headers["X-Burnlink-Token"] = self.api_token
         elif self.api_token:
             headers["Authorization"] = f"Bearer {self.api_token}"
         try:
@@ -392,6 +407,10 @@ class ApiClient:
             return InsufficientScope(str(error.get("scope") or "unknown"))
         if status == 403 and code == "create_not_allowed":
             return CreateNotAllowed()
+        if status == 403 and code == "recipient_mismatch":
+            return RecipientMismatch()
+        if status == 403 and code == "mfa_required":
+            return MfaRequired()
         if status == 401:
             hint = str(error.get("hint") or "the recipient")
             if code == "verification_failed":

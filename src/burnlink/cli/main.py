@@ -158,6 +158,20 @@ def serve(
     help="The recipient must first enter a code mailed to this address.",
 )
 @click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="ENTRY",
+    help="Only this signed-in recipient may reveal: name@example.com, group:NAME or"
+    " domain:example.com (repeat for more; the server needs sign-in configured).",
+)
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="With --recipient: the recipient must have signed in with a second factor at most"
+    " five minutes ago (in a browser: an API token never counts).",
+)
+@click.option(
     "--notify-url",
     metavar="URL",
     help="Send a signed webhook to this URL when the secret is viewed, burned or expires.",
@@ -180,6 +194,8 @@ def share(
     allow_countries: tuple[str, ...],
     deny_countries: tuple[str, ...],
     recipient_email: str | None,
+    recipients: tuple[str, ...],
+    require_mfa: bool,
     notify_url: str | None,
     server: str,
     label: str | None,
@@ -215,6 +231,8 @@ def share(
                     "allowed_countries": list(allow_countries),
                     "denied_countries": list(deny_countries),
                     "recipient_email": recipient_email,
+                    "recipients": list(recipients),
+                    "require_mfa": require_mfa,
                     "notify_url": notify_url,
                     "label": label,
                 }.items()
@@ -239,16 +257,25 @@ def share(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the secret to this file (mode 600) instead of stdout.",
 )
+@_token_option
 @_json_option
 def get(
-    link: str, key: str | None, otp: str | None, output_path: Path | None, as_json: bool
+    link: str,
+    key: str | None,
+    otp: str | None,
+    output_path: Path | None,
+    token: str | None,
+    as_json: bool,
 ) -> None:
     """Read a secret: this uses up one of its views.
 
     Writes the exact bytes to stdout (or --output). For a passphrase-protected secret the
     passphrase comes from BURNLINK_PASSPHRASE, else it is asked on the terminal. For a secret
     bound to a recipient's address, the server mails a code, asked on the terminal (or given
-    with --otp / BURNLINK_OTP).
+    with --otp / BURNLINK_OTP). For a secret bound to signed-in recipients, the reveal is
+    sent again with your API token (--token, BURNLINK_TOKEN, else the one `burnlink login`
+    kept for the link's server) once the server asks for a sign-in; other secrets never see
+    it. A secret that requires MFA opens only in a browser.
 
     \b
       burnlink get "$LINK" > key.txt
@@ -258,7 +285,9 @@ def get(
     with reporting(as_json):
         from burnlink.cli import actions
 
-        actions.get(link=link, key=key, output_path=output_path, as_json=as_json, otp=otp)
+        actions.get(
+            link=link, key=key, output_path=output_path, as_json=as_json, otp=otp, token=token
+        )
 
 
 @main.command(epilog=_EPILOG)
