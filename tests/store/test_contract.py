@@ -623,6 +623,8 @@ async def test_create_keeps_access_policy(store: SecretStore, clock: FrozenClock
         allowed_countries=("DE", "FR"),
         denied_countries=("KP",),
         recipient_email="bob+ops@example.com",
+        recipients=("bob@example.com", "group:Site Ops", "domain:example.org"),
+        require_mfa=True,
     )
     record = dataclasses.replace(make_record(clock), policy=policy)
     await store.create(record)
@@ -1028,6 +1030,10 @@ async def test_reveal_with_a_view_takes_it_and_keeps_the_completed_event(
         pytest.param({"policy": AccessPolicy(allowed_countries=("DE",))}, id="allowed-countries"),
         pytest.param({"policy": AccessPolicy(denied_countries=("FR",))}, id="denied-countries"),
         pytest.param({"policy": AccessPolicy(recipient_email="a@example.com")}, id="recipient"),
+        pytest.param({"policy": AccessPolicy(recipients=("group:ops",))}, id="recipients"),
+        pytest.param(
+            {"policy": AccessPolicy(recipients=("a@example.com",), require_mfa=True)}, id="mfa"
+        ),
         pytest.param({"digest": token_digest(b"wrong")}, id="wrong-digest"),
     ],
 )
@@ -1247,6 +1253,8 @@ async def test_exactly_one_event_per_view_taken_under_concurrency(
         AccessPolicy(allowed_countries=("DE",)),
         AccessPolicy(denied_countries=("FR",), creator_country="FR"),
         AccessPolicy(recipient_email="null@example.com"),
+        AccessPolicy(recipients=("domain:example.com",)),
+        AccessPolicy(recipients=("a@example.com",), require_mfa=True, creator_country="DE"),
     ],
 )
 def test_a_policy_starts_with_the_no_rules_prefix_exactly_when_it_has_no_rules(
