@@ -363,6 +363,9 @@ async def test_e2e_consume_checks_the_session_or_a_token_in_x_burnlink_token(
     by_session = await client.post(url, headers={**access, **alice}, json={})
     by_token = await client.post(url, headers={**access, "x-burnlink-token": token["token"]})
 
+    info = await client.get(f"/api/v1/secrets/{secret_id}", headers=access)
+    assert info.json()["sign_in"] == {"require_mfa": False}
+    assert "engineering" not in info.text
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "login_required"
     assert other.status_code == 403

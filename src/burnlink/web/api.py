@@ -40,6 +40,7 @@ from burnlink.web.schemas import (
     RevealRequest,
     RevealResponse,
     SecretInfoResponse,
+    SignInParams,
     VerificationParams,
 )
 
@@ -269,6 +270,9 @@ async def secret_info(
         if gate
         else None,
         verification=VerificationParams(method="email", hint=mask_email(email)) if email else None,
+        sign_in=SignInParams(require_mfa=meta.policy.require_mfa)
+        if meta.policy.recipients
+        else None,
     )
 
 

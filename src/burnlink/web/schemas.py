@@ -282,6 +282,14 @@ class VerificationParams(BaseModel):
     hint: str = Field(description="The address, masked: b***@example.com")
 
 
+class SignInParams(BaseModel):
+    """What sign-in a secret bound to recipients needs (never who its recipients are)."""
+
+    require_mfa: bool = Field(
+        description="The sign-in must carry a second factor and be at most five minutes old."
+    )
+
+
 class SecretInfoResponse(BaseModel):
     """A live secret's metadata, for the holder of the link. Consumes nothing."""
 
@@ -294,6 +302,11 @@ class SecretInfoResponse(BaseModel):
     passphrase: PassphraseParams | None
     verification: VerificationParams | None = Field(
         description="Set when a one-time code mailed to the recipient is required."
+    )
+    sign_in: SignInParams | None = Field(
+        default=None,
+        description="Set when the secret is bound to recipients: revealing needs a signed-in"
+        " user who is one of them.",
     )
 
 
