@@ -120,3 +120,18 @@ def test_get_of_an_unbound_secret_never_sends_the_token(server: Server) -> None:
 
     assert opened.exit_code == 0, opened.stderr
     assert opened.stdout == "s3cret"
+
+
+def test_the_environments_token_never_goes_to_a_server_it_is_not_for(server: Server) -> None:
+    """A link can name any server: ``BURNLINK_TOKEN`` goes only to ``BURNLINK_SERVER``, so a
+    link to another server asking for a sign-in does not get it."""
+    link = server.cli.share(b"s3cret", "--recipient", "alice@example.com")
+    elsewhere = {"BURNLINK_TOKEN": server.alice, "BURNLINK_SERVER": "https://burnlink.example.com"}
+
+    refused = server.cli("get", link, env=elsewhere)
+    typed = server.cli("get", link, "--token", server.alice, env=elsewhere)
+
+    assert refused.exit_code == ExitCode.SIGN_IN, refused.stderr
+    assert views_left(server, link) is None  # the typed token opened it
+    assert typed.exit_code == 0, typed.stderr
+    assert typed.stdout == "s3cret"

@@ -95,6 +95,25 @@ def share(
     click.echo(f"Manage link (status, burn; keep it private): {created.manage_url}", err=True)
 
 
+def token_for_link(base: str, token: str | None, token_server: str | None) -> str | None:
+    """The API token that may go to ``base``, the server a link names: ``token`` when typed
+    for this command (``token_server`` ``None``), or when it came from ``BURNLINK_TOKEN`` and
+    ``BURNLINK_SERVER`` (``token_server``) is that same server; else the one ``login`` kept
+    for ``base``. A link can name any server: the environment's token, meant for one server,
+    never goes to another."""
+    from burnlink.cli.signin import saved_token
+
+    if token is not None:
+        if token_server is None:
+            return token
+        try:
+            if links.parse_server(token_server) == base:
+                return token
+        except InvalidInput:
+            pass  # a malformed BURNLINK_SERVER names no server
+    return saved_token(base)
+
+
 def get(
     *,
     link: str,
@@ -103,6 +122,7 @@ def get(
     as_json: bool,
     otp: str | None = None,
     token: str | None = None,
+    token_server: str | None = None,
 ) -> None:
     """Take one view, open it here, and write the exact content to stdout or a file.
 
@@ -110,10 +130,10 @@ def get(
     (unless ``otp`` or ``BURNLINK_OTP`` gives one); it is then asked on the terminal.
 
     For a secret bound to recipients (the server answers ``login_required``), the reveal is
-    sent again with the user's API token (``token``, else the one ``login`` kept for this
-    server); other secrets never see it. Without one, ``LoginRequired`` (exit 14).
+    sent again with the user's API token (``token_for_link``); other secrets never see it.
+    Without one, ``LoginRequired`` (exit 14). ``token_server``: the server ``token`` is for,
+    when it came from the environment rather than the command line.
     """
-    from burnlink.cli.signin import token_for
 
     parsed = links.parse_secret_link(link, key)
     if output_path is not None:
@@ -125,7 +145,7 @@ def get(
             try:
                 return api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof, otp)
             except LoginRequired:
-                user = token_for(parsed.base, token)
+                user = token_for_link(parsed.base, token, token_server)
                 if user is None or api.api_token is not None:
                     raise
                 api.api_token = user

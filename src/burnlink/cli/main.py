@@ -7,6 +7,7 @@ work is in ``burnlink.cli.actions``, imported inside each command so that ``--he
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -273,9 +274,10 @@ def get(
     passphrase comes from BURNLINK_PASSPHRASE, else it is asked on the terminal. For a secret
     bound to a recipient's address, the server mails a code, asked on the terminal (or given
     with --otp / BURNLINK_OTP). For a secret bound to signed-in recipients, the reveal is
-    sent again with your API token (--token, BURNLINK_TOKEN, else the one `burnlink login`
-    kept for the link's server) once the server asks for a sign-in; other secrets never see
-    it. A secret that requires MFA opens only in a browser.
+    sent again with your API token (--token, else the one `burnlink login` kept for the link's
+    server; BURNLINK_TOKEN only when BURNLINK_SERVER is the link's server, since a link can
+    name any server) once the server asks for a sign-in; other secrets never see it. A secret
+    that requires MFA opens only in a browser.
 
     \b
       burnlink get "$LINK" > key.txt
@@ -285,8 +287,19 @@ def get(
     with reporting(as_json):
         from burnlink.cli import actions
 
+        # BURNLINK_TOKEN is meant for BURNLINK_SERVER; a token typed as --token is for this link.
+        source = click.get_current_context().get_parameter_source("token")
+        from_environment = source is click.core.ParameterSource.ENVIRONMENT
         actions.get(
-            link=link, key=key, output_path=output_path, as_json=as_json, otp=otp, token=token
+            link=link,
+            key=key,
+            output_path=output_path,
+            as_json=as_json,
+            otp=otp,
+            token=token,
+            token_server=os.environ.get("BURNLINK_SERVER", DEFAULT_SERVER)
+            if from_environment
+            else None,
         )
 
 
