@@ -1,0 +1,118 @@
+"""Real Chromium opens a link to a secret bound to a signed-in recipient (``recipients``):
+the reveal page says so before Reveal, sends an anonymous reader to sign in at the real
+OpenID provider and back with the key kept only in the tab's ``sessionStorage`` for the round
+trip, and tells a signed-in user who is not a recipient so, with nothing used up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page
+
+from tests.browser.conftest import Contexts, axe_violations, wait_ready
+from tests.browser.test_signin import sign_in_at_provider, signed_in_on_compose_page, signin_server
+from tests.oidc_provider import OidcProvider
+
+PLAINTEXT = "bound to alice"
+
+
+def alice_shares(contexts: Contexts, base: str, provider: OidcProvider) -> dict[str, Any]:
+    """Alice signs in and creates a secret only she may reveal; returns the API's answer."""
+    page, _ = contexts.page()
+    signed_in_on_compose_page(page, base, provider)
+    csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
+    made = page.request.post(
+        f"{base}/api/v1/secrets",
+        data={"secret": PLAINTEXT, "recipients": ["alice@example.com"], "max_views": 2},
+        headers={"x-burnlink-csrf": csrf},
+    )
+    assert made.status == 201, made.text()
+    created: dict[str, Any] = made.json()
+    assert "#" in created["url"]
+    return created
+
+
+def views_left(base: str, created: dict[str, Any]) -> int:
+    """The secret's views left, asked by the sender (manage token): nothing consumed."""
+    manage = created["manage_url"].split("#", 1)[1]
+    response = httpx.get(
+        f"{base}/api/v1/secrets/{created['id']}/receipt",
+        headers={"authorization": f"Bearer {manage}"},
+    )
+    assert response.status_code == 200, response.text
+    left: int = response.json()["views_left"]
+    return left
+
+
+def stored_key(page: Page, secret_id: str) -> list[str]:
+    """The tab's sessionStorage entries that name the secret."""
+    keys: list[str] = page.evaluate(
+        "(id) => Object.keys(sessionStorage).filter((k) => k.includes(id))", secret_id
+    )
+    return keys
+
+
+def test_anonymous_reader_signs_in_and_reveals_with_the_key_kept(contexts: Contexts) -> None:
+    with signin_server() as (base, provider):
+        created = alice_shares(contexts, base, provider)
+        secret_id = created["id"]
+        key = created["url"].split("#", 1)[1]
+
+        page, log = contexts.page()
+        page.goto(created["url"])
+        wait_ready(page)
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        note = page.text_content("#signin-note") or ""
+        assert "signed-in" in note
+        assert "not signed in" in note
+        assert axe_violations(page) == []
+
+        page.click("#reveal-button")
+        page.wait_for_selector("#signin-needed:not([hidden])")
+        assert axe_violations(page) == []
+        page.click("#reveal-sign-in")
+        sign_in_at_provider(page, provider, "alice")
+        page.wait_for_url(f"{base}/s/{secret_id}**")
+        wait_ready(page)
+        assert stored_key(page, secret_id) == []  # taken out at once, whatever comes next
+        assert page.evaluate("location.hash") == f"#{key}"
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        assert "alice@example.com" in (page.text_content("#signin-note") or "")
+
+        page.click("#reveal-button")
+        page.wait_for_selector("#revealed:not([hidden])")
+        assert page.input_value("#secret-text") == PLAINTEXT
+        assert stored_key(page, secret_id) == []
+        # The key never went to the server: not in any URL or body the page sent.
+        for request in log.requests:
+            assert key not in request.url
+            assert key not in (request.post_data or "")
+        consume = [r for r in log.requests if r.method == "POST" and "/consume" in r.url]
+        assert consume[-1].headers.get("x-burnlink-csrf")
+
+
+def test_signed_in_non_recipient_is_told_and_nothing_is_used(contexts: Contexts) -> None:
+    with signin_server() as (base, provider):
+        created = alice_shares(contexts, base, provider)
+        before = views_left(base, created)
+
+        page, _ = contexts.page()
+        page.goto(f"{base}/")
+        wait_ready(page)
+        page.click("#sign-in")
+        sign_in_at_provider(page, provider, "bob")
+        page.wait_for_url(f"{base}/")
+        page.goto(created["url"])
+        wait_ready(page)
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        assert "bob@example.com" in (page.text_content("#signin-note") or "")
+
+        page.click("#reveal-button")
+        page.wait_for_selector("#denied:not([hidden])")
+        text = page.text_content("#denied") or ""
+        assert "bob@example.com" in text
+        assert "other recipients" in text
+        assert "Nothing was used up" in text
+        assert axe_violations(page) == []
+        assert views_left(base, created) == before
