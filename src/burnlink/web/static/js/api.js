@@ -47,7 +47,8 @@ async function call(method, path, { token = null, body, session = false } = {}) 
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      // Recipients' requests never carry a cookie; only a signed-in sender's own do.
+      // Recipients' requests carry no cookie, except a signed-in recipient's reveal of a
+      // secret bound to `recipients`; a signed-in sender's own requests do.
       credentials: withSession ? "same-origin" : "omit",
       cache: "no-store",
       referrerPolicy: "no-referrer",
@@ -139,12 +140,17 @@ export function secretInfo(id, accessToken) {
 
 /**
  * Take one view; returns `{envelope, views_left}`. For a secret that names a recipient, a call
- * without `otp` has a code mailed (401 `verification_required`) and takes nothing.
+ * without `otp` has a code mailed (401 `verification_required`) and takes nothing. `session`:
+ * send the session cookie and its CSRF token (a secret bound to signed-in `recipients`).
  */
-export function consumeSecret(id, accessToken, passphraseProof, otp = null) {
+export function consumeSecret(id, accessToken, passphraseProof, otp = null, session = false) {
   const body = passphraseProof === null ? {} : { passphrase_proof: b64urlEncode(passphraseProof) };
   if (otp !== null) body.otp = otp;
-  return call("POST", `secrets/${encodeURIComponent(id)}/consume`, { token: accessToken, body });
+  return call("POST", `secrets/${encodeURIComponent(id)}/consume`, {
+    token: accessToken,
+    body,
+    session,
+  });
 }
 
 /** The sender's receipt (manage token as bearer). */

@@ -6,6 +6,12 @@
 // (401 verification_required) and takes nothing; the reader types the code, and the next
 // call sends it as `otp`, with the passphrase proof when the secret has a passphrase. The
 // server checks the code before the passphrase, so the first call derives no proof.
+//
+// A secret may be bound to signed-in recipients (`sign_in` in its metadata): the page says so
+// before Reveal, and says who is signed in. The reveal then carries the session cookie and its
+// CSRF token. An anonymous reader (401 with `login_url`) is offered "Sign in": the link's key
+// is kept in this tab's sessionStorage for the round trip through the provider only, put back
+// in the address bar when /s/{id} opens again, and removed from storage at once.
 
 import { normaliseOtp, resendWait } from "./access.js";
 import * as api from "./api.js";
@@ -19,6 +25,7 @@ import {
   SALT_BYTES,
   accessToken,
   b64urlDecode,
+  b64urlEncode,
   deriveKeys,
   openEnvelope,
   parseEnvelope,
@@ -64,6 +71,19 @@ let revealedFile = null;
 // code can still be used: the server mails no other for a minute then).
 let codeAsked = false;
 let codeSentAt = null;
+// Who is signed in (GET /api/v1/me), asked only for a secret bound to signed-in recipients.
+let signedIn = null;
+// Where the server said to sign in (401 login_required or fresh_login_required).
+let loginUrl = null;
+
+// The link's key, kept in this tab only while the reader signs in (docs/web.md).
+const KEPT_KEY = `burnlink.reveal.key.${secretId}`;
+
+// Refusals of the signed-in user (nothing was used up), with their title and text.
+const IDENTITY_REFUSALS = {
+  recipient_mismatch: ["denied.recipient_title", "denied.recipient_text"],
+  mfa_required: ["denied.mfa_title", "denied.mfa_text"],
+};
 
 // Refusals that end the visit (nothing was used up), with their title and text.
 const REFUSALS = {
@@ -127,6 +147,92 @@ function showDenied(error) {
   denied.focus();
 }
 
+function signedInName() {
+  return signedIn?.email ?? signedIn?.subject ?? "";
+}
+
+/** Say that the secret is for signed-in recipients, and who is signed in (if anyone). */
+async function showSignInNote(signIn) {
+  const note = byId("signin-note");
+  show(note, signIn !== null);
+  if (signIn === null) {
+    setText(note, "");
+    return;
+  }
+  if (signedIn === null) {
+    try {
+      signedIn = await api.me();
+      api.useSession(signedIn.csrf_token ?? null);
+    } catch {
+      signedIn = null; // Anonymous (401), or the server cannot say: the reveal asks.
+    }
+  }
+  const who =
+    signedIn === null
+      ? t("reveal.not_signed_in")
+      : t("reveal.signed_in_as", { name: signedInName() });
+  setText(note, t(signIn.require_mfa ? "reveal.signin_note_mfa" : "reveal.signin_note", { who }));
+}
+
+/** 401 with `login_url`: offer to sign in and come back here; nothing was used up. */
+function showSignInNeeded(error) {
+  loginUrl = error.loginUrl;
+  for (const element of [keyForm, revealForm, byId("denied"), byId("gone")]) show(element, false);
+  setText(status, "");
+  setText(
+    byId("signin-needed-text"),
+    t(
+      error.code === "fresh_login_required"
+        ? "reveal.signin_fresh_text"
+        : "reveal.signin_needed_text",
+    ),
+  );
+  const section = byId("signin-needed");
+  show(section, true);
+  section.focus();
+}
+
+/** 403 recipient_mismatch or mfa_required: who is signed in, and why that is not enough. */
+function showIdentityDenied(error) {
+  const [title, text] = IDENTITY_REFUSALS[error.code];
+  for (const element of [keyForm, revealForm, byId("gone"), byId("signin-needed")]) {
+    show(element, false);
+  }
+  setText(status, "");
+  setText(byId("denied-title"), t(title));
+  setText(byId("denied-text"), t(text, { name: signedInName() }));
+  const denied = byId("denied");
+  show(denied, true);
+  denied.focus();
+}
+
+/** Keep the key in this tab for the sign-in round trip, and go to sign in. */
+function onSignIn() {
+  if (loginUrl === null || linkKey === null) return;
+  const target = new URL(loginUrl, location.href);
+  if (target.origin !== location.origin) return; // The key is kept for this server only.
+  try {
+    sessionStorage.setItem(KEPT_KEY, b64urlEncode(linkKey));
+  } catch {
+    // Storage is off: the reader opens the link again after signing in.
+  }
+  location.assign(target.href);
+}
+
+/**
+ * The key kept before a sign-in, if any, removed from storage at once (whatever happens next:
+ * it was needed only to come back here). Never sent anywhere.
+ */
+function takeKeptKey() {
+  try {
+    const kept = sessionStorage.getItem(KEPT_KEY);
+    sessionStorage.removeItem(KEPT_KEY);
+    return kept ?? "";
+  } catch {
+    return "";
+  }
+}
+
 function checkPassphraseParams(params) {
   if (params === null) return;
   const ok =
@@ -179,6 +285,7 @@ async function check() {
       t("reveal.passphrase_hint", { attempts: attemptsText(info.attempts_left) }),
     );
   }
+  await showSignInNote(info.sign_in ?? null);
   const verification = info.verification ?? null;
   codeAsked = false;
   codeSentAt = null;
@@ -227,7 +334,7 @@ async function requestCode(resent) {
   const keys = await deriveKeys(linkKey);
   let consumed;
   try {
-    consumed = await api.consumeSecret(secretId, keys.accessToken, null, null);
+    consumed = await api.consumeSecret(secretId, keys.accessToken, null, null, signedIn !== null);
   } catch (error) {
     setText(status, "");
     if (error instanceof api.ApiError && error.code === "verification_required") {
@@ -265,6 +372,12 @@ function wrongCode(error) {
 }
 
 function showProblem(error) {
+  if (error instanceof api.ApiError && error.status === 401 && error.loginUrl) {
+    return showSignInNeeded(error);
+  }
+  if (error instanceof api.ApiError && Object.hasOwn(IDENTITY_REFUSALS, error.code)) {
+    return showIdentityDenied(error);
+  }
   let message;
   if (refusal(error)) {
     // Address refusals end the visit; going too fast only pauses an open form.
@@ -320,7 +433,13 @@ async function takeView() {
   }
   let consumed;
   try {
-    consumed = await api.consumeSecret(secretId, keys.accessToken, keys.passphraseProof, otp);
+    consumed = await api.consumeSecret(
+      secretId,
+      keys.accessToken,
+      keys.passphraseProof,
+      otp,
+      signedIn !== null,
+    );
   } catch (error) {
     setText(status, "");
     if (error instanceof api.ApiError && error.code === "verification_failed") {
@@ -514,13 +633,20 @@ async function main() {
   revealForm.addEventListener("submit", onReveal);
   byId("resend-code").addEventListener("click", onResend);
   byId("download").addEventListener("click", download);
+  byId("reveal-sign-in").addEventListener("click", onSignIn);
   window.addEventListener("pagehide", forget);
   if (!globalThis.crypto?.subtle) {
     setText(status, t("reveal.error_crypto"));
     document.documentElement.dataset.ready = "true";
     return;
   }
-  const fromLink = fragment();
+  const kept = takeKeptKey();
+  let fromLink = fragment();
+  if (fromLink === "" && kept !== "") {
+    // Back from signing in: the key kept for the round trip goes back in the address bar.
+    fromLink = kept;
+    history.replaceState(null, "", `${location.pathname}${location.search}#${kept}`);
+  }
   if (fromLink === "") {
     askForKey();
   } else {
