@@ -17,14 +17,22 @@ from tests.oidc_provider import OidcProvider
 PLAINTEXT = "bound to alice"
 
 
-def alice_shares(contexts: Contexts, base: str, provider: OidcProvider) -> dict[str, Any]:
-    """Alice signs in and creates a secret only she may reveal; returns the API's answer."""
+def alice_shares(
+    contexts: Contexts, base: str, provider: OidcProvider, **rules: Any
+) -> dict[str, Any]:
+    """Alice signs in and creates a secret only she may reveal (unless ``rules`` say other
+    recipients); returns the API's answer."""
     page, _ = contexts.page()
     signed_in_on_compose_page(page, base, provider)
     csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
     made = page.request.post(
         f"{base}/api/v1/secrets",
-        data={"secret": PLAINTEXT, "recipients": ["alice@example.com"], "max_views": 2},
+        data={
+            "secret": PLAINTEXT,
+            "recipients": ["alice@example.com"],
+            "max_views": 2,
+            **rules,
+        },
         headers={"x-burnlink-csrf": csrf},
     )
     assert made.status == 201, made.text()
@@ -92,17 +100,23 @@ def test_anonymous_reader_signs_in_and_reveals_with_the_key_kept(contexts: Conte
         assert consume[-1].headers.get("x-burnlink-csrf")
 
 
+def signed_in_as(contexts: Contexts, base: str, provider: OidcProvider, user: str) -> Page:
+    """A fresh context where ``user`` signed in from the compose page."""
+    page, _ = contexts.page()
+    page.goto(f"{base}/")
+    wait_ready(page)
+    page.click("#sign-in")
+    sign_in_at_provider(page, provider, user)
+    page.wait_for_url(f"{base}/")
+    return page
+
+
 def test_signed_in_non_recipient_is_told_and_nothing_is_used(contexts: Contexts) -> None:
     with signin_server() as (base, provider):
         created = alice_shares(contexts, base, provider)
         before = views_left(base, created)
 
-        page, _ = contexts.page()
-        page.goto(f"{base}/")
-        wait_ready(page)
-        page.click("#sign-in")
-        sign_in_at_provider(page, provider, "bob")
-        page.wait_for_url(f"{base}/")
+        page = signed_in_as(contexts, base, provider, "bob")
         page.goto(created["url"])
         wait_ready(page)
         page.wait_for_selector("#reveal-form:not([hidden])")
@@ -113,6 +127,31 @@ def test_signed_in_non_recipient_is_told_and_nothing_is_used(contexts: Contexts)
         text = page.text_content("#denied") or ""
         assert "bob@example.com" in text
         assert "other recipients" in text
+        assert "Nothing was used up" in text
+        assert axe_violations(page) == []
+        assert views_left(base, created) == before
+
+
+def test_sign_in_without_a_second_factor_is_told_and_nothing_is_used(contexts: Contexts) -> None:
+    """bob (password only) is a recipient of a secret with ``require_mfa``: the notice says a
+    second factor is needed, and the reveal's ``mfa_required`` says so in words."""
+    with signin_server() as (base, provider):
+        created = alice_shares(
+            contexts, base, provider, recipients=["bob@example.com"], require_mfa=True
+        )
+        before = views_left(base, created)
+
+        page = signed_in_as(contexts, base, provider, "bob")
+        page.goto(created["url"])
+        wait_ready(page)
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        assert "second factor" in (page.text_content("#signin-note") or "")
+
+        page.click("#reveal-button")
+        page.wait_for_selector("#denied:not([hidden])")
+        text = page.text_content("#denied") or ""
+        assert "bob@example.com" in text
+        assert "second factor" in text
         assert "Nothing was used up" in text
         assert axe_violations(page) == []
         assert views_left(base, created) == before
