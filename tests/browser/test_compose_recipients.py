@@ -93,8 +93,8 @@ def test_anonymous_sender_sees_no_recipients_field(contexts: Contexts) -> None:
         assert page.is_hidden("#require-mfa")
 
 
-def test_no_recipients_field_without_sign_in(contexts: Contexts) -> None:
+def test_no_recipients_field_without_sign_in(contexts: Contexts, server: str) -> None:
     page, _ = contexts.page()
-    page.goto(f"{contexts.base}/")
+    page.goto(f"{server}/")
     wait_ready(page)
     assert page.locator("#recipients").count() == 0
