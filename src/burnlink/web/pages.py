@@ -41,6 +41,7 @@ from burnlink.assets import (
     Assets,
 )
 from burnlink.config import Settings
+from burnlink.policy import MAX_RECIPIENTS
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import MAX_LABEL_CHARS
 
@@ -225,6 +226,7 @@ async def compose_page(request: Request) -> HTMLResponse:
         max_size=format_bytes(catalogue, settings.max_bytes),
         sign_in=settings.sign_in,
         max_label=MAX_LABEL_CHARS,
+        max_recipients=MAX_RECIPIENTS,
     )
 
 

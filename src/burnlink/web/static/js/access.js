@@ -5,6 +5,9 @@
 
 /** At most this many networks in `allowed_ips` (the server's limit too). */
 export const MAX_NETWORKS = 50;
+/** At most this many `recipients`, each of at most MAX_RECIPIENT_CHARS (the server's limits). */
+export const MAX_RECIPIENTS = 20;
+export const MAX_RECIPIENT_CHARS = 254;
 /** Digits in a mailed one-time code. */
 export const OTP_DIGITS = 6;
 /** The server mails at most one code a minute for a secret while a code is still valid. */
@@ -20,6 +23,17 @@ const EMAIL_RE = /^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 export function splitList(text) {
   return String(text ?? "")
     .split(/[\s,;]+/)
+    .filter((entry) => entry !== "");
+}
+
+/**
+ * Recipients typed one a line or separated by commas, trimmed, as typed otherwise: an entry
+ * may hold spaces (the server refuses it, and says so next to the field).
+ */
+export function splitRecipients(text) {
+  return String(text ?? "")
+    .split(/[\n,;]+/)
+    .map((entry) => entry.trim())
     .filter((entry) => entry !== "");
 }
 

@@ -81,7 +81,8 @@ export function policy() {
 
 /**
  * Store a sealed envelope; returns `{id, url, manage_url, expires_at, max_views}`. `rules` are
- * the access rules (docs/access.md); empty ones are left out of the request. `label` is the
+ * the access rules (docs/access.md), with the signed-in `recipients` and `requireMfa`; empty
+ * ones are left out of the request. `label` is the
  * sender's own name for the secret (sent as typed; null: none).
  */
 export function createSecret({
@@ -101,6 +102,11 @@ export function createSecret({
   if (rules.deniedCountries?.length) body.denied_countries = rules.deniedCountries;
   if (rules.recipientEmail) body.recipient_email = rules.recipientEmail;
   if (rules.notifyUrl) body.notify_url = rules.notifyUrl;
+  // require_mfa only with recipients: the API refuses it alone.
+  if (rules.recipients?.length) {
+    body.recipients = rules.recipients;
+    body.require_mfa = rules.requireMfa === true;
+  }
   return call("POST", "secrets", { body, session: true });
 }
 

@@ -1,17 +1,21 @@
 // The compose page (/): encrypt a text or a file in this browser, store the envelope, show the
 // link (with its key in the #fragment), its QR code, the manage link and the expiry. A
-// signed-in sender can name the secret (its label, on "My secrets"). Under
+// signed-in sender can name the secret (its label, on "My secrets") and, under "More options",
+// bind it to signed-in recipients (with a second factor, if asked). Under
 // "More options" the sender can add access rules (docs/access.md); the server's own policy
 // (a required passphrase, its countries, whether it can mail codes) is shown from
 // GET /api/v1/policy.
 
 import {
   MAX_NETWORKS,
+  MAX_RECIPIENTS,
+  MAX_RECIPIENT_CHARS,
   badCountries,
   badNetworks,
   looksLikeEmail,
   normaliseCountries,
   splitList,
+  splitRecipients,
 } from "./access.js";
 import { setupAccount } from "./account.js";
 import * as api from "./api.js";
@@ -52,9 +56,13 @@ const status = byId("compose-status");
 const result = byId("result");
 let generatedPassphrase = null;
 let policy = null;
+let signedIn = false;
 
 // The label field is on the page only when the server has sign-in (and shown once signed in).
 const labelField = byId("label");
+// So are the recipients (shown once signed in, when the policy says the server takes them).
+const recipientsField = byId("recipients");
+const requireMfaField = byId("require-mfa");
 
 // The controls a refusal can point at: the API's field name and the control's id. Each
 // control has an error line `{id}-error` tied to it with aria-describedby.
@@ -68,6 +76,12 @@ const FIELDS = [
   ["max_views", "views"],
   ["ttl", "ttl"],
   ...(labelField === null ? [] : [["label", "label"]]),
+  ...(recipientsField === null
+    ? []
+    : [
+        ["recipients", "recipients"],
+        ["require_mfa", "require-mfa"],
+      ]),
 ];
 
 function fileChosen() {
@@ -234,10 +248,52 @@ function applyPolicy() {
   show(byId("recipient-field"), mail);
   show(byId("recipient-unavailable"), !mail);
   if (!mail) byId("recipient-email").value = "";
+  if (recipientsField !== null) {
+    const bound = signedIn && policy.recipients === true;
+    show(byId("recipients-field"), bound);
+    if (!bound) {
+      recipientsField.value = "";
+      requireMfaField.checked = false;
+    }
+    updateRequireMfa();
+  }
   const notify = policy.notifications === true;
   show(byId("notify-field"), notify);
   if (!notify) byId("notify-url").value = "";
   updateStrength();
+}
+
+/** The second factor can be asked for only with at least one recipient (the API's rule). */
+function updateRequireMfa() {
+  if (recipientsField === null) return;
+  const any = splitRecipients(recipientsField.value).length > 0;
+  requireMfaField.disabled = !any;
+  if (!any) requireMfaField.checked = false;
+}
+
+/**
+ * The signed-in recipients and whether they need a second factor: none when the field is
+ * absent or hidden; an InputError past the API's count or length. Their shape is the
+ * server's to judge (its refusal is shown next to the field).
+ */
+function readRecipients() {
+  if (recipientsField === null || byId("recipients-field").hidden) {
+    return { recipients: [], requireMfa: false };
+  }
+  const recipients = splitRecipients(recipientsField.value);
+  if (recipients.length > MAX_RECIPIENTS) {
+    throw new InputError(
+      t("compose.error_recipients_many", { max: MAX_RECIPIENTS }),
+      "recipients",
+    );
+  }
+  if (recipients.some((entry) => [...entry].length > MAX_RECIPIENT_CHARS)) {
+    throw new InputError(
+      t("compose.error_recipients_long", { max: MAX_RECIPIENT_CHARS }),
+      "recipients",
+    );
+  }
+  return { recipients, requireMfa: recipients.length > 0 && requireMfaField.checked };
 }
 
 /** An absolute http(s) URL without user info, as the server accepts for notify_url. */
@@ -308,6 +364,7 @@ function readRules() {
     deniedCountries: lists["denied-countries"],
     recipientEmail,
     notifyUrl,
+    ...readRecipients(),
   };
 }
 
@@ -394,6 +451,10 @@ async function fieldMessage(id) {
       return t("compose.error_passphrase_required");
     case "views":
       return t("compose.error_views", { max: policy?.max_views ?? 1 });
+    case "recipients":
+      return t("compose.invalid_recipients", { max: MAX_RECIPIENTS });
+    case "require-mfa":
+      return t("compose.invalid_require_mfa");
     case "label":
       return t("compose.invalid_label", { max: labelField.maxLength });
     default:
@@ -442,6 +503,10 @@ function showRules(rules) {
   }
   if (rules.recipientEmail !== null) {
     items.push(t("result.rule_recipient", { email: rules.recipientEmail }));
+  }
+  if (rules.recipients.length > 0) {
+    items.push(t("result.rule_recipients", { recipients: rules.recipients.join(", ") }));
+    if (rules.requireMfa) items.push(t("result.rule_require_mfa"));
   }
   if (rules.notifyUrl !== null) items.push(t("result.rule_notify", { url: rules.notifyUrl }));
   byId("result-rules-list").replaceChildren(
@@ -494,6 +559,7 @@ function clearInput() {
   generatedPassphrase = null;
   setPassphraseVisible(false);
   clearFields();
+  updateRequireMfa();
   updateStrength();
 }
 
@@ -567,6 +633,7 @@ async function main() {
   );
   byId("passphrase-generate").addEventListener("click", generatePassphrase);
   for (const [, id] of FIELDS) byId(id).addEventListener("input", () => clearField(id));
+  recipientsField?.addEventListener("input", updateRequireMfa);
   form.addEventListener("submit", onSubmit);
   byId("another").addEventListener("click", another);
   if (!globalThis.crypto?.subtle) {
@@ -580,6 +647,7 @@ async function main() {
     policy = null; // Fetched again on submit, where a failure is reported.
   }
   const user = await setupAccount();
+  signedIn = user !== null;
   // A label names the secret on "My secrets", which only a signed-in sender has.
   if (labelField !== null) show(byId("label-field"), user !== null);
   applyPolicy();
