@@ -16,6 +16,7 @@ import {
   normaliseOtp,
   resendWait,
   splitList,
+  splitRecipients,
 } from "../../src/burnlink/web/static/js/access.js";
 
 test("lists split on lines, commas, semicolons and spaces, without empty entries", () => {
@@ -28,6 +29,17 @@ test("lists split on lines, commas, semicolons and spaces, without empty entries
   assert.deepEqual(splitList(""), []);
   assert.deepEqual(splitList(" \n, "), []);
   assert.deepEqual(splitList(undefined), []);
+});
+
+test("recipients split on lines and commas only, trimmed, kept as typed", () => {
+  assert.deepEqual(splitRecipients("Alice@Example.com\r\n group:ops team ,, domain:example.com\n"), [
+    "Alice@Example.com",
+    "group:ops team",
+    "domain:example.com",
+  ]);
+  assert.deepEqual(splitRecipients("not an entry"), ["not an entry"]);
+  assert.deepEqual(splitRecipients(" \n, "), []);
+  assert.deepEqual(splitRecipients(undefined), []);
 });
 
 test("country codes need two letters; they are upper-cased once each", () => {

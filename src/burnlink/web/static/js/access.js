@@ -32,7 +32,7 @@ export function splitList(text) {
  */
 export function splitRecipients(text) {
   return String(text ?? "")
-    .split(/[\n,;]+/)
+    .split(/[\n,]+/)
     .map((entry) => entry.trim())
     .filter((entry) => entry !== "");
 }
