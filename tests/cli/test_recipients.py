@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from burnlink.cli.output import ExitCode
-from burnlink.identity.tokens import new_api_token, new_token_id
-from burnlink.ids import token_digest
-from burnlink.store.identity import TokenRecord
+from burnlink.identity.tokens import new_api_token
 from burnlink.store.memory import MemoryStore
 from tests.cli.harness import Cli, running_server, server_settings
+from tests.cli.test_signin import put_token
 from tests.web.signed_in import SIGN_IN
 
 
@@ -30,31 +29,19 @@ class Server:
     mallory: str
 
 
-def put_token(store: MemoryStore, subject: str, email: str, groups: tuple[str, ...]) -> str:
-    token = new_api_token()
-    now = datetime.now(UTC)
-    record = TokenRecord(
-        token_id=new_token_id(),
-        digest=token_digest(token.encode()),
-        subject=subject,
-        email=email,
-        groups=groups,
-        name="cli",
-        scopes=("secrets:create",),
-        created_at=now,
-        expires_at=now + timedelta(days=1),
-    )
-    asyncio.run(store.put_token(record))
-    return token
-
-
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("BURNLINK_TOKEN", raising=False)
     store = MemoryStore(retention=timedelta(days=30))
-    alice = put_token(store, "alice-sub", "alice@example.com", ("engineering",))
-    mallory = put_token(store, "mallory-sub", "mallory@other.test", ("sales",))
+    alice = put_token(store, ("secrets:create",))
+    mallory = put_token(
+        store,
+        ("secrets:create",),
+        subject="mallory-sub",
+        email="mallory@other.test",
+        groups=("sales",),
+    )
     sign_in = {k: v for k, v in SIGN_IN.items() if k != "base_url"}
     with running_server(server_settings(**sign_in), store=store) as url:
         yield Server(Cli(url), store, alice, mallory)

@@ -31,15 +31,23 @@ class SignedInServer:
     token: str
 
 
-def put_token(store: MemoryStore, scopes: tuple[str, ...]) -> str:
+def put_token(
+    store: MemoryStore,
+    scopes: tuple[str, ...],
+    *,
+    subject: str = "alice-sub",
+    email: str = "alice@example.com",
+    groups: tuple[str, ...] = ("engineering",),
+) -> str:
+    """A live API token of a day for this user, put straight into the server's store."""
     token = new_api_token()
     now = datetime.now(UTC)
     record = TokenRecord(
         token_id=new_token_id(),
         digest=token_digest(token.encode()),
-        subject="alice-sub",
-        email="alice@example.com",
-        groups=("engineering",),
+        subject=subject,
+        email=email,
+        groups=groups,
         name="cli",
         scopes=scopes,
         created_at=now,
