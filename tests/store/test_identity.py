@@ -350,6 +350,43 @@ async def test_list_tokens_newest_first_and_only_the_subjects(
     assert await store.list_tokens("carol", now=clock.now()) == []
 
 
+async def test_all_tokens_lists_every_users_newest_first_up_to_the_limit(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    first = make_token(clock, name="first")
+    clock.advance(1)
+    bobs = make_token(clock, subject="bob")
+    clock.advance(1)
+    second = make_token(clock, name="second")
+    for token in (first, bobs, second):
+        await store.put_token(token)
+
+    assert await store.all_tokens(now=clock.now(), limit=10) == [second, bobs, first]
+    assert await store.all_tokens(now=clock.now(), limit=2) == [second, bobs]
+
+
+async def test_all_tokens_keeps_an_ended_token_until_retention_as_list_tokens_does(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    short = make_token(clock, ttl=60)
+    kept = make_token(clock, subject="bob", ttl=365 * 86400)
+    for token in (short, kept):
+        await store.put_token(token)
+    clock.advance(10)
+    await store.revoke_token(kept.token_id, now=clock.now(), subject=None)
+
+    revoked = dataclasses.replace(kept, revoked_at=clock.now())
+    listed = await store.all_tokens(now=clock.now(), limit=10)
+    assert sorted(t.token_id for t in listed) == sorted([short.token_id, kept.token_id])
+    assert revoked in listed
+    # The revoked one goes RETENTION after its revoke, the other RETENTION after its expiry.
+    after_revoke = clock.now() + RETENTION
+    assert [t.token_id for t in await store.all_tokens(now=after_revoke, limit=10)] == [
+        short.token_id
+    ]
+    assert await store.all_tokens(now=short.expires_at + RETENTION, limit=10) == []
+
+
 async def test_list_tokens_keeps_a_revoked_token_until_retention_after_the_revoke(
     store: SecretStore, clock: FrozenClock
 ) -> None:

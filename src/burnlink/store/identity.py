@@ -110,6 +110,11 @@ class ApiTokens(Protocol):
         Newest first is by ``created_at``, then ``token_id``, both descending; ``purge_expired``
         deletes a token once ``retention`` has passed since it ended (``token_ended``)."""
 
+    async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
+        """Every user's tokens, as ``list_tokens`` lists one user's (live ones, and ended ones
+        until ``retention`` after they ended), newest first, at most ``limit``: what the admin
+        console lists."""
+
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """Mark the token revoked at ``now``; ``subject``, when given, must own it (``None``:
         an administrator's revoke of anyone's token). Whether a live token was revoked (a

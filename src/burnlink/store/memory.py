@@ -381,6 +381,12 @@ class MemoryStore:
         tokens.sort(key=lambda t: (t.created_at, t.token_id), reverse=True)
         return tokens
 
+    async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
+        """See ``ApiTokens.all_tokens``."""
+        tokens = [t for t in self._tokens.values() if not self._token_gone(t, now)]
+        tokens.sort(key=lambda t: (t.created_at, t.token_id), reverse=True)
+        return tokens[: max(limit, 0)]
+
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """See ``ApiTokens.revoke_token``."""
         token = self._tokens.get(token_id)

@@ -72,6 +72,14 @@ FROM burnlink_api_tokens
 WHERE subject = %(subject)s AND keep_until > %(now)s
 ORDER BY created_at DESC, token_id DESC
 """
+_ALL_TOKENS: Final = """
+SELECT token_id, digest, subject, email, groups, name, scopes, created_at, expires_at,
+       last_used, revoked_at
+FROM burnlink_api_tokens
+WHERE keep_until > %(now)s
+ORDER BY created_at DESC, token_id DESC
+LIMIT %(limit)s
+"""
 _REVOKE_TOKEN: Final = """
 UPDATE burnlink_api_tokens SET revoked_at = %(now)s, keep_until = %(keep_until)s
 WHERE token_id = %(token_id)s AND revoked_at IS NULL AND expires_at > %(now)s
@@ -157,6 +165,11 @@ class PostgresIdentity:
     async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
         """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
         rows = await self._rows(_LIST_TOKENS, {"subject": subject, "now": now})
+        return [token_from_row(row, POSTGRES_TYPES) for row in rows]
+
+    async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
+        """See ``ApiTokens.all_tokens``: one ``SELECT``."""
+        rows = await self._rows(_ALL_TOKENS, {"now": now, "limit": max(limit, 0)})
         return [token_from_row(row, POSTGRES_TYPES) for row in rows]
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:

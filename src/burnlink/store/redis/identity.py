@@ -56,6 +56,9 @@ _OPTIMISTIC_TRIES: Final = 16
 """How often ``end_sessions_of`` and ``revoke_token`` read again when what they read changed
 before their script ran."""
 
+_READ_CHUNK: Final = 500
+"""Tokens ``all_tokens`` reads per script."""
+
 _EXTEND: Final = """
 -- Give key a TTL of at least ttl ms (relative, so the two clocks need not agree).
 local function extend(key, ttl)
@@ -403,6 +406,26 @@ class RedisIdentity:
             if fields and int(fields[b"ku"]) > now_ms:
                 tokens.append(_token(digest, fields))
         return tokens
+
+    async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
+        """See ``ApiTokens.all_tokens``: the members of ``tok-index`` (every token kept), read
+        by one script per ``_READ_CHUNK`` of them, then sorted newest first."""
+        index = self._signin_key(b"tok-index")
+        with translated():
+            members = cast("list[bytes]", await self._client.zrange(index, 0, -1))
+        now_ms = to_epoch_ms(now)
+        tokens = []
+        for start in range(0, len(members), _READ_CHUNK):
+            chunk = members[start : start + _READ_CHUNK]
+            digests = [_member_digest(m) for m in chunk]
+            keys = [index, *(self._token_key(d) for d in digests)]
+            hashes = await self._script(self._read_all_script, keys, list(chunk))
+            for digest, flat in zip(digests, hashes, strict=True):
+                fields = _fields(flat)
+                if fields and int(fields[b"ku"]) > now_ms:
+                    tokens.append(_token(digest, fields))
+        tokens.sort(key=lambda t: (t.created_at, t.token_id), reverse=True)
+        return tokens[: max(limit, 0)]
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
         """See ``ApiTokens.revoke_token``: read the token's digest, then one script revokes

@@ -62,6 +62,11 @@ _LIST_TOKENS: Final = (
     " last_used, revoked_at FROM api_tokens WHERE subject = ? AND keep_until > ?"
     " ORDER BY created_at DESC, token_id DESC"
 )
+_ALL_TOKENS: Final = (
+    "SELECT token_id, digest, subject, email, groups, name, scopes, created_at, expires_at,"
+    " last_used, revoked_at FROM api_tokens WHERE keep_until > ?"
+    " ORDER BY created_at DESC, token_id DESC LIMIT ?"
+)
 _DUPLICATE_KEY: Final = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
@@ -158,6 +163,12 @@ class SqliteIdentity:
     async def list_tokens(self, subject: str, *, now: datetime) -> list[TokenRecord]:
         """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
         rows = await self._run(partial(_select, _LIST_TOKENS, (subject, to_epoch_ms(now))))
+        return [token_from_row(row, SQLITE_TYPES) for row in rows]
+
+    async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
+        """See ``ApiTokens.all_tokens``: one ``SELECT``."""
+        parameters = (to_epoch_ms(now), max(limit, 0))
+        rows = await self._run(partial(_select, _ALL_TOKENS, parameters))
         return [token_from_row(row, SQLITE_TYPES) for row in rows]
 
     async def revoke_token(self, token_id: str, *, now: datetime, subject: str | None) -> bool:
