@@ -175,6 +175,12 @@ class Settings(BaseSettings):
     key_dir: str = Field(default_factory=default_key_dir, min_length=1)
     signing_key: SecretStr | None = None
     admin_token: SecretStr | None = None
+    admin_groups: CommaList = Field(default_factory=list, max_length=100)
+    """Groups (the provider's groups claim) whose members may use the admin console after a
+    fresh sign-in with a second factor; empty (the default): no console."""
+    admin_max_age: int = Field(default=900, ge=60, le=86400)
+    """Seconds an admin's sign-in (with its second factor) serves the console before it asks
+    for a new one."""
     metrics_token: SecretStr | None = None
     """Bearer token ``GET /metrics`` needs; unset: only direct loopback peers are served."""
     webhook_secret: SecretStr | None = None
@@ -235,6 +241,7 @@ class Settings(BaseSettings):
         "oidc_mfa_acr",
         "create_allowed_domains",
         "create_allowed_groups",
+        "admin_groups",
         mode="before",
     )
     @classmethod
@@ -260,7 +267,7 @@ class Settings(BaseSettings):
             raise ValueError("each entry must be an email domain such as example.com")
         return domains
 
-    @field_validator("create_allowed_groups")
+    @field_validator("create_allowed_groups", "admin_groups")
     @classmethod
     def _groups(cls, value: list[str]) -> list[str]:
         if any(len(group) > 256 for group in value):
@@ -273,6 +280,10 @@ class Settings(BaseSettings):
         if self.create_requires == "login" and getattr(self, "oidc_issuer", None) is None:
             raise ValueError(
                 "BURNLINK_CREATE_REQUIRES=login needs sign-in configured (BURNLINK_OIDC_ISSUER)"
+            )
+        if self.admin_groups and getattr(self, "oidc_issuer", None) is None:
+            raise ValueError(
+                "BURNLINK_ADMIN_GROUPS needs sign-in configured (BURNLINK_OIDC_ISSUER)"
             )
         if self.create_requires == "anyone" and (
             self.create_allowed_domains or self.create_allowed_groups

@@ -315,9 +315,10 @@ class MfaRequired(NotPermitted):
     """Raised when a secret needs its recipient's fresh sign-in with a second factor and the
     request has none: an API token (never fresh), or a sign-in without a second factor."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str = "") -> None:
         super().__init__(
-            "This secret needs a sign-in with a second factor (MFA) at most five minutes old:"
+            message
+            or "This secret needs a sign-in with a second factor (MFA) at most five minutes old:"
             " open its link in a browser and sign in there with your second factor (an API"
             " token, such as the one 'burnlink login' keeps, never counts)."
         )

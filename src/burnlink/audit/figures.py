@@ -18,7 +18,7 @@ from typing import Final
 from burnlink.audit.chain import AuditEntry
 from burnlink.audit.events import AuditEvent, AuditEventType
 
-__all__ = ["CATEGORIES", "DENIALS", "RULES", "Figures", "tally"]
+__all__ = ["CATEGORIES", "DENIALS", "RULES", "Figures", "activity", "tally"]
 
 DENIALS: Final = (
     AuditEventType.ACCESS_DENIED_IP,
@@ -47,6 +47,8 @@ secrets burned by their sender and those locked by too many failed attempts."""
 
 RULES: Final = ("passphrase", "recipients", "require_mfa", "emailed_code", "network_or_country")
 """The protections whose share of created secrets the report gives."""
+
+Buckets = list[tuple[datetime, dict[str, int]]]
 
 
 @dataclass
@@ -169,3 +171,23 @@ def _count_create(figures: Figures, event: AuditEvent) -> None:
         rules["emailed_code"] += 1
     if any(policy.get(name) for name in ("allowed_ips", "allowed_countries", "denied_countries")):
         rules["network_or_country"] += 1
+
+
+async def activity(
+    entries: AsyncIterable[AuditEntry], *, start: datetime, end: datetime, bucket: timedelta
+) -> Buckets:
+    """Entries per ``CATEGORIES`` name in each ``bucket`` from ``start`` (inclusive, aligned
+    down to the bucket from the epoch) to ``end`` (exclusive): every bucket, empty ones as
+    zeros, so a chart's gaps are real. ``entries`` are already limited to that time."""
+    step = bucket.total_seconds()
+    first = datetime.fromtimestamp((start.timestamp() // step) * step, UTC)
+    count = max(1, int(-(-(end - first).total_seconds() // step)))
+    buckets: Buckets = [(first + i * bucket, dict.fromkeys(CATEGORIES, 0)) for i in range(count)]
+    async for entry in entries:
+        category = _CATEGORY_OF.get(entry.event.type)
+        if category is None:
+            continue
+        index = int((entry.event.at - first).total_seconds() // step)
+        if 0 <= index < count:
+            buckets[index][1][category] += 1
+    return buckets

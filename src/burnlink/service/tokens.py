@@ -197,8 +197,15 @@ class TokenService:
             by="owner",
         )
 
-    async def revoke_any(self, token_id: str, *, client: ClientInfo | None = None) -> None:
-        """Revoke anyone's live token (an administrator's action); else ``TokenNotFound``."""
+    async def revoke_any(
+        self,
+        token_id: str,
+        *,
+        client: ClientInfo | None = None,
+        actor: Principal | None = None,
+    ) -> None:
+        """Revoke anyone's live token (an administrator's action: ``actor`` when signed in,
+        ``None`` for the admin token); else ``TokenNotFound``."""
         now = self.clock.now()
         if not is_token_id(token_id) or not await self.store.revoke_token(
             token_id, now=now, subject=None
@@ -208,7 +215,7 @@ class TokenService:
             AuditEventType.TOKEN_REVOKED,
             now,
             client,
-            actor=None,
+            actor=actor,
             credential_id=token_id,
             by="admin",
         )

@@ -31,6 +31,7 @@ from burnlink.metrics import APP_STATE_KEY, Metrics, WebhookQueue
 from burnlink.netguard import AllowList, Resolver, ThreadedResolver, system_resolver
 from burnlink.policy import parse_networks
 from burnlink.service import SecretService
+from burnlink.service.admin import AdminConsole
 from burnlink.service.alerts import AlertRules
 from burnlink.service.deferred import defer
 from burnlink.service.reporting import Reporter
@@ -39,6 +40,7 @@ from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
 from burnlink.store import SecretStore, describe_failure, open_store, redact_url
 from burnlink.web import (
+    admin_api,
     api,
     audit_api,
     device_api,
@@ -259,6 +261,7 @@ def create_app(
                 reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
+            app.state.admin = AdminConsole(settings, opened, reporter, clock)
             app.state.tokens = TokenService(
                 opened, clock, fresh_seconds=settings.oidc_max_age, reporter=reporter
             )
@@ -312,6 +315,7 @@ def create_app(
     )
     app.include_router(api.router)
     app.include_router(audit_api.router)
+    app.include_router(admin_api.router)
     app.include_router(tokens_api.router)
     app.include_router(my_secrets_api.router)
     app.include_router(ops.router)
@@ -319,6 +323,7 @@ def create_app(
     routers: tuple[APIRouter, ...] = (
         api.router,
         audit_api.router,
+        admin_api.router,
         tokens_api.router,
         my_secrets_api.router,
         ops.router,
@@ -331,6 +336,9 @@ def create_app(
         app.include_router(device_api.router)
         app.include_router(pages.me_router)
         routers += (signin.router, signin.api_router, device_api.router, pages.me_router)
+    if settings.admin_groups:
+        app.include_router(pages.admin_router)
+        routers += (pages.admin_router,)
     pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document

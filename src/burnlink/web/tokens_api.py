@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from burnlink.identity.principal import Principal
 from burnlink.service import SecretService
 from burnlink.service.tokens import TokenService
+from burnlink.web.admin_api import ADMIN_401, ADMIN_403, admin_actor, require_admin
 from burnlink.web.api import client_of
-from burnlink.web.audit_api import require_admin
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.principal import require_principal
@@ -127,13 +127,15 @@ async def revoke_token(
     responses=error_responses(
         400,
         401,
+        403,
         404,
         413,
         415,
         429,
         503,
         notes={
-            401: "`unauthorized`: no admin token, or the wrong one (or none is configured).",
+            401: ADMIN_401,
+            403: ADMIN_403,
             404: "`not_found`: no live token has this id.",
             429: "`rate_limited`: too many wrong admin tokens from this client.",
         },
@@ -145,6 +147,7 @@ async def admin_revoke_token(
     tokens: Tokens,
     request: Request,
 ) -> Response:
-    """Revoke anyone's API token (admin token as bearer)."""
-    await tokens.revoke_any(token_id, client=client_of(request))
+    """Revoke anyone's API token (admin token as bearer, or an administrator's session with
+    its CSRF token); audited with the administrator as actor when signed in."""
+    await tokens.revoke_any(token_id, client=client_of(request), actor=admin_actor(request))
     return Response(status_code=204)
