@@ -40,6 +40,7 @@ from burnlink.assets import (
     SWAGGER_UI_PREFIX,
     Assets,
 )
+from burnlink.audit.events import AuditEventType
 from burnlink.config import Settings
 from burnlink.policy import MAX_RECIPIENTS
 from burnlink.web.json_body import StrictJSONRoute
@@ -54,12 +55,16 @@ ENTRY_COMPOSE = "js/compose.js"
 ENTRY_REVEAL = "js/reveal.js"
 ENTRY_RECEIPT = "js/receipt.js"
 ENTRY_ME = "js/me.js"
+ENTRY_ADMIN = "js/admin.js"
 
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 me_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 """The pages that exist only when sign-in is configured (mounted with the sign-in routes)."""
+
+admin_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
+"""The admin console's page: only with ``BURNLINK_ADMIN_GROUPS`` set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +256,20 @@ async def my_secrets_page(request: Request) -> HTMLResponse:
     everyone; its script asks ``/api/v1/me`` who is signed in and shows an anonymous visitor a
     sign-in link that comes back here."""
     return _render(request, "me", entry=ENTRY_ME, root="./")
+
+
+@admin_router.get("/admin")
+async def admin_page(request: Request) -> HTMLResponse:
+    """The admin console. The page is the same shell for everyone; its script asks
+    ``/api/v1/admin/session`` whether the visitor is an administrator with a fresh
+    second-factor sign-in, and sends them to sign in (again) when not."""
+    return _render(
+        request,
+        "admin",
+        entry=ENTRY_ADMIN,
+        root="./",
+        event_types=[kind.value for kind in AuditEventType],
+    )
 
 
 @router.get("/security")

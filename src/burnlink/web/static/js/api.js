@@ -204,3 +204,68 @@ export function createToken(name, scopes, expiresInDays) {
 export function revokeToken(id) {
   return call("DELETE", `me/tokens/${encodeURIComponent(id)}`, { session: true });
 }
+
+// -- the admin console (docs/admin.md): a session of an administrator with a fresh second factor
+
+/** Who the console acts as: `{via, subject, email, signed_in_at, fresh_until}`. */
+export function adminSession() {
+  return call("GET", "admin/session", { session: true });
+}
+
+/** `URLSearchParams` of the non-empty entries of `params` (arrays repeat the name). */
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== null && item !== undefined && item !== "") search.append(name, String(item));
+    }
+  }
+  return search.toString();
+}
+
+/** Activity per bucket: `{since, until, bucket, buckets: [{start, created, viewed, …}]}`. */
+export function adminActivity(params) {
+  return call("GET", `admin/activity?${query(params)}`, { session: true });
+}
+
+/** A page of matching audit entries, oldest first: `{entries, next_after}`. */
+export function auditPage(params) {
+  return call("GET", `audit?${query(params)}`, { session: true });
+}
+
+/** Every matching audit entry as a file (`format`: csv or jsonl): `{blob, filename}`. */
+export async function auditExport(params, format) {
+  let response;
+  try {
+    response = await fetch(new URL(`admin/audit/export?${query({ ...params, format })}`, API), {
+      headers: { Accept: "text/csv, application/jsonl, application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    throw new ApiError(response.status, data?.error ?? null);
+  }
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `audit.${format}`;
+  return { blob: await response.blob(), filename };
+}
+
+/** Every user's API tokens: `{tokens: [{id, subject, email, name, scopes, …, state}]}`. */
+export function adminTokens() {
+  return call("GET", "admin/tokens", { session: true });
+}
+
+/** Revoke anyone's API token (an administrator's action, with the session's CSRF token). */
+export function adminRevokeToken(id) {
+  return call("DELETE", `admin/tokens/${encodeURIComponent(id)}`, { session: true });
+}
+
+/** The policy in force: `{source, sections: {name: {setting: value}}}`. */
+export function adminPolicy() {
+  return call("GET", "admin/policy", { session: true });
+}
