@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     admin_groups: CommaList = Field(default_factory=list, max_length=100)
     """Groups (the provider's groups claim) whose members may use the admin console after a
     fresh sign-in with a second factor; empty (the default): no console."""
-    admin_max_age: int = Field(default=900, ge=60, le=86400)
+    admin_max_age: int = Field(default=900, ge=30, le=86400)
     """Seconds an admin's sign-in (with its second factor) serves the console before it asks
     for a new one."""
     metrics_token: SecretStr | None = None

@@ -77,9 +77,10 @@ async def require_admin(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin)],
 ) -> SecretService:
     """The service, for a request from an administrator (see the module docstring). A
-    request with a session cookie and no bearer is judged by the console's rule
-    (``AdminConsole.admit``); any other by the admin token (``SecretService.check_admin``:
-    wrong ones are counted and audited, ``RateLimited`` past the limit)."""
+    request without a bearer is judged by the console's rule (``AdminConsole.admit``) when it
+    carries a session cookie or the console is on (then an anonymous one is asked to sign
+    in); any other by the admin token (``SecretService.check_admin``: wrong ones are counted
+    and audited, ``RateLimited`` past the limit)."""
     await admin_access(request, credentials)
     service: SecretService = request.app.state.service
     return service
@@ -97,7 +98,7 @@ async def admin_access(
     service: SecretService = request.app.state.service
     console: AdminConsole = request.app.state.admin
     client = client_of(request)
-    if credentials is None and session_cookie(request) is not None:
+    if credentials is None and (console.enabled or session_cookie(request) is not None):
         principal = await console.admit(await principal_of(request), client)
         access = AdminAccess(
             via="session",
