@@ -541,6 +541,34 @@ async def test_a_view_of_a_secret_without_recipients_names_nobody(
     ]
 
 
+async def test_a_recipients_one_time_code_lines_name_them(audited: Audited) -> None:
+    """A secret bound to recipients and to a mailed code: the code's lines (sent, wrong,
+    confirmed) name the recipient who asked, as the view does."""
+    client = audited.client(DE)
+    created = await create(
+        client, recipients=["alice@example.com"], recipient_email="alice@example.com"
+    )
+    alice = await sign_in(audited.store, audited.clock.now(), **ALICE)
+
+    asked = await reveal(client, created, alice)
+    code = audited.mailbox.codes[-1]
+    wrong = await reveal(client, created, alice, otp="000000" if code != "000000" else "111111")
+    opened = await reveal(client, created, alice, otp=code)
+    receipt = await receipt_of(client, created)
+
+    assert asked.json()["error"]["code"] == "verification_required"
+    assert wrong.json()["error"]["code"] == "verification_failed"
+    assert opened.status_code == 200, opened.text
+    alice_mfa = {"email": "alice@example.com", "mfa": True}
+    assert [(e["type"], e["viewer"]) for e in receipt["events"]] == [
+        ("created", None),
+        ("verification_sent", alice_mfa),
+        ("verification_failed", alice_mfa),
+        ("verified", alice_mfa),
+        ("viewed", alice_mfa),
+    ]
+
+
 # -- older processes ---------------------------------------------------------------------------
 
 

@@ -246,9 +246,11 @@ class Reporter:
         detail: Mapping[str, Scalar] | None = None,
         notify_url: str | None = None,
         actor: tuple[str, str | None] | None = None,
+        viewer: Viewer | None = None,
     ) -> AuditEvent:
-        """Record an event that changes no secret (on its receipt too, when it has a line),
-        then ``publish`` it. A store failure is logged and counted, never raised."""
+        """Record an event that changes no secret (on its receipt too, when it has a line,
+        naming ``viewer``), then ``publish`` it. A store failure is logged and counted, never
+        raised."""
         event, recorded = self.happened(
             type,
             at=at,
@@ -258,6 +260,7 @@ class Reporter:
             policy=policy,
             detail=detail,
             actor=actor,
+            viewer=viewer,
         )
         try:
             await self.store.record(secret_id, [recorded])

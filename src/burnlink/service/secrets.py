@@ -456,7 +456,9 @@ class SecretService:
             if consumed is not None:
                 return consumed
             recipient = await self._check_identity(meta, identify, client)
-            await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
+            await self.access.verify_recipient(
+                meta, otp, client, now=self.clock.now(), viewer=_viewer_of(recipient)
+            )
             return await self._take(meta, passphrase_proof, client, recipient=recipient)
 
     async def _check_identity(
@@ -489,7 +491,9 @@ class SecretService:
             recipient = None
             if consumed is None:
                 recipient = await self._check_identity(meta, identify, client)
-                await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
+                await self.access.verify_recipient(
+                    meta, otp, client, now=self.clock.now(), viewer=_viewer_of(recipient)
+                )
             keys = await keys_for(
                 meta,
                 link_key,

@@ -345,9 +345,9 @@ class EventBody(BaseModel):
     agent: AgentBody | None = None
     viewer: ViewerBody | None = Field(
         default=None,
-        description="For a secret bound to recipients: the signed-in recipient who viewed it"
-        " (or made a wrong passphrase attempt); `null`: anonymous, or an event written before"
-        " receipts named viewers.",
+        description="For a secret bound to recipients: the signed-in recipient the event was"
+        " made for (a view, a wrong passphrase, a one-time code); `null`: anonymous, or an event"
+        " written before receipts named viewers.",
     )
 
 
