@@ -229,6 +229,17 @@ class Consumed:
 
 
 @dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in recipient a receipt line names: who revealed a secret bound to
+    recipients, as the identity provider vouched for them when they did."""
+
+    email: str | None
+    """``Principal.email``; ``None`` when the provider gave no verified email."""
+    mfa: bool
+    """Whether that sign-in carried a second factor (``Principal.mfa``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One line of a receipt's history. Never holds secret material."""
 
@@ -236,6 +247,9 @@ class Event:
     kind: EventKind
     ip: str | None = None
     user_agent: str | None = None
+    viewer: Viewer | None = None
+    """The signed-in recipient it was made for; ``None`` when anonymous (and on lines written
+    before receipts named viewers: schema 8)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,19 @@ def test_anonymous_reader_signs_in_and_reveals_with_the_key_kept(contexts: Conte
         consume = [r for r in log.requests if r.method == "POST" and "/consume" in r.url]
         assert consume[-1].headers.get("x-burnlink-csrf")
 
+        # The sender's receipt page names who viewed it, and that her sign-in had MFA.
+        page.goto(created["manage_url"])
+        wait_ready(page)
+        page.wait_for_selector("#receipt:not([hidden])")
+        rows = [
+            [cell.strip() for cell in row.locator("th, td").all_text_contents()]
+            for row in page.locator("#events-body tr").all()
+        ]
+        viewed = [row for row in rows if row[1].startswith("Viewed")]
+        assert len(viewed) == 1
+        assert viewed[0][1].startswith("Viewed by alice@example.com (MFA) with ")
+        assert viewed[0][2] == "127.0.0.1"
+
 
 def signed_in_as(contexts: Contexts, base: str, provider: OidcProvider, user: str) -> Page:
     """A fresh context where ``user`` signed in from the compose page."""
@@ -155,3 +168,37 @@ def test_sign_in_without_a_second_factor_is_told_and_nothing_is_used(contexts: C
         assert "Nothing was used up" in text
         assert axe_violations(page) == []
         assert views_left(base, created) == before
+
+
+def test_the_receipt_page_shows_a_viewers_email_as_text(contexts: Contexts) -> None:
+    """The email comes from the identity provider, so markup in it stays text: the receipt
+    page puts it in ``textContent``, never in HTML."""
+    with signin_server() as (base, provider):
+        created = alice_shares(contexts, base, provider)
+        manage = created["manage_url"].split("#", 1)[1]
+        real = httpx.get(
+            f"{base}/api/v1/secrets/{created['id']}/receipt",
+            headers={"authorization": f"Bearer {manage}"},
+        ).json()
+        hostile = '<img src=x onerror="document.title=1">@example.com'
+        at = real["events"][0]["at"]
+        viewed = {"at": at, "type": "viewed", "ip": "203.0.113.7", "user_agent": None}
+        forged = {
+            **real,
+            "events": [
+                *real["events"],
+                {**viewed, "viewer": {"email": hostile, "mfa": False}},
+                {**viewed, "viewer": {"email": None, "mfa": True}},
+            ],
+        }
+        page, _ = contexts.page()
+        page.route("**/receipt", lambda route: route.fulfill(json=forged))
+        page.goto(created["manage_url"])
+        wait_ready(page)
+        page.wait_for_selector("#receipt:not([hidden])")
+        cells = page.locator("#events-body td:nth-child(2)").all_text_contents()
+
+        assert cells[-2] == f"Viewed by {hostile} (without MFA)"
+        assert cells[-1] == "Viewed by a signed-in user without an email address (MFA)"
+        assert page.locator("#events-body img").count() == 0
+        assert page.title() != "1"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from burnlink.cli.client import USER_AGENT, ApiClient, ServerUnavailable
+from burnlink.cli.client import USER_AGENT, ApiClient, ServerUnavailable, Viewer
 from burnlink.envelope import MAX_ITERATIONS
 from burnlink.errors import (
     AccessDenied,
@@ -131,6 +131,50 @@ def test_client_maps_413_to_payload_too_large(extra: dict[str, object], message:
         api.receipt(SECRET_ID, TOKEN)
 
     assert str(caught.value) == message
+
+
+def _receipt_answer(*events: object) -> dict[str, object]:
+    return {
+        "id": SECRET_ID,
+        "state": "active",
+        "created_at": "2030-01-01T00:00:00.000Z",
+        "expires_at": "2030-01-02T00:00:00.000Z",
+        "ended_at": None,
+        "max_views": 2,
+        "views_used": 1,
+        "views_left": 1,
+        "events": list(events),
+    }
+
+
+def test_client_reads_the_viewer_of_receipt_events() -> None:
+    """``viewer`` is an object or null; an older server sends none."""
+    at = "2030-01-01T00:00:00.000Z"
+    line = {"at": at, "type": "viewed", "ip": "203.0.113.7", "user_agent": None}
+    answer = _receipt_answer(
+        {**line, "viewer": {"email": "alice@example.com", "mfa": True}},
+        {**line, "viewer": {"email": None, "mfa": False}},
+        {**line, "viewer": None},
+        line,
+    )
+    with _client(_answer(200, answer)) as api:
+        receipt = api.receipt(SECRET_ID, TOKEN)
+
+    assert [e.viewer for e in receipt.events] == [
+        Viewer(email="alice@example.com", mfa=True),
+        Viewer(email=None, mfa=False),
+        None,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    "viewer", ["alice@example.com", {"email": "a@example.com"}, {"email": 1, "mfa": True}]
+)
+def test_client_refuses_a_malformed_viewer(viewer: object) -> None:
+    line = {"at": "t", "type": "viewed", "ip": None, "user_agent": None, "viewer": viewer}
+    with _client(_answer(200, _receipt_answer(line))) as api, pytest.raises(ServerUnavailable):
+        api.receipt(SECRET_ID, TOKEN)
 
 
 def test_client_refuses_too_many_iterations() -> None:

@@ -99,3 +99,41 @@ async def test_require_mfa_wants_a_fresh_second_factor(app: Harness) -> None:
     query = parse_qs(urlsplit(stale.json()["error"]["login_url"]).query)
     assert (query["max_age"], query["next"]) == (["300"], [f"/s/{created['id']}"])
     assert opened.json()["views_left"] == 1
+
+
+async def test_the_senders_receipt_names_the_recipient_and_her_second_factor(
+    app: Harness,
+) -> None:
+    """Issue 15: "the receipt says 'viewed by alice@example.com (MFA)'". bob shares, signed
+    in, with alice (password and one-time code) and with the domain; bob himself (a password
+    only) views too. His receipt, by the manage link and in "my secrets", names each viewer
+    with whether their sign-in had a second factor, and nobody else sees it."""
+    bob, bob_me = await app.signed_in("bob")
+    alice, alice_me = await app.signed_in("alice")
+    made = await bob.post(
+        "/api/v1/secrets",
+        json={"secret": "s3cret", "recipients": ["domain:example.com"], "max_views": 2},
+        headers={"X-Burnlink-CSRF": bob_me["csrf_token"]},
+    )
+    assert made.status_code == 201, made.text
+    created: dict[str, Any] = made.json()
+
+    opened = await reveal(alice, alice_me, created)
+    by_bob = await reveal(bob, bob_me, created)
+    manage = str(created["manage_url"]).split("#", 1)[1]
+    receipt = await app.browser().get(
+        f"/api/v1/secrets/{created['id']}/receipt", headers={"authorization": f"Bearer {manage}"}
+    )
+    mine = await bob.get(f"/api/v1/me/secrets/{created['id']}")
+    not_hers = await alice.get(f"/api/v1/me/secrets/{created['id']}")
+
+    assert (opened.status_code, by_bob.status_code) == (200, 200)
+    assert receipt.status_code == mine.status_code == 200
+    viewers = [(e["type"], e["viewer"]) for e in receipt.json()["events"]]
+    assert viewers == [
+        ("created", None),
+        ("viewed", {"email": "alice@example.com", "mfa": True}),
+        ("viewed", {"email": "bob@example.com", "mfa": False}),
+    ]
+    assert [(e["type"], e["viewer"]) for e in mine.json()["events"]] == viewers
+    assert not_hers.status_code == 404

@@ -20,6 +20,7 @@ from burnlink.models import (
     EventKind,
     PassphraseGate,
     SecretRecord,
+    Viewer,
 )
 from burnlink.store import SecretStore
 from burnlink.store.counters import Hit
@@ -406,6 +407,49 @@ async def test_record_keeps_order_and_fields(store: SecretStore, clock: FrozenCl
     receipt = await store.receipt(record.secret_id, now=clock.now())
     assert receipt is not None
     assert receipt.events == (first, second)
+
+
+async def test_receipt_lines_keep_their_viewer(store: SecretStore, clock: FrozenClock) -> None:
+    """A line made for a signed-in recipient names them (email, second factor) through every
+    call that keeps lines, at any position; anonymous lines name nobody."""
+    record = make_record(clock, views=2, passphrase=None)
+    created = Event(at=clock.now(), kind=EventKind.CREATED, ip="203.0.113.9")
+    await store.create(record, events=[kept(created)])
+    opened = Event(at=clock.now(), kind=EventKind.OPENED, ip="203.0.113.7")
+    odd = Viewer(email='"al\nice"+<b>@exämple.com', mfa=False)
+    refused = Event(at=clock.now(), kind=EventKind.VERIFICATION_FAILED, viewer=odd)
+    await store.record(record.secret_id, [kept(opened), kept(refused)])
+    clock.advance(1)
+    alice = Viewer(email="alice@example.com", mfa=True)
+    viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=alice)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(viewed)])
+    no_email = Viewer(email=None, mfa=True)
+    last = Event(at=clock.now(), kind=EventKind.VIEWED, user_agent="cli", viewer=no_email)
+    assert await store.consume(record.secret_id, ACCESS, now=clock.now(), events=[kept(last)])
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+
+    assert receipt is not None
+    assert receipt.events == (created, opened, refused, viewed, last)
+    assert [e.viewer for e in receipt.events] == [None, None, odd, alice, no_email]
+
+
+async def test_a_counted_attempt_keeps_its_lines_viewer(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock, attempts=1)
+    await store.create(record)
+    bob = Viewer(email="bob@example.com", mfa=False)
+    failed = Event(at=clock.now(), kind=EventKind.WRONG_PASSPHRASE, ip="198.51.100.1", viewer=bob)
+    locked = Event(at=clock.now(), kind=EventKind.LOCKED, ip="198.51.100.1", viewer=bob)
+
+    await store.record_failure(
+        record.secret_id, now=clock.now(), locks=True, events=[kept(failed), kept(locked)]
+    )
+
+    receipt = await store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (failed, locked)
 
 
 async def test_record_is_capped(store: SecretStore, clock: FrozenClock) -> None:

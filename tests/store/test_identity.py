@@ -13,9 +13,10 @@ import pytest
 from burnlink.clock import FrozenClock
 from burnlink.errors import DuplicateId
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import EndReason, SecretRecord
+from burnlink.models import EndReason, Event, EventKind, SecretRecord, Viewer
 from burnlink.store import SecretStore
 from burnlink.store.identity import SessionRecord, TokenRecord
+from burnlink.store.secrets import Recorded
 from tests.conftest import RETENTION
 
 pytestmark = pytest.mark.anyio
@@ -549,6 +550,21 @@ async def test_receipt_and_owned_secrets_carry_the_owners_email(
         ("bob", None),
     ]
     assert owned.owner_email == "alice@example.com"
+
+
+async def test_owned_secrets_carry_the_viewer_of_each_line(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    """ "My secrets" reads receipts its own way: their lines name their viewers there too."""
+    record = make_secret(clock, owner="alice")
+    await store.create(record)
+    viewer = Viewer(email="bob@example.com", mfa=True)
+    viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=viewer)
+    await store.record(record.secret_id, [Recorded(viewed, b"record")])
+
+    (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
+
+    assert owned.events == (viewed,)
 
 
 async def test_anonymous_receipt_has_no_owner_or_label(

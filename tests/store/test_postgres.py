@@ -24,7 +24,15 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from burnlink.clock import FrozenClock
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind, SecretRecord
+from burnlink.models import (
+    AccessPolicy,
+    CodePut,
+    EndReason,
+    Event,
+    EventKind,
+    SecretRecord,
+    Viewer,
+)
 from burnlink.store import SecretStore
 from burnlink.store.postgres.schema import MIGRATIONS
 from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
@@ -590,7 +598,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -904,7 +912,7 @@ async def test_open_migrates_a_version_6_database_and_keeps_the_owners_email(
     assert receipt == owned[1]
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
-    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
+    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (SCHEMA_VERSION,)]
 
 
 # The statements with which the release before schema 7 (schema 6) created an owned secret
@@ -981,7 +989,9 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
         finally:
             await store.aclose()
 
-    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [(7,)]
+    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [
+        (SCHEMA_VERSION,)
+    ]
     assert [row[8:10] for row in old_reads_new] == [("alice", None)]
     assert receipt_by_old is not None
     assert (receipt_by_old.owner, receipt_by_old.owner_email) == ("alice", None)
@@ -989,6 +999,129 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     assert receipt_new.owner_email == "alice@example.com"
     assert consumed is not None
     assert consumed.envelope == by_old.envelope
+
+
+# -- schema 8: the viewer of each receipt line -------------------------------------------
+
+ALICE = Viewer(email="alice@example.com", mfa=True)
+
+
+def _at_version_7(url: str, record: SecretRecord) -> None:
+    """Make ``url`` a database as the release of schema version 7 left it, holding
+    ``record`` with its ``created`` line."""
+    _execute(url, _SCHEMA_V1)
+    for version, statements in MIGRATIONS:
+        if 1 < version <= 7:
+            for statement in statements:
+                _execute(url, statement)
+            _execute(url, "INSERT INTO burnlink_schema_version VALUES (%s)", (version,))
+    _create_v1(url, record)
+
+
+async def test_open_migrates_a_version_7_database_and_keeps_the_viewers(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    """A database of the release before (schema version 7) opens; its lines name no viewer,
+    and new lines keep theirs."""
+    old = make_record(clock)
+    _at_version_7(fresh_database, old)
+
+    store = await PostgresStore.open(fresh_database, retention=RETENTION)
+    try:
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=ALICE)
+        await store.record(old.secret_id, [Recorded(viewed, b"record")])
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+    finally:
+        await store.aclose()
+
+    assert receipt is not None
+    assert [e.viewer for e in receipt.events][-1:] == [ALICE]
+    assert all(e.viewer is None for e in receipt.events[:-1])
+    assert _query(
+        fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
+    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)]
+
+
+# The statements with which the release before schema 8 (schema 7) appended receipt lines
+# (``record``) and read a receipt, frozen here as its processes still run them during a
+# rolling upgrade.
+_PREVIOUS_RECORD = """
+WITH kept_lines AS (
+    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
+    SELECT src.id, l.at, l.kind, l.ip, l.agent
+    FROM (SELECT id FROM burnlink_receipts WHERE id = %(id)s) AS src,
+         (SELECT u.*, row_number() OVER (PARTITION BY u.kind ORDER BY u.n) AS nth
+          FROM unnest(%(line_at)s::timestamptz[], %(line_kind)s::text[], %(line_ip)s::text[],
+                      %(line_agent)s::text[]) WITH ORDINALITY AS u (at, kind, ip, agent, n)
+         ) AS l
+    WHERE (SELECT count(*) FROM burnlink_events AS e
+           WHERE e.receipt_id = src.id AND e.kind = l.kind) + l.nth <= %(cap)s
+    ORDER BY l.n
+), kept_outbox AS (
+    INSERT INTO burnlink_outbox (record)
+    SELECT o.record FROM unnest(%(outbox)s::bytea[]) WITH ORDINALITY AS o (record, n)
+    WHERE TRUE
+    ORDER BY o.n
+)
+SELECT 1
+"""
+_PREVIOUS_RECEIPT_7 = """
+SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
+       r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,
+       e.user_agent
+FROM burnlink_receipts AS r
+LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
+WHERE r.id = %(id)s AND r.keep_until > %(now)s
+ORDER BY e.seq
+"""
+
+
+async def test_a_running_process_of_the_release_before_keeps_working_beside_the_viewers(
+    fresh_database: str, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of the release before schema 8, connected before a
+    new process migrated the database, goes on appending receipt lines and reading receipts;
+    its lines name no viewer, and it reads lines that name one as it always did."""
+    import psycopg
+
+    record = make_record(clock, views=3)
+    _at_version_7(fresh_database, record)
+    with psycopg.connect(fresh_database, autocommit=True) as old_process:
+        store = await PostgresStore.open(fresh_database, retention=RETENTION)
+        try:
+            viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=ALICE)
+            assert await store.consume(
+                record.secret_id, ACCESS, now=clock.now(), events=[Recorded(viewed, b"r")]
+            )
+            old_process.execute(
+                _PREVIOUS_RECORD,
+                {
+                    "id": record.secret_id,
+                    "line_at": [clock.now()],
+                    "line_kind": ["viewed"],
+                    "line_ip": ["198.51.100.1"],
+                    "line_agent": [None],
+                    "outbox": [b"by the old release"],
+                    "cap": MAX_EVENTS_PER_KIND,
+                },
+            )
+            old_reads = old_process.execute(
+                _PREVIOUS_RECEIPT_7, {"id": record.secret_id, "now": clock.now()}
+            ).fetchall()
+            receipt = await store.receipt(record.secret_id, now=clock.now())
+        finally:
+            await store.aclose()
+
+    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [(8,)]
+    assert [row[12:14] for row in old_reads][-2:] == [
+        ("viewed", "203.0.113.7"),
+        ("viewed", "198.51.100.1"),
+    ]
+    assert receipt is not None
+    assert [(e.kind, e.ip, e.viewer) for e in receipt.events][-2:] == [
+        (EventKind.VIEWED, "203.0.113.7", ALICE),
+        (EventKind.VIEWED, "198.51.100.1", None),
+    ]
 
 
 async def test_record_holds_the_cap_exactly_under_concurrency(

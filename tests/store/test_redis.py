@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import secrets
 import sys
 import time
@@ -20,7 +21,7 @@ from redis.crc import key_slot
 from burnlink.clock import FrozenClock
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.ids import new_secret_id, token_digest
-from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind
+from burnlink.models import AccessPolicy, CodePut, EndReason, Event, EventKind, Viewer
 from burnlink.store import Hit, SecretStore
 from burnlink.store.redis.client import DEFAULT_PREFIX, split_prefix
 from burnlink.store.redis.store import COUNTER_GRACE, RedisStore
@@ -420,6 +421,40 @@ def _secret_key(prefix: bytes, kind: bytes, secret_id: str) -> bytes:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _previous_decode_event(raw: bytes | str) -> Event:
+    """How the release before viewers decodes a receipt line, frozen here as its processes
+    still run it during a rolling upgrade."""
+    at, kind, ip, user_agent = json.loads(raw)
+    return Event(at=datetime.fromtimestamp(at / 1000, UTC), kind=EventKind(kind), ip=ip,
+                 user_agent=user_agent)  # fmt: skip
+
+
+async def test_a_viewer_is_kept_beside_the_line_where_the_release_before_reads_past_it(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    """A line's viewer is a receipt hash field (``v:<n>``), not a fifth member of the line: a
+    process of the release before, still running during a rolling upgrade, reads the
+    receipt's lines as it always did (without the viewer) instead of failing on them."""
+    record = make_record(clock, views=2)
+    created = Event(clock.now(), EventKind.CREATED, "192.0.2.1")
+    await redis_store.create(record, events=[Recorded(created, b"c")])
+    alice = Viewer(email="alice@example.com", mfa=True)
+    viewed = Event(clock.now(), EventKind.VIEWED, "203.0.113.7", viewer=alice)
+    await redis_store.consume(
+        record.secret_id, ACCESS, now=clock.now(), events=[Recorded(viewed, b"v")]
+    )
+
+    lines = await raw.lrange(_secret_key(prefix, b"e:", record.secret_id), 0, -1)
+    fields = await raw.hgetall(_secret_key(prefix, b"r:", record.secret_id))
+
+    assert [_previous_decode_event(line) for line in lines] == [
+        created,
+        dataclasses.replace(viewed, viewer=None),
+    ]
+    assert json.loads(fields[b"v:2"]) == {"email": "alice@example.com", "mfa": True}
+    assert b"v:1" not in fields
 
 
 async def test_policy_is_kept_in_the_live_hash_and_absent_reads_empty(

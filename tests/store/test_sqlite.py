@@ -38,6 +38,7 @@ from burnlink.models import (
     EventKind,
     PassphraseGate,
     SecretRecord,
+    Viewer,
 )
 from burnlink.store import SecretStore, open_store
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND
@@ -905,8 +906,7 @@ async def test_open_migrates_a_version_6_file_and_keeps_the_owners_email(
         (old.secret_id, "alice", None, "old"),
     ]
     assert receipt == owned[1]
-    assert SCHEMA_VERSION == 7
-    assert _rows(db_file, "PRAGMA user_version") == [(7,)]
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 # The statements with which the release before schema 7 (schema 6) created a secret and read a
@@ -995,7 +995,7 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     finally:
         old_process.close()
 
-    assert _rows(db_file, "PRAGMA user_version") == [(7,)]
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert [row[7:9] for row in old_reads_new] == [("alice", None)]
     assert receipt_by_old is not None
     assert (receipt_by_old.owner, receipt_by_old.owner_email) == ("alice", None)
@@ -1003,6 +1003,111 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     assert receipt_new.owner_email == "alice@example.com"
     assert consumed is not None
     assert consumed.envelope == by_old.envelope
+
+
+# -- schema 8: the viewer of each receipt line -------------------------------------------
+
+ALICE = Viewer(email="alice@example.com", mfa=True)
+
+
+def _write_v7_file(db_file: Path, record: SecretRecord) -> None:
+    """A schema version 7 file holding ``record`` with its ``created`` line."""
+    _write_v1_file(db_file, record, Event(at=record.created_at, kind=EventKind.CREATED))
+    raw = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        for step in MIGRATIONS[1:7]:
+            for statement in step:
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 7")
+    finally:
+        raw.close()
+
+
+async def test_open_migrates_a_version_7_file_and_keeps_the_viewers(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """A file of the release before (schema version 7) opens; its lines name no viewer, and
+    new lines keep theirs."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    old = make_record(clock, passphrase=gate)
+    _write_v7_file(db_file, old)
+
+    store = await SqliteStore.open(str(db_file), retention=RETENTION)
+    try:
+        viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=ALICE)
+        await store.record(old.secret_id, [kept(viewed)])
+        receipt = await store.receipt(old.secret_id, now=clock.now())
+    finally:
+        await store.aclose()
+
+    assert receipt is not None
+    assert [(e.kind, e.viewer) for e in receipt.events] == [
+        (EventKind.CREATED, None),
+        (EventKind.VIEWED, ALICE),
+    ]
+    assert SCHEMA_VERSION == 8
+    assert _rows(db_file, "PRAGMA user_version") == [(8,)]
+
+
+# The statements with which the release before schema 8 (schema 7) appended a receipt line and
+# read a receipt, frozen here as its processes still run them during a rolling upgrade.
+_PREVIOUS_APPEND_EVENT = (
+    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent)"
+    " SELECT r.id, COALESCE((SELECT MAX(seq) + 1 FROM events WHERE receipt_id = r.id), 0),"
+    " ?, ?, ?, ? FROM receipts AS r WHERE r.id = ?"
+    " AND (SELECT COUNT(*) FROM events WHERE receipt_id = r.id AND kind = ?) < ?"
+)
+_PREVIOUS_SELECT_RECEIPT_7 = (
+    "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
+    " r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,"
+    " e.user_agent FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
+)
+
+
+async def test_a_running_process_of_the_release_before_keeps_working_beside_the_viewers(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    """During a rolling upgrade, a process of the release before schema 8 that still has the
+    file open goes on appending receipt lines and reading receipts after a new process
+    migrated it; its lines name no viewer, and it reads lines that name one as it always
+    did."""
+    gate = PassphraseGate(kdf="pbkdf2-sha256", iterations=1, salt=b"s", proof_digest=MANAGE)
+    record = make_record(clock, views=3, passphrase=gate)
+    _write_v7_file(db_file, record)
+    old_process = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        store = await SqliteStore.open(str(db_file), retention=RETENTION)
+        try:
+            viewed = Event(at=clock.now(), kind=EventKind.VIEWED, ip="203.0.113.7", viewer=ALICE)
+            assert await store.consume(
+                record.secret_id, ACCESS, now=clock.now(), events=[kept(viewed)]
+            )
+            old_process.execute(
+                _PREVIOUS_APPEND_EVENT,
+                (_ms(clock.now()), "viewed", "198.51.100.1", None, record.secret_id, "viewed", 200),
+            )
+            old_reads = old_process.execute(
+                _PREVIOUS_SELECT_RECEIPT_7, (record.secret_id, _ms(clock.now()))
+            ).fetchall()
+            receipt = await store.receipt(record.secret_id, now=clock.now())
+        finally:
+            await store.aclose()
+    finally:
+        old_process.close()
+
+    assert _rows(db_file, "PRAGMA user_version") == [(8,)]
+    assert [row[10:13] for row in old_reads] == [
+        (_ms(record.created_at), "created", None),
+        (_ms(clock.now()), "viewed", "203.0.113.7"),
+        (_ms(clock.now()), "viewed", "198.51.100.1"),
+    ]
+    assert receipt is not None
+    assert [(e.kind, e.ip, e.viewer) for e in receipt.events] == [
+        (EventKind.CREATED, None, None),
+        (EventKind.VIEWED, "203.0.113.7", ALICE),
+        (EventKind.VIEWED, "198.51.100.1", None),
+    ]
 
 
 _KILLED_SCRIPT = """

@@ -136,6 +136,18 @@ async def test_served_openapi_has_no_framework_validation_error(
     assert "ValidationError" not in json.dumps(served)
 
 
+def test_a_receipt_events_viewer_is_an_email_and_mfa_or_null(app: FastAPI) -> None:
+    """The shape docs/api.md gives a receipt event's ``viewer``."""
+    schemas = app.openapi()["components"]["schemas"]
+    viewer = schemas["EventBody"]["properties"]["viewer"]
+    body = schemas["ViewerBody"]
+
+    assert viewer["anyOf"] == [{"$ref": "#/components/schemas/ViewerBody"}, {"type": "null"}]
+    assert body["required"] == ["email", "mfa"]
+    assert body["properties"]["email"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+    assert body["properties"]["mfa"]["type"] == "boolean"
+
+
 def test_openapi_error_responses_are_the_error_model(app: FastAPI) -> None:
     for (method, path), operation in api_operations(app.openapi()).items():
         for status, response in operation["responses"].items():

@@ -471,6 +471,104 @@ async def test_a_refused_identity_counts_as_a_failed_reveal(audited: Audited) ->
     assert cleared >= 1
 
 
+# -- the receipt names the recipient -------------------------------------------------------
+
+
+async def receipt_of(client: httpx.AsyncClient, created: dict[str, Any]) -> dict[str, Any]:
+    """The sender's receipt, through the manage link's token."""
+    manage = str(created["manage_url"]).split("#", 1)[1]
+    response = await client.get(f"/api/v1/secrets/{created['id']}/receipt", headers=bearer(manage))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_the_receipt_names_the_recipient_who_viewed_and_tried(
+    client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    """The lines a signed-in recipient made (a wrong passphrase, the view) carry
+    ``viewer``: their email and whether their sign-in had a second factor; the refused
+    non-recipient and the create name nobody, and neither subject nor groups show."""
+    created = await create(client, recipients=["alice@example.com"], passphrase="right")
+    mallory = await sign_in(memory_store, clock.now(), **MALLORY)
+    alice = await sign_in(memory_store, clock.now(), **ALICE, mfa=True)
+
+    refused = await reveal(client, created, mallory, passphrase="right")
+    wrong = await reveal(client, created, alice, passphrase="wrong")
+    opened = await reveal(client, created, alice, passphrase="right")
+    receipt = await receipt_of(client, created)
+
+    assert (refused.status_code, wrong.status_code, opened.status_code) == (403, 403, 200)
+    alice_mfa = {"email": "alice@example.com", "mfa": True}
+    assert [(e["type"], e["viewer"]) for e in receipt["events"]] == [
+        ("created", None),
+        ("wrong_passphrase", alice_mfa),
+        ("viewed", alice_mfa),
+    ]
+    assert "alice-sub" not in json.dumps(receipt)
+    assert "mallory" not in json.dumps(receipt)
+
+
+async def test_the_receipt_says_when_the_recipients_sign_in_had_no_second_factor(
+    client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    created = await create(client, recipients=["group:engineering"])
+    alice = await sign_in(memory_store, clock.now(), **{**ALICE, "email": None}, mfa=False)
+
+    opened = await reveal(client, created, alice)
+    receipt = await receipt_of(client, created)
+
+    assert opened.status_code == 200, opened.text
+    assert receipt["events"][-1]["viewer"] == {"email": None, "mfa": False}
+
+
+async def test_a_view_of_a_secret_without_recipients_names_nobody(
+    client: httpx.AsyncClient, memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    """Who is signed in is asked only for a secret bound to recipients: other views stay
+    anonymous on the receipt, as before."""
+    created = await create(client, max_views=2)
+    alice = await sign_in(memory_store, clock.now(), **ALICE)
+
+    await reveal(client, created, alice)
+    await reveal(client, created)
+    receipt = await receipt_of(client, created)
+
+    assert [(e["type"], e["viewer"]) for e in receipt["events"]] == [
+        ("created", None),
+        ("viewed", None),
+        ("viewed", None),
+    ]
+
+
+async def test_a_recipients_one_time_code_lines_name_them(audited: Audited) -> None:
+    """A secret bound to recipients and to a mailed code: the code's lines (sent, wrong,
+    confirmed) name the recipient who asked, as the view does."""
+    client = audited.client(DE)
+    created = await create(
+        client, recipients=["alice@example.com"], recipient_email="alice@example.com"
+    )
+    alice = await sign_in(audited.store, audited.clock.now(), **ALICE)
+
+    asked = await reveal(client, created, alice)
+    code = audited.mailbox.codes[-1]
+    wrong = await reveal(client, created, alice, otp="000000" if code != "000000" else "111111")
+    opened = await reveal(client, created, alice, otp=code)
+    receipt = await receipt_of(client, created)
+
+    assert asked.json()["error"]["code"] == "verification_required"
+    assert wrong.json()["error"]["code"] == "verification_failed"
+    assert opened.status_code == 200, opened.text
+    alice_mfa = {"email": "alice@example.com", "mfa": True}
+    assert [(e["type"], e["viewer"]) for e in receipt["events"]] == [
+        ("created", None),
+        ("verification_sent", alice_mfa),
+        ("verification_failed", alice_mfa),
+        ("verified", alice_mfa),
+        ("viewed", alice_mfa),
+    ]
+
+
 # -- older processes ---------------------------------------------------------------------------
 
 

@@ -121,6 +121,15 @@ class Consumed:
 
 
 @dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in recipient a receipt event names, as their identity provider vouched."""
+
+    email: str | None
+    mfa: bool
+    """Whether their sign-in carried a second factor."""
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One event of a receipt. ``ip`` and ``user_agent`` come from whoever made the request."""
 
@@ -131,6 +140,9 @@ class Event:
     country: str | None = None
     agent: str | None = None
     """What kind of client it was, as ``Name (class)``: ``Slackbot (preview)``."""
+    viewer: Viewer | None = None
+    """The signed-in recipient it was made for (a secret bound to recipients); ``None`` when
+    anonymous, or from a server that does not name viewers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +327,7 @@ class ApiClient:
                     user_agent=_optional(event, "user_agent", str),
                     country=_optional(event, "country", str),
                     agent=_agent_text(event.get("agent")),
+                    viewer=_viewer(event.get("viewer")),
                 )
                 for event in events
             ),
@@ -457,6 +470,14 @@ def _agent_text(agent: object) -> str | None:
     if not isinstance(name, str) or not isinstance(kind, str):
         return None
     return f"{name} ({kind})"
+
+
+def _viewer(viewer: object) -> Viewer | None:
+    if viewer is None:
+        return None
+    if not isinstance(viewer, dict):
+        raise _malformed("viewer")
+    return Viewer(email=_optional(viewer, "email", str), mfa=_get(viewer, "mfa", bool))
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

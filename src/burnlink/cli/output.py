@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from burnlink.cli.client import LoginDenied, LoginExpired, Receipt, ServerUnavailable
+from burnlink.cli.client import LoginDenied, LoginExpired, Receipt, ServerUnavailable, Viewer
 from burnlink.errors import (
     AccessDenied,
     AuditBehindAnchor,
@@ -230,6 +230,9 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
                 "user_agent": e.user_agent,
                 "country": e.country,
                 "agent": e.agent,
+                "viewer": None
+                if e.viewer is None
+                else {"email": e.viewer.email, "mfa": e.viewer.mfa},
             }
             for e in receipt.events
         ],
@@ -254,6 +257,8 @@ def receipt_text(receipt: Receipt) -> str:
     for e in receipt.events:
         who = e.agent or e.user_agent or "-"
         fields = [e.at, e.type.ljust(width), e.ip or "-", e.country or "--", who]
+        if e.viewer is not None:
+            fields.append(f"by {viewer_text(e.viewer)}")
         lines.append("  " + "  ".join(clean(f) for f in fields).rstrip())
     if not receipt.events:
         lines.append("  (none)")
@@ -261,6 +266,12 @@ def receipt_text(receipt: Receipt) -> str:
         lines.append("Proof of destruction (signed; check with `burnlink receipt verify`):")
         lines.append("  " + clean(json.dumps(receipt.statement, separators=(",", ":"))))
     return "\n".join(lines)
+
+
+def viewer_text(viewer: Viewer) -> str:
+    """``alice@example.com (MFA)``: the signed-in recipient a receipt event names."""
+    email = viewer.email or "a signed-in user without an email address"
+    return f"{email} ({'MFA' if viewer.mfa else 'without MFA'})"
 
 
 def clean(text: str) -> str:

@@ -44,7 +44,7 @@ from burnlink.errors import (
 from burnlink.geo import CountryResolver
 from burnlink.identity.principal import Principal
 from burnlink.mailer import Mailer
-from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, SecretMeta
+from burnlink.models import AccessPolicy, ClientInfo, CodePut, EndReason, SecretMeta, Viewer
 from burnlink.policy import country_allowed, ip_allowed, mask_email, recipient_matches
 from burnlink.service.rate_limits import LimitCheck, RateLimiter, client_key
 from burnlink.service.reporting import Reporter, recipients_label
@@ -401,6 +401,7 @@ class AccessControl:
         detail: Mapping[str, Scalar] | None = None,
         *,
         actor: tuple[str, str | None] | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         await self.failed(client, now=now, secret_id=meta.secret_id)
         await self.reporter.emit(
@@ -411,23 +412,31 @@ class AccessControl:
             policy=rule,
             detail=detail,
             actor=actor,
+            viewer=viewer,
         )
 
     async def verify_recipient(
-        self, meta: SecretMeta, otp: str | None, client: ClientInfo, *, now: datetime
+        self,
+        meta: SecretMeta,
+        otp: str | None,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        viewer: Viewer | None = None,
     ) -> None:
         """Require a valid one-time code when the secret names a recipient.
 
         Without ``otp`` a fresh code is mailed (at most one a minute, ``CODES_PER_VIEW`` until
         one matches) and ``VerificationRequired`` raised; once those are spent the secret is
-        locked (``CodesSpent``). A wrong code raises ``VerificationFailed``.
+        locked (``CodesSpent``). A wrong code raises ``VerificationFailed``. The receipt's
+        lines name ``viewer``, the signed-in recipient asking, if any.
         """
         address = meta.policy.recipient_email
         if address is None:
             return
         hint = mask_email(address)
         if otp is None:
-            await self._send_code(meta, address, hint, client, now)
+            await self._send_code(meta, address, hint, client, now, viewer)
         check = await self.store.check_code(
             meta.secret_id, code_digest(meta.secret_id, otp), now=now
         )
@@ -438,14 +447,26 @@ class AccessControl:
         if not check.matched:
             rule: dict[str, Scalar] = {"rule": "recipient_email", "recipient": hint}
             detail: dict[str, Scalar] = {"tries_left": check.tries_left}
-            await self._refuse(meta, AuditEventType.OTP_FAILED, client, now, rule, detail)
+            await self._refuse(
+                meta, AuditEventType.OTP_FAILED, client, now, rule, detail, viewer=viewer
+            )
             raise VerificationFailed(hint, check.tries_left)
         await self.reporter.emit(
-            AuditEventType.OTP_VERIFIED, at=now, secret_id=meta.secret_id, client=client
+            AuditEventType.OTP_VERIFIED,
+            at=now,
+            secret_id=meta.secret_id,
+            client=client,
+            viewer=viewer,
         )
 
     async def _send_code(
-        self, meta: SecretMeta, address: str, hint: str, client: ClientInfo, now: datetime
+        self,
+        meta: SecretMeta,
+        address: str,
+        hint: str,
+        client: ClientInfo,
+        now: datetime,
+        viewer: Viewer | None,
     ) -> NoReturn:
         if self.mailer is None:
             raise MailUnavailable("not configured")
@@ -469,7 +490,7 @@ class AccessControl:
                 f" last of {CODES_PER_VIEW} is still valid. Send it as 'otp'.",
             )
         if put is CodePut.SPENT:
-            await self._lock(meta, hint, client, now)
+            await self._lock(meta, hint, client, now, viewer)
         await self.mailer.send_code(address, code, minutes_valid=CODE_VALID // timedelta(minutes=1))
         await self.reporter.emit(
             AuditEventType.OTP_SENT,
@@ -477,11 +498,17 @@ class AccessControl:
             secret_id=meta.secret_id,
             client=client,
             policy={"rule": "recipient_email", "recipient": hint},
+            viewer=viewer,
         )
         raise VerificationRequired(hint)
 
     async def _lock(
-        self, meta: SecretMeta, hint: str, client: ClientInfo, now: datetime
+        self,
+        meta: SecretMeta,
+        hint: str,
+        client: ClientInfo,
+        now: datetime,
+        viewer: Viewer | None,
     ) -> NoReturn:
         """Destroy a secret whose codes are all spent, as ``locked``; raise ``CodesSpent``
         (``SecretUnavailable`` if it went meanwhile).
@@ -497,6 +524,7 @@ class AccessControl:
             client=client,
             policy=policy,
             unwatch=secret_id,
+            viewer=viewer,
         )
         if not await self.store.burn(
             secret_id, now=now, reason=EndReason.LOCKED, events=[recorded]

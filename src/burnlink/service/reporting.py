@@ -54,7 +54,7 @@ from burnlink.clock import Clock, SystemClock
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
 from burnlink.events import ROUTES
 from burnlink.metrics import DropReason, Metrics, StoreName, WebhookQueue
-from burnlink.models import AccessPolicy, ClientInfo, EndReason, Event
+from burnlink.models import AccessPolicy, ClientInfo, EndReason, Event, Viewer
 from burnlink.netguard import (
     AllowList,
     Resolver,
@@ -204,10 +204,12 @@ class Reporter:
         watch: Watched | None = None,
         unwatch: str | None = None,
         actor: tuple[str, str | None] | None = None,
+        viewer: Viewer | None = None,
     ) -> tuple[AuditEvent, Recorded]:
         """An action's event, and what the store keeps of it: the receipt's line (``ROUTES``)
         and the outbox record, with the expiry-watch change it implies. ``actor`` is the
-        signed-in user who acted, as ``(subject, email)``."""
+        signed-in user who acted, as ``(subject, email)``; ``viewer`` is the signed-in
+        recipient the receipt's line names (only its sender sees it)."""
         info = client if isinstance(client, RequestInfo) else request_info(client)
         event = audit_event(
             type,
@@ -223,7 +225,7 @@ class Reporter:
         line = None
         if kind is not None and secret_id is not None:
             agent = info.user_agent[:MAX_USER_AGENT_CHARS] if info.user_agent else None
-            line = Event(at=at, kind=kind, ip=info.client_ip, user_agent=agent)
+            line = Event(at=at, kind=kind, ip=info.client_ip, user_agent=agent, viewer=viewer)
         record = OutboxRecord(event, watch=watch, unwatch=unwatch)
         return event, Recorded(line, record.to_bytes())
 
@@ -244,9 +246,11 @@ class Reporter:
         detail: Mapping[str, Scalar] | None = None,
         notify_url: str | None = None,
         actor: tuple[str, str | None] | None = None,
+        viewer: Viewer | None = None,
     ) -> AuditEvent:
-        """Record an event that changes no secret (on its receipt too, when it has a line),
-        then ``publish`` it. A store failure is logged and counted, never raised."""
+        """Record an event that changes no secret (on its receipt too, when it has a line,
+        naming ``viewer``), then ``publish`` it. A store failure is logged and counted, never
+        raised."""
         event, recorded = self.happened(
             type,
             at=at,
@@ -256,6 +260,7 @@ class Reporter:
             policy=policy,
             detail=detail,
             actor=actor,
+            viewer=viewer,
         )
         try:
             await self.store.record(secret_id, [recorded])

@@ -65,6 +65,7 @@ from burnlink.models import (
     ReceiptRecord,
     SecretMeta,
     SecretRecord,
+    Viewer,
 )
 from burnlink.service.access import AccessControl
 from burnlink.service.create_policy import CreatePolicy
@@ -454,19 +455,22 @@ class SecretService:
             meta, consumed = await self._open(secret_id, access_token, client, take=True)
             if consumed is not None:
                 return consumed
-            actor = await self._check_identity(meta, identify, client)
-            await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
-            return await self._take(meta, passphrase_proof, client, actor=actor)
+            recipient = await self._check_identity(meta, identify, client)
+            await self.access.verify_recipient(
+                meta, otp, client, now=self.clock.now(), viewer=_viewer_of(recipient)
+            )
+            return await self._take(meta, passphrase_proof, client, recipient=recipient)
 
     async def _check_identity(
         self, meta: SecretMeta, identify: Identify | None, client: ClientInfo
-    ) -> tuple[str, str | None] | None:
-        """``AccessControl.check_identity``; the recipient who passed it, as an ``actor``."""
+    ) -> Principal | None:
+        """``AccessControl.check_identity``; the recipient who passed it (``None`` for a
+        secret not bound to recipients: who asks is not looked up)."""
         if not meta.policy.recipients and not meta.policy.require_mfa:
             return None
         principal = None if identify is None else await identify()
         await self.access.check_identity(meta, principal, client, now=self.clock.now())
-        return None if principal is None else (principal.subject, principal.email)
+        return principal
 
     async def reveal_plaintext(
         self,
@@ -484,10 +488,12 @@ class SecretService:
             client = self.locate(client)
             access = token_of_link(link_key)
             meta, consumed = await self._open(secret_id, access, client, take=True)
-            actor = None
+            recipient = None
             if consumed is None:
-                actor = await self._check_identity(meta, identify, client)
-                await self.access.verify_recipient(meta, otp, client, now=self.clock.now())
+                recipient = await self._check_identity(meta, identify, client)
+                await self.access.verify_recipient(
+                    meta, otp, client, now=self.clock.now(), viewer=_viewer_of(recipient)
+                )
             keys = await keys_for(
                 meta,
                 link_key,
@@ -497,7 +503,9 @@ class SecretService:
                 access=access,
             )
             if consumed is None:
-                consumed = await self._take(meta, keys.passphrase_proof, client, actor=actor)
+                consumed = await self._take(
+                    meta, keys.passphrase_proof, client, recipient=recipient
+                )
             return open_stored(consumed.envelope, keys), consumed.views_left
 
     @asynccontextmanager
@@ -514,15 +522,17 @@ class SecretService:
         passphrase_proof: bytes | None,
         client: ClientInfo,
         *,
-        actor: tuple[str, str | None] | None = None,
+        recipient: Principal | None = None,
     ) -> Consumed:
         """Check the passphrase proof, then atomically take one view (audited first, naming
-        ``actor``, the recipient who signed in for it)."""
+        ``recipient``, who signed in for it, as the actor, and on the receipt's line as its
+        viewer)."""
+        viewer = _viewer_of(recipient)
         if meta.passphrase is not None:
             if passphrase_proof is None:
                 raise PassphraseRequired(meta.attempts_left)
             if not digest_matches(passphrase_proof, meta.passphrase.proof_digest):
-                await self._wrong_passphrase(meta, client)
+                await self._wrong_passphrase(meta, client, viewer)
         now = self.clock.now()
         secret_id = meta.secret_id
         event, recorded = self.reporter.happened(
@@ -532,7 +542,8 @@ class SecretService:
             client=client,
             policy=policy_labels(meta.policy),
             detail={"max_views": meta.max_views},
-            actor=actor,
+            actor=None if recipient is None else (recipient.subject, recipient.email),
+            viewer=viewer,
         )
         consumed = await self.store.consume(
             secret_id, meta.access_digest, now=now, events=[recorded]
@@ -549,9 +560,12 @@ class SecretService:
         )
         return consumed
 
-    async def _wrong_passphrase(self, meta: SecretMeta, client: ClientInfo) -> NoReturn:
+    async def _wrong_passphrase(
+        self, meta: SecretMeta, client: ClientInfo, viewer: Viewer | None
+    ) -> NoReturn:
         """Count a wrong passphrase and raise ``WrongPassphrase``; ``SecretUnavailable`` if
-        the secret went meanwhile.
+        the secret went meanwhile. Its receipt lines name ``viewer``, the signed-in recipient
+        who tried, if any.
 
         The attempt is recorded as ``passphrase.failed``, and the attempt that locks the
         secret also as ``secret.locked``, in the store operation that counts it. The store
@@ -571,6 +585,7 @@ class SecretService:
                 secret_id=secret_id,
                 client=client,
                 policy=policy,
+                viewer=viewer,
             )
             happened = [failed]
             if locks:
@@ -582,6 +597,7 @@ class SecretService:
                         client=client,
                         policy=policy,
                         unwatch=secret_id,
+                        viewer=viewer,
                     )
                 )
             attempt = await self.store.record_failure(
@@ -737,3 +753,9 @@ class SecretService:
         """Delete every expired secret and stale receipt now, record the expiries, and drop
         audit entries past ``BURNLINK_AUDIT_DAYS``; return how many secrets went."""
         return await sweep(self.store, self.reporter, self.settings, self.clock)
+
+
+def _viewer_of(recipient: Principal | None) -> Viewer | None:
+    """How a receipt line names ``recipient``: their email and whether their sign-in had a
+    second factor (never their subject or groups)."""
+    return None if recipient is None else Viewer(email=recipient.email, mfa=recipient.mfa)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from burnlink.models import EndReason, Event, EventKind, ReceiptRecord
+from burnlink.models import EndReason, Event, EventKind, ReceiptRecord, Viewer
 from burnlink.store.identity import SessionRecord, TokenRecord
 
 __all__ = [
@@ -150,13 +150,19 @@ def receipt_from_rows(
 ) -> ReceiptRecord:
     """The ``ReceiptRecord`` of the (non-empty) rows of one receipt joined with its events:
     ``manage_digest, created_at, expires_at, max_views, views_used, ended_at, end_reason,
-    owner, label, owner_email`` then ``at, kind, ip, user_agent`` of an event (NULL in a
-    receipt's one row when it has none)."""
+    owner, label, owner_email`` then ``at, kind, ip, user_agent, viewer_email, viewer_mfa`` of
+    an event (NULL in a receipt's one row when it has none; ``viewer_mfa`` NULL: no viewer)."""
     manage, created, expires, max_views, views_used, ended, reason = rows[0][:7]
     owner, label, owner_email = rows[0][7:10]
     events = tuple(
-        Event(at=types.read_time(at), kind=EventKind(kind), ip=ip, user_agent=user_agent)
-        for *_, at, kind, ip, user_agent in rows
+        Event(
+            at=types.read_time(at),
+            kind=EventKind(kind),
+            ip=ip,
+            user_agent=user_agent,
+            viewer=None if viewer_mfa is None else Viewer(viewer_email, bool(viewer_mfa)),
+        )
+        for *_, at, kind, ip, user_agent, viewer_email, viewer_mfa in rows
         if at is not None
     )
     return ReceiptRecord(

@@ -42,6 +42,7 @@ from burnlink.web.schemas import (
     SecretInfoResponse,
     SignInParams,
     VerificationParams,
+    ViewerBody,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["secrets"], route_class=StrictJSONRoute)
@@ -340,6 +341,9 @@ def receipt_body(receipt: Receipt, service: SecretService) -> ReceiptResponse:
                 user_agent=e.user_agent,
                 country=service.country_of(e.ip),
                 agent=AgentBody.of(classify(e.user_agent)) if e.user_agent else None,
+                viewer=None
+                if e.viewer is None
+                else ViewerBody(email=e.viewer.email, mfa=e.viewer.mfa),
             )
             for e in receipt.events
         ],

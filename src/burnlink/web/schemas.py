@@ -324,6 +324,16 @@ class AgentBody(BaseModel):
         return cls(kind=info.kind.value, name=info.name)
 
 
+class ViewerBody(BaseModel):
+    """The signed-in recipient a receipt event was made for, as their identity provider
+    vouched for them then."""
+
+    email: str | None = Field(
+        description="Their email; `null` when the provider gave no verified email."
+    )
+    mfa: bool = Field(description="Whether their sign-in carried a second factor.")
+
+
 class EventBody(BaseModel):
     """One event of a receipt."""
 
@@ -333,6 +343,12 @@ class EventBody(BaseModel):
     user_agent: str | None
     country: str | None = Field(default=None, description="ISO 3166 alpha-2 code of ip.")
     agent: AgentBody | None = None
+    viewer: ViewerBody | None = Field(
+        default=None,
+        description="For a secret bound to recipients: the signed-in recipient the event was"
+        " made for (a view, a wrong passphrase, a one-time code); `null`: anonymous, or an event"
+        " written before receipts named viewers.",
+    )
 
 
 class ActorBody(BaseModel):

@@ -30,6 +30,8 @@ Versions
    ``burnlink_api_tokens`` (by ``token_id``, the digest unique, ``keep_until`` indexed).
 7. ``burnlink_receipts.owner_email``: the owner's email as it was at the create, kept with the
    receipt so that every receipt names its creator.
+8. ``burnlink_events.viewer_email`` and ``.viewer_mfa``: the signed-in recipient a receipt
+   line was made for (``viewer_mfa`` ``NULL``: none).
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
@@ -45,8 +47,9 @@ mailed at once) fail on every code, answering 503, until they are replaced; ever
 they do keeps working. Version 6 adds two nullable columns (catalogue-only), an index and two
 tables; the previous release never names them, and its secrets' receipts simply carry no
 owner. Version 7 adds one nullable column (catalogue-only); the previous release never names
-it, and the receipts its processes write carry no owner's email. A process started from an
-earlier release refuses the database.
+it, and the receipts its processes write carry no owner's email. Version 8 adds two nullable
+columns (catalogue-only); the previous release never names them, and the lines its processes
+write name no viewer. A process started from an earlier release refuses the database.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -228,6 +231,13 @@ _SCHEMA_V6: Final = (
 # rolling upgrade, inserts receipts without it.
 _SCHEMA_V7: Final = ("ALTER TABLE burnlink_receipts ADD COLUMN IF NOT EXISTS owner_email text",)
 
+# Nullable and without a default: a process of the release before, still running during a
+# rolling upgrade, inserts receipt lines without them (``viewer_mfa`` NULL: no viewer).
+_SCHEMA_V8: Final = (
+    "ALTER TABLE burnlink_events ADD COLUMN IF NOT EXISTS viewer_email text",
+    "ALTER TABLE burnlink_events ADD COLUMN IF NOT EXISTS viewer_mfa boolean",
+)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
@@ -236,6 +246,7 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (5, _SCHEMA_V5),
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
+    (8, _SCHEMA_V8),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

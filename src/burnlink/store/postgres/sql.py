@@ -24,20 +24,23 @@ def _keep(lines_for: str, outbox_if: str) -> str:
     (``id``) of ``lines_for``, at most ``%(cap)s`` of each kind on a receipt, and the outbox
     records if ``outbox_if`` holds, each in the order given.
 
-    Parameters: ``line_at``, ``line_kind``, ``line_ip``, ``line_agent`` (one element per line)
-    and ``outbox`` (``bytea[]``, one per record). The ``ORDER BY`` keeps the ``bigserial``s
-    in that order (the defaults are computed above the sort). The count of a kind already on
+    Parameters: ``line_at``, ``line_kind``, ``line_ip``, ``line_agent``, ``line_viewer_email``,
+    ``line_viewer_mfa`` (one element per line) and ``outbox`` (``bytea[]``, one per record).
+    The ``ORDER BY`` keeps the ``bigserial``s in that order (the defaults are computed above
+    the sort). The count of a kind already on
     the receipt is read in the statement's snapshot: a concurrent statement's lines are not
     seen (see ``PostgresStore.consume``).
     """
     return f"""
 kept_lines AS (
-    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent)
-    SELECT src.id, l.at, l.kind, l.ip, l.agent
+    INSERT INTO burnlink_events (receipt_id, at, kind, ip, user_agent, viewer_email, viewer_mfa)
+    SELECT src.id, l.at, l.kind, l.ip, l.agent, l.viewer_email, l.viewer_mfa
     FROM {lines_for} AS src,
          (SELECT u.*, row_number() OVER (PARTITION BY u.kind ORDER BY u.n) AS nth
           FROM unnest(%(line_at)s::timestamptz[], %(line_kind)s::text[], %(line_ip)s::text[],
-                      %(line_agent)s::text[]) WITH ORDINALITY AS u (at, kind, ip, agent, n)
+                      %(line_agent)s::text[], %(line_viewer_email)s::text[],
+                      %(line_viewer_mfa)s::boolean[])
+               WITH ORDINALITY AS u (at, kind, ip, agent, viewer_email, viewer_mfa, n)
          ) AS l
     WHERE (SELECT count(*) FROM burnlink_events AS e
            WHERE e.receipt_id = src.id AND e.kind = l.kind) + l.nth <= %(cap)s
@@ -189,7 +192,7 @@ SELECT count(*) FROM gone
 RECEIPT: Final = """
 SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
        r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,
-       e.user_agent
+       e.user_agent, e.viewer_email, e.viewer_mfa
 FROM burnlink_receipts AS r
 LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
 WHERE r.id = %(id)s AND r.keep_until > %(now)s
@@ -201,7 +204,7 @@ ORDER BY e.seq
 OWNED: Final = """
 SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,
        r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,
-       e.user_agent
+       e.user_agent, e.viewer_email, e.viewer_mfa
 FROM burnlink_receipts AS r
 LEFT JOIN burnlink_events AS e ON e.receipt_id = r.id
 WHERE r.id IN (

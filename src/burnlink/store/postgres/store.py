@@ -23,7 +23,9 @@ place.
   its end is harmless until ``purge_expired`` deletes it.
 - ``burnlink_sessions`` and ``burnlink_api_tokens`` (schema 6): sign-in, by digest
   (``burnlink.store.postgres.identity``); ``burnlink_receipts.owner`` (indexed) lists a
-  sender's secrets, and ``.owner_email`` (schema 7) names the owner on the receipt.
+  sender's secrets, and ``.owner_email`` (schema 7) names the owner on the receipt;
+  ``burnlink_events.viewer_email`` and ``.viewer_mfa`` (schema 8) name the signed-in
+  recipient a line was made for.
 - ``burnlink_outbox`` (schema 4): the events recorded with each change, waiting for the
   sealer (``audit.outbox``): ``ref`` (a ``bigserial``, the ``Pending.ref``) and ``record``
   (the ``Recorded.outbox`` bytes, as given). Rows leave only by ``ack_events``; the sweep
@@ -186,6 +188,8 @@ def _events_params(events: Sequence[Recorded]) -> dict[str, object]:
         "line_kind": [line.kind.value for line in lines],
         "line_ip": [line.ip for line in lines],
         "line_agent": [line.user_agent for line in lines],
+        "line_viewer_email": [None if line.viewer is None else line.viewer.email for line in lines],
+        "line_viewer_mfa": [None if line.viewer is None else line.viewer.mfa for line in lines],
         "outbox": [recorded.outbox for recorded in events],
         "cap": MAX_EVENTS_PER_KIND,
     }

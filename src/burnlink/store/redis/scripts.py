@@ -36,7 +36,9 @@ end
 -- Keep the events in items, each {receipt line ('' for none), kind, outbox record}. A line
 -- goes on the receipt while it exists and its kind is under the cap; every record goes into
 -- the outbox stream, stamped 't' with the server's time in microseconds (only to merge a
--- cluster's streams in order).
+-- cluster's streams in order). A line may carry its viewer after a newline (compact JSON
+-- holds none of its own): the list gets the part before, the receipt hash the viewer as
+-- field 'v:<the line's position in the list, from 1>'.
 local function keep_items(receipt, events, stream, items, cap, retention)
   if #items == 0 then return end
   local listed = redis.call('EXISTS', receipt) == 1
@@ -46,7 +48,13 @@ local function keep_items(receipt, events, stream, items, cap, retention)
   for _, item in ipairs(items) do
     local line, kind, record = item[1], item[2], item[3]
     if listed and line ~= '' and counted(receipt, kind) <= cap then
-      redis.call('RPUSH', events, line)
+      local cut = string.find(line, '\\n', 1, true)
+      if cut then
+        local n = redis.call('RPUSH', events, string.sub(line, 1, cut - 1))
+        redis.call('HSET', receipt, 'v:' .. n, string.sub(line, cut + 1))
+      else
+        redis.call('RPUSH', events, line)
+      end
       pushed = true
     end
     redis.call('XADD', stream, '*', 'r', record, 't', t)

@@ -18,7 +18,10 @@ Keys
 
         {prefix}x:{<id>}   stream the secret's outbox records not yet sealed
 
-    The receipt hash also holds ``own``, ``oem`` and ``lbl`` (the secret's owner, the owner's
+    The receipt hash also holds ``v:<n>``, the viewer of the n-th event in ``e:`` (from 1;
+    compact JSON ``{"email", "mfa"}``, ``models.Viewer``) for a line made for a signed-in
+    recipient; a release before it ignores the field, as it reads fields by name. It also
+    holds ``own``, ``oem`` and ``lbl`` (the secret's owner, the owner's
     email at the create, and its label) when set, and an owned secret's id is entered in its
     owner's sorted set, scored by its creation (``owned_secrets``; on a single node by the
     create script, on a cluster by a script of its own run before it, whose failure fails the
@@ -220,6 +223,7 @@ from burnlink.models import (
     ReceiptRecord,
     SecretMeta,
     SecretRecord,
+    Viewer,
 )
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
@@ -294,18 +298,31 @@ def _glob_escape(text: bytes) -> bytes:
 
 
 def _encode_event(event: Event) -> bytes:
-    # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact.
-    row = [to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent]
-    return dumps_compact(row)
+    """The line as the scripts take it: its row for ``e:``, then its viewer, if any, after a
+    newline (``keep_items`` puts that in the receipt hash as ``v:<n>``). The row stays the
+    four members a release before viewers unpacks."""
+    # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact; compact
+    # JSON never holds a raw newline, so the first one is the cut.
+    row = dumps_compact([to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent])
+    viewer = event.viewer
+    if viewer is None:
+        return row
+    return row + b"\n" + dumps_compact({"email": viewer.email, "mfa": viewer.mfa})
 
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogatepass")
 
 
-def _decode_event(raw: bytes) -> Event:
+def _decode_event(raw: bytes, viewer_raw: bytes | None = None) -> Event:
     at, kind, ip, user_agent = json.loads(raw)
-    return Event(at=from_epoch_ms(int(at)), kind=EventKind(kind), ip=ip, user_agent=user_agent)
+    viewer = None
+    if viewer_raw is not None:
+        obj = json.loads(viewer_raw)
+        viewer = Viewer(email=obj["email"], mfa=obj["mfa"] is True)
+    return Event(
+        at=from_epoch_ms(int(at)), kind=EventKind(kind), ip=ip, user_agent=user_agent, viewer=viewer
+    )
 
 
 class RedisStore(RedisIdentity):
@@ -655,7 +672,9 @@ class RedisStore(RedisIdentity):
             views_used=int(fields[b"vu"]),
             ended_at=ended_at,
             end_reason=None if reason_raw is None else EndReason(reason_raw.decode("ascii")),
-            events=tuple(_decode_event(row) for row in rows),
+            events=tuple(
+                _decode_event(row, fields.get(b"v:%d" % n)) for n, row in enumerate(rows, 1)
+            ),
             owner=None if owner is None else _text(owner),
             owner_email=None if owner_email is None else _text(owner_email),
             label=None if label is None else _text(label),

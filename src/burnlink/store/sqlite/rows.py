@@ -37,6 +37,7 @@ __all__ = [
     "meta_from_row",
     "receipt_row",
     "secret_row",
+    "viewer_columns",
 ]
 
 Row = Sequence[Any]
@@ -52,7 +53,8 @@ INSERT_INTO_SECRETS: Final = (
     " passphrase_proof_digest, owner, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_INTO_EVENTS: Final = (
-    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent, viewer_email, viewer_mfa)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SELECT_META: Final = (
     "SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,"
@@ -64,7 +66,8 @@ SELECT_META: Final = (
 SELECT_RECEIPT: Final = (
     "SELECT r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
     " r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,"
-    " e.user_agent FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " e.user_agent, e.viewer_email, e.viewer_mfa"
+    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
     " WHERE r.id = ? AND r.keep_until > ? ORDER BY e.seq"
 )
 # The same columns, led by the id, for the kept receipts of one owner, newest first: the
@@ -72,7 +75,8 @@ SELECT_RECEIPT: Final = (
 SELECT_OWNED: Final = (
     "SELECT r.id, r.manage_digest, r.created_at, r.expires_at, r.max_views, r.views_used,"
     " r.ended_at, r.end_reason, r.owner, r.label, r.owner_email, e.at, e.kind, e.ip,"
-    " e.user_agent FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
+    " e.user_agent, e.viewer_email, e.viewer_mfa"
+    " FROM receipts AS r LEFT JOIN events AS e ON e.receipt_id = r.id"
     " WHERE r.id IN (SELECT id FROM receipts WHERE owner = ? AND keep_until > ?"
     " ORDER BY created_at DESC, id DESC LIMIT ?)"
     " ORDER BY r.created_at DESC, r.id DESC, e.seq"
@@ -117,7 +121,22 @@ def secret_row(record: SecretRecord) -> tuple[object, ...]:
 
 def event_row(secret_id: str, seq: int, event: Event) -> tuple[object, ...]:
     """The parameters of ``INSERT_INTO_EVENTS``."""
-    return (secret_id, seq, to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent)
+    return (
+        secret_id,
+        seq,
+        to_epoch_ms(event.at),
+        event.kind.value,
+        event.ip,
+        event.user_agent,
+        *viewer_columns(event),
+    )
+
+
+def viewer_columns(event: Event) -> tuple[str | None, int | None]:
+    """``viewer_email`` and ``viewer_mfa`` of ``event``'s row: both NULL without a viewer
+    (``viewer_mfa`` is never NULL with one, its email may be)."""
+    viewer = event.viewer
+    return (None, None) if viewer is None else (viewer.email, int(viewer.mfa))
 
 
 SQLITE_TYPES: Final = ColumnTypes(

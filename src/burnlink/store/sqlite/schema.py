@@ -194,7 +194,17 @@ _V7: Final = (
 )
 """The email of each receipt's owner (issue 14)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8: Final = (
+    # The signed-in recipient a receipt line was made for (``models.Viewer``): their email and
+    # whether their sign-in had a second factor; viewer_mfa NULL means no viewer. Nullable: a
+    # process of the release before, still running during a rolling upgrade, inserts lines
+    # without them.
+    "ALTER TABLE events ADD COLUMN viewer_email TEXT",
+    "ALTER TABLE events ADD COLUMN viewer_mfa INTEGER",
+)
+"""The viewer of each receipt line (issue 15)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

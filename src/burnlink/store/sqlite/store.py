@@ -17,7 +17,9 @@ Layout
     given; a row stays until ``ack_events``, whatever becomes of its secret. ``sessions`` and
     ``api_tokens`` (schema version 6) keep sign-in, ``receipts.owner`` (indexed) lists a
     sender's secrets (``burnlink.store.sqlite.identity``) and ``receipts.owner_email``
-    (schema version 7) names the owner on the receipt. Times are
+    (schema version 7) names the owner on the receipt; ``events.viewer_email`` and
+    ``events.viewer_mfa`` (schema version 8) name the signed-in recipient a line was made
+    for. Times are
     INTEGER milliseconds since the Unix epoch (UTC).
     ``PRAGMA user_version`` records the schema version; ``burnlink.store.sqlite.schema``
     holds the DDL and the PRAGMAs, and ``open`` migrates an older file forward;
@@ -123,6 +125,7 @@ from burnlink.store.sqlite.rows import (
     meta_from_row,
     receipt_row,
     secret_row,
+    viewer_columns,
 )
 from burnlink.store.sqlite.schema import SCHEMA_VERSION, database_file, prepare, prepare_file
 from burnlink.store.sqlite.worker import (
@@ -148,9 +151,9 @@ _END_RECEIPT: Final = (
 # Checks the kind's cap and appends in one statement: a writing statement takes the write
 # lock before it reads the count.
 _APPEND_EVENT: Final = (
-    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent)"
+    "INSERT INTO events (receipt_id, seq, at, kind, ip, user_agent, viewer_email, viewer_mfa)"
     " SELECT r.id, COALESCE((SELECT MAX(seq) + 1 FROM events WHERE receipt_id = r.id), 0),"
-    " ?, ?, ?, ? FROM receipts AS r WHERE r.id = ?"
+    " ?, ?, ?, ?, ?, ? FROM receipts AS r WHERE r.id = ?"
     " AND (SELECT COUNT(*) FROM events WHERE receipt_id = r.id AND kind = ?) < ?"
 )
 
@@ -730,6 +733,7 @@ def _append_event(db: sqlite3.Connection, secret_id: str, event: Event) -> None:
             event.kind.value,
             event.ip,
             event.user_agent,
+            *viewer_columns(event),
             secret_id,
             event.kind.value,
             MAX_EVENTS_PER_KIND,

@@ -104,6 +104,16 @@ export function formatCountry(code) {
   return name && name !== code ? `${name} (${code})` : code;
 }
 
+/**
+ * "alice@example.com (MFA)": the signed-in recipient a receipt event names (`viewer`), with
+ * whether their sign-in had a second factor. Text only: callers put it in `textContent`.
+ */
+export function formatViewer(viewer) {
+  const email =
+    typeof viewer.email === "string" && viewer.email !== "" ? viewer.email : t("viewer.no_email");
+  return t(viewer.mfa === true ? "viewer.mfa" : "viewer.no_mfa", { email });
+}
+
 /** "Germany (DE), France (FR) and Spain (ES)", as the page's language lists things. */
 export function formatList(items) {
   try {

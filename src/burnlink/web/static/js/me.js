@@ -5,7 +5,15 @@
 // through textContent only.
 
 import * as api from "./api.js";
-import { formatDate, formatRelative, formatWhen, loadMessages, t, translated } from "./i18n.js";
+import {
+  formatDate,
+  formatRelative,
+  formatViewer,
+  formatWhen,
+  loadMessages,
+  t,
+  translated,
+} from "./i18n.js";
 import {
   announce,
   byId,
@@ -113,7 +121,11 @@ async function openReceipt(secret) {
   list.replaceChildren();
   for (const event of receipt.events ?? []) {
     const item = document.createElement("li");
-    item.textContent = `${formatDate(event.at)}: ${translated("event", event.type)}`;
+    let text = translated("event", event.type);
+    if (event.viewer && typeof event.viewer === "object") {
+      text = t("receipt.by_viewer", { event: text, viewer: formatViewer(event.viewer) });
+    }
+    item.textContent = `${formatDate(event.at)}: ${text}`;
     list.append(item);
   }
   show(panel, true);

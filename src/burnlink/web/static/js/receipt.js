@@ -8,6 +8,7 @@ import {
   formatCountry,
   formatDate,
   formatList,
+  formatViewer,
   formatWhen,
   loadMessages,
   t,
@@ -46,13 +47,22 @@ function showGone() {
   gone.focus();
 }
 
-/** "Opened by Slackbot (link preview)", "Viewed by Firefox in Germany (DE)". */
+/**
+ * "Opened by Slackbot (link preview)", "Viewed by Firefox in Germany (DE)", and for a
+ * signed-in recipient "Viewed by alice@example.com (MFA) with Firefox in Germany (DE)".
+ */
 function describeEvent(event) {
   let text = translated("event", event.type);
+  const viewer = event.viewer && typeof event.viewer === "object" ? event.viewer : null;
+  if (viewer !== null) {
+    text = t("receipt.by_viewer", { event: text, viewer: formatViewer(viewer) });
+  }
   const agent = event.agent;
   if (agent && typeof agent.name === "string" && agent.name !== "") {
     const values = { event: text, agent: agent.name, class: translated("agent", agent.class) };
-    text = t(agent.class === "browser" ? "receipt.by_agent" : "receipt.by_agent_class", values);
+    const how = viewer === null ? "by" : "with";
+    const key = agent.class === "browser" ? `receipt.${how}_agent` : `receipt.${how}_agent_class`;
+    text = t(key, values);
   }
   if (typeof event.country === "string" && event.country !== "") {
     text = t("receipt.in_country", { text, country: formatCountry(event.country) });
