@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -56,6 +56,37 @@ _json_option = click.option(
 )
 
 
+def _anchor_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--checkpoint``, ``--key`` and ``--expect-head``: what ``audit verify`` and ``audit
+    report`` hold the log against, beside its own chain."""
+    for option in reversed(
+        (
+            click.option(
+                "--checkpoint",
+                "checkpoint_path",
+                metavar="FILE",
+                type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+                help="Also hold the log against this signed checkpoint of its head (the file"
+                " BURNLINK_AUDIT_CHECKPOINT_FILE names; - for stdin).",
+            ),
+            click.option(
+                "--key",
+                metavar="URL|FILE",
+                help="The keys that check --checkpoint: the server's base URL or key set URL, or"
+                " a saved JWK set, JWK or PEM public key. Default: the server's own signing key.",
+            ),
+            click.option(
+                "--expect-head",
+                type=click.IntRange(min=0),
+                metavar="SEQ",
+                help="Also fail unless the log reaches SEQ, the last seq you recorded.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group()
 def audit() -> None:
     """Check and export the tamper-evident audit log (docs/audit.md)."""
@@ -63,26 +94,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @_store_option
-@click.option(
-    "--checkpoint",
-    "checkpoint_path",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="Also hold the log against this signed checkpoint of its head "
-    "(BURNLINK_AUDIT_CHECKPOINT_FILE; - for stdin).",
-)
-@click.option(
-    "--key",
-    metavar="URL|FILE",
-    help="The keys that check --checkpoint: the server's base URL or key set URL, or a saved "
-    "JWK set, JWK or PEM public key. Default: the server's own signing key.",
-)
-@click.option(
-    "--expect-head",
-    type=click.IntRange(min=0),
-    metavar="SEQ",
-    help="Also fail unless the log reaches SEQ, the last seq you recorded.",
-)
+@_anchor_options
 @_json_option
 def audit_verify(
     store: str | None,
@@ -205,25 +217,7 @@ def audit_export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also print it to this PDF file (mode 600), with Chromium (BURNLINK_CHROMIUM).",
 )
-@click.option(
-    "--checkpoint",
-    "checkpoint_path",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="Hold the log against this signed checkpoint (default: "
-    "BURNLINK_AUDIT_CHECKPOINT_FILE, when set).",
-)
-@click.option(
-    "--key",
-    metavar="URL|FILE",
-    help="The keys that check the checkpoint, as for audit verify (default: the server's own).",
-)
-@click.option(
-    "--expect-head",
-    type=click.IntRange(min=0),
-    metavar="SEQ",
-    help="Also hold the log against SEQ, the last seq you recorded.",
-)
+@_anchor_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the figures and the verification as JSON."
 )
@@ -245,8 +239,9 @@ def audit_report(
     \b
       burnlink audit report --since 2030-01-01 --until 2030-04-01 -o q1.html --pdf q1.pdf
 
-    The report is written even when the log does not verify (it says so first); the exit
-    code is then audit verify's (8 to 13).
+    The report holds the log against BURNLINK_AUDIT_CHECKPOINT_FILE when it is set and no
+    --checkpoint is given. It is written even when the log does not verify (it says so
+    first); the exit code is then audit verify's (8 to 13).
     """
     with reporting(as_json):
         import asyncio

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { formatDate, loadMessages, t, translated } from "./i18n.js";
-import { announce, byId, failed, setError, setText, show, whileBusy } from "./ui.js";
+import { addCell, announce, byId, failed, setError, setText, show, whileBusy } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const KINDS = ["created", "viewed", "expired", "burned", "denied", "alerts"];
@@ -37,13 +37,6 @@ function svg(name, attributes = {}) {
   return element;
 }
 
-function cell(row, text, heading = "") {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (heading) td.dataset.label = heading;
-  row.append(td);
-  return td;
-}
 
 /** Sign in (again) when the API asks; show why not when refused. True when handled. */
 function handleAccess(error) {
@@ -223,13 +216,13 @@ function filters() {
 function resultRow(entry) {
   const event = entry.event;
   const row = document.createElement("tr");
-  cell(row, String(entry.seq), "seq");
-  cell(row, formatDate(event.at), t("admin.at"));
-  cell(row, event.type, t("admin.type"));
-  cell(row, event.outcome, t("admin.outcome"));
-  cell(row, event.actor?.email ?? event.actor?.subject ?? "–", t("admin.actor"));
-  cell(row, event.client_ip ?? "–", t("admin.client_ip"));
-  const secret = cell(row, event.secret_hash ? `${event.secret_hash.slice(0, 12)}…` : "–", t("admin.secret"));
+  addCell(row, String(entry.seq), "seq");
+  addCell(row, formatDate(event.at), t("admin.at"));
+  addCell(row, event.type, t("admin.type"));
+  addCell(row, event.outcome, t("admin.outcome"));
+  addCell(row, event.actor?.email ?? event.actor?.subject ?? "–", t("admin.actor"));
+  addCell(row, event.client_ip ?? "–", t("admin.client_ip"));
+  const secret = addCell(row, event.secret_hash ? `${event.secret_hash.slice(0, 12)}…` : "–", t("admin.secret"));
   if (event.secret_hash) secret.title = event.secret_hash;
   return row;
 }
@@ -267,14 +260,14 @@ async function loadTokens() {
   for (const token of tokens) {
     const row = document.createElement("tr");
     row.dataset.token = token.id;
-    cell(row, token.email ?? token.subject, t("admin.user"));
-    cell(row, token.name, t("me.token_name"));
-    cell(row, token.scopes.join(", "), t("me.token_scopes"));
-    cell(row, formatDate(token.created_at), t("me.token_created"));
-    cell(row, formatDate(token.expires_at), t("me.token_expires"));
-    cell(row, token.last_used ? formatDate(token.last_used) : t("me.token_never"), t("me.token_last_used"));
-    cell(row, translated("token_state", token.state), t("me.token_state"));
-    const actions = cell(row, "", t("me.actions"));
+    addCell(row, token.email ?? token.subject, t("admin.user"));
+    addCell(row, token.name, t("me.token_name"));
+    addCell(row, token.scopes.join(", "), t("me.token_scopes"));
+    addCell(row, formatDate(token.created_at), t("me.token_created"));
+    addCell(row, formatDate(token.expires_at), t("me.token_expires"));
+    addCell(row, token.last_used ? formatDate(token.last_used) : t("me.token_never"), t("me.token_last_used"));
+    addCell(row, translated("token_state", token.state), t("me.token_state"));
+    const actions = addCell(row, "", t("me.actions"));
     if (token.state === "active") {
       const revoke = document.createElement("button");
       revoke.type = "button";

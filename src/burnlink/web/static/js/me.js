@@ -15,6 +15,7 @@ import {
   translated,
 } from "./i18n.js";
 import {
+  addCell,
   announce,
   byId,
   failed,
@@ -38,14 +39,6 @@ function labelOf(secret) {
   return secret.label ?? secret.id;
 }
 
-// ``heading``: the column's name, which a phone's stacked rows show before the value.
-function cell(row, text, heading = "") {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (heading) td.dataset.label = heading;
-  row.append(td);
-  return td;
-}
 
 function button(text, name, className = "secondary") {
   const element = document.createElement("button");
@@ -142,20 +135,20 @@ function secretRow(secret) {
   pick.value = secret.id;
   pick.disabled = secret.state !== "active";
   pick.setAttribute("aria-label", t("me.select_one", { label }));
-  cell(row, "").append(pick);
+  addCell(row, "").append(pick);
   const name = document.createElement("th");
   name.scope = "row";
   name.className = "secret-label";
   name.textContent = label;
   row.append(name);
-  cell(row, translated("state", secret.state), t("me.state")).className = "secret-state";
-  cell(
+  addCell(row, translated("state", secret.state), t("me.state")).className = "secret-state";
+  addCell(
     row,
     t("me.views_value", { used: secret.views_used, left: secret.views_left }),
     t("me.views"),
   );
-  cell(row, formatWhen(secret.expires_at), t("me.expires"));
-  cell(
+  addCell(row, formatWhen(secret.expires_at), t("me.expires"));
+  addCell(
     row,
     secret.last_event === null
       ? ""
@@ -165,7 +158,7 @@ function secretRow(secret) {
         }),
     t("me.last_event"),
   );
-  const actions = cell(row, "");
+  const actions = addCell(row, "");
   const open = button(t("me.receipt"), t("me.receipt_of", { label }));
   open.classList.add("receipt");
   open.addEventListener("click", () => openReceipt(secret));
@@ -203,17 +196,17 @@ function tokenRow(token) {
   name.scope = "row";
   name.textContent = token.name;
   row.append(name);
-  cell(row, token.scopes.join(", "), t("me.token_scopes"));
-  cell(row, formatDate(token.created_at), t("me.token_created"));
-  cell(row, formatDate(token.expires_at), t("me.token_expires"));
-  cell(
+  addCell(row, token.scopes.join(", "), t("me.token_scopes"));
+  addCell(row, formatDate(token.created_at), t("me.token_created"));
+  addCell(row, formatDate(token.expires_at), t("me.token_expires"));
+  addCell(
     row,
     token.last_used === null ? t("me.token_never") : formatWhen(token.last_used),
     t("me.token_last_used"),
   );
-  cell(row, translated("token_state", token.state), t("me.token_state")).className =
+  addCell(row, translated("token_state", token.state), t("me.token_state")).className =
     "token-state";
-  const actions = cell(row, "");
+  const actions = addCell(row, "");
   if (token.state === "active") {
     const revoke = button(t("me.token_revoke"), t("me.token_revoke_of", { name: token.name }));
     revoke.classList.add("revoke");

@@ -21,6 +21,18 @@ export function setText(element, text) {
   element.textContent = text;
 }
 
+/**
+ * Append a table cell holding `text` (as text) to `row`. `heading`: the column's name, which a
+ * phone's stacked rows show before the value (`data-label`).
+ */
+export function addCell(row, text, heading = "") {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (heading) td.dataset.label = heading;
+  row.append(td);
+  return td;
+}
+
 /** Show `message` in an error box (or hide the box when `message` is empty). */
 export function setError(element, message) {
   element.textContent = message ?? "";
