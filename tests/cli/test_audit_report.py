@@ -28,8 +28,8 @@ def _known_log(url: str) -> None:
     """Three days of activity whose figures are worked out by hand in the tests below.
 
     Day 0 (2030-01-01): secrets a (passphrase, viewed after 60 s, viewed again), b (bound to
-    ``group:ops`` with MFA by a signed-in alice; viewed after 120 s), c (address rule;
-    expired); a wrong passphrase and a refused identity.
+    ``group:ops`` with MFA by a signed-in alice of the teams ops and security; viewed after
+    120 s, then a refused identity), c (address rule; expired); a wrong passphrase.
     Day 1: nothing. Day 2: d (emailed code; burned), e (locked), f (viewed after 600 s), an
     alert with a hostile reason, a rate limit refusal and a sign-in.
     """
@@ -41,7 +41,7 @@ def _known_log(url: str) -> None:
         audit_event(T.SECRET_CREATED, at=day0 + timedelta(minutes=1),
                     secret_id="secret-b-xxxxxxxxxxxxxx", request=REQUEST,
                     policy={"recipients": "group:ops", "require_mfa": True},
-                    detail={"ttl": 3600, "protected": False},
+                    detail={"ttl": 3600, "protected": False, "teams": "ops,security"},
                     actor=("alice-sub", "alice@example.com")),
         audit_event(T.SECRET_CREATED, at=day0 + timedelta(minutes=2),
                     secret_id="secret-c-xxxxxxxxxxxxxx", request=REQUEST,
@@ -148,6 +148,9 @@ def test_the_report_counts_a_known_log(known_url: str) -> None:
         "user.sign_in_refused": 0,
     }
     assert (figures["alerts"], figures["alerts_by_reason"]) == (1, {HOSTILE: 1})
+    # b's creation, view and refused identity count for each of alice's teams.
+    b_counts = {"created": 1, "viewed": 1, "expired": 0, "burned": 0, "denied": 1, "alerts": 0}
+    assert figures["by_team"] == {"ops": b_counts, "security": b_counts}
     by_type = figures["by_type"]
     assert isinstance(by_type, dict)
     assert by_type["user.signed_in"] == 1
@@ -198,6 +201,8 @@ def test_the_html_report_stands_alone_and_escapes_what_the_log_holds(
     assert "Verified" in html
     assert "18 entries checked" in html
     assert "Median time from creation to first view: <strong>2 min 0 s</strong>" in html
+    assert '<h2 id="teams">Per team</h2>' in html
+    assert re.search(r"<td>ops</td>(<td class=\"n\">\d+</td>){6}", html)
     # One line per activity kind in the chart, each through its three days.
     lines = re.findall(r'<polyline class="series" data-series="(\w+)"[^>]* points="([^"]+)"', html)
     assert [name for name, _ in lines] == [

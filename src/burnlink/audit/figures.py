@@ -18,7 +18,7 @@ from typing import Final
 from burnlink.audit.chain import AuditEntry
 from burnlink.audit.events import AuditEvent, AuditEventType
 
-__all__ = ["CATEGORIES", "DENIALS", "RULES", "Figures", "activity", "tally"]
+__all__ = ["CATEGORIES", "DENIALS", "RULES", "TEAMS", "Figures", "activity", "tally", "teams_of"]
 
 DENIALS: Final = (
     AuditEventType.ACCESS_DENIED_IP,
@@ -48,7 +48,20 @@ secrets burned by their sender and those locked by too many failed attempts."""
 RULES: Final = ("passphrase", "recipients", "require_mfa", "emailed_code", "network_or_country")
 """The protections whose share of created secrets the report gives."""
 
+TEAMS: Final = "teams"
+"""The ``detail`` key of a ``secret.created`` event that names the creator's teams (those of
+the ``[teams.*]`` policy tables their groups match), comma-separated. Every later event of
+that secret counts for those teams."""
+
 Buckets = list[tuple[datetime, dict[str, int]]]
+
+
+def teams_of(event: AuditEvent) -> tuple[str, ...]:
+    """The teams a ``secret.created`` event names (none for an anonymous creator)."""
+    named = event.detail.get(TEAMS)
+    if not isinstance(named, str) or not named:
+        return ()
+    return tuple(team for team in named.split(",") if team)
 
 
 @dataclass
@@ -72,6 +85,9 @@ class Figures:
     first_view_seconds: list[float] = field(default_factory=list)
     """For each secret created in the period and first viewed in it: seconds in between."""
     alerts_by_reason: Counter[str] = field(default_factory=Counter)
+    by_team: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per team, entries per ``CATEGORIES`` name of the secrets its members created in the
+    period (``TEAMS``)."""
 
     @property
     def denials(self) -> dict[str, int]:
@@ -120,6 +136,10 @@ class Figures:
             "denials": self.denials,
             "alerts": self.by_type[AuditEventType.ALERT.value],
             "alerts_by_reason": dict(sorted(self.alerts_by_reason.items())),
+            "by_team": {
+                team: {name: counts[name] for name in CATEGORIES}
+                for team, counts in sorted(self.by_team.items())
+            },
         }
 
 
@@ -132,6 +152,7 @@ async def tally(
     """Count ``entries`` (oldest first, already limited to ``since``..``until``)."""
     figures = Figures(since, until)
     created_at: dict[str, datetime] = {}
+    team_of_secret: dict[str, tuple[str, ...]] = {}
     async for entry in entries:
         event = entry.event
         figures.entries += 1
@@ -143,10 +164,16 @@ async def tally(
         if category is not None:
             day = event.at.astimezone(UTC).date()
             figures.by_day.setdefault(day, Counter())[category] += 1
+        if event.type is AuditEventType.SECRET_CREATED and event.secret_hash is not None:
+            created_at[event.secret_hash] = event.at
+            teams = teams_of(event)
+            if teams:
+                team_of_secret[event.secret_hash] = teams
+        if category is not None and event.secret_hash is not None:
+            for team in team_of_secret.get(event.secret_hash, ()):
+                figures.by_team.setdefault(team, Counter())[category] += 1
         if event.type is AuditEventType.SECRET_CREATED:
             _count_create(figures, event)
-            if event.secret_hash is not None:
-                created_at[event.secret_hash] = event.at
         elif event.type is AuditEventType.SECRET_VIEWED and event.secret_hash is not None:
             made = created_at.pop(event.secret_hash, None)  # the first view only
             if made is not None:
@@ -178,7 +205,8 @@ async def activity(
 ) -> Buckets:
     """Entries per ``CATEGORIES`` name in each ``bucket`` from ``start`` (inclusive, aligned
     down to the bucket from the epoch) to ``end`` (exclusive): every bucket, empty ones as
-    zeros, so a chart's gaps are real. ``entries`` are already limited to that time."""
+    zeros, so a chart's gaps are real. ``entries`` are already limited to that time (and to
+    whatever else the caller filters them by)."""
     step = bucket.total_seconds()
     first = datetime.fromtimestamp((start.timestamp() // step) * step, UTC)
     count = max(1, int(-(-(end - first).total_seconds() // step)))

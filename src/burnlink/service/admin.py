@@ -21,7 +21,7 @@ from typing import Final, Literal
 from burnlink.audit import AuditBackend, AuditEntry
 from burnlink.audit.events import AuditEventType, Outcome, secret_hash
 from burnlink.audit.export import csv_lines, jsonl_lines
-from burnlink.audit.figures import Buckets, activity
+from burnlink.audit.figures import Buckets, activity, teams_of
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.errors import (
@@ -66,6 +66,9 @@ class AuditQuery:
     client_ip: str | None = None
     """A client address (compared in canonical form) or a network in CIDR notation."""
     outcome: Outcome | None = None
+    team: str | None = None
+    """A team (``[teams.NAME]``): the events of the secrets its members created, and their
+    creation (``audit.figures.TEAMS``)."""
 
     def __post_init__(self) -> None:
         if self.since is not None and self.until is not None and self.until <= self.since:
@@ -76,9 +79,14 @@ class AuditQuery:
             except ValueError:
                 raise InvalidInput("client_ip", "must be an IP address or a network") from None
 
-    def matches(self, entry: AuditEntry) -> bool:
-        """Whether ``entry`` passes the filters the store does not apply."""
+    def matches(self, entry: AuditEntry, team_secrets: frozenset[str] = frozenset()) -> bool:
+        """Whether ``entry`` passes the filters the store does not apply; ``team_secrets``:
+        the hashes of the secrets ``team``'s members created."""
         event = entry.event
+        if self.team is not None and (
+            event.secret_hash is None or event.secret_hash not in team_secrets
+        ):
+            return False
         if self.outcome is not None and event.outcome is not self.outcome:
             return False
         if self.secret_id is not None and event.secret_hash != secret_hash(self.secret_id):
@@ -189,6 +197,11 @@ class AdminConsole:
                 "The audit log's state row is missing or does not verify;"
                 " run `burnlink audit verify`."
             )
+        team_secrets: frozenset[str] = frozenset()
+        if query.team is not None:
+            team_secrets = await self._secrets_of_team(
+                log, query.team, after=state.base.seq, through=state.head.seq
+            )
         found = 0
         async for entry in log.iter_entries(
             since=query.since,
@@ -201,11 +214,29 @@ class AdminConsole:
                 raise AuditUnavailable(
                     f"Audit entry {entry.seq} does not verify; run `burnlink audit verify`."
                 )
-            if query.matches(entry):
+            if query.matches(entry, team_secrets):
                 yield entry
                 found += 1
                 if limit is not None and found >= limit:
                     return
+
+    async def _secrets_of_team(
+        self, log: AuditBackend, team: str, *, after: int, through: int
+    ) -> frozenset[str]:
+        """The hashes of the secrets whose creation, anywhere in the verified chain, names
+        ``team``: a first pass over the creations, so that a page or period sees a secret made
+        before it."""
+        found = set()
+        async for entry in log.iter_entries(
+            types=[AuditEventType.SECRET_CREATED], after_seq=after, through_seq=through
+        ):
+            if not log.is_authentic(entry):
+                raise AuditUnavailable(
+                    f"Audit entry {entry.seq} does not verify; run `burnlink audit verify`."
+                )
+            if entry.event.secret_hash is not None and team in teams_of(entry.event):
+                found.add(entry.event.secret_hash)
+        return frozenset(found)
 
     async def search(
         self, query: AuditQuery, *, after: int, limit: int
@@ -235,11 +266,17 @@ class AdminConsole:
         return jsonl_lines(every()) if format == "jsonl" else csv_lines(every())
 
     async def activity(
-        self, *, since: datetime | None, until: datetime | None, bucket: str
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        bucket: str,
+        team: str | None = None,
     ) -> tuple[datetime, datetime, Buckets]:
         """Created, viewed, expired, burned, denied and alerts per ``bucket`` (``hour`` or
         ``day``) from ``since`` (default: 30 days, or 48 hours, before ``until``) to ``until``
-        (default: now); the period as used, and the buckets."""
+        (default: now); the period as used, and the buckets. With ``team``, only the events of
+        the secrets its members created (``AuditQuery.team``)."""
         step = BUCKETS.get(bucket)
         if step is None:
             raise InvalidInput("bucket", "must be hour or day")
@@ -251,7 +288,7 @@ class AdminConsole:
             raise InvalidInput(
                 "since", f"asks for more than {MAX_BUCKETS} buckets; use a shorter period or days"
             )
-        entries = self._entries(AuditQuery(since=start, until=end))
+        entries = self._entries(AuditQuery(since=start, until=end, team=team))
         return start, end, await activity(entries, start=start, end=end, bucket=step)
 
     async def tokens(self) -> list[TokenRecord]:

@@ -160,6 +160,9 @@ class Filters(BaseModel):
         default=None, max_length=64, description="A client address or a CIDR network."
     )
     outcome: Outcome | None = None
+    team: str | None = Field(
+        default=None, max_length=64, description="A team: the events of its members' secrets."
+    )
 
 
 def audit_query(filters: Annotated[Filters, Query()]) -> AuditQuery:
@@ -173,6 +176,7 @@ def audit_query(filters: Annotated[Filters, Query()]) -> AuditQuery:
         secret_id=filters.secret_id,
         client_ip=filters.client_ip,
         outcome=filters.outcome,
+        team=filters.team,
     )
 
 
@@ -224,11 +228,14 @@ async def admin_activity(
     since: Annotated[datetime | None, Query(description="Start (default: 30 days ago).")] = None,
     until: Annotated[datetime | None, Query(description="End (default: now).")] = None,
     bucket: Annotated[Literal["hour", "day"], Query()] = "day",
+    team: Annotated[
+        str | None, Query(max_length=64, description="Only the secrets of this team's members.")
+    ] = None,
 ) -> Activity:
     """Created, viewed, expired, burned, denied and alerts per hour or day, from the audit
     log (at most 1,000 buckets)."""
     start, end, buckets = await console.activity(
-        since=_utc(since), until=_utc(until), bucket=bucket
+        since=_utc(since), until=_utc(until), bucket=bucket, team=team
     )
     return Activity(
         since=start,
