@@ -74,7 +74,7 @@ DECLARED: dict[Operation, set[int]] = {
     RECEIPT: {404, 503},
     BURN: {400, 404, 413, 415, 503},
     AUDIT: {401, 422, 429, 503},
-    POLICY: set(),
+    POLICY: {401, 503},
     TOKENS_CREATE: {400, 401, 403, 413, 415, 422, 503},
     TOKENS_LIST: {401, 503},
     TOKEN_REVOKE: {400, 401, 404, 413, 415, 503},
@@ -346,7 +346,7 @@ async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
 
 async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
-    if op in TOKEN_OPS:
+    if op in TOKEN_OPS or op == POLICY:
         session = await sign_in(api.store, api.clock.now())
         api.store.down = True
         if op == ADMIN_REVOKE:
@@ -407,6 +407,8 @@ async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await (await open_api()).call(op, json=BODIES.get(op))
     if op == CREATE:
         return await (await open_api()).call(op, token=new_api_token(), json={"secret": "x"})
+    if op == POLICY:
+        return await (await open_api()).call(op, token=new_api_token())
     api = await open_api(mailer=KeptCodes())
     secret = await api.create(recipient_email="bob@example.com")
     if op == REVEAL:
