@@ -113,7 +113,7 @@ def _table(name: str, raw: object) -> tuple[TeamPolicy | None, list[str]]:
     problems: list[str] = []
     values: dict[str, object] = {}
     for key in sorted(str(k) for k in raw if str(k) not in KEYS):
-        problems.append(f"{where} {key[:64]}: unknown key; use {', '.join(KEYS)}")
+        problems.append(f"{where} {key[:64]}: unknown key (the keys are {', '.join(KEYS)})")
     for key, value in raw.items():
         if key not in KEYS:
             continue
