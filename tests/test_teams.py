@@ -75,6 +75,12 @@ def test_resolve_recipient_rules_add_up() -> None:
     assert rules.by("require_mfa") == ("finance",)
 
 
+def test_resolve_names_a_team_once_per_rule() -> None:
+    both = {"sales": TeamPolicy(recipients_inside=True, recipients_require_mfa=True)}
+
+    assert resolve(both, ["sales"], **SERVER).by("recipients") == ("sales",)
+
+
 def test_resolve_create_nobody_in_any_team_refuses() -> None:
     rules = resolve(TEAMS, ["engineering", "contractors"], **SERVER)
 

@@ -236,7 +236,9 @@ def resolve(
     imposed: dict[str, list[str]] = {}
 
     def tighten(rule: str, name: str) -> None:
-        imposed.setdefault(rule, []).append(name)
+        names = imposed.setdefault(rule, [])
+        if name not in names:
+            names.append(name)
 
     ttl, views, passphrase = max_ttl, max_views, require_passphrase
     inside = mfa = False
