@@ -221,3 +221,26 @@ def test_teams_config_too_many_teams(tmp_path: Path, monkeypatch: pytest.MonkeyP
     found = problems(tmp_path, monkeypatch, SIGN_IN + tables)
 
     assert found == ["teams: at most 100 tables"]
+
+
+def test_teams_config_from_the_environment_as_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURNLINK_TEAMS", '{"sales": {"max_views": 3}}')
+
+    settings = settings_from(tmp_path, monkeypatch, SIGN_IN)
+
+    assert settings.teams == {"sales": TeamPolicy(max_views=3)}
+
+
+def test_teams_config_from_the_environment_not_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BURNLINK_TEAMS", "sales")
+
+    found = problems(tmp_path, monkeypatch, SIGN_IN)
+
+    assert found == [
+        "teams: write them as [teams.NAME] tables in the config file, or"
+        " BURNLINK_TEAMS as a JSON object"
+    ]

@@ -306,7 +306,10 @@ class Settings(BaseSettings):
                 value = json.loads(value)
             except ValueError:
                 raise TeamsInvalid(
-                    ["teams: write them as [teams.NAME] tables in the config file"]
+                    [
+                        "teams: write them as [teams.NAME] tables in the config file, or"
+                        " BURNLINK_TEAMS as a JSON object"
+                    ]
                 ) from None
         return parse_teams(value)
 
