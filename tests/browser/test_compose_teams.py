@@ -15,7 +15,7 @@ from tests.browser.test_signin import signed_in_on_compose_page, signin_server
 TEAMS: dict[str, Any] = {
     "teams": {
         "engineering": {"max_ttl": "1h", "max_views": 3},
-        "admins": {"allowed_countries": ["DE", "FR"]},
+        "admins": {"allowed_countries": ["DE", "FR"], "require_passphrase": True},
         "sales": {"recipients_inside": True},
     },
     "organisation_domains": ["example.com"],
@@ -39,6 +39,8 @@ def test_compose_shows_the_rules_of_the_senders_teams(contexts: Contexts) -> Non
         assert "(DE)" in rules
         assert "(FR)" in rules
         assert "(admins)" in rules
+        assert "A passphrase is required (admins)." in rules
+        assert page.inner_text("#passphrase-label") == "Passphrase (required by your teams)"
         assert max(enabled) == 3600
         assert int(page.input_value("#ttl")) == 3600
         assert page.get_attribute("#views", "max") == "3"

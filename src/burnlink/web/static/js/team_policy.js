@@ -112,6 +112,10 @@ export function applyTeamPolicy(policy) {
   if (Number(views.value) > policy.max_views) views.value = String(policy.max_views);
   setText(byId("views-hint"), t("compose.views_hint", { max: policy.max_views }));
 
+  if (policy.imposed_by?.passphrase) {
+    setText(byId("passphrase-label"), t("compose.passphrase_required_team"));
+  }
+
   const recipients = byId("recipients");
   if (recipients !== null) {
     const required = policy.recipients_required === true;
