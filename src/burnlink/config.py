@@ -9,6 +9,7 @@ else in burnlink reads the environment.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,6 +38,7 @@ from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.hosts import is_loopback, normalise_host
 from burnlink.policy import parse_countries, parse_networks
+from burnlink.teams import TeamPolicy, TeamsInvalid, parse_teams
 
 CONFIG_FILE_VARIABLE = "BURNLINK_CONFIG"
 
@@ -214,6 +223,10 @@ class Settings(BaseSettings):
     """With ``login``: email domains whose users may create (empty, with no groups: any)."""
     create_allowed_groups: CommaList = Field(default_factory=list, max_length=100)
     """With ``login``: groups (the provider's groups claim) whose members may create."""
+    organisation_domains: CommaList = Field(default_factory=list, max_length=100)
+    """Email domains inside the organisation (a team's ``recipients_inside``)."""
+    teams: Annotated[dict[str, TeamPolicy], NoDecode] = Field(default_factory=dict)
+    """``[teams.NAME]`` tables of the config file: per-group rules (docs/identity.md § Teams)."""
 
     @classmethod
     def settings_customise_sources(
@@ -242,6 +255,7 @@ class Settings(BaseSettings):
         "create_allowed_domains",
         "create_allowed_groups",
         "admin_groups",
+        "organisation_domains",
         mode="before",
     )
     @classmethod
@@ -259,7 +273,7 @@ class Settings(BaseSettings):
             # The reason says what is wrong: a malformed entry, or more entries than allowed.
             raise ValueError(exc.reason) from None
 
-    @field_validator("create_allowed_domains")
+    @field_validator("create_allowed_domains", "organisation_domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
         domains = [entry.strip().removeprefix("@").lower() for entry in value]
@@ -292,6 +306,64 @@ class Settings(BaseSettings):
                 "BURNLINK_CREATE_ALLOWED_DOMAINS and _GROUPS apply only with"
                 " BURNLINK_CREATE_REQUIRES=login"
             )
+        return self
+
+    @field_validator("teams", mode="plain")
+    @classmethod
+    def _teams(cls, value: object) -> dict[str, TeamPolicy]:
+        if isinstance(value, str):
+            # Only the config file can hold tables; in the environment, a JSON object.
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise TeamsInvalid(
+                    [
+                        "teams: write them as [teams.NAME] tables in the config file, or"
+                        " BURNLINK_TEAMS as a JSON object"
+                    ]
+                ) from None
+        return parse_teams(value)
+
+    @field_serializer("teams")
+    def _team_rules(self, teams: dict[str, TeamPolicy]) -> dict[str, dict[str, object]]:
+        return {name: team.rules() for name, team in teams.items()}
+
+    @model_validator(mode="after")
+    def _teams_fit_the_server(self) -> Self:
+        problems = []
+        if self.teams and not self.sign_in:
+            problems.append(
+                "[teams.*] need sign-in configured (BURNLINK_OIDC_ISSUER): teams come from"
+                " the provider's groups claim"
+            )
+        for name, team in self.teams.items():
+            where = f"[teams.{name}]"
+            if team.max_ttl is not None and not self.min_ttl <= team.max_ttl <= self.max_ttl:
+                problems.append(
+                    f"{where} max_ttl: must be from BURNLINK_MIN_TTL ({self.min_ttl}) to"
+                    f" BURNLINK_MAX_TTL ({self.max_ttl}) seconds"
+                )
+            if team.max_views is not None and team.max_views > self.max_views:
+                problems.append(
+                    f"{where} max_views: must be from 1 to BURNLINK_MAX_VIEWS ({self.max_views})"
+                )
+            if team.recipients_inside and not self.organisation_domains:
+                problems.append(
+                    f"{where} recipients_inside: needs BURNLINK_ORGANISATION_DOMAINS, the email"
+                    " domains inside the organisation"
+                )
+            countries = team.allowed_countries
+            if (
+                countries
+                and self.allowed_countries
+                and set(countries).isdisjoint(self.allowed_countries)
+            ):
+                problems.append(
+                    f"{where} allowed_countries: none is in BURNLINK_ALLOWED_COUNTRIES, so"
+                    " no secret of the team could be opened anywhere"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @field_validator("proxy_header", mode="before")
@@ -604,7 +676,8 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper()
-            where = f"BURNLINK_{name}: " if name else ""
+            # A team's problems name their own table and key ("[teams.NAME] key: ...").
+            where = f"BURNLINK_{name}: " if name and name != "TEAMS" else ""
             # pydantic words a validator's own ValueError "Value error, <it>": keep only <it>.
             message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
             problems.append(f"{where}{message}")

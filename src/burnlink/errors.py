@@ -29,6 +29,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── NotPermitted
     │   ├── InsufficientScope(scope)
     │   ├── CreateNotAllowed
+    │   ├── TeamPolicyRefused(field, teams)
     │   ├── RecipientMismatch
     │   └── MfaRequired
     ├── TokenNotFound
@@ -295,10 +296,23 @@ class InsufficientScope(NotPermitted):
 
 
 class CreateNotAllowed(NotPermitted):
-    """Raised when a signed-in user is outside the domains and groups that may create."""
+    """Raised when a signed-in user is outside the domains and groups that may create, or is
+    in a team that may not (``create = "nobody"``)."""
 
-    def __init__(self) -> None:
-        super().__init__("Your account may not create secrets on this server.")
+    def __init__(
+        self, message: str = "Your account may not create secrets on this server."
+    ) -> None:
+        super().__init__(message)
+
+
+class TeamPolicyRefused(NotPermitted):
+    """Raised when a create asks for more than the sender's teams allow (docs/identity.md §
+    Teams); ``field`` names the rule, ``teams`` the sender's teams that set it."""
+
+    def __init__(self, field: str, message: str, teams: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.teams = teams
 
 
 class RecipientMismatch(NotPermitted):

@@ -241,3 +241,21 @@ async def test_device_sign_in_outside_the_create_policy_is_refused(
         (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
         assert dict(entry.event.detail) == {"reason": "create_not_allowed", "via": "device"}
         assert entry.event.actor_email == "carol@partner.test"
+
+
+async def test_device_sign_in_of_a_team_that_may_not_create_is_refused(
+    provider: OidcProvider, tmp_path: Path
+) -> None:
+    teams = {"sales": {"create": "nobody"}}
+    async with harness(provider, tmp_path, teams=teams) as app:
+        cli = app.browser()
+        started = await start(cli)
+        approve(provider, started, "bob")  # sales
+
+        refused = await poll(cli, started["device_code"])
+
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "create_not_allowed"
+        assert "(sales)" in refused.json()["error"]["message"]
+        (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
+        assert dict(entry.event.detail) == {"reason": "create_not_allowed", "via": "device"}

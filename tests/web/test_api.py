@@ -660,4 +660,13 @@ async def test_policy_answers_the_servers_limits(client: httpx.AsyncClient) -> N
         "recipient_verification": False,
         "notifications": False,
         "recipients": False,
+        "teams": [],
+        "may_create": True,
+        "refusal": None,
+        "recipients_required": False,
+        "recipients_inside": False,
+        "recipients_require_mfa": False,
+        "organisation_domains": [],
+        "team_countries": None,
+        "imposed_by": {},
     }

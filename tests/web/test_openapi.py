@@ -94,7 +94,7 @@ DECLARED: dict[Operation, set[int]] = {
     ADMIN_EXPORT: {401, 403, 422, 429, 503},
     ADMIN_TOKENS: {401, 403, 429, 503},
     ADMIN_POLICY: {401, 403, 429, 503},
-    POLICY: set(),
+    POLICY: {401, 503},
     TOKENS_CREATE: {400, 401, 403, 413, 415, 422, 503},
     TOKENS_LIST: {401, 503},
     TOKEN_REVOKE: {400, 401, 404, 413, 415, 503},
@@ -381,7 +381,7 @@ async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
     if op in ADMIN_OPS - {ADMIN_REVOKE}:
         api.store.down = True
         return await api.call(op, token=ADMIN_TOKEN)
-    if op in TOKEN_OPS:
+    if op in TOKEN_OPS or op == POLICY:
         session = await sign_in(api.store, api.clock.now())
         api.store.down = True
         if op == ADMIN_REVOKE:
@@ -450,6 +450,8 @@ async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await (await open_api()).call(op, json=BODIES.get(op))
     if op == CREATE:
         return await (await open_api()).call(op, token=new_api_token(), json={"secret": "x"})
+    if op == POLICY:
+        return await (await open_api()).call(op, token=new_api_token())
     api = await open_api(mailer=KeptCodes())
     secret = await api.create(recipient_email="bob@example.com")
     if op == REVEAL:

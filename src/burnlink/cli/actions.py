@@ -6,6 +6,7 @@ cryptography nor httpx; ``serve`` imports the web stack only when it runs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -299,10 +300,23 @@ def config_check(*, as_json: bool) -> None:
         settings.oidc_secret()  # the secret file must be readable
     values = settings.masked()
     if as_json:
-        output.print_json(values)
+        # A masked secret prints as its mask, as in the text form.
+        output.print_json({name: _json_value(value) for name, value in values.items()})
         return
+    teams: dict[str, dict[str, object]] = values.pop("teams")  # type: ignore[assignment] # Settings._team_rules
     for name, value in values.items():
         click.echo(f"BURNLINK_{name.upper()} = {value if value is not None else '(unset)'}")
+    # The teams as the config file writes them; each with only the rules it sets.
+    for team, rules in teams.items():
+        shown = ", ".join(f"{key} = {json.dumps(value)}" for key, value in rules.items())
+        bare = re.fullmatch(r"[A-Za-z0-9_-]+", team) is not None
+        click.echo(f"[teams.{team if bare else json.dumps(team)}] {shown or '(no rules)'}")
+
+
+def _json_value(value: object) -> object:
+    from pydantic import SecretStr
+
+    return str(value) if isinstance(value, SecretStr) else value
 
 
 async def _check_store(url: str, receipt_days: int) -> None:

@@ -10,6 +10,7 @@ answers become ``burnlink.errors`` (plus ``ServerUnavailable``): callers see not
     400, 415, 422                          -> InvalidInput, with the server's message
     401 invalid_token / login_required     -> InvalidApiToken / LoginRequired
     403 insufficient_scope / create_not_.. -> InsufficientScope / CreateNotAllowed
+    403 team_policy                        -> TeamPolicyRefused (field, teams)
     403 recipient_mismatch / mfa_required  -> RecipientMismatch / MfaRequired
     503 store_unavailable                  -> StorageUnavailable
     other statuses, no answer, bad answers -> ServerUnavailable
@@ -43,6 +44,7 @@ from burnlink.errors import (
     RecipientMismatch,
     SecretUnavailable,
     StorageUnavailable,
+    TeamPolicyRefused,
     VerificationFailed,
     VerificationRequired,
     WrongPassphrase,
@@ -419,7 +421,13 @@ class ApiClient:
         if status == 403 and code == "insufficient_scope":
             return InsufficientScope(str(error.get("scope") or "unknown"))
         if status == 403 and code == "create_not_allowed":
-            return CreateNotAllowed()
+            return CreateNotAllowed(message)
+        if status == 403 and code == "team_policy":
+            teams = error.get("teams")
+            named = [str(t)[:256] for t in teams[:100]] if isinstance(teams, list) else []
+            return TeamPolicyRefused(
+                str(error.get("field") or "policy")[:64], message, tuple(named)
+            )
         if status == 403 and code == "recipient_mismatch":
             return RecipientMismatch()
         if status == 403 and code == "mfa_required":

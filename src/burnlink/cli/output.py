@@ -44,6 +44,7 @@ from burnlink.errors import (
     SecretUnavailable,
     SignInRequired,
     StorageError,
+    TeamPolicyRefused,
     VerificationFailed,
     VerificationRequired,
     WrongPassphrase,
@@ -129,6 +130,7 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (SignInRequired, ExitCode.SIGN_IN, "login_required"),
     (InsufficientScope, ExitCode.ACCESS_DENIED, "insufficient_scope"),
     (CreateNotAllowed, ExitCode.ACCESS_DENIED, "create_not_allowed"),
+    (TeamPolicyRefused, ExitCode.ACCESS_DENIED, "team_policy"),
     (RecipientMismatch, ExitCode.ACCESS_DENIED, "recipient_mismatch"),
     (MfaRequired, ExitCode.ACCESS_DENIED, "mfa_required"),
     (NotPermitted, ExitCode.ACCESS_DENIED, "not_permitted"),
@@ -179,6 +181,8 @@ def error_message(exc: BaseException) -> str:
         message += " Pass it with --otp (or BURNLINK_OTP), or run on a terminal to be asked."
     elif isinstance(exc, SignInRequired):
         message += " Run `burnlink login`, or set BURNLINK_TOKEN."
+    elif isinstance(exc, TeamPolicyRefused) and exc.teams:
+        message += f" (set by your team{'s' if len(exc.teams) > 1 else ''}: {', '.join(exc.teams)})"
     return clean(message)
 
 
@@ -194,8 +198,10 @@ def reporting(as_json: bool) -> Iterator[None]:
         message = error_message(exc)
         if as_json:
             body: dict[str, Any] = {"code": code, "message": message}
-            if isinstance(exc, InvalidInput):
+            if isinstance(exc, InvalidInput | TeamPolicyRefused):
                 body["field"] = exc.field
+            if isinstance(exc, TeamPolicyRefused):
+                body["teams"] = list(exc.teams)
             if isinstance(exc, AccessDenied | VerificationFailed):
                 body["attempts_left"] = exc.attempts_left
             if isinstance(exc, RateLimited):

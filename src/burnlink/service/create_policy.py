@@ -50,6 +50,14 @@ class CreatePolicy:
         if self.requires_login and (self.domains or self.groups) and not self._member(principal):
             raise CreateNotAllowed
 
+    def allows(self, principal: Principal | None) -> bool:
+        """Whether ``check`` would let ``principal`` create."""
+        try:
+            self.check(principal)
+        except (LoginRequired, InsufficientScope, CreateNotAllowed):
+            return False
+        return True
+
     def _member(self, principal: Principal) -> bool:
         email = principal.email
         domain = email.rpartition("@")[2].lower() if email and "@" in email else None

@@ -6,7 +6,8 @@ provider once for the CLI and, when the user approved, verifies the ID token exa
 browser sign-in does (signature against the JWKS, ``iss``, ``aud``, ``exp``, ``iat``; this
 grant has no ``nonce``), applies ``BURNLINK_OIDC_REQUIRE_MFA`` and the create policy's
 domains and groups (``BURNLINK_CREATE_ALLOWED_DOMAINS``/``_GROUPS`` with
-``BURNLINK_CREATE_REQUIRES=login``: a token for a user who may not create would be no use),
+``BURNLINK_CREATE_REQUIRES=login``: a token for a user who may not create would be no use) and
+the user's teams (``create = "nobody"``),
 and makes an API token with
 every scope (``DEFAULT_DAYS`` days) that is returned once. A completed sign-in is audited as
 ``user.signed_in`` with ``via: device``; a refused one as ``user.sign_in_refused``. Neither
@@ -29,6 +30,7 @@ from burnlink.identity.principal import SCOPES, Principal
 from burnlink.models import ClientInfo
 from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.signin import SignInService
+from burnlink.service.team_policy import TeamRules
 from burnlink.service.tokens import NewToken, TokenService, check_name
 
 __all__ = ["DEFAULT_DAYS", "DEFAULT_NAME", "DeviceSignIn"]
@@ -114,5 +116,7 @@ def _check_create_policy(principal: Principal, settings: Settings) -> None:
     as_token = replace(principal, via="token", scopes=frozenset(SCOPES))
     try:
         CreatePolicy.of(settings).check(as_token)
+        # A team with ``create = "nobody"`` makes the token as useless (docs/identity.md § Teams).
+        TeamRules.of(settings, as_token).check_may_create()
     except CreateNotAllowed as exc:
         raise SignInRefused("create_not_allowed", str(exc)) from None

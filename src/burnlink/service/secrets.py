@@ -79,6 +79,7 @@ from burnlink.service.curl_mode import (
 from burnlink.service.receipts import capped_kinds, proof_of_burn
 from burnlink.service.reporting import Reporter, policy_labels
 from burnlink.service.sweep import sweep
+from burnlink.service.team_policy import TeamRules
 from burnlink.store import SecretStore, ViewRecord
 from burnlink.store.secrets import STAND_IN_DIGEST
 
@@ -151,6 +152,7 @@ class SecretService:
             store, settings, geo=self.geo, mailer=mailer, reporter=self.reporter
         )
         self.create_policy = CreatePolicy.of(settings)
+        self._anonymous_rules = TeamRules.of(settings, None)
         # Server-side PBKDF2 costs hundreds of ms of CPU; bound how many run at once.
         self._kdf_limiter = anyio.CapacityLimiter(settings.kdf_concurrency)
 
@@ -190,6 +192,13 @@ class SecretService:
 
     # -- creating -------------------------------------------------------------------------
 
+    def team_rules(self, principal: Principal | None) -> TeamRules:
+        """The rules ``principal``'s teams set with the server's (``None``: anonymous, the
+        server's alone); see ``service.team_policy``."""
+        if principal is None or not self.settings.teams:
+            return self._anonymous_rules
+        return TeamRules.of(self.settings, principal)
+
     def check_limits(self, ttl: int | None, max_views: int | None) -> tuple[int, int]:
         """Apply defaults and the server's bounds; raise ``InvalidInput`` naming the field."""
         s = self.settings
@@ -218,14 +227,19 @@ class SecretService:
         """Store an envelope sealed by the client (end-to-end mode).
 
         ``principal`` is who creates it (``None``: anonymous), held to ``BURNLINK_CREATE_*``
-        (``CreatePolicy``: ``LoginRequired``, ``InsufficientScope``, ``CreateNotAllowed``); a
-        signed-in sender owns the secret, and ``label`` is their name for it.
+        (``CreatePolicy``: ``LoginRequired``, ``InsufficientScope``, ``CreateNotAllowed``) and
+        to the rules of their teams (``TeamRules``: ``CreateNotAllowed``,
+        ``TeamPolicyRefused``); a signed-in sender owns the secret, and ``label`` is their name
+        for it.
 
         ``notify_url`` gets a webhook on each view, the burn and the expiry; a URL that no
         delivery could use is refused now (``InvalidInput``). An envelope whose framed payload
         could hold more than ``BURNLINK_MAX_BYTES`` of content is ``PayloadTooLarge``.
         """
         self.create_policy.check(principal)
+        ttl, policy = self.team_rules(principal).apply(
+            ttl=ttl, max_views=max_views, has_passphrase=envelope.has_passphrase, policy=policy
+        )
         if label is not None and any(unicodedata.category(c).startswith("C") for c in label):
             raise InvalidInput("label", "must not contain control or format characters")
         if len(envelope.ciphertext) - TAG_BYTES > max_framed_bytes(self.settings.max_bytes):
@@ -325,7 +339,11 @@ class SecretService:
         past ``BURNLINK_MAX_BYTES`` is ``PayloadTooLarge``; the server's other rules for new
         secrets (``require_passphrase`` among them) are ``create``'s.
         """
-        self.create_policy.check(principal)  # before the sealing's KDF is paid for
+        # Before the sealing's KDF is paid for; ``create`` applies the team rules again.
+        self.create_policy.check(principal)
+        self.team_rules(principal).apply(
+            ttl=ttl, max_views=max_views, has_passphrase=bool(passphrase), policy=policy
+        )
         check_content_size(len(payload.content), self.settings.max_bytes)
         self.check_limits(ttl, max_views)
         if not payload.content:

@@ -97,23 +97,49 @@ def token_of(credentials: HTTPAuthorizationCredentials | None) -> bytes:
         raise SecretUnavailable from None
 
 
-@router.get("/policy", response_model=PolicyResponse, tags=["server"])
-async def server_policy(service: Service) -> PolicyResponse:
-    """The limits this server enforces on every secret. Public; holds nothing secret."""
+@router.get(
+    "/policy",
+    response_model=PolicyResponse,
+    tags=["server"],
+    responses=error_responses(
+        401,
+        503,
+        notes={
+            401: "`invalid_token`: the bearer API token is unknown, revoked, expired or"
+            " malformed (the policy of a token that is not live is not guessed at).",
+        },
+    ),
+)
+async def server_policy(request: Request, service: Service) -> PolicyResponse:
+    """The limits a new secret of the caller must respect: the server's, tightened by the
+    caller's teams when the request carries a session cookie or an API token. Holds nothing
+    secret."""
+    principal = await principal_of(request) if carries_credentials(request.scope) else None
     s = service.settings
+    rules = service.team_rules(principal)
+    r = rules.resolution
     return PolicyResponse(
         min_ttl=s.min_ttl,
-        max_ttl=s.max_ttl,
-        default_ttl=s.default_ttl,
-        max_views=s.max_views,
+        max_ttl=r.max_ttl,
+        default_ttl=rules.default_ttl_cut,
+        max_views=r.max_views,
         max_bytes=s.max_bytes,
         passphrase_attempts=s.passphrase_attempts,
         pbkdf2_iterations=s.pbkdf2_iterations,
-        require_passphrase=s.require_passphrase,
+        require_passphrase=r.require_passphrase,
         allowed_countries=s.allowed_countries,
         recipient_verification=service.recipient_verification,
         notifications=service.notifications,
         recipients=s.sign_in,
+        teams=list(r.teams),
+        may_create=r.may_create and service.create_policy.allows(principal),
+        refusal=r.refusal,
+        recipients_required=r.recipients_required,
+        recipients_inside=r.recipients_inside,
+        recipients_require_mfa=r.recipients_require_mfa,
+        organisation_domains=s.organisation_domains if r.recipients_inside else [],
+        team_countries=None if r.countries is None else list(r.countries),
+        imposed_by={rule: list(names) for rule, names in r.imposed.items()},
     )
 
 
@@ -136,7 +162,9 @@ async def server_policy(service: Service) -> PolicyResponse:
             " unknown, revoked, expired or malformed.",
             403: "`ip_denied`: this client's address may not create secrets;"
             " `create_not_allowed`: the signed-in user is outside the domains and groups that"
-            " may; `insufficient_scope`: the API token lacks `secrets:create`.",
+            " may, or in a team that may not; `insufficient_scope`: the API token lacks"
+            " `secrets:create`; `team_policy`: the request asks for more than the sender's"
+            " teams allow (`field` names the rule, `teams` the teams that set it).",
         },
     ),
 )

@@ -45,6 +45,7 @@ from burnlink.errors import (
     RecipientMismatch,
     SecretUnavailable,
     StorageError,
+    TeamPolicyRefused,
     TokenNotFound,
     VerificationFailed,
     VerificationRequired,
@@ -80,6 +81,7 @@ _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (CsrfFailed, 403, "csrf_failed"),
     (InsufficientScope, 403, "insufficient_scope"),
     (CreateNotAllowed, 403, "create_not_allowed"),
+    (TeamPolicyRefused, 403, "team_policy"),
     (RecipientMismatch, 403, "recipient_mismatch"),
     (MfaRequired, 403, "mfa_required"),
     (NotPermitted, 403, "not_permitted"),
@@ -177,6 +179,7 @@ def error_response(
     retry_after: int | None = None,
     login_url: str | None = None,
     scope: str | None = None,
+    teams: list[str] | None = None,
 ) -> JSONResponse:
     """A response in the API's one error shape (``schemas.ErrorBody``); a member left as
     ``None`` is left out."""
@@ -188,6 +191,7 @@ def error_response(
         "retry_after": retry_after,
         "login_url": login_url,
         "scope": scope,
+        "teams": teams,
     }
     error: dict[str, Any] = {"code": code, "message": message}
     error.update((name, value) for name, value in extra.items() if value is not None)
@@ -248,7 +252,7 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         code,
         str(exc),
         headers=headers,
-        field=exc.field if isinstance(exc, InvalidInput) else None,
+        field=exc.field if isinstance(exc, InvalidInput | TeamPolicyRefused) else None,
         limit=exc.limit if isinstance(exc, PayloadTooLarge) else None,
         attempts_left=(
             exc.attempts_left if isinstance(exc, AccessDenied | VerificationFailed) else None
@@ -257,6 +261,7 @@ def _burnlink_error(request: Request, exc: Exception) -> JSONResponse:
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
         login_url=login_url,
         scope=exc.scope if isinstance(exc, InsufficientScope) else None,
+        teams=list(exc.teams) if isinstance(exc, TeamPolicyRefused) else None,
     )
 
 

@@ -438,6 +438,47 @@ class PolicyResponse(BaseModel):
         default=False,
         description="Whether recipients and require_mfa can be used (sign-in is configured).",
     )
+    teams: list[str] = Field(
+        default_factory=list,
+        description="The caller's teams (groups with rules in the server's config) whose rules"
+        " are folded into this answer; empty for an anonymous caller or one in no team.",
+    )
+    may_create: bool = Field(
+        default=True,
+        description="Whether the caller may create secrets at all (false: `create_not_allowed`"
+        " or `login_required` would answer).",
+    )
+    refusal: str | None = Field(
+        default=None, description="Why the caller's teams let them create nothing, if so."
+    )
+    recipients_required: bool = Field(
+        default=False, description="Every secret of the caller must name `recipients`."
+    )
+    recipients_inside: bool = Field(
+        default=False,
+        description="Every recipient must be inside the organisation: an email or `domain:`"
+        " entry in `organisation_domains`, or a `group:`.",
+    )
+    recipients_require_mfa: bool = Field(
+        default=False,
+        description="Every secret of the caller gets `require_mfa` (the recipients sign in"
+        " with a second factor).",
+    )
+    organisation_domains: list[str] = Field(
+        default_factory=list,
+        description="The email domains inside the organisation, when `recipients_inside`.",
+    )
+    team_countries: list[str] | None = Field(
+        default=None,
+        description="Countries the caller's teams let reveals come from (a secret naming"
+        " none gets these); null: the teams set none.",
+    )
+    imposed_by: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For each rule the caller's teams tightened (`ttl`, `max_views`,"
+        " `passphrase`, `recipients`, `require_mfa`, `allowed_countries`, `create`), the teams"
+        " that did.",
+    )
 
 
 class HealthResponse(BaseModel):
@@ -473,7 +514,9 @@ class ErrorDetail(BaseModel):
         default=None,
         json_schema_extra=_absent_not_null,
         description="invalid_field, invalid_envelope, and payload_too_large for a secret or"
-        " ciphertext: the dotted path of the member at fault (`body` for the whole body).",
+        " ciphertext: the dotted path of the member at fault (`body` for the whole body);"
+        " team_policy: the rule the request broke (`ttl`, `max_views`, `passphrase`,"
+        " `recipients`, `recipient_email`, `allowed_countries`).",
         examples=["ttl", "envelope.iter"],
     )
     limit: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
@@ -512,6 +555,12 @@ class ErrorDetail(BaseModel):
         json_schema_extra=_absent_not_null,
         description="insufficient_scope: the API token scope the route needs.",
         examples=["secrets:create"],
+    )
+    teams: list[str] | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_not_null,
+        description="team_policy: the sender's teams (groups) that set the rule broken.",
+        examples=[["engineering"]],
     )
 
 

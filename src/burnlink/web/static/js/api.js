@@ -19,6 +19,7 @@ export class ApiError extends Error {
     this.hint = error?.hint ?? null;
     this.retryAfter = error?.retry_after ?? retryAfter;
     this.loginUrl = error?.login_url ?? null;
+    this.teams = Array.isArray(error?.teams) ? error.teams : [];
   }
 }
 
@@ -75,8 +76,9 @@ async function call(method, path, { token = null, body, session = false } = {}) 
  * The server's limits and policy: `{min_ttl, max_ttl, default_ttl, max_views, max_bytes, …,
  * require_passphrase, allowed_countries, recipient_verification, notifications}`.
  */
-export function policy() {
-  return call("GET", "policy");
+export function policy({ session = false } = {}) {
+  // With the session: the signed-in sender's own rules (their teams', docs/identity.md).
+  return call("GET", "policy", { session });
 }
 
 /**

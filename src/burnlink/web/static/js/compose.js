@@ -4,7 +4,7 @@
 // bind it to signed-in recipients (with a second factor, if asked). Under
 // "More options" the sender can add access rules (docs/access.md); the server's own policy
 // (a required passphrase, its countries, whether it can mail codes) is shown from
-// GET /api/v1/policy.
+// GET /api/v1/policy, and for a signed-in sender the rules of their teams (team_policy.js).
 
 import {
   MAX_NETWORKS,
@@ -40,6 +40,7 @@ import {
   t,
 } from "./i18n.js";
 import { qrSvg } from "./qr.js";
+import { applyTeamPolicy } from "./team_policy.js";
 import { byId, failed, setError, setText, setupCopyButtons, show, whileBusy } from "./ui.js";
 
 // 32 letters and digits without look-alikes (0/o, 1/l): 5 bits a character.
@@ -260,6 +261,7 @@ function applyPolicy() {
   const notify = policy.notifications === true;
   show(byId("notify-field"), notify);
   if (!notify) byId("notify-url").value = "";
+  if (signedIn) applyTeamPolicy(policy);
   updateStrength();
 }
 
@@ -430,7 +432,7 @@ async function readInput() {
 async function fieldMessage(id) {
   // The server's policy may have changed since the page loaded: show the current one.
   try {
-    policy = await api.policy();
+    policy = await api.policy({ session: signedIn });
     applyPolicy();
   } catch {
     // Keep the policy we had; the message below still applies.
@@ -480,6 +482,12 @@ async function apiErrorMessage(error) {
       return t("compose.error_notify_unavailable");
     }
     return markField(control, message);
+  }
+  if (error.code === "team_policy") {
+    // The sender's teams refused it: the server's words, next to the control it names.
+    const message = t("compose.error_team_policy", { message: error.message });
+    const named = controlFor(error.field);
+    return named !== null && !byId(named).closest("[hidden]") ? markField(named, message) : message;
   }
   if (error.code === "ip_denied") return t("compose.error_create_ip_denied");
   if (error.code === "rate_limited") {
@@ -571,7 +579,7 @@ async function onSubmit(event) {
     try {
       if (policy === null) {
         setText(status, t("compose.status_loading"));
-        policy = await api.policy();
+        policy = await api.policy({ session: signedIn });
         applyPolicy();
       }
       const input = await readInput();
@@ -648,6 +656,13 @@ async function main() {
   }
   const user = await setupAccount();
   signedIn = user !== null;
+  if (signedIn) {
+    try {
+      policy = await api.policy({ session: true }); // the rules of the sender's teams
+    } catch {
+      // Keep the server's; the create is held to the teams' rules all the same.
+    }
+  }
   // A label names the secret on "My secrets", which only a signed-in sender has.
   if (labelField !== null) show(byId("label-field"), user !== null);
   applyPolicy();
