@@ -17,7 +17,10 @@ from tests.browser.conftest import ARTIFACTS, Contexts, axe_violations, wait_rea
 from tests.browser.test_signin import sign_in_at_provider, signin_server
 from tests.oidc_provider import OidcProvider
 
-ADMIN = {"admin_groups": "admins"}
+ADMIN: dict[str, object] = {
+    "admin_groups": "admins",
+    "teams": {"engineering": {"max_views": 10}},  # alice's team
+}
 FRESH_SECONDS = 30
 
 
@@ -76,6 +79,8 @@ def test_an_admin_reads_activity_alerts_the_log_tokens_and_policy(contexts: Cont
         page, log = contexts.page(viewport={"width": 1100, "height": 900})
         open_console(page, base, provider)
         ids = make_activity(page, base)
+        anonymous = httpx.post(f"{base}/api/v1/secrets", json={"secret": "no team"})
+        assert anonymous.status_code == 201
         csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
         token = page.request.post(
             f"{base}/api/v1/me/tokens",
@@ -92,7 +97,7 @@ def test_an_admin_reads_activity_alerts_the_log_tokens_and_policy(contexts: Cont
             kind: page.text_content(f"#activity-totals .tile[data-kind={kind}] b")
             for kind in ("created", "viewed", "denied", "alerts")
         }
-        assert totals == {"created": "3", "viewed": "1", "denied": "3", "alerts": "1"}
+        assert totals == {"created": "4", "viewed": "1", "denied": "3", "alerts": "1"}
         for kind in ("created", "viewed", "denied", "alerts"):
             height = page.locator(f"#activity-chart polyline[data-series={kind}]").evaluate(
                 "line => line.getBBox().height"
@@ -132,6 +137,19 @@ def test_an_admin_reads_activity_alerts_the_log_tokens_and_policy(contexts: Cont
         assert set(page.locator("#results-body tr td:nth-child(5)").all_text_contents()) == {
             "alice@example.com"
         }
+
+        # By team: alice's three secrets are engineering's; the anonymous one is nobody's.
+        page.fill("#search-actor", "")
+        page.select_option("#search-team", "engineering")
+        page.click("#search-run")
+        page.wait_for_function("() => document.querySelectorAll('#results-body tr').length === 3")
+        page.select_option("#activity-team", "engineering")
+        page.click("#activity-form button[type=submit]")
+        page.wait_for_function(
+            "() => document.querySelector('#activity-totals .tile[data-kind=created] b')"
+            ".textContent === '3'"
+        )
+        assert page.text_content("#activity-totals .tile[data-kind=viewed] b") == "1"
 
         # Tokens: alice's is listed with its user, and revoked from here.
         row = page.locator(f"#admin-tokens-body tr[data-token='{token['id']}']")

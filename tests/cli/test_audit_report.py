@@ -41,7 +41,7 @@ def _known_log(url: str) -> None:
         audit_event(T.SECRET_CREATED, at=day0 + timedelta(minutes=1),
                     secret_id="secret-b-xxxxxxxxxxxxxx", request=REQUEST,
                     policy={"recipients": "group:ops", "require_mfa": True},
-                    detail={"ttl": 3600, "protected": False, "teams": "ops,security"},
+                    detail={"ttl": 3600, "protected": False, "teams": '["ops","security"]'},
                     actor=("alice-sub", "alice@example.com")),
         audit_event(T.SECRET_CREATED, at=day0 + timedelta(minutes=2),
                     secret_id="secret-c-xxxxxxxxxxxxxx", request=REQUEST,

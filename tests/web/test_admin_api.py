@@ -370,3 +370,50 @@ async def test_the_console_page_is_served_with_its_script(client: httpx.AsyncCli
     assert page.status_code == 200
     assert 'src="./static/js/admin.js"' in page.text
     assert '<option value="secret.viewed">' in page.text
+
+
+async def test_a_team_s_secrets_are_found_by_team_in_search_and_activity(
+    memory_store: MemoryStore, clock: FrozenClock
+) -> None:
+    from burnlink.web.app import create_app
+
+    settings = load_settings(
+        store="memory://",
+        admin_groups=["admins"],
+        teams={"sales": {"max_views": 5}, "engineering": {"max_views": 10}},
+        **SIGN_IN,
+    )
+    app = create_app(settings, memory_store, clock)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://burnlink.test") as client,
+    ):
+        bob = await sign_in(memory_store, clock.now(), subject="bob-sub", email="bob@example.com",
+                            groups=("sales",))  # fmt: skip
+        sales = (await client.post("/api/v1/secrets", json={"secret": "s"}, headers=bob)).json()
+        anonymous = (await client.post("/api/v1/secrets", json={"secret": "a"})).json()
+        clock.advance(3600)
+        for made in (sales, anonymous):  # the sales secret's view happens an hour later
+            key = made["url"].split("#")[1]
+            viewed = await client.post(f"/api/v1/secrets/{made['id']}/reveal", json={"key": key})
+            assert viewed.status_code == 200
+        clock.advance(60)  # the period ends now, exclusive: the views lie a minute before
+        session = await admin(memory_store, clock)
+        found = await client.get("/api/v1/audit", params={"team": "sales"}, headers=session)
+        nobody = await client.get("/api/v1/audit", params={"team": "engineering"}, headers=session)
+        hourly = await client.get(
+            "/api/v1/admin/activity",
+            params={"team": "sales", "bucket": "hour",
+                    "since": (clock.now() - timedelta(hours=2)).isoformat()},
+            headers=session,
+        )  # fmt: skip
+
+    assert found.status_code == 200, found.text
+    events = [e["event"] for e in found.json()["entries"]]
+    assert [e["type"] for e in events] == ["secret.created", "secret.viewed"]
+    assert {e["secret_hash"] for e in events} == {secret_hash(sales["id"])}
+    assert json.loads(events[0]["detail"]["teams"]) == ["sales"]
+    assert nobody.json()["entries"] == []
+    counts = [(b["created"], b["viewed"]) for b in hourly.json()["buckets"]]
+    assert counts == [(0, 0), (1, 0), (0, 1)]

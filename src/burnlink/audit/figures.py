@@ -8,17 +8,28 @@ time from creation to first view needs (the secret's hash and when it was create
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from burnlink.audit.chain import AuditEntry
-from burnlink.audit.events import AuditEvent, AuditEventType
+from burnlink.audit.events import MAX_VALUE_LENGTH, AuditEvent, AuditEventType
 
-__all__ = ["CATEGORIES", "DENIALS", "RULES", "TEAMS", "Figures", "activity", "tally", "teams_of"]
+__all__ = [
+    "CATEGORIES",
+    "DENIALS",
+    "RULES",
+    "TEAMS",
+    "Figures",
+    "activity",
+    "tally",
+    "teams_label",
+    "teams_of",
+]
 
 DENIALS: Final = (
     AuditEventType.ACCESS_DENIED_IP,
@@ -50,18 +61,37 @@ RULES: Final = ("passphrase", "recipients", "require_mfa", "emailed_code", "netw
 
 TEAMS: Final = "teams"
 """The ``detail`` key of a ``secret.created`` event that names the creator's teams (those of
-the ``[teams.*]`` policy tables their groups match), comma-separated. Every later event of
-that secret counts for those teams."""
+the ``[teams.*]`` policy tables their groups match) as a JSON array of strings (``teams_label``;
+a group name may hold commas). Every later event of that secret counts for those teams."""
 
 Buckets = list[tuple[datetime, dict[str, int]]]
 
 
+def teams_label(teams: Sequence[str]) -> str | None:
+    """``teams`` as the ``TEAMS`` detail value: a compact JSON array, of as many whole names
+    as fit in an event's value (``MAX_VALUE_LENGTH``); ``None`` for none."""
+    kept = list(teams)
+    while kept:
+        text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if len(text) <= MAX_VALUE_LENGTH:
+            return text
+        kept.pop()
+    return None
+
+
 def teams_of(event: AuditEvent) -> tuple[str, ...]:
-    """The teams a ``secret.created`` event names (none for an anonymous creator)."""
+    """The teams a ``secret.created`` event names (none for an anonymous creator, or for a
+    value that is not a JSON array of strings)."""
     named = event.detail.get(TEAMS)
-    if not isinstance(named, str) or not named:
+    if not isinstance(named, str) or not named.startswith("["):
         return ()
-    return tuple(team for team in named.split(",") if team)
+    try:
+        teams = json.loads(named)
+    except ValueError:
+        return ()
+    if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+        return ()
+    return tuple(teams)
 
 
 @dataclass

@@ -295,6 +295,10 @@ class AdminConsole:
         """Every user's API tokens, newest first (live ones, and ended ones for a while)."""
         return await self.store.all_tokens(now=self.clock.now(), limit=MAX_TOKENS)
 
+    def teams(self) -> list[str]:
+        """The configured teams' names, sorted (what the console's team filters offer)."""
+        return sorted(self.settings.teams)
+
     def policy(self) -> dict[str, dict[str, object]]:
         """The rules in force, as configured: read-only, since they change only with the
         settings (docs/configuration.md). Never a secret setting's value, only whether it
@@ -306,6 +310,7 @@ class AdminConsole:
                 "allowed_domains": list(s.create_allowed_domains),
                 "allowed_groups": list(s.create_allowed_groups),
                 "allowed_ips": list(s.create_allowed_ips),
+                "organisation_domains": list(s.organisation_domains),
             },
             "secrets": {
                 "min_ttl": s.min_ttl,
@@ -338,6 +343,7 @@ class AdminConsole:
                 "secret_failures": s.rate_limit_secret_failures,
                 "admin": s.rate_limit_admin,
             },
+            "teams": {name: team.rules() for name, team in sorted(s.teams.items())},
             "audit": {
                 "retention_days": s.audit_days,
                 "checkpoint_interval": s.audit_checkpoint_interval,

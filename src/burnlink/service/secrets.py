@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.audit import AuditBackend, Watched
 from burnlink.audit.events import AuditEvent, AuditEventType, Scalar
+from burnlink.audit.figures import TEAMS, teams_label
 from burnlink.clock import Clock
 from burnlink.config import Settings
 from burnlink.crypto import Payload, new_link_key
@@ -237,7 +238,8 @@ class SecretService:
         could hold more than ``BURNLINK_MAX_BYTES`` of content is ``PayloadTooLarge``.
         """
         self.create_policy.check(principal)
-        ttl, policy = self.team_rules(principal).apply(
+        rules = self.team_rules(principal)
+        ttl, policy = rules.apply(
             ttl=ttl, max_views=max_views, has_passphrase=envelope.has_passphrase, policy=policy
         )
         if label is not None and any(unicodedata.category(c).startswith("C") for c in label):
@@ -286,6 +288,7 @@ class SecretService:
                     "max_views": views,
                     "protected": gate is not None,
                     "notify": notify_url is not None,
+                    **({TEAMS: teams_label(rules.teams)} if rules.teams else {}),
                 },
                 watch=Watched(secret_id, expires_at, notify_url),
                 actor=None if principal is None else (principal.subject, principal.email),

@@ -151,7 +151,8 @@ function drawTotals(buckets) {
 async function loadActivity() {
   const period = PERIODS[byId("activity-period").value] ?? PERIODS["30d"];
   const since = new Date(Date.now() - period.hours * 3600 * 1000).toISOString();
-  const answer = await api.adminActivity({ since, bucket: period.bucket });
+  const team = byId("activity-team").value;
+  const answer = await api.adminActivity({ since, bucket: period.bucket, team });
   drawTotals(answer.buckets);
   drawChart(answer.buckets, answer.bucket);
 }
@@ -210,6 +211,7 @@ function filters() {
     actor: String(data.get("actor") ?? "").trim(),
     secret_id: String(data.get("secret_id") ?? "").trim(),
     client_ip: String(data.get("client_ip") ?? "").trim(),
+    team: data.get("team"),
   };
 }
 
@@ -295,12 +297,31 @@ async function loadTokens() {
 function policyValue(value) {
   if (Array.isArray(value)) return value.length ? value.join(", ") : t("admin.none");
   if (typeof value === "boolean") return value ? t("admin.yes") : t("admin.no");
+  if (value !== null && typeof value === "object") {
+    const rules = Object.entries(value).map(([name, rule]) => `${name}: ${policyValue(rule)}`);
+    return rules.length ? rules.join("; ") : t("admin.none");
+  }
   if (value === null || value === undefined || value === "") return t("admin.none");
   return String(value);
 }
 
+/** Offer the configured teams in both team selectors (the policy's `teams` section). */
+function offerTeams(teams) {
+  for (const id of ["activity-team", "search-team"]) {
+    const select = byId(id);
+    for (const name of Object.keys(teams ?? {})) {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name;
+      select.append(option);
+    }
+    show(select.closest(".field"), select.options.length > 1);
+  }
+}
+
 async function loadPolicy() {
   const { sections } = await api.adminPolicy();
+  offerTeams(sections.teams);
   const box = byId("policy-sections");
   box.replaceChildren();
   for (const [section, settings] of Object.entries(sections)) {
