@@ -39,14 +39,18 @@ import {
   loadMessages,
   t,
 } from "./i18n.js";
+import {
+  GENERATED_BITS,
+  GENERATED_BYTES,
+  makePassphrase,
+  strengthBits,
+  strengthLevel,
+} from "./passphrase.js";
 import { qrSvg } from "./qr.js";
 import { applyTeamPolicy } from "./team_policy.js";
 import { byId, failed, setError, setText, setupCopyButtons, show, whileBusy } from "./ui.js";
 
 // 32 letters and digits without look-alikes (0/o, 1/l): 5 bits a character.
-const GENERATED_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
-const GENERATED_GROUPS = 4;
-const GENERATED_GROUP_LENGTH = 5;
 
 const form = byId("compose");
 const secretField = byId("secret");
@@ -119,45 +123,14 @@ function removeFile() {
   fileField.focus();
 }
 
-// A run of letters counts like a dictionary word: about 11 bits (a 2,000-word list), plus
-// 2 bits a letter past the eighth. Other characters count by the classes they come from.
-const WORD_BITS = 11;
-const WORD_LETTERS = 8;
-const EXTRA_LETTER_BITS = 2;
-
-/** About how many bits of guessing a passphrase costs: a hint, not a guarantee. */
-function strengthBits(passphrase) {
-  if (passphrase === generatedPassphrase) {
-    return Math.floor(
-      GENERATED_GROUPS * GENERATED_GROUP_LENGTH * Math.log2(GENERATED_ALPHABET.length),
-    );
-  }
-  let bits = 0;
-  const rest = passphrase.replace(/\p{L}{3,}/gu, (word) => {
-    bits += WORD_BITS + Math.max(0, [...word].length - WORD_LETTERS) * EXTRA_LETTER_BITS;
-    return "";
-  });
-  const chars = [...rest];
-  let pool = 0;
-  if (/[a-z]/.test(rest)) pool += 26;
-  if (/[A-Z]/.test(rest)) pool += 26;
-  if (/[0-9]/.test(rest)) pool += 10;
-  if (/[^A-Za-z0-9]/.test(rest)) pool += 33;
-  // Repeated characters add little: count each distinct one fully, repeats at a quarter.
-  const distinct = new Set(chars).size;
-  const effective = distinct + (chars.length - distinct) / 4;
-  return Math.floor(bits + effective * Math.log2(Math.max(pool, 2)));
-}
-
 function updateStrength() {
   const value = passphraseField.value;
   let message;
   if (value === "") {
     message = t(policy?.require_passphrase ? "strength.required" : "strength.empty");
   } else {
-    const bits = strengthBits(value);
-    const level = bits < 40 ? "weak" : bits < 60 ? "fair" : bits < 80 ? "strong" : "very_strong";
-    message = t(`strength.${level}`, { bits });
+    const bits = value === generatedPassphrase ? GENERATED_BITS : strengthBits(value);
+    message = t(`strength.${strengthLevel(bits)}`, { bits });
   }
   setText(byId("strength"), message);
   show(byId("passphrase-copy"), value !== "" && value === generatedPassphrase);
@@ -171,14 +144,7 @@ function setPassphraseVisible(visible) {
 }
 
 function generatePassphrase() {
-  // Rejection sampling is not needed: 256 is a multiple of the alphabet's 32 letters.
-  const bytes = randomBytes(GENERATED_GROUPS * GENERATED_GROUP_LENGTH);
-  const letters = [...bytes].map((byte) => GENERATED_ALPHABET[byte % GENERATED_ALPHABET.length]);
-  const groups = [];
-  for (let i = 0; i < letters.length; i += GENERATED_GROUP_LENGTH) {
-    groups.push(letters.slice(i, i + GENERATED_GROUP_LENGTH).join(""));
-  }
-  generatedPassphrase = groups.join("-");
+  generatedPassphrase = makePassphrase(randomBytes(GENERATED_BYTES));
   passphraseField.value = generatedPassphrase;
   setPassphraseVisible(true);
   updateStrength();
