@@ -259,3 +259,40 @@ async def test_device_sign_in_of_a_team_that_may_not_create_is_refused(
         assert "(sales)" in refused.json()["error"]["message"]
         (entry,) = await app.entries(AuditEventType.SIGN_IN_REFUSED)
         assert dict(entry.event.detail) == {"reason": "create_not_allowed", "via": "device"}
+
+
+async def test_device_sign_in_gives_the_users_older_tokens_its_groups(app: Harness) -> None:
+    from datetime import timedelta
+
+    from burnlink.store.identity import TokenRecord
+
+    cli = app.browser()
+    started = await start(cli)
+    approve(app.provider, started, "alice")
+    app.clock.advance(started["interval"])
+    first = await poll(cli, started["device_code"], name="first")
+    assert first.status_code == 200, first.text
+    (made,) = await app.audited.store.all_tokens(now=app.clock.now(), limit=10)
+    now = app.clock.now()
+    await app.audited.store.put_token(
+        TokenRecord(
+            token_id="tok_oldgroupstoken02",
+            digest=token_digest(b"an older token of alice's"),
+            subject=made.subject,
+            email="alice@old.example",
+            groups=("a-team-she-left",),
+            name="older",
+            scopes=("secrets:create",),
+            created_at=now - timedelta(days=30),
+            expires_at=now + timedelta(days=30),
+        )
+    )
+
+    again = await start(cli)
+    approve(app.provider, again, "alice")
+    app.clock.advance(again["interval"])
+    assert (await poll(cli, again["device_code"], name="second")).status_code == 200
+
+    tokens = await app.audited.store.list_tokens(made.subject, now=app.clock.now())
+    assert {t.name for t in tokens} == {"first", "second", "older"}
+    assert {frozenset(t.groups) for t in tokens} == {frozenset({"engineering", "admins"})}

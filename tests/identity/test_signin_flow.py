@@ -488,3 +488,33 @@ async def test_sign_in_over_plain_http_off_loopback_is_refused(
     assert "text/html" in refused.headers["content-type"]
     assert "BURNLINK_BASE_URL" in refused.text
     assert not browser.cookies
+
+
+async def test_a_sign_in_gives_the_users_tokens_the_groups_it_brings(app: Harness) -> None:
+    """A token made while its user was in other groups (here: put in the store as an older
+    release's token would be) is held to the groups of the user's latest sign-in."""
+    from datetime import timedelta
+
+    from burnlink.ids import token_digest
+    from burnlink.store.identity import TokenRecord
+
+    _, me = await app.signed_in("alice")
+    now = app.clock.now()
+    old = TokenRecord(
+        token_id="tok_oldgroupstoken01",
+        digest=token_digest(b"an older token of alice's"),
+        subject=me["subject"],
+        email="alice@old.example",
+        groups=("a-team-she-left",),
+        name="older",
+        scopes=("secrets:create",),
+        created_at=now - timedelta(days=30),
+        expires_at=now + timedelta(days=30),
+    )
+    await app.audited.store.put_token(old)
+
+    await app.signed_in("alice")
+
+    (kept,) = await app.audited.store.list_tokens(me["subject"], now=now)
+    assert set(kept.groups) == {"engineering", "admins"}
+    assert kept.email == "alice@example.com"

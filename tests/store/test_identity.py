@@ -351,6 +351,35 @@ async def test_list_tokens_newest_first_and_only_the_subjects(
     assert await store.list_tokens("carol", now=clock.now()) == []
 
 
+async def test_refresh_tokens_gives_a_users_tokens_their_latest_email_and_groups(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    first = make_token(clock, name="first")
+    second = make_token(clock, name="second")
+    bobs = make_token(clock, subject="bob")
+    for token in (first, second, bobs):
+        await store.put_token(token)
+
+    refreshed = await store.refresh_tokens(
+        "alice", email="alice@new.example", groups=("sales", "cn=ops,dc=example")
+    )
+
+    assert refreshed == 2
+    listed = await store.list_tokens("alice", now=clock.now())
+    assert {(t.email, t.groups) for t in listed} == {
+        ("alice@new.example", ("sales", "cn=ops,dc=example"))
+    }
+    used = await store.use_token(first.digest, now=clock.now())
+    assert used is not None
+    assert used.groups == ("sales", "cn=ops,dc=example")
+    assert [t.groups for t in await store.list_tokens("bob", now=clock.now())] == [bobs.groups]
+    assert await store.refresh_tokens("alice", email=None, groups=()) == 2
+    assert {(t.email, t.groups) for t in await store.list_tokens("alice", now=clock.now())} == {
+        (None, ())
+    }
+    assert await store.refresh_tokens("carol", email=None, groups=()) == 0
+
+
 async def test_all_tokens_lists_every_users_newest_first_up_to_the_limit(
     store: SecretStore, clock: FrozenClock
 ) -> None:

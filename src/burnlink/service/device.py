@@ -97,6 +97,10 @@ class DeviceSignIn:
                     actor=None if claims is None else (claims.subject, claims.email),
                 )
             raise
+        # Their tokens follow the groups this sign-in brought (the new one has them already).
+        await self.signin.sessions.refresh_tokens(
+            claims.subject, email=claims.email, groups=claims.groups
+        )
         # Every scope: the user just signed in at the provider, as fresh as a sign-in gets.
         issued = await self.tokens.issue(
             principal, name=clean_name, scopes=SCOPES, days=DEFAULT_DAYS, client=client, now=now

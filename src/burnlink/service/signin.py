@@ -36,7 +36,7 @@ from burnlink.identity.transaction import LOGIN_SECONDS, LoginTransaction, SignI
 from burnlink.models import ClientInfo
 from burnlink.service.access import AccessControl
 from burnlink.service.reporting import Reporter
-from burnlink.store.identity import SessionRecord, Sessions
+from burnlink.store.identity import SessionRecord, SignInRecords
 
 __all__ = ["SignInService", "Started", "StartedSession"]
 
@@ -67,7 +67,7 @@ class SignInService:
     def __init__(
         self,
         settings: Settings,
-        sessions: Sessions,
+        sessions: SignInRecords,
         *,
         oidc: OidcClient,
         keys: SignInKeys,
@@ -88,7 +88,7 @@ class SignInService:
     def from_settings(
         cls,
         settings: Settings,
-        sessions: Sessions,
+        sessions: SignInRecords,
         *,
         clock: Clock,
         reporter: Reporter,
@@ -199,6 +199,7 @@ class SignInService:
                 await self.access.failed(client, now=now)
             raise
         session_id = await self._new_session(claims, mfa, now)
+        await self.sessions.refresh_tokens(claims.subject, email=claims.email, groups=claims.groups)
         principal = _principal(claims.subject, claims.email, claims.groups, mfa, claims.auth_time)
         await self.reporter.emit(
             AuditEventType.SIGNED_IN,

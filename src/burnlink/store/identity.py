@@ -18,6 +18,7 @@ __all__ = [
     "OwnedSecrets",
     "SessionRecord",
     "Sessions",
+    "SignInRecords",
     "TokenRecord",
     "token_ended",
 ]
@@ -110,6 +111,13 @@ class ApiTokens(Protocol):
         Newest first is by ``created_at``, then ``token_id``, both descending; ``purge_expired``
         deletes a token once ``retention`` has passed since it ended (``token_ended``)."""
 
+    async def refresh_tokens(
+        self, subject: str, *, email: str | None, groups: tuple[str, ...]
+    ) -> int:
+        """Give every kept token of ``subject`` the email and groups of their latest sign-in,
+        so a token is held to the groups its user has now, not those they had when it was
+        made; how many tokens there were."""
+
     async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
         """Every user's tokens, as ``list_tokens`` lists one user's (live ones, and ended ones
         until ``retention`` after they ended), newest first, at most ``limit``: what the admin
@@ -119,6 +127,10 @@ class ApiTokens(Protocol):
         """Mark the token revoked at ``now``; ``subject``, when given, must own it (``None``:
         an administrator's revoke of anyone's token). Whether a live token was revoked (a
         second revoke, an expired token, or another owner's token is ``False``)."""
+
+
+class SignInRecords(Sessions, ApiTokens, Protocol):
+    """What a sign-in writes: the session, and the user's tokens brought up to date."""
 
 
 class OwnedSecrets(Protocol):

@@ -381,6 +381,15 @@ class MemoryStore:
         tokens.sort(key=lambda t: (t.created_at, t.token_id), reverse=True)
         return tokens
 
+    async def refresh_tokens(
+        self, subject: str, *, email: str | None, groups: tuple[str, ...]
+    ) -> int:
+        """See ``ApiTokens.refresh_tokens``."""
+        mine = [t for t in self._tokens.values() if t.subject == subject]
+        for token in mine:
+            self._tokens[token.token_id] = dataclasses.replace(token, email=email, groups=groups)
+        return len(mine)
+
     async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
         """See ``ApiTokens.all_tokens``."""
         tokens = [t for t in self._tokens.values() if not self._token_gone(t, now)]

@@ -72,6 +72,9 @@ FROM burnlink_api_tokens
 WHERE subject = %(subject)s AND keep_until > %(now)s
 ORDER BY created_at DESC, token_id DESC
 """
+_REFRESH_TOKENS: Final = """
+UPDATE burnlink_api_tokens SET email = %(email)s, groups = %(groups)s WHERE subject = %(subject)s
+"""
 _ALL_TOKENS: Final = """
 SELECT token_id, digest, subject, email, groups, name, scopes, created_at, expires_at,
        last_used, revoked_at
@@ -166,6 +169,17 @@ class PostgresIdentity:
         """See ``ApiTokens.list_tokens``: one ``SELECT`` by the index on the subject."""
         rows = await self._rows(_LIST_TOKENS, {"subject": subject, "now": now})
         return [token_from_row(row, POSTGRES_TYPES) for row in rows]
+
+    async def refresh_tokens(
+        self, subject: str, *, email: str | None, groups: tuple[str, ...]
+    ) -> int:
+        """See ``ApiTokens.refresh_tokens``: one ``UPDATE`` by the index on the subject."""
+        params: dict[str, object] = {
+            "subject": subject,
+            "email": email,
+            "groups": POSTGRES_TYPES.names(groups),
+        }
+        return await self._changed(_REFRESH_TOKENS, params)
 
     async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
         """See ``ApiTokens.all_tokens``: one ``SELECT``."""

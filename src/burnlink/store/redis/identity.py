@@ -164,6 +164,27 @@ end
 return out
 """
 
+REFRESH: Final = """
+-- KEYS: a subject's token set, then the hash of each member given. ARGV: the groups (JSON),
+-- whether there is an email (1/0), the email, then the members. Sets grp (and em, or drops
+-- it) on each token still kept, drops the members whose hash is gone; returns how many.
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i], 'grp', ARGV[1])
+    if ARGV[2] == '1' then
+      redis.call('HSET', KEYS[i], 'em', ARGV[3])
+    else
+      redis.call('HDEL', KEYS[i], 'em')
+    end
+    n = n + 1
+  else
+    redis.call('ZREM', KEYS[1], ARGV[i + 2])
+  end
+end
+return n
+"""
+
 PURGE: Final = """
 -- KEYS: an index, then for each member given its keys (KEYS_PER members each: the hash
 -- first). ARGV: now (ms), keys per member, the field that holds the end, then the members.
@@ -277,6 +298,7 @@ class RedisIdentity:
         self._use_token_script = client.register_script(USE_TOKEN)
         self._revoke_token_script = client.register_script(REVOKE_TOKEN)
         self._read_all_script = client.register_script(READ_ALL)
+        self._refresh_script = client.register_script(REFRESH)
         self._purge_script = client.register_script(PURGE)
 
     def _signin_key(self, kind: bytes, name: bytes = b"") -> bytes:
@@ -406,6 +428,27 @@ class RedisIdentity:
             if fields and int(fields[b"ku"]) > now_ms:
                 tokens.append(_token(digest, fields))
         return tokens
+
+    async def refresh_tokens(
+        self, subject: str, *, email: str | None, groups: tuple[str, ...]
+    ) -> int:
+        """See ``ApiTokens.refresh_tokens``: the subject's set, then one script per
+        ``_READ_CHUNK`` of its tokens."""
+        of = self._signin_key(b"tok-of", _encode(subject))
+        with translated():
+            members = cast("list[bytes]", await self._client.zrange(of, 0, -1))
+        refreshed = 0
+        for start in range(0, len(members), _READ_CHUNK):
+            chunk = members[start : start + _READ_CHUNK]
+            keys = [of, *(self._token_key(_member_digest(m)) for m in chunk)]
+            args: list[EncodableT] = [
+                _names(groups),
+                b"1" if email is not None else b"0",
+                _encode(email or ""),
+                *chunk,
+            ]
+            refreshed += int(await self._script(self._refresh_script, keys, args))
+        return refreshed
 
     async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
         """See ``ApiTokens.all_tokens``: the members of ``tok-index`` (every token kept), read

@@ -165,6 +165,14 @@ class SqliteIdentity:
         rows = await self._run(partial(_select, _LIST_TOKENS, (subject, to_epoch_ms(now))))
         return [token_from_row(row, SQLITE_TYPES) for row in rows]
 
+    async def refresh_tokens(
+        self, subject: str, *, email: str | None, groups: tuple[str, ...]
+    ) -> int:
+        """See ``ApiTokens.refresh_tokens``: one ``UPDATE`` by the index on the subject."""
+        sql = "UPDATE api_tokens SET email = ?, groups = ? WHERE subject = ?"
+        parameters = (email, SQLITE_TYPES.names(groups), subject)
+        return await self._run(partial(_changes, sql, parameters), writes=True)
+
     async def all_tokens(self, *, now: datetime, limit: int) -> list[TokenRecord]:
         """See ``ApiTokens.all_tokens``: one ``SELECT``."""
         parameters = (to_epoch_ms(now), max(limit, 0))
