@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     """``acr`` values the operator accepts as a second factor."""
     oidc_max_age: int = Field(default=300, ge=30, le=86400)
     """Seconds a sign-in counts as fresh for sensitive actions (creating an API token)."""
+    recipient_max_age: int = Field(default=300, ge=30, le=3600)
+    """Seconds a recipient's second-factor sign-in counts as fresh for a secret with
+    ``require_mfa`` (five minutes by default)."""
     session_idle_timeout: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
     """Seconds a signed-in session may go unused before it ends."""
     session_max_age: int = Field(default=7 * 86400, ge=300, le=90 * 86400)

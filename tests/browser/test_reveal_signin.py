@@ -5,7 +5,9 @@ trip, and tells a signed-in user who is not a recipient so, with nothing used up
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.sync_api import Page
@@ -202,3 +204,47 @@ def test_the_receipt_page_shows_a_viewers_email_as_text(contexts: Contexts) -> N
         assert cells[-1] == "Viewed by a signed-in user without an email address (MFA)"
         assert page.locator("#events-body img").count() == 0
         assert page.title() != "1"
+
+
+FRESH_SECONDS = 30
+
+
+def test_a_stale_second_factor_sign_in_signs_in_again_and_reveals(contexts: Contexts) -> None:
+    """A ``require_mfa`` secret opened by its recipient whose sign-in is older than
+    ``BURNLINK_RECIPIENT_MAX_AGE``: nothing is used, the page sends her to sign in again at
+    the provider (``max_age``; both factors asked), she comes back to the secret with the key,
+    and then it opens."""
+    with signin_server(recipient_max_age=FRESH_SECONDS) as (base, provider):
+        page, log = contexts.page()
+        signed_in_on_compose_page(page, base, provider)
+        signed_in = time.monotonic()
+        csrf = page.request.get(f"{base}/api/v1/me").json()["csrf_token"]
+        made = page.request.post(
+            f"{base}/api/v1/secrets",
+            data={"secret": PLAINTEXT, "recipients": ["alice@example.com"], "require_mfa": True},
+            headers={"x-burnlink-csrf": csrf},
+        )
+        assert made.status == 201, made.text()
+        created: dict[str, Any] = made.json()
+        time.sleep(max(0.0, signed_in + FRESH_SECONDS + 2 - time.monotonic()))
+
+        page.goto(created["url"])
+        wait_ready(page)
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        page.click("#reveal-button")
+        page.wait_for_selector("#signin-needed:not([hidden])")
+        assert views_left(base, created) == 1  # the stale attempt used nothing
+        assert axe_violations(page) == []
+        page.click("#reveal-sign-in")
+        sign_in_at_provider(page, provider, "alice")  # asked again, with her code
+        page.wait_for_url(f"{base}/s/{created['id']}**")
+        wait_ready(page)
+        page.wait_for_selector("#reveal-form:not([hidden])")
+        page.click("#reveal-button")
+        page.wait_for_selector("#revealed:not([hidden])")
+
+        assert page.input_value("#secret-text") == PLAINTEXT
+        logins = [r for r in log.requests if r.url.startswith(f"{base}/auth/login?")]
+        assert parse_qs(urlsplit(logins[-1].url).query)["max_age"] == [str(FRESH_SECONDS)]
+        asked = [r for r in log.requests if r.url.startswith(f"{provider.issuer}/auth?")]
+        assert parse_qs(urlsplit(asked[-1].url).query)["max_age"] == [str(FRESH_SECONDS)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from burnlink.audit.events import AuditEventType
 from burnlink.identity.tokens import parse_token
 from burnlink.ids import token_digest
+from burnlink.store.identity import TokenRecord
 from tests.identity.conftest import CALLBACK
 from tests.identity.test_signin_flow import Harness, harness
 from tests.oidc_provider import OidcProvider, require_node
@@ -262,10 +264,6 @@ async def test_device_sign_in_of_a_team_that_may_not_create_is_refused(
 
 
 async def test_device_sign_in_gives_the_users_older_tokens_its_groups(app: Harness) -> None:
-    from datetime import timedelta
-
-    from burnlink.store.identity import TokenRecord
-
     cli = app.browser()
     started = await start(cli)
     approve(app.provider, started, "alice")

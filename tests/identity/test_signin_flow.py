@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -22,6 +22,8 @@ from burnlink.audit.events import AuditEventType, Outcome
 from burnlink.clock import FrozenClock
 from burnlink.identity.freshness import require_fresh
 from burnlink.identity.sessions import session_digest
+from burnlink.ids import token_digest
+from burnlink.store.identity import TokenRecord
 from burnlink.web.principal import principal_of
 from tests.identity.conftest import BASE
 from tests.oidc_provider import OidcProvider
@@ -493,11 +495,6 @@ async def test_sign_in_over_plain_http_off_loopback_is_refused(
 async def test_a_sign_in_gives_the_users_tokens_the_groups_it_brings(app: Harness) -> None:
     """A token made while its user was in other groups (here: put in the store as an older
     release's token would be) is held to the groups of the user's latest sign-in."""
-    from datetime import timedelta
-
-    from burnlink.ids import token_digest
-    from burnlink.store.identity import TokenRecord
-
     _, me = await app.signed_in("alice")
     now = app.clock.now()
     old = TokenRecord(

@@ -23,6 +23,7 @@ from burnlink.clock import FrozenClock
 from burnlink.config import Settings, load_settings
 from burnlink.errors import ConfigError
 from burnlink.store.memory import MemoryStore
+from burnlink.web.app import create_app
 from tests.web.signed_in import SIGN_IN, bearer, make_token, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -151,8 +152,6 @@ async def test_an_api_token_of_an_admin_is_not_the_admin_token(
 async def test_without_admin_groups_no_session_is_let_in_and_no_console_page(
     memory_store: MemoryStore, clock: FrozenClock
 ) -> None:
-    from burnlink.web.app import create_app
-
     settings = load_settings(store="memory://", admin_token=ADMIN_TOKEN, **SIGN_IN)
     app = create_app(settings, memory_store, clock)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
@@ -375,8 +374,6 @@ async def test_the_console_page_is_served_with_its_script(client: httpx.AsyncCli
 async def test_a_team_s_secrets_are_found_by_team_in_search_and_activity(
     memory_store: MemoryStore, clock: FrozenClock
 ) -> None:
-    from burnlink.web.app import create_app
-
     settings = load_settings(
         store="memory://",
         admin_groups=["admins"],

@@ -58,7 +58,6 @@ CODES_PER_VIEW = 3
 """Codes mailed for one secret between two successful verifications; when the last is used up
 or expired, asking for another locks (destroys) the secret."""
 RATE_LIMIT_AUDIT_WINDOW = 60
-RECIPIENT_MAX_AGE = timedelta(minutes=5)
 """How old a recipient's sign-in may be when their secret has ``require_mfa``."""
 _CLOCK_SKEW = timedelta(seconds=60)
 
@@ -331,7 +330,7 @@ class AccessControl:
     ) -> None:
         """A secret bound to ``recipients`` needs a signed-in ``principal`` that matches one
         entry (``policy.recipient_matches``), and with ``require_mfa`` a session signed in
-        with a second factor at most ``RECIPIENT_MAX_AGE`` seconds ago.
+        with a second factor at most ``BURNLINK_RECIPIENT_MAX_AGE`` seconds ago.
 
         Anonymous: ``LoginRequired`` (not counted, not audited: it only asks to sign in).
         No entry matches: ``RecipientMismatch``; matching but an API token or a sign-in
@@ -377,7 +376,9 @@ class AccessControl:
             )
             raise MfaRequired
         if principal.auth_time is None or not (
-            -_CLOCK_SKEW <= now - principal.auth_time <= RECIPIENT_MAX_AGE
+            -_CLOCK_SKEW
+            <= now - principal.auth_time
+            <= timedelta(seconds=self.settings.recipient_max_age)
         ):
             detail["fresh"] = False
             await self.reporter.emit(
@@ -389,7 +390,7 @@ class AccessControl:
                 detail=detail,
                 actor=actor,
             )
-            raise FreshLoginRequired(max_age=int(RECIPIENT_MAX_AGE.total_seconds()), next_path=back)
+            raise FreshLoginRequired(max_age=self.settings.recipient_max_age, next_path=back)
 
     async def _refuse(
         self,
