@@ -38,6 +38,7 @@ from burnlink.envelope import MAX_ITERATIONS, MIN_ITERATIONS
 from burnlink.errors import ConfigError, InvalidInput
 from burnlink.hosts import is_loopback, normalise_host
 from burnlink.policy import parse_countries, parse_networks
+from burnlink.setting_files import SettingFiles, read_setting_file
 from burnlink.teams import TeamPolicy, TeamsInvalid, parse_teams
 
 CONFIG_FILE_VARIABLE = "BURNLINK_CONFIG"
@@ -240,13 +241,16 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, then the TOML file named by ``BURNLINK_CONFIG``."""
+        """Arguments, then the environment (with ``BURNLINK_<NAME>_FILE``, ``setting_files``),
+        then the TOML file named by ``BURNLINK_CONFIG``."""
+        files = SettingFiles(settings_cls)
         path = os.environ.get(CONFIG_FILE_VARIABLE)
         if not path:
-            return init_settings, env_settings
+            return init_settings, env_settings, files
         if not Path(path).is_file():
             raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {path}")
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return init_settings, env_settings, files, toml
 
     @field_validator(
         "trusted_proxies",
@@ -599,17 +603,9 @@ class Settings(BaseSettings):
         cannot be read or is empty."""
         if self.oidc_client_secret is not None:
             return self.oidc_client_secret.get_secret_value().strip()
-        path = Path(self.oidc_client_secret_file or "").expanduser()
-        try:
-            secret = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(
-                f"BURNLINK_OIDC_CLIENT_SECRET_FILE: cannot read {path} ({reason})"
-            ) from None
-        if not secret:
-            raise ConfigError(f"BURNLINK_OIDC_CLIENT_SECRET_FILE: {path} is empty")
-        return secret
+        return read_setting_file(
+            "BURNLINK_OIDC_CLIENT_SECRET_FILE", self.oidc_client_secret_file or ""
+        )
 
     def public_base(self) -> str | None:
         """``base_url`` without a trailing slash."""
