@@ -328,6 +328,19 @@ def test_a_sealed_answer_is_not_an_envelope_and_the_reverse() -> None:
         SealedAnswer.from_json(envelope["vectors"][0]["envelope"])
 
 
+def test_sealed_answer_naming_a_member_twice_is_refused() -> None:
+    requester = KeyPair.generate()
+    sealed = seal_answer(
+        Payload(b"s"), requester.public, REQUEST_ID, expected_fingerprint=requester.fingerprint
+    )
+    text = sealed.to_bytes().decode()
+    # A second "ct": a reader that kept the last one would open something else than was checked.
+    doubled = text[:-1] + ',"ct":"' + b64url_encode(bytes(32)) + '"}'
+
+    with pytest.raises(EnvelopeError, match="not valid JSON"):
+        SealedAnswer.from_bytes(doubled.encode())
+
+
 def test_sealed_answer_from_bytes_refuses_what_is_not_json() -> None:
     with pytest.raises(EnvelopeError) as caught:
         SealedAnswer.from_bytes(b"{not json")

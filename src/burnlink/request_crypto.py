@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from burnlink.crypto import Payload, decode_payload, encode_payload
 from burnlink.envelope import NONCE_BYTES, TAG_BYTES
 from burnlink.errors import EnvelopeError, InvalidInput
 from burnlink.ids import b64url_decode, b64url_encode
-from burnlink.strict_json import dumps_compact
+from burnlink.strict_json import dumps_compact, loads_strict
 
 __all__ = [
     "ALG",
@@ -247,9 +246,10 @@ class SealedAnswer:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SealedAnswer:
-        """Parse and validate the compact JSON form."""
+        """Parse and validate the compact JSON form; a member named twice is refused, as in
+        every JSON the server reads."""
         try:
-            obj = json.loads(data)
+            obj = loads_strict(data)
         except ValueError as exc:
             raise EnvelopeError("is not valid JSON", "answer") from exc
         return cls.from_json(obj)
