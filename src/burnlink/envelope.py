@@ -116,9 +116,9 @@ class Envelope:
                 raise EnvelopeError(
                     f"must be an integer from {min_iterations} to {MAX_ITERATIONS}", "envelope.iter"
                 )
-            salt = _decode(obj["salt"], "envelope.salt", SALT_BYTES)
-        nonce = _decode(obj["nonce"], "envelope.nonce", NONCE_BYTES)
-        ciphertext = _decode(obj["ct"], "envelope.ct", None)
+            salt = decode_field(obj["salt"], "envelope.salt", SALT_BYTES)
+        nonce = decode_field(obj["nonce"], "envelope.nonce", NONCE_BYTES)
+        ciphertext = decode_field(obj["ct"], "envelope.ct", None)
         if len(ciphertext) < TAG_BYTES:
             raise EnvelopeError("is shorter than the authentication tag", "envelope.ct")
         return cls(kdf=kdf, iterations=iterations, salt=salt, nonce=nonce, ciphertext=ciphertext)
@@ -133,7 +133,9 @@ class Envelope:
         return cls.from_json(obj, min_iterations=1)
 
 
-def _decode(value: object, field_name: str, length: int | None) -> bytes:
+def decode_field(value: object, field_name: str, length: int | None) -> bytes:
+    """A base64url member of a JSON object as bytes (``length`` of them, unless ``None``);
+    ``EnvelopeError`` naming ``field_name`` otherwise."""
     if not isinstance(value, str):
         raise EnvelopeError("must be a base64url string", field_name)
     try:

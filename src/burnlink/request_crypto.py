@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from burnlink.crypto import Payload, decode_payload, encode_payload
-from burnlink.envelope import NONCE_BYTES, TAG_BYTES
+from burnlink.envelope import NONCE_BYTES, TAG_BYTES, decode_field
 from burnlink.errors import EnvelopeError, InvalidInput
-from burnlink.ids import b64url_decode, b64url_encode
+from burnlink.ids import b64url_encode
 from burnlink.strict_json import dumps_compact, loads_strict
 
 __all__ = [
@@ -89,7 +89,7 @@ def validate_public_key(point: bytes, field_name: str) -> None:
 
 def parse_public_key(text: object, field_name: str) -> bytes:
     """Decode and validate a public key in its text form (base64url of 65 bytes)."""
-    point = _decode(text, field_name, PUBLIC_KEY_BYTES)
+    point = decode_field(text, field_name, PUBLIC_KEY_BYTES)
     validate_public_key(point, field_name)
     return point
 
@@ -149,7 +149,7 @@ class KeyPair:
     @classmethod
     def from_text(cls, text: str, field_name: str = "request.private_key") -> KeyPair:
         """Parse the base64url form a link fragment carries (130 characters)."""
-        return cls.from_bytes(_decode(text, field_name, KEY_PAIR_BYTES), field_name)
+        return cls.from_bytes(decode_field(text, field_name, KEY_PAIR_BYTES), field_name)
 
     @classmethod
     def _of(cls, private: ec.EllipticCurvePrivateKey) -> KeyPair:
@@ -234,13 +234,13 @@ class SealedAnswer:
             raise EnvelopeError(f"alg must be {ALG!r}", "answer.alg")
         if obj["crv"] != CRV:
             raise EnvelopeError(f"crv must be {CRV!r}", "answer.crv")
-        ciphertext = _decode(obj["ct"], "answer.ct", None)
+        ciphertext = decode_field(obj["ct"], "answer.ct", None)
         if len(ciphertext) < TAG_BYTES:
             raise EnvelopeError("is shorter than the authentication tag", "answer.ct")
         return cls(
             requester_public=parse_public_key(obj["rpk"], "answer.rpk"),
             ephemeral_public=parse_public_key(obj["epk"], "answer.epk"),
-            nonce=_decode(obj["nonce"], "answer.nonce", NONCE_BYTES),
+            nonce=decode_field(obj["nonce"], "answer.nonce", NONCE_BYTES),
             ciphertext=ciphertext,
         )
 
@@ -303,12 +303,3 @@ def open_answer(sealed: SealedAnswer, key_pair: KeyPair, request_id: str) -> Pay
     except InvalidTag as exc:
         raise EnvelopeError("does not decrypt with this key and request id", "answer") from exc
     return decode_payload(plain)
-
-
-def _decode(value: object, field_name: str, length: int | None) -> bytes:
-    if not isinstance(value, str):
-        raise EnvelopeError("must be a base64url string", field_name)
-    try:
-        return b64url_decode(value, field=field_name, length=length)
-    except InvalidInput as exc:
-        raise EnvelopeError(exc.reason, exc.field) from exc

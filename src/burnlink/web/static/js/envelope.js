@@ -78,7 +78,8 @@ export function newLinkKey() {
   return randomBytes(KEY_BYTES);
 }
 
-function concat(...parts) {
+/** The bytes of each part, one after another. */
+export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
   let at = 0;
   for (const part of parts) {

@@ -15,6 +15,7 @@ import {
   VERSION,
   b64urlDecode,
   b64urlEncode,
+  concat,
   decodePayload,
   encodePayload,
   randomBytes,
@@ -62,16 +63,6 @@ function decode(text, field, length) {
     if (error instanceof EnvelopeError) throw fail(field, error.message);
     throw error;
   }
-}
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function bigInt(bytes) {
