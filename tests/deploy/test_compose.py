@@ -4,6 +4,8 @@ Caddy, processes for containers: no image registry is reachable here)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import stat
@@ -18,6 +20,7 @@ from burnlink.config import load_settings
 from burnlink.setting_files import FILE_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
+CADDY = os.environ.get("BURNLINK_TEST_CADDY", "/usr/bin/caddy")
 COMPOSE = ROOT / "deploy" / "compose"
 DOCUMENTED = set(
     re.findall(r"`(BURNLINK_[A-Z0-9_]+)`", (ROOT / "docs" / "configuration.md").read_text())
@@ -97,3 +100,35 @@ def test_make_secrets_writes_usable_private_files_once(tmp_path: Path) -> None:
     )
     assert settings.audit_key is not None
     assert settings.signing_key is not None
+
+
+def test_the_caddyfile_sends_https_for_the_domain_to_every_healthy_replica() -> None:
+    if not os.access(CADDY, os.X_OK):
+        message = f"caddy is not installed at {CADDY}: apt-get install caddy (scripts/test does)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    adapted = subprocess.run(  # noqa: S603 - Debian's caddy on the repo's Caddyfile
+        [CADDY, "adapt", "--config", str(COMPOSE / "Caddyfile")],
+        env={**os.environ, "BURNLINK_DOMAIN": "secrets.example.com"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    server = json.loads(adapted.stdout)["apps"]["http"]["servers"]["srv0"]
+    route = server["routes"][0]
+    proxy = route["handle"][0]["routes"][0]["handle"][0]
+
+    assert server["listen"] == [":443"]  # https, with Caddy's automatic certificate
+    assert route["match"] == [{"host": ["secrets.example.com"]}]
+    assert proxy["handler"] == "reverse_proxy"
+    # Every replica the compose network's DNS names, not the first one only.
+    assert proxy["dynamic_upstreams"] == {
+        "name": "burnlink",
+        "port": "8000",
+        "refresh": 5_000_000_000,
+        "source": "a",
+    }
+    assert proxy["health_checks"]["active"]["uri"] == "/healthz"
+    # No trusted_proxies: a client's own X-Forwarded-For is replaced, never passed on.
+    assert "trusted_proxies" not in json.dumps(server)
