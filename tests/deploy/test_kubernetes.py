@@ -34,7 +34,7 @@ Object = dict[str, Any]
 
 def _kubectl() -> str:
     return require_tool(
-        "kubectl", "BURNLINK_TEST_KUBECTL", "apt-get install kubernetes-client (kubectl)"
+        "kubectl", "BURNLINK_TEST_KUBECTL", "apt-get install kubernetes-client (scripts/test does)"
     )
 
 

@@ -37,7 +37,9 @@ PR_MDWE_REFUSE_EXEC_GAIN = 1
 
 def _systemd_analyze() -> str:
     return require_tool(
-        "systemd-analyze", "BURNLINK_TEST_SYSTEMD_ANALYZE", "apt-get install systemd"
+        "systemd-analyze",
+        "BURNLINK_TEST_SYSTEMD_ANALYZE",
+        "apt-get install systemd (scripts/test does)",
     )
 
 

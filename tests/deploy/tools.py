@@ -17,11 +17,11 @@ CONFIGURATION = ROOT / "docs" / "configuration.md"
 
 def require_tool(name: str, variable: str, install: str) -> str:
     """The path of ``name`` (or of ``$variable`` when set); skip the calling test without it,
-    or fail when ``CI=true``, where ``scripts/test`` installs it (``install`` says how)."""
+    or fail when ``CI=true``. ``install`` says how to get it."""
     found = os.environ.get(variable) or shutil.which(name)
     if found and os.access(found, os.X_OK):
         return found
-    message = f"{name} is not installed: {install} (scripts/test does)"
+    message = f"{name} is not installed: {install}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
