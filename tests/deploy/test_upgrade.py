@@ -1,13 +1,15 @@
-"""Upgrading a whole deployment: a server of the previous release runs on its SQLite file,
-is stopped, and this release's server starts on the same file and keys, as the systemd unit
-and the SQLite overlay do on an upgrade. Every live secret stays revealable with the views it
-had left, a used one stays gone, and the audit chain runs on unbroken from the old head.
+"""Upgrading a whole deployment: a server of the previous release runs on its store (a SQLite
+file, a PostgreSQL database, a Redis prefix), is stopped, and this release's server starts on
+the same store and keys, as the systemd unit and the overlays do on an upgrade. Every live
+secret stays revealable with the views it had left, a used one stays gone, and the audit chain
+runs on unbroken from the old head.
 
 The previous release is the last commit before schema 8 (``PREVIOUS``), taken from this
 repository's history with ``git archive`` and run from its source with this environment's
 pinned dependencies, which it shares. The store tests (tests/store/test_sqlite.py) check each
 migration step; this checks the deployment around them: the server, its keys and its log.
-Without git or that commit (a shallow clone) the test skips, and fails when ``CI=true``.
+Without git or that commit (a shallow clone) the test skips, and fails when ``CI=true``; so
+do the PostgreSQL and Redis cases without their server (tests/services.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import services
 from tests.deploy.tools import ROOT, require_tool
 from tests.servers import started
 
@@ -52,14 +57,14 @@ def _previous_release(folder: Path) -> Path:
     return folder / "src"
 
 
-def _environment(data: Path, source: Path | None) -> dict[str, str]:
+def _environment(store: str, data: Path, source: Path | None) -> dict[str, str]:
     """The server's settings; ``source`` puts that release's code first on the path."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")}
     environment.pop("PYTHONPATH", None)
     if source is not None:
         environment["PYTHONPATH"] = str(source)
     environment.update(
-        BURNLINK_STORE=f"sqlite://{data / 'burnlink.db'}",
+        BURNLINK_STORE=store,
         BURNLINK_KEY_DIR=str(data),
         BURNLINK_LOG_LEVEL="info",
     )
@@ -82,11 +87,54 @@ def _reveal(base: str, secret: tuple[str, str]) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/secrets/{identifier}/reveal", json={"key": key}, timeout=30)
 
 
-def _schema(database: Path) -> int:
-    """The SQLite store's schema version, read without writing anything."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        version: int = db.execute("PRAGMA user_version").fetchone()[0]
-    return version
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store of the backend: a file, a database of its own (the session's shared
+    one may already hold this release's schema), or a key prefix of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'data' / 'burnlink.db'}"
+    elif request.param == "postgres":
+        services.require("postgres")
+        import psycopg
+
+        name = f"burnlink_upgrade_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{services.POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        finally:
+            with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        services.require("redis")
+        import redis
+
+        prefix = f"burnlink-upgrade-{uuid.uuid4().hex[:12]}:"
+        try:
+            yield f"{services.REDIS_URL}?prefix={prefix}"
+        finally:
+            client = redis.Redis.from_url(services.REDIS_URL)
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
+def _schema(store: str) -> int | None:
+    """The store's schema version, read without changing anything; Redis has none."""
+    if store.startswith("sqlite://"):
+        database = store.removeprefix("sqlite://")
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+    if store.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store) as conn:
+            row = conn.execute("SELECT max(version) FROM burnlink_schema_version").fetchone()
+        assert row is not None
+        return int(row[0])
+    return None
 
 
 def _audit(environment: dict[str, str], *arguments: str) -> str:
@@ -104,18 +152,18 @@ def _audit(environment: dict[str, str], *arguments: str) -> str:
 
 
 def test_upgrade_from_the_previous_release_keeps_secrets_and_the_audit_chain(
-    tmp_path: Path,
+    store: str, tmp_path: Path
 ) -> None:
     source = _previous_release(tmp_path / "previous")
     data = tmp_path / "data"
     log = tmp_path / "burnlink.log"
-    old = _environment(data, source)
+    old = _environment(store, data, source)
     # The previous release took its keys from the environment; this one reads the same keys
     # from files, as the systemd unit and the Kubernetes overlays give them.
     old.update(BURNLINK_AUDIT_KEY=AUDIT_KEY, BURNLINK_SIGNING_KEY=SIGNING_KEY)
     (tmp_path / "audit-key").write_text(AUDIT_KEY + "\n")
     (tmp_path / "signing-key").write_text(SIGNING_KEY + "\n")
-    new = _environment(data, None)
+    new = _environment(store, data, None)
     new.update(
         BURNLINK_AUDIT_KEY_FILE=str(tmp_path / "audit-key"),
         BURNLINK_SIGNING_KEY_FILE=str(tmp_path / "signing-key"),
@@ -128,7 +176,7 @@ def test_upgrade_from_the_previous_release_keeps_secrets_and_the_audit_chain(
         twice, once, used = _create(base, 2), _create(base, 1), _create(base, 1)
         assert _reveal(base, twice).json()["views_left"] == 1
         assert _reveal(base, used).status_code == 200
-    old_schema = _schema(data / "burnlink.db")
+    old_schema = _schema(store)
     before = json.loads(_audit(old, "verify", "--json"))
     old_entries = _audit(old, "export").splitlines()
 
@@ -141,7 +189,8 @@ def test_upgrade_from_the_previous_release_keeps_secrets_and_the_audit_chain(
     after = json.loads(_audit(new, "verify", "--json", "--expect-head", str(before["last_seq"])))
     entries = _audit(new, "export").splitlines()
 
-    assert (old_schema, _schema(data / "burnlink.db")) == (7, 8)
+    if not store.startswith("redis://"):
+        assert (old_schema, _schema(store)) == (7, 8)
     assert ready.status_code == 200
     assert revealed_twice.json() == {"secret": "kept with 2 views", "file": None, "views_left": 0}
     assert revealed_once.json()["secret"] == "kept with 1 views"
