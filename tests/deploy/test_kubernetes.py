@@ -194,6 +194,8 @@ def test_kubernetes_pods_are_selected_by_service_budget_and_policies(
     assert budget["spec"]["selector"]["matchLabels"] == LABELS
     assert len(budget["spec"].keys() & {"minAvailable", "maxUnavailable"}) == 1
     assert policies
+    for spread in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]:
+        assert spread["labelSelector"]["matchLabels"] == LABELS
     for policy in policies:
         assert policy["spec"]["podSelector"]["matchLabels"] == LABELS
 
