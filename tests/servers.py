@@ -78,6 +78,18 @@ def running_server(
         yield running
 
 
+@contextmanager
+def started(
+    command: Callable[[int], list[str]], environment: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Any server command, ``command(port)``, started on a free port with ``environment``, its
+    output in ``log_path``; yields its base URL and process once it answers ``/healthz``, and
+    stops it on the way out. For servers not run from this environment's ``burnlink`` (an
+    installed copy, a launcher that changes the process first)."""
+    with _started(command, environment, log_path) as running:
+        yield running
+
+
 class _PortTaken(Exception):
     """The server could not bind its port: another process took it after ``free_port``."""
 
