@@ -94,17 +94,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'data' / 'burnlink.db'}"
     elif request.param == "postgres":
-        services.require("postgres")
-        import psycopg
-
-        name = f"burnlink_upgrade_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{services.POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-        finally:
-            with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with services.new_postgres_database("burnlink_upgrade") as url:
+            yield url
     else:
         services.require("redis")
         import redis

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -226,17 +225,8 @@ def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     """A brand-new database without any burnlink table, dropped afterwards."""
-    services.require("postgres")
-    import psycopg
-
-    name = f"burnlink_fresh_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{services.POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(services.POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with services.new_postgres_database("burnlink_fresh") as url:
+        yield url
 
 
 def _query(url: str, sql: str) -> list[tuple[object, ...]]:
