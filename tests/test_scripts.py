@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SCRIPTS = ("scripts/_venv", "scripts/test", "scripts/check", ".ci/run")
+SCRIPTS = ("scripts/_venv", "scripts/test", "scripts/check", "scripts/container-test", ".ci/run")
 # The README's one command that installs and starts a server: its venv is the user's.
 _SERVE_RE = re.compile(
     r"python3 -m venv (?P<venv>\S+) && (?P=venv)/bin/pip install \. && (?P=venv)/bin/burnlink serve"
@@ -65,3 +65,11 @@ def test_scripts_venv_resolves_the_repository_when_sourced_from_anywhere(tmp_pat
     )
 
     assert result.stdout.strip() == str(tmp_path)
+
+
+def test_scripts_ci_runs_the_container_test() -> None:
+    """The image has no pytest test: scripts/container-test is its test, and CI runs it."""
+    ci = (ROOT / ".ci/run").read_text(encoding="utf-8")
+
+    assert "bash scripts/container-test" in ci
+    assert (ROOT / "scripts/container-test").stat().st_mode & 0o111
