@@ -163,6 +163,12 @@ async def test_one_rate_limited_event_per_client_and_minute(tmp_path: Path) -> N
 NOW = datetime(2030, 1, 1, 12, 0, 1, tzinfo=UTC)  # one second into a minute
 IP, OTHER = "203.0.113.9", "203.0.113.10"
 ADMIN = "admin-token-for-tests-0123456789"
+BOB = "bob@example.com"
+SIGN_IN = {
+    "oidc_issuer": "https://login.example.com",
+    "oidc_client_id": "burnlink",
+    "oidc_client_secret": "s3cret-value",
+}
 
 
 class Published(Reporter):
@@ -390,6 +396,21 @@ async def test_create_refused_for_its_fields_counts_against_the_create_rate() ->
     )
 
 
+async def test_a_secret_for_recipients_needs_sign_in_on_the_server() -> None:
+    """Recipients can only prove who they are where sign-in is configured: elsewhere such a
+    secret could never be revealed, so it is refused with the setting that is missing."""
+    bound = AccessPolicy(recipients=(BOB,))
+    access, _ = gate()
+    with pytest.raises(InvalidInput) as refused:
+        await access.before_create(bound, False, ClientInfo(ip=IP), now=NOW)
+    assert (refused.value.field, refused.value.reason) == (
+        "recipients",
+        "sign-in is not configured on this server (BURNLINK_OIDC_ISSUER)",
+    )
+    signing_in, _ = gate(**SIGN_IN)
+    await signing_in.before_create(bound, False, ClientInfo(ip=IP), now=NOW)
+
+
 async def test_a_refused_address_counts_as_a_failure_and_names_the_rule() -> None:
     access, published = gate()
     policy = AccessPolicy(allowed_ips=("10.0.0.0/8", "192.0.2.0/24"))
@@ -452,7 +473,6 @@ async def test_a_country_the_client_carries_is_not_looked_up() -> None:
 
 # -- recipient codes, on the gate itself (a mailer that keeps what it sends) -----------------
 
-BOB = "bob@example.com"
 HOOK = "https://hooks.example.org/burnlink"
 
 
