@@ -471,6 +471,17 @@ async def test_a_country_the_client_carries_is_not_looked_up() -> None:
     )
 
 
+async def test_the_server_country_rule_places_a_client_by_its_address() -> None:
+    """``server_allows`` (which lets a reveal skip ``check_address``) looks up the country of a
+    client that carries none, as ``check_address`` does."""
+    anyone, _ = gate()
+    assert anyone.server_allows(ClientInfo(ip="198.51.100.2"))
+    access, _ = gate(allowed_countries="DE")
+    assert access.server_allows(ClientInfo(ip="198.51.100.1"))  # GEO: DE
+    assert not access.server_allows(ClientInfo(ip="198.51.100.2"))  # GEO: FR
+    assert access.server_allows(ClientInfo("198.51.100.2", country="DE"))
+
+
 # -- recipient codes, on the gate itself (a mailer that keeps what it sends) -----------------
 
 HOOK = "https://hooks.example.org/burnlink"
