@@ -33,7 +33,15 @@ from burnlink.errors import (
     VerificationFailed,
     VerificationRequired,
 )
-from burnlink.models import AccessPolicy, ClientInfo, EndReason, SecretMeta, SecretRecord
+from burnlink.models import (
+    AccessPolicy,
+    ClientInfo,
+    EndReason,
+    EventKind,
+    SecretMeta,
+    SecretRecord,
+    Viewer,
+)
 from burnlink.service.access import AccessControl, code_digest
 from burnlink.service.reporting import Reporter
 from burnlink.store.memory import MemoryStore
@@ -662,3 +670,40 @@ async def test_code_mails_past_the_verify_limit_are_refused_and_audited_on_the_s
         {"limit": "verify", "rule": "1/3600s"},
     )
     assert limited.secret_hash == published.events[0].secret_hash is not None
+
+
+async def test_each_code_line_of_the_receipt_names_the_signed_in_recipient() -> None:
+    """A recipient signed in while asking for codes is named (``viewer``) on every receipt line
+    those codes write: sent, wrong, confirmed and the lock, so the sender sees who it was."""
+    access, _, mails, live = await mailing_gate(rate_limit_verify="off")
+    bob = Viewer(email=BOB, mfa=True)
+    client = ClientInfo(ip=IP)
+    with pytest.raises(VerificationRequired):
+        await access.verify_recipient(live, None, client, now=NOW, viewer=bob)
+    code = mails.sent[0][1]
+    with pytest.raises(VerificationFailed):
+        await access.verify_recipient(
+            live, f"{(int(code) + 1) % 10**6:06d}", client, now=NOW, viewer=bob
+        )
+    await access.verify_recipient(live, code, client, now=NOW, viewer=bob)
+    for minutes in (1, 2, 3):  # three more codes, then one asked for after the last expired
+        with pytest.raises(VerificationRequired):
+            await access.verify_recipient(
+                live, None, client, now=NOW + timedelta(minutes=minutes), viewer=bob
+            )
+    with pytest.raises(CodesSpent):
+        await access.verify_recipient(
+            live, None, client, now=NOW + timedelta(minutes=13), viewer=bob
+        )
+
+    receipt = await access.store.receipt(live.secret_id, now=NOW + timedelta(minutes=13))
+    assert receipt is not None
+    assert [(line.kind, line.viewer) for line in receipt.events] == [
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_FAILED, bob),
+        (EventKind.VERIFIED, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.LOCKED, bob),
+    ]
