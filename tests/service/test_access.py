@@ -5,11 +5,13 @@ which actions a failure lockout blocks, and one ``rate.limited`` audit event per
 The first tests go through the API on the memory store with a frozen clock; codes travel
 through a real SMTP server (aiosmtpd), the audit log is a real SQLite file. The rest ask the
 gate itself (``AccessControl`` on the memory store, the events it publishes kept): the admin
-token, what each refusal records and counts, and what a create is counted against."""
+token, what each refusal records and counts, what a create is counted against, who a secret
+bound to recipients lets through."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,16 +25,21 @@ from burnlink.config import Limit, Settings, load_settings
 from burnlink.errors import (
     AdminRequired,
     CodesSpent,
+    FreshLoginRequired,
     GeoDenied,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
+    MfaRequired,
     RateLimited,
+    RecipientMismatch,
     SecretUnavailable,
     VerificationFailed,
     VerificationRequired,
 )
+from burnlink.identity.principal import Principal
 from burnlink.models import (
     AccessPolicy,
     ClientInfo,
@@ -707,3 +714,128 @@ async def test_each_code_line_of_the_receipt_names_the_signed_in_recipient() -> 
         (EventKind.VERIFICATION_SENT, bob),
         (EventKind.LOCKED, bob),
     ]
+
+
+# -- signed-in recipients, on the gate itself ------------------------------------------------
+
+BOUND = AccessPolicy(recipients=(BOB, "group:ops"))
+MFA_BOUND = AccessPolicy(recipients=(BOB, "group:ops"), require_mfa=True)
+SHOWN = "b***@example.com,group:ops"
+
+
+def principal(**changes: Any) -> Principal:
+    """Bob, signed in at the provider with a second factor just now, in a browser."""
+    bob = Principal(subject="sub-bob", email=BOB, groups=(), mfa=True, auth_time=NOW, via="session")
+    return replace(bob, **changes)
+
+
+async def test_a_secret_for_anyone_needs_no_sign_in() -> None:
+    access, published = gate()
+    await access.check_identity(meta(AccessPolicy(), NOW), None, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+@pytest.mark.parametrize("policy", [BOUND, AccessPolicy(require_mfa=True)])
+async def test_an_anonymous_recipient_is_asked_to_sign_in_and_nothing_counts(
+    policy: AccessPolicy,
+) -> None:
+    access, published = gate()
+    with pytest.raises(LoginRequired) as asked:
+        await access.check_identity(meta(policy, NOW), None, ClientInfo(ip=IP), now=NOW)
+    assert type(asked.value) is LoginRequired  # any sign-in will do, not a fresh one
+    assert str(asked.value) == (
+        "This secret is for signed-in recipients: sign in, then reveal it again."
+    )
+    assert (asked.value.next_path, asked.value.max_age) == (f"/s/{'A' * 22}", None)
+    assert published.events == []
+    assert await counted(access, f"failed:{IP}", 600) == 0
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        principal(mfa=False, auth_time=None, via="token"),  # by email, any sign-in
+        principal(email="Carol@Example.com", groups=("ops",)),  # by group
+    ],
+)
+async def test_a_matching_recipient_passes_without_mfa_when_none_is_required(
+    user: Principal,
+) -> None:
+    access, published = gate()
+    await access.check_identity(meta(BOUND, NOW), user, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+async def test_a_user_who_is_no_recipient_is_refused_counted_and_named() -> None:
+    access, published = gate()
+    carol = principal(subject="sub-carol", email="carol@example.com", groups=("staff",))
+    with pytest.raises(RecipientMismatch):
+        await access.check_identity(meta(BOUND, NOW), carol, ClientInfo(ip=IP), now=NOW)
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "recipients", "recipients": SHOWN, "require_mfa": False},
+        {},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-carol", "carol@example.com")
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}", 600) == 1
+    assert await counted(access, f"failed:{IP}:{'A' * 22}", 3600) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "via", "mfa"),
+    [
+        (principal(auth_time=None, via="token"), "token", True),  # a token is never fresh
+        (principal(mfa=False), "session", False),
+    ],
+)
+async def test_mfa_needs_a_browser_sign_in_with_a_second_factor(
+    user: Principal, via: str, mfa: bool
+) -> None:
+    access, published = gate()
+    with pytest.raises(MfaRequired):
+        await access.check_identity(meta(MFA_BOUND, NOW), user, ClientInfo(ip=IP), now=NOW)
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "require_mfa", "recipients": SHOWN, "require_mfa": True},
+        {"via": via, "mfa": mfa},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-bob", BOB)
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}:{'A' * 22}", 3600) == 1
+
+
+@pytest.mark.parametrize(
+    "ago",
+    [timedelta(seconds=120), timedelta(0), timedelta(seconds=-60)],  # -60 s: the clock skew
+)
+async def test_mfa_passes_with_a_sign_in_at_most_max_age_old(ago: timedelta) -> None:
+    access, published = gate(recipient_max_age=120)
+    bob = principal(auth_time=NOW - ago)
+    await access.check_identity(meta(MFA_BOUND, NOW), bob, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+@pytest.mark.parametrize(
+    "auth_time",
+    [None, NOW - timedelta(seconds=121), NOW + timedelta(seconds=61)],
+)
+async def test_mfa_with_a_stale_sign_in_asks_for_a_fresh_one_audited_not_counted(
+    auth_time: datetime | None,
+) -> None:
+    access, published = gate(recipient_max_age=120)
+    bob = principal(auth_time=auth_time)
+    with pytest.raises(FreshLoginRequired) as asked:
+        await access.check_identity(meta(MFA_BOUND, NOW), bob, ClientInfo(ip=IP), now=NOW)
+    assert (asked.value.max_age, asked.value.next_path) == (120, f"/s/{'A' * 22}")
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "require_mfa", "recipients": SHOWN, "require_mfa": True},
+        {"via": "session", "mfa": True, "fresh": False},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-bob", BOB)
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}", 600) == 0
