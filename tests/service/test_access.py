@@ -6,7 +6,7 @@ The first tests go through the API on the memory store with a frozen clock; code
 through a real SMTP server (aiosmtpd), the audit log is a real SQLite file. The rest ask the
 gate itself (``AccessControl`` on the memory store, the events it publishes kept): the admin
 token, what each refusal records and counts, what a create is counted against, who a secret
-bound to recipients lets through."""
+bound to recipients lets through, and the failure gate in front of a sign-in."""
 
 from __future__ import annotations
 
@@ -716,7 +716,7 @@ async def test_each_code_line_of_the_receipt_names_the_signed_in_recipient() -> 
     ]
 
 
-# -- signed-in recipients, on the gate itself ------------------------------------------------
+# -- signed-in recipients and the sign-in failure gate, on the gate itself -------------------
 
 BOUND = AccessPolicy(recipients=(BOB, "group:ops"))
 MFA_BOUND = AccessPolicy(recipients=(BOB, "group:ops"), require_mfa=True)
@@ -839,3 +839,24 @@ async def test_mfa_with_a_stale_sign_in_asks_for_a_fresh_one_audited_not_counted
     assert (event.actor_subject, event.actor_email) == ("sub-bob", BOB)
     assert (event.client_ip, event.secret_hash is not None) == (IP, True)
     assert await counted(access, f"failed:{IP}", 600) == 0
+
+
+async def test_a_client_past_the_failure_limit_is_refused_by_check_failures_alone() -> None:
+    """The sign-in's gate: a client past ``BURNLINK_RATE_LIMIT_FAILURES`` is refused and
+    audited; asking counts nothing, and other clients are not held back."""
+    access, published = gate(rate_limit_failures="2/10 minutes")
+    await access.check_failures(ClientInfo(ip=IP), now=NOW)
+    assert await counted(access, f"failed:{IP}", 600) == 0
+    for _ in range(2):
+        await access.failed(ClientInfo(ip=IP), now=NOW)
+    with pytest.raises(RateLimited) as refused:
+        await access.check_failures(ClientInfo(ip=IP), now=NOW)
+    assert refused.value.limit == "failures"
+    (event,) = published.events
+    assert labels(event)[:2] == (
+        AuditEventType.RATE_LIMITED,
+        {"limit": "failures", "rule": "2/600s"},
+    )
+    assert event.client_ip == IP
+    await access.check_failures(ClientInfo(ip=OTHER), now=NOW)
+    assert await counted(access, f"failed:{IP}", 600) == 2
