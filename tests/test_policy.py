@@ -26,6 +26,7 @@ from burnlink.policy import (
 NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
 NOT_A_COUNTRY = "each entry must be an ISO 3166 alpha-2 country code"
 NOT_AN_EMAIL = "must be one email address, such as name@example.com"
+NOT_A_RECIPIENT = "each entry must be an email address, group:NAME or domain:example.com"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +131,13 @@ def test_build_policy_normalises_every_list() -> None:
             "must not repeat a country that is allowed",
             id="allowed-and-denied",
         ),
+        pytest.param({"recipients": ["bob"]}, "recipients", NOT_A_RECIPIENT, id="recipient"),
+        pytest.param(
+            {"require_mfa": True},
+            "require_mfa",
+            "needs at least one entry in recipients",
+            id="mfa-without-recipients",
+        ),
     ],
 )
 def test_build_policy_names_the_field_at_fault(
@@ -139,6 +147,12 @@ def test_build_policy_names_the_field_at_fault(
         build_policy(**fields)
 
     assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def test_build_policy_keeps_the_recipients_and_their_mfa_rule() -> None:
+    policy = build_policy(recipients=["Bob@Example.com", "group:ops"], require_mfa=True)
+
+    assert policy == AccessPolicy(recipients=("bob@example.com", "group:ops"), require_mfa=True)
 
 
 @pytest.mark.parametrize(
