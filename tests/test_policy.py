@@ -25,6 +25,7 @@ from burnlink.policy import (
     parse_networks,
     parse_recipient,
     parse_recipients,
+    recipient_matches,
 )
 
 NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
@@ -212,6 +213,28 @@ def test_parse_recipients_drops_repeats_in_order_up_to_the_limit() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_recipients([*most, "one.more@example.com"])
     assert (refused.value.field, refused.value.reason) == ("recipients", "at most 20 entries")
+
+
+@pytest.mark.parametrize(
+    ("email", "groups", "matched"),
+    [
+        pytest.param("Bob@Example.com", (), "bob@example.com", id="email-any-case"),
+        pytest.param("carol@example.com", (), None, id="another-email"),
+        pytest.param(None, ("ops",), "group:ops", id="group-without-email"),
+        pytest.param("carol@example.com", ("Ops",), None, id="group-case-matters"),
+        pytest.param("carol@example.com", ("staff", "ops"), "group:ops", id="one-of-the-groups"),
+        pytest.param("dave@EXAMPLE.org", (), "domain:example.org", id="domain-any-case"),
+        pytest.param("dave@mail.example.org", (), None, id="not-a-subdomain"),
+        pytest.param('"a@b"@example.org', (), "domain:example.org", id="domain-after-the-last-@"),
+        pytest.param(None, (), None, id="nothing-to-match"),
+        pytest.param("example.org", (), None, id="no-@-no-domain"),
+    ],
+)
+def test_recipient_matches_the_first_entry_the_user_satisfies(
+    email: str | None, groups: tuple[str, ...], matched: str | None
+) -> None:
+    recipients = ("bob@example.com", "group:ops", "domain:example.org")
+    assert recipient_matches(recipients, email, groups) == matched
 
 
 @pytest.mark.parametrize(
