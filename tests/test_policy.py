@@ -13,6 +13,8 @@ from burnlink.policy import (
     ISO_COUNTRIES,
     MAX_EMAIL_CHARS,
     MAX_NETWORKS,
+    MAX_RECIPIENT_CHARS,
+    MAX_RECIPIENTS,
     build_policy,
     country_allowed,
     ip_allowed,
@@ -21,11 +23,17 @@ from burnlink.policy import (
     parse_email,
     parse_ip,
     parse_networks,
+    parse_recipient,
+    parse_recipients,
+    recipient_matches,
 )
 
 NOT_A_NETWORK = "each entry must be an IP address or CIDR network"
 NOT_A_COUNTRY = "each entry must be an ISO 3166 alpha-2 country code"
 NOT_AN_EMAIL = "must be one email address, such as name@example.com"
+NOT_A_RECIPIENT = "each entry must be an email address, group:NAME or domain:example.com"
+NO_GROUP = "a group: entry needs a group name (printable characters)"
+NO_DOMAIN = "a domain: entry needs a domain name, such as example.com"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +138,13 @@ def test_build_policy_normalises_every_list() -> None:
             "must not repeat a country that is allowed",
             id="allowed-and-denied",
         ),
+        pytest.param({"recipients": ["bob"]}, "recipients", NOT_A_RECIPIENT, id="recipient"),
+        pytest.param(
+            {"require_mfa": True},
+            "require_mfa",
+            "needs at least one entry in recipients",
+            id="mfa-without-recipients",
+        ),
     ],
 )
 def test_build_policy_names_the_field_at_fault(
@@ -139,6 +154,87 @@ def test_build_policy_names_the_field_at_fault(
         build_policy(**fields)
 
     assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def test_build_policy_keeps_the_recipients_and_their_mfa_rule() -> None:
+    policy = build_policy(recipients=["Bob@Example.com", "group:ops"], require_mfa=True)
+
+    assert policy == AccessPolicy(recipients=("bob@example.com", "group:ops"), require_mfa=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "entry"),
+    [
+        pytest.param(" Bob.Smith@Example.COM ", "bob.smith@example.com", id="email-lower-cased"),
+        pytest.param("GROUP: Ops Team ", "group:Ops Team", id="group-as-spelt"),
+        pytest.param("Domain: Example.ORG. ", "domain:example.org", id="domain-lower-cased"),
+        pytest.param("group:" + "g" * 248, "group:" + "g" * 248, id="at-the-length-limit"),
+    ],
+)
+def test_parse_recipient_normalises_each_kind_of_entry(value: str, entry: str) -> None:
+    assert parse_recipient(value) == entry
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("bob", NOT_A_RECIPIENT, id="not-an-email"),
+        pytest.param("group: ", NO_GROUP, id="group-without-a-name"),
+        pytest.param("group:o\tps", NO_GROUP, id="group-not-printable"),
+        pytest.param("domain:example", NO_DOMAIN, id="domain-without-a-dot"),
+        pytest.param("domain:", NO_DOMAIN, id="domain-without-a-name"),
+        pytest.param(
+            "group:" + "g" * 249,
+            f"each entry must be at most {MAX_RECIPIENT_CHARS} characters",
+            id="one-past-the-length-limit",
+        ),
+    ],
+)
+def test_parse_recipient_refuses_a_malformed_entry_naming_the_field(
+    value: str, reason: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_recipient(value)
+    assert (refused.value.field, refused.value.reason) == ("recipients", reason)
+    with pytest.raises(InvalidInput) as refused:
+        parse_recipients(["bob@example.com", value], field="team")
+    assert (refused.value.field, refused.value.reason) == ("team", reason)
+
+
+def test_parse_recipients_drops_repeats_in_order_up_to_the_limit() -> None:
+    assert parse_recipients(["b@example.com", "group:ops", "B@Example.com", "a@example.com"]) == (
+        "b@example.com",
+        "group:ops",
+        "a@example.com",
+    )
+    most = [f"user{n}@example.com" for n in range(MAX_RECIPIENTS)]
+    assert MAX_RECIPIENTS == 20
+    assert parse_recipients([*most, most[0]]) == tuple(most)
+    with pytest.raises(InvalidInput) as refused:
+        parse_recipients([*most, "one.more@example.com"])
+    assert (refused.value.field, refused.value.reason) == ("recipients", "at most 20 entries")
+
+
+@pytest.mark.parametrize(
+    ("email", "groups", "matched"),
+    [
+        pytest.param("Bob@Example.com", (), "bob@example.com", id="email-any-case"),
+        pytest.param("carol@example.com", (), None, id="another-email"),
+        pytest.param(None, ("ops",), "group:ops", id="group-without-email"),
+        pytest.param("carol@example.com", ("Ops",), None, id="group-case-matters"),
+        pytest.param("carol@example.com", ("staff", "ops"), "group:ops", id="one-of-the-groups"),
+        pytest.param("dave@EXAMPLE.org", (), "domain:example.org", id="domain-any-case"),
+        pytest.param("dave@mail.example.org", (), None, id="not-a-subdomain"),
+        pytest.param('"a@b"@example.org', (), "domain:example.org", id="domain-after-the-last-@"),
+        pytest.param(None, (), None, id="nothing-to-match"),
+        pytest.param("example.org", (), None, id="no-@-no-domain"),
+    ],
+)
+def test_recipient_matches_the_first_entry_the_user_satisfies(
+    email: str | None, groups: tuple[str, ...], matched: str | None
+) -> None:
+    recipients = ("bob@example.com", "group:ops", "domain:example.org")
+    assert recipient_matches(recipients, email, groups) == matched
 
 
 @pytest.mark.parametrize(

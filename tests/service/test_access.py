@@ -5,11 +5,13 @@ which actions a failure lockout blocks, and one ``rate.limited`` audit event per
 The first tests go through the API on the memory store with a frozen clock; codes travel
 through a real SMTP server (aiosmtpd), the audit log is a real SQLite file. The rest ask the
 gate itself (``AccessControl`` on the memory store, the events it publishes kept): the admin
-token, what each refusal records and counts, and what a create is counted against."""
+token, what each refusal records and counts, what a create is counted against, who a secret
+bound to recipients lets through, and the failure gate in front of a sign-in."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,17 +25,30 @@ from burnlink.config import Limit, Settings, load_settings
 from burnlink.errors import (
     AdminRequired,
     CodesSpent,
+    FreshLoginRequired,
     GeoDenied,
     InvalidInput,
     IpDenied,
+    LoginRequired,
     MailUnavailable,
     MetricsTokenRequired,
+    MfaRequired,
     RateLimited,
+    RecipientMismatch,
     SecretUnavailable,
     VerificationFailed,
     VerificationRequired,
 )
-from burnlink.models import AccessPolicy, ClientInfo, EndReason, SecretMeta, SecretRecord
+from burnlink.identity.principal import Principal
+from burnlink.models import (
+    AccessPolicy,
+    ClientInfo,
+    EndReason,
+    EventKind,
+    SecretMeta,
+    SecretRecord,
+    Viewer,
+)
 from burnlink.service.access import AccessControl, code_digest
 from burnlink.service.reporting import Reporter
 from burnlink.store.memory import MemoryStore
@@ -163,6 +178,12 @@ async def test_one_rate_limited_event_per_client_and_minute(tmp_path: Path) -> N
 NOW = datetime(2030, 1, 1, 12, 0, 1, tzinfo=UTC)  # one second into a minute
 IP, OTHER = "203.0.113.9", "203.0.113.10"
 ADMIN = "admin-token-for-tests-0123456789"
+BOB = "bob@example.com"
+SIGN_IN = {
+    "oidc_issuer": "https://login.example.com",
+    "oidc_client_id": "burnlink",
+    "oidc_client_secret": "s3cret-value",
+}
 
 
 class Published(Reporter):
@@ -390,6 +411,21 @@ async def test_create_refused_for_its_fields_counts_against_the_create_rate() ->
     )
 
 
+async def test_a_secret_for_recipients_needs_sign_in_on_the_server() -> None:
+    """Recipients can only prove who they are where sign-in is configured: elsewhere such a
+    secret could never be revealed, so it is refused with the setting that is missing."""
+    bound = AccessPolicy(recipients=(BOB,))
+    access, _ = gate()
+    with pytest.raises(InvalidInput) as refused:
+        await access.before_create(bound, False, ClientInfo(ip=IP), now=NOW)
+    assert (refused.value.field, refused.value.reason) == (
+        "recipients",
+        "sign-in is not configured on this server (BURNLINK_OIDC_ISSUER)",
+    )
+    signing_in, _ = gate(**SIGN_IN)
+    await signing_in.before_create(bound, False, ClientInfo(ip=IP), now=NOW)
+
+
 async def test_a_refused_address_counts_as_a_failure_and_names_the_rule() -> None:
     access, published = gate()
     policy = AccessPolicy(allowed_ips=("10.0.0.0/8", "192.0.2.0/24"))
@@ -450,9 +486,19 @@ async def test_a_country_the_client_carries_is_not_looked_up() -> None:
     )
 
 
+async def test_the_server_country_rule_places_a_client_by_its_address() -> None:
+    """``server_allows`` (which lets a reveal skip ``check_address``) looks up the country of a
+    client that carries none, as ``check_address`` does."""
+    anyone, _ = gate()
+    assert anyone.server_allows(ClientInfo(ip="198.51.100.2"))
+    access, _ = gate(allowed_countries="DE")
+    assert access.server_allows(ClientInfo(ip="198.51.100.1"))  # GEO: DE
+    assert not access.server_allows(ClientInfo(ip="198.51.100.2"))  # GEO: FR
+    assert access.server_allows(ClientInfo("198.51.100.2", country="DE"))
+
+
 # -- recipient codes, on the gate itself (a mailer that keeps what it sends) -----------------
 
-BOB = "bob@example.com"
 HOOK = "https://hooks.example.org/burnlink"
 
 
@@ -631,3 +677,186 @@ async def test_code_mails_past_the_verify_limit_are_refused_and_audited_on_the_s
         {"limit": "verify", "rule": "1/3600s"},
     )
     assert limited.secret_hash == published.events[0].secret_hash is not None
+
+
+async def test_each_code_line_of_the_receipt_names_the_signed_in_recipient() -> None:
+    """A recipient signed in while asking for codes is named (``viewer``) on every receipt line
+    those codes write: sent, wrong, confirmed and the lock, so the sender sees who it was."""
+    access, _, mails, live = await mailing_gate(rate_limit_verify="off")
+    bob = Viewer(email=BOB, mfa=True)
+    client = ClientInfo(ip=IP)
+    with pytest.raises(VerificationRequired):
+        await access.verify_recipient(live, None, client, now=NOW, viewer=bob)
+    code = mails.sent[0][1]
+    with pytest.raises(VerificationFailed):
+        await access.verify_recipient(
+            live, f"{(int(code) + 1) % 10**6:06d}", client, now=NOW, viewer=bob
+        )
+    await access.verify_recipient(live, code, client, now=NOW, viewer=bob)
+    for minutes in (1, 2, 3):  # three more codes, then one asked for after the last expired
+        with pytest.raises(VerificationRequired):
+            await access.verify_recipient(
+                live, None, client, now=NOW + timedelta(minutes=minutes), viewer=bob
+            )
+    with pytest.raises(CodesSpent):
+        await access.verify_recipient(
+            live, None, client, now=NOW + timedelta(minutes=13), viewer=bob
+        )
+
+    receipt = await access.store.receipt(live.secret_id, now=NOW + timedelta(minutes=13))
+    assert receipt is not None
+    assert [(line.kind, line.viewer) for line in receipt.events] == [
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_FAILED, bob),
+        (EventKind.VERIFIED, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.VERIFICATION_SENT, bob),
+        (EventKind.LOCKED, bob),
+    ]
+
+
+# -- signed-in recipients and the sign-in failure gate, on the gate itself -------------------
+
+BOUND = AccessPolicy(recipients=(BOB, "group:ops"))
+MFA_BOUND = AccessPolicy(recipients=(BOB, "group:ops"), require_mfa=True)
+SHOWN = "b***@example.com,group:ops"
+
+
+def principal(**changes: Any) -> Principal:
+    """Bob, signed in at the provider with a second factor just now, in a browser."""
+    bob = Principal(subject="sub-bob", email=BOB, groups=(), mfa=True, auth_time=NOW, via="session")
+    return replace(bob, **changes)
+
+
+async def test_a_secret_for_anyone_needs_no_sign_in() -> None:
+    access, published = gate()
+    await access.check_identity(meta(AccessPolicy(), NOW), None, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+@pytest.mark.parametrize("policy", [BOUND, AccessPolicy(require_mfa=True)])
+async def test_an_anonymous_recipient_is_asked_to_sign_in_and_nothing_counts(
+    policy: AccessPolicy,
+) -> None:
+    access, published = gate()
+    with pytest.raises(LoginRequired) as asked:
+        await access.check_identity(meta(policy, NOW), None, ClientInfo(ip=IP), now=NOW)
+    assert type(asked.value) is LoginRequired  # any sign-in will do, not a fresh one
+    assert str(asked.value) == (
+        "This secret is for signed-in recipients: sign in, then reveal it again."
+    )
+    assert (asked.value.next_path, asked.value.max_age) == (f"/s/{'A' * 22}", None)
+    assert published.events == []
+    assert await counted(access, f"failed:{IP}", 600) == 0
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        principal(mfa=False, auth_time=None, via="token"),  # by email, any sign-in
+        principal(email="Carol@Example.com", groups=("ops",)),  # by group
+    ],
+)
+async def test_a_matching_recipient_passes_without_mfa_when_none_is_required(
+    user: Principal,
+) -> None:
+    access, published = gate()
+    await access.check_identity(meta(BOUND, NOW), user, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+async def test_a_user_who_is_no_recipient_is_refused_counted_and_named() -> None:
+    access, published = gate()
+    carol = principal(subject="sub-carol", email="carol@example.com", groups=("staff",))
+    with pytest.raises(RecipientMismatch):
+        await access.check_identity(meta(BOUND, NOW), carol, ClientInfo(ip=IP), now=NOW)
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "recipients", "recipients": SHOWN, "require_mfa": False},
+        {},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-carol", "carol@example.com")
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}", 600) == 1
+    assert await counted(access, f"failed:{IP}:{'A' * 22}", 3600) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "via", "mfa"),
+    [
+        (principal(auth_time=None, via="token"), "token", True),  # a token is never fresh
+        (principal(mfa=False), "session", False),
+    ],
+)
+async def test_mfa_needs_a_browser_sign_in_with_a_second_factor(
+    user: Principal, via: str, mfa: bool
+) -> None:
+    access, published = gate()
+    with pytest.raises(MfaRequired):
+        await access.check_identity(meta(MFA_BOUND, NOW), user, ClientInfo(ip=IP), now=NOW)
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "require_mfa", "recipients": SHOWN, "require_mfa": True},
+        {"via": via, "mfa": mfa},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-bob", BOB)
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}:{'A' * 22}", 3600) == 1
+
+
+@pytest.mark.parametrize(
+    "ago",
+    [timedelta(seconds=120), timedelta(0), timedelta(seconds=-60)],  # -60 s: the clock skew
+)
+async def test_mfa_passes_with_a_sign_in_at_most_max_age_old(ago: timedelta) -> None:
+    access, published = gate(recipient_max_age=120)
+    bob = principal(auth_time=NOW - ago)
+    await access.check_identity(meta(MFA_BOUND, NOW), bob, ClientInfo(ip=IP), now=NOW)
+    assert published.events == []
+
+
+@pytest.mark.parametrize(
+    "auth_time",
+    [None, NOW - timedelta(seconds=121), NOW + timedelta(seconds=61)],
+)
+async def test_mfa_with_a_stale_sign_in_asks_for_a_fresh_one_audited_not_counted(
+    auth_time: datetime | None,
+) -> None:
+    access, published = gate(recipient_max_age=120)
+    bob = principal(auth_time=auth_time)
+    with pytest.raises(FreshLoginRequired) as asked:
+        await access.check_identity(meta(MFA_BOUND, NOW), bob, ClientInfo(ip=IP), now=NOW)
+    assert (asked.value.max_age, asked.value.next_path) == (120, f"/s/{'A' * 22}")
+    (event,) = published.events
+    assert labels(event) == (
+        AuditEventType.ACCESS_DENIED_IDENTITY,
+        {"rule": "require_mfa", "recipients": SHOWN, "require_mfa": True},
+        {"via": "session", "mfa": True, "fresh": False},
+    )
+    assert (event.actor_subject, event.actor_email) == ("sub-bob", BOB)
+    assert (event.client_ip, event.secret_hash is not None) == (IP, True)
+    assert await counted(access, f"failed:{IP}", 600) == 0
+
+
+async def test_a_client_past_the_failure_limit_is_refused_by_check_failures_alone() -> None:
+    """The sign-in's gate: a client past ``BURNLINK_RATE_LIMIT_FAILURES`` is refused and
+    audited; asking counts nothing, and other clients are not held back."""
+    access, published = gate(rate_limit_failures="2/10 minutes")
+    await access.check_failures(ClientInfo(ip=IP), now=NOW)
+    assert await counted(access, f"failed:{IP}", 600) == 0
+    for _ in range(2):
+        await access.failed(ClientInfo(ip=IP), now=NOW)
+    with pytest.raises(RateLimited) as refused:
+        await access.check_failures(ClientInfo(ip=IP), now=NOW)
+    assert refused.value.limit == "failures"
+    (event,) = published.events
+    assert labels(event)[:2] == (
+        AuditEventType.RATE_LIMITED,
+        {"limit": "failures", "rule": "2/600s"},
+    )
+    assert event.client_ip == IP
+    await access.check_failures(ClientInfo(ip=OTHER), now=NOW)
+    assert await counted(access, f"failed:{IP}", 600) == 2
