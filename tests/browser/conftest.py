@@ -41,7 +41,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 15_000
 
 
-def _require_browser() -> None:
+def require_browser() -> None:
+    """Skip (or, on CI, fail) the calling test without Chromium and Playwright."""
     missing = []
     if shutil.which(CHROMIUM) is None:
         missing.append(f"{CHROMIUM} (apt-get install chromium)")
@@ -63,7 +64,7 @@ def browser() -> Iterator[Browser]:
     Not per session: Playwright's sync API runs an event loop in this thread while it lives,
     which would clash with the anyio tests of other modules.
     """
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

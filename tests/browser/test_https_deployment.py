@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _require_browser
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, require_browser
 from tests.browser.test_web_app import compose, open_link, reveal
 from tests.cli.harness import fragment
 from tests.conftest import store_url
@@ -74,7 +74,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     """Two server processes on one Redis behind nginx with TLS; yields the public base URL
     and the certificate's SPKI hash."""
     require_nginx()
-    _require_browser()
+    require_browser()
     store = store_url("redis", request, tmp_path)
     cert, key, spki = _certificate(tmp_path)
     # The public port is chosen first: the processes make their links with it.
