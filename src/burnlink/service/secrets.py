@@ -264,7 +264,9 @@ class SecretService:
         except InvalidInput:  # refused, but counted against the create rate all the same
             await self.access.count(checks, client, now=now)
             raise
-        policy = replace(policy, notify_url=notify_url, creator_country=client.country)
+        if policy.notify_url != notify_url or policy.creator_country != client.country:
+            # Most secrets have neither: their policy is kept as it is (a copy costs ~1 %).
+            policy = replace(policy, notify_url=notify_url, creator_country=client.country)
         gate = None
         if passphrase_proof is not None:
             gate = PassphraseGate(
