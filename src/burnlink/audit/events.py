@@ -336,6 +336,14 @@ def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
     return MappingProxyType(checked)
 
 
+def _utc_millis(at: datetime) -> datetime:
+    """``at`` (aware) in UTC, truncated to milliseconds: itself when it already is."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must be an aware datetime")
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    return to_millis(utc) if utc.microsecond % 1000 or utc is not at else at
+
+
 def _optional_str(value: object, name: str, limit: int) -> str | None:
     if value is None:
         return None
@@ -384,11 +392,9 @@ class AuditEvent:
     """Their email, when the provider gave one (only with ``actor_subject``)."""
 
     def __post_init__(self) -> None:
-        if self.at.tzinfo is None or self.at.utcoffset() is None:
-            raise ValueError("at must be an aware datetime")
-        at = self.at if self.at.tzinfo is UTC else self.at.astimezone(UTC)
-        if at.microsecond % 1000 or at is not self.at:
-            object.__setattr__(self, "at", to_millis(at))
+        at = _utc_millis(self.at)
+        if at is not self.at:
+            object.__setattr__(self, "at", at)
         if type(self.type) is not AuditEventType:
             object.__setattr__(self, "type", AuditEventType(self.type))
         if type(self.outcome) is not Outcome:
@@ -596,18 +602,40 @@ def audit_event(
     """
     info = request or RequestInfo()
     user_agent = _clean_text(info.user_agent, MAX_USER_AGENT)
-    return AuditEvent(
-        at=at,
-        type=type,
-        outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
-        secret_hash=None if secret_id is None else secret_hash(secret_id),
-        client_ip=_clean_ip(info.client_ip),
-        country=_clean_country(info.country),
-        user_agent=user_agent,
-        agent_class=None if user_agent is None else classify(user_agent).kind.value,
-        request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
-        policy=policy or _NO_LABELS,
-        detail=detail or _NO_LABELS,
-        actor_subject=None if actor is None else actor[0][:MAX_SUBJECT],
-        actor_email=None if actor is None or actor[1] is None else actor[1][:MAX_EMAIL],
-    )
+    if actor is not None:  # the rare case: checked as ``AuditEvent`` checks it
+        return AuditEvent(
+            at=at,
+            type=type,
+            outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
+            secret_hash=None if secret_id is None else secret_hash(secret_id),
+            client_ip=_clean_ip(info.client_ip),
+            country=_clean_country(info.country),
+            user_agent=user_agent,
+            agent_class=None if user_agent is None else classify(user_agent).kind.value,
+            request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
+            policy=policy or _NO_LABELS,
+            detail=detail or _NO_LABELS,
+            actor_subject=actor[0][:MAX_SUBJECT],
+            actor_email=None if actor[1] is None else actor[1][:MAX_EMAIL],
+        )
+    # Every field but ``policy`` and ``detail`` is made or cleaned here into what
+    # ``AuditEvent.__post_init__`` accepts, so only those two (and the time) are checked:
+    # the constructor's checks would run a second time on every request's event.
+    event = object.__new__(AuditEvent)
+    for name, value in (
+        ("at", _utc_millis(at)),
+        ("type", type if type.__class__ is AuditEventType else AuditEventType(type)),
+        ("outcome", outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK)),
+        ("secret_hash", None if secret_id is None else secret_hash(secret_id)),
+        ("client_ip", _clean_ip(info.client_ip)),
+        ("country", _clean_country(info.country)),
+        ("user_agent", user_agent),
+        ("agent_class", None if user_agent is None else classify(user_agent).kind.value),
+        ("request_id", _clean_text(info.request_id, MAX_REQUEST_ID)),
+        ("policy", _frozen_labels(policy)),
+        ("detail", _frozen_labels(detail)),
+        ("actor_subject", None),
+        ("actor_email", None),
+    ):
+        object.__setattr__(event, name, value)
+    return event
