@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from burnlink import Client as Burnlink
+from burnlink.mcp_server import McpOptions, build_server
 from tests.cli.harness import running_server, server_settings
 
 pytestmark = pytest.mark.anyio
@@ -104,22 +105,31 @@ async def test_the_tools_share_get_check_and_burn_without_the_value_in_context(
         reader.get(file_link)
 
 
-def prepare(tmp_path: Path, workdir: Path) -> Path:
-    """A file outside the allowed directory, and one inside that must not be overwritten."""
+def prepare(tmp_path: Path, workdir: Path) -> tuple[Path, Path]:
+    """A file outside the allowed directory, one inside that must not be overwritten; the
+    outside file and the allowed directory, resolved."""
     outside = tmp_path / "outside.txt"
     outside.write_text("outside")
     (workdir / "taken.txt").write_text("keep me")
-    return outside
+    return outside, workdir.resolve()
 
 
 async def test_the_users_limits_are_kept_and_refusals_say_why(
-    server: str, workdir: Path, tmp_path: Path
+    server: str, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    outside = prepare(tmp_path, workdir)
+    outside, allowed = prepare(tmp_path, workdir)
     with Burnlink(server) as sender:
         link = sender.share("for the agent", views=3).url
+    # The same server in this process (the MCP SDK's in-memory transport), as `burnlink mcp`
+    # would build it in the agent's working directory, with DEPLOY_* allowed.
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("DEPLOY_TOKEN", VALUE)
+    monkeypatch.setenv("OTHER_SECRET", "not-allowed")
+    options = McpOptions(
+        server=server, token=None, allowed_dirs=(allowed,), allowed_env=("DEPLOY_*",)
+    )
 
-    async with agent(server, workdir) as client:
+    async with Client(build_server(options)) as client:
         other_env = await client.call_tool("share_secret", {"env_var": "OTHER_SECRET"})
         other_dir = await client.call_tool("share_secret", {"file_path": str(outside)})
         traversal = await client.call_tool("share_secret", {"file_path": "../" + outside.name})
