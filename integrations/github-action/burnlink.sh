@@ -86,7 +86,8 @@ get() {
   elif [ -n "${BURNLINK_ENV_NAME:-}" ]; then
     local name=$BURNLINK_ENV_NAME value delimiter
     [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || fail "env-name must be a variable name (letters, digits, _)"
-    case ${name^^} in
+    # tr, not ${name^^}: macOS runners have bash 3.2.
+    case $(printf '%s' "$name" | tr '[:lower:]' '[:upper:]') in
       GITHUB_* | RUNNER_* | BURNLINK_* | PATH | NODE_OPTIONS | LD_PRELOAD | BASH_ENV)
         fail "env-name must not be one the runner or a shell relies on" ;;
     esac
