@@ -89,7 +89,7 @@ def test_get_into_a_file_writes_it_privately_and_prints_nothing_of_it(
     assert "file secret" not in step.stdout + step.stderr
 
 
-@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "PATH", "1BAD", "A-B"])
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "github_path", "PATH", "1BAD", "A-B"])
 def test_a_bad_variable_name_is_refused_before_the_view_is_used(
     server: str, tmp_path: Path, name: str
 ) -> None:
