@@ -27,6 +27,7 @@ VALUES = {
     "webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "alert_url": "https://hooks.slack.com/services/T0/B0/slacktoken",
     "audit_checkpoint_url": "https://hooks.example.com/anchor/cptoken",
+    "slack_signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
 }
 # What some settings need beside them to be valid.
 NEEDS = {

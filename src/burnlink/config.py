@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """Bearer token ``GET /metrics`` needs; unset: only direct loopback peers are served."""
     webhook_secret: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret: set, ``POST /integrations/slack/command`` answers the
+    ``/burnlink`` slash command (docs/integrations.md § Slack); unset, it does not exist."""
     webhook_allow: CommaList = Field(default_factory=list)
     alert_url: str | None = None
     alert_failed_reveals: str = "3/hour"

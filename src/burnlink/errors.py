@@ -55,6 +55,10 @@ from __future__ import annotations
 class BurnlinkError(Exception):
     """Root of every error burnlink raises on purpose."""
 
+    code: str | None = None
+    """The API's error code (``not_found``, ``wrong_passphrase``, …) when the error came from a
+    server's answer (the SDK sets it); ``None`` otherwise."""
+
 
 class ConfigError(BurnlinkError):
     """Raised at start-up when a setting is missing or invalid."""

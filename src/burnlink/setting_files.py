@@ -35,6 +35,7 @@ FILE_SETTINGS: Final = (
     "webhook_secret",
     "alert_url",
     "audit_checkpoint_url",
+    "slack_signing_secret",
 )
 """Settings that ``BURNLINK_<NAME>_FILE`` may give (``BURNLINK_OIDC_CLIENT_SECRET_FILE`` is a
 setting of its own, read the same way)."""

@@ -96,6 +96,7 @@ _TABLE: Final[tuple[tuple[str, AgentClass, str], ...]] = (
     (r"claudebot|claude-user|anthropic-ai", _B, "Anthropic"),
     (r"headlesschrome", _B, "HeadlessChrome"),
     (r"burnlink-cli", _C, "burnlink-cli"),
+    (r"burnlink-python", _C, "burnlink-python"),
     (r"^curl/", _C, "curl"),
     (r"^httpie/", _C, "HTTPie"),
     (r"^wget/", _C, "Wget"),

@@ -13,26 +13,27 @@ import sys
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 import click
 
 from burnlink import __version__
 from burnlink.cli import inputs, links, output
-from burnlink.cli.client import TIMEOUT, USER_AGENT, ApiClient, Consumed, ServerUnavailable
-from burnlink.crypto import derive_keys, new_link_key, open_envelope, seal
-from burnlink.envelope import Envelope, check_content_size
-from burnlink.errors import (
-    InvalidInput,
-    LoginRequired,
-    PassphraseRequired,
-    VerificationFailed,
-    VerificationRequired,
-)
+from burnlink.cli.client import TIMEOUT, USER_AGENT, ServerUnavailable
+from burnlink.errors import InvalidInput
 
 if TYPE_CHECKING:
     import httpx
+
+    from burnlink.sdk import AccessRules, Client
+
+
+def _client(server: str | None = None, token: str | None = None) -> Client:
+    """The SDK's client, sending the CLI's ``User-Agent``."""
+    from burnlink.sdk import Client
+
+    return Client(server, token=token, user_agent=USER_AGENT)
 
 
 def share(
@@ -52,48 +53,41 @@ def share(
     With an API token (``token``, else the one ``burnlink login`` kept) the secret is created
     as its user.
 
-    ``rules`` are the access rules sent along (``allowed_ips``, ``allowed_countries``,
-    ``denied_countries``, ``recipient_email``); the server validates them.
+    ``rules`` are the access rules sent along (``AccessRules``: ``allowed_ips``,
+    ``allowed_countries``, ``denied_countries``, ``recipient_email``, …); the server
+    validates them.
     """
     base = links.parse_server(server)
     seconds = inputs.parse_ttl(ttl) if ttl is not None else None
     payload = inputs.read_secret(file)
     passphrase = inputs.sender_passphrase(ask=ask_passphrase, file=passphrase_file)
-    link_key = new_link_key()
     from burnlink.cli.signin import token_for
 
-    with ApiClient(base, api_token=token_for(base, token)) as api:
-        # The server's own limits, as the page reads them: its size limit is checked here so
-        # that nothing is sent, and its PBKDF2 minimum may be above envelope v1's.
-        policy = api.policy()
-        check_content_size(len(payload.content), policy.max_bytes)
-        sealed = seal(payload, link_key, passphrase=passphrase, iterations=policy.pbkdf2_iterations)
-        created = api.create(
-            sealed.envelope,
-            sealed.keys.access_token,
-            sealed.keys.passphrase_proof,
+    with _client(base, token_for(base, token)) as client:
+        shared = client.share(
+            payload,
             ttl=seconds,
-            max_views=views,
-            rules=rules,
+            views=views,
+            passphrase=passphrase,
+            **cast("AccessRules", rules or {}),
         )
-    link = links.secret_link(created.url, link_key)
     if as_json:
         output.print_json(
             {
-                "url": link,
-                "manage_url": created.manage_url,
-                "expires_at": created.expires_at,
-                "id": created.id,
-                "max_views": created.max_views,
+                "url": shared.url,
+                "manage_url": shared.manage_url,
+                "expires_at": shared.expires_at,
+                "id": shared.id,
+                "max_views": shared.max_views,
             }
         )
         return
-    click.echo(link)
-    views_text = "1 view" if created.max_views == 1 else f"{created.max_views} views"
-    click.echo(f"Expires at {created.expires_at} or after {views_text}.", err=True)
+    click.echo(shared.url)
+    views_text = "1 view" if shared.max_views == 1 else f"{shared.max_views} views"
+    click.echo(f"Expires at {shared.expires_at} or after {views_text}.", err=True)
     if passphrase is not None and passphrase_file is None and not ask_passphrase:
         click.echo(f"Protected with the passphrase in {inputs.PASSPHRASE_ENV}.", err=True)
-    click.echo(f"Manage link (status, burn; keep it private): {created.manage_url}", err=True)
+    click.echo(f"Manage link (status, burn; keep it private): {shared.manage_url}", err=True)
 
 
 def token_for_link(base: str, token: str | None, token_server: str | None) -> str | None:
@@ -127,74 +121,46 @@ def get(
 ) -> None:
     """Take one view, open it here, and write the exact content to stdout or a file.
 
-    For a secret bound to a recipient's address, the first attempt has the server mail a code
-    (unless ``otp`` or ``BURNLINK_OTP`` gives one); it is then asked on the terminal.
+    For a passphrase-protected secret the passphrase comes from ``BURNLINK_PASSPHRASE`` or
+    the terminal. For a secret bound to a recipient's address, the first attempt has the
+    server mail a code (unless ``otp`` or ``BURNLINK_OTP`` gives one); it is then asked on
+    the terminal.
 
     For a secret bound to recipients (the server answers ``login_required``), the reveal is
     sent again with the user's API token (``token_for_link``); other secrets never see it.
     Without one, ``LoginRequired`` (exit 14). ``token_server``: the server ``token`` is for,
     when it came from the environment rather than the command line.
     """
-
     parsed = links.parse_secret_link(link, key)
     if output_path is not None:
         _check_writable(output_path)
-    keys = derive_keys(parsed.token)
-    with ApiClient(parsed.base) as api:
-
-        def consume(otp: str | None) -> Consumed:
-            try:
-                return api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof, otp)
-            except LoginRequired:
-                user = token_for_link(parsed.base, token, token_server)
-                if user is None or api.api_token is not None:
-                    raise
-                api.api_token = user
-            return api.consume(parsed.secret_id, keys.access_token, keys.passphrase_proof, otp)
-
-        info = api.info(parsed.secret_id, keys.access_token)
-        if info.passphrase is not None:
-            passphrase = inputs.receiver_passphrase()
-            if passphrase is None:
-                raise PassphraseRequired(info.attempts_left)
-            keys = derive_keys(
-                parsed.token,
-                passphrase=passphrase,
-                salt=info.passphrase.salt,
-                iterations=info.passphrase.iterations,
-            )
-        if info.verification_hint is not None:
-            otp = otp or os.environ.get(inputs.OTP_ENV)
-            if otp is None:
-                try:
-                    consume(None)
-                except VerificationRequired as exc:
-                    if isinstance(exc, VerificationFailed):
-                        raise  # no code left to ask for: the secret was locked
-                    otp = inputs.verification_code(None, exc.hint)
-                    if otp is None:
-                        raise
-        consumed = consume(inputs.verification_code(otp, "") if otp else None)
-    payload = open_envelope(Envelope.from_json(consumed.envelope), keys)
+    with _client() as client:
+        revealed = client.reveal(
+            link,
+            key=key,
+            passphrase=inputs.receiver_passphrase,
+            otp=otp if otp else lambda: os.environ.get(inputs.OTP_ENV),
+            ask_otp=lambda hint: inputs.verification_code(None, hint),
+            token=lambda: token_for_link(parsed.base, token, token_server),
+        )
     if as_json:
-        output.print_json({**payload.answer(), "views_left": consumed.views_left})
+        output.print_json(revealed.answer())
     elif output_path is not None:
-        _write_private(output_path, payload.content)
-        click.echo(f"Wrote {len(payload.content)} bytes to {output_path}.", err=True)
+        _write_private(output_path, revealed.content)
+        click.echo(f"Wrote {len(revealed.content)} bytes to {output_path}.", err=True)
     else:
         stdout = sys.stdout.buffer
-        stdout.write(payload.content)
+        stdout.write(revealed.content)
         # Exact bytes for pipes and files; on a terminal, keep the prompt off the secret's line.
-        if sys.stdout.isatty() and not payload.content.endswith(b"\n"):
+        if sys.stdout.isatty() and not revealed.content.endswith(b"\n"):
             stdout.write(b"\n")
         stdout.flush()
 
 
 def status(*, link: str, as_json: bool) -> None:
     """Print the receipt of a secret."""
-    parsed = links.parse_manage_link(link)
-    with ApiClient(parsed.base) as api:
-        receipt = api.receipt(parsed.secret_id, parsed.token)
+    with _client() as client:
+        receipt = client.status(link)
     if as_json:
         output.print_json(output.receipt_json(receipt))
     else:
@@ -203,9 +169,8 @@ def status(*, link: str, as_json: bool) -> None:
 
 def burn(*, link: str) -> None:
     """Destroy a secret now."""
-    parsed = links.parse_manage_link(link)
-    with ApiClient(parsed.base) as api:
-        api.burn(parsed.secret_id, parsed.token)
+    with _client() as client:
+        client.burn(link)
     click.echo("Burned: the secret is destroyed and its link no longer works.")
 
 

@@ -432,3 +432,69 @@ def whoami(server: str, token: str | None, as_json: bool) -> None:
         from burnlink.cli import signin
 
         signin.whoami(server=server, token=token, as_json=as_json)
+
+
+@main.command(epilog=_EPILOG)
+@_server_option
+@_token_option
+@click.option(
+    "--allow-dir",
+    "allow_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="A directory the agent may share files from and write secrets into (repeat for"
+    " more; default: the working directory).",
+)
+@click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="PATTERN",
+    help="Environment variables the agent may share, by name or pattern (DEPLOY_*; repeat"
+    " for more; default: none).",
+)
+@click.option(
+    "--allow-print",
+    is_flag=True,
+    help="Let get_secret return a value to the model when it asks (off: only a file path).",
+)
+def mcp(
+    server: str,
+    token: str | None,
+    allow_dirs: tuple[Path, ...],
+    allow_env: tuple[str, ...],
+    allow_print: bool,
+) -> None:
+    """Run a Model Context Protocol server on stdin/stdout, for AI agents.
+
+    Its tools share a secret read from a file or an environment variable (the model gets only
+    the link), write a secret from a link into a private file (the model gets only the path),
+    and check or burn a secret by its manage link. Needs the mcp extra:
+    pip install 'burnlink[mcp]'.
+
+    \b
+      claude mcp add burnlink -- burnlink mcp --server https://secrets.example.com
+    """
+    with reporting(as_json=False):
+        from burnlink.cli import links
+        from burnlink.cli.signin import token_for
+
+        try:
+            from burnlink import mcp_server
+        except ImportError:
+            from burnlink.errors import InvalidInput
+
+            raise InvalidInput(
+                "mcp", "needs the mcp package: pip install 'burnlink[mcp]'"
+            ) from None
+        base = links.parse_server(server)
+        mcp_server.run(
+            mcp_server.McpOptions(
+                server=base,
+                token=token_for(base, token),
+                allowed_dirs=tuple(p.resolve() for p in allow_dirs) or (Path.cwd().resolve(),),
+                allowed_env=allow_env,
+                allow_print=allow_print,
+            )
+        )

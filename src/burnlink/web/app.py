@@ -339,6 +339,11 @@ def create_app(
     if settings.admin_groups:
         app.include_router(pages.admin_router)
         routers += (pages.admin_router,)
+    if settings.slack_signing_secret is not None:
+        from burnlink.web import slack
+
+        app.include_router(slack.router)
+        routers += (slack.router,)
     pages.mount_static(app)
     errors.install(app, [*app.router.routes, *(r for router in routers for r in router.routes)])
     described = app.openapi  # FastAPI's documented way to change the document

@@ -1,0 +1,86 @@
+"""burnlink's Python SDK: share, get, status and burn, end-to-end encrypted (docs/sdk.md).
+
+    from burnlink import Client
+
+    with Client("https://secrets.example.com") as client:
+        shared = client.share("db password: hunter2", ttl=3600)
+        print(shared.url)
+
+Errors are ``burnlink.errors`` classes (re-exported here), each with the API's ``code``.
+"""
+
+from burnlink.errors import (
+    AccessDenied,
+    AddressDenied,
+    BurnlinkError,
+    CreateNotAllowed,
+    EnvelopeError,
+    GeoDenied,
+    InsufficientScope,
+    InvalidApiToken,
+    InvalidInput,
+    IpDenied,
+    LoginRequired,
+    MfaRequired,
+    NotPermitted,
+    PassphraseRequired,
+    PayloadTooLarge,
+    RateLimited,
+    RecipientMismatch,
+    SecretUnavailable,
+    SignInRequired,
+    StorageUnavailable,
+    TeamPolicyRefused,
+    VerificationFailed,
+    VerificationRequired,
+    WrongPassphrase,
+)
+from burnlink.sdk.client import ApiClient, AsyncClient, Client
+from burnlink.sdk.models import (
+    AccessRules,
+    Event,
+    Policy,
+    Receipt,
+    Revealed,
+    Shared,
+    Viewer,
+)
+from burnlink.sdk.protocol import ServerUnavailable
+
+__all__ = [
+    "AccessDenied",
+    "AccessRules",
+    "AddressDenied",
+    "ApiClient",
+    "AsyncClient",
+    "BurnlinkError",
+    "Client",
+    "CreateNotAllowed",
+    "EnvelopeError",
+    "Event",
+    "GeoDenied",
+    "InsufficientScope",
+    "InvalidApiToken",
+    "InvalidInput",
+    "IpDenied",
+    "LoginRequired",
+    "MfaRequired",
+    "NotPermitted",
+    "PassphraseRequired",
+    "PayloadTooLarge",
+    "Policy",
+    "RateLimited",
+    "Receipt",
+    "RecipientMismatch",
+    "Revealed",
+    "SecretUnavailable",
+    "ServerUnavailable",
+    "Shared",
+    "SignInRequired",
+    "StorageUnavailable",
+    "TeamPolicyRefused",
+    "VerificationFailed",
+    "VerificationRequired",
+    "Viewer",
+    "WrongPassphrase",
+]

@@ -1,0 +1,1 @@
+"""Tests of the integrations: MCP server, CI scripts, Ansible collection, Slack command."""
