@@ -4,6 +4,8 @@ This is the one boundary where httpx's exceptions, the server's error bodies and
 answers become ``burnlink.errors`` (plus ``ServerUnavailable``): callers see nothing else.
 
     404                                    -> SecretUnavailable
+    409 already_answered / not_answered    -> RequestAnswered / RequestNotAnswered
+    410 request_expired                    -> RequestExpired
     403 passphrase_required / wrong_...    -> PassphraseRequired / WrongPassphrase (attempts_left)
     403 (other)                            -> AccessDenied
     413                                    -> PayloadTooLarge
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from burnlink import __version__
 from burnlink.envelope import KDF_PBKDF2, MAX_ITERATIONS, MIN_ITERATIONS, SALT_BYTES, Envelope
@@ -33,6 +35,7 @@ from burnlink.errors import (
     CreateNotAllowed,
     GeoDenied,
     InsufficientScope,
+    IntegrityError,
     InvalidApiToken,
     InvalidInput,
     IpDenied,
@@ -42,6 +45,9 @@ from burnlink.errors import (
     PayloadTooLarge,
     RateLimited,
     RecipientMismatch,
+    RequestAnswered,
+    RequestExpired,
+    RequestNotAnswered,
     SecretUnavailable,
     StorageUnavailable,
     TeamPolicyRefused,
@@ -72,6 +78,15 @@ class LoginDenied(BurnlinkError):
 class LoginExpired(BurnlinkError):
     """``burnlink login``: the code expired, or ``--timeout`` passed, before the sign-in was
     approved."""
+
+
+class RequestTimedOut(BurnlinkError):
+    """``burnlink request --wait``: ``--timeout`` passed before the request was answered."""
+
+
+class KeyMismatch(IntegrityError):
+    """``burnlink answer``: the public key the server handed out is not the one the request
+    link's fingerprint names (a server that swapped in its own); nothing was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +215,7 @@ class ApiClient:
             transport=transport,
         )
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -368,9 +383,12 @@ class ApiClient:
         token: bytes | None = None,
         body: dict[str, Any] | None = None,
         recipient: bool = False,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """One call; with ``recipient``, ``api_token`` goes in ``X-Burnlink-Token`` beside the
-        secret's ``token`` (a secret bound to recipients)."""
+        secret's ``token`` (a secret bound to recipients). ``timeout`` replaces the client's
+        for this call (a long poll)."""
         import httpx
 
         headers = {}
@@ -382,10 +400,18 @@ class ApiClient:
         elif self.api_token:
             headers["Authorization"] = f"Bearer {self.api_token}"
         try:
-            response = self._http.request(method, path, headers=headers, json=body)
+            response = self._http.request(
+                method,
+                path,
+                headers=headers,
+                json=body,
+                params=params,
+                timeout=self.timeout if timeout is None else timeout,
+            )
         except httpx.TimeoutException:
+            seconds = self.timeout if timeout is None else timeout
             raise ServerUnavailable(
-                f"the server at {self.base} did not answer within {self.timeout:g} seconds"
+                f"the server at {self.base} did not answer within {seconds:g} seconds"
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ServerUnavailable(f"cannot reach the server at {self.base} ({exc})") from None
@@ -414,6 +440,12 @@ class ApiClient:
         attempts_left = attempts if type(attempts) is int else 0
         if status == 404:
             return SecretUnavailable()
+        if status == 409 and code == "already_answered":
+            return RequestAnswered()
+        if status == 409 and code == "not_answered":
+            return RequestNotAnswered()
+        if status == 410 and code == "request_expired":
+            return RequestExpired()
         if status == 401 and code == "invalid_token":
             return InvalidApiToken()
         if status == 401 and code in ("login_required", "fresh_login_required"):
