@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from burnlink.web.app import create_app
 from tests.hooks import Receiver, webhook_receiver
 from tests.mail import Outbox
 from tests.web.audited import Audited, audited_app, audited_settings
+from tests.web.signed_in import SIGN_IN, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -149,10 +151,10 @@ async def test_a_request_is_asked_answered_once_and_opened_with_its_events(
         AuditEventType.REQUEST_ANSWERED,
         AuditEventType.SECRET_VIEWED,
     ]
-    fulfilled = [h.json() for h in receiver.on("/requests")]
-    assert [h["type"] for h in fulfilled] == ["request.fulfilled", "secret.viewed"]
-    assert fulfilled[0]["data"]["request_id"] == created["id"]
-    assert "webhook-signature" in receiver.on("/requests")[0].headers
+    hooks = {h.json()["type"]: h for h in receiver.on("/requests")}  # delivered in any order
+    assert set(hooks) == {"request.fulfilled", "secret.viewed"}
+    assert hooks["request.fulfilled"].json()["data"]["request_id"] == created["id"]
+    assert "webhook-signature" in hooks["request.fulfilled"].headers
 
 
 async def test_refusals_change_nothing(audited: Audited) -> None:
@@ -298,7 +300,7 @@ async def test_the_requester_is_mailed_when_the_answer_arrives(
     )
     app = create_app(
         settings,
-        MemoryStore(retention=__import__("datetime").timedelta(days=1)),
+        MemoryStore(retention=timedelta(days=1)),
         clock,
         mailer=SmtpMailer.from_url(f"smtp://127.0.0.1:{outbox.port}", "burnlink@example.org"),
     )
@@ -320,3 +322,39 @@ async def test_the_requester_is_mailed_when_the_answer_arrives(
     assert created["id"] in body.decode()
     assert created["link_token"] not in body.decode()
     assert created["requester_token"] not in body.decode()
+
+
+async def test_only_a_signed_in_recipient_may_answer_a_request_for_recipients(
+    clock: FrozenClock,
+) -> None:
+    settings = load_settings(store="memory://", **SIGN_IN)
+    store = MemoryStore(retention=timedelta(days=1))
+    app = create_app(settings, store, clock)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client,
+    ):
+        keys = KeyPair.generate()
+        created = await ask(client, keys, recipients=["group:ops"])
+        link = bearer(created["link_token"])
+        path = f"/api/v1/requests/{created['id']}"
+        ops = await sign_in(store, clock.now(), groups=("ops",))
+        sales = await sign_in(store, clock.now(), subject="bob", groups=("sales",))
+
+        anonymous = await client.get(path, headers=link)
+        outsider = await client.post(
+            f"{path}/answer", json={"answer": sealed_for(created, keys)}, headers={**link, **sales}
+        )
+        shown = await client.get(path, headers={**link, **ops})
+        answered = await client.post(
+            f"{path}/answer", json={"answer": sealed_for(created, keys)}, headers={**link, **ops}
+        )
+
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "login_required"
+    assert outsider.status_code == 403
+    assert outsider.json()["error"]["code"] == "recipient_mismatch"
+    assert shown.status_code == 200
+    assert shown.json()["recipients_only"] is True
+    assert answered.status_code == 201, answered.text

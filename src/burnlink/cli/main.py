@@ -324,6 +324,14 @@ def get(
 @click.option("--answer-ttl", metavar="TTL", help="How long the answer lives once given.")
 @click.option("--views", type=int, help="Views the answer allows (default 1).")
 @click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="WHO",
+    help="Only this signed-in user may answer: user@example.com, group:NAME or"
+    " domain:example.com (repeatable; needs sign-in on the server).",
+)
+@click.option(
     "--output",
     "-o",
     "output_path",
@@ -340,6 +348,7 @@ def request_command(
     ttl: str | None,
     answer_ttl: str | None,
     views: int | None,
+    recipients: tuple[str, ...],
     output_path: Path | None,
     token: str | None,
     as_json: bool,
@@ -377,6 +386,7 @@ def request_command(
             output_path=output_path,
             as_json=as_json,
             api_token=base_token,
+            recipients=recipients,
         )
 
 

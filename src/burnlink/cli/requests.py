@@ -100,12 +100,15 @@ class RequestClient(ApiClient):
         ttl: int | None,
         answer_ttl: int | None,
         answer_views: int | None,
+        recipients: tuple[str, ...] = (),
     ) -> AskedRequest:
         """``POST /requests``."""
         body: dict[str, Any] = {
             "public_key": b64url_encode(public_key),
             "description": description,
         }
+        if recipients:
+            body["recipients"] = list(recipients)
         for name, value in (
             ("ttl", ttl),
             ("answer_ttl", answer_ttl),
@@ -186,6 +189,7 @@ def request(
     output_path: Path | None,
     as_json: bool,
     api_token: str | None,
+    recipients: tuple[str, ...] = (),
 ) -> None:
     """Ask for a secret; with ``wait``, wait for it and write it out (module docstring)."""
     from burnlink.cli.actions import _check_writable
@@ -196,7 +200,12 @@ def request(
     keys = KeyPair.generate()
     with RequestClient(base, api_token=api_token) as api:
         asked = api.ask(
-            keys.public, description, ttl=ttl, answer_ttl=answer_ttl, answer_views=answer_views
+            keys.public,
+            description,
+            ttl=ttl,
+            answer_ttl=answer_ttl,
+            answer_views=answer_views,
+            recipients=recipients,
         )
         link = f"{asked.url}#{b64url_encode(keys.fingerprint)}.{b64url_encode(asked.link_token)}"
         mine = f"{asked.requester_url}#{b64url_encode(asked.requester_token)}.{keys.to_text()}"

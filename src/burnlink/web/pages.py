@@ -269,6 +269,7 @@ async def request_page(request: Request) -> HTMLResponse:
         root="./",
         ttl_choices=ttl_choices(settings, catalogue),
         max_description=MAX_DESCRIPTION,
+        sign_in=settings.sign_in,
     )
 
 

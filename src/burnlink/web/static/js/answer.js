@@ -111,10 +111,21 @@ async function start() {
   try {
     shown = await api.viewRequest(requestId, linkToken);
   } catch (error) {
+    if (error.code === "login_required" || error.code === "recipient_mismatch") {
+      // The sign-in's round trip loses this address's #fragment: open the link again after.
+      setText(status, t(`answer.${error.code}`));
+      show(byId("answer-sign-in"), error.code === "login_required");
+      document.documentElement.dataset.ready = "true";
+      return;
+    }
     if (error.status !== 404) throw error;
     closed("answer.closed_missing");
     document.documentElement.dataset.ready = "true";
     return;
+  }
+  if (shown.recipients_only) {
+    // A signed-in recipient's answer goes with the session and its CSRF token.
+    api.useSession((await api.me()).csrf_token);
   }
   try {
     publicKey = parsePublicKey(shown.public_key, "public_key");

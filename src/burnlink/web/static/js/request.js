@@ -35,6 +35,7 @@ async function create(event) {
         description,
         ttl: Number(byId("ttl").value),
         answerViews: views,
+        recipients: (byId("recipients")?.value ?? "").split(/[\s,]+/).filter(Boolean),
       });
       const print = b64urlEncode(await fingerprint(keys.publicKey));
       const link = withFragment(made.url, print, made.link_token);
