@@ -20,6 +20,7 @@ from burnlink.cli.output import ExitCode
 from burnlink.ids import b64url_encode
 from burnlink.request_crypto import KeyPair
 from tests.cli.harness import START_TIMEOUT, Cli, argv
+from tests.servers import serve_process
 
 SUBPROCESS_TIMEOUT = 30
 SECRET = "pässwörd for staging ✓\n".encode() + b"\x00\xff binary tail"
@@ -209,3 +210,26 @@ def test_answer_refuses_a_key_the_server_swapped_and_sends_nothing(
         headers={"authorization": f"Bearer {made['requester_token']}"},
     )
     assert status.json()["state"] == "open"
+
+
+def test_a_long_poll_outlives_the_servers_read_deadlines(tmp_path: Any) -> None:
+    """``burnlink serve`` holds a waiting status for its ``wait``, past every read deadline
+    (they bound reading a request, not answering it)."""
+    env = {"BURNLINK_HEADER_TIMEOUT": "1", "BURNLINK_BODY_TIMEOUT": "1"}
+    with serve_process(tmp_path / "serve.log", env=env) as (base, _):
+        keys = KeyPair.generate()
+        made = httpx.post(
+            f"{base}/api/v1/requests",
+            json={"public_key": b64url_encode(keys.public), "description": "x"},
+        ).json()
+        started = time.monotonic()
+        waited = httpx.get(
+            f"{base}/api/v1/requests/{made['id']}/status",
+            params={"wait": 3},
+            headers={"authorization": f"Bearer {made['requester_token']}"},
+            timeout=10,
+        )
+
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["state"] == "open"
+    assert 3 <= time.monotonic() - started < 8
