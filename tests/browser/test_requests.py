@@ -171,3 +171,27 @@ def test_the_request_pages_have_no_axe_violation(contexts: Contexts, server: str
     requester.click("#open-answer")
     requester.wait_for_selector("#own-answer:not([hidden])")
     assert axe_violations(requester) == [], "answer opened"
+
+
+def test_the_requesters_page_with_a_wrong_key_opens_nothing(
+    contexts: Contexts, server: str, cli: Cli
+) -> None:
+    requester, _ = contexts.page()
+    link, own = ask(requester, server)
+    assert cli("answer", link, input=SECRET.encode()).exit_code == 0
+    address, _, parts = own.partition("#")
+    token = parts.partition(".")[0]
+    wrong, log = contexts.page()
+
+    wrong.goto(f"{address}#{token}.{KeyPair.generate().to_text()}")
+    wait_ready(wrong)
+
+    wrong.wait_for_selector("#own-gone:not([hidden])")
+    assert "not this request's" in (wrong.text_content("#own-gone-text") or "")
+    assert not [path for method, path in log.api_calls() if method == "POST"]
+    requester.goto(own)  # the right link still opens it: no view was used
+    wait_ready(requester)
+    requester.wait_for_selector("#open-answer:not([hidden])")
+    requester.click("#open-answer")
+    requester.wait_for_selector("#own-answer:not([hidden])")
+    assert requester.input_value("#own-answer-text") == SECRET

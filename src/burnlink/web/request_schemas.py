@@ -144,6 +144,10 @@ class RequestStatusResponse(BaseModel):
     id: str
     state: State
     description: str
+    public_key: str = Field(
+        description="The request's public key: a client checks that its own private key is"
+        " this key's before it opens the answer (a wrong link then uses up no view)."
+    )
     created_at: Instant
     expires_at: Instant
     answered_at: Instant | None

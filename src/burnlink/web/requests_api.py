@@ -207,6 +207,7 @@ async def request_status(
         id=record.request_id,
         state=status.request.state.value,
         description=record.description,
+        public_key=b64url_encode(record.public_key),
         created_at=record.created_at,
         expires_at=record.expires_at,
         answered_at=status.request.answered_at,

@@ -5,7 +5,13 @@
 import * as api from "./api.js";
 import { b64urlDecode, KEY_BYTES, safeFileName } from "./envelope.js";
 import { formatWhen, loadMessages, t } from "./i18n.js";
-import { KEY_PAIR_BYTES, openAnswer } from "./request_seal.js";
+import {
+  KEY_PAIR_BYTES,
+  constantTimeEqual,
+  importKeyPair,
+  openAnswer,
+  parsePublicKey,
+} from "./request_seal.js";
 import {
   announce,
   byId,
@@ -44,6 +50,16 @@ function gone(key) {
   box.focus();
 }
 
+/** Whether the page's private key is the request's (a wrong link must use up no view). */
+async function ours(state) {
+  try {
+    const pair = await importKeyPair(keyPair);
+    return constantTimeEqual(pair.publicKey, parsePublicKey(state.public_key, "public_key"));
+  } catch {
+    return false;
+  }
+}
+
 function render(state) {
   setText(byId("own-description"), state.description);
   setText(byId("own-expires"), formatWhen(state.expires_at));
@@ -67,6 +83,7 @@ async function watch() {
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       continue;
     }
+    if (!(await ours(state))) return gone("own.wrong_key");
     render(state);
     if (state.state === "expired") return gone("own.gone_expired");
     if (state.state === "answered") {
