@@ -358,3 +358,13 @@ async def test_only_a_signed_in_recipient_may_answer_a_request_for_recipients(
     assert shown.status_code == 200
     assert shown.json()["recipients_only"] is True
     assert answered.status_code == 201, answered.text
+
+
+async def test_an_answer_of_exactly_the_size_limit_is_taken(audited: Audited) -> None:
+    client = audited.client()
+    keys = KeyPair.generate()
+    created = await ask(client, keys)
+
+    response = await answer(client, created, sealed_for(created, keys, b"x" * 4096))
+
+    assert response.status_code == 201, response.text
