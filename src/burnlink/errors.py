@@ -9,6 +9,10 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   ├── EnvelopeError
     │   └── PayloadTooLarge(limit)
     ├── SecretUnavailable
+    ├── RequestClosed
+    │   ├── RequestAnswered
+    │   └── RequestExpired
+    ├── RequestNotAnswered
     ├── AccessDenied(attempts_left)
     │   ├── PassphraseRequired
     │   └── WrongPassphrase
@@ -96,6 +100,31 @@ class SecretUnavailable(BurnlinkError):
 
     def __init__(self) -> None:
         super().__init__("This secret does not exist, has expired, or has already been viewed.")
+
+
+class RequestClosed(BurnlinkError):
+    """Raised for an answer to a request that no longer takes one (changing nothing)."""
+
+
+class RequestAnswered(RequestClosed):
+    """Raised for a second answer: the request was answered already."""
+
+    def __init__(self) -> None:
+        super().__init__("This request has already been answered; it takes one answer.")
+
+
+class RequestExpired(RequestClosed):
+    """Raised for an answer after the request's time ran out."""
+
+    def __init__(self) -> None:
+        super().__init__("This request has expired; ask the requester for a new one.")
+
+
+class RequestNotAnswered(BurnlinkError):
+    """Raised when the requester opens the answer of a request not answered yet."""
+
+    def __init__(self) -> None:
+        super().__init__("This request has not been answered yet.")
 
 
 class AccessDenied(BurnlinkError):

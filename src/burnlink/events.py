@@ -10,7 +10,11 @@ derived from it by ``ROUTES``, one row per type:
   ``burnlink_secrets_ended_total{reason}``);
 - ``notify``: whether the secret's ``notify_url`` is told;
 - ``failure``: whether it counts as a failed reveal for the alert rules;
-- ``verb``: how a webhook says it ("the secret … was viewed").
+- ``verb``: how a webhook says it ("the secret … was viewed");
+- ``webhook``: the webhook's ``type`` when it is not the event's own (``request.answered``
+  is told as ``request.fulfilled``).
+
+Request events (``request.*``) name the request, whose id is also its answer's id.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Route:
     ended: EndReason | None = None
     notify: bool = False
     failure: bool = False
+    webhook: str | None = None
 
 
 ROUTES: Final[Mapping[T, Route]] = MappingProxyType(
@@ -96,6 +101,10 @@ ROUTES: Final[Mapping[T, Route]] = MappingProxyType(
         T.SIGN_IN_REFUSED: Route("was refused a sign-in"),
         T.TOKEN_CREATED: Route("made an API token"),
         T.TOKEN_REVOKED: Route("had an API token revoked"),
+        T.REQUEST_CREATED: Route("was requested"),
+        T.REQUEST_OPENED: Route("was opened by the answering side"),
+        T.REQUEST_ANSWERED: Route("was answered", notify=True, webhook="request.fulfilled"),
+        T.REQUEST_EXPIRED: Route("expired unanswered"),
     }
 )
 

@@ -1,4 +1,5 @@
-"""Sending one-time verification codes by email over SMTP (``BURNLINK_SMTP_URL``).
+"""Sending one-time verification codes, and notices that a request was answered, by email
+over SMTP (``BURNLINK_SMTP_URL``).
 
 ``smtp://user:password@host:587?starttls=1`` upgrades with STARTTLS; ``smtps://host:465`` uses
 TLS from the start; plain ``smtp://host:25`` sends in the clear (only for a local relay).
@@ -89,6 +90,36 @@ class SmtpMailer:
             f"that page within {minutes_valid} minutes. If that was not you, ignore this mail: "
             f"without the code, the secret cannot be opened.\n"
         )
+        try:
+            await aiosmtplib.send(
+                message,
+                sender=self.envelope_sender,
+                recipients=[recipient],
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.starttls,
+                use_tls=self.implicit_tls,
+                timeout=self.timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailUnavailable(type(exc).__name__) from None
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """Send a plain notice (``subject``, ``text``: never a secret, key or link with a
+        fragment) to ``to`` alone; ``MailUnavailable`` as for ``send_code``."""
+        import aiosmtplib
+
+        try:
+            recipient = parse_email(to)
+        except InvalidInput:
+            raise MailUnavailable("invalid recipient") from None
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = recipient
+        message["Subject"] = subject
+        message.set_content(text)
         try:
             await aiosmtplib.send(
                 message,

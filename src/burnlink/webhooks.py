@@ -201,7 +201,8 @@ class WebhookMessage:
 
     def text(self) -> str:
         """One line for chat, with Slack's ``&``, ``<``, ``>`` escaped."""
-        subject = f"Secret `{self.secret_id}`" if self.secret_id else "burnlink"
+        noun = "Request" if self.type.value.startswith("request.") else "Secret"
+        subject = f"{noun} `{self.secret_id}`" if self.secret_id else "burnlink"
         verb = ROUTES[self.type].verb if self.type in ROUTES else self.type.value
         where = ""
         if self.client_ip:
@@ -222,8 +223,12 @@ class WebhookMessage:
         }
         if self.actor_subject is not None:
             data["actor"] = {"subject": self.actor_subject, "email": self.actor_email}
+        route = ROUTES.get(self.type)
+        if self.type.value.startswith("request."):
+            # A request's id is also its answer's: the secret the requester opens.
+            data["request_id"] = self.secret_id
         return {
-            "type": self.type.value,
+            "type": route.webhook if route is not None and route.webhook else self.type.value,
             "timestamp": format_time(self.at),
             "data": data,
             "text": self.text(),

@@ -445,6 +445,7 @@ def test_keyboard_only_compose_and_copy(contexts: Contexts, server: str) -> None
 
     page.keyboard.press("Tab")  # brand
     page.keyboard.press("Tab")  # nav: share
+    page.keyboard.press("Tab")  # nav: request a secret
     page.keyboard.press("Tab")  # nav: how it works
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "secret"

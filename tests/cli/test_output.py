@@ -52,7 +52,7 @@ def test_classify_maps_each_error_to_its_exit_code(error: Exception, exit_code: 
 
 
 def test_exit_codes_are_the_documented_numbers() -> None:
-    assert [int(code) for code in ExitCode] == list(range(17))
+    assert [int(code) for code in ExitCode] == list(range(19))
 
 
 def test_error_message_of_an_unexpected_error_shows_only_its_type() -> None:

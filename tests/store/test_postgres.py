@@ -588,7 +588,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
     ) == [(1,), (SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 8
+    assert SCHEMA_VERSION == 9
 
 
 async def test_open_migrates_a_version_2_database_whose_code_counts_as_the_first(
@@ -1029,7 +1029,7 @@ async def test_open_migrates_a_version_7_database_and_keeps_the_viewers(
     assert all(e.viewer is None for e in receipt.events[:-1])
     assert _query(
         fresh_database, "SELECT version FROM burnlink_schema_version ORDER BY version"
-    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,)]
+    ) == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (SCHEMA_VERSION,)]
 
 
 # The statements with which the release before schema 8 (schema 7) appended receipt lines
@@ -1102,7 +1102,9 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
         finally:
             await store.aclose()
 
-    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [(8,)]
+    assert _query(fresh_database, "SELECT max(version) FROM burnlink_schema_version") == [
+        (SCHEMA_VERSION,)
+    ]
     assert [row[12:14] for row in old_reads][-2:] == [
         ("viewed", "203.0.113.7"),
         ("viewed", "198.51.100.1"),

@@ -1045,8 +1045,8 @@ async def test_open_migrates_a_version_7_file_and_keeps_the_viewers(
         (EventKind.CREATED, None),
         (EventKind.VIEWED, ALICE),
     ]
-    assert SCHEMA_VERSION == 8
-    assert _rows(db_file, "PRAGMA user_version") == [(8,)]
+    assert SCHEMA_VERSION == 9
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 # The statements with which the release before schema 8 (schema 7) appended a receipt line and
@@ -1096,7 +1096,7 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     finally:
         old_process.close()
 
-    assert _rows(db_file, "PRAGMA user_version") == [(8,)]
+    assert _rows(db_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert [row[10:13] for row in old_reads] == [
         (_ms(record.created_at), "created", None),
         (_ms(clock.now()), "viewed", "203.0.113.7"),

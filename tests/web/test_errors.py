@@ -51,6 +51,11 @@ ROUTES = [
     ("GET", f"/api/v1/me/secrets/{SID}"),
     ("DELETE", f"/api/v1/me/secrets/{SID}"),
     ("POST", "/api/v1/me/secrets/burn"),
+    ("POST", "/api/v1/requests"),
+    ("GET", f"/api/v1/requests/{SID}"),
+    ("POST", f"/api/v1/requests/{SID}/answer"),
+    ("GET", f"/api/v1/requests/{SID}/status"),
+    ("POST", f"/api/v1/requests/{SID}/open"),
 ]
 
 
@@ -74,7 +79,11 @@ def test_every_api_route_is_walked(app: FastAPI) -> None:
         if path.startswith("/api/")
         for method in operations
     }
-    walked = {(m, p.replace(SID, "{secret_id}").replace(TID, "{token_id}")) for m, p in ROUTES}
+    walked = {
+        (m, p.replace(SID, "{request_id}" if "/requests/" in p else "{secret_id}"))
+        for m, p in ROUTES
+    }
+    walked = {(m, p.replace(TID, "{token_id}")) for m, p in walked}
 
     assert listed == walked
 
@@ -94,7 +103,7 @@ async def test_every_route_answers_unknown_secrets_in_the_error_shape(
         assert_error_shape(response, 401, "unauthorized")
     elif path.startswith("/api/v1/me/"):
         assert_error_shape(response, 401, "login_required")
-    elif path == "/api/v1/secrets":
+    elif path in ("/api/v1/secrets", "/api/v1/requests") or path.endswith("/answer"):
         assert_error_shape(response, 422, "invalid_field")
     else:
         assert_error_shape(response, 404, "not_found")

@@ -31,6 +31,7 @@ from burnlink.errors import StorageUnavailable
 from burnlink.identity.tokens import new_api_token
 from burnlink.ids import b64url_decode, b64url_encode, new_secret_id
 from burnlink.models import ReceiptRecord, SecretMeta
+from burnlink.request_crypto import KeyPair, seal_answer
 from burnlink.store.identity import SessionRecord
 from burnlink.store.memory import MemoryStore
 from burnlink.web.app import create_app, max_body
@@ -74,6 +75,12 @@ MY_BURN = ("DELETE", "/api/v1/me/secrets/{secret_id}")
 MY_BURN_MANY = ("POST", "/api/v1/me/secrets/burn")
 MY_OPS = {MY_LIST, MY_RECEIPT, MY_BURN, MY_BURN_MANY}
 TOKEN_OPS = {TOKENS_CREATE, TOKENS_LIST, TOKEN_REVOKE, ADMIN_REVOKE} | MY_OPS
+REQ_CREATE = ("POST", "/api/v1/requests")
+REQ_VIEW = ("GET", "/api/v1/requests/{request_id}")
+REQ_ANSWER = ("POST", "/api/v1/requests/{request_id}/answer")
+REQ_STATUS = ("GET", "/api/v1/requests/{request_id}/status")
+REQ_OPEN = ("POST", "/api/v1/requests/{request_id}/open")
+REQUEST_OPS = {REQ_CREATE, REQ_VIEW, REQ_ANSWER, REQ_STATUS, REQ_OPEN}
 BODIES: dict[Operation, dict[str, Any]] = {
     TOKENS_CREATE: {"name": "ci", "scopes": ["secrets:create"]},
     MY_BURN_MANY: {"ids": ["A" * 22]},
@@ -103,6 +110,11 @@ DECLARED: dict[Operation, set[int]] = {
     MY_RECEIPT: {401, 403, 404, 503},
     MY_BURN: {400, 401, 403, 404, 413, 415, 503},
     MY_BURN_MANY: {400, 401, 403, 413, 415, 422, 503},
+    REQ_CREATE: {400, 401, 403, 413, 415, 422, 429, 503},
+    REQ_VIEW: {401, 403, 404, 429, 503},
+    REQ_ANSWER: {400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503},
+    REQ_STATUS: {404, 422, 429, 503},
+    REQ_OPEN: {400, 404, 409, 410, 413, 415, 422, 429, 503},
 }
 ERROR_MODEL = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ADMIN_TOKEN = "admin-token-for-the-openapi-tests"
@@ -289,13 +301,21 @@ class Api:
         access = b64url_encode(derive_keys(b64url_decode(key, field="key")).access_token)
         return Secret(body["id"], key, access, body["manage_url"].split("#", 1)[1])
 
+    async def ask(self, **fields: Any) -> Secret:
+        """A request for a secret; as a ``Secret``: its id, the request link's token (as
+        ``access_token``) and the requester's (as ``manage_token``)."""
+        body = {"public_key": PUBLIC_KEY, "description": "a password", **fields}
+        response = await self.client.post("/api/v1/requests", json=body)
+        assert response.status_code == 201, response.text
+        made = response.json()
+        return Secret(made["id"], "", made["link_token"], made["requester_token"])
+
     async def call(
         self, op: Operation, secret: Secret | None = None, *, token: str = "", **kwargs: Any
     ) -> httpx.Response:
         method, path = op
-        path = path.format(
-            secret_id=secret.secret_id if secret else new_secret_id(), token_id=TOKEN_ID
-        )
+        some_id = secret.secret_id if secret else new_secret_id()
+        path = path.format(secret_id=some_id, request_id=some_id, token_id=TOKEN_ID)
         headers = dict(kwargs.pop("headers", {}))
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -335,6 +355,50 @@ async def open_api(clock: FrozenClock) -> AsyncIterator[OpenApi]:
 
 Scenario = Callable[[OpenApi, Operation], Awaitable[httpx.Response]]
 
+REQUESTER = KeyPair.generate()
+PUBLIC_KEY = b64url_encode(REQUESTER.public)
+REQUEST_BODY = {"public_key": PUBLIC_KEY, "description": "a password"}
+
+
+def _request_body(op: Operation) -> dict[str, Any] | None:
+    """A body the operation takes, so that a scenario gets past validation."""
+    if op == REQ_CREATE:
+        return REQUEST_BODY
+    if op == REQ_ANSWER:
+        return {"answer": {}}
+    return None
+
+
+async def _request_call(api: Api, op: Operation, request: Secret, **kwargs: Any) -> httpx.Response:
+    """``op`` on ``request`` with the token that operation takes."""
+    token = request.manage_token if op in {REQ_STATUS, REQ_OPEN} else request.access_token
+    return await api.call(op, request, token=token, json=_request_body(op), **kwargs)
+
+
+async def conflict(open_api: OpenApi, op: Operation) -> httpx.Response:
+    """An answer to an answered request; opening one not answered yet."""
+    api = await open_api()
+    request = await api.ask()
+    if op == REQ_ANSWER:
+        sealed = seal_answer(
+            Payload(b"s3cret"),
+            REQUESTER.public,
+            request.secret_id,
+            expected_fingerprint=REQUESTER.fingerprint,
+        ).to_json()
+        first = await api.call(op, request, token=request.access_token, json={"answer": sealed})
+        assert first.status_code == 201, first.text
+        return await api.call(op, request, token=request.access_token, json={"answer": sealed})
+    return await _request_call(api, op, request)
+
+
+async def gone(open_api: OpenApi, op: Operation) -> httpx.Response:
+    """A request whose time ran out."""
+    api = await open_api()
+    request = await api.ask(ttl=60)
+    api.clock.advance(60)
+    return await _request_call(api, op, request)
+
 
 async def bad_content_length(open_api: OpenApi, op: Operation) -> httpx.Response:
     api = await open_api()
@@ -361,6 +425,8 @@ async def unknown_secret(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await api.call(op, headers=await sign_in(api.store, api.clock.now()))
     if op == ADMIN_REVOKE:
         return await api.call(op, token=ADMIN_TOKEN)
+    if op in REQUEST_OPS:
+        return await api.call(op, token=UNKNOWN, json=_request_body(op))
     return await api.call(op, token=UNKNOWN, json={"key": UNKNOWN} if op == REVEAL else None)
 
 
@@ -371,6 +437,8 @@ async def too_fast(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await api.call(op, token=ADMIN_TOKEN)
     api = await open_api(rate_limit_create="1/minute", rate_limit_reveal="1/minute")
     body = {"secret": "s3cret"} if op == CREATE else {"key": UNKNOWN} if op == REVEAL else None
+    if op in REQUEST_OPS:
+        body = _request_body(op)
     first = await api.call(op, token=UNKNOWN, json=body)
     assert first.status_code in {201, 404}, first.text
     return await api.call(op, token=UNKNOWN, json=body)
@@ -387,6 +455,10 @@ async def store_down(open_api: OpenApi, op: Operation) -> httpx.Response:
         if op == ADMIN_REVOKE:
             return await api.call(op, token=ADMIN_TOKEN)
         return await api.call(op, json=BODIES.get(op), headers=session)
+    if op in REQUEST_OPS:
+        request = await api.ask()
+        api.store.down = True
+        return await _request_call(api, op, request)
     secret = await api.create()
     api.store.down = True
     token = secret.manage_token if op in {RECEIPT, BURN} else secret.access_token
@@ -410,6 +482,15 @@ async def invalid_member(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await api.call(op, token=ADMIN_TOKEN, params={"bucket": "week"})
     if op == ADMIN_EXPORT:
         return await api.call(op, token=ADMIN_TOKEN, params={"format": "xml"})
+    if op == REQ_CREATE:
+        return await api.call(op, json={**REQUEST_BODY, "ttl": "60"})
+    if op in {REQ_ANSWER, REQ_STATUS, REQ_OPEN}:
+        request = await api.ask()
+        if op == REQ_OPEN:
+            return await api.call(op, request, token=request.manage_token, json={"x": 1})
+        if op == REQ_STATUS:
+            return await api.call(op, request, token=request.manage_token, params={"wait": 61})
+        return await api.call(op, request, token=request.access_token, json={"answer": "x"})
     body = {
         CREATE: {"secret": "s3cret", "ttl": "60"},
         REVEAL: {"key": UNKNOWN, "unknown": 1},
@@ -432,10 +513,15 @@ async def refused(open_api: OpenApi, op: Operation) -> httpx.Response:
         session = await sign_in(api.store, api.clock.now())
         made = await make_token(api.client, session, scopes=["secrets:create"])
         return await api.call(op, token=made["token"], json=BODIES.get(op))
-    if op == CREATE:
+    if op in {CREATE, REQ_CREATE}:
         api = await open_api(create_allowed_ips=["198.51.100.0/24"])
-        return await api.call(op, json={"secret": "s3cret"})
+        body = REQUEST_BODY if op == REQ_CREATE else {"secret": "s3cret"}
+        return await api.call(op, json=body)
     api = await open_api()
+    if op in REQUEST_OPS:  # a signed-in user who is none of the request's recipients
+        request = await api.ask(recipients=["group:ops"])
+        session = await sign_in(api.store, api.clock.now(), groups=("sales",))
+        return await _request_call(api, op, request, headers=session)
     if op == INFO:
         secret = await api.create(allowed_ips=["198.51.100.1"])
         return await api.call(op, secret, token=secret.access_token)
@@ -450,6 +536,11 @@ async def unauthenticated(open_api: OpenApi, op: Operation) -> httpx.Response:
         return await (await open_api()).call(op, json=BODIES.get(op))
     if op == CREATE:
         return await (await open_api()).call(op, token=new_api_token(), json={"secret": "x"})
+    if op == REQ_CREATE:
+        return await (await open_api()).call(op, token=new_api_token(), json=REQUEST_BODY)
+    if op in REQUEST_OPS:  # a request for signed-in recipients, and nobody signed in
+        api = await open_api()
+        return await _request_call(api, op, await api.ask(recipients=["group:ops"]))
     if op == POLICY:
         return await (await open_api()).call(op, token=new_api_token())
     api = await open_api(mailer=KeptCodes())
@@ -471,6 +562,8 @@ SCENARIOS: dict[int, Scenario] = {
     413: too_large,
     415: not_json,
     422: invalid_member,
+    409: conflict,
+    410: gone,
     429: too_fast,
     503: store_down,
 }

@@ -38,7 +38,7 @@ from tests.web.signed_in import SIGN_IN
 # A well-formed id that no secret has; a constant, as it lands in test ids, which every
 # pytest-xdist worker must collect alike.
 SID = "bTkYIbg5BmR79iKfBBjJnA"
-PAGES = ["/", f"/s/{SID}", f"/m/{SID}", "/security"]
+PAGES = ["/", f"/s/{SID}", f"/m/{SID}", "/security", "/request", f"/r/{SID}", f"/k/{SID}"]
 STATIC = STATIC_DIR
 JS_DIR = STATIC / "js"
 EXIT_MISMATCH = 8
@@ -231,6 +231,8 @@ async def test_opening_pages_never_consumes_or_changes_the_secret(
         "hit",
         "record",
         "purge_expired",
+        "due_requests",  # the sweep's requests, as purge_expired is its secrets
+        "purge_requests",
         "ping",
         "pending_events",
         "ack_events",
@@ -478,7 +480,7 @@ def test_verify_site_accepts_a_server_that_sends_the_package_code(site: str) -> 
     result = _verify(site)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: 5 pages and ")
+    assert result.stdout.startswith("OK: 8 pages and ")
     assert f"match burnlink {__version__}" in result.stdout
 
 
@@ -492,7 +494,16 @@ def test_verify_site_json_lists_every_file(site: str) -> None:
     assert report["server_version"] == __version__
     assert f"{site}/s/{SID}" in report["pages"]
     urls = {file["url"] for file in report["files"]}
-    for name in ("js/compose.js", "js/reveal.js", "js/receipt.js", "js/envelope.js"):
+    for name in (
+        "js/compose.js",
+        "js/reveal.js",
+        "js/receipt.js",
+        "js/envelope.js",
+        "js/request.js",
+        "js/answer.js",
+        "js/own.js",
+        "js/request_seal.js",
+    ):
         assert f"{site}/static/{name}" in urls
     assert f"{site}/static/vendor/qrcode-generator-2.0.4.js" in urls
     assert f"{site}/docs" in report["pages"]

@@ -164,6 +164,17 @@ class AuditEventType(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name
     """An API token was revoked (``detail``: ``credential_id``, ``by``: ``owner`` with the owner as
     ``actor``, or ``admin``)."""
+    REQUEST_CREATED = "request.created"
+    """A request for a secret was made (``secret_hash`` names the request's id; ``detail``:
+    ``ttl``, ``answer_ttl``, ``answer_views``, ``notify``, ``email``; ``actor`` when signed
+    in). Never the description or a key."""
+    REQUEST_OPENED = "request.opened"
+    """The answering side opened the request (its request link's token was right)."""
+    REQUEST_ANSWERED = "request.answered"
+    """The request was answered: its answer, the secret of the same id, was stored with it
+    (the webhook says ``request.fulfilled``)."""
+    REQUEST_EXPIRED = "request.expired"
+    """The request's time ran out unanswered and the sweeper closed it."""
 
 
 class Outcome(StrEnum):

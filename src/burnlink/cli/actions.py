@@ -322,7 +322,16 @@ def _write_private(path: Path, content: bytes) -> None:
 SITE_MISMATCH = output.ExitCode.INTEGRITY
 # Ids for the pages that take one; the pages never look them up, so any well-formed id works.
 _SAMPLE_ID = "AAAAAAAAAAAAAAAAAAAAAA"
-_SITE_PAGES = ("/", f"/s/{_SAMPLE_ID}", f"/m/{_SAMPLE_ID}", "/security", "/docs")
+_SITE_PAGES = (
+    "/",
+    f"/s/{_SAMPLE_ID}",
+    f"/m/{_SAMPLE_ID}",
+    "/security",
+    "/docs",
+    "/request",
+    f"/r/{_SAMPLE_ID}",
+    f"/k/{_SAMPLE_ID}",
+)
 _LINK_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/(?P<kind>[sm])/(?P<id>[A-Za-z0-9_-]{22})/?")
 _CHECKED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from burnlink import __version__
-from burnlink.errors import BurnlinkError
+from burnlink.errors import BurnlinkError, IntegrityError
 from burnlink.sdk import client as _sdk
 from burnlink.sdk.models import (
     Consumed,
@@ -34,6 +34,7 @@ __all__ = [
     "TIMEOUT",
     "USER_AGENT",
     "ApiClient",
+    "KeyMismatch",
     "Consumed",
     "Created",
     "Event",
@@ -43,6 +44,7 @@ __all__ = [
     "PassphraseParams",
     "Policy",
     "Receipt",
+    "RequestTimedOut",
     "SecretInfo",
     "ServerUnavailable",
     "Viewer",
@@ -57,6 +59,15 @@ class LoginDenied(BurnlinkError):
 class LoginExpired(BurnlinkError):
     """``burnlink login``: the code expired, or ``--timeout`` passed, before the sign-in was
     approved."""
+
+
+class RequestTimedOut(BurnlinkError):
+    """``burnlink request --wait``: ``--timeout`` passed before the request was answered."""
+
+
+class KeyMismatch(IntegrityError):
+    """``burnlink answer``: the public key the server handed out is not the one the request
+    link's fingerprint names (a server that swapped in its own); nothing was sent."""
 
 
 class ApiClient(_sdk.ApiClient):

@@ -1,4 +1,5 @@
-"""The ``burnlink`` command: ``serve``, ``share``, ``get``, ``status`` and ``burn`` (docs/cli.md).
+"""The ``burnlink`` command: ``serve``, ``share``, ``get``, ``status``, ``burn``, ``request``,
+``answer``, ... (docs/cli.md).
 
 This module holds only the command line (options, help, exit codes through ``output``); the
 work is in ``burnlink.cli.actions``, imported inside each command so that ``--help`` is quick.
@@ -300,6 +301,125 @@ def get(
             token_server=os.environ.get("BURNLINK_SERVER", DEFAULT_SERVER)
             if from_environment
             else None,
+        )
+
+
+@main.command("request", epilog=_EPILOG)
+@click.argument("description")
+@_server_option
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for the answer and write it out (the private key lives only in this process);"
+    " --no-wait prints the requester's own link for the web page instead.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Give up waiting after this long (exit 17); default: until the request expires.",
+)
+@click.option("--ttl", metavar="TTL", help="How long the request stays open (e.g. 1h, 30m, 3600).")
+@click.option("--answer-ttl", metavar="TTL", help="How long the answer lives once given.")
+@click.option("--views", type=int, help="Views the answer allows (default 1).")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="WHO",
+    help="Only this signed-in user may answer: user@example.com, group:NAME or"
+    " domain:example.com (repeatable; needs sign-in on the server).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the answer to this file (mode 600) instead of stdout.",
+)
+@_token_option
+@_json_option
+def request_command(
+    description: str,
+    server: str,
+    wait: bool,
+    timeout: int | None,
+    ttl: str | None,
+    answer_ttl: str | None,
+    views: int | None,
+    recipients: tuple[str, ...],
+    output_path: Path | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Ask someone for a secret, so that only you can open the answer.
+
+    Prints the request link (on stderr with --wait) to send to whoever has the secret; they
+    answer with `burnlink answer LINK` or in a browser. The answer is encrypted to a key
+    made here, whose private half never leaves this process. With --wait (the default) this
+    waits without polling hard (a long poll), then writes the answer to stdout or --output.
+
+    \b
+      burnlink request "staging database password" > db.txt
+      burnlink request "deploy key" --timeout 600 -o deploy.key
+    """
+    if as_json and output_path is not None:
+        raise click.UsageError("--json and --output cannot be used together")
+    with reporting(as_json):
+        from burnlink.cli import inputs, requests
+        from burnlink.cli.signin import saved_token
+
+        base_token = token
+        if base_token is None:
+            from burnlink.cli import links
+
+            base_token = saved_token(links.parse_server(server))
+        requests.request(
+            server=server,
+            description=description,
+            wait=wait,
+            timeout=timeout,
+            ttl=inputs.parse_ttl(ttl) if ttl else None,
+            answer_ttl=inputs.parse_ttl(answer_ttl) if answer_ttl else None,
+            answer_views=views,
+            output_path=output_path,
+            as_json=as_json,
+            api_token=base_token,
+            recipients=recipients,
+        )
+
+
+@main.command(epilog=_EPILOG)
+@click.argument("link")
+@click.option(
+    "--file",
+    "-f",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Send this file (default: standard input, else a hidden prompt).",
+)
+@_token_option
+@_json_option
+def answer(link: str, file: Path | None, token: str | None, as_json: bool) -> None:
+    """Answer a request for a secret, once: only its requester can open the answer.
+
+    The secret is read from --file, else standard input, else a hidden prompt. Before
+    anything is sent, the request's public key is checked against the fingerprint in the
+    link's #fragment: a key the server swapped in is refused (exit 8) and nothing is sent.
+
+    \b
+      printf %s "$DB_PASSWORD" | burnlink answer "$REQUEST_LINK"
+    """
+    with reporting(as_json):
+        from burnlink.cli import requests
+        from burnlink.cli.signin import saved_token
+
+        parsed = requests.parse_request_link(link)
+        requests.answer(
+            link=link,
+            file=file,
+            as_json=as_json,
+            api_token=token if token is not None else saved_token(parsed.base),
         )
 
 

@@ -17,7 +17,15 @@ from typing import Any
 
 import click
 
-from burnlink.cli.client import LoginDenied, LoginExpired, Receipt, ServerUnavailable, Viewer
+from burnlink.cli.client import (
+    KeyMismatch,
+    LoginDenied,
+    LoginExpired,
+    Receipt,
+    RequestTimedOut,
+    ServerUnavailable,
+    Viewer,
+)
 from burnlink.errors import (
     AccessDenied,
     AuditBehindAnchor,
@@ -41,6 +49,8 @@ from burnlink.errors import (
     PayloadTooLarge,
     RateLimited,
     RecipientMismatch,
+    RequestAnswered,
+    RequestExpired,
     SecretUnavailable,
     SignInRequired,
     StorageError,
@@ -92,6 +102,12 @@ class ExitCode(IntEnum):
     (e.g. a second factor it requires was missing)."""
     LOGIN_EXPIRED = 16
     """``login``: the code expired, or ``--timeout`` passed, before the sign-in was approved."""
+    REQUEST_TIMEOUT = 17
+    """``request --wait``: ``--timeout`` passed before the request was answered (it stays open
+    until it expires, but this process's private key is gone with it)."""
+    REQUEST_CLOSED = 18
+    """``request``/``answer``: the request expired unanswered, or (``answer``) it was answered
+    already; nothing was sent."""
 
 
 EXIT_SUMMARIES: dict[ExitCode, str] = {
@@ -112,6 +128,8 @@ EXIT_SUMMARIES: dict[ExitCode, str] = {
     ExitCode.SIGN_IN: "not signed in, or the API token is invalid",
     ExitCode.LOGIN_DENIED: "sign-in denied or refused",
     ExitCode.LOGIN_EXPIRED: "sign-in not approved in time",
+    ExitCode.REQUEST_TIMEOUT: "request not answered in time",
+    ExitCode.REQUEST_CLOSED: "request expired or already answered",
 }
 """The short form of each exit code, for ``--help``; every member must have one."""
 
@@ -126,6 +144,9 @@ def exit_codes_help() -> str:
 # Most specific class first: the first match wins.
 ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (SecretUnavailable, ExitCode.UNAVAILABLE, "not_found"),
+    (RequestAnswered, ExitCode.REQUEST_CLOSED, "already_answered"),
+    (RequestExpired, ExitCode.REQUEST_CLOSED, "request_expired"),
+    (RequestTimedOut, ExitCode.REQUEST_TIMEOUT, "request_timeout"),
     (InvalidApiToken, ExitCode.SIGN_IN, "invalid_token"),
     (SignInRequired, ExitCode.SIGN_IN, "login_required"),
     (InsufficientScope, ExitCode.ACCESS_DENIED, "insufficient_scope"),
@@ -152,6 +173,7 @@ ERRORS: tuple[tuple[type[BurnlinkError], ExitCode, str], ...] = (
     (AuditLogMissing, ExitCode.AUDIT_MISSING, "audit_log_missing"),
     (AuditBehindAnchor, ExitCode.AUDIT_BEHIND_ANCHOR, "audit_behind_anchor"),
     (CheckpointInvalid, ExitCode.CHECKPOINT_INVALID, "checkpoint_invalid"),
+    (KeyMismatch, ExitCode.INTEGRITY, "key_mismatch"),
     (IntegrityError, ExitCode.INTEGRITY, "integrity_failed"),
     (ConfigError, ExitCode.CONFIG, "config_error"),
     (LoginDenied, ExitCode.LOGIN_DENIED, "login_denied"),

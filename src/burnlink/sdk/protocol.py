@@ -6,6 +6,8 @@ the steps of ``share`` and ``get`` (``burnlink.sdk.flows``) are written once, as
 calls, for both. The server's answers become these errors (each carries the API's ``code``):
 
     404                                    -> SecretUnavailable
+    409 already_answered / not_answered    -> RequestAnswered / RequestNotAnswered
+    410 request_expired                    -> RequestExpired
     403 passphrase_required / wrong_...    -> PassphraseRequired / WrongPassphrase (attempts_left)
     403 ip_denied / geo_denied             -> IpDenied / GeoDenied
     403 (other)                            -> AccessDenied
@@ -44,6 +46,9 @@ from burnlink.errors import (
     PayloadTooLarge,
     RateLimited,
     RecipientMismatch,
+    RequestAnswered,
+    RequestExpired,
+    RequestNotAnswered,
     SecretUnavailable,
     StorageUnavailable,
     TeamPolicyRefused,
@@ -92,6 +97,10 @@ class Call(Generic[T]):
     """The user's API token (``blk_…``): the bearer when there is no ``token``, else (for a
     secret bound to recipients) in ``X-Burnlink-Token``."""
     body: dict[str, Any] | None = field(default=None, repr=False)
+    params: dict[str, Any] | None = None
+    """Query parameters."""
+    timeout: float | None = None
+    """Seconds this call may take, in place of the client's (a long poll)."""
 
     @property
     def url(self) -> str:
@@ -349,6 +358,12 @@ def _error(status: int, answer: dict[str, Any] | None, base: str) -> BurnlinkErr
     attempts_left = attempts if type(attempts) is int else 0
     if status == 404:
         return SecretUnavailable()
+    if status == 409 and code == "already_answered":
+        return RequestAnswered()
+    if status == 409 and code == "not_answered":
+        return RequestNotAnswered()
+    if status == 410 and code == "request_expired":
+        return RequestExpired()
     if status == 401 and code == "invalid_token":
         return InvalidApiToken()
     if status == 401 and code in ("login_required", "fresh_login_required"):

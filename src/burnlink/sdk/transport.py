@@ -66,10 +66,15 @@ class SyncTransport:
 
         try:
             response = self._http.request(
-                call.method, call.url, headers=call.headers(), json=call.body
+                call.method,
+                call.url,
+                headers=call.headers(),
+                json=call.body,
+                params=call.params,
+                timeout=self.timeout if call.timeout is None else call.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _unreachable(call, exc, self.timeout) from None
+            raise _unreachable(call, exc, self.timeout if call.timeout is None else call.timeout) from None
         return answered(call, response.status_code, _json_object(response))
 
     def run(self, flow: Flow[T]) -> T:
@@ -115,10 +120,15 @@ class AsyncTransport:
 
         try:
             response = await self._http.request(
-                call.method, call.url, headers=call.headers(), json=call.body
+                call.method,
+                call.url,
+                headers=call.headers(),
+                json=call.body,
+                params=call.params,
+                timeout=self.timeout if call.timeout is None else call.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _unreachable(call, exc, self.timeout) from None
+            raise _unreachable(call, exc, self.timeout if call.timeout is None else call.timeout) from None
         return answered(call, response.status_code, _json_object(response))
 
     async def run(self, flow: Flow[T]) -> T:

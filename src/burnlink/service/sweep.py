@@ -4,7 +4,8 @@ Correctness never depends on it (every read checks expiry); it frees space and, 
 checkpoints the WAL so no deleted ciphertext lingers there. ``run_sweeper`` calls ``sweep``
 every ``BURNLINK_SWEEP_INTERVAL`` seconds: the store deletes expired secrets and stale
 receipts; then each expiry the audit's expiry watch (``audit.watch``) holds is recorded as a
-``secret.expired`` event and sent to the secret's ``notify_url``; then audit entries older
+``secret.expired`` event and sent to the secret's ``notify_url``; requests past their expiry
+are closed with ``request.expired`` and dropped after retention; then audit entries older
 than ``BURNLINK_AUDIT_DAYS`` are dropped.
 """
 
@@ -27,7 +28,7 @@ from burnlink.models import EndReason
 from burnlink.service.reporting import Reporter
 from burnlink.store import SecretStore
 
-__all__ = ["SWEEP_BATCH", "Sweeping", "run_sweeper", "sweep"]
+__all__ = ["SWEEP_BATCH", "Sweeping", "expire_requests", "run_sweeper", "sweep"]
 
 log = logging.getLogger("burnlink.sweeper")
 
@@ -46,6 +47,7 @@ async def sweep(store: SecretStore, reporter: Reporter, settings: Settings, cloc
         if purged < SWEEP_BATCH:
             break
     await record_expiries(store, reporter, clock)
+    await expire_requests(store, reporter, clock)
     if settings.audit_days:
         now = clock.now()
         cutoff = now - timedelta(days=settings.audit_days)
@@ -94,6 +96,29 @@ async def _expired(store: SecretStore, reporter: Reporter, item: Watched, now: d
     reporter.recorded()
     await reporter.publish(event, secret_id=item.secret_id, notify_url=item.notify_url)
     return 1
+
+
+async def expire_requests(store: SecretStore, reporter: Reporter, clock: Clock) -> int:
+    """Close every open request past its expiry with its ``request.expired`` event (each
+    once, whichever process gets there first), then drop requests past retention; return how
+    many expired."""
+    expired = 0
+    while True:
+        now = clock.now()
+        due = await store.due_requests(now=now, limit=SWEEP_BATCH)
+        for request_id in due:
+            event, recorded = reporter.happened(
+                AuditEventType.REQUEST_EXPIRED, at=now, secret_id=request_id
+            )
+            if await store.expire_request(request_id, now=now, events=[recorded]):
+                expired += 1
+                reporter.recorded()
+                await reporter.publish(event, secret_id=request_id)
+        if len(due) < SWEEP_BATCH:
+            break
+    while await store.purge_requests(now=clock.now(), limit=SWEEP_BATCH) >= SWEEP_BATCH:
+        pass
+    return expired
 
 
 class Sweeping(Protocol):

@@ -3,7 +3,8 @@
 ``SecretStore`` is composed of small Protocols split by concern: ``SecretRecords``
 (``store/secrets.py``), ``EventOutbox`` (``store/outbox.py``), ``Counters``
 (``store/counters.py``), ``Codes`` (``store/codes.py``), and for sign-in ``Sessions``,
-``ApiTokens`` and ``OwnedSecrets`` (``store/identity.py``), plus ``ping`` and ``aclose``.
+``ApiTokens`` and ``OwnedSecrets`` (``store/identity.py``), for requests ``RequestRecords``
+(``store/requests.py``), plus ``ping`` and ``aclose``.
 
 The contract is checked by one suite, ``tests/store/test_contract.py`` (and, for sign-in,
 ``tests/store/test_identity.py``), on every backend.
@@ -26,13 +27,22 @@ from burnlink.store.codes import Codes
 from burnlink.store.counters import Counters
 from burnlink.store.identity import ApiTokens, OwnedSecrets, Sessions
 from burnlink.store.outbox import EventOutbox
+from burnlink.store.requests import RequestRecords
 from burnlink.store.secrets import SecretRecords
 
 __all__ = ["SecretStore"]
 
 
 class SecretStore(
-    SecretRecords, EventOutbox, Counters, Codes, Sessions, ApiTokens, OwnedSecrets, Protocol
+    SecretRecords,
+    EventOutbox,
+    Counters,
+    Codes,
+    Sessions,
+    ApiTokens,
+    OwnedSecrets,
+    RequestRecords,
+    Protocol,
 ):
     """An async store of encrypted secrets and their receipts, recorded events, counters,
     one-time codes, and who is signed in (sessions, API tokens, the secrets each one owns)."""

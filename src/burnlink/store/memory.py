@@ -24,6 +24,7 @@ from burnlink.models import (
 )
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.identity import SessionRecord, TokenRecord, token_ended
+from burnlink.store.memory_requests import MemoryRequests
 from burnlink.store.outbox import Pending
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -52,7 +53,7 @@ class _Code:
     sent: int
 
 
-class MemoryStore:
+class MemoryStore(MemoryRequests):
     """A ``SecretStore`` in a dict."""
 
     def __init__(self, *, retention: timedelta) -> None:
@@ -67,6 +68,7 @@ class MemoryStore:
         self._sessions: dict[bytes, SessionRecord] = {}
         self._tokens: dict[str, TokenRecord] = {}
         self._token_ids: dict[bytes, str] = {}
+        self._requests = {}
 
     async def create(
         self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()

@@ -35,6 +35,7 @@ from burnlink.service.admin import AdminConsole
 from burnlink.service.alerts import AlertRules
 from burnlink.service.deferred import defer
 from burnlink.service.reporting import Reporter
+from burnlink.service.requests import RequestService
 from burnlink.service.signin import SignInService
 from burnlink.service.sweep import run_sweeper
 from burnlink.service.tokens import TokenService
@@ -48,6 +49,7 @@ from burnlink.web import (
     my_secrets_api,
     ops,
     pages,
+    requests_api,
     signin,
     tokens_api,
 )
@@ -261,6 +263,7 @@ def create_app(
                 reporter=reporter,
                 signing_key=signing_key or keys.signing_key(settings),
             )
+            app.state.requests = RequestService(app.state.service, mailer=mailer)
             app.state.admin = AdminConsole(settings, opened, reporter, clock)
             app.state.tokens = TokenService(
                 opened, clock, fresh_seconds=settings.oidc_max_age, reporter=reporter
@@ -318,6 +321,7 @@ def create_app(
     app.include_router(admin_api.router)
     app.include_router(tokens_api.router)
     app.include_router(my_secrets_api.router)
+    app.include_router(requests_api.router)
     app.include_router(ops.router)
     app.include_router(pages.router, dependencies=[Depends(record_page_open)])
     routers: tuple[APIRouter, ...] = (
@@ -326,6 +330,7 @@ def create_app(
         admin_api.router,
         tokens_api.router,
         my_secrets_api.router,
+        requests_api.router,
         ops.router,
         pages.router,
     )

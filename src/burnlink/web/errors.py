@@ -43,6 +43,9 @@ from burnlink.errors import (
     PayloadTooLarge,
     RateLimited,
     RecipientMismatch,
+    RequestAnswered,
+    RequestExpired,
+    RequestNotAnswered,
     SecretUnavailable,
     StorageError,
     TeamPolicyRefused,
@@ -65,6 +68,9 @@ MAX_FIELD_SHOWN = 128
 # Most specific class first: the first match wins.
 _TABLE: list[tuple[type[BurnlinkError], int, str]] = [
     (SecretUnavailable, 404, "not_found"),
+    (RequestAnswered, 409, "already_answered"),
+    (RequestExpired, 410, "request_expired"),
+    (RequestNotAnswered, 409, "not_answered"),
     (PassphraseRequired, 403, "passphrase_required"),
     (WrongPassphrase, 403, "wrong_passphrase"),
     (AccessDenied, 403, "access_denied"),
@@ -117,6 +123,9 @@ _STATUS_DESCRIPTIONS = {
     " `attempts_left` 0 the secret has been destroyed).",
     404: "`not_found`, the same for every kind of gone: unknown or malformed id, missing or"
     " wrong key or token, expired, used up, burned or locked.",
+    409: "The request was answered already (`already_answered`; a second answer changes"
+    " nothing), or it is not answered yet (`not_answered`).",
+    410: "`request_expired`: the request's time ran out; it takes no answer.",
     413: "`payload_too_large`: the request body, or the secret or ciphertext in it (`field`), is"
     " larger than the server accepts; `limit` is the limit in bytes.",
     415: "`unsupported_media_type`: the request has a body that is not `application/json`.",

@@ -1,5 +1,6 @@
-"""HTML pages of the web app (docs/web.md): compose, reveal, receipt, how it works and, when
-sign-in is configured, "My secrets" (``/me``).
+"""HTML pages of the web app (docs/web.md): compose, reveal, receipt, requests for a secret
+(``/request``, ``/r/{id}``, ``/k/{id}``), how it works and, when sign-in is configured, "My
+secrets" (``/me``).
 
 The pages are server-rendered shells; all cryptography runs in the browser (``static/js``),
 which talks to the JSON API. Opening a link (``GET /s/{id}``, ``GET /m/{id}``) never touches
@@ -43,6 +44,7 @@ from burnlink.assets import (
 from burnlink.audit.events import AuditEventType
 from burnlink.config import Settings
 from burnlink.policy import MAX_RECIPIENTS
+from burnlink.service.requests import MAX_DESCRIPTION
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.schemas import MAX_LABEL_CHARS
 
@@ -56,6 +58,9 @@ ENTRY_REVEAL = "js/reveal.js"
 ENTRY_RECEIPT = "js/receipt.js"
 ENTRY_ME = "js/me.js"
 ENTRY_ADMIN = "js/admin.js"
+ENTRY_REQUEST = "js/request.js"
+ENTRY_ANSWER = "js/answer.js"
+ENTRY_OWN = "js/own.js"
 
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
@@ -248,6 +253,38 @@ async def reveal_page(request: Request, secret_id: str) -> HTMLResponse:
 async def receipt_page(request: Request, secret_id: str) -> HTMLResponse:
     """The sender's receipt page (its script reads the receipt with the manage token)."""
     return _render(request, "receipt", entry=ENTRY_RECEIPT, root="../")
+
+
+@router.get("/request")
+async def request_page(request: Request) -> HTMLResponse:
+    """Request a secret: the key pair is made in the browser; the page shows the request link
+    to send and the requester's own link (which holds the private key)."""
+    site: Site = request.app.state.site
+    settings: Settings = request.app.state.service.settings
+    catalogue = site.catalogues[negotiate(request.headers.get("accept-language"), site.catalogues)]
+    return _render(
+        request,
+        "request",
+        entry=ENTRY_REQUEST,
+        root="./",
+        ttl_choices=ttl_choices(settings, catalogue),
+        max_description=MAX_DESCRIPTION,
+        sign_in=settings.sign_in,
+    )
+
+
+@router.get("/r/{request_id}")
+async def answer_page(request: Request, request_id: str) -> HTMLResponse:
+    """The page a request link opens: checks the key's fingerprint, seals and sends the answer
+    in the browser. The same page for every id; it reads nothing from the store."""
+    return _render(request, "answer", entry=ENTRY_ANSWER, root="../")
+
+
+@router.get("/k/{request_id}")
+async def own_request_page(request: Request, request_id: str) -> HTMLResponse:
+    """The requester's own page: waits for the answer (long poll) and opens it in the
+    browser with the private key of its #fragment."""
+    return _render(request, "own", entry=ENTRY_OWN, root="../")
 
 
 @me_router.get("/me")

@@ -32,6 +32,9 @@ Versions
    receipt so that every receipt names its creator.
 8. ``burnlink_events.viewer_email`` and ``.viewer_mfa``: the signed-in recipient a receipt
    line was made for (``viewer_mfa`` ``NULL``: none).
+9. ``burnlink_requests``: requests for a secret (``store/requests.py``), with a partial index
+   on the ``expires_at`` of open ones (the sweep) and one on ``keep_until``. The answer is the
+   secret of the same id.
 
 Moving a version-1 database to version 2 adds a nullable column without a default, which
 PostgreSQL records in the catalogue without rewriting the table (the ``ALTER`` still takes a
@@ -63,7 +66,7 @@ from burnlink.errors import StorageUnavailable
 
 __all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "create_schema"]
 
-SCHEMA_VERSION: Final = 8
+SCHEMA_VERSION: Final = 9
 """The schema this module creates and expects."""
 
 SCHEMA_LOCK: Final = 0x6275726E6C696E6B  # "burnlink": the advisory lock that guards the DDL
@@ -238,6 +241,38 @@ _SCHEMA_V8: Final = (
     "ALTER TABLE burnlink_events ADD COLUMN IF NOT EXISTS viewer_mfa boolean",
 )
 
+_SCHEMA_V9: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS burnlink_requests (
+        id text PRIMARY KEY,
+        requester_digest bytea NOT NULL,
+        answer_digest bytea NOT NULL,
+        public_key bytea NOT NULL,
+        description text NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        answer_ttl integer NOT NULL,
+        answer_views integer NOT NULL,
+        recipients text[] NOT NULL,
+        notify_url text,
+        notify_email text,
+        owner text,
+        owner_email text,
+        state text NOT NULL CHECK (state IN ('open', 'answered', 'expired')),
+        answered_at timestamptz,
+        keep_until timestamptz NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS burnlink_requests_open
+    ON burnlink_requests (expires_at) WHERE state = 'open'
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS burnlink_requests_keep_until
+    ON burnlink_requests (keep_until)
+    """,
+)
+
 MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
@@ -247,6 +282,7 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
     (6, _SCHEMA_V6),
     (7, _SCHEMA_V7),
     (8, _SCHEMA_V8),
+    (9, _SCHEMA_V9),
 )
 """Each version with the statements that bring the previous one to it, oldest first."""
 

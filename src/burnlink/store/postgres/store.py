@@ -129,6 +129,7 @@ from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
+from burnlink.store.postgres.requests import PostgresRequests
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
@@ -200,7 +201,7 @@ def _refs(refs: Sequence[str]) -> list[int]:
     return [int(ref) for ref in refs if ref.isascii() and ref.isdigit() and int(ref) < 2**63]
 
 
-class PostgresStore(PostgresIdentity):
+class PostgresStore(PostgresIdentity, PostgresRequests):
     """A ``SecretStore`` in PostgreSQL, shared safely by any number of processes."""
 
     def __init__(self, pool: Pool, *, retention: timedelta) -> None:

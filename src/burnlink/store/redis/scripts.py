@@ -92,9 +92,7 @@ local function end_receipt(receipt, events, at, reason, retention)
 end
 """
 
-CREATE: Final = (
-    _PRELUDE
-    + """
+CREATE_BODY: Final = """
 -- KEYS: live, receipt, events, code, outbox, then on a single node the expiry index, the
 -- rate counters to count first and, for an owned secret, the owner's set of secrets. ARGV:
 -- live expiry, retention (ms), number of live field pairs, number of receipt field pairs, cap
@@ -139,7 +137,10 @@ if owned then
 end
 return {1, totals}
 """
-)
+"""The body of ``CREATE`` after the prelude (``ANSWER_REQUEST`` runs it too)."""
+
+CREATE: Final = _PRELUDE + CREATE_BODY
+
 
 CONSUME: Final = (
     _PRELUDE

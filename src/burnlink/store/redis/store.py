@@ -230,6 +230,7 @@ from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.client import client_for, translated
 from burnlink.store.redis.identity import RedisIdentity
+from burnlink.store.redis.requests import RedisRequests
 from burnlink.store.secrets import (
     MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
@@ -325,7 +326,7 @@ def _decode_event(raw: bytes, viewer_raw: bytes | None = None) -> Event:
     )
 
 
-class RedisStore(RedisIdentity):
+class RedisStore(RedisIdentity, RedisRequests):
     """A ``SecretStore`` in Redis, one Lua script per rule (see the module docstring)."""
 
     def __init__(self, client: Redis | RedisCluster, *, prefix: str, retention: timedelta) -> None:
@@ -352,6 +353,7 @@ class RedisStore(RedisIdentity):
         self._receipt = client.register_script(lua.RECEIPT)
         self._own = client.register_script(lua.OWN)
         self._signin_scripts()
+        self._request_scripts()
 
     @classmethod
     async def open(cls, url: str, *, retention: timedelta) -> RedisStore:

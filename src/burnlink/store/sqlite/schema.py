@@ -204,7 +204,47 @@ _V8: Final = (
 )
 """The viewer of each receipt line (issue 15)."""
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9: Final = (
+    # Requests for a secret (store/requests.py). The answer is the secret with the same id, in
+    # ``secrets`` and ``receipts``; recipients is a JSON array of strings; state is open,
+    # answered or expired (an open row past expires_at reads as expired before the sweep).
+    """
+    CREATE TABLE IF NOT EXISTS requests (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        requester_digest BLOB    NOT NULL,
+        answer_digest    BLOB    NOT NULL,
+        public_key       BLOB    NOT NULL,
+        description      TEXT    NOT NULL,
+        created_at       INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        answer_ttl       INTEGER NOT NULL,
+        answer_views     INTEGER NOT NULL,
+        recipients       TEXT    NOT NULL,
+        notify_url       TEXT,
+        notify_email     TEXT,
+        owner            TEXT,
+        owner_email      TEXT,
+        state            TEXT    NOT NULL CHECK (state IN ('open', 'answered', 'expired')),
+        answered_at      INTEGER,
+        keep_until       INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS requests_open ON requests (expires_at) WHERE state = 'open'",
+    "CREATE INDEX IF NOT EXISTS requests_keep_until ON requests (keep_until)",
+)
+"""Requests for a secret (issue 16)."""
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5,
+    _V6,
+    _V7,
+    _V8,
+    _V9,
+)
 """``MIGRATIONS[n]``: the statements that take a file from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

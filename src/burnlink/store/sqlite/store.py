@@ -112,6 +112,7 @@ from burnlink.store.secrets import (
 )
 from burnlink.store.sql_rows import receipt_from_rows
 from burnlink.store.sqlite.identity import SqliteIdentity
+from burnlink.store.sqlite.requests import SqliteRequests
 from burnlink.store.sqlite.rows import (
     INSERT_INTO_EVENTS,
     INSERT_INTO_RECEIPTS,
@@ -170,7 +171,7 @@ def _unavailable(exc: sqlite3.Error) -> StorageUnavailable:
     return StorageUnavailable(f"The secret store is unavailable (SQLite: {error_name(exc)}).")
 
 
-class SqliteStore(SqliteIdentity):
+class SqliteStore(SqliteIdentity, SqliteRequests):
     """A ``SecretStore`` in one SQLite file, through one connection (and thread) per process."""
 
     def __init__(self, worker: SqliteWorker, *, retention: timedelta) -> None:

@@ -271,3 +271,44 @@ export function adminRevokeToken(id) {
 export function adminPolicy() {
   return call("GET", "admin/policy", { session: true });
 }
+
+// -- Requests for a secret (docs/api.md § Requests for a secret) ---------------------------
+
+/** Ask for a secret: `{id, url, requester_url, link_token, requester_token, expires_at, …}`. */
+export function createRequest({ publicKey, description, ttl, answerViews, recipients = [] }) {
+  const body = { public_key: b64urlEncode(publicKey), description, ttl, answer_views: answerViews };
+  if (recipients.length) body.recipients = recipients;
+  return call("POST", "requests", { body, session: true });
+}
+
+/** The request for the answering side (the request link's token). */
+export function viewRequest(requestId, linkToken) {
+  // With the session cookie: a request for signed-in recipients asks who answers.
+  return call("GET", `requests/${encodeURIComponent(requestId)}`, {
+    token: linkToken,
+    session: true,
+  });
+}
+
+/** The one answer, sealed to the requester's key: `{secret_id, manage_url, …}`. */
+export function answerRequest(requestId, linkToken, sealed) {
+  return call("POST", `requests/${encodeURIComponent(requestId)}/answer`, {
+    token: linkToken,
+    body: { answer: sealed },
+    session: true,
+  });
+}
+
+/** The request for its requester; `wait` seconds of long poll (0: at once). */
+export function requestStatus(requestId, requesterToken, wait = 0) {
+  return call("GET", `requests/${encodeURIComponent(requestId)}/status?wait=${wait}`, {
+    token: requesterToken,
+  });
+}
+
+/** Take one view of the answer: `{answer: sealed answer, views_left}`. */
+export function openRequestAnswer(requestId, requesterToken) {
+  return call("POST", `requests/${encodeURIComponent(requestId)}/open`, {
+    token: requesterToken,
+  });
+}
