@@ -4,6 +4,7 @@
 // from the server reaches the page through textContent or SVG attributes, never as markup.
 
 import * as api from "./api.js";
+import "./language.js"; // the language picker
 import { formatDate, loadMessages, t, translated } from "./i18n.js";
 import { addCell, announce, byId, failed, setError, setText, show, whileBusy } from "./ui.js";
 

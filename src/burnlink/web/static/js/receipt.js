@@ -3,6 +3,7 @@
 // manage token in the #fragment is sent only as a bearer token.
 
 import * as api from "./api.js";
+import "./language.js"; // the language picker
 import { KEY_BYTES, b64urlDecode } from "./envelope.js";
 import {
   formatCountry,
