@@ -224,7 +224,7 @@ function resultRow(entry) {
   addCell(row, event.type, t("admin.type"));
   addCell(row, event.outcome, t("admin.outcome"));
   addCell(row, event.actor?.email ?? event.actor?.subject ?? "–", t("admin.actor"));
-  addCell(row, event.client_ip ?? "–", t("admin.client_ip"));
+  addCell(row, event.client_ip ?? "–", t("admin.client_ip")).dir = "ltr";
   const secret = addCell(row, event.secret_hash ? `${event.secret_hash.slice(0, 12)}…` : "–", t("admin.secret"));
   if (event.secret_hash) secret.title = event.secret_hash;
   return row;
