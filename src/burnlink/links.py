@@ -34,10 +34,10 @@ class Link:
 def parse_server(url: str, name: str = "--server") -> str:
     """Check a server address (``--server``; errors name it ``name``) and return it without a
     trailing slash."""
-    parts = _split(url, name)
+    parts = split_link(url, name)
     if parts.query or parts.fragment:
         raise InvalidInput(name, "must not have a query or a fragment")
-    return _base(parts, parts.path.rstrip("/"))
+    return link_base(parts, parts.path.rstrip("/"))
 
 
 def parse_secret_link(text: str, key: str | None = None) -> Link:
@@ -57,7 +57,7 @@ def secret_link(url: str, link_key: bytes) -> str:
 
 def _parse(text: str, kind: str, key: str | None) -> Link:
     name = "link" if kind == SECRET else "manage link"
-    parts = _split(text, name)
+    parts = split_link(text, name)
     match = _PATH_RE.fullmatch(parts.path)
     if parts.query or match is None:
         raise InvalidInput(name, f"must look like {_SHAPES[kind]}")
@@ -80,10 +80,12 @@ def _parse(text: str, kind: str, key: str | None) -> Link:
         raise InvalidInput(
             name, f"has a malformed {what} (expected 43 base64url characters)"
         ) from None
-    return Link(_base(parts, match["prefix"]), match["id"], token)
+    return Link(link_base(parts, match["prefix"]), match["id"], token)
 
 
-def _split(text: str, name: str) -> SplitResult:
+def split_link(text: str, name: str) -> SplitResult:
+    """``text`` as an http(s) URL with a host and no credentials; ``InvalidInput`` naming
+    ``name`` otherwise (never repeating the text: a link holds a token)."""
     try:
         parts = urlsplit(text.strip())
         _ = parts.port  # raises ValueError for a port that is not a number in range
@@ -96,5 +98,6 @@ def _split(text: str, name: str) -> SplitResult:
     return parts
 
 
-def _base(parts: SplitResult, prefix: str) -> str:
+def link_base(parts: SplitResult, prefix: str) -> str:
+    """The server's base URL: scheme, host and port of ``parts``, then ``prefix``."""
     return f"{parts.scheme}://{parts.netloc}{prefix}"

@@ -3,7 +3,9 @@ over SMTP (``BURNLINK_SMTP_URL``).
 
 ``smtp://user:password@host:587?starttls=1`` upgrades with STARTTLS; ``smtps://host:465`` uses
 TLS from the start; plain ``smtp://host:25`` sends in the clear (only for a local relay).
-The message names no secret and carries no link: only the code and when it expires.
+The message names no secret and carries no link: only the code and when it expires. It is
+written in the language of the page that asked for it (``mail.subject`` and ``mail.body`` of
+the catalogue, ``burnlink.i18n``), English when that language has no catalogue.
 
 The envelope (``MAIL FROM``, ``RCPT TO``) is given to the SMTP server explicitly, never derived
 from the headers: the one recipient is the one address the secret names, checked again here so
@@ -14,19 +16,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import cache
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
 from burnlink.errors import ConfigError, InvalidInput, MailUnavailable
+from burnlink.i18n import DEFAULT_LANGUAGE, Catalogue, load_catalogues
 from burnlink.policy import parse_email
 
 
 class Mailer(Protocol):
-    """Sends a verification code to an address."""
+    """Sends a verification code to an address, in a language (a catalogue's tag)."""
 
-    async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None: ...
+    async def send_code(
+        self, to: str, code: str, *, minutes_valid: int, language: str = DEFAULT_LANGUAGE
+    ) -> None: ...
+
+
+@cache
+def _catalogues() -> dict[str, Catalogue]:
+    return load_catalogues()
+
+
+def code_message(code: str, minutes_valid: int, language: str) -> tuple[str, str, str]:
+    """``(language, subject, body)`` of the mail carrying ``code``, in ``language`` when it has
+    a catalogue (in English otherwise)."""
+    catalogues = _catalogues()
+    catalogue = catalogues.get(language, catalogues[DEFAULT_LANGUAGE])
+    body = catalogue.t("mail.body", count=minutes_valid, code=code)
+    return catalogue.language, catalogue.t("mail.subject"), body
 
 
 @dataclass(frozen=True)
@@ -69,9 +89,11 @@ class SmtpMailer:
             implicit_tls=implicit,
         )
 
-    async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None:
-        """Send the code to ``to`` alone; raise ``MailUnavailable`` if ``to`` is not exactly one
-        address (nothing is sent) or the server refuses or cannot be reached."""
+    async def send_code(
+        self, to: str, code: str, *, minutes_valid: int, language: str = DEFAULT_LANGUAGE
+    ) -> None:
+        """Send the code to ``to`` alone, in ``language``; raise ``MailUnavailable`` if ``to`` is
+        not exactly one address (nothing is sent) or the server refuses or cannot be reached."""
         import aiosmtplib
 
         try:
@@ -80,16 +102,13 @@ class SmtpMailer:
         except InvalidInput:
             raise MailUnavailable("invalid recipient") from None
 
+        written_in, subject, body = code_message(code, minutes_valid, language)
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = recipient
-        message["Subject"] = "Your burnlink verification code"
-        message.set_content(
-            f"Your verification code is {code}\n\n"
-            f"Someone with a burnlink link addressed to you asked to open it. Enter this code on "
-            f"that page within {minutes_valid} minutes. If that was not you, ignore this mail: "
-            f"without the code, the secret cannot be opened.\n"
-        )
+        message["Subject"] = subject
+        message.set_content(body)
+        message["Content-Language"] = written_in  # after set_content, which drops Content-*
         try:
             await aiosmtplib.send(
                 message,

@@ -292,3 +292,6 @@ class ClientInfo:
     """ISO 3166 alpha-2 code of ``ip``, when known."""
     request_id: str | None = None
     """The request's id (``X-Request-ID``), to join audit events with request logs."""
+    language: str = "en"
+    """The language the client reads (a catalogue's tag, from ``Accept-Language``): mail sent
+    on its behalf (a verification code) is written in it."""

@@ -348,7 +348,7 @@ def test_link_preview_does_not_consume(contexts: Contexts, server: str, cli: Cli
         assert "preview-proof" not in preview.text
     page, _ = contexts.page(java_script_enabled=False)
     page.goto(link)
-    assert "needs JavaScript" in (page.text_content("noscript") or page.content())
+    assert "needs JavaScript" in (page.text_content("main noscript") or page.content())
     scripted, _ = contexts.page()
     open_link(scripted, link)  # a scanner that runs scripts but clicks nothing
     scripted.wait_for_selector("#reveal-form:not([hidden])")
@@ -447,6 +447,7 @@ def test_keyboard_only_compose_and_copy(contexts: Contexts, server: str) -> None
     page.keyboard.press("Tab")  # nav: share
     page.keyboard.press("Tab")  # nav: request a secret
     page.keyboard.press("Tab")  # nav: how it works
+    page.keyboard.press("Tab")  # the language picker
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "secret"
     page.keyboard.type("typed with the keyboard")

@@ -508,7 +508,9 @@ class Mails:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, int]] = []
 
-    async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None:
+    async def send_code(
+        self, to: str, code: str, *, minutes_valid: int, language: str = "en"
+    ) -> None:
         self.sent.append((to, code, minutes_valid))
 
 

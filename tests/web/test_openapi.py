@@ -272,7 +272,9 @@ class KeptCodes:
 
     codes: list[str] = field(default_factory=list)
 
-    async def send_code(self, to: str, code: str, *, minutes_valid: int) -> None:
+    async def send_code(
+        self, to: str, code: str, *, minutes_valid: int, language: str = "en"
+    ) -> None:
         self.codes.append(code)
 
 

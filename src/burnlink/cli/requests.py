@@ -28,7 +28,7 @@ from burnlink.cli.client import ApiClient, KeyMismatch, RequestTimedOut, ServerU
 from burnlink.crypto import Payload
 from burnlink.errors import EnvelopeError, InvalidInput, RequestAnswered, RequestExpired
 from burnlink.ids import TOKEN_BYTES, b64url_decode, b64url_encode, is_secret_id
-from burnlink.sdk.protocol import Call
+from burnlink.links import link_base, split_link
 from burnlink.request_crypto import (
     FINGERPRINT_BYTES,
     KeyPair,
@@ -38,6 +38,7 @@ from burnlink.request_crypto import (
     parse_public_key,
     seal_answer,
 )
+from burnlink.sdk.protocol import Call
 
 __all__ = ["RequestClient", "RequestLink", "answer", "parse_request_link", "request"]
 
@@ -61,7 +62,7 @@ def parse_request_link(text: str) -> RequestLink:
     """Parse ``{base}/r/{id}#{fingerprint}.{link_token}``; ``InvalidInput`` naming what is
     wrong, never repeating the link (it holds a token)."""
     name = "link"
-    parts = links._split(text, name)
+    parts = split_link(text, name)
     match = _PATH_RE.fullmatch(parts.path)
     if parts.query or match is None:
         raise InvalidInput(name, f"must be a request link, {_SHAPE}")
@@ -75,7 +76,7 @@ def parse_request_link(text: str) -> RequestLink:
         secret = b64url_decode(token, field=name, length=TOKEN_BYTES)
     except InvalidInput:
         raise InvalidInput(name, "has a malformed fingerprint or token") from None
-    return RequestLink(links._base(parts, match["prefix"]), match["id"], digest, secret)
+    return RequestLink(link_base(parts, match["prefix"]), match["id"], digest, secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ recipient once the server asks for one. Other secrets and other servers never se
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from burnlink.errors import InvalidInput, SecretUnavailable
 from burnlink.links import parse_secret_link, parse_server
@@ -312,7 +312,7 @@ class ApiClient:
         self.timeout = timeout
         self._transport = SyncTransport(timeout=timeout, user_agent=user_agent, transport=transport)
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

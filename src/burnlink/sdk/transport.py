@@ -74,7 +74,9 @@ class SyncTransport:
                 timeout=self.timeout if call.timeout is None else call.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _unreachable(call, exc, self.timeout if call.timeout is None else call.timeout) from None
+            raise _unreachable(
+                call, exc, self.timeout if call.timeout is None else call.timeout
+            ) from None
         return answered(call, response.status_code, _json_object(response))
 
     def run(self, flow: Flow[T]) -> T:
@@ -128,7 +130,9 @@ class AsyncTransport:
                 timeout=self.timeout if call.timeout is None else call.timeout,
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _unreachable(call, exc, self.timeout if call.timeout is None else call.timeout) from None
+            raise _unreachable(
+                call, exc, self.timeout if call.timeout is None else call.timeout
+            ) from None
         return answered(call, response.status_code, _json_object(response))
 
     async def run(self, flow: Flow[T]) -> T:

@@ -492,7 +492,12 @@ class AccessControl:
             )
         if put is CodePut.SPENT:
             await self._lock(meta, hint, client, now, viewer)
-        await self.mailer.send_code(address, code, minutes_valid=CODE_VALID // timedelta(minutes=1))
+        await self.mailer.send_code(
+            address,
+            code,
+            minutes_valid=CODE_VALID // timedelta(minutes=1),
+            language=client.language,
+        )
         await self.reporter.emit(
             AuditEventType.OTP_SENT,
             at=now,

@@ -24,6 +24,7 @@ from burnlink.useragents import classify
 from burnlink.web.base_url import public_base
 from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
+from burnlink.web.languages import api_language
 from burnlink.web.principal import carries_credentials, principal_of, recipient_of
 from burnlink.web.schemas import (
     ActorBody,
@@ -79,11 +80,13 @@ def client_address(scope: Scope) -> str | None:
 
 
 def client_of(request: Request) -> ClientInfo:
-    """Who sent the request: address, user agent and the request's id (``middleware.Edge``)."""
+    """Who sent the request: address, user agent, the request's id (``middleware.Edge``) and
+    the language it reads (``Accept-Language``, which the pages set to their own)."""
     return ClientInfo(
         ip=client_address(request.scope),
         user_agent=request.headers.get("user-agent"),
         request_id=getattr(request.state, "request_id", None),
+        language=api_language(request),
     )
 
 

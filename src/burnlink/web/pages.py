@@ -12,15 +12,13 @@ computed once when the app is built. A module's imports are preloaded with their
 only the entry script. ``burnlink verify-site`` compares a running server against the same
 files (``burnlink.assets``).
 
-UI text lives in ``static/i18n/{language}.json``; a page's language is chosen from
-``Accept-Language`` among the catalogues present.
+UI text lives in ``static/i18n/{language}.json`` (``burnlink.i18n``); a page's language is
+chosen by ``burnlink.web.languages`` (``?lang=``, the picker's cookie, ``Accept-Language``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +41,15 @@ from burnlink.assets import (
 )
 from burnlink.audit.events import AuditEventType
 from burnlink.config import Settings
+from burnlink.i18n import DEFAULT_LANGUAGE, Catalogue, load_catalogues
 from burnlink.policy import MAX_RECIPIENTS
 from burnlink.service.requests import MAX_DESCRIPTION
 from burnlink.web.json_body import StrictJSONRoute
+from burnlink.web.languages import LANGUAGE_COOKIE, LANGUAGE_QUERY, negotiate, request_language
 from burnlink.web.schemas import MAX_LABEL_CHARS
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 I18N_DIR = "i18n"
-DEFAULT_LANGUAGE = "en"
 TTL_PRESETS = (300, 900, 3600, 14400, 86400, 259200, 604800, 2592000)
 STYLESHEET = "burnlink.css"
 ENTRY_COMPOSE = "js/compose.js"
@@ -61,8 +60,19 @@ ENTRY_ADMIN = "js/admin.js"
 ENTRY_REQUEST = "js/request.js"
 ENTRY_ANSWER = "js/answer.js"
 ENTRY_OWN = "js/own.js"
+LANGUAGE_SCRIPT = "js/language.js"
+"""The language picker's script, on every page (the pages' own scripts import it too)."""
 
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "Catalogue",
+    "Site",
+    "load_catalogues",
+    "mount_static",
+    "negotiate",
+    "page_catalogue",
+    "render_page",
+]
 
 router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 me_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
@@ -70,66 +80,6 @@ me_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 
 admin_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 """The admin console's page: only with ``BURNLINK_ADMIN_GROUPS`` set."""
-
-
-@dataclass(frozen=True, slots=True)
-class Catalogue:
-    """The UI text of one language (``static/i18n/{language}.json``)."""
-
-    language: str
-    messages: Mapping[str, Any]
-
-    def t(self, key: str, /, count: int | None = None, **values: object) -> str:
-        """The message ``key`` with ``{name}`` placeholders filled in.
-
-        A message with plural forms (``{"one": …, "other": …}``) is chosen by ``count``; the
-        server only tells one from other, which the browser refines with ``Intl.PluralRules``.
-        """
-        message = self.messages[key]
-        if isinstance(message, dict):
-            message = message["one" if count == 1 else "other"]
-        if count is not None:
-            values["count"] = count
-        return re.sub(
-            r"\{(\w+)\}",
-            lambda m: str(values[m[1]]) if m[1] in values else m[0],
-            str(message),
-        )
-
-    def raw(self, key: str) -> Any:
-        """A structured message (a list of sections, for example) as it is in the file."""
-        return self.messages[key]
-
-
-def load_catalogues(root: Path = STATIC_DIR / I18N_DIR) -> dict[str, Catalogue]:
-    """Every catalogue under ``root``, keyed by language tag."""
-    catalogues = {}
-    for file in sorted(root.glob("*.json")):
-        catalogues[file.stem] = Catalogue(file.stem, json.loads(file.read_text("utf-8")))
-    if DEFAULT_LANGUAGE not in catalogues:
-        raise LookupError(f"the {DEFAULT_LANGUAGE} catalogue is missing from {root}")
-    return catalogues
-
-
-def negotiate(accept_language: str | None, available: Mapping[str, object]) -> str:
-    """The best of ``available`` for an ``Accept-Language`` header; the default otherwise."""
-    choices: list[tuple[float, int, str]] = []
-    for position, item in enumerate((accept_language or "").split(",")):
-        tag, _, params = item.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        tag = tag.strip().lower()
-        if quality > 0 and _LANGUAGE_RE.match(tag):
-            choices.append((-quality, position, tag))
-    for _, _, tag in sorted(choices):
-        for candidate in (tag, tag.split("-")[0]):
-            if candidate in available:
-                return candidate
-    return DEFAULT_LANGUAGE
 
 
 def duration_label(catalogue: Catalogue, seconds: int) -> str:
@@ -154,9 +104,9 @@ def ttl_choices(settings: Settings, catalogue: Catalogue) -> list[tuple[int, str
 def format_bytes(catalogue: Catalogue, size: int) -> str:
     """A size for people, in bytes, KiB or MiB (``max_bytes`` on the compose page)."""
     if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MiB"
+        return catalogue.t("size.mib", count=size // (1024 * 1024))
     if size >= 1024 and size % 1024 == 0:
-        return f"{size // 1024} KiB"
+        return catalogue.t("size.kib", count=size // 1024)
     return catalogue.t("size.bytes", count=size)
 
 
@@ -180,19 +130,31 @@ class Site:
         )
         return cls(Assets.scan(), load_catalogues(), templates)
 
+    def languages(self) -> list[tuple[str, str, str]]:
+        """``(tag, name in itself, direction)`` of every catalogue, for the language picker:
+        English first, then by tag."""
+        tags = sorted(self.catalogues, key=lambda tag: (tag != DEFAULT_LANGUAGE, tag.lower()))
+        return [(tag, self.catalogues[tag].name, self.catalogues[tag].direction) for tag in tags]
+
 
 def _render(
     request: Request, page: str, *, entry: str | None, root: str, **context: Any
 ) -> HTMLResponse:
     site: Site = request.app.state.site
     settings: Settings = request.app.state.service.settings
-    language = negotiate(request.headers.get("accept-language"), site.catalogues)
+    language = request_language(request)
     catalogue = site.catalogues[language]
     html = site.templates.get_template(f"{page}.html").render(
         page=page,
         t=catalogue.t,
         raw=catalogue.raw,
+        has=catalogue.messages.__contains__,
         language=language,
+        direction=catalogue.direction,
+        languages=site.languages(),
+        language_query=LANGUAGE_QUERY,
+        language_cookie=LANGUAGE_COOKIE,
+        language_script=LANGUAGE_SCRIPT,
         root=root,
         version=__version__,
         integrity=site.assets.integrity,
@@ -203,7 +165,16 @@ def _render(
         settings=settings,
         **context,
     )
-    return HTMLResponse(html, headers={"vary": "Accept-Language", "content-language": language})
+    return HTMLResponse(
+        html,
+        headers={"vary": "Accept-Language, Cookie", "content-language": language},
+    )
+
+
+def page_catalogue(request: Request) -> Catalogue:
+    """The catalogue of the language this page request is answered in."""
+    site: Site = request.app.state.site
+    return site.catalogues[request_language(request)]
 
 
 def render_page(
@@ -224,9 +195,8 @@ def _root_of(request: Request) -> str:
 @router.get("/")
 async def compose_page(request: Request) -> HTMLResponse:
     """Compose: write a secret or pick a file, encrypt it here, get the link."""
-    site: Site = request.app.state.site
     settings: Settings = request.app.state.service.settings
-    catalogue = site.catalogues[negotiate(request.headers.get("accept-language"), site.catalogues)]
+    catalogue = page_catalogue(request)
     return _render(
         request,
         "compose",
@@ -259,9 +229,8 @@ async def receipt_page(request: Request, secret_id: str) -> HTMLResponse:
 async def request_page(request: Request) -> HTMLResponse:
     """Request a secret: the key pair is made in the browser; the page shows the request link
     to send and the requester's own link (which holds the private key)."""
-    site: Site = request.app.state.site
     settings: Settings = request.app.state.service.settings
-    catalogue = site.catalogues[negotiate(request.headers.get("accept-language"), site.catalogues)]
+    catalogue = page_catalogue(request)
     return _render(
         request,
         "request",

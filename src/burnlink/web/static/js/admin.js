@@ -4,6 +4,7 @@
 // from the server reaches the page through textContent or SVG attributes, never as markup.
 
 import * as api from "./api.js";
+import "./language.js"; // the language picker
 import { formatDate, loadMessages, t, translated } from "./i18n.js";
 import { addCell, announce, byId, failed, setError, setText, show, whileBusy } from "./ui.js";
 
@@ -223,7 +224,7 @@ function resultRow(entry) {
   addCell(row, event.type, t("admin.type"));
   addCell(row, event.outcome, t("admin.outcome"));
   addCell(row, event.actor?.email ?? event.actor?.subject ?? "–", t("admin.actor"));
-  addCell(row, event.client_ip ?? "–", t("admin.client_ip"));
+  addCell(row, event.client_ip ?? "–", t("admin.client_ip")).dir = "ltr";
   const secret = addCell(row, event.secret_hash ? `${event.secret_hash.slice(0, 12)}…` : "–", t("admin.secret"));
   if (event.secret_hash) secret.title = event.secret_hash;
   return row;

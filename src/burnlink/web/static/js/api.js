@@ -33,7 +33,8 @@ export function useSession(token) {
 }
 
 async function call(method, path, { token = null, body, session = false } = {}) {
-  const headers = { Accept: "application/json" };
+  // The page's language: the server mails a verification code in it (docs/web.md).
+  const headers = { Accept: "application/json", "Accept-Language": document.documentElement.lang };
   if (token !== null) headers.Authorization = `Bearer ${b64urlEncode(token)}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   // The cookie goes only with its CSRF token (or on a GET): a stale cookie sent without

@@ -47,6 +47,7 @@ import {
   strengthLevel,
 } from "./passphrase.js";
 import { qrSvg } from "./qr.js";
+import { holdLanguage } from "./language.js";
 import { applyTeamPolicy } from "./team_policy.js";
 import { byId, failed, setError, setText, setupCopyButtons, show, whileBusy } from "./ui.js";
 
@@ -120,6 +121,7 @@ function onFileChange() {
 function removeFile() {
   fileField.value = "";
   onFileChange();
+  updateLanguageHold();
   fileField.focus();
 }
 
@@ -523,6 +525,7 @@ function showResult(created, linkKey, input) {
   }
   show(form, false);
   show(result, true);
+  updateLanguageHold();
   result.focus();
 }
 
@@ -585,6 +588,12 @@ async function onSubmit(event) {
   });
 }
 
+/** Keep the language while the page holds a typed secret, a chosen file or a new link. */
+function updateLanguageHold() {
+  const holding = !result.hidden || secretField.value !== "" || fileChosen() !== null;
+  holdLanguage(holding ? t("language.held") : null);
+}
+
 function another() {
   for (const id of ["result-link", "result-key", "result-manage"]) byId(id).value = "";
   byId("result-manage-open").href = "#";
@@ -593,6 +602,7 @@ function another() {
   setText(status, "");
   show(result, false);
   show(form, true);
+  updateLanguageHold();
   secretField.focus();
 }
 
@@ -600,6 +610,8 @@ async function main() {
   await loadMessages();
   setupCopyButtons();
   fileField.addEventListener("change", onFileChange);
+  fileField.addEventListener("change", updateLanguageHold);
+  secretField.addEventListener("input", updateLanguageHold);
   byId("file-remove").addEventListener("click", removeFile);
   passphraseField.addEventListener("input", updateStrength);
   byId("passphrase-toggle").addEventListener("click", () =>

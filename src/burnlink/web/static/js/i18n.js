@@ -30,8 +30,19 @@ export function t(key, values = {}) {
     message = message[form] ?? message.other;
   }
   return message.replace(/\{(\w+)\}/g, (whole, name) =>
-    Object.hasOwn(values, name) ? String(values[name]) : whole,
+    Object.hasOwn(values, name) ? placed(values[name]) : whole,
   );
+}
+
+/**
+ * A value as it goes into a message: numbers in the page's language's digits and grouping;
+ * on a right-to-left page, text isolated (U+2068 … U+2069) so that an address, a link or a
+ * name written left to right keeps its order inside the sentence.
+ */
+function placed(value) {
+  if (typeof value === "number") return new Intl.NumberFormat(language).format(value);
+  const text = String(value);
+  return document.documentElement.dir === "rtl" ? `\u2068${text}\u2069` : text;
 }
 
 /**

@@ -5,6 +5,7 @@
 // through textContent only.
 
 import * as api from "./api.js";
+import "./language.js"; // the language picker
 import {
   formatDate,
   formatRelative,

@@ -3,6 +3,7 @@
 // manage token in the #fragment is sent only as a bearer token.
 
 import * as api from "./api.js";
+import "./language.js"; // the language picker
 import { KEY_BYTES, b64urlDecode } from "./envelope.js";
 import {
   formatCountry,
@@ -100,6 +101,8 @@ function eventRow(event) {
     const cell = document.createElement(index === 0 ? "th" : "td");
     if (index === 0) cell.scope = "row";
     cell.textContent = text;
+    // An address or a user agent is written left to right, even on a right-to-left page.
+    if ((index === 2 && event.ip) || (index === 3 && event.user_agent)) cell.dir = "ltr";
     row.append(cell);
   }
   return row;

@@ -14,6 +14,7 @@
 // in the address bar when /s/{id} opens again, and removed from storage at once.
 
 import { normaliseOtp, resendWait } from "./access.js";
+import { holdLanguage } from "./language.js";
 import * as api from "./api.js";
 import {
   EnvelopeError,
@@ -577,6 +578,8 @@ function markPassphrase(refused) {
 
 async function onReveal(event) {
   event.preventDefault();
+  // From here the page may hold the secret, and the link's key leaves the address bar.
+  holdLanguage(t("language.held"));
   setError(revealError, "");
   markPassphrase(false);
   await whileBusy(byId("reveal-button"), revealForm, async () => {
