@@ -94,8 +94,6 @@ class SmtpMailer:
     ) -> None:
         """Send the code to ``to`` alone, in ``language``; raise ``MailUnavailable`` if ``to`` is
         not exactly one address (nothing is sent) or the server refuses or cannot be reached."""
-        import aiosmtplib
-
         try:
             # Secrets stored before addresses were checked this strictly may hold a list.
             recipient = parse_email(to)
@@ -109,27 +107,11 @@ class SmtpMailer:
         message["Subject"] = subject
         message.set_content(body)
         message["Content-Language"] = written_in  # after set_content, which drops Content-*
-        try:
-            await aiosmtplib.send(
-                message,
-                sender=self.envelope_sender,
-                recipients=[recipient],
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                use_tls=self.implicit_tls,
-                timeout=self.timeout,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise MailUnavailable(type(exc).__name__) from None
+        await self._deliver(message, recipient)
 
     async def send_notice(self, to: str, subject: str, text: str) -> None:
         """Send a plain notice (``subject``, ``text``: never a secret, key or link with a
         fragment) to ``to`` alone; ``MailUnavailable`` as for ``send_code``."""
-        import aiosmtplib
-
         try:
             recipient = parse_email(to)
         except InvalidInput:
@@ -139,6 +121,13 @@ class SmtpMailer:
         message["To"] = recipient
         message["Subject"] = subject
         message.set_content(text)
+        await self._deliver(message, recipient)
+
+    async def _deliver(self, message: EmailMessage, recipient: str) -> None:
+        """Send ``message`` to ``recipient`` through the configured server;
+        ``MailUnavailable`` naming only the kind of failure."""
+        import aiosmtplib
+
         try:
             await aiosmtplib.send(
                 message,

@@ -174,30 +174,9 @@ class PostgresRequests:
         self, record: SecretRecord, *, now: datetime, events: Sequence[Recorded]
     ) -> Answer:
         """See ``RequestRecords.answer_request``: one statement (the module docstring)."""
-        from burnlink.store.postgres.store import _events_params
+        from burnlink.store.postgres.store import secret_params
 
-        gate = record.passphrase
-        params = {
-            "id": record.secret_id,
-            "now": now,
-            "envelope": record.envelope,
-            "access_digest": record.access_digest,
-            "manage_digest": record.manage_digest,
-            "created_at": record.created_at,
-            "expires_at": record.expires_at,
-            "keep_until": record.expires_at + self._retention,
-            "max_views": record.max_views,
-            "max_attempts": record.max_attempts,
-            "kdf": gate.kdf if gate else None,
-            "iterations": gate.iterations if gate else None,
-            "salt": gate.salt if gate else None,
-            "proof_digest": gate.proof_digest if gate else None,
-            "owner": record.owner,
-            "owner_email": record.owner_email,
-            "label": record.label,
-            "policy": record.policy.to_bytes(),
-            **_events_params(events),
-        }
+        params = {"now": now, **secret_params(record, events, self._retention)}
         async with self._connection() as conn:
             try:
                 cursor = await conn.execute(ANSWER_REQUEST, params)

@@ -247,26 +247,8 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         """
         seconds = int(record.created_at.timestamp())
         limited = [(hit, _hit_params(hit, seconds)) for hit in hits if hit.limit is not None]
-        gate = record.passphrase
         params = {
-            "id": record.secret_id,
-            "envelope": record.envelope,
-            "access_digest": record.access_digest,
-            "manage_digest": record.manage_digest,
-            "created_at": record.created_at,
-            "expires_at": record.expires_at,
-            "keep_until": record.expires_at + self._retention,
-            "max_views": record.max_views,
-            "max_attempts": record.max_attempts,
-            "kdf": gate.kdf if gate else None,
-            "iterations": gate.iterations if gate else None,
-            "salt": gate.salt if gate else None,
-            "proof_digest": gate.proof_digest if gate else None,
-            "owner": record.owner,
-            "owner_email": record.owner_email,
-            "label": record.label,
-            "policy": record.policy.to_bytes(),
-            **_events_params(events),
+            **secret_params(record, events, self._retention),
             "limit_buckets": [hit.bucket for hit, _ in limited],
             "limit_starts": [p["start"] for _, p in limited],
             "limits": [hit.limit for hit, _ in limited],
@@ -646,3 +628,31 @@ def _decode(secret_id: str, row: tuple[Any, ...]) -> SecretMeta:
         passphrase=gate,
         policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
     )
+
+
+def secret_params(
+    record: SecretRecord, events: Sequence[Recorded], retention: timedelta
+) -> dict[str, Any]:
+    """The parameters of a secret's insert (its row, receipt and ``events``), shared by a
+    create and a request's answer."""
+    gate = record.passphrase
+    return {
+        "id": record.secret_id,
+        "envelope": record.envelope,
+        "access_digest": record.access_digest,
+        "manage_digest": record.manage_digest,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "keep_until": record.expires_at + retention,
+        "max_views": record.max_views,
+        "max_attempts": record.max_attempts,
+        "kdf": gate.kdf if gate else None,
+        "iterations": gate.iterations if gate else None,
+        "salt": gate.salt if gate else None,
+        "proof_digest": gate.proof_digest if gate else None,
+        "owner": record.owner,
+        "owner_email": record.owner_email,
+        "label": record.label,
+        "policy": record.policy.to_bytes(),
+        **_events_params(events),
+    }
