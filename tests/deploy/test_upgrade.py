@@ -4,7 +4,7 @@ the same store and keys, as the systemd unit and the overlays do on an upgrade. 
 secret stays revealable with the views it had left, a used one stays gone, and the audit chain
 runs on unbroken from the old head.
 
-The previous release is the last commit before schema 8 (``PREVIOUS``), taken from this
+The previous release is the last commit before schema 9 (``PREVIOUS``), taken from this
 repository's history with ``git archive`` and run from its source with this environment's
 pinned dependencies, which it shares. The store tests (tests/store/test_sqlite.py) check each
 migration step; this checks the deployment around them: the server, its keys and its log.
@@ -28,12 +28,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from burnlink.store.postgres.schema import SCHEMA_VERSION as POSTGRES_SCHEMA
+from burnlink.store.sqlite.schema import SCHEMA_VERSION as SQLITE_SCHEMA
 from tests import services
 from tests.deploy.tools import ROOT, require_tool
 from tests.servers import started
 
-PREVIOUS = "39298526c08eddeedde8e97d8f0dabd187160fd4"
-"""The last commit with SQLite schema 7, the release before this one's schema 8."""
+PREVIOUS = "9b795d88000a717b5061db8ec60646a326f705bc"
+"""The last commit with schema 8, the release before this one's schema 9 (requests)."""
+PREVIOUS_SCHEMA = 8
 AUDIT_KEY = "ab" * 32
 SIGNING_KEY = "cd" * 32
 
@@ -181,7 +184,8 @@ def test_upgrade_from_the_previous_release_keeps_secrets_and_the_audit_chain(
     entries = _audit(new, "export").splitlines()
 
     if not store.startswith("redis://"):
-        assert (old_schema, _schema(store)) == (7, 8)
+        current = POSTGRES_SCHEMA if store.startswith("postgresql") else SQLITE_SCHEMA
+        assert (old_schema, _schema(store)) == (PREVIOUS_SCHEMA, current)
     assert ready.status_code == 200
     assert revealed_twice.json() == {"secret": "kept with 2 views", "file": None, "views_left": 0}
     assert revealed_once.json()["secret"] == "kept with 1 views"
