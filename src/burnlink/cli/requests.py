@@ -14,7 +14,6 @@ the secret to it and submits it once.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,10 +26,9 @@ from burnlink.cli import inputs, links, output
 from burnlink.cli.client import ApiClient, KeyMismatch, RequestTimedOut, ServerUnavailable
 from burnlink.crypto import Payload
 from burnlink.errors import EnvelopeError, InvalidInput, RequestAnswered, RequestExpired
-from burnlink.ids import TOKEN_BYTES, b64url_decode, b64url_encode, is_secret_id
-from burnlink.links import link_base, split_link
+from burnlink.ids import TOKEN_BYTES, b64url_decode, b64url_encode
+from burnlink.links import RequestLink, parse_request_link
 from burnlink.request_crypto import (
-    FINGERPRINT_BYTES,
     KeyPair,
     SealedAnswer,
     check_fingerprint,
@@ -44,39 +42,6 @@ __all__ = ["RequestClient", "RequestLink", "answer", "parse_request_link", "requ
 
 MAX_POLL = 60
 """The longest long poll the API allows (seconds)."""
-_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/r/(?P<id>[^/]+)/?")
-_SHAPE = "https://HOST/r/ID#FINGERPRINT.TOKEN"
-
-
-@dataclass(frozen=True, slots=True)
-class RequestLink:
-    """A parsed request link: server base, request id, and the fragment's two parts."""
-
-    base: str
-    request_id: str
-    fingerprint: bytes
-    link_token: bytes = field(repr=False)
-
-
-def parse_request_link(text: str) -> RequestLink:
-    """Parse ``{base}/r/{id}#{fingerprint}.{link_token}``; ``InvalidInput`` naming what is
-    wrong, never repeating the link (it holds a token)."""
-    name = "link"
-    parts = split_link(text, name)
-    match = _PATH_RE.fullmatch(parts.path)
-    if parts.query or match is None:
-        raise InvalidInput(name, f"must be a request link, {_SHAPE}")
-    if not is_secret_id(match["id"]):
-        raise InvalidInput(name, "has a malformed request id")
-    fingerprint, dot, token = parts.fragment.strip().partition(".")
-    if not dot:
-        raise InvalidInput(name, f"has no fingerprint and token after '#' ({_SHAPE})")
-    try:
-        digest = b64url_decode(fingerprint, field=name, length=FINGERPRINT_BYTES)
-        secret = b64url_decode(token, field=name, length=TOKEN_BYTES)
-    except InvalidInput:
-        raise InvalidInput(name, "has a malformed fingerprint or token") from None
-    return RequestLink(link_base(parts, match["prefix"]), match["id"], digest, secret)
 
 
 @dataclass(frozen=True, slots=True)
