@@ -204,7 +204,7 @@ class Requested:
     ``requester_url`` holds the private key in its fragment: keep it (it opens the answer in a
     browser), never send it."""
 
-    url: str
+    url: str = field(repr=False)
     """The request link, ``{base}/r/{id}#{fingerprint}.{token}``: send it to who answers."""
     requester_url: str = field(repr=False)
     id: str
