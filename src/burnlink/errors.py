@@ -130,7 +130,12 @@ class RequestNotAnswered(BurnlinkError):
 
 
 class RequestTimedOut(BurnlinkError):
-    """Raised when a requester stops waiting (its timeout passed) before the answer came."""
+    """Raised when a requester stops waiting (its timeout passed) before the answer came;
+    ``expires_at`` is when the request itself ends, when known."""
+
+    def __init__(self, message: str, expires_at: str | None = None) -> None:
+        super().__init__(message)
+        self.expires_at = expires_at
 
 
 class AccessDenied(BurnlinkError):

@@ -112,7 +112,7 @@ class _Base:
         )
 
     def _answer(
-        self, request_link: str, content: str | bytes | PathLike[str], mime: str | None
+        self, request_link: str, content: Secret | PathLike[str], mime: str | None
     ) -> Flow[Answered]:
         from burnlink.sdk import flows
 
@@ -297,14 +297,15 @@ class Client(_Base):
     def answer(
         self,
         request_link: str,
-        content: str | bytes | PathLike[str],
+        content: Secret | PathLike[str],
         *,
         mime: str | None = None,
     ) -> Answered:
-        """Answer a request once: ``content`` (text, bytes, or a file's path, sent as that
-        file) is sealed here to the requester's public key, after checking that key against
-        the link's fingerprint (``KeyMismatch``, nothing sent, when the server swapped it).
-        ``RequestAnswered`` / ``RequestExpired`` when it no longer takes an answer."""
+        """Answer a request once: ``content`` (text, bytes, a ``Payload``, or a file's path,
+        sent as that file) is sealed here to the requester's public key, after checking that
+        key against the link's fingerprint (``KeyMismatch``, nothing sent, when the server
+        swapped it). ``RequestAnswered`` / ``RequestExpired`` when it no longer takes an
+        answer."""
         return self._transport.run(self._answer(request_link, content, mime))
 
 
@@ -426,7 +427,7 @@ class AsyncClient(_Base):
     async def answer(
         self,
         request_link: str,
-        content: str | bytes | PathLike[str],
+        content: Secret | PathLike[str],
         *,
         mime: str | None = None,
     ) -> Answered:

@@ -292,7 +292,8 @@ def request(
         if left <= 0:
             raise RequestTimedOut(
                 f"no answer within {wait:g} seconds; the request stays open until"
-                f" {asked.expires_at} (its requester_url still opens it)"
+                f" {asked.expires_at} (its requester_url still opens it)",
+                asked.expires_at,
             )
         poll = max(1, min(MAX_POLL, math.ceil(left)))
         state = yield from do(
