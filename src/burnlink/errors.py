@@ -13,6 +13,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     │   ├── RequestAnswered
     │   └── RequestExpired
     ├── RequestNotAnswered
+    ├── RequestTimedOut
     ├── AccessDenied(attempts_left)
     │   ├── PassphraseRequired
     │   └── WrongPassphrase
@@ -40,6 +41,7 @@ Web and CLI each map them in one table (``web/errors.py``, ``cli/output.py``).
     ├── CsrfFailed
     ├── SignInRefused(reason)
     ├── IntegrityError
+    │   ├── KeyMismatch
     │   ├── AuditStateInvalid
     │   ├── AuditOutsideChain
     │   ├── AuditLogMissing
@@ -125,6 +127,15 @@ class RequestNotAnswered(BurnlinkError):
 
     def __init__(self) -> None:
         super().__init__("This request has not been answered yet.")
+
+
+class RequestTimedOut(BurnlinkError):
+    """Raised when a requester stops waiting (its timeout passed) before the answer came;
+    ``expires_at`` is when the request itself ends, when known."""
+
+    def __init__(self, message: str, expires_at: str | None = None) -> None:
+        super().__init__(message)
+        self.expires_at = expires_at
 
 
 class AccessDenied(BurnlinkError):
@@ -380,6 +391,11 @@ class TokenNotFound(BurnlinkError):
 
 class IntegrityError(BurnlinkError):
     """Raised when an audit chain or a signed statement does not verify."""
+
+
+class KeyMismatch(IntegrityError):
+    """Raised by an answerer when the public key the server handed out is not the one the
+    request link's fingerprint names (a server that swapped in its own); nothing was sent."""
 
 
 class AuditStateInvalid(IntegrityError):

@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from burnlink.errors import InvalidInput
 from burnlink.ids import TOKEN_BYTES, b64url_decode, b64url_encode, is_secret_id
+from burnlink.request_crypto import FINGERPRINT_BYTES
 
 SECRET = "s"  # noqa: S105 - a path segment, not a password
 MANAGE = "m"
@@ -101,3 +102,38 @@ def split_link(text: str, name: str) -> SplitResult:
 def link_base(parts: SplitResult, prefix: str) -> str:
     """The server's base URL: scheme, host and port of ``parts``, then ``prefix``."""
     return f"{parts.scheme}://{parts.netloc}{prefix}"
+
+
+_REQUEST_PATH_RE = re.compile(r"(?P<prefix>(?:/[^/]+)*?)/r/(?P<id>[^/]+)/?")
+_REQUEST_SHAPE = "https://HOST/r/ID#FINGERPRINT.TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLink:
+    """A parsed request link: server base, request id, and the fragment's two parts."""
+
+    base: str
+    request_id: str
+    fingerprint: bytes
+    link_token: bytes = field(repr=False)
+
+
+def parse_request_link(text: str) -> RequestLink:
+    """Parse ``{base}/r/{id}#{fingerprint}.{link_token}``; ``InvalidInput`` naming what is
+    wrong, never repeating the link (it holds a token)."""
+    name = "link"
+    parts = split_link(text, name)
+    match = _REQUEST_PATH_RE.fullmatch(parts.path)
+    if parts.query or match is None:
+        raise InvalidInput(name, f"must be a request link, {_REQUEST_SHAPE}")
+    if not is_secret_id(match["id"]):
+        raise InvalidInput(name, "has a malformed request id")
+    fingerprint, dot, token = parts.fragment.strip().partition(".")
+    if not dot:
+        raise InvalidInput(name, f"has no fingerprint and token after '#' ({_REQUEST_SHAPE})")
+    try:
+        digest = b64url_decode(fingerprint, field=name, length=FINGERPRINT_BYTES)
+        secret = b64url_decode(token, field=name, length=TOKEN_BYTES)
+    except InvalidInput:
+        raise InvalidInput(name, "has a malformed fingerprint or token") from None
+    return RequestLink(link_base(parts, match["prefix"]), match["id"], digest, secret)

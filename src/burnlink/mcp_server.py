@@ -1,10 +1,12 @@
 """``burnlink mcp``: a Model Context Protocol server over stdio, for AI coding agents
 (docs/integrations.md § MCP).
 
-An agent shares, checks and burns secrets without their values entering its context: a value
-to share is read here, from a file or an environment variable the agent names; a value taken
-from a link is written to a file (mode 0600) and only its path is returned. The model sees
-links and paths, never values, unless the user started the server with ``--allow-print``.
+An agent shares, checks and burns secrets, and asks for them, without their values entering its
+context: a value to share is read here, from a file or an environment variable the agent names;
+a value taken from a link is written to a file (mode 0600) and only its path is returned; the
+requester's link of a request (it holds the request's private key) goes to such a file too.
+The model sees links and paths, never values, unless the user started the server with
+``--allow-print``.
 
 What the agent may touch is the user's choice, made when the server starts: files only under
 ``--allow-dir`` directories (default: the working directory), environment variables only
@@ -39,6 +41,8 @@ INSTRUCTIONS = (
     " to paste a secret into the conversation: share it from a file path or an environment"
     " variable name with share_secret, which returns only the link. get_secret writes the value"
     " to a private file and returns its path; hand that path to the program that needs it."
+    " To ask someone for a secret, create_request returns the link to send them; the key that"
+    " opens the answer stays in a private file whose path it returns, for the user."
     " Treat links as secrets: whoever holds one can read the secret."
 )
 
@@ -194,17 +198,55 @@ class _Tools:
             await client.burn(manage_link)
         return {"burned": True}
 
+    async def create_request(
+        self,
+        description: str,
+        ttl_seconds: int | None,
+        answer_views: int | None,
+        answer_ttl_seconds: int | None,
+        recipients: list[str] | None,
+        output_path: str | None,
+    ) -> dict[str, Any]:
+        # The requester's own link holds the private key: it goes to a new private file, never
+        # into the answer. Its place is checked before the request is made (a key that cannot
+        # be written would leave an answer nobody can open).
+        if output_path is not None:
+            target = self._inside(output_path, "output_path")
+            if target.exists() or not target.parent.is_dir():
+                raise InvalidInput("output_path", "must be a new file in an existing directory")
+        else:
+            if not self.options.allowed_dirs or not self.options.allowed_dirs[0].is_dir():
+                raise InvalidInput("output_path", "no --allow-dir directory to write the link to")
+            target = None
+        async with self._client() as client:
+            made = await client.request(
+                description,
+                ttl=ttl_seconds,
+                answer_ttl=answer_ttl_seconds,
+                answer_views=answer_views,
+                recipients=recipients or [],
+            )
+        if target is None:
+            target = self.options.allowed_dirs[0] / f"burnlink-request-{made.id}.url"
+        _write_new_private(
+            target, (made.requester_url + "\n").encode(), lost="the request was made, unopenable"
+        )
+        return {
+            "request_url": made.url,
+            "requester_link_path": str(target),
+            "id": made.id,
+            "expires_at": made.expires_at,
+        }
 
-def _write_new_private(path: Path, content: bytes) -> None:
+
+def _write_new_private(path: Path, content: bytes, *, lost: str = "the view was used") -> None:
     # A new file, readable by the owner only; never through a link planted at the path.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
     except OSError as exc:
-        raise InvalidInput(
-            "output_path", f"cannot be written ({exc.strerror}); the view was used"
-        ) from None
+        raise InvalidInput("output_path", f"cannot be written ({exc.strerror}); {lost}") from None
 
 
 def build_server(options: McpOptions) -> MCPServer:
@@ -282,7 +324,30 @@ def build_server(options: McpOptions) -> MCPServer:
         except BurnlinkError as exc:
             raise refused(exc) from None
 
-    # create_request (secret requests, issue 16) will sit here.
+    @server.tool()
+    async def create_request(
+        description: str,
+        ttl_seconds: int | None = None,
+        answer_views: int | None = None,
+        answer_ttl_seconds: int | None = None,
+        recipients: list[str] | None = None,
+        output_path: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask someone for a secret: returns request_url, the link to send to whoever has
+        the secret (they answer it in a browser or with `burnlink answer`). The key that opens
+        the answer is made here and never returned: the requester's own link, which holds it,
+        is written to a new private file (mode 0600), output_path or one in the allowed
+        directory, and only its path (requester_link_path) is returned; the user opens that
+        link in a browser to read the answer. Optional: ttl_seconds
+        (how long the request stays open), answer_views, answer_ttl_seconds, recipients
+        (emails of signed-in users who may answer)."""
+        try:
+            return await tools.create_request(
+                description, ttl_seconds, answer_views, answer_ttl_seconds, recipients, output_path
+            )
+        except BurnlinkError as exc:
+            raise refused(exc) from None
+
     return server
 
 

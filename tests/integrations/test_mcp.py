@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from burnlink import Client as Burnlink
 from burnlink.mcp_server import McpOptions, build_server
+from burnlink.request_crypto import KeyPair, SealedAnswer, open_answer
 from tests.cli.harness import running_server, server_settings
 
 pytestmark = pytest.mark.anyio
@@ -90,7 +92,13 @@ async def test_the_tools_share_get_check_and_burn_without_the_value_in_context(
             client, "burn_secret", manage_link=from_file.structured_content["manage_url"]
         )
 
-    assert names == {"share_secret", "get_secret", "secret_status", "burn_secret"}
+    assert names == {
+        "share_secret",
+        "get_secret",
+        "secret_status",
+        "burn_secret",
+        "create_request",
+    }
     for result in (from_env, from_file, fetched):
         assert not result.is_error, answer_text(result)
         assert VALUE not in answer_text(result)
@@ -166,3 +174,49 @@ async def test_with_allow_print_the_value_is_returned_when_asked(
         result = await call(client, "get_secret", link=link, print_value=True)
 
     assert result["value"]["secret"] == "printable"
+
+
+async def test_create_request_returns_the_link_to_send_and_keeps_the_key_in_a_private_file(
+    server: str, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    allowed = prepare(tmp_path, workdir)[1]
+    options = McpOptions(server=server, token=None, allowed_dirs=(allowed,), allowed_env=())
+
+    async with Client(build_server(options)) as client:
+        made = await client.call_tool(
+            "create_request", {"description": "the staging DB password", "answer_views": 1}
+        )
+        outside = await client.call_tool(
+            "create_request",
+            {"description": "x", "output_path": str(tmp_path / "requester.url")},
+        )
+
+    assert not made.is_error, answer_text(made)
+    shown = made.structured_content
+    assert shown["request_url"].startswith(f"{server}/r/{shown['id']}#")
+    content, name, mode, _ = written(shown["requester_link_path"])
+    requester_url = content.decode().strip()
+    assert (name, mode) == (f"burnlink-request-{shown['id']}.url", 0o600)
+    assert Path(shown["requester_link_path"]).parent == allowed
+    token, _, private_key = requester_url.partition("#")[2].partition(".")
+    assert private_key not in answer_text(made)  # the key never enters the model's context
+    assert token not in answer_text(made)
+    assert outside.is_error
+    assert "--allow-dir" in answer_text(outside)
+    assert not (tmp_path / "requester.url").exists()
+    assert answered_and_opened(server, shown["request_url"], requester_url) == b"hunter2"
+
+
+def answered_and_opened(server: str, request_url: str, requester_url: str) -> bytes:
+    """Someone answers ``request_url``; the requester's link opens the answer."""
+    with Burnlink() as answerer:
+        answerer.answer(request_url, "hunter2")
+    request_id = request_url.partition("/r/")[2].partition("#")[0]
+    token, _, private_key = requester_url.partition("#")[2].partition(".")
+    opened = httpx.post(
+        f"{server}/api/v1/requests/{request_id}/open",
+        headers={"authorization": f"Bearer {token}"},
+    ).json()
+    sealed = SealedAnswer.from_json(opened["answer"])
+    return open_answer(sealed, KeyPair.from_text(private_key), request_id).content

@@ -83,6 +83,19 @@ def test_text_after_the_command_is_never_repeated_and_the_user_is_warned(server:
     assert "change it" in answer.json()["text"]
 
 
+def test_request_points_to_the_request_page_and_never_repeats_the_text(server: str) -> None:
+    body = form("request the staging-db-password-xyz please")
+    answer = post(server, body, signed(body))
+
+    assert answer.status_code == 200
+    reply = answer.json()
+    assert reply["response_type"] == "ephemeral"
+    assert f"<{BASE_URL}/request|the request page>" in reply["text"]
+    assert "staging-db-password-xyz" not in answer.text
+    assert "compose page" not in reply["text"]
+    assert "ignored the text" not in reply["text"]
+
+
 @pytest.mark.parametrize(
     ("headers", "body"),
     [

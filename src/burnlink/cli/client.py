@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from burnlink import __version__
-from burnlink.errors import BurnlinkError, IntegrityError
+from burnlink.errors import BurnlinkError, KeyMismatch, RequestTimedOut
 from burnlink.sdk import client as _sdk
 from burnlink.sdk.models import (
     Consumed,
@@ -59,15 +59,6 @@ class LoginDenied(BurnlinkError):
 class LoginExpired(BurnlinkError):
     """``burnlink login``: the code expired, or ``--timeout`` passed, before the sign-in was
     approved."""
-
-
-class RequestTimedOut(BurnlinkError):
-    """``burnlink request --wait``: ``--timeout`` passed before the request was answered."""
-
-
-class KeyMismatch(IntegrityError):
-    """``burnlink answer``: the public key the server handed out is not the one the request
-    link's fingerprint names (a server that swapped in its own); nothing was sent."""
 
 
 class ApiClient(_sdk.ApiClient):

@@ -1,4 +1,5 @@
-"""burnlink's Python SDK: share, get, status and burn, end-to-end encrypted (docs/sdk.md).
+"""burnlink's Python SDK: share, get, status, burn, request and answer, end-to-end encrypted
+(docs/sdk.md).
 
     from burnlink import Client
 
@@ -20,6 +21,7 @@ from burnlink.errors import (
     InvalidApiToken,
     InvalidInput,
     IpDenied,
+    KeyMismatch,
     LoginRequired,
     MfaRequired,
     NotPermitted,
@@ -27,6 +29,10 @@ from burnlink.errors import (
     PayloadTooLarge,
     RateLimited,
     RecipientMismatch,
+    RequestAnswered,
+    RequestExpired,
+    RequestNotAnswered,
+    RequestTimedOut,
     SecretUnavailable,
     SignInRequired,
     StorageUnavailable,
@@ -38,9 +44,11 @@ from burnlink.errors import (
 from burnlink.sdk.client import ApiClient, AsyncClient, Client
 from burnlink.sdk.models import (
     AccessRules,
+    Answered,
     Event,
     Policy,
     Receipt,
+    Requested,
     Revealed,
     Shared,
     Viewer,
@@ -51,6 +59,7 @@ __all__ = [
     "AccessDenied",
     "AccessRules",
     "AddressDenied",
+    "Answered",
     "ApiClient",
     "AsyncClient",
     "BurnlinkError",
@@ -63,6 +72,7 @@ __all__ = [
     "InvalidApiToken",
     "InvalidInput",
     "IpDenied",
+    "KeyMismatch",
     "LoginRequired",
     "MfaRequired",
     "NotPermitted",
@@ -72,6 +82,11 @@ __all__ = [
     "RateLimited",
     "Receipt",
     "RecipientMismatch",
+    "RequestAnswered",
+    "RequestExpired",
+    "RequestNotAnswered",
+    "RequestTimedOut",
+    "Requested",
     "Revealed",
     "SecretUnavailable",
     "ServerUnavailable",

@@ -1,5 +1,5 @@
-"""``Client`` and ``AsyncClient``: share, get, status and burn, end-to-end encrypted
-(docs/sdk.md); and ``ApiClient``, one method per API call, for the CLI's own calls.
+"""``Client`` and ``AsyncClient``: share, get, status, burn, request and answer, end-to-end
+encrypted (docs/sdk.md); and ``ApiClient``, one method per API call, for the CLI's own calls.
 
 A client talks to its own ``server`` (where ``share`` creates) and to whatever server a link
 names (``get``, ``status``, ``burn``). The API token (``blk_…``) goes only to the client's own
@@ -9,18 +9,31 @@ recipient once the server asks for one. Other secrets and other servers never se
 
 from __future__ import annotations
 
+import math
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from burnlink.errors import InvalidInput, SecretUnavailable
-from burnlink.links import parse_secret_link, parse_server
+from burnlink.links import parse_request_link, parse_secret_link, parse_server
 from burnlink.sdk import protocol
-from burnlink.sdk.models import AccessRules, Created, Me, Policy, Receipt, Revealed, Shared
+from burnlink.sdk.models import (
+    AccessRules,
+    Answered,
+    Created,
+    Me,
+    Policy,
+    Receipt,
+    Requested,
+    Revealed,
+    Shared,
+)
 from burnlink.sdk.protocol import TIMEOUT, USER_AGENT, Flow
 from burnlink.sdk.transport import AsyncTransport, SyncTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     import httpx
 
@@ -61,6 +74,62 @@ class _Base:
             user=self.token,
         )
 
+    def _request(
+        self,
+        description: str,
+        ttl: int | None,
+        answer_ttl: int | None,
+        answer_views: int | None,
+        recipients: Sequence[str],
+        wait: bool | float,
+        timeout: float | None,
+        call_timeout: float,
+        on_link: Callable[[Requested], None] | None,
+    ) -> Flow[Requested]:
+        from burnlink.sdk import flows
+
+        if self.server is None:
+            raise InvalidInput("server", "is not set; Client(server=...) names where to ask")
+        if isinstance(wait, bool):
+            limit = (math.inf if timeout is None else timeout) if wait else None
+        elif timeout is not None:
+            raise InvalidInput("timeout", "is for wait=True; wait=seconds sets the limit itself")
+        else:
+            limit = wait
+        if limit is not None and not limit > 0:
+            raise InvalidInput("timeout", "must be more than 0 seconds")
+        return flows.request(
+            self.server,
+            description,
+            ttl=ttl,
+            answer_ttl=answer_ttl,
+            answer_views=answer_views,
+            recipients=tuple(recipients),
+            wait=limit,
+            call_timeout=call_timeout,
+            user=self.token,
+            on_link=on_link,
+        )
+
+    def _answer(
+        self, request_link: str, content: Secret | PathLike[str], mime: str | None
+    ) -> Flow[Answered]:
+        from burnlink.sdk import flows
+
+        if isinstance(content, PathLike):
+            path = Path(content)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InvalidInput("content", f"cannot be read ({exc.strerror})") from None
+            payload = flows.payload_of(data, filename=path.name, mime=mime)
+        else:
+            payload = flows.payload_of(content, mime=mime)
+        # The client's token goes only to the server it is for.
+        parsed = parse_request_link(request_link)
+        user = self.token if self.server and parsed.base == self.server else None
+        return flows.answer(request_link, payload, user=user)
+
     def _reveal(
         self,
         link: str,
@@ -100,6 +169,7 @@ class Client(_Base):
         needed to get, check or burn a link. ``token``: an API token (``blk_…``, from
         ``burnlink login`` or the web page) to share as a signed-in user."""
         super().__init__(server, token)
+        self._timeout = timeout
         self._transport = SyncTransport(timeout=timeout, user_agent=user_agent, transport=transport)
 
     def __enter__(self) -> Client:
@@ -192,7 +262,51 @@ class Client(_Base):
             raise InvalidInput("server", "is not set; Client(server=...) names the server")
         return self._transport.send(protocol.policy(self.server, self.token))
 
-    # request() and answer(), for secret requests (issue 16), will sit here.
+    def request(
+        self,
+        description: str,
+        *,
+        ttl: int | None = None,
+        answer_ttl: int | None = None,
+        answer_views: int | None = None,
+        recipients: Sequence[str] = (),
+        wait: bool | float = False,
+        timeout: float | None = None,
+        on_link: Callable[[Requested], None] | None = None,
+    ) -> Requested:
+        """Ask for a secret: make a key pair here, create the request, and return its link
+        (``url``, to send) and the requester's own link (``requester_url``: it holds the
+        private key; keep it, never send it).
+
+        ``wait=True`` long-polls until the answer arrives (at most ``timeout`` seconds, else
+        until the request expires), opens it with the private key and returns it as
+        ``answer`` (a ``Revealed``: one view of it is used); ``wait=30`` is ``wait=True,
+        timeout=30``; ``on_link(requested)`` is called before the wait, with the links to
+        send (the request's ``url``) and keep. Raises ``RequestTimedOut`` when the time
+        passes, ``RequestExpired`` when the request ends unanswered. ``ttl``: seconds the
+        request stays open; ``answer_ttl``, ``answer_views``: the answer's lifetime and
+        views; ``recipients``: the emails of who may answer (signed in).
+        """
+        return self._transport.run(
+            self._request(
+                description, ttl, answer_ttl, answer_views, recipients, wait, timeout,
+                self._timeout, on_link,
+            )
+        )  # fmt: skip
+
+    def answer(
+        self,
+        request_link: str,
+        content: Secret | PathLike[str],
+        *,
+        mime: str | None = None,
+    ) -> Answered:
+        """Answer a request once: ``content`` (text, bytes, a ``Payload``, or a file's path,
+        sent as that file) is sealed here to the requester's public key, after checking that
+        key against the link's fingerprint (``KeyMismatch``, nothing sent, when the server
+        swapped it). ``RequestAnswered`` / ``RequestExpired`` when it no longer takes an
+        answer."""
+        return self._transport.run(self._answer(request_link, content, mime))
 
 
 class AsyncClient(_Base):
@@ -210,6 +324,7 @@ class AsyncClient(_Base):
     ) -> None:
         """As ``Client``."""
         super().__init__(server, token)
+        self._timeout = timeout
         self._transport = AsyncTransport(
             timeout=timeout, user_agent=user_agent, transport=transport
         )
@@ -289,7 +404,35 @@ class AsyncClient(_Base):
             raise InvalidInput("server", "is not set; AsyncClient(server=...) names the server")
         return await self._transport.send(protocol.policy(self.server, self.token))
 
-    # request() and answer(), for secret requests (issue 16), will sit here.
+    async def request(
+        self,
+        description: str,
+        *,
+        ttl: int | None = None,
+        answer_ttl: int | None = None,
+        answer_views: int | None = None,
+        recipients: Sequence[str] = (),
+        wait: bool | float = False,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same keyword as Client.request
+        on_link: Callable[[Requested], None] | None = None,
+    ) -> Requested:
+        """As ``Client.request``."""
+        return await self._transport.run(
+            self._request(
+                description, ttl, answer_ttl, answer_views, recipients, wait, timeout,
+                self._timeout, on_link,
+            )
+        )  # fmt: skip
+
+    async def answer(
+        self,
+        request_link: str,
+        content: Secret | PathLike[str],
+        *,
+        mime: str | None = None,
+    ) -> Answered:
+        """As ``Client.answer``."""
+        return await self._transport.run(self._answer(request_link, content, mime))
 
 
 class ApiClient:

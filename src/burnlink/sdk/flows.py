@@ -8,24 +8,39 @@ and tokens derived from the key, as docs/crypto.md specifies.
 
 from __future__ import annotations
 
+import math
 import mimetypes
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from burnlink.crypto import Payload, derive_keys, new_link_key, open_envelope, seal
 from burnlink.envelope import Envelope, check_content_size
 from burnlink.errors import (
+    EnvelopeError,
     InvalidInput,
+    KeyMismatch,
     LoginRequired,
     PassphraseRequired,
     PayloadTooLarge,
+    RequestAnswered,
+    RequestExpired,
+    RequestTimedOut,
     VerificationFailed,
     VerificationRequired,
 )
-from burnlink.links import parse_manage_link, parse_secret_link, secret_link
+from burnlink.ids import b64url_encode
+from burnlink.links import parse_manage_link, parse_request_link, parse_secret_link, secret_link
+from burnlink.request_crypto import (
+    KeyPair,
+    check_fingerprint,
+    open_answer,
+    parse_public_key,
+    seal_answer,
+)
 from burnlink.sdk import protocol
-from burnlink.sdk.models import Consumed, Receipt, Revealed, Shared
+from burnlink.sdk.models import Answered, Consumed, Receipt, Requested, Revealed, Shared
 from burnlink.sdk.protocol import Flow, Work, do
 
 Ask = Callable[[], str | None]
@@ -220,3 +235,126 @@ def burn(manage_link: str) -> Flow[None]:
     """Destroy the secret behind ``manage_link`` now."""
     parsed = parse_manage_link(manage_link)
     yield from do(protocol.burn(parsed.base, parsed.secret_id, parsed.token))
+
+
+# --- requests for a secret (docs/sdk.md § Requests) --------------------------------------------
+
+MAX_POLL = 60
+"""The longest long poll the API allows (seconds)."""
+
+
+def request(
+    base: str,
+    description: str,
+    *,
+    ttl: int | None,
+    answer_ttl: int | None,
+    answer_views: int | None,
+    recipients: tuple[str, ...],
+    wait: float | None,
+    call_timeout: float,
+    user: str | None,
+    on_link: Callable[[Requested], None] | None = None,
+) -> Flow[Requested]:
+    """Make a key pair here, ask for a secret, and with ``wait`` (seconds; ``inf``: until the
+    request expires) long-poll for the answer, then open it with the private key.
+
+    ``on_link(made)`` is called with the links before the wait, to send the request link.
+    The private key stays in this flow and in ``requester_url``'s fragment; the server gets the
+    public key only. Raises ``RequestTimedOut`` when ``wait`` passes, ``RequestExpired`` when the
+    request's time runs out first.
+    """
+    if not description.strip():
+        raise InvalidInput("description", "is empty; say what you need")
+    keys = yield from do(Work(KeyPair.generate))
+    asked = yield from do(
+        protocol.ask(
+            base,
+            keys.public,
+            description,
+            ttl=ttl,
+            answer_ttl=answer_ttl,
+            answer_views=answer_views,
+            recipients=recipients,
+            user=user,
+        )
+    )
+    link = f"{asked.url}#{b64url_encode(keys.fingerprint)}.{b64url_encode(asked.link_token)}"
+    mine = f"{asked.requester_url}#{b64url_encode(asked.requester_token)}.{keys.to_text()}"
+    made = Requested(url=link, requester_url=mine, id=asked.id, expires_at=asked.expires_at)
+    if wait is None:
+        return made
+    if on_link is not None:
+        on_link(made)  # the link goes out before the wait: whoever answers needs it
+    deadline = time.monotonic() + wait
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RequestTimedOut(
+                f"no answer within {wait:g} seconds; the request stays open until"
+                f" {asked.expires_at} (its requester_url still opens it)",
+                asked.expires_at,
+            )
+        poll = max(1, min(MAX_POLL, math.ceil(left)))
+        state = yield from do(
+            protocol.request_status(
+                base, asked.id, asked.requester_token, wait=poll, timeout=call_timeout
+            )
+        )
+        if state == "answered":
+            break
+        if state == "expired":
+            raise RequestExpired
+    sealed, views_left = yield from do(protocol.open_request(base, asked.id, asked.requester_token))
+    payload = yield from do(Work(lambda: open_answer(sealed, keys, asked.id)))
+    revealed = Revealed(
+        content=payload.content,
+        views_left=views_left,
+        is_file=payload.is_file,
+        name=payload.name,
+        mime=payload.mime,
+    )
+    return Requested(
+        url=link, requester_url=mine, id=asked.id, expires_at=asked.expires_at, answer=revealed
+    )
+
+
+def answer(request_link: str, payload: Payload, *, user: str | None) -> Flow[Answered]:
+    """Answer the request behind ``request_link`` once with ``payload``, sealed here to the
+    requester's public key; a key that is not the one the link's fingerprint names is refused
+    (``KeyMismatch``) before anything is sent."""
+    parsed = parse_request_link(request_link)
+    shown = yield from do(
+        protocol.view_request(parsed.base, parsed.request_id, parsed.link_token, user)
+    )
+    try:
+        public = parse_public_key(shown.public_key, "public_key")
+        check_fingerprint(public, parsed.fingerprint)
+    except EnvelopeError:
+        raise KeyMismatch(
+            "the server handed out a public key that is not the one this request link"
+            " names; nothing was sent (the server, or something between, swapped it)"
+        ) from None
+    if shown.state == "answered":
+        raise RequestAnswered
+    if shown.state == "expired":
+        raise RequestExpired
+    if shown.max_bytes is not None:
+        try:
+            check_content_size(len(payload.content), shown.max_bytes)
+        except PayloadTooLarge as exc:
+            exc.code = "payload_too_large"  # as the server would answer; nothing was sent
+            raise
+    sealed = yield from do(
+        Work(
+            lambda: seal_answer(
+                payload, public, parsed.request_id, expected_fingerprint=parsed.fingerprint
+            )
+        )
+    )
+    done = yield from do(
+        protocol.submit_answer(parsed.base, parsed.request_id, parsed.link_token, sealed, user)
+    )
+    return Answered(
+        id=done.id, manage_url=done.manage_url, expires_at=done.expires_at, max_views=done.max_views
+    )

@@ -170,3 +170,54 @@ class Me:
     groups: tuple[str, ...]
     via: str
     token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AskedRequest:
+    """What the server answered to a new request (``POST /requests``)."""
+
+    id: str
+    url: str
+    """The request link without its fragment."""
+    requester_url: str
+    """The requester's own link without its fragment."""
+    link_token: bytes = field(repr=False)
+    requester_token: bytes = field(repr=False)
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """What the answerer sees of a request (``GET /requests/{id}``)."""
+
+    public_key: object = field(repr=False)
+    """As the server sent it; checked against the link's fingerprint before any use."""
+    state: str
+    description: str
+    max_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """A request made by ``Client.request``: the link to send, and the answer once waited for.
+
+    ``requester_url`` holds the private key in its fragment: keep it (it opens the answer in a
+    browser), never send it."""
+
+    url: str = field(repr=False)
+    """The request link, ``{base}/r/{id}#{fingerprint}.{token}``: send it to who answers."""
+    requester_url: str = field(repr=False)
+    id: str
+    expires_at: str
+    answer: Revealed | None = None
+    """The opened answer, when ``request(wait=...)`` waited for it; else ``None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What ``Client.answer`` stored: the answer's id and its receipt (manage) link."""
+
+    id: str
+    manage_url: str
+    expires_at: str
+    max_views: int

@@ -35,6 +35,7 @@ from burnlink.errors import (
     AccessDenied,
     BurnlinkError,
     CreateNotAllowed,
+    EnvelopeError,
     GeoDenied,
     InsufficientScope,
     InvalidApiToken,
@@ -56,8 +57,10 @@ from burnlink.errors import (
     VerificationRequired,
     WrongPassphrase,
 )
-from burnlink.ids import b64url_decode, b64url_encode
+from burnlink.ids import TOKEN_BYTES, b64url_decode, b64url_encode
+from burnlink.request_crypto import SealedAnswer
 from burnlink.sdk.models import (
+    AskedRequest,
     Consumed,
     Created,
     Event,
@@ -65,6 +68,7 @@ from burnlink.sdk.models import (
     PassphraseParams,
     Policy,
     Receipt,
+    RequestView,
     SecretInfo,
     Viewer,
 )
@@ -324,6 +328,126 @@ def _me(answer: dict[str, Any]) -> Me:
 def revoke_token(base: str, user: str | None, token_id: str) -> Call[None]:
     """Revoke one of the user's API tokens (``DELETE /me/tokens/{id}``)."""
     return Call("DELETE", base, f"/me/tokens/{token_id}", _nothing, user=user)
+
+
+# --- requests for a secret (docs/api.md § Requests for a secret) -------------------------------
+
+
+def ask(
+    base: str,
+    public_key: bytes,
+    description: str,
+    *,
+    ttl: int | None,
+    answer_ttl: int | None,
+    answer_views: int | None,
+    recipients: tuple[str, ...] = (),
+    user: str | None = None,
+) -> Call[AskedRequest]:
+    """Create a request for a secret (``POST /requests``) for the requester's public key."""
+    body: dict[str, Any] = {"public_key": b64url_encode(public_key), "description": description}
+    if recipients:
+        body["recipients"] = list(recipients)
+    for name, value in (("ttl", ttl), ("answer_ttl", answer_ttl), ("answer_views", answer_views)):
+        if value is not None:
+            body[name] = value
+    return Call("POST", base, "/requests", _asked, user=user, body=body)
+
+
+def _asked(answer: dict[str, Any]) -> AskedRequest:
+    return AskedRequest(
+        id=_get(answer, "id", str),
+        url=_get(answer, "url", str),
+        requester_url=_get(answer, "requester_url", str),
+        link_token=_token(answer, "link_token"),
+        requester_token=_token(answer, "requester_token"),
+        expires_at=_get(answer, "expires_at", str),
+    )
+
+
+def view_request(
+    base: str, request_id: str, link_token: bytes, user: str | None = None
+) -> Call[RequestView]:
+    """What the answerer sees (``GET /requests/{id}``); ``user`` for a request bound to
+    recipients."""
+    return Call("GET", base, f"/requests/{request_id}", _request_view, token=link_token, user=user)
+
+
+def _request_view(answer: dict[str, Any]) -> RequestView:
+    max_bytes = answer.get("max_bytes")
+    return RequestView(
+        public_key=answer.get("public_key"),
+        state=_get(answer, "state", str),
+        description=str(answer.get("description") or ""),
+        max_bytes=max_bytes if type(max_bytes) is int else None,
+    )
+
+
+def submit_answer(
+    base: str, request_id: str, link_token: bytes, sealed: SealedAnswer, user: str | None = None
+) -> Call[Created]:
+    """Store the sealed answer (``POST /requests/{id}/answer``), once."""
+    return Call(
+        "POST",
+        base,
+        f"/requests/{request_id}/answer",
+        _answer_created,
+        token=link_token,
+        user=user,
+        body={"answer": sealed.to_json()},
+    )
+
+
+def _answer_created(answer: dict[str, Any]) -> Created:
+    return Created(
+        id=_get(answer, "secret_id", str),
+        url="",
+        manage_url=_get(answer, "manage_url", str),
+        expires_at=_get(answer, "expires_at", str),
+        max_views=_get(answer, "max_views", int),
+    )
+
+
+def request_status(
+    base: str, request_id: str, requester_token: bytes, *, wait: int, timeout: float
+) -> Call[str]:
+    """The request's state (``GET /requests/{id}/status?wait=``): a long poll of ``wait``
+    seconds (at most 60), so the call's own ``timeout`` must outlast it."""
+    return Call(
+        "GET",
+        base,
+        f"/requests/{request_id}/status",
+        _state,
+        token=requester_token,
+        params={"wait": wait},
+        timeout=timeout + wait,
+    )
+
+
+def _state(answer: dict[str, Any]) -> str:
+    return _get(answer, "state", str)
+
+
+def open_request(
+    base: str, request_id: str, requester_token: bytes
+) -> Call[tuple[SealedAnswer, int]]:
+    """One view of the sealed answer (``POST /requests/{id}/open``)."""
+    return Call("POST", base, f"/requests/{request_id}/open", _opened, token=requester_token)
+
+
+def _opened(answer: dict[str, Any]) -> tuple[SealedAnswer, int]:
+    views = _get(answer, "views_left", int)
+    try:
+        return SealedAnswer.from_json(answer.get("answer")), views
+    except EnvelopeError as exc:
+        raise ServerUnavailable(f"the server returned a malformed answer ({exc})") from None
+
+
+def _token(answer: dict[str, Any], name: str) -> bytes:
+    try:
+        return b64url_decode(_get(answer, name, str), field=name, length=TOKEN_BYTES)
+    except InvalidInput:
+        raise _malformed(name) from None
 
 
 def _nothing(answer: dict[str, Any]) -> None:

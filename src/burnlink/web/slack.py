@@ -9,7 +9,9 @@ digest of the signature, in the window of the signed timestamp), so every instan
 the store refuses a replay that another one answered.
 
 The answer is ephemeral (only the user who typed the command sees it) and points to the
-compose page: secrets are typed there, encrypted in the browser, never into Slack. Text typed
+compose page: secrets are typed there, encrypted in the browser, never into Slack.
+``/burnlink request …`` points to the request page instead (ask someone for a secret), bare:
+the page takes its description from the user there, not from Slack. Text typed
 after the command is neither logged nor kept nor repeated; the answer warns that it went
 through Slack.
 """
@@ -85,16 +87,42 @@ async def slack_command(request: Request) -> JSONResponse:
     if seen > 1:
         log.info("slack command refused: a replayed signature")
         return _refused(401, "replayed_request", "This request was already answered.")
-    return JSONResponse(_answer(public_base(request, service), await _typed(request, body)))
+    base = public_base(request, service)
+    typed = _typed(body)
+    if typed == "request":
+        return JSONResponse(_request_answer(base))
+    return JSONResponse(_answer(base, typed == "other"))
 
 
-async def _typed(request: Request, body: bytes) -> bool:
-    """Whether the user typed anything after the command (its content is never read out)."""
+def _typed(body: bytes) -> str:
+    """What the user typed after the command: ``""`` (nothing, or ``help``), ``"request"``
+    (``/burnlink request …``: ask for a secret), or ``"other"``. The text itself is never
+    read out, logged or kept."""
     from urllib.parse import parse_qs
 
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     text = (fields.get("text") or [""])[0].strip()
-    return text.lower() not in ("", "help")
+    if text.lower() in ("", "help"):
+        return ""
+    if text.split(maxsplit=1)[0].lower() == "request":
+        return "request"
+    return "other"
+
+
+def _request_answer(base: str) -> dict[str, Any]:
+    # The page is linked bare: what the user typed is never put in a URL or repeated.
+    text = (
+        f":inbox_tray: *Ask for a secret with burnlink:* open <{base}/request|the request page>,"
+        " describe what you need there, and send the request link it gives you to whoever has"
+        " the secret. They answer in their browser, encrypted to a key only your browser"
+        " holds; keep the page's own link to read the answer.\n"
+        "Nobody should type the secret into Slack: messages are kept and searchable."
+    )
+    return {
+        "response_type": "ephemeral",
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
 
 
 def _answer(base: str, typed: bool) -> dict[str, Any]:
