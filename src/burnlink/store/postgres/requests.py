@@ -20,6 +20,7 @@ import psycopg.errors
 
 from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
+from burnlink.store.postgres.params import secret_params
 from burnlink.store.postgres.pool import Connection
 from burnlink.store.postgres.sql import _keep as keep_events
 from burnlink.store.requests import Answer, RequestRecord, RequestState, StoredRequest
@@ -174,8 +175,6 @@ class PostgresRequests:
         self, record: SecretRecord, *, now: datetime, events: Sequence[Recorded]
     ) -> Answer:
         """See ``RequestRecords.answer_request``: one statement (the module docstring)."""
-        from burnlink.store.postgres.store import secret_params
-
         params = {"now": now, **secret_params(record, events, self._retention)}
         async with self._connection() as conn:
             try:

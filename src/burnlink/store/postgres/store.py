@@ -128,11 +128,11 @@ from burnlink.store.counters import Hit
 from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
+from burnlink.store.postgres.params import events_params, secret_params
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
 from burnlink.store.postgres.requests import PostgresRequests
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
-    MAX_EVENTS_PER_KIND,
     NO_RULES_PREFIX,
     STAND_IN_DIGEST,
     Attempt,
@@ -178,22 +178,6 @@ def _unavailable(exc: psycopg.Error) -> StorageUnavailable:
         exc.sqlstate or "none",
     )
     return StorageUnavailable()
-
-
-def _events_params(events: Sequence[Recorded]) -> dict[str, object]:
-    """``events`` as the array parameters of ``sql._keep``: the receipt lines column by
-    column, the outbox records as they are."""
-    lines = [recorded.line for recorded in events if recorded.line is not None]
-    return {
-        "line_at": [line.at for line in lines],
-        "line_kind": [line.kind.value for line in lines],
-        "line_ip": [line.ip for line in lines],
-        "line_agent": [line.user_agent for line in lines],
-        "line_viewer_email": [None if line.viewer is None else line.viewer.email for line in lines],
-        "line_viewer_mfa": [None if line.viewer is None else line.viewer.mfa for line in lines],
-        "outbox": [recorded.outbox for recorded in events],
-        "cap": MAX_EVENTS_PER_KIND,
-    }
 
 
 def _refs(refs: Sequence[str]) -> list[int]:
@@ -309,7 +293,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "hit_buckets": [p["bucket"] for p in counting],
             "hit_starts": [p["start"] for p in counting],
             "hit_limits": [-1 if hit.limit is None else hit.limit for hit in hits],
-            **_events_params(events),
+            **events_params(events),
             "outbox": [],
         }
         async with self._connection() as conn:
@@ -353,7 +337,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "access_digest": access_digest,
             "now": now,
             "keep_until": now + self._retention,
-            **_events_params(events),
+            **events_params(events),
         }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.CONSUME, params)
@@ -375,7 +359,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "id": secret_id,
             "now": now,
             "keep_until": now + self._retention,
-            **_events_params(events),
+            **events_params(events),
         }
         async with self._connection() as conn, conn.transaction():
             cursor = await conn.execute(sql.LOCK_ATTEMPTS, params)
@@ -407,7 +391,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "now": now,
             "keep_until": now + self._retention,
             "reason": reason.value,
-            **_events_params(events),
+            **events_params(events),
         }
         async with self._connection() as conn:
             cursor = await conn.execute(sql.BURN, params)
@@ -436,7 +420,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         """
         if not events:
             return
-        params = {"id": secret_id, **_events_params(events)}
+        params = {"id": secret_id, **events_params(events)}
         async with self._connection() as conn:
             if secret_id is None or not params["line_kind"]:
                 await conn.execute(sql.RECORD, params)
@@ -628,31 +612,3 @@ def _decode(secret_id: str, row: tuple[Any, ...]) -> SecretMeta:
         passphrase=gate,
         policy=AccessPolicy() if policy is None else AccessPolicy.from_bytes(policy),
     )
-
-
-def secret_params(
-    record: SecretRecord, events: Sequence[Recorded], retention: timedelta
-) -> dict[str, Any]:
-    """The parameters of a secret's insert (its row, receipt and ``events``), shared by a
-    create and a request's answer."""
-    gate = record.passphrase
-    return {
-        "id": record.secret_id,
-        "envelope": record.envelope,
-        "access_digest": record.access_digest,
-        "manage_digest": record.manage_digest,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "keep_until": record.expires_at + retention,
-        "max_views": record.max_views,
-        "max_attempts": record.max_attempts,
-        "kdf": gate.kdf if gate else None,
-        "iterations": gate.iterations if gate else None,
-        "salt": gate.salt if gate else None,
-        "proof_digest": gate.proof_digest if gate else None,
-        "owner": record.owner,
-        "owner_email": record.owner_email,
-        "label": record.label,
-        "policy": record.policy.to_bytes(),
-        **_events_params(events),
-    }

@@ -38,6 +38,7 @@ from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
 from burnlink.store.redis import request_scripts as lua
+from burnlink.store.redis.args import event_args
 from burnlink.store.redis.client import translated
 from burnlink.store.requests import Answer, RequestRecord, RequestState, StoredRequest
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
@@ -197,8 +198,6 @@ class RedisRequests:
         self, record: SecretRecord, *, now: datetime, events: Sequence[Recorded]
     ) -> Answer:
         """See ``RequestRecords.answer_request``: one script (the module docstring)."""
-        from burnlink.store.redis.store import _event_args
-
         now_ms = to_epoch_ms(now)
         expires_ms = to_epoch_ms(record.expires_at)
         retention_ms = self._retention // MILLISECOND
@@ -222,7 +221,7 @@ class RedisRequests:
         member = _id(record.secret_id)
         create_args: list[EncodableT] = [
             expires_ms, retention_ms, len(live) // 2, len(receipt) // 2, MAX_EVENTS_PER_KIND,
-            b"" if self._cluster else member, b"", *live, *receipt, *_event_args(events),
+            b"" if self._cluster else member, b"", *live, *receipt, *event_args(events),
         ]  # fmt: skip
         keys = [
             self._request_key(record.secret_id),

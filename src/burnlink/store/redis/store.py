@@ -228,6 +228,7 @@ from burnlink.models import (
 from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
+from burnlink.store.redis.args import encode_event, event_args
 from burnlink.store.redis.client import client_for, translated
 from burnlink.store.redis.identity import RedisIdentity
 from burnlink.store.redis.requests import RedisRequests
@@ -240,7 +241,6 @@ from burnlink.store.secrets import (
     Reveal,
     ViewRecord,
 )
-from burnlink.strict_json import dumps_compact
 
 _SWEEP_BATCH: Final = 500
 OUTBOX_STREAMS: Final = 128
@@ -280,35 +280,9 @@ def _queue_script(
     _queue(pipe, "EVAL", script.script, len(keys), *keys, *args)
 
 
-def _event_args(events: Sequence[Recorded], *, lines: bool = True) -> list[bytes | str | int]:
-    """``events`` as the scripts' ``keep`` reads them: their count, then each one's receipt
-    line (``b""`` for none, or for all when not ``lines``), kind and outbox record."""
-    args: list[bytes | str | int] = [len(events)]
-    for recorded in events:
-        line = recorded.line
-        if line is None or not lines:
-            args += [b"", b"", recorded.outbox]
-        else:
-            args += [_encode_event(line), line.kind.value, recorded.outbox]
-    return args
-
-
 def _glob_escape(text: bytes) -> bytes:
     """``text`` matched literally by a ``SCAN MATCH`` pattern."""
     return re.sub(rb"([\\*?\[\]])", rb"\\\1", text)
-
-
-def _encode_event(event: Event) -> bytes:
-    """The line as the scripts take it: its row for ``e:``, then its viewer, if any, after a
-    newline (``keep_items`` puts that in the receipt hash as ``v:<n>``). The row stays the
-    four members a release before viewers unpacks."""
-    # ensure_ascii keeps any str, even one with lone surrogates, encodable and exact; compact
-    # JSON never holds a raw newline, so the first one is the cut.
-    row = dumps_compact([to_epoch_ms(event.at), event.kind.value, event.ip, event.user_agent])
-    viewer = event.viewer
-    if viewer is None:
-        return row
-    return row + b"\n" + dumps_compact({"email": viewer.email, "mfa": viewer.mfa})
 
 
 def _text(raw: bytes) -> str:
@@ -470,7 +444,7 @@ class RedisStore(RedisIdentity, RedisRequests):
         args = [
             expires_ms, self._retention_ms, len(live) // 2, len(receipt) // 2,
             MAX_EVENTS_PER_KIND, b"" if self._cluster else member,
-            created_ms if owned else b"", *counter_args, *live, *receipt, *_event_args(events),
+            created_ms if owned else b"", *counter_args, *live, *receipt, *event_args(events),
         ]  # fmt: skip
         keys = [*self._keys(record.secret_id), self._stream(record.secret_id)]
         with translated():
@@ -544,7 +518,7 @@ class RedisStore(RedisIdentity, RedisRequests):
         args: list[EncodableT] = [
             access_digest, now_ms, self._retention_ms, MAX_EVENTS_PER_KIND,
             0 if view is None else 1, NO_RULES_PREFIX,
-            b"" if line is None else _encode_event(line),
+            b"" if line is None else encode_event(line),
             b"" if line is None else line.kind.value,
             b"" if view is None else view.head, b"" if view is None else view.tail,
             *counter_args,
@@ -601,7 +575,7 @@ class RedisStore(RedisIdentity, RedisRequests):
         """See ``SecretStore.consume``."""
         now_ms = to_epoch_ms(now)
         args = [
-            access_digest, now_ms, self._retention_ms, MAX_EVENTS_PER_KIND, *_event_args(events)
+            access_digest, now_ms, self._retention_ms, MAX_EVENTS_PER_KIND, *event_args(events)
         ]  # fmt: skip
         result = await self._keeping(self._consume, secret_id, args, events=events, now_ms=now_ms)
         if result is None:
@@ -616,7 +590,7 @@ class RedisStore(RedisIdentity, RedisRequests):
         now_ms = to_epoch_ms(now)
         args = [
             now_ms, self._retention_ms, 1 if locks else 0, MAX_EVENTS_PER_KIND,
-            *_event_args(events),
+            *event_args(events),
         ]  # fmt: skip
         result = await self._keeping(
             self._record_failure, secret_id, args, events=events, now_ms=now_ms
@@ -637,7 +611,7 @@ class RedisStore(RedisIdentity, RedisRequests):
         """See ``SecretStore.burn``."""
         now_ms = to_epoch_ms(now)
         args = [
-            now_ms, self._retention_ms, reason.value, MAX_EVENTS_PER_KIND, *_event_args(events)
+            now_ms, self._retention_ms, reason.value, MAX_EVENTS_PER_KIND, *event_args(events)
         ]  # fmt: skip
         result = await self._keeping(self._burn, secret_id, args, events=events, now_ms=now_ms)
         return bool(result)
@@ -729,13 +703,13 @@ class RedisStore(RedisIdentity, RedisRequests):
         if secret_id is None:
             # Every line is dropped, so the script never touches a receipt: the outbox key
             # stands in for the receipt's keys, and the script names one slot.
-            args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events, lines=False)]
+            args = [MAX_EVENTS_PER_KIND, self._retention_ms, *event_args(events, lines=False)]
             with translated():
                 await self._record(keys=[self._outbox] * 3, args=args)
             return
         _, receipt_key, events_key, _ = self._keys(secret_id)
         stream = self._stream(secret_id)
-        args = [MAX_EVENTS_PER_KIND, self._retention_ms, *_event_args(events)]
+        args = [MAX_EVENTS_PER_KIND, self._retention_ms, *event_args(events)]
         with translated():
             if not self._cluster:
                 await self._record(keys=[receipt_key, events_key, stream], args=args)
