@@ -26,7 +26,7 @@ from burnlink.errors import InvalidInput
 if TYPE_CHECKING:
     import httpx
 
-    from burnlink.sdk import AccessRules, Client
+    from burnlink.sdk import AccessRules, Client, Revealed
 
 
 def _client(server: str | None = None, token: str | None = None) -> Client:
@@ -143,6 +143,12 @@ def get(
             ask_otp=lambda hint: inputs.verification_code(None, hint),
             token=lambda: token_for_link(parsed.base, token, token_server),
         )
+    write_revealed(revealed, output_path=output_path, as_json=as_json)
+
+
+def write_revealed(revealed: Revealed, *, output_path: Path | None, as_json: bool) -> None:
+    """What ``get`` (and ``request``) prints of a revealed secret: JSON, a new private file,
+    or the exact bytes on stdout."""
     if as_json:
         output.print_json(revealed.answer())
     elif output_path is not None:

@@ -17,7 +17,6 @@ secret); this module reads the input and writes the output.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -100,19 +99,9 @@ def request(
 
 
 def _write(revealed: Revealed, *, output_path: Path | None, as_json: bool) -> None:
-    from burnlink.cli.actions import _write_private
+    from burnlink.cli.actions import write_revealed
 
-    if as_json:
-        output.print_json(revealed.answer())
-    elif output_path is not None:
-        _write_private(output_path, revealed.content)
-        click.echo(f"Wrote {len(revealed.content)} bytes to {output_path}.", err=True)
-    else:
-        stdout = sys.stdout.buffer
-        stdout.write(revealed.content)
-        if sys.stdout.isatty() and not revealed.content.endswith(b"\n"):
-            stdout.write(b"\n")
-        stdout.flush()
+    write_revealed(revealed, output_path=output_path, as_json=as_json)
 
 
 def answer(*, link: str, file: Path | None, as_json: bool, api_token: str | None) -> None:
