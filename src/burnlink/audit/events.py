@@ -48,8 +48,10 @@ __all__ = [
     "RequestInfo",
     "Scalar",
     "audit_event",
+    "canonical_ip",
     "canonical_json",
     "format_time",
+    "frozen_labels",
     "list_label",
     "parse_time",
     "secret_hash",
@@ -67,7 +69,7 @@ MAX_VALUE_LENGTH: Final = 200
 MAX_REQUEST_ID: Final = 128
 MAX_SUBJECT: Final = 255
 MAX_EMAIL: Final = 254
-_MAX_AGENT_CLASS: Final = 20
+MAX_AGENT_CLASS: Final = 20
 
 _KEY_RE: Final = re.compile(r"^[a-z][a-z0-9_.]*$")
 _HASH_RE: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -323,7 +325,9 @@ def _check_value(value: object) -> Scalar:
 _NO_LABELS: Final[Mapping[str, Scalar]] = MappingProxyType({})
 
 
-def _frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
+def frozen_labels(items: Mapping[str, Scalar] | None) -> Mapping[str, Scalar]:
+    """``policy`` or ``detail`` checked (``ValueError``/``TypeError``) and frozen, keys sorted:
+    what an event holds for ``items``."""
     if items is None or items is _NO_LABELS:
         return _NO_LABELS
     if type(items) is not dict and not isinstance(items, Mapping):
@@ -368,8 +372,9 @@ def _empty_labels() -> Mapping[str, Scalar]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _canonical_ip(text: str) -> str | None:
-    # Cached: the same few client addresses are parsed for every event they cause.
+def canonical_ip(text: str) -> str | None:
+    """``text`` as an IP address in its canonical form; ``None`` if it is not one. Cached: the
+    same few client addresses are parsed for every event they cause."""
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -415,7 +420,7 @@ class AuditEvent:
         ):
             raise ValueError("secret_hash must be 64 lower-case hex digits (use secret_hash())")
         if self.client_ip is not None and not (
-            isinstance(self.client_ip, str) and _canonical_ip(self.client_ip) is not None
+            isinstance(self.client_ip, str) and canonical_ip(self.client_ip) is not None
         ):
             raise ValueError(f"client_ip {self.client_ip!r} is not an IP address")
         if self.country is not None and not (
@@ -428,15 +433,15 @@ class AuditEvent:
         ):
             _optional_str(self.user_agent, "user_agent", MAX_USER_AGENT)
         if self.agent_class is not None and (
-            type(self.agent_class) is not str or len(self.agent_class) > _MAX_AGENT_CLASS
+            type(self.agent_class) is not str or len(self.agent_class) > MAX_AGENT_CLASS
         ):
-            _optional_str(self.agent_class, "agent_class", _MAX_AGENT_CLASS)
+            _optional_str(self.agent_class, "agent_class", MAX_AGENT_CLASS)
         if self.request_id is not None and (
             type(self.request_id) is not str or len(self.request_id) > MAX_REQUEST_ID
         ):
             _optional_str(self.request_id, "request_id", MAX_REQUEST_ID)
-        object.__setattr__(self, "policy", _frozen_labels(self.policy))
-        object.__setattr__(self, "detail", _frozen_labels(self.detail))
+        object.__setattr__(self, "policy", frozen_labels(self.policy))
+        object.__setattr__(self, "detail", frozen_labels(self.detail))
         if self.actor_subject is not None or self.actor_email is not None:
             if self.actor_subject is None:
                 raise ValueError("actor_email needs actor_subject")
@@ -456,7 +461,7 @@ class AuditEvent:
         event = object.__new__(AuditEvent)
         for name in _SLOTS:
             object.__setattr__(event, name, getattr(self, name))
-        object.__setattr__(event, "detail", _frozen_labels(detail))
+        object.__setattr__(event, "detail", frozen_labels(detail))
         return event
 
     def to_dict(self) -> dict[str, Any]:
@@ -554,6 +559,44 @@ class AuditEvent:
             raise ValueError(str(exc)) from None
 
     @classmethod
+    def from_checked(
+        cls,
+        *,
+        at: datetime,
+        type: AuditEventType,
+        outcome: Outcome,
+        secret_hash: str | None,
+        client_ip: str | None,
+        country: str | None,
+        user_agent: str | None,
+        agent_class: str | None,
+        request_id: str | None,
+        policy: Mapping[str, Scalar],
+        detail: Mapping[str, Scalar],
+        actor_subject: str | None,
+        actor_email: str | None,
+    ) -> AuditEvent:
+        """An event holding exactly these values, set without ``__post_init__``: only for a
+        caller that has made every one of its checks and conversions itself (the outbox's
+        decoder, whose tests compare it with ``from_dict``)."""
+        event = object.__new__(cls)
+        put = object.__setattr__
+        put(event, "at", at)
+        put(event, "type", type)
+        put(event, "outcome", outcome)
+        put(event, "secret_hash", secret_hash)
+        put(event, "client_ip", client_ip)
+        put(event, "country", country)
+        put(event, "user_agent", user_agent)
+        put(event, "agent_class", agent_class)
+        put(event, "request_id", request_id)
+        put(event, "policy", policy)
+        put(event, "detail", detail)
+        put(event, "actor_subject", actor_subject)
+        put(event, "actor_email", actor_email)
+        return event
+
+    @classmethod
     def from_json(cls, text: str | bytes) -> AuditEvent:
         """Parse canonical (or any) JSON text of an event; raise ``ValueError`` if invalid."""
         return cls.from_dict(json.loads(text))
@@ -573,7 +616,7 @@ class RequestInfo:
 
 
 def _clean_ip(value: str | None) -> str | None:
-    return _canonical_ip(value.strip()) if value else None
+    return canonical_ip(value.strip()) if value else None
 
 
 def _clean_country(value: str | None) -> str | None:
@@ -643,8 +686,8 @@ def audit_event(
         ("user_agent", user_agent),
         ("agent_class", None if user_agent is None else classify(user_agent).kind.value),
         ("request_id", _clean_text(info.request_id, MAX_REQUEST_ID)),
-        ("policy", _frozen_labels(policy)),
-        ("detail", _frozen_labels(detail)),
+        ("policy", frozen_labels(policy)),
+        ("detail", frozen_labels(detail)),
         ("actor_subject", None),
         ("actor_email", None),
     ):
