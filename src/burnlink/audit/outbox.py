@@ -21,12 +21,21 @@ Layout
     ``to_bytes`` writes the members in that order, so ``{"id":"<32 hex digits>","event":`` is
     a fixed prefix of 49 bytes (records of every earlier version have it too): the sealer names
     a record by it without decoding it (``peek_id``), and the log decodes only the records it
-    has not sealed yet (``Sealable``). ``from_bytes`` validates the event fully
-    (``AuditEvent.from_dict``); its canonical bytes are built once (``event_bytes``), for the
-    chain's MAC and the log's row, only when it is appended. (Carrying the canonical bytes in
-    the record was measured and not kept: checking that bytes read from a store are exactly an
-    event's canonical form costs about what building them does, and sorting the keys moved
-    that cost onto the request.)
+    has not sealed yet (``Sealable``). (Carrying the canonical bytes in the record was measured
+    and not kept: checking that bytes read from a store are exactly an event's canonical form
+    costs about what building them does, and sorting the keys moved that cost onto the
+    request.)
+
+Decoding
+    ``from_bytes`` validates the event fully, as ``AuditEvent.from_dict`` does. It first tries
+    msgspec with ``Struct`` types of exactly this layout (no other members, no other types)
+    and, on the values they admit, the checks of ``AuditEvent.__post_init__``; any record it
+    does not accept, or is not sure of, is read by the earlier reader (``json`` and
+    ``from_dict``), so which records are accepted, and the ``ValueError`` of those that are
+    not, are unchanged. What the fast reader accepts, it also encodes back with sorted keys:
+    exactly ``event.canonical()`` (the escaping is the ``json`` module's for every character,
+    and the time is the text read, which only ``format_time``'s shape passes), kept for
+    ``event_bytes``. tests/audit/test_outbox_decode.py holds both readers to that.
 """
 
 from __future__ import annotations
@@ -36,11 +45,28 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from json.encoder import encode_basestring
-from typing import Any, Final, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
-from burnlink.audit.events import AuditEvent, format_time, parse_time
+import msgspec
+
+from burnlink.audit.events import (
+    MAX_AGENT_CLASS,
+    MAX_EMAIL,
+    MAX_REQUEST_ID,
+    MAX_SUBJECT,
+    AuditEvent,
+    AuditEventType,
+    Outcome,
+    Scalar,
+    canonical_ip,
+    format_time,
+    frozen_labels,
+    parse_time,
+)
 from burnlink.audit.watch import Watched
+from burnlink.useragents import MAX_USER_AGENT
 
 __all__ = ["OutboxRecord", "Sealable", "new_record_id", "peek_id"]
 
@@ -95,6 +121,8 @@ class OutboxRecord:
     id: str = field(default_factory=new_record_id)
     watch: Watched | None = None
     unwatch: str | None = None
+    _event_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """``event.canonical()`` when the fast reader had it for free (see the module docstring)."""
 
     def record(self) -> OutboxRecord:
         """This record (``Sealable``)."""
@@ -102,7 +130,8 @@ class OutboxRecord:
 
     def event_bytes(self) -> bytes:
         """``event.canonical()``: what the chain MAC covers and the log stores."""
-        return self.event.canonical()
+        kept = self._event_bytes
+        return self.event.canonical() if kept is None else kept
 
     def to_bytes(self) -> bytes:
         """The form the store keeps (see the module docstring), written member by member."""
@@ -123,19 +152,25 @@ class OutboxRecord:
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
         """Undo ``to_bytes``, with the event validated; ``ValueError`` for anything else."""
-        try:
-            document = _DECODE(str(data, "utf-8"))
-            event = AuditEvent.from_dict(document["event"])
-            return _record(document["id"], event, document)
-        except (
-            KeyError,
-            TypeError,
-            IndexError,
-            RecursionError,
-            json.JSONDecodeError,
-            UnicodeDecodeError,
-        ) as exc:
-            raise ValueError(f"not an outbox record: {type(exc).__name__}") from None
+        record = _read_fast(data)
+        return _read_json(data) if record is None else record
+
+
+def _read_json(data: bytes) -> OutboxRecord:
+    """The earlier reader: every record ``from_bytes`` accepts, and its ``ValueError``."""
+    try:
+        document = _DECODE(str(data, "utf-8"))
+        event = AuditEvent.from_dict(document["event"])
+        return _record(document["id"], event, document)
+    except (
+        KeyError,
+        TypeError,
+        IndexError,
+        RecursionError,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+    ) as exc:
+        raise ValueError(f"not an outbox record: {type(exc).__name__}") from None
 
 
 def _record(
@@ -159,3 +194,103 @@ def _checked_id(value: object) -> str:
         raise ValueError("outbox record id must be 32 hex digits")
     int(value, 16)
     return value
+
+
+_HashText = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+_CountryText = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z")]
+
+
+class _ActorLayout(msgspec.Struct, forbid_unknown_fields=True):
+    """An event's ``actor`` as ``to_dict`` writes it."""
+
+    email: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None
+    subject: Annotated[str, msgspec.Meta(max_length=MAX_SUBJECT)]
+
+
+class _EventLayout(msgspec.Struct, forbid_unknown_fields=True):
+    """An event as ``to_dict`` writes it; the field names are its members, in sorted order
+    when encoded (``canonical``'s)."""
+
+    v: Literal[1]
+    at: str
+    type: AuditEventType
+    outcome: Outcome
+    secret_hash: _HashText | None
+    client_ip: str | None
+    country: _CountryText | None
+    user_agent: Annotated[str, msgspec.Meta(max_length=MAX_USER_AGENT)] | None
+    agent_class: Annotated[str, msgspec.Meta(max_length=MAX_AGENT_CLASS)] | None
+    request_id: Annotated[str, msgspec.Meta(max_length=MAX_REQUEST_ID)] | None
+    policy: dict[str, Scalar]
+    detail: dict[str, Scalar]
+    actor: _ActorLayout | msgspec.UnsetType = msgspec.UNSET
+
+
+class _WatchLayout(msgspec.Struct, forbid_unknown_fields=True):
+    """A record's ``watch`` as ``to_bytes`` writes it."""
+
+    id: str
+    expires_at: str
+    notify_url: str | None
+
+
+class _RecordLayout(msgspec.Struct, forbid_unknown_fields=True):
+    """A record as ``to_bytes`` writes it, the event's member order aside."""
+
+    id: str
+    event: _EventLayout
+    watch: _WatchLayout | None
+    unwatch: str | None
+
+
+_LAYOUT: Final = msgspec.json.Decoder(_RecordLayout)
+_SORTED: Final = msgspec.json.Encoder(order="sorted")
+"""Writes an ``_EventLayout`` as ``canonical_json`` writes its event (the module docstring)."""
+
+
+def _read_fast(data: bytes) -> OutboxRecord | None:
+    """The record in ``data`` with its canonical event bytes, if it has ``_RecordLayout``
+    and values ``AuditEvent`` accepts; ``None`` for anything else, left to ``_read_json``."""
+    try:
+        layout = _LAYOUT.decode(str(data, "utf-8"))
+        fields = layout.event
+        at = parse_time(fields.at)
+        client_ip = fields.client_ip
+        if (
+            # ``at`` is written back as read: only ``format_time``'s own text will do (ASCII
+            # digits; newer Pythons read hour 24 as the next midnight).
+            not fields.at.isascii()
+            or fields.at[11:13] == "24"
+            or at.tzinfo is not UTC
+            or (client_ip is not None and canonical_ip(client_ip) is None)
+        ):
+            return None
+        actor = fields.actor
+        event = AuditEvent.from_checked(
+            at=at,
+            type=fields.type,
+            outcome=fields.outcome,
+            secret_hash=fields.secret_hash,
+            client_ip=client_ip,
+            country=fields.country,
+            user_agent=fields.user_agent,
+            agent_class=fields.agent_class,
+            request_id=fields.request_id,
+            policy=frozen_labels(fields.policy),
+            detail=frozen_labels(fields.detail),
+            actor_subject=actor.subject if isinstance(actor, _ActorLayout) else None,
+            actor_email=actor.email if isinstance(actor, _ActorLayout) else None,
+        )
+        watch = layout.watch
+        record = OutboxRecord(
+            event,
+            _checked_id(layout.id),
+            None
+            if watch is None
+            else Watched(watch.id, parse_time(watch.expires_at), watch.notify_url),
+            layout.unwatch,
+        )
+    except (msgspec.DecodeError, ValueError, TypeError):
+        return None
+    object.__setattr__(record, "_event_bytes", _SORTED.encode(fields))
+    return record
