@@ -207,3 +207,33 @@ async def test_a_server_that_never_answers_times_out_and_leaves_no_connection_in
         for peer in accepted:
             peer.close()
         listener.close()
+
+
+async def test_a_write_after_the_peer_caught_up_goes_out_at_once() -> None:
+    # A write too big for the socket pauses the stream until the peer reads it; once it has,
+    # a small write (which the socket takes whole) must still go out and not wait for a
+    # stream that stays paused.
+    connection = _single("redis://127.0.0.1:6379/0").connection_pool.connection_class(
+        socket_timeout=2.0
+    )
+    ours, peer = socket.socketpair()
+    connection._reader, connection._writer = await asyncio.open_connection(sock=ours)
+    received = bytearray()
+
+    def read_all() -> None:
+        while chunk := peer.recv(1 << 20):
+            received.extend(chunk)
+
+    reader = asyncio.get_running_loop().run_in_executor(None, read_all)
+    try:
+        await connection.send_packed_command([b"x" * (8 << 20)], check_health=False)
+        await asyncio.wait_for(
+            connection.send_packed_command([b"tail"], check_health=False), timeout=1.0
+        )
+        assert connection.is_connected
+        await connection.disconnect()
+        await reader
+        assert len(received) == (8 << 20) + 4
+        assert received.endswith(b"tail")
+    finally:
+        peer.close()

@@ -107,6 +107,7 @@ def test_two_regional_catalogues_need_the_region() -> None:
     ("header", "expected"),
     [
         pytest.param(None, "en", id="absent"),
+        pytest.param("", "en", id="empty"),
         pytest.param("de-DE,de;q=0.9,en;q=0.8", "de", id="browser-german"),
         pytest.param("ru, uk;q=0.7, en;q=0.3", "uk", id="first-available"),
         pytest.param("zh-TW, zh;q=0.8, en;q=0.6", "zh-CN", id="traditional-then-chinese"),

@@ -105,6 +105,8 @@ def negotiate(accept_language: str | None, available: Mapping[str, object]) -> s
     Ranges are tried most wanted first; a range with ``q=0`` rules its language out, so
     ``*`` (any) picks English unless English was refused, then the first other catalogue.
     """
+    if not accept_language:  # most API clients send none: English, without parsing
+        return DEFAULT_LANGUAGE
     ranges = parse_accept_language(accept_language)
     refused = {
         match_language(r.range, available) for r in ranges if r.quality == 0 and r.range != "*"

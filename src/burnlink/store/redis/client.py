@@ -127,7 +127,8 @@ class LeanConnection:
       instead of the asyncio client's Python loop over every argument (a script call has a
       few dozen);
     - a write is bounded by ``asyncio.timeout`` rather than ``asyncio.wait_for``, which on
-      Python 3.11 wraps every command's write in a task of its own.
+      Python 3.11 wraps every command's write in a task of its own; and only when the socket
+      did not take the whole command at once, the one case where the write can wait.
     """
 
     def pack_command(self, *args: Any) -> list[bytes]:
@@ -165,11 +166,17 @@ class LeanConnection:
         if isinstance(command, bytes):
             command = [command]
         try:
-            async with asyncio.timeout(this.socket_timeout):
-                writer = this._writer  # redis-py's own stream, written as redis-py writes it
-                if writer is None:  # connect_check_health would have raised
-                    raise RedisConnectionError("Not connected")
-                writer.writelines(command)
+            writer = this._writer  # redis-py's own stream, written as redis-py writes it
+            if writer is None:  # connect_check_health would have raised
+                raise RedisConnectionError("Not connected")
+            writer.writelines(command)
+            if writer.transport.get_write_buffer_size():
+                # The socket took only part: wait for the rest, within the timeout.
+                async with asyncio.timeout(this.socket_timeout):
+                    await writer.drain()
+            else:
+                # All of it went to the socket, so the stream is not paused and ``drain``
+                # returns at once (raising what the connection met): no timer to set.
                 await writer.drain()
         except TimeoutError:  # before OSError, of which it is a subclass
             await this.disconnect(nowait=True)
