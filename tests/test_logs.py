@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from burnlink.logs import QUIET_LIBRARIES, JsonFormatter, configure_logging
+from burnlink.logs import QUIET_LIBRARIES, JsonFormatter, configure_logging, write_line
 
 
 @pytest.fixture
@@ -84,6 +85,58 @@ def test_configure_logging_sets_the_level_and_quiets_libraries() -> None:
     lines = [json.loads(x)["message"] for x in stream.getvalue().splitlines()]
     assert lines == ["kept", "routed", "quiet but warnings pass"]
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+def messages(stream: io.StringIO) -> list[str]:
+    return [json.loads(x)["message"] for x in stream.getvalue().splitlines()]
+
+
+def json_logging_alone(stream: io.StringIO) -> None:
+    """``configure_logging`` to ``stream``, its handler the root's only one, as in the server
+    (pytest adds capturing handlers of its own), so that ``write_line`` writes directly."""
+    configure_logging("info", stream=stream)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if getattr(h, "stream", None) is stream]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_request_lines_keep_their_order_among_records_and_outlive_the_loop() -> None:
+    """Lines written in a loop wait for the end of its turn, but a record written meanwhile
+    comes after them, and the last turn's lines are written before the loop ends."""
+    stream = io.StringIO()
+    json_logging_alone(stream)
+    access, web = logging.getLogger("burnlink.access"), logging.getLogger("burnlink.web")
+
+    async def serve() -> None:
+        assert write_line(access, logging.INFO, "first line", {})
+        web.warning("a record")
+        assert write_line(access, logging.INFO, "second line", {})
+        assert messages(stream) == ["first line", "a record"]  # the second waits for the turn
+        await asyncio.sleep(0)
+        assert messages(stream) == ["first line", "a record", "second line"]
+        assert write_line(access, logging.INFO, "last line", {})
+
+    asyncio.run(serve())
+
+    assert messages(stream) == ["first line", "a record", "second line", "last line"]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_request_lines_go_to_the_stream_they_were_written_for() -> None:
+    """``configure_logging`` writes the buffered lines before it replaces the handler; outside
+    a loop a line is written at once."""
+    first, second = io.StringIO(), io.StringIO()
+    json_logging_alone(first)
+    access = logging.getLogger("burnlink.access")
+
+    async def serve() -> None:
+        assert write_line(access, logging.INFO, "buffered", {})
+        json_logging_alone(second)
+
+    asyncio.run(serve())
+    assert write_line(access, logging.INFO, "at once", {})
+
+    assert (messages(first), messages(second)) == (["buffered"], ["at once"])
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,18 @@ Each line has ``time`` (UTC, milliseconds), ``level``, ``logger`` and ``message`
 fields a caller passed as ``extra={"fields": {...}}`` (the request log line adds ``method``,
 ``path``, ``status``, ``duration_ms``, ``request_id``, ``client_ip``, ``agent``). For an
 exception only its type is written (``exc_type``), never its message or traceback, since
-either could quote a secret.
+either could quote a secret. The request log's lines are written a turn of the event loop at
+a time (``write_line``), each before any record that follows it.
 
-Nothing here is wired in at import: ``configure_logging`` is called by the server's entry
-point (``web.app.app_from_environment``), never by ``create_app``, so tests and embedders keep
-their own logging.
+Nothing is configured at import (only a last flush of buffered lines at exit):
+``configure_logging`` is called by the server's entry point (``web.app.app_from_environment``),
+never by ``create_app``, so tests and embedders keep their own logging.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import math
@@ -25,6 +28,7 @@ __all__ = [
     "QUIET_LIBRARIES",
     "JsonFormatter",
     "configure_logging",
+    "flush_lines",
     "quiet_libraries",
     "write_line",
 ]
@@ -99,9 +103,50 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Lines:
-    """The handler ``configure_logging`` installed, for ``write_line``."""
+    """The handler ``configure_logging`` installed, and the lines ``write_line`` has not
+    written yet."""
 
     handler: logging.StreamHandler[IO[str]] | None = None
+    pending: list[str] = []  # noqa: RUF012 - one buffer for the process, by design
+    flushing: asyncio.AbstractEventLoop | None = None
+    """The loop a flush is scheduled on, if any: one per turn of it."""
+
+
+def flush_lines() -> None:
+    """Write the lines ``write_line`` buffered, in one write. The JSON handler calls this
+    before each record of its own, so lines and records keep their order."""
+    _Lines.flushing = None
+    pending, handler = _Lines.pending, _Lines.handler
+    if not pending:
+        return
+    if handler is None:  # pragma: no cover - write_line buffers only with a handler
+        pending.clear()
+        return
+    handler.acquire()
+    try:
+        # Taken by count, not cleared: a thread may append while this one joins.
+        count = len(pending)
+        text = "".join(pending[:count])
+        del pending[:count]
+        handler.stream.write(text)
+        handler.flush()
+    except Exception:  # noqa: BLE001 - reported as logging reports a failed write
+        handler.handleError(logging.makeLogRecord({"msg": "request log lines"}))
+    finally:
+        handler.release()
+
+
+atexit.register(flush_lines)
+
+
+class _JsonLinesHandler(logging.StreamHandler[IO[str]]):
+    """A stream handler that writes the buffered request log lines before its record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the pending lines, then ``record``."""
+        if _Lines.pending:
+            flush_lines()
+        super().emit(record)
 
 
 def write_line(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> bool:
@@ -110,7 +155,10 @@ def write_line(logger: logging.Logger, level: int, message: str, fields: dict[st
     only one that would see it; else write nothing and return ``False`` (the caller logs as
     usual, so that any handler, filter or record factory added since still sees the record).
 
-    For the request log: one line per request, at about half the cost of a record."""
+    For the request log: one line per request, at about half the cost of a record. In an
+    event loop the line is buffered and the lines of one turn of the loop written together
+    (``flush_lines``), one write call instead of one per request; outside one it is written
+    at once."""
     if not logger.isEnabledFor(level):
         return True  # as ``logger.log``: nothing to write
     handler = _Lines.handler
@@ -133,14 +181,15 @@ def write_line(logger: logging.Logger, level: int, message: str, fields: dict[st
     if not isinstance(formatter, JsonFormatter):
         return False
     text = formatter.line(time.time(), logging.getLevelName(level), logger.name, message, fields)
-    handler.acquire()
+    _Lines.pending.append(text + handler.terminator)
     try:
-        handler.stream.write(text + handler.terminator)
-        handler.flush()
-    except Exception:  # noqa: BLE001 - the record path reports it as logging does
-        return False
-    finally:
-        handler.release()
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        flush_lines()  # no loop to flush at the end of its turn
+        return True
+    if _Lines.flushing is not loop:
+        _Lines.flushing = loop
+        loop.call_soon(flush_lines)
     return True
 
 
@@ -157,11 +206,12 @@ def configure_logging(level: str, *, stream: IO[str] | None = None) -> None:
     request log middleware writes one line per request instead. Calling it again replaces
     the handler rather than adding one.
     """
+    flush_lines()  # the buffered lines belong to the handler being replaced
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _JsonLinesHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)

@@ -9,11 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
+from starlette.types import Message
 
 from burnlink.clock import FrozenClock
 from burnlink.config import load_settings
@@ -318,6 +321,86 @@ async def test_unexpected_errors_are_bare_500s_with_headers_and_no_detail_logged
     assert marker not in response.text
     assert "RuntimeError" in caplog.text
     assert marker not in caplog.text
+    assert len(unexpected_errors_logged(caplog)) == 1
+
+
+def unexpected_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "burnlink.web" and r.getMessage().startswith("unexpected error")
+    ]
+
+
+async def test_unexpected_errors_off_the_hot_routes_are_the_same_500_logged_once(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FastAPI's ServerErrorMiddleware answers these now (Edge is in front of it): the same
+    answer as from Edge, and the one log line is still Edge's."""
+    marker = "MARKER-" + "detail-that-could-be-a-secret"
+
+    async def explode() -> None:
+        raise RuntimeError(marker)
+
+    app.add_api_route("/api/v1/test-explode", explode)
+    caplog.set_level(logging.INFO)
+
+    response = await client.get("/api/v1/test-explode")
+
+    assert_error_shape(response, 500, "internal_error")
+    assert response.json()["error"]["message"] == "An unexpected error occurred."
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    [logged] = unexpected_errors_logged(caplog)
+    assert logged.startswith("unexpected error RuntimeError\n")
+    assert marker not in caplog.text
+    [line] = [r for r in caplog.records if r.name == "burnlink.access"]
+    assert line.fields["status"] == 500  # type: ignore[attr-defined]  # set through ``extra``
+
+
+async def test_an_unexpected_error_after_the_answer_started_is_logged_once_not_answered(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client keeps the start it got (no second start, no 500 body) and the access line
+    says what it got."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first"
+        raise RuntimeError("mid-answer")
+
+    async def streamed() -> StreamingResponse:
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    app.add_api_route("/api/v1/test-streamed", streamed)
+    caplog.set_level(logging.INFO)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/api/v1/test-streamed", "raw_path": b"/api/v1/test-streamed",
+        "query_string": b"", "root_path": "", "headers": [(b"host", b"burnlink.test")],
+        "client": ("203.0.113.7", 50000), "server": ("burnlink.test", 80), "state": {},
+    }  # fmt: skip
+    sent: list[Message] = []
+
+    given = False
+
+    async def receive() -> Message:
+        nonlocal given
+        if given:
+            await anyio.Event().wait()  # the client stays
+        given = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [200]
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == b"first"
+    assert len(unexpected_errors_logged(caplog)) == 1
+    [line] = [r for r in caplog.records if r.name == "burnlink.access"]
+    assert line.fields["status"] == 200  # type: ignore[attr-defined]  # set through ``extra``
 
 
 async def test_lone_surrogate_secret_is_422_not_500(client: httpx.AsyncClient) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
+from burnlink.clock import FrozenClock
+from burnlink.config import Settings
+from burnlink.errors import SecretUnavailable, StorageUnavailable
+from burnlink.store.memory import MemoryStore
 from burnlink.web import api
-from burnlink.web.hot_routes import HOT_ROUTES, HotRoute
+from burnlink.web.app import BurnlinkApp, create_app
+from burnlink.web.hot_routes import HOT_ROUTES, HotRoute, HotRoutes
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +76,69 @@ async def test_hot_route_answers_create_and_reveal(client: httpx.AsyncClient) ->
     assert revealed.status_code == 200
     assert revealed.json() == {"secret": "hunter2", "file": None, "views_left": 0}
     assert revealed.headers["x-frame-options"] == "DENY"
+
+
+async def test_hot_route_failures_answer_byte_for_byte_as_fastapi(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    memory_store: MemoryStore,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handlers the hot routes call themselves answer as FastAPI's exception middleware
+    does: same status, headers (in order) and body, for a handler's answer (404, 413, 503)."""
+    plain = create_app(settings, memory_store, clock)
+    assert isinstance(plain, BurnlinkApp)
+    assert plain.edge is not None
+    plain.edge.hot_routes = None  # every request through FastAPI
+    looked_up: list[type[Exception]] = []
+    handler_of = HotRoutes._handler_of
+
+    def spied(self: HotRoutes, exc: Exception) -> Callable[..., Any] | None:
+        looked_up.append(type(exc))
+        return handler_of(self, exc)
+
+    monkeypatch.setattr(HotRoutes, "_handler_of", spied)
+    transport = httpx.ASGITransport(app=plain, client=("203.0.113.7", 50000))
+    async with (
+        plain.router.lifespan_context(plain),
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://burnlink.test",
+            headers={"user-agent": "test-agent/1.0"},
+        ) as through_fastapi,
+    ):
+        created = await client.post("/api/v1/secrets", json={"secret": "hunter2"})
+        secret_id, key = created.json()["url"].rsplit("/", 1)[1].split("#")
+        await client.post(f"/api/v1/secrets/{secret_id}/reveal", json={"key": key})
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(100):
+                yield b"z" * (16 * 1024)
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise StorageUnavailable
+
+        async def answers(http: httpx.AsyncClient) -> list[tuple[int, list[Any], bytes]]:
+            gone = await http.post(f"/api/v1/secrets/{secret_id}/reveal", json={"key": key})
+            big = await http.post(
+                "/api/v1/secrets", content=chunks(), headers={"content-type": "application/json"}
+            )
+            with monkeypatch.context() as patch:
+                patch.setattr(memory_store, "create", broken)
+                down = await http.post("/api/v1/secrets", json={"secret": "x"})
+            return [
+                (
+                    r.status_code,
+                    [h for h in r.headers.raw if h[0].lower() != b"x-request-id"],
+                    r.content,
+                )
+                for r in (gone, big, down)
+            ]
+
+        hot = await answers(client)
+        assert looked_up == [SecretUnavailable, HTTPException, StorageUnavailable]
+        assert [status for status, _, _ in hot] == [404, 413, 503]
+        assert hot == await answers(through_fastapi)
+        assert len(looked_up) == 3  # the plain app never reached the hot routes

@@ -14,6 +14,7 @@ import anyio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.telemetry import TelemetryConfig
+from starlette.types import Receive, Scope, Send
 
 from burnlink import __version__, keys
 from burnlink.audit import AuditBackend, open_audit_store
@@ -214,6 +215,34 @@ async def record_page_open(request: Request) -> None:
         defer(lambda: opens.submit(secret_id, client))
 
 
+class BurnlinkApp(FastAPI):
+    """FastAPI with ``middleware.Edge`` in front of its whole stack rather than inside it.
+
+    As a middleware Edge ran under Starlette's ``ServerErrorMiddleware`` and FastAPI's
+    telemetry wrapper, which a hot route (``web.hot_routes``) paid for without needing. Now
+    an HTTP request reaches Edge first, and FastAPI's stack only through ``behind_edge``;
+    lifespan and websocket scopes go straight to FastAPI.
+    """
+
+    edge: Edge | None = None
+    """Set by ``create_app``; until then requests go straight to FastAPI."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        edge = self.edge
+        if scope["type"] != "http" or edge is None:
+            await FastAPI.__call__(self, scope, receive, send)
+            return
+        # What Starlette and FastAPI set before a middleware ran: the hot routes read both.
+        scope["app"] = self
+        if self.root_path:
+            scope["root_path"] = self.root_path
+        await edge(scope, receive, send)
+
+    async def behind_edge(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own stack: what ``Edge`` hands every request it does not answer."""
+        await FastAPI.__call__(self, scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     store: SecretStore | None = None,
@@ -297,7 +326,7 @@ def create_app(
                     await page_opens.settled()
                 group.cancel_scope.cancel()
 
-    app = FastAPI(
+    app = BurnlinkApp(
         title="burnlink",
         version=__version__,
         summary="Self-destructing, end-to-end encrypted links for sharing credentials.",
@@ -365,8 +394,8 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
 
     https = (settings.base_url or "").startswith("https://")
-    app.add_middleware(
-        Edge,
+    app.edge = Edge(
+        app.behind_edge,
         max_body=max_body(settings),
         hsts=https,
         allowed_hosts=AllowedHosts(settings.allowed_hosts),

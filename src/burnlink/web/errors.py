@@ -345,6 +345,12 @@ def internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
+async def _unexpected_error(_: Request, __: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware sends this, then re-raises to ``middleware.Edge``,
+    # which logs. A coroutine, so that it runs without a hop to a thread.
+    return internal_error()
+
+
 _FRAMEWORK_422 = "#/components/schemas/HTTPValidationError"
 
 
@@ -380,9 +386,11 @@ def install(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     the OpenAPI document (``/openapi.json``) describe validation errors in that shape.
 
     ``routes`` are every route of the app, for the ``Allow`` header of a 405. Unexpected
-    exceptions are caught by ``middleware.Edge``, which adds the security headers to that
-    answer too.
+    exceptions are answered with ``internal_error`` by Starlette's ``ServerErrorMiddleware``
+    (or by ``middleware.Edge`` for what never reached it), which re-raises them to Edge, the
+    one place that logs them; Edge adds the security headers to that answer too.
     """
+    app.add_exception_handler(Exception, _unexpected_error)
     app.add_exception_handler(BurnlinkError, _burnlink_error)
     app.add_exception_handler(HTTPException, _http_error_handler(routes))
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -5,7 +5,9 @@ solving, request and response objects cost about as much CPU as their own work. 
 request to one of them is answered by the same handler FastAPI would call
 (``api.create_secret``, ``api.reveal_secret``), with the same body model validating it, the
 same response model serialising the answer (by alias, as FastAPI does) and the app's own
-exception handlers answering its failures, so every answer is byte for byte FastAPI's.
+exception handlers answering its failures, so every answer is byte for byte FastAPI's. The
+handlers are looked up and called here, as Starlette's ``ExceptionMiddleware`` would, but
+without it: no wrapper of ``send`` per request, and no hop to a thread for a plain function.
 
 Anything off the plain path goes to FastAPI instead, with the body replayed: a body that is
 empty, not JSON, repeats a name or fails validation, so those errors keep FastAPI's exact
@@ -19,10 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from inspect import isawaitable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,8 +90,11 @@ HOT_ROUTES = (
 class HotRoutes:
     """Serves ``HOT_ROUTES`` for ``middleware.Edge``; every other request goes to ``fallback``.
 
-    ``handlers`` is the app's table of exception handlers, read on the first request (after
-    ``create_app`` has installed them), as FastAPI's own ``ExceptionMiddleware`` reads it.
+    ``handlers`` is the app's table of exception handlers, read when a hot route fails (after
+    ``create_app`` has installed them), as Starlette's ``ExceptionMiddleware`` would use it:
+    a handler is looked up by the ``HTTPException``'s status code, else along the exception's
+    MRO, and called directly. ``Exception`` itself is left to ``Edge``, which answers and logs
+    what no handler takes.
     """
 
     def __init__(
@@ -98,33 +104,56 @@ class HotRoutes:
     ) -> None:
         self._handlers = handlers
         self._routes = [(route, route.pattern()) for route in routes]
-        self._guarded: ExceptionMiddleware | None = None
+
+    def route_of(self, scope: Scope) -> HotRoute | None:
+        """The hot route the request is for, its ``path_params`` set in ``scope``; else
+        ``None`` (also for any app under a ``root_path``)."""
+        if scope.get("root_path"):
+            return None
+        method, path = scope["method"], scope["path"]
+        for route, pattern in self._routes:
+            if route.method == method and (found := pattern.fullmatch(path)):
+                scope["path_params"] = found.groupdict()
+                return route
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
         """Answer the request if it is for a hot route, else hand it to ``fallback``."""
-        if not scope.get("root_path"):
-            method, path = scope["method"], scope["path"]
-            for route, pattern in self._routes:
-                if route.method == method and (found := pattern.fullmatch(path)):
-                    scope["path_params"] = found.groupdict()
-                    scope["burnlink.hot_route"] = (route, fallback)
-                    await self._guard()(scope, receive, send)
-                    return
-        await fallback(scope, receive, send)
+        route = self.route_of(scope)
+        if route is None:
+            await fallback(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            await _serve(route, request, send, fallback)
+        except Exception as exc:
+            handler = self._handler_of(exc)
+            if handler is None:
+                raise
+            # Only a failure before the answer started reaches here with a handler: _serve
+            # sends nothing before its last two sends, and ``fallback`` handles its own.
+            response = handler(request, exc)
+            if isawaitable(response):
+                response = await response
+            await response(scope, receive, send)
+            exc.__traceback__ = None  # as Starlette: a reused instance keeps no frames
 
-    def _guard(self) -> ExceptionMiddleware:
-        if self._guarded is None:
-            handlers = {
-                key: handler
-                for key, handler in self._handlers.items()
-                if key not in (500, Exception)  # Edge answers those, as before
-            }
-            self._guarded = ExceptionMiddleware(_serve, handlers=handlers)
-        return self._guarded
+    def _handler_of(self, exc: Exception) -> Callable[..., Any] | None:
+        handlers = self._handlers
+        if isinstance(exc, HTTPException) and exc.status_code != 500:  # 500: as Starlette
+            by_status = handlers.get(exc.status_code)
+            if by_status is not None:
+                return by_status
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                return None  # Edge answers and logs it
+            if cls in handlers:
+                return handlers[cls]
+        return None
 
 
-async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
-    route, fallback = scope.pop("burnlink.hot_route")
+async def _serve(route: HotRoute, request: Request, send: Send, fallback: ASGIApp) -> None:
+    scope, receive = request.scope, request.receive
     messages = await _read_body(receive)
     body = b"".join(message.get("body", b"") for message in messages)
     parsed = None
@@ -136,7 +165,6 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     if parsed is None:
         await fallback(scope, _replay(messages, receive), send)
         return
-    request = Request(scope, receive)
     result = await route.answer(parsed, request, request.app.state.service, scope["path_params"])
     content = route.response.__pydantic_serializer__.to_json(result, by_alias=True)
     await send(

@@ -1,8 +1,10 @@
-"""The ASGI middleware every request goes through: request id and log line, security
+"""The ASGI layer every request goes through first: request id and log line, security
 headers, body guards and the catch-all for unexpected errors (``Edge``).
 
 It is one plain ASGI layer (one wrapper of ``send``, no per-request framework objects)
 because it sits on every request: four separate layers cost about 6 % of a create's CPU.
+``web.app.BurnlinkApp`` calls it in front of FastAPI's whole stack, not as a middleware
+inside it, so that the hot routes skip Starlette's error and exception layers too.
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ class Edge:
     - **Hot routes.** Creates and reveals are answered by ``hot_routes`` without FastAPI's
       routing and dependency machinery (``web.hot_routes``); everything else by the app.
     - **Catch-all.** An unexpected exception is answered with a bare 500 in the one error
-      shape. The log gets its type and stack, never its message or locals: either could quote
-      a secret.
+      shape: by Starlette's ``ServerErrorMiddleware`` (with ``errors.internal_error``) for
+      what reached FastAPI, here for the rest. Either way it ends here and is logged here,
+      once: its type and stack, never its message or locals, since either could quote a
+      secret.
     - **Host.** With ``BURNLINK_ALLOWED_HOSTS`` set, a request whose one ``Host`` is not
       listed is refused with 400 ``host_not_allowed`` before anything else reads it.
     """
