@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from burnlink.audit.events import (
@@ -30,9 +30,10 @@ from burnlink.audit.events import (
     AuditEvent,
     AuditEventType,
     Outcome,
+    format_time,
     parse_time,
 )
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import OutboxRecord, _utc_time, peek_id
 from burnlink.audit.watch import Watched
 from burnlink.useragents import MAX_USER_AGENT
 from tests.audit.test_outbox import ID, record
@@ -512,3 +513,54 @@ def test_an_event_member_escaped_or_doubled_reads_as_json_reads_it() -> None:
 def test_a_missing_member_is_refused_even_when_the_rest_is_fine() -> None:
     assert assert_same_verdict(_edit(b',"unwatch":null', b"")) is None
     assert assert_same_verdict(_edit(b'"id":"' + ID.encode() + b'",', b"")) is None
+
+
+# --- the checks without a regex ------------------------------------------------------------
+
+_ID_BYTES = st.binary(min_size=32, max_size=32) | st.text(
+    "0123456789abcdefABCDEFgx_ \u0660", min_size=30, max_size=33
+).map(lambda t: t.encode())
+
+
+@_SETTINGS
+@given(_ID_BYTES, st.sampled_from([b'","event":{}}', b'","event"', b'", "event":{}}']))
+def test_peek_id_names_exactly_the_records_whose_id_is_32_lower_case_hex_digits(
+    hex_id: bytes, tail: bytes
+) -> None:
+    data = b'{"id":"' + hex_id + tail
+
+    expected = (
+        hex_id.decode()
+        if re.fullmatch(rb"[0-9a-f]{32}", hex_id) and tail.startswith(b'","event":')
+        else None
+    )
+    assert peek_id(data) == expected
+
+
+_TIME_TEXT = st.text("0123456789-T:.Z z+\u0661", min_size=22, max_size=26) | _TIMES.map(
+    lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+)
+
+
+@_SETTINGS
+@given(_TIME_TEXT)
+@example("2030-01-01T00:00:00.000Z")
+@example("2030-01-01T00:00:00Z")
+@example("2030-01-01T00:00:00.000+00:00")
+@example("2030-01-01T00:00:00.000000Z")
+@example("2030-01-01T24:00:00.000Z")
+@example("\u0662030-01-01T00:00:00.000Z")
+@example("20300101T000000.000Z")
+def test_the_fast_readers_time_is_parse_times_for_format_times_text_and_none_else(
+    text: str,
+) -> None:
+    try:
+        expected: object = parse_time(text)
+    except ValueError:
+        expected = None
+    read = _utc_time(text)
+
+    if isinstance(expected, datetime) and format_time(expected) == text:
+        assert typed(read) == typed(expected)
+    else:  # nothing parse_time refuses, nor text it reads that format_time would not write
+        assert read is None

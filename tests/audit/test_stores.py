@@ -363,6 +363,27 @@ async def test_sqlite_store_shares_a_file_with_other_tables(tmp_path: Path) -> N
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (1,)
 
 
+async def test_sqlite_stores_each_mac_as_the_blob_of_its_bytes(tmp_path: Path) -> None:
+    """The row binds the MACs as ``bytearray`` (cheaper for sqlite3 than ``bytes``): still
+    BLOBs, read back as the entry's ``bytes``."""
+    file = tmp_path / "burnlink.db"
+    store = await SqliteAuditStore.open(str(file), key=KEY)
+    try:
+        first = await store.append(make_event(1))
+        second = await store.append(make_event(2))
+    finally:
+        await store.aclose()
+    with sqlite3.connect(file) as conn:
+        rows = conn.execute(
+            "SELECT typeof(prev_mac), prev_mac, typeof(mac), mac FROM audit_log ORDER BY seq"
+        ).fetchall()
+    assert rows == [
+        ("blob", first.prev_mac, "blob", first.mac),
+        ("blob", second.prev_mac, "blob", second.mac),
+    ]
+    assert all(type(mac) is bytes for row in rows for mac in row[1::2])
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -768,6 +768,43 @@ async def test_outbox_is_one_stream_with_stream_ids_as_refs(
     assert [p.outbox for p in await redis_store.pending_events(limit=10)] == [b"alert"]
 
 
+async def test_outbox_entries_read_raw_give_what_redis_pys_dict_gave(
+    redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
+) -> None:
+    """The store reads ``XRANGE`` without redis-py's callback; an entry in another field
+    layout than the script's (written by hand) still gives its ``r`` field, the last one when
+    repeated, as the dict redis-py built did, and a store on a plain client reads the same."""
+    stream = prefix + b"outbox"
+    await redis_store.record(None, [Recorded(None, b"scripted")])
+    for fields in (
+        ["t", "1", "r", b"reordered"],
+        ["r", b"first", "t", "1", "r", b"last"],  # XADD keeps both
+        ["r", b"alone"],
+        ["r", b"x", "r", b"doubled"],
+    ):
+        await raw.execute_command("XADD", stream, "*", *fields)  # type: ignore[no-untyped-call]
+    plain = RedisStore(
+        Redis.from_url(services.REDIS_URL), prefix=prefix.decode(), retention=RETENTION
+    )
+    try:
+        lean = await redis_store.pending_events(limit=10)
+
+        assert [p.outbox for p in lean] == [
+            b"scripted",
+            b"reordered",
+            b"last",
+            b"alone",
+            b"doubled",
+        ]
+        assert lean == await plain.pending_events(limit=10)
+        assert [p.outbox for p in await redis_store.pending_events(limit=2)] == [
+            b"scripted",
+            b"reordered",
+        ]
+    finally:
+        await plain.aclose()
+
+
 async def test_a_refused_change_adds_nothing_to_the_outbox(
     redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
 ) -> None:

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from burnlink.store.redis.client import LeanConnection, client_for, client_options
+from burnlink.store.redis.client import LeanConnection, LeanRedis, client_for, client_options
 from tests import services
 
 pytestmark = pytest.mark.anyio
@@ -237,3 +237,26 @@ async def test_a_write_after_the_peer_caught_up_goes_out_at_once() -> None:
         assert received.endswith(b"tail")
     finally:
         peer.close()
+
+
+async def test_execute_raw_returns_the_reply_without_redis_pys_callback(client: Redis) -> None:
+    key = f"burnlink-test-raw-{uuid.uuid4().hex}".encode()
+    try:
+        entry_id = await client.xadd(key, {b"r": b"record", b"t": b"7"})
+        assert isinstance(client, LeanRedis)
+
+        reply = await client.execute_raw("XRANGE", key, "-", "+", "COUNT", 5)
+
+        assert reply == [[entry_id, [b"r", b"record", b"t", b"7"]]]
+        assert await client.xrange(key) == [(entry_id, {b"r": b"record", b"t": b"7"})]
+    finally:
+        await client.delete(key)
+
+
+async def test_execute_raw_refuses_a_single_connection_client() -> None:
+    single = LeanRedis(single_connection_client=True)
+    try:
+        with pytest.raises(TypeError, match="pooled client"):
+            await single.execute_raw("PING")
+    finally:
+        await single.aclose()

@@ -35,17 +35,17 @@ Decoding
     not, are unchanged. What the fast reader accepts, it also encodes back with sorted keys:
     exactly ``event.canonical()`` (the escaping is the ``json`` module's for every character,
     and the time is the text read, which only ``format_time``'s shape passes), kept for
-    ``event_bytes``. tests/audit/test_outbox_decode.py holds both readers to that.
+    ``event_bytes``. Its times and ``peek_id``'s hex digits are checked by ``bytes.translate``
+    rather than a regex. tests/audit/test_outbox_decode.py holds both readers to that.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Annotated, Any, Final, Literal, Protocol
 
@@ -76,7 +76,10 @@ _EVENT_AT: Final = len(_HEAD) + 2 * _ID_BYTES + len('","event":')
 """Where the event starts in a record of the fixed layout (49)."""
 _HEAD_BYTES: Final = _HEAD.encode()
 _EVENT_MEMBER: Final = b'","event":'
-_HEX_ID: Final = re.compile(rb"[0-9a-f]{32}")
+_HEX_DIGITS: Final = b"0123456789abcdef"
+_DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_TIME_SHAPE: Final = b"0000-00-00T00:00:00.000Z"
+"""``format_time``'s text with every digit 0: what ``_utc_time`` lets through."""
 _DECODE: Final = json.JSONDecoder().decode
 """``json.loads`` of text, without its search for a UTF-16 or UTF-32 encoding: records are UTF-8."""
 
@@ -90,12 +93,10 @@ def peek_id(data: bytes) -> str | None:
     """The id of a record in the fixed layout (see the module docstring), read without
     decoding it; ``None`` for any other bytes. Whether the rest parses is not checked: a
     record whose id this gives and that does not parse is still that id's record."""
-    if (
-        data.startswith(_HEAD_BYTES)
-        and data[_EVENT_AT - 10 : _EVENT_AT] == _EVENT_MEMBER
-        and _HEX_ID.fullmatch(data, len(_HEAD), _EVENT_AT - 10)
-    ):
-        return data[len(_HEAD) : _EVENT_AT - 10].decode("ascii")
+    if data.startswith(_HEAD_BYTES) and data[_EVENT_AT - 10 : _EVENT_AT] == _EVENT_MEMBER:
+        hex_id = data[len(_HEAD) : _EVENT_AT - 10]
+        if not hex_id.translate(None, _HEX_DIGITS):  # 32 lower-case hex digits (C, no regex)
+            return hex_id.decode("ascii")
     return None
 
 
@@ -248,22 +249,28 @@ _SORTED: Final = msgspec.json.Encoder(order="sorted")
 """Writes an ``_EventLayout`` as ``canonical_json`` writes its event (the module docstring)."""
 
 
+def _utc_time(text: str) -> datetime | None:
+    """``parse_time(text)`` for exactly the text ``format_time`` writes (ASCII digits, no hour
+    24, which newer Pythons read as the next midnight), checked without a regex; ``None``
+    for any other text, even one ``parse_time`` reads."""
+    if not text.isascii() or text.encode().translate(_DIGITS_AS_ZERO) != _TIME_SHAPE:
+        return None
+    if text[11:13] == "24":
+        return None
+    at = datetime.fromisoformat(text)  # its Z reads as UTC itself (Python 3.11 on)
+    return at if at.tzinfo is UTC else None
+
+
 def _read_fast(data: bytes) -> OutboxRecord | None:
     """The record in ``data`` with its canonical event bytes, if it has ``_RecordLayout``
     and values ``AuditEvent`` accepts; ``None`` for anything else, left to ``_read_json``."""
     try:
         layout = _LAYOUT.decode(str(data, "utf-8"))
         fields = layout.event
-        at = parse_time(fields.at)
+        # ``at`` is written back as read: only ``format_time``'s own text will do.
+        at = _utc_time(fields.at)
         client_ip = fields.client_ip
-        if (
-            # ``at`` is written back as read: only ``format_time``'s own text will do (ASCII
-            # digits; newer Pythons read hour 24 as the next midnight).
-            not fields.at.isascii()
-            or fields.at[11:13] == "24"
-            or at.tzinfo is not UTC
-            or (client_ip is not None and canonical_ip(client_ip) is None)
-        ):
+        if at is None or (client_ip is not None and canonical_ip(client_ip) is None):
             return None
         actor = fields.actor
         event = AuditEvent.from_checked(
@@ -282,14 +289,13 @@ def _read_fast(data: bytes) -> OutboxRecord | None:
             actor_email=actor.email if isinstance(actor, _ActorLayout) else None,
         )
         watch = layout.watch
-        record = OutboxRecord(
-            event,
-            _checked_id(layout.id),
-            None
-            if watch is None
-            else Watched(watch.id, parse_time(watch.expires_at), watch.notify_url),
-            layout.unwatch,
-        )
+        watched = None
+        if watch is not None:
+            expires_at = _utc_time(watch.expires_at)
+            if expires_at is None:
+                return None
+            watched = Watched(watch.id, expires_at, watch.notify_url)
+        record = OutboxRecord(event, _checked_id(layout.id), watched, layout.unwatch)
     except (msgspec.DecodeError, ValueError, TypeError):
         return None
     object.__setattr__(record, "_event_bytes", _SORTED.encode(fields))

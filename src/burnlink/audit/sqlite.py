@@ -637,8 +637,10 @@ def _append(
                     to_epoch_ms(entry.event.at),
                     entry.event.type.value,
                     canonical.decode("utf-8"),
-                    entry.prev_mac,
-                    entry.mac,
+                    # As bytearray, which sqlite3 binds at once: bytes it first offers to
+                    # adapters, which on Python 3.11 costs a formatted AttributeError each.
+                    bytearray(entry.prev_mac),
+                    bytearray(entry.mac),
                 )
                 for entry, canonical in zip(entries, canonicals, strict=True)
             ],

@@ -93,6 +93,23 @@ class LeanRedis(Redis):
         finally:
             await pool.release(conn)
 
+    async def execute_raw(self, *args: Any) -> Any:
+        """Send one command and return its reply as hiredis reads it (lists of bytes),
+        without the response callback redis-py would run on it (``XRANGE``'s builds a tuple
+        and a dict in Python for each entry). Errors are ``execute_command``'s."""
+        if self.single_connection_client or self.connection is not None:
+            raise TypeError("execute_raw needs a pooled client (every one client_for makes)")
+        pool = self.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_command(*args)
+            return await conn.read_response()
+        except conn.retry._supported_errors as error:
+            await conn.disconnect(error=error, failure_count=1)
+            raise
+        finally:
+            await pool.release(conn)
+
 
 class LeanConnectionPool(ConnectionPool):
     """A single node's pool without redis-py 8's per-command bookkeeping (OpenTelemetry

@@ -229,7 +229,7 @@ from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.args import encode_event, event_args
-from burnlink.store.redis.client import client_for, translated
+from burnlink.store.redis.client import LeanRedis, client_for, translated
 from burnlink.store.redis.identity import RedisIdentity
 from burnlink.store.redis.requests import RedisRequests
 from burnlink.store.secrets import (
@@ -283,6 +283,20 @@ def _queue_script(
 def _glob_escape(text: bytes) -> bytes:
     """``text`` matched literally by a ``SCAN MATCH`` pattern."""
     return re.sub(rb"([\\*?\[\]])", rb"\\\1", text)
+
+
+def _script_fields(fields: list[bytes]) -> bool:
+    """Whether a stream entry's raw field list is the script's ``r <record> t <time>``."""
+    return len(fields) == 4 and fields[0] == b"r" and fields[2] == b"t"
+
+
+_SCRIPT_FIELDS: Final = _script_fields
+
+
+def _field_r(fields: list[bytes]) -> bytes:
+    """The ``r`` field of a stream entry's raw field list (the last, as in redis-py's dict)."""
+    pairs = iter(fields)
+    return dict(zip(pairs, pairs, strict=False))[b"r"]
 
 
 def _text(raw: bytes) -> str:
@@ -726,7 +740,9 @@ class RedisStore(RedisIdentity, RedisRequests):
     async def pending_events(self, *, limit: int) -> list[Pending]:
         """See ``SecretStore.pending_events``.
 
-        On a single node, one ``XRANGE`` of the outbox stream (refs are stream ids). On a
+        On a single node, one ``XRANGE`` of the outbox stream (refs are stream ids), read
+        as hiredis parses it (``LeanRedis.execute_raw``: redis-py's callback would build a
+        tuple and a dict per entry; a plain client's reply still goes through it). On a
         cluster, the shared stream and the oldest ``OUTBOX_STREAMS`` indexed per-secret
         streams in one pipeline, merged by their entries' ``t`` (refs are ``<key>|<id>``,
         the key without the prefix); see the module docstring, Outbox.
@@ -734,8 +750,19 @@ class RedisStore(RedisIdentity, RedisRequests):
         if limit <= 0:
             return []
         with translated():
+            if isinstance(self._client, LeanRedis):
+                rows: Any = await self._client.execute_raw(
+                    "XRANGE", self._outbox, "-", "+", "COUNT", limit
+                )
+                # An entry is [id, [b"r", record, b"t", time]] as the script adds it.
+                return [
+                    Pending(
+                        _text(entry_id), fields[1] if _SCRIPT_FIELDS(fields) else _field_r(fields)
+                    )
+                    for entry_id, fields in rows
+                ]
             if not self._cluster:
-                rows: Any = await self._client.xrange(self._outbox, count=limit)
+                rows = await self._client.xrange(self._outbox, count=limit)
                 return [Pending(_text(entry_id), fields[b"r"]) for entry_id, fields in rows]
             self._pending_calls += 1
             if self._pending_calls % OUTBOX_RESCAN_EVERY == 1:
