@@ -85,7 +85,7 @@ def client_of(request: Request) -> ClientInfo:
     return ClientInfo(
         ip=client_address(request.scope),
         user_agent=request.headers.get("user-agent"),
-        request_id=getattr(request.state, "request_id", None),
+        request_id=(request.scope.get("state") or {}).get("request_id"),
         language=api_language(request),
     )
 
