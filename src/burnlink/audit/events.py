@@ -675,21 +675,18 @@ def audit_event(
     # Every field but ``policy`` and ``detail`` is made or cleaned here into what
     # ``AuditEvent.__post_init__`` accepts, so only those two (and the time) are checked:
     # the constructor's checks would run a second time on every request's event.
-    event = object.__new__(AuditEvent)
-    for name, value in (
-        ("at", _utc_millis(at)),
-        ("type", type if type.__class__ is AuditEventType else AuditEventType(type)),
-        ("outcome", outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK)),
-        ("secret_hash", None if secret_id is None else secret_hash(secret_id)),
-        ("client_ip", _clean_ip(info.client_ip)),
-        ("country", _clean_country(info.country)),
-        ("user_agent", user_agent),
-        ("agent_class", None if user_agent is None else classify(user_agent).kind.value),
-        ("request_id", _clean_text(info.request_id, MAX_REQUEST_ID)),
-        ("policy", frozen_labels(policy)),
-        ("detail", frozen_labels(detail)),
-        ("actor_subject", None),
-        ("actor_email", None),
-    ):
-        object.__setattr__(event, name, value)
-    return event
+    return AuditEvent.from_checked(
+        at=_utc_millis(at),
+        type=type if type.__class__ is AuditEventType else AuditEventType(type),
+        outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
+        secret_hash=None if secret_id is None else secret_hash(secret_id),
+        client_ip=_clean_ip(info.client_ip),
+        country=_clean_country(info.country),
+        user_agent=user_agent,
+        agent_class=None if user_agent is None else classify(user_agent).kind.value,
+        request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
+        policy=frozen_labels(policy),
+        detail=frozen_labels(detail),
+        actor_subject=None,
+        actor_email=None,
+    )
