@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -30,8 +31,9 @@ def app(settings: Settings, memory_store: MemoryStore, clock: FrozenClock) -> Fa
     return create_app(settings, memory_store, clock)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app``, started (lifespan), from 203.0.113.7 with a test user agent."""
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with (
         app.router.lifespan_context(app),
@@ -41,4 +43,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             headers={"user-agent": "test-agent/1.0"},
         ) as http,
     ):
+        yield http
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_of(app) as http:
         yield http

@@ -18,6 +18,7 @@ from burnlink.store.memory import MemoryStore
 from burnlink.web import api
 from burnlink.web.app import BurnlinkApp, create_app
 from burnlink.web.hot_routes import HOT_ROUTES, HotRoute, HotRoutes
+from tests.web.conftest import client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -100,15 +101,7 @@ async def test_hot_route_failures_answer_byte_for_byte_as_fastapi(
         return handler_of(self, exc)
 
     monkeypatch.setattr(HotRoutes, "_handler_of", spied)
-    transport = httpx.ASGITransport(app=plain, client=("203.0.113.7", 50000))
-    async with (
-        plain.router.lifespan_context(plain),
-        httpx.AsyncClient(
-            transport=transport,
-            base_url="http://burnlink.test",
-            headers={"user-agent": "test-agent/1.0"},
-        ) as through_fastapi,
-    ):
+    async with client_of(plain) as through_fastapi:
         created = await client.post("/api/v1/secrets", json={"secret": "hunter2"})
         secret_id, key = created.json()["url"].rsplit("/", 1)[1].split("#")
         await client.post(f"/api/v1/secrets/{secret_id}/reveal", json={"key": key})
