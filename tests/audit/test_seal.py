@@ -16,7 +16,7 @@ from burnlink.audit.outbox import OutboxRecord
 from burnlink.audit.sqlite import SqliteAuditStore
 from burnlink.audit.verify import verify_store
 from burnlink.errors import StorageUnavailable
-from burnlink.store.sqlite.worker import WriterLock
+from burnlink.store.sqlite.writer_lock import WriterLock
 from tests.audit.conftest import KEY, T0, make_event
 
 pytestmark = pytest.mark.anyio

@@ -12,10 +12,8 @@ A unit of work that has started runs to its end even if the awaiting coroutine i
 connection.
 
 Processes that write one file take turns through ``WriterLock`` (``run(..., writes=True)``)
-before SQLite's own write lock. SQLite makes a writer that finds the file locked sleep and
-retry, up to 100 ms a time, so under steady writes from several processes a few
-transactions waited hundreds of milliseconds for a lock that had been free for most of that
-time. ``WriterLock`` hands the turn over within a millisecond.
+before SQLite's own write lock, in the order they asked (``writer_lock``), instead of
+SQLite's sleeping retries.
 
 Group commit (``run(..., grouped=True)``). With ``synchronous=FULL`` every ``COMMIT`` waits
 for the disk (an ``fsync`` of the write-ahead log, about 2.5 ms on the machine the benchmark
@@ -38,11 +36,8 @@ checkpoints the log, which no transaction may be open for) is not grouped.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -51,11 +46,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from burnlink.store.sqlite.writer_lock import WriterLock
+
 __all__ = [
     "GROUP_LIMIT",
     "SqliteWorker",
     "WorkerClosed",
-    "WriterLock",
     "error_name",
     "immediate_transaction",
 ]
@@ -71,51 +67,6 @@ def error_name(exc: sqlite3.Error) -> str:
 
 class WorkerClosed(Exception):
     """Raised by ``SqliteWorker.run`` after ``aclose``."""
-
-
-_FIRST_WAIT = 0.00005
-_LONGEST_WAIT = 0.001
-
-
-class WriterLock:
-    """An exclusive lock shared by every process that writes one SQLite file.
-
-    It is an ``flock`` on a file of its own beside the database (``<database>-lock``), never
-    on the database itself: closing any descriptor of the database would drop SQLite's own
-    POSIX locks. The kernel releases it when its holder exits, even by ``kill -9``. A waiter
-    polls every 50 µs at first, backing off to every millisecond, and gives up after
-    ``timeout`` with the error SQLite raises for a busy file.
-    """
-
-    def __init__(self, path: Path, *, timeout: timedelta) -> None:
-        """Open (creating if needed, mode 0600) the lock file at ``path``."""
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._timeout = timeout.total_seconds()
-
-    @classmethod
-    def beside(cls, database: str, *, timeout: timedelta) -> WriterLock:
-        """The lock of the database file at ``database``."""
-        return cls(Path(f"{database}-lock"), timeout=timeout)
-
-    def __enter__(self) -> None:
-        deadline = time.monotonic() + self._timeout
-        wait = _FIRST_WAIT
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise sqlite3.OperationalError("database is locked") from None
-            time.sleep(wait)
-            wait = min(wait * 2, _LONGEST_WAIT)
-
-    def __exit__(self, *_exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        """Close the lock file (releasing the lock if held)."""
-        os.close(self._fd)
 
 
 GROUP_LIMIT: Final = 64
