@@ -141,6 +141,18 @@ async def test_create_counts_its_hits_and_inserts_up_to_the_limit(
     assert await store.hit("create:192.0.2.20", window=60, now=clock.now(), cost=0) == 3
 
 
+async def test_create_counts_a_counter_hit_twice_one_hit_after_the_other(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+    bucket = "create:192.0.2.23"
+    hits = [Hit(bucket, 60, limit=5), Hit(bucket, 60, cost=0), Hit(bucket, 60, cost=2, limit=5)]
+
+    assert await store.create(make_record(clock), hits=hits) == [1, 1, 3]
+    assert await store.create(make_record(clock), hits=hits) == [4, 4, 6]
+    assert await store.hit(bucket, window=60, now=clock.now(), cost=0) == 6
+
+
 async def test_create_with_hits_refuses_a_taken_id(store: SecretStore, clock: FrozenClock) -> None:
     record = make_record(clock, envelope=b"first")
     await store.create(record, hits=[Hit("create:192.0.2.22", 60, limit=5)])
@@ -1149,6 +1161,21 @@ async def test_reveal_past_a_limit_reads_and_takes_nothing_but_counts(
     assert meta is not None
     assert meta.views_left == 5
     assert await outbox(store) == []
+
+
+async def test_reveal_counts_a_counter_hit_twice_one_hit_after_the_other(
+    store: SecretStore, clock: FrozenClock
+) -> None:
+    clock.advance(60 - clock.now().timestamp() % 60)  # the start of a minute
+    record = make_record(clock, views=5)
+    await store.create(record)
+    bucket = "reveal:192.0.2.32"
+    hits = [Hit(bucket, 60), Hit(bucket, 60, cost=0), Hit(bucket, 60, cost=2)]
+
+    revealed = await store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits)
+
+    assert revealed.counts == [1, 1, 3]
+    assert await store.hit(bucket, window=60, now=clock.now(), cost=0) == 3
 
 
 async def test_reveal_is_exactly_once_under_concurrency_with_consume(

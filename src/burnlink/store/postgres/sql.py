@@ -53,31 +53,53 @@ kept_lines AS (
 )"""
 
 
+_COUNTED_TOTALS: Final = """
+hit AS (
+    INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
+    SELECT u.bucket, u.start, to_timestamp(u.ends), u.cost
+    FROM unnest(%(count_buckets)s::text[], %(count_starts)s::bigint[], %(count_ends)s::bigint[],
+                %(count_costs)s::bigint[]) AS u (bucket, start, ends, cost)
+    ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
+    RETURNING k.bucket, k.window_start, k.hits
+), totals AS (
+    SELECT l.n, COALESCE(c.hits, k.hits, 0) AS hits, l.most
+    FROM unnest(%(hit_buckets)s::text[], %(hit_starts)s::bigint[], %(hit_limits)s::bigint[])
+         WITH ORDINALITY AS l (bucket, start, most, n)
+    LEFT JOIN hit AS c ON c.bucket = l.bucket AND c.window_start = l.start
+    LEFT JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
+)"""
+"""The CTEs ``hit`` and ``totals`` of a statement that counts a request's rate hits and
+guards on them. ``hit`` adds the ``count_*`` costs (one element per counter, none twice;
+``count_ends``: the window's end in seconds since the epoch, for a row it creates).
+``totals`` is each of the ``hit_*`` (one per hit, in order, ``n``; limit ``most`` -1 for
+none) with its total: the one counted here, else (a counter only read) the one in the
+statement's snapshot. A counted row stays locked to the end of the transaction, so what the
+statement decides on a total is what it answers."""
+
 CREATE: Final = f"""
-WITH receipt AS (
+WITH {_COUNTED_TOTALS}, receipt AS (
     INSERT INTO burnlink_receipts
         (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
          label, owner_email)
     SELECT %(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
            %(keep_until)s, %(owner)s, %(label)s, %(owner_email)s
-    WHERE NOT EXISTS (
-        SELECT 1
-        FROM unnest(%(limit_buckets)s::text[], %(limit_starts)s::bigint[],
-                    %(limits)s::bigint[]) AS l (bucket, start, most)
-        JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
-        WHERE k.hits > l.most
-    )
+    WHERE NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most)
     RETURNING id
-), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}
-INSERT INTO burnlink_secrets
-    (id, envelope, access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-     passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, owner,
-     policy)
-SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
-       %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
-       %(proof_digest)s, %(owner)s, %(policy)s
-FROM receipt
+), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}, secret AS (
+    INSERT INTO burnlink_secrets
+        (id, envelope, access_digest, created_at, expires_at, max_views, views_left,
+         attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,
+         passphrase_proof_digest, owner, policy)
+    SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
+           %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
+           %(proof_digest)s, %(owner)s, %(policy)s
+    FROM receipt
+)
+SELECT array_agg(hits ORDER BY n) FROM totals
 """
+"""Count the request's rate hits (``_COUNTED_TOTALS``), then insert the secret, its receipt and
+its events unless a total is past its limit; answer the totals in the hits' order (``NULL``
+for none)."""
 
 PEEK: Final = """
 SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
@@ -106,12 +128,7 @@ SELECT envelope, views_left FROM taken
 """
 
 REVEAL: Final = f"""
-WITH totals AS (
-    SELECT l.n, COALESCE(k.hits, 0) AS hits, l.most
-    FROM unnest(%(hit_buckets)s::text[], %(hit_starts)s::bigint[], %(hit_limits)s::bigint[])
-         WITH ORDINALITY AS l (bucket, start, most, n)
-    LEFT JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
-), allowed AS (
+WITH {_COUNTED_TOTALS}, allowed AS (
     SELECT NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most) AS ok
 ), found AS (
     SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,

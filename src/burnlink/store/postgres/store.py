@@ -48,10 +48,13 @@ transaction, still under that lock. ``record_failure`` first locks the row (``SE
 UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then reads what it
 committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
 deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements.
-``reveal`` is one pipeline (one round trip, one implicit transaction): the counting upserts,
-then one statement (``sql.REVEAL``) that reads the totals, reads the secret and, when no total
-is past its limit and the secret needs nothing but its link, takes the view as ``consume``
-does (the same row-locked ``UPDATE``, in a CTE), then the delete at zero.
+``create`` and ``reveal`` count the request's rate hits inside their own statement (the
+upserts in a CTE, ``sql._COUNTED_TOTALS``), whose row locks last to its end, and guard on the
+totals those return. ``reveal`` is that one statement (``sql.REVEAL``), which reads the totals,
+reads the secret and, when no total is past its limit and the secret needs nothing but its
+link, takes the view as ``consume`` does (the same row-locked ``UPDATE``, in a CTE); when it
+takes a view, the delete at zero follows in the same pipeline (one round trip, one implicit
+transaction).
 
 Events travel inside the statement that makes the change they describe: ``create``,
 ``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
@@ -165,6 +168,40 @@ def _hit_params(hit: Hit, now_seconds: int) -> dict[str, Any]:
     }
 
 
+def _counting(hits: Sequence[Hit], now_seconds: int) -> tuple[list[int], dict[str, Any]]:
+    """The start of each hit's window, and the parameters with which ``sql.CREATE`` and
+    ``sql.REVEAL`` count and read the hits: ``count_*``, one element per counter hit at a cost
+    (a counter hit twice once, with both costs), and ``hit_*``, one per hit in order (limit -1
+    for none)."""
+    starts = [now_seconds // hit.window * hit.window for hit in hits]
+    counted: dict[tuple[str, int], list[int]] = {}  # (bucket, start): [window's end, cost]
+    for hit, start in zip(hits, starts, strict=True):
+        if hit.cost:
+            counted.setdefault((hit.bucket, start), [start + hit.window, 0])[1] += hit.cost
+    return starts, {
+        "count_buckets": [bucket for bucket, _ in counted],
+        "count_starts": [start for _, start in counted],
+        "count_ends": [ends for ends, _ in counted.values()],
+        "count_costs": [cost for _, cost in counted.values()],
+        "hit_buckets": [hit.bucket for hit in hits],
+        "hit_starts": starts,
+        "hit_limits": [-1 if hit.limit is None else hit.limit for hit in hits],
+    }
+
+
+def _one_by_one(totals: Sequence[int] | None, hits: Sequence[Hit], starts: list[int]) -> list[int]:
+    """The totals a statement answered (each counter's final one), as if the hits had been
+    counted one after another: an earlier hit of a counter hit twice gets the total it
+    reached (the row was locked throughout)."""
+    answered = [int(total) for total in totals or []]
+    later: dict[tuple[str, int], int] = {}
+    for n in reversed(range(len(answered))):
+        key = (hits[n].bucket, starts[n])
+        answered[n] -= later.get(key, 0)
+        later[key] = later.get(key, 0) + hits[n].cost
+    return answered
+
+
 def _utc(moment: datetime) -> datetime:
     """A timestamptz as read back (in the session's time zone) as an aware UTC datetime."""
     return moment.astimezone(UTC)
@@ -220,40 +257,23 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
     async def create(
         self, record: SecretRecord, *, events: Sequence[Recorded] = (), hits: Sequence[Hit] = ()
     ) -> list[int]:
-        """Insert the secret (its access policy included), its receipt and ``events`` (receipt
-        lines and outbox records) in one statement, unless a counter of ``hits`` is past its
-        limit.
+        """Count ``hits``, then insert the secret (its access policy included), its receipt
+        and ``events`` (receipt lines and outbox records) unless a counter of ``hits`` is past
+        its limit; one statement (``sql.CREATE``), so one round trip.
 
-        The counts go first in the same pipeline (one round trip, one implicit transaction up
-        to its sync): each holds its counter's row lock until the insert, which reads the
-        totals it guards on, so the guard sees exactly the counts returned. ``DuplicateId``
-        if the id is taken, by a live secret or a kept receipt (the counts roll back too).
+        Each counted row stays locked to the statement's end, so the guard sees exactly the
+        counts returned. ``DuplicateId`` if the id is taken, by a live secret or a kept
+        receipt (the counts roll back too).
         """
-        seconds = int(record.created_at.timestamp())
-        limited = [(hit, _hit_params(hit, seconds)) for hit in hits if hit.limit is not None]
-        params = {
-            **secret_params(record, events, self._retention),
-            "limit_buckets": [hit.bucket for hit, _ in limited],
-            "limit_starts": [p["start"] for _, p in limited],
-            "limits": [hit.limit for hit, _ in limited],
-        }
+        starts, counting = _counting(hits, int(record.created_at.timestamp()))
+        params = {**secret_params(record, events, self._retention), **counting}
         async with self._connection() as conn:
             try:
-                if not hits:
-                    await conn.execute(sql.CREATE, params)
-                    return []
-                async with conn.pipeline():
-                    cursors = [
-                        await conn.execute(
-                            sql.HIT if hit.cost else sql.READ_HITS, _hit_params(hit, seconds)
-                        )
-                        for hit in hits
-                    ]
-                    await conn.execute(sql.CREATE, params)
+                cursor = await conn.execute(sql.CREATE, params)
             except psycopg.errors.UniqueViolation:
                 raise DuplicateId("secret id already taken") from None
-            rows = [await cursor.fetchone() for cursor in cursors]
-        return [0 if row is None else int(row[0]) for row in rows]
+            row = await cursor.fetchone()
+        return _one_by_one(None if row is None else row[0], hits, starts)
 
     async def peek(self, secret_id: str, *, now: datetime) -> SecretMeta | None:
         """Metadata of a live secret, or ``None``; one read-only statement."""
@@ -271,15 +291,14 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         hits: Sequence[Hit],
         view: ViewRecord | None = None,
     ) -> Reveal:
-        """See ``SecretStore.reveal``: one pipeline (one round trip, one implicit transaction
-        up to its sync). The counting ``hits`` go first, each holding its counter's row lock;
-        then one statement (``sql.REVEAL``) reads every total (its own counts included),
-        reads the secret and, when none is past its limit and the secret needs nothing else,
-        takes the view as ``consume`` does, keeping the view's event; the totals it read are
-        the ones returned, so the counts and the decision agree. A last statement deletes the
-        secret if that view was its last (a no-op otherwise)."""
-        seconds = int(now.timestamp())
-        counting = [_hit_params(hit, seconds) for hit in hits]
+        """See ``SecretStore.reveal``: one statement (``sql.REVEAL``) counts ``hits``, each
+        counter's row then locked to its end, reads every total, reads the secret and, when
+        none is past its limit and the secret needs nothing else, takes the view as
+        ``consume`` does, keeping the view's event; the totals it read are the ones returned,
+        so the counts and the decision agree. With a ``view``, a second statement in the
+        same pipeline (one round trip, one implicit transaction) deletes the secret if that
+        view was its last (a no-op otherwise)."""
+        starts, counting = _counting(hits, int(now.timestamp()))
         events = [] if view is None else [view.completed(0)]
         params = {
             "id": secret_id,
@@ -290,25 +309,22 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "no_rules": NO_RULES_PREFIX,
             "view_head": b"" if view is None else view.head,
             "view_tail": b"" if view is None else view.tail,
-            "hit_buckets": [p["bucket"] for p in counting],
-            "hit_starts": [p["start"] for p in counting],
-            "hit_limits": [-1 if hit.limit is None else hit.limit for hit in hits],
+            **counting,
             **events_params(events),
             "outbox": [],
         }
         async with self._connection() as conn:
-            async with conn.pipeline():
-                for hit, counted in zip(hits, counting, strict=True):
-                    if hit.cost:
-                        await conn.execute(sql.HIT, counted)
+            if view is None:
                 cursor = await conn.execute(sql.REVEAL, params)
-                if view is not None:
+            else:
+                async with conn.pipeline():
+                    cursor = await conn.execute(sql.REVEAL, params)
                     await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
-            row = await cursor.fetchone()
+        row = await cursor.fetchone()
         if row is None:  # pragma: no cover - the statement always answers one row
             raise StorageUnavailable()
         totals, allowed, *found = row
-        counts = [int(total) for total in totals or []]
+        counts = _one_by_one(totals, hits, starts)
         if not allowed:
             return Reveal(counts, None)
         *peeked, envelope, views_left = found
