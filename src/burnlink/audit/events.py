@@ -30,7 +30,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from json.encoder import encode_basestring
@@ -656,26 +656,7 @@ def audit_event(
     """
     info = request or RequestInfo()
     user_agent = _clean_text(info.user_agent, MAX_USER_AGENT)
-    if actor is not None:  # the rare case: checked as ``AuditEvent`` checks it
-        return AuditEvent(
-            at=at,
-            type=type,
-            outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
-            secret_hash=None if secret_id is None else secret_hash(secret_id),
-            client_ip=_clean_ip(info.client_ip),
-            country=_clean_country(info.country),
-            user_agent=user_agent,
-            agent_class=None if user_agent is None else classify(user_agent).kind.value,
-            request_id=_clean_text(info.request_id, MAX_REQUEST_ID),
-            policy=policy or _NO_LABELS,
-            detail=detail or _NO_LABELS,
-            actor_subject=actor[0][:MAX_SUBJECT],
-            actor_email=None if actor[1] is None else actor[1][:MAX_EMAIL],
-        )
-    # Every field but ``policy`` and ``detail`` is made or cleaned here into what
-    # ``AuditEvent.__post_init__`` accepts, so only those two (and the time) are checked:
-    # the constructor's checks would run a second time on every request's event.
-    return AuditEvent.from_checked(
+    event = AuditEvent.from_checked(
         at=_utc_millis(at),
         type=type if type.__class__ is AuditEventType else AuditEventType(type),
         outcome=outcome or _DEFAULT_OUTCOME.get(type, Outcome.OK),
@@ -689,4 +670,12 @@ def audit_event(
         detail=frozen_labels(detail),
         actor_subject=None,
         actor_email=None,
+    )
+    if actor is None:
+        return event
+    # The rare case: ``replace`` runs the constructor, which checks the actor's fields too.
+    return replace(
+        event,
+        actor_subject=actor[0][:MAX_SUBJECT],
+        actor_email=None if actor[1] is None else actor[1][:MAX_EMAIL],
     )

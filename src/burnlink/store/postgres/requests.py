@@ -22,6 +22,7 @@ from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
 from burnlink.store.postgres.params import secret_params
 from burnlink.store.postgres.pool import Connection
+from burnlink.store.postgres.sql import INSERT_ENVELOPE_ROW
 from burnlink.store.postgres.sql import _keep as keep_events
 from burnlink.store.requests import Answer, RequestRecord, RequestState, StoredRequest
 from burnlink.store.secrets import Recorded
@@ -90,15 +91,7 @@ WITH closed AS (
     FROM closed
     RETURNING id
 ), {keep_events("receipt", "EXISTS (SELECT 1 FROM receipt)")}, answered AS (
-    INSERT INTO burnlink_secrets
-        (id, envelope, access_digest, created_at, expires_at, max_views, views_left,
-         attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,
-         passphrase_proof_digest, owner, policy)
-    SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
-           %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
-           %(proof_digest)s, %(owner)s, %(policy)s
-    FROM receipt
-    RETURNING id
+{INSERT_ENVELOPE_ROW}    RETURNING id
 )
 SELECT count(*) FROM answered
 """  # noqa: S608 - constants only

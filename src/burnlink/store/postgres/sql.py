@@ -53,6 +53,18 @@ kept_lines AS (
 )"""
 
 
+INSERT_ENVELOPE_ROW: Final = """
+    INSERT INTO burnlink_secrets
+        (id, envelope, access_digest, created_at, expires_at, max_views, views_left,
+         attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,
+         passphrase_proof_digest, owner, policy)
+    SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
+           %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
+           %(proof_digest)s, %(owner)s, %(policy)s
+    FROM receipt
+"""
+"""The insert of a secret's row (``secret_params``) for the receipt in the CTE ``receipt``."""
+
 _COUNTED_TOTALS: Final = """
 hit AS (
     INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
@@ -85,16 +97,7 @@ WITH {_COUNTED_TOTALS}, receipt AS (
            %(keep_until)s, %(owner)s, %(label)s, %(owner_email)s
     WHERE NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most)
     RETURNING id
-), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}, secret AS (
-    INSERT INTO burnlink_secrets
-        (id, envelope, access_digest, created_at, expires_at, max_views, views_left,
-         attempts_left, passphrase_kdf, passphrase_iterations, passphrase_salt,
-         passphrase_proof_digest, owner, policy)
-    SELECT receipt.id, %(envelope)s, %(access_digest)s, %(created_at)s, %(expires_at)s,
-           %(max_views)s, %(max_views)s, %(max_attempts)s, %(kdf)s, %(iterations)s, %(salt)s,
-           %(proof_digest)s, %(owner)s, %(policy)s
-    FROM receipt
-)
+), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}, secret AS ({INSERT_ENVELOPE_ROW})
 SELECT array_agg(hits ORDER BY n) FROM totals
 """
 """Count the request's rate hits (``_COUNTED_TOTALS``), then insert the secret, its receipt and

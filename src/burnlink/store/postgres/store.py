@@ -320,7 +320,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
                 async with conn.pipeline():
                     cursor = await conn.execute(sql.REVEAL, params)
                     await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
-        row = await cursor.fetchone()
+            row = await cursor.fetchone()
         if row is None:  # pragma: no cover - the statement always answers one row
             raise StorageUnavailable()
         totals, allowed, *found = row

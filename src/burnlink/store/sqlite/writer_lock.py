@@ -110,19 +110,23 @@ class WriterLock:
 
     def _wait_in_line(self, wait: _Wait) -> None:
         """On the lock's thread: queue for the place next in line, then for the turn."""
-        fcntl.flock(self._next, fcntl.LOCK_EX)
+        taken = False
         try:
-            fcntl.flock(self._turn, fcntl.LOCK_EX)
-        finally:
-            fcntl.flock(self._next, fcntl.LOCK_UN)
-        with self._guard:
-            self._waits -= 1
-            if wait.abandoned or self._closed:
-                fcntl.flock(self._turn, fcntl.LOCK_UN)
-            else:
-                wait.granted = True
-            if self._closed and not self._waits:
-                self._close_files()
+            fcntl.flock(self._next, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._turn, fcntl.LOCK_EX)
+                taken = True
+            finally:
+                fcntl.flock(self._next, fcntl.LOCK_UN)
+        finally:  # even when a flock failed, so that close() can still close the files
+            with self._guard:
+                self._waits -= 1
+                if taken and (wait.abandoned or self._closed):
+                    fcntl.flock(self._turn, fcntl.LOCK_UN)
+                elif taken:
+                    wait.granted = True
+                if self._closed and not self._waits:
+                    self._close_files()
 
     def close(self) -> None:
         """Close the lock files (releasing the lock if held). A wait still blocked in the
