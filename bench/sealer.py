@@ -3,8 +3,10 @@
 Fills a fresh store's outbox with ``--count`` records like a create's and a reveal's (half
 each: the created ones watched, the revealed ones unwatched), then lets ``--sealers`` sealers
 drain it at once, each with its own store and audit connections, as the worker processes of
-``burnlink serve --workers N`` would, in batches of ``--batch`` (a busy server's sealer runs
-every 50 ms, so its batches are far smaller than the 256 it may take). Prints the process's
+``burnlink serve --workers N`` would (each taking the log's seal turn first, so that one of
+them seals while the others skip; ``--without-turn`` lets them all seal), in batches of
+``--batch`` (a busy server's sealer runs every 50 ms, so its batches are far smaller than
+the 256 it may take). Prints the process's
 CPU time (user + system, every thread) per record sealed, and how many entries the log got.
 ``--instructions`` counts the instructions the drain runs instead, under valgrind's callgrind
 (slow, but the same from one run to the next on a loaded machine; the kernel's share, such as
@@ -48,6 +50,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--instructions", action="store_true", help="count, under callgrind")
+    parser.add_argument(
+        "--without-turn",
+        action="store_true",
+        help="every sealer drains at once, none waiting for the log's seal turn (as a reader's"
+        " drain does, and every worker's sealer did before the turn)",
+    )
     return parser.parse_args(argv)
 
 
@@ -96,7 +104,10 @@ async def _run(args: argparse.Namespace, store_url: str, audit_url: str) -> None
     sealers = [Sealer(s, a, batch=args.batch) for s, a in zip(stores, audits, strict=True)]
     with callgrind.counted("drain") as counted:
         cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(sealer.drain() for sealer in sealers))
+        if args.without_turn:
+            await asyncio.gather(*(sealer.drain() for sealer in sealers))
+        else:
+            await asyncio.gather(*(sealer.drain_in_turn() for sealer in sealers))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     sealed = (await audits[0].chain_state()).head.seq
     cost = (

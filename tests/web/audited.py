@@ -4,7 +4,7 @@ a country table, a mailer that keeps codes, and clients from chosen addresses.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,9 @@ class Breakable:
     async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
         self._check()
         return await self.inner.seal(records)
+
+    def seal_turn(self) -> AbstractContextManager[bool]:
+        return self.inner.seal_turn()
 
     def iter_entries(self, **filters: Any) -> AsyncIterator[AuditEntry]:
         return self.inner.iter_entries(**filters)

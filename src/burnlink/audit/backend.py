@@ -12,6 +12,7 @@ Implementations: ``audit.sqlite`` (also ``memory://``) and ``audit.postgres``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -131,5 +132,15 @@ class AuditBackend(AuditStore, ExpiryWatch, Protocol):
         their watch changes, in one transaction; return the new entries (``audit.outbox``).
         A record sealed before is skipped, so a record handed out twice is appended once;
         only the records appended are decoded (``Sealable.record()``).
+        """
+        ...
+
+    def seal_turn(self) -> AbstractContextManager[bool]:
+        """Whether this process's sealer has the log's turn to seal, held until the block
+        ends: ``True`` in at most one process at a time (the others' sealers skip their run,
+        as the one with the turn seals what they would have). A turn is never waited for,
+        and a process that ends, even by ``kill -9``, gives its turn up. Sealing without the
+        turn stays correct (``seal`` appends a record once); the turn only spares the others
+        from fetching and decoding the same records.
         """
         ...

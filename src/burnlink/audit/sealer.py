@@ -10,7 +10,9 @@ another.
 
 The window between record and seal is the time a record waits in the outbox: while the log
 answers, at most ``GAP`` (50 ms) after the sealer's last run, since each action also wakes it
-(``wake``); at most one ``interval`` when nothing does. While
+(``wake``); at most one ``interval`` when nothing does. With several worker processes, the
+sealers take turns (``AuditBackend.seal_turn``): the one with the turn seals what the others'
+actions recorded too, and a run that finds the turn taken skips. While
 the log is down, records wait in the store, actions go on, ``/readyz`` answers 503 and
 ``burnlink_store_errors_total{store="audit"}`` counts the failed attempts. A record that does
 not parse (the store was damaged or altered) is sealed as an ``alert`` with
@@ -112,21 +114,35 @@ class Sealer:
             if taken < self.batch:
                 return total
 
+    async def drain_in_turn(self) -> int | None:
+        """``drain`` if this process has the log's seal turn (``AuditBackend.seal_turn``),
+        held until the outbox is empty; ``None``, at once, when another process has it.
+
+        What ``run`` does on each beat: with several worker processes, one sealer seals while
+        the others skip, instead of all of them fetching and decoding the same records (a
+        reader that must see every sealed event calls ``drain``, which never skips)."""
+        if self.audit is None:
+            return await self.drain()
+        with self.audit.seal_turn() as mine:
+            return await self.drain() if mine else None
+
     async def run(self, interval: float) -> None:
         """Seal every ``interval`` seconds, or sooner when woken (but ``gap`` seconds at least
-        after the last run), until cancelled."""
+        after the last run), until cancelled; a run that finds another process's sealer at
+        work skips (``drain_in_turn``)."""
         while True:
             await asyncio.sleep(self.gap)
             self._wake.clear()
             try:
-                await self.drain()
+                taken = await self.drain_in_turn()
             except StorageError as exc:
                 if not self.failing:
                     name = type(exc).__name__
                     log.error("audit sealing failed (%s); events wait in the store", name)
                 self.failing = True
             else:
-                self.failing = False
+                if taken is not None:
+                    self.failing = False
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
 

@@ -13,6 +13,11 @@ Atomicity
     serialised by the file's lock, so they produce one chain. Inside a process one connection
     on its own thread (``burnlink.store.sqlite.worker``) runs each transaction as one unit of work.
 
+Seal turn
+    The worker processes' sealers take turns through an exclusive ``flock`` of the file
+    ``<file>-sealer`` beside the log (``seal_turn``): a sealer that finds it taken skips its
+    run instead of fetching and decoding the records the other is sealing.
+
 Append-only
     Triggers refuse any ``UPDATE`` of ``audit_log``, any ``DELETE`` of an entry not already
     behind the base (``purge_before`` moves the base first, then deletes), any insert that is
@@ -26,11 +31,13 @@ Append-only
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -205,10 +212,12 @@ def entry_from_row(
 class SqliteAuditStore:
     """An ``AuditStore`` in a SQLite file, through one connection on its own thread."""
 
-    def __init__(self, worker: SqliteWorker, *, key: bytes) -> None:
-        """Wrap an open connection; use ``SqliteAuditStore.open`` instead."""
+    def __init__(self, worker: SqliteWorker, *, key: bytes, turn_file: int | None = None) -> None:
+        """Wrap an open connection (and the descriptor of the file whose lock is the seal
+        turn: ``None`` for a log no other process opens); use ``SqliteAuditStore.open``."""
         self._worker = worker
         self._key = key
+        self._turn_file = turn_file
 
     @classmethod
     async def open(
@@ -250,8 +259,11 @@ class SqliteAuditStore:
             ) from None
         except sqlite3.Error as exc:
             raise _unavailable(exc) from None
-        store = cls(worker, key=key)
+        turn_file = None
         try:
+            if not read_only and not memory:
+                turn_file = await asyncio.to_thread(_open_turn_file, target)
+            store = cls(worker, key=key, turn_file=turn_file)
             if read_only:
                 await store._run(lambda db: _check_existing(db, key, path, busy_timeout))
             else:
@@ -259,6 +271,8 @@ class SqliteAuditStore:
                     lambda db: _prepare(db, key, busy_timeout, wal=not memory), writes=True
                 )
         except BaseException:
+            if turn_file is not None:
+                os.close(turn_file)
             await worker.aclose()
             raise
         return store
@@ -460,8 +474,29 @@ class SqliteAuditStore:
         """Run ``SELECT 1``."""
         await self._run(lambda db: db.execute("SELECT 1").fetchall())
 
+    @contextmanager
+    def seal_turn(self) -> Iterator[bool]:
+        """See ``AuditBackend.seal_turn``: an exclusive ``flock`` of ``<file>-sealer``, tried
+        without waiting (the kernel drops it with the process). Always ``True`` in memory."""
+        turn = self._turn_file
+        if turn is None:
+            yield True
+            return
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+
     async def aclose(self) -> None:
-        """Close the connection."""
+        """Close the connection and the seal turn's file."""
+        turn, self._turn_file = self._turn_file, None
+        if turn is not None:
+            os.close(turn)
         await self._worker.aclose()
 
 
@@ -580,6 +615,11 @@ def _prepare(db: sqlite3.Connection, key: bytes, busy_timeout: timedelta, *, wal
 
 def _is_file(path: str) -> bool:
     return Path(path).expanduser().is_file()
+
+
+def _open_turn_file(target: str) -> int:
+    """Open (creating, mode 0600) the file beside the log whose lock is the seal turn."""
+    return os.open(f"{target}-sealer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
 def _prepare_file(path: str) -> Path:
