@@ -93,24 +93,20 @@ async def test_sqlite_turn_of_a_process_killed_while_holding_it_is_free_again(
         await audit.aclose()
 
 
-async def test_a_log_no_other_process_opens_always_gives_the_turn() -> None:
-    audit = await open_audit_store("memory://", key=KEY)
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+async def test_a_log_without_turns_gives_every_opener_the_turn(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A log in memory has no other process; PostgreSQL takes no turn (its state row's lock
+    keeps a second sealer from decoding what the first sealed)."""
+    url = "memory://" if backend == "memory" else request.getfixturevalue("pg_audit_url")
+    first = await open_audit_store(url, key=KEY)
+    second = await open_audit_store(url, key=KEY)
     try:
-        with audit.seal_turn() as mine, audit.seal_turn() as again:
-            assert mine
-            assert again
-    finally:
-        await audit.aclose()
-
-
-async def test_postgres_gives_every_sealer_the_turn(pg_audit_url: str) -> None:
-    """PostgreSQL takes no turn: its state row's lock keeps a second sealer from decoding."""
-    first = await open_audit_store(pg_audit_url, key=KEY)
-    second = await open_audit_store(pg_audit_url, key=KEY)
-    try:
-        with first.seal_turn() as mine, second.seal_turn() as theirs:
+        with first.seal_turn() as mine, second.seal_turn() as theirs, first.seal_turn() as again:
             assert mine
             assert theirs
+            assert again
     finally:
         await first.aclose()
         await second.aclose()
