@@ -4,7 +4,7 @@ a country table, a mailer that keeps codes, and clients from chosen addresses.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -66,7 +66,7 @@ class Breakable:
         self._check()
         return await self.inner.seal(records)
 
-    def seal_turn(self) -> AbstractContextManager[bool]:
+    def seal_turn(self) -> AbstractAsyncContextManager[bool]:
         return self.inner.seal_turn()
 
     def iter_entries(self, **filters: Any) -> AsyncIterator[AuditEntry]:

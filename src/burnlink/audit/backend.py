@@ -12,7 +12,7 @@ Implementations: ``audit.sqlite`` (also ``memory://``) and ``audit.postgres``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -135,7 +135,7 @@ class AuditBackend(AuditStore, ExpiryWatch, Protocol):
         """
         ...
 
-    def seal_turn(self) -> AbstractContextManager[bool]:
+    def seal_turn(self) -> AbstractAsyncContextManager[bool]:
         """Whether this process's sealer has the log's turn to seal, held until the block
         ends: ``True`` in at most one process at a time (the others' sealers skip their run,
         as the one with the turn seals what they would have). A turn is never waited for,

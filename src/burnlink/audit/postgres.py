@@ -19,6 +19,11 @@ Atomicity
     waited for another sees the ids that one sealed, and a record handed to two sealers at
     once is appended once.
 
+Seal turn
+    The sealers of every process (and host) that share the log take turns through a session
+    advisory lock named for the log's schema (``seal_turn``): a sealer that finds it taken
+    skips its run instead of fetching the records the other is sealing.
+
 Append-only
     A trigger function refuses ``UPDATE`` of entries, ``DELETE`` of entries not behind the
     base, inserts that are not ``head + 1``, deleting the state row and moving it backwards.
@@ -36,8 +41,8 @@ Errors
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -210,6 +215,11 @@ _MARK_SEALED: Final = (
     " ON CONFLICT (id) DO NOTHING"
 )
 _FORGET_SEALED: Final = "DELETE FROM burnlink_audit_sealed WHERE at < %s"
+# The seal turn's advisory lock: the first key (b"burn" read as an integer) marks it as
+# burnlink's, the second names the log by the schema its tables are in (``current_schema()``).
+_SEAL_TURN_KEY: Final = "1651864174, hashtext(current_schema())"
+_TRY_SEAL_TURN: Final = f"SELECT pg_try_advisory_lock({_SEAL_TURN_KEY})"
+_END_SEAL_TURN: Final = f"SELECT pg_advisory_unlock({_SEAL_TURN_KEY})"
 _INSERT_ENTRY: Final = """
 INSERT INTO burnlink_audit_log (seq, at, type, event, prev_mac, mac)
 VALUES (%(seq)s, %(at)s, %(type)s, %(event)s, %(prev_mac)s, %(mac)s)
@@ -659,13 +669,27 @@ class PostgresAuditStore:
         due = [Watched(str(i), at.astimezone(UTC), url) for i, at, url in rows]
         return sorted(due, key=lambda w: w.expires_at)
 
-    @contextmanager
-    def seal_turn(self) -> Iterator[bool]:
-        """See ``AuditBackend.seal_turn``: always ``True``. Every process's sealer seals; the
-        state row's lock, taken before the sealed ids are read, makes a second sealer wait
-        for the first and then decode nothing it sealed (a turn would need a connection held
-        for the whole run)."""
-        yield True
+    @asynccontextmanager
+    async def seal_turn(self) -> AsyncIterator[bool]:
+        """See ``AuditBackend.seal_turn``: a session advisory lock (``pg_try_advisory_lock``)
+        named for this log's schema, on a pooled connection held for the turn, so the
+        sealers of every process and host that share the log take turns; the server drops
+        it with a connection that breaks. A connection that could not give the lock back is
+        closed, never returned to the pool still holding it."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(_TRY_SEAL_TURN)
+            row = await cursor.fetchone()
+            if row is None or not row[0]:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    await conn.execute(_END_SEAL_TURN)
+                except BaseException:
+                    await conn.close()
+                    raise
 
     async def ping(self) -> None:
         """Run ``SELECT 1``."""

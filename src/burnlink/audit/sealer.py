@@ -123,7 +123,7 @@ class Sealer:
         reader that must see every sealed event calls ``drain``, which never skips)."""
         if self.audit is None:
             return await self.drain()
-        with self.audit.seal_turn() as mine:
+        async with self.audit.seal_turn() as mine:
             return await self.drain() if mine else None
 
     async def run(self, interval: float) -> None:

@@ -36,8 +36,8 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -474,8 +474,8 @@ class SqliteAuditStore:
         """Run ``SELECT 1``."""
         await self._run(lambda db: db.execute("SELECT 1").fetchall())
 
-    @contextmanager
-    def seal_turn(self) -> Iterator[bool]:
+    @asynccontextmanager
+    async def seal_turn(self) -> AsyncIterator[bool]:
         """See ``AuditBackend.seal_turn``: an exclusive ``flock`` of ``<file>-sealer``, tried
         without waiting (the kernel drops it with the process). Always ``True`` in memory."""
         turn = self._turn_file
