@@ -1250,3 +1250,41 @@ async def test_a_repaired_database_keeps_one_codes_table(
         await again.aclose()
     tables = _query(postgres_url, "SELECT to_regclass('burnlink_codes') IS NULL")
     assert tables == [(True,)]
+
+
+# -- how statements are planned ------------------------------------------------------------
+
+
+async def _plans(store: PostgresStore, fragment: str) -> tuple[int, int]:
+    """The generic and the custom plans the pool's connection made for its prepared
+    statement containing ``fragment`` (calls made one at a time share one connection)."""
+    async with store._pool.connection() as conn:  # the session's own view
+        cursor = await conn.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            (f"%{fragment}%",),
+        )
+        rows = await cursor.fetchall()
+    assert len(rows) == 1, rows
+    generic, custom = rows[0]
+    return int(generic), int(custom)
+
+
+async def test_key_lookups_are_planned_once_and_range_sweeps_per_call(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    # A create or a reveal planned anew on each call cost the database server about half its
+    # CPU per request; a sweep's range planned once, for any expiry time, could scan every row.
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        for _ in range(10):  # psycopg prepares a statement on its fifth run
+            await store.create(make_record(clock))
+            await store.purge_expired(now=clock.now(), limit=10)
+        create = await _plans(store, "INSERT INTO burnlink_secrets")
+        receipts = await _plans(store, "DELETE FROM burnlink_receipts WHERE keep_until")
+    finally:
+        await store.aclose()
+    generic, custom = create
+    assert (generic > 0, custom) == (True, 0), create
+    generic, custom = receipts
+    assert (generic, custom > 0) == (0, True), receipts

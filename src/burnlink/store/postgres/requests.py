@@ -21,7 +21,7 @@ import psycopg.errors
 from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
 from burnlink.store.postgres.params import secret_params
-from burnlink.store.postgres.pool import Connection
+from burnlink.store.postgres.pool import Connection, planned_per_call
 from burnlink.store.postgres.sql import INSERT_ENVELOPE_ROW
 from burnlink.store.postgres.sql import _keep as keep_events
 from burnlink.store.requests import Answer, RequestRecord, RequestState, StoredRequest
@@ -185,7 +185,7 @@ class PostgresRequests:
 
     async def due_requests(self, *, now: datetime, limit: int) -> list[str]:
         """See ``RequestRecords.due_requests``."""
-        async with self._connection() as conn:
+        async with self._connection() as conn, planned_per_call(conn):
             cursor = await conn.execute(DUE_REQUESTS, {"now": now, "limit": max(limit, 0)})
             return [row[0] for row in await cursor.fetchall()]
 
@@ -201,6 +201,6 @@ class PostgresRequests:
 
     async def purge_requests(self, *, now: datetime, limit: int) -> int:
         """See ``RequestRecords.purge_requests``."""
-        async with self._connection() as conn:
+        async with self._connection() as conn, planned_per_call(conn):
             cursor = await conn.execute(PURGE_REQUESTS, {"now": now, "limit": max(limit, 0)})
             return max(cursor.rowcount, 0)

@@ -132,7 +132,7 @@ from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
 from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
 from burnlink.store.postgres.params import events_params, secret_params
-from burnlink.store.postgres.pool import Connection, Pool, open_pool, pooled
+from burnlink.store.postgres.pool import Connection, Pool, open_pool, planned_per_call, pooled
 from burnlink.store.postgres.requests import PostgresRequests
 from burnlink.store.postgres.schema import SCHEMA_VERSION, create_schema
 from burnlink.store.secrets import (
@@ -247,6 +247,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,
             checkout_timeout=POOL_TIMEOUT,
+            generic_plans=True,
         )
         return cls(pool, retention=retention)
 
@@ -557,9 +558,10 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         """Delete a batch of expired secrets (``SKIP LOCKED``; their codes go with them),
         receipts past retention, counter windows that have ended, sessions past their end
-        and API tokens past retention, in one transaction.
+        and API tokens past retention, in one transaction, each statement planned for ``now``
+        (``planned_per_call``): a generic plan of a range over a million rows scans them all.
         """
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection() as conn, planned_per_call(conn):
             cursor = await conn.execute(
                 sql.PURGE_EXPIRED,
                 {"now": now, "limit": max(limit, 0), "retention": self._retention},
