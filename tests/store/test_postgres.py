@@ -1288,3 +1288,33 @@ async def test_key_lookups_are_planned_once_and_range_sweeps_per_call(
     assert (generic > 0, custom) == (True, 0), create
     generic, custom = receipts
     assert (generic, custom > 0) == (0, True), receipts
+
+
+async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str) -> None:
+    import psycopg
+
+    from burnlink.store.postgres.arrays import (
+        BigintArray,
+        BooleanArray,
+        ByteaArray,
+        TextArray,
+        TimestamptzArray,
+        register_arrays,
+    )
+
+    at = datetime(2026, 12, 6, 12, 0, 0, 123000, tzinfo=UTC)
+    sent: list[tuple[list[Any], str]] = [
+        (TextArray(["plain", None, 'quo"te, {brace} \\', "", "NULL"]), "text[]"),
+        (BigintArray([0, -1, 2**62]), "bigint[]"),
+        (TimestamptzArray([at]), "timestamp with time zone[]"),
+        (BooleanArray([True, None, False]), "boolean[]"),
+        (ByteaArray([b"\x00\xff", b""]), "bytea[]"),
+        (TextArray(), "text[]"),
+        (ByteaArray(), "bytea[]"),
+    ]
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        register_arrays(conn)
+        for value, type_name in sent:
+            # No cast in the statement: the type is the one the parameter declared.
+            cursor = await conn.execute("SELECT %s, pg_typeof(%s)::text", (value, value))
+            assert await cursor.fetchone() == (list(value), type_name)

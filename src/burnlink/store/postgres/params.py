@@ -8,6 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from burnlink.models import SecretRecord
+from burnlink.store.postgres.arrays import (
+    BooleanArray,
+    ByteaArray,
+    TextArray,
+    TimestamptzArray,
+)
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 
 __all__ = ["events_params", "secret_params"]
@@ -18,13 +24,17 @@ def events_params(events: Sequence[Recorded]) -> dict[str, object]:
     column, the outbox records as they are."""
     lines = [recorded.line for recorded in events if recorded.line is not None]
     return {
-        "line_at": [line.at for line in lines],
-        "line_kind": [line.kind.value for line in lines],
-        "line_ip": [line.ip for line in lines],
-        "line_agent": [line.user_agent for line in lines],
-        "line_viewer_email": [None if line.viewer is None else line.viewer.email for line in lines],
-        "line_viewer_mfa": [None if line.viewer is None else line.viewer.mfa for line in lines],
-        "outbox": [recorded.outbox for recorded in events],
+        "line_at": TimestamptzArray(line.at for line in lines),
+        "line_kind": TextArray(line.kind.value for line in lines),
+        "line_ip": TextArray(line.ip for line in lines),
+        "line_agent": TextArray(line.user_agent for line in lines),
+        "line_viewer_email": TextArray(
+            None if line.viewer is None else line.viewer.email for line in lines
+        ),
+        "line_viewer_mfa": BooleanArray(
+            None if line.viewer is None else line.viewer.mfa for line in lines
+        ),
+        "outbox": ByteaArray(recorded.outbox for recorded in events),
         "cap": MAX_EVENTS_PER_KIND,
     }
 

@@ -13,12 +13,12 @@ about a fifth of a PostgreSQL reveal's CPU; the socket test is one system call. 
 that dies silently (a network cut) and is taken within the window fails its one call with
 ``StorageUnavailable`` and is then discarded.
 
-The store's pool plans its statements once per connection (``generic_plans``): its statements
-look rows up by key, so a plan made for one call's values is as good for the next, and under
-PostgreSQL's default (``plan_cache_mode = auto``) the server planned its long statements anew on
-every call, which was about half of the database server's CPU per create and per reveal.
-Statements whose best plan does depend on their values (the sweep's ranges over expiry times)
-run inside ``planned_per_call``.
+The store's pool plans its statements once per connection (its ``configure`` sets
+``plan_cache_mode = force_generic_plan``): its statements look rows up by key, so a plan made
+for one call's values is as good for the next, and under PostgreSQL's default (``auto``) the
+server planned its long statements anew on every call, which was about half of the database
+server's CPU per create and per reveal. Statements whose best plan does depend on their values
+(the sweep's ranges over expiry times) run inside ``planned_per_call``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ Translate = Callable[[psycopg.Error], StorageUnavailable]
 CHECK_AFTER_IDLE: Final = 0.5
 """Seconds a pooled connection may sit idle and still be handed out without a check."""
 
-_GENERIC_PLANS: Final = "SET plan_cache_mode = force_generic_plan"
 _PLANNED_PER_CALL: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
@@ -107,12 +106,11 @@ async def open_pool(
     min_size: int,
     max_size: int,
     checkout_timeout: float,
-    generic_plans: bool = False,
+    configure: Callable[[Connection], Awaitable[None]] | None = None,
 ) -> Pool:
     """Run ``prepare`` on a first connection, then open a pool of ``min_size`` to
-    ``max_size`` connections, each checked before it is handed out after ``CHECK_AFTER_IDLE``
-    seconds idle. With ``generic_plans`` each connection plans a statement once, for any
-    values (see the module docstring).
+    ``max_size`` connections, each set up by ``configure`` when it opens and checked before
+    it is handed out after ``CHECK_AFTER_IDLE`` seconds idle.
 
     Raises ``ConfigError`` for a bad URL and what ``unavailable`` makes of a driver error
     (within about ``connect_timeout`` + ``checkout_timeout`` seconds when the server is
@@ -134,7 +132,7 @@ async def open_pool(
         max_size=max_size,
         timeout=checkout_timeout,
         check=idle.check,
-        configure=_plan_generically if generic_plans else None,
+        configure=configure,
         name=name,
         open=False,
     )
@@ -147,10 +145,6 @@ async def open_pool(
         await pool.close()
         raise
     return pool
-
-
-async def _plan_generically(conn: Connection) -> None:
-    await conn.execute(_GENERIC_PLANS)
 
 
 @asynccontextmanager

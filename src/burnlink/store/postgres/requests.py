@@ -20,6 +20,7 @@ import psycopg.errors
 
 from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
+from burnlink.store.postgres.arrays import ByteaArray
 from burnlink.store.postgres.params import secret_params
 from burnlink.store.postgres.pool import Connection, planned_per_call
 from burnlink.store.postgres.sql import INSERT_ENVELOPE_ROW
@@ -144,7 +145,7 @@ class PostgresRequests:
             "owner": record.owner,
             "owner_email": record.owner_email,
             "keep_until": record.expires_at + self._retention,
-            "outbox": [recorded.outbox for recorded in events],
+            "outbox": ByteaArray(recorded.outbox for recorded in events),
         }
         async with self._connection() as conn:
             try:
@@ -193,7 +194,7 @@ class PostgresRequests:
         self, request_id: str, *, now: datetime, events: Sequence[Recorded]
     ) -> bool:
         """See ``RequestRecords.expire_request``: one statement."""
-        params = {"id": request_id, "now": now, "outbox": [e.outbox for e in events]}
+        params = {"id": request_id, "now": now, "outbox": ByteaArray(e.outbox for e in events)}
         async with self._connection() as conn:
             cursor = await conn.execute(EXPIRE_REQUEST, params)
             row = await cursor.fetchone()

@@ -130,6 +130,7 @@ from burnlink.models import (
 from burnlink.store.counters import Hit
 from burnlink.store.outbox import Pending
 from burnlink.store.postgres import sql
+from burnlink.store.postgres.arrays import BigintArray, ByteaArray, TextArray, register_arrays
 from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
 from burnlink.store.postgres.params import events_params, secret_params
 from burnlink.store.postgres.pool import Connection, Pool, open_pool, planned_per_call, pooled
@@ -179,13 +180,13 @@ def _counting(hits: Sequence[Hit], now_seconds: int) -> tuple[list[int], dict[st
         if hit.cost:
             counted.setdefault((hit.bucket, start), [start + hit.window, 0])[1] += hit.cost
     return starts, {
-        "count_buckets": [bucket for bucket, _ in counted],
-        "count_starts": [start for _, start in counted],
-        "count_ends": [ends for ends, _ in counted.values()],
-        "count_costs": [cost for _, cost in counted.values()],
-        "hit_buckets": [hit.bucket for hit in hits],
-        "hit_starts": starts,
-        "hit_limits": [-1 if hit.limit is None else hit.limit for hit in hits],
+        "count_buckets": TextArray(bucket for bucket, _ in counted),
+        "count_starts": BigintArray(start for _, start in counted),
+        "count_ends": BigintArray(ends for ends, _ in counted.values()),
+        "count_costs": BigintArray(cost for _, cost in counted.values()),
+        "hit_buckets": TextArray(hit.bucket for hit in hits),
+        "hit_starts": BigintArray(starts),
+        "hit_limits": BigintArray(-1 if hit.limit is None else hit.limit for hit in hits),
     }
 
 
@@ -200,6 +201,14 @@ def _one_by_one(totals: Sequence[int] | None, hits: Sequence[Hit], starts: list[
         answered[n] -= later.get(key, 0)
         later[key] = later.get(key, 0) + hits[n].cost
     return answered
+
+
+async def _configure(conn: Connection) -> None:
+    """Set up a connection of the store's pool as it opens: each prepared statement planned
+    once, for any values (``pool``'s docstring), and array parameters dumped by their declared
+    types (``arrays``)."""
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    register_arrays(conn)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -247,7 +256,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,
             checkout_timeout=POOL_TIMEOUT,
-            generic_plans=True,
+            configure=_configure,
         )
         return cls(pool, retention=retention)
 
@@ -312,7 +321,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "view_tail": b"" if view is None else view.tail,
             **counting,
             **events_params(events),
-            "outbox": [],
+            "outbox": ByteaArray(),
         }
         async with self._connection() as conn:
             if view is None:
@@ -464,7 +473,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         if not numbers:
             return
         async with self._connection() as conn:
-            await conn.execute(sql.ACK_EVENTS, {"refs": numbers})
+            await conn.execute(sql.ACK_EVENTS, {"refs": BigintArray(numbers)})
 
     async def put_code(
         self,
