@@ -49,34 +49,37 @@ def _conforms(store: PostgresStore) -> SecretStore:
 
 
 # One reader process: open the store, warm its pool, say "ready", wait for "go" on stdin,
-# run its readers concurrently (each with an outbox record) and print the views_left of every
-# reader that won.
+# run its readers concurrently (each with an outbox record; by ``consume`` or by ``reveal``
+# with a view) and print the views_left of every reader that won.
 _READER = """
 import asyncio, json, sys
 from datetime import datetime, timedelta
 
-from burnlink.store.secrets import Recorded
+from burnlink.store.secrets import Recorded, ViewRecord
 from burnlink.store.postgres.store import PostgresStore
 
 
 async def main() -> None:
-    url, secret_id, digest, now, readers = sys.argv[1:]
+    url, secret_id, digest, now, readers, action = sys.argv[1:]
     store = await PostgresStore.open(url, retention=timedelta(days=1))
+    at = datetime.fromisoformat(now)
+
+    async def read():
+        if action == "consume":
+            return await store.consume(
+                secret_id, bytes.fromhex(digest), now=at, events=[Recorded(None, b"viewed")]
+            )
+        found = await store.reveal(
+            secret_id, bytes.fromhex(digest), now=at, hits=[],
+            view=ViewRecord(None, b"view", b"ed"),
+        )
+        return found.consumed
+
     try:
         await asyncio.gather(*(store.ping() for _ in range(int(readers))))
         print("ready", flush=True)
         sys.stdin.readline()
-        results = await asyncio.gather(
-            *(
-                store.consume(
-                    secret_id,
-                    bytes.fromhex(digest),
-                    now=datetime.fromisoformat(now),
-                    events=[Recorded(None, b"viewed")],
-                )
-                for _ in range(int(readers))
-            )
-        )
+        results = await asyncio.gather(*(read() for _ in range(int(readers))))
         print(json.dumps([r.views_left for r in results if r is not None]), flush=True)
     finally:
         await store.aclose()
@@ -307,10 +310,13 @@ async def _run_in_processes(script: str, args: list[str], processes: int) -> lis
     return results
 
 
+@pytest.mark.parametrize("action", ["consume", "reveal"])
 @pytest.mark.parametrize("views", [1, 3])
-async def test_consume_is_exactly_once_across_processes(
-    postgres_url: str, clock: FrozenClock, views: int
+async def test_a_view_is_taken_exactly_once_across_processes(
+    postgres_url: str, clock: FrozenClock, views: int, action: str
 ) -> None:
+    # ``reveal`` with a view takes it in one statement: the last view deletes the row, an
+    # earlier one counts it down, by the value it locked.
     processes, per_process = 2, 16
     record = make_record(clock, views=views)
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
@@ -322,6 +328,7 @@ async def test_consume_is_exactly_once_across_processes(
             ACCESS.hex(),
             clock.now().isoformat(),
             str(per_process),
+            action,
         ]
         winners = [
             left for output in await _run_in_processes(_READER, args, processes) for left in output
@@ -334,7 +341,9 @@ async def test_consume_is_exactly_once_across_processes(
         assert (receipt.views_used, receipt.end_reason) == (views, EndReason.VIEWED)
         assert await store.peek(record.secret_id, now=clock.now()) is None
         pending = await store.pending_events(limit=100)
-        assert [p.outbox for p in pending] == [b"viewed"] * views
+        # A reveal completes its record with max_views: "view" + "3" + "ed".
+        expected = b"viewed" if action == "consume" else b"view%ded" % views
+        assert [p.outbox for p in pending] == [expected] * views
     finally:
         await store.aclose()
 

@@ -139,15 +139,25 @@ WITH {_COUNTED_TOTALS}, allowed AS (
            policy
     FROM burnlink_secrets
     WHERE id = %(id)s AND expires_at > %(now)s AND (SELECT ok FROM allowed)
-), taken AS (
+), locked AS (
+    SELECT views_left FROM burnlink_secrets
+    WHERE id = %(id)s AND %(take)s AND (SELECT ok FROM allowed)
+      AND access_digest = %(access_digest)s AND expires_at > %(now)s AND views_left > 0
+      AND passphrase_kdf IS NULL
+      AND (policy IS NULL
+           OR substring(policy FROM 1 FOR length(%(no_rules)s::bytea)) = %(no_rules)s)
+    FOR UPDATE
+), viewed AS (
     UPDATE burnlink_secrets AS s
     SET views_left = s.views_left - 1
-    WHERE s.id = %(id)s AND %(take)s AND (SELECT ok FROM allowed)
-      AND s.access_digest = %(access_digest)s AND s.expires_at > %(now)s AND s.views_left > 0
-      AND s.passphrase_kdf IS NULL
-      AND (s.policy IS NULL
-           OR substring(s.policy FROM 1 FOR length(%(no_rules)s::bytea)) = %(no_rules)s)
+    WHERE s.id = %(id)s AND (SELECT views_left FROM locked) > 1
     RETURNING s.id, s.envelope, s.views_left, s.max_views
+), last_viewed AS (
+    DELETE FROM burnlink_secrets AS s
+    WHERE s.id = %(id)s AND (SELECT views_left FROM locked) = 1
+    RETURNING s.id, s.envelope, 0 AS views_left, s.max_views
+), taken AS (
+    SELECT * FROM viewed UNION ALL SELECT * FROM last_viewed
 ), counted AS (
     UPDATE burnlink_receipts AS r
     SET views_used = r.views_used + 1,

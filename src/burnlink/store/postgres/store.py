@@ -52,9 +52,12 @@ deletes under that lock, all in one transaction; ``burn`` and ``create`` are sin
 upserts in a CTE, ``sql._COUNTED_TOTALS``), whose row locks last to its end, and guard on the
 totals those return. ``reveal`` is that one statement (``sql.REVEAL``), which reads the totals,
 reads the secret and, when no total is past its limit and the secret needs nothing but its
-link, takes the view as ``consume`` does (the same row-locked ``UPDATE``, in a CTE); when it
-takes a view, the delete at zero follows in the same pipeline (one round trip, one implicit
-transaction).
+link, takes the view in the same statement: a CTE locks the row (``SELECT … FOR UPDATE``,
+which under READ COMMITTED waits for a concurrent reader and then reads the version it
+committed), and by the ``views_left`` it locked either counts the row down (``UPDATE``) or,
+for the last view, deletes it (``DELETE``). The two exclude each other, so no statement
+modifies the row twice, and both act on the latest version (a version changed since the
+statement's snapshot is re-read, with the locked value unchanged). One statement, no pipeline.
 
 Events travel inside the statement that makes the change they describe: ``create``,
 ``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
@@ -303,11 +306,10 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
     ) -> Reveal:
         """See ``SecretStore.reveal``: one statement (``sql.REVEAL``) counts ``hits``, each
         counter's row then locked to its end, reads every total, reads the secret and, when
-        none is past its limit and the secret needs nothing else, takes the view as
-        ``consume`` does, keeping the view's event; the totals it read are the ones returned,
-        so the counts and the decision agree. With a ``view``, a second statement in the
-        same pipeline (one round trip, one implicit transaction) deletes the secret if that
-        view was its last (a no-op otherwise)."""
+        none is past its limit and the secret needs nothing else, takes the view under the
+        row lock, keeping the view's event: the last view deletes the row, an earlier one
+        counts it down. The totals it read are the ones returned, so the counts and the
+        decision agree."""
         starts, counting = _counting(hits, int(now.timestamp()))
         events = [] if view is None else [view.completed(0)]
         params = {
@@ -324,12 +326,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "outbox": ByteaArray(),
         }
         async with self._connection() as conn:
-            if view is None:
-                cursor = await conn.execute(sql.REVEAL, params)
-            else:
-                async with conn.pipeline():
-                    cursor = await conn.execute(sql.REVEAL, params)
-                    await conn.execute(sql.DELETE_VIEWED, {"id": secret_id})
+            cursor = await conn.execute(sql.REVEAL, params)
             row = await cursor.fetchone()
         if row is None:  # pragma: no cover - the statement always answers one row
             raise StorageUnavailable()
