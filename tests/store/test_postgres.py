@@ -1286,15 +1286,17 @@ async def test_key_lookups_are_planned_once_and_range_sweeps_per_call(
     # CPU per request; a sweep's range planned once, for any expiry time, could scan every row.
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
+        record = make_record(clock)
+        await store.create(record)
         for _ in range(10):  # psycopg prepares a statement on its fifth run
-            await store.create(make_record(clock))
+            await store.peek(record.secret_id, now=clock.now())
             await store.purge_expired(now=clock.now(), limit=10)
-        create = await _plans(store, "INSERT INTO burnlink_secrets")
+        peek = await _plans(store, "FROM burnlink_secrets\nWHERE id = $1 AND expires_at > $2")
         receipts = await _plans(store, "DELETE FROM burnlink_receipts WHERE keep_until")
     finally:
         await store.aclose()
-    generic, custom = create
-    assert (generic > 0, custom) == (True, 0), create
+    generic, custom = peek
+    assert (generic > 0, custom) == (True, 0), peek
     generic, custom = receipts
     assert (generic, custom > 0) == (0, True), receipts
 
@@ -1327,3 +1329,54 @@ async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str
             # No cast in the statement: the type is the one the parameter declared.
             cursor = await conn.execute("SELECT %s, pg_typeof(%s)::text", (value, value))
             assert await cursor.fetchone() == (list(value), type_name)
+
+
+# -- counting apart from the change ----------------------------------------------------------
+
+
+async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_bucket(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    # The counters' rows are locked only while counted: a reveal waiting on its secret's row
+    # (here held by another transaction) has already counted and committed, so a create
+    # counted in the same bucket goes ahead and gets the next position.
+    import psycopg
+
+    from burnlink.store.counters import Hit
+    from tests.store.test_contract import viewed
+
+    hits = [Hit("from:192.0.2.77", 3600, limit=100)]
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        await store.create(record)
+        async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+            await holder.execute(
+                "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
+            )
+            reveal = asyncio.create_task(
+                store.reveal(
+                    record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock)
+                )
+            )
+            async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+                for _ in range(200):  # until the reveal waits on the held row
+                    cursor = await watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE %s = ANY(pg_blocking_pids(pid))",
+                        (holder.info.backend_pid,),
+                    )
+                    if (await cursor.fetchone() or (0,))[0]:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    pytest.fail("the reveal never waited on the held row")
+            created = await asyncio.wait_for(store.create(make_record(clock), hits=hits), timeout=5)
+            assert not reveal.done()
+            await holder.rollback()
+        revealed = await reveal
+    finally:
+        await store.aclose()
+    assert created == [2]
+    assert revealed.counts == [1]
+    assert revealed.consumed is not None

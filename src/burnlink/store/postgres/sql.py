@@ -80,16 +80,31 @@ hit AS (
     LEFT JOIN hit AS c ON c.bucket = l.bucket AND c.window_start = l.start
     LEFT JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
 )"""
-"""The CTEs ``hit`` and ``totals`` of a statement that counts a request's rate hits and
-guards on them. ``hit`` adds the ``count_*`` costs (one element per counter, none twice;
-``count_ends``: the window's end in seconds since the epoch, for a row it creates).
-``totals`` is each of the ``hit_*`` (one per hit, in order, ``n``; limit ``most`` -1 for
-none) with its total: the one counted here, else (a counter only read) the one in the
-statement's snapshot. A counted row stays locked to the end of the transaction, so what the
-statement decides on a total is what it answers."""
+"""The CTEs ``hit`` and ``totals`` of a statement that counts a request's rate hits.
+``hit`` adds the ``count_*`` costs (one element per counter, none twice; ``count_ends``: the
+window's end in seconds since the epoch, for a row it creates). ``totals`` is each of the
+``hit_*`` (one per hit, in order, ``n``; limit ``most`` -1 for none) with its total: the one
+counted here, else (a counter only read) the one in the statement's snapshot."""
+
+COUNT_HITS: Final = f"""
+WITH {_COUNTED_TOTALS}
+SELECT array_agg(hits ORDER BY n) FROM totals
+"""
+"""Count the request's rate hits and answer their totals in the hits' order (``NULL`` for
+none). Each counted row is locked until the transaction ends, so the totals are positions,
+as if the requests had been counted one by one: the first step of ``procedures``."""
+
+_DECIDED_TOTALS: Final = """
+totals AS (
+    SELECT l.n, l.hits, l.most
+    FROM unnest(%(hit_totals)s::bigint[], %(hit_limits)s::bigint[])
+         WITH ORDINALITY AS l (hits, most, n)
+)"""
+"""The CTE ``totals`` of a change guarded on totals ``COUNT_HITS`` answered
+(``hit_totals``), with their limits (``hit_limits``, -1 for none)."""
 
 CREATE: Final = f"""
-WITH {_COUNTED_TOTALS}, receipt AS (
+WITH {_DECIDED_TOTALS}, receipt AS (
     INSERT INTO burnlink_receipts
         (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
          label, owner_email)
@@ -97,12 +112,10 @@ WITH {_COUNTED_TOTALS}, receipt AS (
            %(keep_until)s, %(owner)s, %(label)s, %(owner_email)s
     WHERE NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most)
     RETURNING id
-), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}, secret AS ({INSERT_ENVELOPE_ROW})
-SELECT array_agg(hits ORDER BY n) FROM totals
-"""
-"""Count the request's rate hits (``_COUNTED_TOTALS``), then insert the secret, its receipt and
-its events unless a total is past its limit; answer the totals in the hits' order (``NULL``
-for none)."""
+), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}
+{INSERT_ENVELOPE_ROW}"""
+"""Insert the secret, its receipt and its events unless a total ``COUNT_HITS`` answered is past
+its limit: the second step of ``procedures``' create."""
 
 PEEK: Final = """
 SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
@@ -131,7 +144,7 @@ SELECT envelope, views_left FROM taken
 """
 
 REVEAL: Final = f"""
-WITH {_COUNTED_TOTALS}, allowed AS (
+WITH {_DECIDED_TOTALS}, allowed AS (
     SELECT NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most) AS ok
 ), found AS (
     SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
@@ -172,13 +185,18 @@ WITH {_COUNTED_TOTALS}, allowed AS (
            || %(view_tail)s::bytea
     FROM taken
 )
-SELECT (SELECT array_agg(hits ORDER BY n) FROM totals), (SELECT ok FROM allowed),
+SELECT (SELECT ok FROM allowed),
        found.access_digest, found.created_at, found.expires_at, found.max_views,
        found.views_left, found.attempts_left, found.passphrase_kdf,
        found.passphrase_iterations, found.passphrase_salt, found.passphrase_proof_digest,
        found.policy, taken.envelope, taken.views_left
 FROM (SELECT 1) AS one LEFT JOIN found ON TRUE LEFT JOIN taken ON TRUE
 """
+"""Unless a total ``COUNT_HITS`` answered is past its limit, read the secret and, with
+``take``, when it needs nothing but its link, take the view under the row lock (the last view
+deletes the row, an earlier one counts it down) and keep its event: the second step of
+``procedures``' reveal. Answers whether the totals allowed it, the secret's metadata and the
+view taken (``NULL``s where there is none)."""
 
 DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
 

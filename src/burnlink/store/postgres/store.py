@@ -47,17 +47,17 @@ concurrent readers in every process (under READ COMMITTED a waiting reader re-ch
 transaction, still under that lock. ``record_failure`` first locks the row (``SELECT … FOR
 UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then reads what it
 committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
-deletes under that lock, all in one transaction; ``burn`` and ``create`` are single statements.
-``create`` and ``reveal`` count the request's rate hits inside their own statement (the
-upserts in a CTE, ``sql._COUNTED_TOTALS``), whose row locks last to its end, and guard on the
-totals those return. ``reveal`` is that one statement (``sql.REVEAL``), which reads the totals,
-reads the secret and, when no total is past its limit and the secret needs nothing but its
-link, takes the view in the same statement: a CTE locks the row (``SELECT … FOR UPDATE``,
-which under READ COMMITTED waits for a concurrent reader and then reads the version it
-committed), and by the ``views_left`` it locked either counts the row down (``UPDATE``) or,
-for the last view, deletes it (``DELETE``). The two exclude each other, so no statement
-modifies the row twice, and both act on the latest version (a version changed since the
-statement's snapshot is re-read, with the locked value unchanged). One statement, no pipeline.
+deletes under that lock, all in one transaction; ``burn`` is a single statement.
+``create`` and ``reveal`` are one ``CALL`` each (``procedures``): it counts the request's
+rate hits in a transaction of its own (``sql.COUNT_HITS``), committed at once, so a counter's
+row is locked only while it is counted, then makes the change guarded on the totals counted,
+in one statement. A reveal's change (``sql.REVEAL``) reads the secret and, when no total is
+past its limit and the secret needs nothing but its link, takes the view: a CTE locks the row
+(``SELECT … FOR UPDATE``, which under READ COMMITTED waits for a concurrent reader and then
+reads the version it committed), and by the ``views_left`` it locked either counts the row
+down (``UPDATE``) or, for the last view, deletes it (``DELETE``). The two exclude each other,
+so no statement modifies the row twice, and both act on the latest version (a version changed
+since the statement's snapshot is re-read, with the locked value unchanged).
 
 Events travel inside the statement that makes the change they describe: ``create``,
 ``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
@@ -132,7 +132,7 @@ from burnlink.models import (
 )
 from burnlink.store.counters import Hit
 from burnlink.store.outbox import Pending
-from burnlink.store.postgres import sql
+from burnlink.store.postgres import procedures, sql
 from burnlink.store.postgres.arrays import BigintArray, ByteaArray, TextArray, register_arrays
 from burnlink.store.postgres.identity import POSTGRES_TYPES, PostgresIdentity
 from burnlink.store.postgres.params import events_params, secret_params
@@ -173,10 +173,10 @@ def _hit_params(hit: Hit, now_seconds: int) -> dict[str, Any]:
 
 
 def _counting(hits: Sequence[Hit], now_seconds: int) -> tuple[list[int], dict[str, Any]]:
-    """The start of each hit's window, and the parameters with which ``sql.CREATE`` and
-    ``sql.REVEAL`` count and read the hits: ``count_*``, one element per counter hit at a cost
-    (a counter hit twice once, with both costs), and ``hit_*``, one per hit in order (limit -1
-    for none)."""
+    """The start of each hit's window, and the parameters with which ``sql.COUNT_HITS``
+    counts and reads the hits and ``sql.CREATE`` and ``sql.REVEAL`` guard on them:
+    ``count_*``, one element per counter hit at a cost (a counter hit twice once, with both
+    costs), and ``hit_*``, one per hit in order (limit -1 for none)."""
     starts = [now_seconds // hit.window * hit.window for hit in hits]
     counted: dict[tuple[str, int], list[int]] = {}  # (bucket, start): [window's end, cost]
     for hit, start in zip(hits, starts, strict=True):
@@ -204,6 +204,12 @@ def _one_by_one(totals: Sequence[int] | None, hits: Sequence[Hit], starts: list[
         answered[n] -= later.get(key, 0)
         later[key] = later.get(key, 0) + hits[n].cost
     return answered
+
+
+async def _prepare(conn: Connection) -> None:
+    """Create or migrate the schema, then create the procedures this release calls."""
+    await create_schema(conn)
+    await procedures.create_procedures(conn)
 
 
 async def _configure(conn: Connection) -> None:
@@ -253,7 +259,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             url,
             name="burnlink",
             setting="BURNLINK_STORE",
-            prepare=create_schema,
+            prepare=_prepare,
             unavailable=_unavailable,
             connect_timeout=CONNECT_TIMEOUT,
             min_size=POOL_MIN_SIZE,
@@ -272,17 +278,18 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
     ) -> list[int]:
         """Count ``hits``, then insert the secret (its access policy included), its receipt
         and ``events`` (receipt lines and outbox records) unless a counter of ``hits`` is past
-        its limit; one statement (``sql.CREATE``), so one round trip.
+        its limit; one ``CALL`` (``procedures.CREATE``), so one round trip.
 
-        Each counted row stays locked to the statement's end, so the guard sees exactly the
-        counts returned. ``DuplicateId`` if the id is taken, by a live secret or a kept
-        receipt (the counts roll back too).
+        The count is a transaction of its own, so the counters' rows are locked only while
+        they are counted; the totals are positions, and the insert is guarded on them.
+        ``DuplicateId`` if the id is taken, by a live secret or a kept receipt (the hits stay
+        counted).
         """
         starts, counting = _counting(hits, int(record.created_at.timestamp()))
         params = {**secret_params(record, events, self._retention), **counting}
         async with self._connection() as conn:
             try:
-                cursor = await conn.execute(sql.CREATE, params)
+                cursor = await conn.execute(procedures.CREATE.call, params)
             except psycopg.errors.UniqueViolation:
                 raise DuplicateId("secret id already taken") from None
             row = await cursor.fetchone()
@@ -304,12 +311,12 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         hits: Sequence[Hit],
         view: ViewRecord | None = None,
     ) -> Reveal:
-        """See ``SecretStore.reveal``: one statement (``sql.REVEAL``) counts ``hits``, each
-        counter's row then locked to its end, reads every total, reads the secret and, when
-        none is past its limit and the secret needs nothing else, takes the view under the
-        row lock, keeping the view's event: the last view deletes the row, an earlier one
-        counts it down. The totals it read are the ones returned, so the counts and the
-        decision agree."""
+        """See ``SecretStore.reveal``: one ``CALL`` (``procedures.REVEAL``) counts ``hits`` in
+        a transaction of its own, then (``sql.REVEAL``) reads the secret and, when no total is
+        past its limit and the secret needs nothing else, takes the view under the row lock,
+        keeping the view's event: the last view deletes the row, an earlier one counts it
+        down. The totals it counted are the ones returned, so the counts and the decision
+        agree."""
         starts, counting = _counting(hits, int(now.timestamp()))
         events = [] if view is None else [view.completed(0)]
         params = {
@@ -326,7 +333,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
             "outbox": ByteaArray(),
         }
         async with self._connection() as conn:
-            cursor = await conn.execute(sql.REVEAL, params)
+            cursor = await conn.execute(procedures.REVEAL.call, params)
             row = await cursor.fetchone()
         if row is None:  # pragma: no cover - the statement always answers one row
             raise StorageUnavailable()
