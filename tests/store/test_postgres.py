@@ -1315,7 +1315,7 @@ async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str
 
     at = datetime(2026, 12, 6, 12, 0, 0, 123000, tzinfo=UTC)
     sent: list[tuple[list[Any], str]] = [
-        (TextArray(["plain", None, 'quo"te, {brace} \\', "", "NULL"]), "text[]"),
+        (TextArray(["plain", None, 'quo"te, {brace} \\', "", "NULL", "naïve ✓ 🔑"]), "text[]"),
         (BigintArray([0, -1, 2**62]), "bigint[]"),
         (TimestamptzArray([at]), "timestamp with time zone[]"),
         (BooleanArray([True, None, False]), "boolean[]"),
