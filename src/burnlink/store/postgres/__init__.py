@@ -1,5 +1,5 @@
-"""The PostgreSQL backend: its store, schema, SQL and the connection pool (also used by the
-PostgreSQL audit log)."""
+"""The PostgreSQL backend: its store, schema, SQL, procedures and the connection pool (also
+used by the PostgreSQL audit log)."""
 
 from burnlink.store.postgres.store import PostgresStore
 
