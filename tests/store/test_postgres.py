@@ -1380,3 +1380,23 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
     assert created == [2]
     assert revealed.counts == [1]
     assert revealed.consumed is not None
+
+
+async def test_a_create_refused_for_a_taken_id_keeps_its_count(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    # The count commits before the change: a create that then fails still counted, so a
+    # client retrying a taken id cannot get past its limit.
+    from burnlink.store.counters import Hit
+
+    hits = [Hit("create:192.0.2.78", 3600, limit=100)]
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        record = make_record(clock)
+        first = await store.create(record, hits=hits)
+        with pytest.raises(DuplicateId):
+            await store.create(record, hits=hits)
+        third = await store.create(make_record(clock), hits=hits)
+    finally:
+        await store.aclose()
+    assert (first, third) == ([1], [3])
