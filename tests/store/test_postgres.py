@@ -1400,3 +1400,28 @@ async def test_a_create_refused_for_a_taken_id_keeps_its_count(
     finally:
         await store.aclose()
     assert (first, third) == ([1], [3])
+
+
+async def test_a_procedure_dropped_under_a_running_store_fails_closed_until_it_reopens(
+    postgres_url: str, clock: FrozenClock
+) -> None:
+    import psycopg
+
+    from burnlink.store.postgres import procedures
+
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+            await conn.execute(f"DROP PROCEDURE {procedures.CREATE.name}")
+        record = make_record(clock)
+        with pytest.raises(StorageUnavailable):
+            await store.create(record)
+        assert await store.peek(record.secret_id, now=clock.now()) is None
+    finally:
+        await store.aclose()
+    reopened = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        await reopened.create(record)
+        assert await reopened.peek(record.secret_id, now=clock.now()) is not None
+    finally:
+        await reopened.aclose()
