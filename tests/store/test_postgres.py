@@ -33,12 +33,21 @@ from burnlink.models import (
     Viewer,
 )
 from burnlink.store import SecretStore
+from burnlink.store.counters import Hit
 from burnlink.store.postgres.schema import MIGRATIONS
 from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 from tests import services
 from tests.conftest import RETENTION, store_url
-from tests.store.test_contract import ACCESS, CODE, lock_out, make_record, put, put_code
+from tests.store.test_contract import (
+    ACCESS,
+    CODE,
+    lock_out,
+    make_record,
+    put,
+    put_code,
+    viewed,
+)
 from tests.store.test_identity import make_session, make_token
 
 pytestmark = pytest.mark.anyio
@@ -1342,9 +1351,6 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
     # counted in the same bucket goes ahead and gets the next position.
     import psycopg
 
-    from burnlink.store.counters import Hit
-    from tests.store.test_contract import viewed
-
     hits = [Hit("from:192.0.2.77", 3600, limit=100)]
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
@@ -1387,8 +1393,6 @@ async def test_a_create_refused_for_a_taken_id_keeps_its_count(
 ) -> None:
     # The count commits before the change: a create that then fails still counted, so a
     # client retrying a taken id cannot get past its limit.
-    from burnlink.store.counters import Hit
-
     hits = [Hit("create:192.0.2.78", 3600, limit=100)]
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
