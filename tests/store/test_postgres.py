@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -34,6 +35,15 @@ from burnlink.models import (
 )
 from burnlink.store import SecretStore
 from burnlink.store.counters import Hit
+from burnlink.store.postgres import procedures
+from burnlink.store.postgres.arrays import (
+    BigintArray,
+    BooleanArray,
+    ByteaArray,
+    TextArray,
+    TimestamptzArray,
+    register_arrays,
+)
 from burnlink.store.postgres.schema import MIGRATIONS
 from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
@@ -242,23 +252,17 @@ def fresh_database() -> Iterator[str]:
 
 
 def _query(url: str, sql: str) -> list[tuple[object, ...]]:
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as conn:
         return list(conn.execute(sql).fetchall())
 
 
 def _execute(url: str, sql: str, params: tuple[object, ...] | None = None) -> None:
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql, params)
 
 
 def _create_v1(url: str, record: SecretRecord) -> None:
     """Store ``record`` as a burnlink release of schema version 1 did."""
-    import psycopg
-
     params = {
         "id": record.secret_id,
         "manage_digest": record.manage_digest,
@@ -960,8 +964,6 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     """During a rolling upgrade, a process of the release before schema 7, connected before a
     new process migrated the database, goes on creating secrets and reading receipts; its
     receipts carry no owner's email, and it reads the new ones as it always did."""
-    import psycopg
-
     _at_version_6(fresh_database, make_record(clock))
     with psycopg.connect(fresh_database, autocommit=True) as old_process:
         store = await PostgresStore.open(fresh_database, retention=RETENTION)
@@ -1090,8 +1092,6 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     """During a rolling upgrade, a process of the release before schema 8, connected before a
     new process migrated the database, goes on appending receipt lines and reading receipts;
     its lines name no viewer, and it reads lines that name one as it always did."""
-    import psycopg
-
     record = make_record(clock, views=3)
     _at_version_7(fresh_database, record)
     with psycopg.connect(fresh_database, autocommit=True) as old_process:
@@ -1210,8 +1210,6 @@ _PREVIOUS_DELETE_CODE = "DELETE FROM burnlink_codes WHERE secret_id = %(id)s"
 
 def _previous_release_guesses(url: str, secret_id: str, now: datetime) -> None:
     """Wrong codes from a process of an earlier release until the code is used up."""
-    import psycopg
-
     params = {"id": secret_id, "digest": b"w" * 32, "now": now}
     with psycopg.connect(url) as conn:
         while True:
@@ -1229,8 +1227,6 @@ async def test_a_running_process_of_an_earlier_release_cannot_shorten_the_code_m
     """During a rolling upgrade, a process of an earlier release fails on every code once the
     schema is 5 (its store answers 503), so it can no longer delete a used-up code and let
     the next one be mailed within the minute."""
-    import psycopg
-
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         record = make_record(clock)
@@ -1311,17 +1307,6 @@ async def test_key_lookups_are_planned_once_and_range_sweeps_per_call(
 
 
 async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str) -> None:
-    import psycopg
-
-    from burnlink.store.postgres.arrays import (
-        BigintArray,
-        BooleanArray,
-        ByteaArray,
-        TextArray,
-        TimestamptzArray,
-        register_arrays,
-    )
-
     at = datetime(2026, 12, 6, 12, 0, 0, 123000, tzinfo=UTC)
     sent: list[tuple[list[Any], str]] = [
         (TextArray(["plain", None, 'quo"te, {brace} \\', "", "NULL", "naïve ✓ 🔑"]), "text[]"),
@@ -1349,8 +1334,6 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
     # The counters' rows are locked only while counted: a reveal waiting on its secret's row
     # (here held by another transaction) has already counted and committed, so a create
     # counted in the same bucket goes ahead and gets the next position.
-    import psycopg
-
     hits = [Hit("from:192.0.2.77", 3600, limit=100)]
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
@@ -1409,10 +1392,6 @@ async def test_a_create_refused_for_a_taken_id_keeps_its_count(
 async def test_a_procedure_dropped_under_a_running_store_fails_closed_until_it_reopens(
     postgres_url: str, clock: FrozenClock
 ) -> None:
-    import psycopg
-
-    from burnlink.store.postgres import procedures
-
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:

@@ -81,18 +81,19 @@ class _FlatArrayDumper(Dumper):
 
     format = Format.BINARY
     element_oid: ClassVar[int]
+    empty: ClassVar[bytes]
+    """The empty array of ``element_oid``."""
 
     def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
         super().__init__(cls, context)
         known = context.adapters if context is not None else adapters
         element = known.get_dumper_by_oid(self.element_oid, Format.BINARY)
         self._dump_element = element(object, context).dump
-        self._empty = _EMPTY.pack(0, 0, self.element_oid)
 
     def dump(self, obj: Sequence[Any]) -> Buffer:
         """The array in PostgreSQL's binary format."""
         if not obj:
-            return self._empty
+            return self.empty
         parts: list[Buffer] = [_HEAD.pack(1, 0, self.element_oid, len(obj), 1)]
         for item in obj:
             data = None if item is None else self._dump_element(item)
@@ -108,7 +109,11 @@ def _dumper(element: str) -> type[_FlatArrayDumper]:
     """The dumper of a ``element[]`` parameter: with ``oid`` set, psycopg neither inspects
     the list (``get_key``) nor makes a new dumper for it (``upgrade``)."""
     info = types[element]
-    attributes = {"oid": info.array_oid, "element_oid": info.oid}
+    attributes = {
+        "oid": info.array_oid,
+        "element_oid": info.oid,
+        "empty": _EMPTY.pack(0, 0, info.oid),
+    }
     return type(f"{element.title()}ArrayDumper", (_FlatArrayDumper,), attributes)
 
 
