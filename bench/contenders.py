@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import load
 from bench.load import Load, Measurement, Request
-from bench.procs import free_port, group_cpu_seconds, machine_busy, serving
+from bench.procs import free_port, group_cpu_seconds, machine_busy, named_cpu_seconds, serving
 from bench.stores import RATE_LIMITS_WIDE
 
 BENCH = Path(__file__).resolve().parent
@@ -54,6 +54,18 @@ class Contender:
     env: dict[str, str] = field(default_factory=dict)
     store_url: str | None = None
 
+    @property
+    def store_process(self) -> str | None:
+        """The name of the store server's processes (``redis-server``, ``postgres``), whose CPU
+        is measured beside the contender's own; ``None`` for a store inside the contender
+        (SQLite, memory) or none."""
+        url = self.store_url or self.env.get("BURNLINK_STORE") or self.env.get("REDIS_URL") or ""
+        if url.startswith(("redis://", "rediss://")):
+            return "redis-server"
+        if url.startswith(("postgres://", "postgresql://")):
+            return "postgres"
+        return None
+
 
 @dataclass
 class Result:
@@ -66,6 +78,10 @@ class Result:
     create_cpu_us: float = 0.0
     """Server CPU time (all its processes, user + system) per create, in microseconds."""
     reveal_cpu_us: float = 0.0
+    store_create_cpu_us: float | None = None
+    """The store server's CPU time (every process of its name, see ``Contender.store_process``)
+    per create, in microseconds; ``None`` when the store runs inside the contender."""
+    store_reveal_cpu_us: float | None = None
     busy_before: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -77,6 +93,8 @@ class Result:
             "peak_rss_bytes": self.peak_rss,
             "create_cpu_us": round(self.create_cpu_us),
             "reveal_cpu_us": round(self.reveal_cpu_us),
+            "store_create_cpu_us": _rounded(self.store_create_cpu_us),
+            "store_reveal_cpu_us": _rounded(self.store_reveal_cpu_us),
             "machine_busy_before": round(self.busy_before, 3),
             "notes": self.notes,
         }
@@ -208,8 +226,26 @@ def _synthetic_reveals(count: int) -> list[str]:
     return [f'/api/v1/secrets/{n:022d}/reveal {{"key":"{key}"}}' for n in range(count)]
 
 
-def _per_request(pgid: int, cpu_before: float, requests: int) -> float:
-    return (group_cpu_seconds(pgid) - cpu_before) / max(requests, 1) * 1e6
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+class _Cpu:
+    """CPU seconds of the contender's process group and of its store server, read together at
+    the start of a measurement and compared with what they are at its end."""
+
+    def __init__(self, pgid: int, store_process: str | None) -> None:
+        self._pgid, self._store = pgid, store_process
+        self._server = group_cpu_seconds(pgid)
+        self._store_before = None if store_process is None else named_cpu_seconds(store_process)
+
+    def per_request(self, requests: int) -> tuple[float, float | None]:
+        """Microseconds of the server's CPU and of the store's (or ``None``) per request."""
+        server = (group_cpu_seconds(self._pgid) - self._server) / max(requests, 1) * 1e6
+        if self._store is None or self._store_before is None:
+            return server, None
+        store = named_cpu_seconds(self._store) - self._store_before
+        return server, store / max(requests, 1) * 1e6
 
 
 def measure(contender: Contender, settings: Load, work: Path, *, label: str = "") -> Result:
@@ -240,9 +276,9 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
                 out / "warmup.txt",
                 duration=settings.warmup,
             )
-        cpu = group_cpu_seconds(server.pgid)
+        cpu = _Cpu(server.pgid, contender.store_process)
         result.create = load.fixed(server.base, contender.create, settings, out / "create.txt")
-        result.create_cpu_us = _per_request(server.pgid, cpu, result.create.requests)
+        result.create_cpu_us, result.store_create_cpu_us = cpu.per_request(result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
         needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
         if contender.kind == "bare":
@@ -270,11 +306,11 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
                 out / "reveal-warmup.txt",
                 duration=1,
             )
-        cpu = group_cpu_seconds(server.pgid)
+        cpu = _Cpu(server.pgid, contender.store_process)
         result.reveal = load.replay(
             server.base, lines[warm:], contender.reveal_type, settings, out, out / "reveal.txt"
         )
-        result.reveal_cpu_us = _per_request(server.pgid, cpu, result.reveal.requests)
+        result.reveal_cpu_us, result.store_reveal_cpu_us = cpu.per_request(result.reveal.requests)
         print(f"  {result.name}: reveal {result.reveal.rps:,.0f} req/s", flush=True)
         if result.reveal.exhausted:
             result.notes.append("reveal ran out of secrets: void")

@@ -79,6 +79,26 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def named_cpu_seconds(name: str) -> float:
+    """CPU seconds (user + system) used so far by every process called ``name`` on the machine,
+    with the children each has waited for (a PostgreSQL backend's CPU stays counted in its
+    postmaster after the backend exits)."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        command, _, rest = stat.partition(" (")[2].rpartition(")")
+        if command != name:
+            continue
+        fields = rest.split()
+        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / CLOCK_TICKS
+
+
 def group_pids(pgid: int) -> list[int]:
     """The ids of the processes in group ``pgid``, leader first."""
     pids: list[int] = []

@@ -104,19 +104,26 @@ def table(results: list[Result]) -> str:
     """The results as a Markdown table."""
     rows = [
         "| contender | create req/s | create p50 / p99 ms | reveal req/s | reveal p50 / p99 ms"
-        " | server CPU µs per create / reveal | peak RSS MiB | notes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        " | server CPU µs per create / reveal | store CPU µs per create / reveal"
+        " | peak RSS MiB | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         c, v = r.create, r.reveal
+        store = (
+            "-"
+            if r.store_create_cpu_us is None or r.store_reveal_cpu_us is None
+            else f"{r.store_create_cpu_us:,.0f} / {r.store_reveal_cpu_us:,.0f}"
+        )
         rows.append(
             f"| {r.name} "
             f"| {c.rps:,.0f} | {_ms(c.p50_ms)} / {_ms(c.p99_ms)} "
             f"| {v.rps:,.0f} | {_ms(v.p50_ms)} / {_ms(v.p99_ms)} "
-            f"| {r.create_cpu_us:,.0f} / {r.reveal_cpu_us:,.0f} "
+            f"| {r.create_cpu_us:,.0f} / {r.reveal_cpu_us:,.0f} | {store} "
             f"| {r.peak_rss / MIB:.0f} | {'; '.join(r.notes)} |"
             if c and v
-            else f"| {r.name} | - | - | - | - | - | {r.peak_rss / MIB:.0f} | {'; '.join(r.notes)} |"
+            else f"| {r.name} | - | - | - | - | - | - | {r.peak_rss / MIB:.0f}"
+            f" | {'; '.join(r.notes)} |"
         )
     return "\n".join(rows)
 
