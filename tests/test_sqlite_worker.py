@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from burnlink.store.sqlite.worker import SqliteWorker, WorkerClosed, immediate_transaction
+from burnlink.store.sqlite.worker import (
+    SqliteWorker,
+    WorkerClosed,
+    immediate_transaction,
+    insert_rows,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -273,3 +278,21 @@ async def test_immediate_transaction_in_a_grouped_unit_is_its_savepoint(tmp_path
     assert [o if isinstance(o, int) else type(o) for o in outcomes] == [0, ValueError, 2]
     assert await _rows(worker) == [0, 2]
     await worker.aclose()
+
+
+def test_insert_rows_keeps_every_row_in_order_in_statements_sqlite_allows() -> None:
+    """Rows go in as few statements as the limit on parameters allows (here 7 parameters:
+    two rows of three), values of every type intact and in order."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("CREATE TABLE t (n INTEGER, name TEXT, data BLOB)")
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    rows = [(n, f"row {n}" if n % 3 else None, bytes([n]) * n) for n in range(9)]
+
+    insert_rows(db, "INSERT INTO t (n, name, data) VALUES", rows)
+
+    db.set_trace_callback(None)
+    assert db.execute("SELECT n, name, data FROM t ORDER BY rowid").fetchall() == rows
+    assert len(statements) == 5
+    insert_rows(db, "INSERT INTO t (n, name, data) VALUES", [])  # nothing to insert: no statement

@@ -200,3 +200,40 @@ async def test_sqlite_seal_of_a_batch_already_sealed_waits_for_no_write_lock(
         assert await verify_store(audit, KEY)
     finally:
         await audit.aclose()
+
+
+@pytest.mark.parametrize("size", [10, 300])
+async def test_sqlite_seal_runs_the_same_few_statements_whatever_the_batch(
+    tmp_path: Path, size: int
+) -> None:
+    """A batch is a handful of statements, not a few per record: on the log's thread each
+    statement hands the GIL to the event loop and waits to get it back, so under load a
+    statement a record made a batch of 256 take about a second (``insert_rows``)."""
+    audit = await SqliteAuditStore.open(str(tmp_path / "audit.db"), key=KEY)
+    statements: list[str] = []
+    try:
+        batch = [
+            OutboxRecord(
+                make_event(n),
+                watch=Watched(f"secret-{n}", T0 + timedelta(hours=1)) if n % 2 else None,
+                unwatch=f"secret-{n - 1}" if n % 4 == 0 and n else None,
+            )
+            for n in range(size)
+        ]
+        await audit._worker.run(lambda db: db.set_trace_callback(statements.append))
+
+        entries = await audit.seal(batch)
+
+        await audit._worker.run(lambda db: db.set_trace_callback(None))
+        assert [e.event for e in entries] == [r.event for r in batch]
+        # A trigger firing on a row traces its statement again: count each statement once.
+        run = [sql for n, sql in enumerate(statements) if n == 0 or sql != statements[n - 1]]
+        assert len(run) <= 16, run
+        due = await audit.claim_due(now=T0 + timedelta(days=1), limit=size)
+        unwatched = {f"secret-{n - 1}" for n in range(size) if n % 4 == 0 and n}
+        assert sorted(w.secret_id for w in due) == sorted(
+            f"secret-{n}" for n in range(size) if n % 2 and f"secret-{n}" not in unwatched
+        )
+        assert await verify_store(audit, KEY)
+    finally:
+        await audit.aclose()

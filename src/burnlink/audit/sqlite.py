@@ -65,6 +65,7 @@ from burnlink.store.sqlite.worker import (
     WorkerClosed,
     error_name,
     immediate_transaction,
+    insert_rows,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteAuditStore"]
@@ -332,9 +333,10 @@ class SqliteAuditStore:
                 if not todo:
                     return []
                 ats = [to_epoch_ms(r.event.at) for r in todo]
-                db.executemany(
-                    "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES (?, ?)",
-                    zip([r.id for r in todo], ats, strict=True),
+                insert_rows(
+                    db,
+                    "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES",
+                    list(zip([r.id for r in todo], ats, strict=True)),
                 )
                 db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
                 return _append(
@@ -669,8 +671,9 @@ def _append(
         if canonicals is None:
             canonicals = [event.canonical() for event in events]
         entries = next_entries(key, state.head, events, canonicals=canonicals)
-        db.executemany(
-            "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?)",
+        insert_rows(
+            db,
+            "INSERT INTO audit_log (seq, at, type, event, prev_mac, mac) VALUES",
             [
                 (
                     entry.seq,
@@ -686,9 +689,14 @@ def _append(
             ],
         )
         _save_state(db, state.advanced(key, head=entries[-1].head))
-    db.executemany(
-        "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url) VALUES (?, ?, ?)",
+    insert_rows(
+        db,
+        "INSERT OR REPLACE INTO audit_watch (secret_id, expires_at, notify_url) VALUES",
         [(w.secret_id, to_epoch_ms(w.expires_at), w.notify_url) for w in watch],
     )
-    db.executemany("DELETE FROM audit_watch WHERE secret_id = ?", [(i,) for i in unwatch])
+    if unwatch:
+        db.execute(
+            "DELETE FROM audit_watch WHERE secret_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(unwatch)),),
+        )
     return entries
