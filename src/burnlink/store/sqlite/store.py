@@ -80,6 +80,7 @@ Residue
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -427,13 +428,16 @@ class SqliteStore(SqliteIdentity, SqliteRequests):
     async def ack_events(self, refs: Sequence[str]) -> None:
         """See ``SecretStore.ack_events``: one transaction deletes them by ``seq``, which is
         never reused (``AUTOINCREMENT``), so a stale ref deletes nothing."""
-        seqs = [(int(ref),) for ref in refs]
-        if not seqs:
+        seqs = json.dumps([int(ref) for ref in refs])
+        if not refs:
             return
 
         def delete(db: sqlite3.Connection) -> None:
             with immediate_transaction(db):
-                db.executemany("DELETE FROM outbox WHERE seq = ?", seqs)
+                # One statement, so one step on the connection's thread (see ``insert_rows``).
+                db.execute(
+                    "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", (seqs,)
+                )
 
         await self._run(delete, writes=True)
 
