@@ -281,8 +281,8 @@ async def test_immediate_transaction_in_a_grouped_unit_is_its_savepoint(tmp_path
 
 
 def test_insert_rows_keeps_every_row_in_order_in_statements_sqlite_allows() -> None:
-    """Rows go in as few statements as the limit on parameters allows (here 7 parameters:
-    two rows of three), values of every type intact and in order."""
+    """Rows go in a few statements of a power of two of rows each, within the limit on
+    parameters (here 7: two rows of three), values of every type intact and in order."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.execute("CREATE TABLE t (n INTEGER, name TEXT, data BLOB)")
     db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
