@@ -48,19 +48,27 @@ def machine_busy(seconds: float = 1.0) -> float:
     return (busy1 - busy0) / max(total1 - total0, 1)
 
 
-def group_rss(pgid: int) -> int:
-    """Bytes resident in every process of the process group ``pgid``."""
-    total = 0
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Every process now: its id, its command name and the fields of ``/proc/<id>/stat``
+    after the name (``fields[2]`` is the process group, ``fields[11:15]`` the CPU ticks)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             stat = Path(entry.path, "stat").read_text()
-            # The command name may hold spaces; the fields after its closing paren do not.
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) != pgid:
-                continue
-            resident = int(Path(entry.path, "statm").read_text().split()[1])
+        except OSError:
+            continue  # the process ended while we looked
+        # The command name may hold spaces and parens; the fields after its last paren do not.
+        command, _, rest = stat.partition(" (")[2].rpartition(")")
+        yield int(entry.name), command, rest.split()
+
+
+def group_rss(pgid: int) -> int:
+    """Bytes resident in every process of the process group ``pgid``."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
         total += resident * PAGE_SIZE
@@ -69,13 +77,9 @@ def group_rss(pgid: int) -> int:
 
 def group_cpu_seconds(pgid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of group ``pgid``."""
-    ticks = 0
-    for pid in group_pids(pgid):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        ticks += int(fields[11]) + int(fields[12])
+    ticks = sum(
+        int(fields[11]) + int(fields[12]) for _, _, fields in _processes() if int(fields[2]) == pgid
+    )
     return ticks / CLOCK_TICKS
 
 
@@ -83,34 +87,17 @@ def named_cpu_seconds(name: str) -> float:
     """CPU seconds (user + system) used so far by every process called ``name`` on the machine,
     with the children each has waited for (a PostgreSQL backend's CPU stays counted in its
     postmaster after the backend exits)."""
-    ticks = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        command, _, rest = stat.partition(" (")[2].rpartition(")")
-        if command != name:
-            continue
-        fields = rest.split()
-        ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    ticks = sum(
+        sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        for _, command, fields in _processes()
+        if command == name
+    )
     return ticks / CLOCK_TICKS
 
 
 def group_pids(pgid: int) -> list[int]:
     """The ids of the processes in group ``pgid``, leader first."""
-    pids: list[int] = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(entry.name))
+    pids = [pid for pid, _, fields in _processes() if int(fields[2]) == pgid]
     return sorted(pids, key=lambda pid: (pid != pgid, pid))
 
 
