@@ -428,9 +428,9 @@ class SqliteStore(SqliteIdentity, SqliteRequests):
     async def ack_events(self, refs: Sequence[str]) -> None:
         """See ``SecretStore.ack_events``: one transaction deletes them by ``seq``, which is
         never reused (``AUTOINCREMENT``), so a stale ref deletes nothing."""
-        seqs = json.dumps([int(ref) for ref in refs])
         if not refs:
             return
+        seqs = json.dumps([int(ref) for ref in refs])
 
         def delete(db: sqlite3.Connection) -> None:
             with immediate_transaction(db):

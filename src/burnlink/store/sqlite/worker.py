@@ -333,7 +333,7 @@ def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-ROWS_PER_STATEMENT: Final = 256
+_ROWS_PER_STATEMENT: Final = 256
 """Rows ``insert_rows`` puts in one statement at most (fewer if SQLite allows fewer
 parameters)."""
 
@@ -353,7 +353,7 @@ def insert_rows(db: sqlite3.Connection, insert: str, rows: Sequence[Sequence[obj
     if not rows:
         return
     width = len(rows[0])
-    most = min(ROWS_PER_STATEMENT, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    most = min(_ROWS_PER_STATEMENT, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     size = 1 << max(most, 1).bit_length() - 1  # the largest power of two within the limits
     start = 0
     while start < len(rows):
