@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,16 @@ FROM receipt
 def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The session database, emptied for this test."""
     return store_url("postgres", request, tmp_path)
+
+
+@pytest.fixture
+async def pg_store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+    """A store on the test's emptied database, closed after the test."""
+    store = await PostgresStore.open(postgres_url, retention=RETENTION)
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 @pytest.fixture
@@ -515,20 +525,18 @@ async def test_store_closed_raises_storage_unavailable(
         await store.peek(new_secret_id(), now=clock.now())
 
 
-async def test_create_duplicate_message_names_no_id(postgres_url: str, clock: FrozenClock) -> None:
+async def test_create_duplicate_message_names_no_id(
+    pg_store: PostgresStore, clock: FrozenClock
+) -> None:
     record = make_record(clock)
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        await store.create(record)
-        await store.burn(record.secret_id, now=clock.now())
+    await pg_store.create(record)
+    await pg_store.burn(record.secret_id, now=clock.now())
 
-        with pytest.raises(DuplicateId) as raised:
-            await store.create(record)
+    with pytest.raises(DuplicateId) as raised:
+        await pg_store.create(record)
 
-        assert record.secret_id not in str(raised.value)
-        assert raised.value.__cause__ is None
-    finally:
-        await store.aclose()
+    assert record.secret_id not in str(raised.value)
+    assert raised.value.__cause__ is None
 
 
 async def test_purge_expired_cascades_events_and_keeps_nothing(
@@ -699,28 +707,26 @@ async def test_codes_go_with_their_secret(postgres_url: str, clock: FrozenClock)
         await store.aclose()
 
 
-async def test_put_code_is_atomic_under_concurrency(postgres_url: str, clock: FrozenClock) -> None:
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        record = make_record(clock)
-        await store.create(record)
-        digests = [token_digest(str(n).encode()) for n in range(20)]
-        accepted: list[bytes] = []
+async def test_put_code_is_atomic_under_concurrency(
+    pg_store: PostgresStore, clock: FrozenClock
+) -> None:
+    record = make_record(clock)
+    await pg_store.create(record)
+    digests = [token_digest(str(n).encode()) for n in range(20)]
+    accepted: list[bytes] = []
 
-        async def put(digest: bytes) -> None:
-            if await put_code(store, clock, record.secret_id, digest=digest):
-                accepted.append(digest)
+    async def put(digest: bytes) -> None:
+        if await put_code(pg_store, clock, record.secret_id, digest=digest):
+            accepted.append(digest)
 
-        async with anyio.create_task_group() as group:
-            for digest in digests:
-                group.start_soon(put, digest)
+    async with anyio.create_task_group() as group:
+        for digest in digests:
+            group.start_soon(put, digest)
 
-        assert len(accepted) == 1
-        check = await store.check_code(record.secret_id, accepted[0], now=clock.now())
-        assert check is not None
-        assert check.matched
-    finally:
-        await store.aclose()
+    assert len(accepted) == 1
+    check = await pg_store.check_code(record.secret_id, accepted[0], now=clock.now())
+    assert check is not None
+    assert check.matched
 
 
 async def test_put_code_racing_the_end_of_its_secret_leaves_no_code(
@@ -1135,61 +1141,51 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
 
 
 async def test_record_holds_the_cap_exactly_under_concurrency(
-    postgres_url: str, clock: FrozenClock
+    pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
     """Lines of one kind racing for the last places on a receipt: exactly the cap is kept,
     while every outbox record is."""
     record = make_record(clock)
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        await store.create(record)
-        opened = Event(at=clock.now(), kind=EventKind.OPENED)
-        # One call with more lines than room: the cap counts the lines of the call too.
-        await store.record(record.secret_id, [Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND - 3))
+    await pg_store.create(record)
+    opened = Event(at=clock.now(), kind=EventKind.OPENED)
+    # One call with more lines than room: the cap counts the lines of the call too.
+    await pg_store.record(record.secret_id, [Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND - 3))
 
-        async def open_page() -> None:
-            await store.record(record.secret_id, [Recorded(opened, b"o")])
+    async def open_page() -> None:
+        await pg_store.record(record.secret_id, [Recorded(opened, b"o")])
 
-        async with anyio.create_task_group() as group:
-            for _ in range(10):
-                group.start_soon(open_page)
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(open_page)
 
-        receipt = await store.receipt(record.secret_id, now=clock.now())
-        assert receipt is not None
-        assert len(receipt.events) == MAX_EVENTS_PER_KIND
-        assert len(await store.pending_events(limit=1000)) == MAX_EVENTS_PER_KIND - 3 + 10
-    finally:
-        await store.aclose()
+    receipt = await pg_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert len(receipt.events) == MAX_EVENTS_PER_KIND
+    assert len(await pg_store.pending_events(limit=1000)) == MAX_EVENTS_PER_KIND - 3 + 10
 
 
-async def test_a_batch_of_lines_is_capped_per_kind(postgres_url: str, clock: FrozenClock) -> None:
+async def test_a_batch_of_lines_is_capped_per_kind(
+    pg_store: PostgresStore, clock: FrozenClock
+) -> None:
     record = make_record(clock)
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        opened = Event(at=clock.now(), kind=EventKind.OPENED)
-        viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
-        await store.create(record, events=[Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND + 1))
-        await store.record(record.secret_id, [Recorded(opened, b"o"), Recorded(viewed, b"v")])
+    opened = Event(at=clock.now(), kind=EventKind.OPENED)
+    viewed = Event(at=clock.now(), kind=EventKind.VIEWED)
+    await pg_store.create(record, events=[Recorded(opened, b"o")] * (MAX_EVENTS_PER_KIND + 1))
+    await pg_store.record(record.secret_id, [Recorded(opened, b"o"), Recorded(viewed, b"v")])
 
-        receipt = await store.receipt(record.secret_id, now=clock.now())
-        assert receipt is not None
-        assert receipt.events == (opened,) * MAX_EVENTS_PER_KIND + (viewed,)
-    finally:
-        await store.aclose()
+    receipt = await pg_store.receipt(record.secret_id, now=clock.now())
+    assert receipt is not None
+    assert receipt.events == (opened,) * MAX_EVENTS_PER_KIND + (viewed,)
 
 
 async def test_ack_events_ignores_refs_that_name_no_record(
-    postgres_url: str, clock: FrozenClock
+    pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        await store.record(None, [Recorded(None, b"kept")])
+    await pg_store.record(None, [Recorded(None, b"kept")])
 
-        await store.ack_events(["0", "x", "-1", "99999999999999999999", "\u0661"])
+    await pg_store.ack_events(["0", "x", "-1", "99999999999999999999", "\u0661"])
 
-        assert [p.outbox for p in await store.pending_events(limit=10)] == [b"kept"]
-    finally:
-        await store.aclose()
+    assert [p.outbox for p in await pg_store.pending_events(limit=10)] == [b"kept"]
 
 
 # -- schema 5: a process of an earlier release still running during a rolling upgrade ------
@@ -1285,21 +1281,17 @@ async def _plans(store: PostgresStore, fragment: str) -> tuple[int, int]:
 
 
 async def test_key_lookups_are_planned_once_and_range_sweeps_per_call(
-    postgres_url: str, clock: FrozenClock
+    pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
     # A create or a reveal planned anew on each call cost the database server about half its
     # CPU per request; a sweep's range planned once, for any expiry time, could scan every row.
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        record = make_record(clock)
-        await store.create(record)
-        for _ in range(10):  # psycopg prepares a statement on its fifth run
-            await store.peek(record.secret_id, now=clock.now())
-            await store.purge_expired(now=clock.now(), limit=10)
-        peek = await _plans(store, "FROM burnlink_secrets\nWHERE id = $1 AND expires_at > $2")
-        receipts = await _plans(store, "DELETE FROM burnlink_receipts WHERE keep_until")
-    finally:
-        await store.aclose()
+    record = make_record(clock)
+    await pg_store.create(record)
+    for _ in range(10):  # psycopg prepares a statement on its fifth run
+        await pg_store.peek(record.secret_id, now=clock.now())
+        await pg_store.purge_expired(now=clock.now(), limit=10)
+    peek = await _plans(pg_store, "FROM burnlink_secrets\nWHERE id = $1 AND expires_at > $2")
+    receipts = await _plans(pg_store, "DELETE FROM burnlink_receipts WHERE keep_until")
     generic, custom = peek
     assert (generic > 0, custom) == (True, 0), peek
     generic, custom = receipts
@@ -1329,63 +1321,54 @@ async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str
 
 
 async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_bucket(
-    postgres_url: str, clock: FrozenClock
+    postgres_url: str, pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
     # The counters' rows are locked only while counted: a reveal waiting on its secret's row
     # (here held by another transaction) has already counted and committed, so a create
     # counted in the same bucket goes ahead and gets the next position.
     hits = [Hit("from:192.0.2.77", 3600, limit=100)]
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        record = make_record(clock)
-        await store.create(record)
-        async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
-            await holder.execute(
-                "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
+    record = make_record(clock)
+    await pg_store.create(record)
+    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+        await holder.execute(
+            "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
+        )
+        reveal = asyncio.create_task(
+            pg_store.reveal(
+                record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock)
             )
-            reveal = asyncio.create_task(
-                store.reveal(
-                    record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock)
+        )
+        async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+            for _ in range(200):  # until the reveal waits on the held row
+                cursor = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    (holder.info.backend_pid,),
                 )
-            )
-            async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
-                for _ in range(200):  # until the reveal waits on the held row
-                    cursor = await watcher.execute(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE %s = ANY(pg_blocking_pids(pid))",
-                        (holder.info.backend_pid,),
-                    )
-                    if (await cursor.fetchone() or (0,))[0]:
-                        break
-                    await asyncio.sleep(0.01)
-                else:
-                    pytest.fail("the reveal never waited on the held row")
-            created = await asyncio.wait_for(store.create(make_record(clock), hits=hits), timeout=5)
-            assert not reveal.done()
-            await holder.rollback()
-        revealed = await reveal
-    finally:
-        await store.aclose()
+                if (await cursor.fetchone() or (0,))[0]:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the reveal never waited on the held row")
+        created = await asyncio.wait_for(pg_store.create(make_record(clock), hits=hits), timeout=5)
+        assert not reveal.done()
+        await holder.rollback()
+    revealed = await reveal
     assert created == [2]
     assert revealed.counts == [1]
     assert revealed.consumed is not None
 
 
 async def test_a_create_refused_for_a_taken_id_keeps_its_count(
-    postgres_url: str, clock: FrozenClock
+    pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
     # The count commits before the change: a create that then fails still counted, so a
     # client retrying a taken id cannot get past its limit.
     hits = [Hit("create:192.0.2.78", 3600, limit=100)]
-    store = await PostgresStore.open(postgres_url, retention=RETENTION)
-    try:
-        record = make_record(clock)
-        first = await store.create(record, hits=hits)
-        with pytest.raises(DuplicateId):
-            await store.create(record, hits=hits)
-        third = await store.create(make_record(clock), hits=hits)
-    finally:
-        await store.aclose()
+    record = make_record(clock)
+    first = await pg_store.create(record, hits=hits)
+    with pytest.raises(DuplicateId):
+        await pg_store.create(record, hits=hits)
+    third = await pg_store.create(make_record(clock), hits=hits)
     assert (first, third) == ([1], [3])
 
 
