@@ -122,6 +122,28 @@ def test_request_lines_keep_their_order_among_records_and_outlive_the_loop() -> 
 
 
 @pytest.mark.usefixtures("restored_logging")
+def test_a_buffered_line_keeps_the_time_and_fields_it_was_written_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lines are formatted when the turn's lines are written, but each says when its request
+    ended and what it was, not when the batch went out."""
+    stream = io.StringIO()
+    json_logging_alone(stream)
+    access = logging.getLogger("burnlink.access")
+
+    async def serve() -> None:
+        monkeypatch.setattr("burnlink.logs.time.time", lambda: 1_700_000_000.25)
+        assert write_line(access, logging.INFO, "POST /api/v1/secrets 201", {"status": 201})
+        monkeypatch.setattr("burnlink.logs.time.time", lambda: 1_700_000_007.5)
+        await asyncio.sleep(0)
+
+    asyncio.run(serve())
+
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert (line["time"], line["status"]) == ("2023-11-14T22:13:20.250Z", 201)
+
+
+@pytest.mark.usefixtures("restored_logging")
 def test_request_lines_go_to_the_stream_they_were_written_for() -> None:
     """``configure_logging`` writes the buffered lines before it replaces the handler; outside
     a loop a line is written at once."""
