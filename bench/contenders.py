@@ -16,7 +16,15 @@ from pathlib import Path
 
 from bench import load
 from bench.load import Load, Measurement, Request
-from bench.procs import free_port, group_cpu_seconds, machine_busy, named_cpu_seconds, serving
+from bench.procs import (
+    cpu_times,
+    free_port,
+    group_cpu_seconds,
+    idle_since,
+    machine_busy,
+    named_cpu_seconds,
+    serving,
+)
 from bench.stores import RATE_LIMITS_WIDE
 
 BENCH = Path(__file__).resolve().parent
@@ -82,6 +90,11 @@ class Result:
     """The store server's CPU time (every process of its name, see ``Contender.store_process``)
     per create, in microseconds; ``None`` when the store runs inside the contender."""
     store_reveal_cpu_us: float | None = None
+    create_idle: float | None = None
+    """The share of the machine's CPUs left idle while the creates ran: near 0 when the
+    server, its store and wrk use the whole machine, higher when they wait (on a lock, a
+    disk, each other)."""
+    reveal_idle: float | None = None
     busy_before: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -95,6 +108,8 @@ class Result:
             "reveal_cpu_us": round(self.reveal_cpu_us),
             "store_create_cpu_us": _rounded(self.store_create_cpu_us),
             "store_reveal_cpu_us": _rounded(self.store_reveal_cpu_us),
+            "machine_idle_create": None if self.create_idle is None else round(self.create_idle, 3),
+            "machine_idle_reveal": None if self.reveal_idle is None else round(self.reveal_idle, 3),
             "machine_busy_before": round(self.busy_before, 3),
             "notes": self.notes,
         }
@@ -231,13 +246,19 @@ def _rounded(value: float | None) -> int | None:
 
 
 class _Cpu:
-    """CPU seconds of the contender's process group and of its store server, read together at
-    the start of a measurement and compared with what they are at its end."""
+    """CPU seconds of the contender's process group, of its store server and of the whole
+    machine, read together at the start of a measurement and compared with what they are at
+    its end."""
 
     def __init__(self, pgid: int, store_process: str | None) -> None:
         self._pgid, self._store = pgid, store_process
+        self._machine = cpu_times()
         self._server = group_cpu_seconds(pgid)
         self._store_before = None if store_process is None else named_cpu_seconds(store_process)
+
+    def idle(self) -> float:
+        """The share of the machine's CPUs idle since the start."""
+        return idle_since(self._machine)
 
     def per_request(self, requests: int) -> tuple[float, float | None]:
         """Microseconds of the server's CPU and of the store's (or ``None``) per request."""
@@ -278,6 +299,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
             )
         cpu = _Cpu(server.pgid, contender.store_process)
         result.create = load.fixed(server.base, contender.create, settings, out / "create.txt")
+        result.create_idle = cpu.idle()
         result.create_cpu_us, result.store_create_cpu_us = cpu.per_request(result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
         needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
@@ -310,6 +332,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
         result.reveal = load.replay(
             server.base, lines[warm:], contender.reveal_type, settings, out, out / "reveal.txt"
         )
+        result.reveal_idle = cpu.idle()
         result.reveal_cpu_us, result.store_reveal_cpu_us = cpu.per_request(result.reveal.requests)
         print(f"  {result.name}: reveal {result.reveal.rps:,.0f} req/s", flush=True)
         if result.reveal.exhausted:

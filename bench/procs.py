@@ -34,18 +34,26 @@ def free_port() -> int:
         return port
 
 
-def _cpu_times() -> tuple[int, int]:
+def cpu_times() -> tuple[int, int]:
+    """The machine's busy and total CPU ticks so far, all CPUs (``/proc/stat``; idle and
+    iowait count as not busy)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return sum(fields) - idle, sum(fields)
 
 
+def idle_since(before: tuple[int, int]) -> float:
+    """The share of all CPUs left idle since ``cpu_times()`` returned ``before``."""
+    busy0, total0 = before
+    busy1, total1 = cpu_times()
+    return 1 - (busy1 - busy0) / max(total1 - total0, 1)
+
+
 def machine_busy(seconds: float = 1.0) -> float:
     """The share of all CPUs busy over the next ``seconds`` (others' work, before we start)."""
-    busy0, total0 = _cpu_times()
+    before = cpu_times()
     time.sleep(seconds)
-    busy1, total1 = _cpu_times()
-    return (busy1 - busy0) / max(total1 - total0, 1)
+    return 1 - idle_since(before)
 
 
 def _processes() -> Iterator[tuple[int, str, list[str]]]:

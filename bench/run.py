@@ -111,8 +111,8 @@ def table(results: list[Result]) -> str:
     rows = [
         "| contender | create req/s | create p50 / p99 ms | reveal req/s | reveal p50 / p99 ms"
         " | server CPU µs per create / reveal | store CPU µs per create / reveal"
-        " | peak RSS MiB | notes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        " | machine idle % create / reveal | peak RSS MiB | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         c, v = r.create, r.reveal
@@ -121,14 +121,19 @@ def table(results: list[Result]) -> str:
             if r.store_create_cpu_us is None or r.store_reveal_cpu_us is None
             else f"{r.store_create_cpu_us:,.0f} / {r.store_reveal_cpu_us:,.0f}"
         )
+        idle = (
+            "-"
+            if r.create_idle is None or r.reveal_idle is None
+            else f"{r.create_idle * 100:.0f} / {r.reveal_idle * 100:.0f}"
+        )
         rows.append(
             f"| {r.name} "
             f"| {c.rps:,.0f} | {_ms(c.p50_ms)} / {_ms(c.p99_ms)} "
             f"| {v.rps:,.0f} | {_ms(v.p50_ms)} / {_ms(v.p99_ms)} "
-            f"| {r.create_cpu_us:,.0f} / {r.reveal_cpu_us:,.0f} | {store} "
+            f"| {r.create_cpu_us:,.0f} / {r.reveal_cpu_us:,.0f} | {store} | {idle} "
             f"| {r.peak_rss / MIB:.0f} | {'; '.join(r.notes)} |"
             if c and v
-            else f"| {r.name} | - | - | - | - | - | - | {r.peak_rss / MIB:.0f}"
+            else f"| {r.name} | - | - | - | - | - | - | - | {r.peak_rss / MIB:.0f}"
             f" | {'; '.join(r.notes)} |"
         )
     return "\n".join(rows)
