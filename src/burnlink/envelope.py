@@ -12,9 +12,10 @@ parses and validates envelopes; it holds no keys and decrypts nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from burnlink.errors import EnvelopeError, InvalidInput, PayloadTooLarge
 from burnlink.ids import b64url_decode, b64url_encode
@@ -127,8 +128,8 @@ class Envelope:
     def from_bytes(cls, data: bytes) -> Envelope:
         """Parse the stored form (trusted: it was validated when created)."""
         try:
-            obj = json.loads(data)
-        except ValueError as exc:
+            obj = msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
             raise EnvelopeError("is not valid JSON") from exc
         return cls.from_json(obj, min_iterations=1)
 
