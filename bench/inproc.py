@@ -38,7 +38,7 @@ from typing import Any
 
 from bench import callgrind
 from bench.contenders import BURNLINK_CREATE, VENV_BIN
-from bench.stores import RATE_LIMITS_WIDE, postgres_database
+from bench.stores import RATE_LIMITS_WIDE, delete_redis_prefix, postgres_database
 
 Message = dict[str, Any]
 
@@ -83,7 +83,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 @contextlib.contextmanager
 def _store_url(args: argparse.Namespace, work: Path) -> Iterator[str]:
     if args.store == "redis":
-        yield f"{args.redis_url}?prefix=inproc-{uuid.uuid4().hex[:8]}:"
+        # The Redis is the caller's: leave nothing behind in it (a run writes about 100,000
+        # keys, and the leftovers of a few dozen runs slowed the next runs down).
+        prefix = f"inproc-{uuid.uuid4().hex[:8]}:"
+        try:
+            yield f"{args.redis_url}?prefix={prefix}"
+        finally:
+            delete_redis_prefix(args.redis_url, prefix)
     elif args.store == "sqlite":
         yield f"sqlite:///{work / 'burnlink.db'}"
     elif args.store == "postgres":
