@@ -61,7 +61,12 @@ def test_a_writer_that_asks_again_queues_behind_one_already_waiting(tmp_path: Pa
     first.__enter__()
     waiter = threading.Thread(target=write_second)
     waiter.start()
-    eventually(lambda: someone_holds(tmp_path / "w.db-lock-next"), "the second writer waits")
+    # In line, not merely trying the turn: a writer that finds it taken holds the place next
+    # in line for a moment before it queues, and may let go of it in between.
+    eventually(
+        lambda: second._waits == 1 and someone_holds(tmp_path / "w.db-lock-next"),
+        "the second writer waits in line",
+    )
     first.__exit__()
     with first:  # at once, as a process with more to write does
         order.append("first again")
