@@ -243,6 +243,38 @@ async def test_a_group_rolled_back_by_sqlite_fails_every_unit(tmp_path: Path) ->
     await worker.aclose()
 
 
+async def test_units_queued_while_another_process_writes_join_one_group(tmp_path: Path) -> None:
+    """A group is taken once its thread holds the file's writer lock: units that queue while
+    another writer has the turn commit together with the one already waiting, in one
+    transaction, instead of each waiting for a turn of its own."""
+    file = str(tmp_path / "g.db")
+    other = await SqliteWorker.open(file, busy_timeout=TEN_SECONDS, name="other")
+    worker = await SqliteWorker.open(file, busy_timeout=TEN_SECONDS, name="g")
+    await other.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"), writes=True)
+    statements: list[str] = []
+    await worker.run(lambda db: db.set_trace_callback(statements.append))
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(db: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(timeout=10)
+
+    holder = asyncio.create_task(other.run(hold, writes=True))
+    await asyncio.to_thread(entered.wait, 10)
+    first = asyncio.ensure_future(worker.run(partial(_insert, 1), grouped=True))
+    await asyncio.sleep(0.05)  # the worker's thread is now waiting for the turn
+    later = [asyncio.ensure_future(worker.run(partial(_insert, n), grouped=True)) for n in (2, 3)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await holder
+
+    assert await asyncio.gather(first, *later) == [1, 2, 3]
+    assert await _rows(worker) == [1, 2, 3]
+    assert statements.count("COMMIT") == 1
+    await worker.aclose()
+    await other.aclose()
+
+
 async def test_a_grouped_unit_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:
     worker = await _worker_with_table(tmp_path)
     async with held_thread(worker):

@@ -28,8 +28,9 @@ its own, and share one ``COMMIT``:
   their changes is kept;
 - ``immediate_transaction`` inside a grouped unit opens a savepoint instead of a transaction.
 
-No unit waits for a group to fill: the thread takes whatever has queued while the previous
-group was committing (at most ``GROUP_LIMIT``). A unit that must run alone (one that
+No unit waits for a group to fill: the thread takes whatever has queued by the time it holds
+the writer lock (at most ``GROUP_LIMIT``), so a group gathers what arrived while the previous
+one committed and while another process had its turn. A unit that must run alone (one that
 checkpoints the log, which no transaction may be open for) is not grouped.
 """
 
@@ -191,28 +192,38 @@ class SqliteWorker:
             raise
 
     def _flush(self, loop: asyncio.AbstractEventLoop, connection: sqlite3.Connection) -> None:
-        """On the thread: run the queued units (up to ``GROUP_LIMIT``) as one transaction,
-        then hand every outcome back to the loop in one call."""
+        """On the thread: take the file's writer lock, then run the units queued by then (up
+        to ``GROUP_LIMIT``) as one transaction, and hand every outcome back to the loop in one
+        call.
+
+        The units are taken once the lock is held, not before: those that queued while the
+        thread waited for another process's turn join this group instead of waiting for a
+        turn of their own."""
+        lock = self._writer_lock
+        units: list[_Unit] = []
+        try:
+            with nullcontext() if lock is None else lock:
+                units = self._take(loop, connection)
+                if units:
+                    _commit_group(connection, units)
+        except sqlite3.Error as exc:  # the lock timed out: no unit was taken yet
+            units = self._take(loop, connection)
+            for unit in units:
+                unit.outcome = (None, exc)
+        if units:
+            with suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, units)
+
+    def _take(self, loop: asyncio.AbstractEventLoop, connection: sqlite3.Connection) -> list[_Unit]:
+        """The queued units to run now: at most ``GROUP_LIMIT``, none whose caller has gone;
+        any left over get a flush of their own, queued after this one."""
         with self._queue_lock:
             units, self._queued = self._queued[:GROUP_LIMIT], self._queued[GROUP_LIMIT:]
             if self._queued:
                 self._executor.submit(self._flush, loop, connection)
             else:
                 self._flush_queued = False
-        units = [unit for unit in units if not unit.dropped]
-        if units:
-            lock = self._writer_lock
-            if lock is None:
-                _commit_group(connection, units)
-            else:
-                try:
-                    with lock:
-                        _commit_group(connection, units)
-                except sqlite3.Error as exc:  # the lock timed out
-                    for unit in units:
-                        unit.outcome = (None, exc)
-            with suppress(RuntimeError):  # the loop has closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, units)
+        return [unit for unit in units if not unit.dropped]
 
     def writing(self) -> AbstractContextManager[None]:
         """The file's ``WriterLock`` (nothing for ``:memory:``), for work run without
