@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from burnlink.store.sqlite.worker import (
     immediate_transaction,
     insert_rows,
 )
+from burnlink.store.sqlite.writer_lock import WriterLock
 
 pytestmark = pytest.mark.anyio
 
@@ -273,6 +275,26 @@ async def test_units_queued_while_another_process_writes_join_one_group(tmp_path
     assert statements.count("COMMIT") == 1
     await worker.aclose()
     await other.aclose()
+
+
+async def test_a_writer_lock_that_fails_fails_its_group_and_the_next_group_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock file the kernel refuses to lock (``ENOLCK``) fails the units waiting for it with
+    that error; the worker is not left stuck, and once the lock works again so do writes."""
+    worker = await _worker_with_table(tmp_path)
+
+    def refused(self: WriterLock) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(WriterLock, "__enter__", refused)
+    with pytest.raises(OSError, match="No locks available"):
+        await asyncio.wait_for(worker.run(partial(_insert, 1), grouped=True), 5)
+    monkeypatch.undo()
+
+    assert await asyncio.wait_for(worker.run(partial(_insert, 2), grouped=True), 5) == 2
+    assert await _rows(worker) == [2]
+    await worker.aclose()
 
 
 async def test_a_grouped_unit_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:

@@ -201,15 +201,21 @@ class SqliteWorker:
         turn of their own."""
         lock = self._writer_lock
         units: list[_Unit] = []
+        ran = False
         try:
             with nullcontext() if lock is None else lock:
                 units = self._take(loop, connection)
                 if units:
                     _commit_group(connection, units)
-        except sqlite3.Error as exc:  # the lock timed out: no unit was taken yet
-            units = self._take(loop, connection)
-            for unit in units:
-                unit.outcome = (None, exc)
+                ran = True
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting callers
+            # The lock was never had (it timed out, or its file failed), so no unit ran: the
+            # queued ones get the error, and the queue is not left waiting for a flush. (Once
+            # the group has run, only letting go of the lock can fail: its outcomes stand.)
+            if not ran:
+                units = units or self._take(loop, connection)
+                for unit in units:
+                    unit.outcome = (None, exc)
         if units:
             with suppress(RuntimeError):  # the loop has closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, units)
