@@ -249,32 +249,23 @@ async def test_units_queued_while_another_process_writes_join_one_group(tmp_path
     """A group is taken once its thread holds the file's writer lock: units that queue while
     another writer has the turn commit together with the one already waiting, in one
     transaction, instead of each waiting for a turn of its own."""
-    file = str(tmp_path / "g.db")
-    other = await SqliteWorker.open(file, busy_timeout=TEN_SECONDS, name="other")
-    worker = await SqliteWorker.open(file, busy_timeout=TEN_SECONDS, name="g")
-    await other.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"), writes=True)
     statements: list[str] = []
-    await worker.run(lambda db: db.set_trace_callback(statements.append))
-    entered, release = threading.Event(), threading.Event()
+    locked = lock_held_by_another_worker(str(tmp_path / "g.db"), busy_timeout=TEN_SECONDS)
+    async with locked as (worker, release):
+        # Neither needs the writer lock: the other worker holds it, not SQLite's own.
+        await worker.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+        await worker.run(lambda db: db.set_trace_callback(statements.append))
+        first = asyncio.ensure_future(worker.run(partial(_insert, 1), grouped=True))
+        await asyncio.sleep(0.05)  # the worker's thread is now waiting for the turn
+        later = [
+            asyncio.ensure_future(worker.run(partial(_insert, n), grouped=True)) for n in (2, 3)
+        ]
+        await asyncio.sleep(0.05)
+        release.set()
 
-    def hold(db: sqlite3.Connection) -> None:
-        entered.set()
-        release.wait(timeout=10)
-
-    holder = asyncio.create_task(other.run(hold, writes=True))
-    await asyncio.to_thread(entered.wait, 10)
-    first = asyncio.ensure_future(worker.run(partial(_insert, 1), grouped=True))
-    await asyncio.sleep(0.05)  # the worker's thread is now waiting for the turn
-    later = [asyncio.ensure_future(worker.run(partial(_insert, n), grouped=True)) for n in (2, 3)]
-    await asyncio.sleep(0.05)
-    release.set()
-    await holder
-
-    assert await asyncio.gather(first, *later) == [1, 2, 3]
-    assert await _rows(worker) == [1, 2, 3]
+        assert await asyncio.gather(first, *later) == [1, 2, 3]
+        assert await _rows(worker) == [1, 2, 3]
     assert statements.count("COMMIT") == 1
-    await worker.aclose()
-    await other.aclose()
 
 
 async def test_a_writer_lock_that_fails_fails_its_group_and_the_next_group_still_runs(
