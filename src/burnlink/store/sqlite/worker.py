@@ -19,8 +19,8 @@ Group commit (``run(..., grouped=True)``). With ``synchronous=FULL`` every ``COM
 for the disk (an ``fsync`` of the write-ahead log, about 2.5 ms on the machine the benchmark
 runs on), and the writer lock is held meanwhile, so one write transaction per request capped
 a server at a few hundred requests a second whatever its CPUs. Grouped units that are waiting
-when the thread comes to them run in one transaction instead, each inside a ``SAVEPOINT`` of
-its own, and share one ``COMMIT``:
+once the thread holds the writer lock run in one transaction instead, each inside a
+``SAVEPOINT`` of its own, and share one ``COMMIT``:
 
 - a unit that raises is rolled back to its savepoint and gets its exception; the others go on;
 - no unit's caller hears of its result before the ``COMMIT`` has succeeded; if it fails, or an
