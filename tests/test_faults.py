@@ -28,9 +28,10 @@ from typing import NoReturn
 
 import httpx
 import pytest
-import redis
 
 from tests.conftest import store_url
+from tests.redis_server import PrivateRedis
+from tests.redis_server import private_redis as running_private_redis
 from tests.servers import START_TIMEOUT, free_port, server_process, stop_process
 
 UNAVAILABLE_WITHIN = 2.0
@@ -148,69 +149,10 @@ def _assert_revealable(base: str, secret_id: str, key: str) -> None:
 # -- a private Redis ---------------------------------------------------------------------------
 
 
-class PrivateRedis:
-    """A redis-server of our own with an append-only file, killed and restarted at will.
-
-    ``appendfsync always``: with ``everysec`` Redis may postpone writing the file while a
-    background fsync runs and still reply, and a ``kill -9`` then loses an acknowledged
-    secret (this test saw it happen); only ``always`` keeps every acknowledged write.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--protected-mode", "yes", "--maxmemory-policy", "noeviction",
-        ]  # fmt: skip
-        with (self.directory / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - fixed argv
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def signal(self, number: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no shutdown, no final fsync."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        _unavailable("redis-server is not installed: apt-get install redis-server")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = PrivateRedis(directory)
-    server.start()
-    try:
+    with running_private_redis(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.kill()
 
 
 def test_redis_outage_answers_503_quickly_and_recovers_with_the_secret(
