@@ -30,6 +30,7 @@ from redis.exceptions import DataError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from burnlink.errors import ConfigError, StorageUnavailable
+from burnlink.store.redis.multiplexed import MultiplexedConnection
 
 DEFAULT_PREFIX: Final = "burnlink:"
 CLUSTER_SCHEMES: Final = ("redis+cluster", "rediss+cluster")
@@ -77,10 +78,20 @@ class LeanRedis(Redis):
     retry does before giving up, so the errors and the pool's state are the same.
     """
 
+    _multiplexed: MultiplexedConnection | None = None
+
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Send one command on a pooled connection and return its parsed answer."""
+        """Send one command on a pooled connection and return its parsed answer; a script
+        call (``EVALSHA``) goes on the connection all script calls share instead."""
         if self.single_connection_client or self.connection is not None:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        if args[0] == "EVALSHA":
+            multiplexed = self._multiplexed
+            if multiplexed is None:
+                pool = self.connection_pool
+                timeout = pool.connection_kwargs.get("socket_timeout") or COMMAND_TIMEOUT_SECONDS
+                multiplexed = self._multiplexed = MultiplexedConnection(pool, timeout=timeout)
+            return await multiplexed.call(*args)
         pool = self.connection_pool
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
@@ -92,6 +103,13 @@ class LeanRedis(Redis):
             raise
         finally:
             await pool.release(conn)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the shared script connection too."""
+        if self._multiplexed is not None:
+            self._multiplexed.close()
+            self._multiplexed = None
+        await super().aclose(close_connection_pool)
 
     async def execute_raw(self, *args: Any) -> Any:
         """Send one command and return its reply as hiredis reads it (lists of bytes),
