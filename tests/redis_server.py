@@ -4,7 +4,6 @@ skips with what to install, or fails when ``CI=true``."""
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 import shutil
@@ -19,10 +18,8 @@ from typing import NoReturn
 import pytest
 import redis
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import self_signed
 from tests.servers import START_TIMEOUT, free_port
 
 _HOW_TO_INSTALL = "redis-server is not installed: apt-get install redis-server"
@@ -52,7 +49,8 @@ class PrivateRedis:
         self.ca_file = directory / "redis.crt"
         self.process: subprocess.Popen[bytes] | None = None
         if tls:
-            _write_certificate(self.ca_file, directory / "redis.key")
+            address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+            self_signed(self.ca_file, directory / "redis.key", address, ca=True)
 
     @property
     def url(self) -> str:
@@ -118,33 +116,3 @@ def private_redis(directory: Path, *, tls: bool = False) -> Iterator[PrivateRedi
         yield server
     finally:
         server.kill()
-
-
-def _write_certificate(certificate: Path, key_file: Path) -> None:
-    """A self-signed certificate for 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )

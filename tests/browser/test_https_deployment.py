@@ -10,7 +10,6 @@ processes that must agree on every secret, and client addresses that only the pr
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,11 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, require_browser
 from tests.browser.test_web_app import compose, open_link, reveal
+from tests.certificates import self_signed
 from tests.cli.harness import fragment
 from tests.conftest import store_url
 from tests.proxies import nginx_tls_proxy, require_nginx
@@ -40,29 +38,8 @@ SPOOFED = "203.0.113.9"
 def _certificate(folder: Path) -> tuple[Path, Path, str]:
     """A self-signed certificate for ``HOST``: its file, its key's file, and the base64
     SHA-256 of its public key, which is all Chromium is told to trust."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
     cert_file, key_file = folder / "tls.crt", folder / "tls.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key = self_signed(cert_file, key_file, x509.DNSName(HOST))
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

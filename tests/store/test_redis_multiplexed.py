@@ -84,16 +84,17 @@ async def _answers(client: Redis, script: str, values: list[str]) -> list[object
     )
 
 
-def test_concurrent_calls_each_get_their_own_answer_on_one_connection(run: Any) -> None:
-    services.require("redis")
-    _load_scripts(services.REDIS_URL)
-    client, name = _named(services.REDIS_URL)
-    values = [f"caller {i}" for i in range(500)]
+def _assert_one_connection_answers_each_caller(url: str, callers: int, run: Any) -> None:
+    """``callers`` script calls at once on our client for ``url``: each gets its own answer,
+    all of them on one connection, and the pool is never used."""
+    _load_scripts(url)
+    client, name = _named(url)
+    values = [f"caller {i}" for i in range(callers)]
 
     async def scenario() -> tuple[list[object], int]:
         try:
             answers = await _answers(client, ECHO, values)
-            return answers, _connections_named(services.REDIS_URL, name)
+            return answers, _connections_named(url, name)
         finally:
             await client.aclose()
 
@@ -102,6 +103,11 @@ def test_concurrent_calls_each_get_their_own_answer_on_one_connection(run: Any) 
     assert connections == 1
     assert not client.connection_pool._in_use_connections
     assert not client.connection_pool._available_connections
+
+
+def test_concurrent_calls_each_get_their_own_answer_on_one_connection(run: Any) -> None:
+    services.require("redis")
+    _assert_one_connection_answers_each_caller(services.REDIS_URL, 500, run)
 
 
 def test_an_error_answer_fails_only_its_own_caller(run: Any) -> None:
@@ -231,20 +237,7 @@ def test_a_connection_lost_fails_its_waiting_calls_at_once_and_the_next_call_rec
 
 def test_calls_over_tls_share_one_connection(tmp_path: Path, run: Any) -> None:
     with private_redis(tmp_path / "tls", tls=True) as server:
-        _load_scripts(server.url)
-        client, name = _named(server.url)
-        values = [f"tls {i}" for i in range(200)]
-
-        async def scenario() -> tuple[list[object], int]:
-            try:
-                answers = await _answers(client, ECHO, values)
-                return answers, _connections_named(server.url, name)
-            finally:
-                await client.aclose()
-
-        answers, connections = run(scenario())
-    assert answers == [value.encode() for value in values]
-    assert connections == 1
+        _assert_one_connection_answers_each_caller(server.url, 200, run)
 
 
 def test_the_first_caller_cancelled_while_the_connection_opens_leaves_it_opening_for_the_rest(
