@@ -192,6 +192,38 @@ async def test_a_grouped_unit_that_fails_is_undone_alone(tmp_path: Path) -> None
     await worker.aclose()
 
 
+async def test_a_group_whose_units_all_succeed_runs_them_without_savepoints(
+    tmp_path: Path,
+) -> None:
+    """Savepoints cost two statements a unit: a group takes them only when a unit fails, and
+    then every unit runs again inside its own, each row kept once."""
+    worker = await _worker_with_table(tmp_path)
+    statements: list[str] = []
+    await worker.run(lambda db: db.set_trace_callback(statements.append))
+    for failing in (None, 1):
+        async with held_thread(worker):
+            calls = [
+                asyncio.ensure_future(
+                    worker.run(
+                        partial(_insert_then_fail if n == failing else _insert, 10 * n + 5),
+                        grouped=True,
+                    )
+                )
+                for n in range(3)
+            ]
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*calls, return_exceptions=True)
+        if failing is None:
+            assert not [s for s in statements if "SAVEPOINT" in s]
+            assert statements.count("COMMIT") == 1
+            statements.clear()
+    assert statements.count("ROLLBACK") == 1
+    assert [s for s in statements if s.startswith("SAVEPOINT")] == ["SAVEPOINT unit"] * 3
+    assert statements.count("COMMIT") == 1
+    assert await _rows(worker) == [5, 5, 15, 25, 25]  # the second group kept 5 and 25 once
+    await worker.aclose()
+
+
 async def test_units_grouped_together_commit_together_or_not_at_all(tmp_path: Path) -> None:
     """A ``COMMIT`` that fails (here a deferred foreign key, checked at commit) fails every
     unit of its group, and none of their rows is kept: they were one transaction."""
