@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -20,7 +21,6 @@ from burnlink.store.sqlite.worker import (
     immediate_transaction,
     insert_rows,
 )
-from burnlink.store.sqlite.writer_lock import WriterLock
 
 pytestmark = pytest.mark.anyio
 
@@ -307,10 +307,13 @@ async def test_a_writer_lock_that_fails_fails_its_group_and_the_next_group_still
     that error; the worker is not left stuck, and once the lock works again so do writes."""
     worker = await _worker_with_table(tmp_path)
 
-    def refused(self: WriterLock) -> None:
-        raise OSError(errno.ENOLCK, "No locks available")
+    def refused(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_EX:
+            raise OSError(errno.ENOLCK, "No locks available")
+        real_flock(fd, operation)
 
-    monkeypatch.setattr(WriterLock, "__enter__", refused)
+    real_flock = fcntl.flock
+    monkeypatch.setattr(fcntl, "flock", refused)
     with pytest.raises(OSError, match="No locks available"):
         await asyncio.wait_for(worker.run(partial(_insert, 1), grouped=True), 5)
     monkeypatch.undo()
@@ -318,6 +321,34 @@ async def test_a_writer_lock_that_fails_fails_its_group_and_the_next_group_still
     assert await asyncio.wait_for(worker.run(partial(_insert, 2), grouped=True), 5) == 2
     assert await _rows(worker) == [2]
     await worker.aclose()
+
+
+async def test_a_group_runs_on_the_event_loop_unless_it_must_wait_which_the_loop_never_does(
+    tmp_path: Path,
+) -> None:
+    """With the writer lock free and the worker's thread idle, a group runs on the event
+    loop's own thread (no GIL hand-over per statement); when another worker holds the lock,
+    the group waits for it on the worker's thread while the loop goes on running."""
+    loop_thread = threading.get_ident()
+
+    def where(db: sqlite3.Connection) -> int:
+        db.execute("INSERT INTO t VALUES (1)")
+        return threading.get_ident()
+
+    worker = await _worker_with_table(tmp_path)
+    assert await worker.run(where, grouped=True) == loop_thread
+    await worker.aclose()
+
+    locked = lock_held_by_another_worker(str(tmp_path / "w.db"), busy_timeout=TEN_SECONDS)
+    async with locked as (second, release):
+        await second.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+        waiting = asyncio.ensure_future(second.run(where, grouped=True))
+        # Were the loop blocked waiting for the lock, the release below could never run:
+        # the group would fail after the busy timeout instead of still waiting here.
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        release.set()
+        assert await waiting != loop_thread
 
 
 async def test_a_grouped_unit_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:

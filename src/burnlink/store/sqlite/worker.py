@@ -33,6 +33,13 @@ No unit waits for a group to fill: the thread takes whatever has queued by the t
 the writer lock (at most ``GROUP_LIMIT``), so a group gathers what arrived while the previous
 one committed and while another process had its turn. A unit that must run alone (one that
 checkpoints the log, which no transaction may be open for) is not grouped.
+
+Where a group runs. ``sqlite3`` lets go of the GIL for every statement, and on the worker's
+thread each statement then waits to take it back from the event loop. So when nothing has to
+wait for it (the worker's thread is idle, the writer lock and SQLite's own lock are free right
+now), the event loop runs the group itself, at the end of the loop turn in which its first
+unit arrived; otherwise the group goes to the worker's thread, which does the waiting. The
+loop never waits for a lock. The two threads use the connection one at a time (``_use``).
 """
 
 from __future__ import annotations
@@ -95,14 +102,21 @@ class SqliteWorker:
         executor: ThreadPoolExecutor,
         connection: sqlite3.Connection,
         writer_lock: WriterLock | None = None,
+        *,
+        busy_timeout: timedelta = timedelta(seconds=5),
     ) -> None:
-        """Wrap an open connection; use ``SqliteWorker.open`` instead."""
+        """Wrap an open connection (opened with ``busy_timeout``); use ``SqliteWorker.open``
+        instead."""
         self._executor = executor
+        self._busy_ms = int(busy_timeout.total_seconds() * 1000)
         self._connection: sqlite3.Connection | None = connection
         self._writer_lock = writer_lock
         self._queued: list[_Unit] = []
         self._queue_lock = threading.Lock()
         self._flush_queued = False
+        self._use = threading.Lock()
+        """Held by the thread using the connection: the worker's own, or the event loop's
+        while it runs a group itself (``_flush_here``)."""
 
     @classmethod
     async def open(
@@ -129,6 +143,9 @@ class SqliteWorker:
                     timeout=busy_timeout.total_seconds(),
                     isolation_level=None,
                     uri=read_only,
+                    # Used from the worker's thread and, for a group, the event loop's, one
+                    # at a time (``_use``).
+                    check_same_thread=False,
                 )
             except BaseException:
                 if lock is not None:
@@ -142,7 +159,7 @@ class SqliteWorker:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(executor, connection, lock)
+        return cls(executor, connection, lock, busy_timeout=busy_timeout)
 
     @property
     def closed(self) -> bool:
@@ -168,10 +185,8 @@ class SqliteWorker:
         loop = asyncio.get_running_loop()
         if grouped:
             return await self._grouped(loop, connection, work)  # type: ignore[no-any-return]
-        lock = self._writer_lock
-        if writes and lock is not None:
-            return await loop.run_in_executor(self._executor, _holding, lock, work, connection)
-        return await loop.run_in_executor(self._executor, work, connection)
+        lock = self._writer_lock if writes else None
+        return await loop.run_in_executor(self._executor, _using, self._use, lock, work, connection)
 
     async def _grouped(
         self,
@@ -185,7 +200,7 @@ class SqliteWorker:
             start = not self._flush_queued
             self._flush_queued = True
         if start:
-            self._executor.submit(self._flush, loop, connection)
+            loop.call_soon(self._flush_here, loop, connection)
         try:
             return await unit.future
         except asyncio.CancelledError:
@@ -204,7 +219,7 @@ class SqliteWorker:
         units: list[_Unit] = []
         ran = False
         try:
-            with nullcontext() if lock is None else lock:
+            with self._use, nullcontext() if lock is None else lock:
                 units = self._take(loop, connection)
                 if units:
                     _commit_group(connection, units)
@@ -221,13 +236,65 @@ class SqliteWorker:
             with suppress(RuntimeError):  # the loop has closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, units)
 
+    def _flush_here(self, loop: asyncio.AbstractEventLoop, connection: sqlite3.Connection) -> None:
+        """On the event loop: run the queued group here if nothing has to wait for it (the
+        worker's thread is idle and the writer lock is free), else on the worker's thread
+        (``_flush``).
+
+        Every statement on the worker's thread lets go of the GIL and takes it back from the
+        event loop, a hand-over each; here there are none. What waits (the writer lock,
+        another process's turn) still waits on the worker's thread, never on the loop."""
+        if self._connection is None or not self._use.acquire(blocking=False):
+            self._flush_elsewhere(loop, connection)
+            return
+        lock = self._writer_lock
+        units: list[_Unit] = []
+        try:
+            if lock is not None and not _taken_now(lock):
+                self._flush_elsewhere(loop, connection)
+                return
+            try:
+                # Another program may hold SQLite's own lock without ours (the sqlite3
+                # shell, a backup): SQLite would wait for it here, on the loop.
+                if not _begin_without_waiting(connection, self._busy_ms):
+                    self._flush_elsewhere(loop, connection)
+                    return
+                units = self._take(loop, connection)
+                if units:
+                    _commit_group(connection, units, begun=True)
+                else:  # every caller went away before its unit started
+                    with suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
+            finally:
+                if lock is not None:
+                    # Once the group has run, only letting go of the lock can fail: its
+                    # outcomes stand (as on the worker's thread).
+                    with suppress(OSError):
+                        lock.__exit__(None, None, None)
+        finally:
+            self._use.release()
+        if units:
+            _settle(units)
+
+    def _flush_elsewhere(
+        self, loop: asyncio.AbstractEventLoop, connection: sqlite3.Connection
+    ) -> None:
+        """Hand the queued group to the worker's thread; after ``aclose``, fail it."""
+        try:
+            self._executor.submit(self._flush, loop, connection)
+        except RuntimeError:  # the executor has shut down: the worker is closed
+            units = self._take(loop, connection)
+            for unit in units:
+                unit.outcome = (None, WorkerClosed())
+            _settle(units)
+
     def _take(self, loop: asyncio.AbstractEventLoop, connection: sqlite3.Connection) -> list[_Unit]:
         """The queued units to run now: at most ``GROUP_LIMIT``, none whose caller has gone;
         any left over get a flush of their own, queued after this one."""
         with self._queue_lock:
             units, self._queued = self._queued[:GROUP_LIMIT], self._queued[GROUP_LIMIT:]
             if self._queued:
-                self._executor.submit(self._flush, loop, connection)
+                loop.call_soon_threadsafe(self._flush_here, loop, connection)
             else:
                 self._flush_queued = False
         return [unit for unit in units if not unit.dropped]
@@ -247,7 +314,7 @@ class SqliteWorker:
         lock = self._writer_lock
 
         def close() -> None:
-            with suppress(sqlite3.Error):
+            with self._use, suppress(sqlite3.Error):
                 connection.close()
             if lock is not None:
                 lock.close()
@@ -258,18 +325,48 @@ class SqliteWorker:
             self._executor.shutdown(wait=False)
 
 
-def _holding(
-    lock: WriterLock, work: Callable[[sqlite3.Connection], T], connection: sqlite3.Connection
+def _using(
+    use: threading.Lock,
+    lock: WriterLock | None,
+    work: Callable[[sqlite3.Connection], T],
+    connection: sqlite3.Connection,
 ) -> T:
-    with lock:
+    """On the worker's thread: ``work(connection)`` holding the connection (and ``lock``)."""
+    with use, nullcontext() if lock is None else lock:
         return work(connection)
+
+
+def _taken_now(lock: WriterLock) -> bool:
+    """Whether ``lock`` was free and is now held, without waiting (a lock that fails says no:
+    the worker's thread then meets the failure and hands it to the units)."""
+    try:
+        return lock.try_take()
+    except OSError:
+        return False
 
 
 _in_group = threading.local()
 """``db``: the connection whose group transaction this thread is running, if any."""
 
 
-def _commit_group(db: sqlite3.Connection, units: list[_Unit]) -> None:
+def _begin_without_waiting(db: sqlite3.Connection, busy_ms: int) -> bool:
+    """``BEGIN IMMEDIATE`` if SQLite's write lock is free now; ``False`` (and no transaction)
+    if it is not, or if anything failed (the worker's thread then meets it and says so)."""
+    try:
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
+    except sqlite3.Error:
+        if db.in_transaction:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        return False
+    return True
+
+
+def _commit_group(db: sqlite3.Connection, units: list[_Unit], *, begun: bool = False) -> None:
     """Run ``units`` in one transaction and commit; set each unit's outcome (see the module
     docstring).
 
@@ -277,12 +374,15 @@ def _commit_group(db: sqlite3.Connection, units: list[_Unit]) -> None:
     statements per unit, and every statement lets go of the GIL and waits to take it back
     from the event loop. Only when a unit raises is the transaction rolled back and the group
     run again, each unit in a savepoint of its own. Nothing was kept and no caller has heard
-    of the first run, so the second is as if it were the only one."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        _fail_group(db, units, exc)
-        return
+    of the first run, so the second is as if it were the only one.
+
+    ``begun``: the transaction is already open (``_begin_without_waiting``)."""
+    if not begun:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _fail_group(db, units, exc)
+            return
     failed = _run_plainly(db, units)
     if failed is not None:
         unit, raised = failed

@@ -93,6 +93,17 @@ class WriterLock:
     def __exit__(self, *_exc: object) -> None:
         fcntl.flock(self._turn, fcntl.LOCK_UN)
 
+    def try_take(self) -> bool:
+        """Take the turn if it is free, without waiting; ``False`` if it is not, or if a wait
+        of this process is still under way (one given up on may hold the place in line
+        through this process's own file, where a ``flock`` from here would not see it). The
+        caller lets go with ``__exit__``, and must be the only one in its process using the
+        lock meanwhile (``SqliteWorker`` makes sure)."""
+        with self._guard:
+            if self._waits or self._closed:
+                return False
+        return self._take_if_free()
+
     def _take_if_free(self) -> bool:
         """Take the turn without waiting if nobody holds it or waits for it."""
         try:
