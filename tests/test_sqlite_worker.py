@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from burnlink.store.sqlite import worker as worker_module
 from burnlink.store.sqlite.worker import (
     SqliteWorker,
     WorkerClosed,
@@ -349,6 +350,28 @@ async def test_a_group_runs_on_the_event_loop_unless_it_must_wait_which_the_loop
         assert not waiting.done()
         release.set()
         assert await waiting != loop_thread
+
+
+async def test_a_group_that_fails_past_its_commit_fails_every_caller_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever escapes the group's transaction reaches every caller of it as their error,
+    on the event loop's path as on the thread's; nothing is kept, and later groups run."""
+    worker = await _worker_with_table(tmp_path)
+
+    def broken(db: sqlite3.Connection, units: object, *, begun: bool = False) -> None:
+        db.execute("INSERT INTO t VALUES (99)")
+        raise RuntimeError("the driver broke")
+
+    monkeypatch.setattr(worker_module, "_commit_group", broken)
+    calls = [worker.run(partial(_insert, n), grouped=True) for n in range(3)]
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+    monkeypatch.undo()
+
+    assert [type(o) for o in outcomes] == [RuntimeError] * 3
+    assert await worker.run(partial(_insert, 7), grouped=True) == 7
+    assert await _rows(worker) == [7]
+    await worker.aclose()
 
 
 async def test_a_grouped_unit_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:

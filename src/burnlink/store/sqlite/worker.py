@@ -260,11 +260,17 @@ class SqliteWorker:
                     self._flush_elsewhere(loop, connection)
                     return
                 units = self._take(loop, connection)
-                if units:
-                    _commit_group(connection, units, begun=True)
-                else:  # every caller went away before its unit started
-                    with suppress(sqlite3.Error):
+                try:
+                    if units:
+                        _commit_group(connection, units, begun=True)
+                    else:  # every caller went away before its unit started
                         connection.execute("ROLLBACK")
+                except Exception as exc:  # noqa: BLE001 - handed to the waiting callers
+                    # Only the driver could raise past ``_commit_group``: as on the thread,
+                    # the group fails whole (rolled back) and every caller hears of it.
+                    _fail_group(connection, units, None)
+                    for unit in units:
+                        unit.outcome = (None, exc)
             finally:
                 if lock is not None:
                     # Once the group has run, only letting go of the lock can fail: its
