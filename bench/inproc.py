@@ -7,7 +7,9 @@ generator, the store and the workers share the cores and one run differs from th
 and access log) directly from tasks in the same process, ``--concurrency`` at a time, and
 divides the process's CPU time (user + system) by the requests. Nothing but the HTTP server
 is left out: no sockets to clients, no uvicorn parsing. The figure moves by a few per cent
-between runs, so a change to the hot path can be judged in seconds.
+between runs, so a change to the hot path can be judged in seconds. On Redis and PostgreSQL
+the store server's CPU per request is printed beside it (every process of its name on the
+machine, as the main harness counts it: run nothing else against that server meanwhile).
 
 Each phase ends once the sealer has sealed every event the phase recorded, so that the
 sealing counts in the phase whose events it seals, however the sealer's batches fell.
@@ -38,9 +40,13 @@ from typing import Any
 
 from bench import callgrind
 from bench.contenders import BURNLINK_CREATE, VENV_BIN
+from bench.procs import named_cpu_seconds
 from bench.stores import RATE_LIMITS_WIDE, delete_redis_prefix, postgres_database
 
 Message = dict[str, Any]
+
+_STORE_SERVERS = {"redis": "redis-server", "postgres": "postgres"}
+"""The store server's process name per ``--store``, for its CPU per request."""
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -195,16 +201,20 @@ async def _phase(
             answers.append(answer)
 
     profile = args.profile if args.phase == name else None
+    server = _STORE_SERVERS.get(args.store)
     with _sampled(profile), callgrind.counted(name) as counted:
+        store = named_cpu_seconds(server) if server else 0.0
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(args.concurrency)))
         await driver.settle()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        store = named_cpu_seconds(server) - store if server else 0.0
     if counted:
         print(f"{name}: {counted[0] / len(calls):,.0f} instructions per request", flush=True)
     else:
+        beside = f", {server} {1e6 * store / len(calls):,.0f} µs" if server else ""
         print(
-            f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request,"
+            f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request{beside},"
             f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests)",
             flush=True,
         )
