@@ -1320,6 +1320,20 @@ async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str
 # -- counting apart from the change ----------------------------------------------------------
 
 
+async def _until_blocked_by(postgres_url: str, holder: psycopg.AsyncConnection[Any]) -> None:
+    """Return once a session waits on a lock ``holder`` holds (fail after about 2 s)."""
+    async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+        for _ in range(200):
+            cursor = await watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                (holder.info.backend_pid,),
+            )
+            if (await cursor.fetchone() or (0,))[0]:
+                return
+            await asyncio.sleep(0.01)
+    pytest.fail("nothing waited on the held row")
+
+
 async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_bucket(
     postgres_url: str, pg_store: PostgresStore, clock: FrozenClock
 ) -> None:
@@ -1338,17 +1352,7 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
                 record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock)
             )
         )
-        async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
-            for _ in range(200):  # until the reveal waits on the held row
-                cursor = await watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
-                    (holder.info.backend_pid,),
-                )
-                if (await cursor.fetchone() or (0,))[0]:
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                pytest.fail("the reveal never waited on the held row")
+        await _until_blocked_by(postgres_url, holder)
         created = await asyncio.wait_for(pg_store.create(make_record(clock), hits=hits), timeout=5)
         assert not reveal.done()
         await holder.rollback()
@@ -1356,6 +1360,28 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
     assert created == [2]
     assert revealed.counts == [1]
     assert revealed.consumed is not None
+
+
+async def test_a_reader_that_lost_the_last_view_to_a_concurrent_one_finds_the_secret_gone(
+    postgres_url: str, pg_store: PostgresStore, clock: FrozenClock
+) -> None:
+    # As on SQLite and Redis, where reveals run one after another: the reveal waits on the
+    # row lock of the one taking the last view, then reads what it committed, not the
+    # secret as it was before it waited.
+    record = make_record(clock)
+    await pg_store.create(record)
+    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+        await holder.execute(
+            "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
+        )
+        reveal = asyncio.create_task(
+            pg_store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=[], view=viewed(clock))
+        )
+        await _until_blocked_by(postgres_url, holder)
+        await holder.execute("DELETE FROM burnlink_secrets WHERE id = %s", (record.secret_id,))
+        await holder.commit()
+    revealed = await asyncio.wait_for(reveal, timeout=5)
+    assert (revealed.meta, revealed.consumed) == (None, None)
 
 
 async def test_a_create_refused_for_a_taken_id_keeps_its_count(

@@ -1,5 +1,6 @@
 """The SQL statements of the PostgreSQL store (``burnlink.store.postgres.store``), one per atomic
-rule; the tables are in ``burnlink.store.postgres.schema``.
+rule; the tables are in ``burnlink.store.postgres.schema``, the create and the reveal in
+``burnlink.store.postgres.procedures``.
 
 Every statement takes the application's ``now`` as a parameter and checks
 ``expires_at > now`` itself; none reads the server's clock.
@@ -65,58 +66,6 @@ INSERT_ENVELOPE_ROW: Final = """
 """
 """The insert of a secret's row (``secret_params``) for the receipt in the CTE ``receipt``."""
 
-_COUNTED_TOTALS: Final = """
-hit AS (
-    INSERT INTO burnlink_counters AS k (bucket, window_start, ends_at, hits)
-    SELECT u.bucket, u.start, to_timestamp(u.ends), u.cost
-    FROM unnest(%(count_buckets)s::text[], %(count_starts)s::bigint[], %(count_ends)s::bigint[],
-                %(count_costs)s::bigint[]) AS u (bucket, start, ends, cost)
-    ON CONFLICT (bucket, window_start) DO UPDATE SET hits = k.hits + excluded.hits
-    RETURNING k.bucket, k.window_start, k.hits
-), totals AS (
-    SELECT l.n, COALESCE(c.hits, k.hits, 0) AS hits, l.most
-    FROM unnest(%(hit_buckets)s::text[], %(hit_starts)s::bigint[], %(hit_limits)s::bigint[])
-         WITH ORDINALITY AS l (bucket, start, most, n)
-    LEFT JOIN hit AS c ON c.bucket = l.bucket AND c.window_start = l.start
-    LEFT JOIN burnlink_counters AS k ON k.bucket = l.bucket AND k.window_start = l.start
-)"""
-"""The CTEs ``hit`` and ``totals`` of a statement that counts a request's rate hits.
-``hit`` adds the ``count_*`` costs (one element per counter, none twice; ``count_ends``: the
-window's end in seconds since the epoch, for a row it creates). ``totals`` is each of the
-``hit_*`` (one per hit, in order, ``n``; limit ``most`` -1 for none) with its total: the one
-counted here, else (a counter only read) the one in the statement's snapshot."""
-
-COUNT_HITS: Final = f"""
-WITH {_COUNTED_TOTALS}
-SELECT array_agg(hits ORDER BY n) FROM totals
-"""
-"""Count the request's rate hits and answer their totals in the hits' order (``NULL`` for
-none). Each counted row is locked until the transaction ends, so the totals are positions,
-as if the requests had been counted one by one: the first step of ``procedures``."""
-
-_DECIDED_TOTALS: Final = """
-totals AS (
-    SELECT l.n, l.hits, l.most
-    FROM unnest(%(hit_totals)s::bigint[], %(hit_limits)s::bigint[])
-         WITH ORDINALITY AS l (hits, most, n)
-)"""
-"""The CTE ``totals`` of a change guarded on totals ``COUNT_HITS`` answered
-(``hit_totals``), with their limits (``hit_limits``, -1 for none)."""
-
-CREATE: Final = f"""
-WITH {_DECIDED_TOTALS}, receipt AS (
-    INSERT INTO burnlink_receipts
-        (id, manage_digest, created_at, expires_at, max_views, views_used, keep_until, owner,
-         label, owner_email)
-    SELECT %(id)s, %(manage_digest)s, %(created_at)s, %(expires_at)s, %(max_views)s, 0,
-           %(keep_until)s, %(owner)s, %(label)s, %(owner_email)s
-    WHERE NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most)
-    RETURNING id
-), {_keep("receipt", "EXISTS (SELECT 1 FROM receipt)")}
-{INSERT_ENVELOPE_ROW}"""
-"""Insert the secret, its receipt and its events unless a total ``COUNT_HITS`` answered is past
-its limit: the second step of ``procedures``' create."""
-
 PEEK: Final = """
 SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
        passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest, policy
@@ -142,61 +91,6 @@ WITH taken AS (
 ), {_keep("taken", "EXISTS (SELECT 1 FROM taken)")}
 SELECT envelope, views_left FROM taken
 """
-
-REVEAL: Final = f"""
-WITH {_DECIDED_TOTALS}, allowed AS (
-    SELECT NOT EXISTS (SELECT 1 FROM totals WHERE most >= 0 AND hits > most) AS ok
-), found AS (
-    SELECT access_digest, created_at, expires_at, max_views, views_left, attempts_left,
-           passphrase_kdf, passphrase_iterations, passphrase_salt, passphrase_proof_digest,
-           policy
-    FROM burnlink_secrets
-    WHERE id = %(id)s AND expires_at > %(now)s AND (SELECT ok FROM allowed)
-), locked AS (
-    SELECT views_left FROM burnlink_secrets
-    WHERE id = %(id)s AND %(take)s AND (SELECT ok FROM allowed)
-      AND access_digest = %(access_digest)s AND expires_at > %(now)s AND views_left > 0
-      AND passphrase_kdf IS NULL
-      AND (policy IS NULL
-           OR substring(policy FROM 1 FOR length(%(no_rules)s::bytea)) = %(no_rules)s)
-    FOR UPDATE
-), viewed AS (
-    UPDATE burnlink_secrets AS s
-    SET views_left = s.views_left - 1
-    WHERE s.id = %(id)s AND (SELECT views_left FROM locked) > 1
-    RETURNING s.id, s.envelope, s.views_left, s.max_views
-), last_viewed AS (
-    DELETE FROM burnlink_secrets AS s
-    WHERE s.id = %(id)s AND (SELECT views_left FROM locked) = 1
-    RETURNING s.id, s.envelope, 0 AS views_left, s.max_views
-), taken AS (
-    SELECT * FROM viewed UNION ALL SELECT * FROM last_viewed
-), counted AS (
-    UPDATE burnlink_receipts AS r
-    SET views_used = r.views_used + 1,
-        ended_at = CASE WHEN taken.views_left = 0 THEN %(now)s ELSE r.ended_at END,
-        end_reason = CASE WHEN taken.views_left = 0 THEN 'viewed' ELSE r.end_reason END,
-        keep_until = CASE WHEN taken.views_left = 0 THEN %(keep_until)s ELSE r.keep_until END
-    FROM taken
-    WHERE r.id = taken.id
-), {_keep("taken", "FALSE")}, kept_view AS (
-    INSERT INTO burnlink_outbox (record)
-    SELECT %(view_head)s::bytea || convert_to(taken.max_views::text, 'UTF8')
-           || %(view_tail)s::bytea
-    FROM taken
-)
-SELECT (SELECT ok FROM allowed),
-       found.access_digest, found.created_at, found.expires_at, found.max_views,
-       found.views_left, found.attempts_left, found.passphrase_kdf,
-       found.passphrase_iterations, found.passphrase_salt, found.passphrase_proof_digest,
-       found.policy, taken.envelope, taken.views_left
-FROM (SELECT 1) AS one LEFT JOIN found ON TRUE LEFT JOIN taken ON TRUE
-"""
-"""Unless a total ``COUNT_HITS`` answered is past its limit, read the secret and, with
-``take``, when it needs nothing but its link, take the view under the row lock (the last view
-deletes the row, an earlier one counts it down) and keep its event: the second step of
-``procedures``' reveal. Answers whether the totals allowed it, the secret's metadata and the
-view taken (``NULL``s where there is none)."""
 
 DELETE_VIEWED: Final = "DELETE FROM burnlink_secrets WHERE id = %(id)s AND views_left = 0"
 

@@ -49,15 +49,12 @@ UPDATE``, which under READ COMMITTED waits for a concurrent attempt and then rea
 committed), counts only if ``locks`` says rightly whether this attempt is the last, and at zero
 deletes under that lock, all in one transaction; ``burn`` is a single statement.
 ``create`` and ``reveal`` are one ``CALL`` each (``procedures``): it counts the request's
-rate hits in a transaction of its own (``sql.COUNT_HITS``), committed at once, so a counter's
-row is locked only while it is counted, then makes the change guarded on the totals counted,
-in one statement. A reveal's change (``sql.REVEAL``) reads the secret and, when no total is
-past its limit and the secret needs nothing but its link, takes the view: a CTE locks the row
-(``SELECT … FOR UPDATE``, which under READ COMMITTED waits for a concurrent reader and then
-reads the version it committed), and by the ``views_left`` it locked either counts the row
-down (``UPDATE``) or, for the last view, deletes it (``DELETE``). The two exclude each other,
-so no statement modifies the row twice, and both act on the latest version (a version changed
-since the statement's snapshot is re-read, with the locked value unchanged).
+rate hits in a transaction of its own, committed at once, so a counter's row is locked only
+while it is counted, then makes the change guarded on the totals counted. A reveal's change
+locks the secret's row when the view can be taken (``SELECT … FOR UPDATE``, which under READ
+COMMITTED waits for a concurrent reader and then reads the version it committed), and by the
+``views_left`` it locked either counts the row down (``UPDATE``) or, for the last view, deletes
+it (``DELETE``), under that lock.
 
 Events travel inside the statement that makes the change they describe: ``create``,
 ``consume``, ``record_failure`` (its counting statement) and ``burn`` carry them as array
@@ -173,8 +170,8 @@ def _hit_params(hit: Hit, now_seconds: int) -> dict[str, Any]:
 
 
 def _counting(hits: Sequence[Hit], now_seconds: int) -> tuple[list[int], dict[str, Any]]:
-    """The start of each hit's window, and the parameters with which ``sql.COUNT_HITS``
-    counts and reads the hits and ``sql.CREATE`` and ``sql.REVEAL`` guard on them:
+    """The start of each hit's window, and the parameters with which the procedures
+    (``procedures``) count and read the hits and guard their change on them:
     ``count_*``, one element per counter hit at a cost (a counter hit twice once, with both
     costs), and ``hit_*``, one per hit in order (limit -1 for none)."""
     starts = [now_seconds // hit.window * hit.window for hit in hits]
@@ -312,7 +309,7 @@ class PostgresStore(PostgresIdentity, PostgresRequests):
         view: ViewRecord | None = None,
     ) -> Reveal:
         """See ``SecretStore.reveal``: one ``CALL`` (``procedures.REVEAL``) counts ``hits`` in
-        a transaction of its own, then (``sql.REVEAL``) reads the secret and, when no total is
+        a transaction of its own, then reads the secret and, when no total is
         past its limit and the secret needs nothing else, takes the view under the row lock,
         keeping the view's event: the last view deletes the row, an earlier one counts it
         down. The totals it counted are the ones returned, so the counts and the decision
