@@ -193,11 +193,13 @@ async def test_a_grouped_unit_that_fails_is_undone_alone(tmp_path: Path) -> None
     await worker.aclose()
 
 
-async def test_a_group_whose_units_all_succeed_runs_them_without_savepoints(
+async def test_a_group_whose_units_all_succeed_runs_them_without_savepoints_of_their_own(
     tmp_path: Path,
 ) -> None:
-    """Savepoints cost two statements a unit: a group takes them only when a unit fails, and
-    then every unit runs again inside its own, each row kept once."""
+    """Savepoints cost two statements a unit: a group takes one savepoint of its own, and one
+    per unit only when a unit fails; it then rolls back to its own savepoint, keeping its
+    transaction (no second ``BEGIN``: nothing waits for the write lock again), and every unit
+    runs again inside its own, each row kept once."""
     worker = await _worker_with_table(tmp_path)
     statements: list[str] = []
     await worker.run(lambda db: db.set_trace_callback(statements.append))
@@ -215,11 +217,14 @@ async def test_a_group_whose_units_all_succeed_runs_them_without_savepoints(
             await asyncio.sleep(0.01)
         await asyncio.gather(*calls, return_exceptions=True)
         if failing is None:
-            assert not [s for s in statements if "SAVEPOINT" in s]
+            assert [s for s in statements if "SAVEPOINT" in s] == ["SAVEPOINT grouped"]
             assert statements.count("COMMIT") == 1
             statements.clear()
-    assert statements.count("ROLLBACK") == 1
-    assert [s for s in statements if s.startswith("SAVEPOINT")] == ["SAVEPOINT unit"] * 3
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    rollbacks = [s for s in statements if s.startswith("ROLLBACK")]
+    assert rollbacks == ["ROLLBACK TO grouped", "ROLLBACK TO unit"]
+    savepoints = [s for s in statements if s.startswith("SAVEPOINT")]
+    assert savepoints == ["SAVEPOINT grouped"] + ["SAVEPOINT unit"] * 3
     assert statements.count("COMMIT") == 1
     assert await _rows(worker) == [5, 5, 15, 25, 25]  # the second group kept 5 and 25 once
     await worker.aclose()

@@ -376,19 +376,22 @@ def _commit_group(db: sqlite3.Connection, units: list[_Unit], *, begun: bool = F
     """Run ``units`` in one transaction and commit; set each unit's outcome (see the module
     docstring).
 
-    The units first run one after another without savepoints: a savepoint costs two more
-    statements per unit, and every statement lets go of the GIL and waits to take it back
-    from the event loop. Only when a unit raises is the transaction rolled back and the group
-    run again, each unit in a savepoint of its own. Nothing was kept and no caller has heard
-    of the first run, so the second is as if it were the only one.
+    The units first run one after another without savepoints of their own: a savepoint
+    costs two more statements per unit, and every statement lets go of the GIL and waits to
+    take it back from the event loop. Only when a unit raises is the group rolled back to the
+    one savepoint it took after ``BEGIN`` and run again, each unit in a savepoint of its own.
+    Nothing was kept and no caller has heard of the first run, so the second is as if it
+    were the only one; the transaction, and with it SQLite's write lock, is held throughout,
+    so nothing has to wait for the lock again (on the event loop's path nothing may wait).
 
     ``begun``: the transaction is already open (``_begin_without_waiting``)."""
-    if not begun:
-        try:
+    try:
+        if not begun:
             db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            _fail_group(db, units, exc)
-            return
+        db.execute("SAVEPOINT grouped")
+    except sqlite3.Error as exc:
+        _fail_group(db, units, exc)
+        return
     failed = _run_plainly(db, units)
     if failed is not None:
         unit, raised = failed
@@ -399,8 +402,7 @@ def _commit_group(db: sqlite3.Connection, units: list[_Unit], *, begun: bool = F
                 unit.outcome = (None, raised)
             return
         try:
-            db.execute("ROLLBACK")
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK TO grouped")
         except sqlite3.Error as undo:
             _fail_group(db, units, undo)
             return
