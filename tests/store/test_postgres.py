@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from burnlink.store.postgres.arrays import (
 )
 from burnlink.store.postgres.schema import MIGRATIONS
 from burnlink.store.postgres.store import SCHEMA_VERSION, PostgresStore
-from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
+from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded, Reveal
 from tests import services
 from tests.conftest import RETENTION, store_url
 from tests.store.test_contract import (
@@ -1320,18 +1321,35 @@ async def test_declared_arrays_reach_the_server_as_their_types(postgres_url: str
 # -- counting apart from the change ----------------------------------------------------------
 
 
-async def _until_blocked_by(postgres_url: str, holder: psycopg.AsyncConnection[Any]) -> None:
-    """Return once a session waits on a lock ``holder`` holds (fail after about 2 s)."""
-    async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
-        for _ in range(200):
-            cursor = await watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
-                (holder.info.backend_pid,),
-            )
-            if (await cursor.fetchone() or (0,))[0]:
-                return
-            await asyncio.sleep(0.01)
-    pytest.fail("nothing waited on the held row")
+@asynccontextmanager
+async def _reveal_behind_a_held_row(
+    postgres_url: str,
+    store: PostgresStore,
+    record: SecretRecord,
+    clock: FrozenClock,
+    hits: list[Hit],
+) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], asyncio.Task[Reveal]]]:
+    """Another connection (yielded) holds ``record``'s row lock, and a reveal taking its view
+    (the task yielded) waits on it: the block starts once it does (fails after about 2 s)."""
+    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+        await holder.execute(
+            "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
+        )
+        reveal = asyncio.create_task(
+            store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock))
+        )
+        async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+            for _ in range(200):
+                cursor = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    (holder.info.backend_pid,),
+                )
+                if (await cursor.fetchone() or (0,))[0]:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the reveal never waited on the held row")
+        yield holder, reveal
 
 
 async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_bucket(
@@ -1343,16 +1361,10 @@ async def test_a_request_waiting_on_its_secret_holds_up_no_other_counted_in_its_
     hits = [Hit("from:192.0.2.77", 3600, limit=100)]
     record = make_record(clock)
     await pg_store.create(record)
-    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
-        await holder.execute(
-            "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
-        )
-        reveal = asyncio.create_task(
-            pg_store.reveal(
-                record.secret_id, ACCESS, now=clock.now(), hits=hits, view=viewed(clock)
-            )
-        )
-        await _until_blocked_by(postgres_url, holder)
+    async with _reveal_behind_a_held_row(postgres_url, pg_store, record, clock, hits) as (
+        holder,
+        reveal,
+    ):
         created = await asyncio.wait_for(pg_store.create(make_record(clock), hits=hits), timeout=5)
         assert not reveal.done()
         await holder.rollback()
@@ -1370,14 +1382,10 @@ async def test_a_reader_that_lost_the_last_view_to_a_concurrent_one_finds_the_se
     # secret as it was before it waited.
     record = make_record(clock)
     await pg_store.create(record)
-    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
-        await holder.execute(
-            "SELECT 1 FROM burnlink_secrets WHERE id = %s FOR UPDATE", (record.secret_id,)
-        )
-        reveal = asyncio.create_task(
-            pg_store.reveal(record.secret_id, ACCESS, now=clock.now(), hits=[], view=viewed(clock))
-        )
-        await _until_blocked_by(postgres_url, holder)
+    async with _reveal_behind_a_held_row(postgres_url, pg_store, record, clock, []) as (
+        holder,
+        reveal,
+    ):
         await holder.execute("DELETE FROM burnlink_secrets WHERE id = %s", (record.secret_id,))
         await holder.commit()
     revealed = await asyncio.wait_for(reveal, timeout=5)
