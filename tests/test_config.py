@@ -6,12 +6,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from burnlink.config import Settings, load_settings
 from burnlink.errors import ConfigError
+from burnlink.store import open_store
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -222,15 +224,45 @@ def test_masked_settings_hide_keys_tokens_and_hook_urls() -> None:
 @pytest.mark.parametrize(
     ("store", "audit"),
     [
-        pytest.param("sqlite:///var/lib/b.db", "sqlite:///var/lib/b.db", id="sqlite-same-file"),
+        pytest.param(
+            "sqlite:///nowhere/b.db", "sqlite:///nowhere/b-audit.db", id="sqlite-file-beside"
+        ),
+        pytest.param("sqlite://rel/b", "sqlite://rel/b-audit", id="sqlite-relative-no-suffix"),
+        pytest.param("sqlite://:memory:", "sqlite://:memory:", id="sqlite-memory"),
         pytest.param("postgresql://db/b", "postgresql://db/b", id="postgres-same-db"),
         pytest.param("memory://", "memory://", id="memory"),
         pytest.param("redis://r:6379/0", "sqlite:///keys/audit.db", id="redis-to-key-dir"),
     ],
 )
-def test_the_audit_log_lives_in_the_store_database_unless_told(store: str, audit: str) -> None:
+def test_the_audit_log_lives_beside_the_store_unless_told(store: str, audit: str) -> None:
     assert load_settings(store=store, key_dir="/keys").audit_url() == audit
     assert load_settings(store=store, audit_store="memory://").audit_url() == "memory://"
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_store_file_that_holds_an_audit_log_keeps_it(tmp_path: Path) -> None:
+    """A log started in the store's own file (the default before it had a file of its own)
+    stays there: a new default must not start a second chain beside it. A store file
+    without one, or none yet, gets the file beside it, and probing creates nothing."""
+    from burnlink.audit import open_audit_store
+
+    legacy, fresh, absent = (tmp_path / name for name in ("old.db", "new.db", "none.db"))
+    audit = await open_audit_store(f"sqlite://{legacy}", key=bytes(32))
+    await audit.aclose()
+    store = await open_store(f"sqlite://{fresh}", retention=timedelta(days=1))
+    await store.aclose()
+
+    assert load_settings(store=f"sqlite://{legacy}").audit_url() == f"sqlite://{legacy}"
+    assert (
+        load_settings(store=f"sqlite://{fresh}").audit_url()
+        == f"sqlite://{tmp_path / 'new-audit.db'}"
+    )
+    assert (
+        load_settings(store=f"sqlite://{absent}").audit_url()
+        == f"sqlite://{tmp_path / 'none-audit.db'}"
+    )
+    assert not absent.exists()
+    assert not (tmp_path / "old-audit.db").exists()
 
 
 def test_docs_config_error_example_is_the_real_output() -> None:

@@ -622,15 +622,15 @@ class Settings(BaseSettings):
         return Limit.parse(str(getattr(self, f"rate_limit_{name}")))
 
     def audit_url(self) -> str:
-        """Where the audit log lives: ``audit_store``, else the store's own SQL database (a
-        SQLite file, a PostgreSQL database, or memory), else (Redis) ``audit.db`` in
-        ``key_dir``."""
+        """Where the audit log lives: ``audit_store``, else beside the store
+        (``audit.location``: a SQLite store's log in a file of its own, unless its file
+        already holds one; PostgreSQL's or memory's in the store's own database; Redis's in
+        ``audit.db`` in ``key_dir``)."""
         if self.audit_store:
             return self.audit_store
-        scheme = self.store.partition("://")[0].lower()
-        if scheme in _AUDIT_SCHEMES:
-            return self.store
-        return f"sqlite://{Path(self.key_dir).expanduser() / 'audit.db'}"
+        from burnlink.audit.location import default_audit_url
+
+        return default_audit_url(self.store, self.key_dir)
 
     def masked(self) -> dict[str, object]:
         """Every setting, with secrets masked, for ``burnlink config check``."""

@@ -1,7 +1,7 @@
 """The audit trail: events, the hash chain that protects them, their stores and exports.
 
 ==========================  ===============================================================
-``sqlite:///var/lib/x.db``  tables ``audit_log`` and ``audit_state`` (may share the store's file)
+``sqlite:///var/lib/x.db``  tables ``audit_log`` and ``audit_state`` (``audit.location``)
 ``postgresql://u@host/db``  tables ``burnlink_audit_log`` and ``burnlink_audit_state``
 ``memory://``               SQLite in memory: lives as long as the process (``--dev``, tests)
 ==========================  ===============================================================
