@@ -51,7 +51,7 @@ def _holds_audit_log(path: Path) -> bool:
     if known is not None:
         return known
     if not path.exists():
-        return False  # the store creates it, and the log's file beside it is made first
+        return False  # a new store, whose log goes beside it from the start
     try:
         with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
             found = db.execute(
