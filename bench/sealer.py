@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import callgrind
-from bench.stores import postgres_database
+from bench.stores import delete_redis_prefix, postgres_database
 from burnlink.audit import open_audit_store
 from burnlink.audit.events import AuditEventType, RequestInfo, audit_event
 from burnlink.audit.outbox import OutboxRecord
@@ -63,9 +63,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def _urls(args: argparse.Namespace, work: Path) -> Iterator[tuple[str, str]]:
     """The store's URL and the audit log's, as ``Settings.audit_url`` would pick it."""
     if args.store == "redis":
-        yield f"{args.redis_url}?prefix=sealer-{uuid.uuid4().hex[:8]}:", f"sqlite://{work}/a.db"
+        # The Redis is the caller's: leave nothing behind in it.
+        prefix = f"sealer-{uuid.uuid4().hex[:8]}:"
+        try:
+            yield f"{args.redis_url}?prefix={prefix}", f"sqlite://{work}/a.db"
+        finally:
+            delete_redis_prefix(args.redis_url, prefix)
     elif args.store == "sqlite":
-        yield f"sqlite://{work}/burnlink.db", f"sqlite://{work}/burnlink.db"
+        yield f"sqlite://{work}/burnlink.db", f"sqlite://{work}/burnlink-audit.db"
     else:
         with postgres_database(args.postgres_url) as url:
             yield url, url
