@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import load
 from bench.load import Load, Measurement, Request
 from bench.procs import (
+    Server,
     cpu_times,
     free_port,
     group_cpu_seconds,
@@ -269,6 +271,39 @@ class _Cpu:
         return server, store / max(requests, 1) * 1e6
 
 
+def started(contender: Contender, port: int, out: Path) -> AbstractContextManager[Server]:
+    """``contender`` serving on ``port`` until the block ends, its output in ``out``."""
+    return serving(
+        contender.name,
+        contender.command(port),
+        port=port,
+        ready_path=contender.ready,
+        log=out / "server.log",
+        env=contender.env,
+        cwd=REPO,
+    )
+
+
+def reveal_lines(
+    server: Server, contender: Contender, settings: Load, out: Path, create_rps: float
+) -> list[str]:
+    """Enough distinct secrets, made through ``server``, for a reveal run of ``settings``
+    at about ``create_rps``: one reveal line each (synthetic ids for a bare app)."""
+    needed = int(create_rps * (settings.duration + 1) * 2.5) + 2000
+    if contender.kind == "bare":
+        return _synthetic_reveals(max(needed * 4, 100_000))
+    return load.harvest(
+        server.base,
+        contender.kind,
+        contender.create,
+        needed,
+        settings,
+        out / "harvest",
+        out / "harvest.txt",
+        limit=max(30.0, 4 * needed / max(create_rps, 1.0)),
+    )
+
+
 def measure(contender: Contender, settings: Load, work: Path, *, label: str = "") -> Result:
     """Start ``contender``, measure creates then reveals of distinct secrets, stop it."""
     tag = (label or contender.name).split(" ")[0]
@@ -280,15 +315,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
     if result.busy_before > 0.15:
         result.notes.append(f"machine {result.busy_before:.0%} busy before start")
     print(f"  {result.name}: starting on 127.0.0.1:{port}", flush=True)
-    with serving(
-        contender.name,
-        contender.command(port),
-        port=port,
-        ready_path=contender.ready,
-        log=out / "server.log",
-        env=contender.env,
-        cwd=REPO,
-    ) as server:
+    with started(contender, port, out) as server:
         if settings.warmup:
             load.fixed(
                 server.base,
@@ -302,20 +329,7 @@ def measure(contender: Contender, settings: Load, work: Path, *, label: str = ""
         result.create_idle = cpu.idle()
         result.create_cpu_us, result.store_create_cpu_us = cpu.per_request(result.create.requests)
         print(f"  {result.name}: create {result.create.rps:,.0f} req/s", flush=True)
-        needed = int(result.create.rps * (settings.duration + 1) * 2.5) + 2000
-        if contender.kind == "bare":
-            lines = _synthetic_reveals(max(needed * 4, 100_000))
-        else:
-            lines = load.harvest(
-                server.base,
-                contender.kind,
-                contender.create,
-                needed,
-                settings,
-                out / "harvest",
-                out / "harvest.txt",
-                limit=max(30.0, 4 * needed / max(result.create.rps, 1.0)),
-            )
+        lines = reveal_lines(server, contender, settings, out, result.create.rps)
         print(f"  {result.name}: {len(lines):,} secrets to reveal", flush=True)
         warm = min(len(lines) // 10, int(result.create.rps))
         if warm:

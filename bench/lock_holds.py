@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import load
-from bench.contenders import REPO, burnlink
+from bench.contenders import burnlink, reveal_lines, started
 from bench.load import Load
-from bench.procs import free_port, serving
+from bench.procs import free_port
 
 PROBE = Path(__file__).resolve().parent / "lockprobe"
 
@@ -141,29 +141,12 @@ def main(argv: list[str] | None = None) -> None:
         contender = burnlink("burnlink-sqlite", store, args.workers, env)
         phases = []
         port = free_port()
-        with serving(
-            contender.name,
-            contender.command(port),
-            port=port,
-            ready_path=contender.ready,
-            log=work / "server.log",
-            env=contender.env,
-            cwd=REPO,
-        ) as server:
+        with started(contender, port, work) as server:
             load.fixed(server.base, contender.create, settings, work / "warmup.txt", duration=2)
             start = time.perf_counter()
             created = load.fixed(server.base, contender.create, settings, work / "create.txt")
             phases.append(("create", created.rps, start, time.perf_counter()))
-            needed = int(created.rps * (settings.duration + 1) * 1.5) + 2000
-            lines = load.harvest(
-                server.base,
-                contender.kind,
-                contender.create,
-                needed,
-                settings,
-                work / "harvest",
-                work / "harvest.txt",
-            )
+            lines = reveal_lines(server, contender, settings, work, created.rps)
             start = time.perf_counter()
             revealed = load.replay(
                 server.base, lines, contender.reveal_type, settings, work, work / "reveal.txt"

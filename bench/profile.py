@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import load
-from bench.contenders import REPO, VENV_BIN, Contender
+from bench.contenders import VENV_BIN, Contender, reveal_lines, started
 from bench.load import Load
-from bench.procs import free_port, serving
+from bench.procs import free_port
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -128,32 +128,14 @@ def profile(contender: Contender, settings: Load, work: Path) -> dict[str, dict[
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     summaries: dict[str, dict[str, object]] = {}
-    with serving(
-        contender.name,
-        contender.command(port),
-        port=port,
-        ready_path=contender.ready,
-        log=out / "server.log",
-        env=contender.env,
-        cwd=REPO,
-    ) as server:
+    with started(contender, port, out) as server:
         load.fixed(
             server.base, contender.create, settings, out / "warmup.txt", duration=settings.warmup
         )
         spy = _record(server.pgid, settings.duration, out / "create.raw")
         created = load.fixed(server.base, contender.create, settings, out / "create.txt")
         spy.wait()
-        needed = int(created.rps * settings.duration * 2) + 2000
-        lines = load.harvest(
-            server.base,
-            contender.kind,
-            contender.create,
-            needed,
-            settings,
-            out / "harvest",
-            out / "harvest.txt",
-            limit=max(30.0, 4 * needed / max(created.rps, 1.0)),
-        )
+        lines = reveal_lines(server, contender, settings, out, created.rps)
         spy = _record(server.pgid, settings.duration, out / "reveal.raw")
         load.replay(server.base, lines, contender.reveal_type, settings, out, out / "reveal.txt")
         spy.wait()

@@ -110,8 +110,8 @@ async def open_reporter(
             if url.partition("://")[0].lower() == "sqlite":
                 raise  # its messages already name the file and SQLite's error code
             raise type(exc)(f"Cannot open the audit log {describe_failure(url, exc)}") from exc
-        beside = settings.store.partition("://")[0].lower() == "sqlite"  # one host anyway
-        if settings.audit_store is None and url != settings.store and not beside:
+        one_host = settings.store.partition("://")[0].lower() == "sqlite"  # its log beside it
+        if settings.audit_store is None and url != settings.store and not one_host:
             log.warning(
                 "BURNLINK_AUDIT_STORE is unset and the store keeps no audit log: writing it to"
                 " %s, one file per host; point every host at one SQL database instead",
