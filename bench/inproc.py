@@ -18,6 +18,10 @@ Creates are the benchmark's (curl mode: ``{"secret": ..., "ttl": 3600}``); each 
 secret is then revealed once with the key from its link. ``--profile FILE`` samples the
 reveals (or, with ``--phase create``, the creates) with py-spy into FILE (raw format).
 
+The request log is written at ``BURNLINK_LOG_LEVEL`` (``info`` unless set; ``warning``
+leaves it out), the audit log goes where ``BURNLINK_AUDIT_STORE`` says, and
+``--rate-limits off`` stops counting the limits: each alone shows what that feature costs.
+
     .venv-test/bin/python -m bench.inproc --store redis --count 8000
 """
 
@@ -76,6 +80,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="count instructions per request under valgrind's callgrind (slow, but the same"
         " count whatever else the machine does; use a small --count, e.g. 300)",
+    )
+    parser.add_argument(
+        "--rate-limits",
+        choices=["wide", "off"],
+        default="wide",
+        help="every BURNLINK_RATE_LIMIT_* so wide that nothing is refused, but still counted"
+        " (default, as the harness runs), or off: what counting the limits costs",
     )
     parser.set_defaults(store="redis")
     args = parser.parse_args(argv)
@@ -261,7 +272,10 @@ def main(argv: list[str] | None = None) -> None:
         tempfile.TemporaryDirectory(prefix="burnlink-inproc-") as tmp,
         _store_url(args, Path(tmp)) as url,
     ):
-        os.environ.update(RATE_LIMITS_WIDE)
+        limits = RATE_LIMITS_WIDE
+        if args.rate_limits == "off":
+            limits = dict.fromkeys(RATE_LIMITS_WIDE, "off")
+        os.environ.update(limits)
         os.environ["BURNLINK_STORE"] = url
         os.environ["BURNLINK_KEY_DIR"] = tmp
         os.environ.setdefault("BURNLINK_LOG_LEVEL", "info")
