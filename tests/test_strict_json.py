@@ -24,6 +24,33 @@ def test_compact_encoding_is_json_dumps_with_compact_separators(value: object) -
         assert dumps_compact(value, ascii=ascii) == expected.encode("utf-8", "surrogatepass")
 
 
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_compact_encoding_of_floats_is_json_dumps_too(value: object) -> None:
+    # msgspec, which writes the float-free values, writes 1e16 where json writes 1e+16.
+    for ascii in (True, False):
+        expected = json.dumps(value, separators=(",", ":"), ensure_ascii=ascii)
+        assert dumps_compact(value, ascii=ascii) == expected.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"n": 1e16, "s": "a"}, b'{"n":1e+16,"s":"a"}'),
+        (["\x7f"], b'["\\u007f"]'),
+        ({"name": "caf\u00e9"}, b'{"name":"caf\\u00e9"}'),
+        ({1: [True, None]}, b'{"1":[true,null]}'),
+    ],
+)
+def test_compact_encoding_escapes_as_json_does(value: object, expected: bytes) -> None:
+    assert dumps_compact(value) == expected
+
+
 @given(_JSON)
 def test_strict_parsing_reads_what_json_loads_reads(value: object) -> None:
     text = json.dumps(value)
