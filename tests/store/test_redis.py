@@ -137,6 +137,28 @@ async def test_create_sets_native_expiry_and_end_moves_it(
     assert await raw.pexpiretime((prefix + b"e:" + tag).decode()) == burned_ms + retention_ms
 
 
+async def test_scripts_the_server_forgot_are_loaded_again(
+    redis_store: RedisStore, raw: Redis, clock: FrozenClock
+) -> None:
+    """After ``SCRIPT FLUSH`` (or a Redis restart) the store's direct script calls load their
+    script again and do their work once: a create, then each of a secret's two views."""
+    first = make_record(clock, views=2)
+    await redis_store.create(first)
+    await raw.script_flush()
+    second = make_record(clock, views=2)
+    await redis_store.create(second)
+    await raw.script_flush()
+    consumed = await redis_store.consume(first.secret_id, ACCESS, now=clock.now())
+    assert consumed is not None
+    assert consumed.views_left == 1
+    consumed = await redis_store.consume(second.secret_id, ACCESS, now=clock.now())
+    assert consumed is not None
+    assert consumed.views_left == 1
+    meta = await redis_store.peek(first.secret_id, now=clock.now())
+    assert meta is not None
+    assert meta.views_left == 1
+
+
 async def _race_processes(script: str, args: list[str], processes: int) -> list[bytes]:
     """Run ``processes`` copies of ``script``; release them together once all say "ready";
     return each one's stdout. Fails if any exits non-zero or takes over 8 s."""

@@ -14,7 +14,7 @@ the client raises into ``StorageUnavailable``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, cast
 from urllib.parse import unquote, unquote_plus
@@ -25,9 +25,11 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, RedisClusterException, RedisError
+from redis.exceptions import DataError, NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, KeyT
 
 from burnlink.errors import ConfigError, StorageUnavailable
 from burnlink.store.redis.multiplexed import MultiplexedConnection
@@ -127,6 +129,33 @@ class LeanRedis(Redis):
             raise
         finally:
             await pool.release(conn)
+
+
+class LeanScript(AsyncScript):
+    """A Lua script registered with a client, called as redis-py's ``AsyncScript`` calls it
+    (``EVALSHA``, and on ``NOSCRIPT`` ``SCRIPT LOAD`` and ``EVALSHA`` again) but sending the
+    command itself: redis-py's call also imports its pipeline class, copies the keys and
+    arguments twice and passes through two more methods, on every call. A call with another
+    ``client`` (a pipeline) is left to redis-py."""
+
+    async def __call__(
+        self,
+        keys: Sequence[KeyT] | None = None,
+        args: Iterable[EncodableT] | None = None,
+        client: Redis | RedisCluster | None = None,
+    ) -> Any:
+        """Run the script on its client with ``keys`` and ``args``; return its answer."""
+        if client is not None:
+            return await super().__call__(keys, args, client)
+        keys = keys or ()
+        args = args or ()
+        target = self.registered_client
+        try:
+            return await target.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # The server lost its scripts (a restart, SCRIPT FLUSH, another node).
+            self.sha = await target.script_load(self.script)
+            return await target.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 class LeanConnectionPool(ConnectionPool):

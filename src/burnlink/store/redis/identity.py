@@ -48,7 +48,7 @@ from redis.typing import EncodableT
 from burnlink.clock import from_epoch_ms, to_epoch_ms
 from burnlink.errors import DuplicateId, StorageUnavailable
 from burnlink.store.identity import SessionRecord, TokenRecord
-from burnlink.store.redis.client import translated
+from burnlink.store.redis.client import LeanScript, translated
 
 __all__ = ["RedisIdentity"]
 
@@ -291,15 +291,15 @@ class RedisIdentity:
     def _signin_scripts(self) -> None:
         """Register the scripts (from ``RedisStore.__init__``)."""
         client = self._client
-        self._put_session_script = client.register_script(PUT_SESSION)
-        self._touch_session_script = client.register_script(TOUCH_SESSION)
-        self._end_sessions_script = client.register_script(END_SESSIONS)
-        self._put_token_script = client.register_script(PUT_TOKEN)
-        self._use_token_script = client.register_script(USE_TOKEN)
-        self._revoke_token_script = client.register_script(REVOKE_TOKEN)
-        self._read_all_script = client.register_script(READ_ALL)
-        self._refresh_script = client.register_script(REFRESH)
-        self._purge_script = client.register_script(PURGE)
+        self._put_session_script = LeanScript(client, PUT_SESSION)
+        self._touch_session_script = LeanScript(client, TOUCH_SESSION)
+        self._end_sessions_script = LeanScript(client, END_SESSIONS)
+        self._put_token_script = LeanScript(client, PUT_TOKEN)
+        self._use_token_script = LeanScript(client, USE_TOKEN)
+        self._revoke_token_script = LeanScript(client, REVOKE_TOKEN)
+        self._read_all_script = LeanScript(client, READ_ALL)
+        self._refresh_script = LeanScript(client, REFRESH)
+        self._purge_script = LeanScript(client, PURGE)
 
     def _signin_key(self, kind: bytes, name: bytes = b"") -> bytes:
         return self._prefix + kind + b":{signin}" + (b":" + name if name else b"")

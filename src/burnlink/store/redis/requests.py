@@ -39,7 +39,7 @@ from burnlink.errors import DuplicateId
 from burnlink.models import SecretRecord
 from burnlink.store.redis import request_scripts as lua
 from burnlink.store.redis.args import event_args
-from burnlink.store.redis.client import translated
+from burnlink.store.redis.client import LeanScript, translated
 from burnlink.store.requests import Answer, RequestRecord, RequestState, StoredRequest
 from burnlink.store.secrets import MAX_EVENTS_PER_KIND, Recorded
 
@@ -99,9 +99,9 @@ class RedisRequests:
     def _request_scripts(self) -> None:
         """Register the scripts (from ``RedisStore.__init__``)."""
         client = self._client
-        self._create_request = client.register_script(lua.CREATE_REQUEST)
-        self._answer_request = client.register_script(lua.ANSWER_REQUEST)
-        self._expire_request = client.register_script(lua.EXPIRE_REQUEST)
+        self._create_request = LeanScript(client, lua.CREATE_REQUEST)
+        self._answer_request = LeanScript(client, lua.ANSWER_REQUEST)
+        self._expire_request = LeanScript(client, lua.EXPIRE_REQUEST)
         self._requests_index = self._prefix + b"index:requests"
 
     def _request_key(self, request_id: str) -> bytes:

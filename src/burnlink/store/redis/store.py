@@ -229,7 +229,7 @@ from burnlink.store.counters import Hit, over_limit
 from burnlink.store.outbox import Pending
 from burnlink.store.redis import scripts as lua
 from burnlink.store.redis.args import encode_event, event_args
-from burnlink.store.redis.client import LeanRedis, client_for, translated
+from burnlink.store.redis.client import LeanRedis, LeanScript, client_for, translated
 from burnlink.store.redis.identity import RedisIdentity
 from burnlink.store.redis.requests import RedisRequests
 from burnlink.store.secrets import (
@@ -327,19 +327,19 @@ class RedisStore(RedisIdentity, RedisRequests):
         self._outbox = self._prefix + b"outbox"
         self._outbox_index = self._prefix + b"index:outbox"
         self._pending_calls = 0
-        self._create = client.register_script(lua.CREATE)
-        self._consume = client.register_script(lua.CONSUME)
-        self._reveal = client.register_script(lua.REVEAL)
-        self._record_failure = client.register_script(lua.RECORD_FAILURE)
-        self._burn = client.register_script(lua.BURN)
-        self._expire = client.register_script(lua.EXPIRE)
-        self._record = client.register_script(lua.RECORD)
-        self._ack = client.register_script(lua.ACK)
-        self._put_code = client.register_script(lua.PUT_CODE)
-        self._check_code = client.register_script(lua.CHECK_CODE)
-        self._hits = client.register_script(lua.HITS)
-        self._receipt = client.register_script(lua.RECEIPT)
-        self._own = client.register_script(lua.OWN)
+        self._create = LeanScript(client, lua.CREATE)
+        self._consume = LeanScript(client, lua.CONSUME)
+        self._reveal = LeanScript(client, lua.REVEAL)
+        self._record_failure = LeanScript(client, lua.RECORD_FAILURE)
+        self._burn = LeanScript(client, lua.BURN)
+        self._expire = LeanScript(client, lua.EXPIRE)
+        self._record = LeanScript(client, lua.RECORD)
+        self._ack = LeanScript(client, lua.ACK)
+        self._put_code = LeanScript(client, lua.PUT_CODE)
+        self._check_code = LeanScript(client, lua.CHECK_CODE)
+        self._hits = LeanScript(client, lua.HITS)
+        self._receipt = LeanScript(client, lua.RECEIPT)
+        self._own = LeanScript(client, lua.OWN)
         self._signin_scripts()
         self._request_scripts()
 
