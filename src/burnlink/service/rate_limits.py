@@ -22,7 +22,6 @@ from burnlink.config import Limit
 from burnlink.errors import RateLimited
 from burnlink.policy import parse_ip
 from burnlink.store import Hit, SecretStore
-from burnlink.store.counters import over_limit
 
 
 @functools.lru_cache(maxsize=4096)
@@ -100,24 +99,21 @@ class RateLimiter:
         the totals.
         """
         key = client_key(ip)
-        checks: list[LimitCheck] = []
+        shared = _client_checks(action, limit, self.failures if failures else None, key)
         if failures and self.secret_failures is not None and secret_id is not None:
             hit = _secret_failure_hit(self.secret_failures, key, secret_id, cost=0)
-            checks.append(LimitCheck("secret_failures", self.secret_failures, hit))
-        if failures and self.failures is not None:
-            hit = _failure_hit(self.failures, key, cost=0)
-            checks.append(LimitCheck("failures", self.failures, hit))
-        if limit is not None:
-            checks.append(LimitCheck(action, limit, Hit(f"{action}:{key}", limit.window)))
-        return checks
+            return [LimitCheck("secret_failures", self.secret_failures, hit), *shared]
+        return list(shared)
 
     @staticmethod
     def judge(checks: Sequence[LimitCheck], counts: Sequence[int], *, now: datetime) -> None:
         """Raise ``RateLimited`` for the first of ``checks`` whose total in ``counts`` (the
         store's answer, in the same order) is past its limit."""
         for check, count in zip(checks, counts, strict=True):
-            # A read (cost 0) refuses at the limit: the request it guards would pass it.
-            if over_limit((check.limited,), (count,)):
+            # A read (cost 0) refuses at the limit: the request it guards would pass it
+            # (``limited``'s limit is one lower then: ``over_limit`` of it, written out).
+            limit = check.limited.limit
+            if limit is not None and count > limit:
                 raise RateLimited(
                     _seconds_to_window_end(check.rule.window, now),
                     limit=check.name,
@@ -202,6 +198,21 @@ _WHY = {
     "secret_failures": "Too many failed attempts on this link from your network",
     "admin": "Too many wrong admin tokens from your network",
 }
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_checks(
+    action: str, limit: Limit | None, failures: Limit | None, key: str
+) -> tuple[LimitCheck, ...]:
+    """The checks of ``RateLimiter.checks`` that do not name a secret, in its order: the
+    client's failures (read), then ``action``'s own limit (counted). The same few for every
+    request from one client: made once, not per request."""
+    checks: list[LimitCheck] = []
+    if failures is not None:
+        checks.append(LimitCheck("failures", failures, _failure_hit(failures, key, cost=0)))
+    if limit is not None:
+        checks.append(LimitCheck(action, limit, Hit(f"{action}:{key}", limit.window)))
+    return tuple(checks)
 
 
 def _failure_hit(failures: Limit, key: str, *, cost: int = 1) -> Hit:
