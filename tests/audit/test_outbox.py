@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from burnlink.audit.events import AuditEvent, parse_time
-from burnlink.audit.outbox import OutboxRecord, peek_id
+from burnlink.audit.outbox import OutboxRecord, WrittenRecords, peek_id
 from burnlink.audit.watch import Watched
 from tests.audit.conftest import T0, make_event
 
@@ -153,3 +153,28 @@ def test_damaged_records_either_fail_or_chain_exactly_their_event_canonical_byte
 def test_bytes_that_are_not_a_record_raise_value_error(data: bytes) -> None:
     with pytest.raises(ValueError, match=r"outbox record|audit event"):
         OutboxRecord.from_bytes(data)
+
+
+def test_a_written_record_is_taken_once_and_only_with_the_bytes_it_was_stored_as() -> None:
+    written = WrittenRecords()
+    kept = record()
+    data = kept.to_bytes()
+    written.keep(kept, data)
+
+    assert written.take(ID, data.replace(b"secret-0000", b"secret-0001")) is None
+    assert written.take(ID, data) is None  # a mismatch forgets it: the bytes are decoded
+
+    written.keep(kept, data)
+    assert written.take(ID, data) is kept
+    assert written.take(ID, data) is None
+    assert len(written) == 0
+
+
+def test_written_records_forget_the_oldest_past_their_limit() -> None:
+    written = WrittenRecords(limit=3)
+    kept = [record(id=f"{n:032x}") for n in range(5)]
+    for item in kept:
+        written.keep(item, item.to_bytes())
+
+    assert len(written) == 3
+    assert [written.take(item.id, item.to_bytes()) for item in kept] == [None, None, *kept[2:]]

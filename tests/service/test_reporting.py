@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -243,6 +244,31 @@ def test_access_policy_bytes_round_trip_and_tolerate_older_forms() -> None:
     assert AccessPolicy().to_bytes() == old
     assert full.is_empty()
     assert "h.example" not in repr(full)
+
+
+async def test_the_log_seals_the_record_the_store_holds_not_the_one_this_process_wrote(
+    audit: AuditBackend, clock: FrozenClock
+) -> None:
+    """The sealer takes a record its own process wrote as it is, without decoding it again,
+    only when the store hands out the very bytes written: a record the store holds in another
+    form under the same id (altered, or written by another release) is sealed as stored."""
+    store = memory()
+    reporter = Reporter(audit, store=store)
+    kept, recorded = reporter.happened(
+        AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="abc"
+    )
+    written = OutboxRecord.from_bytes(recorded.outbox)
+    altered = OutboxRecord(replace(written.event, secret_hash=secret_hash("xyz")), id=written.id)
+    await store.record(None, [Recorded(None, altered.to_bytes())])
+    same, recorded = reporter.happened(
+        AuditEventType.SECRET_OPENED, at=clock.now(), secret_id="def"
+    )
+    await store.record(None, [recorded])
+
+    assert await reporter.sealer.drain() == 2
+
+    assert [e.event async for e in audit.iter_entries()] == [altered.event, same]
+    assert kept != altered.event
 
 
 async def test_an_outbox_record_that_does_not_parse_is_sealed_as_an_alert_and_sealing_goes_on(

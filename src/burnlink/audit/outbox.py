@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,7 +69,7 @@ from burnlink.audit.events import (
 from burnlink.audit.watch import Watched
 from burnlink.useragents import MAX_USER_AGENT
 
-__all__ = ["OutboxRecord", "Sealable", "new_record_id", "peek_id"]
+__all__ = ["OutboxRecord", "Sealable", "WrittenRecords", "new_record_id", "peek_id"]
 
 _ID_BYTES = 16
 _HEAD: Final = '{"id":"'
@@ -155,6 +156,47 @@ class OutboxRecord:
         """Undo ``to_bytes``, with the event validated; ``ValueError`` for anything else."""
         record = _read_fast(data)
         return _read_json(data) if record is None else record
+
+
+class WrittenRecords:
+    """The records this process handed to the store lately, with the bytes it stored: what
+    the sealer of the same process need not decode again (``audit.sealer.Stored``).
+
+    Decoding a record and validating its event costs about twice what writing its canonical
+    bytes does, and the sealer would decode what the same process encoded moments earlier.
+    A record is taken from here only when the store handed out exactly the bytes kept with
+    it, so the log seals what the store holds, whatever was kept. At most ``limit`` records
+    are kept, the oldest forgotten first: those another process's sealer sealed, or whose
+    action failed, are never asked for. Shared by the event loop, which keeps, and the audit
+    log's thread, which takes.
+    """
+
+    def __init__(self, limit: int = 2048) -> None:
+        """Keep at most ``limit`` records."""
+        self._limit = limit
+        self._records: dict[str, tuple[bytes, OutboxRecord]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, record: OutboxRecord, data: bytes) -> None:
+        """Remember ``record``, stored as ``data`` (its ``to_bytes()``)."""
+        records = self._records
+        with self._lock:
+            records[record.id] = (data, record)
+            if len(records) > self._limit:
+                del records[next(iter(records))]
+
+    def take(self, record_id: str, data: bytes) -> OutboxRecord | None:
+        """The record kept under ``record_id`` if it was stored as ``data``, forgetting it;
+        else ``None`` (decode ``data`` then)."""
+        with self._lock:
+            kept = self._records.pop(record_id, None)
+        if kept is None or kept[0] != data:
+            return None
+        return kept[1]
+
+    def __len__(self) -> int:
+        """How many records are kept."""
+        return len(self._records)
 
 
 def _read_json(data: bytes) -> OutboxRecord:

@@ -21,7 +21,8 @@ not parse (the store was damaged or altered) is sealed as an ``alert`` with
 Records are handed to the log undecoded (``Stored``), named by the id their first bytes carry
 (``outbox.peek_id``): the log decodes and validates only those it has not sealed yet, so with
 several worker processes, each with its sealer, a batch one of them has sealed costs the
-others no decoding.
+others no decoding. A record the sealer's own process wrote is not decoded at all when the
+store hands out the very bytes it wrote (``outbox.WrittenRecords``): it is sealed as built.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from burnlink.audit.events import AuditEventType, Outcome, audit_event
-from burnlink.audit.outbox import OutboxRecord, peek_id
+from burnlink.audit.outbox import OutboxRecord, WrittenRecords, peek_id
 from burnlink.errors import StorageError
 from burnlink.metrics import Metrics, StoreName
 
@@ -66,9 +67,13 @@ class Sealer:
         metrics: Metrics | None = None,
         batch: int = BATCH,
         gap: float = GAP,
+        written: WrittenRecords | None = None,
     ) -> None:
-        """Without ``audit`` (a service used as a library) records are acknowledged unsealed."""
+        """Without ``audit`` (a service used as a library) records are acknowledged unsealed.
+        ``written`` holds the records this process stored, taken as they are rather than
+        decoded when the store hands out the same bytes."""
         self.store = store
+        self.written = written
         self.audit = audit
         self.sink = sink
         self.metrics = metrics or Metrics()
@@ -95,7 +100,8 @@ class Sealer:
                 return 0
             if self.audit is not None:
                 try:
-                    entries = await self.audit.seal([Stored(p) for p in pending])
+                    written = self.written
+                    entries = await self.audit.seal([Stored(p, written) for p in pending])
                 except StorageError:
                     self.metrics.store_error(StoreName.AUDIT)
                     raise
@@ -156,11 +162,13 @@ class Stored:
     without decoding it (``outbox.peek_id``), and decoded only when the log is about to
     append it, so a record another sealer has already sealed costs no decoding."""
 
-    __slots__ = ("_pending", "_record", "id")
+    __slots__ = ("_pending", "_record", "_written", "id")
 
-    def __init__(self, pending: Pending) -> None:
-        """Name ``pending``; one that cannot be named without decoding is decoded now."""
+    def __init__(self, pending: Pending, written: WrittenRecords | None = None) -> None:
+        """Name ``pending``; one that cannot be named without decoding is decoded now. A
+        record of ``written`` with the same bytes is taken from there instead of decoded."""
         self._pending = pending
+        self._written = written
         self._record: OutboxRecord | None = None
         peeked = peek_id(pending.outbox)
         if peeked is None:
@@ -172,7 +180,9 @@ class Stored:
     def record(self) -> OutboxRecord:
         """The decoded record, or the ``alert`` sealed in its place (see ``_decoded``)."""
         if self._record is None:
-            self._record = _decoded(self._pending, self.id, named=True)
+            written = self._written
+            kept = None if written is None else written.take(self.id, self._pending.outbox)
+            self._record = kept or _decoded(self._pending, self.id, named=True)
         return self._record
 
 

@@ -48,7 +48,7 @@ from burnlink.audit.events import (
     list_label,
 )
 from burnlink.audit.export import JsonLinesSink
-from burnlink.audit.outbox import OutboxRecord
+from burnlink.audit.outbox import OutboxRecord, WrittenRecords
 from burnlink.audit.sealer import Sealer
 from burnlink.clock import Clock, SystemClock
 from burnlink.errors import AuditUnavailable, BurnlinkError, InvalidInput, StorageError
@@ -154,6 +154,8 @@ class Reporter:
         self.sink = sink
         self._store = store
         self._sealer: Sealer | None = None
+        self._written = WrittenRecords() if audit is not None else None
+        """The records recorded here lately, which this reporter's sealer need not decode."""
         self.webhooks = webhooks
         self.webhook_key = webhook_key
         self.alert_url = alert_url
@@ -188,7 +190,9 @@ class Reporter:
     def sealer(self) -> Sealer:
         """The sealer of this reporter's store into its audit log."""
         if self._sealer is None:
-            self._sealer = Sealer(self.store, self.audit, sink=self.sink, metrics=self.metrics)
+            self._sealer = Sealer(
+                self.store, self.audit, sink=self.sink, metrics=self.metrics, written=self._written
+            )
         return self._sealer
 
     def happened(
@@ -227,7 +231,10 @@ class Reporter:
             agent = info.user_agent[:MAX_USER_AGENT_CHARS] if info.user_agent else None
             line = Event(at=at, kind=kind, ip=info.client_ip, user_agent=agent, viewer=viewer)
         record = OutboxRecord(event, watch=watch, unwatch=unwatch)
-        return event, Recorded(line, record.to_bytes())
+        data = record.to_bytes()
+        if self._written is not None:
+            self._written.keep(record, data)
+        return event, Recorded(line, data)
 
     def recorded(self) -> None:
         """Tell the sealer that the store holds new events."""
