@@ -8,9 +8,13 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from burnlink.audit.events import Outcome
 from burnlink.logs import QUIET_LIBRARIES, JsonFormatter, configure_logging, write_line
 
 
@@ -180,3 +184,41 @@ def test_json_formatter_time_matches_datetime(created: float) -> None:
     moment = datetime.fromtimestamp(created, UTC)
     expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     assert json.loads(formatter.format(record))["time"] == expected
+
+
+_SCALAR = (
+    st.text()
+    | st.integers()
+    | st.floats()
+    | st.booleans()
+    | st.none()
+    | st.sampled_from([HTTPStatus.OK, Outcome.OK])  # an IntEnum, a str Enum
+    | st.lists(st.integers(), max_size=2)
+)
+
+
+@example(message="m", logger="l", fields={"a": float("nan"), "b": -float("inf")}, exc_type=None)
+@example(message="m", logger="l", fields={"ok": True, "status": HTTPStatus.OK}, exc_type="E")
+@given(
+    message=st.text(),
+    logger=st.text(min_size=1),
+    fields=st.dictionaries(st.text() | st.sampled_from(["time", "message"]), _SCALAR, max_size=6),
+    exc_type=st.none() | st.text(),
+)
+def test_json_formatter_line_is_json_dumps_of_its_members(
+    message: str, logger: str, fields: dict[str, object], exc_type: str | None
+) -> None:
+    """Whatever the fields, a line is exactly what ``json.dumps`` writes of its members (the
+    request log's flat fields are written member by member, anything else by json)."""
+    created = 1_700_000_000.25
+    text = JsonFormatter().line(created, "INFO", logger, message, fields, exc_type)
+    members: dict[str, object] = {
+        "time": "2023-11-14T22:13:20.250Z",
+        "level": "info",
+        "logger": logger,
+        "message": message,
+    }
+    members.update({k: v for k, v in fields.items() if k not in members})
+    if exc_type is not None:
+        members["exc_type"] = exc_type
+    assert text == json.dumps(members, ensure_ascii=False, default=str)

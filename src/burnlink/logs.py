@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import IO, Final
 
 __all__ = [
@@ -89,9 +90,14 @@ class JsonFormatter(logging.Formatter):
             moment = datetime.fromtimestamp(whole, UTC)
             prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
             self._second = (whole, prefix)  # one assignment: safe to share between threads
+        time_text = f"{prefix}{fraction // 1000:03d}Z"
+        level = level.lower()
+        text = _flat_line(time_text, level, logger, message, fields, exc_type)
+        if text is not None:
+            return text
         line: dict[str, object] = {
-            "time": f"{prefix}{fraction // 1000:03d}Z",
-            "level": level.lower(),
+            "time": time_text,
+            "level": level,
             "logger": logger,
             "message": message,
         }
@@ -100,6 +106,53 @@ class JsonFormatter(logging.Formatter):
         if exc_type is not None:
             line["exc_type"] = exc_type
         return _ENCODER.encode(line)
+
+
+_OWN_MEMBERS: Final = frozenset({"time", "level", "logger", "message"})
+"""The members every line has, which a field of the same name does not replace."""
+_TEXT: Final = encode_basestring
+"""A string as ``_ENCODER`` writes it (json's own escaping, in C; not ASCII-escaped)."""
+
+
+def _flat_line(
+    time_text: str,
+    level: str,
+    logger: str,
+    message: str,
+    fields: dict[str, object] | None,
+    exc_type: str | None,
+) -> str | None:
+    """The line ``JsonFormatter.line`` writes, built member by member when every field is a
+    string, an integer, a finite float, a boolean or null under a string name (the request
+    log's always are): about a third of what ``_ENCODER`` takes for the same line, which it
+    matches byte for byte (tests/test_logs.py). ``None`` for any other field."""
+    parts = [
+        f'{{"time": {_TEXT(time_text)}, "level": {_TEXT(level)}, "logger": {_TEXT(logger)}'
+        f', "message": {_TEXT(message)}'
+    ]
+    if fields is not None:
+        for name, value in fields.items():
+            if type(name) is not str:
+                return None
+            if name in _OWN_MEMBERS:
+                continue
+            kind = type(value)
+            if kind is str:
+                parts.append(f", {_TEXT(name)}: {_TEXT(value)}")  # type: ignore[arg-type]
+            elif value is None:
+                parts.append(f", {_TEXT(name)}: null")
+            elif kind is int:
+                parts.append(f", {_TEXT(name)}: {int.__repr__(value)}")
+            elif kind is float and math.isfinite(value):  # type: ignore[arg-type]
+                parts.append(f", {_TEXT(name)}: {float.__repr__(value)}")
+            elif kind is bool:
+                parts.append(f", {_TEXT(name)}: {'true' if value else 'false'}")
+            else:
+                return None
+    if exc_type is not None:
+        parts.append(f', "exc_type": {_TEXT(exc_type)}')
+    parts.append("}")
+    return "".join(parts)
 
 
 _Pending = tuple[float, str, str, str, dict[str, object]]
