@@ -178,3 +178,52 @@ def test_written_records_forget_the_oldest_past_their_limit() -> None:
 
     assert len(written) == 3
     assert [written.take(item.id, item.to_bytes()) for item in kept] == [None, None, *kept[2:]]
+
+
+def _view_parts() -> tuple[OutboxRecord, bytes, bytes, bytes]:
+    """A view's record as the service builds it (``max_views`` 0), its bytes, and the parts
+    around the count a store writes (``store.ViewRecord``)."""
+    viewed = record(event=make_event(7).with_detail({"max_views": 0}), watch=None)
+    data = viewed.to_bytes()
+    head, _, tail = data.rpartition(b'"detail":{"max_views":0}')
+    return viewed, data, head + b'"detail":{"max_views":', b"}" + tail
+
+
+@pytest.mark.parametrize("count", [b"0", b"1", b"17", b"999999999"])
+def test_a_written_view_is_taken_with_the_count_the_store_wrote(count: bytes) -> None:
+    viewed, data, head, tail = _view_parts()
+    written = WrittenRecords()
+    written.keep(viewed, data)
+    written.expect_views(data, head, tail)
+
+    stored = head + count + tail
+    taken = written.take(ID, stored)
+
+    assert taken == OutboxRecord.from_bytes(stored)
+    assert taken is not None
+    assert taken.event.canonical() == OutboxRecord.from_bytes(stored).event_bytes()
+
+
+@pytest.mark.parametrize("count", [b"", b"07", b"-1", b"1.0", b"1e3", b" 1", b"\xd9\xa1"])
+def test_a_written_view_with_another_count_is_left_to_the_decoder(count: bytes) -> None:
+    viewed, data, head, tail = _view_parts()
+    written = WrittenRecords()
+    written.keep(viewed, data)
+    written.expect_views(data, head, tail)
+
+    assert written.take(ID, head + count + tail) is None
+    assert len(written) == 0
+
+
+def test_only_a_view_kept_as_written_and_cut_around_its_count_expects_one() -> None:
+    viewed, data, head, tail = _view_parts()
+    other = record()  # its detail is {"n": 7}
+    written = WrittenRecords()
+    written.keep(other, other.to_bytes())
+    written.expect_views(data, head, tail)  # not the bytes kept under that id
+    assert written.take(ID, head + b"3" + tail) is None
+
+    written.keep(viewed, data)
+    altered = head.replace(b"curl/8.5.0", b"curl/9.9.9")  # parts of some other record
+    written.expect_views(data, altered, tail)
+    assert written.take(ID, altered + b"3" + tail) is None

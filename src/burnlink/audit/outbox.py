@@ -165,38 +165,79 @@ class WrittenRecords:
     Decoding a record and validating its event costs about twice what writing its canonical
     bytes does, and the sealer would decode what the same process encoded moments earlier.
     A record is taken from here only when the store handed out exactly the bytes kept with
-    it, so the log seals what the store holds, whatever was kept. At most ``limit`` records
-    are kept, the oldest forgotten first: those another process's sealer sealed, or whose
-    action failed, are never asked for. Shared by the event loop, which keeps, and the audit
-    log's thread, which takes.
+    it, so the log seals what the store holds, whatever was kept. A view's record, which the
+    store completes with the secret's ``max_views`` (``store.ViewRecord``), is kept as the two
+    parts around that count (``expect_views``) and taken with the count the store wrote.
+
+    At most ``limit`` records are kept, the oldest forgotten first: those another process's
+    sealer sealed, or whose action failed, are never asked for. Shared by the event loop,
+    which keeps, and the audit log's thread, which takes.
     """
 
     def __init__(self, limit: int = 2048) -> None:
         """Keep at most ``limit`` records."""
         self._limit = limit
-        self._records: dict[str, tuple[bytes, OutboxRecord]] = {}
+        self._records: dict[str, tuple[OutboxRecord, bytes, bytes | None]] = {}
+        """By id: the record, and its bytes, or the bytes before and after its view count."""
         self._lock = threading.Lock()
 
     def keep(self, record: OutboxRecord, data: bytes) -> None:
         """Remember ``record``, stored as ``data`` (its ``to_bytes()``)."""
         records = self._records
         with self._lock:
-            records[record.id] = (data, record)
+            records[record.id] = (record, data, None)
             if len(records) > self._limit:
                 del records[next(iter(records))]
+
+    def expect_views(self, data: bytes, head: bytes, tail: bytes) -> None:
+        """The record kept as ``data``, whose event's ``detail`` is ``{"max_views": 0}``, is
+        stored as ``head``, the secret's ``max_views`` in decimal and ``tail`` instead:
+        ``data`` is ``head``, ``0`` and ``tail``, ``head`` ending with
+        ``"detail":{"max_views":`` and ``tail`` starting with ``}``. Anything else is ignored
+        (the record is then decoded)."""
+        record_id = peek_id(data)
+        if (
+            record_id is None
+            or not head.endswith(_MAX_VIEWS_OPENING)
+            or tail[:1] != b"}"
+            or head + b"0" + tail != data
+        ):
+            return
+        with self._lock:
+            kept = self._records.get(record_id)
+            if kept is not None and kept[1] == data and kept[0].event.detail == _NO_VIEWS:
+                self._records[record_id] = (kept[0], head, tail)
 
     def take(self, record_id: str, data: bytes) -> OutboxRecord | None:
         """The record kept under ``record_id`` if it was stored as ``data``, forgetting it;
         else ``None`` (decode ``data`` then)."""
         with self._lock:
             kept = self._records.pop(record_id, None)
-        if kept is None or kept[0] != data:
+        if kept is None:
             return None
-        return kept[1]
+        record, head, tail = kept
+        if tail is None:
+            return record if data == head else None
+        if not (data.startswith(head) and data.endswith(tail)):
+            return None
+        count = data[len(head) : len(data) - len(tail)]
+        # Decimal as the store writes it (``b"%d"``): what JSON reads as that number, no more.
+        if not (0 < len(count) <= _MAX_COUNT_DIGITS and count.isdigit()) or (
+            count[:1] == b"0" and count != b"0"
+        ):
+            return None
+        event = record.event.with_detail({"max_views": int(count)})
+        return OutboxRecord(event, record.id, record.watch, record.unwatch)
 
     def __len__(self) -> int:
         """How many records are kept."""
         return len(self._records)
+
+
+_NO_VIEWS: Final = {"max_views": 0}
+_MAX_VIEWS_OPENING: Final = b'"detail":{"max_views":'
+_MAX_COUNT_DIGITS: Final = 18
+"""Longer counts are decoded: no secret has that many views."""
 
 
 def _read_json(data: bytes) -> OutboxRecord:

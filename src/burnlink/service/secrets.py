@@ -451,7 +451,9 @@ class SecretService:
         head, marker, tail = recorded.outbox.rpartition(_MAX_VIEWS_PLACEHOLDER)
         if not marker:  # pragma: no cover - the outbox format puts it there
             raise RuntimeError("the viewed event's outbox record has no max_views member")
-        return event, ViewRecord(recorded.line, head + _MAX_VIEWS_MEMBER, b"}" + tail)
+        view = ViewRecord(recorded.line, head + _MAX_VIEWS_MEMBER, b"}" + tail)
+        self.reporter.expect_views(recorded.outbox, view.head, view.tail)
+        return event, view
 
     async def consume(
         self,
