@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+import msgspec
+
 from burnlink.strict_json import dumps_compact
 
 
@@ -158,14 +160,19 @@ def _policy_from_bytes(data: bytes) -> AccessPolicy:
     return AccessPolicy._decode(data)
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRecord:
-    """A new secret as the store keeps it."""
+class SecretRecord(msgspec.Struct, frozen=True):
+    """A new secret as the store keeps it.
+
+    Like the other records built on every request (``SecretMeta``, ``Event``, ``ClientInfo``),
+    a frozen msgspec ``Struct`` rather than a frozen dataclass: built in C, in about a tenth of
+    the time a frozen dataclass's ``__init__`` takes (one ``object.__setattr__`` per field).
+    Change one with ``msgspec.structs.replace``. Its repr leaves out the envelope and the
+    digests."""
 
     secret_id: str
-    envelope: bytes = field(repr=False)
-    access_digest: bytes = field(repr=False)
-    manage_digest: bytes = field(repr=False)
+    envelope: bytes
+    access_digest: bytes
+    manage_digest: bytes
     created_at: datetime
     expires_at: datetime
     max_views: int
@@ -180,13 +187,16 @@ class SecretRecord:
     label: str | None = None
     """A name the sender chose to tell it apart in "my secrets" (never its content)."""
 
+    def __repr__(self) -> str:
+        return _repr_without(self, ("envelope", "access_digest", "manage_digest"))
 
-@dataclass(frozen=True, slots=True)
-class SecretMeta:
-    """What ``peek`` returns about a live secret: everything but the envelope."""
+
+class SecretMeta(msgspec.Struct, frozen=True):
+    """What ``peek`` returns about a live secret: everything but the envelope (a ``Struct``
+    as ``SecretRecord`` says; its repr leaves out the digest)."""
 
     secret_id: str
-    access_digest: bytes = field(repr=False)
+    access_digest: bytes
     created_at: datetime
     expires_at: datetime
     max_views: int
@@ -194,6 +204,19 @@ class SecretMeta:
     attempts_left: int
     passphrase: PassphraseGate | None = None
     policy: AccessPolicy = AccessPolicy()
+
+    def __repr__(self) -> str:
+        return _repr_without(self, ("access_digest",))
+
+
+def _repr_without(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
+    """``record``'s repr as msgspec writes it, without the fields named in ``hidden``."""
+    shown = ", ".join(
+        f"{name}={getattr(record, name)!r}"
+        for name in record.__struct_fields__
+        if name not in hidden
+    )
+    return f"{type(record).__name__}({shown})"
 
 
 class CodePut(StrEnum):
@@ -239,9 +262,9 @@ class Viewer:
     """Whether that sign-in carried a second factor (``Principal.mfa``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One line of a receipt's history. Never holds secret material."""
+class Event(msgspec.Struct, frozen=True):
+    """One line of a receipt's history. Never holds secret material (a ``Struct`` as
+    ``SecretRecord`` says)."""
 
     at: datetime
     kind: EventKind
@@ -282,9 +305,9 @@ class ReceiptRecord:
         return "active"
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Who made a request, as recorded on the receipt."""
+class ClientInfo(msgspec.Struct, frozen=True):
+    """Who made a request, as recorded on the receipt (a ``Struct`` as ``SecretRecord``
+    says)."""
 
     ip: str | None = None
     user_agent: str | None = None

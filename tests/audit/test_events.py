@@ -104,7 +104,7 @@ def test_audit_event_refuses_invalid_fields(changes: dict[str, object]) -> None:
 def test_audit_event_has_no_field_for_secret_material() -> None:
     names = {f.name for f in dataclasses.fields(AuditEvent)}
     parameters = set(inspect.signature(audit_event).parameters)
-    request_fields = {f.name for f in dataclasses.fields(RequestInfo)}
+    request_fields = set(RequestInfo.__struct_fields__)
 
     for name in names | parameters | request_fields:
         assert not any(word in name for word in SECRET_WORDS), name

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import msgspec
 import pytest
 
 from burnlink.audit import AuditBackend, open_audit_store
@@ -229,7 +230,7 @@ async def test_a_required_passphrase_is_one_rule_for_both_modes(clock: FrozenClo
             await service.create(
                 sealed(passphrase=True), ACCESS, PROOF, ttl=3600, max_views=1, client=CLIENT
             )
-        other = dataclasses.replace(CLIENT, ip="203.0.113.8")
+        other = msgspec.structs.replace(CLIENT, ip="203.0.113.8")
         with pytest.raises(InvalidInput) as envelope:
             await service.create(sealed(), ACCESS, None, ttl=3600, max_views=1, client=other)
         assert (plaintext.value.field, plaintext.value.reason) == (

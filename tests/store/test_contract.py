@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 
 import anyio
+import msgspec
 import pytest
 
 from burnlink.clock import FrozenClock
@@ -113,7 +113,7 @@ async def test_create_refuses_a_taken_id(store: SecretStore, clock: FrozenClock)
     await store.create(record)
 
     with pytest.raises(DuplicateId):
-        await store.create(dataclasses.replace(record, envelope=b"second"))
+        await store.create(msgspec.structs.replace(record, envelope=b"second"))
 
     consumed = await store.consume(record.secret_id, ACCESS, now=clock.now())
     assert consumed is not None
@@ -159,7 +159,7 @@ async def test_create_with_hits_refuses_a_taken_id(store: SecretStore, clock: Fr
 
     with pytest.raises(DuplicateId):
         await store.create(
-            dataclasses.replace(record, envelope=b"second"),
+            msgspec.structs.replace(record, envelope=b"second"),
             events=[kept(None, b"taken")],
             hits=[Hit("create:192.0.2.22", 60, limit=5)],
         )
@@ -179,7 +179,7 @@ async def test_create_past_a_limit_can_be_swept_and_created_later(
     assert await store.create(refused, hits=[hit]) == [1]
     clock.advance(61)
     assert await store.purge_expired(now=clock.now(), limit=100) == 0
-    again = dataclasses.replace(
+    again = msgspec.structs.replace(
         refused, created_at=clock.now(), expires_at=clock.now() + timedelta(seconds=60)
     )
     assert await store.create(again) == []
@@ -682,7 +682,7 @@ async def test_create_keeps_access_policy(store: SecretStore, clock: FrozenClock
         recipients=("bob@example.com", "group:Site Ops", "domain:example.org"),
         require_mfa=True,
     )
-    record = dataclasses.replace(make_record(clock), policy=policy)
+    record = msgspec.structs.replace(make_record(clock), policy=policy)
     await store.create(record)
 
     meta = await store.peek(record.secret_id, now=clock.now())
@@ -1101,7 +1101,7 @@ async def test_reveal_takes_nothing_from_a_secret_that_needs_more_than_its_link(
     record = make_record(clock, passphrase=gate if needs.get("passphrase") else None)
     policy = needs.get("policy")
     if isinstance(policy, AccessPolicy):
-        record = dataclasses.replace(record, policy=policy)
+        record = msgspec.structs.replace(record, policy=policy)
     await store.create(record)
     digest = needs.get("digest", ACCESS)
     assert isinstance(digest, bytes)
@@ -1124,7 +1124,7 @@ async def test_reveal_takes_from_a_secret_whose_policy_only_reports(
     store: SecretStore, clock: FrozenClock
 ) -> None:
     policy = AccessPolicy(notify_url="https://example.com/hook", creator_country="DE")
-    record = dataclasses.replace(make_record(clock), policy=policy)
+    record = msgspec.structs.replace(make_record(clock), policy=policy)
     await store.create(record)
 
     found = await store.reveal(

@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 import anyio
+import msgspec
 import pytest
 
 from burnlink.clock import FrozenClock
@@ -710,7 +711,7 @@ async def test_a_refused_create_lists_nothing_for_its_owner(
     await store.create(bobs)
 
     with pytest.raises(DuplicateId):
-        await store.create(dataclasses.replace(bobs, owner="alice", label="mine"))
+        await store.create(msgspec.structs.replace(bobs, owner="alice", label="mine"))
 
     assert await store.owned_secrets("alice", now=clock.now(), limit=10) == []
     (owned,) = await store.owned_secrets("bob", now=clock.now(), limit=10)

@@ -4,7 +4,6 @@ restarts, and where codes, counters and the outbox live."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import psycopg
 import pytest
 from anyio.abc import Process
@@ -597,7 +597,7 @@ async def test_open_migrates_a_version_1_database(fresh_database: str, clock: Fr
         assert meta is not None
         assert meta.policy.is_empty()
 
-        new = dataclasses.replace(
+        new = msgspec.structs.replace(
             make_record(clock), policy=AccessPolicy(recipient_email="bob@example.com")
         )
         await store.create(new)
@@ -667,7 +667,7 @@ async def test_open_refuses_a_newer_schema(fresh_database: str) -> None:
 
 async def test_policy_is_stored_as_its_bytes(postgres_url: str, clock: FrozenClock) -> None:
     policy = AccessPolicy(allowed_ips=("203.0.113.0/24",), denied_countries=("KP",))
-    record = dataclasses.replace(make_record(clock), policy=policy)
+    record = msgspec.structs.replace(make_record(clock), policy=policy)
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         await store.create(record)
@@ -687,7 +687,7 @@ async def test_codes_go_with_their_secret(postgres_url: str, clock: FrozenClock)
     store = await PostgresStore.open(postgres_url, retention=RETENTION)
     try:
         consumed, burned, locked, expired = (make_record(clock, attempts=1) for _ in range(4))
-        expired = dataclasses.replace(expired, expires_at=clock.now() + timedelta(seconds=60))
+        expired = msgspec.structs.replace(expired, expires_at=clock.now() + timedelta(seconds=60))
         for record in (consumed, burned, locked, expired):
             await store.create(record)
             assert await put_code(store, clock, record.secret_id)
@@ -870,7 +870,7 @@ async def test_open_migrates_a_version_5_database_and_keeps_sign_in(
         (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
         assert (owned.secret_id, owned.owner, owned.label) == (old.secret_id, "alice", None)
         clock.advance(1)
-        new = dataclasses.replace(make_record(clock), owner="alice", label="new")
+        new = msgspec.structs.replace(make_record(clock), owner="alice", label="new")
         await store.create(new)
         owned_now = await store.owned_secrets("alice", now=clock.now(), limit=10)
         assert [r.label for r in owned_now] == ["new", None]
@@ -915,7 +915,7 @@ async def test_open_migrates_a_version_6_database_and_keeps_the_owners_email(
     store = await PostgresStore.open(fresh_database, retention=RETENTION)
     try:
         clock.advance(1)
-        new = dataclasses.replace(
+        new = msgspec.structs.replace(
             make_record(clock), owner="alice", owner_email="alice@example.com", label="new"
         )
         await store.create(new)
@@ -975,7 +975,7 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     with psycopg.connect(fresh_database, autocommit=True) as old_process:
         store = await PostgresStore.open(fresh_database, retention=RETENTION)
         try:
-            new = dataclasses.replace(
+            new = msgspec.structs.replace(
                 make_record(clock), owner="alice", owner_email="alice@example.com"
             )
             await store.create(new)

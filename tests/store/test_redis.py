@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final, cast
 from urllib.parse import unquote_plus
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
@@ -356,7 +357,7 @@ async def test_consume_to_zero_leaves_no_envelope_in_any_key(
 ) -> None:
     marker = b"ENVELOPE-MARKER-" + secrets.token_hex(8).encode()
     email = "recipient-" + secrets.token_hex(8) + "@example.com"
-    record = dataclasses.replace(
+    record = msgspec.structs.replace(
         make_record(clock, views=2, envelope=b'{"v":1,"ct":"' + marker + b'"}'),
         policy=AccessPolicy(recipient_email=email),
     )
@@ -473,7 +474,7 @@ async def test_a_viewer_is_kept_beside_the_line_where_the_release_before_reads_p
 
     assert [_previous_decode_event(line) for line in lines] == [
         created,
-        dataclasses.replace(viewed, viewer=None),
+        msgspec.structs.replace(viewed, viewer=None),
     ]
     assert json.loads(fields[b"v:2"]) == {"email": "alice@example.com", "mfa": True}
     assert b"v:1" not in fields
@@ -483,7 +484,7 @@ async def test_policy_is_kept_in_the_live_hash_and_absent_reads_empty(
     redis_store: RedisStore, raw: Redis, prefix: bytes, clock: FrozenClock
 ) -> None:
     policy = AccessPolicy(allowed_countries=("NL",), recipient_email="a@example.com")
-    record = dataclasses.replace(make_record(clock), policy=policy)
+    record = msgspec.structs.replace(make_record(clock), policy=policy)
     await redis_store.create(record)
     live = _secret_key(prefix, b"s:", record.secret_id)
     assert await raw.hget(live, "pol") == policy.to_bytes()
@@ -851,7 +852,7 @@ async def test_owner_set_drops_ids_whose_receipt_is_gone(
 ) -> None:
     """The owner's sorted set lives as long as its longest-kept receipt, and drops an id
     whose receipt Redis has freed (native expiry) when "my secrets" reads it."""
-    records = [dataclasses.replace(make_record(clock), owner="alice") for _ in range(3)]
+    records = [msgspec.structs.replace(make_record(clock), owner="alice") for _ in range(3)]
     for record in records:
         await redis_store.create(record)
     owned_key = prefix + b"own:{alice}"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+import msgspec
 import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
@@ -201,7 +201,7 @@ async def test_an_owned_create_fails_whole_when_the_owners_shard_is_down(
         record = make_record(clock)
         while redis_cluster.owner(key_slot(record.secret_id.encode())) == owner_port:
             record = make_record(clock)
-        record = replace(record, owner=owner, label="db")
+        record = msgspec.structs.replace(record, owner=owner, label="db")
         asleep = asyncio.create_task(asyncio.to_thread(redis_cluster.debug_sleep, owner_port, 3))
         await asyncio.to_thread(redis_cluster.wait_stalled, owner_port)
 

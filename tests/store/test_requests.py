@@ -7,6 +7,7 @@ import dataclasses
 from datetime import timedelta
 
 import anyio
+import msgspec
 import pytest
 
 from burnlink.clock import FrozenClock
@@ -264,7 +265,7 @@ async def test_an_answered_request_is_kept_as_long_as_its_answer(
 ) -> None:
     record = make_request(clock, ttl=60)
     await store.create_request(record, events=[])
-    answer = dataclasses.replace(
+    answer = msgspec.structs.replace(
         answer_of(record, clock), expires_at=clock.now() + timedelta(seconds=3600)
     )
     await store.answer_request(answer, now=clock.now(), events=[])

@@ -11,7 +11,6 @@ part in each change's transaction (one record per view taken across processes an
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -630,7 +630,7 @@ async def test_open_migrates_a_version_1_file(db_file: Path, clock: FrozenClock)
         assert check.matched
         assert await store.hit("reveal:192.0.2.1", window=60, now=clock.now()) == 1
         policy = AccessPolicy(allowed_countries=("DE",), recipient_email="bob@example.com")
-        new = dataclasses.replace(make_record(clock), policy=policy)
+        new = msgspec.structs.replace(make_record(clock), policy=policy)
         await store.create(new)
         new_meta = await store.peek(new.secret_id, now=clock.now())
         assert new_meta is not None
@@ -845,9 +845,9 @@ async def test_open_migrates_a_version_5_file_and_keeps_sign_in(
         (owned,) = await store.owned_secrets("alice", now=clock.now(), limit=10)
         assert (owned.secret_id, owned.owner, owned.label) == (old.secret_id, "alice", None)
         clock.advance(1)
-        new = dataclasses.replace(make_record(clock), owner="alice", label="new")
+        new = msgspec.structs.replace(make_record(clock), owner="alice", label="new")
         clock.advance(1)
-        newer = dataclasses.replace(make_record(clock), owner="alice", label="newer")
+        newer = msgspec.structs.replace(make_record(clock), owner="alice", label="newer")
         await store.create(new)
         await store.create(newer)
         owned_now = await store.owned_secrets("alice", now=clock.now(), limit=10)
@@ -892,7 +892,7 @@ async def test_open_migrates_a_version_6_file_and_keeps_the_owners_email(
     store = await SqliteStore.open(str(db_file), retention=RETENTION)
     try:
         clock.advance(1)
-        new = dataclasses.replace(
+        new = msgspec.structs.replace(
             make_record(clock), owner="alice", owner_email="alice@example.com", label="new"
         )
         await store.create(new)
@@ -978,7 +978,7 @@ async def test_a_running_process_of_the_release_before_keeps_working_beside_the_
     try:
         store = await SqliteStore.open(str(db_file), retention=RETENTION)
         try:
-            new = dataclasses.replace(
+            new = msgspec.structs.replace(
                 make_record(clock), owner="alice", owner_email="alice@example.com"
             )
             await store.create(new)

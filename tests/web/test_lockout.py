@@ -11,12 +11,12 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 
 from burnlink.audit import (
@@ -244,7 +244,10 @@ async def test_two_servers_sharing_a_store_and_a_log_lock_once(
 
         async def guess(n: int) -> None:
             nonlocal gone
-            server, request = servers[n % 2], replace(client, request_id=f"guess-{n}")
+            server, request = (
+                servers[n % 2],
+                msgspec.structs.replace(client, request_id=f"guess-{n}"),
+            )
             try:
                 await server.consume(secret_id, keys.access_token, os.urandom(32), client=request)
             except WrongPassphrase as exc:

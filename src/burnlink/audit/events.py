@@ -37,6 +37,8 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
+import msgspec
+
 from burnlink.clock import to_millis
 from burnlink.useragents import MAX_USER_AGENT, classify
 
@@ -605,9 +607,9 @@ class AuditEvent:
 _SLOTS: Final = tuple(f.name for f in fields(AuditEvent))
 
 
-@dataclass(frozen=True, slots=True)
-class RequestInfo:
-    """Who made the request, as the web layer determined it. Any field may be unknown."""
+class RequestInfo(msgspec.Struct, frozen=True):
+    """Who made the request, as the web layer determined it. Any field may be unknown (a
+    frozen msgspec ``Struct``, built in C: one is made on every request)."""
 
     client_ip: str | None = None
     country: str | None = None

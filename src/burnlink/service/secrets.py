@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 import anyio
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from burnlink.audit import AuditBackend, Watched
@@ -185,7 +186,7 @@ class SecretService:
         if client.country is not None:
             return client
         country = self.geo.country_of(client.ip)
-        return client if country is None else replace(client, country=country)
+        return client if country is None else msgspec.structs.replace(client, country=country)
 
     def country_of(self, ip: str | None) -> str | None:
         """The country of an address, for receipts."""
