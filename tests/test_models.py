@@ -1,5 +1,5 @@
 """The records that pass between the service and the stores keep envelopes and digests out of
-their reprs (a repr ends up in tracebacks, debuggers and logs)."""
+their reprs, and out of what rich prints (a repr ends up in tracebacks, debuggers and logs)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def test_a_secret_records_repr_names_it_without_its_envelope_or_digests() -> Non
         assert repr(hidden) not in text
     assert "envelope" not in text
     assert "digest" not in text
+    shown = dict(record.__rich_repr__())  # what rich prints, in tracebacks with locals too
+    assert shown["max_views"] == 3
+    assert not {"envelope", "access_digest", "manage_digest"} & shown.keys()
 
 
 def test_a_secrets_metadata_repr_leaves_out_its_digest() -> None:
@@ -58,6 +61,7 @@ def test_a_secrets_metadata_repr_leaves_out_its_digest() -> None:
     assert "allowed_countries=('DE',)" in text
     assert repr(ACCESS) not in text
     assert "access_digest" not in text
+    assert "access_digest" not in dict(meta.__rich_repr__())
 
 
 def test_records_are_values_that_cannot_be_changed_in_place() -> None:

@@ -27,12 +27,19 @@ def test_compact_encoding_is_json_dumps_with_compact_separators(value: object) -
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.text() | st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none(),
+                inner,
+                max_size=4,
+            )
+        ),
         max_leaves=12,
     )
 )
-def test_compact_encoding_of_floats_is_json_dumps_too(value: object) -> None:
-    # msgspec, which writes the float-free values, writes 1e16 where json writes 1e+16.
+def test_compact_encoding_of_floats_and_other_keys_is_json_dumps_too(value: object) -> None:
+    # msgspec, which writes the plain values, writes 1e16 where json writes 1e+16.
     for ascii in (True, False):
         expected = json.dumps(value, separators=(",", ":"), ensure_ascii=ascii)
         assert dumps_compact(value, ascii=ascii) == expected.encode("utf-8", "surrogatepass")
@@ -45,6 +52,8 @@ def test_compact_encoding_of_floats_is_json_dumps_too(value: object) -> None:
         (["\x7f"], b'["\\u007f"]'),
         ({"name": "caf\u00e9"}, b'{"name":"caf\\u00e9"}'),
         ({1: [True, None]}, b'{"1":[true,null]}'),
+        ({1e16: "a", 2.5: "b"}, b'{"1e+16":"a","2.5":"b"}'),  # msgspec writes "1e16"
+        ({True: 1, None: 2}, b'{"true":1,"null":2}'),
     ],
 )
 def test_compact_encoding_escapes_as_json_does(value: object, expected: bytes) -> None:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, ClassVar, Final
 
 import msgspec
 
@@ -160,13 +160,29 @@ def _policy_from_bytes(data: bytes) -> AccessPolicy:
     return AccessPolicy._decode(data)
 
 
-class SecretRecord(msgspec.Struct, frozen=True):
+class _Redacted(msgspec.Struct, frozen=True):
+    """A frozen record whose repr, and the one rich prints, leave out the fields its
+    ``_HIDDEN`` names (msgspec's own would show every field)."""
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ()
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """The fields rich shows: all but the hidden ones."""
+        hidden = self._HIDDEN
+        return [(n, getattr(self, n)) for n in self.__struct_fields__ if n not in hidden]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"{type(self).__name__}({shown})"
+
+
+class SecretRecord(_Redacted, frozen=True):
     """A new secret as the store keeps it.
 
     Like the other records built on every request (``SecretMeta``, ``Event``, ``ClientInfo``),
     a frozen msgspec ``Struct`` rather than a frozen dataclass: built in C, in about a tenth of
     the time a frozen dataclass's ``__init__`` takes (one ``object.__setattr__`` per field).
-    Change one with ``msgspec.structs.replace``. Its repr leaves out the envelope and the
+    Change one with ``msgspec.structs.replace``. Its reprs leave out the envelope and the
     digests."""
 
     secret_id: str
@@ -187,11 +203,10 @@ class SecretRecord(msgspec.Struct, frozen=True):
     label: str | None = None
     """A name the sender chose to tell it apart in "my secrets" (never its content)."""
 
-    def __repr__(self) -> str:
-        return _repr_without(self, ("envelope", "access_digest", "manage_digest"))
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("envelope", "access_digest", "manage_digest")
 
 
-class SecretMeta(msgspec.Struct, frozen=True):
+class SecretMeta(_Redacted, frozen=True):
     """What ``peek`` returns about a live secret: everything but the envelope (a ``Struct``
     as ``SecretRecord`` says; its repr leaves out the digest)."""
 
@@ -205,18 +220,7 @@ class SecretMeta(msgspec.Struct, frozen=True):
     passphrase: PassphraseGate | None = None
     policy: AccessPolicy = AccessPolicy()
 
-    def __repr__(self) -> str:
-        return _repr_without(self, ("access_digest",))
-
-
-def _repr_without(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
-    """``record``'s repr as msgspec writes it, without the fields named in ``hidden``."""
-    shown = ", ".join(
-        f"{name}={getattr(record, name)!r}"
-        for name in record.__struct_fields__
-        if name not in hidden
-    )
-    return f"{type(record).__name__}({shown})"
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("access_digest",)
 
 
 class CodePut(StrEnum):
