@@ -432,3 +432,94 @@ def test_insert_rows_keeps_every_row_in_order_in_statements_sqlite_allows() -> N
     assert db.execute("SELECT n, name, data FROM t ORDER BY rowid").fetchall() == rows
     assert len(statements) == 5
     insert_rows(db, "INSERT INTO t (n, name, data) VALUES", [])  # nothing to insert: no statement
+
+
+async def test_a_transaction_runs_on_the_event_loop_unless_it_must_wait_which_the_loop_never_does(
+    tmp_path: Path,
+) -> None:
+    """As a group: with nothing to wait for, ``transaction`` runs on the loop's thread and
+    commits; when another worker holds the writer lock, it waits on the worker's thread while
+    the loop goes on, then commits there."""
+    loop_thread = threading.get_ident()
+
+    def where(db: sqlite3.Connection) -> int:
+        assert db.in_transaction  # opened for it
+        db.execute("INSERT INTO t VALUES (1)")
+        return threading.get_ident()
+
+    worker = await _worker_with_table(tmp_path)
+    assert await worker.transaction(where) == loop_thread
+    assert not await worker.run(lambda db: db.in_transaction)
+    assert await worker.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()) == (1,)
+    await worker.aclose()
+
+    locked = lock_held_by_another_worker(str(tmp_path / "w.db"), busy_timeout=TEN_SECONDS)
+    async with locked as (second, release):
+        await second.run(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+        waiting = asyncio.ensure_future(second.transaction(where))
+        # Were the loop blocked waiting for the lock, the release below could never run.
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        release.set()
+        assert await waiting != loop_thread
+        count = await second.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone())
+    assert count == (1,)
+
+
+@pytest.mark.parametrize("on_the_loop", [True, False])
+async def test_a_transaction_that_raises_keeps_nothing_and_leaves_no_transaction_open(
+    tmp_path: Path, on_the_loop: bool
+) -> None:
+    worker = await _worker_with_table(tmp_path)
+    busy = threading.Event()
+    if not on_the_loop:  # the worker's thread busy: the transaction queues behind it
+        blocker = asyncio.ensure_future(worker.run(lambda db: busy.wait(10)))
+        await asyncio.sleep(0.05)
+
+    def fails(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES (1)")
+        raise ValueError("no")
+
+    attempt = asyncio.ensure_future(worker.transaction(fails))
+    if not on_the_loop:
+        busy.set()
+        await blocker
+    with pytest.raises(ValueError, match="no"):
+        await attempt
+    assert not await worker.run(lambda db: db.in_transaction)
+    assert await worker.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()) == (0,)
+    await worker.aclose()
+
+
+async def test_a_read_runs_on_the_loop_and_goes_to_the_thread_when_sqlite_would_wait(
+    tmp_path: Path,
+) -> None:
+    """A read runs on the loop's thread; one that finds SQLite's lock taken (here another
+    connection holds the file exclusively) runs again on the worker's thread, which waits for
+    it, instead of failing or waiting on the loop."""
+    loop_thread = threading.get_ident()
+    worker = await _worker_with_table(tmp_path)
+    await worker.run(lambda db: db.execute("INSERT INTO t VALUES (7)"), writes=True)
+
+    def read(db: sqlite3.Connection) -> tuple[int, list[tuple[int]]]:
+        return threading.get_ident(), db.execute("SELECT n FROM t").fetchall()
+
+    assert await worker.read(read) == (loop_thread, [(7,)])
+
+    other = sqlite3.connect(tmp_path / "g.db", isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO t VALUES (8)")
+    waiting = asyncio.ensure_future(worker.read(read))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    other.execute("COMMIT")
+    other.close()  # lets go of the exclusive lock
+    thread, rows = await waiting
+    assert thread != loop_thread
+    assert sorted(rows) == [(7,), (8,)]
+    # The loop's read set no busy timeout; the connection's own is back for everyone else.
+    assert await worker.run(lambda db: db.execute("PRAGMA busy_timeout").fetchone()) == (
+        int(TIMEOUT.total_seconds() * 1000),
+    )
+    await worker.aclose()

@@ -188,6 +188,79 @@ class SqliteWorker:
         lock = self._writer_lock if writes else None
         return await loop.run_in_executor(self._executor, _using, self._use, lock, work, connection)
 
+    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` in a write transaction of its own (``BEGIN IMMEDIATE`` …
+        ``COMMIT``, rolled back if ``work`` or the ``COMMIT`` raises), holding the writer lock;
+        its result or its exception. ``work`` opens no transaction itself.
+
+        Run where a group runs (see the module docstring): on the event loop, at once, when
+        nothing has to wait for it (the worker's thread idle, the writer lock and SQLite's
+        own lock free right now), else on the worker's thread. For a large unit that comes
+        seldom, such as the audit log's seal of a batch: on the thread, each of its
+        statements would take the GIL back from a busy event loop."""
+        connection = self._connection
+        if connection is None:
+            raise WorkerClosed
+        if self._use.acquire(blocking=False):
+            try:
+                done, result = self._transaction_here(connection, work)
+            finally:
+                self._use.release()
+            if done:
+                return result  # type: ignore[return-value]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, _using, self._use, self._writer_lock, _in_transaction(work), connection
+        )
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)``, which only reads; its result or its exception. On the event
+        loop when the worker's thread is idle and SQLite answers without waiting (a read that
+        would wait for a lock goes to the thread and runs again there), else on the thread.
+
+        For a read of many rows: on the thread, each row is a step that takes the GIL back
+        from the event loop."""
+        connection = self._connection
+        if connection is None:
+            raise WorkerClosed
+        if self._use.acquire(blocking=False):
+            try:
+                connection.execute("PRAGMA busy_timeout = 0")
+                try:
+                    return work(connection)
+                except sqlite3.OperationalError as exc:
+                    if error_name(exc) not in _WOULD_WAIT:
+                        raise
+                finally:
+                    connection.execute(f"PRAGMA busy_timeout = {self._busy_ms:d}")
+            finally:
+                self._use.release()
+        return await self.run(work)
+
+    def _transaction_here(
+        self, connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
+    ) -> tuple[bool, T | None]:
+        """``transaction``'s run on the loop, holding ``_use``: ``(True, result)``, or
+        ``(False, None)`` when a lock is taken and the unit must go to the thread."""
+        lock = self._writer_lock
+        if lock is not None and not _taken_now(lock):
+            return False, None
+        try:
+            if not _begin_without_waiting(connection, self._busy_ms):
+                return False, None
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise
+            return True, result
+        finally:
+            if lock is not None:
+                with suppress(OSError):  # the transaction's outcome stands either way
+                    lock.__exit__(None, None, None)
+
     async def _grouped(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -340,6 +413,25 @@ def _using(
     """On the worker's thread: ``work(connection)`` holding the connection (and ``lock``)."""
     with use, nullcontext() if lock is None else lock:
         return work(connection)
+
+
+_WOULD_WAIT: Final = frozenset(
+    {"SQLITE_BUSY", "SQLITE_BUSY_RECOVERY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED"}
+)
+"""Errors of a read that found a lock taken (with no busy timeout): it runs again on the
+thread, which may wait."""
+
+
+def _in_transaction(
+    work: Callable[[sqlite3.Connection], T],
+) -> Callable[[sqlite3.Connection], T]:
+    """``work`` inside ``immediate_transaction``."""
+
+    def run(db: sqlite3.Connection) -> T:
+        with immediate_transaction(db):
+            return work(db)
+
+    return run
 
 
 def _taken_now(lock: WriterLock) -> bool:
