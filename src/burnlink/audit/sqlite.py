@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -55,7 +55,7 @@ from burnlink.audit.chain import (
     state_is_authentic,
 )
 from burnlink.audit.events import AuditEvent, AuditEventType
-from burnlink.audit.outbox import Sealable
+from burnlink.audit.outbox import OutboxRecord, Sealable
 from burnlink.audit.watch import Watched
 from burnlink.clock import MILLISECOND, from_epoch_ms, to_epoch_ms
 from burnlink.errors import AuditLogMissing, AuditStateInvalid, ConfigError, StorageUnavailable
@@ -281,12 +281,7 @@ class SqliteAuditStore:
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, writes: bool = False) -> T:
         """``work`` on the connection's thread (holding the writer lock if it ``writes``), its
         SQLite errors as ``StorageUnavailable``."""
-        try:
-            return await self._worker.run(work, writes=writes)
-        except WorkerClosed:
-            raise StorageUnavailable("The audit log is closed.") from None
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from None
+        return await _answered(self._worker.run(work, writes=writes))
 
     # -- AuditStore --------------------------------------------------------------------------
 
@@ -312,43 +307,47 @@ class SqliteAuditStore:
         return await self._run(write, writes=True)
 
     async def seal(self, records: Sequence[Sealable]) -> list[AuditEntry]:
-        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction, in one hand-over
-        to the connection's thread.
+        """See ``AuditBackend.seal``: one ``BEGIN IMMEDIATE`` transaction.
 
         The sealed ids are read first, without the write lock, and only the records not
         sealed then are decoded, still outside the lock (which the store's own writes share
         when both live in one file); the transaction reads the ids again and appends the
-        records still not sealed. A batch another sealer has sealed costs one read."""
+        records still not sealed. A batch another sealer has sealed costs one read. Both run
+        on the event loop when nothing has to be waited for (``SqliteWorker.read`` and
+        ``transaction``): on the log's thread, each statement would take the GIL back from a
+        busy loop, which cost a request more CPU than sealing its event did."""
         ids = list(dict.fromkeys(record.id for record in records))
         key = self._key
-        writing = self._worker.writing
+
+        def unsealed(db: sqlite3.Connection) -> list[OutboxRecord]:
+            return [r.record() for r in _unsealed(records, _sealed_ids(ids, db))]
+
+        fresh = await _answered(self._worker.read(unsealed))
+        if not fresh:
+            return []
 
         def seal(db: sqlite3.Connection) -> list[AuditEntry]:
-            fresh = [r.record() for r in _unsealed(records, _sealed_ids(ids, db))]
-            if not fresh:
+            now_sealed = _sealed_ids([r.id for r in fresh], db)
+            todo = [r for r in fresh if r.id not in now_sealed]
+            if not todo:
                 return []
-            with writing(), immediate_transaction(db):
-                now_sealed = _sealed_ids([r.id for r in fresh], db)
-                todo = [r for r in fresh if r.id not in now_sealed]
-                if not todo:
-                    return []
-                ats = [to_epoch_ms(r.event.at) for r in todo]
-                insert_rows(
-                    db,
-                    "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES",
-                    list(zip([r.id for r in todo], ats, strict=True)),
-                )
-                db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
-                return _append(
-                    db,
-                    key,
-                    [r.event for r in todo],
-                    [r.watch for r in todo if r.watch is not None],
-                    [r.unwatch for r in todo if r.unwatch is not None],
-                    canonicals=[r.event_bytes() for r in todo],
-                )
+            ats = [to_epoch_ms(r.event.at) for r in todo]
+            insert_rows(
+                db,
+                "INSERT OR IGNORE INTO audit_sealed (id, at) VALUES",
+                list(zip([r.id for r in todo], ats, strict=True)),
+            )
+            db.execute("DELETE FROM audit_sealed WHERE at < ?", (max(ats) - SEALED_KEPT_MS,))
+            return _append(
+                db,
+                key,
+                [r.event for r in todo],
+                [r.watch for r in todo if r.watch is not None],
+                [r.unwatch for r in todo if r.unwatch is not None],
+                canonicals=[r.event_bytes() for r in todo],
+            )
 
-        return await self._run(seal)
+        return await _answered(self._worker.transaction(seal))
 
     async def iter_entries(
         self,
@@ -631,6 +630,16 @@ def _prepare_file(path: str) -> Path:
     if not file.exists():
         os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
     return file
+
+
+async def _answered(pending: Awaitable[T]) -> T:
+    """What the worker's ``pending`` call gives, its SQLite errors as ``StorageUnavailable``."""
+    try:
+        return await pending
+    except WorkerClosed:
+        raise StorageUnavailable("The audit log is closed.") from None
+    except sqlite3.Error as exc:
+        raise _unavailable(exc) from None
 
 
 def _sealed_ids(ids: Sequence[str], db: sqlite3.Connection) -> set[str]:

@@ -239,6 +239,16 @@ class SqliteStore(SqliteIdentity, SqliteRequests):
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
 
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work``, which only reads, where it waits least (``SqliteWorker.read``), its
+        SQLite errors as ``StorageUnavailable``."""
+        try:
+            return await self._worker.read(work)
+        except WorkerClosed:
+            raise StorageUnavailable("The SQLite store is closed.") from None
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
     # -- SecretStore ------------------------------------------------------------------------
 
     async def create(
@@ -420,7 +430,7 @@ class SqliteStore(SqliteIdentity, SqliteRequests):
     async def pending_events(self, *, limit: int) -> list[Pending]:
         """See ``SecretStore.pending_events``: one ``SELECT`` in ``seq`` order; a ref is the
         record's ``seq``."""
-        rows = await self._run(
+        rows = await self._read(
             partial(_fetch, "SELECT seq, record FROM outbox ORDER BY seq LIMIT ?", (max(limit, 0),))
         )
         return [Pending(str(seq), bytes(record)) for seq, record in rows]
