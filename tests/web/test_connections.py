@@ -432,3 +432,44 @@ def test_connection_cap_leaves_room_for_the_workers_own_files() -> None:
     assert connection_cap(4096, 1024) == 1024 - FD_RESERVE
     assert connection_cap(4096, 1_000_000) == 4096
     assert connection_cap(4096, 100) == 1
+
+
+@pytest.mark.parametrize(
+    ("header_timeout", "body_timeout", "stall"),
+    [
+        # A body stalls: the body's deadline, shorter than the head's, is the one that counts.
+        pytest.param(6.0, 1.0, "body", id="short-body-deadline"),
+        # A kept-alive connection's next head stalls after a request whose body armed the
+        # longer deadline: the head's shorter one still counts.
+        pytest.param(1.0, 6.0, "next-head", id="short-head-deadline-after-a-body"),
+    ],
+)
+def test_serve_times_out_at_the_deadline_in_force_whichever_is_shorter(
+    tmp_path: Path, header_timeout: float, body_timeout: float, stall: str
+) -> None:
+    """Each read deadline passes when it is due, not when one armed earlier for a longer
+    timeout would have (the connection's one timer wakes at the shortest timeout's pace)."""
+    env = {
+        "BURNLINK_HEADER_TIMEOUT": str(header_timeout),
+        "BURNLINK_BODY_TIMEOUT": str(body_timeout),
+        "BURNLINK_RATE_LIMIT_CREATE": "off",
+    }
+    body = json.dumps({"secret": "on time"}).encode()
+    full = CREATE.replace(b"1000", str(len(body)).encode()) + body
+    with (
+        serve_process(tmp_path / "server.log", env=env) as (base, _),
+        socket.create_connection(address(base), timeout=30) as sock,
+    ):
+        if stall == "body":
+            sock.sendall(CREATE + b'{"secret": "par')
+        else:
+            sock.sendall(full)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 201 ")
+            sock.sendall(HEAD)  # and never the blank line that ends it
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert 0.8 <= waited < 3.5, waited  # the short deadline is 1 s; the long one 6 s
