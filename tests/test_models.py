@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
+from burnlink.audit.watch import Watched
+from burnlink.crypto import LinkKeys, Payload
+from burnlink.envelope import Envelope
 from burnlink.models import AccessPolicy, ClientInfo, SecretMeta, SecretRecord
+from burnlink.store import Pending, Recorded
+from burnlink.store.secrets import ViewRecord
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ENVELOPE = b'{"v":1,"ct":"the-sealed-envelope"}'
@@ -74,3 +79,35 @@ def test_records_are_values_that_cannot_be_changed_in_place() -> None:
     assert hash(moved) == hash(ClientInfo("203.0.113.7", "curl/8.5.0", "DE"))
     with pytest.raises(AttributeError):
         client.ip = "198.51.100.1"  # type: ignore[misc]
+
+
+HOOK = "https://hooks.example.com/T0K3N-in-the-path"
+SECRET = b"the-content-or-key-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("record", "shown", "hidden"),
+    [
+        (Payload(SECRET, name="id_rsa"), "name='id_rsa'", ("content",)),
+        (LinkKeys(SECRET, SECRET + b"2", SECRET + b"3"), "LinkKeys()", ("access_token",)),
+        (Envelope("none", 0, b"", b"nonce-bytes!", SECRET), "nonce=", ("ciphertext",)),
+        (AccessPolicy(allowed_countries=("DE",), notify_url=HOOK), "('DE',)", ("notify_url",)),
+        (Watched("Qm9vb3Jvb3Jvb3Jvb3Jvbw", NOW, HOOK), "expires_at=", ("notify_url",)),
+        (Recorded(None, SECRET), "line=None", ("outbox",)),
+        (ViewRecord(None, SECRET, SECRET), "line=None", ("head", "tail")),
+        (Pending("1-0", SECRET), "ref='1-0'", ("outbox",)),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, str | tuple) else "",
+)
+def test_records_built_per_request_keep_keys_content_and_hooks_out_of_their_reprs(
+    record: object, shown: str, hidden: tuple[str, ...]
+) -> None:
+    text = repr(record)
+    rich = dict(record.__rich_repr__())  # type: ignore[attr-defined]
+
+    assert shown in text
+    assert repr(SECRET) not in text
+    assert HOOK not in text
+    for name in hidden:
+        assert f"{name}=" not in text
+        assert name not in rich

@@ -19,8 +19,9 @@ import hashlib
 import json
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from typing import ClassVar
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,6 +37,7 @@ from burnlink.envelope import (
     Envelope,
 )
 from burnlink.errors import EnvelopeError, InvalidInput
+from burnlink.redacted import Redacted
 from burnlink.strict_json import dumps_compact
 
 KEY_BYTES = 32
@@ -49,14 +51,15 @@ _INFO_PASSPHRASE = b"burnlink v1 passphrase"
 _INFO_ENCRYPT = b"burnlink v1 encrypt"
 
 
-@dataclass(frozen=True, slots=True)
-class Payload:
+class Payload(Redacted, frozen=True):
     """What an envelope carries: text, or a file with its name and media type."""
 
-    content: bytes = field(repr=False)
+    content: bytes
     is_file: bool = False
     name: str | None = None
     mime: str | None = None
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("content",)
 
     def text(self) -> str:
         """The content as text; raises ``EnvelopeError`` if it is not UTF-8."""
@@ -88,17 +91,17 @@ class Payload:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class LinkKeys:
+class LinkKeys(Redacted, frozen=True):
     """The keys derived from a link key (and passphrase)."""
 
-    access_token: bytes = field(repr=False)
-    encryption_key: bytes = field(repr=False)
-    passphrase_proof: bytes | None = field(default=None, repr=False)
+    access_token: bytes
+    encryption_key: bytes
+    passphrase_proof: bytes | None = None
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("access_token", "encryption_key", "passphrase_proof")
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
+class Sealed(msgspec.Struct, frozen=True):
     """A freshly sealed secret: the envelope for the server, the keys for the link."""
 
     envelope: Envelope

@@ -12,13 +12,13 @@ parses and validates envelopes; it holds no keys and decrypts nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from burnlink.errors import EnvelopeError, InvalidInput, PayloadTooLarge
 from burnlink.ids import b64url_decode, b64url_encode
+from burnlink.redacted import Redacted
 from burnlink.strict_json import dumps_compact
 
 VERSION = 1
@@ -58,16 +58,17 @@ _FIELDS_NONE = {"v", "alg", "kdf", "nonce", "ct"}
 _FIELDS_PBKDF2 = _FIELDS_NONE | {"iter", "salt"}
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(Redacted, frozen=True):
     """A parsed, validated v1 envelope."""
 
     kdf: str
     iterations: int
     salt: bytes
     nonce: bytes
-    ciphertext: bytes = field(repr=False)
+    ciphertext: bytes
     """AES-256-GCM output: encrypted payload followed by the 16-byte tag."""
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("ciphertext",)
 
     @property
     def has_passphrase(self) -> bool:

@@ -10,10 +10,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 
+from burnlink.redacted import Redacted
 from burnlink.strict_json import dumps_compact
 
 
@@ -64,8 +65,7 @@ older process that ignores ``recipients`` fails on the address check instead of 
 (``AccessPolicy.to_bytes``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AccessPolicy:
+class AccessPolicy(Redacted, frozen=True):
     """Who may reveal a secret, beyond holding its link. Empty fields impose nothing.
 
     Values are already validated and normalised (``burnlink.policy``). It also carries what the
@@ -80,7 +80,7 @@ class AccessPolicy:
     denied_countries: tuple[str, ...] = ()
     recipient_email: str | None = None
     """Whoever reveals must first prove control of this address with a one-time code."""
-    notify_url: str | None = field(default=None, repr=False)
+    notify_url: str | None = None
     """Webhook told of each view, the burn and the expiry (may hold a token: never logged)."""
     creator_country: str | None = None
     """The creator's country, to notice a reveal from elsewhere (an alert, never a refusal)."""
@@ -90,6 +90,8 @@ class AccessPolicy:
     require_mfa: bool = False
     """Whether the recipient's sign-in must carry a second factor and be fresh (only with
     ``recipients``)."""
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("notify_url",)
 
     def is_empty(self) -> bool:
         """Whether the policy imposes no access rule (``notify_url`` is not one)."""
@@ -160,23 +162,7 @@ def _policy_from_bytes(data: bytes) -> AccessPolicy:
     return AccessPolicy._decode(data)
 
 
-class _Redacted(msgspec.Struct, frozen=True):
-    """A frozen record whose repr, and the one rich prints, leave out the fields its
-    ``_HIDDEN`` names (msgspec's own would show every field)."""
-
-    _HIDDEN: ClassVar[tuple[str, ...]] = ()
-
-    def __rich_repr__(self) -> list[tuple[str, Any]]:
-        """The fields rich shows: all but the hidden ones."""
-        hidden = self._HIDDEN
-        return [(n, getattr(self, n)) for n in self.__struct_fields__ if n not in hidden]
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"{type(self).__name__}({shown})"
-
-
-class SecretRecord(_Redacted, frozen=True):
+class SecretRecord(Redacted, frozen=True):
     """A new secret as the store keeps it.
 
     Like the other records built on every request (``SecretMeta``, ``Event``, ``ClientInfo``),
@@ -206,7 +192,7 @@ class SecretRecord(_Redacted, frozen=True):
     _HIDDEN: ClassVar[tuple[str, ...]] = ("envelope", "access_digest", "manage_digest")
 
 
-class SecretMeta(_Redacted, frozen=True):
+class SecretMeta(Redacted, frozen=True):
     """What ``peek`` returns about a live secret: everything but the envelope (a ``Struct``
     as ``SecretRecord`` says; its repr leaves out the digest)."""
 

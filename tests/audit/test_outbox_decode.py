@@ -90,7 +90,7 @@ def shape(item: OutboxRecord) -> object:
     watch = (
         None
         if item.watch is None
-        else tuple(typed(getattr(item.watch, f.name)) for f in fields(Watched))
+        else tuple(typed(getattr(item.watch, name)) for name in Watched.__struct_fields__)
     )
     return (event, typed(item.id), watch, typed(item.unwatch), attempt(item.to_bytes))
 

@@ -195,7 +195,7 @@ async def test_size_limits_are_the_service_s_in_both_modes(svc: Service) -> None
     limit = svc.service.settings.max_bytes
     framed = max_framed_bytes(limit)
     fits = Envelope(KDF_NONE, 0, b"", os.urandom(NONCE_BYTES), bytes(framed + TAG_BYTES))
-    over = dataclasses.replace(fits, ciphertext=bytes(framed + 1 + TAG_BYTES))
+    over = msgspec.structs.replace(fits, ciphertext=bytes(framed + 1 + TAG_BYTES))
     with pytest.raises(PayloadTooLarge) as refused:
         await svc.service.create(over, ACCESS, None, ttl=3600, max_views=1, client=CLIENT)
     assert refused.value.field == "envelope.ct"

@@ -16,16 +16,19 @@ written from each is what counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
+
+from burnlink.redacted import Redacted
 
 __all__ = ["Watched"]
 
 
-@dataclass(frozen=True, slots=True)
-class Watched:
+class Watched(Redacted, frozen=True):
     """A live secret whose expiry is still to be recorded."""
 
     secret_id: str
     expires_at: datetime
-    notify_url: str | None = field(default=None, repr=False)
+    notify_url: str | None = None
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("notify_url",)

@@ -267,7 +267,9 @@ class SecretService:
             raise
         if policy.notify_url != notify_url or policy.creator_country != client.country:
             # Most secrets have neither: their policy is kept as it is (a copy costs ~1 %).
-            policy = replace(policy, notify_url=notify_url, creator_country=client.country)
+            policy = msgspec.structs.replace(
+                policy, notify_url=notify_url, creator_country=client.country
+            )
         gate = None
         if passphrase_proof is not None:
             gate = PassphraseGate(

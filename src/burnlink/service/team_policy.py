@@ -13,8 +13,10 @@ through it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NoReturn
+
+import msgspec
 
 from burnlink.config import Settings
 from burnlink.errors import CreateNotAllowed, TeamPolicyRefused
@@ -96,11 +98,11 @@ class TeamRules:
         if r.recipients_inside:
             self._check_inside(policy)
         if r.recipients_require_mfa:
-            policy = replace(policy, require_mfa=True)
+            policy = msgspec.structs.replace(policy, require_mfa=True)
         if r.countries is not None:
             asked = policy.allowed_countries
             if not asked:
-                policy = replace(policy, allowed_countries=r.countries)
+                policy = msgspec.structs.replace(policy, allowed_countries=r.countries)
             elif not set(asked) <= set(r.countries):
                 self._refuse(
                     "allowed_countries",

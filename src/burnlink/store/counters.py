@@ -7,15 +7,15 @@ Shared by every process using the store; the service's rate limits
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+import msgspec
 
 __all__ = ["Counters", "Hit", "over_limit"]
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One rate counter for ``SecretStore.hits``: add ``cost`` to ``bucket``'s current window
     of ``window`` seconds (``cost=0`` only reads it)."""
 

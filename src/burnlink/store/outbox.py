@@ -10,18 +10,20 @@ byte for byte.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+from burnlink.redacted import Redacted
 
 __all__ = ["EventOutbox", "Pending"]
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(Redacted, frozen=True):
     """An outbox record not yet acknowledged, under the store's own name for it."""
 
     ref: str
-    outbox: bytes = field(repr=False)
+    outbox: bytes
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("outbox",)
 
 
 class EventOutbox(Protocol):

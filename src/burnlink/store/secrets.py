@@ -10,9 +10,9 @@ step, or none when the change does not happen (``burnlink.store.outbox``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 from burnlink.ids import digests_equal
 from burnlink.models import (
@@ -24,6 +24,7 @@ from burnlink.models import (
     SecretMeta,
     SecretRecord,
 )
+from burnlink.redacted import Redacted
 from burnlink.store.counters import Hit
 
 __all__ = [
@@ -47,14 +48,15 @@ cannot grow a row nor push out the events a sender relies on (created, viewed, b
 expired, locked, denied); the receipt says which kinds reached the cap."""
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
+class Recorded(Redacted, frozen=True):
     """One event as a store keeps it with the change it describes."""
 
     line: Event | None
     """The receipt's line for it, or ``None`` when the receipt does not list such events."""
-    outbox: bytes = field(repr=False)
+    outbox: bytes
     """Its ``OutboxRecord`` bytes, kept until ``ack_events``; opaque to the store."""
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("outbox",)
 
 
 NO_RULES_PREFIX: Final = AccessPolicy().to_bytes()[:-1]
@@ -86,8 +88,7 @@ secret then costs what an unknown id costs, so the time of a 404 does not tell a
 which ids are live (docs/access.md)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ViewRecord:
+class ViewRecord(Redacted, frozen=True):
     """A view's event as the service builds it before the secret is read: the receipt's line,
     and the outbox record in two parts around the one value only the store knows, the
     secret's ``max_views`` (written between them in decimal ASCII).
@@ -98,8 +99,10 @@ class ViewRecord:
     would have built after reading the secret."""
 
     line: Event | None
-    head: bytes = field(repr=False)
-    tail: bytes = field(repr=False)
+    head: bytes
+    tail: bytes
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("head", "tail")
 
     def completed(self, max_views: int) -> Recorded:
         """The event as kept for a secret of ``max_views`` views."""
