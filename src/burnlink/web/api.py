@@ -26,6 +26,7 @@ from burnlink.web.errors import error_responses
 from burnlink.web.json_body import StrictJSONRoute
 from burnlink.web.languages import api_language
 from burnlink.web.principal import carries_credentials, principal_of, recipient_of
+from burnlink.web.request_headers import header
 from burnlink.web.schemas import (
     ActorBody,
     AgentBody,
@@ -84,7 +85,7 @@ def client_of(request: Request) -> ClientInfo:
     the language it reads (``Accept-Language``, which the pages set to their own)."""
     return ClientInfo(
         ip=client_address(request.scope),
-        user_agent=request.headers.get("user-agent"),
+        user_agent=header(request.scope, b"user-agent"),
         request_id=(request.scope.get("state") or {}).get("request_id"),
         language=api_language(request),
     )

@@ -8,6 +8,7 @@ import functools
 from fastapi import Request
 
 from burnlink.service import SecretService
+from burnlink.web.request_headers import header
 
 __all__ = ["base_of", "public_base"]
 
@@ -22,7 +23,7 @@ def public_base(request: Request, service: SecretService) -> str:
     return _request_base(
         scope.get("scheme", "http"),
         None if server is None else (server[0], server[1]),
-        request.headers.get("host"),
+        header(scope, b"host"),
         scope.get("root_path", ""),
     )
 

@@ -23,6 +23,7 @@ from typing import Final
 from fastapi import Request
 
 from burnlink.i18n import DEFAULT_LANGUAGE
+from burnlink.web.request_headers import header
 
 __all__ = [
     "LANGUAGE_COOKIE",
@@ -159,4 +160,4 @@ def api_language(request: Request) -> str:
     """The language of an API request: ``Accept-Language`` alone (the pages send theirs)."""
     site = getattr(request.app.state, "site", None)
     catalogues: Mapping[str, object] = site.catalogues if site is not None else {}
-    return negotiate(request.headers.get("accept-language"), catalogues)
+    return negotiate(header(request.scope, b"accept-language"), catalogues)

@@ -28,6 +28,7 @@ from burnlink.web import request_log
 from burnlink.web.api import client_address
 from burnlink.web.errors import error_response, internal_error
 from burnlink.web.hot_routes import HotRoutes
+from burnlink.web.request_headers import header
 
 log = logging.getLogger("burnlink.web")
 access_log = request_log.access_log
@@ -111,8 +112,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = Headers(scope=scope)
-        offered = headers.get(REQUEST_ID_HEADER, "")
+        offered = header(scope, _REQUEST_ID_RAW) or ""
         request_id = offered if _REQUEST_ID_RE.fullmatch(offered) else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         cacheable = scope["path"].startswith("/static/")
@@ -133,7 +133,7 @@ class Edge:
         # answer is out, so that it never adds to the answer's time (``burnlink.service.deferred``).
         with deferring():
             try:
-                refusal = self._refusal(scope, headers)
+                refusal = self._refusal(scope)
                 if refusal is not None:
                     await refusal(scope, receive, send_at_edge)
                 elif self.hot_routes is not None and scope["method"] == "POST":
@@ -148,7 +148,7 @@ class Edge:
                 if not answered:
                     await internal_error()(scope, receive, send_at_edge)
             finally:
-                _log(scope, headers, status, time.perf_counter() - started, request_id)
+                _log(scope, status, time.perf_counter() - started, request_id)
 
     def _with_headers(
         self, headers: Iterable[tuple[bytes, bytes]], request_id: str, cacheable: bool
@@ -169,24 +169,24 @@ class Edge:
         raw.append((_REQUEST_ID_RAW, request_id.encode("latin-1")))
         return raw
 
-    def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
         """The answer to a request refused before it is read (its Host is not allowed, or its
         body is refused), if it is."""
         if self.allowed_hosts is not None and not self.allowed_hosts.allows(
-            headers.getlist("host")
+            Headers(scope=scope).getlist("host")
         ):
             return error_response(
                 400, "host_not_allowed", "This server does not answer to that Host."
             )
         if scope["method"] not in _BODY_METHODS:
             return None
-        declared = headers.get("content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and not declared.isdigit():
             return error_response(400, "bad_request", "Content-Length is invalid.")
         if declared is not None and int(declared) > self.max_body:
             return _too_large(self.max_body)
-        has_body = declared not in (None, "0") or "transfer-encoding" in headers
-        if has_body and scope["path"].startswith("/api/") and not _is_json(headers):
+        has_body = declared not in (None, "0") or header(scope, b"transfer-encoding") is not None
+        if has_body and scope["path"].startswith("/api/") and not _is_json(scope):
             return error_response(
                 415, "unsupported_media_type", "The request body must be application/json."
             )
@@ -215,8 +215,8 @@ def _too_large(limit: int) -> JSONResponse:
     )
 
 
-def _is_json(headers: Headers) -> bool:
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _is_json(scope: Scope) -> bool:
+    media_type = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
     )
@@ -229,7 +229,7 @@ def request_id_of(scope: Scope) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _log(scope: Scope, headers: Headers, status: int, seconds: float, request_id: str) -> None:
+def _log(scope: Scope, status: int, seconds: float, request_id: str) -> None:
     # A limit of the connection (a body that stopped arriving: 408) may have answered instead
     # of the application, whose own answer then never left: log what the client got.
     state = scope.get("state") or {}
@@ -244,6 +244,6 @@ def _log(scope: Scope, headers: Headers, status: int, seconds: float, request_id
         seconds=seconds,
         request_id=request_id,
         client_ip=client_address(scope),
-        agent=classify(headers.get("user-agent")).kind.value,
+        agent=classify(header(scope, b"user-agent")).kind.value,
         limit=state.get(request_log.CONNECTION_LIMIT),
     )
