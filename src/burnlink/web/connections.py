@@ -395,7 +395,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         timeout) from now.
 
         Arming sets no timer of its own: a request arms and disarms three times, and a timer
-        made and cancelled each time cost the connection layer a fifth of the floor's CPU.
+        made and cancelled each time cost about 7 % of the instructions of the benchmark
+        floor's whole request (docs/operations.md, stop 44).
         One timer per connection wakes every ``tick`` seconds at most while a deadline is
         armed (``_check_deadline``): ``tick`` is the shortest timeout, so no deadline armed
         later can pass before the timer's next wake."""
