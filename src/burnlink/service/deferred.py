@@ -10,9 +10,9 @@ sweeper, the CLI, tests of the service) it starts at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from types import TracebackType
 
 __all__ = ["defer", "deferring"]
 
@@ -31,14 +31,27 @@ def defer(start: Start) -> None:
         pending.append(start)
 
 
-@contextmanager
-def deferring() -> Iterator[None]:
+def deferring() -> Deferring:
     """Hold back what ``defer`` is given inside the block; call it, in order, on leaving."""
-    pending: list[Start] = []
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-        for start in pending:
+    return Deferring()
+
+
+class Deferring:
+    """``deferring``'s context manager: a class, not a ``contextmanager`` generator, as it
+    wraps every request (a generator-based one costs a generator and its frame each time)."""
+
+    __slots__ = ("_pending", "_token")
+
+    def __enter__(self) -> None:
+        self._pending: list[Start] = []
+        self._token: Token[list[Start] | None] = _pending.set(self._pending)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _pending.reset(self._token)
+        for start in self._pending:
             start()

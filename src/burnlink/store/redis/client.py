@@ -14,8 +14,8 @@ the client raises into ``StorageUnavailable``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from types import TracebackType
 from typing import Any, Final, cast
 from urllib.parse import unquote, unquote_plus
 
@@ -41,13 +41,31 @@ CONNECT_TIMEOUT_SECONDS: Final = 2.0
 COMMAND_TIMEOUT_SECONDS: Final = 1.5
 
 
-@contextmanager
-def translated() -> Iterator[None]:
+def translated() -> Translated:
     """Turn driver and socket errors into ``StorageUnavailable`` (messages carry no data)."""
-    try:
-        yield
-    except (RedisError, RedisClusterException, OSError) as exc:
-        raise StorageUnavailable() from exc
+    return _TRANSLATED
+
+
+class Translated:
+    """``translated``'s context manager: one stateless instance, not a ``contextmanager``
+    generator, as it wraps every store call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(error, RedisError | RedisClusterException | OSError):
+            raise StorageUnavailable() from error
+
+
+_TRANSLATED: Final = Translated()
 
 
 def client_for(url: str) -> tuple[Redis | RedisCluster, str]:
