@@ -203,11 +203,11 @@ class SqliteWorker:
             raise WorkerClosed
         if self._use.acquire(blocking=False):
             try:
-                done, result = self._transaction_here(connection, work)
+                here = self._transaction_here(connection, work)
             finally:
                 self._use.release()
-            if done:
-                return result  # type: ignore[return-value]
+            if here:
+                return here[0]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, _using, self._use, self._writer_lock, _in_transaction(work), connection
@@ -239,15 +239,15 @@ class SqliteWorker:
 
     def _transaction_here(
         self, connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
-    ) -> tuple[bool, T | None]:
-        """``transaction``'s run on the loop, holding ``_use``: ``(True, result)``, or
-        ``(False, None)`` when a lock is taken and the unit must go to the thread."""
+    ) -> list[T]:
+        """``transaction``'s run on the loop, holding ``_use``: ``[result]``, or ``[]`` when a
+        lock is taken and the unit must go to the thread."""
         lock = self._writer_lock
         if lock is not None and not _taken_now(lock):
-            return False, None
+            return []
         try:
             if not _begin_without_waiting(connection, self._busy_ms):
-                return False, None
+                return []
             try:
                 result = work(connection)
                 connection.execute("COMMIT")
@@ -255,7 +255,7 @@ class SqliteWorker:
                 with suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
                 raise
-            return True, result
+            return [result]
         finally:
             if lock is not None:
                 with suppress(OSError):  # the transaction's outcome stands either way
