@@ -1,6 +1,7 @@
-"""``OutboxRecord``'s stored form: unchanged from earlier versions (so a rolling upgrade
-seals every record both ways), with a fixed prefix that names a record without decoding it;
-what is chained is always the canonical form of a validated event."""
+"""``OutboxRecord``'s stored form: the same JSON document as earlier versions wrote (so a
+rolling upgrade seals every record both ways), with a fixed prefix that names a record
+without decoding it and the event in its canonical form; what is chained is always the
+canonical form of a validated event."""
 
 from __future__ import annotations
 
@@ -61,12 +62,28 @@ def earlier_reader(data: bytes) -> OutboxRecord:
 
 @pytest.mark.parametrize("changes", [{}, {"watch": None, "unwatch": "secret-0001"}])
 def test_the_stored_form_is_the_earlier_versions_both_ways(changes: dict[str, Any]) -> None:
-    """A rolling upgrade: records of either version are sealed by the other."""
+    """A rolling upgrade: records of either version are sealed by the other. Only the order
+    of the event's members changed (now canonical, sorted)."""
     item = record(**changes)
+    data = item.to_bytes()
 
-    assert item.to_bytes() == earlier_layout(item)
+    assert json.loads(data) == json.loads(earlier_layout(item))
+    assert data != earlier_layout(item)
     assert OutboxRecord.from_bytes(earlier_layout(item)) == item
-    assert earlier_reader(item.to_bytes()) == item
+    assert earlier_reader(data) == item
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_the_stored_event_is_its_canonical_form_kept_with_the_record(known: bool) -> None:
+    """The writer's canonical bytes are what the record stores and what its sealer chains."""
+    event = make_event(7)
+    item = record(canonical=event.canonical() if known else None)
+    data = item.to_bytes()
+    document_end = len(data) - len(b',"watch":') - len(data.rpartition(b',"watch":')[2])
+
+    assert data[len(b'{"id":"' + ID.encode() + b'","event":') : document_end] == event.canonical()
+    assert item.event_bytes() == event.canonical()
+    assert (item.canonical is not None) is known
 
 
 def test_a_record_is_named_by_its_first_bytes_and_read_with_its_canonical_event() -> None:
@@ -181,9 +198,10 @@ def test_written_records_forget_the_oldest_past_their_limit() -> None:
 
 
 def _view_parts() -> tuple[OutboxRecord, bytes, bytes, bytes]:
-    """A view's record as the service builds it (``max_views`` 0), its bytes, and the parts
-    around the count a store writes (``store.ViewRecord``)."""
-    viewed = record(event=make_event(7).with_detail({"max_views": 0}), watch=None)
+    """A view's record as the service builds it (``max_views`` 0, its canonical event kept),
+    its bytes, and the parts around the count a store writes (``store.ViewRecord``)."""
+    event = make_event(7).with_detail({"max_views": 0})
+    viewed = record(event=event, watch=None, canonical=event.canonical())
     data = viewed.to_bytes()
     head, _, tail = data.rpartition(b'"detail":{"max_views":0}')
     return viewed, data, head + b'"detail":{"max_views":', b"}" + tail
@@ -202,6 +220,7 @@ def test_a_written_view_is_taken_with_the_count_the_store_wrote(count: bytes) ->
     assert taken == OutboxRecord.from_bytes(stored)
     assert taken is not None
     assert taken.event.canonical() == OutboxRecord.from_bytes(stored).event_bytes()
+    assert taken.canonical == taken.event.canonical()  # spliced, not written again
 
 
 @pytest.mark.parametrize("count", [b"", b"07", b"-1", b"1.0", b"1e3", b" 1", b"\xd9\xa1"])
@@ -224,6 +243,7 @@ def test_only_a_view_kept_as_written_and_cut_around_its_count_expects_one() -> N
     assert written.take(ID, head + b"3" + tail) is None
 
     written.keep(viewed, data)
-    altered = head.replace(b"curl/8.5.0", b"curl/9.9.9")  # parts of some other record
+    assert b"203.0.113.7" in head
+    altered = head.replace(b"203.0.113.7", b"203.0.113.8")  # parts of some other record
     written.expect_views(data, altered, tail)
     assert written.take(ID, altered + b"3" + tail) is None

@@ -21,10 +21,13 @@ Layout
     ``to_bytes`` writes the members in that order, so ``{"id":"<32 hex digits>","event":`` is
     a fixed prefix of 49 bytes (records of every earlier version have it too): the sealer names
     a record by it without decoding it (``peek_id``), and the log decodes only the records it
-    has not sealed yet (``Sealable``). (Carrying the canonical bytes in the record was measured
-    and not kept: checking that bytes read from a store are exactly an event's canonical form
-    costs about what building them does, and sorting the keys moved that cost onto the
-    request.)
+    has not sealed yet (``Sealable``). The event is written in its canonical form
+    (``AuditEvent.canonical``: sorted members), which the writer builds once and keeps with the
+    record (``canonical``), so the same process's sealer appends it without writing it again
+    (``WrittenRecords``); earlier versions wrote the event's members in ``to_dict``'s order,
+    and either reader reads either order. A reader of another process's records still builds
+    the canonical form itself rather than trust the stored bytes: checking that bytes read
+    from a store are exactly an event's canonical form costs about what building them does.
 
 Decoding
     ``from_bytes`` validates the event fully, as ``AuditEvent.from_dict`` does. It first tries
@@ -123,8 +126,9 @@ class OutboxRecord:
     id: str = field(default_factory=new_record_id)
     watch: Watched | None = None
     unwatch: str | None = None
-    _event_bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
-    """``event.canonical()`` when the fast reader had it for free (see the module docstring)."""
+    canonical: bytes | None = field(default=None, kw_only=True, repr=False, compare=False)
+    """``event.canonical()``, when whoever built the record already had it: the writer, which
+    stores it as the record's event, or the fast reader (see the module docstring)."""
 
     def record(self) -> OutboxRecord:
         """This record (``Sealable``)."""
@@ -132,11 +136,13 @@ class OutboxRecord:
 
     def event_bytes(self) -> bytes:
         """``event.canonical()``: what the chain MAC covers and the log stores."""
-        kept = self._event_bytes
+        kept = self.canonical
         return self.event.canonical() if kept is None else kept
 
     def to_bytes(self) -> bytes:
-        """The form the store keeps (see the module docstring), written member by member."""
+        """The form the store keeps (see the module docstring), written member by member; the
+        event is its canonical form (``event_bytes``), so the sealer of the same process has
+        it without writing it again."""
         watch = "null"
         if self.watch is not None:
             url = self.watch.notify_url
@@ -146,10 +152,13 @@ class OutboxRecord:
                 f',"notify_url":{"null" if url is None else encode_basestring(url)}}}'
             )
         unwatch = "null" if self.unwatch is None else encode_basestring(self.unwatch)
-        return (
-            f'{{"id":{encode_basestring(self.id)},"event":{self.event.to_json()}'
-            f',"watch":{watch},"unwatch":{unwatch}}}'
-        ).encode()
+        return b"".join(
+            (
+                f'{{"id":{encode_basestring(self.id)},"event":'.encode(),
+                self.event_bytes(),
+                f',"watch":{watch},"unwatch":{unwatch}}}'.encode(),
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutboxRecord:
@@ -227,7 +236,12 @@ class WrittenRecords:
         ):
             return None
         event = record.event.with_detail({"max_views": int(count)})
-        return OutboxRecord(event, record.id, record.watch, record.unwatch)
+        canonical = None
+        if record.canonical is not None:  # the count goes where it went in the stored bytes
+            before, marker, after = record.canonical.rpartition(_NO_VIEWS_MEMBER)
+            if marker:
+                canonical = before + _MAX_VIEWS_OPENING + count + b"}" + after
+        return OutboxRecord(event, record.id, record.watch, record.unwatch, canonical=canonical)
 
     def __len__(self) -> int:
         """How many records are kept."""
@@ -236,6 +250,7 @@ class WrittenRecords:
 
 _NO_VIEWS: Final = {"max_views": 0}
 _MAX_VIEWS_OPENING: Final = b'"detail":{"max_views":'
+_NO_VIEWS_MEMBER: Final = _MAX_VIEWS_OPENING + b"0}"
 _MAX_COUNT_DIGITS: Final = 18
 """Longer counts are decoded: no secret has that many views."""
 
@@ -378,8 +393,8 @@ def _read_fast(data: bytes) -> OutboxRecord | None:
             if expires_at is None:
                 return None
             watched = Watched(watch.id, expires_at, watch.notify_url)
-        record = OutboxRecord(event, _checked_id(layout.id), watched, layout.unwatch)
+        record_id = _checked_id(layout.id)
     except (msgspec.DecodeError, ValueError, TypeError):
         return None
-    object.__setattr__(record, "_event_bytes", _SORTED.encode(fields))
-    return record
+    canonical = _SORTED.encode(fields)
+    return OutboxRecord(event, record_id, watched, layout.unwatch, canonical=canonical)

@@ -230,7 +230,7 @@ class Reporter:
         if kind is not None and secret_id is not None:
             agent = info.user_agent[:MAX_USER_AGENT_CHARS] if info.user_agent else None
             line = Event(at=at, kind=kind, ip=info.client_ip, user_agent=agent, viewer=viewer)
-        record = OutboxRecord(event, watch=watch, unwatch=unwatch)
+        record = OutboxRecord(event, watch=watch, unwatch=unwatch, canonical=event.canonical())
         data = record.to_bytes()
         if self._written is not None:
             self._written.keep(record, data)
