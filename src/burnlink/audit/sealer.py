@@ -48,8 +48,13 @@ __all__ = ["BATCH", "Sealer", "Stored"]
 
 log = logging.getLogger("burnlink.audit")
 
-BATCH: Final = 256
-"""Records sealed per transaction at most."""
+BATCH: Final = 64
+"""Records sealed per transaction at most. A SQLite log seals on the event loop when nothing
+has to wait (``SqliteWorker.transaction``), holding it while it appends: a batch of 64 held it
+about a quarter as long as the ~200 a busy server's sealer found every 50 ms (stop 45 in
+docs/operations.md), and ``drain`` gives the loop its turns between batches (each reads
+and acknowledges in the store). Smaller batches cost more per record: 32 about 10 % more
+than 256, 64 about 2 % (``bench.sealer --instructions``)."""
 GAP: Final = 0.05
 """Seconds at least between two runs of one sealer: a busy server seals its events in batches,
 not a few at a time (each run costs a read, a transaction and an acknowledgement)."""
