@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from burnlink.store.sqlite import worker as worker_module
+from burnlink.store.sqlite.checkpoints import Checkpointer
 from burnlink.store.sqlite.worker import (
     SqliteWorker,
     WorkerClosed,
@@ -522,4 +523,66 @@ async def test_a_read_runs_on_the_loop_and_goes_to_the_thread_when_sqlite_would_
     assert await worker.run(lambda db: db.execute("PRAGMA busy_timeout").fetchone()) == (
         int(TIMEOUT.total_seconds() * 1000),
     )
+    await worker.aclose()
+
+
+PAGE_FILLER = b"x" * 3000
+"""A row that fills most of a 4 KiB page: each insert adds about a page to the log."""
+
+
+async def _wal_worker(tmp_path: Path, every: float) -> SqliteWorker:
+    worker = await SqliteWorker.open(
+        str(tmp_path / "wal.db"), busy_timeout=TIMEOUT, name="test", checkpoint_every=every
+    )
+    await worker.run(lambda db: db.execute("PRAGMA journal_mode = WAL").fetchall())
+    await worker.run(lambda db: db.execute("CREATE TABLE t (b BLOB)"), writes=True)
+    return worker
+
+
+def _fill(db: sqlite3.Connection) -> None:
+    db.executemany("INSERT INTO t VALUES (?)", [(PAGE_FILLER,)] * 100)
+
+
+async def test_a_commit_never_checkpoints_the_log_on_the_event_loop(tmp_path: Path) -> None:
+    """SQLite's own rule would copy the log into the file in the commit that takes it past
+    1,000 pages, on the event loop when the transaction runs there; the worker's connection
+    leaves that to its checkpointer (here: not before an hour)."""
+    worker = await _wal_worker(tmp_path, every=3600.0)
+    for _ in range(15):  # about 1,500 pages, each transaction on the loop
+        await worker.transaction(_fill)
+    database = tmp_path / "wal.db"
+
+    assert database.stat().st_size < 100 * 4096  # nothing was copied back
+    assert (tmp_path / "wal.db-wal").stat().st_size > 1_400 * 4096  # and the log kept it all
+    await worker.aclose()
+
+
+async def test_the_checkpointer_copies_the_log_into_the_file_on_its_own_thread(
+    tmp_path: Path,
+) -> None:
+    """Asked on each unit of work (here at once), it checkpoints on a thread of its own while
+    the worker goes on; the file then holds what the log held."""
+    worker = await _wal_worker(tmp_path, every=0.0)
+    threads: set[str] = set()
+    original = Checkpointer._checkpoint
+
+    def noted(self: Checkpointer) -> None:
+        threads.add(threading.current_thread().name)
+        original(self)
+
+    database = tmp_path / "wal.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Checkpointer, "_checkpoint", noted)
+        for _ in range(15):
+            await worker.transaction(_fill)
+        for _ in range(100):
+            await worker.read(lambda db: db.execute("SELECT 1").fetchall())
+            await worker.run(lambda db: None)  # asks again
+            if database.stat().st_size > 1_400 * 4096:
+                break
+            await asyncio.sleep(0.05)
+
+    assert database.stat().st_size > 1_400 * 4096
+    assert threads == {"test-checkpoint_0"}
+    assert await worker.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()) == (1500,)
     await worker.aclose()

@@ -40,6 +40,9 @@ wait for it (the worker's thread is idle, the writer lock and SQLite's own lock 
 now), the event loop runs the group itself, at the end of the loop turn in which its first
 unit arrived; otherwise the group goes to the worker's thread, which does the waiting. The
 loop never waits for a lock. The two threads use the connection one at a time (``_use``).
+A commit never checkpoints the write-ahead log, which would hold the loop while it copies the
+log into the file: a ``Checkpointer`` of the worker does that on a thread and connection of
+its own (``burnlink.store.sqlite.checkpoints``).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from burnlink.store.sqlite.checkpoints import CHECKPOINT_EVERY, Checkpointer
 from burnlink.store.sqlite.writer_lock import WriterLock
 
 __all__ = [
@@ -104,10 +108,12 @@ class SqliteWorker:
         writer_lock: WriterLock | None = None,
         *,
         busy_timeout: timedelta = timedelta(seconds=5),
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         """Wrap an open connection (opened with ``busy_timeout``); use ``SqliteWorker.open``
         instead."""
         self._executor = executor
+        self._checkpointer = checkpointer
         self._busy_ms = int(busy_timeout.total_seconds() * 1000)
         self._connection: sqlite3.Connection | None = connection
         self._writer_lock = writer_lock
@@ -120,20 +126,29 @@ class SqliteWorker:
 
     @classmethod
     async def open(
-        cls, target: str, *, busy_timeout: timedelta, name: str, read_only: bool = False
+        cls,
+        target: str,
+        *,
+        busy_timeout: timedelta,
+        name: str,
+        read_only: bool = False,
+        checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> SqliteWorker:
         """Connect to ``target`` (a path or ``:memory:``) on a new thread called ``name``;
-        a file gets its ``WriterLock``.
+        a file gets its ``WriterLock``, and its write-ahead log is checkpointed by a
+        ``Checkpointer`` (at most every ``checkpoint_every`` seconds), never by a commit of
+        this connection (``burnlink.store.sqlite.checkpoints``).
 
         ``read_only`` opens an existing file with ``mode=ro``: nothing (not even the file or
         its lock file) is created, and every write fails. Raises ``sqlite3.Error`` when the
         database cannot be opened, ``OSError`` when its lock file cannot.
         """
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        writes_file = target != ":memory:" and not read_only
 
         def connect() -> tuple[sqlite3.Connection, WriterLock | None]:
             lock = None
-            if target != ":memory:" and not read_only:
+            if writes_file:
                 lock = WriterLock.beside(target, timeout=busy_timeout)
             try:
                 connection = sqlite3.connect(
@@ -147,6 +162,8 @@ class SqliteWorker:
                     # at a time (``_use``).
                     check_same_thread=False,
                 )
+                if writes_file:
+                    connection.execute("PRAGMA wal_autocheckpoint = 0")
             except BaseException:
                 if lock is not None:
                     lock.close()
@@ -159,7 +176,10 @@ class SqliteWorker:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(executor, connection, lock, busy_timeout=busy_timeout)
+        checkpointer = (
+            Checkpointer(target, name=name, every=checkpoint_every) if writes_file else None
+        )
+        return cls(executor, connection, lock, busy_timeout=busy_timeout, checkpointer=checkpointer)
 
     @property
     def closed(self) -> bool:
@@ -182,6 +202,8 @@ class SqliteWorker:
         connection = self._connection
         if connection is None:
             raise WorkerClosed
+        if self._checkpointer is not None:
+            self._checkpointer.ask()
         loop = asyncio.get_running_loop()
         if grouped:
             return await self._grouped(loop, connection, work)  # type: ignore[no-any-return]
@@ -201,6 +223,8 @@ class SqliteWorker:
         connection = self._connection
         if connection is None:
             raise WorkerClosed
+        if self._checkpointer is not None:
+            self._checkpointer.ask()
         if self._use.acquire(blocking=False):
             try:
                 here = self._transaction_here(connection, work)
@@ -391,8 +415,11 @@ class SqliteWorker:
             return
 
         lock = self._writer_lock
+        checkpointer = self._checkpointer
 
         def close() -> None:
+            if checkpointer is not None:
+                checkpointer.close()  # waits for a checkpoint under way
             with self._use, suppress(sqlite3.Error):
                 connection.close()
             if lock is not None:
