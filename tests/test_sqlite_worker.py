@@ -586,3 +586,36 @@ async def test_the_checkpointer_copies_the_log_into_the_file_on_its_own_thread(
     assert threads == {"test-checkpoint_0"}
     assert await worker.run(lambda db: db.execute("SELECT count(*) FROM t").fetchone()) == (1500,)
     await worker.aclose()
+
+
+def _checkpoint_now(path: Path) -> None:
+    checkpointer = Checkpointer(str(path), name="test", every=0.0)
+    checkpointer.ask()
+    checkpointer.close()  # waits for it
+
+
+def test_a_checkpoint_that_meets_another_connections_lock_warns_of_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With several worker processes one file has several checkpointers: one that finds the
+    file locked tries again later, quietly. A file it cannot open at all is worth a warning,
+    and the checkpoint does not make it again, empty."""
+    path = tmp_path / "locked.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("CREATE TABLE t (n INTEGER)")
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO t VALUES (1)")
+    with caplog.at_level("WARNING", logger="burnlink.store"):
+        _checkpoint_now(path)
+        assert caplog.records == []
+        other.execute("COMMIT")
+        other.close()
+
+        gone = tmp_path / "gone.db"
+        _checkpoint_now(gone)
+    assert [r.getMessage() for r in caplog.records] == [
+        "SQLite WAL checkpoint failed (SQLITE_CANTOPEN); tried again later"
+    ]
+    assert not gone.exists()

@@ -31,6 +31,11 @@ CHECKPOINT_EVERY: Final = 1.0
 """Seconds at least between two checkpoints of one worker's file."""
 
 
+_ANOTHERS_TURN: Final = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+"""What a checkpoint meets while another connection's runs (another worker process's): not
+worth a warning, the next ask tries again."""
+
+
 class Checkpointer:
     """Checkpoints the log of the file at ``path`` on its own thread and connection."""
 
@@ -62,14 +67,15 @@ class Checkpointer:
         opened). A failure is logged by its name alone; the worker's own statements meet any
         lasting one and report it."""
         try:
-            connection = sqlite3.connect(self._uri, isolation_level=None, uri=True)
+            connection = sqlite3.connect(self._uri, timeout=0, isolation_level=None, uri=True)
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 connection.close()
         except sqlite3.Error as exc:
             name = getattr(exc, "sqlite_errorname", type(exc).__name__)
-            log.warning("SQLite WAL checkpoint failed (%s); tried again later", name)
+            if name not in _ANOTHERS_TURN:
+                log.warning("SQLite WAL checkpoint failed (%s); tried again later", name)
 
     def close(self) -> None:
         """Wait for a running checkpoint and stop the thread."""
