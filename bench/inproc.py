@@ -14,6 +14,11 @@ machine, as the main harness counts it: run nothing else against that server mea
 Each phase ends once the sealer has sealed every event the phase recorded, so that the
 sealing counts in the phase whose events it seals, however the sealer's batches fell.
 
+Each phase also prints its requests' latency (p50, p99 and the longest), from the call to
+the last byte of the answer, ``--concurrency`` at a time: without sockets, wrk and the
+scheduler of a machine whose cores the load generator shares, what moves it is mostly how
+long the event loop is held at a time (a seal, a commit, a checkpoint on the loop).
+
 Creates are the benchmark's (curl mode: ``{"secret": ..., "ttl": 3600}``); each created
 secret is then revealed once with the key from its link. ``--profile FILE`` samples the
 reveals (or, with ``--phase create``, the creates) with py-spy into FILE (raw format).
@@ -203,10 +208,14 @@ async def _phase(
 ) -> list[bytes]:
     pending = iter(calls)
     answers: list[bytes] = []
+    took: list[float] = []
+    clock = time.perf_counter
 
     async def caller() -> None:
         for path, body in pending:
+            started = clock()
             status, answer = await driver.call("POST", path, body)
+            took.append(clock() - started)
             if status not in (200, 201):
                 raise RuntimeError(f"{path}: {status} {answer[:200]!r}")
             answers.append(answer)
@@ -224,9 +233,12 @@ async def _phase(
         print(f"{name}: {counted[0] / len(calls):,.0f} instructions per request", flush=True)
     else:
         beside = f", {server} {1e6 * store / len(calls):,.0f} µs" if server else ""
+        took.sort()
+        p50, p99 = (1e3 * took[int(len(took) * q)] for q in (0.5, 0.99))
         print(
             f"{name}: {1e6 * cpu / len(calls):,.0f} µs CPU per request{beside},"
-            f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests)",
+            f" {len(calls) / wall:,.0f} requests/s ({len(calls)} requests),"
+            f" latency p50 / p99 / max {p50:.1f} / {p99:.1f} / {1e3 * took[-1]:.1f} ms",
             flush=True,
         )
     return answers
