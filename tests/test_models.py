@@ -11,7 +11,8 @@ import pytest
 from burnlink.audit.watch import Watched
 from burnlink.crypto import LinkKeys, Payload
 from burnlink.envelope import Envelope
-from burnlink.models import AccessPolicy, ClientInfo, SecretMeta, SecretRecord
+from burnlink.models import AccessPolicy, ClientInfo, Consumed, SecretMeta, SecretRecord
+from burnlink.service.secrets import CreatedSecret
 from burnlink.store import Pending, Recorded
 from burnlink.store.secrets import ViewRecord
 
@@ -96,6 +97,8 @@ SECRET = b"the-content-or-key-0123456789abcdef"
         (Recorded(None, SECRET), "line=None", ("outbox",)),
         (ViewRecord(None, SECRET, SECRET), "line=None", ("head", "tail")),
         (Pending("1-0", SECRET), "ref='1-0'", ("outbox",)),
+        (Consumed(SECRET, 2), "views_left=2", ("envelope",)),
+        (CreatedSecret("Qm9vb3Jvb3Jvb3Jvb3Jvbw", SECRET, NOW, 1), "max_views=1", ("manage_token",)),
     ],
     ids=lambda value: type(value).__name__ if not isinstance(value, str | tuple) else "",
 )

@@ -233,11 +233,13 @@ class CodeCheck:
     """Wrong codes the live code still tolerates (0: it is gone, a new one must be sent)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """The result of a successful ``consume``: the envelope and the views still allowed."""
+class Consumed(Redacted, frozen=True):
+    """The result of a successful ``consume``: the envelope and the views still allowed (a
+    ``Struct`` as ``SecretRecord`` says; its repr leaves out the envelope)."""
 
-    envelope: bytes = field(repr=False)
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("envelope",)
+
+    envelope: bytes
     views_left: int
 
 

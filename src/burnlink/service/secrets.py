@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 import anyio
 import msgspec
@@ -68,6 +68,7 @@ from burnlink.models import (
     SecretRecord,
     Viewer,
 )
+from burnlink.redacted import Redacted
 from burnlink.service.access import AccessControl
 from burnlink.service.create_policy import CreatePolicy
 from burnlink.service.curl_mode import (
@@ -102,12 +103,14 @@ _MAX_VIEWS_PLACEHOLDER = b'"detail":{"max_views":0}'
 _MAX_VIEWS_MEMBER = b'"detail":{"max_views":'
 
 
-@dataclass(frozen=True, slots=True)
-class CreatedSecret:
-    """A stored secret, as its sender learns it once."""
+class CreatedSecret(Redacted, frozen=True):
+    """A stored secret, as its sender learns it once (a ``Struct``, built on every create;
+    its repr leaves out the manage token)."""
+
+    _HIDDEN: ClassVar[tuple[str, ...]] = ("manage_token",)
 
     secret_id: str
-    manage_token: bytes = field(repr=False)
+    manage_token: bytes
     expires_at: datetime
     max_views: int
 

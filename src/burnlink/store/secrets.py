@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Final, Protocol
 
+import msgspec
+
 from burnlink.ids import digests_equal
 from burnlink.models import (
     AccessPolicy,
@@ -109,9 +111,9 @@ class ViewRecord(Redacted, frozen=True):
         return Recorded(self.line, self.head + b"%d" % max_views + self.tail)
 
 
-@dataclass(frozen=True, slots=True)
-class Reveal:
-    """What ``reveal`` did: the counts, the secret as found, and the view if it took one."""
+class Reveal(msgspec.Struct, frozen=True):
+    """What ``reveal`` did: the counts, the secret as found, and the view if it took one (a
+    ``Struct``, built on every reveal)."""
 
     counts: list[int]
     """The totals of the call's ``hits``, in order."""
