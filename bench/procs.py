@@ -200,12 +200,14 @@ def serving(
     log: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    ready_timeout: float = 30.0,
 ) -> Iterator[Server]:
-    """Run a server until the block ends, sampling its memory meanwhile."""
+    """Run a server until the block ends, sampling its memory meanwhile; it must answer
+    ``ready_path`` within ``ready_timeout`` seconds."""
     process = launch(command, log=log, env=env, cwd=cwd)
     server = Server(name, process, f"http://127.0.0.1:{port}", log)
     try:
-        wait_http(server.base + ready_path, process)
+        wait_http(server.base + ready_path, process, timeout=ready_timeout)
         server.start_sampling()
         yield server
     finally:
